@@ -1,0 +1,38 @@
+// Package cluster is Flint's execution engine: datasets cached in memory as
+// partitions, workers that own them, and named tasks that run on every
+// partition and come back through a tree aggregation.
+//
+// # Datasets and partitions
+//
+// A Dataset is a list of partitions, each a Block of rows held once in memory
+// as flat slices: dense row-major []float64, or sparse CSR, with labels and
+// optional sample weights. Datasets are built from the log (one partition per
+// log partition, or several per log partition when re-split), from CSV, JSON
+// lines or LIBSVM files, or from in-memory slices. Every partition remembers
+// its Source (topic, partition and offset range, or file and byte range):
+// that is its lineage, and re-reading the source rebuilds it exactly.
+//
+// # Workers and tasks
+//
+// An Engine runs one worker per core by default. Each partition is pinned to
+// one worker for the life of the dataset, so its cache stays hot on that
+// worker. A Task has a name, a broadcast value in and a partial result out;
+// Aggregate runs it on every partition and combines the per-partition
+// partials in a fixed binary tree over partition order. The result is
+// therefore bit-for-bit the same whatever the number of workers.
+//
+// Algorithms (package ml) are written against Executor and Task only: they
+// cannot tell whether the workers are goroutines of this process (Engine) or
+// worker processes on other machines. Tasks register by name at init time so
+// that a worker process can find the same code; broadcast values and partials
+// must be encodable with encoding/gob for that reason, though the in-process
+// Engine passes them as they are.
+//
+// # Resources
+//
+// Contexts cancel running tasks between partitions and inside long maps that
+// check ctx. A panic inside a task becomes an error naming the task and the
+// partition. The bytes each cached partition holds are reported (Dataset.Stats);
+// Config.MemoryLimit turns a load that would exceed it into a clear error before
+// the machine runs out of memory.
+package cluster

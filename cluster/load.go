@@ -1,0 +1,304 @@
+package cluster
+
+import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/flintml/flint/log"
+)
+
+// LogReader is the part of log.Log a dataset load needs.
+type LogReader interface {
+	Describe(ctx context.Context, topic string) (log.TopicInfo, error)
+	Read(ctx context.Context, topic string, partition int, offset int64, opt log.ReadOptions) ([]log.Record, error)
+}
+
+// LogOptions says which records of a topic to load and how to decode them.
+type LogOptions struct {
+	// Format decodes each record's value into a row.
+	Format Format
+	// Split cuts each log partition's offset range into this many dataset
+	// partitions of contiguous offsets. 0 or 1 means one dataset partition
+	// per log partition.
+	Split int
+	// Ranges optionally fixes the offsets [From, To) to read from each log
+	// partition (by partition id). Partitions absent from a non-nil Ranges
+	// are not read. nil means every partition from its earliest offset to
+	// its high watermark at the time of the load.
+	Ranges map[int][2]int64
+}
+
+// DecodeError reports a record or line that does not decode, with where it
+// was and which field was at fault.
+type DecodeError struct {
+	Where string // "topic/partition@offset" or "file:line"
+	Err   error
+}
+
+func (e *DecodeError) Error() string { return fmt.Sprintf("decode %s: %v", e.Where, e.Err) }
+func (e *DecodeError) Unwrap() error { return e.Err }
+
+// LoadLog caches the records of a topic as a dataset. Each worker reads its
+// own partitions' offset ranges straight from the log, and every range is
+// recorded in the dataset's lineage.
+func (e *Engine) LoadLog(ctx context.Context, l LogReader, topic string, opt LogOptions) (*Dataset, error) {
+	if err := opt.Format.Validate(); err != nil {
+		return nil, err
+	}
+	info, err := l.Describe(ctx, topic)
+	if err != nil {
+		return nil, fmt.Errorf("cluster: load topic %s: %w", topic, err)
+	}
+	split := max(opt.Split, 1)
+	var sources []Source
+	for _, p := range info.Partitions {
+		from, to := p.Earliest, p.Latest
+		if opt.Ranges != nil {
+			r, ok := opt.Ranges[p.ID]
+			if !ok {
+				continue
+			}
+			if r[0] < p.Earliest || r[1] > p.Latest || r[0] > r[1] {
+				return nil, fmt.Errorf("cluster: load topic %s: range [%d, %d) of partition %d is outside its offsets [%d, %d)",
+					topic, r[0], r[1], p.ID, p.Earliest, p.Latest)
+			}
+			from, to = r[0], r[1]
+		}
+		n := to - from
+		for k := 0; k < split; k++ {
+			sources = append(sources, Source{Kind: "log", Topic: topic, LogPartition: p.ID,
+				From: from + n*int64(k)/int64(split), To: from + n*int64(k+1)/int64(split), Format: opt.Format})
+		}
+	}
+	if opt.Ranges != nil {
+		for id := range opt.Ranges {
+			if id < 0 || id >= len(info.Partitions) {
+				return nil, fmt.Errorf("cluster: load topic %s: no partition %d (it has %d)", topic, id, len(info.Partitions))
+			}
+		}
+	}
+	return e.build(ctx, topic, sources, func(ctx context.Context, i int) (*Block, error) {
+		return ReadSource(ctx, l, sources[i])
+	})
+}
+
+// ReadSource decodes the rows of one source: the way a partition is built
+// the first time, and rebuilt after it was lost. File and log sources can be
+// read; memory sources cannot. l may be nil for file sources.
+func ReadSource(ctx context.Context, l LogReader, s Source) (*Block, error) {
+	switch s.Kind {
+	case "log":
+		if l == nil {
+			return nil, fmt.Errorf("cluster: %s: no log to read from", s)
+		}
+		return readLogRange(ctx, l, s)
+	case "file":
+		return readFileRange(ctx, s)
+	}
+	return nil, fmt.Errorf("cluster: %s cannot be re-read", s)
+}
+
+func readLogRange(ctx context.Context, l LogReader, s Source) (*Block, error) {
+	b := s.Format.newBuilder(int(s.To - s.From))
+	dec := newRowDecoder(s.Format)
+	for off := s.From; off < s.To; {
+		recs, err := l.Read(ctx, s.Topic, s.LogPartition, off, log.ReadOptions{MaxRecords: 10000, MaxBytes: 8 << 20})
+		if err != nil {
+			return nil, fmt.Errorf("cluster: read %s at offset %d: %w", s, off, err)
+		}
+		if len(recs) == 0 {
+			return nil, fmt.Errorf("cluster: read %s: no records at offset %d below the end of the range", s, off)
+		}
+		for _, r := range recs {
+			if r.Offset >= s.To {
+				break
+			}
+			if err := dec.decode(b, r.Value); err != nil {
+				return nil, &DecodeError{Where: fmt.Sprintf("%s/%d@%d", s.Topic, s.LogPartition, r.Offset), Err: err}
+			}
+			off = r.Offset + 1
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+	}
+	return b.Block(), nil
+}
+
+// FileOptions says how to split and decode files.
+type FileOptions struct {
+	Format Format
+	// Partitions is the number of dataset partitions to cut the files into
+	// (by byte ranges aligned to lines). 0 means one per worker. Gzip'd files
+	// (".gz") cannot be split and make one partition each.
+	Partitions int
+}
+
+// LoadFiles caches CSV, JSON-lines or LIBSVM files as a dataset.
+func (e *Engine) LoadFiles(ctx context.Context, paths []string, opt FileOptions) (*Dataset, error) {
+	if err := opt.Format.Validate(); err != nil {
+		return nil, err
+	}
+	if len(paths) == 0 {
+		return nil, errors.New("cluster: LoadFiles: no files")
+	}
+	nparts := opt.Partitions
+	if nparts <= 0 {
+		nparts = e.Workers()
+	}
+	var total int64
+	sizes := make([]int64, len(paths))
+	for i, p := range paths {
+		st, err := os.Stat(p)
+		if err != nil {
+			return nil, fmt.Errorf("cluster: %w", err)
+		}
+		if st.IsDir() {
+			return nil, fmt.Errorf("cluster: %s is a directory, want a file", p)
+		}
+		sizes[i] = st.Size()
+		total += st.Size()
+	}
+	var sources []Source
+	for i, p := range paths {
+		if strings.HasSuffix(p, ".gz") || total == 0 {
+			sources = append(sources, Source{Kind: "file", Path: p, From: 0, To: -1, Format: opt.Format})
+			continue
+		}
+		k := max(1, int(int64(nparts)*sizes[i]/total))
+		for j := 0; j < k; j++ {
+			sources = append(sources, Source{Kind: "file", Path: p,
+				From: sizes[i] * int64(j) / int64(k), To: sizes[i] * int64(j+1) / int64(k), Format: opt.Format})
+		}
+	}
+	name := paths[0]
+	if len(paths) > 1 {
+		name = fmt.Sprintf("%s and %d more", paths[0], len(paths)-1)
+	}
+	return e.build(ctx, name, sources, func(ctx context.Context, i int) (*Block, error) {
+		return readFileRange(ctx, sources[i])
+	})
+}
+
+// readFileRange decodes the lines that start in [From, To) of a file (To -1
+// meaning the end). As in Hadoop's line splits, a range that does not start
+// at 0 skips the line in progress: it belongs to the range before.
+func readFileRange(ctx context.Context, s Source) (*Block, error) {
+	f, err := os.Open(s.Path)
+	if err != nil {
+		return nil, fmt.Errorf("cluster: %w", err)
+	}
+	defer f.Close()
+	var r io.Reader = f
+	pos := int64(0)
+	if strings.HasSuffix(s.Path, ".gz") {
+		zr, err := gzip.NewReader(f)
+		if err != nil {
+			return nil, fmt.Errorf("cluster: %s: %w", s.Path, err)
+		}
+		defer zr.Close()
+		r = zr
+	} else if s.From > 0 {
+		if _, err := f.Seek(s.From-1, io.SeekStart); err != nil {
+			return nil, fmt.Errorf("cluster: %s: %w", s.Path, err)
+		}
+		pos = s.From - 1
+	}
+	br := bufio.NewReaderSize(r, 1<<20)
+	if s.From > 0 && s.To >= 0 {
+		for { // the rest of the previous range's last line
+			chunk, err := br.ReadSlice('\n')
+			pos += int64(len(chunk))
+			if errors.Is(err, bufio.ErrBufferFull) {
+				continue
+			}
+			if err == io.EOF {
+				return s.Format.newBuilder(0).Block(), nil
+			}
+			if err != nil {
+				return nil, fmt.Errorf("cluster: %s: %w", s.Path, err)
+			}
+			break
+		}
+	}
+	b := s.Format.newBuilder(0)
+	dec := newRowDecoder(s.Format)
+	lineNo := int64(-1) // computed lazily: only errors need it
+	var long []byte
+	for n := 0; ; n++ {
+		if s.To >= 0 && pos >= s.To {
+			break
+		}
+		start := pos
+		line, err := br.ReadSlice('\n')
+		if errors.Is(err, bufio.ErrBufferFull) { // a line longer than the buffer
+			long = append(long[:0], line...)
+			for errors.Is(err, bufio.ErrBufferFull) {
+				line, err = br.ReadSlice('\n')
+				long = append(long, line...)
+			}
+			line = long
+		}
+		pos += int64(len(line))
+		if len(line) > 0 {
+			text := bytes.TrimRight(line, "\n")
+			skip := len(bytes.TrimSpace(text)) == 0 || (s.Format.Header && start == 0 && s.Format.kind() == "csv")
+			if !skip {
+				if derr := dec.decode(b, text); derr != nil {
+					if lineNo < 0 {
+						lineNo = lineOf(s.Path, start)
+					}
+					return nil, &DecodeError{Where: fmt.Sprintf("%s:%d", s.Path, lineNo), Err: derr}
+				}
+			}
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("cluster: %s: %w", s.Path, err)
+		}
+		if n%4096 == 0 {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return b.Block(), nil
+}
+
+// lineOf returns the 1-based line number of the line starting at byte off
+// (of the decompressed stream for gzip files).
+func lineOf(path string, off int64) int64 {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	var r io.Reader = f
+	if strings.HasSuffix(path, ".gz") {
+		zr, err := gzip.NewReader(f)
+		if err != nil {
+			return 0
+		}
+		r = zr
+	}
+	buf := make([]byte, 1<<20)
+	var n, seen int64
+	for seen < off {
+		k, err := r.Read(buf[:min(int64(len(buf)), off-seen)])
+		n += int64(bytes.Count(buf[:k], []byte{'\n'}))
+		seen += int64(k)
+		if err != nil {
+			break
+		}
+	}
+	return n + 1
+}
