@@ -167,12 +167,6 @@ func truncate(b []byte) string {
 	return string(b)
 }
 
-type jsonRow struct {
-	Features []float64 `json:"features"`
-	Indices  []int32   `json:"indices"`
-	Values   []float64 `json:"values"`
-}
-
 func (d *rowDecoder) decodeJSON(b *Builder, line []byte) error {
 	var obj map[string]json.RawMessage
 	if err := json.Unmarshal(line, &obj); err != nil {
