@@ -13,8 +13,14 @@ import (
 // zero Format is CSV with the label in column 0. Format is a plain value so
 // that it travels to remote workers with a dataset's sources.
 type Format struct {
-	// Kind is "csv" (default), "jsonl" or "libsvm".
+	// Kind is "csv" (default), "jsonl", "libsvm", or "custom" for a decoder
+	// registered with RegisterDecoder.
 	Kind string
+
+	// Custom: the registered decoder's name and its encoded argument (for
+	// instance a feature schema with its fitted pipeline).
+	Decoder string
+	Arg     []byte
 
 	// CSV: Label is the column index of the label (default 0); NoLabel
 	// means there is none (every column is a feature, labels are 0).
@@ -55,6 +61,9 @@ func (f Format) kind() string {
 func (f Format) Validate() error {
 	switch f.kind() {
 	case "csv", "jsonl":
+	case "custom":
+		_, err := f.rowDecoder()
+		return err
 	case "libsvm":
 		if f.Dense && f.Cols <= 0 {
 			return errors.New("cluster: dense LIBSVM needs Format.Cols")
@@ -68,31 +77,76 @@ func (f Format) Validate() error {
 	return nil
 }
 
-// sparse reports whether rows of this format are built sparse.
-func (f Format) sparse() bool { return f.kind() == "libsvm" && !f.Dense }
-
-// newBuilder returns a builder suited to the format.
-func (f Format) newBuilder(rowsHint int) *Builder {
-	if f.sparse() {
-		return NewSparseBuilder(f.Cols)
-	}
-	return NewDenseBuilder(f.Cols, rowsHint)
+// RowDecoder decodes one record value or file line into a row of a Builder.
+// A decoder is used by one goroutine at a time, so it may keep scratch space.
+// Errors say which field was wrong; the caller adds where the value was.
+type RowDecoder interface {
+	Decode(b *Builder, value []byte) error
+	// Layout says whether rows are sparse and how many columns they have
+	// (0: the width of the first dense row, or the largest sparse index + 1).
+	Layout() (sparse bool, cols int)
 }
 
-// rowDecoder decodes values of one Format into a builder, reusing scratch
+var decoders = map[string]func(arg []byte) (RowDecoder, error){}
+
+// RegisterDecoder makes a decoder factory known by name, for Format{Kind:
+// "custom", Decoder: name, Arg: ...}. Like Register it is for package
+// initialisation (so remote workers have the same decoders) and panics on a
+// repeated or empty name.
+func RegisterDecoder(name string, factory func(arg []byte) (RowDecoder, error)) {
+	if name == "" || factory == nil {
+		panic("cluster: RegisterDecoder: name and factory are required")
+	}
+	registry.Lock()
+	defer registry.Unlock()
+	if _, dup := decoders[name]; dup {
+		panic(fmt.Sprintf("cluster: decoder %q registered twice", name))
+	}
+	decoders[name] = factory
+}
+
+// rowDecoder returns a fresh decoder for the format.
+func (f Format) rowDecoder() (RowDecoder, error) {
+	if f.kind() != "custom" {
+		return &builtinDecoder{f: f}, nil
+	}
+	registry.RLock()
+	factory, ok := decoders[f.Decoder]
+	registry.RUnlock()
+	if !ok {
+		return nil, fmt.Errorf("cluster: unknown decoder %q (is the package that registers it linked into this binary?)", f.Decoder)
+	}
+	d, err := factory(f.Arg)
+	if err != nil {
+		return nil, fmt.Errorf("cluster: decoder %s: %w", f.Decoder, err)
+	}
+	return d, nil
+}
+
+// newBuilder returns a builder suited to a decoder's layout.
+func newBuilder(d RowDecoder, rowsHint int) *Builder {
+	sparse, cols := d.Layout()
+	if sparse {
+		return NewSparseBuilder(cols)
+	}
+	return NewDenseBuilder(cols, rowsHint)
+}
+
+// builtinDecoder decodes the csv, jsonl and libsvm formats, reusing scratch
 // space between rows.
-type rowDecoder struct {
+type builtinDecoder struct {
 	f   Format
 	x   []float64
 	ind []int32
 	val []float64
 }
 
-func newRowDecoder(f Format) *rowDecoder { return &rowDecoder{f: f} }
+func (d *builtinDecoder) Layout() (bool, int) {
+	return d.f.kind() == "libsvm" && !d.f.Dense, d.f.Cols
+}
 
-// decode appends the row in line to b. Errors say which field was wrong;
-// the caller adds where the line came from.
-func (d *rowDecoder) decode(b *Builder, line []byte) error {
+// Decode appends the row in line to b.
+func (d *builtinDecoder) Decode(b *Builder, line []byte) error {
 	switch d.f.kind() {
 	case "jsonl":
 		return d.decodeJSON(b, line)
@@ -118,7 +172,7 @@ func parseFloat(field []byte) (float64, error) {
 	return v, nil
 }
 
-func (d *rowDecoder) decodeCSV(b *Builder, line []byte) error {
+func (d *builtinDecoder) decodeCSV(b *Builder, line []byte) error {
 	comma := d.f.Comma
 	if comma == 0 {
 		comma = ','
@@ -167,7 +221,7 @@ func truncate(b []byte) string {
 	return string(b)
 }
 
-func (d *rowDecoder) decodeJSON(b *Builder, line []byte) error {
+func (d *builtinDecoder) decodeJSON(b *Builder, line []byte) error {
 	var obj map[string]json.RawMessage
 	if err := json.Unmarshal(line, &obj); err != nil {
 		return fmt.Errorf("not a JSON object: %v", err)
@@ -247,7 +301,7 @@ func (d *rowDecoder) decodeJSON(b *Builder, line []byte) error {
 	return b.AddSparse(d.ind, d.val, y, w)
 }
 
-func (d *rowDecoder) decodeLIBSVM(b *Builder, line []byte) error {
+func (d *builtinDecoder) decodeLIBSVM(b *Builder, line []byte) error {
 	fields := bytes.Fields(line)
 	if len(fields) == 0 {
 		return errors.New("empty line")

@@ -45,16 +45,24 @@ type DecodeError struct {
 func (e *DecodeError) Error() string { return fmt.Sprintf("decode %s: %v", e.Where, e.Err) }
 func (e *DecodeError) Unwrap() error { return e.Err }
 
-// LoadLog caches the records of a topic as a dataset. Each worker reads its
-// own partitions' offset ranges straight from the log, and every range is
-// recorded in the dataset's lineage.
-func (e *Engine) LoadLog(ctx context.Context, l LogReader, topic string, opt LogOptions) (*Dataset, error) {
+// PlanLog returns the sources LoadLog would read: one per log partition
+// (or Split per log partition), each a fixed offset range. Planning pins the
+// ranges, so every later pass over the sources (a fit, then the load) reads
+// exactly the same records.
+func PlanLog(ctx context.Context, l LogReader, topic string, opt LogOptions) ([]Source, error) {
 	if err := opt.Format.Validate(); err != nil {
 		return nil, err
 	}
 	info, err := l.Describe(ctx, topic)
 	if err != nil {
 		return nil, fmt.Errorf("cluster: load topic %s: %w", topic, err)
+	}
+	if opt.Ranges != nil {
+		for id := range opt.Ranges {
+			if id < 0 || id >= len(info.Partitions) {
+				return nil, fmt.Errorf("cluster: load topic %s: no partition %d (it has %d)", topic, id, len(info.Partitions))
+			}
+		}
 	}
 	split := max(opt.Split, 1)
 	var sources []Source
@@ -77,14 +85,24 @@ func (e *Engine) LoadLog(ctx context.Context, l LogReader, topic string, opt Log
 				From: from + n*int64(k)/int64(split), To: from + n*int64(k+1)/int64(split), Format: opt.Format})
 		}
 	}
-	if opt.Ranges != nil {
-		for id := range opt.Ranges {
-			if id < 0 || id >= len(info.Partitions) {
-				return nil, fmt.Errorf("cluster: load topic %s: no partition %d (it has %d)", topic, id, len(info.Partitions))
-			}
-		}
+	return sources, nil
+}
+
+// LoadLog caches the records of a topic as a dataset. Each worker reads its
+// own partitions' offset ranges straight from the log, and every range is
+// recorded in the dataset's lineage.
+func (e *Engine) LoadLog(ctx context.Context, l LogReader, topic string, opt LogOptions) (*Dataset, error) {
+	sources, err := PlanLog(ctx, l, topic, opt)
+	if err != nil {
+		return nil, err
 	}
-	return e.build(ctx, topic, sources, func(ctx context.Context, i int) (*Block, error) {
+	return e.LoadSources(ctx, l, topic, sources)
+}
+
+// LoadSources caches the rows of the given sources as a dataset named
+// name, one partition per source. l may be nil when no source is a log.
+func (e *Engine) LoadSources(ctx context.Context, l LogReader, name string, sources []Source) (*Dataset, error) {
+	return e.build(ctx, name, sources, func(ctx context.Context, i int) (*Block, error) {
 		return ReadSource(ctx, l, sources[i])
 	})
 }
@@ -93,66 +111,90 @@ func (e *Engine) LoadLog(ctx context.Context, l LogReader, topic string, opt Log
 // the first time, and rebuilt after it was lost. File and log sources can be
 // read; memory sources cannot. l may be nil for file sources.
 func ReadSource(ctx context.Context, l LogReader, s Source) (*Block, error) {
+	dec, err := s.Format.rowDecoder()
+	if err != nil {
+		return nil, err
+	}
+	hint := 0
+	if s.Kind == "log" {
+		hint = int(s.To - s.From)
+	}
+	b := newBuilder(dec, hint)
+	err = EachValue(ctx, l, s, func(value []byte, where func() string) error {
+		if err := dec.Decode(b, value); err != nil {
+			return &DecodeError{Where: where(), Err: err}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return b.Block(), nil
+}
+
+// EachValue calls fn with every record value (log) or non-blank line (file)
+// of a source, in order. where describes the value's position for errors:
+// "topic/partition@offset" or "file:line". The value is only valid during
+// the call. An error from fn stops the iteration and is returned as is.
+func EachValue(ctx context.Context, l LogReader, s Source, fn func(value []byte, where func() string) error) error {
 	switch s.Kind {
 	case "log":
 		if l == nil {
-			return nil, fmt.Errorf("cluster: %s: no log to read from", s)
+			return fmt.Errorf("cluster: %s: no log to read from", s)
 		}
-		return readLogRange(ctx, l, s)
+		return eachLogValue(ctx, l, s, fn)
 	case "file":
-		return readFileRange(ctx, s)
+		return eachFileLine(ctx, s, fn)
 	}
-	return nil, fmt.Errorf("cluster: %s cannot be re-read", s)
+	return fmt.Errorf("cluster: %s cannot be re-read", s)
 }
 
-func readLogRange(ctx context.Context, l LogReader, s Source) (*Block, error) {
-	b := s.Format.newBuilder(int(s.To - s.From))
-	dec := newRowDecoder(s.Format)
+func eachLogValue(ctx context.Context, l LogReader, s Source, fn func([]byte, func() string) error) error {
 	for off := s.From; off < s.To; {
 		recs, err := l.Read(ctx, s.Topic, s.LogPartition, off, log.ReadOptions{MaxRecords: 10000, MaxBytes: 8 << 20})
 		if err != nil {
-			return nil, fmt.Errorf("cluster: read %s at offset %d: %w", s, off, err)
+			return fmt.Errorf("cluster: read %s at offset %d: %w", s, off, err)
 		}
 		if len(recs) == 0 {
-			return nil, fmt.Errorf("cluster: read %s: no records at offset %d below the end of the range", s, off)
+			return fmt.Errorf("cluster: read %s: no records at offset %d below the end of the range", s, off)
 		}
 		for _, r := range recs {
 			if r.Offset >= s.To {
 				break
 			}
-			if err := dec.decode(b, r.Value); err != nil {
-				return nil, &DecodeError{Where: fmt.Sprintf("%s/%d@%d", s.Topic, s.LogPartition, r.Offset), Err: err}
+			where := func() string { return fmt.Sprintf("%s/%d@%d", s.Topic, s.LogPartition, r.Offset) }
+			if err := fn(r.Value, where); err != nil {
+				return err
 			}
 			off = r.Offset + 1
 		}
 		if err := ctx.Err(); err != nil {
-			return nil, err
+			return err
 		}
 	}
-	return b.Block(), nil
+	return nil
 }
 
 // FileOptions says how to split and decode files.
 type FileOptions struct {
 	Format Format
 	// Partitions is the number of dataset partitions to cut the files into
-	// (by byte ranges aligned to lines). 0 means one per worker. Gzip'd files
+	// (by byte ranges aligned to lines). 0 means one per worker (1 for
+	// PlanFiles, which knows no workers). Gzip'd files
 	// (".gz") cannot be split and make one partition each.
 	Partitions int
 }
 
-// LoadFiles caches CSV, JSON-lines or LIBSVM files as a dataset.
-func (e *Engine) LoadFiles(ctx context.Context, paths []string, opt FileOptions) (*Dataset, error) {
+// PlanFiles returns the sources LoadFiles would read: byte ranges of the
+// files, aligned to lines when read.
+func PlanFiles(paths []string, opt FileOptions) ([]Source, error) {
 	if err := opt.Format.Validate(); err != nil {
 		return nil, err
 	}
 	if len(paths) == 0 {
-		return nil, errors.New("cluster: LoadFiles: no files")
+		return nil, errors.New("cluster: no files to load")
 	}
-	nparts := opt.Partitions
-	if nparts <= 0 {
-		nparts = e.Workers()
-	}
+	nparts := max(opt.Partitions, 1)
 	var total int64
 	sizes := make([]int64, len(paths))
 	for i, p := range paths {
@@ -178,22 +220,33 @@ func (e *Engine) LoadFiles(ctx context.Context, paths []string, opt FileOptions)
 				From: sizes[i] * int64(j) / int64(k), To: sizes[i] * int64(j+1) / int64(k), Format: opt.Format})
 		}
 	}
+	return sources, nil
+}
+
+// LoadFiles caches CSV, JSON-lines or LIBSVM files as a dataset.
+func (e *Engine) LoadFiles(ctx context.Context, paths []string, opt FileOptions) (*Dataset, error) {
+	if opt.Partitions <= 0 {
+		opt.Partitions = e.Workers()
+	}
+	sources, err := PlanFiles(paths, opt)
+	if err != nil {
+		return nil, err
+	}
 	name := paths[0]
 	if len(paths) > 1 {
 		name = fmt.Sprintf("%s and %d more", paths[0], len(paths)-1)
 	}
-	return e.build(ctx, name, sources, func(ctx context.Context, i int) (*Block, error) {
-		return readFileRange(ctx, sources[i])
-	})
+	return e.LoadSources(ctx, nil, name, sources)
 }
 
-// readFileRange decodes the lines that start in [From, To) of a file (To -1
-// meaning the end). As in Hadoop's line splits, a range that does not start
-// at 0 skips the line in progress: it belongs to the range before.
-func readFileRange(ctx context.Context, s Source) (*Block, error) {
+// eachFileLine calls fn with the lines that start in [From, To) of a file
+// (To -1 meaning the end), skipping blank lines and, for CSV with Header,
+// the file's first line. As in Hadoop's line splits, a range that does not
+// start at 0 skips the line in progress: it belongs to the range before.
+func eachFileLine(ctx context.Context, s Source, fn func([]byte, func() string) error) error {
 	f, err := os.Open(s.Path)
 	if err != nil {
-		return nil, fmt.Errorf("cluster: %w", err)
+		return fmt.Errorf("cluster: %w", err)
 	}
 	defer f.Close()
 	var r io.Reader = f
@@ -201,13 +254,13 @@ func readFileRange(ctx context.Context, s Source) (*Block, error) {
 	if strings.HasSuffix(s.Path, ".gz") {
 		zr, err := gzip.NewReader(f)
 		if err != nil {
-			return nil, fmt.Errorf("cluster: %s: %w", s.Path, err)
+			return fmt.Errorf("cluster: %s: %w", s.Path, err)
 		}
 		defer zr.Close()
 		r = zr
 	} else if s.From > 0 {
 		if _, err := f.Seek(s.From-1, io.SeekStart); err != nil {
-			return nil, fmt.Errorf("cluster: %s: %w", s.Path, err)
+			return fmt.Errorf("cluster: %s: %w", s.Path, err)
 		}
 		pos = s.From - 1
 	}
@@ -220,21 +273,18 @@ func readFileRange(ctx context.Context, s Source) (*Block, error) {
 				continue
 			}
 			if err == io.EOF {
-				return s.Format.newBuilder(0).Block(), nil
+				return nil
 			}
 			if err != nil {
-				return nil, fmt.Errorf("cluster: %s: %w", s.Path, err)
+				return fmt.Errorf("cluster: %s: %w", s.Path, err)
 			}
 			break
 		}
 	}
-	b := s.Format.newBuilder(0)
-	dec := newRowDecoder(s.Format)
-	lineNo := int64(-1) // computed lazily: only errors need it
 	var long []byte
 	for n := 0; ; n++ {
 		if s.To >= 0 && pos >= s.To {
-			break
+			return nil
 		}
 		start := pos
 		line, err := br.ReadSlice('\n')
@@ -248,30 +298,27 @@ func readFileRange(ctx context.Context, s Source) (*Block, error) {
 		}
 		pos += int64(len(line))
 		if len(line) > 0 {
-			text := bytes.TrimRight(line, "\n")
-			skip := len(bytes.TrimSpace(text)) == 0 || (s.Format.Header && start == 0 && s.Format.kind() == "csv")
+			text := bytes.TrimRight(line, "\r\n")
+			skip := len(bytes.TrimSpace(text)) == 0 || (s.Format.Header && start == 0)
 			if !skip {
-				if derr := dec.decode(b, text); derr != nil {
-					if lineNo < 0 {
-						lineNo = lineOf(s.Path, start)
-					}
-					return nil, &DecodeError{Where: fmt.Sprintf("%s:%d", s.Path, lineNo), Err: derr}
+				where := func() string { return fmt.Sprintf("%s:%d", s.Path, lineOf(s.Path, start)) }
+				if ferr := fn(text, where); ferr != nil {
+					return ferr
 				}
 			}
 		}
 		if err == io.EOF {
-			break
+			return nil
 		}
 		if err != nil {
-			return nil, fmt.Errorf("cluster: %s: %w", s.Path, err)
+			return fmt.Errorf("cluster: %s: %w", s.Path, err)
 		}
 		if n%4096 == 0 {
 			if err := ctx.Err(); err != nil {
-				return nil, err
+				return err
 			}
 		}
 	}
-	return b.Block(), nil
 }
 
 // lineOf returns the 1-based line number of the line starting at byte off
