@@ -22,6 +22,10 @@ type Block struct {
 
 	Y []float64 // labels, one per row
 	W []float64 // sample weights, one per row; nil means every weight is 1
+
+	// Skipped counts records the decoder skipped as bad (by policy) while
+	// building the block.
+	Skipped int
 }
 
 // Sparse reports whether the block is in CSR form.
@@ -180,6 +184,9 @@ func (bb *Builder) addLabel(y, w float64) {
 	bb.b.Y = append(bb.b.Y, y)
 	bb.b.Rows++
 }
+
+// Skip counts a record that was skipped instead of added.
+func (bb *Builder) Skip() { bb.b.Skipped++ }
 
 // Rows is the number of rows added so far.
 func (bb *Builder) Rows() int { return bb.b.Rows }

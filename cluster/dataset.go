@@ -38,11 +38,12 @@ func (s Source) String() string {
 
 // PartitionStats describes one cached partition.
 type PartitionStats struct {
-	Index  int
-	Worker int   // the worker the partition is pinned to
-	Rows   int   // rows cached
-	Bytes  int64 // memory the cached block holds
-	Source Source
+	Index   int
+	Worker  int   // the worker the partition is pinned to
+	Rows    int   // rows cached
+	Skipped int   // bad records skipped while decoding
+	Bytes   int64 // memory the cached block holds
+	Source  Source
 }
 
 // Dataset is a handle on a cached, partitioned dataset. The rows live with
@@ -76,6 +77,16 @@ func (d *Dataset) Rows() int {
 	n := 0
 	for _, p := range d.parts {
 		n += p.Rows
+	}
+	return n
+}
+
+// Skipped is the number of bad records skipped while decoding (by the
+// decoder's policy).
+func (d *Dataset) Skipped() int {
+	n := 0
+	for _, p := range d.parts {
+		n += p.Skipped
 	}
 	return n
 }

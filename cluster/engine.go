@@ -300,7 +300,7 @@ func (e *Engine) build(ctx context.Context, name string, sources []Source, load 
 	}
 	ds := &Dataset{id: datasetIDs.Add(1), name: name, parts: make([]PartitionStats, n)}
 	for i, b := range blocks {
-		ds.parts[i] = PartitionStats{Index: i, Worker: e.worker(i), Rows: b.Rows, Bytes: b.Bytes(), Source: sources[i]}
+		ds.parts[i] = PartitionStats{Index: i, Worker: e.worker(i), Rows: b.Rows, Skipped: b.Skipped, Bytes: b.Bytes(), Source: sources[i]}
 	}
 	if n > 0 {
 		ds.cols, ds.sparse = blocks[0].Cols, blocks[0].Sparse()

@@ -1,0 +1,26 @@
+// Package features turns raw records into the feature vectors Flint's
+// algorithms train on, and does it the same way at training and at
+// prediction time.
+//
+// A Schema names the fields of a record (numeric, categorical, text, vector,
+// timestamp; the label and an optional weight) and how records are encoded:
+// JSON objects, CSV lines, LIBSVM lines or raw little-endian float vectors.
+// Decoding a record that does not fit the schema returns a *FieldError
+// naming the field at fault; the caller adds where the record was (topic,
+// partition and offset, or file and line).
+//
+// A Pipeline is a list of transforms — imputer, standard and min-max
+// scalers, one-hot and ordinal encoders, feature hashing, bucketizer,
+// quantile discretiser, polynomial expansion, hashed TF-IDF — ending in an
+// assembler that concatenates columns into one vector. Fit learns every
+// transform's parameters from the training data as aggregations on the
+// engine (cluster.Scan over the job's sources, one pass per level of
+// dependent transforms), so a fit over a log topic reads the data where it
+// lives. The fitted pipeline encodes itself (versioned JSON) and is stored
+// with the model, so serving applies exactly the transformation training
+// did.
+//
+// The fitted pipeline also registers itself with the engine as the
+// "features.pipeline" row decoder, so a dataset is cached straight from raw
+// records as feature vectors.
+package features
