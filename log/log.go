@@ -224,6 +224,10 @@ var (
 	ErrClosed            = errors.New("log: closed")
 	ErrInvalidTopicName  = errors.New("log: invalid topic name")
 	ErrGroupMemberClosed = errors.New("log: consumer closed")
+	// ErrNotAssigned is returned by Commit for records of partitions a
+	// rebalance moved to another member: their offsets are not committed and
+	// the new owner reads them again.
+	ErrNotAssigned = errors.New("log: partition not assigned to this member")
 )
 
 // OffsetOutOfRangeError reports a read outside the available offsets. It

@@ -570,7 +570,7 @@ func (c *consumer) Commit(ctx context.Context, recs ...log.Record) error {
 			return nil
 		case err == nil:
 			slices.SortFunc(lost, compareTP)
-			return fmt.Errorf("kafka: commit group %q: this member does not own %v (a rebalance moved them); their offsets were not committed and their records will be delivered again", c.cfg.Group, lost)
+			return fmt.Errorf("kafka: commit group %q: %w: %v (a rebalance moved them); their offsets were not committed and their records will be delivered again", c.cfg.Group, log.ErrNotAssigned, lost)
 		case ctx.Err() != nil:
 			return fmt.Errorf("kafka: commit group %q: %w", c.cfg.Group, ctxErr(ctx, err))
 		case rebalancing(err) || isClosed(g.ended):
