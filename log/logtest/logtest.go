@@ -635,6 +635,15 @@ func testGroupDivision(t *testing.T, h Harness) {
 	if len(pa) != 2 || len(pb) != 2 {
 		t.Errorf("4 partitions over 2 members split %d/%d, want 2/2", len(pa), len(pb))
 	}
+	// A commit for a partition the rebalance gave away is refused, so the
+	// new owner's position never moves.
+	stale := log.Record{Topic: pb[0].Topic, Partition: pb[0].Partition, Offset: 41}
+	if err := a.Commit(ctxT(t), stale); !errors.Is(err, log.ErrNotAssigned) {
+		t.Fatalf("commit of %v by a member that lost it = %v, want ErrNotAssigned", pb[0], err)
+	}
+	if c, _ := l.Committed(ctxT(t), group, topic); c[pb[0].Partition] == 42 {
+		t.Fatalf("a stale member's commit moved %v to 42", pb[0])
+	}
 
 	if err := b.Close(); err != nil {
 		t.Fatalf("Close: %v", err)

@@ -1,0 +1,669 @@
+package disk
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/flintml/flint/log"
+)
+
+var _ log.Log = (*Log)(nil)
+
+// SyncPolicy says when appended data is fsynced. doc.go describes what an
+// acknowledged Append survives under each.
+type SyncPolicy int
+
+const (
+	// SyncInterval, the default, acknowledges an Append once its batch is
+	// written into the segment file, and fsyncs every Config.SyncEvery (and
+	// after Config.SyncBytes, when set) in the background.
+	SyncInterval SyncPolicy = iota
+	// SyncEachAppend acknowledges an Append after fdatasync of its batch.
+	SyncEachAppend
+	// SyncUnsafeNever never fsyncs, not even at Close or when a segment is
+	// rolled. For benchmarks and throwaway data only.
+	SyncUnsafeNever
+)
+
+func (s SyncPolicy) String() string {
+	switch s {
+	case SyncInterval:
+		return "interval"
+	case SyncEachAppend:
+		return "each"
+	case SyncUnsafeNever:
+		return "never"
+	}
+	return fmt.Sprintf("SyncPolicy(%d)", int(s))
+}
+
+// Defaults of Config.
+const (
+	DefaultPartitions     = 4
+	DefaultSegmentBytes   = 64 << 20
+	DefaultSyncEvery      = time.Second
+	DefaultRetentionCheck = time.Minute
+	// MaxSegmentBytes bounds Config.SegmentBytes and TopicConfig.SegmentBytes,
+	// so byte positions in a segment fit the 32-bit index entries.
+	MaxSegmentBytes = 1 << 30
+)
+
+// Config configures Open. Zero fields take the default given; the Config is
+// copied by Open and may be reused.
+type Config struct {
+	// Dir holds the log. Required; created if missing.
+	Dir string
+	// DefaultPartitions is the partition count of topics created without
+	// one, or created by Append or JoinGroup. 0 means 4.
+	DefaultPartitions int
+	// NoAutoCreate makes Append and JoinGroup on an unknown topic fail with
+	// log.ErrUnknownTopic. By default (false) they create the topic with
+	// DefaultPartitions partitions. Read never creates a topic.
+	NoAutoCreate bool
+	// SegmentBytes is the size at which a partition rolls to a new segment
+	// file, unless its topic says otherwise. 0 means 64 MiB; at most 1 GiB.
+	SegmentBytes int64
+	// Sync is the fsync policy. The zero value is SyncInterval.
+	Sync SyncPolicy
+	// SyncEvery is the period of the background fsync under SyncInterval.
+	// 0 means 1s.
+	SyncEvery time.Duration
+	// SyncBytes, under SyncInterval, makes the Append that brings a
+	// partition's bytes written since its last fsync to at least SyncBytes
+	// fsync before it returns. 0 disables it.
+	SyncBytes int64
+	// RetentionCheck is the period at which a background goroutine applies
+	// the topics' retention. 0 means 1 minute. (*Log).EnforceRetention
+	// applies it at once.
+	RetentionCheck time.Duration
+	// Logger receives warnings (torn tails truncated, indexes rebuilt,
+	// background fsync failures). nil means slog.Default().
+	Logger *slog.Logger
+}
+
+func (c Config) withDefaults() Config {
+	if c.DefaultPartitions == 0 {
+		c.DefaultPartitions = DefaultPartitions
+	}
+	if c.SegmentBytes == 0 {
+		c.SegmentBytes = DefaultSegmentBytes
+	}
+	if c.SyncEvery == 0 {
+		c.SyncEvery = DefaultSyncEvery
+	}
+	if c.RetentionCheck == 0 {
+		c.RetentionCheck = DefaultRetentionCheck
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c
+}
+
+func (c Config) validate() error {
+	switch {
+	case c.Dir == "":
+		return errors.New("disk: Config.Dir is empty")
+	case c.DefaultPartitions < 0:
+		return fmt.Errorf("disk: Config.DefaultPartitions must be >= 0, got %d", c.DefaultPartitions)
+	case c.SegmentBytes < 0 || c.SegmentBytes > MaxSegmentBytes:
+		return fmt.Errorf("disk: Config.SegmentBytes must be 0 to %d, got %d", MaxSegmentBytes, c.SegmentBytes)
+	case c.Sync < SyncInterval || c.Sync > SyncUnsafeNever:
+		return fmt.Errorf("disk: Config.Sync: unknown policy %d", int(c.Sync))
+	case c.SyncEvery < 0:
+		return fmt.Errorf("disk: Config.SyncEvery must be >= 0, got %v", c.SyncEvery)
+	case c.SyncBytes < 0:
+		return fmt.Errorf("disk: Config.SyncBytes must be >= 0, got %d", c.SyncBytes)
+	case c.RetentionCheck < 0:
+		return fmt.Errorf("disk: Config.RetentionCheck must be >= 0, got %v", c.RetentionCheck)
+	}
+	return nil
+}
+
+// Names in Dir that are not topics. Topics may not take them.
+const (
+	lockName   = ".lock"
+	groupsName = "__groups"
+	metaName   = "topic.json"
+)
+
+// Log is the file-backed log.Log. It is safe for concurrent use by many
+// goroutines.
+type Log struct {
+	cfg      Config
+	logger   *slog.Logger
+	lock     *os.File
+	recovery []Recovery // what Open truncated; read-only after Open
+
+	// closeMu is read-locked by every operation for its duration and
+	// write-locked by Close, which so waits for operations in flight.
+	closeMu   sync.RWMutex
+	closed    bool
+	closeOnce atomic.Bool
+	closing   chan struct{} // closed when Close begins: wakes blocked reads
+
+	mu       sync.RWMutex // guards topics
+	topics   map[string]*topic
+	createMu sync.Mutex // serializes topic creation
+
+	groups *coordinator
+
+	stop context.CancelFunc // stops the background goroutines
+	wg   sync.WaitGroup     // waits for them
+}
+
+// topic is a topic's configuration and partitions; immutable after creation.
+type topic struct {
+	name         string
+	dir          string
+	cfg          log.TopicConfig // Partitions and SegmentBytes filled in
+	segmentBytes int64
+	parts        []*partition
+	partitioner  log.Partitioner
+}
+
+// topicMeta is the content of <Dir>/<topic>/topic.json.
+type topicMeta struct {
+	Version        int   `json:"version"`
+	Partitions     int   `json:"partitions"`
+	RetentionAgeNs int64 `json:"retentionAgeNs,omitempty"`
+	RetentionBytes int64 `json:"retentionBytes,omitempty"`
+	SegmentBytes   int64 `json:"segmentBytes,omitempty"`
+}
+
+// Open opens (creating if needed) the log in cfg.Dir. It takes an exclusive
+// lock on the directory, verifies the CRC of every stored batch, truncates
+// torn tails (see Recovery) and fails with a *CorruptionError on damage
+// anywhere else.
+func Open(cfg Config) (*Log, error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
+		return nil, fmt.Errorf("disk: open: %w", err)
+	}
+	lock, err := lockDir(cfg.Dir)
+	if err != nil {
+		return nil, err
+	}
+	l := &Log{
+		cfg:     cfg,
+		logger:  cfg.Logger,
+		lock:    lock,
+		closing: make(chan struct{}),
+		topics:  map[string]*topic{},
+	}
+	if err := l.openTopics(); err != nil {
+		l.closeFiles()
+		return nil, err
+	}
+	if l.groups, err = openCoordinator(l); err != nil {
+		l.closeFiles()
+		return nil, err
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	l.stop = stop
+	if cfg.Sync == SyncInterval {
+		l.wg.Add(1)
+		go l.syncLoop(ctx)
+	}
+	l.wg.Add(1)
+	go l.retentionLoop(ctx)
+	return l, nil
+}
+
+// openTopics opens every topic in Dir, partitions in parallel.
+func (l *Log) openTopics() error {
+	entries, err := os.ReadDir(l.cfg.Dir)
+	if err != nil {
+		return fmt.Errorf("disk: open: %w", err)
+	}
+	type job struct {
+		t  *topic
+		id int
+	}
+	var jobs []job
+	for _, e := range entries {
+		name := e.Name()
+		if !e.IsDir() || name == groupsName || log.ValidTopicName(name) != nil {
+			continue
+		}
+		t, err := l.loadTopic(name)
+		if errors.Is(err, fs.ErrNotExist) {
+			l.logger.Warn("disk: ignoring a topic directory without "+metaName+" (an interrupted CreateTopic)", "dir", filepath.Join(l.cfg.Dir, name))
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		l.topics[name] = t
+		for i := range t.parts {
+			jobs = append(jobs, job{t, i})
+		}
+	}
+	errs := make([]error, len(jobs))
+	recs := make([][]Recovery, len(jobs))
+	sem := make(chan struct{}, max(2, runtime.GOMAXPROCS(0)))
+	var wg sync.WaitGroup
+	for i, j := range jobs {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			j.t.parts[j.id], recs[i], errs[i] = l.openPartition(j.t, j.id)
+		}()
+	}
+	wg.Wait()
+	for i := range jobs {
+		l.recovery = append(l.recovery, recs[i]...)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("disk: open %s: %w", l.cfg.Dir, err)
+	}
+	return nil
+}
+
+// loadTopic reads a topic's metadata.
+func (l *Log) loadTopic(name string) (*topic, error) {
+	dir := filepath.Join(l.cfg.Dir, name)
+	b, err := os.ReadFile(filepath.Join(dir, metaName))
+	if err != nil {
+		return nil, err
+	}
+	var m topicMeta
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("disk: open topic %q: %s: %w", name, filepath.Join(dir, metaName), err)
+	}
+	if m.Version != 1 || m.Partitions < 1 {
+		return nil, fmt.Errorf("disk: open topic %q: %s: unsupported version %d or partition count %d", name, filepath.Join(dir, metaName), m.Version, m.Partitions)
+	}
+	return l.newTopic(name, log.TopicConfig{
+		Partitions:     m.Partitions,
+		RetentionAge:   time.Duration(m.RetentionAgeNs),
+		RetentionBytes: m.RetentionBytes,
+		SegmentBytes:   m.SegmentBytes,
+	}), nil
+}
+
+func (l *Log) newTopic(name string, cfg log.TopicConfig) *topic {
+	t := &topic{name: name, dir: filepath.Join(l.cfg.Dir, name), cfg: cfg, segmentBytes: cfg.SegmentBytes}
+	if t.segmentBytes == 0 {
+		t.segmentBytes = l.cfg.SegmentBytes
+	}
+	t.cfg.SegmentBytes = t.segmentBytes
+	t.parts = make([]*partition, cfg.Partitions)
+	return t
+}
+
+// Recovery returns what Open truncated: one entry per torn tail cut off a
+// segment or a group's offsets file. Open also logs each as a warning.
+func (l *Log) Recovery() []Recovery { return slices.Clone(l.recovery) }
+
+// begin starts an operation; end must follow unless it returns an error.
+func (l *Log) begin() error {
+	l.closeMu.RLock()
+	if l.closed {
+		l.closeMu.RUnlock()
+		return log.ErrClosed
+	}
+	return nil
+}
+
+func (l *Log) end() { l.closeMu.RUnlock() }
+
+// Close stops the background goroutines, waits for operations in flight
+// (blocked reads and polls return log.ErrClosed), fsyncs each partition's
+// active segment (unless the policy is SyncUnsafeNever) and releases the
+// directory lock. Operations after Close return log.ErrClosed.
+func (l *Log) Close() error {
+	if !l.closeOnce.CompareAndSwap(false, true) {
+		return log.ErrClosed
+	}
+	close(l.closing)
+	l.stop()
+	l.wg.Wait()
+	l.closeMu.Lock()
+	l.closed = true
+	l.closeMu.Unlock()
+	return l.closeFiles()
+}
+
+// closeFiles closes every file Open opened and releases the lock.
+func (l *Log) closeFiles() error {
+	var errs []error
+	for _, t := range l.topics {
+		for _, p := range t.parts {
+			if p != nil {
+				errs = append(errs, p.close())
+			}
+		}
+	}
+	if l.groups != nil {
+		errs = append(errs, l.groups.close())
+	}
+	errs = append(errs, unlockDir(l.lock))
+	return errors.Join(errs...)
+}
+
+// syncLoop fsyncs dirty partitions every SyncEvery.
+func (l *Log) syncLoop(ctx context.Context) {
+	defer l.wg.Done()
+	tick := time.NewTicker(l.cfg.SyncEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		for _, p := range l.allPartitions() {
+			if p.dirty.Swap(false) {
+				if err := p.sync(); err != nil {
+					l.logger.Error("disk: background fsync failed; the partition refuses appends until the log is reopened", "partition", p.String(), "err", err)
+				}
+			}
+		}
+	}
+}
+
+func (l *Log) allPartitions() []*partition {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	var ps []*partition
+	for _, t := range l.topics {
+		ps = append(ps, t.parts...)
+	}
+	return ps
+}
+
+// CreateTopic creates a topic; it fails with an error wrapping
+// log.ErrTopicExists if there is one of that name.
+func (l *Log) CreateTopic(ctx context.Context, name string, cfg log.TopicConfig) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := l.begin(); err != nil {
+		return err
+	}
+	defer l.end()
+	_, err := l.createTopic(name, cfg)
+	return err
+}
+
+// createTopic makes the topic's directories, then writes its metadata
+// atomically: the metadata file is what makes a topic exist.
+func (l *Log) createTopic(name string, cfg log.TopicConfig) (*topic, error) {
+	if err := log.ValidTopicName(name); err != nil {
+		return nil, fmt.Errorf("disk: create topic: %w", err)
+	}
+	if name == groupsName || name == lockName {
+		return nil, fmt.Errorf("disk: create topic: %w %q: the name is reserved by log/disk", log.ErrInvalidTopicName, name)
+	}
+	if cfg.Partitions == 0 {
+		cfg.Partitions = l.cfg.DefaultPartitions
+	}
+	switch {
+	case cfg.Partitions < 1:
+		return nil, fmt.Errorf("disk: create topic %q: Partitions must be >= 1, got %d", name, cfg.Partitions)
+	case cfg.RetentionAge < 0:
+		return nil, fmt.Errorf("disk: create topic %q: RetentionAge must be >= 0, got %v", name, cfg.RetentionAge)
+	case cfg.RetentionBytes < 0:
+		return nil, fmt.Errorf("disk: create topic %q: RetentionBytes must be >= 0, got %d", name, cfg.RetentionBytes)
+	case cfg.SegmentBytes < 0 || cfg.SegmentBytes > MaxSegmentBytes:
+		return nil, fmt.Errorf("disk: create topic %q: SegmentBytes must be 0 to %d, got %d", name, MaxSegmentBytes, cfg.SegmentBytes)
+	}
+	l.createMu.Lock()
+	defer l.createMu.Unlock()
+	if _, ok := l.lookup(name); ok {
+		return nil, fmt.Errorf("disk: create topic %q: %w", name, log.ErrTopicExists)
+	}
+	t := l.newTopic(name, cfg)
+	noSync := l.cfg.Sync == SyncUnsafeNever
+	for i := range t.parts {
+		if err := os.MkdirAll(filepath.Join(t.dir, strconv.Itoa(i)), 0o755); err != nil {
+			return nil, fmt.Errorf("disk: create topic %q: %w", name, err)
+		}
+	}
+	meta, _ := json.Marshal(topicMeta{
+		Version:        1,
+		Partitions:     cfg.Partitions,
+		RetentionAgeNs: int64(cfg.RetentionAge),
+		RetentionBytes: cfg.RetentionBytes,
+		SegmentBytes:   cfg.SegmentBytes,
+	})
+	if !noSync {
+		for i := range t.parts {
+			if err := syncDir(filepath.Join(t.dir, strconv.Itoa(i))); err != nil {
+				return nil, fmt.Errorf("disk: create topic %q: %w", name, err)
+			}
+		}
+	}
+	if err := writeFileAtomic(filepath.Join(t.dir, metaName), meta, noSync); err != nil {
+		return nil, fmt.Errorf("disk: create topic %q: %w", name, err)
+	}
+	if !noSync {
+		if err := syncDir(l.cfg.Dir); err != nil {
+			return nil, fmt.Errorf("disk: create topic %q: %w", name, err)
+		}
+	}
+	for i := range t.parts {
+		p, _, err := l.openPartition(t, i)
+		if err != nil {
+			for _, q := range t.parts[:i] {
+				q.close()
+			}
+			return nil, fmt.Errorf("disk: create topic %q: %w", name, err)
+		}
+		t.parts[i] = p
+	}
+	l.mu.Lock()
+	l.topics[name] = t
+	l.mu.Unlock()
+	return t, nil
+}
+
+func (l *Log) lookup(name string) (*topic, bool) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	t, ok := l.topics[name]
+	return t, ok
+}
+
+// topic returns a topic, creating it if create is set and it is missing.
+func (l *Log) topic(name string, create bool) (*topic, error) {
+	if t, ok := l.lookup(name); ok {
+		return t, nil
+	}
+	if !create {
+		return nil, fmt.Errorf("disk: topic %q: %w", name, log.ErrUnknownTopic)
+	}
+	t, err := l.createTopic(name, log.TopicConfig{})
+	if errors.Is(err, log.ErrTopicExists) {
+		if t, ok := l.lookup(name); ok {
+			return t, nil
+		}
+	}
+	return t, err
+}
+
+func (l *Log) partition(topicName string, id int) (*partition, error) {
+	t, err := l.topic(topicName, false)
+	if err != nil {
+		return nil, err
+	}
+	if id < 0 || id >= len(t.parts) {
+		return nil, fmt.Errorf("disk: topic %q has %d partitions, there is no partition %d: %w", topicName, len(t.parts), id, log.ErrUnknownPartition)
+	}
+	return t.parts[id], nil
+}
+
+// Topics lists the topics in lexical order.
+func (l *Log) Topics(ctx context.Context) ([]string, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if err := l.begin(); err != nil {
+		return nil, err
+	}
+	defer l.end()
+	l.mu.RLock()
+	names := make([]string, 0, len(l.topics))
+	for n := range l.topics {
+		names = append(names, n)
+	}
+	l.mu.RUnlock()
+	slices.Sort(names)
+	return names, nil
+}
+
+// Describe returns a topic's configuration (with the partition count and
+// segment size in effect) and its partitions' offset ranges.
+func (l *Log) Describe(ctx context.Context, name string) (log.TopicInfo, error) {
+	if err := ctx.Err(); err != nil {
+		return log.TopicInfo{}, err
+	}
+	if err := l.begin(); err != nil {
+		return log.TopicInfo{}, err
+	}
+	defer l.end()
+	t, err := l.topic(name, false)
+	if err != nil {
+		return log.TopicInfo{}, err
+	}
+	info := log.TopicInfo{Name: name, Config: t.cfg, Partitions: make([]log.PartitionInfo, len(t.parts))}
+	for i, p := range t.parts {
+		info.Partitions[i] = p.info()
+	}
+	return info, nil
+}
+
+// selPool recycles the index lists Append sorts records by partition with.
+var selPool = sync.Pool{New: func() any { return new([]int32) }}
+
+// Append writes recs to the topic, one batch per partition written with one
+// write call, and returns once they are acknowledged under the Sync policy.
+// It sets Topic, Partition, Offset and Time (when zero: now) of every
+// record. When records go to several partitions and one of them fails, the
+// partitions before it (in partition order) have been written.
+func (l *Log) Append(ctx context.Context, name string, recs []log.Record) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := l.begin(); err != nil {
+		return err
+	}
+	defer l.end()
+	t, err := l.topic(name, !l.cfg.NoAutoCreate)
+	if err != nil {
+		return err
+	}
+	if len(recs) == 0 {
+		return nil
+	}
+	t.partitioner.Assign(recs, len(t.parts))
+	// One clock reading per call, without its monotonic part, so the Time
+	// set here equals the one Read returns.
+	now := time.Unix(0, time.Now().UnixNano())
+	single := true
+	for i := range recs {
+		if recs[i].Time.IsZero() {
+			recs[i].Time = now
+		}
+		single = single && recs[i].Partition == recs[0].Partition
+	}
+	if single {
+		return t.parts[recs[0].Partition].append(recs, nil)
+	}
+	// Sort record indexes by partition (a counting sort: stable, so each
+	// partition keeps the callers' order).
+	counts := make([]int, len(t.parts)+1)
+	for i := range recs {
+		counts[recs[i].Partition+1]++
+	}
+	for i := 1; i < len(counts); i++ {
+		counts[i] += counts[i-1]
+	}
+	sp := selPool.Get().(*[]int32)
+	defer selPool.Put(sp)
+	sel := slices.Grow((*sp)[:0], len(recs))[:len(recs)]
+	*sp = sel
+	next := slices.Clone(counts[:len(t.parts)])
+	for i := range recs {
+		p := recs[i].Partition
+		sel[next[p]] = int32(i)
+		next[p]++
+	}
+	for p := range t.parts {
+		if counts[p] == counts[p+1] {
+			continue
+		}
+		if err := t.parts[p].append(recs, sel[counts[p]:counts[p+1]]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Read returns records of a partition from offset on; see log.Log. The
+// records' byte slices share the buffers the read went into.
+func (l *Log) Read(ctx context.Context, topicName string, partition int, offset int64, opt log.ReadOptions) ([]log.Record, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if err := l.begin(); err != nil {
+		return nil, err
+	}
+	defer l.end()
+	p, err := l.partition(topicName, partition)
+	if err != nil {
+		return nil, err
+	}
+	return p.read(ctx, offset, opt)
+}
+
+// Offsets returns the earliest and latest offsets of a partition.
+func (l *Log) Offsets(ctx context.Context, topicName string, partition int) (log.PartitionInfo, error) {
+	if err := ctx.Err(); err != nil {
+		return log.PartitionInfo{}, err
+	}
+	if err := l.begin(); err != nil {
+		return log.PartitionInfo{}, err
+	}
+	defer l.end()
+	p, err := l.partition(topicName, partition)
+	if err != nil {
+		return log.PartitionInfo{}, err
+	}
+	return p.info(), nil
+}
+
+// OffsetForTime returns the first offset whose record time is at or after
+// at, or the high watermark if there is none. Retention may have removed
+// earlier matches; the answer is never below the earliest offset.
+func (l *Log) OffsetForTime(ctx context.Context, topicName string, partition int, at time.Time) (int64, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	if err := l.begin(); err != nil {
+		return 0, err
+	}
+	defer l.end()
+	p, err := l.partition(topicName, partition)
+	if err != nil {
+		return 0, err
+	}
+	return p.offsetForTime(at.UnixNano())
+}

@@ -1,0 +1,187 @@
+// Package disk is the embedded, file-backed implementation of log.Log: the
+// default log of a Flint cluster, kept in one directory of the local file
+// system and needing no server. It follows Kafka's semantics as package log
+// describes them; this documentation covers what is particular to disk.
+//
+//	l, err := disk.Open(disk.Config{Dir: "/var/lib/flint/log"})
+//	...
+//	defer l.Close()
+//
+// # Layout
+//
+//	<Dir>/.lock                                 flock'ed by the open Log; holds its PID
+//	<Dir>/<topic>/topic.json                    partition count and retention; written atomically
+//	<Dir>/<topic>/<partition>/<base>.seg        record batches, appended to
+//	<Dir>/<topic>/<partition>/<base>.idx        sparse offset index of the segment
+//	<Dir>/<topic>/<partition>/<base>.tix        sparse time index of the segment
+//	<Dir>/__groups/<group>.offsets              a consumer group's committed offsets
+//
+// <base> is the offset of the segment's first record, zero-padded to 20
+// digits, so lexical order is offset order. The names "__groups" and ".lock"
+// cannot be topics. A partition's last segment is its active one; when an
+// append would take it past the topic's SegmentBytes (Config.SegmentBytes by
+// default, 64 MiB), the segment is fsynced, the next one created at the
+// high watermark, and the directory fsynced. topic.json is written to
+// topic.json.tmp, fsynced, renamed and the directory fsynced; it is written
+// last, so a topic exists once and only once it is complete.
+//
+// # Record batches
+//
+// Each Append writes, per partition, one batch (several only when its
+// records for that partition encode to more than 8 MiB) and writes all of
+// them with one write call. Integers in the header are little-endian:
+//
+//	 0      4      8     9        12      16           24        32        40
+//	+------+------+-----+--------+-------+------------+---------+---------+-----------
+//	|length| crc  |magic|reserved| count | baseOffset | minTime | maxTime | records...
+//	+------+------+-----+--------+-------+------------+---------+---------+-----------
+//	 uint32 uint32  =1   3 × 0    uint32    int64       int64     int64
+//
+// length counts the bytes after the length field; crc is the CRC-32C
+// (Castagnoli) of every byte after the crc field, from magic to the end of
+// the last record; count is the number of records (at least 1), whose
+// offsets are baseOffset, baseOffset+1, ...; times are Unix nanoseconds.
+// Each record is:
+//
+//	uvarint timeDelta      record time - minTime
+//	varint  keyLength      zigzag; -1 for a nil key
+//	        key
+//	varint  valueLength    zigzag; -1 for a nil value
+//	        value
+//	uvarint headerCount
+//	headerCount × ( uvarint keyLength | key | varint valueLength (-1: nil) | value )
+//
+// Record times are stored as Unix nanoseconds, so they must lie between the
+// years 1678 and 2262.
+//
+// # Indexes
+//
+// A batch that starts at least 4 KiB after the last indexed batch of its
+// segment (and the first of each segment) gets an entry in the segment's
+// indexes:
+//
+//	.idx entry: relOffset uint32 | position uint32
+//	.tix entry: maxTimeBefore int64 | relOffset uint32
+//
+// relOffset is the batch's first offset minus the segment's base; position
+// its byte position in the segment; maxTimeBefore the greatest record time of
+// the segment's batches before it (math.MinInt64 for the first), which never
+// decreases, so OffsetForTime finds by binary search the last entry before
+// which every record is older than the time asked for and scans from there.
+// The indexes are kept in memory (16 bytes per 4 KiB of records) and written
+// lazily, never fsynced: Open rebuilds them from every segment it verifies
+// and rewrites any file that differs from the rebuild.
+//
+// # Reading
+//
+// Read finds the batch holding the offset asked for through the sparse
+// index, then reads with one pread (usually) enough bytes for the limits of
+// ReadOptions into a fresh buffer. It verifies the CRC of each batch it
+// decodes, and the Key, Value and header values of the records it returns
+// alias that buffer: nothing is copied per record (only a record with
+// headers costs an allocation, for its []Header and their string keys).
+// Reads run without the
+// partition's append lock, on a snapshot of the segment list and the high
+// watermark; a read at the high watermark waits on a channel that the next
+// append to the partition closes.
+//
+// # Durability
+//
+// What an acknowledged Append (one that returned nil) survives:
+//
+//   - SyncInterval (the default): its batch was written into the segment
+//     file with write(2), so it survives the process crashing or being
+//     killed (SIGKILL included), since the data is in the kernel's page
+//     cache. A background goroutine fdatasyncs every partition appended to,
+//     every Config.SyncEvery (1s by default), and when Config.SyncBytes is
+//     set the Append that brings a partition to SyncBytes unsynced bytes
+//     fsyncs it before returning. A power failure or kernel crash loses at
+//     most the appends of the last SyncEvery (or SyncBytes) per partition,
+//     always a suffix: recovery never leaves a hole.
+//   - SyncEachAppend: the batch was also fdatasynced before Append
+//     returned, so it survives power failure too (on a disk that honours
+//     flushes).
+//   - SyncUnsafeNever: like SyncInterval for a process crash, but nothing
+//     is ever fsynced, so a power failure may lose any amount. For
+//     benchmarks and throwaway data only.
+//
+// Except under SyncUnsafeNever, segment rolls, topic creation and retention
+// fsync the directories they change, committed group offsets are fsynced
+// before Commit returns, and Close fsyncs every active segment. Since a
+// segment is fsynced before the next one is created, only the last segment
+// of a partition can have a torn tail after a power failure (under
+// SyncUnsafeNever an earlier one can, and Open then reports it as a
+// *CorruptionError).
+// An Append whose write or fsync fails returns the error and the partition
+// refuses further appends until the log is reopened, since after a failed
+// fsync the kernel's view of the file cannot be trusted.
+//
+// # Recovery
+//
+// Open takes an exclusive flock on <Dir>/.lock (a second Open of the same
+// directory, from this process or another, fails with an error wrapping
+// ErrLocked that names the holder's PID), then reads every segment of every
+// partition and verifies every batch: its header, its CRC, its records'
+// structure and that offsets continue densely from the file name's offset
+// and from segment to segment. In a partition's last segment, everything
+// from the first incomplete or bad batch to the end of the file is the torn
+// tail a crash leaves behind: Open truncates it, fsyncs, logs a warning
+// naming the file, the byte position and the bytes dropped, and reports it
+// in (*Log).Recovery. A bad batch in any other segment is not what a crash
+// produces, so Open fails with a *CorruptionError naming the file and byte
+// position rather than drop data silently. Since Open reads everything, it
+// takes time in proportion to the data stored (the CRC-32C runs at several
+// GB/s; the disk usually bounds it). Partitions are verified in parallel.
+//
+// # Consumer groups
+//
+// Groups are coordinated in process. Members get IDs "<group>-<n>" in join
+// order, and Kafka's range assignor divides each topic's partitions among
+// the members subscribed to it: in member order, contiguous ranges, the
+// first members taking one more when the count does not divide. Every join
+// and leave (Consumer.Close) starts a new generation; a member takes up its
+// new assignment at its next Poll or Assignment, continuing the partitions
+// it kept where it was and starting each new one at the group's committed
+// offset or, if the group never committed one, at the earliest offset
+// (StartEarliest) or at the high watermark when it was assigned
+// (StartLatest). Poll reads the member's partitions in turn and waits (up to
+// ReadOptions.Wait) for an append to any of them, a rebalance, cancellation
+// or Close. A position that retention overtook moves to the earliest offset.
+//
+// Commit appends one entry (length uint32, CRC-32C uint32 of the payload,
+// then the payload: a count and, per topic-partition, the topic, the
+// partition and the offset, as uvarints) to <Dir>/__groups/<group>.offsets
+// and fdatasyncs it before returning; Open reads the file, truncates a torn tail
+// as for segments, and compacts it to one entry (tmp file, fsync, rename,
+// fsync of the directory), as Commit also does when the file grows past
+// 64 KiB. Group names are escaped into file names (bytes other than letters,
+// digits, '_' and '-' become %XX).
+//
+// # Retention
+//
+// A background goroutine applies each topic's retention every
+// Config.RetentionCheck (1 minute by default); (*Log).EnforceRetention
+// applies it at once. Only whole segments are removed, oldest first, and
+// only a prefix of a partition, so offsets stay dense: a segment goes while
+// its newest record is older than RetentionAge, or while the partition holds
+// more than RetentionBytes. The active segment is never removed as such, but
+// when RetentionAge applies and every one of its records has expired, it is
+// rolled first so that it can go; the partition is then empty, with its
+// earliest offset equal to its high watermark. The earliest offset of a
+// partition is the base offset of its oldest segment; reading below it fails
+// with a *log.OffsetOutOfRangeError naming it.
+//
+// # Concurrency
+//
+// A Log is safe for use by many goroutines. Appends to one partition are
+// serialized by a per-partition mutex, held for the encoding and the write
+// (and under SyncEachAppend the fdatasync) of the batch; appends to
+// different partitions run in parallel. Readers take the partition's state
+// lock only to take a snapshot, and hold a reference on the segment they
+// read, so retention never closes a file under them. Close waits for
+// operations in flight, wakes blocked reads and polls (they return
+// log.ErrClosed), stops the background goroutines and waits for them.
+//
+// The package needs a Unix system (flock); fdatasync is used on Linux and
+// fsync elsewhere.
+package disk

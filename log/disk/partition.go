@@ -1,0 +1,541 @@
+package disk
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/flintml/flint/log"
+)
+
+// File name suffixes of a segment and its indexes.
+const (
+	segExt = ".seg"
+	idxExt = ".idx"
+	tixExt = ".tix"
+)
+
+// segmentName is the file name of the segment whose first offset is base:
+// zero-padded so that lexical order is offset order.
+func segmentName(base int64) string { return fmt.Sprintf("%020d%s", base, segExt) }
+
+// segment is one file of a partition.
+type segment struct {
+	base int64  // offset of its first record
+	path string // the .seg file
+	f    *os.File
+	// refs counts the partition's segment list (one) and each reader in
+	// flight; f is closed when it drops to zero, so retention never closes a
+	// file under a reader.
+	refs atomic.Int32
+
+	// Written only with both partition.mu and partition.smu held; read with
+	// either.
+	size    int64        // bytes of whole batches
+	next    int64        // offset after its last record
+	maxTime int64        // greatest record time, math.MinInt64 when empty
+	index   []indexEntry // sparse offset and time index
+
+	// Used only with partition.mu held, and only while the segment is active.
+	ix                     indexer
+	idxFile, tixFile       *os.File // opened on the first flush
+	idxPending, tixPending []byte   // index bytes not yet written
+}
+
+func (s *segment) release() {
+	if s.refs.Add(-1) == 0 {
+		s.f.Close()
+	}
+}
+
+// flushIndex writes the pending index entries of the active segment. The
+// index files need not be durable (Open rebuilds them), so they are never
+// fsynced.
+func (s *segment) flushIndex() error {
+	if len(s.idxPending) == 0 {
+		return nil
+	}
+	idxPath, tixPath := segmentIndexPaths(s.path)
+	var err error
+	if s.idxFile == nil {
+		if s.idxFile, err = os.OpenFile(idxPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644); err != nil {
+			return err
+		}
+	}
+	if s.tixFile == nil {
+		if s.tixFile, err = os.OpenFile(tixPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644); err != nil {
+			return err
+		}
+	}
+	_, err1 := s.idxFile.Write(s.idxPending)
+	_, err2 := s.tixFile.Write(s.tixPending)
+	s.idxPending, s.tixPending = s.idxPending[:0], s.tixPending[:0]
+	return errors.Join(err1, err2)
+}
+
+// closeIndex flushes and closes the index files of a segment that is no
+// longer active.
+func (s *segment) closeIndex() error {
+	err := s.flushIndex()
+	for _, f := range []*os.File{s.idxFile, s.tixFile} {
+		if f != nil {
+			err = errors.Join(err, f.Close())
+		}
+	}
+	s.idxFile, s.tixFile = nil, nil
+	s.idxPending, s.tixPending = nil, nil
+	return err
+}
+
+// partition is one partition of a topic: a list of segments, the last of
+// which is active (appended to).
+type partition struct {
+	l     *Log
+	topic *topic
+	id    int
+	dir   string
+
+	// mu serializes writers: Append, roll, the bookkeeping of sync, and
+	// retention. It is held across the write (and, for SyncEachAppend, the
+	// fdatasync) of a batch, never while waiting for readers.
+	mu       sync.Mutex
+	buf      []byte // encoding buffer, reused by every Append
+	failed   error  // a write or fsync failed: the partition refuses appends
+	unsynced int64  // bytes written since the last fsync
+	dirty    atomic.Bool
+
+	// smu guards what readers see; it is held only to publish an append or
+	// to take a snapshot, never across I/O.
+	smu    sync.RWMutex
+	segs   []*segment // oldest first; never empty; the last is active
+	hw     int64      // high watermark: offset of the next record
+	notify chan struct{}
+	// notifyUsed says a waiter holds notify, so the next append must close
+	// and replace it. Readers set it holding smu.RLock (hence atomic); the
+	// appender reads and clears it holding smu.Lock.
+	notifyUsed atomic.Bool
+	statBytes  int64 // bytes and records stored, to size reads
+	statRecs   int64
+}
+
+func (p *partition) String() string { return fmt.Sprintf("%s/%d", p.topic.name, p.id) }
+
+func (p *partition) active() *segment { return p.segs[len(p.segs)-1] }
+
+// createSegment creates the empty segment file for base in dir.
+func createSegment(dir string, base int64) (*segment, error) {
+	path := filepath.Join(dir, segmentName(base))
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("create segment: %w", err)
+	}
+	// Index files of a previous life of this name (a crash during a roll)
+	// would be appended to: start them empty too.
+	idx, tix := segmentIndexPaths(path)
+	for _, p := range []string{idx, tix} {
+		if err := os.Remove(p); err != nil && !os.IsNotExist(err) {
+			f.Close()
+			return nil, fmt.Errorf("create segment: %w", err)
+		}
+	}
+	s := &segment{base: base, path: path, f: f, next: base, maxTime: math.MinInt64, ix: newIndexer()}
+	s.refs.Store(1)
+	return s, nil
+}
+
+// append writes recs[i] for each i of sel (all when sel is nil) as the
+// partition's next batch(es), with one write call, and publishes them.
+func (p *partition) append(recs []log.Record, sel []int32) error {
+	cfg := &p.l.cfg
+	p.mu.Lock()
+	if p.failed != nil {
+		p.mu.Unlock()
+		return fmt.Errorf("disk: append to %s: an earlier write failed, reopen the log: %w", p, p.failed)
+	}
+	seg := p.active()
+	buf, err := encodeBatches(p.buf[:0], seg.next, recs, sel, p.topic.name, p.id)
+	if cap(buf) <= 2*maxBatchBytes {
+		p.buf = buf // keep the buffer unless one huge Append grew it
+	}
+	if err != nil {
+		p.mu.Unlock()
+		return fmt.Errorf("disk: append to %s: %w", p, err)
+	}
+	if seg.size > 0 && seg.size+int64(len(buf)) > p.topic.segmentBytes {
+		if seg, err = p.roll(); err != nil {
+			p.mu.Unlock()
+			return fmt.Errorf("disk: append to %s: roll segment: %w", p, err)
+		}
+	}
+	if _, err := seg.f.WriteAt(buf, seg.size); err != nil {
+		// Cut off whatever part was written, so the file still ends with a
+		// whole batch; if even that fails, Open will.
+		if terr := seg.f.Truncate(seg.size); terr != nil {
+			p.failed = err
+		}
+		p.mu.Unlock()
+		return fmt.Errorf("disk: append to %s: write %s at byte %d: %w", p, seg.path, seg.size, err)
+	}
+	if cfg.Sync == SyncEachAppend {
+		if err := fdatasync(seg.f); err != nil {
+			// After a failed fsync the state of the page cache is unknown:
+			// refuse further appends rather than acknowledge on top of it.
+			p.failed = err
+			p.mu.Unlock()
+			return fmt.Errorf("disk: append to %s: fdatasync %s: %w", p, seg.path, err)
+		}
+	}
+	p.publish(seg, buf)
+	p.unsynced += int64(len(buf))
+	needSync := cfg.Sync == SyncInterval && cfg.SyncBytes > 0 && p.unsynced >= cfg.SyncBytes
+	if len(seg.idxPending) >= 64<<10 {
+		if err := seg.flushIndex(); err != nil {
+			p.l.logger.Warn("disk: write index", "segment", seg.path, "err", err)
+		}
+	}
+	p.mu.Unlock()
+	if cfg.Sync == SyncInterval {
+		p.dirty.Store(true)
+	}
+	if needSync {
+		return p.sync()
+	}
+	return nil
+}
+
+// publish makes the batches in buf, just written at the end of seg, visible
+// to readers, and wakes the readers waiting for them. p.mu is held.
+func (p *partition) publish(seg *segment, buf []byte) {
+	p.smu.Lock()
+	defer p.smu.Unlock()
+	for off := 0; off < len(buf); {
+		h, _ := parseHeader(buf[off:]) // we just encoded it
+		if e, ok := seg.ix.add(seg.base, seg.size, h); ok {
+			seg.index = append(seg.index, e)
+			seg.idxPending = appendIdx(seg.idxPending, e)
+			seg.tixPending = appendTix(seg.tixPending, e)
+		}
+		seg.size += int64(h.size)
+		seg.next = h.next()
+		seg.maxTime = max(seg.maxTime, h.maxTime)
+		p.statBytes += int64(h.size)
+		p.statRecs += int64(h.count)
+		off += h.size
+	}
+	p.hw = seg.next
+	if p.notifyUsed.Load() {
+		close(p.notify)
+		p.notify = make(chan struct{})
+		p.notifyUsed.Store(false)
+	}
+}
+
+// roll seals the active segment (its data fsynced, its index flushed) and
+// starts a new one at the high watermark. p.mu is held.
+func (p *partition) roll() (*segment, error) {
+	old := p.active()
+	if err := old.closeIndex(); err != nil {
+		p.l.logger.Warn("disk: write index", "segment", old.path, "err", err)
+	}
+	noSync := p.l.cfg.Sync == SyncUnsafeNever
+	if !noSync {
+		if err := fdatasync(old.f); err != nil {
+			p.failed = err
+			return nil, fmt.Errorf("fdatasync %s: %w", old.path, err)
+		}
+	}
+	ns, err := createSegment(p.dir, old.next)
+	if err != nil {
+		return nil, err
+	}
+	if !noSync {
+		if err := syncDir(p.dir); err != nil {
+			ns.release()
+			os.Remove(ns.path)
+			return nil, err
+		}
+	}
+	p.smu.Lock()
+	p.segs = append(p.segs, ns)
+	p.smu.Unlock()
+	return ns, nil
+}
+
+// sync fsyncs what was appended to the partition so far. The fdatasync runs
+// without p.mu, so appends go on meanwhile.
+func (p *partition) sync() error {
+	p.mu.Lock()
+	if p.failed != nil {
+		p.mu.Unlock()
+		return nil // already reported, and every append now fails
+	}
+	seg := p.active()
+	seg.refs.Add(1)
+	if err := seg.flushIndex(); err != nil {
+		p.l.logger.Warn("disk: write index", "segment", seg.path, "err", err)
+	}
+	p.unsynced = 0
+	p.mu.Unlock()
+	defer seg.release()
+	if err := fdatasync(seg.f); err != nil {
+		p.mu.Lock()
+		p.failed = err
+		p.mu.Unlock()
+		return fmt.Errorf("disk: sync %s: fdatasync %s: %w", p, seg.path, err)
+	}
+	return nil
+}
+
+// close flushes, fsyncs (unless the policy is SyncUnsafeNever) and closes the
+// partition's files. No operation may be in flight.
+func (p *partition) close() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	seg := p.active()
+	err := seg.closeIndex()
+	if p.l.cfg.Sync != SyncUnsafeNever && p.failed == nil {
+		if serr := fdatasync(seg.f); serr != nil {
+			err = errors.Join(err, fmt.Errorf("fdatasync %s: %w", seg.path, serr))
+		}
+	}
+	p.smu.Lock()
+	for _, s := range p.segs {
+		s.release()
+	}
+	p.segs = nil
+	p.smu.Unlock()
+	if err != nil {
+		return fmt.Errorf("disk: close %s: %w", p, err)
+	}
+	return nil
+}
+
+// info returns the partition's offset range.
+func (p *partition) info() log.PartitionInfo {
+	p.smu.RLock()
+	defer p.smu.RUnlock()
+	return log.PartitionInfo{ID: p.id, Earliest: p.segs[0].base, Latest: p.hw}
+}
+
+// readView is a snapshot of what a reader may read.
+type readView struct {
+	seg     *segment // holds a reference; nil when offset is the high watermark
+	size    int64    // readable bytes of seg
+	index   []indexEntry
+	notify  chan struct{} // closed on the next append, when seg is nil
+	avgSize int64         // average bytes a record takes on disk
+}
+
+// view snapshots the partition for a read at offset.
+func (p *partition) view(offset int64, wantNotify bool) (readView, error) {
+	p.smu.RLock()
+	defer p.smu.RUnlock()
+	earliest := p.segs[0].base
+	if offset < earliest || offset > p.hw {
+		return readView{}, &log.OffsetOutOfRangeError{Topic: p.topic.name, Partition: p.id, Offset: offset, Earliest: earliest, Latest: p.hw}
+	}
+	if offset == p.hw {
+		v := readView{}
+		if wantNotify {
+			v.notify = p.notify
+			p.notifyUsed.Store(true)
+		}
+		return v, nil
+	}
+	i := sort.Search(len(p.segs), func(i int) bool { return p.segs[i].base > offset }) - 1
+	s := p.segs[i]
+	s.refs.Add(1)
+	avg := int64(64)
+	if p.statRecs > 0 {
+		avg = max(p.statBytes/p.statRecs, 4)
+	}
+	return readView{seg: s, size: s.size, index: s.index, avgSize: avg}, nil
+}
+
+// waitChan returns a channel closed on the next append.
+func (p *partition) waitChan() chan struct{} {
+	p.smu.RLock()
+	defer p.smu.RUnlock()
+	p.notifyUsed.Store(true)
+	return p.notify
+}
+
+// read implements Log.Read on this partition.
+func (p *partition) read(ctx context.Context, offset int64, opt log.ReadOptions) ([]log.Record, error) {
+	opt = opt.WithDefaults()
+	var timer <-chan time.Time
+	for {
+		v, err := p.view(offset, opt.Wait > 0)
+		if err != nil {
+			return nil, err
+		}
+		if v.seg != nil {
+			recs, err := p.readSegment(v, offset, opt)
+			v.seg.release()
+			return recs, err
+		}
+		if opt.Wait <= 0 {
+			return nil, nil
+		}
+		if timer == nil {
+			t := time.NewTimer(opt.Wait)
+			defer t.Stop()
+			timer = t.C
+		}
+		select {
+		case <-v.notify:
+		case <-timer:
+			return nil, nil
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-p.l.closing:
+			return nil, log.ErrClosed
+		}
+	}
+}
+
+// readSegment reads records from offset on out of v.seg: one pread sized
+// from the limits usually does; records alias the buffers read into.
+func (p *partition) readSegment(v readView, offset int64, opt log.ReadOptions) ([]log.Record, error) {
+	seg := v.seg
+	k := lookupOffset(v.index, offset-seg.base)
+	pos := int64(v.index[k].pos)
+	// Bytes to read: those before offset from the index entry on, then
+	// enough for the limits, with slack for record overhead and one index
+	// interval.
+	budget := min(int64(opt.MaxBytes), int64(opt.MaxRecords)*v.avgSize)
+	want := (offset-seg.base-int64(v.index[k].rel))*v.avgSize + budget + budget/8 + indexInterval
+	out := make([]log.Record, 0, min(int64(opt.MaxRecords), budget/v.avgSize+1))
+	size := 0        // payload bytes in out
+	expect := offset // offset the next decoded record must have
+	for pos < v.size {
+		n := min(max(want, batchHeaderSize), v.size-pos)
+		buf := make([]byte, n)
+		if _, err := seg.f.ReadAt(buf, pos); err != nil {
+			return nil, fmt.Errorf("disk: read %s at offset %d: %s at byte %d: %w", p, offset, seg.path, pos, err)
+		}
+		used := 0
+		for used < len(buf) {
+			h, err := parseHeader(buf[used:])
+			if err == io.ErrUnexpectedEOF || (err == nil && h.size > len(buf)-used) {
+				break // continue with a new read from this batch
+			}
+			if err != nil {
+				return nil, p.corrupt(seg, pos+int64(used), offset, err)
+			}
+			batch := buf[used : used+h.size]
+			if h.next() <= expect {
+				used += h.size // before offset
+				continue
+			}
+			if h.base > expect {
+				return nil, p.corrupt(seg, pos+int64(used), offset, fmt.Errorf("%w: batch starts at offset %d, expected %d", ErrMalformed, h.base, expect))
+			}
+			if err := checkCRC(batch, h); err != nil {
+				return nil, p.corrupt(seg, pos+int64(used), offset, err)
+			}
+			rr := newRecordReader(batch, h)
+			var skip log.Record
+			for rr.i < h.count {
+				r := &skip
+				if h.base+int64(rr.i) >= expect {
+					out = append(out, log.Record{})
+					r = &out[len(out)-1]
+				}
+				if err := rr.next(r, r != &skip); err != nil {
+					return nil, p.corrupt(seg, pos+int64(used), offset, err)
+				}
+				if r == &skip {
+					continue
+				}
+				r.Topic, r.Partition = p.topic.name, p.id
+				rs := r.Size()
+				if len(out) > 1 && size+rs > opt.MaxBytes {
+					return out[:len(out)-1], nil
+				}
+				size += rs
+				expect = r.Offset + 1
+				if len(out) == opt.MaxRecords || size >= opt.MaxBytes {
+					return out, nil
+				}
+			}
+			used += h.size
+		}
+		if used == 0 {
+			// The batch at pos is bigger than what was read: read it whole.
+			h, err := parseHeader(buf)
+			if err != nil {
+				return nil, p.corrupt(seg, pos, offset, err)
+			}
+			want = int64(h.size)
+			continue
+		}
+		pos += int64(used)
+		left := min(int64(opt.MaxBytes-size), int64(opt.MaxRecords-len(out))*v.avgSize)
+		want = left + left/8 + batchHeaderSize
+	}
+	return out, nil
+}
+
+// corrupt wraps a decoding failure found by a read.
+func (p *partition) corrupt(seg *segment, pos, offset int64, err error) error {
+	return fmt.Errorf("disk: read %s at offset %d: %w", p, offset, &CorruptionError{Segment: seg.path, Offset: pos, Err: err})
+}
+
+// offsetForTime implements Log.OffsetForTime on this partition.
+func (p *partition) offsetForTime(ts int64) (int64, error) {
+	p.smu.RLock()
+	var seg *segment
+	for _, s := range p.segs {
+		if s.maxTime >= ts {
+			seg = s
+			break
+		}
+	}
+	if seg == nil {
+		hw := p.hw
+		p.smu.RUnlock()
+		return hw, nil
+	}
+	seg.refs.Add(1)
+	index, size := seg.index, seg.size
+	p.smu.RUnlock()
+	defer seg.release()
+
+	// Every record before the batch found by the time index is older than
+	// ts; the first batch whose newest record is not holds the answer.
+	sc := newScanner(seg.f, int64(index[lookupTime(index, ts)].pos), size, 64<<10)
+	for {
+		pos, h, batch, err := sc.next()
+		if err != nil {
+			if err == io.EOF {
+				err = fmt.Errorf("%w: no record at or after time %d although the segment's newest is", ErrMalformed, ts)
+			}
+			return 0, fmt.Errorf("disk: offset for time in %s: %w", p, &CorruptionError{Segment: seg.path, Offset: pos, Err: err})
+		}
+		if h.maxTime < ts {
+			continue
+		}
+		if err := checkCRC(batch, h); err != nil {
+			return 0, fmt.Errorf("disk: offset for time in %s: %w", p, &CorruptionError{Segment: seg.path, Offset: pos, Err: err})
+		}
+		rr := newRecordReader(batch, h)
+		var r log.Record
+		for {
+			if err := rr.next(&r, false); err != nil {
+				return 0, fmt.Errorf("disk: offset for time in %s: %w", p, &CorruptionError{Segment: seg.path, Offset: pos, Err: err})
+			}
+			if r.Time.UnixNano() >= ts {
+				return r.Offset, nil
+			}
+		}
+	}
+}
