@@ -1,0 +1,305 @@
+package als
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+
+	"github.com/flintml/flint/cluster"
+)
+
+// Cold-start strategies (Config.ColdStart, Model.ColdStart), as MLlib's
+// coldStartStrategy.
+const (
+	ColdStartNaN  = "nan"  // a user or item unseen in training is predicted NaN (the default)
+	ColdStartDrop = "drop" // evaluation leaves such pairs out
+)
+
+// Config configures Fit. Zero fields take the defaults given. A Config is a
+// plain value and is not modified by Fit.
+type Config struct {
+	// Rank is the number of latent factors. 0 means 10.
+	Rank int
+	// MaxIter is the number of iterations, each solving all item factors
+	// and then all user factors. 0 means 10.
+	MaxIter int
+	// Lambda is the regularisation, multiplied for each user and item by
+	// its number of ratings (ALS-WR; positive ratings for implicit
+	// feedback), as in MLlib. 0 means 0.1; it must not be negative.
+	Lambda float64
+	// Implicit treats ratings as implicit feedback with confidence
+	// 1 + Alpha·|r| and preference [r > 0] (Hu, Koren and Volinsky 2008).
+	Implicit bool
+	// Alpha scales implicit confidence. 0 means 1.
+	Alpha float64
+	// NonNegative constrains every factor to be ≥ 0 (each least-squares
+	// problem is then solved by an active-set NNLS instead of Cholesky).
+	NonNegative bool
+	// Seed seeds the initial user factors.
+	Seed uint64
+	// Blocks is the number of partitions each side's ratings are cut into
+	// (users and items by their position modulo Blocks). 0 means 10. The
+	// factors do not depend on it, nor on the number of workers.
+	Blocks int
+	// ColdStart is ColdStartNaN (default) or ColdStartDrop; it is copied to
+	// the model.
+	ColdStart string
+	// MaxBroadcastBytes bounds the factors broadcast to every worker in a
+	// half-iteration: max(users, items)·Rank·8 bytes (plus Rank²·8).
+	// Fit fails before it starts when that would be exceeded. 0 means
+	// 1 GiB.
+	MaxBroadcastBytes int64
+	// KeepRated keeps each user's training items in the model (4 bytes
+	// per rating), so that recommendations can leave them out.
+	KeepRated bool
+}
+
+func (c Config) withDefaults() Config {
+	if c.Rank == 0 {
+		c.Rank = 10
+	}
+	if c.MaxIter == 0 {
+		c.MaxIter = 10
+	}
+	if c.Lambda == 0 {
+		c.Lambda = 0.1
+	}
+	if c.Alpha == 0 {
+		c.Alpha = 1
+	}
+	if c.Blocks == 0 {
+		c.Blocks = 10
+	}
+	if c.ColdStart == "" {
+		c.ColdStart = ColdStartNaN
+	}
+	if c.MaxBroadcastBytes == 0 {
+		c.MaxBroadcastBytes = 1 << 30
+	}
+	return c
+}
+
+func (c Config) validate() error {
+	switch {
+	case c.Rank < 1:
+		return fmt.Errorf("als: Config.Rank must be >= 1, got %d", c.Rank)
+	case c.MaxIter < 0:
+		return fmt.Errorf("als: Config.MaxIter must be >= 0, got %d", c.MaxIter)
+	case !(c.Lambda >= 0) || math.IsInf(c.Lambda, 0):
+		return fmt.Errorf("als: Config.Lambda must be finite and >= 0, got %v", c.Lambda)
+	case !(c.Alpha >= 0) || math.IsInf(c.Alpha, 0):
+		return fmt.Errorf("als: Config.Alpha must be finite and >= 0, got %v", c.Alpha)
+	case c.Blocks < 1:
+		return fmt.Errorf("als: Config.Blocks must be >= 1, got %d", c.Blocks)
+	case c.ColdStart != ColdStartNaN && c.ColdStart != ColdStartDrop:
+		return fmt.Errorf("als: Config.ColdStart %q: want %q or %q", c.ColdStart, ColdStartNaN, ColdStartDrop)
+	case c.MaxBroadcastBytes < 0:
+		return fmt.Errorf("als: Config.MaxBroadcastBytes must be >= 0, got %d", c.MaxBroadcastBytes)
+	}
+	return nil
+}
+
+// BroadcastLimitError reports factors too large to broadcast under
+// Config.MaxBroadcastBytes.
+type BroadcastLimitError struct {
+	Side  string // "user" or "item": the larger side
+	Rows  int    // its number of distinct ids
+	Rank  int
+	Bytes int64 // what one worker would hold
+	Limit int64
+}
+
+func (e *BroadcastLimitError) Error() string {
+	return fmt.Sprintf("als: every worker would hold the %d %s factors of rank %d (%d bytes), over Config.MaxBroadcastBytes = %d; lower the rank or raise the limit",
+		e.Rows, e.Side, e.Rank, e.Bytes, e.Limit)
+}
+
+// ErrNoRatings is returned by Fit when there is nothing to fit.
+var ErrNoRatings = errors.New("als: no ratings")
+
+// Executor is what Fit needs of an engine: running registered tasks, and
+// caching the rating blocks it builds. *cluster.Engine implements it.
+type Executor interface {
+	cluster.Executor
+	FromBlocks(ctx context.Context, name string, blocks []*cluster.Block) (*cluster.Dataset, error)
+	Drop(ds *cluster.Dataset)
+}
+
+// Fit factorises the ratings matrix by alternating least squares: starting
+// from seeded random user factors, each iteration solves every item's
+// factor with the user factors fixed, then every user's with the item
+// factors fixed. Each half-iteration is one task over the cached blocks of
+// one side, with the other side's factors broadcast; every row is solved
+// on its own, so the factors are bit-identical for any number of workers
+// and of blocks.
+func Fit(ctx context.Context, x Executor, ratings []Rating, cfg Config) (*Model, error) {
+	t, err := newTrainer(ctx, x, ratings, cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer t.close()
+	for it := 0; it < t.cfg.MaxIter; it++ {
+		if err := t.iterate(ctx); err != nil {
+			return nil, fmt.Errorf("als: iteration %d: %w", it+1, err)
+		}
+	}
+	return t.model(), nil
+}
+
+// FitDataset fits the ratings of a dataset of (user, item, rating) rows, as
+// Format decodes them from a log topic or files.
+func FitDataset(ctx context.Context, x Executor, ds *cluster.Dataset, cfg Config) (*Model, error) {
+	rs, err := Collect(ctx, x, ds)
+	if err != nil {
+		return nil, err
+	}
+	return Fit(ctx, x, rs, cfg)
+}
+
+// trainer holds a fit in progress: the two sides' cached rating blocks and
+// the current factors.
+type trainer struct {
+	x              Executor
+	cfg            Config
+	userIDs        []int64
+	itemIDs        []int64
+	byUser         csr // kept for the model's rated items (Config.KeepRated)
+	users, items   *cluster.Dataset
+	userF, itemF   []float64
+	userNNZ, itNNZ []int // ratings per row, for flop counts
+}
+
+func newTrainer(ctx context.Context, x Executor, ratings []Rating, cfg Config) (*trainer, error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	if len(ratings) == 0 {
+		return nil, ErrNoRatings
+	}
+	if len(ratings) > math.MaxInt32 {
+		return nil, fmt.Errorf("als: %d ratings, more than 2³¹-1", len(ratings))
+	}
+	rawU, rawI := make([]int64, len(ratings)), make([]int64, len(ratings))
+	for r, rt := range ratings {
+		if err := rt.check(); err != nil {
+			return nil, fmt.Errorf("als: rating %d (user %d, item %d): %w", r, rt.User, rt.Item, err)
+		}
+		rawU[r], rawI[r] = rt.User, rt.Item
+	}
+	t := &trainer{x: x, cfg: cfg}
+	var upos, ipos []int32
+	t.userIDs, upos = denseIndex(rawU)
+	t.itemIDs, ipos = denseIndex(rawI)
+	nu, ni, k := len(t.userIDs), len(t.itemIDs), cfg.Rank
+	if need := int64(max(nu, ni))*int64(k)*8 + int64(k*k)*8; need > cfg.MaxBroadcastBytes {
+		e := &BroadcastLimitError{Side: "user", Rows: nu, Rank: k, Bytes: need, Limit: cfg.MaxBroadcastBytes}
+		if ni > nu {
+			e.Side, e.Rows = "item", ni
+		}
+		return nil, e
+	}
+	t.byUser = buildCSR(ratings, upos, ipos, nu, ni, cfg.Implicit)
+	byItem := t.byUser.transpose(ni)
+	var err error
+	if t.users, err = x.FromBlocks(ctx, "als ratings by user", t.byUser.blocks(cfg.Blocks, ni)); err != nil {
+		return nil, fmt.Errorf("als: cache ratings by user: %w", err)
+	}
+	if t.items, err = x.FromBlocks(ctx, "als ratings by item", byItem.blocks(cfg.Blocks, nu)); err != nil {
+		x.Drop(t.users)
+		return nil, fmt.Errorf("als: cache ratings by item: %w", err)
+	}
+	t.userNNZ, t.itNNZ = rowLengths(t.byUser), rowLengths(byItem)
+	if !cfg.KeepRated {
+		t.byUser = csr{} // the engine holds the blocks; the driver needs no copy
+	}
+	t.userF = initFactors(nu, k, cfg.Seed, cfg.NonNegative)
+	t.itemF = make([]float64, ni*k)
+	return t, nil
+}
+
+func rowLengths(c csr) []int {
+	n := make([]int, len(c.ptr)-1)
+	for i := range n {
+		n[i] = c.ptr[i+1] - c.ptr[i]
+	}
+	return n
+}
+
+// initFactors draws n unit vectors of dimension k with Gaussian directions
+// (absolute values for non-negative factors), as MLlib initialises.
+func initFactors(n, k int, seed uint64, nonNeg bool) []float64 {
+	rng := rand.New(rand.NewPCG(seed, 0xa15))
+	f := make([]float64, n*k)
+	for i := range n {
+		row := f[i*k : (i+1)*k]
+		norm := 0.0
+		for c := range row {
+			v := rng.NormFloat64()
+			if nonNeg {
+				v = math.Abs(v)
+			}
+			row[c] = v
+			norm += v * v
+		}
+		norm = math.Sqrt(norm)
+		for c := range row {
+			row[c] /= norm
+		}
+	}
+	return f
+}
+
+func (t *trainer) close() {
+	t.x.Drop(t.users)
+	t.x.Drop(t.items)
+}
+
+// iterate runs one iteration: items from users, then users from items.
+func (t *trainer) iterate(ctx context.Context) error {
+	if err := t.halfStep(ctx, t.items, t.userF, t.itemF, "item", t.itemIDs); err != nil {
+		return err
+	}
+	return t.halfStep(ctx, t.users, t.itemF, t.userF, "user", t.userIDs)
+}
+
+// halfStep solves the factors dst of every row of ds (one side) with the
+// other side's factors fixed.
+func (t *trainer) halfStep(ctx context.Context, ds *cluster.Dataset, other, dst []float64, side string, ids []int64) error {
+	k := t.cfg.Rank
+	args := &solveArgs{Rank: k, Other: other, Lambda: t.cfg.Lambda, Alpha: t.cfg.Alpha, Implicit: t.cfg.Implicit, NonNeg: t.cfg.NonNegative}
+	if t.cfg.Implicit {
+		args.YtY = gram(other, k)
+	}
+	p, err := cluster.Aggregate(ctx, t.x, ds, solveTask, args)
+	if err != nil {
+		var se *singularError
+		if errors.As(err, &se) {
+			return fmt.Errorf("%s %d (%d ratings): normal equations are singular at rank %d with Lambda %v; raise Lambda",
+				side, ids[se.Row], se.Ratings, k, t.cfg.Lambda)
+		}
+		return fmt.Errorf("solve %s factors: %w", side, err)
+	}
+	for _, b := range p.Blocks {
+		for r, row := range b.Rows {
+			copy(dst[int(row)*k:int(row+1)*k], b.F[r*k:(r+1)*k])
+		}
+	}
+	return nil
+}
+
+// model returns the fitted model (sharing the factor slices).
+func (t *trainer) model() *Model {
+	m := &Model{Rank: t.cfg.Rank, Implicit: t.cfg.Implicit, ColdStart: t.cfg.ColdStart,
+		UserIDs: t.userIDs, ItemIDs: t.itemIDs, UserFactors: t.userF, ItemFactors: t.itemF}
+	if t.cfg.KeepRated {
+		m.RatedPtr = make([]int64, len(t.byUser.ptr))
+		for i, p := range t.byUser.ptr {
+			m.RatedPtr[i] = int64(p)
+		}
+		m.RatedItems = t.byUser.ind
+	}
+	return m
+}

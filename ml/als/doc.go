@@ -1,0 +1,92 @@
+// Package als factorises a ratings matrix by alternating least squares, as
+// Spark MLlib's ALS does, on Flint's engine, and serves recommendations from
+// the factors.
+//
+//	ratings, _ := als.ReadCSV(file, true) // or Collect a dataset decoded with als.Format
+//	m, err := als.Fit(ctx, engine, ratings, als.Config{Rank: 10, Seed: 1})
+//	top, err := m.Recommend(nil, user, 10, als.RecommendOptions{ExcludeRated: true})
+//
+// # Model and objective
+//
+// Each user u and item i gets a factor of Config.Rank values and a rating is
+// predicted as x_u·y_i. Explicit feedback minimises
+//
+//	Σ (r_ui − x_u·y_i)² + λ (Σ_u n_u‖x_u‖² + Σ_i n_i‖y_i‖²)
+//
+// with λ scaled by each user's and item's number of ratings n (ALS-WR,
+// Zhou et al. 2008, MLlib's scaling). Implicit feedback (Config.Implicit;
+// Hu, Koren and Volinsky 2008) treats every user-item pair as an
+// observation of the preference p = [r > 0] with confidence c = 1 + α|r|,
+// and λ is scaled by the number of positive ratings. Config.NonNegative
+// keeps every factor ≥ 0.
+//
+// # Alternating on the engine
+//
+// Fit groups the ratings twice, by user and by item, into CSR rows (one row
+// per user: the items it rated and the ratings), cuts each grouping into
+// Config.Blocks partitions (rows assigned round-robin) and caches both on
+// the engine. An iteration solves every item's factor from the fixed user
+// factors, then every user's from the new item factors. A half-iteration
+// is one registered task over one side's partitions: the other side's
+// factors are the broadcast, each partition solves its rows, and its
+// partial is the solved factors of those rows; combining two partials
+// concatenates them (the rows are disjoint) and the driver places them.
+// Every row is solved on its own, so the factors are bit-for-bit the same
+// for any number of workers and any Config.Blocks.
+//
+// A row with n ratings forms its normal equations in O(n·Rank²): the
+// other side's factors of its ratings are gathered (transposed) and
+// multiplied by package ml/internal/tile in register tiles (AVX2 and FMA
+// assembly on amd64), then solved by Cholesky (gonum's lapack64.Potrf and
+// two triangular solves) or, for non-negative factors, by an active-set
+// NNLS (Lawson–Hanson on the normal equations). For implicit feedback the
+// sum over all items, YᵀY + Yᵀ(C − I)Y, is YᵀY — computed once per
+// half-iteration on the driver — plus the rated items' terms only.
+//
+// # Memory
+//
+// Each worker holds the broadcast factors of the other side: at most
+// max(users, items)·Rank·8 bytes (plus Rank²·8 for YᵀY): 100 000 users at
+// rank 50 is 40 MB a worker. The in-process engine shares one copy; remote
+// workers each receive one. Fit checks the bound against
+// Config.MaxBroadcastBytes (default 1 GiB) before it starts and fails with
+// a *BroadcastLimitError naming the side, its size and the rank. The
+// driver holds both factor matrices and the ratings twice while it groups
+// them; the engine caches each rating twice (12 bytes each way).
+//
+// # Repeated ratings and ids
+//
+// User and item ids are any integers within ±2⁵³; the model keeps them
+// sorted and maps them by binary search. A pair rated more than once keeps
+// the rating with the latest Time (the later in input order on a tie) for
+// explicit feedback, and the sum of the values for implicit feedback.
+//
+// # Cold start
+//
+// A user or item not seen in training has no factor. Predict returns NaN
+// for it; Model.ColdStart (from Config.ColdStart, as MLlib's
+// coldStartStrategy) decides evaluation: ColdStartNaN ("nan", the default)
+// makes RMSE NaN when the test set holds such a pair, ColdStartDrop
+// ("drop") leaves those pairs out. Recommend and SimilarItems fail with
+// ErrUnknownUser or ErrUnknownItem, so a server can fall back to, say,
+// popular items. EvaluateRanking skips test users unseen in training.
+//
+// # Recommendations
+//
+// Recommend scores every item against the user's factor in blocks of 256
+// item factors and keeps the best k in a bounded heap; it can leave out the
+// items the user rated in training (kept in the model with
+// Config.KeepRated) and any other items. SimilarItems ranks items by the
+// cosine of their factors. Both are O(items·Rank + items·log k) and
+// allocate only a k-entry heap (and the result, unless dst has room).
+//
+// # Data and evaluation
+//
+// Format returns the cluster.Format that decodes "user,item,rating[,time]"
+// CSV or JSON records from a log topic or files into a dataset; Collect
+// and FitDataset read such a dataset. ReadCSV reads a CSV stream. Split
+// holds out a seeded random test set; Model.RMSE, Ranking and
+// EvaluateRanking give RMSE, precision@k, recall@k, NDCG@k and MAP@k.
+// Models encode with MarshalBinary ("FLNTMODL", version, "als", payload,
+// CRC-32C); an unknown version fails with ErrVersion.
+package als

@@ -1,0 +1,142 @@
+package als
+
+import (
+	"fmt"
+	"math"
+	"slices"
+)
+
+// RMSE returns the root mean squared error of m's predictions on test and
+// how many ratings it covers. Under ColdStartNaN a rating whose user or
+// item was not seen in training makes the result NaN (as MLlib's evaluator
+// does); under ColdStartDrop such ratings are left out. With no rating to
+// measure, the result is NaN.
+func (m *Model) RMSE(test []Rating) (rmse float64, n int) {
+	sum := 0.0
+	for _, r := range test {
+		p := m.Predict(r.User, r.Item)
+		if math.IsNaN(p) {
+			if m.ColdStart == ColdStartDrop {
+				continue
+			}
+			return math.NaN(), len(test)
+		}
+		e := p - r.Value
+		sum += e * e
+		n++
+	}
+	if n == 0 {
+		return math.NaN(), 0
+	}
+	return math.Sqrt(sum / float64(n)), n
+}
+
+// Ranked is one user's recommendations, best first, with the items
+// relevant to that user (in any order).
+type Ranked struct {
+	Recommended []int64
+	Relevant    []int64
+}
+
+// RankingMetrics are averages over users of how well the first K
+// recommendations find the relevant items. Users with no relevant item are
+// left out (Users counts the others).
+//
+//   - Precision: hits in the first K / K (K even when fewer were recommended);
+//   - Recall: hits in the first K / relevant items;
+//   - NDCG: DCG / ideal DCG with binary gains, DCG = Σ_{i<K} hit_i / log₂(i+2);
+//   - MAP: Σ_{i<K} hit_i · precision@(i+1) / min(K, relevant items).
+//
+// These are MLlib's RankingMetrics (precisionAt, recallAt, ndcgAt,
+// meanAveragePrecisionAt).
+type RankingMetrics struct {
+	K                            int
+	Users                        int
+	Precision, Recall, NDCG, MAP float64
+}
+
+// Ranking computes the ranking metrics at k of the given lists.
+func Ranking(k int, lists []Ranked) RankingMetrics {
+	out := RankingMetrics{K: k}
+	if k <= 0 {
+		return out
+	}
+	rel := map[int64]bool{}
+	for _, l := range lists {
+		clear(rel)
+		for _, id := range l.Relevant {
+			rel[id] = true
+		}
+		if len(rel) == 0 {
+			continue
+		}
+		hits, dcg, ap := 0, 0.0, 0.0
+		for i, id := range l.Recommended[:min(k, len(l.Recommended))] {
+			if rel[id] {
+				hits++
+				dcg += 1 / math.Log2(float64(i+2))
+				ap += float64(hits) / float64(i+1)
+			}
+		}
+		idcg := 0.0
+		for i := range min(k, len(rel)) {
+			idcg += 1 / math.Log2(float64(i+2))
+		}
+		out.Users++
+		out.Precision += float64(hits) / float64(k)
+		out.Recall += float64(hits) / float64(len(rel))
+		out.NDCG += dcg / idcg
+		out.MAP += ap / float64(min(k, len(rel)))
+	}
+	if out.Users > 0 {
+		n := float64(out.Users)
+		out.Precision /= n
+		out.Recall /= n
+		out.NDCG /= n
+		out.MAP /= n
+	}
+	return out
+}
+
+// EvaluateRanking recommends k items to every user of test who has a
+// relevant test rating (relevant(r) true) and was seen in training, leaving
+// out the items the user rated in train, and returns the ranking metrics of
+// those recommendations against the relevant test items. Test users unseen
+// in training are not counted (cold start).
+func EvaluateRanking(m *Model, train, test []Rating, k int, relevant func(Rating) bool) (RankingMetrics, error) {
+	if k <= 0 {
+		return RankingMetrics{}, fmt.Errorf("als: ranking metrics at k = %d: want k >= 1", k)
+	}
+	wanted := map[int64][]int64{}
+	for _, r := range test {
+		if relevant(r) {
+			if _, ok := m.userPos(r.User); ok {
+				wanted[r.User] = append(wanted[r.User], r.Item)
+			}
+		}
+	}
+	seen := map[int64][]int64{}
+	for _, r := range train {
+		if _, ok := wanted[r.User]; ok {
+			seen[r.User] = append(seen[r.User], r.Item)
+		}
+	}
+	users := make([]int64, 0, len(wanted))
+	for u := range wanted {
+		users = append(users, u)
+	}
+	slices.Sort(users)
+	lists := make([]Ranked, 0, len(users))
+	for _, u := range users {
+		rec, err := m.Recommend(nil, u, k, RecommendOptions{Exclude: seen[u]})
+		if err != nil {
+			return RankingMetrics{}, err
+		}
+		ids := make([]int64, len(rec))
+		for i, s := range rec {
+			ids[i] = s.ID
+		}
+		lists = append(lists, Ranked{Recommended: ids, Relevant: wanted[u]})
+	}
+	return Ranking(k, lists), nil
+}

@@ -1,0 +1,126 @@
+package kmeans
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"testing"
+
+	"gonum.org/v1/gonum/blas"
+	"gonum.org/v1/gonum/blas/blas64"
+
+	"github.com/flintml/flint/cluster"
+	"github.com/flintml/flint/internal/datasets"
+	"github.com/flintml/flint/ml/internal/tile"
+)
+
+// fashionInit returns the Fashion-MNIST training rows and the starting
+// centres scikit-learn's reference run used (rows 0, 6000, …, 54000).
+func fashionInit(b *testing.B) (*datasets.Set, []float64) {
+	b.Helper()
+	s, err := datasets.FashionMNIST("train")
+	if err != nil {
+		b.Fatal(err)
+	}
+	c := make([]float64, 0, 10*s.Cols)
+	for j := range 10 {
+		c = append(c, s.X[j*6000*s.Cols:(j*6000+1)*s.Cols]...)
+	}
+	return s, c
+}
+
+// BenchmarkLloydFashionMNIST times one Lloyd iteration (the assignment
+// pass with its sums, counts, cost and farthest rows, then the update) on
+// the 60 000 × 784 Fashion-MNIST training images with k = 10, on one worker
+// per core. Its peer is bench/peers/kmeans_fashion_mnist.py --mode bench.
+// cpu-ms/iter is the CPU time of all cores per iteration: on a machine
+// other processes share, wall time also counts the waits for a core.
+//
+//	go test ./ml/kmeans -run '^$' -bench LloydFashionMNIST -benchtime 20x -count 5
+//	/usr/bin/python3 bench/peers/kmeans_fashion_mnist.py --mode bench --lo 5 --hi 25 --repeat 5
+func BenchmarkLloydFashionMNIST(b *testing.B) {
+	s, c := fashionInit(b)
+	ctx := context.Background()
+	e := cluster.NewEngine(cluster.Config{})
+	defer e.Close()
+	ds, err := e.FromDense(ctx, "fashion-mnist", s.X, s.Rows, s.Cols, s.Y, nil, 4*e.Workers())
+	if err != nil {
+		b.Fatal(err)
+	}
+	const k = 10
+	b.Run(fmt.Sprintf("rows=%d/dim=%d/k=%d/workers=%d", s.Rows, s.Cols, k, e.Workers()), func(b *testing.B) {
+		cpu := cpuTime()
+		for b.Loop() {
+			p, err := cluster.Aggregate(ctx, e, ds, lloydTask, &lloydArgs{Centres: newCentres(c, k, s.Cols, false), Far: k})
+			if err != nil {
+				b.Fatal(err)
+			}
+			c = update(c, p, k, s.Cols)
+		}
+		b.ReportMetric(float64(b.Elapsed().Microseconds())/1e3/float64(b.N), "ms/iter")
+		b.ReportMetric(float64((cpuTime()-cpu).Microseconds())/1e3/float64(b.N), "cpu-ms/iter")
+		b.ReportMetric(2*float64(s.Rows*s.Cols*k)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+	})
+}
+
+// BenchmarkDistanceKernel compares the register-tiled product the passes
+// use with gonum's blas64.Gemm on one block of rows (one goroutine):
+// x·cᵀ for tileRows rows of dim features against k centres.
+//
+//	go test ./ml/kmeans -run '^$' -bench DistanceKernel -cpu 1
+func BenchmarkDistanceKernel(b *testing.B) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, c := range []struct{ dim, k int }{{784, 10}, {784, 100}, {50, 10}} {
+		x := make([]float64, tileRows*c.dim)
+		for i := range x {
+			x[i] = rng.Float64()
+		}
+		cs := make([]float64, c.k*c.dim)
+		for i := range cs {
+			cs[i] = rng.Float64()
+		}
+		g := make([]float64, tileRows*c.k)
+		flops := 2 * float64(tileRows*c.dim*c.k)
+		b.Run(fmt.Sprintf("dim=%d/k=%d/impl=tiles", c.dim, c.k), func(b *testing.B) {
+			for b.Loop() {
+				tile.Products(g, x, tileRows, cs, c.k, c.dim)
+			}
+			b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+		})
+		b.Run(fmt.Sprintf("dim=%d/k=%d/impl=gemm", c.dim, c.k), func(b *testing.B) {
+			for b.Loop() {
+				blas64.Gemm(blas.NoTrans, blas.Trans, 1,
+					blas64.General{Rows: tileRows, Cols: c.dim, Stride: c.dim, Data: x},
+					blas64.General{Rows: c.k, Cols: c.dim, Stride: c.dim, Data: cs}, 0,
+					blas64.General{Rows: tileRows, Cols: c.k, Stride: c.k, Data: g})
+			}
+			b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+		})
+	}
+}
+
+// BenchmarkFitFashionMNIST times a whole default fit (k-means||, 20
+// iterations at most, silhouette on 1000 rows).
+//
+//	go test ./ml/kmeans -run '^$' -bench FitFashionMNIST -benchtime 1x
+func BenchmarkFitFashionMNIST(b *testing.B) {
+	s, _ := fashionInit(b)
+	ctx := context.Background()
+	e := cluster.NewEngine(cluster.Config{})
+	defer e.Close()
+	ds, err := e.FromDense(ctx, "fashion-mnist", s.X, s.Rows, s.Cols, s.Y, nil, 4*e.Workers())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("k=10/init=k-means||", func(b *testing.B) {
+		var m *Model
+		for b.Loop() {
+			if m, err = Fit(ctx, e, ds, Config{K: 10, Seed: 1}); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(m.Iterations), "iters")
+		b.ReportMetric(m.Inertia, "inertia")
+		b.ReportMetric(m.Silhouette, "silhouette")
+	})
+}

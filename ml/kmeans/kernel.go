@@ -1,0 +1,46 @@
+package kmeans
+
+import (
+	"math"
+
+	"github.com/flintml/flint/ml/internal/tile"
+)
+
+// The distance kernel. Squared distances are expanded as
+// ‖x‖² − 2x·c + ‖c‖², so the work of a pass over dense rows is the matrix
+// product of a block of rows with the centre matrix transposed, which
+// tile.ProductsNorms computes in 3×3 register tiles (AVX2 and FMA assembly
+// on amd64), with the rows' squared norms on the side. For Fashion-MNIST's
+// shape (784 features, 10 or 100 centres) it runs 3–4× faster than gonum's
+// blas64.Gemm on one core; for short rows (50 features) the two are even
+// (see BenchmarkDistanceKernel). tile fixes the summation order of every dot
+// product, so a single-row Predict reaches the same bits as the blocked
+// training pass, on any machine.
+
+// sparseDots sets g[j] = x·c_j for a sparse row (ind, val) against the
+// centres stored transposed: ct[l*k+j] is feature l of centre j. Each
+// product is summed in the order of the row's non-zeros with fused
+// multiply-adds, as sparseDot does, so no compiler's choice to fuse or not
+// changes a bit.
+func sparseDots(g []float64, ind []int32, val []float64, ct []float64, k int) {
+	clear(g[:k])
+	for n, l := range ind {
+		v := val[n]
+		col := ct[int(l)*k : int(l)*k+k]
+		for j, a := range col {
+			g[j] = math.FMA(v, a, g[j])
+		}
+	}
+}
+
+// sparseDot is the product of a sparse row with dense c.
+func sparseDot(ind []int32, val []float64, c []float64) float64 {
+	s := 0.0
+	for n, l := range ind {
+		s = math.FMA(val[n], c[l], s)
+	}
+	return s
+}
+
+// sqNorm is ‖x‖², summed as tile sums every dot product.
+func sqNorm(x []float64) float64 { return tile.Dot(x, x) }
