@@ -1,0 +1,77 @@
+// Package ml is Flint's machine learning: optimisers, linear and logistic
+// regression, evaluation metrics and model selection, written against the
+// execution engine of package cluster. It knows no YAML, no model store and
+// no HTTP; everything here is usable from Go alone.
+//
+// # How a fit runs
+//
+// A dataset is cached once as partitions on workers (cluster.Engine, or
+// remote workers behind cluster.Executor). A fit is a loop on the driver:
+// it broadcasts the current coefficients, every partition computes the loss
+// and gradient of its rows (a registered cluster.Task, so remote workers
+// find the same code), and the partials come back through the engine's
+// fixed-order tree. The optimiser sees only a function and its gradient:
+//
+//	obj.Eval(ctx, grad, x) → f(x), ∇f(x)   one pass over the data
+//
+// Because the combine order is fixed by the partitioning, a fit with the
+// same data, partitions and seed gives bit-identical coefficients for any
+// number of workers, L-BFGS, GD and SGD alike (SGD samples a row when a
+// hash of seed, iteration, partition and row falls below the fraction).
+// Across machines the last bits may differ: on amd64 with AVX2 and FMA the
+// dense kernel fuses multiply and add (see Kernels), elsewhere it does not.
+//
+// # Optimisers
+//
+// Minimize runs L-BFGS (gonum's optimize.LBFGS on the driver, each point
+// evaluated in one pass), OWL-QN when an L1 term is present, full-batch
+// gradient descent with a backtracking line search (proximal with L1), or
+// MLlib's mini-batch SGD. Settings gives tolerances, iteration limits and
+// a per-iteration Progress callback; cancelling the context stops any of
+// them within one pass (for gonum, through Problem.Status).
+//
+// # Models
+//
+// LinearRegression (squared loss; normal equations or iterative) and
+// LogisticRegression (binomial or multinomial) take MLlib's regParam and
+// elasticNetParam, fit an unpenalised intercept, use sample weights
+// (cluster.Block.W) and standardise features inside the optimiser: the
+// feature means and deviations come from one aggregation, the optimiser
+// works on centred and scaled features (virtually: the cached rows are
+// never rewritten, so sparse data stays sparse; each pass broadcasts the
+// equivalent coefficients of the original features), and the coefficients
+// returned apply to the original features. The penalty applies to the
+// original coefficients, as in scikit-learn, unless Standardization asks
+// for MLlib's default of penalising the standardised ones. The scaling is
+// a change of variables only: it changes how fast the optimiser converges,
+// never the objective or its minimiser. (With an L2 penalty on the
+// original coefficients, a feature's scale is √(σ² + λ/c), c the loss's
+// largest curvature, rather than σ: a feature of tiny variance, such as a
+// border pixel, would otherwise be dominated by the penalty and slow
+// L-BFGS down several-fold.)
+//
+// # Kernels
+//
+// A pass reads each cached row once. Dense rows go through SIMD kernels.
+// For one margin column (linear, binary logistic) a block of a few rows
+// takes its dot products, then its residuals, then its scaled additions
+// into the gradient. On amd64 with AVX2 and FMA (kernel_amd64.s) the
+// additions of one block are fused into the dot products of the next, so
+// they run while the dot products wait for memory, and the logistic
+// residuals — an exponential, a division and the loss terms — are computed
+// four rows at a time; elsewhere gonum's kernels and plain Go do the same
+// work. For softmax, one matrix–vector product per class over a block of
+// rows that stays in L2 (faster here than a gemm on the block). The losses
+// share one logarithm among many unit-weight rows (the logarithm of the
+// product of the rows' arguments), and the Go loops make no calls, since
+// every call in Go's register ABI spills the loop's state. CSR rows take
+// gathers and scatters.
+//
+// # Evaluation and selection
+//
+// Metrics come from prediction slices (RMSE, MAE, R2, Accuracy,
+// NewConfusion, LogLoss, AUC) or from a dataset in one aggregation
+// (Evaluate). CrossValidate and GridSearch split with the engine's seeded
+// selections (cluster.Select), so folds too are the same for any number of
+// workers.
+package ml
