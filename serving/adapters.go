@@ -1,0 +1,118 @@
+package serving
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+	"sync"
+
+	"github.com/flintml/flint/ml/als"
+	"github.com/flintml/flint/ml/kmeans"
+)
+
+// defaultAdapters are the algorithms served through an adapter, by the
+// name an artefact gives (Artifact.Algorithm, which the trainer sets to
+// the kind their encodings carry). Every model ml.UnmarshalModel decodes
+// (linear, logistic, MLP once ml/mlp registers, whatever else registers
+// with ml.RegisterModel) needs none.
+func defaultAdapters() map[string]adapter {
+	return map[string]adapter{
+		"kmeans": decodeKMeans,
+		"als":    decodeALS,
+	}
+}
+
+// kmeansPredictor serves a k-means model: each row's nearest centre.
+type kmeansPredictor struct {
+	m   *kmeans.Model
+	idx sync.Pool // *[]int scratch for PredictBatch
+}
+
+func decodeKMeans(params []byte) (any, error) {
+	m := new(kmeans.Model)
+	if err := m.UnmarshalBinary(params); err != nil {
+		return nil, err
+	}
+	return &kmeansPredictor{m: m}, nil
+}
+
+func (p *kmeansPredictor) output() outputKind { return clustering }
+func (p *kmeansPredictor) numFeatures() int   { return p.m.Dim }
+func (p *kmeansPredictor) numClasses() int    { return 0 }
+
+func (p *kmeansPredictor) predict(pred, _, x []float64, rows int) error {
+	buf, _ := p.idx.Get().(*[]int)
+	if buf == nil {
+		buf = new([]int)
+	}
+	idx, err := p.m.PredictBatch((*buf)[:0], x[:rows*p.m.Dim])
+	if err != nil {
+		return err
+	}
+	for i, k := range idx {
+		pred[i] = float64(k)
+	}
+	*buf = idx
+	p.idx.Put(buf)
+	return nil
+}
+
+// alsRecommender serves an ALS model on the recommendation routes. Ids are
+// the integers the model was trained on.
+type alsRecommender struct{ m *als.Model }
+
+func decodeALS(params []byte) (any, error) {
+	m := new(als.Model)
+	if err := m.UnmarshalBinary(params); err != nil {
+		return nil, err
+	}
+	return &alsRecommender{m: m}, nil
+}
+
+func (r *alsRecommender) Recommend(user string, k int, excludeSeen bool) ([]scored, error) {
+	id, err := parseID("user", user)
+	if err != nil {
+		return nil, err
+	}
+	items, err := r.m.Recommend(nil, id, k, als.RecommendOptions{ExcludeRated: excludeSeen})
+	switch {
+	case errors.Is(err, als.ErrUnknownUser):
+		return nil, errorf(http.StatusNotFound, "user %d was not seen in training", id)
+	case errors.Is(err, als.ErrNoRated):
+		return nil, badRequest("exclude_seen: the model does not keep what users rated (train it with KeepRated)")
+	case err != nil:
+		return nil, err
+	}
+	return toScored(items), nil
+}
+
+func (r *alsRecommender) SimilarItems(item string, k int) ([]scored, error) {
+	id, err := parseID("item", item)
+	if err != nil {
+		return nil, err
+	}
+	items, err := r.m.SimilarItems(nil, id, k)
+	switch {
+	case errors.Is(err, als.ErrUnknownItem):
+		return nil, errorf(http.StatusNotFound, "item %d was not seen in training", id)
+	case err != nil:
+		return nil, err
+	}
+	return toScored(items), nil
+}
+
+func parseID(what, s string) (int64, error) {
+	id, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		return 0, badRequest("%s %q: want an integer id", what, s)
+	}
+	return id, nil
+}
+
+func toScored(items []als.Scored) []scored {
+	out := make([]scored, len(items))
+	for i, it := range items {
+		out[i] = scored{ID: strconv.FormatInt(it.ID, 10), Score: it.Score}
+	}
+	return out
+}

@@ -1,0 +1,115 @@
+// Package serving is Flint's prediction server: it serves the models of a
+// models.Registry over HTTP (echo v4) with a native API, the KServe V2 /
+// Open Inference Protocol REST API, Prometheus metrics and an OpenAPI 3
+// document (GET /openapi.json; the same file is docs/openapi.json).
+//
+//	s, err := serving.New(serving.Config{Registry: models.NewRegistry(store), Addr: ":8080"})
+//	go s.ListenAndServe()
+//	...
+//	err = s.Shutdown(ctx) // on SIGTERM: drains the requests in flight
+//
+// A prediction runs on a loaded model in the request's goroutine: the JSON
+// body is decoded straight into the model's fitted feature pipeline (no
+// reflection, no intermediate maps, pooled scratch), so that clients send
+// raw records exactly as training read them.
+//
+// # Native API
+//
+// Rows are JSON objects keyed by the schema's field names: numbers,
+// strings (categorical, text, or RFC 3339 timestamps), arrays for vector
+// fields; an optional field may be null or absent. The label and weight may
+// be sent and are ignored; any other unknown field is an error.
+//
+//	curl -s localhost:8080/v1/models/churn/predict -d '{"rows": [
+//	    {"age": 30, "plan": "pro", "usage": [0.1, 0.2]},
+//	    {"age": 71, "plan": "basic", "usage": [0.9, 2.5], "income": 52000}]}'
+//	{"model":"churn","version":3,"classes":["no","yes"],"predictions":[
+//	    {"class":"no","index":0,"probabilities":[0.83,0.17]},
+//	    {"class":"yes","index":1,"probabilities":[0.21,0.79]}]}
+//
+// {"row": {...}} predicts one row. A regressor answers {"value": v} per
+// row and a clustering model {"cluster": k}. The unversioned route serves
+// Config.DefaultAlias when the model has it, else the latest version;
+// /versions/{v}/predict and /aliases/{alias}/predict name one.
+//
+//	curl -s localhost:8080/v1/models                   # names, versions, aliases, what serves
+//	curl -s localhost:8080/v1/models/churn             # versions with metrics, schema, load errors
+//	curl -s localhost:8080/v1/models/churn/versions/2/predict -d '{"row": {...}}'
+//	curl -s -X PUT localhost:8080/v1/models/churn/aliases/production -d '{"version": 2}'   # admin
+//	curl -s 'localhost:8080/v1/models/movies/recommend?user=42&k=10&exclude_seen=true'   # ALS
+//	curl -s 'localhost:8080/v1/models/movies/similar?item=7&k=5'
+//
+// A bad request gets a 4xx and {"error": "...", "row": i, "field": "..."}
+// naming the row and field at fault:
+//
+//	{"error":"rows[1]: field \"age\": want a number, got a string","row":1,"field":"age"}
+//
+// # KServe V2 (Open Inference Protocol)
+//
+// GET /v2 (server metadata), /v2/health/live, /v2/health/ready,
+// GET /v2/models/{name}[/versions/{v}] (model metadata),
+// GET /v2/models/{name}[/versions/{v}]/ready and
+// POST /v2/models/{name}[/versions/{v}]/infer, as the protocol's REST
+// specification describes them. {v} is a version number or an alias. The
+// inputs are one tensor per schema field, named after it, of shape [N]
+// (or [N, dim] for a vector field), FP64/FP32/INT*/UINT*/BOOL for numbers
+// and BYTES for categorical and text fields; data may be flat or nested.
+// The outputs are "predict" (class index or cluster, INT64, or value,
+// FP64; shape [N]) and, for classifiers, "probabilities" (FP64,
+// [N, classes]); "outputs" in the request selects among them. Errors are
+// {"error": "..."}. Readiness is 200 when ready and 400 when not (the
+// protocol's "a 4xx status indicates false").
+//
+//	curl -s localhost:8080/v2/models/churn/infer -d '{"id": "42", "inputs": [
+//	    {"name": "age",   "shape": [1],    "datatype": "FP64",  "data": [30]},
+//	    {"name": "plan",  "shape": [1],    "datatype": "BYTES", "data": ["pro"]},
+//	    {"name": "usage", "shape": [1, 2], "datatype": "FP64",  "data": [[0.1, 0.2]]}]}'
+//	{"model_name":"churn","model_version":"3","id":"42","outputs":[
+//	    {"name":"predict","datatype":"INT64","shape":[1],"data":[0]},
+//	    {"name":"probabilities","datatype":"FP64","shape":[1,2],"data":[0.83,0.17]}]}
+//
+// # Models and hot swap
+//
+// The server loads the latest and every aliased version of every model at
+// start, then polls the registry (Config.WatchInterval). A new version or
+// an alias move is loaded beside what serves, then a new immutable snapshot
+// of the served models is swapped in with one atomic pointer store:
+// requests that started before keep the version they began with, later
+// ones get the new one, and none fails. The old version is freed by the
+// garbage collector once its last request is done ("model released" in the
+// log). A version that fails to load leaves the previous one serving; it is
+// retried with backoff and reported by GET /v1/models/{name}, the model's
+// ready endpoint and the metrics. Other versions load on demand into a
+// small cache (Config.VersionCache).
+//
+// # Security and operation
+//
+// With tokens (Config.Tokens, Config.TokensFile, or $FLINT_SERVE_TOKENS
+// through ParseTokens; lines "read TOKEN" and "admin TOKEN"), every route
+// but /v2, /v2/health/* and /openapi.json needs "Authorization: Bearer
+// TOKEN": read tokens may predict and read metadata and metrics, admin
+// tokens may also move aliases. Config.TLSCert and TLSKey turn on HTTPS.
+// Bodies over Config.MaxBodyBytes and requests over Config.MaxRows rows get
+// 413; every request has a deadline (Config.RequestTimeout) and the
+// http.Server has read, write and idle timeouts. Model names are checked
+// with models.CheckName before anything reaches the store.
+//
+// GET /metrics has request counts and latency histograms by route, model,
+// version and status (the model and version only when the request named a
+// model that is served, so clients cannot mint series), rows predicted,
+// model loads by result, the version each model and alias serves, and Go
+// runtime metrics, in a Prometheus registry of the server's own. Every
+// request is logged (log/slog, level Info) with its method, path, status,
+// latency, model, version and rows.
+//
+// # Algorithms
+//
+// Every model ml.UnmarshalModel decodes is served: a classifier (an
+// ml.Classifier) gets classes and probabilities, a model with a
+// NumClusters method clusters, any other ml.Model a value. Algorithms with
+// encodings of their own plug in as adapters (adapters.go), found by
+// Artifact.Algorithm: "kmeans" (ml/kmeans: the nearest centre of each row)
+// and "als" (ml/als: the recommendation routes, with integer ids). MLP
+// models register with ml.RegisterModel, so a binary that links ml/mlp
+// serves them with no adapter.
+package serving

@@ -1,0 +1,417 @@
+package serving
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/flintml/flint/features"
+)
+
+// requestError is a request the server refuses: the status and a message
+// for the client. Row and Field say where, for errors about one row's
+// field (Row is -1 otherwise). The HTTP error handler writes it.
+type requestError struct {
+	Status int
+	Msg    string
+	Row    int
+	Field  string
+	Cause  error // logged, never sent
+}
+
+func (e *requestError) Error() string { return e.Msg }
+func (e *requestError) Unwrap() error { return e.Cause }
+
+func (e *requestError) withCause(err error) *requestError { e.Cause = err; return e }
+
+func errorf(status int, format string, args ...any) *requestError {
+	return &requestError{Status: status, Msg: fmt.Sprintf(format, args...), Row: -1}
+}
+
+func badRequest(format string, args ...any) *requestError {
+	return errorf(http.StatusBadRequest, format, args...)
+}
+
+// malformed reports a scanner error as the client's.
+func malformed(err error) error {
+	var se *syntaxError
+	if errors.As(err, &se) {
+		return badRequest("%v", se)
+	}
+	var ne *numberError
+	if errors.As(err, &ne) {
+		return badRequest("%v", ne)
+	}
+	return err
+}
+
+// rowForm is how an error names a row.
+type rowForm int
+
+const (
+	inRows rowForm = iota // native "rows": rows[3]
+	inRow                 // native "row": row
+	inV2                  // V2 tensors: row 3
+)
+
+// rowError places a decoding or transform error at row i. A
+// *features.FieldError names the field.
+func rowError(i int, form rowForm, err error) error {
+	var where string
+	switch form {
+	case inRows:
+		where = fmt.Sprintf("rows[%d]", i)
+	case inRow:
+		where = "row"
+	default:
+		where = fmt.Sprintf("row %d", i)
+	}
+	re := &requestError{Status: http.StatusBadRequest, Row: i, Cause: err}
+	var fe *features.FieldError
+	if errors.As(err, &fe) {
+		re.Field = fe.Field
+	}
+	re.Msg = fmt.Sprintf("%s: %v", where, err)
+	return re
+}
+
+func fieldErr(field, format string, args ...any) error {
+	return &features.FieldError{Field: field, Err: fmt.Errorf(format, args...)}
+}
+
+// The setters fill one field of a row from one decoded JSON value, as
+// features.Schema.DecodeMap does from encoding/json's values, with the
+// same messages: a test checks the two decoders agree.
+
+// typeErr is the error for a value of the wrong JSON type.
+func typeErr(f features.Field, got string) error {
+	switch f.Type {
+	case features.Numeric:
+		return fieldErr(f.Name, "want a number, got %s", got)
+	case features.Categorical, features.Text:
+		return fieldErr(f.Name, "want a string, got %s", got)
+	case features.Timestamp:
+		return fieldErr(f.Name, "want Unix seconds or RFC 3339 time, got %s", got)
+	case features.Vector:
+		return fieldErr(f.Name, "want an array of %d numbers, got %s", f.Dim, got)
+	}
+	return fieldErr(f.Name, "unknown type %q", f.Type)
+}
+
+func setNumber(dst *features.Value, f features.Field, n float64) error {
+	switch f.Type {
+	case features.Numeric, features.Timestamp:
+		if math.IsNaN(n) || math.IsInf(n, 0) {
+			return fieldErr(f.Name, "%v is not a finite number", n)
+		}
+		dst.Num = n
+		return nil
+	case features.Categorical, features.Text: // categories given as numbers are their decimal text
+		dst.Str = strconv.FormatFloat(n, 'g', -1, 64)
+		return nil
+	}
+	return typeErr(f, "a number")
+}
+
+func setString(dst *features.Value, f features.Field, s []byte) error {
+	switch f.Type {
+	case features.Categorical, features.Text:
+		dst.Str = string(s)
+		return nil
+	case features.Timestamp:
+		if t, err := time.Parse(time.RFC3339Nano, string(s)); err == nil {
+			dst.Num = float64(t.UnixNano()) / 1e9
+			return nil
+		}
+		if n, err := strconv.ParseFloat(string(s), 64); err == nil {
+			return setNumber(dst, f, n)
+		}
+		return fieldErr(f.Name, "%q is neither RFC 3339 time nor Unix seconds", s)
+	}
+	return typeErr(f, "a string")
+}
+
+func setBool(dst *features.Value, f features.Field, b bool) error {
+	switch f.Type {
+	case features.Categorical, features.Text:
+		dst.Str = strconv.FormatBool(b)
+		return nil
+	}
+	return typeErr(f, "a boolean")
+}
+
+// decodeValue reads the JSON value of field f into dst; null leaves it
+// missing.
+func decodeValue(sc *scanner, dst *features.Value, f features.Field) error {
+	switch c := sc.peek(); {
+	case c == 'n':
+		if _, err := sc.literal(); err != nil {
+			return err
+		}
+		dst.Missing = true
+		return nil
+	case c == '"':
+		s, err := sc.str()
+		if err != nil {
+			return err
+		}
+		return setString(dst, f, s)
+	case c == 't' || c == 'f':
+		l, err := sc.literal()
+		if err != nil {
+			return err
+		}
+		return setBool(dst, f, l == 't')
+	case c == '-' || '0' <= c && c <= '9':
+		n, err := sc.num()
+		if _, ok := err.(*numberError); ok {
+			return fieldErr(f.Name, "%v", err)
+		}
+		if err != nil {
+			return err
+		}
+		return setNumber(dst, f, n)
+	case c == '[' && f.Type == features.Vector:
+		if err := sc.enter('['); err != nil {
+			return err
+		}
+		for j := 0; ; j++ {
+			more, err := sc.next(']', j)
+			if err != nil {
+				return err
+			}
+			if !more {
+				if j != f.Dim {
+					return fieldErr(f.Name, "want %d numbers, got %d", f.Dim, j)
+				}
+				return nil
+			}
+			if c := sc.peek(); c != '-' && (c < '0' || c > '9') {
+				return fieldErr(f.Name, "element %d: want a number, got %s", j, sc.kind())
+			}
+			n, err := sc.num()
+			if _, ok := err.(*numberError); ok {
+				return fieldErr(f.Name, "element %d is not finite", j)
+			}
+			if err != nil {
+				return err
+			}
+			dst.Vec = append(dst.Vec, n)
+		}
+	}
+	return typeErr(f, sc.kind())
+}
+
+// decodeNative reads a native predict body, {"rows": [{…}, …]} or
+// {"row": {…}}, straight into feature vectors, and predicts them: w.pred
+// (and w.proba) hold the predictions of the w.rows rows afterwards.
+func (lm *loadedModel) decodeNative(ctx context.Context, w *worker, body []byte, maxRows int) error {
+	sc := &w.sc
+	sc.reset(body)
+	w.begin(true)
+	if err := sc.enter('{'); err != nil {
+		return badRequest(`%v (want {"rows": [...]} or {"row": {...}})`, err)
+	}
+	var sawRows, sawRow bool
+	for n := 0; ; n++ {
+		more, err := sc.next('}', n)
+		if err != nil {
+			return malformed(err)
+		}
+		if !more {
+			break
+		}
+		k, err := sc.key()
+		if err != nil {
+			return malformed(err)
+		}
+		switch string(k) {
+		case "rows":
+			if sawRows {
+				return badRequest(`"rows" given twice`)
+			}
+			sawRows = true
+			switch sc.peek() {
+			case 'n':
+				if _, err := sc.literal(); err != nil {
+					return malformed(err)
+				}
+				continue
+			case '[':
+			default:
+				return badRequest(`"rows": want an array of rows (objects keyed by field name), got %s`, sc.kind())
+			}
+			if err := sc.enter('['); err != nil {
+				return malformed(err)
+			}
+			for i := 0; ; i++ {
+				more, err := sc.next(']', i)
+				if err != nil {
+					return malformed(err)
+				}
+				if !more {
+					break
+				}
+				if w.rows >= maxRows {
+					return errorf(http.StatusRequestEntityTooLarge, "more than %d rows (the server's limit per request)", maxRows)
+				}
+				if i%256 == 255 && ctx.Err() != nil {
+					return ctx.Err()
+				}
+				if err := lm.decodeRow(w, i, inRows); err != nil {
+					return err
+				}
+			}
+		case "row":
+			if sawRow {
+				return badRequest(`"row" given twice`)
+			}
+			sawRow = true
+			if w.rows >= maxRows {
+				return errorf(http.StatusRequestEntityTooLarge, "more than %d rows (the server's limit per request)", maxRows)
+			}
+			if err := lm.decodeRow(w, 0, inRow); err != nil {
+				return err
+			}
+		default:
+			return badRequest(`unknown key %q: want "rows" or "row"`, k)
+		}
+	}
+	if err := sc.end(); err != nil {
+		return malformed(err)
+	}
+	switch {
+	case sawRows && sawRow:
+		return badRequest(`give "rows" or "row", not both`)
+	case !sawRows && !sawRow:
+		return badRequest(`no "rows" or "row" in the request`)
+	}
+	return lm.flush(w)
+}
+
+// decodeRow reads one row object and transforms it into the next feature
+// vector. i is the row's index in the request.
+func (lm *loadedModel) decodeRow(w *worker, i int, form rowForm) error {
+	if err := lm.readRow(w, i, form); err != nil {
+		return err
+	}
+	return lm.addRow(w, i, form)
+}
+
+// readRow reads one row object into w.row and checks it.
+func (lm *loadedModel) readRow(w *worker, i int, form rowForm) error {
+	sc := &w.sc
+	if sc.peek() != '{' {
+		return rowError(i, form, fmt.Errorf("want an object keyed by field name, got %s", sc.kind()))
+	}
+	if err := sc.enter('{'); err != nil {
+		return rowError(i, form, err)
+	}
+	w.nextRow()
+	row := w.row
+	j := -1
+	for n := 0; ; n++ {
+		more, err := sc.next('}', n)
+		if err != nil {
+			return rowError(i, form, err)
+		}
+		if !more {
+			break
+		}
+		k, err := sc.key()
+		if err != nil {
+			return rowError(i, form, err)
+		}
+		// Clients mostly send the fields in schema order: try the next
+		// one before hashing.
+		if j++; j >= len(lm.fields) || lm.fields[j].Name != string(k) {
+			var ok bool
+			if j, ok = lm.index[string(k)]; !ok {
+				return rowError(i, form, fieldErr(string(k), "not in the schema"))
+			}
+		}
+		if w.seen[j] == w.gen {
+			return rowError(i, form, fieldErr(lm.fields[j].Name, "given twice"))
+		}
+		w.seen[j] = w.gen
+		if !lm.input[j] { // the label or weight: accepted, not used
+			if err := sc.skip(); err != nil {
+				return rowError(i, form, err)
+			}
+			continue
+		}
+		if err := decodeValue(sc, &row[j], lm.fields[j]); err != nil {
+			return rowError(i, form, err)
+		}
+	}
+	return lm.checkRow(w, i, form)
+}
+
+// nextRow clears the worker's row for the next record.
+func (w *worker) nextRow() {
+	w.gen++
+	if w.gen == 0 { // wrapped: old marks could match again
+		clear(w.seen)
+		w.gen = 1
+	}
+	for j := range w.row {
+		w.row[j] = features.Value{Vec: w.row[j].Vec[:0]}
+	}
+}
+
+// checkRow marks the fields not given (or null) as missing and checks that
+// the required ones are there.
+func (lm *loadedModel) checkRow(w *worker, i int, form rowForm) error {
+	row := w.row
+	for j, f := range lm.fields {
+		if w.seen[j] == w.gen && !row[j].Missing {
+			continue
+		}
+		row[j] = features.Value{Num: math.NaN(), Missing: true, Vec: row[j].Vec[:0]}
+		if lm.input[j] && !f.Optional {
+			return rowError(i, form, fieldErr(f.Name, "missing"))
+		}
+	}
+	return nil
+}
+
+// encodeNative writes the predictions in w as a native response body.
+func (lm *loadedModel) encodeNative(w *worker) ([]byte, error) {
+	b := append(w.out[:0], lm.nativeHead...)
+	nc := len(lm.classes)
+	for i := 0; i < w.rows; i++ {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		switch lm.kind {
+		case classification:
+			k, err := lm.classIndex(w.pred[i])
+			if err != nil {
+				return nil, err
+			}
+			b = append(b, lm.classHead[k]...)
+			for j, p := range w.proba[i*nc : (i+1)*nc] {
+				if j > 0 {
+					b = append(b, ',')
+				}
+				b = appendFloat(b, p)
+			}
+			b = append(b, "]}"...)
+		case clustering:
+			b = append(b, `{"cluster":`...)
+			b = strconv.AppendInt(b, int64(w.pred[i]), 10)
+			b = append(b, '}')
+		default:
+			b = append(b, `{"value":`...)
+			b = appendFloat(b, w.pred[i])
+			b = append(b, '}')
+		}
+	}
+	b = append(b, "]}"...)
+	w.out = b
+	return b, nil
+}

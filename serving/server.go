@@ -1,0 +1,812 @@
+package serving
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"net"
+	"net/http"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/flintml/flint/features"
+	"github.com/flintml/flint/models"
+)
+
+// Server serves the models of a registry over HTTP: the native API, the
+// KServe V2 protocol, Prometheus metrics and its OpenAPI document. Create
+// it with New, run it with Serve or ListenAndServe, stop it with Shutdown.
+// A Server is safe for concurrent use.
+type Server struct {
+	cfg      Config
+	log      *slog.Logger
+	echo     *echo.Echo
+	http     *http.Server
+	tokens   tokenSet // nil: no route asks for a token
+	metrics  *metrics
+	adapters map[string]adapter // set before Start; read-only after
+	cache    *versionCache
+	openapi  []byte
+	bodies   sync.Pool // *[]byte request bodies
+	ctxs     sync.Pool // *reqCtx
+
+	snap atomic.Pointer[snapshot] // what is served now; swapped whole
+
+	loadMu  sync.Mutex          // serialises snapshot changes (the loader, admin refreshes)
+	retries map[string]*backoff // guarded by loadMu: models with failed loads
+
+	startOnce  sync.Once
+	mu         sync.Mutex         // guards the fields below
+	stop       context.CancelFunc // stops the loader goroutine StartLoader started
+	loaderDone chan struct{}      // closed when it has exited
+	closed     bool
+	ln         net.Listener
+}
+
+// New checks cfg and builds a server. It starts nothing: Serve (or
+// StartLoader) starts loading models.
+func New(cfg Config) (*Server, error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, fmt.Errorf("serving: %w", err)
+	}
+	tokens := slices.Clone(cfg.Tokens)
+	if cfg.TokensFile != "" {
+		ts, err := ReadTokensFile(cfg.TokensFile)
+		if err != nil {
+			return nil, fmt.Errorf("serving: TokensFile: %w", err)
+		}
+		if len(ts) == 0 {
+			return nil, fmt.Errorf("serving: TokensFile %s has no tokens (an empty file would turn authentication off)", cfg.TokensFile)
+		}
+		tokens = append(tokens, ts...)
+	}
+	tlsConfig, err := cfg.tlsConfig()
+	if err != nil {
+		return nil, fmt.Errorf("serving: %w", err)
+	}
+	s := &Server{
+		cfg:      cfg,
+		log:      cfg.Logger,
+		tokens:   newTokenSet(tokens),
+		metrics:  newMetrics(),
+		adapters: defaultAdapters(),
+		cache:    newVersionCache(cfg.VersionCache),
+		retries:  map[string]*backoff{},
+	}
+	s.bodies.New = func() any { return new([]byte) }
+	s.ctxs.New = func() any { return new(reqCtx) }
+	s.snap.Store(newSnapshot(map[string]*modelState{}, false))
+	s.echo = s.newEcho()
+	s.http = &http.Server{
+		Handler:           s.echo,
+		TLSConfig:         tlsConfig,
+		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
+		ReadTimeout:       cfg.ReadTimeout,
+		WriteTimeout:      cfg.WriteTimeout,
+		IdleTimeout:       cfg.IdleTimeout,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),
+	}
+	if s.openapi, err = openAPIDocument(s.routes()); err != nil {
+		return nil, fmt.Errorf("serving: build the OpenAPI document: %w", err)
+	}
+	return s, nil
+}
+
+// Serve starts the model loader (see StartLoader) and serves HTTP, or HTTPS when
+// Config.TLSCert is set, on ln until Shutdown; then it returns nil.
+func (s *Server) Serve(ln net.Listener) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return errors.New("serving: Serve after Shutdown")
+	}
+	s.ln = ln
+	s.mu.Unlock()
+	s.StartLoader()
+	var err error
+	if s.http.TLSConfig != nil {
+		err = s.http.ServeTLS(ln, "", "")
+	} else {
+		err = s.http.Serve(ln)
+	}
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// ListenAndServe listens on Config.Addr and calls Serve.
+func (s *Server) ListenAndServe() error {
+	ln, err := net.Listen("tcp", s.cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("serving: %w", err)
+	}
+	return s.Serve(ln)
+}
+
+// Addr is the address Serve listens on, or nil before Serve.
+func (s *Server) Addr() net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ln == nil {
+		return nil
+	}
+	return s.ln.Addr()
+}
+
+// Shutdown stops accepting connections, waits for the requests in flight
+// to finish (or for ctx to end), and stops the model loader and the loads
+// on demand. The caller wires signals (SIGTERM) to it.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.closed = true
+	stop, done := s.stop, s.loaderDone
+	s.mu.Unlock()
+	err := errors.Join(s.http.Shutdown(ctx), s.cache.close(ctx))
+	if stop != nil {
+		stop()
+		select {
+		case <-done:
+		case <-ctx.Done():
+			err = errors.Join(err, fmt.Errorf("serving: wait for the model loader: %w", ctx.Err()))
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("serving: shutdown: %w", err)
+	}
+	return nil
+}
+
+// Ready reports whether the server is ready for inference: the whole
+// registry has been listed and every model with versions has one serving
+// its unversioned routes. It is what GET /v2/health/ready answers.
+func (s *Server) Ready() bool { return s.snap.Load().ready }
+
+// WaitReady blocks until Ready or until ctx ends.
+func (s *Server) WaitReady(ctx context.Context) error {
+	for {
+		snap := s.snap.Load()
+		if snap.ready {
+			return nil
+		}
+		select {
+		case <-snap.replaced:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// Handler is the server's HTTP handler, with every route and middleware
+// (for benchmarks and in-process use; models load once StartLoader is
+// called).
+func (s *Server) Handler() http.Handler { return s.echo }
+
+// reqCtx is the echo.Context handlers see: it carries what the access log
+// and the metrics report about the request.
+type reqCtx struct {
+	echo.Context
+	model *loadedModel // the model version that served the request
+	rows  int          // rows predicted
+}
+
+// infoOf returns the request's reqCtx; a handler run without observe
+// (through e.NewContext in a test) records into a throwaway one.
+func infoOf(c echo.Context) *reqCtx {
+	if rc, ok := c.(*reqCtx); ok {
+		return rc
+	}
+	return &reqCtx{}
+}
+
+func (s *Server) newEcho() *echo.Echo {
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = s.handleError
+	e.Use(s.observe, middleware.RecoverWithConfig(middleware.RecoverConfig{
+		DisableStackAll: true,
+		LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
+			s.log.Error("serving: handler panicked", "method", c.Request().Method, "path", c.Request().URL.Path,
+				"err", err, "stack", string(stack))
+			return fmt.Errorf("handler panicked: %w", err)
+		},
+	}))
+	for _, r := range s.routes() {
+		var mw []echo.MiddlewareFunc
+		if r.scope != 0 && s.tokens != nil {
+			mw = append(mw, s.auth(r.scope))
+		}
+		if r.timeout {
+			mw = append(mw, s.withTimeout)
+		}
+		e.Add(r.method, r.path, r.handler, mw...)
+	}
+	return e
+}
+
+// observe records every request: metrics, and an access-log record.
+func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		start := time.Now()
+		rc := s.ctxs.Get().(*reqCtx)
+		*rc = reqCtx{Context: c}
+		if err := next(rc); err != nil {
+			c.Error(err)
+		}
+		d := time.Since(start)
+		status := c.Response().Status
+		route := c.Path()
+		if route == "" {
+			route = "unmatched"
+		}
+		var model, version string
+		if rc.model != nil {
+			model, version = rc.model.name, rc.model.versionStr
+		}
+		code := codeLabel(status)
+		s.metrics.requests.WithLabelValues(route, model, version, code).Inc()
+		s.metrics.latency.WithLabelValues(route, model, version, code).Observe(d.Seconds())
+		if rc.rows > 0 && status == http.StatusOK {
+			s.metrics.rows.WithLabelValues(model, version).Add(float64(rc.rows))
+		}
+		r := c.Request()
+		if s.log.Enabled(r.Context(), slog.LevelInfo) {
+			s.log.LogAttrs(r.Context(), slog.LevelInfo, "request",
+				slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Int("status", status),
+				slog.Duration("latency", d), slog.String("model", model), slog.String("version", version),
+				slog.Int("rows", rc.rows), slog.String("remote", r.RemoteAddr))
+		}
+		*rc = reqCtx{}
+		s.ctxs.Put(rc)
+		return nil
+	}
+}
+
+// auth asks for a bearer token of scope need (RFC 6750).
+func (s *Server) auth(need Scope) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			h := c.Request().Header.Get(echo.HeaderAuthorization)
+			const prefix = "bearer "
+			if len(h) <= len(prefix) || !strings.EqualFold(h[:len(prefix)], prefix) {
+				c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="flint"`)
+				return errorf(http.StatusUnauthorized, "this route needs a bearer token (Authorization: Bearer TOKEN)")
+			}
+			got := s.tokens.scope(strings.TrimSpace(h[len(prefix):]))
+			if got == 0 {
+				c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="flint", error="invalid_token"`)
+				return errorf(http.StatusUnauthorized, "the bearer token is not valid")
+			}
+			if got < need {
+				return errorf(http.StatusForbidden, "this route needs a token of scope %s; yours is %s", need, got)
+			}
+			return next(c)
+		}
+	}
+}
+
+// withTimeout bounds the request's context by Config.RequestTimeout.
+func (s *Server) withTimeout(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		ctx, cancel := context.WithTimeout(c.Request().Context(), s.cfg.RequestTimeout)
+		defer cancel()
+		c.SetRequest(c.Request().WithContext(ctx))
+		return next(c)
+	}
+}
+
+// errorBody is the body of every error response: the V2 protocol's
+// "Inference Response JSON Error Object" ({"error": "..."}); the native
+// API adds the row and field a decoding error is about.
+type errorBody struct {
+	Error string  `json:"error"`
+	Row   *int    `json:"row,omitempty"`
+	Field *string `json:"field,omitempty"`
+}
+
+// handleError is the one place errors become responses.
+func (s *Server) handleError(err error, c echo.Context) {
+	if c.Response().Committed {
+		return
+	}
+	r := c.Request()
+	status, msg := http.StatusInternalServerError, "internal server error"
+	var body errorBody
+	var re *requestError
+	var he *echo.HTTPError
+	var ne *models.NameError
+	switch {
+	case errors.As(err, &re):
+		status, msg = re.Status, re.Msg
+		if strings.HasPrefix(r.URL.Path, "/v1/") {
+			if re.Row >= 0 {
+				body.Row = &re.Row
+			}
+			if re.Field != "" {
+				body.Field = &re.Field
+			}
+		}
+	case errors.Is(err, echo.ErrNotFound):
+		status, msg = http.StatusNotFound, fmt.Sprintf("no route for %s %s (see /openapi.json)", r.Method, r.URL.Path)
+	case errors.Is(err, echo.ErrMethodNotAllowed):
+		status, msg = http.StatusMethodNotAllowed, fmt.Sprintf("method %s is not allowed on %s", r.Method, r.URL.Path)
+	case errors.As(err, &he):
+		status, msg = he.Code, fmt.Sprint(he.Message)
+	case errors.Is(err, context.DeadlineExceeded):
+		status, msg = http.StatusServiceUnavailable, fmt.Sprintf("the request took longer than %v", s.cfg.RequestTimeout)
+	case errors.Is(err, context.Canceled):
+		status, msg = http.StatusServiceUnavailable, "the request was canceled"
+	case errors.As(err, &ne):
+		status, msg = http.StatusBadRequest, ne.Error()
+	}
+	if status >= 500 {
+		attrs := []any{"method", r.Method, "path", r.URL.Path, "status", status, "err", err}
+		if re != nil && re.Cause != nil {
+			attrs = append(attrs, "cause", re.Cause)
+		}
+		s.log.Error("serving: request failed", attrs...)
+	}
+	body.Error = msg
+	if r.Method == http.MethodHead {
+		err = c.NoContent(status)
+	} else {
+		err = c.JSON(status, body)
+	}
+	if err != nil {
+		s.log.Warn("serving: write error response", "path", r.URL.Path, "err", err)
+	}
+}
+
+// readBody reads the request body into a pooled buffer, at most
+// Config.MaxBodyBytes; release it with putBody once the response is
+// written.
+func (s *Server) readBody(r *http.Request) ([]byte, *[]byte, error) {
+	limit := s.cfg.MaxBodyBytes
+	tooLarge := func() error {
+		return errorf(http.StatusRequestEntityTooLarge, "request body larger than %d bytes (the server's limit)", limit)
+	}
+	if r.ContentLength > limit {
+		return nil, nil, tooLarge()
+	}
+	bp := s.bodies.Get().(*[]byte)
+	b := (*bp)[:0]
+	if n := int(r.ContentLength); n > cap(b) {
+		b = make([]byte, 0, n+1) // +1: the read that sees EOF needs room
+	}
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		n, err := r.Body.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if int64(len(b)) > limit {
+			s.putBody(bp, b)
+			return nil, nil, tooLarge()
+		}
+		if err == io.EOF {
+			return b, bp, nil
+		}
+		if err != nil {
+			s.putBody(bp, b)
+			return nil, nil, badRequest("read the request body: %v", err)
+		}
+	}
+}
+
+func (s *Server) putBody(bp *[]byte, b []byte) {
+	if bp == nil || cap(b) > maxPooled {
+		return
+	}
+	*bp = b[:0]
+	s.bodies.Put(bp)
+}
+
+// predict serves POST /v1/models/{model}[/versions/{version}|/aliases/{alias}]/predict.
+func (s *Server) predict(kind refKind, param string) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		ctx := c.Request().Context()
+		lm, err := s.resolve(ctx, c.Param("model"), kind, c.Param(param), false)
+		if err != nil {
+			return err
+		}
+		rc := infoOf(c)
+		rc.model = lm
+		if lm.pred == nil {
+			return badRequest("model %q version %d (%s) does not predict rows; see /v1/models/%s/recommend", lm.name, lm.version, lm.algorithm, lm.name)
+		}
+		body, bp, err := s.readBody(c.Request())
+		if err != nil {
+			return err
+		}
+		defer s.putBody(bp, body)
+		w := lm.getWorker()
+		defer lm.putWorker(w)
+		if err := lm.decodeNative(ctx, w, body, s.cfg.MaxRows); err != nil {
+			return err
+		}
+		out, err := lm.encodeNative(w)
+		if err != nil {
+			return err
+		}
+		rc.rows = w.rows
+		return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, out)
+	}
+}
+
+// infer serves POST /v2/models/{model}[/versions/{version}]/infer.
+func (s *Server) infer(kind refKind) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		ctx := c.Request().Context()
+		lm, err := s.resolve(ctx, c.Param("model"), kind, c.Param("version"), true)
+		if err != nil {
+			return err
+		}
+		rc := infoOf(c)
+		rc.model = lm
+		if lm.pred == nil {
+			return badRequest("model %q version %d (%s) does not take input tensors", lm.name, lm.version, lm.algorithm)
+		}
+		body, bp, err := s.readBody(c.Request())
+		if err != nil {
+			return err
+		}
+		defer s.putBody(bp, body)
+		w := lm.getWorker()
+		defer lm.putWorker(w)
+		req, err := lm.decodeV2(ctx, w, body, s.cfg.MaxRows)
+		if err != nil {
+			return err
+		}
+		out, err := lm.encodeV2(w, req)
+		if err != nil {
+			return err
+		}
+		rc.rows = w.rows
+		return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, out)
+	}
+}
+
+// modelSummary is one model in GET /v1/models.
+type modelSummary struct {
+	Name     string         `json:"name"`
+	Versions []int          `json:"versions"`
+	Latest   int            `json:"latest"`
+	Aliases  map[string]int `json:"aliases"`
+	Serving  int            `json:"serving"` // the version the unversioned routes serve; 0: none
+	Ready    bool           `json:"ready"`
+}
+
+func summarize(name string, st *modelState) modelSummary {
+	m := modelSummary{Name: name, Versions: []int{}, Aliases: st.manifest.Aliases, Ready: st.def != nil}
+	for _, v := range st.manifest.Versions {
+		m.Versions = append(m.Versions, v.Version)
+	}
+	if l, ok := st.manifest.Latest(); ok {
+		m.Latest = l.Version
+	}
+	if st.def != nil {
+		m.Serving = st.def.version
+	}
+	return m
+}
+
+func (s *Server) listModels(c echo.Context) error {
+	snap := s.snap.Load()
+	out := struct {
+		Models []modelSummary `json:"models"`
+	}{Models: []modelSummary{}}
+	for name, st := range snap.models {
+		out.Models = append(out.Models, summarize(name, st))
+	}
+	sort.Slice(out.Models, func(i, j int) bool { return out.Models[i].Name < out.Models[j].Name })
+	return c.JSON(http.StatusOK, out)
+}
+
+// modelDetail is GET /v1/models/{model}.
+type modelDetail struct {
+	Name     string          `json:"name"`
+	Revision int64           `json:"revision"`
+	Ready    bool            `json:"ready"`
+	Latest   int             `json:"latest"`
+	Aliases  map[string]int  `json:"aliases"`
+	Serving  map[string]int  `json:"serving"` // what "default", "latest" and each alias serve now
+	Versions []versionDetail `json:"versions"`
+	// Of the default version:
+	Algorithm string           `json:"algorithm,omitempty"`
+	Output    string           `json:"output,omitempty"` // regression, classification, clustering, recommendation
+	Features  int              `json:"features,omitempty"`
+	Classes   []string         `json:"classes,omitempty"`
+	Schema    *features.Schema `json:"schema,omitempty"`
+}
+
+type versionDetail struct {
+	Version   int                  `json:"version"`
+	Created   time.Time            `json:"created"`
+	Published time.Time            `json:"published"`
+	Algorithm string               `json:"algorithm"`
+	Size      int64                `json:"size"`
+	Metrics   map[string]jsonFloat `json:"metrics,omitempty"`
+	Loaded    bool                 `json:"loaded"`
+	LoadError string               `json:"load_error,omitempty"`
+}
+
+// jsonFloat encodes NaN and infinities as "NaN", "+Inf" and "-Inf", as the
+// registry's manifests do.
+type jsonFloat float64
+
+func (f jsonFloat) MarshalJSON() ([]byte, error) {
+	v := float64(f)
+	switch {
+	case math.IsNaN(v):
+		return []byte(`"NaN"`), nil
+	case math.IsInf(v, 1):
+		return []byte(`"+Inf"`), nil
+	case math.IsInf(v, -1):
+		return []byte(`"-Inf"`), nil
+	}
+	return strconv.AppendFloat(nil, v, 'g', -1, 64), nil
+}
+
+func (s *Server) describeModel(c echo.Context) error {
+	name := c.Param("model")
+	if err := models.CheckName(name); err != nil {
+		return badRequest("%v", err)
+	}
+	st := s.snap.Load().models[name]
+	if st == nil {
+		return errorf(http.StatusNotFound, "model %q not found", name)
+	}
+	sum := summarize(name, st)
+	d := modelDetail{Name: name, Revision: st.manifest.Revision, Ready: sum.Ready, Latest: sum.Latest,
+		Aliases: st.manifest.Aliases, Serving: map[string]int{}, Versions: []versionDetail{}}
+	if st.def != nil {
+		d.Serving["default"] = st.def.version
+	}
+	if st.latest != nil {
+		d.Serving["latest"] = st.latest.version
+	}
+	for a, lm := range st.aliases {
+		d.Serving[a] = lm.version
+	}
+	for _, v := range st.manifest.Versions {
+		vd := versionDetail{Version: v.Version, Created: v.Created, Published: v.Published, Algorithm: v.Algorithm,
+			Size: v.Size, Loaded: st.loaded[v.Version] != nil || s.cache.peek(name, v.Version) != nil,
+			LoadError: st.failures[v.Version]}
+		if len(v.Metrics) > 0 {
+			vd.Metrics = map[string]jsonFloat{}
+			for k, f := range v.Metrics {
+				vd.Metrics[k] = jsonFloat(f)
+			}
+		}
+		d.Versions = append(d.Versions, vd)
+	}
+	if lm := st.def; lm != nil {
+		d.Algorithm, d.Output, d.Features, d.Classes = lm.algorithm, lm.kind.String(), lm.width, lm.classes
+		if lm.pred == nil {
+			d.Output = "recommendation"
+		}
+		if lm.pipeline != nil {
+			d.Schema = &lm.pipeline.Schema
+		}
+	}
+	return c.JSON(http.StatusOK, d)
+}
+
+// setAlias serves PUT /v1/models/{model}/aliases/{alias}: {"version": n}.
+func (s *Server) setAlias(c echo.Context) error {
+	ctx := c.Request().Context()
+	name, alias := c.Param("model"), c.Param("alias")
+	if err := models.CheckName(name); err != nil {
+		return badRequest("%v", err)
+	}
+	if err := models.CheckAlias(alias); err != nil {
+		return badRequest("%v", err)
+	}
+	body, bp, err := s.readBody(c.Request())
+	if err != nil {
+		return err
+	}
+	defer s.putBody(bp, body)
+	var req struct {
+		Version *int `json:"version"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		return badRequest(`want {"version": N}: %v`, err)
+	}
+	if dec.More() {
+		return badRequest(`want one JSON object {"version": N}`)
+	}
+	if req.Version == nil || *req.Version < 1 {
+		return badRequest(`want {"version": N} with N >= 1`)
+	}
+	v := *req.Version
+	if err := s.cfg.Registry.SetAlias(ctx, name, alias, v); err != nil {
+		if errors.Is(err, models.ErrNotFound) {
+			if _, derr := s.cfg.Registry.Describe(ctx, name); errors.Is(derr, models.ErrNotFound) {
+				return errorf(http.StatusNotFound, "model %q not found", name).withCause(err)
+			}
+			return errorf(http.StatusNotFound, "model %q has no version %d", name, v).withCause(err)
+		}
+		return fmt.Errorf("set alias %q of model %q to version %d: %w", alias, name, v, err)
+	}
+	s.log.Info("serving: alias moved", "model", name, "alias", alias, "version", v, "remote", c.Request().RemoteAddr)
+	// Apply it now rather than at the next poll, so the answer is true.
+	if err := s.refresh(ctx, name); err != nil {
+		s.log.Warn("serving: reload after alias move (the watcher will retry)", "model", name, "err", err)
+	}
+	loaded := false
+	if st := s.snap.Load().models[name]; st != nil && st.aliases[alias] != nil {
+		loaded = st.aliases[alias].version == v
+	}
+	return c.JSON(http.StatusOK, map[string]any{"model": name, "alias": alias, "version": v, "loaded": loaded})
+}
+
+// recommendations is the body of the recommendation routes.
+type recommendations struct {
+	Model   string        `json:"model"`
+	Version int           `json:"version"`
+	User    string        `json:"user,omitempty"`
+	Item    string        `json:"item,omitempty"`
+	Items   []scoredValue `json:"items"`
+}
+
+type scoredValue struct {
+	ID    string    `json:"id"`
+	Score jsonFloat `json:"score"`
+}
+
+// maxK bounds k on the recommendation routes.
+const maxK = 1000
+
+func (s *Server) recommendation(similar bool) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		lm, err := s.resolve(c.Request().Context(), c.Param("model"), refDefault, "", false)
+		if err != nil {
+			return err
+		}
+		infoOf(c).model = lm
+		if lm.rec == nil {
+			return badRequest("model %q version %d (%s) does not recommend", lm.name, lm.version, lm.algorithm)
+		}
+		k := 10
+		if q := c.QueryParam("k"); q != "" {
+			if k, err = strconv.Atoi(q); err != nil || k < 1 || k > maxK {
+				return badRequest("k=%q: want an integer from 1 to %d", q, maxK)
+			}
+		}
+		out := recommendations{Model: lm.name, Version: lm.version, Items: []scoredValue{}}
+		var items []scored
+		if similar {
+			out.Item = c.QueryParam("item")
+			if out.Item == "" {
+				return badRequest("the query parameter item is required")
+			}
+			items, err = lm.rec.SimilarItems(out.Item, k)
+		} else {
+			out.User = c.QueryParam("user")
+			if out.User == "" {
+				return badRequest("the query parameter user is required")
+			}
+			exclude := false
+			if q := c.QueryParam("exclude_seen"); q != "" {
+				if exclude, err = strconv.ParseBool(q); err != nil {
+					return badRequest("exclude_seen=%q: want true or false", q)
+				}
+			}
+			items, err = lm.rec.Recommend(out.User, k, exclude)
+		}
+		if err != nil {
+			return err
+		}
+		for _, it := range items {
+			out.Items = append(out.Items, scoredValue{ID: it.ID, Score: jsonFloat(it.Score)})
+		}
+		return c.JSON(http.StatusOK, out)
+	}
+}
+
+// v2ServerMetadata serves GET /v2 ("Server Metadata").
+func (s *Server) v2ServerMetadata(c echo.Context) error {
+	return c.JSON(http.StatusOK, map[string]any{"name": "flint", "version": s.cfg.Version, "extensions": []string{}})
+}
+
+// v2Live serves GET /v2/health/live ("Server Live").
+func (s *Server) v2Live(c echo.Context) error {
+	return c.JSON(http.StatusOK, map[string]bool{"live": true})
+}
+
+// v2Ready serves GET /v2/health/ready ("Server Ready"). The protocol's
+// "Health" section: 200 means true, a 4xx status false.
+func (s *Server) v2Ready(c echo.Context) error {
+	if s.Ready() {
+		return c.JSON(http.StatusOK, map[string]bool{"ready": true})
+	}
+	return c.JSON(http.StatusBadRequest, map[string]bool{"ready": false})
+}
+
+// modelReady is the "Model Ready Response JSON Object", with what Flint
+// adds: the version that serves, and the versions that failed to load.
+type modelReady struct {
+	Name       string            `json:"name"`
+	Ready      bool              `json:"ready"`
+	Version    string            `json:"version,omitempty"`
+	Error      string            `json:"error,omitempty"`
+	LoadErrors map[string]string `json:"load_errors,omitempty"`
+}
+
+// v2ModelReady serves GET /v2/models/{model}[/versions/{version}]/ready
+// ("Model Ready"): 200 when ready, 400 when not (a 4xx, per "Health").
+func (s *Server) v2ModelReady(kind refKind) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		name := c.Param("model")
+		lm, err := s.resolve(c.Request().Context(), name, kind, c.Param("version"), true)
+		var re *requestError
+		if err != nil && (!errors.As(err, &re) || re.Status != http.StatusServiceUnavailable) {
+			return err // no such model or version, a bad name
+		}
+		out := modelReady{Name: name, Ready: err == nil}
+		if err != nil {
+			out.Error = re.Msg
+		} else {
+			out.Version = lm.versionStr
+		}
+		if st := s.snap.Load().models[name]; st != nil && len(st.failures) > 0 {
+			out.LoadErrors = map[string]string{}
+			for v, msg := range st.failures {
+				out.LoadErrors[strconv.Itoa(v)] = msg
+			}
+		}
+		if !out.Ready {
+			return c.JSON(http.StatusBadRequest, out)
+		}
+		return c.JSON(http.StatusOK, out)
+	}
+}
+
+// v2ModelMetadata serves GET /v2/models/{model}[/versions/{version}]
+// ("Model Metadata").
+func (s *Server) v2ModelMetadata(kind refKind) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		name := c.Param("model")
+		lm, err := s.resolve(c.Request().Context(), name, kind, c.Param("version"), true)
+		if err != nil {
+			return err
+		}
+		infoOf(c).model = lm
+		versions := []string{}
+		if st := s.snap.Load().models[name]; st != nil {
+			for _, v := range st.manifest.Versions {
+				versions = append(versions, strconv.Itoa(v.Version))
+			}
+		}
+		return c.JSON(http.StatusOK, lm.v2Metadata(versions))
+	}
+}
+
+func (s *Server) serveOpenAPI(c echo.Context) error {
+	return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, s.openapi)
+}
+
+func (s *Server) serveMetrics() echo.HandlerFunc {
+	return echo.WrapHandler(promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{
+		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}))
+}
