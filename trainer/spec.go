@@ -436,9 +436,9 @@ func (s *Spec) validateAlgorithm(d *decoder) {
 				d.at(path, "no schema field named %q", f.name)
 			}
 		}
-		if p.Rating != "" {
-			if i := s.Schema.Index(p.Rating); i >= 0 && s.Schema.Fields[i].Type != features.Numeric {
-				d.at("algorithm.als.rating", "field %q must be numeric", p.Rating)
+		for _, f := range []struct{ path, name, what string }{{"user", p.User, "integer user ids"}, {"item", p.Item, "integer item ids"}, {"rating", p.Rating, "ratings"}} {
+			if i := s.Schema.Index(f.name); i >= 0 && s.Schema.Fields[i].Type != features.Numeric {
+				d.at("algorithm.als."+f.path, "field %q must be numeric (%s)", f.name, f.what)
 			}
 		}
 		if p.Rank < 0 || p.MaxIter < 0 || p.RegParam < 0 || p.Alpha < 0 || p.RankingK < 0 || p.MaxBroadcastB < 0 {
@@ -482,7 +482,7 @@ func metricsFor(algo string) []string {
 	case "linear_regression":
 		return []string{"rmse", "mae", "r2"}
 	case "logistic_regression", "mlp":
-		return []string{"accuracy", "f1", "precision", "recall", "log_loss", "auc"}
+		return []string{"accuracy", "f1", "precision", "recall", "logloss", "auc"}
 	case "kmeans":
 		return []string{"inertia", "silhouette"}
 	case "als":
