@@ -1,0 +1,114 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/flintml/flint/serving"
+)
+
+type serveOptions struct {
+	addr       string
+	watch      time.Duration
+	alias      string
+	maxBody    int64
+	maxRows    int
+	tokensFile string
+	tlsCert    string
+	tlsKey     string
+	timeout    time.Duration
+	drain      time.Duration
+	quiet      bool
+}
+
+func newServeCmd(s streams) *cobra.Command {
+	var o serveOptions
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Serve predictions from the model store over HTTP",
+		Long: `Serve every model in the store (--store) over HTTP: Flint's native JSON API
+(/v1/...) and the KServe V2 / Open Inference Protocol (/v2/...), with Prometheus
+metrics at /metrics and the OpenAPI document at /openapi.json.
+
+New versions and alias moves are picked up without a restart (the store is polled
+every --watch); a version that fails to load leaves the previous one serving.
+SIGTERM or Ctrl-C drains in-flight requests, then exits.
+
+Bearer-token auth is on when --tokens-file (lines "read TOKEN" or "admin TOKEN")
+or $FLINT_SERVE_TOKENS holds tokens: read tokens may predict and read metadata,
+admin tokens may also move aliases.`,
+		Example: `  flint serve --addr 127.0.0.1:8080
+  flint --store s3://minio:9000/models serve --tokens-file tokens.txt --tls-cert cert.pem --tls-key key.pem`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runServe(cmd, s, o) },
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.addr, "addr", "127.0.0.1:8080", "address to listen on")
+	f.DurationVar(&o.watch, "watch", 2*time.Second, "how often the store is polled for new versions and alias moves")
+	f.StringVar(&o.alias, "alias", "production", "alias the unversioned routes serve when a model has it (else the latest version)")
+	f.Int64Var(&o.maxBody, "max-body-bytes", serving.DefaultMaxBodyBytes, "largest request body; larger ones get 413")
+	f.IntVar(&o.maxRows, "max-rows", serving.DefaultMaxRows, "most rows in one prediction request")
+	f.StringVar(&o.tokensFile, "tokens-file", "", "bearer tokens, one per line: \"read TOKEN\" or \"admin TOKEN\"")
+	f.StringVar(&o.tlsCert, "tls-cert", "", "TLS certificate (PEM); with --tls-key, serve HTTPS only")
+	f.StringVar(&o.tlsKey, "tls-key", "", "TLS private key (PEM)")
+	f.DurationVar(&o.timeout, "request-timeout", serving.DefaultRequestTimeout, "bound on the work of one request")
+	f.DurationVar(&o.drain, "drain-timeout", 30*time.Second, "how long shutdown waits for in-flight requests")
+	f.BoolVar(&o.quiet, "quiet", false, "no access log lines")
+	return cmd
+}
+
+func runServe(cmd *cobra.Command, s streams, o serveOptions) error {
+	ctx := cmd.Context()
+	storeSpec, _ := cmd.Flags().GetString("store")
+	reg, err := openRegistry(ctx, storeSpec)
+	if err != nil {
+		return err
+	}
+	level := slog.LevelInfo
+	if o.quiet {
+		level = slog.LevelWarn
+	}
+	logger := slog.New(slog.NewJSONHandler(s.err, &slog.HandlerOptions{Level: level}))
+	var tokens []serving.Token
+	if env := os.Getenv(serving.TokensEnv); env != "" {
+		if tokens, err = serving.ParseTokens(env, "$"+serving.TokensEnv); err != nil {
+			return err
+		}
+	}
+	srv, err := serving.New(serving.Config{Registry: reg, Addr: o.addr, WatchInterval: o.watch, DefaultAlias: o.alias,
+		MaxBodyBytes: o.maxBody, MaxRows: o.maxRows, Tokens: tokens, TokensFile: o.tokensFile, TLSCert: o.tlsCert, TLSKey: o.tlsKey,
+		RequestTimeout: o.timeout, Logger: logger, Version: version})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", o.addr)
+	if err != nil {
+		return err
+	}
+	scheme := "http"
+	if o.tlsCert != "" {
+		scheme = "https"
+	}
+	fmt.Fprintf(s.err, "flint serve: %s://%s (store %s)\n", scheme, ln.Addr(), storeSpec)
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	fmt.Fprintln(s.err, "flint serve: shutting down, draining in-flight requests")
+	dctx, cancel := context.WithTimeout(context.Background(), o.drain)
+	defer cancel()
+	if err := srv.Shutdown(dctx); err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	return <-errc
+}

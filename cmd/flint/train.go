@@ -1,0 +1,216 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/flintml/flint/log"
+	"github.com/flintml/flint/ml"
+	"github.com/flintml/flint/trainer"
+)
+
+type trainOptions struct {
+	file   string
+	dryRun bool
+}
+
+func newTrainCmd(s streams) *cobra.Command {
+	var o trainOptions
+	cmd := &cobra.Command{
+		Use:   "train -f JOB.yaml",
+		Short: "Run a training job from a YAML spec and publish the model",
+		Long: `Run a training job: read the source (a log topic or files), fit the feature
+transforms, train the algorithm on all cores, evaluate, and publish the model as
+the next version in the store (--store), moving the job's alias when its metric
+thresholds hold.
+
+The spec is validated first; every problem is reported at once with its
+file:line:column and field path. --dry-run stops there and prints the plan.
+Ctrl-C cancels cleanly: nothing is published. The spec reference is docs/job-spec.md.`,
+		Example: `  flint train -f examples/fashion-logreg.yaml
+  flint train -f job.yaml --dry-run
+  flint --log kafka:localhost:9092 --store s3://localhost:9000/models train -f job.yaml`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if o.file == "" {
+				return fmt.Errorf("-f JOB.yaml is required")
+			}
+			return runTrain(cmd, s, o)
+		},
+	}
+	cmd.Flags().StringVarP(&o.file, "file", "f", "", "the job spec (YAML)")
+	cmd.Flags().BoolVar(&o.dryRun, "dry-run", false, "validate the spec and print the plan without running it")
+	return cmd
+}
+
+func runTrain(cmd *cobra.Command, s streams, o trainOptions) error {
+	data, err := os.ReadFile(o.file)
+	if err != nil {
+		return err
+	}
+	spec, err := trainer.ParseSpec(o.file, data)
+	if err != nil {
+		return err
+	}
+	if o.dryRun {
+		fmt.Fprint(s.out, trainer.Plan(spec))
+		return nil
+	}
+	ctx := cmd.Context()
+	var l log.Log
+	if spec.Source.Topic != "" || spec.DeadLetter != "" {
+		logSpec, _ := cmd.Flags().GetString("log")
+		if l, err = openLog(ctx, logSpec); err != nil {
+			return err
+		}
+		defer l.Close()
+	}
+	storeSpec, _ := cmd.Flags().GetString("store")
+	reg, err := openRegistry(ctx, storeSpec)
+	if err != nil {
+		return err
+	}
+	obs := newProgress(s.err)
+	res, err := trainer.Run(ctx, spec, trainer.Options{Log: l, Registry: reg, SpecText: string(data), FlintVersion: version,
+		Observer: obs, Logger: obs.logger})
+	obs.finish()
+	if err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("training cancelled; nothing was published")
+		}
+		return err
+	}
+	printSummary(s.out, res)
+	return nil
+}
+
+func printSummary(w io.Writer, r *trainer.Result) {
+	fmt.Fprintf(w, "published %s version %d (%s) in %s\n", r.Model, r.Version, r.Algorithm, r.Duration.Round(time.Millisecond))
+	fmt.Fprintf(w, "  rows: %d (train %d, test %d)", r.Rows, r.TrainRows, r.TestRows)
+	if r.Skipped > 0 {
+		fmt.Fprintf(w, ", %d bad records skipped", r.Skipped)
+	}
+	if r.DeadLetter > 0 {
+		fmt.Fprintf(w, ", %d sent to the dead-letter topic", r.DeadLetter)
+	}
+	fmt.Fprintln(w)
+	names := make([]string, 0, len(r.Metrics))
+	for k := range r.Metrics {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, k := range names {
+		fmt.Fprintf(w, "  %-16s %.6g\n", k, r.Metrics[k])
+	}
+	if len(r.Best) > 0 {
+		fmt.Fprintf(w, "  best grid point: %s\n", r.Best)
+	}
+	switch {
+	case r.Alias != "":
+		fmt.Fprintf(w, "  alias %s → version %d\n", r.Alias, r.Version)
+	case r.AliasHeld != "":
+		fmt.Fprintf(w, "  alias not moved: %s\n", r.AliasHeld)
+	}
+}
+
+// progress renders a job's progress: a redrawn bar on a terminal, structured
+// log lines otherwise.
+type progress struct {
+	mu     sync.Mutex
+	w      io.Writer
+	tty    bool
+	phase  string
+	start  time.Time
+	drawn  bool
+	last   time.Time
+	logger *slog.Logger
+}
+
+func newProgress(w io.Writer) *progress {
+	p := &progress{w: w, start: time.Now()}
+	if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		p.tty = true
+	}
+	p.logger = slog.New(slog.NewTextHandler(&lineBreaker{p: p}, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	return p
+}
+
+// lineBreaker ends an in-place progress line before a log line is written.
+type lineBreaker struct{ p *progress }
+
+func (lb *lineBreaker) Write(b []byte) (int, error) {
+	lb.p.mu.Lock()
+	defer lb.p.mu.Unlock()
+	lb.p.clearLine()
+	return lb.p.w.Write(b)
+}
+
+func (p *progress) clearLine() {
+	if p.tty && p.drawn {
+		fmt.Fprint(p.w, "\r\033[K")
+		p.drawn = false
+	}
+}
+
+func (p *progress) Phase(name string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.clearLine()
+	p.phase = name
+	if p.tty {
+		fmt.Fprintf(p.w, "• %s\n", name)
+	} else {
+		fmt.Fprintf(p.w, "time=%s level=INFO msg=phase phase=%q\n", time.Now().Format(time.RFC3339), name)
+	}
+}
+
+func (p *progress) Iteration(trial int, pr ml.Progress, maxIter int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.tty {
+		if time.Since(p.last) < time.Second && pr.Iter != maxIter {
+			return
+		}
+		p.last = time.Now()
+		fmt.Fprintf(p.w, "time=%s level=INFO msg=iteration trial=%d iter=%d max_iter=%d loss=%.6g grad_norm=%.3g elapsed=%s\n",
+			time.Now().Format(time.RFC3339), trial, pr.Iter, maxIter, pr.Loss, pr.GradNorm, pr.Elapsed.Round(time.Millisecond))
+		return
+	}
+	const width = 24
+	frac := 0.0
+	eta := ""
+	if maxIter > 0 {
+		frac = math.Min(1, float64(pr.Iter)/float64(maxIter))
+		if pr.Iter > 0 {
+			left := time.Duration(float64(pr.Elapsed) / float64(pr.Iter) * float64(maxIter-pr.Iter))
+			eta = " ETA ≤ " + left.Round(100*time.Millisecond).String()
+		}
+	}
+	filled := int(frac * width)
+	bar := strings.Repeat("█", filled) + strings.Repeat("░", width-filled)
+	label := "iter"
+	if trial > 0 {
+		label = fmt.Sprintf("grid %d iter", trial)
+	}
+	fmt.Fprintf(p.w, "\r\033[K  %s %s %d/%d  loss %.6g  |g| %.2g  %s%s", bar, label, pr.Iter, maxIter, pr.Loss, pr.GradNorm,
+		pr.Elapsed.Round(100*time.Millisecond), eta)
+	p.drawn = true
+}
+
+func (p *progress) finish() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.clearLine()
+}
+
+var _ trainer.Observer = (*progress)(nil)

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# The `make run` demo on the embedded defaults: ingest → train → publish → serve.
+# Everything lives under flint-data/demo (removed at the start of each run).
+set -euo pipefail
+FLINT=${FLINT:-flint}
+DIR=${DEMO_DIR:-flint-data/demo}
+ADDR=${DEMO_ADDR:-127.0.0.1:8080}
+rm -rf "$DIR"
+mkdir -p "$DIR"
+export FLINT_LOG="dir:$DIR/log" FLINT_STORE="dir:$DIR/models"
+
+step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+
+step "1. ingest 20 000 house sales (JSON lines) into the embedded log, keyed by id"
+go run ./examples/datagen houses >"$DIR/houses.jsonl"
+"$FLINT" ingest --topic houses --schema examples/houses-linreg.yaml --key id "$DIR/houses.jsonl"
+"$FLINT" log describe houses
+
+step "2. train examples/houses-linreg.yaml: one-hot cities, a grid over the penalty, publish"
+"$FLINT" train -f examples/houses-linreg.yaml
+
+step "3. and a k-means job on 50 000 points in 8 dimensions"
+go run ./examples/datagen blobs | "$FLINT" ingest --topic blobs --schema examples/blobs-kmeans.yaml
+"$FLINT" train -f examples/blobs-kmeans.yaml
+
+step "4. the model registry"
+"$FLINT" models ls
+"$FLINT" models show houses
+
+step "5. serve the store at http://$ADDR"
+"$FLINT" serve --addr "$ADDR" >"$DIR/serve.log" 2>&1 &
+server=$!
+trap 'kill $server 2>/dev/null; wait $server 2>/dev/null' EXIT
+for _ in $(seq 1 50); do
+  curl -fsS "http://$ADDR/v2/health/ready" >/dev/null 2>&1 && break
+  sleep 0.2
+done
+curl_line="curl -s -X POST http://$ADDR/v1/models/houses/aliases/production/predict -H 'Content-Type: application/json' -d '{\"rows\": [{\"id\": \"new\", \"area\": 75, \"rooms\": 3, \"city\": \"lyon\"}, {\"id\": \"new2\", \"area\": 120, \"rooms\": 4, \"city\": \"paris\"}]}'"
+echo "\$ $curl_line"
+eval "$curl_line"
+echo
+echo "\$ curl -s http://$ADDR/v2/models/houses"
+curl -s "http://$ADDR/v2/models/houses"
+echo
+
+step "done: the server is still running (Ctrl-C stops it). Try:"
+echo "  $curl_line"
+echo "  curl -s http://$ADDR/v1/models"
+echo "  curl -s http://$ADDR/metrics | grep flint_"
+wait $server
