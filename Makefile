@@ -52,6 +52,7 @@ lint: vet staticcheck
 test: tools lint
 	$(GO) test -race -timeout 15m $(RACE_PKGS)
 	$(GO) test -timeout 15m $(OTHER_PKGS)
+	cd deploy && $(GO) vet ./... && $(TOOLS)/staticcheck ./... && $(GO) test -timeout 5m ./...
 
 ## test-long: also the full-size real-data tests (Fashion-MNIST accuracy and the like)
 test-long: tools
