@@ -165,7 +165,10 @@ func (p *progress) clearLine() {
 func (p *progress) Phase(name string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.clearLine()
+	if p.tty && p.drawn { // keep the last state of the bar
+		fmt.Fprintln(p.w)
+		p.drawn = false
+	}
 	p.phase = name
 	if p.tty {
 		fmt.Fprintf(p.w, "• %s\n", name)
