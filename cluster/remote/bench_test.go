@@ -1,0 +1,121 @@
+package remote
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/flintml/flint/cluster"
+)
+
+// gradArgs and gradP make a logistic-loss gradient pass, the inner loop of
+// every GLM fit.
+type gradArgs struct{ W []float64 }
+
+type gradP struct {
+	Loss float64
+	Grad []float64
+}
+
+var gradTask = cluster.Register(&cluster.Task[gradArgs, gradP]{
+	Name: "remote_test.grad",
+	New:  func(b *gradArgs) *gradP { return &gradP{Grad: make([]float64, len(b.W))} },
+	Map: func(_ context.Context, p cluster.Part, b *gradArgs, acc *gradP) error {
+		blk := p.Block
+		for i := 0; i < blk.Rows; i++ {
+			row := blk.Row(i)
+			m := 0.0
+			for j, v := range row {
+				m += v * b.W[j]
+			}
+			pr := 1 / (1 + math.Exp(-m))
+			acc.Loss += math.Log1p(math.Exp(-m)) + (1-blk.Y[i])*m
+			g := pr - blk.Y[i]
+			for j, v := range row {
+				acc.Grad[j] += g * v
+			}
+		}
+		return nil
+	},
+	Combine: func(dst, src *gradP) {
+		dst.Loss += src.Loss
+		for j := range dst.Grad {
+			dst.Grad[j] += src.Grad[j]
+		}
+	},
+})
+
+// go test ./cluster/remote -run '^$' -bench GradientPass -benchtime 2s -count 3
+//
+// BenchmarkGradientPass times one gradient pass over 200 000 × 32 rows in
+// 8 partitions: the in-process engine against 1, 2 and 4 worker processes
+// on the same machine, the cores split among them (GOMAXPROCS = cores/n,
+// at least 1). The ratio engine/remote is the cost of the process boundary
+// (a broadcast out, 8 partials back, per pass).
+func BenchmarkGradientPass(b *testing.B) {
+	const rows, cols, parts = 200_000, 32, 8
+	r := rand.New(rand.NewPCG(1, 1))
+	var sb strings.Builder
+	for range rows {
+		fmt.Fprintf(&sb, "%d", r.IntN(2))
+		for range cols {
+			fmt.Fprintf(&sb, ",%.6g", r.NormFloat64())
+		}
+		sb.WriteByte('\n')
+	}
+	path := filepath.Join(b.TempDir(), "grad.csv")
+	if err := os.WriteFile(path, []byte(sb.String()), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	sources, err := cluster.PlanFiles([]string{path}, cluster.FileOptions{Format: cluster.Format{Kind: "csv"}, Partitions: parts})
+	if err != nil {
+		b.Fatal(err)
+	}
+	w := &gradArgs{W: make([]float64, cols)}
+	for j := range w.W {
+		w.W[j] = 0.01 * float64(j-cols/2)
+	}
+	ctx := context.Background()
+	pass := func(b *testing.B, x cluster.Executor, ds *cluster.Dataset) {
+		b.ResetTimer()
+		for range b.N {
+			if _, err := cluster.Aggregate(ctx, x, ds, gradTask, w); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/1e6, "ms/pass")
+	}
+	b.Run("engine", func(b *testing.B) {
+		e := cluster.NewEngine(cluster.Config{Logger: quiet()})
+		defer e.Close()
+		ds, err := e.LoadSources(ctx, nil, "grad", sources)
+		if err != nil {
+			b.Fatal(err)
+		}
+		pass(b, e, ds)
+	})
+	for _, n := range []int{1, 2, 4} {
+		b.Run(fmt.Sprintf("workers=%d", n), func(b *testing.B) {
+			d, err := NewDriver(Config{Logger: quiet(), HeartbeatInterval: 200 * time.Millisecond})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer d.Close()
+			// The workers share the machine's cores, as the engine's goroutines do.
+			b.Setenv("GOMAXPROCS", fmt.Sprint(max(1, runtime.NumCPU()/n)))
+			startWorkersB(b, d, n, "")
+			ds, err := d.Load(ctx, sources, "")
+			if err != nil {
+				b.Fatal(err)
+			}
+			pass(b, d, ds)
+		})
+	}
+}

@@ -1,0 +1,880 @@
+// Package remote runs cluster tasks on worker processes over gRPC.
+//
+// A Driver listens for workers; each worker process (RunWorker, or `flint
+// worker --driver ADDR`) registers with it, sends heartbeats, and serves the
+// driver's calls on its own listener. Workers dial the driver rather than
+// the other way round, so a driver needs no list of workers: processes that
+// start anywhere join by knowing one address, and a worker restarted on
+// another port simply registers again.
+//
+// Driver.Load places every partition on a worker (partition i on the i-th
+// live worker modulo their number, in registration order; placement then
+// stays fixed) and the worker reads the partition itself from its source —
+// a log offset range, read from the log the job names, or a byte range of a
+// file — so data flows from the log to the worker, never through the
+// driver. Driver.MapPartitions (cluster.Executor) sends the encoded
+// broadcast value to every worker at once; each returns the encoded partial
+// of each of its partitions, and cluster.Aggregate combines them in its
+// fixed tree, so results equal the in-process engine's bit for bit.
+//
+// A worker whose connection breaks, or whose heartbeats stop for
+// Config.HeartbeatTimeout (a crash, or a process stopped with SIGSTOP), is
+// declared dead: its calls in flight are cancelled, its partitions move to
+// the survivors, who re-read exactly those partitions from their recorded
+// sources (the lineage), and the interrupted task runs again on them.
+package remote
+
+import (
+	"bytes"
+	"context"
+	"encoding/gob"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/flintml/flint/cluster"
+	"github.com/flintml/flint/cluster/remote/remotepb"
+)
+
+// maxMsg bounds a gRPC message: broadcast values and partials can be large
+// (a k-means centre matrix, a wide gradient).
+const maxMsg = 256 << 20
+
+// Config configures a Driver. Zero fields take the defaults given.
+type Config struct {
+	// Listen is the address workers register at. "" means 127.0.0.1:0.
+	Listen string
+	// HeartbeatInterval is how often workers send a heartbeat. 0 means 1s.
+	HeartbeatInterval time.Duration
+	// HeartbeatTimeout is how long without a heartbeat makes a worker dead.
+	// 0 means 5 intervals.
+	HeartbeatTimeout time.Duration
+	// Secret, when set, is a shared secret every call in both directions
+	// must carry (as a bearer token in the gRPC metadata).
+	Secret string
+	// TLS, when set, encrypts the connections in both directions.
+	TLS *TLSFiles
+	// Log names the log workers read log sources from when a call names
+	// none (ScanSources, and Load with logSpec ""): "kafka:HOST:PORT[,...]".
+	Log string
+	// Logger receives membership and recovery events. nil means slog.Default().
+	Logger *slog.Logger
+}
+
+func (c Config) withDefaults() Config {
+	if c.Listen == "" {
+		c.Listen = "127.0.0.1:0"
+	}
+	if c.HeartbeatInterval <= 0 {
+		c.HeartbeatInterval = time.Second
+	}
+	if c.HeartbeatTimeout <= 0 {
+		c.HeartbeatTimeout = 5 * c.HeartbeatInterval
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c
+}
+
+func (c Config) validate() error {
+	if c.HeartbeatTimeout <= c.HeartbeatInterval {
+		return fmt.Errorf("remote: Config.HeartbeatTimeout (%v) must exceed Config.HeartbeatInterval (%v)", c.HeartbeatTimeout, c.HeartbeatInterval)
+	}
+	return nil
+}
+
+// ErrNoWorkers is returned when no live worker is left to place a partition on.
+var ErrNoWorkers = errors.New("remote: no live workers")
+
+// Driver is a cluster.Executor whose partitions live in worker processes.
+// It is safe for concurrent use.
+type Driver struct {
+	remotepb.UnimplementedDriverServer
+	cfg  Config
+	dial grpc.DialOption // transport credentials for dialing workers
+	lis  net.Listener
+	srv  *grpc.Server
+	stop context.CancelFunc
+	wg   sync.WaitGroup
+
+	mu       sync.Mutex
+	workers  map[string]*worker // by id, dead ones included
+	live     []*worker          // in registration order
+	nextID   int
+	datasets map[*cluster.Dataset]*dataset
+	nextDS   uint64
+	closed   bool
+}
+
+type worker struct {
+	id, name, addr string
+	conn           *grpc.ClientConn
+	client         remotepb.WorkerClient
+	ctx            context.Context // cancelled when the worker is declared dead
+	cancel         context.CancelFunc
+	last           time.Time // last heartbeat
+	cached         int64
+	dead           bool
+}
+
+func (w *worker) String() string { return fmt.Sprintf("worker %s (%s at %s)", w.id, w.name, w.addr) }
+
+type dataset struct {
+	id      uint64
+	name    string
+	log     string
+	sources []cluster.Source
+	steps   []*remotepb.Step // transforms applied to the sources' rows (derived datasets)
+	cols    int
+	sparse  bool
+	owner   []*worker // by partition; guarded by Driver.mu
+}
+
+// WorkerInfo describes a worker the driver knows.
+type WorkerInfo struct {
+	ID, Name, Addr string
+	Alive          bool
+	CachedBytes    int64
+	LastHeartbeat  time.Time
+}
+
+// NewDriver starts listening for workers. Close stops it.
+func NewDriver(cfg Config) (*Driver, error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	creds, dial, err := cfg.TLS.transport()
+	if err != nil {
+		return nil, err
+	}
+	lis, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("remote: driver listen: %w", err)
+	}
+	d := &Driver{cfg: cfg, dial: dial, lis: lis, workers: map[string]*worker{}, datasets: map[*cluster.Dataset]*dataset{}}
+	opts := serverOptions(cfg.Secret)
+	if creds != nil {
+		opts = append(opts, creds)
+	}
+	d.srv = grpc.NewServer(opts...)
+	remotepb.RegisterDriverServer(d.srv, d)
+	ctx, stop := context.WithCancel(context.Background())
+	d.stop = stop
+	d.wg.Add(2)
+	go func() {
+		defer d.wg.Done()
+		d.srv.Serve(lis)
+	}()
+	go func() {
+		defer d.wg.Done()
+		d.monitor(ctx)
+	}()
+	return d, nil
+}
+
+// Addr is the address workers register at.
+func (d *Driver) Addr() string { return d.lis.Addr().String() }
+
+// Close stops the driver and disconnects the workers (which keep running
+// and try to register again).
+func (d *Driver) Close() error {
+	d.mu.Lock()
+	if d.closed {
+		d.mu.Unlock()
+		return nil
+	}
+	d.closed = true
+	ws := make([]*worker, 0, len(d.workers))
+	for _, w := range d.workers {
+		ws = append(ws, w)
+	}
+	d.mu.Unlock()
+	d.stop()
+	d.srv.Stop()
+	d.wg.Wait()
+	for _, w := range ws {
+		w.cancel()
+		w.conn.Close()
+	}
+	return nil
+}
+
+// Workers lists the workers in registration order.
+func (d *Driver) Workers() []WorkerInfo {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	out := make([]WorkerInfo, 0, len(d.workers))
+	for _, w := range d.workers {
+		out = append(out, WorkerInfo{ID: w.id, Name: w.name, Addr: w.addr, Alive: !w.dead, CachedBytes: w.cached, LastHeartbeat: w.last})
+	}
+	sort.Slice(out, func(i, j int) bool { return idLess(out[i].ID, out[j].ID) })
+	return out
+}
+
+func idLess(a, b string) bool { return len(a) < len(b) || (len(a) == len(b) && a < b) }
+
+// WaitWorkers waits until at least n workers are alive.
+func (d *Driver) WaitWorkers(ctx context.Context, n int) error {
+	t := time.NewTicker(10 * time.Millisecond)
+	defer t.Stop()
+	for {
+		d.mu.Lock()
+		live := len(d.live)
+		d.mu.Unlock()
+		if live >= n {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("remote: waiting for %d workers (%d alive): %w", n, live, ctx.Err())
+		case <-t.C:
+		}
+	}
+}
+
+// Register implements remotepb.DriverServer.
+func (d *Driver) Register(_ context.Context, req *remotepb.RegisterRequest) (*remotepb.RegisterReply, error) {
+	if req.Addr == "" {
+		return nil, status.Error(codes.InvalidArgument, "remote: register: empty address")
+	}
+	conn, err := grpc.NewClient(req.Addr, append(dialOptions(d.cfg.Secret), d.dial,
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxMsg), grpc.MaxCallSendMsgSize(maxMsg)))...)
+	if err != nil {
+		return nil, status.Errorf(codes.InvalidArgument, "remote: register %s: %v", req.Addr, err)
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		conn.Close()
+		return nil, status.Error(codes.Unavailable, "remote: driver closed")
+	}
+	d.nextID++
+	ctx, cancel := context.WithCancel(context.Background())
+	w := &worker{id: fmt.Sprintf("w%d", d.nextID), name: req.Name, addr: req.Addr, conn: conn,
+		client: remotepb.NewWorkerClient(conn), ctx: ctx, cancel: cancel, last: time.Now()}
+	d.workers[w.id] = w
+	d.live = append(d.live, w)
+	d.cfg.Logger.Info("remote: worker joined", "worker", w.id, "name", w.name, "addr", w.addr, "live", len(d.live))
+	return &remotepb.RegisterReply{WorkerId: w.id, HeartbeatIntervalMs: d.cfg.HeartbeatInterval.Milliseconds()}, nil
+}
+
+// Heartbeat implements remotepb.DriverServer.
+func (d *Driver) Heartbeat(_ context.Context, req *remotepb.HeartbeatRequest) (*remotepb.HeartbeatReply, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	w, ok := d.workers[req.WorkerId]
+	if !ok || w.dead {
+		return &remotepb.HeartbeatReply{Known: false}, nil
+	}
+	w.last, w.cached = time.Now(), req.CachedBytes
+	return &remotepb.HeartbeatReply{Known: true}, nil
+}
+
+// monitor declares dead the workers whose heartbeats stopped.
+func (d *Driver) monitor(ctx context.Context) {
+	t := time.NewTicker(max(d.cfg.HeartbeatInterval/2, 5*time.Millisecond))
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			d.mu.Lock()
+			var late []*worker
+			for _, w := range d.live {
+				if now.Sub(w.last) > d.cfg.HeartbeatTimeout {
+					late = append(late, w)
+				}
+			}
+			d.mu.Unlock()
+			for _, w := range late {
+				d.markDead(w, fmt.Sprintf("no heartbeat for %v", d.cfg.HeartbeatTimeout))
+			}
+		}
+	}
+}
+
+// markDead removes w from the live workers and cancels its calls.
+func (d *Driver) markDead(w *worker, why string) {
+	d.mu.Lock()
+	if w.dead {
+		d.mu.Unlock()
+		return
+	}
+	w.dead = true
+	for i, x := range d.live {
+		if x == w {
+			d.live = append(d.live[:i:i], d.live[i+1:]...)
+			break
+		}
+	}
+	live := len(d.live)
+	d.mu.Unlock()
+	w.cancel()
+	w.conn.Close()
+	d.cfg.Logger.Warn("remote: worker lost; its partitions move to the survivors", "worker", w.id, "name", w.name, "why", why, "live", live)
+}
+
+// failed reports whether err from a call to w means w is gone (and marks it
+// dead), as opposed to an error of the task or the data.
+func (d *Driver) failed(w *worker, err error) bool {
+	if w.ctx.Err() != nil {
+		return true
+	}
+	if status.Code(err) == codes.Unavailable {
+		d.markDead(w, err.Error())
+		return true
+	}
+	return false
+}
+
+// call runs fn with a context that ends with ctx or with w's life.
+func call(ctx context.Context, w *worker, fn func(ctx context.Context) error) error {
+	cctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop := context.AfterFunc(w.ctx, cancel)
+	defer stop()
+	return fn(cctx)
+}
+
+// Load places one partition per source on the live workers and has each
+// worker read and cache its partitions. logSpec names the log the workers
+// read log sources from ("kafka:HOST:PORT[,...]"); it may be "" when every
+// source is a file.
+func (d *Driver) Load(ctx context.Context, sources []cluster.Source, logSpec string) (*cluster.Dataset, error) {
+	if logSpec == "" {
+		logSpec = d.cfg.Log
+	}
+	name := "dataset"
+	if len(sources) > 0 {
+		if s := sources[0]; s.Kind == "log" {
+			name = s.Topic
+		} else if s.Kind == "file" {
+			name = s.Path
+		}
+	}
+	for i, s := range sources {
+		if s.Kind != "log" && s.Kind != "file" {
+			return nil, fmt.Errorf("remote: partition %d: %s cannot be read by a worker", i, s)
+		}
+	}
+	d.mu.Lock()
+	if d.closed {
+		d.mu.Unlock()
+		return nil, errors.New("remote: driver closed")
+	}
+	if len(d.live) == 0 {
+		d.mu.Unlock()
+		return nil, ErrNoWorkers
+	}
+	d.nextDS++
+	ds := &dataset{id: d.nextDS, name: name, log: logSpec, sources: append([]cluster.Source(nil), sources...), owner: make([]*worker, len(sources))}
+	for i := range sources {
+		ds.owner[i] = d.live[i%len(d.live)]
+	}
+	d.mu.Unlock()
+
+	replies := make([]*remotepb.LoadReply, len(sources))
+	if err := d.load(ctx, ds, seq(len(sources)), replies); err != nil {
+		d.dropOn(ds)
+		return nil, err
+	}
+	return d.finish(ds, replies)
+}
+
+func seq(n int) []int {
+	s := make([]int, n)
+	for i := range s {
+		s[i] = i
+	}
+	return s
+}
+
+// finish unifies the partitions' widths as the engine does, and registers
+// the dataset under a new handle. On error it drops what the workers cached.
+func (d *Driver) finish(ds *dataset, replies []*remotepb.LoadReply) (*cluster.Dataset, error) {
+	stats := make([]cluster.PartitionStats, len(replies))
+	cols, sparse, first := 0, false, -1
+	for i, r := range replies {
+		d.mu.Lock()
+		stats[i] = cluster.PartitionStats{Worker: workerNum(ds.owner[i]), Rows: int(r.Rows), Skipped: int(r.Skipped), Bytes: r.Bytes, Source: ds.sources[i]}
+		d.mu.Unlock()
+		if r.Rows == 0 {
+			continue
+		}
+		switch {
+		case first < 0:
+			cols, sparse, first = int(r.Cols), r.Sparse, i
+		case r.Sparse != sparse:
+			d.dropOn(ds)
+			return nil, fmt.Errorf("remote: dataset %q mixes dense and sparse partitions (%d and %d)", ds.name, first, i)
+		case sparse:
+			cols = max(cols, int(r.Cols))
+		case int(r.Cols) != cols:
+			d.dropOn(ds)
+			return nil, fmt.Errorf("remote: dataset %q: partition %d (%s) has %d features but partition %d (%s) has %d",
+				ds.name, i, ds.sources[i], r.Cols, first, ds.sources[first], cols)
+		}
+	}
+	ds.cols, ds.sparse = cols, sparse
+	h := cluster.NewDatasetHandle(ds.name, cols, sparse, stats)
+	d.mu.Lock()
+	d.datasets[h] = ds
+	d.mu.Unlock()
+	return h, nil
+}
+
+func workerNum(w *worker) int {
+	var n int
+	fmt.Sscanf(w.id, "w%d", &n)
+	return n
+}
+
+// load has the owners of parts read them, moving the partitions of workers
+// that fail to the survivors until every one is cached or an error that is
+// not a lost worker occurs. replies, when not nil, receives each reply.
+func (d *Driver) load(ctx context.Context, ds *dataset, parts []int, replies []*remotepb.LoadReply) error {
+	pending := parts
+	for len(pending) > 0 {
+		groups, err := d.place(ds, pending)
+		if err != nil {
+			return err
+		}
+		var (
+			mu    sync.Mutex
+			retry []int
+			errs  []error
+			wg    sync.WaitGroup
+		)
+		for w, ps := range groups {
+			for _, i := range ps {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					var src bytes.Buffer
+					if err := gob.NewEncoder(&src).Encode(ds.sources[i]); err != nil {
+						mu.Lock()
+						errs = append(errs, fmt.Errorf("remote: partition %d: encode source: %w", i, err))
+						mu.Unlock()
+						return
+					}
+					var r *remotepb.LoadReply
+					err := call(ctx, w, func(ctx context.Context) (err error) {
+						r, err = w.client.Load(ctx, &remotepb.LoadRequest{Dataset: ds.id, Partition: int32(i), Source: src.Bytes(), Log: ds.log, Steps: ds.steps})
+						return err
+					})
+					mu.Lock()
+					defer mu.Unlock()
+					switch {
+					case err == nil:
+						if replies != nil {
+							replies[i] = r
+						}
+					case ctx.Err() != nil:
+						errs = append(errs, ctx.Err())
+					case d.failed(w, err):
+						retry = append(retry, i)
+					default:
+						errs = append(errs, fmt.Errorf("remote: load of partition %d of dataset %q on %s: %s", i, ds.name, w, status.Convert(err).Message()))
+					}
+				}()
+			}
+		}
+		wg.Wait()
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if len(errs) > 0 {
+			return errors.Join(errs...)
+		}
+		sort.Ints(retry)
+		pending = retry
+	}
+	return nil
+}
+
+// place returns the owner of each partition in parts, first moving the
+// partitions of dead owners to live workers: partition i goes to the
+// (i mod n)-th of the n live workers, so the move is deterministic. A
+// moved partition must then be loaded by its new owner (load does that).
+func (d *Driver) place(ds *dataset, parts []int) (map[*worker][]int, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	groups := map[*worker][]int{}
+	for _, i := range parts {
+		w := ds.owner[i]
+		if w.dead {
+			if len(d.live) == 0 {
+				return nil, fmt.Errorf("%w to take partition %d of dataset %q (its worker %s is lost)", ErrNoWorkers, i, ds.name, w.id)
+			}
+			w = d.live[i%len(d.live)]
+			ds.owner[i] = w
+		}
+		groups[w] = append(groups[w], i)
+	}
+	return groups, nil
+}
+
+// relocate moves the partitions of dead workers among parts to survivors,
+// which read them again from their sources.
+func (d *Driver) relocate(ctx context.Context, ds *dataset, parts []int) error {
+	var moved []int
+	d.mu.Lock()
+	for _, i := range parts {
+		if ds.owner[i].dead {
+			moved = append(moved, i)
+		}
+	}
+	d.mu.Unlock()
+	if len(moved) == 0 {
+		return nil
+	}
+	d.cfg.Logger.Info("remote: re-reading lost partitions on survivors", "dataset", ds.name, "partitions", moved)
+	return d.load(ctx, ds, moved, nil)
+}
+
+// MapPartitions implements cluster.Executor: it runs the task on every
+// worker's partitions at once and returns the decoded partials in partition
+// order. Partitions of a worker lost during the call move to the survivors
+// and run again there.
+func (d *Driver) MapPartitions(ctx context.Context, h *cluster.Dataset, task string, b any) ([]any, error) {
+	d.mu.Lock()
+	ds, ok := d.datasets[h]
+	d.mu.Unlock()
+	if !ok {
+		return nil, fmt.Errorf("remote: dataset %q is not cached by this driver (dropped, or loaded by another executor)", h.Name())
+	}
+	bc, err := cluster.EncodeBroadcast(task, b)
+	if err != nil {
+		return nil, err
+	}
+	n := len(ds.sources)
+	raw := make([][]byte, n)
+	pending := make([]int, n)
+	for i := range pending {
+		pending[i] = i
+	}
+	for len(pending) > 0 {
+		if err := d.relocate(ctx, ds, pending); err != nil {
+			return nil, err
+		}
+		groups, err := d.place(ds, pending)
+		if err != nil {
+			return nil, err
+		}
+		var (
+			mu    sync.Mutex
+			retry []int
+			errs  []error
+			wg    sync.WaitGroup
+		)
+		for w, ps := range groups {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				req := &remotepb.RunRequest{Dataset: ds.id, Task: task, Broadcast: bc, Cols: int32(ds.cols), Sparse: ds.sparse}
+				for _, i := range ps {
+					req.Partitions = append(req.Partitions, int32(i))
+				}
+				var r *remotepb.RunReply
+				err := call(ctx, w, func(ctx context.Context) (err error) {
+					r, err = w.client.Run(ctx, req)
+					return err
+				})
+				if err == nil && len(r.Partials) != len(ps) {
+					err = status.Errorf(codes.Internal, "returned %d partials for %d partitions", len(r.Partials), len(ps))
+				}
+				mu.Lock()
+				defer mu.Unlock()
+				switch {
+				case err == nil:
+					for k, i := range ps {
+						raw[i] = r.Partials[k]
+					}
+				case ctx.Err() != nil:
+					errs = append(errs, ctx.Err())
+				case d.failed(w, err):
+					retry = append(retry, ps...)
+				default:
+					errs = append(errs, fmt.Errorf("remote: task %s on partitions %v of dataset %q on %s: %s", task, ps, ds.name, w, status.Convert(err).Message()))
+				}
+			}()
+		}
+		wg.Wait()
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		if len(errs) > 0 {
+			return nil, errors.Join(errs...)
+		}
+		sort.Ints(retry)
+		if len(retry) > 0 {
+			d.cfg.Logger.Warn("remote: retrying partitions of lost workers", "task", task, "dataset", ds.name, "partitions", retry)
+		}
+		pending = retry
+	}
+	out := make([]any, n)
+	for i, data := range raw {
+		p, err := cluster.DecodePartial(task, data)
+		if err != nil {
+			return nil, fmt.Errorf("remote: partition %d of dataset %q: %w", i, ds.name, err)
+		}
+		out[i] = p
+	}
+	return out, nil
+}
+
+// Placement returns the id of the worker each partition of h is on now.
+func (d *Driver) Placement(h *cluster.Dataset) []string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	ds, ok := d.datasets[h]
+	if !ok {
+		return nil
+	}
+	out := make([]string, len(ds.owner))
+	for i, w := range ds.owner {
+		out[i] = w.id
+	}
+	return out
+}
+
+// Drop releases a dataset's partitions on its workers.
+func (d *Driver) Drop(h *cluster.Dataset) {
+	d.mu.Lock()
+	ds, ok := d.datasets[h]
+	delete(d.datasets, h)
+	d.mu.Unlock()
+	if ok {
+		d.dropOn(ds)
+	}
+}
+
+// dropOn tells every live owner of ds's partitions to drop them, best effort.
+func (d *Driver) dropOn(ds *dataset) {
+	d.mu.Lock()
+	seen := map[*worker]bool{}
+	for _, w := range ds.owner {
+		if w != nil && !w.dead {
+			seen[w] = true
+		}
+	}
+	d.mu.Unlock()
+	for w := range seen {
+		ctx, cancel := context.WithTimeout(w.ctx, d.cfg.HeartbeatTimeout)
+		if _, err := w.client.Drop(ctx, &remotepb.DropRequest{Dataset: ds.id}); err != nil {
+			d.cfg.Logger.Debug("remote: drop", "worker", w.id, "dataset", ds.name, "err", err)
+		}
+		cancel()
+	}
+}
+
+var (
+	_ cluster.Executor = (*Driver)(nil)
+	_ cluster.Scanner  = (*Driver)(nil)
+	_ cluster.Deriver  = (*Driver)(nil)
+)
+
+// DerivePartitions implements cluster.Deriver: each worker applies the
+// transform to its partitions of ds, so the derived dataset keeps ds's
+// placement. Its lineage is ds's sources plus the transforms, from which a
+// survivor rebuilds a partition whose worker is lost.
+func (d *Driver) DerivePartitions(ctx context.Context, h *cluster.Dataset, name, transform string, arg any) (*cluster.Dataset, error) {
+	d.mu.Lock()
+	parent, ok := d.datasets[h]
+	d.mu.Unlock()
+	if !ok {
+		return nil, fmt.Errorf("remote: dataset %q is not cached by this driver (dropped, or loaded by another executor)", h.Name())
+	}
+	enc, err := cluster.EncodeTransformArg(transform, arg)
+	if err != nil {
+		return nil, err
+	}
+	n := len(parent.sources)
+	// Every owner must hold its parent partition: rebuild the lost ones.
+	if err := d.relocate(ctx, parent, seq(n)); err != nil {
+		return nil, err
+	}
+	step := &remotepb.Step{Transform: transform, Arg: enc, Cols: int32(parent.cols), Sparse: parent.sparse}
+	d.mu.Lock()
+	d.nextDS++
+	child := &dataset{id: d.nextDS, name: name, log: parent.log, sources: parent.sources,
+		steps: append(append([]*remotepb.Step(nil), parent.steps...), step), owner: append([]*worker(nil), parent.owner...)}
+	groups := map[*worker][]int{}
+	for i, w := range child.owner {
+		groups[w] = append(groups[w], i)
+	}
+	d.mu.Unlock()
+
+	replies := make([]*remotepb.LoadReply, n)
+	var (
+		mu    sync.Mutex
+		retry []int
+		errs  []error
+		wg    sync.WaitGroup
+	)
+	for w, ps := range groups {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			req := &remotepb.DeriveRequest{Parent: parent.id, Dataset: child.id, Step: step}
+			for _, i := range ps {
+				req.Partitions = append(req.Partitions, int32(i))
+			}
+			var r *remotepb.DeriveReply
+			err := call(ctx, w, func(ctx context.Context) (err error) {
+				r, err = w.client.Derive(ctx, req)
+				return err
+			})
+			if err == nil && len(r.Partitions) != len(ps) {
+				err = status.Errorf(codes.Internal, "returned %d partitions for %d", len(r.Partitions), len(ps))
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err == nil:
+				for k, i := range ps {
+					replies[i] = r.Partitions[k]
+				}
+			case ctx.Err() != nil:
+			case d.failed(w, err):
+				retry = append(retry, ps...)
+			default:
+				errs = append(errs, fmt.Errorf("remote: transform %s of partitions %v of dataset %q on %s: %s", transform, ps, parent.name, w, status.Convert(err).Message()))
+			}
+		}()
+	}
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		d.dropOn(child)
+		return nil, err
+	}
+	if len(errs) > 0 {
+		d.dropOn(child)
+		return nil, errors.Join(errs...)
+	}
+	if len(retry) > 0 {
+		sort.Ints(retry)
+		if err := d.load(ctx, child, retry, replies); err != nil {
+			d.dropOn(child)
+			return nil, err
+		}
+	}
+	return d.finish(child, replies)
+}
+
+// String describes the driver for logs.
+func (d *Driver) String() string {
+	ws := d.Workers()
+	ids := make([]string, 0, len(ws))
+	for _, w := range ws {
+		if w.Alive {
+			ids = append(ids, w.ID)
+		}
+	}
+	return fmt.Sprintf("driver at %s with workers [%s]", d.Addr(), strings.Join(ids, " "))
+}
+
+// ScanSources implements cluster.Scanner: source i is scanned by the
+// (i mod n)-th of the n live workers, which reads it from its log
+// (Config.Log; l, the driver's own log, is not used) or file. The sources
+// of a worker lost during the call are scanned again by the survivors.
+func (d *Driver) ScanSources(ctx context.Context, _ cluster.LogReader, sources []cluster.Source, task string, b any) ([]any, error) {
+	arg, err := cluster.EncodeScanArg(task, b)
+	if err != nil {
+		return nil, err
+	}
+	enc := make([][]byte, len(sources))
+	for i, s := range sources {
+		var buf bytes.Buffer
+		if err := gob.NewEncoder(&buf).Encode(s); err != nil {
+			return nil, fmt.Errorf("remote: source %d: encode: %w", i, err)
+		}
+		enc[i] = buf.Bytes()
+	}
+	raw := make([][]byte, len(sources))
+	pending := make([]int, len(sources))
+	for i := range pending {
+		pending[i] = i
+	}
+	for len(pending) > 0 {
+		d.mu.Lock()
+		live := append([]*worker(nil), d.live...)
+		d.mu.Unlock()
+		if len(live) == 0 {
+			return nil, fmt.Errorf("%w to scan %d sources", ErrNoWorkers, len(pending))
+		}
+		groups := map[*worker][]int{}
+		for _, i := range pending {
+			w := live[i%len(live)]
+			groups[w] = append(groups[w], i)
+		}
+		var (
+			mu    sync.Mutex
+			retry []int
+			errs  []error
+			wg    sync.WaitGroup
+		)
+		for w, is := range groups {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				req := &remotepb.ScanRequest{Task: task, Arg: arg, Log: d.cfg.Log}
+				for _, i := range is {
+					req.Sources = append(req.Sources, enc[i])
+					req.Indexes = append(req.Indexes, int32(i))
+				}
+				var r *remotepb.RunReply
+				err := call(ctx, w, func(ctx context.Context) (err error) {
+					r, err = w.client.Scan(ctx, req)
+					return err
+				})
+				if err == nil && len(r.Partials) != len(is) {
+					err = status.Errorf(codes.Internal, "returned %d partials for %d sources", len(r.Partials), len(is))
+				}
+				mu.Lock()
+				defer mu.Unlock()
+				switch {
+				case err == nil:
+					for k, i := range is {
+						raw[i] = r.Partials[k]
+					}
+				case ctx.Err() != nil:
+				case d.failed(w, err):
+					retry = append(retry, is...)
+				default:
+					errs = append(errs, fmt.Errorf("remote: scan %s of sources %v on %s: %s", task, is, w, status.Convert(err).Message()))
+				}
+			}()
+		}
+		wg.Wait()
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		if len(errs) > 0 {
+			return nil, errors.Join(errs...)
+		}
+		sort.Ints(retry)
+		pending = retry
+	}
+	out := make([]any, len(sources))
+	for i, data := range raw {
+		p, err := cluster.DecodeScanPartial(task, data)
+		if err != nil {
+			return nil, fmt.Errorf("remote: source %d: %w", i, err)
+		}
+		out[i] = p
+	}
+	return out, nil
+}
