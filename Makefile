@@ -18,7 +18,7 @@ OTHER_PKGS = $$($(GO) list ./... | grep -v -E 'flint/(log|cluster|features|model
 
 export FLINT_MINIO := $(TOOLS)/minio
 
-.PHONY: all build run test test-long vet lint staticcheck tools bench fmt clean docs
+.PHONY: all build run test test-long vet lint staticcheck tools bench fmt clean docs proto
 
 all: build
 
@@ -61,6 +61,15 @@ test-long: tools
 ## bench: every benchmark, with the machine's floors measured in the same run
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 2s -timeout 60m ./...
+
+## proto: regenerate cluster/remote/remotepb (needs protoc: apt-get install -y protobuf-compiler)
+proto:
+	GOBIN=$(TOOLS) $(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
+	GOBIN=$(TOOLS) $(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.6.2
+	PATH=$(TOOLS):$$PATH protoc -I cluster/remote/remotepb \
+		--go_out=paths=source_relative:cluster/remote/remotepb \
+		--go-grpc_out=paths=source_relative:cluster/remote/remotepb \
+		cluster/remote/remotepb/remote.proto
 
 ## docs: regenerate the generated references in docs/
 docs:

@@ -1,0 +1,112 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/flintml/flint/cluster/remote"
+)
+
+// envClusterSecret holds the shared secret of a driver and its workers when
+// no --secret-file is given.
+const envClusterSecret = "FLINT_CLUSTER_SECRET"
+
+type workerOptions struct {
+	driver, listen, advertise, name, secretFile string
+	parallelism                                 int
+	tls                                         tlsFlags
+}
+
+// tlsFlags are the --tls-* flags of the driver and worker commands.
+type tlsFlags struct{ cert, key, ca string }
+
+func (t *tlsFlags) add(f *pflag.FlagSet) {
+	f.StringVar(&t.cert, "tls-cert", "", "TLS certificate (PEM) to serve with; with --tls-key, encrypts driver–worker traffic")
+	f.StringVar(&t.key, "tls-key", "", "TLS private key (PEM)")
+	f.StringVar(&t.ca, "tls-ca", "", "CA certificates (PEM) the peers' certificates must chain to (default the system roots)")
+}
+
+// files returns the TLS configuration, nil when TLS is off.
+func (t *tlsFlags) files() (*remote.TLSFiles, error) {
+	if t.cert == "" && t.key == "" {
+		if t.ca != "" {
+			return nil, errors.New("--tls-ca needs --tls-cert and --tls-key")
+		}
+		return nil, nil
+	}
+	if t.cert == "" || t.key == "" {
+		return nil, errors.New("--tls-cert and --tls-key go together")
+	}
+	return &remote.TLSFiles{CertFile: t.cert, KeyFile: t.key, CAFile: t.ca}, nil
+}
+
+func newWorkerCmd(s streams) *cobra.Command {
+	var o workerOptions
+	cmd := &cobra.Command{
+		Use:   "worker",
+		Short: "Run a worker process that caches partitions and runs tasks for a driver",
+		Long: `Run a worker for the driver at --driver: it registers, sends heartbeats, reads
+the partitions the driver places on it straight from their source (a Kafka log
+named by the job, or byte ranges of files every worker can read), caches them,
+and runs the driver's tasks on them. Workers dial the driver; the driver dials
+each worker back at --listen (or --advertise, when that address is not the one
+the driver can reach).
+
+A driver and its workers share a secret when --secret-file or $FLINT_CLUSTER_SECRET
+gives one. SIGTERM or Ctrl-C stops the worker.`,
+		Example: `  flint worker --driver 10.0.0.5:7077 --listen 0.0.0.0:7078 --advertise 10.0.0.6:7078`,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			secret, err := readSecret(o.secretFile)
+			if err != nil {
+				return err
+			}
+			tlsFiles, err := o.tls.files()
+			if err != nil {
+				return err
+			}
+			err = remote.RunWorker(cmd.Context(), remote.WorkerConfig{
+				Driver: o.driver, Listen: o.listen, Advertise: o.advertise, Name: o.name,
+				Secret: secret, TLS: tlsFiles, Parallelism: o.parallelism,
+				Logger: slog.New(slog.NewTextHandler(s.err, nil)),
+			})
+			if cmd.Context().Err() != nil && errors.Is(err, cmd.Context().Err()) {
+				return nil // stopped by a signal
+			}
+			return err
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.driver, "driver", "", "the driver's address, HOST:PORT (required)")
+	f.StringVar(&o.listen, "listen", "127.0.0.1:0", "address this worker's service listens on")
+	f.StringVar(&o.advertise, "advertise", "", "address the driver dials this worker at, when not the listener's")
+	f.StringVar(&o.name, "name", "", "name in the driver's logs and errors (default host/pid)")
+	f.StringVar(&o.secretFile, "secret-file", "", "file holding the shared secret (default $"+envClusterSecret+")")
+	f.IntVar(&o.parallelism, "parallelism", 0, "partitions run at once (default one per core)")
+	o.tls.add(f)
+	cmd.MarkFlagRequired("driver")
+	return cmd
+}
+
+// readSecret returns the shared secret from a file (trimmed), or from the
+// environment when file is "".
+func readSecret(file string) (string, error) {
+	if file == "" {
+		return os.Getenv(envClusterSecret), nil
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return "", fmt.Errorf("--secret-file: %w", err)
+	}
+	secret := strings.TrimSpace(string(b))
+	if secret == "" {
+		return "", fmt.Errorf("--secret-file %s is empty", file)
+	}
+	return secret, nil
+}
