@@ -95,8 +95,13 @@ func (s *Server) StartLoader() {
 // stops it.
 func (s *Server) runLoader(ctx context.Context) {
 	defer close(s.loaderDone)
-	synced := s.syncAll(ctx) == nil
 	events := s.cfg.Registry.Watch(ctx, s.cfg.WatchInterval)
+	synced := s.syncAll(ctx) == nil
+	// watched holds the models the watch has reported. The watch reports
+	// the deletion only of a model it has seen; a model syncAll loaded and
+	// deleted before the watch's first poll is checked on each tick until
+	// the watch has reported it (or it is gone).
+	watched := map[string]bool{}
 	tick := time.NewTicker(s.cfg.WatchInterval)
 	defer tick.Stop()
 	for {
@@ -110,13 +115,23 @@ func (s *Server) runLoader(ctx context.Context) {
 				s.metrics.watchErrors.Inc()
 				s.log.Warn("serving: watch the model registry", "err", ev.Err)
 			case ev.Manifest == nil:
+				delete(watched, ev.Name)
 				s.remove(ev.Name)
 			default:
+				watched[ev.Name] = true
 				s.apply(ctx, ev.Manifest, false)
 			}
 		case <-tick.C:
 			if !synced {
 				synced = s.syncAll(ctx) == nil
+			}
+			for name := range s.snap.Load().models {
+				if watched[name] {
+					continue
+				}
+				if _, err := s.cfg.Registry.Describe(ctx, name); errors.Is(err, models.ErrNotFound) {
+					s.remove(name)
+				}
 			}
 			s.retryFailed(ctx)
 		case <-ctx.Done():
