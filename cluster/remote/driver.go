@@ -445,63 +445,96 @@ func workerNum(w *worker) int {
 // that fail to the survivors until every one is cached or an error that is
 // not a lost worker occurs. replies, when not nil, receives each reply.
 func (d *Driver) load(ctx context.Context, ds *dataset, parts []int, replies []*remotepb.LoadReply) error {
+	srcs := make(map[int][]byte, len(parts))
+	for _, i := range parts {
+		var src bytes.Buffer
+		if err := gob.NewEncoder(&src).Encode(ds.sources[i]); err != nil {
+			return fmt.Errorf("remote: partition %d: encode source: %w", i, err)
+		}
+		srcs[i] = src.Bytes()
+	}
 	pending := parts
 	for len(pending) > 0 {
 		groups, err := d.place(ds, pending)
 		if err != nil {
 			return err
 		}
-		var (
-			mu    sync.Mutex
-			retry []int
-			errs  []error
-			wg    sync.WaitGroup
-		)
+		var units []unit
 		for w, ps := range groups {
 			for _, i := range ps {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					var src bytes.Buffer
-					if err := gob.NewEncoder(&src).Encode(ds.sources[i]); err != nil {
-						mu.Lock()
-						errs = append(errs, fmt.Errorf("remote: partition %d: encode source: %w", i, err))
-						mu.Unlock()
-						return
-					}
-					var r *remotepb.LoadReply
-					err := call(ctx, w, func(ctx context.Context) (err error) {
-						r, err = w.client.Load(ctx, &remotepb.LoadRequest{Dataset: ds.id, Partition: int32(i), Source: src.Bytes(), Log: ds.log, Steps: ds.steps})
-						return err
-					})
-					mu.Lock()
-					defer mu.Unlock()
-					switch {
-					case err == nil:
-						if replies != nil {
-							replies[i] = r
-						}
-					case ctx.Err() != nil:
-						errs = append(errs, ctx.Err())
-					case d.failed(w, err):
-						retry = append(retry, i)
-					default:
-						errs = append(errs, fmt.Errorf("remote: load of partition %d of dataset %q on %s: %s", i, ds.name, w, status.Convert(err).Message()))
-					}
-				}()
+				units = append(units, unit{w: w, idx: []int{i}})
 			}
 		}
-		wg.Wait()
-		if err := ctx.Err(); err != nil {
+		pending, err = d.fanOut(ctx, units, func(ctx context.Context, u unit) error {
+			i := u.idx[0]
+			r, err := u.w.client.Load(ctx, &remotepb.LoadRequest{Dataset: ds.id, Partition: int32(i), Source: srcs[i], Log: ds.log, Steps: ds.steps})
+			if err == nil && replies != nil {
+				replies[i] = r
+			}
+			return err
+		}, func(u unit) string { return fmt.Sprintf("load of partition %d of dataset %q", u.idx[0], ds.name) })
+		if err != nil {
 			return err
 		}
-		if len(errs) > 0 {
-			return errors.Join(errs...)
-		}
-		sort.Ints(retry)
-		pending = retry
 	}
 	return nil
+}
+
+// unit is one call of a fan-out: a worker and the partitions (or sources)
+// the call is about.
+type unit struct {
+	w   *worker
+	idx []int
+}
+
+func unitsOf(groups map[*worker][]int) []unit {
+	units := make([]unit, 0, len(groups))
+	for w, idx := range groups {
+		units = append(units, unit{w: w, idx: idx})
+	}
+	return units
+}
+
+// fanOut makes every unit's call at once, each with a context that also
+// ends with its worker's life. A call writes its own results, for its own
+// indexes, so concurrent calls write distinct elements. It returns, sorted,
+// the indexes of the units whose worker was lost — to run again on the
+// survivors — and the other failures joined, each described by what.
+func (d *Driver) fanOut(ctx context.Context, units []unit, fn func(ctx context.Context, u unit) error, what func(u unit) string) ([]int, error) {
+	var (
+		mu    sync.Mutex
+		retry []int
+		errs  []error
+		wg    sync.WaitGroup
+	)
+	for _, u := range units {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := call(ctx, u.w, func(ctx context.Context) error { return fn(ctx, u) })
+			if err == nil {
+				return
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case ctx.Err() != nil:
+			case d.failed(u.w, err):
+				retry = append(retry, u.idx...)
+			default:
+				errs = append(errs, fmt.Errorf("remote: %s on %s: %s", what(u), u.w, status.Convert(err).Message()))
+			}
+		}()
+	}
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	sort.Ints(retry)
+	return retry, nil
 }
 
 // place returns the owner of each partition in parts, first moving the
@@ -573,52 +606,28 @@ func (d *Driver) MapPartitions(ctx context.Context, h *cluster.Dataset, task str
 		if err != nil {
 			return nil, err
 		}
-		var (
-			mu    sync.Mutex
-			retry []int
-			errs  []error
-			wg    sync.WaitGroup
-		)
-		for w, ps := range groups {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				req := &remotepb.RunRequest{Dataset: ds.id, Task: task, Broadcast: bc, Cols: int32(ds.cols), Sparse: ds.sparse}
-				for _, i := range ps {
-					req.Partitions = append(req.Partitions, int32(i))
-				}
-				var r *remotepb.RunReply
-				err := call(ctx, w, func(ctx context.Context) (err error) {
-					r, err = w.client.Run(ctx, req)
-					return err
-				})
-				if err == nil && len(r.Partials) != len(ps) {
-					err = status.Errorf(codes.Internal, "returned %d partials for %d partitions", len(r.Partials), len(ps))
-				}
-				mu.Lock()
-				defer mu.Unlock()
-				switch {
-				case err == nil:
-					for k, i := range ps {
-						raw[i] = r.Partials[k]
-					}
-				case ctx.Err() != nil:
-					errs = append(errs, ctx.Err())
-				case d.failed(w, err):
-					retry = append(retry, ps...)
-				default:
-					errs = append(errs, fmt.Errorf("remote: task %s on partitions %v of dataset %q on %s: %s", task, ps, ds.name, w, status.Convert(err).Message()))
-				}
-			}()
-		}
-		wg.Wait()
-		if err := ctx.Err(); err != nil {
+		retry, err := d.fanOut(ctx, unitsOf(groups), func(ctx context.Context, u unit) error {
+			req := &remotepb.RunRequest{Dataset: ds.id, Task: task, Broadcast: bc, Cols: int32(ds.cols), Sparse: ds.sparse}
+			for _, i := range u.idx {
+				req.Partitions = append(req.Partitions, int32(i))
+			}
+			r, err := u.w.client.Run(ctx, req)
+			if err != nil {
+				return err
+			}
+			if len(r.Partials) != len(u.idx) {
+				return status.Errorf(codes.Internal, "returned %d partials for %d partitions", len(r.Partials), len(u.idx))
+			}
+			for k, i := range u.idx {
+				raw[i] = r.Partials[k]
+			}
+			return nil
+		}, func(u unit) string {
+			return fmt.Sprintf("task %s on partitions %v of dataset %q", task, u.idx, ds.name)
+		})
+		if err != nil {
 			return nil, err
 		}
-		if len(errs) > 0 {
-			return nil, errors.Join(errs...)
-		}
-		sort.Ints(retry)
 		if len(retry) > 0 {
 			d.cfg.Logger.Warn("remote: retrying partitions of lost workers", "task", task, "dataset", ds.name, "partitions", retry)
 		}
@@ -718,54 +727,30 @@ func (d *Driver) DerivePartitions(ctx context.Context, h *cluster.Dataset, name,
 	d.mu.Unlock()
 
 	replies := make([]*remotepb.LoadReply, n)
-	var (
-		mu    sync.Mutex
-		retry []int
-		errs  []error
-		wg    sync.WaitGroup
-	)
-	for w, ps := range groups {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			req := &remotepb.DeriveRequest{Parent: parent.id, Dataset: child.id, Step: step}
-			for _, i := range ps {
-				req.Partitions = append(req.Partitions, int32(i))
-			}
-			var r *remotepb.DeriveReply
-			err := call(ctx, w, func(ctx context.Context) (err error) {
-				r, err = w.client.Derive(ctx, req)
-				return err
-			})
-			if err == nil && len(r.Partitions) != len(ps) {
-				err = status.Errorf(codes.Internal, "returned %d partitions for %d", len(r.Partitions), len(ps))
-			}
-			mu.Lock()
-			defer mu.Unlock()
-			switch {
-			case err == nil:
-				for k, i := range ps {
-					replies[i] = r.Partitions[k]
-				}
-			case ctx.Err() != nil:
-			case d.failed(w, err):
-				retry = append(retry, ps...)
-			default:
-				errs = append(errs, fmt.Errorf("remote: transform %s of partitions %v of dataset %q on %s: %s", transform, ps, parent.name, w, status.Convert(err).Message()))
-			}
-		}()
-	}
-	wg.Wait()
-	if err := ctx.Err(); err != nil {
+	retry, err := d.fanOut(ctx, unitsOf(groups), func(ctx context.Context, u unit) error {
+		req := &remotepb.DeriveRequest{Parent: parent.id, Dataset: child.id, Step: step}
+		for _, i := range u.idx {
+			req.Partitions = append(req.Partitions, int32(i))
+		}
+		r, err := u.w.client.Derive(ctx, req)
+		if err != nil {
+			return err
+		}
+		if len(r.Partitions) != len(u.idx) {
+			return status.Errorf(codes.Internal, "returned %d partitions for %d", len(r.Partitions), len(u.idx))
+		}
+		for k, i := range u.idx {
+			replies[i] = r.Partitions[k]
+		}
+		return nil
+	}, func(u unit) string {
+		return fmt.Sprintf("transform %s of partitions %v of dataset %q", transform, u.idx, parent.name)
+	})
+	if err != nil {
 		d.dropOn(child)
 		return nil, err
 	}
-	if len(errs) > 0 {
-		d.dropOn(child)
-		return nil, errors.Join(errs...)
-	}
 	if len(retry) > 0 {
-		sort.Ints(retry)
 		if err := d.load(ctx, child, retry, replies); err != nil {
 			d.dropOn(child)
 			return nil, err
@@ -820,52 +805,27 @@ func (d *Driver) ScanSources(ctx context.Context, _ cluster.LogReader, sources [
 			w := live[i%len(live)]
 			groups[w] = append(groups[w], i)
 		}
-		var (
-			mu    sync.Mutex
-			retry []int
-			errs  []error
-			wg    sync.WaitGroup
-		)
-		for w, is := range groups {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				req := &remotepb.ScanRequest{Task: task, Arg: arg, Log: d.cfg.Log}
-				for _, i := range is {
-					req.Sources = append(req.Sources, enc[i])
-					req.Indexes = append(req.Indexes, int32(i))
-				}
-				var r *remotepb.RunReply
-				err := call(ctx, w, func(ctx context.Context) (err error) {
-					r, err = w.client.Scan(ctx, req)
-					return err
-				})
-				if err == nil && len(r.Partials) != len(is) {
-					err = status.Errorf(codes.Internal, "returned %d partials for %d sources", len(r.Partials), len(is))
-				}
-				mu.Lock()
-				defer mu.Unlock()
-				switch {
-				case err == nil:
-					for k, i := range is {
-						raw[i] = r.Partials[k]
-					}
-				case ctx.Err() != nil:
-				case d.failed(w, err):
-					retry = append(retry, is...)
-				default:
-					errs = append(errs, fmt.Errorf("remote: scan %s of sources %v on %s: %s", task, is, w, status.Convert(err).Message()))
-				}
-			}()
-		}
-		wg.Wait()
-		if err := ctx.Err(); err != nil {
+		retry, err := d.fanOut(ctx, unitsOf(groups), func(ctx context.Context, u unit) error {
+			req := &remotepb.ScanRequest{Task: task, Arg: arg, Log: d.cfg.Log}
+			for _, i := range u.idx {
+				req.Sources = append(req.Sources, enc[i])
+				req.Indexes = append(req.Indexes, int32(i))
+			}
+			r, err := u.w.client.Scan(ctx, req)
+			if err != nil {
+				return err
+			}
+			if len(r.Partials) != len(u.idx) {
+				return status.Errorf(codes.Internal, "returned %d partials for %d sources", len(r.Partials), len(u.idx))
+			}
+			for k, i := range u.idx {
+				raw[i] = r.Partials[k]
+			}
+			return nil
+		}, func(u unit) string { return fmt.Sprintf("scan %s of sources %v", task, u.idx) })
+		if err != nil {
 			return nil, err
 		}
-		if len(errs) > 0 {
-			return nil, errors.Join(errs...)
-		}
-		sort.Ints(retry)
 		pending = retry
 	}
 	out := make([]any, len(sources))
