@@ -139,14 +139,11 @@ func (lm *loadedModel) decodeV2(ctx context.Context, w *worker, body []byte, max
 		seen[key] = true
 		switch key {
 		case "id":
-			if sc.peek() != '"' {
-				return req, badRequest(`"id": want a string, got %s`, sc.kind())
-			}
-			s, err := sc.str()
+			id, err := stringValue(sc, `"id"`)
 			if err != nil {
-				return req, malformed(err)
+				return req, err
 			}
-			req.id, req.hasID = string(s), true
+			req.id, req.hasID = id, true
 		case "parameters":
 			if err := parseParameters(sc, "parameters"); err != nil {
 				return req, err
@@ -269,24 +266,18 @@ func parseTensor(sc *scanner, t *tensor, n int, b *budget) error {
 		switch string(k) {
 		case "name":
 			bit = hasName
-			if sc.peek() != '"' {
-				return badRequest(`%s: "name": want a string, got %s`, where(), sc.kind())
-			}
-			s, err := sc.str()
+			name, err := stringValue(sc, where()+`: "name"`)
 			if err != nil {
-				return malformed(err)
+				return err
 			}
-			t.name = string(s)
+			t.name = name
 		case "datatype":
 			bit = hasDatatype
-			if sc.peek() != '"' {
-				return badRequest(`%s: "datatype": want a string, got %s`, where(), sc.kind())
-			}
-			s, err := sc.str()
+			dt, err := stringValue(sc, where()+`: "datatype"`)
 			if err != nil {
-				return malformed(err)
+				return err
 			}
-			t.datatype = string(s)
+			t.datatype = dt
 		case "shape":
 			bit = hasShape
 			if err := parseShape(sc, t, where); err != nil {
@@ -471,14 +462,11 @@ func (lm *loadedModel) parseOutputs(sc *scanner, req *v2Request) error {
 			}
 			switch string(k) {
 			case "name":
-				if sc.peek() != '"' {
-					return badRequest(`outputs[%d].name: want a string, got %s`, n, sc.kind())
-				}
-				s, err := sc.str()
+				v, err := stringValue(sc, fmt.Sprintf("outputs[%d].name", n))
 				if err != nil {
-					return malformed(err)
+					return err
 				}
-				name = string(s)
+				name = v
 			case "parameters":
 				if err := parseParameters(sc, fmt.Sprintf("outputs[%d].parameters", n)); err != nil {
 					return err
@@ -761,4 +749,17 @@ func (lm *loadedModel) v2Metadata(versions []string) v2ModelMetadata {
 		}
 	}
 	return md
+}
+
+// stringValue reads the JSON string at the scanner; what names the key in
+// the error when the value is something else.
+func stringValue(sc *scanner, what string) (string, error) {
+	if sc.peek() != '"' {
+		return "", badRequest("%s: want a string, got %s", what, sc.kind())
+	}
+	s, err := sc.str()
+	if err != nil {
+		return "", malformed(err)
+	}
+	return string(s), nil
 }
