@@ -60,11 +60,11 @@ var badScan = cluster.RegisterScan(&cluster.ScanTask[badArg, badRecords]{
 // deadLetter appends the records that do not fit the schema to the spec's
 // dead-letter topic, each with headers saying where it came from and why it
 // was rejected. It returns how many it appended.
-func (j *job) deadLetter(ctx context.Context, pipe *features.Pipeline, sources []cluster.Source) (int, error) {
+func (j *job) deadLetter(ctx context.Context, schema features.Schema, sources []cluster.Source) (int, error) {
 	if j.opt.Log == nil {
 		return 0, fmt.Errorf("trainer: dead_letter_topic %s needs a log", j.spec.DeadLetter)
 	}
-	bad, err := cluster.Scan(ctx, j.engine, j.opt.Log, sources, badScan, &badArg{Schema: pipe.Schema, Limit: maxDeadLetters})
+	bad, err := cluster.Scan(ctx, j.engine, j.opt.Log, sources, badScan, &badArg{Schema: schema, Limit: maxDeadLetters})
 	if err != nil {
 		return 0, err
 	}

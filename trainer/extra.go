@@ -218,11 +218,8 @@ func (j *job) runALS(ctx context.Context) (*Result, error) {
 		sources[i].Format = cluster.Format{Kind: "custom", Decoder: ratingsDecoderName, Arg: arg, Header: sources[i].Format.Header}
 	}
 	if spec.OnBadRecord == "dead_letter" {
-		pipe, err := features.New(spec.Schema, nil)
-		if err == nil {
-			if res.DeadLetter, err = j.deadLetter(ctx, pipe, sources); err != nil {
-				return nil, err
-			}
+		if res.DeadLetter, err = j.deadLetter(ctx, spec.Schema, sources); err != nil {
+			return nil, err
 		}
 	}
 	j.obs.Phase("caching ratings")

@@ -179,7 +179,7 @@ func (j *job) runSupervised(ctx context.Context) (*Result, error) {
 	}
 	if spec.OnBadRecord == "dead_letter" {
 		j.obs.Phase("sending bad records to " + spec.DeadLetter)
-		n, err := j.deadLetter(ctx, pipe, sources)
+		n, err := j.deadLetter(ctx, pipe.Schema, sources)
 		if err != nil {
 			return nil, err
 		}

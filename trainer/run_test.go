@@ -394,3 +394,35 @@ algorithm: {logistic_regression: {}}
 		t.Fatalf("a cancelled job published: %v", err)
 	}
 }
+
+func TestALSDeadLetters(t *testing.T) {
+	e := newEnv(t)
+	var recs []map[string]any
+	for u := 0; u < 30; u++ {
+		for it := 0; it < 20; it++ {
+			recs = append(recs, map[string]any{"user": u, "item": it, "rating": float64((u+it)%5 + 1)})
+		}
+	}
+	recs[7] = map[string]any{"user": "someone", "item": 3, "rating": 4.0}
+	e.appendJSON(t, "r", recs)
+	res, err := e.run(t, `
+name: als-dl
+source: {topic: r}
+schema:
+  fields: [{name: user, type: numeric}, {name: item, type: numeric}, {name: rating, type: numeric}]
+algorithm:
+  als: {user: user, item: item, rating: rating, rank: 2, max_iter: 3}
+on_bad_record: dead_letter
+dead_letter_topic: r.bad
+`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.DeadLetter != 1 || res.Skipped != 1 || res.Rows != len(recs)-1 {
+		t.Fatalf("result %+v: want 1 dead letter, 1 skipped, %d rows", res, len(recs)-1)
+	}
+	dl, err := e.log.Read(context.Background(), "r.bad", 0, 0, log.ReadOptions{})
+	if err != nil || len(dl) != 1 || !strings.Contains(string(dl[0].Value), "someone") {
+		t.Fatalf("dead letters %v, %v", dl, err)
+	}
+}
