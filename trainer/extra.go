@@ -48,7 +48,7 @@ func (e *mlpEst) config(progress func(ml.Progress) bool) mlp.Config {
 	return c
 }
 
-func (e *mlpEst) fit(ctx context.Context, x *cluster.Engine, ds *cluster.Dataset, progress func(ml.Progress) bool) (ml.Model, error) {
+func (e *mlpEst) fit(ctx context.Context, x cluster.Cluster, ds *cluster.Dataset, progress func(ml.Progress) bool) (ml.Model, error) {
 	r, err := mlp.Train(ctx, x, ds, e.config(progress))
 	if err != nil {
 		return nil, err

@@ -43,6 +43,28 @@ type Options struct {
 	Observer Observer
 	// Logger receives structured events; nil means slog.Default().
 	Logger *slog.Logger
+	// Cluster runs the job: the driver of remote workers (cluster/remote),
+	// or any other cluster.Cluster. nil means an in-process engine sized
+	// by the spec's engine section.
+	Cluster cluster.Cluster
+	// Checkpoints, when set, saves the optimiser state of the final fit to
+	// a store every few iterations, and resumes the fit from the newest
+	// checkpoint there (when it was taken for the same spec) instead of
+	// starting over: a job run again after its driver died picks up where
+	// it left off.
+	Checkpoints *Checkpoints
+}
+
+// Checkpoints says where and how often a job checkpoints its optimiser.
+type Checkpoints struct {
+	// Store holds the checkpoints (the model store, usually).
+	Store models.Store
+	// Prefix is the key prefix of this job's checkpoints, e.g.
+	// "jobs/42/checkpoint". One job, one prefix.
+	Prefix string
+	// Every is the number of iterations between checkpoints; 0 means the
+	// spec's engine.checkpoint_every, or 10 if that is unset.
+	Every int
 }
 
 // Result is what a finished job did.
@@ -74,7 +96,7 @@ type job struct {
 	opt    Options
 	obs    Observer
 	log    *slog.Logger
-	engine *cluster.Engine
+	engine cluster.Cluster
 }
 
 // Run executes a training job: it reads the source, fits the transforms,
@@ -97,8 +119,12 @@ func Run(ctx context.Context, spec *Spec, opt Options) (*Result, error) {
 	if spec.Source.Topic != "" && opt.Log == nil {
 		return nil, fmt.Errorf("trainer: the job reads topic %q but no log was given", spec.Source.Topic)
 	}
-	j.engine = cluster.NewEngine(cluster.Config{Workers: spec.Engine.Workers, MemoryLimit: int64(spec.Engine.MemoryLimit), Logger: j.log})
-	defer j.engine.Close()
+	j.engine = opt.Cluster
+	if j.engine == nil {
+		e := cluster.NewEngine(cluster.Config{Workers: spec.Engine.Workers, MemoryLimit: int64(spec.Engine.MemoryLimit), Logger: j.log})
+		defer e.Close()
+		j.engine = e
+	}
 
 	var res *Result
 	var err error
