@@ -210,8 +210,16 @@ func (d *Driver) Close() error {
 	return nil
 }
 
-// Workers lists the workers in registration order.
-func (d *Driver) Workers() []WorkerInfo {
+// Workers is the number of live workers (cluster.Cluster).
+func (d *Driver) Workers() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return len(d.live)
+}
+
+// Members lists the workers the driver knows, dead ones included, in
+// registration order.
+func (d *Driver) Members() []WorkerInfo {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	out := make([]WorkerInfo, 0, len(d.workers))
@@ -761,7 +769,7 @@ func (d *Driver) DerivePartitions(ctx context.Context, h *cluster.Dataset, name,
 
 // String describes the driver for logs.
 func (d *Driver) String() string {
-	ws := d.Workers()
+	ws := d.Members()
 	ids := make([]string, 0, len(ws))
 	for _, w := range ws {
 		if w.Alive {

@@ -262,7 +262,7 @@ func TestFilesEqualEngine(t *testing.T) {
 	deadline := time.Now().Add(5 * time.Second)
 	for cached < ds.Bytes() && time.Now().Before(deadline) {
 		cached = 0
-		for _, w := range d.Workers() {
+		for _, w := range d.Members() {
 			cached += w.CachedBytes
 		}
 		time.Sleep(20 * time.Millisecond)
@@ -368,7 +368,7 @@ func TestSIGKILLMidJobGivesIdenticalModel(t *testing.T) {
 	if x.calls.Load() < 4 {
 		t.Fatalf("the fit made %d passes; the kill came after it", x.calls.Load())
 	}
-	for _, w := range d.Workers() {
+	for _, w := range d.Members() {
 		if (w.ID == "w2") == w.Alive {
 			t.Fatalf("worker %s alive=%v after w2 was killed", w.ID, w.Alive)
 		}
@@ -433,7 +433,7 @@ func TestSIGSTOPDetectedWithinTimeout(t *testing.T) {
 		t.Fatalf("the stalled task took %v with a %v heartbeat timeout", took, timeout)
 	}
 	t.Logf("task with a stalled worker finished in %v (heartbeat timeout %v)", took, timeout)
-	for _, w := range d.Workers() {
+	for _, w := range d.Members() {
 		if w.ID == "w3" && w.Alive {
 			t.Fatal("the stopped worker w3 is still alive")
 		}

@@ -62,7 +62,7 @@ func TestTLS(t *testing.T) {
 	if err := RunWorker(ctx, WorkerConfig{Driver: d.Addr(), Secret: "s", Logger: quiet()}); err == nil {
 		t.Fatal("a plain-TCP worker ran against a TLS driver")
 	}
-	if n := len(d.Workers()); n != 0 {
+	if n := len(d.Members()); n != 0 {
 		t.Fatalf("%d workers registered over plain TCP", n)
 	}
 

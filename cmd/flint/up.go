@@ -133,7 +133,7 @@ func runUp(cmd *cobra.Command, s streams, o upOptions) error {
 		return err
 	}
 	fmt.Fprintf(s.out, "driver listening on %s with %d workers\n", d.Addr(), o.workers)
-	for _, w := range d.Workers() {
+	for _, w := range d.Members() {
 		fmt.Fprintf(s.out, "  %s  %s  %s\n", w.ID, w.Name, w.Addr)
 	}
 
