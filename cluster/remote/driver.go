@@ -16,6 +16,9 @@
 // broadcast value to every worker at once; each returns the encoded partial
 // of each of its partitions, and cluster.Aggregate combines them in its
 // fixed tree, so results equal the in-process engine's bit for bit.
+// The Driver is a cluster.Cluster, so training jobs (trainer.Run with
+// Options.Cluster) run on the workers unchanged; FromBlocks datasets, which
+// have no source to re-read (ALS's rating blocks), are sent from the driver.
 //
 // A worker whose connection breaks, or whose heartbeats stop for
 // Config.HeartbeatTimeout (a crash, or a process stopped with SIGSTOP), is
@@ -96,6 +99,8 @@ func (c Config) validate() error {
 // ErrNoWorkers is returned when no live worker is left to place a partition on.
 var ErrNoWorkers = errors.New("remote: no live workers")
 
+var _ cluster.Cluster = (*Driver)(nil)
+
 // Driver is a cluster.Executor whose partitions live in worker processes.
 // It is safe for concurrent use.
 type Driver struct {
@@ -134,6 +139,7 @@ type dataset struct {
 	name    string
 	log     string
 	sources []cluster.Source
+	blocks  [][]byte         // encoded driver-built blocks (FromBlocks), by partition; nil otherwise
 	steps   []*remotepb.Step // transforms applied to the sources' rows (derived datasets)
 	cols    int
 	sparse  bool
@@ -361,9 +367,6 @@ func call(ctx context.Context, w *worker, fn func(ctx context.Context) error) er
 // read log sources from ("kafka:HOST:PORT[,...]"); it may be "" when every
 // source is a file.
 func (d *Driver) Load(ctx context.Context, sources []cluster.Source, logSpec string) (*cluster.Dataset, error) {
-	if logSpec == "" {
-		logSpec = d.cfg.Log
-	}
 	name := "dataset"
 	if len(sources) > 0 {
 		if s := sources[0]; s.Kind == "log" {
@@ -377,6 +380,46 @@ func (d *Driver) Load(ctx context.Context, sources []cluster.Source, logSpec str
 			return nil, fmt.Errorf("remote: partition %d: %s cannot be read by a worker", i, s)
 		}
 	}
+	return d.loadNew(ctx, name, logSpec, sources, nil)
+}
+
+// LoadSources implements cluster.Cluster: Load under the given name. l is
+// not used — workers read log sources through their own connection to the
+// log named by Config.Log.
+func (d *Driver) LoadSources(ctx context.Context, _ cluster.LogReader, name string, sources []cluster.Source) (*cluster.Dataset, error) {
+	for i, s := range sources {
+		if s.Kind != "log" && s.Kind != "file" {
+			return nil, fmt.Errorf("remote: partition %d of %q: %s cannot be read by a worker", i, name, s)
+		}
+	}
+	return d.loadNew(ctx, name, "", sources, nil)
+}
+
+// FromBlocks implements cluster.Cluster: it sends each block to the worker
+// that will own it. The driver keeps the encoded blocks — they have no
+// source a worker could read again — and sends them again to whichever
+// worker takes over a partition after its owner is lost.
+func (d *Driver) FromBlocks(ctx context.Context, name string, blocks []*cluster.Block) (*cluster.Dataset, error) {
+	sources := make([]cluster.Source, len(blocks))
+	enc := make([][]byte, len(blocks))
+	var row int64
+	for i, b := range blocks {
+		if err := b.Validate(); err != nil {
+			return nil, fmt.Errorf("remote: block %d of %q: %w", i, name, err)
+		}
+		sources[i] = cluster.Source{Kind: "memory", From: row, To: row + int64(b.Rows)}
+		row += int64(b.Rows)
+		enc[i] = cluster.EncodeBlock(nil, b)
+	}
+	return d.loadNew(ctx, name, "", sources, enc)
+}
+
+// loadNew places a new dataset's partitions on the live workers and has
+// them cache it: from its sources, or from blocks when not nil.
+func (d *Driver) loadNew(ctx context.Context, name, logSpec string, sources []cluster.Source, blocks [][]byte) (*cluster.Dataset, error) {
+	if logSpec == "" {
+		logSpec = d.cfg.Log
+	}
 	d.mu.Lock()
 	if d.closed {
 		d.mu.Unlock()
@@ -387,7 +430,7 @@ func (d *Driver) Load(ctx context.Context, sources []cluster.Source, logSpec str
 		return nil, ErrNoWorkers
 	}
 	d.nextDS++
-	ds := &dataset{id: d.nextDS, name: name, log: logSpec, sources: append([]cluster.Source(nil), sources...), owner: make([]*worker, len(sources))}
+	ds := &dataset{id: d.nextDS, name: name, log: logSpec, sources: append([]cluster.Source(nil), sources...), blocks: blocks, owner: make([]*worker, len(sources))}
 	for i := range sources {
 		ds.owner[i] = d.live[i%len(d.live)]
 	}
@@ -475,7 +518,11 @@ func (d *Driver) load(ctx context.Context, ds *dataset, parts []int, replies []*
 		}
 		pending, err = d.fanOut(ctx, units, func(ctx context.Context, u unit) error {
 			i := u.idx[0]
-			r, err := u.w.client.Load(ctx, &remotepb.LoadRequest{Dataset: ds.id, Partition: int32(i), Source: srcs[i], Log: ds.log, Steps: ds.steps})
+			req := &remotepb.LoadRequest{Dataset: ds.id, Partition: int32(i), Source: srcs[i], Log: ds.log, Steps: ds.steps}
+			if ds.blocks != nil {
+				req.Block = ds.blocks[i]
+			}
+			r, err := u.w.client.Load(ctx, req)
 			if err == nil && replies != nil {
 				replies[i] = r
 			}
@@ -726,7 +773,7 @@ func (d *Driver) DerivePartitions(ctx context.Context, h *cluster.Dataset, name,
 	step := &remotepb.Step{Transform: transform, Arg: enc, Cols: int32(parent.cols), Sparse: parent.sparse}
 	d.mu.Lock()
 	d.nextDS++
-	child := &dataset{id: d.nextDS, name: name, log: parent.log, sources: parent.sources,
+	child := &dataset{id: d.nextDS, name: name, log: parent.log, sources: parent.sources, blocks: parent.blocks,
 		steps: append(append([]*remotepb.Step(nil), parent.steps...), step), owner: append([]*worker(nil), parent.owner...)}
 	groups := map[*worker][]int{}
 	for i, w := range child.owner {

@@ -217,14 +217,19 @@ func (w *Worker) Load(ctx context.Context, req *remotepb.LoadRequest) (*remotepb
 	if err := gob.NewDecoder(bytes.NewReader(req.Source)).Decode(&src); err != nil {
 		return nil, status.Errorf(codes.InvalidArgument, "worker %s: partition %d: decode source: %v", w.cfg.Name, req.Partition, err)
 	}
-	var l cluster.LogReader
-	if src.Kind == "log" {
-		var err error
-		if l, err = w.openLog(ctx, req.Log); err != nil {
-			return nil, status.Errorf(codes.FailedPrecondition, "worker %s: partition %d (%s): %v", w.cfg.Name, req.Partition, src, err)
+	var b *cluster.Block
+	var err error
+	if req.Block != nil {
+		b, err = cluster.DecodeBlock(req.Block)
+	} else {
+		var l cluster.LogReader
+		if src.Kind == "log" {
+			if l, err = w.openLog(ctx, req.Log); err != nil {
+				return nil, status.Errorf(codes.FailedPrecondition, "worker %s: partition %d (%s): %v", w.cfg.Name, req.Partition, src, err)
+			}
 		}
+		b, err = cluster.ReadSource(ctx, l, src)
 	}
-	b, err := cluster.ReadSource(ctx, l, src)
 	if err == nil {
 		err = b.Validate()
 	}

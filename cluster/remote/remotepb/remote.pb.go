@@ -238,7 +238,11 @@ type LoadRequest struct {
 	Log string `protobuf:"bytes,4,opt,name=log,proto3" json:"log,omitempty"`
 	// steps are the transforms that derived this dataset from the source's
 	// rows, applied in order: how a derived partition is rebuilt.
-	Steps         []*Step `protobuf:"bytes,5,rep,name=steps,proto3" json:"steps,omitempty"`
+	Steps []*Step `protobuf:"bytes,5,rep,name=steps,proto3" json:"steps,omitempty"`
+	// block, when set, is the partition's rows built by the driver
+	// (cluster.EncodeBlock): the worker caches it instead of reading source,
+	// and the driver keeps it to send again if the worker is lost.
+	Block         []byte `protobuf:"bytes,6,opt,name=block,proto3" json:"block,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -304,6 +308,13 @@ func (x *LoadRequest) GetLog() string {
 func (x *LoadRequest) GetSteps() []*Step {
 	if x != nil {
 		return x.Steps
+	}
+	return nil
+}
+
+func (x *LoadRequest) GetBlock() []byte {
+	if x != nil {
+		return x.Block
 	}
 	return nil
 }
@@ -868,13 +879,14 @@ const file_remote_proto_rawDesc = "" +
 	"\tworker_id\x18\x01 \x01(\tR\bworkerId\x12!\n" +
 	"\fcached_bytes\x18\x02 \x01(\x03R\vcachedBytes\"&\n" +
 	"\x0eHeartbeatReply\x12\x14\n" +
-	"\x05known\x18\x01 \x01(\bR\x05known\"\x9c\x01\n" +
+	"\x05known\x18\x01 \x01(\bR\x05known\"\xb2\x01\n" +
 	"\vLoadRequest\x12\x18\n" +
 	"\adataset\x18\x01 \x01(\x04R\adataset\x12\x1c\n" +
 	"\tpartition\x18\x02 \x01(\x05R\tpartition\x12\x16\n" +
 	"\x06source\x18\x03 \x01(\fR\x06source\x12\x10\n" +
 	"\x03log\x18\x04 \x01(\tR\x03log\x12+\n" +
-	"\x05steps\x18\x05 \x03(\v2\x15.flint.remote.v1.StepR\x05steps\"b\n" +
+	"\x05steps\x18\x05 \x03(\v2\x15.flint.remote.v1.StepR\x05steps\x12\x14\n" +
+	"\x05block\x18\x06 \x01(\fR\x05block\"b\n" +
 	"\x04Step\x12\x1c\n" +
 	"\ttransform\x18\x01 \x01(\tR\ttransform\x12\x10\n" +
 	"\x03arg\x18\x02 \x01(\fR\x03arg\x12\x12\n" +

@@ -1,0 +1,227 @@
+package remote
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/flintml/flint/log"
+	"github.com/flintml/flint/log/kafka"
+	"github.com/flintml/flint/log/kafka/kafkatest"
+	"github.com/flintml/flint/ml"
+	"github.com/flintml/flint/models"
+	"github.com/flintml/flint/models/local"
+	"github.com/flintml/flint/trainer"
+)
+
+// The training jobs of the trainer run unchanged on worker processes: the
+// models they publish are the in-process engine's, byte for byte.
+
+const lrSpec = `
+name: clicks
+source: {topic: clicks, split: 2}
+schema:
+  format: csv
+  label: y
+  fields:
+    - {name: y, type: numeric}
+    - {name: a, type: numeric}
+    - {name: b, type: numeric}
+    - {name: c, type: numeric}
+    - {name: colour, type: categorical}
+transforms:
+  - {type: standard_scaler, inputs: [a, b, c]}
+  - {type: one_hot, inputs: [colour]}
+algorithm:
+  logistic_regression: {reg_param: 0.01, max_iter: 30}
+evaluation: {test_fraction: 0.2, seed: 7, metrics: [auc, accuracy]}
+`
+
+const kmeansSpec = `
+name: blobs
+source: {topic: blobs}
+schema:
+  format: csv
+  fields:
+    - {name: a, type: numeric}
+    - {name: b, type: numeric}
+    - {name: c, type: numeric}
+algorithm:
+  kmeans: {k: 4, seed: 3, max_iter: 20}
+`
+
+const alsSpec = `
+name: ratings
+source: {topic: ratings}
+schema:
+  format: csv
+  fields:
+    - {name: user, type: numeric}
+    - {name: item, type: numeric}
+    - {name: rating, type: numeric}
+algorithm:
+  als: {user: user, item: item, rating: rating, rank: 4, reg_param: 0.05, max_iter: 6, seed: 2}
+evaluation: {test_fraction: 0.1, seed: 5}
+`
+
+// jobData appends the records the three jobs read, keyed so that they
+// spread over the topics' partitions.
+func jobData(t *testing.T, l log.Log) {
+	t.Helper()
+	ctx := context.Background()
+	r := rand.New(rand.NewPCG(11, 12))
+	topics := map[string][]string{}
+	colours := []string{"red", "green", "blue"}
+	for range 4000 {
+		a, b, c := r.NormFloat64(), r.NormFloat64(), r.NormFloat64()
+		col := colours[r.IntN(3)]
+		z := 1.5*a - b + 0.5*c
+		if col == "red" {
+			z += 1
+		}
+		y := 0
+		if r.Float64() < 1/(1+exp(-z)) {
+			y = 1
+		}
+		topics["clicks"] = append(topics["clicks"], fmt.Sprintf("%d,%.6f,%.6f,%.6f,%s", y, a*3+1, b, c*10, col))
+	}
+	for range 3000 {
+		k := float64(r.IntN(4))
+		topics["blobs"] = append(topics["blobs"], fmt.Sprintf("%.6f,%.6f,%.6f", 5*k+r.NormFloat64(), -3*k+r.NormFloat64(), r.NormFloat64()))
+	}
+	for range 6000 {
+		u, i := r.IntN(200), r.IntN(100)
+		topics["ratings"] = append(topics["ratings"], fmt.Sprintf("%d,%d,%.1f", u, i, 1+float64((u*7+i*3)%5)+0.1*r.NormFloat64()))
+	}
+	for topic, lines := range topics {
+		if err := l.CreateTopic(ctx, topic, log.TopicConfig{Partitions: 3}); err != nil {
+			t.Fatal(err)
+		}
+		recs := make([]log.Record, len(lines))
+		for i, line := range lines {
+			recs[i] = log.Record{Key: []byte(fmt.Sprint(i)), Value: []byte(line)}
+		}
+		if err := l.Append(ctx, topic, recs); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func exp(x float64) float64 { return math.Exp(x) }
+
+// runJob runs spec on x (nil: the in-process engine) and returns the
+// published artefact.
+func runJob(t *testing.T, l log.Log, spec string, x *Driver, obs trainer.Observer) (*models.Artifact, *trainer.Result) {
+	t.Helper()
+	ctx := context.Background()
+	s, err := trainer.ParseSpec("job.yaml", []byte(spec))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := local.New(filepath.Join(t.TempDir(), "models"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := models.NewRegistry(st)
+	opt := trainer.Options{Log: l, Registry: reg, SpecText: spec, Logger: quiet(), Observer: obs}
+	if x != nil {
+		opt.Cluster = x
+	}
+	res, err := trainer.Run(ctx, s, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	art, _, err := reg.Get(ctx, res.Model, res.Version)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return art, res
+}
+
+func sameArtifact(t *testing.T, what string, got, want *models.Artifact, gotRes, wantRes *trainer.Result) {
+	t.Helper()
+	if !bytes.Equal(got.Params, want.Params) {
+		t.Errorf("%s: the model trained on the workers differs from the in-process one", what)
+	}
+	if !bytes.Equal(got.Pipeline, want.Pipeline) {
+		t.Errorf("%s: the fitted pipeline differs:\n got %s\nwant %s", what, got.Pipeline, want.Pipeline)
+	}
+	if fmt.Sprint(gotRes.Metrics) != fmt.Sprint(wantRes.Metrics) || gotRes.Rows != wantRes.Rows {
+		t.Errorf("%s: metrics %v on %d rows, in-process %v on %d", what, gotRes.Metrics, gotRes.Rows, wantRes.Metrics, wantRes.Rows)
+	}
+}
+
+func kafkaJobLog(t *testing.T) (log.Log, string) {
+	t.Helper()
+	brokers := kafkatest.Brokers(t)
+	l, err := kafka.New(context.Background(), kafka.Config{Brokers: brokers, Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	return l, "kafka:" + strings.Join(brokers, ",")
+}
+
+func TestJobsOnWorkersEqualInProcess(t *testing.T) {
+	backends := []struct {
+		name string
+		open func(t *testing.T) (log.Log, string)
+	}{
+		{"kafka", kafkaJobLog},
+	}
+	for _, be := range backends {
+		t.Run(be.name, func(t *testing.T) {
+			l, spec := be.open(t)
+			jobData(t, l)
+			d := newDriver(t, Config{HeartbeatInterval: 100 * time.Millisecond, HeartbeatTimeout: 5 * time.Second, Log: spec})
+			startWorkers(t, d, 3, "")
+			for _, job := range []struct{ name, spec string }{{"logistic", lrSpec}, {"kmeans", kmeansSpec}, {"als", alsSpec}} {
+				want, wantRes := runJob(t, l, job.spec, nil, nil)
+				got, gotRes := runJob(t, l, job.spec, d, nil)
+				sameArtifact(t, job.name, got, want, gotRes, wantRes)
+				t.Logf("%s on %d workers: %v (in-process %v)", job.name, d.Workers(), gotRes.Duration, wantRes.Duration)
+			}
+		})
+	}
+}
+
+// killObserver kills a worker process at the n-th iteration of the final fit.
+type killObserver struct {
+	at     int
+	kill   func()
+	killed atomic.Bool
+}
+
+func (k *killObserver) Phase(string) {}
+func (k *killObserver) Iteration(trial int, p ml.Progress, _ int) {
+	if trial == 0 && p.Iter == k.at && !k.killed.Swap(true) {
+		k.kill()
+	}
+}
+
+// A worker killed with SIGKILL in the middle of a training job: the job
+// finishes on the survivors and publishes the model a run without failure
+// publishes.
+func TestJobSIGKILLMidJobIdenticalModel(t *testing.T) {
+	l, spec := kafkaJobLog(t)
+	jobData(t, l)
+	d := newDriver(t, Config{HeartbeatInterval: 50 * time.Millisecond, HeartbeatTimeout: 2 * time.Second, Log: spec})
+	cmds := startWorkers(t, d, 3, "")
+	want, wantRes := runJob(t, l, lrSpec, nil, nil)
+	obs := &killObserver{at: 5, kill: func() { cmds[1].Process.Kill() }}
+	got, gotRes := runJob(t, l, lrSpec, d, obs)
+	if !obs.killed.Load() {
+		t.Fatal("the fit ended before the kill")
+	}
+	sameArtifact(t, "logistic after a SIGKILL", got, want, gotRes, wantRes)
+	if n := d.Workers(); n != 2 {
+		t.Fatalf("%d live workers after killing one of 3", n)
+	}
+}
