@@ -204,7 +204,7 @@ func (j *job) runALS(ctx context.Context) (*Result, error) {
 		res.Model = spec.Name
 	}
 	j.obs.Phase("planning the source")
-	sources, err := j.planSources(ctx)
+	sources, err := j.pinSources(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -97,6 +97,7 @@ type job struct {
 	obs    Observer
 	log    *slog.Logger
 	engine cluster.Cluster
+	ckpt   *checkpointer // nil: no checkpoints
 }
 
 // Run executes a training job: it reads the source, fits the transforms,
@@ -126,8 +127,11 @@ func Run(ctx context.Context, spec *Spec, opt Options) (*Result, error) {
 		j.engine = e
 	}
 
-	var res *Result
 	var err error
+	if j.ckpt, err = j.newCheckpointer(ctx); err != nil {
+		return nil, err
+	}
+	var res *Result
 	if spec.Algorithm.ALS != nil {
 		res, err = j.runALS(ctx)
 	} else {
@@ -184,7 +188,7 @@ func (j *job) runSupervised(ctx context.Context) (*Result, error) {
 		res.Model = spec.Name
 	}
 	j.obs.Phase("planning the source")
-	sources, err := j.planSources(ctx)
+	sources, err := j.pinSources(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -157,6 +157,9 @@ type Evaluation struct {
 type EngineSpec struct {
 	Workers     int      `yaml:"workers" doc:"Worker goroutines (default: one per core)."`
 	MemoryLimit ByteSize `yaml:"memory_limit" doc:"Bound on cached partitions, e.g. 4GiB (default: none)."`
+	// CheckpointEvery applies when the job runs with checkpoints (on a
+	// flint driver, or flint train --checkpoint-every).
+	CheckpointEvery int `yaml:"checkpoint_every" doc:"Iterations between checkpoints of the optimiser state when the job runs with checkpoints (flint driver; default 10)."`
 }
 
 // Output says where the model goes.
@@ -325,6 +328,9 @@ func (s *Spec) validate(d *decoder) {
 		if len(values) == 0 {
 			d.at("evaluation.grid."+name, "no values")
 		}
+	}
+	if s.Engine.CheckpointEvery < 0 {
+		d.at("engine.checkpoint_every", "must not be negative, got %d", s.Engine.CheckpointEvery)
 	}
 	if s.Engine.Workers < 0 {
 		d.at("engine.workers", "must not be negative, got %d", s.Engine.Workers)

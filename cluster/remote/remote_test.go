@@ -575,3 +575,36 @@ func TestDeriveEqualsEngine(t *testing.T) {
 	}
 	sameLR(t, fitLR(t, d, c), fitLR(t, e, cRef))
 }
+
+// A worker that joins while a dataset is cached leaves that dataset's
+// placement alone (iterations keep their partitions where they are cached)
+// and takes its share of the next dataset loaded.
+func TestJoiningWorkerUsedFromNextLoad(t *testing.T) {
+	sources := fileSources(t, 1200, 6)
+	d := newDriver(t, Config{HeartbeatInterval: 100 * time.Millisecond, HeartbeatTimeout: 5 * time.Second})
+	startWorkers(t, d, 2, "")
+	ctx := context.Background()
+	first, err := d.Load(ctx, sources, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	startWorkersB(t, d, 1, "")
+	wctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	if err := d.WaitWorkers(wctx, 3); err != nil { // w3
+		t.Fatal(err)
+	}
+	if _, err := cluster.Aggregate(ctx, d, first, sumTask, &sumArgs{FailPart: -1}); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := strings.Join(d.Placement(first), " "), "w1 w2 w1 w2 w1 w2"; got != want {
+		t.Fatalf("placement of the dataset cached before w3 joined: %s, want %s", got, want)
+	}
+	next, err := d.Load(ctx, sources, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := strings.Join(d.Placement(next), " "), "w1 w2 w3 w1 w2 w3"; got != want {
+		t.Fatalf("placement of the next dataset: %s, want %s", got, want)
+	}
+}

@@ -1,0 +1,150 @@
+package trainer
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/flintml/flint/cluster"
+	"github.com/flintml/flint/models"
+)
+
+// A job that checkpoints keeps two objects under its prefix:
+//
+//	PREFIX/job.json  the spec's hash and the pinned sources, written before
+//	                 anything is read: a resumed job reads exactly the same
+//	                 records even if the log grew meanwhile;
+//	PREFIX/state     the newest optimiser state of the final fit (replaced
+//	                 atomically every Every iterations).
+//
+// A job whose job.json names another spec hash starts over (the old
+// checkpoint is for a different job).
+
+// pinned is PREFIX/job.json.
+type pinned struct {
+	SpecSHA256 string           `json:"spec_sha256"`
+	Sources    []cluster.Source `json:"sources"`
+}
+
+// checkpointer saves and restores the final fit's optimiser state. A nil
+// *checkpointer checkpoints nothing.
+type checkpointer struct {
+	store  models.Store
+	prefix string
+	every  int
+	resume []byte // the state to resume from, if any
+	saved  int    // checkpoints written by this run
+}
+
+func (c *checkpointer) key(name string) string { return c.prefix + "/" + name }
+
+// specHash identifies the job a checkpoint belongs to.
+func (j *job) specHash() (string, error) {
+	text := []byte(j.opt.SpecText)
+	if len(text) == 0 {
+		var err error
+		if text, err = json.Marshal(j.spec); err != nil {
+			return "", err
+		}
+	}
+	sum := sha256.Sum256(text)
+	return hex.EncodeToString(sum[:]), nil
+}
+
+// newCheckpointer reads what an earlier run of the job left under the
+// prefix.
+func (j *job) newCheckpointer(ctx context.Context) (*checkpointer, error) {
+	o := j.opt.Checkpoints
+	if o == nil {
+		return nil, nil
+	}
+	if o.Store == nil || o.Prefix == "" {
+		return nil, errors.New("trainer: Options.Checkpoints needs a Store and a Prefix")
+	}
+	c := &checkpointer{store: o.Store, prefix: o.Prefix, every: o.Every}
+	if c.every == 0 {
+		c.every = j.spec.Engine.CheckpointEvery
+	}
+	if c.every == 0 {
+		c.every = 10
+	}
+	return c, nil
+}
+
+// pinSources returns the sources pinned by an earlier run of the same job
+// under the checkpoint prefix, or plans them and pins them there.
+func (j *job) pinSources(ctx context.Context) ([]cluster.Source, error) {
+	c := j.ckpt
+	if c == nil {
+		return j.planSources(ctx)
+	}
+	hash, err := j.specHash()
+	if err != nil {
+		return nil, err
+	}
+	var p pinned
+	err = readJSON(ctx, c.store, c.key("job.json"), &p)
+	switch {
+	case err == nil && p.SpecSHA256 == hash:
+		state, err := readAll(ctx, c.store, c.key("state"))
+		if err != nil && !errors.Is(err, models.ErrNotFound) {
+			return nil, fmt.Errorf("trainer: read checkpoint %s: %w", c.key("state"), err)
+		}
+		c.resume = state
+		j.log.Info("trainer: resuming from checkpoint", "prefix", c.prefix, "sources", len(p.Sources), "state_bytes", len(state))
+		return p.Sources, nil
+	case err == nil:
+		j.log.Warn("trainer: the checkpoint under the prefix is for another spec; starting over", "prefix", c.prefix)
+	case !errors.Is(err, models.ErrNotFound):
+		return nil, fmt.Errorf("trainer: read checkpoint %s: %w", c.key("job.json"), err)
+	}
+	if err := c.store.Delete(ctx, c.key("state")); err != nil {
+		return nil, err
+	}
+	sources, err := j.planSources(ctx)
+	if err != nil {
+		return nil, err
+	}
+	data, err := json.Marshal(pinned{SpecSHA256: hash, Sources: sources})
+	if err != nil {
+		return nil, err
+	}
+	if err := c.store.Put(ctx, c.key("job.json"), bytes.NewReader(data), int64(len(data))); err != nil {
+		return nil, fmt.Errorf("trainer: pin sources at %s: %w", c.key("job.json"), err)
+	}
+	return sources, nil
+}
+
+// save stores an encoded optimiser state as the newest checkpoint.
+func (c *checkpointer) save(ctx context.Context, state []byte) error {
+	if err := c.store.Put(ctx, c.key("state"), bytes.NewReader(state), int64(len(state))); err != nil {
+		return fmt.Errorf("trainer: checkpoint %s: %w", c.key("state"), err)
+	}
+	c.saved++
+	return nil
+}
+
+func readAll(ctx context.Context, st models.Store, key string) ([]byte, error) {
+	r, err := st.Get(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	return io.ReadAll(r)
+}
+
+func readJSON(ctx context.Context, st models.Store, key string, v any) error {
+	data, err := readAll(ctx, st, key)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(data, v); err != nil {
+		return fmt.Errorf("%s: %w", key, err)
+	}
+	return nil
+}
