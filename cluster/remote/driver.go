@@ -9,7 +9,9 @@
 //
 // Driver.Load places every partition on a worker (partition i on the i-th
 // live worker modulo their number, in registration order; placement then
-// stays fixed) and the worker reads the partition itself from its source —
+// stays fixed across iterations, except that a worker joining later takes
+// its share of partitions before the next task) and the worker reads the
+// partition itself from its source —
 // a log offset range, read from the log the job names, or a byte range of a
 // file — so data flows from the log to the worker, never through the
 // driver. Driver.MapPartitions (cluster.Executor) sends the encoded
@@ -144,6 +146,10 @@ type dataset struct {
 	cols    int
 	sparse  bool
 	owner   []*worker // by partition; guarded by Driver.mu
+	// gate is held shared by the calls that use the cached partitions and
+	// exclusively while partitions move to workers that joined (spread), so
+	// no call finds its partition dropped under it.
+	gate sync.RWMutex
 }
 
 // WorkerInfo describes a worker the driver knows.
@@ -647,6 +653,11 @@ func (d *Driver) MapPartitions(ctx context.Context, h *cluster.Dataset, task str
 	if err != nil {
 		return nil, err
 	}
+	if err := d.spread(ctx, ds); err != nil {
+		return nil, err
+	}
+	ds.gate.RLock()
+	defer ds.gate.RUnlock()
 	n := len(ds.sources)
 	raw := make([][]byte, n)
 	pending := make([]int, n)
@@ -697,6 +708,92 @@ func (d *Driver) MapPartitions(ctx context.Context, h *cluster.Dataset, task str
 		out[i] = p
 	}
 	return out, nil
+}
+
+// spread moves partitions of ds to live workers that hold fewer than their
+// share — workers that joined after ds was loaded — before a task runs, so
+// a joining worker is used from the next iteration. A worker below
+// ⌊n/live⌋ partitions takes the highest-numbered partition of the most
+// loaded worker (the earliest registered among equals) until none is below
+// or no move would help. The new owner reads the partition from its
+// source (data still goes log → worker) and the old owner drops its copy.
+// Results do not change: partials are combined in partition order
+// wherever they were computed.
+func (d *Driver) spread(ctx context.Context, ds *dataset) error {
+	if len(d.moves(ds)) == 0 {
+		return nil
+	}
+	ds.gate.Lock()
+	defer ds.gate.Unlock()
+	moves := d.moves(ds) // again: another call may have spread meanwhile
+	if len(moves) == 0 {
+		return nil
+	}
+	d.mu.Lock()
+	from := map[*worker][]int32{}
+	parts := make([]int, 0, len(moves))
+	for _, m := range moves {
+		if old := ds.owner[m.part]; !old.dead {
+			from[old] = append(from[old], int32(m.part))
+		}
+		ds.owner[m.part] = m.to
+		parts = append(parts, m.part)
+	}
+	d.mu.Unlock()
+	sort.Ints(parts)
+	d.cfg.Logger.Info("remote: moving partitions to workers that joined", "dataset", ds.name, "partitions", parts)
+	if err := d.load(ctx, ds, parts, nil); err != nil {
+		return err
+	}
+	for w, ps := range from {
+		cctx, cancel := context.WithTimeout(w.ctx, d.cfg.HeartbeatTimeout)
+		if _, err := w.client.Drop(cctx, &remotepb.DropRequest{Dataset: ds.id, Partitions: ps}); err != nil {
+			d.cfg.Logger.Debug("remote: drop moved partitions", "worker", w.id, "dataset", ds.name, "err", err)
+		}
+		cancel()
+	}
+	return nil
+}
+
+type move struct {
+	part int
+	to   *worker
+}
+
+// moves plans spread's moves for ds.
+func (d *Driver) moves(ds *dataset) []move {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if len(d.live) < 2 {
+		return nil
+	}
+	share := len(ds.owner) / len(d.live)
+	held := make(map[*worker][]int, len(d.live))
+	for i, w := range ds.owner {
+		if !w.dead {
+			held[w] = append(held[w], i)
+		}
+	}
+	var out []move
+	for _, u := range d.live {
+		for len(held[u]) < share {
+			var top *worker
+			for _, w := range d.live { // live is in registration order
+				if top == nil || len(held[w]) > len(held[top]) {
+					top = w
+				}
+			}
+			if len(held[top]) <= share {
+				break
+			}
+			ps := held[top]
+			p := ps[len(ps)-1]
+			held[top] = ps[:len(ps)-1]
+			held[u] = append(held[u], p)
+			out = append(out, move{part: p, to: u})
+		}
+	}
+	return out
 }
 
 // Placement returns the id of the worker each partition of h is on now.
@@ -765,6 +862,8 @@ func (d *Driver) DerivePartitions(ctx context.Context, h *cluster.Dataset, name,
 	if err != nil {
 		return nil, err
 	}
+	parent.gate.RLock()
+	defer parent.gate.RUnlock()
 	n := len(parent.sources)
 	// Every owner must hold its parent partition: rebuild the lost ones.
 	if err := d.relocate(ctx, parent, seq(n)); err != nil {

@@ -576,15 +576,20 @@ func TestDeriveEqualsEngine(t *testing.T) {
 	sameLR(t, fitLR(t, d, c), fitLR(t, e, cRef))
 }
 
-// A worker that joins while a dataset is cached leaves that dataset's
-// placement alone (iterations keep their partitions where they are cached)
-// and takes its share of the next dataset loaded.
-func TestJoiningWorkerUsedFromNextLoad(t *testing.T) {
+// A worker that joins while a dataset is cached takes its share of the
+// dataset's partitions from the next task on (reading them from their
+// sources; the old owners drop their copies), with the same results, and
+// its share of every dataset loaded later.
+func TestJoiningWorkerUsedFromNextIteration(t *testing.T) {
 	sources := fileSources(t, 1200, 6)
-	d := newDriver(t, Config{HeartbeatInterval: 100 * time.Millisecond, HeartbeatTimeout: 5 * time.Second})
+	d := newDriver(t, Config{HeartbeatInterval: 50 * time.Millisecond, HeartbeatTimeout: 5 * time.Second})
 	startWorkers(t, d, 2, "")
 	ctx := context.Background()
 	first, err := d.Load(ctx, sources, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, err := cluster.Aggregate(ctx, d, first, sumTask, &sumArgs{FailPart: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -594,11 +599,34 @@ func TestJoiningWorkerUsedFromNextLoad(t *testing.T) {
 	if err := d.WaitWorkers(wctx, 3); err != nil { // w3
 		t.Fatal(err)
 	}
-	if _, err := cluster.Aggregate(ctx, d, first, sumTask, &sumArgs{FailPart: -1}); err != nil {
+	if got, want := strings.Join(d.Placement(first), " "), "w1 w2 w1 w2 w1 w2"; got != want {
+		t.Fatalf("placement before the next task: %s, want %s", got, want)
+	}
+	after, err := cluster.Aggregate(ctx, d, first, sumTask, &sumArgs{FailPart: -1})
+	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := strings.Join(d.Placement(first), " "), "w1 w2 w1 w2 w1 w2"; got != want {
-		t.Fatalf("placement of the dataset cached before w3 joined: %s, want %s", got, want)
+	if math.Float64bits(after.Sum) != math.Float64bits(before.Sum) || after.Rows != before.Rows {
+		t.Fatalf("after the join: sum %v over %d rows, before %v over %d", after.Sum, after.Rows, before.Sum, before.Rows)
+	}
+	if got, want := strings.Join(d.Placement(first), " "), "w1 w2 w1 w2 w3 w3"; got != want {
+		t.Fatalf("placement after the next task: %s, want %s", got, want)
+	}
+	// The old owners dropped their copies: the workers hold the dataset once.
+	var cached int64
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		cached = 0
+		for _, w := range d.Members() {
+			cached += w.CachedBytes
+		}
+		if cached == first.Bytes() {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if cached != first.Bytes() {
+		t.Fatalf("workers report %d cached bytes for a %d-byte dataset", cached, first.Bytes())
 	}
 	next, err := d.Load(ctx, sources, "")
 	if err != nil {

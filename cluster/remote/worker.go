@@ -320,7 +320,17 @@ func (w *Worker) Derive(ctx context.Context, req *remotepb.DeriveRequest) (*remo
 func (w *Worker) Drop(_ context.Context, req *remotepb.DropRequest) (*remotepb.DropReply, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	for _, b := range w.datasets[req.Dataset] {
+	parts := w.datasets[req.Dataset]
+	if len(req.Partitions) > 0 {
+		for _, i := range req.Partitions {
+			if b := parts[int(i)]; b != nil {
+				w.cached -= b.Bytes()
+				delete(parts, int(i))
+			}
+		}
+		return &remotepb.DropReply{}, nil
+	}
+	for _, b := range parts {
 		w.cached -= b.Bytes()
 	}
 	delete(w.datasets, req.Dataset)

@@ -595,8 +595,11 @@ func (x *RunReply) GetPartials() [][]byte {
 }
 
 type DropRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Dataset       uint64                 `protobuf:"varint,1,opt,name=dataset,proto3" json:"dataset,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Dataset uint64                 `protobuf:"varint,1,opt,name=dataset,proto3" json:"dataset,omitempty"`
+	// partitions, when not empty, are the only partitions to drop (they moved
+	// to another worker); empty drops the whole dataset.
+	Partitions    []int32 `protobuf:"varint,2,rep,packed,name=partitions,proto3" json:"partitions,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -636,6 +639,13 @@ func (x *DropRequest) GetDataset() uint64 {
 		return x.Dataset
 	}
 	return 0
+}
+
+func (x *DropRequest) GetPartitions() []int32 {
+	if x != nil {
+		return x.Partitions
+	}
+	return nil
 }
 
 type DropReply struct {
@@ -909,9 +919,12 @@ const file_remote_proto_rawDesc = "" +
 	"\x04cols\x18\x05 \x01(\x05R\x04cols\x12\x16\n" +
 	"\x06sparse\x18\x06 \x01(\bR\x06sparse\"&\n" +
 	"\bRunReply\x12\x1a\n" +
-	"\bpartials\x18\x01 \x03(\fR\bpartials\"'\n" +
+	"\bpartials\x18\x01 \x03(\fR\bpartials\"G\n" +
 	"\vDropRequest\x12\x18\n" +
-	"\adataset\x18\x01 \x01(\x04R\adataset\"\v\n" +
+	"\adataset\x18\x01 \x01(\x04R\adataset\x12\x1e\n" +
+	"\n" +
+	"partitions\x18\x02 \x03(\x05R\n" +
+	"partitions\"\v\n" +
 	"\tDropReply\"y\n" +
 	"\vScanRequest\x12\x12\n" +
 	"\x04task\x18\x01 \x01(\tR\x04task\x12\x10\n" +
