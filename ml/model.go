@@ -81,7 +81,19 @@ func AppendModel(dst []byte, algorithm string, payloadVersion uint16, payload []
 	if len(algorithm) == 0 || len(algorithm) > 255 {
 		panic(fmt.Sprintf("ml: AppendModel: algorithm name %q must be 1 to 255 bytes", algorithm))
 	}
-	dst = append(dst, envelopeMagic...)
+	return appendEnvelope(dst, envelopeMagic, algorithm, payloadVersion, payload)
+}
+
+// ParseModel reads the envelope and returns it with the payload, which
+// shares data's memory.
+func ParseModel(data []byte) (Header, []byte, error) {
+	return parseEnvelope(data, envelopeMagic, "model", ErrNotModel)
+}
+
+// appendEnvelope appends an envelope with the given magic (models and
+// checkpoint states share the layout) and the payload to dst.
+func appendEnvelope(dst []byte, magic, algorithm string, payloadVersion uint16, payload []byte) []byte {
+	dst = append(dst, magic...)
 	dst = binary.LittleEndian.AppendUint16(dst, envelopeVersion)
 	dst = append(dst, byte(len(algorithm)))
 	dst = append(dst, algorithm...)
@@ -90,17 +102,18 @@ func AppendModel(dst []byte, algorithm string, payloadVersion uint16, payload []
 	return append(dst, payload...)
 }
 
-// ParseModel reads the envelope and returns it with the payload, which
-// shares data's memory.
-func ParseModel(data []byte) (Header, []byte, error) {
+// parseEnvelope reads an envelope with the given magic; what ("model",
+// "state") names its kind in errors, and badMagic is returned for bytes
+// that do not start with the magic.
+func parseEnvelope(data []byte, magic, what string, badMagic error) (Header, []byte, error) {
 	var h Header
-	if len(data) < 4 || string(data[:4]) != envelopeMagic {
-		return h, nil, ErrNotModel
+	if len(data) < len(magic) || string(data[:len(magic)]) != magic {
+		return h, nil, badMagic
 	}
-	r := reader{b: data[4:], what: "model envelope"}
+	r := reader{b: data[len(magic):], what: what + " envelope"}
 	h.Version = r.u16()
 	if r.err == nil && h.Version != envelopeVersion {
-		return h, nil, &VersionError{What: "model envelope", Got: h.Version, Want: envelopeVersion}
+		return h, nil, &VersionError{What: what + " envelope", Got: h.Version, Want: envelopeVersion}
 	}
 	n := int(r.u8())
 	h.Algorithm = string(r.bytes(n))
@@ -111,7 +124,7 @@ func ParseModel(data []byte) (Header, []byte, error) {
 		return h, nil, r.err
 	}
 	if len(r.b) != 0 {
-		return h, nil, fmt.Errorf("ml: encoded %s model has %d bytes after its payload", h.Algorithm, len(r.b))
+		return h, nil, fmt.Errorf("ml: encoded %s %s has %d bytes after its payload", h.Algorithm, what, len(r.b))
 	}
 	return h, payload, nil
 }

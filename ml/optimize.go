@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"sync"
 	"time"
 
@@ -86,6 +87,36 @@ type Settings struct {
 	// the starting point), one call at a time but not necessarily on the
 	// caller's goroutine. Returning true stops the run with status Stopped.
 	Progress func(Progress) (stop bool)
+
+	// CheckpointEvery, when > 0, has Checkpoint called after every
+	// CheckpointEvery-th iteration that does not end the run (iterations
+	// CheckpointEvery, 2·CheckpointEvery, ... below MaxIter). 0 means no
+	// checkpoints, and costs nothing.
+	CheckpointEvery int
+	// Checkpoint receives the state after the iteration, a copy that it
+	// may keep (encode it with State.MarshalBinary). It is called one call
+	// at a time, between two iterations. An error from it ends the run
+	// with that error wrapped. Required when CheckpointEvery > 0.
+	Checkpoint func(*State) error
+	// Resume, if not nil, continues the run that wrote the state (from
+	// Checkpoint, or State.UnmarshalBinary) instead of starting at x0,
+	// which may then be nil. The method, the presence of an L1 term, the
+	// number of parameters and, for OWL-QN, Memory must be those of the
+	// run that wrote it, and MaxIter no less than the state's iteration;
+	// otherwise Minimize fails with an error naming the mismatch. The
+	// starting point is not reported again: History, Progress and
+	// Evaluations continue from the state.
+	//
+	// For GD, SGD and OWL-QN (LBFGS with an L1 term) the resumed run ends
+	// bit for bit where the uninterrupted run would have: same X, F,
+	// History, Iterations, Evaluations and Status. For LBFGS without an L1
+	// term, which runs gonum's optimize.LBFGS, whose curvature pairs are
+	// not exported, the resumed run is a new L-BFGS started at the state's
+	// X (with its objective and gradient, so no extra pass) for the
+	// remaining MaxIter − Iter iterations. It is not bit-identical: the
+	// curvature pairs are rebuilt, so the iterates differ, but it
+	// converges to the same minimiser.
+	Resume *State
 }
 
 func (s Settings) withDefaults() Settings {
@@ -124,6 +155,10 @@ func (s Settings) Validate() error {
 		return fmt.Errorf("ml: Settings.StepSize must be a finite number >= 0, got %v", s.StepSize)
 	case s.MiniBatchFraction < 0 || s.MiniBatchFraction > 1 || math.IsNaN(s.MiniBatchFraction):
 		return fmt.Errorf("ml: Settings.MiniBatchFraction must be in (0, 1], got %v", s.MiniBatchFraction)
+	case s.CheckpointEvery < 0:
+		return fmt.Errorf("ml: Settings.CheckpointEvery must be >= 0, got %d", s.CheckpointEvery)
+	case s.CheckpointEvery > 0 && s.Checkpoint == nil:
+		return fmt.Errorf("ml: Settings.CheckpointEvery is %d but Settings.Checkpoint is nil", s.CheckpointEvery)
 	}
 	return nil
 }
@@ -217,7 +252,8 @@ type BatchObjective interface {
 var ErrEmptyBatch = errors.New("ml: the mini-batch selected no rows")
 
 // Minimize minimises obj(x) + Σⱼ l1[j]·|xⱼ| from x0. l1 may be nil (no L1
-// term) or hold one non-negative weight per parameter. x0 is not modified.
+// term) or hold one non-negative weight per parameter. x0 is not modified,
+// and not used when Settings.Resume continues an earlier run.
 //
 // Cancelling ctx stops the run within one pass over the data; the error
 // then wraps ctx.Err() and the Result holds the last iterate. An error from
@@ -228,7 +264,7 @@ func Minimize(ctx context.Context, obj Objective, x0, l1 []float64, s Settings) 
 	}
 	s = s.withDefaults()
 	n := obj.Dim()
-	if len(x0) != n {
+	if len(x0) != n && (x0 != nil || s.Resume == nil) {
 		return nil, fmt.Errorf("ml: Minimize: x0 has %d values for a %d-parameter objective", len(x0), n)
 	}
 	if n == 0 {
@@ -250,6 +286,12 @@ func Minimize(ctx context.Context, obj Objective, x0, l1 []float64, s Settings) 
 		}
 	}
 	r := &runner{ctx: ctx, obj: obj, l1: l1, s: s, start: time.Now()}
+	if st := s.Resume; st != nil {
+		if err := st.resumable(n, l1 != nil, s); err != nil {
+			return nil, err
+		}
+		r.evals = st.Evaluations
+	}
 	var res *Result
 	var err error
 	switch {
@@ -338,6 +380,9 @@ func l1Norm(x, l1 []float64) float64 {
 // lbfgs runs gonum's L-BFGS. gonum asks for Func and Grad separately at the
 // same point; the cache makes that one pass over the data.
 func (r *runner) lbfgs(x0 []float64) (*Result, error) {
+	if st := r.s.Resume; st != nil {
+		x0 = st.X
+	}
 	n := len(x0)
 	c := &evalCache{x: make([]float64, n), g: make([]float64, n)}
 	var mu sync.Mutex // guards evalErr: set on gonum's evaluation goroutine, read by Status
@@ -386,6 +431,15 @@ func (r *runner) lbfgs(x0 []float64) (*Result, error) {
 		GradientThreshold: 0, // Euclidean test below, in the recorder
 		Recorder:          rec,
 	}
+	if st := r.s.Resume; st != nil {
+		// A new L-BFGS from the state's point, given its value and
+		// gradient so that gonum does not evaluate it again; its starting
+		// point is iteration st.Iter, already in the history.
+		settings.InitValues = &optimize.Location{F: st.F, Gradient: slices.Clone(st.grad)}
+		settings.MajorIterations = r.s.MaxIter + 1 - st.Iter
+		rec.offset, rec.resumed = st.Iter, true
+		res.History = slices.Clone(st.History)
+	}
 	method := &optimize.LBFGS{Store: r.s.Memory, GradStopThreshold: math.NaN()}
 	if r.s.GradTol > 0 {
 		rec.gradTol = r.s.GradTol
@@ -397,7 +451,7 @@ func (r *runner) lbfgs(x0 []float64) (*Result, error) {
 	res.X = gres.X
 	res.F = gres.F
 	res.GradNorm = floats.Norm(gres.Gradient, 2)
-	res.Iterations = max(gres.MajorIterations-1, 0)
+	res.Iterations = rec.offset + max(gres.MajorIterations-1, 0)
 	if len(res.History) < res.Iterations+1 { // gonum does not record the final iteration
 		rec.last(gres)
 	}
@@ -459,12 +513,14 @@ func (c *relConverger) Converged(loc *optimize.Location) optimize.Status {
 var errStop = errors.New("ml: stopped by the progress callback")
 var errGradDone = errors.New("ml: gradient converged")
 
-// recorder forwards gonum's major iterations to the Progress callback and
-// applies the Euclidean gradient test.
+// recorder forwards gonum's major iterations to the Progress callback,
+// applies the Euclidean gradient test and takes the checkpoints.
 type recorder struct {
 	r        *runner
 	res      *Result
 	gradTol  float64
+	offset   int  // iterations before gonum's starting point
+	resumed  bool // the starting point is Settings.Resume's, already reported
 	stopped  bool
 	gradDone bool
 }
@@ -475,8 +531,12 @@ func (rc *recorder) Record(loc *optimize.Location, op optimize.Operation, st *op
 	if op != optimize.MajorIteration {
 		return nil
 	}
+	if rc.resumed && st.MajorIterations == 1 {
+		return nil // the resumed state's point, reported by the run that saved it
+	}
+	iter := rc.offset + st.MajorIterations - 1
 	gnorm := floats.Norm(loc.Gradient, 2)
-	if rc.r.report(rc.res, st.MajorIterations-1, loc.F, gnorm) {
+	if rc.r.report(rc.res, iter, loc.F, gnorm) {
 		rc.stopped = true
 		return errStop
 	}
@@ -484,44 +544,62 @@ func (rc *recorder) Record(loc *optimize.Location, op optimize.Operation, st *op
 		rc.gradDone = true
 		return errGradDone
 	}
+	// gonum records only iterations that did not end the run.
+	if rc.r.checkpointDue(iter) {
+		cp := &State{Method: LBFGS, Iter: iter, Evaluations: rc.r.evals,
+			X: slices.Clone(loc.X), F: loc.F, GradNorm: gnorm, History: slices.Clone(rc.res.History),
+			grad: slices.Clone(loc.Gradient)}
+		if err := rc.r.checkpoint(cp); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
 // last reports the final iteration, which gonum does not pass to the
 // recorder when it ends the run.
 func (rc *recorder) last(g *optimize.Result) {
-	rc.r.report(rc.res, g.MajorIterations-1, g.F, floats.Norm(g.Gradient, 2))
+	rc.r.report(rc.res, rc.offset+g.MajorIterations-1, g.F, floats.Norm(g.Gradient, 2))
 }
 
 // owlqn is Andrew and Gao's orthant-wise limited-memory quasi-Newton method
 // for f(x) + Σ l1ⱼ|xⱼ|: L-BFGS on the pseudo-gradient, with steps kept in
 // the orthant of the current point and a backtracking line search.
 func (r *runner) owlqn(x0 []float64) (*Result, error) {
-	n := len(x0)
-	m := r.s.Memory
-	x := append([]float64(nil), x0...)
-	g := make([]float64, n)
+	res := &Result{}
+	var x, g []float64
+	var F float64
+	first := 1
+	if st := r.s.Resume; st != nil {
+		x, g, F = slices.Clone(st.X), slices.Clone(st.grad), st.F
+		res.History, res.Iterations = slices.Clone(st.History), st.Iter
+		first = st.Iter + 1
+	} else {
+		x, g = slices.Clone(x0), make([]float64, len(x0))
+		f, err := r.eval(g, x)
+		if err != nil {
+			return nil, err
+		}
+		F = f + l1Norm(x, r.l1)
+	}
+	n := len(x)
 	pg := make([]float64, n)
 	d := make([]float64, n)
 	xn := make([]float64, n)
 	gn := make([]float64, n)
-	hist := newLBFGSHistory(m, n)
-
-	f, err := r.eval(g, x)
-	if err != nil {
-		return nil, err
+	hist := newLBFGSHistory(r.s.Memory, n)
+	if st := r.s.Resume; st != nil {
+		hist.load(st.s, st.y, st.rho)
 	}
-	F := f + l1Norm(x, r.l1)
 	pseudoGradient(pg, x, g, r.l1)
-	res := &Result{}
 	finish := func(st Status, err error) (*Result, error) {
 		res.X, res.F, res.GradNorm, res.Status = x, F, floats.Norm(pg, 2), st
 		return res, err
 	}
-	if r.report(res, 0, F, floats.Norm(pg, 2)) {
+	if first == 1 && r.report(res, 0, F, floats.Norm(pg, 2)) {
 		return finish(Stopped, nil)
 	}
-	for iter := 1; iter <= r.s.MaxIter; iter++ {
+	for iter := first; iter <= r.s.MaxIter; iter++ {
 		if gn := floats.Norm(pg, 2); gn == 0 || (r.s.GradTol > 0 && gn <= r.s.GradTol) {
 			return finish(GradientConverged, nil)
 		}
@@ -587,6 +665,15 @@ func (r *runner) owlqn(x0 []float64) (*Result, error) {
 		}
 		if r.converged(prev, F) {
 			return finish(Converged, nil)
+		}
+		if r.checkpointDue(iter) {
+			st := &State{Method: LBFGS, L1: true, Iter: iter, Evaluations: r.evals,
+				X: slices.Clone(x), F: F, GradNorm: floats.Norm(pg, 2), History: slices.Clone(res.History),
+				grad: slices.Clone(g), memory: r.s.Memory}
+			st.s, st.y, st.rho = hist.pairs()
+			if err := r.checkpoint(st); err != nil {
+				return finish(0, err)
+			}
 		}
 	}
 	return finish(IterationLimit, nil)
@@ -694,30 +781,39 @@ func softThreshold(x, l1 []float64, t float64) {
 // until the sufficient-decrease condition of proximal gradient methods,
 // f(x⁺) ≤ f(x) + ∇f(x)ᵀ(x⁺−x) + ‖x⁺−x‖²/(2t), holds.
 func (r *runner) gd(x0 []float64) (*Result, error) {
-	n := len(x0)
-	x := append([]float64(nil), x0...)
-	g := make([]float64, n)
+	res := &Result{}
+	var x, g []float64
+	var f, F, t float64
+	first := 1
+	if st := r.s.Resume; st != nil {
+		x, g = slices.Clone(st.X), slices.Clone(st.grad)
+		f, F, t = st.f, st.F, st.step
+		res.History, res.Iterations = slices.Clone(st.History), st.Iter
+		first = st.Iter + 1
+	} else {
+		x, g = slices.Clone(x0), make([]float64, len(x0))
+		var err error
+		if f, err = r.eval(g, x); err != nil {
+			return nil, err
+		}
+		F = f + l1Norm(x, r.l1)
+		t = r.s.StepSize
+	}
+	n := len(x)
 	xn := make([]float64, n)
 	gn := make([]float64, n)
 	diff := make([]float64, n)
 	pg := make([]float64, n)
-
-	f, err := r.eval(g, x)
-	if err != nil {
-		return nil, err
-	}
-	F := f + l1Norm(x, r.l1)
 	pseudoGradient(pg, x, g, r.l1)
-	res := &Result{}
 	finish := func(st Status, err error) (*Result, error) {
 		res.X, res.F, res.GradNorm, res.Status = x, F, floats.Norm(pg, 2), st
 		return res, err
 	}
-	if r.report(res, 0, F, floats.Norm(pg, 2)) {
+	if first == 1 && r.report(res, 0, F, floats.Norm(pg, 2)) {
 		return finish(Stopped, nil)
 	}
-	t := r.s.StepSize
-	for iter := 1; iter <= r.s.MaxIter; iter++ {
+	var err error
+	for iter := first; iter <= r.s.MaxIter; iter++ {
 		if gnorm := floats.Norm(pg, 2); gnorm == 0 || (r.s.GradTol > 0 && gnorm <= r.s.GradTol) {
 			return finish(GradientConverged, nil)
 		}
@@ -767,6 +863,14 @@ func (r *runner) gd(x0 []float64) (*Result, error) {
 		if r.converged(prev, F) {
 			return finish(Converged, nil)
 		}
+		if r.checkpointDue(iter) {
+			st := &State{Method: GD, L1: r.l1 != nil, Iter: iter, Evaluations: r.evals,
+				X: slices.Clone(x), F: F, GradNorm: floats.Norm(pg, 2), History: slices.Clone(res.History),
+				grad: slices.Clone(g), f: f, step: t}
+			if err := r.checkpoint(st); err != nil {
+				return finish(0, err)
+			}
+		}
 	}
 	return finish(IterationLimit, nil)
 }
@@ -774,44 +878,56 @@ func (r *runner) gd(x0 []float64) (*Result, error) {
 // sgd is MLlib's mini-batch gradient descent: x ← prox(x − η₀/√t · ∇f_B(x)),
 // f_B the objective on iteration t's sampled batch.
 func (r *runner) sgd(obj BatchObjective, x0 []float64) (*Result, error) {
-	n := len(x0)
-	x := append([]float64(nil), x0...)
+	res := &Result{}
+	x := slices.Clone(x0)
+	var F, gnorm float64
+	first := 1
+	if st := r.s.Resume; st != nil {
+		x = slices.Clone(st.X)
+		F, gnorm = st.F, st.GradNorm
+		res.History, res.Iterations = slices.Clone(st.History), st.iterations
+		first = st.Iter + 1
+	}
+	n := len(x)
 	prev := make([]float64, n)
 	g := make([]float64, n)
-	res := &Result{}
-	var F float64
-	var gnorm float64
 	finish := func(st Status, err error) (*Result, error) {
 		res.X, res.F, res.GradNorm, res.Status = x, F, gnorm, st
 		return res, err
 	}
-	for iter := 1; iter <= r.s.MaxIter; iter++ {
+	for iter := first; iter <= r.s.MaxIter; iter++ {
 		if err := r.ctx.Err(); err != nil {
 			return finish(0, fmt.Errorf("ml: SGD stopped at iteration %d: %w", iter, err))
 		}
 		r.evals++
 		f, err := obj.EvalBatch(r.ctx, g, x, Batch{Seed: r.s.Seed, Iter: iter, Fraction: r.s.MiniBatchFraction})
-		if errors.Is(err, ErrEmptyBatch) {
-			continue
+		if !errors.Is(err, ErrEmptyBatch) { // an empty batch is skipped, as MLlib does
+			if err == nil {
+				err = finite(f, g)
+			}
+			if err != nil {
+				return finish(0, fmt.Errorf("ml: SGD stopped at iteration %d: %w", iter, err))
+			}
+			F = f + l1Norm(x, r.l1)
+			gnorm = floats.Norm(g, 2)
+			eta := r.s.StepSize / math.Sqrt(float64(iter))
+			copy(prev, x)
+			floats.AddScaled(x, -eta, g)
+			softThreshold(x, r.l1, eta)
+			res.Iterations = iter
+			if r.report(res, iter, F, gnorm) {
+				return finish(Stopped, nil)
+			}
+			if r.s.Tol >= 0 && floats.Distance(x, prev, 2) < r.s.Tol*math.Max(floats.Norm(x, 2), 1) {
+				return finish(Converged, nil)
+			}
 		}
-		if err == nil {
-			err = finite(f, g)
-		}
-		if err != nil {
-			return finish(0, fmt.Errorf("ml: SGD stopped at iteration %d: %w", iter, err))
-		}
-		F = f + l1Norm(x, r.l1)
-		gnorm = floats.Norm(g, 2)
-		eta := r.s.StepSize / math.Sqrt(float64(iter))
-		copy(prev, x)
-		floats.AddScaled(x, -eta, g)
-		softThreshold(x, r.l1, eta)
-		res.Iterations = iter
-		if r.report(res, iter, F, gnorm) {
-			return finish(Stopped, nil)
-		}
-		if r.s.Tol >= 0 && floats.Distance(x, prev, 2) < r.s.Tol*math.Max(floats.Norm(x, 2), 1) {
-			return finish(Converged, nil)
+		if r.checkpointDue(iter) {
+			st := &State{Method: SGD, L1: r.l1 != nil, Iter: iter, Evaluations: r.evals,
+				X: slices.Clone(x), F: F, GradNorm: gnorm, History: slices.Clone(res.History), iterations: res.Iterations}
+			if err := r.checkpoint(st); err != nil {
+				return finish(0, err)
+			}
 		}
 	}
 	return finish(IterationLimit, nil)
