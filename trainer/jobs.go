@@ -1,0 +1,818 @@
+package trainer
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"runtime/debug"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/flintml/flint/cluster"
+	"github.com/flintml/flint/log"
+	"github.com/flintml/flint/ml"
+	"github.com/flintml/flint/models"
+)
+
+// Errors of the job manager; callers test with errors.Is.
+var (
+	// ErrJobNotFound: no job has that id.
+	ErrJobNotFound = errors.New("trainer: no such job")
+	// ErrJobFinished: the job has already succeeded, failed or been
+	// canceled, so it cannot be canceled.
+	ErrJobFinished = errors.New("trainer: job already finished")
+	// ErrManagerClosed: the manager is shutting down (or shut down) and
+	// takes no more jobs.
+	ErrManagerClosed = errors.New("trainer: job manager closed")
+)
+
+// JobState is where a job is in its life: queued → running → succeeded,
+// failed or canceled.
+type JobState string
+
+// The states of a job. Succeeded, failed and canceled are final.
+const (
+	JobQueued    JobState = "queued"
+	JobRunning   JobState = "running"
+	JobSucceeded JobState = "succeeded"
+	JobFailed    JobState = "failed"
+	JobCanceled  JobState = "canceled"
+)
+
+// Final reports whether a job in state s will never change again.
+func (s JobState) Final() bool { return s == JobSucceeded || s == JobFailed || s == JobCanceled }
+
+// ParseJobState checks a state name, e.g. from a query parameter.
+func ParseJobState(s string) (JobState, error) {
+	switch st := JobState(s); st {
+	case JobQueued, JobRunning, JobSucceeded, JobFailed, JobCanceled:
+		return st, nil
+	}
+	return "", fmt.Errorf("unknown job state %q (want queued, running, succeeded, failed or canceled)", s)
+}
+
+// Job is a training job the Manager knows: what was submitted, where it
+// is, and what it produced. It is also the JSON record the manager keeps
+// in the store under jobs/<id>.json and the body the HTTP API returns.
+type Job struct {
+	// ID is unique in the store and sorts in submission order, e.g.
+	// "20260412-153012-0001" (UTC time of submission, then a counter).
+	ID string `json:"id"`
+	// Name is the spec's name.
+	Name string `json:"name"`
+	// File is the file name the spec's problems were reported against.
+	File string `json:"file"`
+	// Spec is the YAML text submitted. Lists and event streams leave it out.
+	Spec      string    `json:"spec,omitempty"`
+	State     JobState  `json:"state"`
+	Submitted time.Time `json:"submitted"`
+	// Started is when the latest attempt started.
+	Started  time.Time `json:"started,omitzero"`
+	Finished time.Time `json:"finished,omitzero"`
+	// Phase is what the job is doing, e.g. "fitting feature transforms".
+	Phase string `json:"phase,omitempty"`
+	// Progress is the latest optimiser iteration reported.
+	Progress *JobProgress `json:"progress,omitempty"`
+	// CancelRequested is set when a running job has been asked to stop;
+	// it becomes canceled when it has.
+	CancelRequested bool `json:"cancel_requested,omitempty"`
+	// Error says why a job failed or was canceled.
+	Error  string     `json:"error,omitempty"`
+	Result *JobResult `json:"result,omitempty"`
+	// Attempts counts the runs started: 1, plus one for every time a
+	// driver restart interrupted the job and a new driver resumed it.
+	Attempts int `json:"attempts"`
+}
+
+// JobProgress is one optimiser iteration of a job.
+type JobProgress struct {
+	// Trial is 0 for the final fit and i > 0 for grid point i.
+	Trial    int   `json:"trial,omitempty"`
+	Iter     int   `json:"iter"`
+	MaxIter  int   `json:"max_iter"`
+	Loss     Float `json:"loss"`
+	GradNorm Float `json:"grad_norm"`
+	// ElapsedSec is the seconds since this fit started.
+	ElapsedSec float64 `json:"elapsed_s"`
+}
+
+// JobResult is what a succeeded job published: the JSON form of Result.
+type JobResult struct {
+	Model       string             `json:"model"`
+	Version     int                `json:"version"`
+	Alias       string             `json:"alias,omitempty"`
+	AliasHeld   string             `json:"alias_held,omitempty"`
+	Algorithm   string             `json:"algorithm"`
+	Metrics     map[string]Float   `json:"metrics"`
+	Best        map[string]float64 `json:"best,omitempty"`
+	Rows        int                `json:"rows"`
+	TrainRows   int                `json:"train_rows"`
+	TestRows    int                `json:"test_rows"`
+	Skipped     int                `json:"skipped,omitempty"`
+	DeadLetter  int                `json:"dead_letter,omitempty"`
+	DurationSec float64            `json:"duration_s"`
+}
+
+func jobResult(r *Result) *JobResult {
+	m := make(map[string]Float, len(r.Metrics))
+	for k, v := range r.Metrics {
+		m[k] = Float(v)
+	}
+	return &JobResult{Model: r.Model, Version: r.Version, Alias: r.Alias, AliasHeld: r.AliasHeld, Algorithm: r.Algorithm,
+		Metrics: m, Best: r.Best, Rows: r.Rows, TrainRows: r.TrainRows, TestRows: r.TestRows, Skipped: r.Skipped,
+		DeadLetter: r.DeadLetter, DurationSec: r.Duration.Seconds()}
+}
+
+// Result converts back to a Result (without the lineage, which is stored
+// with the model), e.g. for printing a summary.
+func (r *JobResult) Result() *Result {
+	m := make(map[string]float64, len(r.Metrics))
+	for k, v := range r.Metrics {
+		m[k] = float64(v)
+	}
+	return &Result{Model: r.Model, Version: r.Version, Alias: r.Alias, AliasHeld: r.AliasHeld, Algorithm: r.Algorithm,
+		Metrics: m, Best: r.Best, Rows: r.Rows, TrainRows: r.TrainRows, TestRows: r.TestRows, Skipped: r.Skipped,
+		DeadLetter: r.DeadLetter, Duration: time.Duration(r.DurationSec * float64(time.Second))}
+}
+
+// Float is a float64 that encodes NaN and ±Inf (a diverged loss, an
+// undefined metric) as JSON null, which decodes back as NaN.
+type Float float64
+
+// MarshalJSON implements json.Marshaler.
+func (f Float) MarshalJSON() ([]byte, error) {
+	v := float64(f)
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return []byte("null"), nil
+	}
+	return strconv.AppendFloat(nil, v, 'g', -1, 64), nil
+}
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (f *Float) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		*f = Float(math.NaN())
+		return nil
+	}
+	var v float64
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	*f = Float(v)
+	return nil
+}
+
+// ManagerConfig configures a Manager. Zero fields take the defaults given.
+type ManagerConfig struct {
+	// Store keeps the job records (jobs/<id>.json) and the optimiser
+	// checkpoints (jobs/<id>/checkpoint...). Required; usually the model
+	// store.
+	Store models.Store
+	// Registry receives the models. nil means models.NewRegistry(Store).
+	Registry *models.Registry
+	// Log is the log that topic sources are read from and dead letters
+	// written to. nil means Submit refuses jobs that need one.
+	Log log.Log
+	// Cluster runs the jobs (e.g. the driver of remote workers). nil means
+	// each job runs on an in-process engine sized by its spec.
+	Cluster cluster.Cluster
+	// Ready, when set, is called before every run and must return once the
+	// cluster can take the job, e.g. when enough workers have registered.
+	// The job shows the phase "waiting for the cluster" meanwhile.
+	Ready func(ctx context.Context) error
+	// Observe, when set, returns an extra observer for each run of the job
+	// with this id (each attempt calls it again).
+	Observe func(id string) Observer
+	// Logger receives the manager's events; nil means slog.Default().
+	Logger *slog.Logger
+	// FlintVersion is stored with the models.
+	FlintVersion string
+	// CheckpointEvery is the number of iterations between optimiser
+	// checkpoints; 0 means the default of Checkpoints.Every.
+	CheckpointEvery int
+	// MaxConcurrent is how many jobs run at once; the rest wait in
+	// submission order. 0 means 1: jobs share the cluster.
+	MaxConcurrent int
+	// MaxAttempts bounds how often a job is started: a job interrupted by
+	// that many driver restarts is marked failed instead of being resumed
+	// again (a job that crashes its driver must not crash every next one).
+	// 0 means 3.
+	MaxAttempts int
+}
+
+func (c ManagerConfig) withDefaults() ManagerConfig {
+	if c.Registry == nil && c.Store != nil {
+		c.Registry = models.NewRegistry(c.Store)
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.MaxConcurrent == 0 {
+		c.MaxConcurrent = 1
+	}
+	if c.MaxAttempts == 0 {
+		c.MaxAttempts = 3
+	}
+	return c
+}
+
+func (c ManagerConfig) validate() error {
+	var errs []error
+	if c.Store == nil {
+		errs = append(errs, errors.New("ManagerConfig.Store is required (it keeps the job records)"))
+	}
+	if c.CheckpointEvery < 0 {
+		errs = append(errs, fmt.Errorf("ManagerConfig.CheckpointEvery must be >= 0, got %d", c.CheckpointEvery))
+	}
+	if c.MaxConcurrent < 0 {
+		errs = append(errs, fmt.Errorf("ManagerConfig.MaxConcurrent must be >= 0, got %d", c.MaxConcurrent))
+	}
+	if c.MaxAttempts < 0 {
+		errs = append(errs, fmt.Errorf("ManagerConfig.MaxAttempts must be >= 0, got %d", c.MaxAttempts))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("trainer: %w", err)
+	}
+	return nil
+}
+
+// Manager runs training jobs submitted to a long-running driver. It keeps a
+// record of every job in the store, so a driver that restarts (a new
+// Manager on the same store) lists the jobs of the last one and resumes the
+// jobs it left queued or running, from their optimiser checkpoints.
+//
+// One Manager per store: two managers sharing one would both resume the
+// same jobs. A Manager is safe for concurrent use.
+type Manager struct {
+	cfg     ManagerConfig
+	log     *slog.Logger
+	closing chan struct{} // closed when Close starts
+
+	mu      sync.Mutex // guards the fields below and every entry's job, cancel and changed
+	jobs    map[string]*entry
+	queue   []*entry // queued jobs, in submission order
+	running int
+	lastID  string
+	closed  bool
+	wg      sync.WaitGroup // job goroutines, and Submit and Cancel while they write
+}
+
+type entry struct {
+	job     Job                     // guarded by Manager.mu
+	cancel  context.CancelCauseFunc // guarded by Manager.mu; set while running
+	changed chan struct{}           // guarded by Manager.mu; closed and replaced on every change
+	resumed bool                    // guarded by Manager.mu; queued again by NewManager
+
+	saveMu sync.Mutex // serialises writes of the record, so the last write has the latest state
+	saved  time.Time  // guarded by saveMu; when progress was last written
+}
+
+// Causes of a running job's cancellation.
+var (
+	errCanceledByUser = errors.New("canceled by request")
+	errClosing        = errors.New("the driver is shutting down")
+)
+
+const (
+	jobsPrefix = "jobs/"
+	jobSuffix  = ".json"
+	// saveEvery bounds how often progress alone is written to the store.
+	saveEvery = time.Second
+	// storeTimeout bounds one write of a job record.
+	storeTimeout = 30 * time.Second
+)
+
+func jobKey(id string) string { return jobsPrefix + id + jobSuffix }
+
+// CheckpointPrefix is the key prefix of a job's optimiser checkpoints.
+func CheckpointPrefix(id string) string { return jobsPrefix + id + "/checkpoint" }
+
+// NewManager reads the job records in cfg.Store, resumes the jobs a previous
+// driver left queued or running (each run again from its newest checkpoint,
+// one more attempt), and starts taking jobs. ctx bounds only the reading.
+// Close stops it.
+func NewManager(ctx context.Context, cfg ManagerConfig) (*Manager, error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	m := &Manager{cfg: cfg, log: cfg.Logger, closing: make(chan struct{}), jobs: map[string]*entry{}}
+	entries, err := cfg.Store.List(ctx, jobsPrefix)
+	if err != nil {
+		return nil, fmt.Errorf("trainer: list job records: %w", err)
+	}
+	var resume []*entry
+	for _, en := range entries {
+		id, ok := strings.CutSuffix(strings.TrimPrefix(en.Key, jobsPrefix), jobSuffix)
+		if !ok || strings.Contains(id, "/") {
+			continue // a checkpoint, or something else
+		}
+		data, _, err := cfg.Store.Load(ctx, en.Key)
+		if errors.Is(err, models.ErrNotFound) {
+			continue // deleted since the listing
+		}
+		if err != nil {
+			return nil, fmt.Errorf("trainer: read job record %s: %w", en.Key, err)
+		}
+		var j Job
+		if err := json.Unmarshal(data, &j); err != nil || j.ID != id {
+			if err == nil {
+				err = fmt.Errorf("it holds job %q", j.ID)
+			}
+			m.log.Warn("trainer: skipping a job record that does not decode", "key", en.Key, "err", err)
+			continue
+		}
+		e := &entry{job: j, changed: make(chan struct{})}
+		m.jobs[id] = e
+		if _, _, ok := parseJobID(id); ok {
+			m.lastID = max(m.lastID, id)
+		}
+		if !j.State.Final() {
+			resume = append(resume, e)
+		}
+	}
+	// Jobs that were running go first (they were started first), then the
+	// queued ones, each in submission order.
+	slices.SortFunc(resume, func(a, b *entry) int {
+		if ra, rb := a.job.State == JobRunning, b.job.State == JobRunning; ra != rb {
+			if ra {
+				return -1
+			}
+			return 1
+		}
+		return strings.Compare(a.job.ID, b.job.ID)
+	})
+	for _, e := range resume {
+		if e.job.CancelRequested { // the last driver stopped before the job did
+			e.job.State, e.job.Finished = JobCanceled, time.Now().UTC()
+			e.job.Error = "canceled by request; nothing was published"
+			if err := m.save(e, nil); err != nil {
+				return nil, err
+			}
+			m.dropCheckpoints(e.job.ID)
+			continue
+		}
+		if e.job.Attempts >= cfg.MaxAttempts {
+			e.job.State, e.job.Finished = JobFailed, time.Now().UTC()
+			e.job.Error = fmt.Sprintf("interrupted by driver restarts %d times; not resumed again (submit it again to retry)", e.job.Attempts)
+			m.log.Warn("trainer: not resuming job", "job", e.job.ID, "attempts", e.job.Attempts)
+			if err := m.save(e, nil); err != nil {
+				return nil, err
+			}
+			m.dropCheckpoints(e.job.ID)
+			continue
+		}
+		e.resumed = e.job.Attempts > 0
+		e.job.State = JobQueued
+		m.queue = append(m.queue, e)
+	}
+	m.mu.Lock()
+	m.schedule()
+	m.mu.Unlock()
+	return m, nil
+}
+
+// Submit validates a job spec (file names it in error positions) and queues
+// the job. A spec with problems returns SpecErrors, every problem at once,
+// and queues nothing.
+func (m *Manager) Submit(ctx context.Context, file string, spec []byte) (Job, error) {
+	if file == "" {
+		file = "job.yaml"
+	}
+	s, err := ParseSpec(file, spec)
+	if err != nil {
+		return Job{}, err
+	}
+	if m.cfg.Log == nil {
+		var errs SpecErrors
+		if s.Source.Topic != "" {
+			errs = append(errs, SpecError{File: file, Path: "source.topic",
+				Msg: fmt.Sprintf("this driver has no log its workers can read topic %q from (start it with --log kafka:HOST:PORT); use source.files", s.Source.Topic)})
+		}
+		if s.DeadLetter != "" {
+			errs = append(errs, SpecError{File: file, Path: "dead_letter_topic",
+				Msg: fmt.Sprintf("this driver has no log to write dead letters to topic %q (start it with --log kafka:HOST:PORT)", s.DeadLetter)})
+		}
+		if len(errs) > 0 {
+			return Job{}, errs
+		}
+	}
+
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return Job{}, ErrManagerClosed
+	}
+	m.wg.Add(1)
+	m.mu.Unlock()
+	defer m.wg.Done()
+
+	now := time.Now().UTC()
+	j := Job{Name: s.Name, File: file, Spec: string(spec), State: JobQueued, Submitted: now}
+	// Claim an id no other job has: the record is created only if its key
+	// is free, which also holds against another process sharing the store.
+	for range 100 {
+		m.mu.Lock()
+		j.ID = m.nextID(now)
+		m.mu.Unlock()
+		data, err := json.Marshal(j)
+		if err != nil {
+			return Job{}, err
+		}
+		_, err = m.cfg.Store.PutIf(ctx, jobKey(j.ID), data, "")
+		if errors.Is(err, models.ErrConflict) {
+			continue
+		}
+		if err != nil {
+			return Job{}, fmt.Errorf("trainer: write job record %s: %w", jobKey(j.ID), err)
+		}
+		e := &entry{job: j, changed: make(chan struct{})}
+		m.mu.Lock()
+		m.jobs[j.ID] = e
+		m.queue = append(m.queue, e)
+		m.schedule()
+		j = e.job
+		m.mu.Unlock()
+		m.log.Info("trainer: job submitted", "job", j.ID, "name", j.Name)
+		return j, nil
+	}
+	return Job{}, fmt.Errorf("trainer: no free job id after 100 tries (last %s)", j.ID)
+}
+
+// nextID returns an id greater than every id of this form seen: the UTC
+// second of now and a counter within it (the last id's second when the
+// clock went back). Called with m.mu held.
+func (m *Manager) nextID(now time.Time) string {
+	t, n := now.UTC().Truncate(time.Second), 1
+	if lt, ln, ok := parseJobID(m.lastID); ok && !lt.Before(t) {
+		t, n = lt, ln+1
+		if n > maxIDSeq {
+			t, n = t.Add(time.Second), 1
+		}
+	}
+	id := fmt.Sprintf("%s-%04d", t.Format(idTimeLayout), n)
+	m.lastID = id
+	return id
+}
+
+const (
+	idTimeLayout = "20060102-150405"
+	maxIDSeq     = 9999
+)
+
+// parseJobID splits an id made by nextID into its second and counter.
+func parseJobID(id string) (time.Time, int, bool) {
+	stamp, seq, ok := cutLast(id, "-")
+	if !ok || len(seq) != 4 {
+		return time.Time{}, 0, false
+	}
+	t, err := time.Parse(idTimeLayout, stamp)
+	n, err2 := strconv.Atoi(seq)
+	if err != nil || err2 != nil || n < 1 {
+		return time.Time{}, 0, false
+	}
+	return t, n, true
+}
+
+func cutLast(s, sep string) (before, after string, ok bool) {
+	i := strings.LastIndex(s, sep)
+	if i < 0 {
+		return s, "", false
+	}
+	return s[:i], s[i+len(sep):], true
+}
+
+// schedule starts queued jobs while fewer than MaxConcurrent run. Called
+// with m.mu held.
+func (m *Manager) schedule() {
+	for !m.closed && m.running < m.cfg.MaxConcurrent && len(m.queue) > 0 {
+		e := m.queue[0]
+		m.queue = m.queue[1:]
+		ctx, cancel := context.WithCancelCause(context.Background())
+		e.cancel = cancel
+		e.job.State = JobRunning
+		e.job.Attempts++
+		e.job.Started = time.Now().UTC()
+		e.job.Phase, e.job.Progress, e.job.Error = "", nil, ""
+		m.changedLocked(e)
+		if e.resumed {
+			m.log.Info("trainer: resuming job interrupted by a driver restart", "job", e.job.ID, "name", e.job.Name, "attempt", e.job.Attempts)
+		}
+		m.running++
+		m.wg.Add(1)
+		go m.run(ctx, e)
+	}
+}
+
+// run runs one attempt of a job and records how it ended. A final state
+// is written to the store, and the checkpoints deleted, before watchers
+// see it: a client that sees "succeeded" can rely on the record.
+func (m *Manager) run(ctx context.Context, e *entry) {
+	defer m.wg.Done()
+	m.mu.Lock()
+	j := e.job
+	m.mu.Unlock()
+	logger := m.log.With("job", j.ID)
+	if err := m.save(e, nil); err != nil {
+		logger.Error("trainer: record job start", "err", err)
+	}
+	res, err := m.runJob(ctx, e, j, logger)
+	cause := context.Cause(ctx)
+
+	m.mu.Lock()
+	next := e.job
+	m.mu.Unlock()
+	switch {
+	case err != nil && errors.Is(cause, errClosing):
+		// Left running in the store for the next driver to resume.
+		logger.Info("trainer: job interrupted; the next driver on this store resumes it", "attempt", next.Attempts)
+	case err == nil:
+		next.State, next.Result = JobSucceeded, jobResult(res)
+	case errors.Is(cause, errCanceledByUser):
+		next.State, next.Error = JobCanceled, "canceled by request; nothing was published"
+	default:
+		next.State, next.Error = JobFailed, err.Error()
+	}
+	if next.State.Final() {
+		next.Finished = time.Now().UTC()
+		if err := m.save(e, &next); err != nil {
+			logger.Error("trainer: record job end", "state", next.State, "err", err)
+		}
+		m.dropCheckpoints(j.ID)
+	}
+
+	m.mu.Lock()
+	e.cancel(nil)
+	e.cancel = nil
+	if next.State.Final() {
+		next.CancelRequested = next.CancelRequested || e.job.CancelRequested
+		e.job = next
+		m.changedLocked(e)
+	}
+	m.running--
+	m.schedule()
+	m.mu.Unlock()
+	switch next.State {
+	case JobSucceeded:
+		logger.Info("trainer: job succeeded", "model", res.Model, "version", res.Version)
+	case JobFailed:
+		logger.Warn("trainer: job failed", "err", err)
+	case JobCanceled:
+		logger.Info("trainer: job canceled")
+	}
+}
+
+// runJob parses the job's spec and runs it; a panic becomes an error with
+// the stack, so one job cannot take the driver down.
+func (m *Manager) runJob(ctx context.Context, e *entry, j Job, logger *slog.Logger) (res *Result, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("trainer: job panicked: %v\n%s", p, debug.Stack())
+		}
+	}()
+	spec, err := ParseSpec(j.File, []byte(j.Spec))
+	if err != nil {
+		return nil, err
+	}
+	obs := &jobObserver{m: m, e: e, id: j.ID}
+	if m.cfg.Observe != nil {
+		obs.extra = m.cfg.Observe(j.ID)
+	}
+	if m.cfg.Ready != nil {
+		obs.Phase("waiting for the cluster")
+		if err := m.cfg.Ready(ctx); err != nil {
+			return nil, err
+		}
+	}
+	return Run(ctx, spec, Options{
+		Log: m.cfg.Log, Registry: m.cfg.Registry, SpecText: j.Spec, FlintVersion: m.cfg.FlintVersion,
+		Observer: obs, Logger: logger, Cluster: m.cfg.Cluster,
+		Checkpoints: &Checkpoints{Store: m.cfg.Store, Prefix: CheckpointPrefix(j.ID), Every: m.cfg.CheckpointEvery},
+	})
+}
+
+// jobObserver keeps a running job's phase and progress, writing them to the
+// store on a phase change and at most once a second for progress.
+type jobObserver struct {
+	m     *Manager
+	e     *entry
+	id    string
+	extra Observer // may be nil
+}
+
+func (o *jobObserver) Phase(name string) {
+	o.m.mu.Lock()
+	o.e.job.Phase = name
+	o.m.changedLocked(o.e)
+	o.m.mu.Unlock()
+	if err := o.m.save(o.e, nil); err != nil {
+		o.m.log.Warn("trainer: record job phase", "job", o.id, "err", err)
+	}
+	if o.extra != nil {
+		o.extra.Phase(name)
+	}
+}
+
+func (o *jobObserver) Iteration(trial int, p ml.Progress, maxIter int) {
+	o.m.mu.Lock()
+	o.e.job.Progress = &JobProgress{Trial: trial, Iter: p.Iter, MaxIter: maxIter, Loss: Float(p.Loss),
+		GradNorm: Float(p.GradNorm), ElapsedSec: p.Elapsed.Seconds()}
+	o.m.changedLocked(o.e)
+	o.m.mu.Unlock()
+	o.e.saveMu.Lock()
+	due := time.Since(o.e.saved) >= saveEvery
+	o.e.saveMu.Unlock()
+	if due {
+		if err := o.m.save(o.e, nil); err != nil {
+			o.m.log.Warn("trainer: record job progress", "job", o.id, "err", err)
+		}
+	}
+	if o.extra != nil {
+		o.extra.Iteration(trial, p, maxIter)
+	}
+}
+
+// changedLocked wakes everyone watching e. Called with m.mu held.
+func (m *Manager) changedLocked(e *entry) {
+	close(e.changed)
+	e.changed = make(chan struct{})
+}
+
+// save writes j, or e's current record when j is nil, to the store.
+func (m *Manager) save(e *entry, j *Job) error {
+	e.saveMu.Lock()
+	defer e.saveMu.Unlock()
+	m.mu.Lock()
+	if j == nil {
+		j = &e.job
+	}
+	data, err := json.Marshal(j)
+	id := j.ID
+	m.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+	defer cancel()
+	if err := m.cfg.Store.Put(ctx, jobKey(id), bytes.NewReader(data), int64(len(data))); err != nil {
+		return fmt.Errorf("trainer: write job record %s: %w", jobKey(id), err)
+	}
+	e.saved = time.Now()
+	return nil
+}
+
+// dropCheckpoints deletes a finished job's checkpoints: it will never
+// resume.
+func (m *Manager) dropCheckpoints(id string) {
+	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+	defer cancel()
+	prefix := CheckpointPrefix(id)
+	es, err := m.cfg.Store.List(ctx, prefix)
+	if err == nil {
+		for _, en := range es {
+			if err = m.cfg.Store.Delete(ctx, en.Key); err != nil {
+				break
+			}
+		}
+	}
+	if err != nil {
+		m.log.Warn("trainer: delete the checkpoints of a finished job", "job", id, "prefix", prefix, "err", err)
+	}
+}
+
+// Get returns the job with this id.
+func (m *Manager) Get(id string) (Job, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	e, ok := m.jobs[id]
+	if !ok {
+		return Job{}, fmt.Errorf("%w: %q", ErrJobNotFound, id)
+	}
+	return e.job, nil
+}
+
+// List returns the jobs, newest first; state "" means all of them, else
+// only those in that state. The jobs' Spec is left out.
+func (m *Manager) List(state JobState) []Job {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([]Job, 0, len(m.jobs))
+	for _, e := range m.jobs {
+		if state == "" || e.job.State == state {
+			j := e.job
+			j.Spec = ""
+			out = append(out, j)
+		}
+	}
+	slices.SortFunc(out, func(a, b Job) int { return strings.Compare(b.ID, a.ID) })
+	return out
+}
+
+// Watch returns the job as it is now, and a channel that is closed at its
+// next change (a state, phase or progress change). Changes in between two
+// calls are coalesced: a watcher sees the latest state, not every
+// iteration.
+func (m *Manager) Watch(id string) (Job, <-chan struct{}, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	e, ok := m.jobs[id]
+	if !ok {
+		return Job{}, nil, fmt.Errorf("%w: %q", ErrJobNotFound, id)
+	}
+	return e.job, e.changed, nil
+}
+
+// Wait returns the job once it has finished (succeeded, failed or been
+// canceled). If ctx ends first it returns the job as it is and ctx's
+// error; if the manager closes first, ErrManagerClosed.
+func (m *Manager) Wait(ctx context.Context, id string) (Job, error) {
+	for {
+		j, changed, err := m.Watch(id)
+		if err != nil || j.State.Final() {
+			return j, err
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return j, ctx.Err()
+		case <-m.closing:
+			return j, ErrManagerClosed
+		}
+	}
+}
+
+// Cancel cancels a job. A queued job is canceled at once; a running one is
+// asked to stop and becomes canceled when its run returns, shortly after
+// (Wait for it): nothing is published, unless the job was already
+// publishing when the cancel came, in which case it succeeds. A finished
+// job gives ErrJobFinished. Cancel returns the job as it is after the
+// request.
+func (m *Manager) Cancel(ctx context.Context, id string) (Job, error) {
+	m.mu.Lock()
+	e, ok := m.jobs[id]
+	switch {
+	case !ok:
+		m.mu.Unlock()
+		return Job{}, fmt.Errorf("%w: %q", ErrJobNotFound, id)
+	case e.job.State.Final():
+		j := e.job
+		m.mu.Unlock()
+		return j, fmt.Errorf("%w: job %s %s", ErrJobFinished, id, j.State)
+	case m.closed:
+		m.mu.Unlock()
+		return Job{}, ErrManagerClosed
+	case e.job.State == JobRunning:
+		if e.cancel != nil {
+			e.cancel(errCanceledByUser)
+		}
+		e.job.CancelRequested = true
+		m.changedLocked(e)
+		j := e.job
+		m.mu.Unlock()
+		m.log.Info("trainer: canceling job", "job", id)
+		return j, nil
+	}
+	// Queued.
+	m.queue = slices.DeleteFunc(m.queue, func(q *entry) bool { return q == e })
+	e.job.State, e.job.Finished = JobCanceled, time.Now().UTC()
+	e.job.Error = "canceled by request before it started"
+	m.changedLocked(e)
+	j := e.job
+	m.wg.Add(1)
+	m.mu.Unlock()
+	defer m.wg.Done()
+	m.log.Info("trainer: job canceled before it started", "job", id)
+	if err := m.save(e, nil); err != nil {
+		return j, err
+	}
+	m.dropCheckpoints(id) // a resumed job that was queued again has some
+	return j, nil
+}
+
+// Close stops the manager: it takes no more jobs, stops the running ones
+// and waits for them. It does not mark them failed or canceled: they stay
+// "running" (and queued jobs "queued") in the store, so the next Manager on
+// the same store — the restarted driver — resumes them from their newest
+// checkpoints. Cancel a job to stop it for good.
+func (m *Manager) Close() error {
+	m.mu.Lock()
+	if !m.closed {
+		m.closed = true
+		close(m.closing)
+		for _, e := range m.jobs {
+			if e.cancel != nil {
+				e.cancel(errClosing)
+			}
+		}
+	}
+	m.mu.Unlock()
+	m.wg.Wait()
+	return nil
+}
