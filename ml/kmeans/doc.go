@@ -57,6 +57,19 @@
 // distance (the data has fewer distinct rows than K) does an empty cluster
 // keep its centre.
 //
+// # Checkpoints
+//
+// Config.CheckpointEvery and Config.Checkpoint hand the fit's State to the
+// caller every few Lloyd iterations of a run, and Config.Resume continues
+// a fit from one, for a driver restarted after a crash. Lloyd iterations
+// draw no random numbers and each run's initialisation is seeded by
+// Config.Seed and the run's index, so the run in progress, its iteration
+// and centres, and the best model of the finished runs are the whole
+// state; a resumed fit returns the uninterrupted fit's model bit for bit.
+// State.MarshalBinary encodes it in ml's versioned checkpoint envelope
+// ("FLST", algorithm "kmeans"); resuming checks K, the number of features,
+// the initialisation and the seed, and names what differs.
+//
 // # Model
 //
 // Model holds the centres, the cluster sizes, the inertia (weighted sum of

@@ -48,6 +48,26 @@ type Config struct {
 	// silhouette is computed on. 0 means 1000; negative skips it (the
 	// model's Silhouette is then NaN).
 	SilhouetteSample int
+
+	// CheckpointEvery, when > 0, has Checkpoint called after every
+	// CheckpointEvery-th Lloyd iteration of each run that does not end
+	// the run (iterations CheckpointEvery, 2·CheckpointEvery, ... of the
+	// run, unless its centres stopped moving or it reached MaxIter). 0
+	// means no checkpoints.
+	CheckpointEvery int
+	// Checkpoint receives the fit's state, a copy it may keep (encode it
+	// with State.MarshalBinary), on the goroutine that called Fit. An
+	// error from it ends Fit with that error wrapped. Required when
+	// CheckpointEvery > 0.
+	Checkpoint func(*State) error
+	// Resume, if not nil, continues the fit that wrote the state: the
+	// runs before State.Run are not run again (their best model is in the
+	// state), and run State.Run goes on from its centres. K, the number
+	// of features, the initialisation and Seed must be those of the fit
+	// that wrote it, State.Run below Runs and State.Iter at most MaxIter;
+	// otherwise Fit fails with an error naming the mismatch. The model
+	// returned is bit for bit the one the uninterrupted fit returns.
+	Resume *State
 }
 
 func (c Config) withDefaults() Config {
@@ -95,6 +115,10 @@ func (c Config) validate(ds *cluster.Dataset) error {
 		return fmt.Errorf("kmeans: Config.Runs must be >= 0, got %d", c.Runs)
 	case math.IsNaN(c.Tol):
 		return errors.New("kmeans: Config.Tol is NaN")
+	case c.CheckpointEvery < 0:
+		return fmt.Errorf("kmeans: Config.CheckpointEvery must be >= 0, got %d", c.CheckpointEvery)
+	case c.CheckpointEvery > 0 && c.Checkpoint == nil:
+		return fmt.Errorf("kmeans: Config.CheckpointEvery is %d but Config.Checkpoint is nil", c.CheckpointEvery)
 	}
 	for _, p := range ds.Stats() {
 		if p.Rows > math.MaxInt32 {
@@ -136,8 +160,20 @@ func Fit(ctx context.Context, x cluster.Executor, ds *cluster.Dataset, cfg Confi
 		return nil, err
 	}
 	var best *Model
-	for r := 0; r < cfg.Runs; r++ {
-		m, err := fitRun(ctx, x, ds, cfg, mix(cfg.Seed+uint64(r)))
+	first := 0
+	if st := cfg.Resume; st != nil {
+		if err := st.resumable(cfg, ds.Cols()); err != nil {
+			return nil, err
+		}
+		first = st.Run
+		best = runModel(st.Best) // a copy: Fit sets the returned model's Silhouette
+	}
+	for r := first; r < cfg.Runs; r++ {
+		var from *State
+		if cfg.Resume != nil && r == cfg.Resume.Run {
+			from = cfg.Resume
+		}
+		m, err := fitRun(ctx, x, ds, cfg, r, best, from)
 		if err != nil {
 			if cfg.Runs > 1 {
 				return nil, fmt.Errorf("kmeans: run %d of %d: %w", r+1, cfg.Runs, err)
@@ -159,19 +195,25 @@ func Fit(ctx context.Context, x cluster.Executor, ds *cluster.Dataset, cfg Confi
 	return best, nil
 }
 
-// fitRun is one run: initialise, iterate, and measure the final centres.
-func fitRun(ctx context.Context, x cluster.Executor, ds *cluster.Dataset, cfg Config, seed uint64) (*Model, error) {
+// fitRun is run number run: initialise (or take the centres of from, a
+// state in this run), iterate, and measure the final centres. best is the
+// best model of the runs before, for the checkpoints.
+func fitRun(ctx context.Context, x cluster.Executor, ds *cluster.Dataset, cfg Config, run int, best *Model, from *State) (*Model, error) {
 	k, d := cfg.K, ds.Cols()
+	m := &Model{K: k, Dim: d}
 	var c []float64
-	if cfg.InitialCentres != nil {
+	switch {
+	case from != nil:
+		c = append([]float64(nil), from.Centres...)
+		m.Iterations = from.Iter
+	case cfg.InitialCentres != nil:
 		c = append([]float64(nil), cfg.InitialCentres...)
-	} else {
+	default:
 		var err error
-		if c, err = initialCentres(ctx, x, ds, cfg, seed); err != nil {
+		if c, err = initialCentres(ctx, x, ds, cfg, mix(cfg.Seed+uint64(run))); err != nil {
 			return nil, fmt.Errorf("kmeans: %s initialisation: %w", cfg.Init, err)
 		}
 	}
-	m := &Model{K: k, Dim: d}
 	for m.Iterations < cfg.MaxIter {
 		cs := newCentres(c, k, d, ds.Sparse())
 		p, err := cluster.Aggregate(ctx, x, ds, lloydTask, &lloydArgs{Centres: cs, Far: k})
@@ -188,6 +230,11 @@ func fitRun(ctx context.Context, x cluster.Executor, ds *cluster.Dataset, cfg Co
 		if moved <= cfg.Tol || moved == 0 {
 			m.Converged = true
 			break
+		}
+		if cfg.CheckpointEvery > 0 && m.Iterations%cfg.CheckpointEvery == 0 && m.Iterations < cfg.MaxIter {
+			if err := cfg.Checkpoint(newState(cfg, d, run, m.Iterations, c, best)); err != nil {
+				return nil, fmt.Errorf("kmeans: checkpoint at iteration %d: %w", m.Iterations, err)
+			}
 		}
 	}
 	cs := newCentres(c, k, d, ds.Sparse())
