@@ -91,6 +91,17 @@ type Config struct {
 	// Logger receives warnings (torn tails truncated, indexes rebuilt,
 	// background fsync failures). nil means slog.Default().
 	Logger *slog.Logger
+	// ReadOnly opens the log for reading only, alongside the process that
+	// has it open for writing, or with none: Open takes no lock and never
+	// creates, writes, truncates, renames or removes a file, Dir must
+	// exist, and every call that would change the log (CreateTopic,
+	// Append, JoinGroup, EnforceRetention) fails with an error wrapping
+	// ErrReadOnly. Reads see what the writer appends after Open, without
+	// what it is still writing; doc.go's "Read-only logs" says how. The
+	// fields about writing (DefaultPartitions, NoAutoCreate, Sync,
+	// SyncEvery, SyncBytes, RetentionCheck) are ignored; SegmentBytes only
+	// fills in what Describe reports for topics created without one.
+	ReadOnly bool
 }
 
 func (c Config) withDefaults() Config {
@@ -187,10 +198,18 @@ type topicMeta struct {
 // lock on the directory, verifies the CRC of every stored batch, truncates
 // torn tails (see Recovery) and fails with a *CorruptionError on damage
 // anywhere else.
+//
+// With cfg.ReadOnly, Open takes no lock and changes nothing: it verifies
+// every batch too, but leaves an incomplete or bad batch at the end of a
+// partition's last segment alone, as one the writer has not finished
+// writing, and fails if cfg.Dir does not exist.
 func Open(cfg Config) (*Log, error) {
 	cfg = cfg.withDefaults()
 	if err := cfg.validate(); err != nil {
 		return nil, err
+	}
+	if cfg.ReadOnly {
+		return openReadOnly(cfg)
 	}
 	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("disk: open: %w", err)
@@ -238,10 +257,13 @@ func (l *Log) openTopics() error {
 	var jobs []job
 	for _, e := range entries {
 		name := e.Name()
-		if !e.IsDir() || name == groupsName || log.ValidTopicName(name) != nil {
+		if !e.IsDir() || !isTopicDir(name) {
 			continue
 		}
 		t, err := l.loadTopic(name)
+		if errors.Is(err, fs.ErrNotExist) && l.cfg.ReadOnly {
+			continue // being created, or an interrupted CreateTopic
+		}
 		if errors.Is(err, fs.ErrNotExist) {
 			l.logger.Warn("disk: ignoring a topic directory without "+metaName+" (an interrupted CreateTopic)", "dir", filepath.Join(l.cfg.Dir, name))
 			continue
@@ -309,7 +331,8 @@ func (l *Log) newTopic(name string, cfg log.TopicConfig) *topic {
 }
 
 // Recovery returns what Open truncated: one entry per torn tail cut off a
-// segment or a group's offsets file. Open also logs each as a warning.
+// segment or a group's offsets file. Open also logs each as a warning. A
+// read-only log truncates nothing and returns none.
 func (l *Log) Recovery() []Recovery { return slices.Clone(l.recovery) }
 
 // begin starts an operation; end must follow unless it returns an error.
@@ -327,7 +350,8 @@ func (l *Log) end() { l.closeMu.RUnlock() }
 // Close stops the background goroutines, waits for operations in flight
 // (blocked reads and polls return log.ErrClosed), fsyncs each partition's
 // active segment (unless the policy is SyncUnsafeNever) and releases the
-// directory lock. Operations after Close return log.ErrClosed.
+// directory lock; a read-only log only closes its files. Operations after
+// Close return log.ErrClosed.
 func (l *Log) Close() error {
 	if !l.closeOnce.CompareAndSwap(false, true) {
 		return log.ErrClosed
@@ -390,7 +414,8 @@ func (l *Log) allPartitions() []*partition {
 }
 
 // CreateTopic creates a topic; it fails with an error wrapping
-// log.ErrTopicExists if there is one of that name.
+// log.ErrTopicExists if there is one of that name, and with ErrReadOnly on a
+// read-only log.
 func (l *Log) CreateTopic(ctx context.Context, name string, cfg log.TopicConfig) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -399,6 +424,9 @@ func (l *Log) CreateTopic(ctx context.Context, name string, cfg log.TopicConfig)
 		return err
 	}
 	defer l.end()
+	if l.cfg.ReadOnly {
+		return refuse(fmt.Sprintf("create topic %q", name))
+	}
 	_, err := l.createTopic(name, cfg)
 	return err
 }
@@ -482,10 +510,15 @@ func (l *Log) lookup(name string) (*topic, bool) {
 	return t, ok
 }
 
-// topic returns a topic, creating it if create is set and it is missing.
+// topic returns a topic, creating it if create is set and it is missing. A
+// read-only log looks for it on disk, since the writer may have created it
+// after Open.
 func (l *Log) topic(name string, create bool) (*topic, error) {
 	if t, ok := l.lookup(name); ok {
 		return t, nil
+	}
+	if l.cfg.ReadOnly {
+		return l.loadNewTopic(name)
 	}
 	if !create {
 		return nil, fmt.Errorf("disk: topic %q: %w", name, log.ErrUnknownTopic)
@@ -510,7 +543,8 @@ func (l *Log) partition(topicName string, id int) (*partition, error) {
 	return t.parts[id], nil
 }
 
-// Topics lists the topics in lexical order.
+// Topics lists the topics in lexical order. A read-only log lists Dir to
+// learn of topics created since Open.
 func (l *Log) Topics(ctx context.Context) ([]string, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -519,6 +553,11 @@ func (l *Log) Topics(ctx context.Context) ([]string, error) {
 		return nil, err
 	}
 	defer l.end()
+	if l.cfg.ReadOnly {
+		if err := l.discoverTopics(); err != nil {
+			return nil, err
+		}
+	}
 	l.mu.RLock()
 	names := make([]string, 0, len(l.topics))
 	for n := range l.topics {
@@ -545,6 +584,11 @@ func (l *Log) Describe(ctx context.Context, name string) (log.TopicInfo, error) 
 	}
 	info := log.TopicInfo{Name: name, Config: t.cfg, Partitions: make([]log.PartitionInfo, len(t.parts))}
 	for i, p := range t.parts {
+		if l.cfg.ReadOnly {
+			if err := p.refresh(); err != nil {
+				return log.TopicInfo{}, fmt.Errorf("disk: describe %s: %w", p, err)
+			}
+		}
 		info.Partitions[i] = p.info()
 	}
 	return info, nil
@@ -557,7 +601,8 @@ var selPool = sync.Pool{New: func() any { return new([]int32) }}
 // write call, and returns once they are acknowledged under the Sync policy.
 // It sets Topic, Partition, Offset and Time (when zero: now) of every
 // record. When records go to several partitions and one of them fails, the
-// partitions before it (in partition order) have been written.
+// partitions before it (in partition order) have been written. A read-only
+// log refuses it with ErrReadOnly.
 func (l *Log) Append(ctx context.Context, name string, recs []log.Record) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -566,6 +611,9 @@ func (l *Log) Append(ctx context.Context, name string, recs []log.Record) error 
 		return err
 	}
 	defer l.end()
+	if l.cfg.ReadOnly {
+		return refuse(fmt.Sprintf("append to topic %q", name))
+	}
 	t, err := l.topic(name, !l.cfg.NoAutoCreate)
 	if err != nil {
 		return err
@@ -646,6 +694,11 @@ func (l *Log) Offsets(ctx context.Context, topicName string, partition int) (log
 	p, err := l.partition(topicName, partition)
 	if err != nil {
 		return log.PartitionInfo{}, err
+	}
+	if l.cfg.ReadOnly {
+		if err := p.refresh(); err != nil {
+			return log.PartitionInfo{}, fmt.Errorf("disk: offsets of %s: %w", p, err)
+		}
 	}
 	return p.info(), nil
 }

@@ -133,6 +133,45 @@
 // takes time in proportion to the data stored (the CRC-32C runs at several
 // GB/s; the disk usually bounds it). Partitions are verified in parallel.
 //
+// # Read-only logs
+//
+// Config.ReadOnly opens a log for reading beside the one process that has
+// it open for writing (or with none), as the workers of a multi-process
+// cluster read the partitions a driver appends to. A read-only Log takes no
+// lock and never creates, writes, truncates, renames or removes a file: it
+// rebuilds the indexes in memory only, leaves torn tails as they are, and
+// runs no background goroutine. CreateTopic, Append, JoinGroup (groups are
+// coordinated in the writer's process) and EnforceRetention fail with an
+// error wrapping ErrReadOnly that names the operation.
+//
+// Open verifies every segment, as a writable Open does, except that an
+// incomplete or bad batch at the end of a partition's last segment is taken
+// for one the writer is still writing: the reader's high watermark stops
+// before it. From then on the reader only looks at what changed, and only
+// when it must: a Read at or past its high watermark (or below its earliest
+// offset), Offsets, Describe and OffsetForTime first fstat the partition's
+// first and last segments and stat the file a roll would create next (the
+// name of the last segment's end offset); when the last segment grew, they
+// verify and index just the new bytes; when a newer segment exists or the
+// first was unlinked by retention, they list the directory, verify the rest
+// of the segment that is no longer last, open the new ones and drop the
+// removed ones. A Read below the high watermark costs one more fstat, to
+// see whether retention unlinked the segment it reads: it then fails with
+// a *log.OffsetOutOfRangeError, as it would on the writer. A Read that waits
+// at the high watermark (ReadOptions.Wait) polls every 10ms. Topics lists
+// Dir, and naming an unknown topic looks for it, so topics created after
+// Open appear. Committed reads the group's offsets file at each call;
+// Groups lists those files, so it misses groups joined but never committed
+// to in the writer's process.
+//
+// A bad batch in the last segment becomes a *CorruptionError once the
+// writer is known to be past it: when a newer segment exists, or when the
+// same batch is still bad after the file grew. Damage in an earlier segment
+// is a *CorruptionError at once, naming the file and byte position.
+// Readers rely on a write being visible to other processes once it
+// returns, and on files growing only at their end: a local file system,
+// not a network one.
+//
 // # Consumer groups
 //
 // Groups are coordinated in process. Members get IDs "<group>-<n>" in join

@@ -422,7 +422,9 @@ type member struct {
 // group's topics if they are missing (unless Config.NoAutoCreate). The
 // member's ID is "<group>-<n>", n counting joins to the group since Open;
 // the partitions are divided among members in that order. The new member
-// receives its partitions at its first Poll or Assignment.
+// receives its partitions at its first Poll or Assignment. A read-only log
+// refuses it with ErrReadOnly: groups are coordinated, and commit, in the
+// writer's process.
 func (l *Log) JoinGroup(ctx context.Context, cfg log.GroupConfig) (log.Consumer, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -434,6 +436,9 @@ func (l *Log) JoinGroup(ctx context.Context, cfg log.GroupConfig) (log.Consumer,
 		return nil, err
 	}
 	defer l.end()
+	if l.cfg.ReadOnly {
+		return nil, refuse(fmt.Sprintf("join group %q", cfg.Group))
+	}
 	for _, name := range cfg.Topics {
 		if _, err := l.topic(name, !l.cfg.NoAutoCreate); err != nil {
 			return nil, fmt.Errorf("disk: join group %q: %w", cfg.Group, err)
@@ -459,7 +464,8 @@ func (l *Log) JoinGroup(ctx context.Context, cfg log.GroupConfig) (log.Consumer,
 }
 
 // Committed returns a group's committed offsets for a topic, by partition.
-// An unknown group has none.
+// An unknown group has none. A read-only log reads them from the group's
+// offsets file at each call.
 func (l *Log) Committed(ctx context.Context, group, topic string) (map[int]int64, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -468,6 +474,9 @@ func (l *Log) Committed(ctx context.Context, group, topic string) (map[int]int64
 		return nil, err
 	}
 	defer l.end()
+	if l.cfg.ReadOnly {
+		return l.readCommitted(group, topic)
+	}
 	out := map[int]int64{}
 	g, _ := l.groups.get(group, false)
 	if g == nil {
@@ -484,7 +493,8 @@ func (l *Log) Committed(ctx context.Context, group, topic string) (map[int]int64
 }
 
 // Groups lists, sorted, the groups that have committed offsets or have been
-// joined since Open.
+// joined since Open. A read-only log lists those that have committed
+// offsets (it cannot know of groups joined in the writer's process).
 func (l *Log) Groups(ctx context.Context) ([]string, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -493,6 +503,9 @@ func (l *Log) Groups(ctx context.Context) ([]string, error) {
 		return nil, err
 	}
 	defer l.end()
+	if l.cfg.ReadOnly {
+		return l.readGroups()
+	}
 	l.groups.mu.Lock()
 	names := make([]string, 0, len(l.groups.groups))
 	for n := range l.groups.groups {

@@ -50,6 +50,14 @@ type segment struct {
 	idxPending, tixPending []byte   // index bytes not yet written
 }
 
+// newSegment returns the segment of file f, at path, whose first offset is
+// base, before any batch of it is accounted for (see partition.addBatch).
+func newSegment(base int64, path string, f *os.File) *segment {
+	s := &segment{base: base, path: path, f: f, next: base, maxTime: math.MinInt64, ix: newIndexer()}
+	s.refs.Store(1)
+	return s
+}
+
 func (s *segment) release() {
 	if s.refs.Add(-1) == 0 {
 		s.f.Close()
@@ -111,12 +119,17 @@ type partition struct {
 	failed   error  // a write or fsync failed: the partition refuses appends
 	unsynced int64  // bytes written since the last fsync
 	dirty    atomic.Bool
+	// On a read-only log, mu serializes refresh instead, and guards tail.
+	tail badTail
 
 	// smu guards what readers see; it is held only to publish an append or
 	// to take a snapshot, never across I/O.
-	smu    sync.RWMutex
-	segs   []*segment // oldest first; never empty; the last is active
-	hw     int64      // high watermark: offset of the next record
+	smu sync.RWMutex
+	// segs lists the segments oldest first; the last is active. It is never
+	// empty, except on a read-only log while a new topic's partition has
+	// no segment yet.
+	segs   []*segment
+	hw     int64 // high watermark: offset of the next record
 	notify chan struct{}
 	// notifyUsed says a waiter holds notify, so the next append must close
 	// and replace it. Readers set it holding smu.RLock (hence atomic); the
@@ -129,6 +142,14 @@ type partition struct {
 func (p *partition) String() string { return fmt.Sprintf("%s/%d", p.topic.name, p.id) }
 
 func (p *partition) active() *segment { return p.segs[len(p.segs)-1] }
+
+// earliest is the partition's first offset. p.smu or p.mu is held.
+func (p *partition) earliest() int64 {
+	if len(p.segs) == 0 {
+		return p.hw
+	}
+	return p.segs[0].base
+}
 
 // createSegment creates the empty segment file for base in dir.
 func createSegment(dir string, base int64) (*segment, error) {
@@ -146,9 +167,7 @@ func createSegment(dir string, base int64) (*segment, error) {
 			return nil, fmt.Errorf("create segment: %w", err)
 		}
 	}
-	s := &segment{base: base, path: path, f: f, next: base, maxTime: math.MinInt64, ix: newIndexer()}
-	s.refs.Store(1)
-	return s, nil
+	return newSegment(base, path, f), nil
 }
 
 // append writes recs[i] for each i of sel (all when sel is nil) as the
@@ -218,16 +237,10 @@ func (p *partition) publish(seg *segment, buf []byte) {
 	defer p.smu.Unlock()
 	for off := 0; off < len(buf); {
 		h, _ := parseHeader(buf[off:]) // we just encoded it
-		if e, ok := seg.ix.add(seg.base, seg.size, h); ok {
-			seg.index = append(seg.index, e)
+		if e, ok := p.addBatch(seg, seg.size, h); ok {
 			seg.idxPending = appendIdx(seg.idxPending, e)
 			seg.tixPending = appendTix(seg.tixPending, e)
 		}
-		seg.size += int64(h.size)
-		seg.next = h.next()
-		seg.maxTime = max(seg.maxTime, h.maxTime)
-		p.statBytes += int64(h.size)
-		p.statRecs += int64(h.count)
 		off += h.size
 	}
 	p.hw = seg.next
@@ -236,6 +249,24 @@ func (p *partition) publish(seg *segment, buf []byte) {
 		p.notify = make(chan struct{})
 		p.notifyUsed.Store(false)
 	}
+}
+
+// addBatch accounts for the batch h, written or verified at byte pos of s
+// (the segment's end): its index entry, if it gets one (returned), the
+// segment's size, next offset and newest time, and the partition's
+// statistics. Open calls it before the partition is shared; otherwise p.mu
+// and p.smu are held.
+func (p *partition) addBatch(s *segment, pos int64, h batchHeader) (indexEntry, bool) {
+	e, ok := s.ix.add(s.base, pos, h)
+	if ok {
+		s.index = append(s.index, e)
+	}
+	s.size = pos + int64(h.size)
+	s.next = h.next()
+	s.maxTime = max(s.maxTime, h.maxTime)
+	p.statBytes += int64(h.size)
+	p.statRecs += int64(h.count)
+	return e, ok
 }
 
 // roll seals the active segment (its data fsynced, its index flushed) and
@@ -299,6 +330,15 @@ func (p *partition) sync() error {
 func (p *partition) close() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.l.cfg.ReadOnly {
+		p.smu.Lock()
+		for _, s := range p.segs {
+			s.release()
+		}
+		p.segs = nil
+		p.smu.Unlock()
+		return nil
+	}
 	seg := p.active()
 	err := seg.closeIndex()
 	if p.l.cfg.Sync != SyncUnsafeNever && p.failed == nil {
@@ -322,7 +362,7 @@ func (p *partition) close() error {
 func (p *partition) info() log.PartitionInfo {
 	p.smu.RLock()
 	defer p.smu.RUnlock()
-	return log.PartitionInfo{ID: p.id, Earliest: p.segs[0].base, Latest: p.hw}
+	return log.PartitionInfo{ID: p.id, Earliest: p.earliest(), Latest: p.hw}
 }
 
 // readView is a snapshot of what a reader may read.
@@ -338,7 +378,7 @@ type readView struct {
 func (p *partition) view(offset int64, wantNotify bool) (readView, error) {
 	p.smu.RLock()
 	defer p.smu.RUnlock()
-	earliest := p.segs[0].base
+	earliest := p.earliest()
 	if offset < earliest || offset > p.hw {
 		return readView{}, &log.OffsetOutOfRangeError{Topic: p.topic.name, Partition: p.id, Offset: offset, Earliest: earliest, Latest: p.hw}
 	}
@@ -368,16 +408,35 @@ func (p *partition) waitChan() chan struct{} {
 	return p.notify
 }
 
-// read implements Log.Read on this partition.
+// read implements Log.Read on this partition. On a read-only log, it looks
+// at the files first when offset is past what it has seen (or below it),
+// checks that retention has not removed the segment it reads, and a read
+// that waits polls every readOnlyPoll.
 func (p *partition) read(ctx context.Context, offset int64, opt log.ReadOptions) ([]log.Record, error) {
 	opt = opt.WithDefaults()
-	var timer <-chan time.Time
+	ro := p.l.cfg.ReadOnly
+	var timer, poll <-chan time.Time
+	checked := false // the segment was checked for removal, on a read-only log
 	for {
-		v, err := p.view(offset, opt.Wait > 0)
+		if ro && p.stale(offset) {
+			if err := p.refresh(); err != nil {
+				return nil, fmt.Errorf("disk: read %s at offset %d: %w", p, offset, err)
+			}
+		}
+		v, err := p.view(offset, opt.Wait > 0 && !ro)
 		if err != nil {
 			return nil, err
 		}
 		if v.seg != nil {
+			if ro && !checked && unlinked(v.seg.f) {
+				// Retention removed it: learn what is left.
+				v.seg.release()
+				checked = true
+				if err := p.refresh(); err != nil {
+					return nil, fmt.Errorf("disk: read %s at offset %d: %w", p, offset, err)
+				}
+				continue
+			}
 			recs, err := p.readSegment(v, offset, opt)
 			v.seg.release()
 			return recs, err
@@ -389,9 +448,15 @@ func (p *partition) read(ctx context.Context, offset int64, opt log.ReadOptions)
 			t := time.NewTimer(opt.Wait)
 			defer t.Stop()
 			timer = t.C
+			if ro {
+				tick := time.NewTicker(readOnlyPoll)
+				defer tick.Stop()
+				poll = tick.C
+			}
 		}
 		select {
 		case <-v.notify:
+		case <-poll:
 		case <-timer:
 			return nil, nil
 		case <-ctx.Done():
@@ -492,6 +557,11 @@ func (p *partition) corrupt(seg *segment, pos, offset int64, err error) error {
 
 // offsetForTime implements Log.OffsetForTime on this partition.
 func (p *partition) offsetForTime(ts int64) (int64, error) {
+	if p.l.cfg.ReadOnly {
+		if err := p.refresh(); err != nil {
+			return 0, fmt.Errorf("disk: offset for time in %s: %w", p, err)
+		}
+	}
 	p.smu.RLock()
 	var seg *segment
 	for _, s := range p.segs {

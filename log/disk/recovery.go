@@ -4,7 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -44,15 +44,41 @@ func (r Recovery) String() string {
 // scanChunk is the read size of recovery scans.
 const scanChunk = 1 << 20
 
+// maxListAttempts bounds how often a read-only log lists a partition
+// directory again because retention removed a segment it had just listed.
+const maxListAttempts = 10
+
 // openPartition opens the segments of a partition directory, verifying every
 // batch of every segment: damage in the last segment is a torn tail and is
 // truncated; damage elsewhere fails with a *CorruptionError. It rebuilds
 // index files that do not match their segment.
+//
+// On a read-only log it changes nothing on disk: the torn tail of the last
+// segment is left alone and read as not written yet, indexes are rebuilt in
+// memory only, and a partition without segments (its topic being created)
+// is empty until they appear.
 func (l *Log) openPartition(t *topic, id int) (*partition, []Recovery, error) {
 	p := &partition{l: l, topic: t, id: id, dir: filepath.Join(t.dir, strconv.Itoa(id)), notify: make(chan struct{})}
+	for attempt := 1; ; attempt++ {
+		recs, err := p.openSegments()
+		if err == nil {
+			return p, recs, nil
+		}
+		if !l.cfg.ReadOnly || !errors.Is(err, fs.ErrNotExist) || attempt == maxListAttempts {
+			return nil, nil, err
+		}
+		// Retention removed a segment between the listing and its opening.
+	}
+}
+
+// listSegments returns the base offsets of the partition's segment files,
+// sorted. Unless the log is read-only, it removes the leftovers of
+// interrupted operations: an index without its segment (retention was
+// interrupted), a temporary file of an interrupted rewrite.
+func (p *partition) listSegments() ([]int64, error) {
 	entries, err := os.ReadDir(p.dir)
 	if err != nil {
-		return nil, nil, fmt.Errorf("open partition %s: %w", p, err)
+		return nil, fmt.Errorf("open partition %s: %w", p, err)
 	}
 	var bases []int64
 	names := map[string]bool{}
@@ -66,20 +92,32 @@ func (l *Log) openPartition(t *topic, id int) (*partition, []Recovery, error) {
 		case segExt:
 			base, err := strconv.ParseInt(stem, 10, 64)
 			if err != nil || len(stem) != 20 || base < 0 {
-				return nil, nil, fmt.Errorf("open partition %s: unexpected segment file %s", p, filepath.Join(p.dir, name))
+				return nil, fmt.Errorf("open partition %s: unexpected segment file %s", p, filepath.Join(p.dir, name))
 			}
 			bases = append(bases, base)
 		case idxExt, tixExt, ".tmp":
+			if p.l.cfg.ReadOnly {
+				continue
+			}
 			if ext == ".tmp" || !names[stem+segExt] {
-				// An index without its segment (retention was interrupted)
-				// or a temporary file of an interrupted rewrite.
 				if err := os.Remove(filepath.Join(p.dir, name)); err != nil {
-					return nil, nil, fmt.Errorf("open partition %s: remove leftover: %w", p, err)
+					return nil, fmt.Errorf("open partition %s: remove leftover: %w", p, err)
 				}
 			}
 		}
 	}
 	slices.Sort(bases)
+	return bases, nil
+}
+
+// openSegments lists and opens the partition's segments (see openPartition).
+func (p *partition) openSegments() ([]Recovery, error) {
+	l := p.l
+	p.segs, p.statBytes, p.statRecs = nil, 0, 0
+	bases, err := p.listSegments()
+	if err != nil {
+		return nil, err
+	}
 	var recs []Recovery
 	ok := false
 	defer func() {
@@ -87,56 +125,68 @@ func (l *Log) openPartition(t *topic, id int) (*partition, []Recovery, error) {
 			for _, s := range p.segs {
 				s.release()
 			}
+			p.segs = nil
 		}
 	}()
 	for i, base := range bases {
 		s, rec, err := l.openSegment(p, base, i == len(bases)-1)
 		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		p.segs = append(p.segs, s)
 		if rec != nil {
 			recs = append(recs, *rec)
 		}
 		if i > 0 {
-			if prev := p.segs[i-1]; prev.next != base {
-				return nil, nil, &CorruptionError{Segment: s.path, Offset: 0,
-					Err: fmt.Errorf("%w: segment starts at offset %d but the previous one, %s, ends at %d", ErrMalformed, base, prev.path, prev.next)}
+			if err := checkContinues(p.segs[i-1], s); err != nil {
+				return nil, err
 			}
 		}
 	}
-	if len(p.segs) == 0 {
+	if len(p.segs) == 0 && !l.cfg.ReadOnly {
 		s, err := createSegment(p.dir, 0)
 		if err != nil {
-			return nil, nil, fmt.Errorf("open partition %s: %w", p, err)
+			return nil, fmt.Errorf("open partition %s: %w", p, err)
 		}
 		p.segs = append(p.segs, s)
 		if l.cfg.Sync != SyncUnsafeNever {
 			if err := syncDir(p.dir); err != nil {
-				return nil, nil, fmt.Errorf("open partition %s: %w", p, err)
+				return nil, fmt.Errorf("open partition %s: %w", p, err)
 			}
 		}
 	}
-	p.hw = p.active().next
+	if len(p.segs) > 0 {
+		p.hw = p.active().next
+	}
 	ok = true
-	return p, recs, nil
+	return recs, nil
+}
+
+// checkContinues reports a *CorruptionError unless segment s starts where
+// prev, the segment before it, ends.
+func checkContinues(prev, s *segment) error {
+	if prev.next != s.base {
+		return &CorruptionError{Segment: s.path, Offset: 0,
+			Err: fmt.Errorf("%w: segment starts at offset %d but the previous one, %s, ends at %d", ErrMalformed, s.base, prev.path, prev.next)}
+	}
+	return nil
 }
 
 // openSegment opens and verifies one segment; last says it is the
-// partition's last, whose torn tail is truncated rather than reported as
-// corruption.
+// partition's last, whose torn tail is truncated (left alone by a read-only
+// log) rather than reported as corruption.
 func (l *Log) openSegment(p *partition, base int64, last bool) (*segment, *Recovery, error) {
+	ro := l.cfg.ReadOnly
 	path := filepath.Join(p.dir, segmentName(base))
 	flag := os.O_RDONLY
-	if last {
+	if last && !ro {
 		flag = os.O_RDWR
 	}
 	f, err := os.OpenFile(path, flag, 0)
 	if err != nil {
 		return nil, nil, fmt.Errorf("open partition %s: %w", p, err)
 	}
-	s := &segment{base: base, path: path, f: f, next: base, maxTime: math.MinInt64, ix: newIndexer()}
-	s.refs.Store(1)
+	s := newSegment(base, path, f)
 	fail := func(err error) (*segment, *Recovery, error) {
 		f.Close()
 		return nil, nil, err
@@ -145,51 +195,38 @@ func (l *Log) openSegment(p *partition, base int64, last bool) (*segment, *Recov
 	if err != nil {
 		return fail(fmt.Errorf("open partition %s: %w", p, err))
 	}
-	var (
-		rec *Recovery
-		sc  = newScanner(f, 0, fi.Size(), scanChunk)
-	)
-	for {
-		pos, h, batch, err := sc.next()
-		if err == io.EOF {
-			break
+	bad, err := p.scan(s, fi.Size(), false)
+	if err != nil {
+		return fail(fmt.Errorf("open partition %s: %w", p, err))
+	}
+	var rec *Recovery
+	switch {
+	case bad == nil:
+	case !last:
+		return fail(bad)
+	case ro:
+		// The writer may be writing this batch now: to a reader it is not
+		// there yet (p.refresh looks again; see scanTail).
+		if !errors.Is(bad.Err, io.ErrUnexpectedEOF) {
+			p.tail = badTail{seg: s, pos: bad.Offset, size: fi.Size()}
 		}
-		if err == nil {
-			err = validateBatch(batch, h)
+		l.logger.Debug("disk: read-only open stops before an incomplete batch", "segment", path, "at_byte", bad.Offset, "reason", bad.Err)
+	default:
+		// The torn tail of the last segment: what a crash leaves.
+		pos := bad.Offset
+		if terr := f.Truncate(pos); terr != nil {
+			return fail(fmt.Errorf("open partition %s: truncate torn tail of %s at byte %d: %w", p, path, pos, terr))
 		}
-		if err == nil && h.base != s.next {
-			// A batch with a valid CRC in the wrong place is no torn write.
-			return fail(&CorruptionError{Segment: path, Offset: pos,
-				Err: fmt.Errorf("%w: batch has offsets %d to %d, expected %d next", ErrMalformed, h.base, h.next()-1, s.next)})
-		}
-		if err != nil {
-			if pe := (*os.PathError)(nil); errors.As(err, &pe) {
-				return fail(fmt.Errorf("open partition %s: %w", p, err)) // an I/O error, not damage
+		if l.cfg.Sync != SyncUnsafeNever {
+			if serr := fdatasync(f); serr != nil {
+				return fail(fmt.Errorf("open partition %s: fdatasync %s: %w", p, path, serr))
 			}
-			if !last {
-				return fail(&CorruptionError{Segment: path, Offset: pos, Err: err})
-			}
-			// The torn tail of the last segment: what a crash leaves.
-			if terr := f.Truncate(pos); terr != nil {
-				return fail(fmt.Errorf("open partition %s: truncate torn tail of %s at byte %d: %w", p, path, pos, terr))
-			}
-			if l.cfg.Sync != SyncUnsafeNever {
-				if serr := fdatasync(f); serr != nil {
-					return fail(fmt.Errorf("open partition %s: fdatasync %s: %w", p, path, serr))
-				}
-			}
-			rec = &Recovery{Segment: path, TruncatedAt: pos, BytesDropped: fi.Size() - pos, Err: err}
-			l.logger.Warn("disk: truncated the torn tail of a segment", "segment", path, "at_byte", pos, "bytes_dropped", rec.BytesDropped, "reason", err)
-			break
 		}
-		if e, ok := s.ix.add(base, pos, h); ok {
-			s.index = append(s.index, e)
-		}
-		s.size += int64(h.size)
-		s.next = h.next()
-		s.maxTime = max(s.maxTime, h.maxTime)
-		p.statBytes += int64(h.size)
-		p.statRecs += int64(h.count)
+		rec = &Recovery{Segment: path, TruncatedAt: pos, BytesDropped: fi.Size() - pos, Err: bad.Err}
+		l.logger.Warn("disk: truncated the torn tail of a segment", "segment", path, "at_byte", pos, "bytes_dropped", rec.BytesDropped, "reason", bad.Err)
+	}
+	if ro {
+		return s, nil, nil // the index stays in memory
 	}
 	rewritten, err := reconcileIndexFiles(path, s.index, l.cfg.Sync == SyncUnsafeNever)
 	if err != nil {
@@ -199,4 +236,44 @@ func (l *Log) openSegment(p *partition, base int64, last bool) (*segment, *Recov
 		l.logger.Info("disk: rebuilt index files", "segment", path, "files", rewritten)
 	}
 	return s, rec, nil
+}
+
+// scan verifies the batches of s from byte s.size up to end and adds each to
+// the segment with addBatch; publish says readers may be looking, so each
+// is added holding p.smu and moves the high watermark. It stops at the
+// first batch that is incomplete, malformed or fails its CRC and returns it
+// as bad (nil when it reached end): the torn tail of a crash, or a batch
+// being written, in the last segment; damage in any other. A whole batch
+// with a good CRC whose offsets do not continue the segment is damage
+// wherever it is, returned as err, as are I/O errors.
+func (p *partition) scan(s *segment, end int64, publish bool) (bad *CorruptionError, err error) {
+	sc := newScanner(s.f, s.size, end, scanChunk)
+	for {
+		pos, h, batch, err := sc.next()
+		if err == io.EOF {
+			return nil, nil
+		}
+		if err == nil {
+			err = validateBatch(batch, h)
+		}
+		if err == nil && h.base != s.next {
+			// A batch with a valid CRC in the wrong place is no torn write.
+			return nil, &CorruptionError{Segment: s.path, Offset: pos,
+				Err: fmt.Errorf("%w: batch has offsets %d to %d, expected %d next", ErrMalformed, h.base, h.next()-1, s.next)}
+		}
+		if err != nil {
+			if pe := (*os.PathError)(nil); errors.As(err, &pe) {
+				return nil, err // an I/O error, not damage
+			}
+			return &CorruptionError{Segment: s.path, Offset: pos, Err: err}, nil
+		}
+		if publish {
+			p.smu.Lock()
+		}
+		p.addBatch(s, pos, h)
+		if publish {
+			p.hw = s.next
+			p.smu.Unlock()
+		}
+	}
 }

@@ -10,7 +10,8 @@ import (
 )
 
 // EnforceRetention applies every topic's retention now, as the background
-// goroutine does every Config.RetentionCheck.
+// goroutine does every Config.RetentionCheck. A read-only log refuses it
+// with ErrReadOnly: the writer applies retention.
 func (l *Log) EnforceRetention(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -19,6 +20,9 @@ func (l *Log) EnforceRetention(ctx context.Context) error {
 		return err
 	}
 	defer l.end()
+	if l.cfg.ReadOnly {
+		return refuse("enforce retention")
+	}
 	return l.enforceRetention(ctx, time.Now())
 }
 
