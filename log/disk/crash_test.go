@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -23,13 +24,19 @@ import (
 // that appends as fast as it can and reports every acknowledged record on
 // its stdout, kills it with SIGKILL at a random moment, and checks what
 // Open recovers.
+//
+// TestReadOnlyWhileWriterAppends runs the same child with two more
+// variables: a segment size, and a request to stop (finishing, and
+// acknowledging, the appends in flight) when its stdin is closed.
 const (
-	crashDirEnv  = "FLINT_CRASH_CHILD_DIR"
-	crashSyncEnv = "FLINT_CRASH_CHILD_SYNC" // "each" for SyncEachAppend
-	crashIterEnv = "FLINT_CRASH_CHILD_ITER"
-	crashTopic   = "crash"
-	crashParts   = 4
-	crashWriters = 3
+	crashDirEnv     = "FLINT_CRASH_CHILD_DIR"
+	crashSyncEnv    = "FLINT_CRASH_CHILD_SYNC" // "each" for SyncEachAppend
+	crashIterEnv    = "FLINT_CRASH_CHILD_ITER"
+	crashSegmentEnv = "FLINT_CRASH_CHILD_SEGMENT_BYTES"
+	crashStopEnv    = "FLINT_CRASH_CHILD_STOP_ON_EOF" // "1": stop when stdin is closed
+	crashTopic      = "crash"
+	crashParts      = 4
+	crashWriters    = 3
 )
 
 // crashKey names the j-th record of the n-th Append of writer w in
@@ -54,6 +61,14 @@ func TestCrashChild(t *testing.T) {
 	if os.Getenv(crashSyncEnv) == "each" {
 		cfg.Sync = SyncEachAppend
 	}
+	cfg.SegmentBytes, _ = strconv.ParseInt(os.Getenv(crashSegmentEnv), 10, 64)
+	stop := make(chan struct{})
+	if os.Getenv(crashStopEnv) == "1" {
+		go func() {
+			io.Copy(io.Discard, os.Stdin)
+			close(stop)
+		}()
+	}
 	l, err := Open(cfg)
 	if err != nil {
 		fail(err)
@@ -70,6 +85,11 @@ func TestCrashChild(t *testing.T) {
 			var line []byte
 			deadline := time.Now().Add(20 * time.Second) // if the parent never kills us
 			for n := 0; time.Now().Before(deadline); n++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
 				recs := make([]log.Record, 1+(n+w)%7)
 				for j := range recs {
 					k := crashKey(it, w, n, j)
@@ -87,6 +107,9 @@ func TestCrashChild(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+	if err := l.Close(); err != nil {
+		fail(err)
+	}
 	os.Exit(0)
 }
 
