@@ -81,37 +81,54 @@ func BenchmarkAppend(b *testing.B) {
 // Read, starting over at the end.
 func BenchmarkRead(b *testing.B) {
 	for _, size := range []int{100, 1024} {
-		b.Run(fmt.Sprintf("size=%d", size), func(b *testing.B) {
-			l := benchLog(b, SyncUnsafeNever)
-			recs := benchRecords(size)
-			ctx := context.Background()
-			total := int64(64<<20) / int64(size) / benchBatch * benchBatch // about 64 MiB
-			for i := int64(0); i < total; i += benchBatch {
-				if err := l.Append(ctx, "b", recs); err != nil {
-					b.Fatal(err)
-				}
-			}
-			b.SetBytes(int64(benchBatch * size))
-			b.ReportAllocs()
-			settle()
-			var off int64
-			n := 0
-			for b.Loop() {
-				got, err := l.Read(ctx, "b", 0, off, log.ReadOptions{MaxRecords: benchBatch, MaxBytes: 4 << 20})
-				if err != nil {
-					b.Fatal(err)
-				}
-				if len(got) != benchBatch {
-					b.Fatalf("read %d records at %d", len(got), off)
-				}
-				n += len(got)
-				if off += int64(len(got)); off >= total {
-					off = 0
-				}
-			}
-			b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "records/s")
-		})
+		b.Run(fmt.Sprintf("size=%d", size), func(b *testing.B) { benchRead(b, size, false) })
 	}
+}
+
+// BenchmarkReadReadOnly is BenchmarkRead through a read-only Log of the
+// directory, opened beside the writer after it filled the partition: the
+// cost of the check for segments removed by retention.
+func BenchmarkReadReadOnly(b *testing.B) {
+	for _, size := range []int{100, 1024} {
+		b.Run(fmt.Sprintf("size=%d", size), func(b *testing.B) { benchRead(b, size, true) })
+	}
+}
+
+func benchRead(b *testing.B, size int, readOnly bool) {
+	l := benchLog(b, SyncUnsafeNever)
+	recs := benchRecords(size)
+	ctx := context.Background()
+	total := int64(64<<20) / int64(size) / benchBatch * benchBatch // about 64 MiB
+	for i := int64(0); i < total; i += benchBatch {
+		if err := l.Append(ctx, "b", recs); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if readOnly {
+		cfg := l.cfg
+		cfg.ReadOnly = true
+		l = mustOpen(b, cfg)
+		b.Cleanup(func() { l.Close() })
+	}
+	b.SetBytes(int64(benchBatch * size))
+	b.ReportAllocs()
+	settle()
+	var off int64
+	n := 0
+	for b.Loop() {
+		got, err := l.Read(ctx, "b", 0, off, log.ReadOptions{MaxRecords: benchBatch, MaxBytes: 4 << 20})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(got) != benchBatch {
+			b.Fatalf("read %d records at %d", len(got), off)
+		}
+		n += len(got)
+		if off += int64(len(got)); off >= total {
+			off = 0
+		}
+	}
+	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "records/s")
 }
 
 // BenchmarkDiskFloor writes a plain file sequentially in chunks the size of
