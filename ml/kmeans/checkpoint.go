@@ -136,7 +136,10 @@ func (s *State) UnmarshalBinary(data []byte) error {
 	var out State
 	out.K = r.Int("K")
 	out.Dim = r.Int("Dim")
-	if r.Err() == nil && (out.K < 1 || out.Dim < 1 || out.K > len(payload)/8 || out.Dim > len(payload)/8/out.K) {
+	if err := r.Err(); err != nil {
+		return err
+	}
+	if out.K < 1 || out.Dim < 1 || out.K > len(payload)/8 || out.Dim > len(payload)/8/out.K {
 		return fmt.Errorf("kmeans: checkpoint state of K = %d, Dim = %d does not fit its %d bytes", out.K, out.Dim, len(payload))
 	}
 	out.Init = r.String()
