@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 
 	"github.com/flintml/flint/cluster"
 )
@@ -54,6 +55,22 @@ type Config struct {
 	// KeepRated keeps each user's training items in the model (4 bytes
 	// per rating), so that recommendations can leave them out.
 	KeepRated bool
+
+	// CheckpointEvery, when > 0, has Checkpoint called after every
+	// CheckpointEvery-th iteration below MaxIter. 0 means no checkpoints.
+	CheckpointEvery int
+	// Checkpoint receives the fit's state, a copy it may keep (encode it
+	// with State.MarshalBinary), on the goroutine that called Fit. An
+	// error from it ends Fit with that error wrapped. Required when
+	// CheckpointEvery > 0.
+	Checkpoint func(*State) error
+	// Resume, if not nil, continues the fit that wrote the state from its
+	// factors instead of seeded ones. Rank, Implicit, NonNegative and the
+	// user and item ids of the ratings must be those of the fit that wrote
+	// it, and MaxIter no less than its iteration; otherwise Fit fails with
+	// an error naming the mismatch. The factors are then bit for bit those
+	// of the uninterrupted fit.
+	Resume *State
 }
 
 func (c Config) withDefaults() Config {
@@ -97,6 +114,10 @@ func (c Config) validate() error {
 		return fmt.Errorf("als: Config.ColdStart %q: want %q or %q", c.ColdStart, ColdStartNaN, ColdStartDrop)
 	case c.MaxBroadcastBytes < 0:
 		return fmt.Errorf("als: Config.MaxBroadcastBytes must be >= 0, got %d", c.MaxBroadcastBytes)
+	case c.CheckpointEvery < 0:
+		return fmt.Errorf("als: Config.CheckpointEvery must be >= 0, got %d", c.CheckpointEvery)
+	case c.CheckpointEvery > 0 && c.Checkpoint == nil:
+		return fmt.Errorf("als: Config.CheckpointEvery is %d but Config.Checkpoint is nil", c.CheckpointEvery)
 	}
 	return nil
 }
@@ -140,9 +161,19 @@ func Fit(ctx context.Context, x Executor, ratings []Rating, cfg Config) (*Model,
 		return nil, err
 	}
 	defer t.close()
-	for it := 0; it < t.cfg.MaxIter; it++ {
+	first := 0
+	if t.cfg.Resume != nil {
+		first = t.cfg.Resume.Iter
+	}
+	every := t.cfg.CheckpointEvery
+	for it := first; it < t.cfg.MaxIter; it++ {
 		if err := t.iterate(ctx); err != nil {
 			return nil, fmt.Errorf("als: iteration %d: %w", it+1, err)
+		}
+		if done := it + 1; every > 0 && done%every == 0 && done < t.cfg.MaxIter {
+			if err := t.cfg.Checkpoint(t.state(done)); err != nil {
+				return nil, fmt.Errorf("als: checkpoint at iteration %d: %w", done, err)
+			}
 		}
 	}
 	return t.model(), nil
@@ -194,6 +225,11 @@ func newTrainer(ctx context.Context, x Executor, ratings []Rating, cfg Config) (
 	t.userIDs, upos = denseIndex(rawU)
 	t.itemIDs, ipos = denseIndex(rawI)
 	nu, ni, k := len(t.userIDs), len(t.itemIDs), cfg.Rank
+	if st := cfg.Resume; st != nil {
+		if err := st.resumable(cfg, t.userIDs, t.itemIDs); err != nil {
+			return nil, err
+		}
+	}
 	if need := int64(max(nu, ni))*int64(k)*8 + int64(k*k)*8; need > cfg.MaxBroadcastBytes {
 		e := &BroadcastLimitError{Side: "user", Rows: nu, Rank: k, Bytes: need, Limit: cfg.MaxBroadcastBytes}
 		if ni > nu {
@@ -215,8 +251,12 @@ func newTrainer(ctx context.Context, x Executor, ratings []Rating, cfg Config) (
 	if !cfg.KeepRated {
 		t.byUser = csr{} // the engine holds the blocks; the driver needs no copy
 	}
-	t.userF = initFactors(nu, k, cfg.Seed, cfg.NonNegative)
-	t.itemF = make([]float64, ni*k)
+	if st := cfg.Resume; st != nil {
+		t.userF, t.itemF = slices.Clone(st.UserFactors), slices.Clone(st.ItemFactors)
+	} else {
+		t.userF = initFactors(nu, k, cfg.Seed, cfg.NonNegative)
+		t.itemF = make([]float64, ni*k)
+	}
 	return t, nil
 }
 

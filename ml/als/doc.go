@@ -43,6 +43,17 @@
 // sum over all items, YᵀY + Yᵀ(C − I)Y, is YᵀY — computed once per
 // half-iteration on the driver — plus the rated items' terms only.
 //
+// # Checkpoints
+//
+// Config.CheckpointEvery and Config.Checkpoint hand the fit's State (the
+// user and item factors, their ids and the iteration) to the caller every
+// few iterations, and Config.Resume continues a fit from one, for a driver
+// restarted after a crash. An iteration reads only the ratings and the
+// current factors, so a resumed fit ends with the uninterrupted fit's
+// factors bit for bit. State.MarshalBinary encodes it in ml's versioned
+// checkpoint envelope ("FLST", algorithm "als"); resuming checks the rank,
+// Implicit, NonNegative and the ids, and names what differs.
+//
 // # Memory
 //
 // Each worker holds the broadcast factors of the other side: at most
