@@ -12,10 +12,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flintml/flint/cluster"
 	"github.com/flintml/flint/log"
+	"github.com/flintml/flint/log/disk"
 	"github.com/flintml/flint/log/kafka"
 	"github.com/flintml/flint/log/kafka/kafkatest"
-	"github.com/flintml/flint/ml"
 	"github.com/flintml/flint/models"
 	"github.com/flintml/flint/models/local"
 	"github.com/flintml/flint/trainer"
@@ -118,7 +119,7 @@ func exp(x float64) float64 { return math.Exp(x) }
 
 // runJob runs spec on x (nil: the in-process engine) and returns the
 // published artefact.
-func runJob(t *testing.T, l log.Log, spec string, x *Driver, obs trainer.Observer) (*models.Artifact, *trainer.Result) {
+func runJob(t *testing.T, l log.Log, spec string, x cluster.Cluster, obs trainer.Observer) (*models.Artifact, *trainer.Result) {
 	t.Helper()
 	ctx := context.Background()
 	s, err := trainer.ParseSpec("job.yaml", []byte(spec))
@@ -131,9 +132,7 @@ func runJob(t *testing.T, l log.Log, spec string, x *Driver, obs trainer.Observe
 	}
 	reg := models.NewRegistry(st)
 	opt := trainer.Options{Log: l, Registry: reg, SpecText: spec, Logger: quiet(), Observer: obs}
-	if x != nil {
-		opt.Cluster = x
-	}
+	opt.Cluster = x
 	res, err := trainer.Run(ctx, s, opt)
 	if err != nil {
 		t.Fatal(err)
@@ -169,12 +168,26 @@ func kafkaJobLog(t *testing.T) (log.Log, string) {
 	return l, "kafka:" + strings.Join(brokers, ",")
 }
 
+// diskJobLog is an embedded log that this process writes and the worker
+// processes read beside it, read-only.
+func diskJobLog(t *testing.T) (log.Log, string) {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "log")
+	l, err := disk.Open(disk.Config{Dir: dir, Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	return l, "dir:" + dir
+}
+
 func TestJobsOnWorkersEqualInProcess(t *testing.T) {
 	backends := []struct {
 		name string
 		open func(t *testing.T) (log.Log, string)
 	}{
 		{"kafka", kafkaJobLog},
+		{"dir", diskJobLog},
 	}
 	for _, be := range backends {
 		t.Run(be.name, func(t *testing.T) {
@@ -183,7 +196,7 @@ func TestJobsOnWorkersEqualInProcess(t *testing.T) {
 			d := newDriver(t, Config{HeartbeatInterval: 100 * time.Millisecond, HeartbeatTimeout: 5 * time.Second, Log: spec})
 			startWorkers(t, d, 3, "")
 			for _, job := range []struct{ name, spec string }{{"logistic", lrSpec}, {"kmeans", kmeansSpec}, {"als", alsSpec}} {
-				want, wantRes := runJob(t, l, job.spec, nil, nil)
+				want, wantRes := runJob(t, l, job.spec, nil, nil) // in-process
 				got, gotRes := runJob(t, l, job.spec, d, nil)
 				sameArtifact(t, job.name, got, want, gotRes, wantRes)
 				t.Logf("%s on %d workers: %v (in-process %v)", job.name, d.Workers(), gotRes.Duration, wantRes.Duration)
@@ -192,36 +205,51 @@ func TestJobsOnWorkersEqualInProcess(t *testing.T) {
 	}
 }
 
-// killObserver kills a worker process at the n-th iteration of the final fit.
-type killObserver struct {
-	at     int
-	kill   func()
-	killed atomic.Bool
+// killCluster runs kill concurrently with the n-th task of a job.
+type killCluster struct {
+	*Driver
+	n     int64
+	calls atomic.Int64
+	kill  func()
 }
 
-func (k *killObserver) Phase(string) {}
-func (k *killObserver) Iteration(trial int, p ml.Progress, _ int) {
-	if trial == 0 && p.Iter == k.at && !k.killed.Swap(true) {
-		k.kill()
+func (k *killCluster) MapPartitions(ctx context.Context, ds *cluster.Dataset, task string, b any) ([]any, error) {
+	if k.calls.Add(1) == k.n {
+		go k.kill()
 	}
+	return k.Driver.MapPartitions(ctx, ds, task, b)
 }
 
 // A worker killed with SIGKILL in the middle of a training job: the job
-// finishes on the survivors and publishes the model a run without failure
-// publishes.
+// finishes on the survivors, which re-read the lost partitions from the log
+// (or, for ALS's rating blocks, get them again from the driver), and
+// publishes the model a run without failure publishes.
 func TestJobSIGKILLMidJobIdenticalModel(t *testing.T) {
-	l, spec := kafkaJobLog(t)
-	jobData(t, l)
-	d := newDriver(t, Config{HeartbeatInterval: 50 * time.Millisecond, HeartbeatTimeout: 2 * time.Second, Log: spec})
-	cmds := startWorkers(t, d, 3, "")
-	want, wantRes := runJob(t, l, lrSpec, nil, nil)
-	obs := &killObserver{at: 5, kill: func() { cmds[1].Process.Kill() }}
-	got, gotRes := runJob(t, l, lrSpec, d, obs)
-	if !obs.killed.Load() {
-		t.Fatal("the fit ended before the kill")
-	}
-	sameArtifact(t, "logistic after a SIGKILL", got, want, gotRes, wantRes)
-	if n := d.Workers(); n != 2 {
-		t.Fatalf("%d live workers after killing one of 3", n)
+	for _, be := range []struct {
+		name string
+		open func(t *testing.T) (log.Log, string)
+	}{{"kafka", kafkaJobLog}, {"dir", diskJobLog}} {
+		t.Run(be.name, func(t *testing.T) {
+			l, spec := be.open(t)
+			jobData(t, l)
+			for _, job := range []struct {
+				name, spec string
+				at         int64
+			}{{"logistic", lrSpec, 5}, {"kmeans", kmeansSpec, 8}, {"als", alsSpec, 6}} {
+				want, wantRes := runJob(t, l, job.spec, nil, nil)
+				d := newDriver(t, Config{HeartbeatInterval: 50 * time.Millisecond, HeartbeatTimeout: 2 * time.Second, Log: spec})
+				cmds := startWorkers(t, d, 3, "")
+				x := &killCluster{Driver: d, n: job.at, kill: func() { cmds[1].Process.Kill() }}
+				got, gotRes := runJob(t, l, job.spec, x, nil)
+				if x.calls.Load() <= job.at {
+					t.Fatalf("%s: the job ran %d tasks; the kill came after it", job.name, x.calls.Load())
+				}
+				t.Logf("%s: worker killed at task %d of %d", job.name, job.at, x.calls.Load())
+				sameArtifact(t, job.name+" after a SIGKILL", got, want, gotRes, wantRes)
+				if n := d.Workers(); n != 2 {
+					t.Fatalf("%s: %d live workers after killing one of 3", job.name, n)
+				}
+			}
+		})
 	}
 }

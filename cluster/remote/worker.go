@@ -21,6 +21,7 @@ import (
 
 	"github.com/flintml/flint/cluster"
 	"github.com/flintml/flint/cluster/remote/remotepb"
+	"github.com/flintml/flint/log/disk"
 	"github.com/flintml/flint/log/kafka"
 )
 
@@ -206,9 +207,16 @@ func (w *Worker) openLog(ctx context.Context, spec string) (cluster.LogReader, e
 		w.logs[spec], w.closers = l, append(w.closers, l.Close)
 		return l, nil
 	case "dir":
-		return nil, fmt.Errorf("log %q: the embedded log (log/disk) locks its directory for one process and has no read-only mode yet; use kafka: or file sources", spec)
+		// The driver's process (or flint ingest) holds the log open for
+		// writing; workers on the same host read it beside the writer.
+		l, err := disk.Open(disk.Config{Dir: arg, ReadOnly: true, Logger: w.cfg.Logger})
+		if err != nil {
+			return nil, err
+		}
+		w.logs[spec], w.closers = l, append(w.closers, l.Close)
+		return l, nil
 	}
-	return nil, fmt.Errorf("log %q: want kafka:HOST:PORT[,HOST:PORT...]", spec)
+	return nil, fmt.Errorf("log %q: want kafka:HOST:PORT[,HOST:PORT...] or dir:PATH", spec)
 }
 
 // Load implements remotepb.WorkerServer.
