@@ -30,6 +30,21 @@
 // ("ml.mlp.scan", "ml.mlp.step"), whose broadcasts and partials encode with
 // encoding/gob: it cannot tell whether workers are goroutines or processes.
 //
+// # Checkpoints
+//
+// Config.CheckpointEvery and Config.Checkpoint hand the run's State to the
+// caller every few iterations, and Config.Resume continues a run from one,
+// for a driver restarted after a crash. Mini-batches are drawn from
+// permutations seeded by (seed, epoch, partition), and the epoch and the
+// position in it follow from the iteration number, so there is no
+// generator state to keep: the state is the weights, Adam's moments and
+// step count (or SGD's velocity), the iteration, and the epoch loss and
+// Tol counters, and a resumed run ends bit for bit like the uninterrupted
+// one, Progress numbering included. State.MarshalBinary encodes it in ml's
+// versioned checkpoint envelope ("FLST", algorithm "mlp"); resuming checks
+// the layer sizes, activation, output, optimiser, seed, rows and batch
+// size, and names what differs.
+//
 // # Graphs
 //
 // Building, differentiating and compiling a graph is not free (rebuilding

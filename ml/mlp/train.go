@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/flintml/flint/cluster"
@@ -99,9 +100,25 @@ func Train(ctx context.Context, x cluster.Executor, ds *cluster.Dataset, cfg Con
 	res := &Result{}
 	best, stale := math.Inf(1), 0
 	epochLoss, epochSteps := 0.0, 0
-	for it := 0; ; it++ {
+	first := 0
+	if st := cfg.Resume; st != nil {
+		if err := st.resumable(cfg, sizes, rows, batch); err != nil {
+			return nil, err
+		}
+		copy(params, st.Params)
+		opt.load(st)
+		res.Iterations, res.Epochs, res.Loss = st.Iteration, st.epochs, st.loss
+		best, stale, epochLoss, epochSteps = st.best, st.stale, st.epochLoss, st.epochSteps
+		first = st.Iteration
+	}
+	// stopsBefore reports whether training ends before iteration it
+	// (0-based) runs.
+	stopsBefore := func(it int) bool {
+		return it/perEpoch >= cfg.Epochs || (cfg.MaxIter > 0 && it >= cfg.MaxIter)
+	}
+	for it := first; ; it++ {
 		epoch, step := it/perEpoch, it%perEpoch
-		if epoch >= cfg.Epochs || (cfg.MaxIter > 0 && it >= cfg.MaxIter) {
+		if stopsBefore(it) {
 			break
 		}
 		if err := ctx.Err(); err != nil {
@@ -146,6 +163,15 @@ func Train(ctx context.Context, x cluster.Executor, ds *cluster.Dataset, cfg Con
 			epochLoss, epochSteps = 0, 0
 			if res.Converged {
 				break
+			}
+		}
+		if done := it + 1; cfg.CheckpointEvery > 0 && done%cfg.CheckpointEvery == 0 && !stopsBefore(done) {
+			st := &State{Sizes: slices.Clone(sizes), Activation: cfg.Activation, Output: cfg.Output, Optimizer: cfg.Optimizer,
+				Seed: cfg.Seed, Rows: rows, BatchSize: batch, Iteration: done, Params: slices.Clone(params),
+				loss: res.Loss, epochs: res.Epochs, epochLoss: epochLoss, epochSteps: epochSteps, best: best, stale: stale}
+			opt.save(st)
+			if err := cfg.Checkpoint(st); err != nil {
+				return nil, fmt.Errorf("mlp: checkpoint at iteration %d: %w", done, err)
 			}
 		}
 	}
@@ -245,6 +271,9 @@ func initParams(sizes []int, act Activation, seed uint64) []float64 {
 // optimizer updates the parameters from the averaged gradient.
 type optimizer interface {
 	step(params, grad []float64)
+	// save copies the optimiser's state into st; load restores it.
+	save(st *State)
+	load(st *State)
 }
 
 func newOptimizer(cfg Config, n int) optimizer {
@@ -260,6 +289,9 @@ type sgd struct {
 	v      []float64
 }
 
+func (o *sgd) save(st *State) { st.v = slices.Clone(o.v) }
+func (o *sgd) load(st *State) { copy(o.v, st.v) }
+
 func (o *sgd) step(w, g []float64) {
 	for i := range w {
 		o.v[i] = o.mu*o.v[i] - o.lr*g[i]
@@ -272,6 +304,13 @@ type adam struct {
 	lr, b1, b2, eps float64
 	m, v            []float64
 	t               int
+}
+
+func (o *adam) save(st *State) { st.m, st.v, st.t = slices.Clone(o.m), slices.Clone(o.v), o.t }
+func (o *adam) load(st *State) {
+	copy(o.m, st.m)
+	copy(o.v, st.v)
+	o.t = st.t
 }
 
 func (o *adam) step(w, g []float64) {
