@@ -30,6 +30,23 @@
 // a per-iteration Progress callback; cancelling the context stops any of
 // them within one pass (for gonum, through Problem.Status).
 //
+// # Checkpoints
+//
+// A long fit can outlive its driver. Settings.CheckpointEvery and
+// Settings.Checkpoint hand the optimiser's State to the caller every few
+// iterations; State.MarshalBinary encodes it in a versioned envelope
+// ("FLST", the layout of the model envelope, naming the method) that a
+// store keeps, and Settings.Resume continues a run from it, after checking
+// that method, L1 term, dimension and L-BFGS memory match. A state holds
+// everything the next iteration reads — the iterate and its gradient, GD's
+// trial step, SGD's iteration counter (its step η₀/√t and its sampling hash
+// depend on t), OWL-QN's correction pairs — so a resumed GD, SGD or OWL-QN
+// run ends bit for bit like the uninterrupted one, history and iteration
+// numbers included. gonum's L-BFGS keeps its curvature pairs unexported: a
+// resumed L-BFGS restarts from the saved point and rebuilds them, reaching
+// the same minimiser by a different path. Packages kmeans, als and mlp
+// checkpoint the same way, each with its own State in the same envelope.
+//
 // # Models
 //
 // LinearRegression (squared loss; normal equations or iterative) and
