@@ -11,6 +11,7 @@ import (
 	"io"
 
 	"github.com/flintml/flint/cluster"
+	"github.com/flintml/flint/ml"
 	"github.com/flintml/flint/models"
 )
 
@@ -39,6 +40,7 @@ type checkpointer struct {
 	every  int
 	resume []byte // the state to resume from, if any
 	saved  int    // checkpoints written by this run
+	job    *job
 }
 
 func (c *checkpointer) key(name string) string { return c.prefix + "/" + name }
@@ -58,7 +60,7 @@ func (j *job) specHash() (string, error) {
 
 // newCheckpointer reads what an earlier run of the job left under the
 // prefix.
-func (j *job) newCheckpointer(ctx context.Context) (*checkpointer, error) {
+func (j *job) newCheckpointer() (*checkpointer, error) {
 	o := j.opt.Checkpoints
 	if o == nil {
 		return nil, nil
@@ -66,7 +68,7 @@ func (j *job) newCheckpointer(ctx context.Context) (*checkpointer, error) {
 	if o.Store == nil || o.Prefix == "" {
 		return nil, errors.New("trainer: Options.Checkpoints needs a Store and a Prefix")
 	}
-	c := &checkpointer{store: o.Store, prefix: o.Prefix, every: o.Every}
+	c := &checkpointer{store: o.Store, prefix: o.Prefix, every: o.Every, job: j}
 	if c.every == 0 {
 		c.every = j.spec.Engine.CheckpointEvery
 	}
@@ -147,4 +149,58 @@ func readJSON(ctx context.Context, st models.Store, key string, v any) error {
 		return fmt.Errorf("%s: %w", key, err)
 	}
 	return nil
+}
+
+// optimizer wires the checkpoints into an ml optimiser's settings.
+func (c *checkpointer) optimizer(ctx context.Context, s *ml.Settings) {
+	if c != nil {
+		wire(ctx, c, &s.CheckpointEvery, &s.Checkpoint, &s.Resume)
+	}
+}
+
+// encodedState is an optimiser state a checkpoint holds.
+type encodedState[S any] interface {
+	*S
+	MarshalBinary() ([]byte, error)
+	UnmarshalBinary([]byte) error
+}
+
+// wire sets an algorithm's checkpoint fields: every, the callback that
+// stores each state, and the state to resume from. A checkpoint that does
+// not decode is logged and the fit starts over — a damaged checkpoint must
+// not keep a job from ever finishing. A nil c sets nothing.
+func wire[S any, P encodedState[S]](ctx context.Context, c *checkpointer, every *int, save *func(*S) error, resume **S) {
+	if c == nil {
+		return
+	}
+	*every = c.every
+	*save = func(s *S) error {
+		data, err := P(s).MarshalBinary()
+		if err != nil {
+			return err
+		}
+		return c.save(ctx, data)
+	}
+	if c.resume == nil {
+		return
+	}
+	s := new(S)
+	if err := P(s).UnmarshalBinary(c.resume); err != nil {
+		c.job.log.Warn("trainer: the checkpoint does not decode; the fit starts over", "key", c.key("state"), "err", err)
+		return
+	}
+	*resume = s
+}
+
+// clear removes the job's checkpoints once its model is published: a run
+// of the same job after that starts afresh.
+func (c *checkpointer) clear(ctx context.Context) {
+	if c == nil {
+		return
+	}
+	for _, name := range []string{"state", "job.json"} {
+		if err := c.store.Delete(ctx, c.key(name)); err != nil {
+			c.job.log.Warn("trainer: remove checkpoint", "key", c.key(name), "err", err)
+		}
+	}
 }

@@ -11,8 +11,9 @@ import (
 
 // estimator is one algorithm with its hyper-parameters, as the job runs it.
 type estimator interface {
-	// fit trains on ds, reporting each iteration.
-	fit(ctx context.Context, x cluster.Cluster, ds *cluster.Dataset, progress func(ml.Progress) bool) (ml.Model, error)
+	// fit trains on ds, reporting each iteration, checkpointing to ck
+	// (nil: no checkpoints).
+	fit(ctx context.Context, x cluster.Cluster, ds *cluster.Dataset, progress func(ml.Progress) bool, ck *checkpointer) (ml.Model, error)
 	// with returns the estimator with grid parameters set.
 	with(p ml.Params) (estimator, error)
 	// estimator is the ml.Estimator for cross-validation.
@@ -79,11 +80,12 @@ func (e *linearEst) build(progress func(ml.Progress) bool) (ml.LinearRegression,
 		Solver: solver, Optimizer: s}, nil
 }
 
-func (e *linearEst) fit(ctx context.Context, x cluster.Cluster, ds *cluster.Dataset, progress func(ml.Progress) bool) (ml.Model, error) {
+func (e *linearEst) fit(ctx context.Context, x cluster.Cluster, ds *cluster.Dataset, progress func(ml.Progress) bool, ck *checkpointer) (ml.Model, error) {
 	lr, err := e.build(progress)
 	if err != nil {
 		return nil, err
 	}
+	ck.optimizer(ctx, &lr.Optimizer)
 	return lr.Fit(ctx, x, ds)
 }
 
@@ -110,11 +112,12 @@ func (e *logisticEst) build(progress func(ml.Progress) bool) (ml.LogisticRegress
 		Family: e.p.Family, Classes: e.classes, Optimizer: s}, nil
 }
 
-func (e *logisticEst) fit(ctx context.Context, x cluster.Cluster, ds *cluster.Dataset, progress func(ml.Progress) bool) (ml.Model, error) {
+func (e *logisticEst) fit(ctx context.Context, x cluster.Cluster, ds *cluster.Dataset, progress func(ml.Progress) bool, ck *checkpointer) (ml.Model, error) {
 	lr, err := e.build(progress)
 	if err != nil {
 		return nil, err
 	}
+	ck.optimizer(ctx, &lr.Optimizer)
 	return lr.Fit(ctx, x, ds)
 }
 

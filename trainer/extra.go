@@ -48,7 +48,7 @@ func (e *mlpEst) config(progress func(ml.Progress) bool) mlp.Config {
 	return c
 }
 
-func (e *mlpEst) fit(ctx context.Context, x cluster.Cluster, ds *cluster.Dataset, progress func(ml.Progress) bool) (ml.Model, error) {
+func (e *mlpEst) fit(ctx context.Context, x cluster.Cluster, ds *cluster.Dataset, progress func(ml.Progress) bool, ck *checkpointer) (ml.Model, error) {
 	r, err := mlp.Train(ctx, x, ds, e.config(progress))
 	if err != nil {
 		return nil, err
@@ -81,9 +81,13 @@ func (e *mlpEst) maxIter() int            { return e.p.MaxIter }
 // runKMeans clusters the feature rows and publishes the centres.
 func (j *job) runKMeans(ctx context.Context, res *Result, pipe *features.Pipeline, ds *cluster.Dataset) (*Result, error) {
 	p := j.spec.Algorithm.KMeans
-	fit := func(k, maxIter int) (*kmeans.Model, error) {
-		return kmeans.Fit(ctx, j.engine, ds, kmeans.Config{K: k, Init: p.Init, InitSteps: p.InitSteps, MaxIter: maxIter,
-			Tol: p.Tol, Runs: p.Runs, Seed: seedOr(p.Seed)})
+	fit := func(k, maxIter int, ck *checkpointer) (*kmeans.Model, error) {
+		cfg := kmeans.Config{K: k, Init: p.Init, InitSteps: p.InitSteps, MaxIter: maxIter,
+			Tol: p.Tol, Runs: p.Runs, Seed: seedOr(p.Seed)}
+		if ck != nil {
+			wire(ctx, ck, &cfg.CheckpointEvery, &cfg.Checkpoint, &cfg.Resume)
+		}
+		return kmeans.Fit(ctx, j.engine, ds, cfg)
 	}
 	k, maxIter := p.K, p.MaxIter
 	if grid := j.spec.Evaluation.Grid; len(grid) > 0 {
@@ -97,7 +101,7 @@ func (j *job) runKMeans(ctx context.Context, res *Result, pipe *features.Pipelin
 			if v, ok := pt["max_iter"]; ok {
 				mi = int(v)
 			}
-			m, err := fit(kk, mi)
+			m, err := fit(kk, mi, nil)
 			if err != nil {
 				return nil, fmt.Errorf("trainer: grid point %s: %w", pt, err)
 			}
@@ -109,7 +113,7 @@ func (j *job) runKMeans(ctx context.Context, res *Result, pipe *features.Pipelin
 		}
 	}
 	j.obs.Phase(fmt.Sprintf("training kmeans (k = %d)", k))
-	m, err := fit(k, maxIter)
+	m, err := fit(k, maxIter, j.ckpt)
 	if err != nil {
 		return nil, fmt.Errorf("trainer: kmeans: %w", err)
 	}

@@ -128,7 +128,7 @@ func Run(ctx context.Context, spec *Spec, opt Options) (*Result, error) {
 	}
 
 	var err error
-	if j.ckpt, err = j.newCheckpointer(ctx); err != nil {
+	if j.ckpt, err = j.newCheckpointer(); err != nil {
 		return nil, err
 	}
 	var res *Result
@@ -281,7 +281,7 @@ func (j *job) runSupervised(ctx context.Context) (*Result, error) {
 	model, err := est.fit(ctx, j.engine, train, func(p ml.Progress) bool {
 		j.obs.Iteration(0, p, est.maxIter())
 		return false
-	})
+	}, j.ckpt)
 	if err != nil {
 		return nil, fmt.Errorf("trainer: %s: %w", res.Algorithm, err)
 	}
@@ -325,6 +325,7 @@ func (j *job) publish(ctx context.Context, res *Result, art *models.Artifact) (*
 		return nil, fmt.Errorf("trainer: publish %s: %w", res.Model, err)
 	}
 	res.Version = v
+	j.ckpt.clear(ctx)
 	if alias := j.spec.Output.Alias; alias != "" {
 		if why := thresholdsFail(res.Metrics, j.spec.Output); why != "" {
 			res.AliasHeld = why
@@ -441,7 +442,7 @@ func (j *job) search(ctx context.Context, est estimator, train, test *cluster.Da
 		if err != nil {
 			return nil, err
 		}
-		m, err := e.fit(ctx, j.engine, train, func(pr ml.Progress) bool { j.obs.Iteration(i+1, pr, e.maxIter()); return false })
+		m, err := e.fit(ctx, j.engine, train, func(pr ml.Progress) bool { j.obs.Iteration(i+1, pr, e.maxIter()); return false }, nil)
 		if err != nil {
 			return nil, fmt.Errorf("trainer: grid point %s: %w", p, err)
 		}
