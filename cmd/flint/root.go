@@ -46,7 +46,7 @@ and every command that touches models takes --store:
 	root.SetErr(errOut)
 	root.PersistentFlags().String("log", defaultLogSpec(), "the log: dir:PATH or kafka:HOST:PORT[,HOST:PORT...]")
 	root.PersistentFlags().String("store", defaultStoreSpec(), "the model store: dir:PATH or s3://HOST:PORT/BUCKET[/PREFIX]")
-	root.AddCommand(newLogCmd(s), newIngestCmd(s), newTrainCmd(s), newModelsCmd(s), newServeCmd(s), newWorkerCmd(s), newUpCmd(s))
+	root.AddCommand(newLogCmd(s), newIngestCmd(s), newTrainCmd(s), newModelsCmd(s), newServeCmd(s), newWorkerCmd(s), newUpCmd(s), newDriverCmd(s))
 	return root
 }
 

@@ -20,8 +20,11 @@ import (
 )
 
 type trainOptions struct {
-	file   string
-	dryRun bool
+	file       string
+	dryRun     bool
+	driver     string // submit to this driver's job API instead of running here
+	secretFile string // the driver's bearer token
+	tlsCA      string
 }
 
 func newTrainCmd(s streams) *cobra.Command {
@@ -36,10 +39,17 @@ thresholds hold.
 
 The spec is validated first; every problem is reported at once with its
 file:line:column and field path. --dry-run stops there and prints the plan.
-Ctrl-C cancels cleanly: nothing is published. The spec reference is docs/job-spec.md.`,
+Ctrl-C cancels cleanly: nothing is published. The spec reference is docs/job-spec.md.
+
+With --driver, the job runs on a driver ("flint driver", or "flint up --http")
+and its workers instead: train submits the spec, prints the job's progress
+until it ends, and exits non-zero if it fails; Ctrl-C cancels the job on the
+driver. Files the job reads are opened by the workers, so give paths they can
+read. The token is the cluster secret (--secret-file or $FLINT_CLUSTER_SECRET).`,
 		Example: `  flint train -f examples/fashion-logreg.yaml
   flint train -f job.yaml --dry-run
-  flint --log kafka:localhost:9092 --store s3://localhost:9000/models train -f job.yaml`,
+  flint --log kafka:localhost:9092 --store s3://localhost:9000/models train -f job.yaml
+  flint train --driver http://127.0.0.1:8081 -f job.yaml`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if o.file == "" {
@@ -50,6 +60,9 @@ Ctrl-C cancels cleanly: nothing is published. The spec reference is docs/job-spe
 	}
 	cmd.Flags().StringVarP(&o.file, "file", "f", "", "the job spec (YAML)")
 	cmd.Flags().BoolVar(&o.dryRun, "dry-run", false, "validate the spec and print the plan without running it")
+	cmd.Flags().StringVar(&o.driver, "driver", "", "submit the job to the driver whose job API is at this URL (http://HOST:PORT) and follow it")
+	cmd.Flags().StringVar(&o.secretFile, "secret-file", "", "with --driver: file holding the cluster secret the driver asks for (default $"+envClusterSecret+")")
+	cmd.Flags().StringVar(&o.tlsCA, "tls-ca", "", "with an https:// --driver: CA certificates (PEM) its certificate must chain to (default the system roots)")
 	return cmd
 }
 
@@ -57,6 +70,9 @@ func runTrain(cmd *cobra.Command, s streams, o trainOptions) error {
 	data, err := os.ReadFile(o.file)
 	if err != nil {
 		return err
+	}
+	if o.driver != "" && !o.dryRun {
+		return runRemoteTrain(cmd, s, o, data) // the driver validates the spec
 	}
 	spec, err := trainer.ParseSpec(o.file, data)
 	if err != nil {

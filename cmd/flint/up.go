@@ -28,6 +28,7 @@ type upOptions struct {
 	partitions int
 	verbose    bool
 	tls        tlsFlags
+	jobs       jobsOptions
 	workerCmd  func(driver string) *exec.Cmd
 }
 
@@ -46,12 +47,15 @@ With --file (CSV: label, then features) or --topic (CSV records in a kafka: --lo
 it loads the data on the workers — each worker reads its own partitions — fits a
 logistic regression, prints the model and the time taken, and stops. Otherwise it
 runs until SIGTERM or Ctrl-C; more workers may join with
-"flint worker --driver ADDR".
+"flint worker --driver ADDR". With --http it also serves the job API of
+"flint driver" there, so "flint train --driver http://ADDR -f job.yaml" runs
+jobs on these workers.
 
 The embedded log (dir:) cannot be read by worker processes yet: it is locked by
 one process at a time.`,
 		Example: `  flint up --workers 3
   flint up --workers 3 --file data.csv
+  flint up --workers 3 --http 127.0.0.1:8081
   flint --log kafka:localhost:9092 up --workers 4 --topic clicks`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runUp(cmd, s, o) },
@@ -67,6 +71,7 @@ one process at a time.`,
 	f.IntVar(&o.partitions, "partitions", 0, "dataset partitions for --file (default 2 per worker)")
 	f.BoolVar(&o.verbose, "verbose", false, "log worker membership and recovery events")
 	o.tls.add(f)
+	o.jobs.add(f, "", "serve the HTTP job API (as flint driver does) at this address until stopped, e.g. 127.0.0.1:8081")
 	return cmd
 }
 
@@ -87,6 +92,12 @@ func runUp(cmd *cobra.Command, s streams, o upOptions) error {
 	if len(o.files) > 0 && o.topic != "" {
 		return fmt.Errorf("give --file or --topic, not both")
 	}
+	if o.jobs.http != "" && (len(o.files) > 0 || o.topic != "") {
+		return fmt.Errorf("--http serves jobs until stopped; give it without --file or --topic")
+	}
+	if err := o.jobs.validate(); err != nil {
+		return err
+	}
 	secret, err := readSecret(o.secretFile)
 	if err != nil {
 		return err
@@ -100,7 +111,11 @@ func runUp(cmd *cobra.Command, s streams, o upOptions) error {
 		level = slog.LevelInfo
 	}
 	logger := slog.New(slog.NewTextHandler(s.err, &slog.HandlerOptions{Level: level}))
-	d, err := remote.NewDriver(remote.Config{Listen: o.addr, HeartbeatInterval: o.heartbeat, HeartbeatTimeout: o.timeout, Secret: secret, TLS: tlsFiles, Logger: logger})
+	var logSpec string
+	if o.jobs.http != "" {
+		logSpec = workerLogSpec(cmd, logger)
+	}
+	d, err := remote.NewDriver(remote.Config{Listen: o.addr, HeartbeatInterval: o.heartbeat, HeartbeatTimeout: o.timeout, Secret: secret, TLS: tlsFiles, Log: logSpec, Logger: logger})
 	if err != nil {
 		return err
 	}
@@ -137,6 +152,9 @@ func runUp(cmd *cobra.Command, s streams, o upOptions) error {
 		fmt.Fprintf(s.out, "  %s  %s  %s\n", w.ID, w.Name, w.Addr)
 	}
 
+	if o.jobs.http != "" {
+		return serveJobs(cmd, s, d, o.jobs, secret, o.tls, logSpec, logger)
+	}
 	if len(o.files) == 0 && o.topic == "" {
 		<-ctx.Done()
 		fmt.Fprintln(s.out, "stopping")

@@ -1,0 +1,475 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/flintml/flint/cluster/remote"
+	"github.com/flintml/flint/log"
+	"github.com/flintml/flint/ml"
+	"github.com/flintml/flint/models"
+	"github.com/flintml/flint/models/local"
+	"github.com/flintml/flint/models/s3"
+	"github.com/flintml/flint/trainer"
+)
+
+type driverOptions struct {
+	listen     string
+	heartbeat  time.Duration
+	timeout    time.Duration
+	secretFile string
+	tls        tlsFlags
+	jobs       jobsOptions
+}
+
+// jobsOptions are the flags of the HTTP job API, shared by flint driver and
+// flint up.
+type jobsOptions struct {
+	http            string
+	checkpointEvery int
+	maxConcurrent   int
+	minWorkers      int
+}
+
+func (o *jobsOptions) add(f *pflag.FlagSet, defaultHTTP, httpUsage string) {
+	f.StringVar(&o.http, "http", defaultHTTP, httpUsage)
+	f.IntVar(&o.checkpointEvery, "checkpoint-every", 0, "iterations between optimiser checkpoints in the store (default: the job's engine.checkpoint_every, else 10)")
+	f.IntVar(&o.maxConcurrent, "max-concurrent", 1, "jobs run at once; the others wait in submission order")
+	f.IntVar(&o.minWorkers, "min-workers", 1, "live workers a job waits for before it starts")
+}
+
+func (o jobsOptions) validate() error {
+	var errs []error
+	if o.checkpointEvery < 0 {
+		errs = append(errs, fmt.Errorf("--checkpoint-every must be >= 0, got %d", o.checkpointEvery))
+	}
+	if o.maxConcurrent < 1 {
+		errs = append(errs, fmt.Errorf("--max-concurrent must be at least 1, got %d", o.maxConcurrent))
+	}
+	if o.minWorkers < 1 {
+		errs = append(errs, fmt.Errorf("--min-workers must be at least 1, got %d", o.minWorkers))
+	}
+	return errors.Join(errs...)
+}
+
+func newDriverCmd(s streams) *cobra.Command {
+	var o driverOptions
+	cmd := &cobra.Command{
+		Use:   "driver",
+		Short: "Run a long-running driver: workers register with it, training jobs are submitted to it over HTTP",
+		Long: `Run a driver that worker processes ("flint worker --driver ADDR") register with
+at --listen, and that takes training jobs over HTTP at --http:
+
+  POST /v1/jobs (a YAML spec), GET /v1/jobs, GET /v1/jobs/ID, DELETE /v1/jobs/ID,
+  GET /v1/jobs/ID/events, GET /v1/workers, GET /healthz       (docs/driver.md)
+
+"flint train --driver http://HOST:PORT -f job.yaml" submits a job and follows it.
+Jobs run one at a time (--max-concurrent) on the workers, each once at least
+--min-workers are alive, and publish to the model store (--store). Each job's
+record (jobs/ID.json) and optimiser checkpoints (every --checkpoint-every
+iterations) live in the store too: a driver stopped mid-job (SIGTERM, Ctrl-C,
+a crash) leaves it running there, and the next driver started on the same store
+resumes it from its newest checkpoint.
+
+Workers read log sources from the --log given here, which must be kafka:; with
+the embedded dir: log, jobs must read files (source.files) every worker can
+read at the same path.
+
+With a shared secret (--secret-file or $FLINT_CLUSTER_SECRET) workers must
+present it, and so must every HTTP request (Authorization: Bearer SECRET)
+except /healthz. --tls-cert/--tls-key encrypt the workers' connections and
+serve the job API over HTTPS.`,
+		Example: `  FLINT_CLUSTER_SECRET=... flint --log kafka:kafka:9092 --store s3://minio:9000/models driver --listen :7077 --http :8081
+  flint train --driver http://127.0.0.1:8081 -f job.yaml`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runDriver(cmd, s, o) },
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.listen, "listen", ":7077", "address workers register at")
+	f.DurationVar(&o.heartbeat, "heartbeat", time.Second, "worker heartbeat interval")
+	f.DurationVar(&o.timeout, "heartbeat-timeout", 0, "silence after which a worker is declared dead (default 5 heartbeats)")
+	f.StringVar(&o.secretFile, "secret-file", "", "file holding the shared secret of the driver, its workers and job clients (default $"+envClusterSecret+")")
+	o.tls.add(f)
+	o.jobs.add(f, ":8081", "address the HTTP job API listens on")
+	return cmd
+}
+
+func runDriver(cmd *cobra.Command, s streams, o driverOptions) error {
+	if err := o.jobs.validate(); err != nil {
+		return err
+	}
+	secret, err := readSecret(o.secretFile)
+	if err != nil {
+		return err
+	}
+	tlsFiles, err := o.tls.files()
+	if err != nil {
+		return err
+	}
+	logger := slog.New(slog.NewTextHandler(s.err, nil))
+	logSpec := workerLogSpec(cmd, logger)
+	d, err := remote.NewDriver(remote.Config{Listen: o.listen, HeartbeatInterval: o.heartbeat, HeartbeatTimeout: o.timeout,
+		Secret: secret, TLS: tlsFiles, Log: logSpec, Logger: logger})
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if secret == "" {
+		logger.Warn("no shared secret (--secret-file or $" + envClusterSecret + "): any process that reaches the driver can register as a worker or submit jobs")
+	}
+	fmt.Fprintf(s.out, "driver listening for workers on %s\n", d.Addr())
+	return serveJobs(cmd, s, d, o.jobs, secret, o.tls, logSpec, logger)
+}
+
+// workerLogSpec returns the --log value when worker processes can read that
+// log (kafka:), else "" (the embedded log is locked by one process): jobs
+// then read files only.
+func workerLogSpec(cmd *cobra.Command, logger *slog.Logger) string {
+	spec, _ := cmd.Flags().GetString("log")
+	if strings.HasPrefix(spec, "kafka:") {
+		return spec
+	}
+	logger.Warn("worker processes cannot read the embedded log; jobs reading a topic are refused (start the driver with --log kafka:HOST:PORT to allow them)", "log", spec)
+	return ""
+}
+
+// serveJobs serves the HTTP job API of driver d until the command's context
+// ends (SIGINT, SIGTERM). Jobs still running then stay "running" in the
+// store, for the next driver on the store to resume.
+func serveJobs(cmd *cobra.Command, s streams, d *remote.Driver, o jobsOptions, secret string, tf tlsFlags, logSpec string, logger *slog.Logger) error {
+	ctx := cmd.Context()
+	storeSpec, _ := cmd.Flags().GetString("store")
+	store, err := openStore(ctx, storeSpec)
+	if err != nil {
+		return err
+	}
+	var l log.Log
+	if logSpec != "" {
+		if l, err = openLog(ctx, logSpec); err != nil {
+			return err
+		}
+		defer l.Close()
+	}
+	minWorkers := o.minWorkers
+	m, err := trainer.NewManager(ctx, trainer.ManagerConfig{
+		Store: store, Log: l, Cluster: d, Logger: logger, FlintVersion: version,
+		CheckpointEvery: o.checkpointEvery, MaxConcurrent: o.maxConcurrent,
+		Ready: func(ctx context.Context) error { return d.WaitWorkers(ctx, minWorkers) },
+	})
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	api := trainer.NewAPI(trainer.APIConfig{Manager: m, Token: secret, Logger: logger, Workers: func() []trainer.Worker {
+		var ws []trainer.Worker
+		for _, w := range d.Members() {
+			ws = append(ws, trainer.Worker{ID: w.ID, Name: w.Name, Addr: w.Addr, Alive: w.Alive, CachedBytes: w.CachedBytes, LastHeartbeat: w.LastHeartbeat})
+		}
+		return ws
+	}})
+	ln, err := net.Listen("tcp", o.http)
+	if err != nil {
+		return fmt.Errorf("--http: %w", err)
+	}
+	srv := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
+		ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
+	scheme := "http"
+	if tf.cert != "" {
+		scheme = "https"
+	}
+	served := make(chan error, 1)
+	go func() {
+		if scheme == "https" {
+			served <- srv.ServeTLS(ln, tf.cert, tf.key)
+		} else {
+			served <- srv.Serve(ln)
+		}
+	}()
+	fmt.Fprintf(s.out, "job API on %s://%s\n", scheme, ln.Addr())
+	select {
+	case <-ctx.Done():
+	case err := <-served:
+		m.Close()
+		return fmt.Errorf("job API: %w", err)
+	}
+	fmt.Fprintln(s.out, "stopping; running jobs resume when a driver starts on the same store")
+	m.Close() // ends the event streams too
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err = srv.Shutdown(sctx)
+	<-served
+	return err
+}
+
+// openStore opens the model store a --store value names (see
+// openRegistry, which takes the same values).
+func openStore(ctx context.Context, spec string) (models.Store, error) {
+	bad := func(why string) (models.Store, error) {
+		return nil, fmt.Errorf("--store %q: %s (want dir:PATH or s3://HOST:PORT/BUCKET[/PREFIX])", spec, why)
+	}
+	if dir, ok := strings.CutPrefix(spec, "dir:"); ok {
+		if dir == "" {
+			return bad("empty directory")
+		}
+		return local.New(dir)
+	}
+	u, err := url.Parse(spec)
+	if err != nil || (u.Scheme != "s3" && u.Scheme != "s3s") {
+		return bad("unknown store")
+	}
+	if u.Host == "" {
+		return bad("no endpoint")
+	}
+	bucket, prefix, _ := strings.Cut(strings.Trim(u.Path, "/"), "/")
+	if bucket == "" {
+		return bad("no bucket")
+	}
+	q := u.Query()
+	return s3.New(ctx, s3.Config{Endpoint: u.Host, Bucket: bucket, Prefix: prefix, UseTLS: u.Scheme == "s3s",
+		CreateBucket: q.Get("create") == "true", InsecureSkipVerify: q.Get("insecure") == "true"})
+}
+
+// jobClient talks to a driver's HTTP job API.
+type jobClient struct {
+	base  string // scheme://host:port
+	token string
+	http  *http.Client
+}
+
+// newJobClient checks a --driver value: http://HOST:PORT, https://HOST:PORT,
+// or HOST:PORT (http).
+func newJobClient(addr, token, caFile string) (*jobClient, error) {
+	raw := addr
+	if !strings.Contains(raw, "://") {
+		raw = "http://" + raw
+	}
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
+		return nil, fmt.Errorf("--driver %q: want http://HOST:PORT or https://HOST:PORT (the driver's --http address)", addr)
+	}
+	c := &jobClient{base: u.Scheme + "://" + u.Host, token: token, http: &http.Client{}}
+	if caFile != "" {
+		pem, err := os.ReadFile(caFile)
+		if err != nil {
+			return nil, fmt.Errorf("--tls-ca: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("--tls-ca %s: no PEM certificates in it", caFile)
+		}
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+		c.http.Transport = tr
+	}
+	return c, nil
+}
+
+// apiError is an error answer of the job API.
+type apiError struct {
+	status int
+	body   trainer.ErrorBody
+	base   string
+}
+
+func (e *apiError) Error() string {
+	if len(e.body.Problems) > 0 {
+		return e.body.Error + ":\n  " + strings.Join(e.body.Problems, "\n  ")
+	}
+	return fmt.Sprintf("driver %s: %s (HTTP %d)", e.base, e.body.Error, e.status)
+}
+
+func (c *jobClient) do(ctx context.Context, method, path, contentType string, body []byte) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode >= 300 {
+		defer resp.Body.Close()
+		e := &apiError{status: resp.StatusCode, base: c.base}
+		data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		if json.Unmarshal(data, &e.body) != nil || e.body.Error == "" {
+			e.body.Error = strings.TrimSpace(string(data))
+		}
+		return nil, e
+	}
+	return resp, nil
+}
+
+func (c *jobClient) job(ctx context.Context, method, path, contentType string, body []byte) (trainer.Job, error) {
+	resp, err := c.do(ctx, method, path, contentType, body)
+	if err != nil {
+		return trainer.Job{}, err
+	}
+	defer resp.Body.Close()
+	var j trainer.Job
+	if err := json.NewDecoder(resp.Body).Decode(&j); err != nil {
+		return trainer.Job{}, fmt.Errorf("driver %s: %s %s: decode the answer: %w", c.base, method, path, err)
+	}
+	return j, nil
+}
+
+func (c *jobClient) submit(ctx context.Context, name string, spec []byte) (trainer.Job, error) {
+	return c.job(ctx, http.MethodPost, "/v1/jobs?name="+url.QueryEscape(name), "application/yaml", spec)
+}
+
+func (c *jobClient) cancel(ctx context.Context, id string) (trainer.Job, error) {
+	return c.job(ctx, http.MethodDelete, "/v1/jobs/"+url.PathEscape(id), "", nil)
+}
+
+// stream reads the job's event stream, calling fn with each state, until
+// the stream ends.
+func (c *jobClient) stream(ctx context.Context, id string, fn func(trainer.Job)) error {
+	resp, err := c.do(ctx, http.MethodGet, "/v1/jobs/"+url.PathEscape(id)+"/events", "", nil)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 4<<20)
+	for sc.Scan() {
+		var j trainer.Job
+		if err := json.Unmarshal(sc.Bytes(), &j); err != nil {
+			return fmt.Errorf("driver %s: event of job %s: %w", c.base, id, err)
+		}
+		fn(j)
+	}
+	if err := sc.Err(); err != nil {
+		return err
+	}
+	return io.ErrUnexpectedEOF // the caller looks at the last state to tell
+}
+
+// followRetries is how many times in a row following a job may fail (a
+// driver restarting, a dropped connection) before train gives up; one
+// second apart.
+const followRetries = 60
+
+// follow streams the job until it ends, reconnecting when the stream breaks
+// (the driver restarted: it resumes the job). fn sees every state.
+func (c *jobClient) follow(ctx context.Context, id string, fn func(trainer.Job), lost func(error)) (trainer.Job, error) {
+	var last trainer.Job
+	for failures := 0; ; {
+		got := false
+		err := c.stream(ctx, id, func(j trainer.Job) { last, got = j, true; fn(j) })
+		if last.State.Final() {
+			return last, nil
+		}
+		if ctx.Err() != nil {
+			return last, ctx.Err()
+		}
+		var ae *apiError
+		if errors.As(err, &ae) && ae.status != http.StatusServiceUnavailable && ae.status != http.StatusBadGateway {
+			return last, err // not found, unauthorized: waiting will not help
+		}
+		if got {
+			failures = 0
+		}
+		if failures++; failures > followRetries {
+			return last, fmt.Errorf("lost the driver at %s following job %s: %w", c.base, id, err)
+		}
+		if failures == 1 {
+			lost(err)
+		}
+		select {
+		case <-ctx.Done():
+			return last, ctx.Err()
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// runRemoteTrain submits the spec to a driver and follows the job, printing
+// its progress as a local run does. Ctrl-C cancels the job on the driver.
+func runRemoteTrain(cmd *cobra.Command, s streams, o trainOptions, spec []byte) error {
+	token, err := readSecret(o.secretFile)
+	if err != nil {
+		return err
+	}
+	c, err := newJobClient(o.driver, token, o.tlsCA)
+	if err != nil {
+		return err
+	}
+	ctx := cmd.Context()
+	j, err := c.submit(ctx, o.file, spec)
+	if err != nil {
+		return err
+	}
+	id := j.ID
+	fmt.Fprintf(s.err, "submitted job %s to %s\n", id, c.base)
+	obs := newProgress(s.err)
+	var phase string
+	var prog trainer.JobProgress
+	attempts := j.Attempts
+	j, err = c.follow(ctx, id, func(j trainer.Job) {
+		if j.Attempts > attempts && attempts > 0 {
+			obs.logger.Warn("the driver restarted; the job resumed from its checkpoint", "job", j.ID, "attempt", j.Attempts)
+			phase = ""
+		}
+		attempts = max(attempts, j.Attempts)
+		if j.Phase != "" && j.Phase != phase {
+			phase = j.Phase
+			obs.Phase(phase)
+		}
+		if p := j.Progress; p != nil && *p != prog {
+			prog = *p
+			obs.Iteration(p.Trial, ml.Progress{Iter: p.Iter, Loss: float64(p.Loss), GradNorm: float64(p.GradNorm),
+				Elapsed: time.Duration(p.ElapsedSec * float64(time.Second))}, p.MaxIter)
+		}
+	}, func(err error) {
+		obs.logger.Warn("lost the job's event stream; reconnecting", "driver", c.base, "err", err)
+	})
+	obs.finish()
+	if ctx.Err() != nil {
+		cctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		cj, err := c.cancel(cctx, id)
+		var ae *apiError
+		switch {
+		case errors.As(err, &ae) && ae.status == http.StatusConflict:
+			return fmt.Errorf("training cancelled here, but job %s had already finished on the driver", id)
+		case err != nil:
+			return fmt.Errorf("training cancelled; cancel job %s on the driver: %w", id, err)
+		case cj.State != trainer.JobCanceled:
+			return fmt.Errorf("training cancelled; job %s is %s on the driver, stopping", id, cj.State)
+		}
+		return fmt.Errorf("training cancelled; job %s canceled on the driver, nothing was published", id)
+	}
+	if err != nil {
+		return err
+	}
+	switch {
+	case j.State == trainer.JobSucceeded && j.Result != nil:
+		printSummary(s.out, j.Result.Result())
+		return nil
+	case j.State == trainer.JobCanceled:
+		return fmt.Errorf("job %s was canceled on the driver: %s", id, j.Error)
+	}
+	return fmt.Errorf("job %s failed on the driver: %s", id, j.Error)
+}

@@ -1,0 +1,364 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+
+	"github.com/flintml/flint/ml"
+	"github.com/flintml/flint/models"
+	"github.com/flintml/flint/models/local"
+	"github.com/flintml/flint/trainer"
+)
+
+// clicksJob writes a CSV of a small classification problem and a job spec
+// training logistic regression on it as model name; it returns the spec's
+// path.
+func clicksJob(t *testing.T, name string) string {
+	t.Helper()
+	dir := t.TempDir()
+	r := rand.New(rand.NewPCG(3, 4))
+	var b strings.Builder
+	b.WriteString("x1,x2,y\n")
+	for range 1000 {
+		x1, x2 := r.NormFloat64(), r.NormFloat64()
+		y := 0
+		if 2*x1-x2+0.5*r.NormFloat64() > 0 {
+			y = 1
+		}
+		fmt.Fprintf(&b, "%g,%g,%d\n", x1, x2, y)
+	}
+	csv := filepath.Join(dir, "clicks.csv")
+	spec := fmt.Sprintf(`name: %s
+source: {files: [%q], header: true}
+schema:
+  format: csv
+  fields: [{name: x1, type: numeric}, {name: x2, type: numeric}, {name: y, type: numeric}]
+  label: y
+algorithm:
+  logistic_regression: {max_iter: 100, tol: 1e-12}
+`, name, csv)
+	path := filepath.Join(dir, "job.yaml")
+	if err := os.WriteFile(csv, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(spec), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// jobAPI is a job API with an in-process engine on a store in a temporary
+// directory.
+func jobAPI(t *testing.T, cfg trainer.ManagerConfig, token string) (url string, m *trainer.Manager, st models.Store) {
+	t.Helper()
+	st, err := local.New(filepath.Join(t.TempDir(), "models"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	cfg.Store, cfg.Logger = st, quiet
+	m, err = trainer.NewManager(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(trainer.NewAPI(trainer.APIConfig{Manager: m, Token: token, Logger: quiet}))
+	t.Cleanup(srv.Close)
+	t.Cleanup(func() { m.Close() })
+	return srv.URL, m, st
+}
+
+func TestTrainOnDriver(t *testing.T) {
+	t.Setenv(envClusterSecret, "tok")
+	url, m, st := jobAPI(t, trainer.ManagerConfig{}, "tok")
+	job := clicksJob(t, "clicks")
+	out, errOut, err := run(t, "", "train", "--driver", url, "-f", job)
+	if err != nil {
+		t.Fatalf("train --driver: %v\n%s", err, errOut)
+	}
+	if !strings.Contains(out, "published clicks version 1 (logistic_regression)") || !strings.Contains(out, "accuracy") {
+		t.Fatalf("summary:\n%s", out)
+	}
+	if !strings.Contains(errOut, "submitted job ") || !strings.Contains(errOut, "msg=iteration") {
+		t.Fatalf("no submission or progress on stderr:\n%s", errOut)
+	}
+	if _, vi, err := models.NewRegistry(st).Latest(context.Background(), "clicks"); err != nil || vi.Version != 1 {
+		t.Fatalf("model: %v", err)
+	}
+	if jobs := m.List(trainer.JobSucceeded); len(jobs) != 1 || jobs[0].File != job {
+		t.Fatalf("jobs: %+v", jobs)
+	}
+
+	// Every problem of a bad spec, named by the driver.
+	bad := filepath.Join(t.TempDir(), "bad.yaml")
+	os.WriteFile(bad, []byte("name: x\nsource: {files: [a.csv]}\nschema: {fields: [{name: a, type: numeric}]}\nalgorithm:\n  foo: {}\n"), 0o644)
+	_, _, err = run(t, "", "train", "--driver", url, "-f", bad)
+	if err == nil || !strings.Contains(err.Error(), "problem(s) in the job spec:\n  "+bad+":5:3: algorithm.foo") {
+		t.Fatalf("bad spec: %v", err)
+	}
+	// A job that fails on the driver fails train.
+	missing := filepath.Join(t.TempDir(), "missing.yaml")
+	spec, _ := os.ReadFile(job)
+	os.WriteFile(missing, bytes.Replace(spec, []byte("clicks.csv"), []byte("nothing.csv"), 1), 0o644)
+	_, _, err = run(t, "", "train", "--driver", url, "-f", missing)
+	if err == nil || !strings.Contains(err.Error(), "failed on the driver") || !strings.Contains(err.Error(), "nothing.csv") {
+		t.Fatalf("failing job: %v", err)
+	}
+	// The wrong token.
+	secret := filepath.Join(t.TempDir(), "secret")
+	os.WriteFile(secret, []byte("wrong\n"), 0o600)
+	_, _, err = run(t, "", "train", "--driver", url, "--secret-file", secret, "-f", job)
+	if err == nil || !strings.Contains(err.Error(), "HTTP 401") || !strings.Contains(err.Error(), "bearer token is not valid") {
+		t.Fatalf("wrong token: %v", err)
+	}
+}
+
+// Ctrl-C while following a job cancels it on the driver.
+func TestTrainOnDriverCancel(t *testing.T) {
+	reached := make(chan struct{})
+	var m *trainer.Manager
+	var once sync.Once
+	url, m, st := jobAPI(t, trainer.ManagerConfig{Observe: func(id string) trainer.Observer {
+		return iterHook(func(p ml.Progress) {
+			if p.Iter != 2 {
+				return
+			}
+			once.Do(func() {
+				close(reached)
+				for { // hold the fit until the cancel request has arrived
+					j, changed, err := m.Watch(id)
+					if err != nil || j.CancelRequested {
+						return
+					}
+					<-changed
+				}
+			})
+		})
+	}}, "")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { <-reached; cancel() }()
+	var out, errOut bytes.Buffer
+	root := newRootCmd(strings.NewReader(""), &out, &errOut)
+	root.SetArgs([]string{"train", "--driver", url, "-f", clicksJob(t, "stopped")})
+	err := root.ExecuteContext(ctx)
+	if err == nil || !strings.Contains(err.Error(), "canceled on the driver, nothing was published") {
+		t.Fatalf("train interrupted: %v\n%s", err, errOut.String())
+	}
+	if jobs := m.List(trainer.JobCanceled); len(jobs) != 1 {
+		t.Fatalf("jobs: %+v", m.List(""))
+	}
+	if _, err := models.NewRegistry(st).Describe(context.Background(), "stopped"); !errors.Is(err, models.ErrNotFound) {
+		t.Fatalf("a canceled job published: %v", err)
+	}
+}
+
+type iterHook func(p ml.Progress)
+
+func (iterHook) Phase(string)                            {}
+func (h iterHook) Iteration(_ int, p ml.Progress, _ int) { h(p) }
+
+// child is a flint process running main() (see TestMain).
+type child struct {
+	cmd    *exec.Cmd
+	lines  chan string // stdout, line by line
+	stderr syncBuffer
+}
+
+func startChild(t *testing.T, args ...string) *child {
+	t.Helper()
+	c := &child{cmd: exec.Command(os.Args[0], args...), lines: make(chan string, 100)}
+	c.cmd.Env = append(os.Environ(), "FLINT_TEST_MAIN=1")
+	c.cmd.Stderr = &c.stderr
+	out, err := c.cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			c.lines <- sc.Text()
+		}
+		close(c.lines)
+	}()
+	t.Cleanup(func() {
+		if c.cmd.ProcessState == nil {
+			c.cmd.Process.Kill()
+			c.cmd.Wait()
+		}
+	})
+	return c
+}
+
+// value waits for the stdout line starting with prefix and returns the rest.
+func (c *child) value(t *testing.T, prefix string) string {
+	t.Helper()
+	for line := range c.lines {
+		if v, ok := strings.CutPrefix(line, prefix); ok {
+			return v
+		}
+	}
+	t.Fatalf("%v exited without printing %q:\n%s", c.cmd.Args[1:], prefix, c.stderr.String())
+	return ""
+}
+
+// stop sends SIGTERM and waits for a clean exit.
+func (c *child) stop(t *testing.T) {
+	t.Helper()
+	c.cmd.Process.Signal(syscall.SIGTERM)
+	for range c.lines { // drain, so the copier ends
+	}
+	if err := c.cmd.Wait(); err != nil {
+		t.Errorf("%v after SIGTERM: %v\n%s", c.cmd.Args[1:], err, c.stderr.String())
+	}
+}
+
+// flint driver with two flint worker processes, and a job submitted with
+// flint train --driver: the model lands in the driver's store.
+func TestDriverEndToEnd(t *testing.T) {
+	t.Setenv(envClusterSecret, "e2e-secret")
+	// Children built with -race otherwise sleep a second before they exit.
+	t.Setenv("GORACE", strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
+	dir := t.TempDir()
+	store := filepath.Join(dir, "models")
+	d := startChild(t, "--store", "dir:"+store, "--log", "dir:"+filepath.Join(dir, "log"),
+		"driver", "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0", "--heartbeat-timeout", "1m")
+	addr := d.value(t, "driver listening for workers on ")
+	api := d.value(t, "job API on ")
+	var workers []*child
+	for range 2 {
+		workers = append(workers, startChild(t, "worker", "--driver", addr))
+	}
+
+	stdout, stderr, code := flintProc(t, "", "train", "--driver", api, "-f", clicksJob(t, "e2e"))
+	if code != 0 || !strings.Contains(stdout, "published e2e version 1 (logistic_regression)") {
+		t.Fatalf("train --driver: exit %d\n%s\n%s\ndriver:\n%s", code, stdout, stderr, d.stderr.String())
+	}
+	st, err := local.New(store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	art, vi, err := models.NewRegistry(st).Latest(context.Background(), "e2e")
+	if err != nil || vi.Version != 1 || art.Algorithm != "logistic" {
+		t.Fatalf("the driver's store: %v", err)
+	}
+
+	req, _ := http.NewRequest(http.MethodGet, api+"/v1/workers", nil)
+	req.Header.Set("Authorization", "Bearer e2e-secret")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wl trainer.WorkerList
+	json.NewDecoder(resp.Body).Decode(&wl)
+	resp.Body.Close()
+	if len(wl.Workers) != 2 || !wl.Workers[0].Alive || !wl.Workers[1].Alive {
+		t.Fatalf("GET /v1/workers: %+v", wl)
+	}
+
+	d.stop(t)
+	for _, w := range workers {
+		w.stop(t)
+	}
+	if es, _ := st.List(context.Background(), "jobs/"); len(es) != 1 || !strings.HasSuffix(es[0].Key, ".json") {
+		t.Fatalf("store after the job: %+v (want its record, and no checkpoint left)", es)
+	}
+}
+
+// flint up --http serves the job API on its driver and local workers.
+func TestUpServesJobs(t *testing.T) {
+	pr, pw := io.Pipe()
+	var out, errOut syncBuffer
+	lines := make(chan string, 100)
+	go func() {
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			out.Write([]byte(sc.Text() + "\n"))
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	s := streams{in: strings.NewReader(""), out: pw, err: &errOut}
+	root := newRootCmd(s.in, s.out, s.err)
+	for _, c := range root.Commands() {
+		if c.Name() == "up" {
+			root.RemoveCommand(c)
+		}
+	}
+	root.AddCommand(newUpCmdWith(s, testWorker))
+	store := filepath.Join(t.TempDir(), "models")
+	root.SetArgs([]string{"--store", "dir:" + store, "up", "--workers", "2", "--heartbeat-timeout", "1m", "--http", "127.0.0.1:0"})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	served := make(chan error, 1)
+	go func() {
+		err := root.ExecuteContext(ctx)
+		pw.Close()
+		served <- err
+	}()
+
+	var api string
+	for line := range lines {
+		if v, ok := strings.CutPrefix(line, "job API on "); ok {
+			api = v
+			break
+		}
+	}
+	if api == "" {
+		t.Fatalf("up ended without serving the job API: %v\n%s\n%s", <-served, out.String(), errOut.String())
+	}
+	got, stderr, err := run(t, "", "train", "--driver", api, "-f", clicksJob(t, "up"))
+	if err != nil || !strings.Contains(got, "published up version 1") {
+		t.Fatalf("train on up: %v\n%s\n%s\nup:\n%s", err, got, stderr, errOut.String())
+	}
+	cancel()
+	for range lines { // the rest of up's output
+	}
+	if err := <-served; err != nil {
+		t.Fatalf("up after Ctrl-C: %v", err)
+	}
+	if !strings.Contains(out.String(), "with 2 workers") || !strings.Contains(out.String(), "stopping") {
+		t.Fatalf("up's output:\n%s", out.String())
+	}
+}
+
+func TestDriverAndTrainFlags(t *testing.T) {
+	job := clicksJob(t, "x")
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"driver", "--max-concurrent", "0"}, "--max-concurrent must be at least 1, got 0"},
+		{[]string{"driver", "--checkpoint-every", "-1", "--min-workers", "0"}, "--checkpoint-every must be >= 0, got -1\n--min-workers must be at least 1, got 0"},
+		{[]string{"driver", "--tls-cert", "c.pem"}, "go together"},
+		{[]string{"driver", "--secret-file", "/no/such/secret"}, "--secret-file"},
+		{[]string{"--store", "nowhere", "driver", "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0"}, `--store "nowhere": unknown store`},
+		{[]string{"up", "--http", "127.0.0.1:0", "--file", "a.csv"}, "without --file or --topic"},
+		{[]string{"train", "--driver", "ftp://host:1", "-f", job}, `--driver "ftp://host:1": want http://HOST:PORT`},
+		{[]string{"train", "--driver", "http://127.0.0.1:1/jobs", "-f", job}, "want http://HOST:PORT"},
+		{[]string{"train", "--driver", "https://127.0.0.1:1", "--tls-ca", "/no/such/ca.pem", "-f", job}, "--tls-ca"},
+	} {
+		_, _, err := run(t, "", tc.args...)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("flint %s: %v, want an error containing %q", strings.Join(tc.args, " "), err, tc.want)
+		}
+	}
+}
