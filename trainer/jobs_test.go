@@ -311,13 +311,16 @@ func TestRestartResumesInterruptedJob(t *testing.T) {
 	if _, err := reg.Describe(context.Background(), "resumed"); !errors.Is(err, models.ErrNotFound) {
 		t.Fatalf("the interrupted job published: %v", err)
 	}
-	cks, err := st.List(context.Background(), CheckpointPrefix(j.ID))
-	if err != nil || len(cks) == 0 {
-		t.Fatalf("the interrupted run left no checkpoint under %s: %v", CheckpointPrefix(j.ID), err)
+	if _, _, err := st.Load(context.Background(), CheckpointPrefix(j.ID)+"/state"); err != nil {
+		t.Fatalf("the interrupted run left no optimiser state under %s: %v", CheckpointPrefix(j.ID), err)
 	}
 
 	logger, logs := newLogBuffer()
-	m2 := newManager(t, ManagerConfig{Store: st, CheckpointEvery: 1, Logger: logger})
+	var first atomic.Int64 // the first iteration the resumed fit reports
+	first.Store(-1)
+	m2 := newManager(t, ManagerConfig{Store: st, CheckpointEvery: 1, Logger: logger, Observe: func(string) Observer {
+		return iterHook(func(_ int, p ml.Progress) { first.CompareAndSwap(-1, int64(p.Iter)) })
+	}})
 	got := waitJob(t, m2, j.ID)
 	if got.State != JobSucceeded || got.Attempts != 2 || got.Result == nil || got.Result.Version != 1 {
 		t.Fatalf("resumed job: %+v (result %+v)", got, got.Result)
@@ -325,8 +328,11 @@ func TestRestartResumesInterruptedJob(t *testing.T) {
 	if !strings.Contains(logs.String(), "resuming job") || !strings.Contains(logs.String(), "attempt=2") {
 		t.Fatalf("no log line says the job resumed:\n%s", logs.String())
 	}
-	// The second attempt ran with the first one's checkpoint prefix.
-	if !strings.Contains(logs.String(), "resuming from checkpoint") {
+	// The second attempt resumed from the first one's optimiser state.
+	if it := first.Load(); it < 1 {
+		t.Fatalf("the resumed fit reported iteration %d first; want the checkpoint's (> 0)", it)
+	}
+	if !strings.Contains(logs.String(), "resuming from checkpoint") || strings.Contains(logs.String(), "state_bytes=0") {
 		t.Fatalf("the resumed run did not start from the checkpoint:\n%s", logs.String())
 	}
 	if es, _ := st.List(context.Background(), CheckpointPrefix(j.ID)); len(es) != 0 {
