@@ -498,3 +498,58 @@ func FuzzStateUnmarshalBinary(f *testing.F) {
 		}
 	})
 }
+
+// quietRosenbrock is the extended Rosenbrock function, allocating nothing.
+type quietRosenbrock int
+
+func (o quietRosenbrock) Dim() int { return int(o) }
+
+func (quietRosenbrock) Eval(_ context.Context, grad, x []float64) (float64, error) {
+	var f float64
+	clear(grad)
+	for i := 0; i+1 < len(x); i += 2 {
+		a, b := 1-x[i], x[i+1]-x[i]*x[i]
+		f += a*a + 100*b*b
+		grad[i] += -2*a - 400*b*x[i]
+		grad[i+1] += 200 * b
+	}
+	return f, nil
+}
+
+func (o quietRosenbrock) EvalBatch(ctx context.Context, grad, x []float64, _ Batch) (float64, error) {
+	return o.Eval(ctx, grad, x)
+}
+
+// TestNoAllocationPerIterationWithoutCheckpoints: with CheckpointEvery 0,
+// GD, SGD and OWL-QN allocate nothing per iteration beyond the growth of
+// the history.
+func TestNoAllocationPerIterationWithoutCheckpoints(t *testing.T) {
+	l1 := []float64{1e-3, 1e-3, 1e-3, 1e-3}
+	for _, c := range []struct {
+		m  Method
+		l1 []float64
+	}{{GD, nil}, {GD, l1}, {SGD, nil}, {LBFGS, l1}} {
+		t.Run(fmt.Sprintf("%s/l1=%v", methodName(c.m, c.l1 != nil), c.l1 != nil), func(t *testing.T) {
+			run := func(iters int) (float64, int) {
+				var res *Result
+				allocs := testing.AllocsPerRun(5, func() {
+					var err error
+					s := Settings{Method: c.m, MaxIter: iters, Tol: -1, StepSize: 1e-4, Memory: 5}
+					res, err = Minimize(context.Background(), quietRosenbrock(4), []float64{-1.2, 1, -1.2, 1}, c.l1, s)
+					if err != nil {
+						t.Fatal(err)
+					}
+				})
+				return allocs, res.Iterations
+			}
+			a1, n1 := run(100)
+			a2, n2 := run(1600)
+			if n2-n1 < 200 {
+				t.Fatalf("runs of %d and %d iterations: too close to compare", n1, n2)
+			}
+			if d := a2 - a1; d > 10 { // the history doubles 4 times from 100 to 1600 values
+				t.Errorf("%v allocations for %d more iterations", d, n2-n1)
+			}
+		})
+	}
+}
