@@ -596,7 +596,7 @@ func (r *runner) owlqn(x0 []float64) (*Result, error) {
 		res.X, res.F, res.GradNorm, res.Status = x, F, floats.Norm(pg, 2), st
 		return res, err
 	}
-	if first == 1 && r.report(res, 0, F, floats.Norm(pg, 2)) {
+	if r.s.Resume == nil && r.report(res, 0, F, floats.Norm(pg, 2)) {
 		return finish(Stopped, nil)
 	}
 	for iter := first; iter <= r.s.MaxIter; iter++ {
@@ -809,7 +809,7 @@ func (r *runner) gd(x0 []float64) (*Result, error) {
 		res.X, res.F, res.GradNorm, res.Status = x, F, floats.Norm(pg, 2), st
 		return res, err
 	}
-	if first == 1 && r.report(res, 0, F, floats.Norm(pg, 2)) {
+	if r.s.Resume == nil && r.report(res, 0, F, floats.Norm(pg, 2)) {
 		return finish(Stopped, nil)
 	}
 	var err error
