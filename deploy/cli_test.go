@@ -11,12 +11,10 @@ import (
 
 // TestArgsMatchFlintCLI builds flint from the main module (the directory
 // above) and asks it to parse every command line the manifests and units
-// give it — `flint ARGS... --help` fails on an unknown flag or a bad flag
-// value — so a renamed flag breaks this test, not a deployment. A
-// subcommand the binary does not have yet (flint worker and flint driver
-// while issue 7 is in progress) is skipped with a note, and checked as soon
-// as it exists. Skipped with -short, or when the main module is not beside
-// this one.
+// give it — `flint ARGS... --help` fails on an unknown flag, a bad flag
+// value or an unknown subcommand — so a renamed flag or command breaks this
+// test, not a deployment. Skipped with -short, or when the main module is
+// not beside this one.
 func TestArgsMatchFlintCLI(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: not building flint")
@@ -79,9 +77,6 @@ func TestArgsMatchFlintCLI(t *testing.T) {
 			out, err := cmd.CombinedOutput()
 			if err == nil {
 				return
-			}
-			if len(l.args) > 0 && strings.Contains(string(out), `unknown command "`+l.args[0]+`"`) {
-				t.Skipf("flint has no %q subcommand yet; %s's command line is unchecked", l.args[0], l.where)
 			}
 			t.Errorf("%s: flint %s: %v\n%s", l.where, strings.Join(l.args, " "), err, out)
 		})

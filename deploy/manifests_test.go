@@ -729,7 +729,9 @@ func TestSecretsAreTemplates(t *testing.T) {
 
 // TestFlintWorkloads pins what issue 7 asks of the Flint containers: flint
 // serve listens beyond loopback and is probed on the KServe V2 health
-// routes; the driver and the workers get TCP probes on their ports.
+// routes; the driver is ready when its job API answers GET /healthz and
+// alive while its worker port accepts connections; workers get TCP probes
+// on their port.
 func TestFlintWorkloads(t *testing.T) {
 	seen := map[string]bool{}
 	for _, w := range workloads(loadManifests(t)) {
@@ -750,7 +752,17 @@ func TestFlintWorkloads(t *testing.T) {
 				wantHTTP(t, cw+" livenessProbe", c.LivenessProbe, "/v2/health/live")
 				checkListenPort(t, cw, addr, c.Ports)
 			case "driver", "worker":
-				for name, p := range map[string]*corev1.Probe{"readinessProbe": c.ReadinessProbe, "livenessProbe": c.LivenessProbe} {
+				probes := map[string]*corev1.Probe{"readinessProbe": c.ReadinessProbe, "livenessProbe": c.LivenessProbe}
+				if c.Args[0] == "driver" {
+					wantHTTP(t, cw+" readinessProbe", c.ReadinessProbe, "/healthz")
+					delete(probes, "readinessProbe")
+					httpAddr := flagValue(c.Args, "--http")
+					if httpAddr == "" || strings.HasPrefix(httpAddr, "127.") || strings.HasPrefix(httpAddr, "localhost") {
+						t.Errorf("%s: --http %q is not reachable by probes and the Service", cw, httpAddr)
+					}
+					checkListenPort(t, cw, httpAddr, c.Ports)
+				}
+				for name, p := range probes {
 					if p == nil || p.TCPSocket == nil {
 						t.Errorf("%s: %s is not a tcpSocket probe", cw, name)
 					}
