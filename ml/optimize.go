@@ -709,10 +709,12 @@ type lbfgsHistory struct {
 	rho, a []float64
 	next   int // slot the next pair goes to
 	len    int
+	ts, ty []float64 // a candidate pair, swapped into its slot when accepted
 }
 
 func newLBFGSHistory(m, n int) *lbfgsHistory {
-	h := &lbfgsHistory{s: make([][]float64, m), y: make([][]float64, m), rho: make([]float64, m), a: make([]float64, m)}
+	h := &lbfgsHistory{s: make([][]float64, m), y: make([][]float64, m), rho: make([]float64, m), a: make([]float64, m),
+		ts: make([]float64, n), ty: make([]float64, n)}
 	for i := range h.s {
 		h.s[i] = make([]float64, n)
 		h.y[i] = make([]float64, n)
@@ -722,15 +724,18 @@ func newLBFGSHistory(m, n int) *lbfgsHistory {
 
 // push stores s = xn - x and y = gn - g, unless the curvature sᵀy is not
 // positive (possible with a backtracking search), which would break the
-// positive-definiteness of the approximation.
+// positive-definiteness of the approximation. A rejected pair leaves the
+// history as it was (the slot it would take may hold the oldest pair).
 func (h *lbfgsHistory) push(xn, x, gn, g []float64) {
-	s, y := h.s[h.next], h.y[h.next]
+	s, y := h.ts, h.ty
 	floats.SubTo(s, xn, x)
 	floats.SubTo(y, gn, g)
 	sy := floats.Dot(s, y)
 	if !(sy > 1e-10*floats.Dot(y, y)) {
 		return
 	}
+	h.s[h.next], h.ts = s, h.s[h.next]
+	h.y[h.next], h.ty = y, h.y[h.next]
 	h.rho[h.next] = 1 / sy
 	h.next = (h.next + 1) % len(h.s)
 	h.len = min(h.len+1, len(h.s))

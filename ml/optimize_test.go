@@ -283,3 +283,24 @@ func TestSettingsValidate(t *testing.T) {
 		}
 	}
 }
+
+// A correction pair that fails the curvature test leaves a full history as
+// it was: the slot it would have taken holds the oldest pair, still in use.
+func TestLBFGSHistoryRejectedPairKeepsOldest(t *testing.T) {
+	h := newLBFGSHistory(2, 2)
+	zero := []float64{0, 0}
+	h.push([]float64{1, 0}, zero, []float64{2, 0}, zero) // s=(1,0) y=(2,0)
+	h.push([]float64{0, 1}, zero, []float64{0, 3}, zero) // s=(0,1) y=(0,3)
+	d := []float64{1, 1}
+	h.apply(d)
+	want := append([]float64(nil), d...)
+	h.push([]float64{1, 0}, zero, []float64{-1, 0}, zero) // sᵀy < 0: rejected
+	if h.len != 2 {
+		t.Fatalf("history holds %d pairs, want 2", h.len)
+	}
+	d = []float64{1, 1}
+	h.apply(d)
+	if d[0] != want[0] || d[1] != want[1] {
+		t.Fatalf("after a rejected pair H·d = %v, before %v", d, want)
+	}
+}
