@@ -47,7 +47,7 @@ func (s *countingStore) Put(ctx context.Context, key string, r io.Reader, size i
 func ckptData(t *testing.T, e *env, n int, seed uint64) {
 	t.Helper()
 	r := rand.New(rand.NewPCG(seed, 9))
-	var clicks, blobs []log.Record
+	var clicks, blobs, ratings []log.Record
 	for range n {
 		x1, x2 := r.NormFloat64(), r.NormFloat64()
 		y := 0
@@ -57,12 +57,17 @@ func ckptData(t *testing.T, e *env, n int, seed uint64) {
 		clicks = append(clicks, log.Record{Value: fmt.Appendf(nil, "%d,%.5f,%.5f", y, x1*4+2, x2)})
 		k := float64(r.IntN(3))
 		blobs = append(blobs, log.Record{Value: fmt.Appendf(nil, "%.5f,%.5f", 4*k+r.NormFloat64(), -2*k+r.NormFloat64())})
+		u, i := r.IntN(60), r.IntN(40)
+		ratings = append(ratings, log.Record{Value: fmt.Appendf(nil, "%d,%d,%d", u, i, 1+(u+2*i)%5)})
 	}
 	ctx := context.Background()
 	if err := e.log.Append(ctx, "ck-clicks", clicks); err != nil {
 		t.Fatal(err)
 	}
 	if err := e.log.Append(ctx, "ck-blobs", blobs); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.log.Append(ctx, "ck-ratings", ratings); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -92,6 +97,32 @@ algorithm:
 engine: {checkpoint_every: 3}
 `
 
+const ckptALS = `
+name: ck-als
+source: {topic: ck-ratings}
+schema:
+  format: csv
+  fields: [{name: u, type: numeric}, {name: i, type: numeric}, {name: r, type: numeric}]
+algorithm:
+  als: {user: u, item: i, rating: r, rank: 3, max_iter: 10, seed: 2}
+evaluation: {test_fraction: 0.1, seed: 5}
+engine: {checkpoint_every: 3}
+`
+
+const ckptMLP = `
+name: ck-mlp
+source: {topic: ck-clicks}
+schema:
+  format: csv
+  label: y
+  fields: [{name: y, type: numeric}, {name: a, type: numeric}, {name: b, type: numeric}]
+transforms: [{type: standard_scaler, inputs: [a, b]}]
+algorithm:
+  mlp: {hidden_layers: [8], batch_size: 64, max_iter: 30, tol: 1e-12, seed: 3}
+evaluation: {test_fraction: 0.25, seed: 3}
+engine: {checkpoint_every: 3}
+`
+
 // A job interrupted after its second checkpoint and run again resumes from
 // it: it reads the records pinned by the first run even though the log grew
 // meanwhile, continues the iterations where they stopped and, for every
@@ -107,6 +138,8 @@ func TestCheckpointResume(t *testing.T) {
 		{"owlqn", fmt.Sprintf(ckptLogistic, "owlqn", "lbfgs", "0.01", "0.5"), true},
 		{"lbfgs", fmt.Sprintf(ckptLogistic, "lbfgs", "lbfgs", "0.01", "0"), false},
 		{"kmeans", ckptKMeans, true},
+		{"als", ckptALS, true},
+		{"mlp", ckptMLP, true},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -172,7 +205,7 @@ func TestCheckpointResume(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if c.name != "kmeans" && first.iter != 7 {
+			if c.name != "kmeans" && c.name != "als" && first.iter != 7 {
 				t.Fatalf("the resumed fit reported iteration %d first, want 7 (after the checkpoint of iteration 6)", first.iter)
 			}
 			if c.exact {

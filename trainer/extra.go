@@ -49,7 +49,9 @@ func (e *mlpEst) config(progress func(ml.Progress) bool) mlp.Config {
 }
 
 func (e *mlpEst) fit(ctx context.Context, x cluster.Cluster, ds *cluster.Dataset, progress func(ml.Progress) bool, ck *checkpointer) (ml.Model, error) {
-	r, err := mlp.Train(ctx, x, ds, e.config(progress))
+	cfg := e.config(progress)
+	wire(ctx, ck, &cfg.CheckpointEvery, &cfg.Checkpoint, &cfg.Resume)
+	r, err := mlp.Train(ctx, x, ds, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -84,9 +86,7 @@ func (j *job) runKMeans(ctx context.Context, res *Result, pipe *features.Pipelin
 	fit := func(k, maxIter int, ck *checkpointer) (*kmeans.Model, error) {
 		cfg := kmeans.Config{K: k, Init: p.Init, InitSteps: p.InitSteps, MaxIter: maxIter,
 			Tol: p.Tol, Runs: p.Runs, Seed: seedOr(p.Seed)}
-		if ck != nil {
-			wire(ctx, ck, &cfg.CheckpointEvery, &cfg.Checkpoint, &cfg.Resume)
-		}
+		wire(ctx, ck, &cfg.CheckpointEvery, &cfg.Checkpoint, &cfg.Resume)
 		return kmeans.Fit(ctx, j.engine, ds, cfg)
 	}
 	k, maxIter := p.K, p.MaxIter
@@ -263,6 +263,7 @@ func (j *job) runALS(ctx context.Context) (*Result, error) {
 		cfg = withALS(cfg, res.Best)
 	}
 	j.obs.Phase("training als")
+	wire(ctx, j.ckpt, &cfg.CheckpointEvery, &cfg.Checkpoint, &cfg.Resume)
 	m, err := als.Fit(ctx, j.engine, train, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("trainer: als: %w", err)
