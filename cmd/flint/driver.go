@@ -251,6 +251,7 @@ type jobClient struct {
 	base  string // scheme://host:port
 	token string
 	http  *http.Client
+	retry time.Duration // between attempts to follow a job again
 }
 
 // newJobClient checks a --driver value: http://HOST:PORT, https://HOST:PORT,
@@ -264,7 +265,7 @@ func newJobClient(addr, token, caFile string) (*jobClient, error) {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
 		return nil, fmt.Errorf("--driver %q: want http://HOST:PORT or https://HOST:PORT (the driver's --http address)", addr)
 	}
-	c := &jobClient{base: u.Scheme + "://" + u.Host, token: token, http: &http.Client{}}
+	c := &jobClient{base: u.Scheme + "://" + u.Host, token: token, http: &http.Client{}, retry: time.Second}
 	if caFile != "" {
 		pem, err := os.ReadFile(caFile)
 		if err != nil {
@@ -363,12 +364,16 @@ func (c *jobClient) stream(ctx context.Context, id string, fn func(trainer.Job))
 	if err := sc.Err(); err != nil {
 		return err
 	}
-	return io.ErrUnexpectedEOF // the caller looks at the last state to tell
+	return errStreamEnded // unless the last state was final: the caller tells
 }
 
+// errStreamEnded: the event stream ended before the job did (the driver is
+// shutting down or restarting).
+var errStreamEnded = errors.New("the driver ended the event stream before the job ended")
+
 // followRetries is how many times in a row following a job may fail (a
-// driver restarting, a dropped connection) before train gives up; one
-// second apart.
+// driver restarting, a dropped connection) before train gives up;
+// jobClient.retry apart.
 const followRetries = 60
 
 // follow streams the job until it ends, reconnecting when the stream breaks
@@ -400,7 +405,7 @@ func (c *jobClient) follow(ctx context.Context, id string, fn func(trainer.Job),
 		select {
 		case <-ctx.Done():
 			return last, ctx.Err()
-		case <-time.After(time.Second):
+		case <-time.After(c.retry):
 		}
 	}
 }
@@ -433,14 +438,16 @@ func runRemoteTrain(cmd *cobra.Command, s streams, o trainOptions, spec []byte) 
 			phase = ""
 		}
 		attempts = max(attempts, j.Attempts)
-		if j.Phase != "" && j.Phase != phase {
-			phase = j.Phase
-			obs.Phase(phase)
-		}
+		// An event may carry the last iteration of a phase and the next
+		// phase at once: the iteration goes first.
 		if p := j.Progress; p != nil && *p != prog {
 			prog = *p
 			obs.Iteration(p.Trial, ml.Progress{Iter: p.Iter, Loss: float64(p.Loss), GradNorm: float64(p.GradNorm),
 				Elapsed: time.Duration(p.ElapsedSec * float64(time.Second))}, p.MaxIter)
+		}
+		if j.Phase != "" && j.Phase != phase {
+			phase = j.Phase
+			obs.Phase(phase)
 		}
 	}, func(err error) {
 		obs.logger.Warn("lost the job's event stream; reconnecting", "driver", c.base, "err", err)

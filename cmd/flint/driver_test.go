@@ -19,6 +19,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/flintml/flint/ml"
 	"github.com/flintml/flint/models"
@@ -165,6 +166,54 @@ func TestTrainOnDriverCancel(t *testing.T) {
 	}
 	if _, err := models.NewRegistry(st).Describe(context.Background(), "stopped"); !errors.Is(err, models.ErrNotFound) {
 		t.Fatalf("a canceled job published: %v", err)
+	}
+}
+
+// Following a job survives the driver ending the stream early (a restart)
+// and stops at once on an answer that waiting will not change.
+func TestFollowReconnects(t *testing.T) {
+	var mu sync.Mutex
+	calls := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		calls++
+		n := calls
+		mu.Unlock()
+		switch {
+		case r.URL.Path == "/v1/jobs/gone/events":
+			w.WriteHeader(http.StatusNotFound)
+			fmt.Fprintln(w, `{"error":"no job \"gone\""}`)
+		case n == 1: // the driver stops mid-job
+			fmt.Fprintln(w, `{"id":"j","state":"running","attempts":1,"progress":{"iter":3,"max_iter":9,"loss":1,"grad_norm":1}}`)
+		case n == 2: // and is not back yet
+			w.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprintln(w, `{"error":"the driver is shutting down"}`)
+		default:
+			fmt.Fprintln(w, `{"id":"j","state":"running","attempts":2}`)
+			fmt.Fprintln(w, `{"id":"j","state":"succeeded","attempts":2,"result":{"model":"m","version":1}}`)
+		}
+	}))
+	defer srv.Close()
+	c, err := newJobClient(srv.URL, "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.retry = time.Millisecond
+	var states []string
+	lost := 0
+	j, err := c.follow(context.Background(), "j", func(j trainer.Job) { states = append(states, fmt.Sprint(j.State, j.Attempts)) }, func(error) { lost++ })
+	if err != nil || j.State != trainer.JobSucceeded || j.Result.Version != 1 {
+		t.Fatalf("follow: %+v, %v", j, err)
+	}
+	mu.Lock()
+	n := calls
+	mu.Unlock()
+	if strings.Join(states, " ") != "running1 running2 succeeded2" || lost != 1 || n != 3 {
+		t.Fatalf("states %v, %d lost-stream notes, %d calls", states, lost, n)
+	}
+	_, err = c.follow(context.Background(), "gone", func(trainer.Job) {}, func(error) { t.Error("retried a 404") })
+	if err == nil || !strings.Contains(err.Error(), `no job "gone" (HTTP 404)`) {
+		t.Fatalf("follow an unknown job: %v", err)
 	}
 }
 
