@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/flintml/flint/cluster"
+	"github.com/flintml/flint/log"
+	"github.com/flintml/flint/log/disk"
 )
 
 // gradArgs and gradP make a logistic-loss gradient pass, the inner loop of
@@ -118,4 +120,87 @@ func BenchmarkGradientPass(b *testing.B) {
 			pass(b, d, ds)
 		})
 	}
+}
+
+// go test ./cluster/remote -run '^$' -bench Recovery -benchtime 5x
+//
+// BenchmarkRecovery times the gradient pass in which a worker process dies
+// (SIGKILL): the driver notices the broken connection, the survivors
+// re-read the lost partitions from the embedded log (read-only, beside
+// the writer) and run them. Each round first starts a fresh worker, which
+// takes its share of the partitions on the next pass (untimed), then
+// kills it; "ms/recovery" is the timed pass, to compare with "ms/pass",
+// the same pass with no failure.
+func BenchmarkRecovery(b *testing.B) {
+	const rows, cols, parts = 200_000, 32, 8
+	dir := filepath.Join(b.TempDir(), "log")
+	l, err := disk.Open(disk.Config{Dir: dir, Logger: quiet()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer l.Close()
+	ctx := context.Background()
+	if err := l.CreateTopic(ctx, "grad", log.TopicConfig{Partitions: parts}); err != nil {
+		b.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(1, 1))
+	recs := make([]log.Record, 0, 10_000)
+	for i := range rows {
+		var sb strings.Builder
+		fmt.Fprintf(&sb, "%d", r.IntN(2))
+		for range cols {
+			fmt.Fprintf(&sb, ",%.6g", r.NormFloat64())
+		}
+		recs = append(recs, log.Record{Key: []byte(fmt.Sprint(i)), Value: []byte(sb.String())})
+		if len(recs) == cap(recs) || i == rows-1 {
+			if err := l.Append(ctx, "grad", recs); err != nil {
+				b.Fatal(err)
+			}
+			recs = recs[:0]
+		}
+	}
+	sources, err := cluster.PlanLog(ctx, l, "grad", cluster.LogOptions{Format: cluster.Format{Kind: "csv"}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	w := &gradArgs{W: make([]float64, cols)}
+	d, err := NewDriver(Config{Logger: quiet(), HeartbeatInterval: 200 * time.Millisecond, Log: "dir:" + dir})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer d.Close()
+	b.Setenv("GOMAXPROCS", "1")
+	startWorkersB(b, d, 2, "")
+	ds, err := d.Load(ctx, sources, "")
+	if err != nil {
+		b.Fatal(err)
+	}
+	pass := func() {
+		if _, err := cluster.Aggregate(ctx, d, ds, gradTask, w); err != nil {
+			b.Fatal(err)
+		}
+	}
+	start := time.Now()
+	for range 5 {
+		pass()
+	}
+	normal := time.Since(start) / 5
+	b.ResetTimer()
+	for range b.N {
+		b.StopTimer()
+		live := d.Workers()
+		cmds := startWorkersB(b, d, 1, "")
+		wctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		if err := d.WaitWorkers(wctx, live+1); err != nil {
+			b.Fatal(err)
+		}
+		cancel()
+		pass() // the new worker takes its share
+		cmds[0].Process.Kill()
+		cmds[0].Wait()
+		b.StartTimer()
+		pass() // its partitions are re-read by the survivors
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/1e6, "ms/recovery")
+	b.ReportMetric(float64(normal.Nanoseconds())/1e6, "ms/pass")
 }
