@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/flintml/flint/cluster"
@@ -254,6 +255,9 @@ type Manager struct {
 	cfg     ManagerConfig
 	log     *slog.Logger
 	closing chan struct{} // closed when Close starts
+	// saveEvery is how often saveProgress looks for progress to write;
+	// saveEvery (the constant) but in tests.
+	saveEvery time.Duration
 
 	mu      sync.Mutex // guards the fields below and every entry's job, cancel and changed
 	jobs    map[string]*entry
@@ -270,8 +274,8 @@ type entry struct {
 	changed chan struct{}           // guarded by Manager.mu; closed and replaced on every change
 	resumed bool                    // guarded by Manager.mu; queued again by NewManager
 
-	saveMu sync.Mutex // serialises writes of the record, so the last write has the latest state
-	saved  time.Time  // guarded by saveMu; when progress was last written
+	saveMu sync.Mutex  // serialises writes of the record, so the last write has the latest state
+	dirty  atomic.Bool // progress changed since the record was last written
 }
 
 // Causes of a running job's cancellation.
@@ -303,7 +307,7 @@ func NewManager(ctx context.Context, cfg ManagerConfig) (*Manager, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	m := &Manager{cfg: cfg, log: cfg.Logger, closing: make(chan struct{}), jobs: map[string]*entry{}}
+	m := &Manager{cfg: cfg, log: cfg.Logger, closing: make(chan struct{}), saveEvery: saveEvery, jobs: map[string]*entry{}}
 	entries, err := cfg.Store.List(ctx, jobsPrefix)
 	if err != nil {
 		return nil, fmt.Errorf("trainer: list job records: %w", err)
@@ -523,7 +527,11 @@ func (m *Manager) run(ctx context.Context, e *entry) {
 	if err := m.save(e, nil); err != nil {
 		logger.Error("trainer: record job start", "err", err)
 	}
+	stop, stopped := make(chan struct{}), make(chan struct{})
+	go m.saveProgress(e, logger, stop, stopped)
 	res, err := m.runJob(ctx, e, j, logger)
+	close(stop)
+	<-stopped
 	cause := context.Cause(ctx)
 
 	m.mu.Lock()
@@ -569,6 +577,27 @@ func (m *Manager) run(ctx context.Context, e *entry) {
 	}
 }
 
+// saveProgress writes e's record every saveEvery while its progress
+// changes, off the optimiser's goroutine, until stop is closed; then it
+// closes stopped.
+func (m *Manager) saveProgress(e *entry, logger *slog.Logger, stop <-chan struct{}, stopped chan<- struct{}) {
+	defer close(stopped)
+	t := time.NewTicker(m.saveEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+			if e.dirty.Swap(false) {
+				if err := m.save(e, nil); err != nil {
+					logger.Warn("trainer: record job progress", "err", err)
+				}
+			}
+		}
+	}
+}
+
 // runJob parses the job's spec and runs it; a panic becomes an error with
 // the stack, so one job cannot take the driver down.
 func (m *Manager) runJob(ctx context.Context, e *entry, j Job, logger *slog.Logger) (res *Result, err error) {
@@ -598,8 +627,8 @@ func (m *Manager) runJob(ctx context.Context, e *entry, j Job, logger *slog.Logg
 	})
 }
 
-// jobObserver keeps a running job's phase and progress, writing them to the
-// store on a phase change and at most once a second for progress.
+// jobObserver keeps a running job's phase and progress. A phase change is
+// written to the store at once; progress by saveProgress.
 type jobObserver struct {
 	m     *Manager
 	e     *entry
@@ -626,14 +655,7 @@ func (o *jobObserver) Iteration(trial int, p ml.Progress, maxIter int) {
 		GradNorm: Float(p.GradNorm), ElapsedSec: p.Elapsed.Seconds()}
 	o.m.changedLocked(o.e)
 	o.m.mu.Unlock()
-	o.e.saveMu.Lock()
-	due := time.Since(o.e.saved) >= saveEvery
-	o.e.saveMu.Unlock()
-	if due {
-		if err := o.m.save(o.e, nil); err != nil {
-			o.m.log.Warn("trainer: record job progress", "job", o.id, "err", err)
-		}
-	}
+	o.e.dirty.Store(true)
 	if o.extra != nil {
 		o.extra.Iteration(trial, p, maxIter)
 	}
@@ -649,6 +671,9 @@ func (m *Manager) changedLocked(e *entry) {
 func (m *Manager) save(e *entry, j *Job) error {
 	e.saveMu.Lock()
 	defer e.saveMu.Unlock()
+	if j == nil {
+		e.dirty.Store(false) // before the snapshot: later progress marks it again
+	}
 	m.mu.Lock()
 	if j == nil {
 		j = &e.job
@@ -664,7 +689,6 @@ func (m *Manager) save(e *entry, j *Job) error {
 	if err := m.cfg.Store.Put(ctx, jobKey(id), bytes.NewReader(data), int64(len(data))); err != nil {
 		return fmt.Errorf("trainer: write job record %s: %w", jobKey(id), err)
 	}
-	e.saved = time.Now()
 	return nil
 }
 

@@ -273,6 +273,36 @@ func TestCancelRunningPublishesNothing(t *testing.T) {
 	}
 }
 
+// Progress reaches the job's record in the store while the job runs.
+func TestProgressIsRecorded(t *testing.T) {
+	st := newJobStore(t)
+	var j Job
+	m := newManager(t, ManagerConfig{Store: st, Observe: func(id string) Observer {
+		return iterHook(func(_ int, p ml.Progress) {
+			if p.Iter != 2 {
+				return
+			}
+			// Hold the fit until the record shows this iteration.
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second) // a guard against hanging only
+			defer cancel()
+			for ctx.Err() == nil {
+				data, _, err := st.Load(ctx, jobKey(id))
+				var rec Job
+				if err == nil && json.Unmarshal(data, &rec) == nil && rec.Progress != nil && rec.Progress.Iter == 2 {
+					return
+				}
+				time.Sleep(time.Millisecond)
+			}
+			t.Errorf("the record of job %s never showed iteration 2", id)
+		})
+	}})
+	m.saveEvery = time.Millisecond
+	j = submit(t, m, jobSpec("progress", clicksCSV(t)))
+	if j = waitJob(t, m, j.ID); j.State != JobSucceeded {
+		t.Fatalf("job %+v", j)
+	}
+}
+
 // A driver that stops mid-fit leaves its job running in the store; the next
 // manager on the store resumes it (one more attempt) and lists every job
 // the last one knew.
