@@ -255,8 +255,8 @@ type Manager struct {
 	cfg     ManagerConfig
 	log     *slog.Logger
 	closing chan struct{} // closed when Close starts
-	// saveEvery is how often saveProgress looks for progress to write;
-	// saveEvery (the constant) but in tests.
+	// saveEvery is how often saveProgress looks for progress to write:
+	// progressEvery, shorter in tests.
 	saveEvery time.Duration
 
 	mu      sync.Mutex // guards the fields below and every entry's job, cancel and changed
@@ -287,8 +287,8 @@ var (
 const (
 	jobsPrefix = "jobs/"
 	jobSuffix  = ".json"
-	// saveEvery bounds how often progress alone is written to the store.
-	saveEvery = time.Second
+	// progressEvery bounds how often progress alone is written to the store.
+	progressEvery = time.Second
 	// storeTimeout bounds one write of a job record.
 	storeTimeout = 30 * time.Second
 )
@@ -307,7 +307,7 @@ func NewManager(ctx context.Context, cfg ManagerConfig) (*Manager, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	m := &Manager{cfg: cfg, log: cfg.Logger, closing: make(chan struct{}), saveEvery: saveEvery, jobs: map[string]*entry{}}
+	m := &Manager{cfg: cfg, log: cfg.Logger, closing: make(chan struct{}), saveEvery: progressEvery, jobs: map[string]*entry{}}
 	entries, err := cfg.Store.List(ctx, jobsPrefix)
 	if err != nil {
 		return nil, fmt.Errorf("trainer: list job records: %w", err)
