@@ -15,7 +15,7 @@ func TestBlockCodecRoundTrip(t *testing.T) {
 	}{
 		{"empty", &Block{}},
 		{"dense", &Block{Rows: 2, Cols: 3, X: []float64{1, 2, 3, 4, nan, math.Inf(-1)}, Y: []float64{0, 1}, Skipped: 7}},
-		{"dense weighted", &Block{Rows: 1, Cols: 2, X: []float64{-0.0, 5e-324}, Y: []float64{2}, W: []float64{0.5}}},
+		{"dense weighted", &Block{Rows: 1, Cols: 2, X: []float64{math.Copysign(0, -1), 5e-324}, Y: []float64{2}, W: []float64{0.5}}},
 		{"sparse", &Block{Rows: 3, Cols: 10, Ptr: []int{0, 2, 2, 3}, Ind: []int32{1, 9, 0}, Val: []float64{1.5, -2, 3}, Y: []float64{1, 2, 3}}},
 		{"sparse weighted", &Block{Rows: 1, Cols: 4, Ptr: []int{0, 1}, Ind: []int32{3}, Val: []float64{4}, Y: []float64{1}, W: []float64{2}}},
 	}
