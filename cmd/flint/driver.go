@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -24,9 +25,6 @@ import (
 	"github.com/flintml/flint/cluster/remote"
 	"github.com/flintml/flint/log"
 	"github.com/flintml/flint/ml"
-	"github.com/flintml/flint/models"
-	"github.com/flintml/flint/models/local"
-	"github.com/flintml/flint/models/s3"
 	"github.com/flintml/flint/trainer"
 )
 
@@ -88,9 +86,10 @@ iterations) live in the store too: a driver stopped mid-job (SIGTERM, Ctrl-C,
 a crash) leaves it running there, and the next driver started on the same store
 resumes it from its newest checkpoint.
 
-Workers read log sources from the --log given here, which must be kafka:; with
-the embedded dir: log, jobs must read files (source.files) every worker can
-read at the same path.
+Workers read log sources from the --log given here: kafka:, or the embedded
+dir: log, which the driver and its workers (on the same host) read read-only
+beside "flint ingest" appending to it. Files a job reads (source.files) must be
+readable by every worker at the same path.
 
 With a shared secret (--secret-file or $FLINT_CLUSTER_SECRET) workers must
 present it, and so must every HTTP request (Authorization: Bearer SECRET)
@@ -124,7 +123,10 @@ func runDriver(cmd *cobra.Command, s streams, o driverOptions) error {
 		return err
 	}
 	logger := slog.New(slog.NewTextHandler(s.err, nil))
-	logSpec := workerLogSpec(cmd, logger)
+	logSpec, err := workerLogSpec(cmd)
+	if err != nil {
+		return err
+	}
 	d, err := remote.NewDriver(remote.Config{Listen: o.listen, HeartbeatInterval: o.heartbeat, HeartbeatTimeout: o.timeout,
 		Secret: secret, TLS: tlsFiles, Log: logSpec, Logger: logger})
 	if err != nil {
@@ -138,16 +140,24 @@ func runDriver(cmd *cobra.Command, s streams, o driverOptions) error {
 	return serveJobs(cmd, s, d, o.jobs, secret, o.tls, logSpec, logger)
 }
 
-// workerLogSpec returns the --log value when worker processes can read that
-// log (kafka:), else "" (the embedded log is locked by one process): jobs
-// then read files only.
-func workerLogSpec(cmd *cobra.Command, logger *slog.Logger) string {
+// workerLogSpec returns the --log value as worker processes are to open
+// it: kafka: as given, and the embedded dir: log by its absolute path —
+// workers read it read-only beside its writer, so they must run on the
+// same host (or see the directory at the same path).
+func workerLogSpec(cmd *cobra.Command) (string, error) {
 	spec, _ := cmd.Flags().GetString("log")
-	if strings.HasPrefix(spec, "kafka:") {
-		return spec
+	ls, err := parseLogSpec(spec)
+	if err != nil {
+		return "", err
 	}
-	logger.Warn("worker processes cannot read the embedded log; jobs reading a topic are refused (start the driver with --log kafka:HOST:PORT to allow them)", "log", spec)
-	return ""
+	if ls.backend != "dir" {
+		return spec, nil
+	}
+	abs, err := filepath.Abs(ls.dir)
+	if err != nil {
+		return "", fmt.Errorf("--log %q: %w", spec, err)
+	}
+	return "dir:" + abs, nil
 }
 
 // serveJobs serves the HTTP job API of driver d until the command's context
@@ -162,7 +172,10 @@ func serveJobs(cmd *cobra.Command, s streams, d *remote.Driver, o jobsOptions, s
 	}
 	var l log.Log
 	if logSpec != "" {
-		if l, err = openLog(ctx, logSpec); err != nil {
+		// The embedded log is opened read-only, so that flint ingest can go
+		// on appending to it while the driver runs (jobs that send bad
+		// records to a dead-letter topic need kafka: then).
+		if l, err = openLogReadOnly(ctx, logSpec); err != nil {
 			return err
 		}
 		defer l.Close()
@@ -216,34 +229,6 @@ func serveJobs(cmd *cobra.Command, s streams, d *remote.Driver, o jobsOptions, s
 	err = srv.Shutdown(sctx)
 	<-served
 	return err
-}
-
-// openStore opens the model store a --store value names (see
-// openRegistry, which takes the same values).
-func openStore(ctx context.Context, spec string) (models.Store, error) {
-	bad := func(why string) (models.Store, error) {
-		return nil, fmt.Errorf("--store %q: %s (want dir:PATH or s3://HOST:PORT/BUCKET[/PREFIX])", spec, why)
-	}
-	if dir, ok := strings.CutPrefix(spec, "dir:"); ok {
-		if dir == "" {
-			return bad("empty directory")
-		}
-		return local.New(dir)
-	}
-	u, err := url.Parse(spec)
-	if err != nil || (u.Scheme != "s3" && u.Scheme != "s3s") {
-		return bad("unknown store")
-	}
-	if u.Host == "" {
-		return bad("no endpoint")
-	}
-	bucket, prefix, _ := strings.Cut(strings.Trim(u.Path, "/"), "/")
-	if bucket == "" {
-		return bad("no bucket")
-	}
-	q := u.Query()
-	return s3.New(ctx, s3.Config{Endpoint: u.Host, Bucket: bucket, Prefix: prefix, UseTLS: u.Scheme == "s3s",
-		CreateBucket: q.Get("create") == "true", InsecureSkipVerify: q.Get("insecure") == "true"})
 }
 
 // jobClient talks to a driver's HTTP job API.

@@ -64,6 +64,36 @@ algorithm:
 	return path
 }
 
+// clicksTopicJob writes a job that reads the topic "clicks", and returns
+// its path and 1000 CSV lines for the topic.
+func clicksTopicJob(t *testing.T, name string) (path, lines string) {
+	t.Helper()
+	r := rand.New(rand.NewPCG(5, 6))
+	var b strings.Builder
+	for range 1000 {
+		x1, x2 := r.NormFloat64(), r.NormFloat64()
+		y := 0
+		if x1+x2 > 0 {
+			y = 1
+		}
+		fmt.Fprintf(&b, "%.4f,%.4f,%d\n", x1, x2, y)
+	}
+	spec := fmt.Sprintf(`name: %s
+source: {topic: clicks}
+schema:
+  format: csv
+  fields: [{name: x1, type: numeric}, {name: x2, type: numeric}, {name: y, type: numeric}]
+  label: y
+algorithm:
+  logistic_regression: {max_iter: 50}
+`, name)
+	path = filepath.Join(t.TempDir(), "topic-job.yaml")
+	if err := os.WriteFile(path, []byte(spec), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path, b.String()
+}
+
 // jobAPI is a job API with an in-process engine on a store in a temporary
 // directory.
 func jobAPI(t *testing.T, cfg trainer.ManagerConfig, token string) (url string, m *trainer.Manager, st models.Store) {
@@ -288,7 +318,17 @@ func TestDriverEndToEnd(t *testing.T) {
 	t.Setenv("GORACE", strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
 	dir := t.TempDir()
 	store := filepath.Join(dir, "models")
-	d := startChild(t, "--store", "dir:"+store, "--log", "dir:"+filepath.Join(dir, "log"),
+	logDir := filepath.Join(dir, "log")
+	topicJob, csv := clicksTopicJob(t, "e2e-topic")
+	ingest := func(input string) {
+		t.Helper()
+		if _, stderr, code := flintProc(t, input, "--log", "dir:"+logDir, "ingest", "--topic", "clicks", "--schema", topicJob); code != 0 {
+			t.Fatalf("ingest: exit %d: %s", code, stderr)
+		}
+	}
+	half := len(csv)/2 + strings.IndexByte(csv[len(csv)/2:], '\n') + 1
+	ingest(csv[:half])
+	d := startChild(t, "--store", "dir:"+store, "--log", "dir:"+logDir,
 		"driver", "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0", "--heartbeat-timeout", "1m")
 	addr := d.value(t, "driver listening for workers on ")
 	api := d.value(t, "job API on ")
@@ -300,6 +340,13 @@ func TestDriverEndToEnd(t *testing.T) {
 	stdout, stderr, code := flintProc(t, "", "train", "--driver", api, "-f", clicksJob(t, "e2e"))
 	if code != 0 || !strings.Contains(stdout, "published e2e version 1 (logistic_regression)") {
 		t.Fatalf("train --driver: exit %d\n%s\n%s\ndriver:\n%s", code, stdout, stderr, d.stderr.String())
+	}
+	// The driver and its workers read the embedded log read-only: flint
+	// ingest goes on appending to it, and a job reads it on the workers.
+	ingest(csv[half:])
+	stdout, stderr, code = flintProc(t, "", "train", "--driver", api, "-f", topicJob)
+	if code != 0 || !strings.Contains(stdout, "published e2e-topic version 1") || !strings.Contains(stdout, "rows: 1000 ") {
+		t.Fatalf("train --driver on a topic: exit %d\n%s\n%s\ndriver:\n%s", code, stdout, stderr, d.stderr.String())
 	}
 	st, err := local.New(store)
 	if err != nil {
@@ -327,8 +374,55 @@ func TestDriverEndToEnd(t *testing.T) {
 	for _, w := range workers {
 		w.stop(t)
 	}
-	if es, _ := st.List(context.Background(), "jobs/"); len(es) != 1 || !strings.HasSuffix(es[0].Key, ".json") {
-		t.Fatalf("store after the job: %+v (want its record, and no checkpoint left)", es)
+	if es, _ := st.List(context.Background(), "jobs/"); len(es) != 2 || !strings.HasSuffix(es[0].Key, ".json") || !strings.HasSuffix(es[1].Key, ".json") {
+		t.Fatalf("store after the jobs: %+v (want their records, and no checkpoint left)", es)
+	}
+}
+
+// flint train --listen is the driver of its own job: it waits for its
+// workers, which read the topic from the embedded log beside it, and the
+// model is the one a run on the in-process engine publishes.
+func TestTrainListen(t *testing.T) {
+	t.Setenv("GORACE", strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
+	dir := t.TempDir()
+	logDir := filepath.Join(dir, "log")
+	job, csv := clicksTopicJob(t, "listen")
+	if _, stderr, code := flintProc(t, csv, "--log", "dir:"+logDir, "ingest", "--topic", "clicks", "--schema", job); code != 0 {
+		t.Fatalf("ingest: exit %d: %s", code, stderr)
+	}
+	remoteStore, localStore := filepath.Join(dir, "remote"), filepath.Join(dir, "local")
+	tr := startChild(t, "--log", "dir:"+logDir, "--store", "dir:"+remoteStore, "train", "-f", job,
+		"--listen", "127.0.0.1:0", "--workers", "2", "--wait", "1m")
+	addr, _, _ := strings.Cut(tr.value(t, "driver listening for workers on "), " ")
+	for range 2 {
+		w := startChild(t, "worker", "--driver", addr)
+		defer w.stop(t)
+	}
+	for line := range tr.lines {
+		if strings.HasPrefix(line, "published listen version 1") {
+			break
+		}
+	}
+	if err := tr.cmd.Wait(); err != nil {
+		t.Fatalf("train --listen: %v\n%s", err, tr.stderr.String())
+	}
+	if _, stderr, code := flintProc(t, "", "--log", "dir:"+logDir, "--store", "dir:"+localStore, "train", "-f", job); code != 0 {
+		t.Fatalf("train in process: exit %d: %s", code, stderr)
+	}
+	var params [][]byte
+	for _, dir := range []string{remoteStore, localStore} {
+		st, err := local.New(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		art, _, err := models.NewRegistry(st).Latest(context.Background(), "listen")
+		if err != nil {
+			t.Fatal(err)
+		}
+		params = append(params, art.Params)
+	}
+	if !bytes.Equal(params[0], params[1]) {
+		t.Fatal("the model trained on the workers differs from the in-process one")
 	}
 }
 
@@ -353,8 +447,9 @@ func TestUpServesJobs(t *testing.T) {
 		}
 	}
 	root.AddCommand(newUpCmdWith(s, testWorker))
-	store := filepath.Join(t.TempDir(), "models")
-	root.SetArgs([]string{"--store", "dir:" + store, "up", "--workers", "2", "--heartbeat-timeout", "1m", "--http", "127.0.0.1:0"})
+	dir := t.TempDir()
+	store := filepath.Join(dir, "models")
+	root.SetArgs([]string{"--store", "dir:" + store, "--log", "dir:" + filepath.Join(dir, "log"), "up", "--workers", "2", "--heartbeat-timeout", "1m", "--http", "127.0.0.1:0"})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	served := make(chan error, 1)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"os"
 	"strings"
 
 	"github.com/flintml/flint/log"
@@ -63,4 +64,22 @@ func openLog(ctx context.Context, spec string) (log.Log, error) {
 	default:
 		return disk.Open(disk.Config{Dir: s.dir})
 	}
+}
+
+// openLogReadOnly opens the log a spec names for reading: the embedded log
+// without its lock, beside the process that writes it. A missing log
+// directory is created empty, so that a driver can start before the first
+// flint ingest; it sees the topics written later.
+func openLogReadOnly(ctx context.Context, spec string) (log.Log, error) {
+	s, err := parseLogSpec(spec)
+	if err != nil {
+		return nil, err
+	}
+	if s.backend == "kafka" {
+		return kafka.New(ctx, kafka.Config{Brokers: s.brokers})
+	}
+	if err := os.MkdirAll(s.dir, 0o755); err != nil {
+		return nil, fmt.Errorf("--log %q: %w", spec, err)
+	}
+	return disk.Open(disk.Config{Dir: s.dir, ReadOnly: true})
 }

@@ -19,7 +19,7 @@ func defaultStoreSpec() string {
 	return "dir:flint-data/models"
 }
 
-// openRegistry opens the model registry a --store value names:
+// openStore opens the model store a --store value names:
 //
 //	dir:PATH                                 a local directory
 //	s3://HOST:PORT/BUCKET[/PREFIX][?create=true]   S3 over http
@@ -27,19 +27,15 @@ func defaultStoreSpec() string {
 //
 // S3 credentials come from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (or
 // MINIO_ROOT_USER/MINIO_ROOT_PASSWORD).
-func openRegistry(ctx context.Context, spec string) (*models.Registry, error) {
-	bad := func(why string) (*models.Registry, error) {
+func openStore(ctx context.Context, spec string) (models.Store, error) {
+	bad := func(why string) (models.Store, error) {
 		return nil, fmt.Errorf("--store %q: %s (want dir:PATH or s3://HOST:PORT/BUCKET[/PREFIX])", spec, why)
 	}
 	if dir, ok := strings.CutPrefix(spec, "dir:"); ok {
 		if dir == "" {
 			return bad("empty directory")
 		}
-		st, err := local.New(dir)
-		if err != nil {
-			return nil, err
-		}
-		return models.NewRegistry(st), nil
+		return local.New(dir)
 	}
 	u, err := url.Parse(spec)
 	if err != nil || (u.Scheme != "s3" && u.Scheme != "s3s") {
@@ -48,14 +44,19 @@ func openRegistry(ctx context.Context, spec string) (*models.Registry, error) {
 	if u.Host == "" {
 		return bad("no endpoint")
 	}
-	path := strings.Trim(u.Path, "/")
-	bucket, prefix, _ := strings.Cut(path, "/")
+	bucket, prefix, _ := strings.Cut(strings.Trim(u.Path, "/"), "/")
 	if bucket == "" {
 		return bad("no bucket")
 	}
 	q := u.Query()
-	st, err := s3.New(ctx, s3.Config{Endpoint: u.Host, Bucket: bucket, Prefix: prefix, UseTLS: u.Scheme == "s3s",
+	return s3.New(ctx, s3.Config{Endpoint: u.Host, Bucket: bucket, Prefix: prefix, UseTLS: u.Scheme == "s3s",
 		CreateBucket: q.Get("create") == "true", InsecureSkipVerify: q.Get("insecure") == "true"})
+}
+
+// openRegistry opens the model registry over the store a --store value
+// names (see openStore).
+func openRegistry(ctx context.Context, spec string) (*models.Registry, error) {
+	st, err := openStore(ctx, spec)
 	if err != nil {
 		return nil, err
 	}

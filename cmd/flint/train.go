@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -14,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/flintml/flint/cluster/remote"
 	"github.com/flintml/flint/log"
 	"github.com/flintml/flint/ml"
 	"github.com/flintml/flint/trainer"
@@ -25,6 +27,11 @@ type trainOptions struct {
 	driver     string // submit to this driver's job API instead of running here
 	secretFile string // the driver's bearer token
 	tlsCA      string
+	listen     string        // be the driver: workers register here
+	workers    int           // with --listen: wait for this many workers
+	wait       time.Duration // with --listen: how long to wait for them
+	tlsCert    string
+	tlsKey     string
 }
 
 func newTrainCmd(s streams) *cobra.Command {
@@ -45,11 +52,17 @@ With --driver, the job runs on a driver ("flint driver", or "flint up --http")
 and its workers instead: train submits the spec, prints the job's progress
 until it ends, and exits non-zero if it fails; Ctrl-C cancels the job on the
 driver. Files the job reads are opened by the workers, so give paths they can
-read. The token is the cluster secret (--secret-file or $FLINT_CLUSTER_SECRET).`,
+read. The token is the cluster secret (--secret-file or $FLINT_CLUSTER_SECRET).
+
+With --listen, this process is the driver: it waits for --workers worker
+processes ("flint worker --driver ADDR") to register, runs the job on them —
+each reads its own partitions from the --log (kafka:, or the embedded dir: log,
+read-only beside this process) — and stops when the job ends.`,
 		Example: `  flint train -f examples/fashion-logreg.yaml
   flint train -f job.yaml --dry-run
   flint --log kafka:localhost:9092 --store s3://localhost:9000/models train -f job.yaml
-  flint train --driver http://127.0.0.1:8081 -f job.yaml`,
+  flint train --driver http://127.0.0.1:8081 -f job.yaml
+  flint train --listen :7077 --workers 3 -f job.yaml`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if o.file == "" {
@@ -62,7 +75,12 @@ read. The token is the cluster secret (--secret-file or $FLINT_CLUSTER_SECRET).`
 	cmd.Flags().BoolVar(&o.dryRun, "dry-run", false, "validate the spec and print the plan without running it")
 	cmd.Flags().StringVar(&o.driver, "driver", "", "submit the job to the driver whose job API is at this URL (http://HOST:PORT) and follow it")
 	cmd.Flags().StringVar(&o.secretFile, "secret-file", "", "with --driver: file holding the cluster secret the driver asks for (default $"+envClusterSecret+")")
-	cmd.Flags().StringVar(&o.tlsCA, "tls-ca", "", "with an https:// --driver: CA certificates (PEM) its certificate must chain to (default the system roots)")
+	cmd.Flags().StringVar(&o.tlsCA, "tls-ca", "", "with an https:// --driver: CA certificates (PEM) its certificate must chain to (default the system roots); with --listen, the CA of the workers' certificates")
+	cmd.Flags().StringVar(&o.listen, "listen", "", "run the job on worker processes that register at this address (this process is their driver)")
+	cmd.Flags().IntVar(&o.workers, "workers", 1, "with --listen: worker processes to wait for before the job starts")
+	cmd.Flags().DurationVar(&o.wait, "wait", 2*time.Minute, "with --listen: how long to wait for --workers to register")
+	cmd.Flags().StringVar(&o.tlsCert, "tls-cert", "", "with --listen: TLS certificate (PEM) for the workers' connections")
+	cmd.Flags().StringVar(&o.tlsKey, "tls-key", "", "with --listen: TLS private key (PEM)")
 	return cmd
 }
 
@@ -97,8 +115,16 @@ func runTrain(cmd *cobra.Command, s streams, o trainOptions) error {
 		return err
 	}
 	obs := newProgress(s.err)
-	res, err := trainer.Run(ctx, spec, trainer.Options{Log: l, Registry: reg, SpecText: string(data), FlintVersion: version,
-		Observer: obs, Logger: obs.logger})
+	opt := trainer.Options{Log: l, Registry: reg, SpecText: string(data), FlintVersion: version, Observer: obs, Logger: obs.logger}
+	if o.listen != "" {
+		d, err := listenForWorkers(cmd, s, o, obs.logger)
+		if err != nil {
+			return err
+		}
+		defer d.Close()
+		opt.Cluster = d
+	}
+	res, err := trainer.Run(ctx, spec, opt)
 	obs.finish()
 	if err != nil {
 		if ctx.Err() != nil {
@@ -108,6 +134,42 @@ func runTrain(cmd *cobra.Command, s streams, o trainOptions) error {
 	}
 	printSummary(s.out, res)
 	return nil
+}
+
+// listenForWorkers starts the driver of a --listen run and waits for its
+// workers.
+func listenForWorkers(cmd *cobra.Command, s streams, o trainOptions, logger *slog.Logger) (*remote.Driver, error) {
+	if o.driver != "" {
+		return nil, fmt.Errorf("give --driver or --listen, not both")
+	}
+	if o.workers < 1 {
+		return nil, fmt.Errorf("--workers must be at least 1, got %d", o.workers)
+	}
+	secret, err := readSecret(o.secretFile)
+	if err != nil {
+		return nil, err
+	}
+	tf := tlsFlags{cert: o.tlsCert, key: o.tlsKey, ca: o.tlsCA}
+	tlsFiles, err := tf.files()
+	if err != nil {
+		return nil, err
+	}
+	logSpec, err := workerLogSpec(cmd)
+	if err != nil {
+		return nil, err
+	}
+	d, err := remote.NewDriver(remote.Config{Listen: o.listen, Secret: secret, TLS: tlsFiles, Log: logSpec, Logger: logger})
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(s.out, "driver listening for workers on %s (waiting for %d)\n", d.Addr(), o.workers)
+	ctx, cancel := context.WithTimeout(cmd.Context(), o.wait)
+	defer cancel()
+	if err := d.WaitWorkers(ctx, o.workers); err != nil {
+		d.Close()
+		return nil, fmt.Errorf("--listen: %w (start them with: flint worker --driver %s)", err, d.Addr())
+	}
+	return d, nil
 }
 
 func printSummary(w io.Writer, r *trainer.Result) {

@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
-	"strings"
 	"syscall"
 	"time"
 
@@ -43,7 +42,7 @@ func newUpCmdWith(s streams, workerCmd func(driver string) *exec.Cmd) *cobra.Com
 		Long: `Start a driver and --workers local worker processes (this binary's "worker"
 command), wait until they have registered, and print the driver's address.
 
-With --file (CSV: label, then features) or --topic (CSV records in a kafka: --log)
+With --file (CSV: label, then features) or --topic (CSV records in the --log)
 it loads the data on the workers — each worker reads its own partitions — fits a
 logistic regression, prints the model and the time taken, and stops. Otherwise it
 runs until SIGTERM or Ctrl-C; more workers may join with
@@ -51,12 +50,13 @@ runs until SIGTERM or Ctrl-C; more workers may join with
 "flint driver" there, so "flint train --driver http://ADDR -f job.yaml" runs
 jobs on these workers.
 
-The embedded log (dir:) cannot be read by worker processes yet: it is locked by
-one process at a time.`,
+Workers read topics from the --log: kafka:, or the embedded dir: log, which
+they (and the driver) read read-only beside the process that writes it.`,
 		Example: `  flint up --workers 3
   flint up --workers 3 --file data.csv
   flint up --workers 3 --http 127.0.0.1:8081
-  flint --log kafka:localhost:9092 up --workers 4 --topic clicks`,
+  flint --log kafka:localhost:9092 up --workers 4 --topic clicks
+  flint --log dir:flint-data/log up --workers 3 --topic clicks`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runUp(cmd, s, o) },
 	}
@@ -67,7 +67,7 @@ one process at a time.`,
 	f.DurationVar(&o.timeout, "heartbeat-timeout", 0, "silence after which a worker is declared dead (default 5 heartbeats)")
 	f.StringVar(&o.secretFile, "secret-file", "", "file holding the shared secret (default $"+envClusterSecret+")")
 	f.StringSliceVar(&o.files, "file", nil, "CSV file(s) to fit a logistic regression on")
-	f.StringVar(&o.topic, "topic", "", "topic of CSV records (in a kafka: --log) to fit a logistic regression on")
+	f.StringVar(&o.topic, "topic", "", "topic of CSV records (in the --log) to fit a logistic regression on")
 	f.IntVar(&o.partitions, "partitions", 0, "dataset partitions for --file (default 2 per worker)")
 	f.BoolVar(&o.verbose, "verbose", false, "log worker membership and recovery events")
 	o.tls.add(f)
@@ -113,7 +113,9 @@ func runUp(cmd *cobra.Command, s streams, o upOptions) error {
 	logger := slog.New(slog.NewTextHandler(s.err, &slog.HandlerOptions{Level: level}))
 	var logSpec string
 	if o.jobs.http != "" {
-		logSpec = workerLogSpec(cmd, logger)
+		if logSpec, err = workerLogSpec(cmd); err != nil {
+			return err
+		}
 	}
 	d, err := remote.NewDriver(remote.Config{Listen: o.addr, HeartbeatInterval: o.heartbeat, HeartbeatTimeout: o.timeout, Secret: secret, TLS: tlsFiles, Log: logSpec, Logger: logger})
 	if err != nil {
@@ -191,11 +193,11 @@ func upSources(cmd *cobra.Command, o upOptions) ([]cluster.Source, string, error
 		sources, err := cluster.PlanFiles(o.files, cluster.FileOptions{Format: format, Partitions: parts})
 		return sources, "", err
 	}
-	spec, _ := cmd.Flags().GetString("log")
-	if !strings.HasPrefix(spec, "kafka:") {
-		return nil, "", fmt.Errorf("--topic needs a kafka: --log that worker processes can read, got %q (the embedded log is locked by one process)", spec)
+	spec, err := workerLogSpec(cmd)
+	if err != nil {
+		return nil, "", err
 	}
-	l, err := openLog(cmd.Context(), spec)
+	l, err := openLogReadOnly(cmd.Context(), spec)
 	if err != nil {
 		return nil, "", err
 	}
