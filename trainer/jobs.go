@@ -181,6 +181,9 @@ type ManagerConfig struct {
 	// Log is the log that topic sources are read from and dead letters
 	// written to. nil means Submit refuses jobs that need one.
 	Log log.Log
+	// LogReadOnly says Log is open for reading only (the embedded log read
+	// beside flint ingest): Submit refuses jobs with a dead-letter topic.
+	LogReadOnly bool
 	// Cluster runs the jobs (e.g. the driver of remote workers). nil means
 	// each job runs on an in-process engine sized by its spec.
 	Cluster cluster.Cluster
@@ -393,6 +396,10 @@ func (m *Manager) Submit(ctx context.Context, file string, spec []byte) (Job, er
 	s, err := ParseSpec(file, spec)
 	if err != nil {
 		return Job{}, err
+	}
+	if m.cfg.Log != nil && m.cfg.LogReadOnly && s.DeadLetter != "" {
+		return Job{}, SpecErrors{{File: file, Path: "dead_letter_topic",
+			Msg: fmt.Sprintf("this driver reads its log read-only and cannot write dead letters to topic %q (use --log kafka:HOST:PORT, or on_bad_record: skip)", s.DeadLetter)}}
 	}
 	if m.cfg.Log == nil {
 		var errs SpecErrors

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/flintml/flint/log/disk"
 	"log/slog"
 	"math"
 	"math/rand/v2"
@@ -178,6 +179,19 @@ func TestSubmitRejectsBadSpecsAndQueuesNothing(t *testing.T) {
 	}
 	if es, _ := st.List(context.Background(), jobsPrefix); len(es) != 0 {
 		t.Fatalf("rejected specs left records: %+v", es)
+	}
+
+	// A driver reading the embedded log read-only cannot write dead letters.
+	l, err := disk.Open(disk.Config{Dir: filepath.Join(t.TempDir(), "log")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	ro := newManager(t, ManagerConfig{Store: newJobStore(t), Log: l, LogReadOnly: true})
+	dl := strings.Replace(jobSpec("t", "x.csv"), "algorithm:", "on_bad_record: dead_letter\ndead_letter_topic: bad\nalgorithm:", 1)
+	_, err = ro.Submit(context.Background(), "dl.yaml", []byte(dl))
+	if !errors.As(err, &se) || !strings.Contains(err.Error(), "dl.yaml: dead_letter_topic: this driver reads its log read-only") {
+		t.Fatalf("dead-letter job on a read-only log: %v", err)
 	}
 }
 

@@ -182,7 +182,7 @@ func serveJobs(cmd *cobra.Command, s streams, d *remote.Driver, o jobsOptions, s
 	}
 	minWorkers := o.minWorkers
 	m, err := trainer.NewManager(ctx, trainer.ManagerConfig{
-		Store: store, Log: l, Cluster: d, Logger: logger, FlintVersion: version,
+		Store: store, Log: l, LogReadOnly: strings.HasPrefix(logSpec, "dir:"), Cluster: d, Logger: logger, FlintVersion: version,
 		CheckpointEvery: o.checkpointEvery, MaxConcurrent: o.maxConcurrent,
 		Ready: func(ctx context.Context) error { return d.WaitWorkers(ctx, minWorkers) },
 	})
