@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -504,5 +505,125 @@ func TestDriverAndTrainFlags(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("flint %s: %v, want an error containing %q", strings.Join(tc.args, " "), err, tc.want)
 		}
+	}
+}
+
+// A driver killed with SIGKILL in the middle of a job: a new driver started
+// on the same store (and address, which the workers register at again)
+// resumes the job from its newest checkpoint, on the pinned records, and
+// publishes the model an uninterrupted run publishes.
+func TestDriverSIGKILLResumes(t *testing.T) {
+	t.Setenv("GORACE", strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
+	dir := t.TempDir()
+	logDir, store := filepath.Join(dir, "log"), filepath.Join(dir, "models")
+	job, csv := clicksTopicJob(t, "resumed")
+	spec, err := os.ReadFile(job)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// SGD is resumed bit for bit; enough iterations to kill the driver mid-fit.
+	spec = []byte(strings.Replace(string(spec), "logistic_regression: {max_iter: 50}",
+		"logistic_regression: {solver: sgd, max_iter: 3000, step_size: 0.5, mini_batch_fraction: 0.5, tol: 1e-15}\nengine: {checkpoint_every: 25}", 1))
+	if err := os.WriteFile(job, spec, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, stderr, code := flintProc(t, csv, "--log", "dir:"+logDir, "ingest", "--topic", "clicks", "--schema", job); code != 0 {
+		t.Fatalf("ingest: exit %d: %s", code, stderr)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	driver := func() (*child, string) {
+		d := startChild(t, "--store", "dir:"+store, "--log", "dir:"+logDir,
+			"driver", "--listen", addr, "--http", "127.0.0.1:0", "--heartbeat", "100ms")
+		d.value(t, "driver listening for workers on ")
+		return d, d.value(t, "job API on ")
+	}
+	d, api := driver()
+	for range 2 {
+		w := startChild(t, "worker", "--driver", addr)
+		defer w.stop(t)
+	}
+	resp, err := http.Post(api+"/v1/jobs", "application/yaml", bytes.NewReader(spec))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var j trainer.Job
+	json.NewDecoder(resp.Body).Decode(&j)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("submit: HTTP %d", resp.StatusCode)
+	}
+	get := func(api string) trainer.Job {
+		t.Helper()
+		resp, err := http.Get(api + "/v1/jobs/" + j.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var got trainer.Job
+		if err := json.NewDecoder(resp.Body).Decode(&got); err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	deadline := time.Now().Add(time.Minute)
+	for {
+		got := get(api)
+		if got.State.Final() {
+			t.Fatalf("the job ended (%s) before the driver was killed; make it longer", got.State)
+		}
+		if got.Progress != nil && got.Progress.Iter >= 200 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no progress: %+v\n%s", got, d.stderr.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	d.cmd.Process.Kill()
+	d.cmd.Wait()
+
+	d, api = driver()
+	defer d.stop(t)
+	var got trainer.Job
+	for {
+		if got = get(api); got.State.Final() {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the resumed job did not finish: %+v\n%s", got, d.stderr.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if got.State != trainer.JobSucceeded || got.Attempts != 2 {
+		t.Fatalf("after the restart: %s after %d attempts (%s)\n%s", got.State, got.Attempts, got.Error, d.stderr.String())
+	}
+	if !strings.Contains(d.stderr.String(), "resuming from checkpoint") {
+		t.Fatalf("the new driver did not resume from a checkpoint:\n%s", d.stderr.String())
+	}
+
+	// The same job, uninterrupted and in process.
+	inProc := filepath.Join(dir, "local")
+	if _, stderr, code := flintProc(t, "", "--log", "dir:"+logDir, "--store", "dir:"+inProc, "train", "-f", job); code != 0 {
+		t.Fatalf("train in process: exit %d: %s", code, stderr)
+	}
+	var params [][]byte
+	for _, s := range []string{store, inProc} {
+		st, err := local.New(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		art, _, err := models.NewRegistry(st).Latest(context.Background(), "resumed")
+		if err != nil {
+			t.Fatal(err)
+		}
+		params = append(params, art.Params)
+	}
+	if !bytes.Equal(params[0], params[1]) {
+		t.Fatal("the resumed job's model differs from an uninterrupted run's")
 	}
 }
