@@ -52,9 +52,9 @@ func newWorkerCmd(s streams) *cobra.Command {
 		Use:   "worker",
 		Short: "Run a worker process that caches partitions and runs tasks for a driver",
 		Long: `Run a worker for the driver at --driver: it registers, sends heartbeats, reads
-the partitions the driver places on it straight from their source (a Kafka log
-named by the job, or byte ranges of files every worker can read), caches them,
-and runs the driver's tasks on them. Workers dial the driver; the driver dials
+the partitions the driver places on it straight from their source (the driver's
+Kafka log, its embedded dir: log read-only on the same host, or byte ranges of
+files every worker can read), caches them, and runs the driver's tasks on them. Workers dial the driver; the driver dials
 each worker back at --listen (or --advertise, when that address is not the one
 the driver can reach).
 
