@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -105,7 +106,11 @@ func RunWorker(ctx context.Context, cfg WorkerConfig) error {
 	if addr == "" {
 		addr = lis.Addr().String()
 	}
-	conn, err := grpc.NewClient(cfg.Driver, append(dialOptions(cfg.Secret), dial)...)
+	// Reconnect quickly to a driver that is starting or restarting (gRPC's
+	// default backoff starts at a second and grows to two minutes).
+	reconnect := grpc.WithConnectParams(grpc.ConnectParams{MinConnectTimeout: 5 * time.Second,
+		Backoff: backoff.Config{BaseDelay: 50 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 2 * time.Second}})
+	conn, err := grpc.NewClient(cfg.Driver, append(dialOptions(cfg.Secret), dial, reconnect)...)
 	if err != nil {
 		return fmt.Errorf("remote: worker %s: driver %s: %w", cfg.Name, cfg.Driver, err)
 	}
