@@ -450,6 +450,12 @@ func TestSIGSTOPDetectedWithinTimeout(t *testing.T) {
 // In-process workers (RunWorker in goroutines) for the quick tests.
 func goWorkers(t *testing.T, d *Driver, n int, secret string) {
 	t.Helper()
+	goWorkersWith(t, d, n, WorkerConfig{Secret: secret})
+}
+
+// goWorkersWith starts n in-process workers configured as cfg.
+func goWorkersWith(t *testing.T, d *Driver, n int, cfg WorkerConfig) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{}, n)
 	t.Cleanup(func() {
@@ -461,7 +467,9 @@ func goWorkers(t *testing.T, d *Driver, n int, secret string) {
 	for i := range n {
 		go func() {
 			defer func() { done <- struct{}{} }()
-			RunWorker(ctx, WorkerConfig{Driver: d.Addr(), Name: fmt.Sprintf("go%d", i), Secret: secret, Logger: quiet()})
+			c := cfg
+			c.Driver, c.Name, c.Logger = d.Addr(), fmt.Sprintf("go%d", i), quiet()
+			RunWorker(ctx, c)
 		}()
 	}
 	wctx, wcancel := context.WithTimeout(ctx, 10*time.Second)
@@ -634,5 +642,40 @@ func TestJoiningWorkerUsedFromNextIteration(t *testing.T) {
 	}
 	if got, want := strings.Join(d.Placement(next), " "), "w1 w2 w3 w1 w2 w3"; got != want {
 		t.Fatalf("placement of the next dataset: %s, want %s", got, want)
+	}
+}
+
+// A worker with a memory limit refuses to cache past it: the load fails
+// with an error naming the worker, the partitions and the limit, and the
+// worker holds nothing of the failed dataset.
+func TestWorkerMemoryLimit(t *testing.T) {
+	sources := fileSources(t, 3000, 4)
+	d := newDriver(t, Config{HeartbeatInterval: 50 * time.Millisecond, HeartbeatTimeout: 5 * time.Second})
+	goWorkersWith(t, d, 2, WorkerConfig{MemoryLimit: 100 << 10})
+	ctx := context.Background()
+	small, err := d.Load(ctx, sources[:2], "") // one ~36 KB partition per worker
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = d.Load(ctx, append(append([]cluster.Source(nil), sources...), sources...), "")
+	if err == nil || !strings.Contains(err.Error(), "memory limit") || !strings.Contains(err.Error(), "102400-byte") {
+		t.Fatalf("a load past the workers' memory limit: %v", err)
+	}
+	if _, err := cluster.Aggregate(ctx, d, small, sumTask, &sumArgs{FailPart: -1}); err != nil {
+		t.Fatalf("the dataset cached before the refused load: %v", err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		var cached int64
+		for _, w := range d.Members() {
+			cached += w.CachedBytes
+		}
+		if cached == small.Bytes() {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("workers hold %d bytes after the refused load; the first dataset has %d", cached, small.Bytes())
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

@@ -45,6 +45,11 @@ type WorkerConfig struct {
 	TLS *TLSFiles
 	// Parallelism is how many partitions run at once. 0 means GOMAXPROCS.
 	Parallelism int
+	// MemoryLimit bounds the bytes of cached partitions: a load or derive
+	// that would exceed it fails (codes.ResourceExhausted, naming the
+	// partition, what it needs and what is in use) and caches nothing.
+	// 0 means no limit.
+	MemoryLimit int64
 	// Logger receives events. nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -256,7 +261,9 @@ func (w *Worker) Load(ctx context.Context, req *remotepb.LoadRequest) (*remotepb
 	if err != nil {
 		return nil, status.Errorf(codes.Aborted, "worker %s: partition %d (%s): %v", w.cfg.Name, req.Partition, src, err)
 	}
-	w.cache(req.Dataset, int(req.Partition), b)
+	if err := w.cache(req.Dataset, []*cluster.Block{b}, []int{int(req.Partition)}); err != nil {
+		return nil, err
+	}
 	return loadReply(b), nil
 }
 
@@ -264,20 +271,32 @@ func loadReply(b *cluster.Block) *remotepb.LoadReply {
 	return &remotepb.LoadReply{Rows: int64(b.Rows), Skipped: int64(b.Skipped), Bytes: b.Bytes(), Cols: int32(b.Cols), Sparse: b.Sparse()}
 }
 
-// cache keeps b as partition i of a dataset, replacing what was there.
-func (w *Worker) cache(dataset uint64, i int, b *cluster.Block) {
+// cache keeps blocks as the given partitions of a dataset, replacing what
+// was there, or caches none of them if that would exceed the memory limit.
+func (w *Worker) cache(dataset uint64, bs []*cluster.Block, idx []int) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	parts := w.datasets[dataset]
+	delta := int64(0)
+	for k, i := range idx {
+		delta += bs[k].Bytes()
+		if old := parts[i]; old != nil {
+			delta -= old.Bytes()
+		}
+	}
+	if limit := w.cfg.MemoryLimit; limit > 0 && delta > 0 && w.cached+delta > limit {
+		return status.Errorf(codes.ResourceExhausted, "worker %s: caching partitions %v of dataset %d needs %d bytes, but %d of its %d-byte memory limit are in use; raise --memory-limit or add workers",
+			w.cfg.Name, idx, dataset, delta, w.cached, limit)
+	}
 	if parts == nil {
 		parts = map[int]*cluster.Block{}
 		w.datasets[dataset] = parts
 	}
-	if old := parts[i]; old != nil {
-		w.cached -= old.Bytes()
+	for k, i := range idx {
+		parts[i] = bs[k]
 	}
-	parts[i] = b
-	w.cached += b.Bytes()
+	w.cached += delta
+	return nil
 }
 
 // Derive implements remotepb.WorkerServer.
@@ -321,9 +340,15 @@ func (w *Worker) Derive(ctx context.Context, req *remotepb.DeriveRequest) (*remo
 	if err := ctx.Err(); err != nil {
 		return nil, status.Errorf(codes.Canceled, "worker %s: %v", w.cfg.Name, err)
 	}
+	idx := make([]int, len(req.Partitions))
+	for k, i := range req.Partitions {
+		idx[k] = int(i)
+	}
+	if err := w.cache(req.Dataset, out, idx); err != nil {
+		return nil, err
+	}
 	reply := &remotepb.DeriveReply{}
-	for k, b := range out {
-		w.cache(req.Dataset, int(req.Partitions[k]), b)
+	for _, b := range out {
 		reply.Partitions = append(reply.Partitions, loadReply(b))
 	}
 	return reply, nil

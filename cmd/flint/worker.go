@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/flintml/flint/cluster/remote"
+	"github.com/flintml/flint/trainer"
 )
 
 // envClusterSecret holds the shared secret of a driver and its workers when
@@ -20,8 +21,21 @@ const envClusterSecret = "FLINT_CLUSTER_SECRET"
 type workerOptions struct {
 	driver, listen, advertise, name, secretFile string
 	parallelism                                 int
+	memoryLimit                                 byteSize
 	tls                                         tlsFlags
 }
+
+// byteSize is a flag holding a size with a unit: 512MiB, 4GiB, 1000000.
+type byteSize struct{ n trainer.ByteSize }
+
+func (b *byteSize) Set(s string) error { return b.n.UnmarshalText([]byte(s)) }
+func (b *byteSize) String() string {
+	if b.n == 0 {
+		return "0"
+	}
+	return fmt.Sprint(int64(b.n))
+}
+func (b *byteSize) Type() string { return "size" }
 
 // tlsFlags are the --tls-* flags of the driver and worker commands.
 type tlsFlags struct{ cert, key, ca string }
@@ -73,7 +87,7 @@ gives one. SIGTERM or Ctrl-C stops the worker.`,
 			}
 			err = remote.RunWorker(cmd.Context(), remote.WorkerConfig{
 				Driver: o.driver, Listen: o.listen, Advertise: o.advertise, Name: o.name,
-				Secret: secret, TLS: tlsFiles, Parallelism: o.parallelism,
+				Secret: secret, TLS: tlsFiles, Parallelism: o.parallelism, MemoryLimit: int64(o.memoryLimit.n),
 				Logger: slog.New(slog.NewTextHandler(s.err, nil)),
 			})
 			if cmd.Context().Err() != nil && errors.Is(err, cmd.Context().Err()) {
@@ -89,6 +103,7 @@ gives one. SIGTERM or Ctrl-C stops the worker.`,
 	f.StringVar(&o.name, "name", "", "name in the driver's logs and errors (default host/pid)")
 	f.StringVar(&o.secretFile, "secret-file", "", "file holding the shared secret (default $"+envClusterSecret+")")
 	f.IntVar(&o.parallelism, "parallelism", 0, "partitions run at once (default one per core)")
+	f.Var(&o.memoryLimit, "memory-limit", "bound on the bytes of cached partitions, e.g. 4GiB; a load beyond it fails the job with an error naming it (default none)")
 	o.tls.add(f)
 	cmd.MarkFlagRequired("driver")
 	return cmd
