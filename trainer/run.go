@@ -148,7 +148,11 @@ func Run(ctx context.Context, spec *Spec, opt Options) (*Result, error) {
 func (j *job) planSources(ctx context.Context) ([]cluster.Source, error) {
 	s := j.spec.Source
 	if len(s.Files) > 0 {
-		return cluster.PlanFiles(s.Files, cluster.FileOptions{Format: cluster.Format{Header: s.Header}, Partitions: j.engine.Workers()})
+		parts := s.Partitions
+		if parts == 0 {
+			parts = j.engine.Workers()
+		}
+		return cluster.PlanFiles(s.Files, cluster.FileOptions{Format: cluster.Format{Header: s.Header}, Partitions: parts})
 	}
 	opt := cluster.LogOptions{Split: s.Split}
 	if (s.From != "" && s.From != "earliest") || (s.To != "" && s.To != "latest") {

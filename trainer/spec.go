@@ -35,6 +35,8 @@ type Source struct {
 	To    string   `yaml:"to" doc:"Offset to stop before in every partition: latest (default, the end when the job starts) or a number."`
 	Split int      `yaml:"split" doc:"Dataset partitions per log partition (default 1)."`
 	Files []string `yaml:"files" doc:"Files to read instead of a topic: one record per line (JSON or CSV as the schema says)."`
+	// Partitions fixes how many dataset partitions the files are cut into.
+	Partitions int `yaml:"partitions" doc:"Dataset partitions the files are cut into (default one per worker). Results depend on the partitioning only: fix it to train the same model bit for bit on any number of workers, in process or remote."`
 	// Header skips the first line of each file.
 	Header bool `yaml:"header" doc:"Skip the first line of each file (a CSV header)."`
 }
@@ -282,6 +284,12 @@ func (s *Spec) validate(d *decoder) {
 	}
 	if src.Split < 0 {
 		d.at("source.split", "must not be negative, got %d", src.Split)
+	}
+	if src.Partitions < 0 {
+		d.at("source.partitions", "must not be negative, got %d", src.Partitions)
+	}
+	if src.Partitions > 0 && len(src.Files) == 0 {
+		d.at("source.partitions", "applies to files; a topic has one dataset partition per log partition (times source.split)")
 	}
 	if err := s.Schema.Validate(); err != nil {
 		for _, line := range strings.Split(err.Error(), "\n") {
