@@ -255,6 +255,13 @@ func TestJobSIGKILLMidJobIdenticalModel(t *testing.T) {
 				}
 				t.Logf("%s: worker killed at task %d of %d", job.name, job.at, x.calls.Load())
 				sameArtifact(t, job.name+" after a SIGKILL", got, want, gotRes, wantRes)
+				// The loss is noticed by a failed call, or at the latest by the
+				// heartbeat timeout.
+				wctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				for d.Workers() != 2 && wctx.Err() == nil {
+					time.Sleep(10 * time.Millisecond)
+				}
+				cancel()
 				if n := d.Workers(); n != 2 {
 					t.Fatalf("%s: %d live workers after killing one of 3", job.name, n)
 				}
