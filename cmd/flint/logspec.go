@@ -3,67 +3,31 @@ package main
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
-	"strings"
 
+	"github.com/flintml/flint/internal/logspec"
 	"github.com/flintml/flint/log"
-	"github.com/flintml/flint/log/disk"
-	"github.com/flintml/flint/log/kafka"
 )
 
-// logSpec is a parsed --log value.
+// logSpec is a parsed --log value, as workerLogSpec reads it; the grammar
+// and the opening are internal/logspec's.
 type logSpec struct {
-	backend string   // "dir" or "kafka"
-	dir     string   // for dir
-	brokers []string // for kafka
+	backend string // "dir" or "kafka"
+	dir     string // for dir
 }
 
-// parseLogSpec parses "dir:PATH" or "kafka:HOST:PORT[,HOST:PORT...]".
+// parseLogSpec parses a --log value; see internal/logspec for the grammar.
 func parseLogSpec(s string) (logSpec, error) {
-	backend, rest, ok := strings.Cut(s, ":")
-	bad := func(why string) (logSpec, error) {
-		return logSpec{}, fmt.Errorf("--log %q: %s (want dir:PATH or kafka:HOST:PORT[,HOST:PORT...])", s, why)
+	ls, err := logspec.Parse(s)
+	if err != nil {
+		return logSpec{}, err
 	}
-	if !ok {
-		return bad("no backend prefix")
-	}
-	switch backend {
-	case "dir":
-		if rest == "" {
-			return bad("empty directory")
-		}
-		return logSpec{backend: "dir", dir: rest}, nil
-	case "kafka":
-		if rest == "" {
-			return bad("no brokers")
-		}
-		var brokers []string
-		for _, b := range strings.Split(rest, ",") {
-			host, port, err := net.SplitHostPort(b)
-			if err != nil || host == "" || port == "" {
-				return bad(fmt.Sprintf("broker %q is not HOST:PORT", b))
-			}
-			brokers = append(brokers, b)
-		}
-		return logSpec{backend: "kafka", brokers: brokers}, nil
-	}
-	return bad(fmt.Sprintf("unknown backend %q", backend))
+	return logSpec{backend: string(ls.Backend), dir: ls.Dir}, nil
 }
 
-// openLog opens the log a spec names. This is the one table from backend
-// names to constructors.
+// openLog opens the log a --log value names, for reading and writing.
 func openLog(ctx context.Context, spec string) (log.Log, error) {
-	s, err := parseLogSpec(spec)
-	if err != nil {
-		return nil, err
-	}
-	switch s.backend {
-	case "kafka":
-		return kafka.New(ctx, kafka.Config{Brokers: s.brokers})
-	default:
-		return disk.Open(disk.Config{Dir: s.dir})
-	}
+	return logspec.Open(ctx, spec, logspec.Options{})
 }
 
 // openLogReadOnly opens the log a spec names for reading: the embedded log
@@ -71,15 +35,14 @@ func openLog(ctx context.Context, spec string) (log.Log, error) {
 // directory is created empty, so that a driver can start before the first
 // flint ingest; it sees the topics written later.
 func openLogReadOnly(ctx context.Context, spec string) (log.Log, error) {
-	s, err := parseLogSpec(spec)
+	s, err := logspec.Parse(spec)
 	if err != nil {
 		return nil, err
 	}
-	if s.backend == "kafka" {
-		return kafka.New(ctx, kafka.Config{Brokers: s.brokers})
+	if s.Backend == logspec.Dir {
+		if err := os.MkdirAll(s.Dir, 0o755); err != nil {
+			return nil, fmt.Errorf("--log %q: %w", spec, err)
+		}
 	}
-	if err := os.MkdirAll(s.dir, 0o755); err != nil {
-		return nil, fmt.Errorf("--log %q: %w", spec, err)
-	}
-	return disk.Open(disk.Config{Dir: s.dir, ReadOnly: true})
+	return s.Open(ctx, logspec.Options{ReadOnly: true})
 }
