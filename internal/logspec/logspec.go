@@ -42,6 +42,8 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 
@@ -273,6 +275,24 @@ func (s Spec) String() string {
 		b.WriteString(strings.Join(opts, "&"))
 	}
 	return b.String()
+}
+
+// Abs returns s with its file names, Dir and CAFile, made absolute against
+// the working directory. A driver sends its workers the spec it gets from
+// Abs, so that they open the same files whatever their working directory.
+func (s Spec) Abs() (Spec, error) {
+	for _, p := range []*string{&s.Dir, &s.CAFile} {
+		if *p == "" {
+			continue
+		}
+		abs, err := filepath.Abs(*p)
+		if err != nil {
+			return Spec{}, fmt.Errorf("--log %q: %w", s, err)
+		}
+		*p = abs
+	}
+	s.Brokers = slices.Clone(s.Brokers)
+	return s, nil
 }
 
 // Options are how Open opens a log. The zero value opens it for reading

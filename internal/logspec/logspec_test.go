@@ -1,6 +1,8 @@
 package logspec
 
 import (
+	"os"
+	"path/filepath"
 	"reflect"
 	"testing"
 )
@@ -98,6 +100,28 @@ func TestParseErrors(t *testing.T) {
 				t.Fatalf("Parse(%q):\n got %s\nwant %s", c.in, err, c.err)
 			}
 		})
+	}
+}
+
+func TestAbs(t *testing.T) {
+	wd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ in, want string }{
+		{"dir:flint-data/log", "dir:" + filepath.Join(wd, "flint-data/log")},
+		{"dir:/srv/log/../log", "dir:/srv/log"},
+		{"kafka:a:1,b:2", "kafka:a:1,b:2"},
+		{"kafka:a:1?sasl=PLAIN&ca=certs/ca.pem", "kafka:a:1?tls=true&ca=" + filepath.Join(wd, "certs/ca.pem") + "&sasl=plain"},
+	} {
+		s, err := Parse(c.in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		abs, err := s.Abs()
+		if err != nil || abs.String() != c.want {
+			t.Errorf("Parse(%q).Abs() = %q, %v; want %q", c.in, abs, err, c.want)
+		}
 	}
 }
 
