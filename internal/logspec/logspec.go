@@ -18,11 +18,13 @@
 //	ca=FILE           verify them against the PEM certificates in FILE instead;
 //	                  implies tls=true
 //	insecure=true     do not verify them at all (tests only); implies tls=true
+//	                  (insecure=false, the default, is accepted too)
 //	sasl=MECHANISM    authenticate with plain, scram-sha-256 or scram-sha-512
 //	                  (case does not matter), as the user in the environment
 //
-// Option values are taken literally (no %-decoding), so FILE cannot
-// contain '&'.
+// A port is a number from 1 to 65535. Option values are taken literally
+// (no %-decoding), so FILE cannot contain '&'. Spec.String writes a spec
+// back in its canonical spelling, which Parse reads to the same Spec.
 //
 // # Credentials
 //
