@@ -68,6 +68,11 @@ type Config struct {
 	Secret string
 	// TLS, when set, encrypts the connections in both directions.
 	TLS *TLSFiles
+	// WorkerWait is how long a call waits for a worker to join (or rejoin)
+	// when none is alive — every worker lost at once, or a driver started
+	// before its workers — before it fails with ErrNoWorkers. 0 means
+	// HeartbeatTimeout; negative means not at all.
+	WorkerWait time.Duration
 	// Log names the log workers read log sources from when a call names
 	// none (ScanSources, and Load with logSpec ""): "kafka:HOST:PORT[,...]".
 	Log string
@@ -87,6 +92,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
+	}
+	if c.WorkerWait == 0 {
+		c.WorkerWait = c.HeartbeatTimeout
 	}
 	return c
 }
@@ -426,6 +434,9 @@ func (d *Driver) loadNew(ctx context.Context, name, logSpec string, sources []cl
 	if logSpec == "" {
 		logSpec = d.cfg.Log
 	}
+	if err := d.awaitLive(ctx); err != nil {
+		return nil, err
+	}
 	d.mu.Lock()
 	if d.closed {
 		d.mu.Unlock()
@@ -512,6 +523,9 @@ func (d *Driver) load(ctx context.Context, ds *dataset, parts []int, replies []*
 	}
 	pending := parts
 	for len(pending) > 0 {
+		if err := d.awaitLive(ctx); err != nil {
+			return err
+		}
 		groups, err := d.place(ds, pending)
 		if err != nil {
 			return err
@@ -598,6 +612,30 @@ func (d *Driver) fanOut(ctx context.Context, units []unit, fn func(ctx context.C
 	return retry, nil
 }
 
+// awaitLive returns at once while a worker is alive; otherwise it waits up
+// to Config.WorkerWait for one to join, and fails with ErrNoWorkers.
+func (d *Driver) awaitLive(ctx context.Context) error {
+	d.mu.Lock()
+	live := len(d.live)
+	d.mu.Unlock()
+	if live > 0 {
+		return nil
+	}
+	if d.cfg.WorkerWait < 0 {
+		return ErrNoWorkers
+	}
+	d.cfg.Logger.Warn("remote: no live workers; waiting for one to join", "for", d.cfg.WorkerWait)
+	wctx, cancel := context.WithTimeout(ctx, d.cfg.WorkerWait)
+	defer cancel()
+	if err := d.WaitWorkers(wctx, 1); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return fmt.Errorf("%w (none joined within %v)", ErrNoWorkers, d.cfg.WorkerWait)
+	}
+	return nil
+}
+
 // place returns the owner of each partition in parts, first moving the
 // partitions of dead owners to live workers: partition i goes to the
 // (i mod n)-th of the n live workers, so the move is deterministic. A
@@ -666,6 +704,9 @@ func (d *Driver) MapPartitions(ctx context.Context, h *cluster.Dataset, task str
 	}
 	for len(pending) > 0 {
 		if err := d.relocate(ctx, ds, pending); err != nil {
+			return nil, err
+		}
+		if err := d.awaitLive(ctx); err != nil {
 			return nil, err
 		}
 		groups, err := d.place(ds, pending)
@@ -948,6 +989,9 @@ func (d *Driver) ScanSources(ctx context.Context, _ cluster.LogReader, sources [
 		pending[i] = i
 	}
 	for len(pending) > 0 {
+		if err := d.awaitLive(ctx); err != nil {
+			return nil, err
+		}
 		d.mu.Lock()
 		live := append([]*worker(nil), d.live...)
 		d.mu.Unlock()

@@ -538,7 +538,7 @@ func TestDriverSIGKILLResumes(t *testing.T) {
 	ln.Close()
 	driver := func() (*child, string) {
 		d := startChild(t, "--store", "dir:"+store, "--log", "dir:"+logDir,
-			"driver", "--listen", addr, "--http", "127.0.0.1:0", "--heartbeat", "100ms")
+			"driver", "--listen", addr, "--http", "127.0.0.1:0", "--heartbeat", "100ms", "--heartbeat-timeout", "5s")
 		d.value(t, "driver listening for workers on ")
 		return d, d.value(t, "job API on ")
 	}
@@ -574,7 +574,7 @@ func TestDriverSIGKILLResumes(t *testing.T) {
 	for {
 		got := get(api)
 		if got.State.Final() {
-			t.Fatalf("the job ended (%s) before the driver was killed; make it longer", got.State)
+			t.Fatalf("the job ended (%s: %s) before the driver was killed; make it longer\n%s", got.State, got.Error, d.stderr.String())
 		}
 		if got.Progress != nil && got.Progress.Iter >= 200 {
 			break
