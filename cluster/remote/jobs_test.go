@@ -12,7 +12,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kfake"
+
 	"github.com/flintml/flint/cluster"
+	"github.com/flintml/flint/internal/logspec"
 	"github.com/flintml/flint/log"
 	"github.com/flintml/flint/log/disk"
 	"github.com/flintml/flint/log/kafka"
@@ -177,6 +180,28 @@ func kafkaJobLog(t *testing.T) (log.Log, string) {
 	return l, "kafka:" + strings.Join(brokers, ",")
 }
 
+// saslJobLog is a Kafka-protocol broker that requires SCRAM-SHA-256: the
+// driver's log spec names the mechanism, and every process — this one and
+// the workers, started after this — takes the credentials from its own
+// environment.
+func saslJobLog(t *testing.T) (log.Log, string) {
+	t.Helper()
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.EnableSASL(), kfake.Superuser("SCRAM-SHA-256", "flint", "s3cret"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	t.Setenv("FLINT_KAFKA_USERNAME", "flint")
+	t.Setenv("FLINT_KAFKA_PASSWORD", "s3cret")
+	spec := "kafka:" + strings.Join(c.ListenAddrs(), ",") + "?sasl=scram-sha-256"
+	l, err := logspec.Open(context.Background(), spec, logspec.Options{Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	return l, spec
+}
+
 // diskJobLog is an embedded log that this process writes and the worker
 // processes read beside it, read-only.
 func diskJobLog(t *testing.T) (log.Log, string) {
@@ -196,6 +221,7 @@ func TestJobsOnWorkersEqualInProcess(t *testing.T) {
 		open func(t *testing.T) (log.Log, string)
 	}{
 		{"kafka", kafkaJobLog},
+		{"kafka-sasl", saslJobLog},
 		{"dir", diskJobLog},
 	}
 	for _, be := range backends {

@@ -11,7 +11,6 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
-	"strings"
 	"sync"
 	"time"
 
@@ -22,8 +21,7 @@ import (
 
 	"github.com/flintml/flint/cluster"
 	"github.com/flintml/flint/cluster/remote/remotepb"
-	"github.com/flintml/flint/log/disk"
-	"github.com/flintml/flint/log/kafka"
+	"github.com/flintml/flint/internal/logspec"
 )
 
 // WorkerConfig configures a worker process.
@@ -207,26 +205,15 @@ func (w *Worker) openLog(ctx context.Context, spec string) (cluster.LogReader, e
 	if l, ok := w.logs[spec]; ok {
 		return l, nil
 	}
-	kind, arg, _ := strings.Cut(spec, ":")
-	switch kind {
-	case "kafka":
-		l, err := kafka.New(ctx, kafka.Config{Brokers: strings.Split(arg, ","), Logger: w.cfg.Logger})
-		if err != nil {
-			return nil, err
-		}
-		w.logs[spec], w.closers = l, append(w.closers, l.Close)
-		return l, nil
-	case "dir":
-		// The driver's process (or flint ingest) holds the log open for
-		// writing; workers on the same host read it beside the writer.
-		l, err := disk.Open(disk.Config{Dir: arg, ReadOnly: true, Logger: w.cfg.Logger})
-		if err != nil {
-			return nil, err
-		}
-		w.logs[spec], w.closers = l, append(w.closers, l.Close)
-		return l, nil
+	// A dir: log is read read-only, beside the driver (or flint ingest)
+	// that writes it; Kafka credentials come from this process's
+	// environment, never from the driver.
+	l, err := logspec.Open(ctx, spec, logspec.Options{ReadOnly: true, Logger: w.cfg.Logger})
+	if err != nil {
+		return nil, fmt.Errorf("log %q: %w", spec, err)
 	}
-	return nil, fmt.Errorf("log %q: want kafka:HOST:PORT[,HOST:PORT...] or dir:PATH", spec)
+	w.logs[spec], w.closers = l, append(w.closers, l.Close)
+	return l, nil
 }
 
 // Load implements remotepb.WorkerServer.

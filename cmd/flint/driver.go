@@ -15,7 +15,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -23,6 +22,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/flintml/flint/cluster/remote"
+	"github.com/flintml/flint/internal/logspec"
 	"github.com/flintml/flint/log"
 	"github.com/flintml/flint/ml"
 	"github.com/flintml/flint/trainer"
@@ -141,23 +141,21 @@ func runDriver(cmd *cobra.Command, s streams, o driverOptions) error {
 }
 
 // workerLogSpec returns the --log value as worker processes are to open
-// it: kafka: as given, and the embedded dir: log by its absolute path —
-// workers read it read-only beside its writer, so they must run on the
-// same host (or see the directory at the same path).
+// it, with its paths absolute (the embedded log's directory, a CA file):
+// workers read the embedded log read-only beside its writer, so they must
+// run on the same host (or see the directory at the same path). Kafka
+// credentials are not in it: each process reads its own environment.
 func workerLogSpec(cmd *cobra.Command) (string, error) {
 	spec, _ := cmd.Flags().GetString("log")
-	ls, err := parseLogSpec(spec)
+	ls, err := logspec.Parse(spec)
 	if err != nil {
 		return "", err
 	}
-	if ls.backend != "dir" {
-		return spec, nil
-	}
-	abs, err := filepath.Abs(ls.dir)
+	abs, err := ls.Abs()
 	if err != nil {
 		return "", fmt.Errorf("--log %q: %w", spec, err)
 	}
-	return "dir:" + abs, nil
+	return abs.String(), nil
 }
 
 // serveJobs serves the HTTP job API of driver d until the command's context

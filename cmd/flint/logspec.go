@@ -9,22 +9,6 @@ import (
 	"github.com/flintml/flint/log"
 )
 
-// logSpec is a parsed --log value, as workerLogSpec reads it; the grammar
-// and the opening are internal/logspec's.
-type logSpec struct {
-	backend string // "dir" or "kafka"
-	dir     string // for dir
-}
-
-// parseLogSpec parses a --log value; see internal/logspec for the grammar.
-func parseLogSpec(s string) (logSpec, error) {
-	ls, err := logspec.Parse(s)
-	if err != nil {
-		return logSpec{}, err
-	}
-	return logSpec{backend: string(ls.Backend), dir: ls.Dir}, nil
-}
-
 // openLog opens the log a --log value names, for reading and writing.
 func openLog(ctx context.Context, spec string) (log.Log, error) {
 	return logspec.Open(ctx, spec, logspec.Options{})
