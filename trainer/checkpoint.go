@@ -38,8 +38,7 @@ type checkpointer struct {
 	store  models.Store
 	prefix string
 	every  int
-	resume []byte // the state to resume from, if any
-	saved  int    // checkpoints written by this run
+	resume []byte // the state to resume from, if any (set by pinSources)
 	job    *job
 }
 
@@ -58,8 +57,8 @@ func (j *job) specHash() (string, error) {
 	return hex.EncodeToString(sum[:]), nil
 }
 
-// newCheckpointer reads what an earlier run of the job left under the
-// prefix.
+// newCheckpointer returns the job's checkpointer, nil when the job runs
+// without checkpoints; pinSources then reads what an earlier run left.
 func (j *job) newCheckpointer() (*checkpointer, error) {
 	o := j.opt.Checkpoints
 	if o == nil {
@@ -127,7 +126,6 @@ func (c *checkpointer) save(ctx context.Context, state []byte) error {
 	if err := c.store.Put(ctx, c.key("state"), bytes.NewReader(state), int64(len(state))); err != nil {
 		return fmt.Errorf("trainer: checkpoint %s: %w", c.key("state"), err)
 	}
-	c.saved++
 	return nil
 }
 
