@@ -627,3 +627,76 @@ func TestDriverSIGKILLResumes(t *testing.T) {
 		t.Fatal("the resumed job's model differs from an uninterrupted run's")
 	}
 }
+
+// flint train --checkpoint-every: a local run killed with SIGKILL mid-fit
+// and run again resumes from its checkpoint and publishes the model an
+// uninterrupted run publishes.
+func TestTrainCheckpointResume(t *testing.T) {
+	t.Setenv("GORACE", strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
+	dir := t.TempDir()
+	logDir, store := filepath.Join(dir, "log"), filepath.Join(dir, "models")
+	job, csv := clicksTopicJob(t, "ckpt")
+	spec, err := os.ReadFile(job)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec = []byte(strings.Replace(string(spec), "logistic_regression: {max_iter: 50}",
+		"logistic_regression: {solver: sgd, max_iter: 4000, step_size: 0.5, mini_batch_fraction: 0.5, tol: 1e-15}", 1))
+	if err := os.WriteFile(job, spec, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, stderr, code := flintProc(t, csv, "--log", "dir:"+logDir, "ingest", "--topic", "clicks", "--schema", job); code != 0 {
+		t.Fatalf("ingest: exit %d: %s", code, stderr)
+	}
+	args := []string{"--log", "dir:" + logDir, "--store", "dir:" + store, "train", "-f", job, "--checkpoint-every", "20"}
+	tr := startChild(t, args...)
+	st, err := local.New(store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(time.Minute)
+	for {
+		if es, _ := st.List(context.Background(), "checkpoints/ckpt/state"); len(es) > 0 {
+			break
+		}
+		if tr.cmd.ProcessState != nil || time.Now().After(deadline) {
+			t.Fatalf("no checkpoint appeared:\n%s", tr.stderr.String())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	tr.cmd.Process.Kill()
+	tr.cmd.Wait()
+	if _, vi, err := models.NewRegistry(st).Latest(context.Background(), "ckpt"); err == nil {
+		t.Fatalf("the killed run published version %d; kill it earlier", vi.Version)
+	}
+
+	stdout, stderr, code := flintProc(t, "", args...)
+	if code != 0 || !strings.Contains(stdout, "published ckpt version 1") {
+		t.Fatalf("the second run: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	if !strings.Contains(stderr, "resuming from checkpoint") {
+		t.Fatalf("the second run did not resume:\n%s", stderr)
+	}
+	if es, _ := st.List(context.Background(), "checkpoints/"); len(es) != 0 {
+		t.Fatalf("checkpoints left after publishing: %+v", es)
+	}
+	other := filepath.Join(dir, "uninterrupted")
+	if _, stderr, code := flintProc(t, "", "--log", "dir:"+logDir, "--store", "dir:"+other, "train", "-f", job); code != 0 {
+		t.Fatalf("uninterrupted run: exit %d: %s", code, stderr)
+	}
+	var params [][]byte
+	for _, s := range []string{store, other} {
+		st, err := local.New(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		art, _, err := models.NewRegistry(st).Latest(context.Background(), "ckpt")
+		if err != nil {
+			t.Fatal(err)
+		}
+		params = append(params, art.Params)
+	}
+	if !bytes.Equal(params[0], params[1]) {
+		t.Fatal("the resumed run's model differs from an uninterrupted run's")
+	}
+}

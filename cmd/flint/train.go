@@ -18,6 +18,7 @@ import (
 	"github.com/flintml/flint/cluster/remote"
 	"github.com/flintml/flint/log"
 	"github.com/flintml/flint/ml"
+	"github.com/flintml/flint/models"
 	"github.com/flintml/flint/trainer"
 )
 
@@ -32,6 +33,7 @@ type trainOptions struct {
 	wait       time.Duration // with --listen: how long to wait for them
 	tlsCert    string
 	tlsKey     string
+	checkpoint int // iterations between checkpoints in the store; 0: none
 }
 
 func newTrainCmd(s streams) *cobra.Command {
@@ -53,6 +55,10 @@ and its workers instead: train submits the spec, prints the job's progress
 until it ends, and exits non-zero if it fails; Ctrl-C cancels the job on the
 driver. Files the job reads are opened by the workers, so give paths they can
 read. The token is the cluster secret (--secret-file or $FLINT_CLUSTER_SECRET).
+
+With --checkpoint-every N, the optimiser state is saved to the model store every
+N iterations; running the same job again after an interruption (a crash, a
+kill, Ctrl-C) resumes from it, on the records the first run read.
 
 With --listen, this process is the driver: it waits for --workers worker
 processes ("flint worker --driver ADDR") to register, runs the job on them —
@@ -76,6 +82,7 @@ read-only beside this process) — and stops when the job ends.`,
 	cmd.Flags().StringVar(&o.driver, "driver", "", "submit the job to the driver whose job API is at this URL (http://HOST:PORT) and follow it")
 	cmd.Flags().StringVar(&o.secretFile, "secret-file", "", "with --driver: file holding the cluster secret the driver asks for (default $"+envClusterSecret+")")
 	cmd.Flags().StringVar(&o.tlsCA, "tls-ca", "", "with an https:// --driver: CA certificates (PEM) its certificate must chain to (default the system roots); with --listen, the CA of the workers' certificates")
+	cmd.Flags().IntVar(&o.checkpoint, "checkpoint-every", 0, "save the optimiser state to the model store every N iterations (under checkpoints/NAME), and resume from it when the same job is run again after an interruption")
 	cmd.Flags().StringVar(&o.listen, "listen", "", "run the job on worker processes that register at this address (this process is their driver)")
 	cmd.Flags().IntVar(&o.workers, "workers", 1, "with --listen: worker processes to wait for before the job starts")
 	cmd.Flags().DurationVar(&o.wait, "wait", 2*time.Minute, "with --listen: how long to wait for --workers to register")
@@ -110,12 +117,15 @@ func runTrain(cmd *cobra.Command, s streams, o trainOptions) error {
 		defer l.Close()
 	}
 	storeSpec, _ := cmd.Flags().GetString("store")
-	reg, err := openRegistry(ctx, storeSpec)
+	store, err := openStore(ctx, storeSpec)
 	if err != nil {
 		return err
 	}
 	obs := newProgress(s.err)
-	opt := trainer.Options{Log: l, Registry: reg, SpecText: string(data), FlintVersion: version, Observer: obs, Logger: obs.logger}
+	opt := trainer.Options{Log: l, Registry: models.NewRegistry(store), SpecText: string(data), FlintVersion: version, Observer: obs, Logger: obs.logger}
+	if o.checkpoint > 0 {
+		opt.Checkpoints = &trainer.Checkpoints{Store: store, Prefix: "checkpoints/" + spec.Name, Every: o.checkpoint}
+	}
 	if o.listen != "" {
 		d, err := listenForWorkers(cmd, s, o, obs.logger)
 		if err != nil {
@@ -128,6 +138,9 @@ func runTrain(cmd *cobra.Command, s streams, o trainOptions) error {
 	obs.finish()
 	if err != nil {
 		if ctx.Err() != nil {
+			if opt.Checkpoints != nil {
+				return fmt.Errorf("training cancelled; nothing was published (run the same job again to resume from its checkpoint)")
+			}
 			return fmt.Errorf("training cancelled; nothing was published")
 		}
 		return err
