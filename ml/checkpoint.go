@@ -44,6 +44,24 @@ func ParseState(data []byte) (Header, []byte, error) {
 	return parseEnvelope(data, stateMagic, "state", ErrNotState)
 }
 
+// ParseStateOf reads a checkpoint-state envelope that must hold a state of
+// algorithm in payload format version, and returns the payload (sharing
+// data's memory). A state of another algorithm is an error naming both; a
+// newer format is an *VersionError.
+func ParseStateOf(data []byte, algorithm string, version uint16) ([]byte, error) {
+	h, payload, err := ParseState(data)
+	if err != nil {
+		return nil, err
+	}
+	if h.Algorithm != algorithm {
+		return nil, fmt.Errorf("%s: the checkpoint state is of %q, not %q", algorithm, h.Algorithm, algorithm)
+	}
+	if h.PayloadVersion != version {
+		return nil, &VersionError{What: algorithm + " state", Got: h.PayloadVersion, Want: version}
+	}
+	return payload, nil
+}
+
 // State is the optimiser state of a Minimize run between two iterations:
 // what Settings.Checkpoint receives every Settings.CheckpointEvery
 // iterations, and what Settings.Resume continues from. It holds everything

@@ -122,15 +122,9 @@ func (s *State) MarshalBinary() ([]byte, error) {
 // state of another algorithm, of a newer format (an *ml.VersionError), or
 // whose fields do not fit together is an error.
 func (s *State) UnmarshalBinary(data []byte) error {
-	h, payload, err := ml.ParseState(data)
+	payload, err := ml.ParseStateOf(data, stateAlgorithm, stateVersion)
 	if err != nil {
 		return err
-	}
-	if h.Algorithm != stateAlgorithm {
-		return fmt.Errorf("kmeans: the checkpoint state is of %q, not %q", h.Algorithm, stateAlgorithm)
-	}
-	if h.PayloadVersion != stateVersion {
-		return &ml.VersionError{What: "kmeans state", Got: h.PayloadVersion, Want: stateVersion}
 	}
 	r := codec.NewReader(payload, "kmeans: checkpoint state")
 	var out State
