@@ -8,37 +8,19 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/flintml/flint/ml/internal/mltest"
 )
-
-// bitsEqual reports whether a and b hold the same float64 bits.
-func bitsEqual(a, b []float64) bool {
-	return slices.EqualFunc(a, b, func(x, y float64) bool { return math.Float64bits(x) == math.Float64bits(y) })
-}
-
-// roundTrip encodes and decodes a state, as the trainer does through the
-// model store.
-func roundTrip(t *testing.T, st *State) *State {
-	t.Helper()
-	b, err := st.MarshalBinary()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out State
-	if err := out.UnmarshalBinary(b); err != nil {
-		t.Fatal(err)
-	}
-	return &out
-}
 
 // sameResult fails unless the two results agree bit for bit.
 func sameResult(t *testing.T, what string, got, want *Result) {
 	t.Helper()
 	switch {
-	case !bitsEqual(got.X, want.X):
+	case !mltest.BitsEqual(got.X, want.X):
 		t.Errorf("%s: X differs: %v, want %v", what, got.X, want.X)
 	case math.Float64bits(got.F) != math.Float64bits(want.F) || math.Float64bits(got.GradNorm) != math.Float64bits(want.GradNorm):
 		t.Errorf("%s: F, GradNorm = %v, %v, want %v, %v", what, got.F, got.GradNorm, want.F, want.GradNorm)
-	case !bitsEqual(got.History, want.History):
+	case !mltest.BitsEqual(got.History, want.History):
 		t.Errorf("%s: History differs:\n%v\nwant\n%v", what, got.History, want.History)
 	case got.Iterations != want.Iterations || got.Evaluations != want.Evaluations || got.Status != want.Status:
 		t.Errorf("%s: %d iterations, %d evaluations, %v; want %d, %d, %v", what,
@@ -146,7 +128,7 @@ func TestResumeIsBitIdentical(t *testing.T) {
 			for _, st := range states {
 				t.Run(fmt.Sprintf("from=%d", st.Iter), func(t *testing.T) {
 					rs := c.s
-					rs.Resume = roundTrip(t, st)
+					rs.Resume = mltest.RoundTrip(t, st)
 					var iters []int
 					rs.Progress = func(p Progress) bool { iters = append(iters, p.Iter); return false }
 					obj := c.obj()
@@ -210,13 +192,13 @@ func TestResumeLogisticRegression(t *testing.T) {
 			}
 			for _, st := range []*State{states[0], states[len(states)/2], states[len(states)-1]} {
 				lr := c.lr
-				lr.Optimizer.Resume = roundTrip(t, st)
+				lr.Optimizer.Resume = mltest.RoundTrip(t, st)
 				got, err := lr.Fit(ctx, e, ds)
 				if err != nil {
 					t.Fatal(err)
 				}
 				gs, fs := got.Summary, full.Summary
-				if !bitsEqual(gs.History[:st.Iter+1], fs.History[:st.Iter+1]) {
+				if !mltest.BitsEqual(gs.History[:st.Iter+1], fs.History[:st.Iter+1]) {
 					t.Errorf("from %d: the resumed history does not start with the checkpoint's", st.Iter)
 				}
 				if c.approx {
@@ -231,7 +213,7 @@ func TestResumeLogisticRegression(t *testing.T) {
 					}
 					continue
 				}
-				if !bitsEqual(got.Coef, full.Coef) || !bitsEqual(got.Intercept, full.Intercept) || !bitsEqual(gs.History, fs.History) ||
+				if !mltest.BitsEqual(got.Coef, full.Coef) || !mltest.BitsEqual(got.Intercept, full.Intercept) || !mltest.BitsEqual(gs.History, fs.History) ||
 					gs.Iterations != fs.Iterations || gs.Evaluations != fs.Evaluations || gs.Status != fs.Status ||
 					math.Float64bits(gs.Loss) != math.Float64bits(fs.Loss) {
 					t.Errorf("from %d: resumed fit (%d iterations, %d evaluations, %v, loss %v) differs from the uninterrupted one (%d, %d, %v, %v)",
@@ -269,7 +251,7 @@ func TestResumeLBFGS(t *testing.T) {
 	for _, st := range []*State{states[0], states[len(states)/2], states[len(states)-1]} {
 		t.Run(fmt.Sprintf("from=%d", st.Iter), func(t *testing.T) {
 			rs := s
-			rs.Resume = roundTrip(t, st)
+			rs.Resume = mltest.RoundTrip(t, st)
 			var iters []int
 			rs.Progress = func(p Progress) bool { iters = append(iters, p.Iter); return false }
 			obj := rosenbrock(6)
@@ -286,7 +268,7 @@ func TestResumeLBFGS(t *testing.T) {
 			if math.Abs(got.F-full.F) > 1e-8*math.Max(math.Abs(full.F), 1e-12) && got.F > 1e-18 {
 				t.Errorf("F = %v, uninterrupted %v", got.F, full.F)
 			}
-			if !bitsEqual(got.History[:st.Iter+1], full.History[:st.Iter+1]) || len(got.History) != got.Iterations+1 {
+			if !mltest.BitsEqual(got.History[:st.Iter+1], full.History[:st.Iter+1]) || len(got.History) != got.Iterations+1 {
 				t.Errorf("history of %d values for %d iterations does not continue the checkpoint's", len(got.History), got.Iterations)
 			}
 			if len(iters) == 0 || iters[0] != st.Iter+1 || iters[len(iters)-1] != got.Iterations {
@@ -296,7 +278,7 @@ func TestResumeLBFGS(t *testing.T) {
 				t.Errorf("%d evaluations after the state's %d, but the objective was called %d times", got.Evaluations-st.Evaluations, st.Evaluations, obj.calls)
 			}
 			for _, p := range obj.points {
-				if bitsEqual(p, st.X) {
+				if mltest.BitsEqual(p, st.X) {
 					t.Error("the resumed run evaluated the checkpoint's point again")
 				}
 			}
@@ -357,7 +339,7 @@ func TestResumeRejectsMismatch(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			c.s.Resume = roundTrip(t, c.st)
+			c.s.Resume = mltest.RoundTrip(t, c.st)
 			ll := c.l1
 			if ll != nil {
 				ll = ll[:min(len(ll), c.dim)]

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/flintml/flint/cluster"
+	"github.com/flintml/flint/ml/internal/mltest"
 	"github.com/flintml/flint/ml/internal/tile"
 )
 
@@ -138,10 +139,6 @@ func TestImplicitRanksHeldOutPositives(t *testing.T) {
 	}
 }
 
-func bitsEqual(a, b []float64) bool {
-	return slices.EqualFunc(a, b, func(x, y float64) bool { return math.Float64bits(x) == math.Float64bits(y) })
-}
-
 func TestDeterministicAcrossWorkersAndBlocks(t *testing.T) {
 	rs, _, _ := lowRank(400, 250, 30, 4, 0.3, 9)
 	ctx := context.Background()
@@ -162,7 +159,7 @@ func TestDeterministicAcrossWorkersAndBlocks(t *testing.T) {
 				ref = m
 				continue
 			}
-			if !bitsEqual(m.UserFactors, ref.UserFactors) || !bitsEqual(m.ItemFactors, ref.ItemFactors) {
+			if !mltest.BitsEqual(m.UserFactors, ref.UserFactors) || !mltest.BitsEqual(m.ItemFactors, ref.ItemFactors) {
 				t.Errorf("implicit=%v nonneg=%v: %d workers, %d blocks gave different factors than 1 worker",
 					cfg.Implicit, cfg.NonNegative, c.workers, c.blocks)
 			}

@@ -10,20 +10,8 @@ import (
 	"testing"
 
 	"github.com/flintml/flint/ml"
+	"github.com/flintml/flint/ml/internal/mltest"
 )
-
-func roundTrip(t *testing.T, st *State) *State {
-	t.Helper()
-	b, err := st.MarshalBinary()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out State
-	if err := out.UnmarshalBinary(b); err != nil {
-		t.Fatal(err)
-	}
-	return &out
-}
 
 // TestResumeIsBitIdentical: a fit resumed from any of its checkpoints,
 // after an encode and decode, ends with the uninterrupted fit's factors
@@ -50,7 +38,7 @@ func TestResumeIsBitIdentical(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !bitsEqual(withCP.UserFactors, full.UserFactors) || !bitsEqual(withCP.ItemFactors, full.ItemFactors) {
+			if !mltest.BitsEqual(withCP.UserFactors, full.UserFactors) || !mltest.BitsEqual(withCP.ItemFactors, full.ItemFactors) {
 				t.Error("checkpointing changed the factors")
 			}
 			var iters []int
@@ -62,12 +50,12 @@ func TestResumeIsBitIdentical(t *testing.T) {
 			}
 			for _, st := range states {
 				c := cfg
-				c.Resume = roundTrip(t, st)
+				c.Resume = mltest.RoundTrip(t, st)
 				got, err := Fit(ctx, e, rs, c)
 				if err != nil {
 					t.Fatal(err)
 				}
-				if !bitsEqual(got.UserFactors, full.UserFactors) || !bitsEqual(got.ItemFactors, full.ItemFactors) ||
+				if !mltest.BitsEqual(got.UserFactors, full.UserFactors) || !mltest.BitsEqual(got.ItemFactors, full.ItemFactors) ||
 					!slices.Equal(got.UserIDs, full.UserIDs) || !slices.Equal(got.ItemIDs, full.ItemIDs) ||
 					!slices.Equal(got.RatedItems, full.RatedItems) {
 					t.Errorf("resumed from iteration %d: the model differs from the uninterrupted fit's", st.Iter)
@@ -113,7 +101,7 @@ func TestResumeRejectsMismatch(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			c.cfg.Resume = roundTrip(t, st)
+			c.cfg.Resume = mltest.RoundTrip(t, st)
 			_, err := Fit(ctx, e, c.rs, c.cfg)
 			if err == nil || !strings.Contains(err.Error(), c.want) {
 				t.Fatalf("error %v, want one saying %q", err, c.want)

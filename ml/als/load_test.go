@@ -17,6 +17,7 @@ import (
 	"github.com/flintml/flint/cluster"
 	"github.com/flintml/flint/log"
 	"github.com/flintml/flint/log/disk"
+	"github.com/flintml/flint/ml/internal/mltest"
 )
 
 func sortedRatings(rs []Rating) []Rating {
@@ -85,7 +86,7 @@ func TestFitFromLog(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !bitsEqual(m.UserFactors, direct.UserFactors) || !bitsEqual(m.ItemFactors, direct.ItemFactors) {
+		if !mltest.BitsEqual(m.UserFactors, direct.UserFactors) || !mltest.BitsEqual(m.ItemFactors, direct.ItemFactors) {
 			t.Errorf("%s: the fit of the logged ratings differs from the fit of the ratings themselves", kind)
 		}
 	}
@@ -161,7 +162,7 @@ func TestModelRoundTrip(t *testing.T) {
 		}
 		if got.Rank != m.Rank || got.Implicit != m.Implicit || got.ColdStart != m.ColdStart ||
 			!slices.Equal(got.UserIDs, m.UserIDs) || !slices.Equal(got.ItemIDs, m.ItemIDs) ||
-			!bitsEqual(got.UserFactors, m.UserFactors) || !bitsEqual(got.ItemFactors, m.ItemFactors) ||
+			!mltest.BitsEqual(got.UserFactors, m.UserFactors) || !mltest.BitsEqual(got.ItemFactors, m.ItemFactors) ||
 			!slices.Equal(got.RatedPtr, m.RatedPtr) || !slices.Equal(got.RatedItems, m.RatedItems) {
 			t.Fatalf("round trip changed the model (config %+v)", cfg)
 		}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/flintml/flint/cluster"
 	"github.com/flintml/flint/ml"
+	"github.com/flintml/flint/ml/internal/mltest"
 )
 
 // overlapping returns n rows with no cluster structure (a skewed
@@ -26,22 +27,9 @@ func overlapping(n, dim int, seed uint64) (x, y []float64) {
 	return x, y
 }
 
-func roundTrip(t *testing.T, st *State) *State {
-	t.Helper()
-	b, err := st.MarshalBinary()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out State
-	if err := out.UnmarshalBinary(b); err != nil {
-		t.Fatal(err)
-	}
-	return &out
-}
-
 func sameModel(t *testing.T, what string, got, want *Model) {
 	t.Helper()
-	if !bitsEqual(got.Centres, want.Centres) || math.Float64bits(got.Inertia) != math.Float64bits(want.Inertia) ||
+	if !mltest.BitsEqual(got.Centres, want.Centres) || math.Float64bits(got.Inertia) != math.Float64bits(want.Inertia) ||
 		math.Float64bits(got.Silhouette) != math.Float64bits(want.Silhouette) || !slices.Equal(got.Sizes, want.Sizes) ||
 		got.Iterations != want.Iterations || got.Converged != want.Converged {
 		t.Errorf("%s: inertia %v, %d iterations, converged %v; want %v, %d, %v (or centres, sizes, silhouette differ)",
@@ -108,7 +96,7 @@ func TestResumeIsBitIdentical(t *testing.T) {
 			for _, st := range states {
 				t.Run(fmt.Sprintf("run=%d/iter=%d", st.Run, st.Iter), func(t *testing.T) {
 					cfg := c.cfg
-					cfg.Resume = roundTrip(t, st)
+					cfg.Resume = mltest.RoundTrip(t, st)
 					got, err := Fit(ctx, e, c.ds, cfg)
 					if err != nil {
 						t.Fatal(err)
@@ -172,7 +160,7 @@ func TestResumeRejectsMismatch(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			c.cfg.Resume = roundTrip(t, st)
+			c.cfg.Resume = mltest.RoundTrip(t, st)
 			_, err := Fit(ctx, e, c.ds, c.cfg)
 			if err == nil || !strings.Contains(err.Error(), c.want) {
 				t.Fatalf("error %v, want one saying %q", err, c.want)

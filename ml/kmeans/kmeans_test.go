@@ -14,6 +14,7 @@ import (
 
 	"github.com/flintml/flint/cluster"
 	"github.com/flintml/flint/internal/datasets"
+	"github.com/flintml/flint/ml/internal/mltest"
 )
 
 func newEngine(t testing.TB, workers int) *cluster.Engine {
@@ -189,17 +190,13 @@ func TestDeterministicAcrossWorkers(t *testing.T) {
 				ref = m
 				continue
 			}
-			if !bitsEqual(m.Centres, ref.Centres) || m.Inertia != ref.Inertia || m.Iterations != ref.Iterations ||
+			if !mltest.BitsEqual(m.Centres, ref.Centres) || m.Inertia != ref.Inertia || m.Iterations != ref.Iterations ||
 				math.Float64bits(m.Silhouette) != math.Float64bits(ref.Silhouette) || !slices.Equal(m.Sizes, ref.Sizes) {
 				t.Errorf("init %s: %d workers gave a different model than 1 worker (inertia %v vs %v, %d vs %d iterations)",
 					init, workers, m.Inertia, ref.Inertia, m.Iterations, ref.Iterations)
 			}
 		}
 	}
-}
-
-func bitsEqual(a, b []float64) bool {
-	return slices.EqualFunc(a, b, func(x, y float64) bool { return math.Float64bits(x) == math.Float64bits(y) })
 }
 
 func TestSparseMatchesDense(t *testing.T) {
@@ -231,7 +228,7 @@ func TestSparseMatchesDense(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !bitsEqual(md.Centres, ms.Centres) || !slices.Equal(md.Sizes, ms.Sizes) || md.Iterations != ms.Iterations {
+	if !mltest.BitsEqual(md.Centres, ms.Centres) || !slices.Equal(md.Sizes, ms.Sizes) || md.Iterations != ms.Iterations {
 		t.Errorf("sparse and dense runs differ: sizes %v vs %v", ms.Sizes, md.Sizes)
 	}
 	if math.Abs(md.Inertia-ms.Inertia) > 1e-9*md.Inertia {

@@ -8,6 +8,8 @@ import (
 	"math"
 	"strings"
 	"testing"
+
+	"github.com/flintml/flint/ml/internal/mltest"
 )
 
 func fittedModel(t *testing.T) (*Model, []float64) {
@@ -85,7 +87,7 @@ func TestModelRoundTrip(t *testing.T) {
 	if err := got.UnmarshalBinary(b); err != nil {
 		t.Fatal(err)
 	}
-	if got.K != m.K || got.Dim != m.Dim || !bitsEqual(got.Centres, m.Centres) || got.Inertia != m.Inertia ||
+	if got.K != m.K || got.Dim != m.Dim || !mltest.BitsEqual(got.Centres, m.Centres) || got.Inertia != m.Inertia ||
 		math.Float64bits(got.Silhouette) != math.Float64bits(m.Silhouette) || got.Iterations != m.Iterations ||
 		got.Converged != m.Converged || len(got.Sizes) != len(m.Sizes) {
 		t.Fatalf("round trip changed the model:\n got %+v\nwant %+v", got, *m)

@@ -12,24 +12,8 @@ import (
 
 	"github.com/flintml/flint/cluster"
 	"github.com/flintml/flint/ml"
+	"github.com/flintml/flint/ml/internal/mltest"
 )
-
-func roundTrip(t *testing.T, st *State) *State {
-	t.Helper()
-	b, err := st.MarshalBinary()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out State
-	if err := out.UnmarshalBinary(b); err != nil {
-		t.Fatal(err)
-	}
-	return &out
-}
-
-func bitsEqual(a, b []float64) bool {
-	return slices.EqualFunc(a, b, func(x, y float64) bool { return math.Float64bits(x) == math.Float64bits(y) })
-}
 
 // sineData is a small regression problem: y = sin(3a) + b².
 func sineData(t *testing.T, e *cluster.Engine) *cluster.Dataset {
@@ -91,7 +75,7 @@ func TestResumeIsBitIdentical(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !bitsEqual(withCP.Model.Params, full.Model.Params) {
+			if !mltest.BitsEqual(withCP.Model.Params, full.Model.Params) {
 				t.Error("checkpointing changed the weights")
 			}
 			if want := (full.Iterations - 1) / 3; len(states) != want {
@@ -101,13 +85,13 @@ func TestResumeIsBitIdentical(t *testing.T) {
 				t.Run(fmt.Sprintf("from=%d", st.Iteration), func(t *testing.T) {
 					var iters []int
 					cfg := c.cfg
-					cfg.Resume = roundTrip(t, st)
+					cfg.Resume = mltest.RoundTrip(t, st)
 					cfg.Progress = func(p Progress) { iters = append(iters, p.Iteration) }
 					got, err := Train(ctx, e, c.ds, cfg)
 					if err != nil {
 						t.Fatal(err)
 					}
-					if !bitsEqual(got.Model.Params, full.Model.Params) || math.Float64bits(got.Loss) != math.Float64bits(full.Loss) ||
+					if !mltest.BitsEqual(got.Model.Params, full.Model.Params) || math.Float64bits(got.Loss) != math.Float64bits(full.Loss) ||
 						got.Iterations != full.Iterations || got.Epochs != full.Epochs || got.Converged != full.Converged {
 						t.Errorf("resumed: %d iterations, %d epochs, loss %v, converged %v; uninterrupted: %d, %d, %v, %v (or the weights differ)",
 							got.Iterations, got.Epochs, got.Loss, got.Converged, full.Iterations, full.Epochs, full.Loss, full.Converged)
@@ -157,7 +141,7 @@ func TestResumeRejectsMismatch(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			c.cfg.Resume = roundTrip(t, st)
+			c.cfg.Resume = mltest.RoundTrip(t, st)
 			_, err := Train(ctx, e, c.ds, c.cfg)
 			if err == nil || !strings.Contains(err.Error(), c.want) {
 				t.Fatalf("error %v, want one saying %q", err, c.want)

@@ -8,6 +8,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/flintml/flint/ml/internal/mltest"
 )
 
 func testModel() *Model {
@@ -25,16 +27,9 @@ func TestEncodingRoundTrip(t *testing.T) {
 		testModel(),
 		{Sizes: []int{2, 1}, Activation: ReLU, Output: Identity, Params: []float64{1, -2, 0.5}},
 	} {
-		data, err := m.MarshalBinary()
-		if err != nil {
-			t.Fatal(err)
-		}
-		var back Model
-		if err := back.UnmarshalBinary(data); err != nil {
-			t.Fatal(err)
-		}
-		if !reflect.DeepEqual(&back, m) {
-			t.Fatalf("round trip: got %+v, want %+v", back, *m)
+		back := mltest.RoundTrip(t, m)
+		if !reflect.DeepEqual(back, m) {
+			t.Fatalf("round trip: got %+v, want %+v", *back, *m)
 		}
 		for i, p := range back.Params {
 			if math.Float64bits(p) != math.Float64bits(m.Params[i]) {
