@@ -114,11 +114,7 @@ func runDriver(cmd *cobra.Command, s streams, o driverOptions) error {
 	if err := o.jobs.validate(); err != nil {
 		return err
 	}
-	secret, err := readSecret(o.secretFile)
-	if err != nil {
-		return err
-	}
-	tlsFiles, err := o.tls.files()
+	secret, tlsFiles, err := clusterAuth(o.secretFile, o.tls)
 	if err != nil {
 		return err
 	}

@@ -410,21 +410,7 @@ func TestTrainListen(t *testing.T) {
 	if _, stderr, code := flintProc(t, "", "--log", "dir:"+logDir, "--store", "dir:"+localStore, "train", "-f", job); code != 0 {
 		t.Fatalf("train in process: exit %d: %s", code, stderr)
 	}
-	var params [][]byte
-	for _, dir := range []string{remoteStore, localStore} {
-		st, err := local.New(dir)
-		if err != nil {
-			t.Fatal(err)
-		}
-		art, _, err := models.NewRegistry(st).Latest(context.Background(), "listen")
-		if err != nil {
-			t.Fatal(err)
-		}
-		params = append(params, art.Params)
-	}
-	if !bytes.Equal(params[0], params[1]) {
-		t.Fatal("the model trained on the workers differs from the in-process one")
-	}
+	sameLatestModel(t, "listen", remoteStore, localStore, "the model trained on the workers differs from the in-process one")
 }
 
 // flint up --http serves the job API on its driver and local workers.
@@ -611,21 +597,7 @@ func TestDriverSIGKILLResumes(t *testing.T) {
 	if _, stderr, code := flintProc(t, "", "--log", "dir:"+logDir, "--store", "dir:"+inProc, "train", "-f", job); code != 0 {
 		t.Fatalf("train in process: exit %d: %s", code, stderr)
 	}
-	var params [][]byte
-	for _, s := range []string{store, inProc} {
-		st, err := local.New(s)
-		if err != nil {
-			t.Fatal(err)
-		}
-		art, _, err := models.NewRegistry(st).Latest(context.Background(), "resumed")
-		if err != nil {
-			t.Fatal(err)
-		}
-		params = append(params, art.Params)
-	}
-	if !bytes.Equal(params[0], params[1]) {
-		t.Fatal("the resumed job's model differs from an uninterrupted run's")
-	}
+	sameLatestModel(t, "resumed", store, inProc, "the resumed job's model differs from an uninterrupted run's")
 }
 
 // flint train --checkpoint-every: a local run killed with SIGKILL mid-fit
@@ -684,19 +656,26 @@ func TestTrainCheckpointResume(t *testing.T) {
 	if _, stderr, code := flintProc(t, "", "--log", "dir:"+logDir, "--store", "dir:"+other, "train", "-f", job); code != 0 {
 		t.Fatalf("uninterrupted run: exit %d: %s", code, stderr)
 	}
+	sameLatestModel(t, "ckpt", store, other, "the resumed run's model differs from an uninterrupted run's")
+}
+
+// sameLatestModel fails with why unless the latest versions of model name
+// in two local stores hold the same parameters, byte for byte.
+func sameLatestModel(t *testing.T, name, storeA, storeB, why string) {
+	t.Helper()
 	var params [][]byte
-	for _, s := range []string{store, other} {
-		st, err := local.New(s)
+	for _, dir := range []string{storeA, storeB} {
+		st, err := local.New(dir)
 		if err != nil {
 			t.Fatal(err)
 		}
-		art, _, err := models.NewRegistry(st).Latest(context.Background(), "ckpt")
+		art, _, err := models.NewRegistry(st).Latest(context.Background(), name)
 		if err != nil {
-			t.Fatal(err)
+			t.Fatalf("%s in %s: %v", name, dir, err)
 		}
 		params = append(params, art.Params)
 	}
 	if !bytes.Equal(params[0], params[1]) {
-		t.Fatal("the resumed run's model differs from an uninterrupted run's")
+		t.Fatal(why)
 	}
 }

@@ -158,12 +158,7 @@ func listenForWorkers(cmd *cobra.Command, s streams, o trainOptions, logger *slo
 	if o.workers < 1 {
 		return nil, fmt.Errorf("--workers must be at least 1, got %d", o.workers)
 	}
-	secret, err := readSecret(o.secretFile)
-	if err != nil {
-		return nil, err
-	}
-	tf := tlsFlags{cert: o.tlsCert, key: o.tlsKey, ca: o.tlsCA}
-	tlsFiles, err := tf.files()
+	secret, tlsFiles, err := clusterAuth(o.secretFile, tlsFlags{cert: o.tlsCert, key: o.tlsKey, ca: o.tlsCA})
 	if err != nil {
 		return nil, err
 	}

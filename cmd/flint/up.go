@@ -98,11 +98,7 @@ func runUp(cmd *cobra.Command, s streams, o upOptions) error {
 	if err := o.jobs.validate(); err != nil {
 		return err
 	}
-	secret, err := readSecret(o.secretFile)
-	if err != nil {
-		return err
-	}
-	tlsFiles, err := o.tls.files()
+	secret, tlsFiles, err := clusterAuth(o.secretFile, o.tls)
 	if err != nil {
 		return err
 	}

@@ -77,11 +77,7 @@ gives one. SIGTERM or Ctrl-C stops the worker.`,
 		Example: `  flint worker --driver 10.0.0.5:7077 --listen 0.0.0.0:7078 --advertise 10.0.0.6:7078`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			secret, err := readSecret(o.secretFile)
-			if err != nil {
-				return err
-			}
-			tlsFiles, err := o.tls.files()
+			secret, tlsFiles, err := clusterAuth(o.secretFile, o.tls)
 			if err != nil {
 				return err
 			}
@@ -107,6 +103,20 @@ gives one. SIGTERM or Ctrl-C stops the worker.`,
 	o.tls.add(f)
 	cmd.MarkFlagRequired("driver")
 	return cmd
+}
+
+// clusterAuth reads what protects the driver–worker channel: the shared
+// secret (--secret-file, or the environment) and the TLS files.
+func clusterAuth(secretFile string, t tlsFlags) (string, *remote.TLSFiles, error) {
+	secret, err := readSecret(secretFile)
+	if err != nil {
+		return "", nil, err
+	}
+	tf, err := t.files()
+	if err != nil {
+		return "", nil, err
+	}
+	return secret, tf, nil
 }
 
 // readSecret returns the shared secret from a file (trimmed), or from the
