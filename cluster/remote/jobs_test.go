@@ -240,7 +240,7 @@ func TestJobsOnWorkersEqualInProcess(t *testing.T) {
 	}
 }
 
-// killCluster runs kill concurrently with the n-th task of a job.
+// killCluster runs kill concurrently with the n-th task run on the driver.
 type killCluster struct {
 	*Driver
 	n     int64

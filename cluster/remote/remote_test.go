@@ -14,7 +14,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -334,21 +333,6 @@ func TestKafkaEqualsEngine(t *testing.T) {
 	}
 }
 
-// killAt runs fn concurrently with the n-th MapPartitions call.
-type killAt struct {
-	x     cluster.Executor
-	n     int64
-	calls atomic.Int64
-	fn    func()
-}
-
-func (k *killAt) MapPartitions(ctx context.Context, ds *cluster.Dataset, task string, b any) ([]any, error) {
-	if k.calls.Add(1) == k.n {
-		go k.fn()
-	}
-	return k.x.MapPartitions(ctx, ds, task, b)
-}
-
 // A worker killed with SIGKILL in the middle of a fit loses its partitions
 // to the survivors, which re-read them from their sources; the model is the
 // one a run without failure gives.
@@ -363,7 +347,7 @@ func TestSIGKILLMidJobGivesIdenticalModel(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	x := &killAt{x: d, n: 3, fn: func() { cmds[1].Process.Kill() }}
+	x := &killCluster{Driver: d, n: 3, kill: func() { cmds[1].Process.Kill() }}
 	got := fitLR(t, x, ds)
 	sameLR(t, got, want)
 	if x.calls.Load() < 4 {
