@@ -487,18 +487,24 @@ func (l *Log) createTopic(name string, cfg log.TopicConfig) (*topic, error) {
 			return nil, fmt.Errorf("disk: create topic %q: %w", name, err)
 		}
 	}
+	return l.addTopic(t, "create")
+}
+
+// addTopic opens the partitions of a topic found or created after Open
+// and makes it known; op names the operation in errors.
+func (l *Log) addTopic(t *topic, op string) (*topic, error) {
 	for i := range t.parts {
 		p, _, err := l.openPartition(t, i)
 		if err != nil {
 			for _, q := range t.parts[:i] {
 				q.close()
 			}
-			return nil, fmt.Errorf("disk: create topic %q: %w", name, err)
+			return nil, fmt.Errorf("disk: %s topic %q: %w", op, t.name, err)
 		}
 		t.parts[i] = p
 	}
 	l.mu.Lock()
-	l.topics[name] = t
+	l.topics[t.name] = t
 	l.mu.Unlock()
 	return t, nil
 }

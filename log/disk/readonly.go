@@ -100,20 +100,7 @@ func (l *Log) loadNewTopic(name string) (*topic, error) {
 	if err != nil {
 		return nil, err
 	}
-	for i := range t.parts {
-		p, _, err := l.openPartition(t, i)
-		if err != nil {
-			for _, q := range t.parts[:i] {
-				q.close()
-			}
-			return nil, fmt.Errorf("disk: open topic %q: %w", name, err)
-		}
-		t.parts[i] = p
-	}
-	l.mu.Lock()
-	l.topics[name] = t
-	l.mu.Unlock()
-	return t, nil
+	return l.addTopic(t, "open")
 }
 
 // unlinked says whether f's file was removed (by retention, for a
