@@ -26,7 +26,9 @@
 // Config.HeartbeatTimeout (a crash, or a process stopped with SIGSTOP), is
 // declared dead: its calls in flight are cancelled, its partitions move to
 // the survivors, who re-read exactly those partitions from their recorded
-// sources (the lineage), and the interrupted task runs again on them.
+// sources (the lineage), and the interrupted task runs again on them. A
+// call that finds no worker alive waits Config.WorkerWait for one to join
+// before it fails with ErrNoWorkers.
 package remote
 
 import (
