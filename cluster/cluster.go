@@ -1,6 +1,9 @@
 package cluster
 
-import "context"
+import (
+	"context"
+	"errors"
+)
 
 // Cluster is everything a training job needs of an execution engine:
 // caching datasets from their sources (or from blocks the driver built),
@@ -25,3 +28,9 @@ type Cluster interface {
 }
 
 var _ Cluster = (*Engine)(nil)
+
+// ErrUnavailable marks a failure as transient: the cluster could not run a
+// step now (no live worker, a log that did not answer in time), but the
+// same step may succeed later. Errors that wrap it are worth retrying from
+// the job's last checkpoint; errors of the data or the spec are not.
+var ErrUnavailable = errors.New("cluster: temporarily unavailable")

@@ -108,8 +108,9 @@ func (c Config) validate() error {
 	return nil
 }
 
-// ErrNoWorkers is returned when no live worker is left to place a partition on.
-var ErrNoWorkers = errors.New("remote: no live workers")
+// ErrNoWorkers is returned when no live worker is left to place a partition
+// on. It wraps cluster.ErrUnavailable: workers may come back.
+var ErrNoWorkers = fmt.Errorf("remote: no live workers (%w)", cluster.ErrUnavailable)
 
 var _ cluster.Cluster = (*Driver)(nil)
 
