@@ -1,0 +1,468 @@
+package faults
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+
+	"github.com/flintml/flint/log"
+	"github.com/flintml/flint/log/kafka"
+	"github.com/flintml/flint/models"
+	"github.com/flintml/flint/models/local"
+	"github.com/flintml/flint/trainer"
+)
+
+// envBroker, set to host:port, makes the test binary a Kafka-protocol
+// broker (kfake) on that address, seeded with the jobs' records: how the
+// broker runs on a simulated host of its own.
+const envBroker = "FLINT_FAULTS_BROKER"
+
+func TestMain(m *testing.M) {
+	if addr := os.Getenv(envBroker); addr != "" {
+		if err := runBroker(addr); err != nil {
+			fmt.Fprintln(os.Stderr, "broker:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// runBroker serves a broker on addr until standard input closes (the test
+// process holds the other end) or SIGTERM.
+func runBroker(addr string) error {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return err
+	}
+	p, _ := strconv.Atoi(port)
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.Ports(p), kfake.DefaultNumPartitions(3),
+		kfake.ListenFn(func(network, _ string) (net.Listener, error) { return net.Listen(network, addr) }))
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	l, err := kafka.New(ctx, kafka.Config{Brokers: []string{addr}})
+	if err != nil {
+		return err
+	}
+	if err := seed(ctx, l); err != nil {
+		return err
+	}
+	l.Close()
+	fmt.Println("broker ready")
+	io.Copy(io.Discard, os.Stdin)
+	return nil
+}
+
+// seed appends the records the jobs read, keyed so that they spread over
+// the topics' three partitions.
+func seed(ctx context.Context, l log.Log) error {
+	r := rand.New(rand.NewPCG(11, 12))
+	topics := map[string][]string{}
+	colours := []string{"red", "green", "blue"}
+	for range 6000 {
+		a, b, c := r.NormFloat64(), r.NormFloat64(), r.NormFloat64()
+		col := colours[r.IntN(3)]
+		z := 1.5*a - b + 0.5*c
+		if col == "red" {
+			z++
+		}
+		y := 0
+		if r.Float64() < 1/(1+math.Exp(-z)) {
+			y = 1
+		}
+		topics["clicks"] = append(topics["clicks"], fmt.Sprintf("%d,%.6f,%.6f,%.6f,%s", y, a*3+1, b, c*10, col))
+	}
+	for range 6000 {
+		k := float64(r.IntN(4))
+		topics["blobs"] = append(topics["blobs"], fmt.Sprintf("%.6f,%.6f,%.6f", 5*k+r.NormFloat64(), -3*k+r.NormFloat64(), r.NormFloat64()))
+	}
+	for range 8000 {
+		u, i := r.IntN(300), r.IntN(150)
+		topics["ratings"] = append(topics["ratings"], fmt.Sprintf("%d,%d,%.1f", u, i, 1+float64((u*7+i*3)%5)+0.1*r.NormFloat64()))
+	}
+	for topic, lines := range topics {
+		if err := l.CreateTopic(ctx, topic, log.TopicConfig{Partitions: 3}); err != nil {
+			return err
+		}
+		recs := make([]log.Record, len(lines))
+		for i, line := range lines {
+			recs[i] = log.Record{Key: []byte(strconv.Itoa(i)), Value: []byte(line)}
+		}
+		if err := l.Append(ctx, topic, recs); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// The jobs: one of each kind of algorithm the trainer runs iteratively,
+// sized so that their training lasts long enough for a fault to land in
+// it.
+var specs = []struct{ name, text string }{
+	{"clicks-lr", `
+name: clicks-lr
+source: {topic: clicks}
+schema:
+  format: csv
+  label: y
+  fields:
+    - {name: y, type: numeric}
+    - {name: a, type: numeric}
+    - {name: b, type: numeric}
+    - {name: c, type: numeric}
+    - {name: colour, type: categorical}
+transforms:
+  - {type: standard_scaler, inputs: [a, b, c]}
+  - {type: one_hot, inputs: [colour]}
+algorithm:
+  logistic_regression: {reg_param: 0.01, solver: gd, max_iter: 120, tol: 1e-300}
+evaluation: {test_fraction: 0.2, seed: 7, metrics: [auc, accuracy]}
+`},
+	{"blobs-km", `
+name: blobs-km
+source: {topic: blobs}
+schema:
+  format: csv
+  fields:
+    - {name: a, type: numeric}
+    - {name: b, type: numeric}
+    - {name: c, type: numeric}
+algorithm:
+  kmeans: {k: 6, seed: 3, max_iter: 40, tol: 1e-300, runs: 3}
+`},
+	{"ratings-als", `
+name: ratings-als
+source: {topic: ratings}
+schema:
+  format: csv
+  fields:
+    - {name: user, type: numeric}
+    - {name: item, type: numeric}
+    - {name: rating, type: numeric}
+algorithm:
+  als: {user: user, item: item, rating: rating, rank: 6, reg_param: 0.05, max_iter: 12, seed: 2}
+evaluation: {test_fraction: 0.1, seed: 5}
+`},
+	{"clicks-mlp", `
+name: clicks-mlp
+source: {topic: clicks}
+schema:
+  format: csv
+  label: y
+  fields:
+    - {name: y, type: numeric}
+    - {name: a, type: numeric}
+    - {name: b, type: numeric}
+    - {name: c, type: numeric}
+    - {name: colour, type: categorical}
+transforms:
+  - {type: standard_scaler, inputs: [a, b, c]}
+  - {type: one_hot, inputs: [colour]}
+algorithm:
+  mlp: {hidden_layers: [8], batch_size: 128, max_iter: 150, tol: 0, seed: 4}
+evaluation: {test_fraction: 0.2, seed: 7}
+`},
+}
+
+// A fault the schedule injects while a job runs.
+type fault int
+
+const (
+	noFault fault = iota
+	workerKill
+	workerStop
+	workerLink
+	driverLink
+	brokerLink
+	driverKill
+	nFaults
+)
+
+func (f fault) String() string {
+	return [...]string{"none", "worker SIGKILL", "worker SIGSTOP", "worker link down", "driver link down",
+		"broker link down during the load", "driver SIGKILL and restart"}[f]
+}
+
+// schedule is the seeded fault of each job: the first job runs without
+// one (it sets the workers' memory baseline), then every kind of fault in
+// a shuffled order, over and over.
+func schedule(seed uint64, jobs int) []fault {
+	r := rand.New(rand.NewPCG(seed, 99))
+	out := []fault{noFault}
+	for len(out) < jobs {
+		round := make([]fault, 0, nFaults-1)
+		for f := workerKill; f < nFaults; f++ {
+			round = append(round, f)
+		}
+		r.Shuffle(len(round), func(i, j int) { round[i], round[j] = round[j], round[i] })
+		out = append(out, round...)
+	}
+	return out[:jobs]
+}
+
+func envInt(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
+		return v
+	}
+	return def
+}
+
+// A long-lived driver runs job after job on three workers and a broker,
+// each on a simulated host of its own, while a seeded schedule kills,
+// stops and cuts them off. Every job succeeds and publishes exactly the
+// model a fault-free in-process run publishes; no job hangs; the workers'
+// cached bytes and resident memory return to their pre-job level.
+func TestLongLivedDriverUnderFaults(t *testing.T) {
+	jobs := 20
+	if os.Getenv("FLINT_LONG") != "" {
+		jobs = 100
+	}
+	jobs = envInt("FLINT_FAULTS_JOBS", jobs)
+	seed := uint64(envInt("FLINT_FAULTS_SEED", 1))
+	h := newHosts(t)
+	want := h.baselines()
+	sched := schedule(seed, jobs)
+	t.Logf("seed %d, %d jobs: %v", seed, jobs, sched)
+
+	mem := newMemCheck(h)
+	st, err := local.New(h.store())
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := models.NewRegistry(st)
+	landed := map[fault]int{}
+	for i, f := range sched {
+		sp := specs[i%len(specs)]
+		start := time.Now()
+		id := h.submit(sp.text)
+		inj := h.inject(id, f, i)
+		j := h.waitJob(id, 5*time.Minute)
+		if hit := <-inj; hit {
+			landed[f]++
+		}
+		if j.State != trainer.JobSucceeded {
+			t.Fatalf("job %d (%s, fault: %s) ended %s: %s", i, sp.name, f, j.State, j.Error)
+		}
+		art, _, err := reg.Get(context.Background(), j.Result.Model, j.Result.Version)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := want[sp.name]
+		if !bytes.Equal(art.Params, w.Params) || !bytes.Equal(art.Pipeline, w.Pipeline) {
+			t.Fatalf("job %d (%s, fault: %s): version %d differs from the fault-free model", i, sp.name, f, j.Result.Version)
+		}
+		h.restoreWorkers()
+		mem.check(i)
+		t.Logf("job %2d %-12s %-36s %5.1fs attempts %d", i, sp.name, f, time.Since(start).Seconds(), j.Attempts)
+	}
+	t.Logf("faults that landed while their job ran: %v", landed)
+}
+
+// baselines runs each spec once in process, on the driver's host, and
+// returns the artefacts: what every job must publish, whatever happens.
+func (h *hosts) baselines() map[string]*models.Artifact {
+	h.t.Helper()
+	dir := filepath.Join(h.dir, "baseline")
+	out := map[string]*models.Artifact{}
+	st, err := local.New(dir)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	for _, sp := range specs {
+		file := filepath.Join(h.dir, sp.name+".yaml")
+		if err := os.WriteFile(file, []byte(sp.text), 0o644); err != nil {
+			h.t.Fatal(err)
+		}
+		cmd := h.drv.Command(h.flint, "--log", h.logSpec(), "--store", "dir:"+dir, "train", "-f", file)
+		if b, err := cmd.CombinedOutput(); err != nil {
+			h.t.Fatalf("in-process baseline of %s: %v\n%s", sp.name, err, b)
+		}
+		art, _, err := models.NewRegistry(st).Latest(context.Background(), sp.name)
+		if err != nil {
+			h.t.Fatal(err)
+		}
+		out[sp.name] = art
+	}
+	return out
+}
+
+// waitJob waits for a job to end, at most timeout: a job that takes longer
+// hangs.
+func (h *hosts) waitJob(id string, timeout time.Duration) trainer.Job {
+	h.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		j, err := h.job(id)
+		if err == nil && j.State.Final() {
+			return j
+		}
+		if time.Now().After(deadline) {
+			h.t.Fatalf("job %s did not end within %v (hangs): last seen %+v, err %v", id, timeout, j, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// inject waits for job id to reach the point f is aimed at — training
+// under way, or the initial load for a broker outage — then injects f and
+// heals it. The channel says whether f landed while the job ran; it is
+// sent once the fault is healed.
+func (h *hosts) inject(id string, f fault, i int) <-chan bool {
+	ch := make(chan bool, 1)
+	if f == noFault {
+		ch <- false
+		return ch
+	}
+	victim := i % len(h.workers)
+	go func() {
+		hit := h.waitPoint(id, f)
+		switch f {
+		case workerKill:
+			h.workers[victim].kill()
+		case workerStop:
+			h.workers[victim].signal(syscall.SIGSTOP)
+			time.Sleep(heartbeatTimeout + 1500*time.Millisecond)
+			h.workers[victim].signal(syscall.SIGCONT)
+		case workerLink:
+			h.link(h.wh[victim], heartbeatTimeout+1500*time.Millisecond)
+		case driverLink:
+			// Longer than the heartbeat timeout plus 5 s, which failed
+			// the job for good before.
+			h.link(h.drv, heartbeatTimeout+6*time.Second)
+		case brokerLink:
+			h.link(h.brk, 6*time.Second)
+		case driverKill:
+			h.driver.kill()
+			h.startDriver()
+		}
+		ch <- hit
+	}()
+	return ch
+}
+
+// The durations above are how long a fault lasts, not waits for something
+// to have happened: the test waits on conditions everywhere else.
+
+// link pulls x's cable for d, then plugs it back in.
+func (h *hosts) link(x interface{ SetLink(bool) error }, d time.Duration) {
+	if err := x.SetLink(false); err != nil {
+		h.t.Error(err)
+		return
+	}
+	time.Sleep(d)
+	if err := x.SetLink(true); err != nil {
+		h.t.Error(err)
+	}
+}
+
+// waitPoint polls the job until it reaches f's point and reports whether
+// it did so before ending.
+func (h *hosts) waitPoint(id string, f fault) bool {
+	for {
+		j, err := h.job(id)
+		if err != nil {
+			return false
+		}
+		if j.State.Final() {
+			return false
+		}
+		if j.State == trainer.JobRunning {
+			loading := j.Phase == "planning the source" || j.Phase == "fitting feature transforms" || j.Phase == "caching feature rows" || j.Phase == "waiting for the cluster"
+			if f == brokerLink && (loading || j.Progress == nil) {
+				return true
+			}
+			if f != brokerLink && (j.Progress != nil || strings.HasPrefix(j.Phase, "training")) {
+				return true
+			}
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// restoreWorkers starts again the workers a fault killed, and waits until
+// all three are alive.
+func (h *hosts) restoreWorkers() {
+	for i, w := range h.workers {
+		if !w.alive() {
+			h.workers[i] = h.startWorker(i)
+		}
+	}
+	h.waitWorkers(3, 2*time.Minute)
+}
+
+// memCheck checks that every worker's cached bytes and resident memory
+// return to their pre-job level after each job.
+type memCheck struct {
+	h    *hosts
+	mu   sync.Mutex
+	base map[int]int64 // RSS by pid, after the process's first job
+}
+
+func newMemCheck(h *hosts) *memCheck { return &memCheck{h: h, base: map[int]int64{}} }
+
+// tolerance is how far above its baseline a worker's RSS may stay: ±10 %,
+// and 4 MiB of slack for the runtime's own bookkeeping on a small heap.
+func tolerance(base int64) int64 { return base + base/10 + 4<<20 }
+
+func (m *memCheck) check(job int) {
+	h := m.h
+	h.t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		ws, err := h.members()
+		cached := int64(0)
+		for _, w := range ws {
+			if w.Alive {
+				cached += w.CachedBytes
+			}
+		}
+		var over []string
+		for _, p := range h.workers {
+			rss, err := p.rss()
+			if err != nil {
+				continue
+			}
+			base, ok := m.base[p.pid()]
+			if !ok {
+				continue
+			}
+			if rss > tolerance(base) {
+				over = append(over, fmt.Sprintf("%s (pid %d): RSS %d MiB, baseline %d MiB", p.name, p.pid(), rss>>20, base>>20))
+			}
+		}
+		if err == nil && cached == 0 && len(over) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			h.t.Fatalf("after job %d the workers still hold %d cached bytes (%+v) or memory: %v", job, cached, ws, over)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	// A worker's baseline is its RSS after its first job: the runtime, the
+	// connections and the code it ran once.
+	for _, p := range h.workers {
+		if _, ok := m.base[p.pid()]; !ok {
+			if rss, err := p.rss(); err == nil {
+				m.base[p.pid()] = rss
+			}
+		}
+	}
+}
