@@ -1,8 +1,11 @@
 package main
 
 import (
+	"fmt"
 	"io"
 	"os"
+	"runtime"
+	"strings"
 
 	"github.com/spf13/cobra"
 )
@@ -46,8 +49,45 @@ and every command that touches models takes --store:
 	root.SetErr(errOut)
 	root.PersistentFlags().String("log", defaultLogSpec(), "the log: dir:PATH, or kafka:HOST:PORT[,HOST:PORT...][?tls=true&ca=FILE&sasl=plain|scram-sha-256|scram-sha-512] (SASL credentials from $FLINT_KAFKA_USERNAME and $FLINT_KAFKA_PASSWORD)")
 	root.PersistentFlags().String("store", defaultStoreSpec(), "the model store: dir:PATH or s3://HOST:PORT/BUCKET[/PREFIX]")
-	root.AddCommand(newLogCmd(s), newIngestCmd(s), newTrainCmd(s), newModelsCmd(s), newServeCmd(s), newWorkerCmd(s), newUpCmd(s), newDriverCmd(s))
+	root.AddCommand(newLogCmd(s), newIngestCmd(s), newTrainCmd(s), newModelsCmd(s), newServeCmd(s), newWorkerCmd(s), newUpCmd(s), newDriverCmd(s), newVersionCmd(s))
+	refuseUnknownSubcommands(root)
 	return root
+}
+
+// refuseUnknownSubcommands makes every command that only groups others
+// (flint log, flint models) fail on a word that names none of them, as the
+// root does: cobra would print the help and exit 0, so a typo in a script
+// would pass unnoticed. Without arguments they still print their help.
+func refuseUnknownSubcommands(c *cobra.Command) {
+	for _, sub := range c.Commands() {
+		refuseUnknownSubcommands(sub)
+	}
+	if c.HasParent() && c.HasSubCommands() && !c.Runnable() {
+		c.RunE = func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return cmd.Help()
+			}
+			names := make([]string, 0, len(cmd.Commands()))
+			for _, sub := range cmd.Commands() {
+				if sub.IsAvailableCommand() {
+					names = append(names, sub.Name())
+				}
+			}
+			return fmt.Errorf("unknown command %q for %q (it takes %s; see %q)", args[0], cmd.CommandPath(), strings.Join(names, ", "), cmd.CommandPath()+" --help")
+		}
+	}
+}
+
+func newVersionCmd(s streams) *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print Flint's version and the Go toolchain and platform it was built with",
+		Args:  cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			_, err := fmt.Fprintf(s.out, "flint %s (%s %s/%s)\n", version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+			return err
+		},
+	}
 }
 
 func defaultLogSpec() string {

@@ -1,0 +1,30 @@
+package main
+
+import (
+	"runtime"
+	"strings"
+	"testing"
+)
+
+// A word that names no subcommand fails with a one-line error and a
+// non-zero exit, at every level, so a typo in a script does not pass.
+func TestUnknownSubcommandFails(t *testing.T) {
+	for _, args := range [][]string{{"models", "list"}, {"log", "lst"}, {"modelz"}} {
+		_, stderr, code := flintProc(t, "", args...)
+		if code == 0 || !strings.Contains(stderr, "unknown command") || !strings.Contains(stderr, args[len(args)-1]) {
+			t.Errorf("flint %s: exit %d, stderr %q; want a non-zero exit naming the unknown command", strings.Join(args, " "), code, stderr)
+		}
+	}
+	// A group command alone still prints its help.
+	stdout, _, code := flintProc(t, "", "models")
+	if code != 0 || !strings.Contains(stdout, "Usage:") {
+		t.Errorf("flint models: exit %d, stdout %q", code, stdout)
+	}
+}
+
+func TestVersion(t *testing.T) {
+	stdout, _, code := flintProc(t, "", "version")
+	if code != 0 || !strings.HasPrefix(stdout, "flint ") || !strings.Contains(stdout, runtime.Version()) {
+		t.Fatalf("flint version: exit %d, %q", code, stdout)
+	}
+}
