@@ -211,7 +211,7 @@ func LoadSpec(path string) (*Spec, error) {
 func ParseSpec(file string, data []byte) (*Spec, error) {
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
-		return nil, SpecErrors{{File: file, Msg: "not valid YAML: " + strings.TrimPrefix(err.Error(), "yaml: ")}}
+		return nil, SpecErrors{syntaxError(file, data, err)}
 	}
 	d := &decoder{file: file, pos: map[string]Pos{}}
 	var s Spec
