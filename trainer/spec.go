@@ -26,6 +26,9 @@ type Spec struct {
 	Output      Output                   `yaml:"output" doc:"Where the trained model is published."`
 	OnBadRecord string                   `yaml:"on_bad_record" doc:"What a record that does not fit the schema does: fail (default; the error names topic, partition, offset or file and line, and the field), skip (counted and reported), or dead_letter (skipped and appended to dead_letter_topic)."`
 	DeadLetter  string                   `yaml:"dead_letter_topic" doc:"The log topic bad records go to with on_bad_record: dead_letter."`
+
+	file string         // the file the spec was read from, for CheckSources
+	pos  map[string]Pos // field path → position, for CheckSources
 }
 
 // Source names the training records.
@@ -229,6 +232,7 @@ func ParseSpec(file string, data []byte) (*Spec, error) {
 		})
 		return nil, d.errs
 	}
+	s.file, s.pos = file, d.pos
 	return &s, nil
 }
 
@@ -298,6 +302,19 @@ func (s *Spec) validate(d *decoder) {
 				path, msg = "", line
 			}
 			d.at(join("schema", path), "%s", msg)
+		}
+	} else if s.Algorithm.ALS == nil {
+		// The transforms compile against the schema as they will at
+		// training: an input naming no field is found here, not after the
+		// source has been read.
+		if _, err := features.New(s.Schema, s.Transforms); err != nil {
+			for _, line := range strings.Split(err.Error(), "\n") {
+				path, msg, ok := strings.Cut(line, ": ")
+				if !ok || !strings.HasPrefix(path, "transforms[") {
+					path, msg = "transforms", line
+				}
+				d.at(path, "%s", msg)
+			}
 		}
 	}
 	switch s.OnBadRecord {

@@ -103,18 +103,24 @@ func runTrain(cmd *cobra.Command, s streams, o trainOptions) error {
 	if err != nil {
 		return err
 	}
+	ctx := cmd.Context()
+	logSpec, _ := cmd.Flags().GetString("log")
 	if o.dryRun {
+		if err := checkSources(ctx, spec, logSpec); err != nil {
+			return err
+		}
 		fmt.Fprint(s.out, trainer.Plan(spec))
 		return nil
 	}
-	ctx := cmd.Context()
 	var l log.Log
 	if spec.Source.Topic != "" || spec.DeadLetter != "" {
-		logSpec, _ := cmd.Flags().GetString("log")
 		if l, err = openLog(ctx, logSpec); err != nil {
 			return err
 		}
 		defer l.Close()
+	}
+	if err := spec.CheckSources(ctx, l, logSpec); err != nil {
+		return err
 	}
 	storeSpec, _ := cmd.Flags().GetString("store")
 	store, err := openStore(ctx, storeSpec)
@@ -147,6 +153,20 @@ func runTrain(cmd *cobra.Command, s streams, o trainOptions) error {
 	}
 	printSummary(s.out, res)
 	return nil
+}
+
+// checkSources checks, for --dry-run, that the spec's files and topic
+// exist: the log is opened read-only, beside a process writing it.
+func checkSources(ctx context.Context, spec *trainer.Spec, logSpec string) error {
+	var l log.Log
+	if spec.Source.Topic != "" {
+		var err error
+		if l, err = openLogReadOnly(ctx, logSpec); err != nil {
+			return err
+		}
+		defer l.Close()
+	}
+	return spec.CheckSources(ctx, l, logSpec)
 }
 
 // listenForWorkers starts the driver of a --listen run and waits for its
