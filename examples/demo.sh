@@ -40,11 +40,28 @@ step "5. the model registry"
 step "6. serve the store at http://$ADDR"
 "$FLINT" serve --addr "$ADDR" >"$DIR/serve.log" 2>&1 &
 server=$!
-trap 'kill $server 2>/dev/null; wait $server 2>/dev/null' EXIT
-for _ in $(seq 1 50); do
-  curl -fsS "http://$ADDR/v2/health/ready" >/dev/null 2>&1 && break
+stop_server() { kill "$server" 2>/dev/null; wait "$server" 2>/dev/null || true; }
+trap stop_server EXIT
+# Ready means this server said it listens and answers: a busy port makes it
+# exit, and whatever else answers on that port must not pass for it.
+ready=
+for _ in $(seq 1 100); do
+  if ! kill -0 "$server" 2>/dev/null; then
+    echo "flint serve exited before it was ready (is $ADDR in use? set DEMO_ADDR=HOST:PORT):" >&2
+    cat "$DIR/serve.log" >&2
+    exit 1
+  fi
+  if grep -q "flint serve: http://$ADDR" "$DIR/serve.log" && curl -fsS "http://$ADDR/v2/health/ready" >/dev/null 2>&1; then
+    ready=1
+    break
+  fi
   sleep 0.2
 done
+if [ -z "$ready" ]; then
+  echo "flint serve did not become ready on $ADDR within 20 s:" >&2
+  cat "$DIR/serve.log" >&2
+  exit 1
+fi
 curl_line="curl -s -X POST http://$ADDR/v1/models/houses/aliases/production/predict -H 'Content-Type: application/json' -d '{\"rows\": [{\"id\": \"new\", \"area\": 75, \"rooms\": 3, \"city\": \"lyon\"}, {\"id\": \"new2\", \"area\": 120, \"rooms\": 4, \"city\": \"paris\"}]}'"
 echo "\$ $curl_line"
 eval "$curl_line"
@@ -57,4 +74,11 @@ step "done: the server is still running (Ctrl-C stops it). Try:"
 echo "  $curl_line"
 echo "  curl -s http://$ADDR/v1/models"
 echo "  curl -s http://$ADDR/metrics | grep flint_"
-wait $server
+echo
+echo "The binary is $FLINT; the demo's log and models are under $DIR. To use them from another shell:"
+echo "  export FLINT_LOG=dir:$DIR/log FLINT_STORE=dir:$DIR/models"
+echo "  $FLINT models ls"
+echo "  $FLINT log topics"
+# Ctrl-C ends the demo, not a failure: stop the server and exit 0.
+trap 'stop_server; trap - EXIT; exit 0' INT TERM
+wait "$server" || true
