@@ -1,6 +1,9 @@
 package main
 
 import (
+	"errors"
+	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
@@ -26,5 +29,18 @@ func TestVersion(t *testing.T) {
 	stdout, _, code := flintProc(t, "", "version")
 	if code != 0 || !strings.HasPrefix(stdout, "flint ") || !strings.Contains(stdout, runtime.Version()) {
 		t.Fatalf("flint version: exit %d, %q", code, stdout)
+	}
+}
+
+// A command that only looks at the store says a mistyped directory is
+// missing, instead of creating it and printing an empty table.
+func TestModelsOnMissingStore(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "nostore")
+	_, stderr, code := flintProc(t, "", "--store", "dir:"+dir, "models", "ls")
+	if code == 0 || !strings.Contains(stderr, dir+" does not exist") {
+		t.Fatalf("models ls on a missing store: exit %d, %q", code, stderr)
+	}
+	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("models ls created the store directory: %v", err)
 	}
 }

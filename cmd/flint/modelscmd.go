@@ -166,6 +166,9 @@ func getRef(ctx context.Context, r *models.Registry, ref string) (*models.Artifa
 
 func withRegistry(cmd *cobra.Command, fn func(ctx context.Context, r *models.Registry) error) error {
 	spec, _ := cmd.Flags().GetString("store")
+	if err := storeExists(spec); err != nil {
+		return err
+	}
 	r, err := openRegistry(cmd.Context(), spec)
 	if err != nil {
 		return err

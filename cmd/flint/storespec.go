@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/flintml/flint/models"
@@ -51,6 +53,27 @@ func openStore(ctx context.Context, spec string) (models.Store, error) {
 	q := u.Query()
 	return s3.New(ctx, s3.Config{Endpoint: u.Host, Bucket: bucket, Prefix: prefix, UseTLS: u.Scheme == "s3s",
 		CreateBucket: q.Get("create") == "true", InsecureSkipVerify: q.Get("insecure") == "true"})
+}
+
+// storeExists refuses a dir: store whose directory is missing, for the
+// commands that only look at a store (flint models): opening it would
+// create an empty one and print an empty table, hiding a mistyped path.
+func storeExists(spec string) error {
+	dir, ok := strings.CutPrefix(spec, "dir:")
+	if !ok || dir == "" {
+		return nil
+	}
+	st, err := os.Stat(dir)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		abs, _ := filepath.Abs(dir)
+		return fmt.Errorf("--store %s: the directory %s does not exist (flint train creates it; make run's store is dir:flint-data/demo/models)", spec, abs)
+	case err != nil:
+		return fmt.Errorf("--store %s: %w", spec, err)
+	case !st.IsDir():
+		return fmt.Errorf("--store %s: %s is not a directory", spec, dir)
+	}
+	return nil
 }
 
 // openRegistry opens the model registry over the store a --store value
