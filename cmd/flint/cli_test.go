@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"net"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -42,5 +43,21 @@ func TestModelsOnMissingStore(t *testing.T) {
 	}
 	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("models ls created the store directory: %v", err)
+	}
+}
+
+// An unreachable broker is named with the timeouts that applied and the
+// network's reason, in one line without the client library's internals.
+func TestUnreachableKafkaOneLine(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close() // nothing listens there now: connection refused
+	_, stderr, code := flintProc(t, "", "--log", "kafka:"+addr, "log", "topics")
+	if code == 0 || strings.Count(strings.TrimSpace(stderr), "\n") != 0 ||
+		!strings.Contains(stderr, "no broker answered at "+addr+" (dial timeout") || strings.Contains(stderr, "kafka.(*Client)") {
+		t.Fatalf("exit %d, stderr %q", code, stderr)
 	}
 }

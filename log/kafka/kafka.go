@@ -287,7 +287,7 @@ func New(ctx context.Context, cfg Config) (*Log, error) {
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("kafka: connect to %s: %w", strings.Join(cfg.Brokers, ","), ctx.Err())
 		}
-		return nil, fmt.Errorf("kafka: no broker answered at %s: %w", strings.Join(cfg.Brokers, ","), err)
+		return nil, &connectError{brokers: strings.Join(cfg.Brokers, ","), dial: cfg.DialTimeout, request: cfg.RequestTimeout, err: err}
 	}
 	return l, nil
 }
@@ -649,3 +649,22 @@ func ctxErr(ctx context.Context, err error) error {
 	}
 	return err
 }
+
+// connectError says that no bootstrap broker answered, with the timeouts
+// that applied and the network's own reason, without kafka-go's internal
+// call names.
+type connectError struct {
+	brokers       string
+	dial, request time.Duration
+	err           error
+}
+
+func (e *connectError) Error() string {
+	why := e.err.Error()
+	if _, after, ok := strings.Cut(why, ").Metadata: "); ok {
+		why = after
+	}
+	return fmt.Sprintf("kafka: no broker answered at %s (dial timeout %v, request timeout %v): %s", e.brokers, e.dial, e.request, why)
+}
+
+func (e *connectError) Unwrap() error { return e.err }
