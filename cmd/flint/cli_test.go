@@ -61,3 +61,17 @@ func TestUnreachableKafkaOneLine(t *testing.T) {
 		t.Fatalf("exit %d, stderr %q", code, stderr)
 	}
 }
+
+// flint train --driver with no driver there says so in one sentence.
+func TestTrainDriverNotThere(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := "http://" + l.Addr().String()
+	l.Close()
+	_, stderr, code := flintProc(t, "", "train", "--driver", url, "-f", clicksJob(t, "nodriver"))
+	if code == 0 || !strings.HasPrefix(stderr, "flint: no driver answers at "+url+" (connect: connection refused); start one with flint driver") {
+		t.Fatalf("exit %d, stderr %q", code, stderr)
+	}
+}

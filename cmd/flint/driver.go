@@ -288,6 +288,10 @@ func (c *jobClient) do(ctx context.Context, method, path, contentType string, bo
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
+		var op *net.OpError
+		if errors.As(err, &op) && op.Op == "dial" && ctx.Err() == nil {
+			return nil, fmt.Errorf("no driver answers at %s (%w); start one with flint driver --http ADDR, or check --driver", c.base, op.Err)
+		}
 		return nil, err
 	}
 	if resp.StatusCode >= 300 {
