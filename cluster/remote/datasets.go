@@ -80,7 +80,8 @@ func (d *Driver) loadNew(ctx context.Context, name, logSpec string, sources []cl
 		return nil, ErrNoWorkers
 	}
 	d.nextDS++
-	ds := &dataset{id: d.nextDS, name: name, log: logSpec, sources: append([]cluster.Source(nil), sources...), blocks: blocks, owner: make([]*worker, len(sources))}
+	ds := &dataset{id: d.nextDS, name: name, log: logSpec, sources: append([]cluster.Source(nil), sources...), blocks: blocks,
+		owner: make([]*worker, len(sources)), size: make([]int64, len(sources))}
 	for i := range sources {
 		ds.owner[i] = d.live[i%len(d.live)]
 	}
@@ -110,6 +111,7 @@ func (d *Driver) finish(ds *dataset, replies []*remotepb.LoadReply) (*cluster.Da
 	for i, r := range replies {
 		d.mu.Lock()
 		stats[i] = cluster.PartitionStats{Worker: workerNum(ds.owner[i]), Rows: int(r.Rows), Skipped: int(r.Skipped), Bytes: r.Bytes, Source: ds.sources[i]}
+		ds.size[i] = r.Bytes
 		d.mu.Unlock()
 		if r.Rows == 0 {
 			continue

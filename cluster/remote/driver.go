@@ -220,6 +220,7 @@ type dataset struct {
 	cols    int
 	sparse  bool
 	owner   []*worker // by partition; guarded by Driver.mu
+	size    []int64   // cached bytes by partition, as last loaded; guarded by Driver.mu
 	// gate is held shared by the calls that use the cached partitions and
 	// exclusively while partitions move to workers that joined (spread), so
 	// no call finds its partition dropped under it.

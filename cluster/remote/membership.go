@@ -3,6 +3,7 @@ package remote
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"time"
 
@@ -124,7 +125,8 @@ func (d *Driver) Heartbeat(_ context.Context, req *remotepb.HeartbeatRequest) (*
 	w.last, w.cached, w.limit = time.Now(), req.CachedBytes, req.MemoryLimit
 	if !w.joined {
 		w.joined = true
-		d.live = append(d.live, w)
+		at := sort.Search(len(d.live), func(i int) bool { return idLess(w.id, d.live[i].id) })
+		d.live = slices.Insert(d.live, at, w) // in registration order
 		d.cfg.Logger.Info("remote: worker joined", "worker", w.id, "name", w.name, "addr", w.addr, "memory_limit", w.limit, "live", len(d.live))
 	}
 	return &remotepb.HeartbeatReply{Known: true}, nil

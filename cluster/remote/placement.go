@@ -70,7 +70,8 @@ func (d *Driver) load(ctx context.Context, ds *dataset, parts []int, replies []*
 			}
 			cached += r.Bytes
 			d.mu.Lock()
-			u.w.cached += r.Bytes // until its next heartbeat says
+			u.w.cached = r.CachedBytes // until its next heartbeat says
+			ds.size[i] = r.Bytes
 			d.mu.Unlock()
 			if replies != nil {
 				replies[i] = r
@@ -276,7 +277,7 @@ type move struct {
 	to   *worker
 }
 
-// moves plans spread's moves for ds.
+// moves plans spread's moves for ds, to workers with room for them.
 func (d *Driver) moves(ds *dataset) []move {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -291,6 +292,7 @@ func (d *Driver) moves(ds *dataset) []move {
 		}
 	}
 	var out []move
+	planned := map[*worker]int64{}
 	for _, u := range d.live {
 		for len(held[u]) < share {
 			var top *worker
@@ -304,6 +306,10 @@ func (d *Driver) moves(ds *dataset) []move {
 			}
 			ps := held[top]
 			p := ps[len(ps)-1]
+			if u.free()-planned[u] < ds.size[p] {
+				break // u has no room for it
+			}
+			planned[u] += ds.size[p]
 			held[top] = ps[:len(ps)-1]
 			held[u] = append(held[u], p)
 			out = append(out, move{part: p, to: u})

@@ -441,7 +441,8 @@ func goWorkers(t *testing.T, d *Driver, n int, secret string) {
 	goWorkersWith(t, d, n, WorkerConfig{Secret: secret})
 }
 
-// goWorkersWith starts n in-process workers configured as cfg.
+// goWorkersWith starts n more in-process workers configured as cfg (and
+// quiet, unless cfg has a logger) and waits until they are live.
 func goWorkersWith(t *testing.T, d *Driver, n int, cfg WorkerConfig) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -452,17 +453,21 @@ func goWorkersWith(t *testing.T, d *Driver, n int, cfg WorkerConfig) {
 			<-done
 		}
 	})
+	want := d.Workers() + n
 	for i := range n {
 		go func() {
 			defer func() { done <- struct{}{} }()
 			c := cfg
-			c.Driver, c.Name, c.Logger = d.Addr(), fmt.Sprintf("go%d", i), quiet()
+			c.Driver, c.Name = d.Addr(), fmt.Sprintf("go%d", i)
+			if c.Logger == nil {
+				c.Logger = quiet()
+			}
 			RunWorker(ctx, c)
 		}()
 	}
 	wctx, wcancel := context.WithTimeout(ctx, 10*time.Second)
 	defer wcancel()
-	if err := d.WaitWorkers(wctx, n); err != nil {
+	if err := d.WaitWorkers(wctx, want); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -81,12 +81,19 @@ func (d *Driver) callError(what string, w *worker, err error) error {
 	st := status.Convert(err)
 	switch st.Code() {
 	case codes.Aborted:
-		return fmt.Errorf("remote: %s on %s: %s: %w", what, w, st.Message(), cluster.ErrUnavailable)
+		return &transientError{fmt.Sprintf("remote: %s on %s: %s", what, w, st.Message())}
 	case codes.DeadlineExceeded:
 		return fmt.Errorf("remote: %s on %s did not finish within Config.CallTimeout (%v)", what, w, d.cfg.CallTimeout)
 	}
 	return fmt.Errorf("remote: %s on %s: %s", what, w, st.Message())
 }
+
+// transientError is a worker's transient failure, as the worker described
+// it (its message already says cluster.ErrUnavailable's text).
+type transientError struct{ msg string }
+
+func (e *transientError) Error() string { return e.msg }
+func (e *transientError) Unwrap() error { return cluster.ErrUnavailable }
 
 // retried counts n partitions (or sources) run again after a worker was lost.
 func (d *Driver) retried(n int) {
@@ -209,7 +216,7 @@ func (d *Driver) DerivePartitions(ctx context.Context, h *cluster.Dataset, name,
 	d.mu.Lock()
 	d.nextDS++
 	child := &dataset{id: d.nextDS, name: name, log: parent.log, sources: parent.sources, blocks: parent.blocks,
-		steps: append(append([]*remotepb.Step(nil), parent.steps...), step), owner: append([]*worker(nil), parent.owner...)}
+		steps: append(append([]*remotepb.Step(nil), parent.steps...), step), owner: append([]*worker(nil), parent.owner...), size: make([]int64, n)}
 	groups := map[*worker][]int{}
 	for i, w := range child.owner {
 		groups[w] = append(groups[w], i)
@@ -217,12 +224,20 @@ func (d *Driver) DerivePartitions(ctx context.Context, h *cluster.Dataset, name,
 	d.mu.Unlock()
 
 	replies := make([]*remotepb.LoadReply, n)
+	var mu sync.Mutex
+	var refused []int // partitions a worker had no memory for: built one by one by load
 	retry, err := d.fanOut(ctx, unitsOf(groups), func(ctx context.Context, u unit) error {
 		req := &remotepb.DeriveRequest{Parent: parent.id, Dataset: child.id, Step: step}
 		for _, i := range u.idx {
 			req.Partitions = append(req.Partitions, int32(i))
 		}
 		r, err := u.w.client.Derive(ctx, req)
+		if memoryRefusal(err) != nil {
+			mu.Lock()
+			refused = append(refused, u.idx...)
+			mu.Unlock()
+			return nil
+		}
 		if err != nil {
 			return err
 		}
@@ -240,7 +255,8 @@ func (d *Driver) DerivePartitions(ctx context.Context, h *cluster.Dataset, name,
 		d.dropOn(child)
 		return nil, err
 	}
-	if len(retry) > 0 {
+	if retry = append(retry, refused...); len(retry) > 0 {
+		sort.Ints(retry)
 		if err := d.load(ctx, child, retry, replies); err != nil {
 			d.dropOn(child)
 			return nil, err

@@ -85,7 +85,11 @@ func (w *Worker) Load(ctx context.Context, req *remotepb.LoadRequest) (*remotepb
 	if err := w.cache(req.Dataset, []*cluster.Block{b}, []int{int(req.Partition)}); err != nil {
 		return nil, err
 	}
-	return loadReply(b), nil
+	reply := loadReply(b)
+	w.mu.Lock()
+	reply.CachedBytes = w.cached
+	w.mu.Unlock()
+	return reply, nil
 }
 
 // read reads a source, within the memory free under the limit, if any.

@@ -632,12 +632,15 @@ func (x *Step) GetSparse() bool {
 }
 
 type LoadReply struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Rows          int64                  `protobuf:"varint,1,opt,name=rows,proto3" json:"rows,omitempty"`
-	Skipped       int64                  `protobuf:"varint,2,opt,name=skipped,proto3" json:"skipped,omitempty"`
-	Bytes         int64                  `protobuf:"varint,3,opt,name=bytes,proto3" json:"bytes,omitempty"`
-	Cols          int32                  `protobuf:"varint,4,opt,name=cols,proto3" json:"cols,omitempty"`
-	Sparse        bool                   `protobuf:"varint,5,opt,name=sparse,proto3" json:"sparse,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Rows    int64                  `protobuf:"varint,1,opt,name=rows,proto3" json:"rows,omitempty"`
+	Skipped int64                  `protobuf:"varint,2,opt,name=skipped,proto3" json:"skipped,omitempty"`
+	Bytes   int64                  `protobuf:"varint,3,opt,name=bytes,proto3" json:"bytes,omitempty"`
+	Cols    int32                  `protobuf:"varint,4,opt,name=cols,proto3" json:"cols,omitempty"`
+	Sparse  bool                   `protobuf:"varint,5,opt,name=sparse,proto3" json:"sparse,omitempty"`
+	// cached_bytes is all the worker caches once this partition is in (Load
+	// only): the driver's view of its free memory until the next heartbeat.
+	CachedBytes   int64 `protobuf:"varint,6,opt,name=cached_bytes,json=cachedBytes,proto3" json:"cached_bytes,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -705,6 +708,13 @@ func (x *LoadReply) GetSparse() bool {
 		return x.Sparse
 	}
 	return false
+}
+
+func (x *LoadReply) GetCachedBytes() int64 {
+	if x != nil {
+		return x.CachedBytes
+	}
+	return 0
 }
 
 type RunRequest struct {
@@ -1160,13 +1170,14 @@ const file_remote_proto_rawDesc = "" +
 	"\ttransform\x18\x01 \x01(\tR\ttransform\x12\x10\n" +
 	"\x03arg\x18\x02 \x01(\fR\x03arg\x12\x12\n" +
 	"\x04cols\x18\x03 \x01(\x05R\x04cols\x12\x16\n" +
-	"\x06sparse\x18\x04 \x01(\bR\x06sparse\"{\n" +
+	"\x06sparse\x18\x04 \x01(\bR\x06sparse\"\x9e\x01\n" +
 	"\tLoadReply\x12\x12\n" +
 	"\x04rows\x18\x01 \x01(\x03R\x04rows\x12\x18\n" +
 	"\askipped\x18\x02 \x01(\x03R\askipped\x12\x14\n" +
 	"\x05bytes\x18\x03 \x01(\x03R\x05bytes\x12\x12\n" +
 	"\x04cols\x18\x04 \x01(\x05R\x04cols\x12\x16\n" +
-	"\x06sparse\x18\x05 \x01(\bR\x06sparse\"\xa4\x01\n" +
+	"\x06sparse\x18\x05 \x01(\bR\x06sparse\x12!\n" +
+	"\fcached_bytes\x18\x06 \x01(\x03R\vcachedBytes\"\xa4\x01\n" +
 	"\n" +
 	"RunRequest\x12\x18\n" +
 	"\adataset\x18\x01 \x01(\x04R\adataset\x12\x12\n" +
