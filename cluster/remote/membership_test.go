@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
 	"github.com/flintml/flint/cluster"
@@ -330,5 +331,55 @@ func TestRefusedAuthLoggedAndCounted(t *testing.T) {
 	}
 	if n := wlogs.count("level=WARN", "worker go0 refused a call from 127.0.0.1:", "the shared secret was missing"); n != 1 {
 		t.Fatalf("the worker logged %d refusals of 2 calls without the secret, want 1:\n%s", n, wlogs.String())
+	}
+}
+
+// A worker refuses calls made under a registration it does not hold, and a
+// driver answers heartbeats of registrations it does not hold with
+// Known=false.
+func TestRegistrationsAreChecked(t *testing.T) {
+	d := newDriver(t, Config{HeartbeatInterval: 50 * time.Millisecond, HeartbeatTimeout: 5 * time.Second})
+	goWorkers(t, d, 1, "")
+	w := d.Members()[0]
+	conn, err := grpc.NewClient(w.Addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	client := remotepb.NewWorkerClient(conn)
+	for _, reg := range []string{"", registration("0123456789abcdef", w.ID), registration(d.epoch, "w2")} {
+		ctx := context.Background()
+		if reg != "" {
+			ctx = metadata.AppendToOutgoingContext(ctx, regKey, reg)
+		}
+		_, err := client.Drop(ctx, &remotepb.DropRequest{Dataset: 1})
+		if status.Code(err) != codes.FailedPrecondition || !strings.Contains(err.Error(), "the worker holds "+registration(d.epoch, w.ID)) {
+			t.Fatalf("a call under registration %q: %v", reg, err)
+		}
+	}
+	ctx := metadata.AppendToOutgoingContext(context.Background(), regKey, registration(d.epoch, w.ID))
+	if _, err := client.Drop(ctx, &remotepb.DropRequest{Dataset: 1}); err != nil {
+		t.Fatalf("a call under the worker's registration: %v", err)
+	}
+
+	d.mu.Lock()
+	inc := d.workers[w.ID].incarnation
+	d.mu.Unlock()
+	for _, c := range []struct {
+		req   *remotepb.HeartbeatRequest
+		known bool
+	}{
+		{&remotepb.HeartbeatRequest{WorkerId: w.ID, Epoch: d.epoch, Incarnation: inc}, true},
+		{&remotepb.HeartbeatRequest{WorkerId: w.ID, Epoch: "0123456789abcdef", Incarnation: inc}, false},
+		{&remotepb.HeartbeatRequest{WorkerId: w.ID, Epoch: d.epoch, Incarnation: "another process"}, false},
+		{&remotepb.HeartbeatRequest{WorkerId: "w7", Epoch: d.epoch, Incarnation: inc}, false},
+	} {
+		r, err := d.Heartbeat(context.Background(), c.req)
+		if err != nil || r.Known != c.known {
+			t.Fatalf("heartbeat %v: known=%v, %v; want known=%v", c.req, r.GetKnown(), err, c.known)
+		}
+	}
+	if n := d.Workers(); n != 1 {
+		t.Fatalf("%d live workers after heartbeats of stale registrations, want 1", n)
 	}
 }
