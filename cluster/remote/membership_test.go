@@ -383,3 +383,48 @@ func TestRegistrationsAreChecked(t *testing.T) {
 		t.Fatalf("%d live workers after heartbeats of stale registrations, want 1", n)
 	}
 }
+
+// A job that loses every worker at once goes on when a worker joins within
+// Config.WorkerWait: the newcomer re-reads every partition and the task
+// gives the same result.
+func TestAllWorkersLostThenOneJoins(t *testing.T) {
+	sources := fileSources(t, 2000, 4)
+	d := newDriver(t, Config{HeartbeatInterval: 50 * time.Millisecond, HeartbeatTimeout: 2 * time.Second, WorkerWait: 20 * time.Second})
+	cmds := startWorkers(t, d, 1, "")
+	ctx := context.Background()
+	ds, err := d.Load(ctx, sources, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	args := &sumArgs{Sleep: 20 * time.Millisecond, FailPart: -1}
+	want, err := cluster.Aggregate(ctx, d, ds, sumTask, args)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmds[0].Process.Kill()
+	cmds[0].Wait()
+	type result struct {
+		p   *sumP
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		p, err := cluster.Aggregate(ctx, d, ds, sumTask, args)
+		done <- result{p, err}
+	}()
+	for d.Workers() != 0 { // the task finds its only worker gone, and waits
+		time.Sleep(5 * time.Millisecond)
+	}
+	startWorkersB(t, d, 1, "")
+	r := <-done
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	got := r.p
+	if math.Float64bits(got.Sum) != math.Float64bits(want.Sum) || got.Rows != want.Rows {
+		t.Fatalf("after losing every worker: sum %v over %d rows, want %v over %d", got.Sum, got.Rows, want.Sum, want.Rows)
+	}
+	if got := strings.Join(d.Placement(ds), " "); got != "w2 w2 w2 w2" {
+		t.Fatalf("placement after the new worker took over: %s", got)
+	}
+}
