@@ -167,9 +167,20 @@ func (d *Driver) dropOn(ds *dataset) {
 	d.mu.Unlock()
 	for w := range seen {
 		ctx, cancel := context.WithTimeout(w.ctx, d.cfg.HeartbeatTimeout)
-		if _, err := w.client.Drop(ctx, &remotepb.DropRequest{Dataset: ds.id}); err != nil {
-			d.cfg.Logger.Debug("remote: drop", "worker", w.id, "dataset", ds.name, "err", err)
-		}
+		d.drop(ctx, w, &remotepb.DropRequest{Dataset: ds.id}, ds.name)
 		cancel()
 	}
+}
+
+// drop asks w to drop partitions, best effort, and takes the bytes it then
+// holds as its cached bytes until its next heartbeat.
+func (d *Driver) drop(ctx context.Context, w *worker, req *remotepb.DropRequest, name string) {
+	r, err := w.client.Drop(ctx, req)
+	if err != nil {
+		d.cfg.Logger.Debug("remote: drop", "worker", w.id, "dataset", name, "partitions", req.Partitions, "err", err)
+		return
+	}
+	d.mu.Lock()
+	w.cached = r.CachedBytes
+	d.mu.Unlock()
 }

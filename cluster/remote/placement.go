@@ -32,7 +32,6 @@ func (d *Driver) load(ctx context.Context, ds *dataset, parts []int, replies []*
 	}
 	var (
 		mu       sync.Mutex
-		cached   int64                           // bytes of ds loaded by this call
 		refusals map[int]*remotepb.MemoryRefusal // this round's, by partition
 	)
 	refusedBy := map[int]map[*worker]bool{} // partition → workers that refused it
@@ -68,7 +67,6 @@ func (d *Driver) load(ctx context.Context, ds *dataset, parts []int, replies []*
 			if err != nil {
 				return err
 			}
-			cached += r.Bytes
 			d.mu.Lock()
 			u.w.cached = r.CachedBytes // until its next heartbeat says
 			ds.size[i] = r.Bytes
@@ -82,7 +80,7 @@ func (d *Driver) load(ctx context.Context, ds *dataset, parts []int, replies []*
 			return err
 		}
 		d.retried(len(retry))
-		moved, err := d.rehome(ds, refusals, refusedBy, cached)
+		moved, err := d.rehome(ds, refusals, refusedBy)
 		if err != nil {
 			return err
 		}
@@ -118,9 +116,8 @@ func (w *worker) free() int64 {
 // rehome moves each partition a worker refused for memory to the live
 // worker with the most free memory that has not refused it yet, and
 // returns the moved partitions. It fails, naming the dataset and every
-// worker's free memory, when no worker can take one of them. cached is
-// what the load has cached of ds so far.
-func (d *Driver) rehome(ds *dataset, refusals map[int]*remotepb.MemoryRefusal, refusedBy map[int]map[*worker]bool, cached int64) ([]int, error) {
+// worker's free memory, when no worker can take one of them.
+func (d *Driver) rehome(ds *dataset, refusals map[int]*remotepb.MemoryRefusal, refusedBy map[int]map[*worker]bool) ([]int, error) {
 	if len(refusals) == 0 {
 		return nil, nil
 	}
@@ -146,7 +143,7 @@ func (d *Driver) rehome(ds *dataset, refusals map[int]*remotepb.MemoryRefusal, r
 			}
 		}
 		if best == nil {
-			return nil, d.tooBig(ds, i, mr, cached)
+			return nil, d.tooBig(ds, i, mr, refusals)
 		}
 		ds.owner[i] = best
 		planned[best] += mr.Need
@@ -155,8 +152,29 @@ func (d *Driver) rehome(ds *dataset, refusals map[int]*remotepb.MemoryRefusal, r
 	return parts, nil
 }
 
-// tooBig describes a dataset the live workers cannot hold. d.mu is held.
-func (d *Driver) tooBig(ds *dataset, part int, mr *remotepb.MemoryRefusal, cached int64) error {
+// tooBig describes a dataset the live workers cannot hold: what it needs,
+// estimated from the partitions measured so far (loaded, or refused with
+// what they need), and every live worker's free memory. d.mu is held.
+func (d *Driver) tooBig(ds *dataset, part int, mr *remotepb.MemoryRefusal, refusals map[int]*remotepb.MemoryRefusal) error {
+	var known int64
+	var measured int
+	about := "about"
+	for i, size := range ds.size {
+		if r := refusals[i]; r != nil && size == 0 {
+			size = r.Need
+			if r.Partial {
+				about = "at least about"
+			}
+		}
+		if size > 0 {
+			known += size
+			measured++
+		}
+	}
+	estimate := known
+	if measured > 0 {
+		estimate += known / int64(measured) * int64(len(ds.size)-measured)
+	}
 	need := fmt.Sprintf("%d bytes", mr.Need)
 	if mr.Partial {
 		need = "more than " + need
@@ -169,8 +187,8 @@ func (d *Driver) tooBig(ds *dataset, part int, mr *remotepb.MemoryRefusal, cache
 			ws = append(ws, fmt.Sprintf("%s has %d bytes free of its %d-byte memory limit", w.id, w.free(), w.limit))
 		}
 	}
-	return fmt.Errorf("remote: dataset %q does not fit in the workers' memory: %d bytes of it are cached and partition %d (%s) needs %s, but %s; raise --memory-limit, add workers or load fewer rows",
-		ds.name, cached, part, ds.sources[part], need, strings.Join(ws, ", "))
+	return fmt.Errorf("remote: dataset %q does not fit in the workers' memory: it needs %s %d bytes (estimated from %d of its %d partitions) and partition %d (%s) needs %s, but %s; raise --memory-limit, add workers or load fewer rows",
+		ds.name, about, estimate, measured, len(ds.size), part, ds.sources[part], need, strings.Join(ws, ", "))
 }
 
 // place returns the owner of each partition in parts, first moving the
@@ -264,9 +282,7 @@ func (d *Driver) spread(ctx context.Context, ds *dataset) error {
 			continue
 		}
 		cctx, cancel := context.WithTimeout(w.ctx, d.cfg.HeartbeatTimeout)
-		if _, err := w.client.Drop(cctx, &remotepb.DropRequest{Dataset: ds.id, Partitions: ps}); err != nil {
-			d.cfg.Logger.Debug("remote: drop moved partitions", "worker", w.id, "dataset", ds.name, "err", err)
-		}
+		d.drop(cctx, w, &remotepb.DropRequest{Dataset: ds.id, Partitions: ps}, ds.name)
 		cancel()
 	}
 	return nil

@@ -44,6 +44,7 @@ func TestPlacementByCapacity(t *testing.T) {
 	if err == nil {
 		t.Fatal("a dataset larger than the workers' free memory was loaded")
 	}
+	t.Logf("the refusal: %v", err)
 	msg := err.Error()
 	for _, want := range []string{`dataset "` + sources[0].Path + `" does not fit in the workers' memory`,
 		"w1 has ", "of its 20000-byte memory limit", "w2 has ", "w3 has ", "of its 400000-byte memory limit"} {

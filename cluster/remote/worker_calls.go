@@ -230,13 +230,13 @@ func (w *Worker) Drop(_ context.Context, req *remotepb.DropRequest) (*remotepb.D
 				delete(parts, int(i))
 			}
 		}
-		return &remotepb.DropReply{}, nil
+		return &remotepb.DropReply{CachedBytes: w.cached}, nil
 	}
 	for _, b := range parts {
 		w.cached -= b.Bytes()
 	}
 	delete(w.datasets, req.Dataset)
-	return &remotepb.DropReply{}, nil
+	return &remotepb.DropReply{CachedBytes: w.cached}, nil
 }
 
 // blocks returns the requested partitions, conformed to the dataset's

@@ -901,6 +901,7 @@ func (x *DropRequest) GetPartitions() []int32 {
 
 type DropReply struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
+	CachedBytes   int64                  `protobuf:"varint,1,opt,name=cached_bytes,json=cachedBytes,proto3" json:"cached_bytes,omitempty"` // all the worker caches once the partitions are gone
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -933,6 +934,13 @@ func (x *DropReply) ProtoReflect() protoreflect.Message {
 // Deprecated: Use DropReply.ProtoReflect.Descriptor instead.
 func (*DropReply) Descriptor() ([]byte, []int) {
 	return file_remote_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *DropReply) GetCachedBytes() int64 {
+	if x != nil {
+		return x.CachedBytes
+	}
+	return 0
 }
 
 type ScanRequest struct {
@@ -1194,8 +1202,9 @@ const file_remote_proto_rawDesc = "" +
 	"\adataset\x18\x01 \x01(\x04R\adataset\x12\x1e\n" +
 	"\n" +
 	"partitions\x18\x02 \x03(\x05R\n" +
-	"partitions\"\v\n" +
-	"\tDropReply\"y\n" +
+	"partitions\".\n" +
+	"\tDropReply\x12!\n" +
+	"\fcached_bytes\x18\x01 \x01(\x03R\vcachedBytes\"y\n" +
 	"\vScanRequest\x12\x12\n" +
 	"\x04task\x18\x01 \x01(\tR\x04task\x12\x10\n" +
 	"\x03arg\x18\x02 \x01(\fR\x03arg\x12\x18\n" +
