@@ -27,7 +27,7 @@ func (d *Driver) Load(ctx context.Context, sources []cluster.Source, logSpec str
 			return nil, fmt.Errorf("remote: partition %d: %s cannot be read by a worker", i, s)
 		}
 	}
-	return d.loadNew(ctx, name, logSpec, sources, nil)
+	return d.loadNew(ctx, name, logSpec, sources, nil, nil)
 }
 
 // LoadSources implements cluster.Cluster: Load under the given name. l is
@@ -39,7 +39,7 @@ func (d *Driver) LoadSources(ctx context.Context, _ cluster.LogReader, name stri
 			return nil, fmt.Errorf("remote: partition %d of %q: %s cannot be read by a worker", i, name, s)
 		}
 	}
-	return d.loadNew(ctx, name, "", sources, nil)
+	return d.loadNew(ctx, name, "", sources, nil, nil)
 }
 
 // FromBlocks implements cluster.Cluster: it sends each block to the worker
@@ -49,6 +49,7 @@ func (d *Driver) LoadSources(ctx context.Context, _ cluster.LogReader, name stri
 func (d *Driver) FromBlocks(ctx context.Context, name string, blocks []*cluster.Block) (*cluster.Dataset, error) {
 	sources := make([]cluster.Source, len(blocks))
 	enc := make([][]byte, len(blocks))
+	sizes := make([]int64, len(blocks))
 	var row int64
 	for i, b := range blocks {
 		if err := b.Validate(); err != nil {
@@ -57,13 +58,14 @@ func (d *Driver) FromBlocks(ctx context.Context, name string, blocks []*cluster.
 		sources[i] = cluster.Source{Kind: "memory", From: row, To: row + int64(b.Rows)}
 		row += int64(b.Rows)
 		enc[i] = cluster.EncodeBlock(nil, b)
+		sizes[i] = int64(8*(len(b.X)+len(b.Val)+len(b.Y)+len(b.W)+len(b.Ptr)) + 4*len(b.Ind)) // as decoded
 	}
-	return d.loadNew(ctx, name, "", sources, enc)
+	return d.loadNew(ctx, name, "", sources, enc, sizes)
 }
 
 // loadNew places a new dataset's partitions on the live workers and has
 // them cache it: from its sources, or from blocks when not nil.
-func (d *Driver) loadNew(ctx context.Context, name, logSpec string, sources []cluster.Source, blocks [][]byte) (*cluster.Dataset, error) {
+func (d *Driver) loadNew(ctx context.Context, name, logSpec string, sources []cluster.Source, blocks [][]byte, sizes []int64) (*cluster.Dataset, error) {
 	if logSpec == "" {
 		logSpec = d.cfg.Log
 	}
@@ -84,6 +86,13 @@ func (d *Driver) loadNew(ctx context.Context, name, logSpec string, sources []cl
 		owner: make([]*worker, len(sources)), size: make([]int64, len(sources))}
 	for i := range sources {
 		ds.owner[i] = d.live[i%len(d.live)]
+	}
+	if sizes != nil {
+		copy(ds.size, sizes)
+		if err := d.fits(ds); err != nil {
+			d.mu.Unlock()
+			return nil, err
+		}
 	}
 	d.mu.Unlock()
 

@@ -179,6 +179,33 @@ func (d *Driver) tooBig(ds *dataset, part int, mr *remotepb.MemoryRefusal, refus
 	if mr.Partial {
 		need = "more than " + need
 	}
+	return fmt.Errorf("remote: dataset %q does not fit in the workers' memory: it needs %s %d bytes (estimated from %d of its %d partitions) and partition %d (%s) needs %s, but %s; raise --memory-limit, add workers or load fewer rows",
+		ds.name, about, estimate, measured, len(ds.size), part, ds.sources[part], need, d.freeMemory())
+}
+
+// fits fails, before anything is loaded, for a dataset whose size is known
+// (ds.size, from FromBlocks) and more than the live workers' free memory
+// together. d.mu is held.
+func (d *Driver) fits(ds *dataset) error {
+	var need, free int64
+	for _, size := range ds.size {
+		need += size
+	}
+	for _, w := range d.live {
+		if w.limit <= 0 {
+			return nil
+		}
+		free += w.free()
+	}
+	if need <= free {
+		return nil
+	}
+	return fmt.Errorf("remote: dataset %q needs %d bytes, more than the %d bytes free in the workers' memory: %s; raise --memory-limit, add workers or load fewer rows",
+		ds.name, need, free, d.freeMemory())
+}
+
+// freeMemory lists each live worker's free memory, for errors. d.mu is held.
+func (d *Driver) freeMemory() string {
 	ws := make([]string, 0, len(d.live))
 	for _, w := range d.live {
 		if w.limit <= 0 {
@@ -187,8 +214,7 @@ func (d *Driver) tooBig(ds *dataset, part int, mr *remotepb.MemoryRefusal, refus
 			ws = append(ws, fmt.Sprintf("%s has %d bytes free of its %d-byte memory limit", w.id, w.free(), w.limit))
 		}
 	}
-	return fmt.Errorf("remote: dataset %q does not fit in the workers' memory: it needs %s %d bytes (estimated from %d of its %d partitions) and partition %d (%s) needs %s, but %s; raise --memory-limit, add workers or load fewer rows",
-		ds.name, about, estimate, measured, len(ds.size), part, ds.sources[part], need, strings.Join(ws, ", "))
+	return strings.Join(ws, ", ")
 }
 
 // place returns the owner of each partition in parts, first moving the

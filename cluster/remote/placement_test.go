@@ -52,6 +52,15 @@ func TestPlacementByCapacity(t *testing.T) {
 			t.Fatalf("the refusal does not say %q: %v", want, err)
 		}
 	}
+	// Blocks built by the driver have a known size: refused before any is sent.
+	blocks := make([]*cluster.Block, 12)
+	for i := range blocks {
+		blocks[i] = &cluster.Block{Rows: 1000, Cols: 5, X: make([]float64, 5000), Y: make([]float64, 1000)}
+	}
+	_, err = d.FromBlocks(ctx, "ratings", blocks)
+	if err == nil || !strings.Contains(err.Error(), `dataset "ratings" needs 576000 bytes, more than the`) || !strings.Contains(err.Error(), "w3 has ") {
+		t.Fatalf("blocks larger than the workers' free memory: %v", err)
+	}
 	waitFor(t, 10*time.Second, "the workers hold only the first dataset", func() bool {
 		var cached int64
 		for _, w := range d.Members() {
