@@ -36,8 +36,10 @@
 // worker with a limit stops reading a partition as soon as its rows would
 // exceed the limit and refuses it (codes.ResourceExhausted); the driver then
 // moves the partition to the live worker with the most free memory that has
-// not refused it, and fails the load with an error naming the dataset and
-// every worker's free memory only when no worker can hold it.
+// not refused it, and fails the load with an error naming the dataset, its
+// estimated size and every worker's free memory only when no worker can
+// hold it (at once, before sending anything, for FromBlocks, whose size is
+// known).
 //
 // Driver.MapPartitions (cluster.Executor) sends the encoded broadcast value
 // to every worker at once; each returns the encoded partial of each of its

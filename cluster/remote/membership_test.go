@@ -130,6 +130,41 @@ func TestDriverRestartWorkersRejoinFresh(t *testing.T) {
 	if err := d.WaitWorkers(wctx, 3); err != nil {
 		t.Fatal(err)
 	}
+	checkRejoinedFresh(t, d, cmds)
+	ds2, err := d.Load(ctx, sources, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if place := d.Placement(ds2); len(slices.Compact(slices.Sorted(slices.Values(place)))) != 3 {
+		t.Fatalf("placement on the new driver: %v, want all 3 workers used", place)
+	}
+	got, err := cluster.Aggregate(ctx, d, ds2, sumTask, args)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if math.Float64bits(got.Sum) != math.Float64bits(want.Sum) || got.Rows != want.Rows {
+		t.Fatalf("on the new driver: sum %v over %d rows, on the old one %v over %d", got.Sum, got.Rows, want.Sum, want.Rows)
+	}
+	// Its heartbeats are its own: stopped again, it is detected in time.
+	if err := stopped.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if _, err := cluster.Aggregate(ctx, d, ds2, sumTask, args); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took > timeout+3*time.Second {
+		t.Fatalf("a task with the worker stopped again took %v with a %v heartbeat timeout", took, timeout)
+	}
+	if w, ok := memberOf(d, stopped); !ok || w.Alive || w.Reason != lossHeartbeat {
+		t.Fatalf("the worker stopped again: %+v (listed %v)", w, ok)
+	}
+}
+
+// checkRejoinedFresh checks that every worker process is live on d, and
+// that each has dropped what it cached for a previous driver.
+func checkRejoinedFresh(t *testing.T, d *Driver, cmds []*exec.Cmd) {
+	t.Helper()
 	joined := time.Now()
 	// (Live ones only: on a loaded machine a slow worker may have been
 	// dropped and registered again under a new id.)
@@ -161,34 +196,6 @@ func TestDriverRestartWorkersRejoinFresh(t *testing.T) {
 		if m.Alive && m.CachedBytes != 0 {
 			t.Fatalf("worker %s (%s) reports %d cached bytes of the old driver's dataset", m.ID, m.Name, m.CachedBytes)
 		}
-	}
-	ds2, err := d.Load(ctx, sources, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if place := d.Placement(ds2); len(slices.Compact(slices.Sorted(slices.Values(place)))) != 3 {
-		t.Fatalf("placement on the new driver: %v, want all 3 workers used", place)
-	}
-	got, err := cluster.Aggregate(ctx, d, ds2, sumTask, args)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if math.Float64bits(got.Sum) != math.Float64bits(want.Sum) || got.Rows != want.Rows {
-		t.Fatalf("on the new driver: sum %v over %d rows, on the old one %v over %d", got.Sum, got.Rows, want.Sum, want.Rows)
-	}
-	// Its heartbeats are its own: stopped again, it is detected in time.
-	if err := stopped.Process.Signal(syscall.SIGSTOP); err != nil {
-		t.Fatal(err)
-	}
-	start := time.Now()
-	if _, err := cluster.Aggregate(ctx, d, ds2, sumTask, args); err != nil {
-		t.Fatal(err)
-	}
-	if took := time.Since(start); took > timeout+3*time.Second {
-		t.Fatalf("a task with the worker stopped again took %v with a %v heartbeat timeout", took, timeout)
-	}
-	if w, ok := memberOf(d, stopped); !ok || w.Alive || w.Reason != lossHeartbeat {
-		t.Fatalf("the worker stopped again: %+v (listed %v)", w, ok)
 	}
 }
 
