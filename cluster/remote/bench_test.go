@@ -204,3 +204,71 @@ func BenchmarkRecovery(b *testing.B) {
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/1e6, "ms/recovery")
 	b.ReportMetric(float64(normal.Nanoseconds())/1e6, "ms/pass")
 }
+
+// go test ./cluster/remote -run '^$' -bench DriverRestart -benchtime 10x
+//
+// BenchmarkDriverRestart times a driver restart: from Close of a driver
+// with 3 worker processes (each caching a dataset) to every one of them
+// registered with a new driver on the same address, having dropped the
+// old driver's cache, with the default heartbeat interval (1s), which
+// bounds how soon a worker notices. "ms/restart" is the mean.
+func BenchmarkDriverRestart(b *testing.B) {
+	sources, err := cluster.PlanFiles([]string{writeRows(b, 30_000)}, cluster.FileOptions{Format: cluster.Format{Kind: "csv"}, Partitions: 6})
+	if err != nil {
+		b.Fatal(err)
+	}
+	cfg := Config{Logger: quiet()}
+	d, err := NewDriver(cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer func() { d.Close() }()
+	cfg.Listen = d.Addr()
+	startWorkersB(b, d, 3, "")
+	ctx := context.Background()
+	var total time.Duration
+	b.ResetTimer()
+	for range b.N {
+		b.StopTimer()
+		if _, err := d.Load(ctx, sources, ""); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		start := time.Now()
+		d.Close()
+		if d, err = NewDriver(cfg); err != nil {
+			b.Fatal(err)
+		}
+		wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		err := d.WaitWorkers(wctx, 3)
+		cancel()
+		if err != nil {
+			b.Fatal(err)
+		}
+		total += time.Since(start)
+		for _, m := range d.Members() { // as of each worker's first heartbeat
+			if m.CachedBytes != 0 {
+				b.Fatalf("worker %s (%s) joined the new driver holding %d bytes of the old one's", m.ID, m.Name, m.CachedBytes)
+			}
+		}
+	}
+	b.ReportMetric(float64(total.Nanoseconds())/float64(b.N)/1e6, "ms/restart")
+}
+
+// writeRows writes rows of a label and 8 features and returns the path.
+func writeRows(b *testing.B, rows int) string {
+	r := rand.New(rand.NewPCG(2, 2))
+	var sb strings.Builder
+	for range rows {
+		fmt.Fprintf(&sb, "%d", r.IntN(2))
+		for range 8 {
+			fmt.Fprintf(&sb, ",%.6g", r.NormFloat64())
+		}
+		sb.WriteByte('\n')
+	}
+	path := filepath.Join(b.TempDir(), "rows.csv")
+	if err := os.WriteFile(path, []byte(sb.String()), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	return path
+}

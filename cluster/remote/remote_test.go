@@ -441,7 +441,8 @@ func goWorkers(t *testing.T, d *Driver, n int, secret string) {
 	goWorkersWith(t, d, n, WorkerConfig{Secret: secret})
 }
 
-// goWorkersWith starts n in-process workers configured as cfg.
+// goWorkersWith starts n more in-process workers configured as cfg (and
+// quiet, unless cfg has a logger) and waits until they are live.
 func goWorkersWith(t *testing.T, d *Driver, n int, cfg WorkerConfig) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -452,17 +453,21 @@ func goWorkersWith(t *testing.T, d *Driver, n int, cfg WorkerConfig) {
 			<-done
 		}
 	})
+	want := d.Workers() + n
 	for i := range n {
 		go func() {
 			defer func() { done <- struct{}{} }()
 			c := cfg
-			c.Driver, c.Name, c.Logger = d.Addr(), fmt.Sprintf("go%d", i), quiet()
+			c.Driver, c.Name = d.Addr(), fmt.Sprintf("go%d", i)
+			if c.Logger == nil {
+				c.Logger = quiet()
+			}
 			RunWorker(ctx, c)
 		}()
 	}
 	wctx, wcancel := context.WithTimeout(ctx, 10*time.Second)
 	defer wcancel()
-	if err := d.WaitWorkers(wctx, n); err != nil {
+	if err := d.WaitWorkers(wctx, want); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -570,145 +575,4 @@ func TestDeriveEqualsEngine(t *testing.T) {
 		t.Fatal(err)
 	}
 	sameLR(t, fitLR(t, d, c), fitLR(t, e, cRef))
-}
-
-// A worker that joins while a dataset is cached takes its share of the
-// dataset's partitions from the next task on (reading them from their
-// sources; the old owners drop their copies), with the same results, and
-// its share of every dataset loaded later.
-func TestJoiningWorkerUsedFromNextIteration(t *testing.T) {
-	sources := fileSources(t, 1200, 6)
-	d := newDriver(t, Config{HeartbeatInterval: 50 * time.Millisecond, HeartbeatTimeout: 5 * time.Second})
-	startWorkers(t, d, 2, "")
-	ctx := context.Background()
-	first, err := d.Load(ctx, sources, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	before, err := cluster.Aggregate(ctx, d, first, sumTask, &sumArgs{FailPart: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	startWorkersB(t, d, 1, "")
-	wctx, cancel := context.WithTimeout(ctx, 20*time.Second)
-	defer cancel()
-	if err := d.WaitWorkers(wctx, 3); err != nil { // w3
-		t.Fatal(err)
-	}
-	if got, want := strings.Join(d.Placement(first), " "), "w1 w2 w1 w2 w1 w2"; got != want {
-		t.Fatalf("placement before the next task: %s, want %s", got, want)
-	}
-	after, err := cluster.Aggregate(ctx, d, first, sumTask, &sumArgs{FailPart: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if math.Float64bits(after.Sum) != math.Float64bits(before.Sum) || after.Rows != before.Rows {
-		t.Fatalf("after the join: sum %v over %d rows, before %v over %d", after.Sum, after.Rows, before.Sum, before.Rows)
-	}
-	if got, want := strings.Join(d.Placement(first), " "), "w1 w2 w1 w2 w3 w3"; got != want {
-		t.Fatalf("placement after the next task: %s, want %s", got, want)
-	}
-	// The old owners dropped their copies: the workers hold the dataset once.
-	var cached int64
-	deadline := time.Now().Add(5 * time.Second)
-	for time.Now().Before(deadline) {
-		cached = 0
-		for _, w := range d.Members() {
-			cached += w.CachedBytes
-		}
-		if cached == first.Bytes() {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	if cached != first.Bytes() {
-		t.Fatalf("workers report %d cached bytes for a %d-byte dataset", cached, first.Bytes())
-	}
-	next, err := d.Load(ctx, sources, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got, want := strings.Join(d.Placement(next), " "), "w1 w2 w3 w1 w2 w3"; got != want {
-		t.Fatalf("placement of the next dataset: %s, want %s", got, want)
-	}
-}
-
-// A worker with a memory limit refuses to cache past it: the load fails
-// with an error naming the worker, the partitions and the limit, and the
-// worker holds nothing of the failed dataset.
-func TestWorkerMemoryLimit(t *testing.T) {
-	sources := fileSources(t, 3000, 4)
-	d := newDriver(t, Config{HeartbeatInterval: 50 * time.Millisecond, HeartbeatTimeout: 5 * time.Second})
-	goWorkersWith(t, d, 2, WorkerConfig{MemoryLimit: 100 << 10})
-	ctx := context.Background()
-	small, err := d.Load(ctx, sources[:2], "") // one ~36 KB partition per worker
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = d.Load(ctx, append(append([]cluster.Source(nil), sources...), sources...), "")
-	if err == nil || !strings.Contains(err.Error(), "memory limit") || !strings.Contains(err.Error(), "102400-byte") {
-		t.Fatalf("a load past the workers' memory limit: %v", err)
-	}
-	if _, err := cluster.Aggregate(ctx, d, small, sumTask, &sumArgs{FailPart: -1}); err != nil {
-		t.Fatalf("the dataset cached before the refused load: %v", err)
-	}
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		var cached int64
-		for _, w := range d.Members() {
-			cached += w.CachedBytes
-		}
-		if cached == small.Bytes() {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("workers hold %d bytes after the refused load; the first dataset has %d", cached, small.Bytes())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-// A job that loses every worker at once goes on when a worker joins within
-// Config.WorkerWait: the newcomer re-reads every partition and the task
-// gives the same result.
-func TestAllWorkersLostThenOneJoins(t *testing.T) {
-	sources := fileSources(t, 2000, 4)
-	d := newDriver(t, Config{HeartbeatInterval: 50 * time.Millisecond, HeartbeatTimeout: 2 * time.Second, WorkerWait: 20 * time.Second})
-	cmds := startWorkers(t, d, 1, "")
-	ctx := context.Background()
-	ds, err := d.Load(ctx, sources, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	args := &sumArgs{Sleep: 20 * time.Millisecond, FailPart: -1}
-	want, err := cluster.Aggregate(ctx, d, ds, sumTask, args)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmds[0].Process.Kill()
-	cmds[0].Wait()
-	type result struct {
-		p   *sumP
-		err error
-	}
-	done := make(chan result, 1)
-	go func() {
-		p, err := cluster.Aggregate(ctx, d, ds, sumTask, args)
-		done <- result{p, err}
-	}()
-	for d.Workers() != 0 { // the task finds its only worker gone, and waits
-		time.Sleep(5 * time.Millisecond)
-	}
-	startWorkersB(t, d, 1, "")
-	r := <-done
-	if r.err != nil {
-		t.Fatal(r.err)
-	}
-	got := r.p
-	if math.Float64bits(got.Sum) != math.Float64bits(want.Sum) || got.Rows != want.Rows {
-		t.Fatalf("after losing every worker: sum %v over %d rows, want %v over %d", got.Sum, got.Rows, want.Sum, want.Rows)
-	}
-	if got := strings.Join(d.Placement(ds), " "); got != "w2 w2 w2 w2" {
-		t.Fatalf("placement after the new worker took over: %s", got)
-	}
 }

@@ -72,8 +72,14 @@ files every worker can read), caches them, and runs the driver's tasks on them. 
 each worker back at --listen (or --advertise, when that address is not the one
 the driver can reach).
 
+A worker reports its --memory-limit to the driver, which places partitions on
+workers with room for them. A worker that loses its driver retries quietly and
+registers again, dropping what it cached for the old driver; one started
+before its driver waits for it.
+
 A driver and its workers share a secret when --secret-file or $FLINT_CLUSTER_SECRET
-gives one. SIGTERM or Ctrl-C stops the worker.`,
+gives one. SIGTERM or Ctrl-C stops the worker, which first tells the driver it
+is leaving, so its partitions move to the other workers at once.`,
 		Example: `  flint worker --driver 10.0.0.5:7077 --listen 0.0.0.0:7078 --advertise 10.0.0.6:7078`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -99,7 +105,7 @@ gives one. SIGTERM or Ctrl-C stops the worker.`,
 	f.StringVar(&o.name, "name", "", "name in the driver's logs and errors (default host/pid)")
 	f.StringVar(&o.secretFile, "secret-file", "", "file holding the shared secret (default $"+envClusterSecret+")")
 	f.IntVar(&o.parallelism, "parallelism", 0, "partitions run at once (default one per core)")
-	f.Var(&o.memoryLimit, "memory-limit", "bound on the bytes of cached partitions, e.g. 4GiB; a load beyond it fails the job with an error naming it (default none)")
+	f.Var(&o.memoryLimit, "memory-limit", "bound on the bytes of cached partitions, e.g. 4GiB; partitions that do not fit go to other workers, and a job fails only when no worker has room (default none)")
 	o.tls.add(f)
 	cmd.MarkFlagRequired("driver")
 	return cmd
