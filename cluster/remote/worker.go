@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
@@ -64,6 +65,8 @@ type Worker struct {
 	logs     map[string]cluster.LogReader      // log spec → open log
 	closers  []func() error
 	cached   int64
+
+	releasing atomic.Bool // a releaseMemory is under way
 }
 
 // Retry delays while the driver cannot be reached: doubling from the first

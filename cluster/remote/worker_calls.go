@@ -236,7 +236,25 @@ func (w *Worker) Drop(_ context.Context, req *remotepb.DropRequest) (*remotepb.D
 		w.cached -= b.Bytes()
 	}
 	delete(w.datasets, req.Dataset)
+	if w.cached == 0 && len(parts) > 0 {
+		w.releaseMemory()
+	}
 	return &remotepb.DropReply{CachedBytes: w.cached}, nil
+}
+
+// releaseMemory returns the memory of dropped partitions to the system once
+// nothing is cached any more (a job ended): without it the Go heap would
+// keep the pages until a later collection, and a long-lived worker's RSS
+// would stay at its largest job's. It runs in the background, one at a
+// time; requests made meanwhile are coalesced.
+func (w *Worker) releaseMemory() {
+	if !w.releasing.CompareAndSwap(false, true) {
+		return
+	}
+	go func() {
+		defer w.releasing.Store(false)
+		debug.FreeOSMemory()
+	}()
 }
 
 // blocks returns the requested partitions, conformed to the dataset's

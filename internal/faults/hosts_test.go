@@ -122,7 +122,8 @@ type hosts struct {
 	workers []*proc
 	broker  *proc
 	client  *http.Client
-	started int // processes started, for log file names
+	started int     // processes started, for log file names
+	all     []*proc // every process started, replaced ones too
 	mu      sync.Mutex
 }
 
@@ -141,7 +142,15 @@ func newHosts(t *testing.T) *hosts {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &hosts{t: t, flint: bin, dir: t.TempDir(), net: n}
+	dir := t.TempDir()
+	if keep := os.Getenv("FLINT_FAULTS_KEEP"); keep != "" {
+		// The processes' logs and the store stay there for a post-mortem.
+		if dir, err = os.MkdirTemp(keep, "faults-"); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("logs and store in %s", dir)
+	}
+	h := &hosts{t: t, flint: bin, dir: dir, net: n}
 	t.Cleanup(h.close)
 	add := func(name string) *netns.Host {
 		x, err := n.AddHost(name)
@@ -202,6 +211,9 @@ func (h *hosts) start(name string, x *netns.Host, prog string, env []string, arg
 		h.t.Fatal(err)
 	}
 	p := &proc{name: name, cmd: cmd, logf: logf, done: make(chan struct{})}
+	h.mu.Lock()
+	h.all = append(h.all, p)
+	h.mu.Unlock()
 	go func() {
 		p.err = cmd.Wait()
 		f.Close()
@@ -240,21 +252,18 @@ func (h *hosts) waitLine(p *proc, s string, timeout time.Duration) error {
 	}
 }
 
-// close stops every process and removes the namespaces.
+// close stops every process and removes the namespaces. After a failure
+// it logs the end of every process's output, replaced processes included.
 func (h *hosts) close() {
-	var ps []*proc
-	ps = append(ps, h.driver, h.broker)
-	ps = append(ps, h.workers...)
+	h.mu.Lock()
+	ps := append([]*proc(nil), h.all...)
+	h.mu.Unlock()
 	for _, p := range ps {
-		if p != nil {
-			p.kill()
-		}
+		p.kill()
 	}
 	if h.t.Failed() {
 		for _, p := range ps {
-			if p != nil {
-				h.t.Logf("--- %s (pid %d) output, last lines:\n%s", p.name, p.pid(), p.tail(6000))
-			}
+			h.t.Logf("--- %s (pid %d) output, last lines:\n%s", p.name, p.pid(), p.tail(3000))
 		}
 	}
 	if err := h.net.Close(); err != nil {
