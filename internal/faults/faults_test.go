@@ -270,8 +270,8 @@ func TestLongLivedDriverUnderFaults(t *testing.T) {
 			t.Fatalf("job %d (%s, fault: %s): version %d differs from the fault-free model", i, sp.name, f, j.Result.Version)
 		}
 		h.restoreWorkers()
-		mem.check(i)
-		t.Logf("job %2d %-12s %-36s %5.1fs attempts %d", i, sp.name, f, time.Since(start).Seconds(), j.Attempts)
+		rss := mem.check(i)
+		t.Logf("job %2d %-12s %-36s %5.1fs attempts %d, workers' RssAnon %s", i, sp.name, f, time.Since(start).Seconds(), j.Attempts, rss)
 	}
 	t.Logf("faults that landed while their job ran: %v", landed)
 }
@@ -422,7 +422,7 @@ func newMemCheck(h *hosts) *memCheck { return &memCheck{h: h, base: map[int]int6
 // and 4 MiB of slack for the runtime's own bookkeeping on a small heap.
 func tolerance(base int64) int64 { return base + base/10 + 4<<20 }
 
-func (m *memCheck) check(job int) {
+func (m *memCheck) check(job int) string {
 	h := m.h
 	h.t.Helper()
 	deadline := time.Now().Add(time.Minute)
@@ -458,11 +458,16 @@ func (m *memCheck) check(job int) {
 	}
 	// A worker's baseline is its RSS after its first job: the runtime, the
 	// connections and the code it ran once.
+	var now []string
 	for _, p := range h.workers {
-		if _, ok := m.base[p.pid()]; !ok {
-			if rss, err := p.rss(); err == nil {
-				m.base[p.pid()] = rss
-			}
+		rss, err := p.rss()
+		if err != nil {
+			continue
 		}
+		if _, ok := m.base[p.pid()]; !ok {
+			m.base[p.pid()] = rss
+		}
+		now = append(now, fmt.Sprintf("%.1f/%.1f MiB", float64(rss)/(1<<20), float64(m.base[p.pid()])/(1<<20)))
 	}
+	return strings.Join(now, " ")
 }

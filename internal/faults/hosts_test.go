@@ -94,19 +94,23 @@ func (p *proc) tail(n int) string {
 	return string(b)
 }
 
-// rss is the process's resident set in bytes, from /proc.
+// rss is the process's anonymous resident memory in bytes (RssAnon in
+// /proc: its heap, stacks and other private pages). The file-backed part of
+// VmRSS is left out: it grows as a worker first runs each algorithm's code
+// (pages of the binary mapped in) and is shared and reclaimable, not memory
+// the worker holds on to.
 func (p *proc) rss() (int64, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.pid()))
 	if err != nil {
 		return 0, err
 	}
 	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+		if v, ok := strings.CutPrefix(line, "RssAnon:"); ok {
 			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
 			return kb << 10, err
 		}
 	}
-	return 0, fmt.Errorf("no VmRSS in /proc/%d/status", p.pid())
+	return 0, fmt.Errorf("no RssAnon in /proc/%d/status", p.pid())
 }
 
 // hosts is the simulated cluster: the machines and what runs on them.
