@@ -12,8 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
-	"syscall"
+		"syscall"
 	"testing"
 	"time"
 
@@ -77,7 +76,7 @@ func seed(ctx context.Context, l log.Log) error {
 	r := rand.New(rand.NewPCG(11, 12))
 	topics := map[string][]string{}
 	colours := []string{"red", "green", "blue"}
-	for range 6000 {
+	for range 30000 {
 		a, b, c := r.NormFloat64(), r.NormFloat64(), r.NormFloat64()
 		col := colours[r.IntN(3)]
 		z := 1.5*a - b + 0.5*c
@@ -90,12 +89,12 @@ func seed(ctx context.Context, l log.Log) error {
 		}
 		topics["clicks"] = append(topics["clicks"], fmt.Sprintf("%d,%.6f,%.6f,%.6f,%s", y, a*3+1, b, c*10, col))
 	}
-	for range 6000 {
+	for range 30000 {
 		k := float64(r.IntN(4))
 		topics["blobs"] = append(topics["blobs"], fmt.Sprintf("%.6f,%.6f,%.6f", 5*k+r.NormFloat64(), -3*k+r.NormFloat64(), r.NormFloat64()))
 	}
-	for range 8000 {
-		u, i := r.IntN(300), r.IntN(150)
+	for range 40000 {
+		u, i := r.IntN(2000), r.IntN(800)
 		topics["ratings"] = append(topics["ratings"], fmt.Sprintf("%d,%d,%.1f", u, i, 1+float64((u*7+i*3)%5)+0.1*r.NormFloat64()))
 	}
 	for topic, lines := range topics {
@@ -412,16 +411,29 @@ func (h *hosts) restoreWorkers() {
 // return to their pre-job level after each job.
 type memCheck struct {
 	h    *hosts
-	mu   sync.Mutex
-	base map[int]int64 // RSS by pid, after the process's first job
+	base map[int]*baseline // by pid
 }
 
-func newMemCheck(h *hosts) *memCheck { return &memCheck{h: h, base: map[int]int64{}} }
+// baseline is a worker process's memory after its warm-up: the most it
+// held after any of its first warmUp jobs, once it had run every kind of
+// algorithm (the runtime's pools, the connections and the code each
+// algorithm touches once).
+type baseline struct {
+	rss  int64
+	jobs int
+}
 
-// tolerance is how far above its baseline a worker's RSS may stay: ±10 %,
-// and 4 MiB of slack for the runtime's own bookkeeping on a small heap.
-func tolerance(base int64) int64 { return base + base/10 + 4<<20 }
+const warmUp = 4 // one job of each spec
 
+func newMemCheck(h *hosts) *memCheck { return &memCheck{h: h, base: map[int]*baseline{}} }
+
+// tolerance is how far above its baseline a worker's memory may be after a
+// job: 10 %, and 1 MiB for the runtime's own bookkeeping on a small heap.
+func tolerance(base int64) int64 { return base + base/10 + 1<<20 }
+
+// check waits until no live worker holds cached bytes and every warmed-up
+// worker's memory is within tolerance of its baseline, and returns each
+// worker's memory against its baseline for the log.
 func (m *memCheck) check(job int) string {
 	h := m.h
 	h.t.Helper()
@@ -437,37 +449,40 @@ func (m *memCheck) check(job int) string {
 		var over []string
 		for _, p := range h.workers {
 			rss, err := p.rss()
-			if err != nil {
+			b := m.base[p.pid()]
+			if err != nil || b == nil || b.jobs < warmUp {
 				continue
 			}
-			base, ok := m.base[p.pid()]
-			if !ok {
-				continue
-			}
-			if rss > tolerance(base) {
-				over = append(over, fmt.Sprintf("%s (pid %d): RSS %d MiB, baseline %d MiB", p.name, p.pid(), rss>>20, base>>20))
+			if rss > tolerance(b.rss) {
+				over = append(over, fmt.Sprintf("%s (pid %d): %.1f MiB, baseline %.1f MiB", p.name, p.pid(), mib(rss), mib(b.rss)))
 			}
 		}
 		if err == nil && cached == 0 && len(over) == 0 {
 			break
 		}
 		if time.Now().After(deadline) {
-			h.t.Fatalf("after job %d the workers still hold %d cached bytes (%+v) or memory: %v", job, cached, ws, over)
+			h.t.Fatalf("a minute after job %d the workers still hold %d cached bytes (%+v) or memory: %v", job, cached, ws, over)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	// A worker's baseline is its RSS after its first job: the runtime, the
-	// connections and the code it ran once.
 	var now []string
 	for _, p := range h.workers {
 		rss, err := p.rss()
 		if err != nil {
 			continue
 		}
-		if _, ok := m.base[p.pid()]; !ok {
-			m.base[p.pid()] = rss
+		b := m.base[p.pid()]
+		if b == nil {
+			b = &baseline{}
+			m.base[p.pid()] = b
 		}
-		now = append(now, fmt.Sprintf("%.1f/%.1f MiB", float64(rss)/(1<<20), float64(m.base[p.pid()])/(1<<20)))
+		if b.jobs < warmUp {
+			b.rss = max(b.rss, rss)
+			b.jobs++
+		}
+		now = append(now, fmt.Sprintf("%.1f/%.1f", mib(rss), mib(b.rss)))
 	}
-	return strings.Join(now, " ")
+	return strings.Join(now, " ") + " MiB"
 }
+
+func mib(n int64) float64 { return float64(n) / (1 << 20) }
