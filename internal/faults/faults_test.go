@@ -12,7 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-		"syscall"
+	"syscall"
 	"testing"
 	"time"
 
