@@ -20,6 +20,13 @@
 // fields; an optional field may be null or absent. The label and weight may
 // be sent and are ignored; any other unknown field is an error.
 //
+// Every value is set by the features package's setters (features.SetNumber,
+// SetString, SetBool, SetNull), the ones training's decoder calls, so a
+// value means the same here as in training, bit for bit: a number sent for
+// a categorical field is the category of its canonical text
+// (features.NumberCategory: 7, 7.0 and 0.7e1 are "7", 1e2 is "100", 0.10
+// is "0.1"), while a string is taken as written ("7.0" stays "7.0").
+//
 //	curl -s localhost:8080/v1/models/churn/predict -d '{"rows": [
 //	    {"age": 30, "plan": "pro", "usage": [0.1, 0.2]},
 //	    {"age": 71, "plan": "basic", "usage": [0.9, 2.5], "income": 52000}]}'
@@ -54,6 +61,8 @@
 // inputs are one tensor per schema field, named after it, of shape [N]
 // (or [N, dim] for a vector field), FP64/FP32/INT*/UINT*/BOOL for numbers
 // and BYTES for categorical and text fields; data may be flat or nested.
+// A number in a tensor for a categorical field is read from its literal
+// text, as the native API and training read it.
 // The outputs are "predict" (class index or cluster, INT64, or value,
 // FP64; shape [N]) and, for classifiers, "probabilities" (FP64,
 // [N, classes]); "outputs" in the request selects among them. Errors are

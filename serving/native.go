@@ -7,7 +7,6 @@ import (
 	"math"
 	"net/http"
 	"strconv"
-	"time"
 
 	"github.com/flintml/flint/features"
 )
@@ -83,69 +82,9 @@ func fieldErr(field, format string, args ...any) error {
 	return &features.FieldError{Field: field, Err: fmt.Errorf(format, args...)}
 }
 
-// The setters fill one field of a row from one decoded JSON value, as
-// features.Schema.DecodeMap does from encoding/json's values, with the
-// same messages: a test checks the two decoders agree.
-
-// typeErr is the error for a value of the wrong JSON type.
-func typeErr(f features.Field, got string) error {
-	switch f.Type {
-	case features.Numeric:
-		return fieldErr(f.Name, "want a number, got %s", got)
-	case features.Categorical, features.Text:
-		return fieldErr(f.Name, "want a string, got %s", got)
-	case features.Timestamp:
-		return fieldErr(f.Name, "want Unix seconds or RFC 3339 time, got %s", got)
-	case features.Vector:
-		return fieldErr(f.Name, "want an array of %d numbers, got %s", f.Dim, got)
-	}
-	return fieldErr(f.Name, "unknown type %q", f.Type)
-}
-
-func setNumber(dst *features.Value, f features.Field, n float64) error {
-	switch f.Type {
-	case features.Numeric, features.Timestamp:
-		if math.IsNaN(n) || math.IsInf(n, 0) {
-			return fieldErr(f.Name, "%v is not a finite number", n)
-		}
-		dst.Num = n
-		return nil
-	case features.Categorical, features.Text: // categories given as numbers are their decimal text
-		dst.Str = strconv.FormatFloat(n, 'g', -1, 64)
-		return nil
-	}
-	return typeErr(f, "a number")
-}
-
-func setString(dst *features.Value, f features.Field, s []byte) error {
-	switch f.Type {
-	case features.Categorical, features.Text:
-		dst.Str = string(s)
-		return nil
-	case features.Timestamp:
-		if t, err := time.Parse(time.RFC3339Nano, string(s)); err == nil {
-			dst.Num = float64(t.UnixNano()) / 1e9
-			return nil
-		}
-		if n, err := strconv.ParseFloat(string(s), 64); err == nil {
-			return setNumber(dst, f, n)
-		}
-		return fieldErr(f.Name, "%q is neither RFC 3339 time nor Unix seconds", s)
-	}
-	return typeErr(f, "a string")
-}
-
-func setBool(dst *features.Value, f features.Field, b bool) error {
-	switch f.Type {
-	case features.Categorical, features.Text:
-		dst.Str = strconv.FormatBool(b)
-		return nil
-	}
-	return typeErr(f, "a boolean")
-}
-
 // decodeValue reads the JSON value of field f into dst; null leaves it
-// missing.
+// missing. The value is set by the features setters, the ones training's
+// decoder calls, so a value decodes to the same bits here as there.
 func decodeValue(sc *scanner, dst *features.Value, f features.Field) error {
 	switch c := sc.peek(); {
 	case c == 'n':
@@ -159,51 +98,59 @@ func decodeValue(sc *scanner, dst *features.Value, f features.Field) error {
 		if err != nil {
 			return err
 		}
-		return setString(dst, f, s)
+		return features.SetString(dst, f, s)
 	case c == 't' || c == 'f':
 		l, err := sc.literal()
 		if err != nil {
 			return err
 		}
-		return setBool(dst, f, l == 't')
+		return features.SetBool(dst, f, l == 't')
 	case c == '-' || '0' <= c && c <= '9':
-		n, err := sc.num()
-		if _, ok := err.(*numberError); ok {
-			return fieldErr(f.Name, "%v", err)
+		start := sc.pos
+		if err := features.SetNumber(dst, f, sc.numLit()); err != nil {
+			return syntaxOr(sc, start, err)
 		}
+		return nil
+	case c == '[' && f.Type == features.Vector:
+		return decodeVector(sc, dst, f)
+	}
+	return features.WrongType(f, sc.kind())
+}
+
+// syntaxOr returns the scanner's syntax error when err says the number
+// that started at byte start is not JSON, and err otherwise.
+func syntaxOr(sc *scanner, start int, err error) error {
+	var ne *features.NumberError
+	if errors.As(err, &ne) && ne.Syntax() {
+		return sc.numErr(start, ne)
+	}
+	return err
+}
+
+// decodeVector reads the array of numbers of vector field f into dst.
+func decodeVector(sc *scanner, dst *features.Value, f features.Field) error {
+	if err := sc.enter('['); err != nil {
+		return err
+	}
+	for j := 0; ; j++ {
+		more, err := sc.next(']', j)
 		if err != nil {
 			return err
 		}
-		return setNumber(dst, f, n)
-	case c == '[' && f.Type == features.Vector:
-		if err := sc.enter('['); err != nil {
-			return err
+		if !more {
+			if j != f.Dim {
+				return fieldErr(f.Name, "want %d numbers, got %d", f.Dim, j)
+			}
+			return nil
 		}
-		for j := 0; ; j++ {
-			more, err := sc.next(']', j)
-			if err != nil {
-				return err
-			}
-			if !more {
-				if j != f.Dim {
-					return fieldErr(f.Name, "want %d numbers, got %d", f.Dim, j)
-				}
-				return nil
-			}
-			if c := sc.peek(); c != '-' && (c < '0' || c > '9') {
-				return fieldErr(f.Name, "element %d: want a number, got %s", j, sc.kind())
-			}
-			n, err := sc.num()
-			if _, ok := err.(*numberError); ok {
-				return fieldErr(f.Name, "element %d is not finite", j)
-			}
-			if err != nil {
-				return err
-			}
-			dst.Vec = append(dst.Vec, n)
+		if c := sc.peek(); c != '-' && (c < '0' || c > '9') {
+			return fieldErr(f.Name, "element %d: want a number, got %s", j, sc.kind())
+		}
+		start := sc.pos
+		if err := features.AppendElement(dst, f, j, sc.numLit()); err != nil {
+			return syntaxOr(sc, start, err)
 		}
 	}
-	return typeErr(f, sc.kind())
 }
 
 // decodeNative reads a native predict body, {"rows": [{…}, …]} or

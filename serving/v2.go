@@ -44,8 +44,9 @@ var v2Datatypes = map[string]struct {
 
 // v2DatatypeFits says whether a tensor of datatype dt may feed a field of
 // type t: numbers for numeric and vector fields (and BOOL, as 0 and 1, for
-// numeric ones), BYTES for categorical and text fields (numbers and BOOL
-// become their decimal text, as in the native API), and Unix seconds or
+// numeric ones), BYTES for categorical and text fields (numbers become
+// their canonical text, features.NumberCategory, and BOOL "true" or
+// "false", as in the native API and in training), and Unix seconds or
 // RFC 3339 BYTES for timestamps.
 func v2DatatypeFits(dt string, t features.FieldType) bool {
 	numeric := dt != "BYTES" && dt != "BOOL"
@@ -92,8 +93,9 @@ const (
 
 // elem is one scalar of tensor data.
 type elem struct {
-	kind byte    // 'n' number, 's' string, 'b' boolean, 'z' null
-	num  float64 // the number, 1 or 0 for a boolean, the index in strs for a string
+	kind       byte    // 'n' number, 's' string, 'b' boolean, 'z' null
+	num        float64 // the number, 1 or 0 for a boolean, the index in strs for a string
+	lit0, lit1 int     // a number's literal text: body[lit0:lit1]
 }
 
 // budget bounds the tensor elements of a request by what MaxRows rows of
@@ -400,6 +402,7 @@ func parseData(sc *scanner, t *tensor, level int, where func() string, b *budget
 				e.kind = 'z'
 			}
 		case c == '-' || '0' <= c && c <= '9':
+			start := sc.pos
 			f, err := sc.num()
 			if err != nil {
 				if _, ok := err.(*numberError); ok {
@@ -407,7 +410,7 @@ func parseData(sc *scanner, t *tensor, level int, where func() string, b *budget
 				}
 				return malformed(err)
 			}
-			e.kind, e.num = 'n', f
+			e.kind, e.num, e.lit0, e.lit1 = 'n', f, start, sc.pos
 		default:
 			return badRequest("%s element %d: want a number, string or boolean, got %s", where(), len(t.elems), sc.kind())
 		}
@@ -615,15 +618,18 @@ func (lm *loadedModel) v2Rows(ctx context.Context, w *worker, ts []tensor, maxRo
 			case 'z':
 				dst.Missing = true
 			case 's':
-				err = setString(dst, f, []byte(t.strs[int(e.num)]))
+				err = features.SetString(dst, f, t.strs[int(e.num)])
 			case 'b':
-				if f.Type == features.Numeric {
-					err = setNumber(dst, f, e.num)
-				} else {
-					err = setBool(dst, f, e.num == 1)
+				switch {
+				case f.Type != features.Numeric:
+					err = features.SetBool(dst, f, e.num == 1)
+				case e.num == 1: // BOOL for a numeric field: 1 and 0
+					err = features.SetNumber(dst, f, "1")
+				default:
+					err = features.SetNumber(dst, f, "0")
 				}
-			default:
-				err = setNumber(dst, f, e.num)
+			default: // the literal text, as the native API and training read it
+				err = features.SetNumber(dst, f, w.sc.b[e.lit0:e.lit1])
 			}
 			if err != nil {
 				return rowError(r, inV2, err)
