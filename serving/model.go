@@ -30,9 +30,10 @@ type loadedModel struct {
 	classes  []string // class names of a classifier, in index order
 
 	fields      []features.Field // the schema's fields
-	input       []bool           // fields[i] is sent by clients (not the label or weight)
+	input       []bool           // the pipeline reads fields[i] (features.Pipeline.ReadsField); others are ignored
 	index       map[string]int   // field name -> index in fields
 	inputValues int              // values in one row of inputs (a vector field counts its dim)
+	strict      bool             // Config.StrictFields: refuse the fields the pipeline does not read
 
 	workers sync.Pool // *worker
 
@@ -71,11 +72,10 @@ func newLoadedModel(adapters map[string]adapter, name string, info models.Versio
 		lm.pipeline, lm.width, lm.kind = p, p.Width(), lm.pred.output()
 		s := &p.Schema
 		lm.fields = s.Fields
-		lm.input = make([]bool, len(s.Fields))
+		lm.input = p.ReadsField()
 		lm.index = make(map[string]int, len(s.Fields))
 		for i, f := range s.Fields {
 			lm.index[f.Name] = i
-			lm.input[i] = f.Name != s.Label && f.Name != s.Weight
 			if lm.input[i] {
 				lm.inputValues += max(1, f.Dim)
 			}
@@ -131,6 +131,12 @@ func (lm *loadedModel) prepareJSON() {
 	v := appendJSONString([]byte(`{"model_name":`), lm.name)
 	v = append(v, `,"model_version":`...)
 	lm.v2Head = appendJSONString(v, lm.versionStr)
+}
+
+// labelOrWeight reports whether fields[j] is the label or the weight.
+func (lm *loadedModel) labelOrWeight(j int) bool {
+	s := &lm.pipeline.Schema
+	return lm.fields[j].Name == s.Label || lm.fields[j].Name == s.Weight
 }
 
 // worker is per-goroutine scratch for one model, pooled in loadedModel.

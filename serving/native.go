@@ -20,12 +20,18 @@ type requestError struct {
 	Row    int
 	Field  string
 	Cause  error // logged, never sent
+	// RetryAfter, when > 0, is sent as the Retry-After header (seconds).
+	RetryAfter int
+	// Close asks that the connection be closed after the response.
+	Close bool
 }
 
 func (e *requestError) Error() string { return e.Msg }
 func (e *requestError) Unwrap() error { return e.Cause }
 
 func (e *requestError) withCause(err error) *requestError { e.Cause = err; return e }
+
+func (e *requestError) withStatus(status int) *requestError { e.Status = status; return e }
 
 func errorf(status int, format string, args ...any) *requestError {
 	return &requestError{Status: status, Msg: fmt.Sprintf(format, args...), Row: -1}
@@ -183,11 +189,6 @@ func (lm *loadedModel) decodeNative(ctx context.Context, w *worker, body []byte,
 			}
 			sawRows = true
 			switch sc.peek() {
-			case 'n':
-				if _, err := sc.literal(); err != nil {
-					return malformed(err)
-				}
-				continue
 			case '[':
 			default:
 				return badRequest(`"rows": want an array of rows (objects keyed by field name), got %s`, sc.kind())
@@ -237,7 +238,34 @@ func (lm *loadedModel) decodeNative(ctx context.Context, w *worker, body []byte,
 	case !sawRows && !sawRow:
 		return badRequest(`no "rows" or "row" in the request`)
 	}
-	return lm.flush(w)
+	if err := lm.flush(w); err != nil {
+		return err
+	}
+	return lm.checkFinite(w, inRows, sawRow)
+}
+
+// checkFinite refuses predictions that are not finite numbers (a row far
+// outside what the model was trained on can overflow): JSON, and the V2
+// protocol's FP64, have no NaN or infinities. The error names the first
+// such row; one says it is the request's only row.
+func (lm *loadedModel) checkFinite(w *worker, form rowForm, single bool) error {
+	nc := len(lm.classes)
+	for i, p := range w.pred[:w.rows] {
+		bad := math.IsNaN(p) || math.IsInf(p, 0)
+		if !bad && w.wantProba && nc > 0 {
+			for _, q := range w.proba[i*nc : (i+1)*nc] {
+				bad = bad || math.IsNaN(q) || math.IsInf(q, 0)
+			}
+		}
+		if !bad {
+			continue
+		}
+		if single {
+			form = inRow
+		}
+		return rowError(i, form, fmt.Errorf("the model's prediction is not a finite number (%v): the row is outside the range the model can score", p)).(*requestError).withStatus(http.StatusUnprocessableEntity)
+	}
+	return nil
 }
 
 // decodeRow reads one row object and transforms it into the next feature
@@ -285,7 +313,10 @@ func (lm *loadedModel) readRow(w *worker, i int, form rowForm) error {
 			return rowError(i, form, fieldErr(lm.fields[j].Name, "given twice"))
 		}
 		w.seen[j] = w.gen
-		if !lm.input[j] { // the label or weight: accepted, not used
+		if !lm.input[j] { // the label, the weight, a field no transform reads: accepted, not used
+			if lm.strict {
+				return rowError(i, form, fieldErr(lm.fields[j].Name, "the model does not use this field (the server is strict about fields)"))
+			}
 			if err := sc.skip(); err != nil {
 				return rowError(i, form, err)
 			}

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"math"
 	"net"
@@ -41,8 +40,10 @@ type Server struct {
 	adapters map[string]adapter // set before Start; read-only after
 	cache    *versionCache
 	openapi  []byte
-	bodies   sync.Pool // *[]byte request bodies
-	ctxs     sync.Pool // *reqCtx
+	bodies   sync.Pool     // *[]byte request bodies
+	flight   *inflight     // request bytes held now
+	seq      atomic.Uint64 // requests seen, for sampling the access log
+	ctxs     sync.Pool     // *reqCtx
 
 	snap atomic.Pointer[snapshot] // what is served now; swapped whole
 
@@ -87,7 +88,9 @@ func New(cfg Config) (*Server, error) {
 		adapters: defaultAdapters(),
 		cache:    newVersionCache(cfg.VersionCache),
 		retries:  map[string]*backoff{},
+		flight:   &inflight{max: cfg.MaxInFlightBytes},
 	}
+	s.metrics.watchInflight(s.flight)
 	s.bodies.New = func() any { return new([]byte) }
 	s.ctxs.New = func() any { return new(reqCtx) }
 	s.snap.Store(newSnapshot(map[string]*modelState{}, false))
@@ -118,6 +121,8 @@ func (s *Server) Serve(ln net.Listener) error {
 	}
 	s.ln = ln
 	s.mu.Unlock()
+	s.log.Info("serving: listening", "addr", ln.Addr().String(), "tls", s.http.TLSConfig != nil, "auth", s.AuthEnabled(),
+		"max_inflight_bytes", s.cfg.MaxInFlightBytes)
 	s.StartLoader()
 	var err error
 	if s.http.TLSConfig != nil {
@@ -139,6 +144,10 @@ func (s *Server) ListenAndServe() error {
 	}
 	return s.Serve(ln)
 }
+
+// AuthEnabled reports whether routes ask for a bearer token: whether the
+// server has tokens.
+func (s *Server) AuthEnabled() bool { return s.tokens != nil }
 
 // Addr is the address Serve listens on, or nil before Serve.
 func (s *Server) Addr() net.Addr {
@@ -240,7 +249,8 @@ func (s *Server) newEcho() *echo.Echo {
 	return e
 }
 
-// observe records every request: metrics, and an access-log record.
+// observe records every request: metrics, and an access-log record for one
+// request in Config.AccessLog.
 func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		start := time.Now()
@@ -266,7 +276,7 @@ func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 			s.metrics.rows.WithLabelValues(model, version).Add(float64(rc.rows))
 		}
 		r := c.Request()
-		if s.log.Enabled(r.Context(), slog.LevelInfo) {
+		if n := uint64(s.cfg.AccessLog); n > 0 && s.seq.Add(1)%n == 0 && s.log.Enabled(r.Context(), slog.LevelInfo) {
 			s.log.LogAttrs(r.Context(), slog.LevelInfo, "request",
 				slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Int("status", status),
 				slog.Duration("latency", d), slog.String("model", model), slog.String("version", version),
@@ -334,6 +344,12 @@ func (s *Server) handleError(err error, c echo.Context) {
 	switch {
 	case errors.As(err, &re):
 		status, msg = re.Status, re.Msg
+		if re.RetryAfter > 0 {
+			c.Response().Header().Set("Retry-After", strconv.Itoa(re.RetryAfter))
+		}
+		if re.Close {
+			c.Response().Header().Set(echo.HeaderConnection, "close")
+		}
 		if strings.HasPrefix(r.URL.Path, "/v1/") {
 			if re.Row >= 0 {
 				body.Row = &re.Row
@@ -373,50 +389,6 @@ func (s *Server) handleError(err error, c echo.Context) {
 	}
 }
 
-// readBody reads the request body into a pooled buffer, at most
-// Config.MaxBodyBytes; release it with putBody once the response is
-// written.
-func (s *Server) readBody(r *http.Request) ([]byte, *[]byte, error) {
-	limit := s.cfg.MaxBodyBytes
-	tooLarge := func() error {
-		return errorf(http.StatusRequestEntityTooLarge, "request body larger than %d bytes (the server's limit)", limit)
-	}
-	if r.ContentLength > limit {
-		return nil, nil, tooLarge()
-	}
-	bp := s.bodies.Get().(*[]byte)
-	b := (*bp)[:0]
-	if n := int(r.ContentLength); n > cap(b) {
-		b = make([]byte, 0, n+1) // +1: the read that sees EOF needs room
-	}
-	for {
-		if len(b) == cap(b) {
-			b = append(b, 0)[:len(b)]
-		}
-		n, err := r.Body.Read(b[len(b):cap(b)])
-		b = b[:len(b)+n]
-		if int64(len(b)) > limit {
-			s.putBody(bp, b)
-			return nil, nil, tooLarge()
-		}
-		if err == io.EOF {
-			return b, bp, nil
-		}
-		if err != nil {
-			s.putBody(bp, b)
-			return nil, nil, badRequest("read the request body: %v", err)
-		}
-	}
-}
-
-func (s *Server) putBody(bp *[]byte, b []byte) {
-	if bp == nil || cap(b) > maxPooled {
-		return
-	}
-	*bp = b[:0]
-	s.bodies.Put(bp)
-}
-
 // predict serves POST /v1/models/{model}[/versions/{version}|/aliases/{alias}]/predict.
 func (s *Server) predict(kind refKind, param string) echo.HandlerFunc {
 	return func(c echo.Context) error {
@@ -430,11 +402,11 @@ func (s *Server) predict(kind refKind, param string) echo.HandlerFunc {
 		if lm.pred == nil {
 			return badRequest("model %q version %d (%s) does not predict rows; see /v1/models/%s/recommend", lm.name, lm.version, lm.algorithm, lm.name)
 		}
-		body, bp, err := s.readBody(c.Request())
+		body, done, err := s.readBody(c.Request())
 		if err != nil {
 			return err
 		}
-		defer s.putBody(bp, body)
+		defer done()
 		w := lm.getWorker()
 		defer lm.putWorker(w)
 		if err := lm.decodeNative(ctx, w, body, s.cfg.MaxRows); err != nil {
@@ -462,11 +434,11 @@ func (s *Server) infer(kind refKind) echo.HandlerFunc {
 		if lm.pred == nil {
 			return badRequest("model %q version %d (%s) does not take input tensors", lm.name, lm.version, lm.algorithm)
 		}
-		body, bp, err := s.readBody(c.Request())
+		body, done, err := s.readBody(c.Request())
 		if err != nil {
 			return err
 		}
-		defer s.putBody(bp, body)
+		defer done()
 		w := lm.getWorker()
 		defer lm.putWorker(w)
 		req, err := lm.decodeV2(ctx, w, body, s.cfg.MaxRows)
@@ -618,11 +590,11 @@ func (s *Server) setAlias(c echo.Context) error {
 	if err := models.CheckAlias(alias); err != nil {
 		return badRequest("%v", err)
 	}
-	body, bp, err := s.readBody(c.Request())
+	body, done, err := s.readBody(c.Request())
 	if err != nil {
 		return err
 	}
-	defer s.putBody(bp, body)
+	defer done()
 	var req struct {
 		Version *int `json:"version"`
 	}

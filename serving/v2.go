@@ -172,7 +172,10 @@ func (lm *loadedModel) decodeV2(ctx context.Context, w *worker, body []byte, max
 	if err := lm.v2Rows(ctx, w, w.tensors[:req.nTensors], maxRows); err != nil {
 		return req, err
 	}
-	return req, lm.flush(w)
+	if err := lm.flush(w); err != nil {
+		return req, err
+	}
+	return req, lm.checkFinite(w, inV2, false)
 }
 
 // parseParameters checks a "Parameters" object: string, number or boolean
@@ -282,7 +285,7 @@ func parseTensor(sc *scanner, t *tensor, n int, b *budget) error {
 			t.datatype = dt
 		case "shape":
 			bit = hasShape
-			if err := parseShape(sc, t, where); err != nil {
+			if err := parseShape(sc, t, where, b); err != nil {
 				return err
 			}
 		case "data":
@@ -316,7 +319,7 @@ func parseTensor(sc *scanner, t *tensor, n int, b *budget) error {
 	return nil
 }
 
-func parseShape(sc *scanner, t *tensor, where func() string) error {
+func parseShape(sc *scanner, t *tensor, where func() string, b *budget) error {
 	if sc.peek() != '[' {
 		return badRequest(`%s: "shape": want an array of sizes, got %s`, where(), sc.kind())
 	}
@@ -336,8 +339,12 @@ func parseShape(sc *scanner, t *tensor, where func() string) error {
 			return badRequest(`%s: "shape"[%d]: want a size, got %s`, where(), i, sc.kind())
 		}
 		f, err := sc.num()
-		if err != nil || f < 0 || f != math.Trunc(f) || f > math.MaxInt32 {
+		if err != nil || f < 0 || f != math.Trunc(f) {
 			return badRequest(`%s: "shape"[%d]: want a size (an integer >= 0)`, where(), i)
+		}
+		if f > math.MaxInt32 {
+			return errorf(http.StatusRequestEntityTooLarge, `%s: "shape"[%d]: %.0f is more than the server takes (at most %d rows of inputs per request)`,
+				where(), i, f, b.maxRows)
 		}
 		if i >= 8 {
 			return badRequest(`%s: "shape": more than 8 dimensions`, where())
@@ -507,11 +514,15 @@ func (lm *loadedModel) v2Rows(ctx context.Context, w *worker, ts []tensor, maxRo
 	for i := range ts {
 		t := &ts[i]
 		j, ok := lm.index[t.name]
-		if !ok || !lm.input[j] {
+		if !ok || !lm.input[j] && (lm.strict || lm.labelOrWeight(j)) {
 			return badRequest("input %q: the model has no such input (see GET /v2/models/%s)", t.name, lm.name)
 		}
 		if byField[j] >= 0 {
 			return badRequest("input %q given twice", t.name)
+		}
+		if !lm.input[j] { // a field of the schema the model does not read: ignored
+			byField[j], t.field = i, -1
+			continue
 		}
 		byField[j], t.field = i, j
 		f := lm.fields[j]
@@ -600,6 +611,9 @@ func (lm *loadedModel) v2Rows(ctx context.Context, w *worker, ts []tensor, maxRo
 		w.nextRow()
 		for i := range ts {
 			t := &ts[i]
+			if t.field < 0 {
+				continue
+			}
 			f := lm.fields[t.field]
 			w.seen[t.field] = w.gen
 			dst := &w.row[t.field]
