@@ -35,6 +35,13 @@ type queryParam struct {
 	required        bool
 }
 
+// bodyNote describes what every route with a request body takes.
+const bodyNote = "The body is JSON (Content-Type application/json, or none), optionally gzip-compressed " +
+	"(Content-Encoding: gzip; the limit applies after decompression); other types and encodings get 415. " +
+	"A body larger than the server's limit gets 413, one that does not arrive within its read timeout 408, " +
+	"and a request that would take the server over its bound on request bytes in flight 503 with Retry-After. " +
+	"A prediction that is not a finite number gets 422 naming the row."
+
 // The path parameters every route shares.
 var pathParams = map[string]string{
 	"model":   "Model name: 1 to 128 letters, digits, '.', '_' or '-', starting with a letter or digit.",
@@ -46,15 +53,16 @@ func (s *Server) routes() []route {
 	predictDoc := func(id, which string) opDoc {
 		return opDoc{id: id, tag: "native", summary: "Predict rows with " + which,
 			desc: "Rows are JSON objects keyed by the schema's raw field names; the model's fitted feature pipeline " +
-				"runs on the server. Predictions come back in input order. Errors name the row and the field.",
-			body: "PredictRequest", ok: "PredictResponse", fail: []int{400, 404, 413, 503}}
+				"runs on the server. Predictions come back in input order. Errors name the row and the field. " + bodyNote,
+			body: "PredictRequest", ok: "PredictResponse", fail: []int{400, 404, 408, 413, 415, 422, 503}}
 	}
 	inferDoc := func(id, which string) opDoc {
 		return opDoc{id: id, tag: "v2", summary: "Inference on " + which + " (Open Inference Protocol)",
 			desc: "One input tensor per schema field, named after it: shape [N] (or [N, dim] for a vector field), " +
 				"FP64/FP32/INT64/INT32/BOOL data for numbers, BYTES for categorical and text fields. Outputs: " +
-				"\"predict\" (class index, value or cluster, shape [N]) and, for classifiers, \"probabilities\" (FP64, [N, classes]).",
-			body: "InferenceRequest", ok: "InferenceResponse", fail: []int{400, 404, 413, 503}}
+				"\"predict\" (class index, value or cluster, shape [N]) and, for classifiers, \"probabilities\" (FP64, [N, classes]). " +
+				"Tensors for schema fields the model does not read are ignored (refused when the server is strict about fields). " + bodyNote,
+			body: "InferenceRequest", ok: "InferenceResponse", fail: []int{400, 404, 408, 413, 415, 422, 503}}
 	}
 	readyDoc := func(id, which string) opDoc {
 		return opDoc{id: id, tag: "v2", summary: "Is " + which + " ready (Model Ready)",
@@ -80,7 +88,7 @@ func (s *Server) routes() []route {
 		{http.MethodPut, "/v1/models/:model/aliases/:alias", ScopeAdmin, true, s.setAlias,
 			opDoc{id: "setAlias", tag: "native", summary: "Point an alias at a version (promote)",
 				desc: "Moves the alias in the registry and loads the version before answering.",
-				body: "AliasRequest", ok: "AliasResponse", fail: []int{400, 404}}},
+				body: "AliasRequest", ok: "AliasResponse", fail: []int{400, 404, 408, 413, 415, 503}}},
 		{http.MethodGet, "/v1/models/:model/recommend", ScopeRead, true, s.recommendation(false),
 			opDoc{id: "recommend", tag: "native", summary: "Recommend items to a user (ALS models)",
 				query: []queryParam{{"user", "User id.", "string", true}, {"k", "How many items (1 to 1000, default 10).", "integer", false},
@@ -234,7 +242,10 @@ func schemas() j {
 	num := j{"type": "number"}
 	scalar := j{"oneOf": []j{{"type": "string"}, {"type": "number"}, {"type": "boolean"}}}
 	row := j{"type": "object", "description": "A row: the schema's fields by name (numbers, strings, arrays for vector fields; " +
-		"null or absent for optional fields). The label and weight may be given and are ignored; other unknown fields are errors.",
+		"null or absent for optional fields). Only the fields the model's pipeline reads are required; the label, the weight and " +
+		"other schema fields it does not read may be given and are ignored (refused when the server is strict about fields); " +
+		"names not in the schema are errors. A number given for a categorical field is the category of its canonical text " +
+		"(7.0 and 7 are \"7\", 1e2 is \"100\"), as in training; a string is taken as written.",
 		"additionalProperties": true}
 	params := j{"type": "object", "description": "Parameters: string, number or boolean values. None is defined; they are checked and ignored.",
 		"additionalProperties": scalar}
@@ -251,7 +262,7 @@ func schemas() j {
 		"Prediction": object("One per row, in input order. Classifiers give class, index and probabilities; "+
 			"regressors value; clustering models cluster.",
 			"class", str("Predicted class name."), "index", integer("Predicted class index."),
-			"probabilities", arr(num), "value", j{"type": "number", "nullable": true, "description": "Predicted value (null if not finite)."},
+			"probabilities", arr(num), "value", j{"type": "number", "description": "Predicted value (always finite: a row whose prediction is not gets 422)."},
 			"cluster", integer("Cluster index.")),
 		"ModelList": object("", "models!", arr(ref("ModelSummary"))),
 		"ModelSummary": object("", "name!", str(""), "versions!", arr(j{"type": "integer"}), "latest!", integer(""),
