@@ -129,7 +129,10 @@
 //
 // GET /metrics has request counts and latency histograms by route, model,
 // version and status (the model and version only when the request named a
-// model that is served, so clients cannot mint series), rows predicted,
+// model that is served, so clients cannot mint series; requests net/http
+// refuses itself, such as a malformed request or headers over the limit,
+// count under the route "rejected by net/http" when serving plain HTTP),
+// rows predicted,
 // model loads by result, the version each model and alias serves, and Go
 // runtime metrics, in a Prometheus registry of the server's own. The
 // access log (log/slog, level Info: method, path, status, latency, model,

@@ -287,3 +287,37 @@ func TestSlowBodyGets408(t *testing.T) {
 		t.Errorf("%d %s; want 408", resp.StatusCode, b)
 	}
 }
+
+// TestNetHTTPRejectionsAreCounted: requests net/http refuses before any
+// handler runs are counted in the metrics.
+func TestNetHTTPRejectionsAreCounted(t *testing.T) {
+	ts := startServer(t, Config{Registry: newRegistry(t)})
+	ts.waitReady(t)
+	for _, raw := range []string{
+		"GARBAGE\r\n\r\n",
+		"GET /v1/models HTTP/1.1\r\nHost: x\r\nX-Big: " + strings.Repeat("a", 80<<10) + "\r\n\r\n",
+	} {
+		conn, err := net.Dial("tcp", strings.TrimPrefix(ts.url, "http://"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := conn.SetDeadline(time.Now().Add(10 * time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		io.WriteString(conn, raw) // the server may hang up before it has all of it
+		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		conn.Close()
+		if err != nil || resp.StatusCode < 400 {
+			t.Fatalf("%.20q: %v %v", raw, resp, err)
+		}
+	}
+	m := ts.metricsText(t)
+	for _, want := range []string{
+		`flint_serving_requests_total{code="400",model="",route="rejected by net/http",version=""} 1`,
+		`flint_serving_requests_total{code="431",model="",route="rejected by net/http",version=""} 1`,
+	} {
+		if !strings.Contains(m, want) {
+			t.Errorf("metrics lack %s:\n%s", want, grepLines(m, "requests_total"))
+		}
+	}
+}

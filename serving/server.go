@@ -128,7 +128,7 @@ func (s *Server) Serve(ln net.Listener) error {
 	if s.http.TLSConfig != nil {
 		err = s.http.ServeTLS(ln, "", "")
 	} else {
-		err = s.http.Serve(ln)
+		err = s.http.Serve(&countingListener{Listener: ln, m: s.metrics})
 	}
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil
