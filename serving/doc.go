@@ -47,7 +47,9 @@
 //	curl -s localhost:8080/v1/models/churn/versions/2/predict --json '{"row": {...}}'
 //	curl -s -X PUT localhost:8080/v1/models/churn/aliases/production --json '{"version": 2}'   # admin
 //	curl -s 'localhost:8080/v1/models/movies/recommend?user=42&k=10&exclude_seen=true'   # ALS
+//	curl -s 'localhost:8080/v1/models/movies/aliases/production/recommend?user=42&fallback=popular'
 //	curl -s 'localhost:8080/v1/models/movies/similar?item=7&k=5'
+//	curl -s localhost:8080/v1/models/movies/predict --json '{"rows": [{"user": 42, "item": 7}]}'   # ALS scores
 //
 // A bad request gets a 4xx and {"error": "...", "row": i, "field": "..."}
 // naming the row and field at fault:
@@ -147,7 +149,16 @@
 // NumClusters method clusters, any other ml.Model a value. Algorithms with
 // encodings of their own plug in as adapters (adapters.go), found by
 // Artifact.Algorithm: "kmeans" (ml/kmeans: the nearest centre of each row)
-// and "als" (ml/als: the recommendation routes, with integer ids). MLP
+// and "als" (ml/als). An ALS model serves the recommendation routes
+// (/recommend, also under /versions/{v} and /aliases/{alias}, and /similar;
+// integer ids); fallback=popular answers a user not seen in training with
+// the items rated most in training instead of 404. It also scores rows
+// {"user": id, "item": id} on the predict routes, and V2 inputs "user" and
+// "item" (integer tensors): the dot product of their factors, clipped to
+// the range of the training ratings for an explicit model. Each score
+// carries its request row ("row", and a V2 output "row"): a pair whose user
+// or item training did not see is left out under the model's cold-start
+// strategy "drop", and refused with 422 naming the row under "nan". MLP
 // models register with ml.RegisterModel, so a binary that links ml/mlp
 // serves them with no adapter.
 package serving

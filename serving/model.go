@@ -24,6 +24,7 @@ type loadedModel struct {
 
 	pipeline *features.Pipeline // nil when the model takes no rows
 	pred     predictor          // nil when the model does not predict rows
+	pairs    pairScorer         // pred, when it scores (user, item) rows
 	rec      recommender        // nil when the model does not recommend
 	kind     outputKind
 	width    int      // feature vector length
@@ -56,12 +57,20 @@ func newLoadedModel(adapters map[string]adapter, name string, info models.Versio
 		return nil, fmt.Errorf("algorithm %q neither predicts rows nor recommends", a.Algorithm)
 	}
 	if lm.pred != nil {
-		if len(a.Pipeline) == 0 {
-			return nil, errors.New("the artefact has no feature pipeline")
-		}
 		p := new(features.Pipeline)
-		if err := json.Unmarshal(a.Pipeline, p); err != nil {
-			return nil, err
+		ps, pairs := impl.(pairScorer)
+		switch {
+		case pairs && len(a.Pipeline) == 0:
+			lm.pairs = ps
+			if p, err = pairPipeline(); err != nil {
+				return nil, err
+			}
+		case len(a.Pipeline) == 0:
+			return nil, errors.New("the artefact has no feature pipeline")
+		default:
+			if err := json.Unmarshal(a.Pipeline, p); err != nil {
+				return nil, err
+			}
 		}
 		if !p.Fitted() {
 			return nil, errors.New("the feature pipeline is not fitted")
@@ -156,6 +165,7 @@ type worker struct {
 	out            []byte
 
 	tensors []tensor // V2 inputs
+	kept    []int    // of a pairScorer: the request's rows that were scored (see checkPair)
 }
 
 func (lm *loadedModel) getWorker() *worker { return lm.workers.Get().(*worker) }
@@ -181,13 +191,20 @@ func (lm *loadedModel) chunkRows() int { return max(1, chunkValues/lm.width) }
 // begin readies w for a request.
 func (w *worker) begin(wantProba bool) {
 	w.rows, w.pending, w.wantProba = 0, 0, wantProba
-	w.x, w.pred, w.proba = w.x[:0], w.pred[:0], w.proba[:0]
+	w.x, w.pred, w.proba, w.kept = w.x[:0], w.pred[:0], w.proba[:0], w.kept[:0]
 }
 
 // addRow transforms w.row into the next feature vector, predicting the
 // pending ones when the chunk is full. i is the row's index in the
 // request.
 func (lm *loadedModel) addRow(w *worker, i int, form rowForm) error {
+	if lm.pairs != nil {
+		keep, err := lm.checkPair(w, i, form)
+		if err != nil || !keep {
+			return err
+		}
+		w.kept = append(w.kept, i)
+	}
 	d := lm.width
 	need := (w.pending + 1) * d
 	if cap(w.x) < need {

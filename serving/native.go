@@ -204,7 +204,7 @@ func (lm *loadedModel) decodeNative(ctx context.Context, w *worker, body []byte,
 				if !more {
 					break
 				}
-				if w.rows >= maxRows {
+				if i >= maxRows {
 					return errorf(http.StatusRequestEntityTooLarge, "more than %d rows (the server's limit per request)", maxRows)
 				}
 				if i%256 == 255 && ctx.Err() != nil {
@@ -262,6 +262,9 @@ func (lm *loadedModel) checkFinite(w *worker, form rowForm, single bool) error {
 		}
 		if single {
 			form = inRow
+		}
+		if lm.pairs != nil {
+			i = w.kept[i]
 		}
 		return rowError(i, form, fmt.Errorf("the model's prediction is not a finite number (%v): the row is outside the range the model can score", p)).(*requestError).withStatus(http.StatusUnprocessableEntity)
 	}
@@ -386,6 +389,10 @@ func (lm *loadedModel) encodeNative(w *worker) ([]byte, error) {
 		default:
 			b = append(b, `{"value":`...)
 			b = appendFloat(b, w.pred[i])
+			if lm.pairs != nil { // the request's row: a pair may be dropped (cold start)
+				b = append(b, `,"row":`...)
+				b = strconv.AppendInt(b, int64(w.kept[i]), 10)
+			}
 			b = append(b, '}')
 		}
 	}

@@ -70,6 +70,14 @@ func (s *Server) routes() []route {
 				"load_errors lists versions that failed to load while an older one serves.",
 			ok: "ModelReady", fail: []int{400, 404}}
 	}
+	recommendDoc := func(id, which string) opDoc {
+		return opDoc{id: id, tag: "native", summary: "Recommend items to a user with " + which + " (ALS models)",
+			query: []queryParam{{"user", "User id.", "string", true}, {"k", "How many items (1 to 1000, default 10).", "integer", false},
+				{"exclude_seen", "Leave out the items the user rated in training.", "boolean", false},
+				{"fallback", "\"popular\": for a user not seen in training, the items rated most in training (scored by their " +
+					"number of ratings; the answer says fallback: popular) instead of 404.", "string", false}},
+			ok: "Recommendations", fail: []int{400, 404, 503}}
+	}
 	metaDoc := func(id, which string) opDoc {
 		return opDoc{id: id, tag: "v2", summary: "Metadata of " + which + " (Model Metadata)", ok: "ModelMetadata", fail: []int{400, 404, 503}}
 	}
@@ -89,12 +97,13 @@ func (s *Server) routes() []route {
 			opDoc{id: "setAlias", tag: "native", summary: "Point an alias at a version (promote)",
 				desc: "Moves the alias in the registry and loads the version before answering.",
 				body: "AliasRequest", ok: "AliasResponse", fail: []int{400, 404, 408, 413, 415, 503}}},
-		{http.MethodGet, "/v1/models/:model/recommend", ScopeRead, true, s.recommendation(false),
-			opDoc{id: "recommend", tag: "native", summary: "Recommend items to a user (ALS models)",
-				query: []queryParam{{"user", "User id.", "string", true}, {"k", "How many items (1 to 1000, default 10).", "integer", false},
-					{"exclude_seen", "Leave out the items the user rated in training.", "boolean", false}},
-				ok: "Recommendations", fail: []int{400, 404, 503}}},
-		{http.MethodGet, "/v1/models/:model/similar", ScopeRead, true, s.recommendation(true),
+		{http.MethodGet, "/v1/models/:model/recommend", ScopeRead, true, s.recommendation(false, refDefault, ""),
+			recommendDoc("recommend", "the default version")},
+		{http.MethodGet, "/v1/models/:model/versions/:version/recommend", ScopeRead, true, s.recommendation(false, refVersion, "version"),
+			recommendDoc("recommendVersion", "a version (loaded on demand if it is neither the latest nor aliased)")},
+		{http.MethodGet, "/v1/models/:model/aliases/:alias/recommend", ScopeRead, true, s.recommendation(false, refAlias, "alias"),
+			recommendDoc("recommendAlias", "the version an alias points at")},
+		{http.MethodGet, "/v1/models/:model/similar", ScopeRead, true, s.recommendation(true, refDefault, ""),
 			opDoc{id: "similarItems", tag: "native", summary: "Items similar to an item (ALS models)", ok: "Recommendations",
 				fail:  []int{400, 404, 503},
 				query: []queryParam{{"item", "Item id.", "string", true}, {"k", "How many items (1 to 1000, default 10).", "integer", false}}}},
@@ -263,7 +272,10 @@ func schemas() j {
 			"regressors value; clustering models cluster.",
 			"class", str("Predicted class name."), "index", integer("Predicted class index."),
 			"probabilities", arr(num), "value", j{"type": "number", "description": "Predicted value (always finite: a row whose prediction is not gets 422)."},
-			"cluster", integer("Cluster index.")),
+			"cluster", integer("Cluster index."),
+			"row", integer("(user, item) models (ALS: rows {\"user\": id, \"item\": id}, scored by the dot product of their factors, "+
+				"clipped to the training range of explicit ratings): the request's row this score is for. A pair whose user or item "+
+				"training did not see is left out under the model's cold-start strategy drop, and refused (422) under nan.")),
 		"ModelList": object("", "models!", arr(ref("ModelSummary"))),
 		"ModelSummary": object("", "name!", str(""), "versions!", arr(j{"type": "integer"}), "latest!", integer(""),
 			"aliases!", j{"type": "object", "additionalProperties": j{"type": "integer"}},
@@ -285,6 +297,7 @@ func schemas() j {
 		"AliasRequest":  object("", "version!", integer("The version the alias should point at.")),
 		"AliasResponse": object("", "model!", str(""), "alias!", str(""), "version!", integer(""), "loaded!", j{"type": "boolean"}),
 		"Recommendations": object("", "model!", str(""), "version!", integer(""), "user", str(""), "item", str(""),
+			"fallback", str(`"popular" when the user was not seen in training and fallback=popular was asked.`),
 			"items!", arr(object("", "id!", str("Item id."), "score!", num))),
 		"ServerMetadata": object("Server Metadata Response JSON Object.", "name!", str(""), "version!", str(""), "extensions!", arr(j{"type": "string"})),
 		"ServerLive":     object("Server Live Response JSON Object.", "live!", j{"type": "boolean"}),

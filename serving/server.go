@@ -23,6 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/flintml/flint/features"
+	"github.com/flintml/flint/ml/als"
 	"github.com/flintml/flint/models"
 )
 
@@ -570,7 +571,7 @@ func (s *Server) describeModel(c echo.Context) error {
 	}
 	if lm := st.def; lm != nil {
 		d.Algorithm, d.Output, d.Features, d.Classes = lm.algorithm, lm.kind.String(), lm.width, lm.classes
-		if lm.pred == nil {
+		if lm.pred == nil || lm.pairs != nil {
 			d.Output = "recommendation"
 		}
 		if lm.pipeline != nil {
@@ -633,11 +634,14 @@ func (s *Server) setAlias(c echo.Context) error {
 
 // recommendations is the body of the recommendation routes.
 type recommendations struct {
-	Model   string        `json:"model"`
-	Version int           `json:"version"`
-	User    string        `json:"user,omitempty"`
-	Item    string        `json:"item,omitempty"`
-	Items   []scoredValue `json:"items"`
+	Model   string `json:"model"`
+	Version int    `json:"version"`
+	User    string `json:"user,omitempty"`
+	Item    string `json:"item,omitempty"`
+	// Fallback is "popular" when the user was not seen in training and
+	// the request asked for the popular items instead.
+	Fallback string        `json:"fallback,omitempty"`
+	Items    []scoredValue `json:"items"`
 }
 
 type scoredValue struct {
@@ -648,9 +652,11 @@ type scoredValue struct {
 // maxK bounds k on the recommendation routes.
 const maxK = 1000
 
-func (s *Server) recommendation(similar bool) echo.HandlerFunc {
+// recommendation serves GET /v1/models/{model}[/versions/{v}|/aliases/{a}]/recommend
+// and /v1/models/{model}/similar.
+func (s *Server) recommendation(similar bool, kind refKind, param string) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		lm, err := s.resolve(c.Request().Context(), c.Param("model"), refDefault, "", false)
+		lm, err := s.resolve(c.Request().Context(), c.Param("model"), kind, c.Param(param), false)
 		if err != nil {
 			return err
 		}
@@ -684,6 +690,17 @@ func (s *Server) recommendation(similar bool) echo.HandlerFunc {
 				}
 			}
 			items, err = lm.rec.Recommend(out.User, k, exclude)
+			switch fb := c.QueryParam("fallback"); {
+			case fb != "" && fb != "popular":
+				return badRequest(`fallback=%q: want "popular" (the items rated most in training, for a user not seen in training)`, fb)
+			case fb == "popular" && errors.Is(err, als.ErrUnknownUser):
+				pop, ok := lm.rec.(popularity)
+				if !ok {
+					return badRequest("fallback=popular: model %q version %d (%s) knows no popularity", lm.name, lm.version, lm.algorithm)
+				}
+				items, err = pop.Popular(k)
+				out.Fallback = fb
+			}
 		}
 		if err != nil {
 			return err

@@ -20,6 +20,7 @@ import (
 const (
 	outPredict = "predict"       // class index, value or cluster; shape [N]
 	outProba   = "probabilities" // classifiers: FP64, shape [N, classes]
+	outRow     = "row"           // (user, item) models: the input row of each score, INT64, shape [N]
 )
 
 // "Tensor Data Types": the datatypes a request may name.
@@ -496,8 +497,11 @@ func (lm *loadedModel) parseOutputs(sc *scanner, req *v2Request) error {
 
 // v2Outputs names the model's output tensors.
 func (lm *loadedModel) v2Outputs() []string {
-	if lm.kind == classification {
+	switch {
+	case lm.kind == classification:
 		return []string{outPredict, outProba}
+	case lm.pairs != nil:
+		return []string{outPredict, outRow}
 	}
 	return []string{outPredict}
 }
@@ -703,6 +707,17 @@ func (lm *loadedModel) encodeV2(w *worker, req v2Request) ([]byte, error) {
 				b = strconv.AppendInt(b, int64(w.pred[r]), 10)
 			}
 			b = append(b, "]}"...)
+		case outRow:
+			b = append(b, `{"name":"row","datatype":"INT64","shape":[`...)
+			b = strconv.AppendInt(b, int64(n), 10)
+			b = append(b, `],"data":[`...)
+			for r, k := range w.kept[:n] {
+				if r > 0 {
+					b = append(b, ',')
+				}
+				b = strconv.AppendInt(b, int64(k), 10)
+			}
+			b = append(b, "]}"...)
 		case outProba:
 			nc := len(lm.classes)
 			b = append(b, `{"name":"probabilities","datatype":"FP64","shape":[`...)
@@ -766,6 +781,9 @@ func (lm *loadedModel) v2Metadata(versions []string) v2ModelMetadata {
 		md.Outputs = append(md.Outputs, v2Tensor{Name: outPredict, Datatype: dt, Shape: []int{-1}})
 		if lm.kind == classification {
 			md.Outputs = append(md.Outputs, v2Tensor{Name: outProba, Datatype: "FP64", Shape: []int{-1, len(lm.classes)}})
+		}
+		if lm.pairs != nil {
+			md.Outputs = append(md.Outputs, v2Tensor{Name: outRow, Datatype: "INT64", Shape: []int{-1}})
 		}
 	}
 	return md
