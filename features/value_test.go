@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -119,4 +120,22 @@ func FuzzNumber(f *testing.F) {
 			t.Fatalf("NumberCategory(%q) = %q, not canonical: again %q (%v)", s, cat, again, err)
 		}
 	})
+}
+
+// TestReadsField: only the fields that reach the feature vector, directly
+// or through transforms, are read.
+func TestReadsField(t *testing.T) {
+	s := Schema{Fields: []Field{{Name: "id", Type: Categorical}, {Name: "a", Type: Numeric}, {Name: "b", Type: Numeric, Optional: true},
+		{Name: "c", Type: Categorical}, {Name: "y", Type: Numeric}}, Label: "y"}
+	p, err := New(s, []TransformSpec{
+		{Type: "imputer", Inputs: []string{"b"}, Output: "b_i"},
+		{Type: "one_hot", Inputs: []string{"c"}, Output: "c_oh"},
+		{Type: "assembler", Inputs: []string{"a", "b_i"}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := p.ReadsField(), []bool{false, true, true, false, false}; !slices.Equal(got, want) {
+		t.Errorf("ReadsField = %v, want %v (id, a, b, c, y)", got, want)
+	}
 }
