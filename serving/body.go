@@ -169,8 +169,13 @@ func bodyError(err error, what string) error {
 	return badRequest("read %s: %v", what, err)
 }
 
+// putBody returns a body's buffer to the pool. Buffers up to
+// MaxBodyBytes are kept: reusing them, rather than leaving one garbage
+// buffer per large request, is what keeps the heap near the in-flight
+// bound under a flood of large requests; what the pool holds is freed by
+// the garbage collector when it goes unused.
 func (s *Server) putBody(bp *[]byte, b []byte) {
-	if bp == nil || cap(b) > maxPooled {
+	if bp == nil || int64(cap(b)) > s.cfg.MaxBodyBytes+1 {
 		return
 	}
 	*bp = b[:0]
