@@ -151,62 +151,99 @@ func splitNumber[T Literal](b T) (numParts, *NumberError) {
 // correctly rounded multiplication or division, as strconv does it),
 // anything else by strconv.
 func ParseNumber[T Literal](lit T) (float64, error) {
-	p, nerr := splitNumber(lit)
-	if nerr != nil {
-		return 0, nerr
+	b := lit
+	bad := func(i int, msg string) (float64, error) {
+		return 0, &NumberError{Text: string(lit), Offset: i, Msg: msg}
 	}
-	if f, ok := fastNumber(lit, p); ok {
-		return f, nil
+	i := 0
+	neg := len(b) > 0 && b[0] == '-'
+	if neg {
+		i++
+	}
+	var mant uint64
+	nd, exp := 0, 0 // digits kept in mant; the power of ten to apply to it
+	exact := true   // false once a significant digit did not fit in mant
+	switch {
+	case i < len(b) && b[i] == '0':
+		i++
+	case i < len(b) && '1' <= b[i] && b[i] <= '9':
+		for ; i < len(b) && '0' <= b[i] && b[i] <= '9'; i++ {
+			if nd < 19 {
+				mant = mant*10 + uint64(b[i]-'0')
+				nd++
+			} else {
+				exact = false
+			}
+		}
+	default:
+		return bad(i, "want a digit")
+	}
+	if i < len(b) && b[i] == '.' {
+		i++
+		j := i
+		for ; i < len(b) && '0' <= b[i] && b[i] <= '9'; i++ {
+			switch {
+			case mant == 0 && b[i] == '0': // a leading zero, as in 0.001
+				exp--
+			case nd < 19:
+				mant = mant*10 + uint64(b[i]-'0')
+				nd++
+				exp--
+			default:
+				exact = false
+			}
+		}
+		if i == j {
+			return bad(i, "want digits after the decimal point")
+		}
+	}
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		i++
+		sign := 1
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			if b[i] == '-' {
+				sign = -1
+			}
+			i++
+		}
+		j, e := i, 0
+		for ; i < len(b) && '0' <= b[i] && b[i] <= '9'; i++ {
+			if e < maxExp {
+				e = e*10 + int(b[i]-'0')
+			}
+		}
+		if i == j {
+			return bad(i, "want digits in the exponent")
+		}
+		exp += sign * e
+	}
+	if i != len(b) {
+		return bad(i, fmt.Sprintf("unexpected %q", b[i]))
+	}
+	if exact && mant>>53 == 0 {
+		f := float64(mant)
+		switch {
+		case mant == 0:
+			exp = 0
+		case exp < 0 && exp >= -22:
+			f /= pow10[-exp]
+			exp = 0
+		case exp > 0 && exp <= 22:
+			f *= pow10[exp]
+			exp = 0
+		}
+		if exp == 0 {
+			if neg {
+				f = -f
+			}
+			return f, nil
+		}
 	}
 	f, err := strconv.ParseFloat(string(lit), 64) // the conversion does not escape, so it does not allocate
 	if err != nil || math.IsInf(f, 0) {
 		return 0, &NumberError{Text: string(lit), Offset: -1, Msg: "out of range"}
 	}
 	return f, nil
-}
-
-// fastNumber is Clinger's fast path; ok is false when it does not apply.
-func fastNumber[T Literal](b T, p numParts) (float64, bool) {
-	var mant uint64
-	nd, exp := 0, p.exp
-	for i := p.int0; i < p.int1; i++ {
-		if nd == 19 {
-			return 0, false
-		}
-		if mant != 0 || b[i] != '0' {
-			mant = mant*10 + uint64(b[i]-'0')
-			nd++
-		}
-	}
-	for i := p.frac0; i < p.frac1; i++ {
-		switch {
-		case mant == 0 && b[i] == '0': // a leading zero, as in 0.001
-		case nd == 19:
-			return 0, false
-		default:
-			mant = mant*10 + uint64(b[i]-'0')
-			nd++
-		}
-		exp--
-	}
-	if mant>>53 != 0 {
-		return 0, false
-	}
-	f := float64(mant)
-	switch {
-	case mant == 0:
-	case exp == 0:
-	case exp < 0 && exp >= -22:
-		f /= pow10[-exp]
-	case exp > 0 && exp <= 22:
-		f *= pow10[exp]
-	default:
-		return 0, false
-	}
-	if p.neg {
-		f = -f
-	}
-	return f, true
 }
 
 // pow10 are the powers of ten a float64 holds exactly.
