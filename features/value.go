@@ -220,30 +220,36 @@ func ParseNumber[T Literal](lit T) (float64, error) {
 	if i != len(b) {
 		return bad(i, fmt.Sprintf("unexpected %q", b[i]))
 	}
-	if exact && mant>>53 == 0 {
-		f := float64(mant)
-		switch {
-		case mant == 0:
-			exp = 0
-		case exp < 0 && exp >= -22:
-			f /= pow10[-exp]
-			exp = 0
-		case exp > 0 && exp <= 22:
-			f *= pow10[exp]
-			exp = 0
-		}
-		if exp == 0 {
-			if neg {
-				f = -f
-			}
-			return f, nil
-		}
+	if f, ok := fastNumber(mant, exp, neg); exact && ok {
+		return f, nil
 	}
 	f, err := strconv.ParseFloat(string(lit), 64) // the conversion does not escape, so it does not allocate
 	if err != nil || math.IsInf(f, 0) {
 		return 0, &NumberError{Text: string(lit), Offset: -1, Msg: "out of range"}
 	}
 	return f, nil
+}
+
+// fastNumber is Clinger's fast path for ±mant·10^exp, the digits all
+// kept in mant: ok is false when the result would not be exact.
+func fastNumber(mant uint64, exp int, neg bool) (float64, bool) {
+	if mant>>53 != 0 {
+		return 0, false
+	}
+	f := float64(mant)
+	switch {
+	case mant == 0, exp == 0:
+	case exp < 0 && exp >= -22:
+		f /= pow10[-exp]
+	case exp > 0 && exp <= 22:
+		f *= pow10[exp]
+	default:
+		return 0, false
+	}
+	if neg {
+		f = -f
+	}
+	return f, true
 }
 
 // pow10 are the powers of ten a float64 holds exactly.

@@ -540,52 +540,61 @@ func (lm *loadedModel) v2Rows(ctx context.Context, w *worker, ts []tensor, maxRo
 		if r%256 == 255 && ctx.Err() != nil {
 			return ctx.Err()
 		}
-		w.nextRow()
-		for i := range ts {
-			t := &ts[i]
-			if t.field < 0 {
-				continue
-			}
-			f := lm.fields[t.field]
-			w.seen[t.field] = w.gen
-			dst := &w.row[t.field]
-			if f.Type == features.Vector {
-				for _, e := range t.elems[r*f.Dim : (r+1)*f.Dim] {
-					if e.kind == 'z' { // optional vector with nulls: missing
-						dst.Missing = true
-						break
-					}
-					dst.Vec = append(dst.Vec, e.num)
-				}
-				continue
-			}
-			var err error
-			switch e := t.elems[r]; e.kind {
-			case 'z':
-				dst.Missing = true
-			case 's':
-				err = features.SetString(dst, f, t.strs[int(e.num)])
-			case 'b':
-				switch {
-				case f.Type != features.Numeric:
-					err = features.SetBool(dst, f, e.num == 1)
-				case e.num == 1: // BOOL for a numeric field: 1 and 0
-					err = features.SetNumber(dst, f, "1")
-				default:
-					err = features.SetNumber(dst, f, "0")
-				}
-			default: // the literal text, as the native API and training read it
-				err = features.SetNumber(dst, f, w.sc.b[e.lit0:e.lit1])
-			}
-			if err != nil {
-				return rowError(r, inV2, err)
-			}
+		if err := lm.v2Row(w, ts, r); err != nil {
+			return err
 		}
 		if err := lm.checkRow(w, r, inV2); err != nil {
 			return err
 		}
 		if err := lm.addRow(w, r, inV2); err != nil {
 			return err
+		}
+	}
+	return nil
+}
+
+// v2Row fills w.row with row r of the input tensors, through the
+// features setters, as the native API and training set values.
+func (lm *loadedModel) v2Row(w *worker, ts []tensor, r int) error {
+	w.nextRow()
+	for i := range ts {
+		t := &ts[i]
+		if t.field < 0 {
+			continue
+		}
+		f := lm.fields[t.field]
+		w.seen[t.field] = w.gen
+		dst := &w.row[t.field]
+		if f.Type == features.Vector {
+			for _, e := range t.elems[r*f.Dim : (r+1)*f.Dim] {
+				if e.kind == 'z' { // optional vector with nulls: missing
+					dst.Missing = true
+					break
+				}
+				dst.Vec = append(dst.Vec, e.num)
+			}
+			continue
+		}
+		var err error
+		switch e := t.elems[r]; e.kind {
+		case 'z':
+			dst.Missing = true
+		case 's':
+			err = features.SetString(dst, f, t.strs[int(e.num)])
+		case 'b':
+			switch {
+			case f.Type != features.Numeric:
+				err = features.SetBool(dst, f, e.num == 1)
+			case e.num == 1: // BOOL for a numeric field: 1 and 0
+				err = features.SetNumber(dst, f, "1")
+			default:
+				err = features.SetNumber(dst, f, "0")
+			}
+		default: // the literal text, as the native API and training read it
+			err = features.SetNumber(dst, f, w.sc.b[e.lit0:e.lit1])
+		}
+		if err != nil {
+			return rowError(r, inV2, err)
 		}
 	}
 	return nil
