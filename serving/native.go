@@ -97,7 +97,7 @@ func decodeValue(sc *scanner, dst *features.Value, f features.Field) error {
 		if _, err := sc.literal(); err != nil {
 			return err
 		}
-		dst.Missing = true
+		features.SetNull(dst)
 		return nil
 	case c == '"':
 		s, err := sc.str()
@@ -352,7 +352,7 @@ func (lm *loadedModel) checkRow(w *worker, i int, form rowForm) error {
 		if w.seen[j] == w.gen && !row[j].Missing {
 			continue
 		}
-		row[j] = features.Value{Num: math.NaN(), Missing: true, Vec: row[j].Vec[:0]}
+		features.SetNull(&row[j])
 		if lm.input[j] && !f.Optional {
 			return rowError(i, form, fieldErr(f.Name, "missing"))
 		}

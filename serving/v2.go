@@ -568,7 +568,7 @@ func (lm *loadedModel) v2Row(w *worker, ts []tensor, r int) error {
 		if f.Type == features.Vector {
 			for _, e := range t.elems[r*f.Dim : (r+1)*f.Dim] {
 				if e.kind == 'z' { // optional vector with nulls: missing
-					dst.Missing = true
+					features.SetNull(dst)
 					break
 				}
 				dst.Vec = append(dst.Vec, e.num)
@@ -578,7 +578,7 @@ func (lm *loadedModel) v2Row(w *worker, ts []tensor, r int) error {
 		var err error
 		switch e := t.elems[r]; e.kind {
 		case 'z':
-			dst.Missing = true
+			features.SetNull(dst)
 		case 's':
 			err = features.SetString(dst, f, t.strs[int(e.num)])
 		case 'b':

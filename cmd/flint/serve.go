@@ -20,6 +20,7 @@ type serveOptions struct {
 	maxBody    int64
 	maxFlight  int64
 	accessLog  int
+	strict     bool
 	maxRows    int
 	tokensFile string
 	tlsCert    string
@@ -60,13 +61,14 @@ The access log is off by default; --access-log N logs one request in N.`,
 	f.Int64Var(&o.maxBody, "max-body-bytes", serving.DefaultMaxBodyBytes, "largest request body; larger ones get 413")
 	f.Int64Var(&o.maxFlight, "max-inflight-bytes", 0, "request bytes held at once over all requests; over it, 503 with Retry-After (default the larger of 64 MiB and --max-body-bytes)")
 	f.IntVar(&o.accessLog, "access-log", 0, "log one request in N (0: no access log, 1: every request)")
+	f.BoolVar(&o.strict, "strict-fields", false, "refuse rows that give schema fields the model does not read (by default they are ignored)")
 	f.IntVar(&o.maxRows, "max-rows", serving.DefaultMaxRows, "most rows in one prediction request")
 	f.StringVar(&o.tokensFile, "tokens-file", "", "bearer tokens, one per line: \"read TOKEN\" or \"admin TOKEN\"")
 	f.StringVar(&o.tlsCert, "tls-cert", "", "TLS certificate (PEM); with --tls-key, serve HTTPS only")
 	f.StringVar(&o.tlsKey, "tls-key", "", "TLS private key (PEM)")
 	f.DurationVar(&o.timeout, "request-timeout", serving.DefaultRequestTimeout, "bound on the work of one request")
 	f.DurationVar(&o.drain, "drain-timeout", 30*time.Second, "how long shutdown waits for in-flight requests")
-	f.BoolVar(&o.quiet, "quiet", false, "no access log lines")
+	f.BoolVar(&o.quiet, "quiet", false, "log only warnings and errors (no load events, no access log)")
 	return cmd
 }
 
@@ -87,7 +89,7 @@ func runServe(cmd *cobra.Command, s streams, o serveOptions) error {
 		return err
 	}
 	srv, err := serving.New(serving.Config{Registry: reg, Addr: o.addr, WatchInterval: o.watch, DefaultAlias: o.alias,
-		MaxBodyBytes: o.maxBody, MaxInFlightBytes: o.maxFlight, AccessLog: o.accessLog, MaxRows: o.maxRows, Tokens: tokens, TokensFile: o.tokensFile, TLSCert: o.tlsCert, TLSKey: o.tlsKey,
+		MaxBodyBytes: o.maxBody, MaxInFlightBytes: o.maxFlight, AccessLog: o.accessLog, StrictFields: o.strict, MaxRows: o.maxRows, Tokens: tokens, TokensFile: o.tokensFile, TLSCert: o.tlsCert, TLSKey: o.tlsKey,
 		RequestTimeout: o.timeout, Logger: logger, Version: version})
 	if err != nil {
 		return err
