@@ -70,7 +70,9 @@
 // Config.MaxInFlightBytes: a request that would go over gets 503 with
 // Retry-After: 1, counted by flint_serving_shed_requests_total (and
 // flint_serving_inflight_bytes shows the bytes held). A body that does
-// not arrive within ReadTimeout gets 408 and the connection is closed.
+// not arrive within ReadTimeout gets 408 and the connection is closed
+// (headers that do not arrive within ReadHeaderTimeout are net/http's to
+// handle: it closes the connection without an answer).
 //
 // # KServe V2 (Open Inference Protocol)
 //

@@ -208,6 +208,13 @@ func TestOnlyFieldsThePipelineReadsAreRequired(t *testing.T) {
 	if code, b := ts.do(t, "POST", "/v2/models/houses/infer", withID); code != 200 {
 		t.Errorf("V2 with id: %d %s", code, b)
 	}
+	// The rows a request may hold count the tensors of unused fields too.
+	few := startServer(t, Config{Registry: reg, MaxRows: 2})
+	few.waitReady(t)
+	full := `{"inputs": [{"name": "x", "shape": [2], "datatype": "FP64", "data": [3, 4]}, {"name": "id", "shape": [2], "datatype": "BYTES", "data": ["h1", "h2"]}]}`
+	if code, b := few.do(t, "POST", "/v2/models/houses/infer", full); code != 200 {
+		t.Errorf("V2 with id at MaxRows: %d %s", code, b)
+	}
 	var md v2ModelMetadata
 	ts.json(t, "GET", "/v2/models/houses", "", &md)
 	if len(md.Inputs) != 1 || md.Inputs[0].Name != "x" {

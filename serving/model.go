@@ -33,7 +33,7 @@ type loadedModel struct {
 	fields      []features.Field // the schema's fields
 	input       []bool           // the pipeline reads fields[i] (features.Pipeline.ReadsField); others are ignored
 	index       map[string]int   // field name -> index in fields
-	inputValues int              // values in one row of inputs (a vector field counts its dim)
+	inputValues int              // values in one row of the schema's fields (a vector field counts its dim)
 	strict      bool             // Config.StrictFields: refuse the fields the pipeline does not read
 
 	workers sync.Pool // *worker
@@ -85,9 +85,7 @@ func newLoadedModel(adapters map[string]adapter, name string, info models.Versio
 		lm.index = make(map[string]int, len(s.Fields))
 		for i, f := range s.Fields {
 			lm.index[f.Name] = i
-			if lm.input[i] {
-				lm.inputValues += max(1, f.Dim)
-			}
+			lm.inputValues += max(1, f.Dim) // every field: tensors of those not read are taken too
 		}
 		if lm.kind == classification {
 			k := lm.pred.numClasses()
