@@ -33,7 +33,8 @@ type Config struct {
 	// /versions/{v} routes, beyond the latest and aliased ones, which are
 	// always loaded) are kept. Default 4.
 	VersionCache int
-	// MaxBodyBytes bounds a request body; larger ones get 413. Default 8 MiB.
+	// MaxBodyBytes bounds a request body (after decompression, for
+	// Content-Encoding gzip); larger ones get 413. Default 8 MiB.
 	MaxBodyBytes int64
 	// MaxInFlightBytes bounds the request body bytes the server holds at
 	// once, over all requests (decompressed bodies count their
