@@ -9,6 +9,15 @@
 // naming the field at fault; the caller adds where the record was (topic,
 // partition and offset, or file and line).
 //
+// One set of setters turns a raw value into a field's value (SetNumber,
+// given a JSON number's literal text; SetString; SetBool; SetNull). The
+// schema decoder, DecodeMap and serving's JSON scanners all call them, so a
+// value decodes to the same bits at training and at serving. A number sent
+// for a categorical field is the category of its canonical text
+// (NumberCategory: the exact decimal value, no exponent, no trailing
+// zeros: 7.0 is "7", 1e2 is "100", 0.10 is "0.1"); a string is taken as
+// written. CSV cells have no types: a categorical cell is its text.
+//
 // A Pipeline is a list of transforms — imputer, standard and min-max
 // scalers, one-hot and ordinal encoders, feature hashing, bucketizer,
 // quantile discretiser, polynomial expansion, hashed TF-IDF — ending in an

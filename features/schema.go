@@ -9,7 +9,6 @@ import (
 	"math"
 	"strconv"
 	"strings"
-	"time"
 )
 
 // FieldType is the kind of value a field holds.
@@ -239,82 +238,53 @@ func (s *Schema) DecodeMap(row Row, m map[string]any) error {
 }
 
 func missing(f Field, v Value) Value {
-	return Value{Num: math.NaN(), Missing: true, Vec: v.Vec[:0]}
+	SetNull(&v)
+	return v
 }
 
+// setAny sets dst from one value encoding/json decoded (with UseNumber, as
+// Schema.Decode does, numbers are json.Number: their literal text). A
+// float64 is taken as its shortest decimal text.
 func setAny(dst *Value, f Field, v any) error {
-	switch f.Type {
-	case Numeric:
-		switch x := v.(type) {
-		case float64:
-			return setNum(dst, f, x)
-		case json.Number:
-			n, err := x.Float64()
-			if err != nil {
-				return fieldErr(f.Name, "want a number, got %q", x)
-			}
-			return setNum(dst, f, n)
+	switch x := v.(type) {
+	case json.Number:
+		return SetNumber(dst, f, string(x))
+	case float64:
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			return fieldErr(f.Name, "%v is not a finite number", x)
 		}
-		return fieldErr(f.Name, "want a number, got %s", jsonKind(v))
-	case Categorical, Text:
-		switch x := v.(type) {
-		case string:
-			dst.Str = x
-			return nil
-		case float64: // categories given as numbers are their decimal text
-			dst.Str = strconv.FormatFloat(x, 'g', -1, 64)
-			return nil
-		case json.Number:
-			dst.Str = x.String()
-			return nil
-		case bool:
-			dst.Str = strconv.FormatBool(x)
-			return nil
+		return SetNumber(dst, f, strconv.AppendFloat(nil, x, 'g', -1, 64))
+	case string:
+		return SetString(dst, f, x)
+	case bool:
+		return SetBool(dst, f, x)
+	case []any:
+		if f.Type != Vector {
+			return WrongType(f, "an array")
 		}
-		return fieldErr(f.Name, "want a string, got %s", jsonKind(v))
-	case Timestamp:
-		switch x := v.(type) {
-		case float64:
-			return setNum(dst, f, x)
-		case json.Number:
-			n, err := x.Float64()
-			if err != nil {
-				return fieldErr(f.Name, "want Unix seconds or RFC 3339 time, got %q", x)
-			}
-			return setNum(dst, f, n)
-		case string:
-			return setTime(dst, f, x)
+		if len(x) != f.Dim {
+			return fieldErr(f.Name, "want %d numbers, got %d", f.Dim, len(x))
 		}
-		return fieldErr(f.Name, "want Unix seconds or RFC 3339 time, got %s", jsonKind(v))
-	case Vector:
-		arr, ok := v.([]any)
-		if !ok {
-			return fieldErr(f.Name, "want an array of %d numbers, got %s", f.Dim, jsonKind(v))
-		}
-		if len(arr) != f.Dim {
-			return fieldErr(f.Name, "want %d numbers, got %d", f.Dim, len(arr))
-		}
-		for j, e := range arr {
-			var n float64
-			switch x := e.(type) {
-			case float64:
-				n = x
+		for j, e := range x {
+			var err error
+			switch n := e.(type) {
 			case json.Number:
-				var err error
-				if n, err = x.Float64(); err != nil {
-					return fieldErr(f.Name, "element %d: %q is not a number", j, x)
+				err = AppendElement(dst, f, j, string(n))
+			case float64:
+				if math.IsNaN(n) || math.IsInf(n, 0) {
+					return fieldErr(f.Name, "element %d is not finite", j)
 				}
+				err = AppendElement(dst, f, j, strconv.AppendFloat(nil, n, 'g', -1, 64))
 			default:
 				return fieldErr(f.Name, "element %d: want a number, got %s", j, jsonKind(e))
 			}
-			if math.IsNaN(n) || math.IsInf(n, 0) {
-				return fieldErr(f.Name, "element %d is not finite", j)
+			if err != nil {
+				return err
 			}
-			dst.Vec = append(dst.Vec, n)
 		}
 		return nil
 	}
-	return fieldErr(f.Name, "unknown type %q", f.Type)
+	return WrongType(f, jsonKind(v))
 }
 
 func jsonKind(v any) string {
@@ -341,17 +311,6 @@ func setNum(dst *Value, f Field, n float64) error {
 	}
 	dst.Num = n
 	return nil
-}
-
-func setTime(dst *Value, f Field, s string) error {
-	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
-		dst.Num = float64(t.UnixNano()) / 1e9
-		return nil
-	}
-	if n, err := strconv.ParseFloat(s, 64); err == nil {
-		return setNum(dst, f, n)
-	}
-	return fieldErr(f.Name, "%q is neither RFC 3339 time nor Unix seconds", s)
 }
 
 func (s *Schema) decodeJSON(row Row, data []byte) error {

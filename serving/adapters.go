@@ -1,8 +1,10 @@
 package serving
 
 import (
+	"cmp"
 	"errors"
 	"net/http"
+	"slices"
 	"strconv"
 	"sync"
 
@@ -57,16 +59,65 @@ func (p *kmeansPredictor) predict(pred, _, x []float64, rows int) error {
 	return nil
 }
 
-// alsRecommender serves an ALS model on the recommendation routes. Ids are
-// the integers the model was trained on.
-type alsRecommender struct{ m *als.Model }
+// alsRecommender serves an ALS model on the recommendation routes, and
+// scores (user, item) rows as a pairScorer. Ids are the integers the model
+// was trained on.
+type alsRecommender struct {
+	m       *als.Model
+	popular []int32 // item positions by number of training ratings, most first; nil without rated items
+	counts  []int64 // ratings per item position
+}
 
 func decodeALS(params []byte) (any, error) {
 	m := new(als.Model)
 	if err := m.UnmarshalBinary(params); err != nil {
 		return nil, err
 	}
-	return &alsRecommender{m: m}, nil
+	r := &alsRecommender{m: m}
+	if m.RatedPtr != nil {
+		r.counts = make([]int64, len(m.ItemIDs))
+		for _, it := range m.RatedItems {
+			r.counts[it]++
+		}
+		r.popular = make([]int32, len(m.ItemIDs))
+		for i := range r.popular {
+			r.popular[i] = int32(i)
+		}
+		slices.SortStableFunc(r.popular, func(a, b int32) int { return cmp.Compare(r.counts[b], r.counts[a]) })
+	}
+	return r, nil
+}
+
+// The pairScorer methods: rows are (user, item), each scored by the
+// dot product of their factors, clipped to the training range of an
+// explicit model.
+func (r *alsRecommender) output() outputKind { return regression }
+func (r *alsRecommender) numFeatures() int   { return 2 }
+func (r *alsRecommender) numClasses() int    { return 0 }
+func (r *alsRecommender) coldStart() string  { return r.m.ColdStart }
+
+func (r *alsRecommender) known(user, item int64) (bool, bool) {
+	return r.m.UserFactor(user) != nil, r.m.ItemFactor(item) != nil
+}
+
+func (r *alsRecommender) predict(pred, _, x []float64, rows int) error {
+	for i := range rows {
+		pred[i] = r.m.Clip(r.m.Predict(int64(x[2*i]), int64(x[2*i+1])))
+	}
+	return nil
+}
+
+// Popular returns the k items rated most in training (equal counts: lower
+// id first), scored by their number of ratings.
+func (r *alsRecommender) Popular(k int) ([]scored, error) {
+	if r.popular == nil {
+		return nil, badRequest("fallback=popular: the model does not keep what users rated (train it with KeepRated), so it knows no popularity")
+	}
+	out := make([]scored, 0, min(k, len(r.popular)))
+	for _, p := range r.popular[:min(k, len(r.popular))] {
+		out = append(out, scored{ID: strconv.FormatInt(r.m.ItemIDs[p], 10), Score: float64(r.counts[p])})
+	}
+	return out, nil
 }
 
 func (r *alsRecommender) Recommend(user string, k int, excludeSeen bool) ([]scored, error) {
@@ -77,7 +128,7 @@ func (r *alsRecommender) Recommend(user string, k int, excludeSeen bool) ([]scor
 	items, err := r.m.Recommend(nil, id, k, als.RecommendOptions{ExcludeRated: excludeSeen})
 	switch {
 	case errors.Is(err, als.ErrUnknownUser):
-		return nil, errorf(http.StatusNotFound, "user %d was not seen in training", id)
+		return nil, errorf(http.StatusNotFound, "user %d was not seen in training", id).withCause(err)
 	case errors.Is(err, als.ErrNoRated):
 		return nil, badRequest("exclude_seen: the model does not keep what users rated (train it with KeepRated)")
 	case err != nil:

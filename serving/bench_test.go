@@ -175,13 +175,13 @@ func floorServer(b *testing.B, body []byte) string {
 // 1000-row batches (rows/s) of a 100-feature logistic regression, and the
 // same load against a bare echo handler that returns a fixed body (the
 // floor). %floor is the server's request rate as a share of the floor's.
-// The access log is on (JSON, to io.Discard).
+// The access log is on for every request (JSON, to io.Discard).
 //
 //	go test ./serving -run '^$' -bench Serve -benchtime 2s -count 6 | tee new.txt; benchstat old.txt new.txt
 func BenchmarkServe(b *testing.B) {
 	reg := newRegistry(b)
 	publish(b, reg, "bench", benchModel().artifact(b))
-	ts := startServer(b, Config{Registry: reg, Logger: slog.New(slog.NewJSONHandler(io.Discard, nil))})
+	ts := startServer(b, Config{Registry: reg, AccessLog: 1, Logger: slog.New(slog.NewJSONHandler(io.Discard, nil))})
 	ts.waitReady(b)
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: benchClients, DisableCompression: true}}
 	b.Cleanup(client.CloseIdleConnections)

@@ -33,8 +33,22 @@ type Config struct {
 	// /versions/{v} routes, beyond the latest and aliased ones, which are
 	// always loaded) are kept. Default 4.
 	VersionCache int
-	// MaxBodyBytes bounds a request body; larger ones get 413. Default 8 MiB.
+	// MaxBodyBytes bounds a request body (after decompression, for
+	// Content-Encoding gzip); larger ones get 413. Default 8 MiB.
 	MaxBodyBytes int64
+	// MaxInFlightBytes bounds the request body bytes the server holds at
+	// once, over all requests (decompressed bodies count their
+	// decompressed size); a request that would go over gets 503 with
+	// Retry-After, counted by flint_serving_shed_requests_total. Default
+	// the larger of 64 MiB and MaxBodyBytes; it may not be below
+	// MaxBodyBytes.
+	MaxInFlightBytes int64
+	// StrictFields refuses, with 400, a row that gives a field of the
+	// schema the fitted pipeline does not read (the label, the weight, an
+	// id no transform takes). By default those are accepted and ignored;
+	// only the fields the pipeline reads are required, and a name not in
+	// the schema is refused either way.
+	StrictFields bool
 	// MaxRows bounds the rows of one prediction request; more get 413.
 	// Default 10 000.
 	MaxRows int
@@ -58,22 +72,27 @@ type Config struct {
 	// LoadTimeout bounds the download and decoding of one model version.
 	// Default 2m.
 	LoadTimeout time.Duration
-	// Logger receives load events and errors, and one access-log record per
-	// request at level Info (give a logger at level Warn to drop those).
-	// Default slog.Default().
+	// Logger receives load events and errors, and the access log at level
+	// Info. Default slog.Default().
 	Logger *slog.Logger
+	// AccessLog samples the access log: 0 (the default) logs no request,
+	// N >= 1 one request in N (1: every one). Errors the server answers
+	// with a 5xx are logged whatever it says; the metrics count every
+	// request.
+	AccessLog int
 	// Version is the server version GET /v2 reports. Default "dev".
 	Version string
 }
 
 // Defaults.
 const (
-	DefaultAddr           = ":8080"
-	DefaultMaxBodyBytes   = 8 << 20
-	DefaultMaxRows        = 10_000
-	DefaultVersionCache   = 4
-	DefaultRequestTimeout = 10 * time.Second
-	DefaultLoadTimeout    = 2 * time.Minute
+	DefaultAddr             = ":8080"
+	DefaultMaxBodyBytes     = 8 << 20
+	DefaultMaxRows          = 10_000
+	DefaultMaxInFlightBytes = 64 << 20
+	DefaultVersionCache     = 4
+	DefaultRequestTimeout   = 10 * time.Second
+	DefaultLoadTimeout      = 2 * time.Minute
 )
 
 // withDefaults returns c with every zero field set to its default.
@@ -89,6 +108,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxBodyBytes == 0 {
 		c.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if c.MaxInFlightBytes == 0 {
+		c.MaxInFlightBytes = max(DefaultMaxInFlightBytes, c.MaxBodyBytes)
 	}
 	if c.MaxRows == 0 {
 		c.MaxRows = DefaultMaxRows
@@ -148,6 +170,12 @@ func (c Config) validate() error {
 	}
 	if c.MaxBodyBytes < 0 {
 		bad("MaxBodyBytes: must be > 0, got %d", c.MaxBodyBytes)
+	}
+	if c.MaxInFlightBytes < c.MaxBodyBytes {
+		bad("MaxInFlightBytes: must be >= MaxBodyBytes (%d), got %d", c.MaxBodyBytes, c.MaxInFlightBytes)
+	}
+	if c.AccessLog < 0 {
+		bad("AccessLog: must be >= 0 (0 off, N one request in N), got %d", c.AccessLog)
 	}
 	if c.MaxRows < 0 {
 		bad("MaxRows: must be > 0, got %d", c.MaxRows)
@@ -255,6 +283,26 @@ func ParseTokens(text, source string) ([]Token, error) {
 		}
 	}
 	return out, errors.Join(errs...)
+}
+
+// TokensFromEnv reads the tokens in $FLINT_SERVE_TOKENS (see ParseTokens).
+// Unset or empty, it gives none. Set to text that holds no token (only
+// comments, blanks or separators) it is an error, as an empty TokensFile
+// is: a mistake there would otherwise turn authentication off.
+func TokensFromEnv() ([]Token, error) { return tokensFromEnv(os.Getenv(TokensEnv)) }
+
+func tokensFromEnv(v string) ([]Token, error) {
+	if v == "" {
+		return nil, nil
+	}
+	ts, err := ParseTokens(v, "$"+TokensEnv)
+	if err != nil {
+		return nil, err
+	}
+	if len(ts) == 0 {
+		return nil, fmt.Errorf("$%s is set but holds no tokens (that would turn authentication off); give tokens or unset it", TokensEnv)
+	}
+	return ts, nil
 }
 
 // ReadTokensFile reads a tokens file (see ParseTokens).

@@ -17,10 +17,20 @@
 //
 // Rows are JSON objects keyed by the schema's field names: numbers,
 // strings (categorical, text, or RFC 3339 timestamps), arrays for vector
-// fields; an optional field may be null or absent. The label and weight may
-// be sent and are ignored; any other unknown field is an error.
+// fields; an optional field may be null or absent. Only the fields the
+// model's fitted pipeline reads (features.Pipeline.ReadsField) are
+// required; the label, the weight and any other schema field it does not
+// read (an id, say) may be sent and are ignored, or refused with
+// Config.StrictFields. A name not in the schema is an error.
 //
-//	curl -s localhost:8080/v1/models/churn/predict -d '{"rows": [
+// Every value is set by the features package's setters (features.SetNumber,
+// SetString, SetBool, SetNull), the ones training's decoder calls, so a
+// value means the same here as in training, bit for bit: a number sent for
+// a categorical field is the category of its canonical text
+// (features.NumberCategory: 7, 7.0 and 0.7e1 are "7", 1e2 is "100", 0.10
+// is "0.1"), while a string is taken as written ("7.0" stays "7.0").
+//
+//	curl -s localhost:8080/v1/models/churn/predict --json '{"rows": [
 //	    {"age": 30, "plan": "pro", "usage": [0.1, 0.2]},
 //	    {"age": 71, "plan": "basic", "usage": [0.9, 2.5], "income": 52000}]}'
 //	{"model":"churn","version":3,"classes":["no","yes"],"predictions":[
@@ -34,15 +44,35 @@
 //
 //	curl -s localhost:8080/v1/models                   # names, versions, aliases, what serves
 //	curl -s localhost:8080/v1/models/churn             # versions with metrics, schema, load errors
-//	curl -s localhost:8080/v1/models/churn/versions/2/predict -d '{"row": {...}}'
-//	curl -s -X PUT localhost:8080/v1/models/churn/aliases/production -d '{"version": 2}'   # admin
+//	curl -s localhost:8080/v1/models/churn/versions/2/predict --json '{"row": {...}}'
+//	curl -s -X PUT localhost:8080/v1/models/churn/aliases/production --json '{"version": 2}'   # admin
 //	curl -s 'localhost:8080/v1/models/movies/recommend?user=42&k=10&exclude_seen=true'   # ALS
+//	curl -s 'localhost:8080/v1/models/movies/aliases/production/recommend?user=42&fallback=popular'
 //	curl -s 'localhost:8080/v1/models/movies/similar?item=7&k=5'
+//	curl -s localhost:8080/v1/models/movies/predict --json '{"rows": [{"user": 42, "item": 7}]}'   # ALS scores
 //
 // A bad request gets a 4xx and {"error": "...", "row": i, "field": "..."}
 // naming the row and field at fault:
 //
 //	{"error":"rows[1]: field \"age\": want a number, got a string","row":1,"field":"age"}
+//
+// A row whose prediction is not a finite number (a value far outside the
+// training data can overflow) gets 422 naming the row: JSON has no
+// infinities, and V2's FP64 no null.
+//
+// # Request bodies
+//
+// Bodies are JSON: Content-Type application/json (or a +json type, UTF-8)
+// or none; anything else, e.g. curl -d's default form type, gets 415 (use
+// curl --json). Content-Encoding gzip is accepted, and Config.MaxBodyBytes
+// bounds the body after decompression (413); other encodings get 415. The
+// body bytes all requests hold at once are bounded by
+// Config.MaxInFlightBytes: a request that would go over gets 503 with
+// Retry-After: 1, counted by flint_serving_shed_requests_total (and
+// flint_serving_inflight_bytes shows the bytes held). A body that does
+// not arrive within ReadTimeout gets 408 and the connection is closed
+// (headers that do not arrive within ReadHeaderTimeout are net/http's to
+// handle: it closes the connection without an answer).
 //
 // # KServe V2 (Open Inference Protocol)
 //
@@ -54,13 +84,15 @@
 // inputs are one tensor per schema field, named after it, of shape [N]
 // (or [N, dim] for a vector field), FP64/FP32/INT*/UINT*/BOOL for numbers
 // and BYTES for categorical and text fields; data may be flat or nested.
+// A number in a tensor for a categorical field is read from its literal
+// text, as the native API and training read it.
 // The outputs are "predict" (class index or cluster, INT64, or value,
 // FP64; shape [N]) and, for classifiers, "probabilities" (FP64,
 // [N, classes]); "outputs" in the request selects among them. Errors are
 // {"error": "..."}. Readiness is 200 when ready and 400 when not (the
 // protocol's "a 4xx status indicates false").
 //
-//	curl -s localhost:8080/v2/models/churn/infer -d '{"id": "42", "inputs": [
+//	curl -s localhost:8080/v2/models/churn/infer --json '{"id": "42", "inputs": [
 //	    {"name": "age",   "shape": [1],    "datatype": "FP64",  "data": [30]},
 //	    {"name": "plan",  "shape": [1],    "datatype": "BYTES", "data": ["pro"]},
 //	    {"name": "usage", "shape": [1, 2], "datatype": "FP64",  "data": [[0.1, 0.2]]}]}'
@@ -88,7 +120,12 @@
 // through ParseTokens; lines "read TOKEN" and "admin TOKEN"), every route
 // but /v2, /v2/health/* and /openapi.json needs "Authorization: Bearer
 // TOKEN": read tokens may predict and read metadata and metrics, admin
-// tokens may also move aliases. Config.TLSCert and TLSKey turn on HTTPS.
+// tokens may also move aliases. A TokensFile or $FLINT_SERVE_TOKENS
+// (TokensFromEnv) that is given but holds no token (only comments, blanks
+// or separators) is refused, since it would turn authentication off; the
+// "serving: listening" log line and flint serve's start-up line say
+// whether auth is on (Server.AuthEnabled). Config.TLSCert and TLSKey turn
+// on HTTPS.
 // Bodies over Config.MaxBodyBytes and requests over Config.MaxRows rows get
 // 413; every request has a deadline (Config.RequestTimeout) and the
 // http.Server has read, write and idle timeouts. Model names are checked
@@ -96,11 +133,16 @@
 //
 // GET /metrics has request counts and latency histograms by route, model,
 // version and status (the model and version only when the request named a
-// model that is served, so clients cannot mint series), rows predicted,
+// model that is served, so clients cannot mint series; requests net/http
+// refuses itself, such as a malformed request or headers over the limit,
+// count under the route "rejected by net/http" when serving plain HTTP),
+// rows predicted,
 // model loads by result, the version each model and alias serves, and Go
-// runtime metrics, in a Prometheus registry of the server's own. Every
-// request is logged (log/slog, level Info) with its method, path, status,
-// latency, model, version and rows.
+// runtime metrics, in a Prometheus registry of the server's own. The
+// access log (log/slog, level Info: method, path, status, latency, model,
+// version, rows) is off by default; Config.AccessLog N logs one request in
+// N, so that its volume stays bounded under load. 5xx errors are always
+// logged.
 //
 // # Algorithms
 //
@@ -109,7 +151,16 @@
 // NumClusters method clusters, any other ml.Model a value. Algorithms with
 // encodings of their own plug in as adapters (adapters.go), found by
 // Artifact.Algorithm: "kmeans" (ml/kmeans: the nearest centre of each row)
-// and "als" (ml/als: the recommendation routes, with integer ids). MLP
+// and "als" (ml/als). An ALS model serves the recommendation routes
+// (/recommend, also under /versions/{v} and /aliases/{alias}, and /similar;
+// integer ids); fallback=popular answers a user not seen in training with
+// the items rated most in training instead of 404. It also scores rows
+// {"user": id, "item": id} on the predict routes, and V2 inputs "user" and
+// "item" (integer tensors): the dot product of their factors, clipped to
+// the range of the training ratings for an explicit model. Each score
+// carries its request row ("row", and a V2 output "row"): a pair whose user
+// or item training did not see is left out under the model's cold-start
+// strategy "drop", and refused with 422 naming the row under "nan". MLP
 // models register with ml.RegisterModel, so a binary that links ml/mlp
 // serves them with no adapter.
 package serving

@@ -1,6 +1,7 @@
 package serving
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -48,8 +49,8 @@ func checkOutput(t *testing.T, lm *loadedModel, w *worker, maxRows int, encode f
 const fuzzMaxRows = 8
 
 // FuzzNativeDecode: no body makes the native decoder panic or fail with
-// anything but a 4xx; what it accepts, encoding/json with
-// features.Schema.DecodeMap reads to rows that predict the same.
+// anything but a 4xx; what it accepts, training's decoder
+// (features.Schema.Decode) reads to the same feature vectors, bit for bit.
 //
 //	go test ./serving -run '^$' -fuzz FuzzNativeDecode -fuzztime 1m
 func FuzzNativeDecode(f *testing.F) {
@@ -74,12 +75,16 @@ func FuzzNativeDecode(f *testing.F) {
 		}
 		checkOutput(t, lm, w, fuzzMaxRows, func() ([]byte, error) { return lm.encodeNative(w) })
 
-		// The reference: encoding/json and DecodeMap, the label filled in.
+		// The reference is the training path: each row, the label filled
+		// in, as one record through features.Schema.Decode (encoding/json
+		// with UseNumber, so numbers keep their literal text).
 		var req struct {
 			Rows []map[string]any `json:"rows"`
 			Row  map[string]any   `json:"row"`
 		}
-		if err := json.Unmarshal(body, &req); err != nil {
+		dec := json.NewDecoder(bytes.NewReader(body))
+		dec.UseNumber()
+		if err := dec.Decode(&req); err != nil {
 			t.Fatalf("accepted a body encoding/json rejects: %v", err)
 		}
 		rows := req.Rows
@@ -94,11 +99,18 @@ func FuzzNativeDecode(f *testing.F) {
 		pred, proba := make([]float64, 1), make([]float64, 2)
 		for i, r := range rows {
 			r["churned"] = "no"
-			if err := p.Schema.DecodeMap(row, r); err != nil {
-				t.Fatalf("row %d: accepted, but DecodeMap says %v", i, err)
+			record, err := json.Marshal(r) // json.Number is written as its literal text
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := p.Schema.Decode(row, record); err != nil {
+				t.Fatalf("row %d: accepted, but Schema.Decode says %v", i, err)
 			}
 			if err := tr.Transform(x, row); err != nil {
 				t.Fatalf("row %d: accepted, but Transform says %v", i, err)
+			}
+			if got := w.x[i*lm.width : (i+1)*lm.width]; !sameBits(got, x) { // fuzzMaxRows rows are one chunk
+				t.Fatalf("row %d: served vector %v, training's %v", i, got, x)
 			}
 			m.PredictBatch(pred, x, 1)
 			m.ProbaBatch(proba, x, 1)
@@ -139,4 +151,17 @@ func FuzzV2Decode(f *testing.F) {
 		}
 		checkOutput(t, lm, w, fuzzMaxRows, func() ([]byte, error) { return lm.encodeV2(w, req) })
 	})
+}
+
+// sameBits reports whether a and b hold the same float64s, bit for bit.
+func sameBits(a, b []float64) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if math.Float64bits(a[i]) != math.Float64bits(b[i]) {
+			return false
+		}
+	}
+	return true
 }

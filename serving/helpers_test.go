@@ -397,6 +397,7 @@ type predictResponse struct {
 		Probabilities []float64 `json:"probabilities"`
 		Value         *float64  `json:"value"`
 		Cluster       *int      `json:"cluster"`
+		Row           *int      `json:"row"`
 	} `json:"predictions"`
 }
 

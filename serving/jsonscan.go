@@ -1,11 +1,12 @@
 package serving
 
 import (
+	"errors"
 	"fmt"
-	"math"
-	"strconv"
 	"unicode/utf16"
 	"unicode/utf8"
+
+	"github.com/flintml/flint/features"
 )
 
 // scanner reads JSON request bodies without reflection and, for numbers and
@@ -275,111 +276,44 @@ type numberError struct{ text string }
 
 func (e *numberError) Error() string { return fmt.Sprintf("number %s is out of range", e.text) }
 
-// num reads a number. The grammar is checked here; a number of at most 19
-// significant digits whose value and power of ten are exact in a float64
-// is converted here too (Clinger's fast path: one correctly rounded
-// multiplication or division, as strconv does it, so the result is the
-// same bits), anything else by strconv. A number too large for a float64
-// is a *numberError.
+// numLit reads the bytes of a number without checking them: features
+// checks the grammar where it converts them (numErr turns its error into
+// the scanner's).
+func (s *scanner) numLit() []byte {
+	s.ws()
+	start := s.pos
+	s.pos += features.NumberLen(s.b[s.pos:])
+	return s.b[start:s.pos]
+}
+
+// num reads a number and converts it with features.ParseNumber. A number
+// too large for a float64 is a *numberError.
 func (s *scanner) num() (float64, error) {
 	s.ws()
-	b := s.b
-	start, i := s.pos, s.pos
-	neg := i < len(b) && b[i] == '-'
-	if neg {
-		i++
-	}
-	var mant uint64
-	nd, exp := 0, 0 // digits kept in mant; the power of ten to apply to it
-	exact := true   // false once a significant digit did not fit in mant
-	switch {
-	case i < len(b) && b[i] == '0':
-		i++
-	case i < len(b) && '1' <= b[i] && b[i] <= '9':
-		for ; i < len(b) && '0' <= b[i] && b[i] <= '9'; i++ {
-			if nd < 19 {
-				mant = mant*10 + uint64(b[i]-'0')
-				nd++
-			} else {
-				exact = false
-			}
-		}
-	default:
-		s.pos = i
+	start := s.pos
+	if c := s.peek(); c != '-' && (c < '0' || c > '9') {
 		return 0, s.errf("want a number, got %s", s.kind())
 	}
-	if i < len(b) && b[i] == '.' {
-		i++
-		j := i
-		for ; i < len(b) && '0' <= b[i] && b[i] <= '9'; i++ {
-			switch {
-			case mant == 0 && b[i] == '0': // a leading zero, as in 0.001
-				exp--
-			case nd < 19:
-				mant = mant*10 + uint64(b[i]-'0')
-				nd++
-				exp--
-			default:
-				exact = false
-			}
-		}
-		if i == j {
-			s.pos = i
-			return 0, s.errf("want digits after the decimal point")
-		}
-	}
-	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
-		i++
-		esign := 1
-		if i < len(b) && (b[i] == '+' || b[i] == '-') {
-			if b[i] == '-' {
-				esign = -1
-			}
-			i++
-		}
-		j, e := i, 0
-		for ; i < len(b) && '0' <= b[i] && b[i] <= '9'; i++ {
-			if e < 10000 {
-				e = e*10 + int(b[i]-'0')
-			}
-		}
-		if i == j {
-			s.pos = i
-			return 0, s.errf("want digits in the exponent")
-		}
-		exp += esign * e
-	}
-	s.pos = i
-	if exact && mant>>53 == 0 {
-		f := float64(mant)
-		switch {
-		case mant == 0:
-			exp = 0
-		case exp < 0 && exp >= -22:
-			f /= pow10[-exp]
-			exp = 0
-		case exp > 0 && exp <= 22:
-			f *= pow10[exp]
-			exp = 0
-		}
-		if exp == 0 {
-			if neg {
-				f = -f
-			}
-			return f, nil
-		}
-	}
-	text := b[start:i]
-	f, err := strconv.ParseFloat(string(text), 64) // the conversion does not escape, so it does not allocate
-	if err != nil || math.IsInf(f, 0) {
-		return 0, &numberError{text: string(text)}
+	f, err := features.ParseNumber(s.numLit())
+	if err != nil {
+		return 0, s.numErr(start, err)
 	}
 	return f, nil
 }
 
-// pow10 are the powers of ten a float64 holds exactly.
-var pow10 = [...]float64{1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
-	1e17, 1e18, 1e19, 1e20, 1e21, 1e22}
+// numErr turns a features.NumberError about the number that started at
+// byte start into a *syntaxError (not a JSON number) or a *numberError
+// (out of range); other errors pass through.
+func (s *scanner) numErr(start int, err error) error {
+	var ne *features.NumberError
+	switch {
+	case !errors.As(err, &ne):
+		return err
+	case ne.Syntax():
+		return &syntaxError{Offset: start + ne.Offset, Msg: ne.Msg}
+	}
+	return &numberError{text: ne.Text}
+}
 
 // literal reads true, false or null.
 func (s *scanner) literal() (byte, error) {

@@ -354,6 +354,9 @@ func (s *Server) loadVersion(ctx context.Context, name string, info models.Versi
 	if err == nil {
 		lm, err = newLoadedModel(s.adapters, name, got, a)
 	}
+	if lm != nil {
+		lm.strict = s.cfg.StrictFields
+	}
 	if err != nil {
 		err = fmt.Errorf("load model %s version %d: %w", name, info.Version, err)
 		if !errors.Is(err, context.Canceled) { // not a failure of the model: the server is stopping
@@ -409,6 +412,9 @@ func (s *Server) resolve(ctx context.Context, name string, kind refKind, ref str
 		return st.def, nil
 	case refVersion:
 		v, err := strconv.Atoi(ref)
+		if err == nil && v >= 1 && strconv.Itoa(v) != ref {
+			return nil, badRequest("version %q of model %q: write the version number as %d (no sign, no leading zeros)", ref, name, v)
+		}
 		if err != nil || v < 1 || ref[0] == '+' {
 			if !aliasOK {
 				return nil, badRequest("version %q of model %q: want a version number (1, 2, ...)", ref, name)

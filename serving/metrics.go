@@ -24,6 +24,7 @@ type metrics struct {
 	failing     *prometheus.GaugeVec     // model
 	inMemory    prometheus.Gauge
 	watchErrors prometheus.Counter
+	shed        prometheus.Counter // requests refused for the in-flight bytes bound
 }
 
 func newMetrics() *metrics {
@@ -66,10 +67,22 @@ func newMetrics() *metrics {
 			Name: "flint_serving_registry_errors_total",
 			Help: "Failed polls of the model registry.",
 		}),
+		shed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "flint_serving_shed_requests_total",
+			Help: "Requests answered 503 because the server held its limit of request bytes in flight (Config.MaxInFlightBytes).",
+		}),
 	}
-	m.reg.MustRegister(m.requests, m.latency, m.rows, m.loads, m.version, m.ready, m.failing, m.inMemory, m.watchErrors,
+	m.reg.MustRegister(m.requests, m.shed, m.latency, m.rows, m.loads, m.version, m.ready, m.failing, m.inMemory, m.watchErrors,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
+}
+
+// watchInflight exports the request bytes held now.
+func (m *metrics) watchInflight(f *inflight) {
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "flint_serving_inflight_bytes",
+		Help: "Request body bytes the server holds now (bounded by Config.MaxInFlightBytes).",
+	}, func() float64 { return float64(f.used.Load()) }))
 }
 
 // setModel updates the model gauges after a swap; st is nil for a model

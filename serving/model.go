@@ -24,15 +24,17 @@ type loadedModel struct {
 
 	pipeline *features.Pipeline // nil when the model takes no rows
 	pred     predictor          // nil when the model does not predict rows
+	pairs    pairScorer         // pred, when it scores (user, item) rows
 	rec      recommender        // nil when the model does not recommend
 	kind     outputKind
 	width    int      // feature vector length
 	classes  []string // class names of a classifier, in index order
 
 	fields      []features.Field // the schema's fields
-	input       []bool           // fields[i] is sent by clients (not the label or weight)
+	input       []bool           // the pipeline reads fields[i] (features.Pipeline.ReadsField); others are ignored
 	index       map[string]int   // field name -> index in fields
-	inputValues int              // values in one row of inputs (a vector field counts its dim)
+	inputValues int              // values in one row of the schema's fields (a vector field counts its dim)
+	strict      bool             // Config.StrictFields: refuse the fields the pipeline does not read
 
 	workers sync.Pool // *worker
 
@@ -55,12 +57,20 @@ func newLoadedModel(adapters map[string]adapter, name string, info models.Versio
 		return nil, fmt.Errorf("algorithm %q neither predicts rows nor recommends", a.Algorithm)
 	}
 	if lm.pred != nil {
-		if len(a.Pipeline) == 0 {
-			return nil, errors.New("the artefact has no feature pipeline")
-		}
 		p := new(features.Pipeline)
-		if err := json.Unmarshal(a.Pipeline, p); err != nil {
-			return nil, err
+		ps, pairs := impl.(pairScorer)
+		switch {
+		case pairs && len(a.Pipeline) == 0:
+			lm.pairs = ps
+			if p, err = pairPipeline(); err != nil {
+				return nil, err
+			}
+		case len(a.Pipeline) == 0:
+			return nil, errors.New("the artefact has no feature pipeline")
+		default:
+			if err := json.Unmarshal(a.Pipeline, p); err != nil {
+				return nil, err
+			}
 		}
 		if !p.Fitted() {
 			return nil, errors.New("the feature pipeline is not fitted")
@@ -71,14 +81,11 @@ func newLoadedModel(adapters map[string]adapter, name string, info models.Versio
 		lm.pipeline, lm.width, lm.kind = p, p.Width(), lm.pred.output()
 		s := &p.Schema
 		lm.fields = s.Fields
-		lm.input = make([]bool, len(s.Fields))
+		lm.input = p.ReadsField()
 		lm.index = make(map[string]int, len(s.Fields))
 		for i, f := range s.Fields {
 			lm.index[f.Name] = i
-			lm.input[i] = f.Name != s.Label && f.Name != s.Weight
-			if lm.input[i] {
-				lm.inputValues += max(1, f.Dim)
-			}
+			lm.inputValues += max(1, f.Dim) // every field: tensors of those not read are taken too
 		}
 		if lm.kind == classification {
 			k := lm.pred.numClasses()
@@ -133,6 +140,12 @@ func (lm *loadedModel) prepareJSON() {
 	lm.v2Head = appendJSONString(v, lm.versionStr)
 }
 
+// labelOrWeight reports whether fields[j] is the label or the weight.
+func (lm *loadedModel) labelOrWeight(j int) bool {
+	s := &lm.pipeline.Schema
+	return lm.fields[j].Name == s.Label || lm.fields[j].Name == s.Weight
+}
+
 // worker is per-goroutine scratch for one model, pooled in loadedModel.
 type worker struct {
 	t    *features.Transformer
@@ -150,6 +163,7 @@ type worker struct {
 	out            []byte
 
 	tensors []tensor // V2 inputs
+	kept    []int    // of a pairScorer: the request's rows that were scored (see checkPair)
 }
 
 func (lm *loadedModel) getWorker() *worker { return lm.workers.Get().(*worker) }
@@ -175,13 +189,20 @@ func (lm *loadedModel) chunkRows() int { return max(1, chunkValues/lm.width) }
 // begin readies w for a request.
 func (w *worker) begin(wantProba bool) {
 	w.rows, w.pending, w.wantProba = 0, 0, wantProba
-	w.x, w.pred, w.proba = w.x[:0], w.pred[:0], w.proba[:0]
+	w.x, w.pred, w.proba, w.kept = w.x[:0], w.pred[:0], w.proba[:0], w.kept[:0]
 }
 
 // addRow transforms w.row into the next feature vector, predicting the
 // pending ones when the chunk is full. i is the row's index in the
 // request.
 func (lm *loadedModel) addRow(w *worker, i int, form rowForm) error {
+	if lm.pairs != nil {
+		keep, err := lm.checkPair(w, i, form)
+		if err != nil || !keep {
+			return err
+		}
+		w.kept = append(w.kept, i)
+	}
 	d := lm.width
 	need := (w.pending + 1) * d
 	if cap(w.x) < need {

@@ -7,7 +7,6 @@ import (
 	"math"
 	"net/http"
 	"strconv"
-	"time"
 
 	"github.com/flintml/flint/features"
 )
@@ -21,12 +20,18 @@ type requestError struct {
 	Row    int
 	Field  string
 	Cause  error // logged, never sent
+	// RetryAfter, when > 0, is sent as the Retry-After header (seconds).
+	RetryAfter int
+	// Close asks that the connection be closed after the response.
+	Close bool
 }
 
 func (e *requestError) Error() string { return e.Msg }
 func (e *requestError) Unwrap() error { return e.Cause }
 
 func (e *requestError) withCause(err error) *requestError { e.Cause = err; return e }
+
+func (e *requestError) withStatus(status int) *requestError { e.Status = status; return e }
 
 func errorf(status int, format string, args ...any) *requestError {
 	return &requestError{Status: status, Msg: fmt.Sprintf(format, args...), Row: -1}
@@ -83,127 +88,75 @@ func fieldErr(field, format string, args ...any) error {
 	return &features.FieldError{Field: field, Err: fmt.Errorf(format, args...)}
 }
 
-// The setters fill one field of a row from one decoded JSON value, as
-// features.Schema.DecodeMap does from encoding/json's values, with the
-// same messages: a test checks the two decoders agree.
-
-// typeErr is the error for a value of the wrong JSON type.
-func typeErr(f features.Field, got string) error {
-	switch f.Type {
-	case features.Numeric:
-		return fieldErr(f.Name, "want a number, got %s", got)
-	case features.Categorical, features.Text:
-		return fieldErr(f.Name, "want a string, got %s", got)
-	case features.Timestamp:
-		return fieldErr(f.Name, "want Unix seconds or RFC 3339 time, got %s", got)
-	case features.Vector:
-		return fieldErr(f.Name, "want an array of %d numbers, got %s", f.Dim, got)
-	}
-	return fieldErr(f.Name, "unknown type %q", f.Type)
-}
-
-func setNumber(dst *features.Value, f features.Field, n float64) error {
-	switch f.Type {
-	case features.Numeric, features.Timestamp:
-		if math.IsNaN(n) || math.IsInf(n, 0) {
-			return fieldErr(f.Name, "%v is not a finite number", n)
-		}
-		dst.Num = n
-		return nil
-	case features.Categorical, features.Text: // categories given as numbers are their decimal text
-		dst.Str = strconv.FormatFloat(n, 'g', -1, 64)
-		return nil
-	}
-	return typeErr(f, "a number")
-}
-
-func setString(dst *features.Value, f features.Field, s []byte) error {
-	switch f.Type {
-	case features.Categorical, features.Text:
-		dst.Str = string(s)
-		return nil
-	case features.Timestamp:
-		if t, err := time.Parse(time.RFC3339Nano, string(s)); err == nil {
-			dst.Num = float64(t.UnixNano()) / 1e9
-			return nil
-		}
-		if n, err := strconv.ParseFloat(string(s), 64); err == nil {
-			return setNumber(dst, f, n)
-		}
-		return fieldErr(f.Name, "%q is neither RFC 3339 time nor Unix seconds", s)
-	}
-	return typeErr(f, "a string")
-}
-
-func setBool(dst *features.Value, f features.Field, b bool) error {
-	switch f.Type {
-	case features.Categorical, features.Text:
-		dst.Str = strconv.FormatBool(b)
-		return nil
-	}
-	return typeErr(f, "a boolean")
-}
-
 // decodeValue reads the JSON value of field f into dst; null leaves it
-// missing.
+// missing. The value is set by the features setters, the ones training's
+// decoder calls, so a value decodes to the same bits here as there.
 func decodeValue(sc *scanner, dst *features.Value, f features.Field) error {
 	switch c := sc.peek(); {
 	case c == 'n':
 		if _, err := sc.literal(); err != nil {
 			return err
 		}
-		dst.Missing = true
+		features.SetNull(dst)
 		return nil
 	case c == '"':
 		s, err := sc.str()
 		if err != nil {
 			return err
 		}
-		return setString(dst, f, s)
+		return features.SetString(dst, f, s)
 	case c == 't' || c == 'f':
 		l, err := sc.literal()
 		if err != nil {
 			return err
 		}
-		return setBool(dst, f, l == 't')
+		return features.SetBool(dst, f, l == 't')
 	case c == '-' || '0' <= c && c <= '9':
-		n, err := sc.num()
-		if _, ok := err.(*numberError); ok {
-			return fieldErr(f.Name, "%v", err)
+		start := sc.pos
+		if err := features.SetNumber(dst, f, sc.numLit()); err != nil {
+			return syntaxOr(sc, start, err)
 		}
+		return nil
+	case c == '[' && f.Type == features.Vector:
+		return decodeVector(sc, dst, f)
+	}
+	return features.WrongType(f, sc.kind())
+}
+
+// syntaxOr returns the scanner's syntax error when err says the number
+// that started at byte start is not JSON, and err otherwise.
+func syntaxOr(sc *scanner, start int, err error) error {
+	var ne *features.NumberError
+	if errors.As(err, &ne) && ne.Syntax() {
+		return sc.numErr(start, ne)
+	}
+	return err
+}
+
+// decodeVector reads the array of numbers of vector field f into dst.
+func decodeVector(sc *scanner, dst *features.Value, f features.Field) error {
+	if err := sc.enter('['); err != nil {
+		return err
+	}
+	for j := 0; ; j++ {
+		more, err := sc.next(']', j)
 		if err != nil {
 			return err
 		}
-		return setNumber(dst, f, n)
-	case c == '[' && f.Type == features.Vector:
-		if err := sc.enter('['); err != nil {
-			return err
+		if !more {
+			if j != f.Dim {
+				return fieldErr(f.Name, "want %d numbers, got %d", f.Dim, j)
+			}
+			return nil
 		}
-		for j := 0; ; j++ {
-			more, err := sc.next(']', j)
-			if err != nil {
-				return err
-			}
-			if !more {
-				if j != f.Dim {
-					return fieldErr(f.Name, "want %d numbers, got %d", f.Dim, j)
-				}
-				return nil
-			}
-			if c := sc.peek(); c != '-' && (c < '0' || c > '9') {
-				return fieldErr(f.Name, "element %d: want a number, got %s", j, sc.kind())
-			}
-			n, err := sc.num()
-			if _, ok := err.(*numberError); ok {
-				return fieldErr(f.Name, "element %d is not finite", j)
-			}
-			if err != nil {
-				return err
-			}
-			dst.Vec = append(dst.Vec, n)
+		if c := sc.peek(); c != '-' && (c < '0' || c > '9') {
+			return fieldErr(f.Name, "element %d: want a number, got %s", j, sc.kind())
+		}
+		start := sc.pos
+		if err := features.AppendElement(dst, f, j, sc.numLit()); err != nil {
+			return syntaxOr(sc, start, err)
 		}
 	}
-	return typeErr(f, sc.kind())
 }
 
 // decodeNative reads a native predict body, {"rows": [{…}, …]} or
@@ -236,11 +189,6 @@ func (lm *loadedModel) decodeNative(ctx context.Context, w *worker, body []byte,
 			}
 			sawRows = true
 			switch sc.peek() {
-			case 'n':
-				if _, err := sc.literal(); err != nil {
-					return malformed(err)
-				}
-				continue
 			case '[':
 			default:
 				return badRequest(`"rows": want an array of rows (objects keyed by field name), got %s`, sc.kind())
@@ -256,7 +204,7 @@ func (lm *loadedModel) decodeNative(ctx context.Context, w *worker, body []byte,
 				if !more {
 					break
 				}
-				if w.rows >= maxRows {
+				if i >= maxRows {
 					return errorf(http.StatusRequestEntityTooLarge, "more than %d rows (the server's limit per request)", maxRows)
 				}
 				if i%256 == 255 && ctx.Err() != nil {
@@ -290,7 +238,37 @@ func (lm *loadedModel) decodeNative(ctx context.Context, w *worker, body []byte,
 	case !sawRows && !sawRow:
 		return badRequest(`no "rows" or "row" in the request`)
 	}
-	return lm.flush(w)
+	if err := lm.flush(w); err != nil {
+		return err
+	}
+	return lm.checkFinite(w, inRows, sawRow)
+}
+
+// checkFinite refuses predictions that are not finite numbers (a row far
+// outside what the model was trained on can overflow): JSON, and the V2
+// protocol's FP64, have no NaN or infinities. The error names the first
+// such row; one says it is the request's only row.
+func (lm *loadedModel) checkFinite(w *worker, form rowForm, single bool) error {
+	nc := len(lm.classes)
+	for i, p := range w.pred[:w.rows] {
+		bad := math.IsNaN(p) || math.IsInf(p, 0)
+		if !bad && w.wantProba && nc > 0 {
+			for _, q := range w.proba[i*nc : (i+1)*nc] {
+				bad = bad || math.IsNaN(q) || math.IsInf(q, 0)
+			}
+		}
+		if !bad {
+			continue
+		}
+		if single {
+			form = inRow
+		}
+		if lm.pairs != nil {
+			i = w.kept[i]
+		}
+		return rowError(i, form, fmt.Errorf("the model's prediction is not a finite number (%v): the row is outside the range the model can score", p)).(*requestError).withStatus(http.StatusUnprocessableEntity)
+	}
+	return nil
 }
 
 // decodeRow reads one row object and transforms it into the next feature
@@ -338,7 +316,10 @@ func (lm *loadedModel) readRow(w *worker, i int, form rowForm) error {
 			return rowError(i, form, fieldErr(lm.fields[j].Name, "given twice"))
 		}
 		w.seen[j] = w.gen
-		if !lm.input[j] { // the label or weight: accepted, not used
+		if !lm.input[j] { // the label, the weight, a field no transform reads: accepted, not used
+			if lm.strict {
+				return rowError(i, form, fieldErr(lm.fields[j].Name, "the model does not use this field (the server is strict about fields)"))
+			}
 			if err := sc.skip(); err != nil {
 				return rowError(i, form, err)
 			}
@@ -371,7 +352,7 @@ func (lm *loadedModel) checkRow(w *worker, i int, form rowForm) error {
 		if w.seen[j] == w.gen && !row[j].Missing {
 			continue
 		}
-		row[j] = features.Value{Num: math.NaN(), Missing: true, Vec: row[j].Vec[:0]}
+		features.SetNull(&row[j])
 		if lm.input[j] && !f.Optional {
 			return rowError(i, form, fieldErr(f.Name, "missing"))
 		}
@@ -408,6 +389,10 @@ func (lm *loadedModel) encodeNative(w *worker) ([]byte, error) {
 		default:
 			b = append(b, `{"value":`...)
 			b = appendFloat(b, w.pred[i])
+			if lm.pairs != nil { // the request's row: a pair may be dropped (cold start)
+				b = append(b, `,"row":`...)
+				b = strconv.AppendInt(b, int64(w.kept[i]), 10)
+			}
 			b = append(b, '}')
 		}
 	}

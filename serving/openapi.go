@@ -35,6 +35,13 @@ type queryParam struct {
 	required        bool
 }
 
+// bodyNote describes what every route with a request body takes.
+const bodyNote = "The body is JSON (Content-Type application/json, or none), optionally gzip-compressed " +
+	"(Content-Encoding: gzip; the limit applies after decompression); other types and encodings get 415. " +
+	"A body larger than the server's limit gets 413, one that does not arrive within its read timeout 408, " +
+	"and a request that would take the server over its bound on request bytes in flight 503 with Retry-After. " +
+	"A prediction that is not a finite number gets 422 naming the row."
+
 // The path parameters every route shares.
 var pathParams = map[string]string{
 	"model":   "Model name: 1 to 128 letters, digits, '.', '_' or '-', starting with a letter or digit.",
@@ -46,21 +53,30 @@ func (s *Server) routes() []route {
 	predictDoc := func(id, which string) opDoc {
 		return opDoc{id: id, tag: "native", summary: "Predict rows with " + which,
 			desc: "Rows are JSON objects keyed by the schema's raw field names; the model's fitted feature pipeline " +
-				"runs on the server. Predictions come back in input order. Errors name the row and the field.",
-			body: "PredictRequest", ok: "PredictResponse", fail: []int{400, 404, 413, 503}}
+				"runs on the server. Predictions come back in input order. Errors name the row and the field. " + bodyNote,
+			body: "PredictRequest", ok: "PredictResponse", fail: []int{400, 404, 408, 413, 415, 422, 503}}
 	}
 	inferDoc := func(id, which string) opDoc {
 		return opDoc{id: id, tag: "v2", summary: "Inference on " + which + " (Open Inference Protocol)",
 			desc: "One input tensor per schema field, named after it: shape [N] (or [N, dim] for a vector field), " +
 				"FP64/FP32/INT64/INT32/BOOL data for numbers, BYTES for categorical and text fields. Outputs: " +
-				"\"predict\" (class index, value or cluster, shape [N]) and, for classifiers, \"probabilities\" (FP64, [N, classes]).",
-			body: "InferenceRequest", ok: "InferenceResponse", fail: []int{400, 404, 413, 503}}
+				"\"predict\" (class index, value or cluster, shape [N]) and, for classifiers, \"probabilities\" (FP64, [N, classes]). " +
+				"Tensors for schema fields the model does not read are ignored (refused when the server is strict about fields). " + bodyNote,
+			body: "InferenceRequest", ok: "InferenceResponse", fail: []int{400, 404, 408, 413, 415, 422, 503}}
 	}
 	readyDoc := func(id, which string) opDoc {
 		return opDoc{id: id, tag: "v2", summary: "Is " + which + " ready (Model Ready)",
 			desc: "200 when it can serve, 400 when it cannot (the protocol's Health section: a 4xx means false). " +
 				"load_errors lists versions that failed to load while an older one serves.",
 			ok: "ModelReady", fail: []int{400, 404}}
+	}
+	recommendDoc := func(id, which string) opDoc {
+		return opDoc{id: id, tag: "native", summary: "Recommend items to a user with " + which + " (ALS models)",
+			query: []queryParam{{"user", "User id.", "string", true}, {"k", "How many items (1 to 1000, default 10).", "integer", false},
+				{"exclude_seen", "Leave out the items the user rated in training.", "boolean", false},
+				{"fallback", "\"popular\": for a user not seen in training, the items rated most in training (scored by their " +
+					"number of ratings; the answer says fallback: popular) instead of 404.", "string", false}},
+			ok: "Recommendations", fail: []int{400, 404, 503}}
 	}
 	metaDoc := func(id, which string) opDoc {
 		return opDoc{id: id, tag: "v2", summary: "Metadata of " + which + " (Model Metadata)", ok: "ModelMetadata", fail: []int{400, 404, 503}}
@@ -80,13 +96,14 @@ func (s *Server) routes() []route {
 		{http.MethodPut, "/v1/models/:model/aliases/:alias", ScopeAdmin, true, s.setAlias,
 			opDoc{id: "setAlias", tag: "native", summary: "Point an alias at a version (promote)",
 				desc: "Moves the alias in the registry and loads the version before answering.",
-				body: "AliasRequest", ok: "AliasResponse", fail: []int{400, 404}}},
-		{http.MethodGet, "/v1/models/:model/recommend", ScopeRead, true, s.recommendation(false),
-			opDoc{id: "recommend", tag: "native", summary: "Recommend items to a user (ALS models)",
-				query: []queryParam{{"user", "User id.", "string", true}, {"k", "How many items (1 to 1000, default 10).", "integer", false},
-					{"exclude_seen", "Leave out the items the user rated in training.", "boolean", false}},
-				ok: "Recommendations", fail: []int{400, 404, 503}}},
-		{http.MethodGet, "/v1/models/:model/similar", ScopeRead, true, s.recommendation(true),
+				body: "AliasRequest", ok: "AliasResponse", fail: []int{400, 404, 408, 413, 415, 503}}},
+		{http.MethodGet, "/v1/models/:model/recommend", ScopeRead, true, s.recommendation(false, refDefault, ""),
+			recommendDoc("recommend", "the default version")},
+		{http.MethodGet, "/v1/models/:model/versions/:version/recommend", ScopeRead, true, s.recommendation(false, refVersion, "version"),
+			recommendDoc("recommendVersion", "a version (loaded on demand if it is neither the latest nor aliased)")},
+		{http.MethodGet, "/v1/models/:model/aliases/:alias/recommend", ScopeRead, true, s.recommendation(false, refAlias, "alias"),
+			recommendDoc("recommendAlias", "the version an alias points at")},
+		{http.MethodGet, "/v1/models/:model/similar", ScopeRead, true, s.recommendation(true, refDefault, ""),
 			opDoc{id: "similarItems", tag: "native", summary: "Items similar to an item (ALS models)", ok: "Recommendations",
 				fail:  []int{400, 404, 503},
 				query: []queryParam{{"item", "Item id.", "string", true}, {"k", "How many items (1 to 1000, default 10).", "integer", false}}}},
@@ -234,7 +251,10 @@ func schemas() j {
 	num := j{"type": "number"}
 	scalar := j{"oneOf": []j{{"type": "string"}, {"type": "number"}, {"type": "boolean"}}}
 	row := j{"type": "object", "description": "A row: the schema's fields by name (numbers, strings, arrays for vector fields; " +
-		"null or absent for optional fields). The label and weight may be given and are ignored; other unknown fields are errors.",
+		"null or absent for optional fields). Only the fields the model's pipeline reads are required; the label, the weight and " +
+		"other schema fields it does not read may be given and are ignored (refused when the server is strict about fields); " +
+		"names not in the schema are errors. A number given for a categorical field is the category of its canonical text " +
+		"(7.0 and 7 are \"7\", 1e2 is \"100\"), as in training; a string is taken as written.",
 		"additionalProperties": true}
 	params := j{"type": "object", "description": "Parameters: string, number or boolean values. None is defined; they are checked and ignored.",
 		"additionalProperties": scalar}
@@ -251,8 +271,11 @@ func schemas() j {
 		"Prediction": object("One per row, in input order. Classifiers give class, index and probabilities; "+
 			"regressors value; clustering models cluster.",
 			"class", str("Predicted class name."), "index", integer("Predicted class index."),
-			"probabilities", arr(num), "value", j{"type": "number", "nullable": true, "description": "Predicted value (null if not finite)."},
-			"cluster", integer("Cluster index.")),
+			"probabilities", arr(num), "value", j{"type": "number", "description": "Predicted value (always finite: a row whose prediction is not gets 422)."},
+			"cluster", integer("Cluster index."),
+			"row", integer("(user, item) models (ALS: rows {\"user\": id, \"item\": id}, scored by the dot product of their factors, "+
+				"clipped to the training range of explicit ratings): the request's row this score is for. A pair whose user or item "+
+				"training did not see is left out under the model's cold-start strategy drop, and refused (422) under nan.")),
 		"ModelList": object("", "models!", arr(ref("ModelSummary"))),
 		"ModelSummary": object("", "name!", str(""), "versions!", arr(j{"type": "integer"}), "latest!", integer(""),
 			"aliases!", j{"type": "object", "additionalProperties": j{"type": "integer"}},
@@ -274,6 +297,7 @@ func schemas() j {
 		"AliasRequest":  object("", "version!", integer("The version the alias should point at.")),
 		"AliasResponse": object("", "model!", str(""), "alias!", str(""), "version!", integer(""), "loaded!", j{"type": "boolean"}),
 		"Recommendations": object("", "model!", str(""), "version!", integer(""), "user", str(""), "item", str(""),
+			"fallback", str(`"popular" when the user was not seen in training and fallback=popular was asked.`),
 			"items!", arr(object("", "id!", str("Item id."), "score!", num))),
 		"ServerMetadata": object("Server Metadata Response JSON Object.", "name!", str(""), "version!", str(""), "extensions!", arr(j{"type": "string"})),
 		"ServerLive":     object("Server Live Response JSON Object.", "live!", j{"type": "boolean"}),

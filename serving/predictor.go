@@ -60,6 +60,29 @@ type recommender interface {
 	SimilarItems(item string, k int) ([]scored, error)
 }
 
+// popularity is what a recommender may also implement: the fallback of
+// fallback=popular for a user not seen in training.
+type popularity interface {
+	// Popular returns the k items rated most in training, scored by their
+	// number of ratings.
+	Popular(k int) ([]scored, error)
+}
+
+// pairScorer is a predictor whose rows are (user, item) pairs of ids (an
+// ALS model). Its artefact has no feature pipeline: serving gives it one
+// of two numeric fields, "user" and "item", and checks each pair (integer
+// ids, seen in training, or the model's cold-start strategy) before it is
+// scored.
+type pairScorer interface {
+	predictor
+	// known reports whether training saw the user and the item.
+	known(user, item int64) (userOK, itemOK bool)
+	// coldStart is the model's strategy for a pair it does not know:
+	// als.ColdStartNaN (the request is refused, 422, naming the row) or
+	// als.ColdStartDrop (the pair is left out of the answer).
+	coldStart() string
+}
+
 // scored is an item id with its score.
 type scored struct {
 	ID    string

@@ -618,7 +618,7 @@ func selfSigned(t *testing.T, dir string) []byte {
 func TestMetrics(t *testing.T) {
 	reg := newRegistry(t)
 	publish(t, reg, "price", priceModel(0).artifact(t))
-	ts := startServer(t, Config{Registry: reg})
+	ts := startServer(t, Config{Registry: reg, AccessLog: 1})
 	ts.waitReady(t)
 	ts.do(t, "POST", "/v1/models/price/predict", `{"rows": [{"x": 1}, {"x": 2}, {"x": 3}]}`)
 	ts.do(t, "POST", "/v1/models/price/predict", `{"rows": [{"x": "one"}]}`)

@@ -11,7 +11,6 @@ import (
 	"math"
 	"net/http"
 	"slices"
-	"strconv"
 
 	"github.com/flintml/flint/features"
 )
@@ -20,6 +19,7 @@ import (
 const (
 	outPredict = "predict"       // class index, value or cluster; shape [N]
 	outProba   = "probabilities" // classifiers: FP64, shape [N, classes]
+	outRow     = "row"           // (user, item) models: the input row of each score, INT64, shape [N]
 )
 
 // "Tensor Data Types": the datatypes a request may name.
@@ -44,8 +44,9 @@ var v2Datatypes = map[string]struct {
 
 // v2DatatypeFits says whether a tensor of datatype dt may feed a field of
 // type t: numbers for numeric and vector fields (and BOOL, as 0 and 1, for
-// numeric ones), BYTES for categorical and text fields (numbers and BOOL
-// become their decimal text, as in the native API), and Unix seconds or
+// numeric ones), BYTES for categorical and text fields (numbers become
+// their canonical text, features.NumberCategory, and BOOL "true" or
+// "false", as in the native API and in training), and Unix seconds or
 // RFC 3339 BYTES for timestamps.
 func v2DatatypeFits(dt string, t features.FieldType) bool {
 	numeric := dt != "BYTES" && dt != "BOOL"
@@ -92,8 +93,9 @@ const (
 
 // elem is one scalar of tensor data.
 type elem struct {
-	kind byte    // 'n' number, 's' string, 'b' boolean, 'z' null
-	num  float64 // the number, 1 or 0 for a boolean, the index in strs for a string
+	kind       byte    // 'n' number, 's' string, 'b' boolean, 'z' null
+	num        float64 // the number, 1 or 0 for a boolean, the index in strs for a string
+	lit0, lit1 int     // a number's literal text: body[lit0:lit1]
 }
 
 // budget bounds the tensor elements of a request by what MaxRows rows of
@@ -170,7 +172,10 @@ func (lm *loadedModel) decodeV2(ctx context.Context, w *worker, body []byte, max
 	if err := lm.v2Rows(ctx, w, w.tensors[:req.nTensors], maxRows); err != nil {
 		return req, err
 	}
-	return req, lm.flush(w)
+	if err := lm.flush(w); err != nil {
+		return req, err
+	}
+	return req, lm.checkFinite(w, inV2, false)
 }
 
 // parseParameters checks a "Parameters" object: string, number or boolean
@@ -280,7 +285,7 @@ func parseTensor(sc *scanner, t *tensor, n int, b *budget) error {
 			t.datatype = dt
 		case "shape":
 			bit = hasShape
-			if err := parseShape(sc, t, where); err != nil {
+			if err := parseShape(sc, t, where, b); err != nil {
 				return err
 			}
 		case "data":
@@ -314,7 +319,7 @@ func parseTensor(sc *scanner, t *tensor, n int, b *budget) error {
 	return nil
 }
 
-func parseShape(sc *scanner, t *tensor, where func() string) error {
+func parseShape(sc *scanner, t *tensor, where func() string, b *budget) error {
 	if sc.peek() != '[' {
 		return badRequest(`%s: "shape": want an array of sizes, got %s`, where(), sc.kind())
 	}
@@ -334,8 +339,12 @@ func parseShape(sc *scanner, t *tensor, where func() string) error {
 			return badRequest(`%s: "shape"[%d]: want a size, got %s`, where(), i, sc.kind())
 		}
 		f, err := sc.num()
-		if err != nil || f < 0 || f != math.Trunc(f) || f > math.MaxInt32 {
+		if err != nil || f < 0 || f != math.Trunc(f) {
 			return badRequest(`%s: "shape"[%d]: want a size (an integer >= 0)`, where(), i)
+		}
+		if f > math.MaxInt32 {
+			return errorf(http.StatusRequestEntityTooLarge, `%s: "shape"[%d]: %.0f is more than the server takes (at most %d rows of inputs per request)`,
+				where(), i, f, b.maxRows)
 		}
 		if i >= 8 {
 			return badRequest(`%s: "shape": more than 8 dimensions`, where())
@@ -400,6 +409,7 @@ func parseData(sc *scanner, t *tensor, level int, where func() string, b *budget
 				e.kind = 'z'
 			}
 		case c == '-' || '0' <= c && c <= '9':
+			start := sc.pos
 			f, err := sc.num()
 			if err != nil {
 				if _, ok := err.(*numberError); ok {
@@ -407,7 +417,7 @@ func parseData(sc *scanner, t *tensor, level int, where func() string, b *budget
 				}
 				return malformed(err)
 			}
-			e.kind, e.num = 'n', f
+			e.kind, e.num, e.lit0, e.lit1 = 'n', f, start, sc.pos
 		default:
 			return badRequest("%s element %d: want a number, string or boolean, got %s", where(), len(t.elems), sc.kind())
 		}
@@ -424,74 +434,6 @@ func parseData(sc *scanner, t *tensor, level int, where func() string, b *budget
 	return nil
 }
 
-// parseOutputs reads the "outputs" array ("Request Output" objects).
-func (lm *loadedModel) parseOutputs(sc *scanner, req *v2Request) error {
-	if sc.peek() != '[' {
-		return badRequest(`"outputs": want an array of {"name": ...}, got %s`, sc.kind())
-	}
-	if err := sc.enter('['); err != nil {
-		return malformed(err)
-	}
-	req.outputs = []string{}
-	for n := 0; ; n++ {
-		more, err := sc.next(']', n)
-		if err != nil {
-			return malformed(err)
-		}
-		if !more {
-			return nil
-		}
-		if sc.peek() != '{' {
-			return badRequest(`outputs[%d]: want {"name": ...}, got %s`, n, sc.kind())
-		}
-		if err := sc.enter('{'); err != nil {
-			return malformed(err)
-		}
-		name := ""
-		for i := 0; ; i++ {
-			more, err := sc.next('}', i)
-			if err != nil {
-				return malformed(err)
-			}
-			if !more {
-				break
-			}
-			k, err := sc.key()
-			if err != nil {
-				return malformed(err)
-			}
-			switch string(k) {
-			case "name":
-				v, err := stringValue(sc, fmt.Sprintf("outputs[%d].name", n))
-				if err != nil {
-					return err
-				}
-				name = v
-			case "parameters":
-				if err := parseParameters(sc, fmt.Sprintf("outputs[%d].parameters", n)); err != nil {
-					return err
-				}
-			default:
-				return badRequest(`outputs[%d]: unknown key %q: a requested output has "name" and "parameters"`, n, k)
-			}
-		}
-		if !slices.Contains(lm.v2Outputs(), name) {
-			return badRequest("outputs[%d]: the model has no output %q (it has %q)", n, name, lm.v2Outputs())
-		}
-		if !slices.Contains(req.outputs, name) {
-			req.outputs = append(req.outputs, name)
-		}
-	}
-}
-
-// v2Outputs names the model's output tensors.
-func (lm *loadedModel) v2Outputs() []string {
-	if lm.kind == classification {
-		return []string{outPredict, outProba}
-	}
-	return []string{outPredict}
-}
-
 // v2Rows checks the input tensors against the schema and turns them into
 // rows, then feature vectors.
 func (lm *loadedModel) v2Rows(ctx context.Context, w *worker, ts []tensor, maxRows int) error {
@@ -504,11 +446,15 @@ func (lm *loadedModel) v2Rows(ctx context.Context, w *worker, ts []tensor, maxRo
 	for i := range ts {
 		t := &ts[i]
 		j, ok := lm.index[t.name]
-		if !ok || !lm.input[j] {
+		if !ok || !lm.input[j] && (lm.strict || lm.labelOrWeight(j)) {
 			return badRequest("input %q: the model has no such input (see GET /v2/models/%s)", t.name, lm.name)
 		}
 		if byField[j] >= 0 {
 			return badRequest("input %q given twice", t.name)
+		}
+		if !lm.input[j] { // a field of the schema the model does not read: ignored
+			byField[j], t.field = i, -1
+			continue
 		}
 		byField[j], t.field = i, j
 		f := lm.fields[j]
@@ -594,40 +540,8 @@ func (lm *loadedModel) v2Rows(ctx context.Context, w *worker, ts []tensor, maxRo
 		if r%256 == 255 && ctx.Err() != nil {
 			return ctx.Err()
 		}
-		w.nextRow()
-		for i := range ts {
-			t := &ts[i]
-			f := lm.fields[t.field]
-			w.seen[t.field] = w.gen
-			dst := &w.row[t.field]
-			if f.Type == features.Vector {
-				for _, e := range t.elems[r*f.Dim : (r+1)*f.Dim] {
-					if e.kind == 'z' { // optional vector with nulls: missing
-						dst.Missing = true
-						break
-					}
-					dst.Vec = append(dst.Vec, e.num)
-				}
-				continue
-			}
-			var err error
-			switch e := t.elems[r]; e.kind {
-			case 'z':
-				dst.Missing = true
-			case 's':
-				err = setString(dst, f, []byte(t.strs[int(e.num)]))
-			case 'b':
-				if f.Type == features.Numeric {
-					err = setNumber(dst, f, e.num)
-				} else {
-					err = setBool(dst, f, e.num == 1)
-				}
-			default:
-				err = setNumber(dst, f, e.num)
-			}
-			if err != nil {
-				return rowError(r, inV2, err)
-			}
+		if err := lm.v2Row(w, ts, r); err != nil {
+			return err
 		}
 		if err := lm.checkRow(w, r, inV2); err != nil {
 			return err
@@ -639,116 +553,51 @@ func (lm *loadedModel) v2Rows(ctx context.Context, w *worker, ts []tensor, maxRo
 	return nil
 }
 
-// encodeV2 writes an "Inference Response JSON Object".
-func (lm *loadedModel) encodeV2(w *worker, req v2Request) ([]byte, error) {
-	b := append(w.out[:0], lm.v2Head...)
-	if req.hasID {
-		b = append(b, `,"id":`...)
-		b = appendJSONString(b, req.id)
-	}
-	b = append(b, `,"outputs":[`...)
-	outs := req.outputs
-	if outs == nil {
-		outs = lm.v2Outputs()
-	}
-	n := w.rows
-	for i, o := range outs {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		switch o {
-		case outPredict:
-			dt := "FP64"
-			if lm.kind != regression {
-				dt = "INT64"
-			}
-			b = append(b, `{"name":"predict","datatype":"`...)
-			b = append(b, dt...)
-			b = append(b, `","shape":[`...)
-			b = strconv.AppendInt(b, int64(n), 10)
-			b = append(b, `],"data":[`...)
-			for r := 0; r < n; r++ {
-				if r > 0 {
-					b = append(b, ',')
-				}
-				if lm.kind == regression {
-					b = appendFloat(b, w.pred[r])
-					continue
-				}
-				if lm.kind == classification {
-					if _, err := lm.classIndex(w.pred[r]); err != nil {
-						return nil, err
-					}
-				}
-				b = strconv.AppendInt(b, int64(w.pred[r]), 10)
-			}
-			b = append(b, "]}"...)
-		case outProba:
-			nc := len(lm.classes)
-			b = append(b, `{"name":"probabilities","datatype":"FP64","shape":[`...)
-			b = strconv.AppendInt(b, int64(n), 10)
-			b = append(b, ',')
-			b = strconv.AppendInt(b, int64(nc), 10)
-			b = append(b, `],"data":[`...)
-			for k, p := range w.proba[:n*nc] {
-				if k > 0 {
-					b = append(b, ',')
-				}
-				b = appendFloat(b, p)
-			}
-			b = append(b, "]}"...)
-		}
-	}
-	b = append(b, "]}"...)
-	w.out = b
-	return b, nil
-}
-
-// wantsProba says whether an inference request needs the probabilities.
-func (req v2Request) wantsProba() bool {
-	return req.outputs == nil || slices.Contains(req.outputs, outProba)
-}
-
-// v2Tensor is a "$metadata_tensor".
-type v2Tensor struct {
-	Name     string `json:"name"`
-	Datatype string `json:"datatype"`
-	Shape    []int  `json:"shape"`
-}
-
-// v2ModelMetadata is a "Model Metadata Response JSON Object".
-type v2ModelMetadata struct {
-	Name     string     `json:"name"`
-	Versions []string   `json:"versions"`
-	Platform string     `json:"platform"`
-	Inputs   []v2Tensor `json:"inputs"`
-	Outputs  []v2Tensor `json:"outputs"`
-}
-
-func (lm *loadedModel) v2Metadata(versions []string) v2ModelMetadata {
-	md := v2ModelMetadata{Name: lm.name, Versions: versions, Platform: "flint_" + lm.algorithm,
-		Inputs: []v2Tensor{}, Outputs: []v2Tensor{}}
-	for j, f := range lm.fields {
-		if !lm.input[j] {
+// v2Row fills w.row with row r of the input tensors, through the
+// features setters, as the native API and training set values.
+func (lm *loadedModel) v2Row(w *worker, ts []tensor, r int) error {
+	w.nextRow()
+	for i := range ts {
+		t := &ts[i]
+		if t.field < 0 {
 			continue
 		}
-		shape := []int{-1}
+		f := lm.fields[t.field]
+		w.seen[t.field] = w.gen
+		dst := &w.row[t.field]
 		if f.Type == features.Vector {
-			shape = []int{-1, f.Dim}
+			for _, e := range t.elems[r*f.Dim : (r+1)*f.Dim] {
+				if e.kind == 'z' { // optional vector with nulls: missing
+					features.SetNull(dst)
+					break
+				}
+				dst.Vec = append(dst.Vec, e.num)
+			}
+			continue
 		}
-		md.Inputs = append(md.Inputs, v2Tensor{Name: f.Name, Datatype: v2Datatype(f.Type), Shape: shape})
+		var err error
+		switch e := t.elems[r]; e.kind {
+		case 'z':
+			features.SetNull(dst)
+		case 's':
+			err = features.SetString(dst, f, t.strs[int(e.num)])
+		case 'b':
+			switch {
+			case f.Type != features.Numeric:
+				err = features.SetBool(dst, f, e.num == 1)
+			case e.num == 1: // BOOL for a numeric field: 1 and 0
+				err = features.SetNumber(dst, f, "1")
+			default:
+				err = features.SetNumber(dst, f, "0")
+			}
+		default: // the literal text, as the native API and training read it
+			err = features.SetNumber(dst, f, w.sc.b[e.lit0:e.lit1])
+		}
+		if err != nil {
+			return rowError(r, inV2, err)
+		}
 	}
-	if lm.pred != nil {
-		dt := "FP64"
-		if lm.kind != regression {
-			dt = "INT64"
-		}
-		md.Outputs = append(md.Outputs, v2Tensor{Name: outPredict, Datatype: dt, Shape: []int{-1}})
-		if lm.kind == classification {
-			md.Outputs = append(md.Outputs, v2Tensor{Name: outProba, Datatype: "FP64", Shape: []int{-1, len(lm.classes)}})
-		}
-	}
-	return md
+	return nil
 }
 
 // stringValue reads the JSON string at the scanner; what names the key in

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"os"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -19,6 +18,9 @@ type serveOptions struct {
 	watch      time.Duration
 	alias      string
 	maxBody    int64
+	maxFlight  int64
+	accessLog  int
+	strict     bool
 	maxRows    int
 	tokensFile string
 	tlsCert    string
@@ -43,7 +45,10 @@ SIGTERM or Ctrl-C drains in-flight requests, then exits.
 
 Bearer-token auth is on when --tokens-file (lines "read TOKEN" or "admin TOKEN")
 or $FLINT_SERVE_TOKENS holds tokens: read tokens may predict and read metadata,
-admin tokens may also move aliases.`,
+admin tokens may also move aliases. $FLINT_SERVE_TOKENS set but holding no token
+is refused, as an empty --tokens-file is. The start-up line says whether auth is on.
+
+The access log is off by default; --access-log N logs one request in N.`,
 		Example: `  flint serve --addr 127.0.0.1:8080
   flint --store s3://minio:9000/models serve --tokens-file tokens.txt --tls-cert cert.pem --tls-key key.pem`,
 		Args: cobra.NoArgs,
@@ -54,13 +59,16 @@ admin tokens may also move aliases.`,
 	f.DurationVar(&o.watch, "watch", 2*time.Second, "how often the store is polled for new versions and alias moves")
 	f.StringVar(&o.alias, "alias", "production", "alias the unversioned routes serve when a model has it (else the latest version)")
 	f.Int64Var(&o.maxBody, "max-body-bytes", serving.DefaultMaxBodyBytes, "largest request body; larger ones get 413")
+	f.Int64Var(&o.maxFlight, "max-inflight-bytes", 0, "request bytes held at once over all requests; over it, 503 with Retry-After (default the larger of 64 MiB and --max-body-bytes)")
+	f.IntVar(&o.accessLog, "access-log", 0, "log one request in N (0: no access log, 1: every request)")
+	f.BoolVar(&o.strict, "strict-fields", false, "refuse rows that give schema fields the model does not read (by default they are ignored)")
 	f.IntVar(&o.maxRows, "max-rows", serving.DefaultMaxRows, "most rows in one prediction request")
 	f.StringVar(&o.tokensFile, "tokens-file", "", "bearer tokens, one per line: \"read TOKEN\" or \"admin TOKEN\"")
 	f.StringVar(&o.tlsCert, "tls-cert", "", "TLS certificate (PEM); with --tls-key, serve HTTPS only")
 	f.StringVar(&o.tlsKey, "tls-key", "", "TLS private key (PEM)")
 	f.DurationVar(&o.timeout, "request-timeout", serving.DefaultRequestTimeout, "bound on the work of one request")
 	f.DurationVar(&o.drain, "drain-timeout", 30*time.Second, "how long shutdown waits for in-flight requests")
-	f.BoolVar(&o.quiet, "quiet", false, "no access log lines")
+	f.BoolVar(&o.quiet, "quiet", false, "log only warnings and errors (no load events, no access log)")
 	return cmd
 }
 
@@ -76,14 +84,12 @@ func runServe(cmd *cobra.Command, s streams, o serveOptions) error {
 		level = slog.LevelWarn
 	}
 	logger := slog.New(slog.NewJSONHandler(s.err, &slog.HandlerOptions{Level: level}))
-	var tokens []serving.Token
-	if env := os.Getenv(serving.TokensEnv); env != "" {
-		if tokens, err = serving.ParseTokens(env, "$"+serving.TokensEnv); err != nil {
-			return err
-		}
+	tokens, err := serving.TokensFromEnv()
+	if err != nil {
+		return err
 	}
 	srv, err := serving.New(serving.Config{Registry: reg, Addr: o.addr, WatchInterval: o.watch, DefaultAlias: o.alias,
-		MaxBodyBytes: o.maxBody, MaxRows: o.maxRows, Tokens: tokens, TokensFile: o.tokensFile, TLSCert: o.tlsCert, TLSKey: o.tlsKey,
+		MaxBodyBytes: o.maxBody, MaxInFlightBytes: o.maxFlight, AccessLog: o.accessLog, StrictFields: o.strict, MaxRows: o.maxRows, Tokens: tokens, TokensFile: o.tokensFile, TLSCert: o.tlsCert, TLSKey: o.tlsKey,
 		RequestTimeout: o.timeout, Logger: logger, Version: version})
 	if err != nil {
 		return err
@@ -96,7 +102,11 @@ func runServe(cmd *cobra.Command, s streams, o serveOptions) error {
 	if o.tlsCert != "" {
 		scheme = "https"
 	}
-	fmt.Fprintf(s.err, "flint serve: %s://%s (store %s)\n", scheme, ln.Addr(), storeSpec)
+	auth := "off: no route asks for a token"
+	if srv.AuthEnabled() {
+		auth = "on"
+	}
+	fmt.Fprintf(s.err, "flint serve: %s://%s (store %s, auth %s)\n", scheme, ln.Addr(), storeSpec, auth)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {

@@ -199,7 +199,8 @@ type trainer struct {
 	byUser         csr // kept for the model's rated items (Config.KeepRated)
 	users, items   *cluster.Dataset
 	userF, itemF   []float64
-	userNNZ, itNNZ []int // ratings per row, for flop counts
+	userNNZ, itNNZ []int   // ratings per row, for flop counts
+	lo, hi         float64 // the range of the ratings
 }
 
 func newTrainer(ctx context.Context, x Executor, ratings []Rating, cfg Config) (*trainer, error) {
@@ -214,13 +215,14 @@ func newTrainer(ctx context.Context, x Executor, ratings []Rating, cfg Config) (
 		return nil, fmt.Errorf("als: %d ratings, more than 2³¹-1", len(ratings))
 	}
 	rawU, rawI := make([]int64, len(ratings)), make([]int64, len(ratings))
+	t := &trainer{x: x, cfg: cfg, lo: math.Inf(1), hi: math.Inf(-1)}
 	for r, rt := range ratings {
 		if err := rt.check(); err != nil {
 			return nil, fmt.Errorf("als: rating %d (user %d, item %d): %w", r, rt.User, rt.Item, err)
 		}
 		rawU[r], rawI[r] = rt.User, rt.Item
+		t.lo, t.hi = min(t.lo, rt.Value), max(t.hi, rt.Value)
 	}
-	t := &trainer{x: x, cfg: cfg}
 	var upos, ipos []int32
 	t.userIDs, upos = denseIndex(rawU)
 	t.itemIDs, ipos = denseIndex(rawI)
@@ -334,6 +336,9 @@ func (t *trainer) halfStep(ctx context.Context, ds *cluster.Dataset, other, dst 
 func (t *trainer) model() *Model {
 	m := &Model{Rank: t.cfg.Rank, Implicit: t.cfg.Implicit, ColdStart: t.cfg.ColdStart,
 		UserIDs: t.userIDs, ItemIDs: t.itemIDs, UserFactors: t.userF, ItemFactors: t.itemF}
+	if !t.cfg.Implicit {
+		m.HasRatingRange, m.RatingMin, m.RatingMax = true, t.lo, t.hi
+	}
 	if t.cfg.KeepRated {
 		m.RatedPtr = make([]int64, len(t.byUser.ptr))
 		for i, p := range t.byUser.ptr {

@@ -163,7 +163,8 @@ func TestModelRoundTrip(t *testing.T) {
 		if got.Rank != m.Rank || got.Implicit != m.Implicit || got.ColdStart != m.ColdStart ||
 			!slices.Equal(got.UserIDs, m.UserIDs) || !slices.Equal(got.ItemIDs, m.ItemIDs) ||
 			!mltest.BitsEqual(got.UserFactors, m.UserFactors) || !mltest.BitsEqual(got.ItemFactors, m.ItemFactors) ||
-			!slices.Equal(got.RatedPtr, m.RatedPtr) || !slices.Equal(got.RatedItems, m.RatedItems) {
+			!slices.Equal(got.RatedPtr, m.RatedPtr) || !slices.Equal(got.RatedItems, m.RatedItems) ||
+			got.HasRatingRange != m.HasRatingRange || got.RatingMin != m.RatingMin || got.RatingMax != m.RatingMax {
 			t.Fatalf("round trip changed the model (config %+v)", cfg)
 		}
 		if p, q := got.Predict(rs[0].User, rs[0].Item), m.Predict(rs[0].User, rs[0].Item); p != q {

@@ -29,6 +29,22 @@ type Model struct {
 	// nil otherwise.
 	RatedPtr   []int64
 	RatedItems []int32
+	// HasRatingRange says RatingMin and RatingMax hold the smallest and
+	// largest rating of an explicit fit, to which Clip bounds predictions.
+	// Implicit models, and models encoded by version 1 of the format, have
+	// no range.
+	HasRatingRange       bool
+	RatingMin, RatingMax float64
+}
+
+// Clip bounds an explicit prediction to the range of the training ratings
+// (a dot product of factors can fall outside it); other values, and those
+// of a model without a range, are returned as they are.
+func (m *Model) Clip(v float64) float64 {
+	if !m.HasRatingRange || m.Implicit {
+		return v
+	}
+	return min(max(v, m.RatingMin), m.RatingMax)
 }
 
 // Errors of recommendation requests.
@@ -267,15 +283,18 @@ func (h *topHeap) sorted() []heapEntry {
 //
 //	magic "FLNTMODL" | version uint16 | kind length uint8 | kind "als" | payload | CRC-32C uint32
 //
-// The CRC (Castagnoli) covers every byte before it. Version 1's payload:
+// The CRC (Castagnoli) covers every byte before it. Version 2's payload:
 //
-//	Rank uint32 | flags uint8 (1: implicit, 2: rated items kept) | cold-start length uint8 | cold start
+//	Rank uint32 | flags uint8 (1: implicit, 2: rated items kept, 4: rating range) | cold-start length uint8 | cold start
+//	| (flag 4) RatingMin float64 | RatingMax float64
 //	| users uint64 | items uint64 | UserIDs int64… | ItemIDs int64… | UserFactors float64… | ItemFactors float64…
 //	| (flag 2) RatedPtr (users+1)×int64 | RatedItems RatedPtr[users]×int32
+//
+// Version 1 is version 2 without flag 4; it is still read.
 const (
 	magic   = "FLNTMODL"
 	kind    = "als"
-	version = 1
+	version = 2
 )
 
 // ErrVersion reports an encoding written by a newer (or unknown) version
@@ -294,6 +313,8 @@ func (m *Model) check() error {
 			len(m.UserFactors), len(m.ItemFactors), nu, ni, m.Rank)
 	case len(m.ColdStart) > 255:
 		return errors.New("als: malformed model: ColdStart too long")
+	case m.HasRatingRange && (!(m.RatingMin <= m.RatingMax) || math.IsInf(m.RatingMin, 0) || math.IsInf(m.RatingMax, 0)):
+		return fmt.Errorf("als: malformed model: rating range [%v, %v]", m.RatingMin, m.RatingMax)
 	}
 	for _, ids := range [][]int64{m.UserIDs, m.ItemIDs} {
 		for i := 1; i < len(ids); i++ {
@@ -338,6 +359,10 @@ func (m *Model) MarshalBinary() ([]byte, error) {
 		flags |= 2
 		size += 8*len(m.RatedPtr) + 4*len(m.RatedItems)
 	}
+	if m.HasRatingRange {
+		flags |= 4
+		size += 16
+	}
 	le := binary.LittleEndian
 	b := make([]byte, 0, size)
 	b = append(b, magic...)
@@ -347,6 +372,10 @@ func (m *Model) MarshalBinary() ([]byte, error) {
 	b = le.AppendUint32(b, uint32(m.Rank))
 	b = append(b, flags, byte(len(m.ColdStart)))
 	b = append(b, m.ColdStart...)
+	if flags&4 != 0 {
+		b = le.AppendUint64(b, math.Float64bits(m.RatingMin))
+		b = le.AppendUint64(b, math.Float64bits(m.RatingMax))
+	}
 	b = le.AppendUint64(b, uint64(nu))
 	b = le.AppendUint64(b, uint64(ni))
 	for _, ids := range [][]int64{m.UserIDs, m.ItemIDs} {
@@ -411,8 +440,8 @@ func (m *Model) UnmarshalBinary(data []byte) error {
 	if k := string(data[hdr : hdr+kl]); k != kind {
 		return fmt.Errorf("als: the encoding holds a %q model, not %q", k, kind)
 	}
-	if ver != version {
-		return fmt.Errorf("%w %d: this build reads version %d", ErrVersion, ver, version)
+	if ver != 1 && ver != version {
+		return fmt.Errorf("%w %d: this build reads versions 1 and %d", ErrVersion, ver, version)
 	}
 	if len(data) < hdr+kl+4 {
 		return errors.New("als: model encoding truncated")
@@ -432,6 +461,13 @@ func (m *Model) UnmarshalBinary(data []byte) error {
 	}
 	out.Implicit = flags[0]&1 != 0
 	out.ColdStart = string(r.take(uint64(flags[1])))
+	if flags[0]&4 != 0 {
+		if ver == 1 {
+			return errors.New("als: malformed model: a version 1 encoding with a rating range")
+		}
+		out.HasRatingRange = true
+		out.RatingMin, out.RatingMax = math.Float64frombits(r.u64()), math.Float64frombits(r.u64())
+	}
 	nu, ni := r.u64(), r.u64()
 	rank := uint64(out.Rank)
 	if words := uint64(len(r.b)) / 8; r.err == nil && (rank == 0 || nu > words || ni > words || nu+ni > words/rank) {
