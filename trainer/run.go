@@ -126,6 +126,10 @@ func Run(ctx context.Context, spec *Spec, opt Options) (*Result, error) {
 		defer e.Close()
 		j.engine = e
 	}
+	// Every dataset the run caches is the run's: dropped however it ends.
+	scope := cluster.NewScope(j.engine)
+	defer scope.Close()
+	j.engine = scope
 
 	var err error
 	if j.ckpt, err = j.newCheckpointer(); err != nil {
@@ -261,6 +265,7 @@ func (j *job) runSupervised(ctx context.Context) (*Result, error) {
 		if err != nil {
 			return nil, err
 		}
+		j.engine.Drop(ds) // the two halves hold every row
 	} else {
 		train = ds
 	}
@@ -294,10 +299,15 @@ func (j *job) runSupervised(ctx context.Context) (*Result, error) {
 	evalOn := test
 	if evalOn == nil {
 		evalOn = ds // cross-validated: the metrics below are the folds' means
+	} else {
+		j.engine.Drop(train) // only the held-out rows are needed from here
 	}
 	res.Metrics, err = j.evaluate(ctx, model, evalOn, metrics)
 	if err != nil {
 		return nil, err
+	}
+	if test != nil {
+		j.engine.Drop(test)
 	}
 	if ev.Folds > 0 {
 		cv, err := ml.CrossValidate(ctx, j.engine, ds, est.estimator(), ev.Folds, seedOr(ev.Seed), metrics[0])
