@@ -162,7 +162,7 @@ func (j *job) planSources(ctx context.Context) ([]cluster.Source, error) {
 	if (s.From != "" && s.From != "earliest") || (s.To != "" && s.To != "latest") {
 		info, err := j.opt.Log.Describe(ctx, s.Topic)
 		if err != nil {
-			return nil, fmt.Errorf("trainer: source topic: %w", err)
+			return nil, fmt.Errorf("trainer: describe source topic %s: %w", s.Topic, cluster.LogUnavailable(ctx, err))
 		}
 		opt.Ranges = map[int][2]int64{}
 		for _, p := range info.Partitions {
