@@ -103,7 +103,6 @@ type watchedLog struct {
 	mu     sync.Mutex
 	next   int
 	reads  map[int]pendingRead
-	logged bool
 	stop   chan struct{}
 }
 
