@@ -100,10 +100,10 @@ type watchedLog struct {
 	what   string
 	logger *slog.Logger
 
-	mu     sync.Mutex
-	next   int
-	reads  map[int]pendingRead
-	stop   chan struct{}
+	mu    sync.Mutex
+	next  int
+	reads map[int]pendingRead
+	stop  chan struct{}
 }
 
 type pendingRead struct {
