@@ -38,8 +38,19 @@ type Job struct {
 	Error  string     `json:"error,omitempty"`
 	Result *JobResult `json:"result,omitempty"`
 	// Attempts counts the runs started: 1, plus one for every time a
-	// driver restart interrupted the job and a new driver resumed it.
+	// driver restart interrupted the job and a new driver resumed it, and
+	// one for every retry.
 	Attempts int `json:"attempts"`
+	// Retries counts the attempts started again, from the job's newest
+	// checkpoint, after one failed for a transient reason (no live worker,
+	// a log that could not be reached or did not answer in time).
+	Retries int `json:"retries,omitempty"`
+	// LastError is the error of the latest attempt that failed for a
+	// transient reason and was retried.
+	LastError string `json:"last_error,omitempty"`
+	// NextAttempt is when the next attempt starts, while the job waits to
+	// retry.
+	NextAttempt time.Time `json:"next_attempt,omitzero"`
 }
 
 // JobProgress is one optimiser iteration of a job.
@@ -162,4 +173,3 @@ func cutLast(s, sep string) (before, after string, ok bool) {
 	}
 	return s[:i], s[i+len(sep):], true
 }
-

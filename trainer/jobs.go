@@ -94,8 +94,24 @@ type ManagerConfig struct {
 	// MaxAttempts bounds how often a job is started: a job interrupted by
 	// that many driver restarts is marked failed instead of being resumed
 	// again (a job that crashes its driver must not crash every next one).
-	// 0 means 3.
+	// 0 means 3. Retries are not counted.
 	MaxAttempts int
+	// Retries bounds how often a job whose attempt failed for a transient
+	// reason — an error wrapping cluster.ErrUnavailable (no live worker, a
+	// log that could not be reached), or a deadline that expired inside
+	// the attempt (a log read that timed out) — is started again, from its
+	// newest checkpoint. Other errors fail the job at once, and a canceled
+	// job is never retried. 0 means 5; negative means no retries.
+	Retries int
+	// RetryFor bounds how long after an attempt first failed for a
+	// transient reason the job is retried: an attempt that would start
+	// later is not. 0 means 10 minutes.
+	RetryFor time.Duration
+	// RetryBackoff is the wait before the first retry, doubled for every
+	// next one up to maxRetryBackoff (30 s). 0 means 3 s: the five default
+	// retries then wait 75 s together, so an outage of a minute is survived
+	// even when every attempt fails at once.
+	RetryBackoff time.Duration
 }
 
 func (c ManagerConfig) withDefaults() ManagerConfig {
@@ -110,6 +126,15 @@ func (c ManagerConfig) withDefaults() ManagerConfig {
 	}
 	if c.MaxAttempts == 0 {
 		c.MaxAttempts = 3
+	}
+	if c.Retries == 0 {
+		c.Retries = 5
+	}
+	if c.RetryFor == 0 {
+		c.RetryFor = 10 * time.Minute
+	}
+	if c.RetryBackoff == 0 {
+		c.RetryBackoff = 3 * time.Second
 	}
 	return c
 }
@@ -127,6 +152,9 @@ func (c ManagerConfig) validate() error {
 	}
 	if c.MaxAttempts < 0 {
 		errs = append(errs, fmt.Errorf("ManagerConfig.MaxAttempts must be >= 0, got %d", c.MaxAttempts))
+	}
+	if c.RetryFor < 0 || c.RetryBackoff < 0 {
+		errs = append(errs, fmt.Errorf("ManagerConfig.RetryFor and RetryBackoff must be >= 0, got %v and %v", c.RetryFor, c.RetryBackoff))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("trainer: %w", err)
@@ -253,9 +281,9 @@ func NewManager(ctx context.Context, cfg ManagerConfig) (*Manager, error) {
 			m.dropCheckpoints(e.job.ID)
 			continue
 		}
-		if e.job.Attempts >= cfg.MaxAttempts {
+		if e.job.Attempts-e.job.Retries >= cfg.MaxAttempts {
 			e.job.State, e.job.Finished = JobFailed, time.Now().UTC()
-			e.job.Error = fmt.Sprintf("interrupted by driver restarts %d times; not resumed again (submit it again to retry)", e.job.Attempts)
+			e.job.Error = fmt.Sprintf("interrupted by driver restarts %d times; not resumed again (submit it again to retry)", e.job.Attempts-e.job.Retries)
 			m.log.Warn("trainer: not resuming job", "job", e.job.ID, "attempts", e.job.Attempts)
 			if err := m.save(e, nil); err != nil {
 				return nil, err
@@ -375,14 +403,15 @@ func (m *Manager) run(ctx context.Context, e *entry) {
 	j := e.job
 	m.mu.Unlock()
 	logger := m.log.With("job", j.ID)
-	if err := m.save(e, nil); err != nil {
-		logger.Error("trainer: record job start", "err", err)
+	var res *Result
+	var err error
+	var r retrier
+	for {
+		res, err = m.attempt(ctx, e, logger)
+		if !r.retry(ctx, m, e, err, logger) {
+			break
+		}
 	}
-	stop, stopped := make(chan struct{}), make(chan struct{})
-	go m.saveProgress(e, logger, stop, stopped)
-	res, err := m.runJob(ctx, e, j, logger)
-	close(stop)
-	<-stopped
 	cause := context.Cause(ctx)
 
 	m.mu.Lock()
@@ -400,7 +429,7 @@ func (m *Manager) run(ctx context.Context, e *entry) {
 		next.State, next.Error = JobFailed, err.Error()
 	}
 	if next.State.Final() {
-		next.Finished = time.Now().UTC()
+		next.Finished, next.NextAttempt = time.Now().UTC(), time.Time{}
 		if err := m.save(e, &next); err != nil {
 			logger.Error("trainer: record job end", "state", next.State, "err", err)
 		}
@@ -426,6 +455,22 @@ func (m *Manager) run(ctx context.Context, e *entry) {
 	case JobCanceled:
 		logger.Info("trainer: job canceled")
 	}
+}
+
+// attempt runs one attempt of a job, recording its start and progress.
+func (m *Manager) attempt(ctx context.Context, e *entry, logger *slog.Logger) (*Result, error) {
+	if err := m.save(e, nil); err != nil {
+		logger.Error("trainer: record job start", "err", err)
+	}
+	m.mu.Lock()
+	j := e.job
+	m.mu.Unlock()
+	stop, stopped := make(chan struct{}), make(chan struct{})
+	go m.saveProgress(e, logger, stop, stopped)
+	res, err := m.runJob(ctx, e, j, logger)
+	close(stop)
+	<-stopped
+	return res, err
 }
 
 // saveProgress writes e's record every saveEvery while its progress
