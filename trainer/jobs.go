@@ -176,6 +176,7 @@ type Manager struct {
 	// saveEvery is how often saveProgress looks for progress to write:
 	// progressEvery, shorter in tests.
 	saveEvery time.Duration
+	metrics   *managerMetrics
 
 	mu      sync.Mutex // guards the fields below and every entry's job, cancel and changed
 	jobs    map[string]*entry
@@ -225,7 +226,8 @@ func NewManager(ctx context.Context, cfg ManagerConfig) (*Manager, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	m := &Manager{cfg: cfg, log: cfg.Logger, closing: make(chan struct{}), saveEvery: progressEvery, jobs: map[string]*entry{}}
+	m := &Manager{cfg: cfg, log: cfg.Logger, closing: make(chan struct{}), saveEvery: progressEvery, jobs: map[string]*entry{},
+		metrics: newManagerMetrics()}
 	entries, err := cfg.Store.List(ctx, jobsPrefix)
 	if err != nil {
 		return nil, fmt.Errorf("trainer: list job records: %w", err)
@@ -382,6 +384,7 @@ func (m *Manager) schedule() {
 		e.cancel = cancel
 		e.job.State = JobRunning
 		e.job.Attempts++
+		m.metrics.attempts.Inc()
 		e.job.Started = time.Now().UTC()
 		e.job.Phase, e.job.Progress, e.job.Error = "", nil, ""
 		m.changedLocked(e)
@@ -430,6 +433,7 @@ func (m *Manager) run(ctx context.Context, e *entry) {
 	}
 	if next.State.Final() {
 		next.Finished, next.NextAttempt = time.Now().UTC(), time.Time{}
+		m.metrics.duration.WithLabelValues(string(next.State)).Observe(next.Finished.Sub(next.Submitted).Seconds())
 		if err := m.save(e, &next); err != nil {
 			logger.Error("trainer: record job end", "state", next.State, "err", err)
 		}
@@ -546,6 +550,7 @@ func (o *jobObserver) Phase(name string) {
 }
 
 func (o *jobObserver) Iteration(trial int, p ml.Progress, maxIter int) {
+	o.m.metrics.iterations.Inc()
 	o.m.mu.Lock()
 	o.e.job.Progress = &JobProgress{Trial: trial, Iter: p.Iter, MaxIter: maxIter, Loss: Float(p.Loss),
 		GradNorm: Float(p.GradNorm), ElapsedSec: p.Elapsed.Seconds()}

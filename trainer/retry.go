@@ -76,6 +76,8 @@ func (r *retrier) retry(ctx context.Context, m *Manager, e *entry, err error, lo
 	m.mu.Lock()
 	e.job.Attempts++
 	e.job.Retries++
+	m.metrics.attempts.Inc()
+	m.metrics.retries.Inc()
 	e.job.Started, e.job.NextAttempt = time.Now().UTC(), time.Time{}
 	e.job.Phase = ""
 	m.changedLocked(e)

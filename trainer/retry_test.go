@@ -158,7 +158,7 @@ func TestCancelWhileWaitingToRetry(t *testing.T) {
 			t.Fatalf("job %+v, %v; want it waiting to retry", j, err)
 		}
 		if !j.NextAttempt.IsZero() {
-			if rec := record(t, st, id); rec.LastError == "" || rec.NextAttempt.Sub(time.Now()) < 50*time.Minute {
+			if rec := record(t, st, id); rec.LastError == "" || time.Until(rec.NextAttempt) < 50*time.Minute {
 				t.Fatalf("record while waiting to retry: %+v", rec)
 			}
 			break
