@@ -95,7 +95,12 @@ func (e *linearEst) with(p ml.Params) (estimator, error) {
 }
 
 func (e *linearEst) estimator() ml.Estimator { lr, _ := e.build(nil); return lr }
-func (e *linearEst) maxIter() int            { return iterOr(e.p.MaxIter, 100) }
+func (e *linearEst) maxIter() int {
+	if e.p.Solver == "normal" {
+		return 1 // a direct solve reports itself as one iteration
+	}
+	return iterOr(e.p.MaxIter, 100)
+}
 
 type logisticEst struct {
 	p       LogisticParams

@@ -159,3 +159,51 @@ func TestJobsDropWhatTheyCache(t *testing.T) {
 		t.Fatalf("a dataset the job did not create was dropped: %v", err)
 	}
 }
+
+// progressLog records the iterations a job reports.
+type progressLog struct {
+	mu    sync.Mutex
+	iters []ml.Progress
+	max   []int
+}
+
+func (p *progressLog) Phase(string) {}
+func (p *progressLog) Iteration(_ int, pr ml.Progress, maxIter int) {
+	p.mu.Lock()
+	p.iters, p.max = append(p.iters, pr), append(p.max, maxIter)
+	p.mu.Unlock()
+}
+
+// Every algorithm reports its fit's iterations, so a job's progress is
+// never null: the optimisers, k-means, ALS, the MLP, and the direct solve
+// of a linear regression (one "iteration").
+func TestEveryAlgorithmReportsProgress(t *testing.T) {
+	e := newEnv(t)
+	specs := lifecycleSpecs(t)
+	specs["linear"] = fmt.Sprintf(`name: lc-linear
+source: {files: [%q], header: true}
+schema:
+  format: csv
+  fields: [{name: x1, type: numeric}, {name: x2, type: numeric}, {name: y, type: numeric}]
+  label: y
+algorithm: {linear_regression: {solver: normal}}
+`, clicksCSV(t))
+	for algo, yaml := range specs {
+		spec, err := ParseSpec("job.yaml", []byte(yaml))
+		if err != nil {
+			t.Fatalf("%s: %v", algo, err)
+		}
+		p := &progressLog{}
+		if _, err := Run(context.Background(), spec, Options{Registry: e.reg, Observer: p, Logger: quietLogger()}); err != nil {
+			t.Fatalf("%s: %v", algo, err)
+		}
+		if len(p.iters) == 0 {
+			t.Errorf("%s reported no iteration", algo)
+			continue
+		}
+		last := p.iters[len(p.iters)-1]
+		if last.Iter < 1 || last.Iter > p.max[len(p.max)-1] {
+			t.Errorf("%s: last iteration %d of %d", algo, last.Iter, p.max[len(p.max)-1])
+		}
+	}
+}
