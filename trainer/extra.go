@@ -77,8 +77,10 @@ func (e *mlpEst) with(p ml.Params) (estimator, error) {
 	return &c, nil
 }
 
-func (e *mlpEst) estimator() ml.Estimator { return mlp.Estimator{Config: e.config(nil)} }
-func (e *mlpEst) maxIter() int            { return iterOr(e.p.MaxIter, 2000) }
+func (e *mlpEst) estimator(progress func(ml.Progress) bool) ml.Estimator {
+	return mlp.Estimator{Config: e.config(progress)}
+}
+func (e *mlpEst) maxIter() int { return iterOr(e.p.MaxIter, 2000) }
 
 // runKMeans clusters the feature rows and publishes the centres.
 func (j *job) runKMeans(ctx context.Context, res *Result, pipe *features.Pipeline, ds *cluster.Dataset) (*Result, error) {

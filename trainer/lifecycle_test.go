@@ -162,15 +162,17 @@ func TestJobsDropWhatTheyCache(t *testing.T) {
 
 // progressLog records the iterations a job reports.
 type progressLog struct {
-	mu    sync.Mutex
-	iters []ml.Progress
-	max   []int
+	mu     sync.Mutex
+	iters  []ml.Progress
+	max    []int
+	trials map[int]bool
 }
 
 func (p *progressLog) Phase(string) {}
-func (p *progressLog) Iteration(_ int, pr ml.Progress, maxIter int) {
+func (p *progressLog) Iteration(trial int, pr ml.Progress, maxIter int) {
 	p.mu.Lock()
 	p.iters, p.max = append(p.iters, pr), append(p.max, maxIter)
+	p.trials[trial] = true
 	p.mu.Unlock()
 }
 
@@ -188,18 +190,23 @@ schema:
   label: y
 algorithm: {linear_regression: {solver: normal}}
 `, clicksCSV(t))
+	// A grid searched by cross-validation reports each point's fits as its trial.
+	specs["logistic-cv"] = strings.Replace(specs["logistic"], "engine:", "evaluation: {folds: 2, grid: {reg_param: [0.1, 0.01]}}\nengine:", 1)
 	for algo, yaml := range specs {
 		spec, err := ParseSpec("job.yaml", []byte(yaml))
 		if err != nil {
 			t.Fatalf("%s: %v", algo, err)
 		}
-		p := &progressLog{}
+		p := &progressLog{trials: map[int]bool{}}
 		if _, err := Run(context.Background(), spec, Options{Registry: e.reg, Observer: p, Logger: quietLogger()}); err != nil {
 			t.Fatalf("%s: %v", algo, err)
 		}
 		if len(p.iters) == 0 {
 			t.Errorf("%s reported no iteration", algo)
 			continue
+		}
+		if algo == "logistic-cv" && (!p.trials[1] || !p.trials[2] || !p.trials[0]) {
+			t.Errorf("the cross-validated grid reported trials %v, want 0, 1 and 2", p.trials)
 		}
 		last := p.iters[len(p.iters)-1]
 		if last.Iter < 1 || last.Iter > p.max[len(p.max)-1] {

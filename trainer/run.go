@@ -310,7 +310,7 @@ func (j *job) runSupervised(ctx context.Context) (*Result, error) {
 		j.engine.Drop(test)
 	}
 	if ev.Folds > 0 {
-		cv, err := ml.CrossValidate(ctx, j.engine, ds, est.estimator(), ev.Folds, seedOr(ev.Seed), metrics[0])
+		cv, err := ml.CrossValidate(ctx, j.engine, ds, est.estimator(nil), ev.Folds, seedOr(ev.Seed), metrics[0])
 		if err != nil {
 			return nil, err
 		}
@@ -428,13 +428,16 @@ func (j *job) evaluate(ctx context.Context, model ml.Model, ds *cluster.Dataset,
 func (j *job) search(ctx context.Context, est estimator, train, test *cluster.Dataset, metric string) (ml.Params, error) {
 	ev := j.spec.Evaluation
 	if ev.Folds > 0 {
+		trial := 0 // Build is called once per grid point, in order
 		g := ml.GridSearch{Grid: ev.Grid, Folds: ev.Folds, Seed: seedOr(ev.Seed), Metric: metric,
 			Build: func(p ml.Params) (ml.Estimator, error) {
 				e, err := est.with(p)
 				if err != nil {
 					return nil, err
 				}
-				return e.estimator(), nil
+				trial++
+				t := trial
+				return e.estimator(func(pr ml.Progress) bool { j.obs.Iteration(t, pr, e.maxIter()); return false }), nil
 			}}
 		r, err := g.Run(ctx, j.engine, train)
 		if err != nil {
