@@ -113,7 +113,7 @@ func (e *Engine) LoadSources(ctx context.Context, l LogReader, name string, sour
 		return ReadSource(ctx, l, sources[i])
 	})
 	if err != nil {
-		return nil, summarizeReads(what, err)
+		return nil, SummarizeUnavailable(what, err)
 	}
 	return ds, nil
 }

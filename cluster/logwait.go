@@ -51,41 +51,57 @@ func (e *ReadError) Error() string {
 }
 func (e *ReadError) Unwrap() error { return e.Err }
 
-// summarizeReads turns the joined per-partition errors of a load or scan
-// (what) in which several log reads failed because the log was unavailable
-// into one error naming the topic, the partitions and the first cause. It
-// wraps ErrUnavailable and that cause. Other errors are returned as they
-// are, and so is err when fewer than two reads failed that way.
-func summarizeReads(what string, err error) error {
-	joined, ok := err.(interface{ Unwrap() []error })
-	if !ok {
+// SummarizeUnavailable turns the joined per-partition errors of a load or
+// scan (what, e.g. `load of dataset "clicks"`) in which several partitions
+// failed because the cluster or the log was unavailable into one error
+// that wraps ErrUnavailable and the first cause. Log reads that failed in
+// this process (*ReadError) are named by topic, partition and offset;
+// other such failures (a remote worker's) are counted. Errors of other
+// kinds are joined after it as they are; err is returned unchanged when
+// fewer than two partitions failed that way. The joined errors may be
+// wrapped (fmt.Errorf with one %w) any number of times.
+func SummarizeUnavailable(what string, err error) error {
+	var joined interface{ Unwrap() []error }
+	for e := err; e != nil && joined == nil; e = errors.Unwrap(e) {
+		joined, _ = e.(interface{ Unwrap() []error })
+	}
+	if joined == nil {
 		return err
 	}
 	var reads []*ReadError
-	var others []error
+	var unavailable, others []error
 	for _, e := range joined.Unwrap() {
 		var re *ReadError
-		if errors.As(e, &re) && errors.Is(re.Err, ErrUnavailable) {
+		switch {
+		case errors.As(e, &re) && errors.Is(re.Err, ErrUnavailable):
 			reads = append(reads, re)
-		} else {
+			unavailable = append(unavailable, e)
+		case errors.Is(e, ErrUnavailable):
+			unavailable = append(unavailable, e)
+		default:
 			others = append(others, e)
 		}
 	}
-	if len(reads) < 2 {
+	if len(unavailable) < 2 {
 		return err
 	}
-	parts := map[string][]string{}
-	for _, re := range reads {
-		parts[re.Source.Topic] = append(parts[re.Source.Topic], fmt.Sprintf("%d@%d", re.Source.LogPartition, re.Offset))
+	var sum error
+	if len(reads) == len(unavailable) {
+		parts := map[string][]string{}
+		for _, re := range reads {
+			parts[re.Source.Topic] = append(parts[re.Source.Topic], fmt.Sprintf("%d@%d", re.Source.LogPartition, re.Offset))
+		}
+		topics := make([]string, 0, len(parts))
+		for t, ps := range parts {
+			topics = append(topics, fmt.Sprintf("topic %s partitions %s", t, strings.Join(ps, ", ")))
+		}
+		sort.Strings(topics)
+		sum = fmt.Errorf("cluster: %s: the log could not be reached or did not answer in time for %d reads (%s; partition@offset); the first: %w",
+			what, len(reads), strings.Join(topics, "; "), reads[0])
+	} else {
+		sum = fmt.Errorf("cluster: %s: %d partitions failed because the cluster or the log was unavailable; the first: %w",
+			what, len(unavailable), unavailable[0])
 	}
-	topics := make([]string, 0, len(parts))
-	for t, ps := range parts {
-		topics = append(topics, fmt.Sprintf("topic %s partitions %s", t, strings.Join(ps, ", ")))
-	}
-	sort.Strings(topics)
-	first := reads[0]
-	sum := fmt.Errorf("cluster: %s: the log could not be reached or did not answer in time for %d reads (%s; partition@offset); the first: %w",
-		what, len(reads), strings.Join(topics, "; "), first)
 	return errors.Join(append([]error{sum}, others...)...)
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -176,4 +177,20 @@ func TestClosedBrokerIsUnavailable(t *testing.T) {
 		t.Fatalf("load from a closed broker: %v; want one line wrapping ErrUnavailable", err)
 	}
 	t.Log(err)
+}
+
+// Partitions that failed as unavailable elsewhere (a remote worker's
+// errors, joined and wrapped) are counted in one error; other errors stay.
+func TestSummarizeUnavailable(t *testing.T) {
+	lost := func(w string) error { return fmt.Errorf("worker %s: read clicks: %w", w, ErrUnavailable) }
+	err := fmt.Errorf("remote: load clicks: %w", errors.Join(lost("w1"), lost("w2"), errors.New("partition 5: bad record at clicks/5@9")))
+	got := SummarizeUnavailable(`load of dataset "clicks"`, err)
+	if !errors.Is(got, ErrUnavailable) || !strings.Contains(got.Error(), "2 partitions failed") ||
+		!strings.Contains(got.Error(), "worker w1") || !strings.Contains(got.Error(), "bad record") || strings.Contains(got.Error(), "worker w2") {
+		t.Fatalf("summary:\n%v", got)
+	}
+	one := fmt.Errorf("remote: %w", errors.Join(lost("w1"), errors.New("other")))
+	if SummarizeUnavailable("x", one) != one {
+		t.Fatal("one unavailable partition was summarized")
+	}
 }

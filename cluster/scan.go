@@ -110,7 +110,7 @@ func (e *Engine) ScanSources(ctx context.Context, l LogReader, sources []Source,
 		return nil
 	})
 	if err != nil {
-		return nil, summarizeReads(what, err)
+		return nil, SummarizeUnavailable(what, err)
 	}
 	return out, nil
 }

@@ -234,9 +234,9 @@ func (j *job) runALS(ctx context.Context) (*Result, error) {
 		}
 	}
 	j.obs.Phase("caching ratings")
-	ds, err := j.engine.LoadSources(ctx, j.opt.Log, spec.Name, sources)
+	ds, err := j.load(ctx, sources)
 	if err != nil {
-		return nil, fmt.Errorf("trainer: %w", err)
+		return nil, err
 	}
 	res.Rows, res.Skipped = ds.Rows(), ds.Skipped()
 	ratings, err := als.Collect(ctx, j.engine, ds)

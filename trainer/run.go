@@ -181,6 +181,16 @@ func (j *job) planSources(ctx context.Context) ([]cluster.Source, error) {
 	return cluster.PlanLog(ctx, j.opt.Log, s.Topic, opt)
 }
 
+// load caches the sources as the job's dataset. Partitions that failed
+// because the cluster or the log was unavailable come back as one error.
+func (j *job) load(ctx context.Context, sources []cluster.Source) (*cluster.Dataset, error) {
+	ds, err := j.engine.LoadSources(ctx, j.opt.Log, j.spec.Name, sources)
+	if err != nil {
+		return nil, fmt.Errorf("trainer: %w", cluster.SummarizeUnavailable(fmt.Sprintf("load of dataset %q", j.spec.Name), err))
+	}
+	return ds, nil
+}
+
 func lineage(sources []cluster.Source) []models.Source {
 	out := make([]models.Source, len(sources))
 	for i, s := range sources {
@@ -210,7 +220,7 @@ func (j *job) runSupervised(ctx context.Context) (*Result, error) {
 	skip := spec.OnBadRecord == "skip" || spec.OnBadRecord == "dead_letter"
 	fitRep, err := pipe.Fit(ctx, j.engine, j.opt.Log, sources, features.FitOptions{SkipBad: skip})
 	if err != nil {
-		return nil, fmt.Errorf("trainer: %w", err)
+		return nil, fmt.Errorf("trainer: %w", cluster.SummarizeUnavailable("fit of the feature transforms", err))
 	}
 	if fitRep.Bad > 0 {
 		j.log.Warn("trainer: skipping records that do not fit the schema", "count", fitRep.Bad, "examples", fitRep.Examples)
@@ -234,9 +244,9 @@ func (j *job) runSupervised(ctx context.Context) (*Result, error) {
 		sources[i].Format = format
 		sources[i].Format.Header = header
 	}
-	ds, err := j.engine.LoadSources(ctx, j.opt.Log, spec.Name, sources)
+	ds, err := j.load(ctx, sources)
 	if err != nil {
-		return nil, fmt.Errorf("trainer: %w", err)
+		return nil, err
 	}
 	res.Rows, res.Skipped = ds.Rows(), ds.Skipped()
 	if ds.Rows() == 0 {
