@@ -14,9 +14,8 @@ import (
 // run runs a job's attempts, another after each that failed for a
 // transient reason while retries are left, and records how the job ended
 // (or leaves it running for the next driver when the manager closes). A
-// final state
-// is written to the store, and the checkpoints deleted, before watchers
-// see it: a client that sees "succeeded" can rely on the record.
+// final state is written to the store, and the checkpoints deleted, before
+// watchers see it: a client that sees "succeeded" can rely on the record.
 func (m *Manager) run(ctx context.Context, e *entry) {
 	defer m.wg.Done()
 	m.mu.Lock()

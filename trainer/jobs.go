@@ -384,7 +384,7 @@ func (m *Manager) schedule() {
 		e.job.Attempts++
 		m.metrics.attempts.Inc()
 		e.job.Started = time.Now().UTC()
-		e.job.Phase, e.job.Progress, e.job.Error = "", nil, ""
+		e.job.Phase, e.job.Progress, e.job.Error, e.job.NextAttempt = "", nil, "", time.Time{}
 		m.changedLocked(e)
 		if e.resumed {
 			m.log.Info("trainer: resuming job interrupted by a driver restart", "job", e.job.ID, "name", e.job.Name, "attempt", e.job.Attempts)
