@@ -28,6 +28,21 @@
 // must be encodable with encoding/gob for that reason, though the in-process
 // Engine passes them as they are.
 //
+// # Ownership
+//
+// A Scope wraps a Cluster and drops, when closed, every dataset created
+// through it (loaded, built from blocks or derived, as RandomSplit and
+// Select do): a training job makes one per run, so what it cached is
+// released however it ends.
+//
+// # Transient failures
+//
+// ErrUnavailable marks a failure that may not happen again: no live worker,
+// a log that could not be reached or did not answer in time. Log reads that
+// fail that way wrap it (LogUnavailable); a load or scan on the Engine in
+// which several such reads failed returns one error naming the partitions,
+// and logs once which reads an unresponsive log leaves waiting.
+//
 // # Resources
 //
 // Contexts cancel running tasks between partitions and inside long maps that

@@ -55,7 +55,7 @@ func PlanLog(ctx context.Context, l LogReader, topic string, opt LogOptions) ([]
 	}
 	info, err := l.Describe(ctx, topic)
 	if err != nil {
-		return nil, fmt.Errorf("cluster: load topic %s: %w", topic, err)
+		return nil, fmt.Errorf("cluster: load topic %s: %w", topic, LogUnavailable(ctx, err))
 	}
 	if opt.Ranges != nil {
 		for id := range opt.Ranges {
@@ -101,10 +101,21 @@ func (e *Engine) LoadLog(ctx context.Context, l LogReader, topic string, opt Log
 
 // LoadSources caches the rows of the given sources as a dataset named
 // name, one partition per source. l may be nil when no source is a log.
+//
+// Reads the log leaves unanswered are logged once, and reads that fail
+// because the log could not be reached or timed out come back as one
+// error wrapping ErrUnavailable, naming the partitions.
 func (e *Engine) LoadSources(ctx context.Context, l LogReader, name string, sources []Source) (*Dataset, error) {
-	return e.build(ctx, name, sources, func(ctx context.Context, i int) (*Block, error) {
+	what := fmt.Sprintf("load of dataset %q", name)
+	l, stop := watchLog(l, what, e.cfg.Logger)
+	defer stop()
+	ds, err := e.build(ctx, name, sources, func(ctx context.Context, i int) (*Block, error) {
 		return ReadSource(ctx, l, sources[i])
 	})
+	if err != nil {
+		return nil, SummarizeUnavailable(what, err)
+	}
+	return ds, nil
 }
 
 // ReadSource decodes the rows of one source: the way a partition is built
@@ -153,7 +164,7 @@ func eachLogValue(ctx context.Context, l LogReader, s Source, fn func([]byte, fu
 	for off := s.From; off < s.To; {
 		recs, err := l.Read(ctx, s.Topic, s.LogPartition, off, log.ReadOptions{MaxRecords: 10000, MaxBytes: 8 << 20})
 		if err != nil {
-			return fmt.Errorf("cluster: read %s at offset %d: %w", s, off, err)
+			return &ReadError{Source: s, Offset: off, Err: LogUnavailable(ctx, err)}
 		}
 		if len(recs) == 0 {
 			return fmt.Errorf("cluster: read %s: no records at offset %d below the end of the range", s, off)

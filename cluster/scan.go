@@ -97,6 +97,9 @@ func (e *Engine) ScanSources(ctx context.Context, l LogReader, sources []Source,
 		return nil, err
 	}
 	defer e.inflight.Done()
+	what := "scan " + task
+	l, stop := watchLog(l, what, e.cfg.Logger)
+	defer stop()
 	out := make([]any, len(sources))
 	err := e.runOnWorkers(ctx, len(sources), "scan "+task, func(ctx context.Context, i int) error {
 		p, err := t.scan(ctx, l, sources[i], b)
@@ -107,7 +110,7 @@ func (e *Engine) ScanSources(ctx context.Context, l LogReader, sources []Source,
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return nil, SummarizeUnavailable(what, err)
 	}
 	return out, nil
 }

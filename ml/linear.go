@@ -334,8 +334,12 @@ func (lr LinearRegression) fitNormal(ctx context.Context, x cluster.Executor, ds
 	av := mat.NewVecDense(d, nil)
 	av.MulVec(a, beta) // includes the ridge term
 	loss := 0.5 * (mat.Dot(beta, av) - 2*mat.Dot(beta, c) + yy)
+	elapsed := time.Since(start)
+	if lr.Optimizer.Progress != nil { // the one "iteration" of a direct solve
+		lr.Optimizer.Progress(Progress{Iter: 1, Loss: loss, GradNorm: math.NaN(), Evals: 1, Elapsed: elapsed})
+	}
 	return &LinearModel{Coef: coef, Intercept: icpt,
-		Summary: &Summary{Solver: "normal", Evaluations: 1, Loss: loss, History: []float64{loss}, Elapsed: time.Since(start)}}, nil
+		Summary: &Summary{Solver: "normal", Evaluations: 1, Loss: loss, History: []float64{loss}, Elapsed: elapsed}}, nil
 }
 
 // LinearModel predicts x·Coef + Intercept.

@@ -86,6 +86,8 @@ type Settings struct {
 	// Progress, if not nil, is called after each iteration (iteration 0 is
 	// the starting point), one call at a time but not necessarily on the
 	// caller's goroutine. Returning true stops the run with status Stopped.
+	// LinearRegression's direct solve of the normal equations, which does
+	// not iterate, reports its solution once, as iteration 1.
 	Progress func(Progress) (stop bool)
 
 	// CheckpointEvery, when > 0, has Checkpoint called after every

@@ -17,6 +17,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // APIConfig configures the HTTP job API. Zero fields take the defaults
@@ -38,6 +39,10 @@ type APIConfig struct {
 	KeepAlive time.Duration
 	// Logger receives errors of the API itself; nil means slog.Default().
 	Logger *slog.Logger
+	// Metrics, when set, is served at GET /metrics in the Prometheus text
+	// format, behind the token as the other reads: a registry holding the
+	// Manager's Collector, the API's, and the process's.
+	Metrics prometheus.Gatherer
 }
 
 // Worker is one worker process of the cluster, as GET /v1/workers lists it.
@@ -61,16 +66,18 @@ const DefaultMaxSpecBytes = 1 << 20
 //	DELETE /v1/jobs/:id         cancel it → 200 canceled (202 while it stops), 409 if finished
 //	GET    /v1/jobs/:id/events  the job's state as newline-delimited JSON, a line per change, until it ends
 //	GET    /v1/workers          the cluster's worker processes
+//	GET    /metrics             Prometheus metrics (APIConfig.Metrics), when set
 //	GET    /healthz             200 while the manager takes jobs
 //
 // Errors are {"error": "...", "problems": [...]}, problems only for a spec
 // that does not validate. An API is an http.Handler, safe for concurrent
 // use.
 type API struct {
-	cfg  APIConfig
-	m    *Manager
-	log  *slog.Logger
-	echo *echo.Echo
+	cfg     APIConfig
+	m       *Manager
+	log     *slog.Logger
+	echo    *echo.Echo
+	refused *refusals
 }
 
 // NewAPI builds the API's handler. It panics without a Manager, a wiring
@@ -88,7 +95,7 @@ func NewAPI(cfg APIConfig) *API {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	a := &API{cfg: cfg, m: cfg.Manager, log: cfg.Logger}
+	a := &API{cfg: cfg, m: cfg.Manager, log: cfg.Logger, refused: newRefusals()}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = a.handleError
@@ -101,6 +108,9 @@ func NewAPI(cfg APIConfig) *API {
 		},
 	}))
 	e.GET("/healthz", a.healthz)
+	if cfg.Metrics != nil {
+		e.GET("/metrics", a.metricsHandler(), a.auth)
+	}
 	v1 := e.Group("/v1", a.auth)
 	v1.POST("/jobs", a.submit)
 	v1.GET("/jobs", a.list)
@@ -191,10 +201,12 @@ func (a *API) auth(next echo.HandlerFunc) echo.HandlerFunc {
 		h := c.Request().Header.Get(echo.HeaderAuthorization)
 		const prefix = "bearer "
 		if len(h) <= len(prefix) || !strings.EqualFold(h[:len(prefix)], prefix) {
+			a.refuse(c, "no bearer token")
 			c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="flint"`)
 			return apiErrorf(http.StatusUnauthorized, "the job API needs a bearer token (Authorization: Bearer TOKEN; the cluster secret)")
 		}
 		if subtle.ConstantTimeCompare([]byte(strings.TrimSpace(h[len(prefix):])), want) != 1 {
+			a.refuse(c, "invalid bearer token")
 			c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="flint", error="invalid_token"`)
 			return apiErrorf(http.StatusUnauthorized, "the bearer token is not valid")
 		}

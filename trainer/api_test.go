@@ -25,6 +25,7 @@ type apiServer struct {
 	m     *Manager
 	store models.Store
 	token string
+	api   *API
 }
 
 func newAPIServer(t *testing.T, cfg ManagerConfig, api APIConfig) *apiServer {
@@ -34,11 +35,14 @@ func newAPIServer(t *testing.T, cfg ManagerConfig, api APIConfig) *apiServer {
 	}
 	m := newManager(t, cfg)
 	api.Manager = m
-	api.Logger = quietLogger()
-	srv := httptest.NewServer(NewAPI(api))
+	if api.Logger == nil {
+		api.Logger = quietLogger()
+	}
+	a := NewAPI(api)
+	srv := httptest.NewServer(a)
 	t.Cleanup(srv.Close)
 	t.Cleanup(func() { m.Close() }) // before srv.Close: ends event streams
-	return &apiServer{url: srv.URL, m: m, store: cfg.Store, token: api.Token}
+	return &apiServer{url: srv.URL, m: m, store: cfg.Store, token: api.Token, api: a}
 }
 
 // do sends a request and decodes a JSON answer into out (unless nil).

@@ -16,8 +16,9 @@ type estimator interface {
 	fit(ctx context.Context, x cluster.Cluster, ds *cluster.Dataset, progress func(ml.Progress) bool, ck *checkpointer) (ml.Model, error)
 	// with returns the estimator with grid parameters set.
 	with(p ml.Params) (estimator, error)
-	// estimator is the ml.Estimator for cross-validation.
-	estimator() ml.Estimator
+	// estimator is the ml.Estimator for cross-validation, reporting each
+	// iteration of its fits to progress (nil: none).
+	estimator(progress func(ml.Progress) bool) ml.Estimator
 	maxIter() int
 }
 
@@ -94,8 +95,16 @@ func (e *linearEst) with(p ml.Params) (estimator, error) {
 	return &c, setRegularised(&c.p, p)
 }
 
-func (e *linearEst) estimator() ml.Estimator { lr, _ := e.build(nil); return lr }
-func (e *linearEst) maxIter() int            { return iterOr(e.p.MaxIter, 100) }
+func (e *linearEst) estimator(progress func(ml.Progress) bool) ml.Estimator {
+	lr, _ := e.build(progress)
+	return lr
+}
+func (e *linearEst) maxIter() int {
+	if e.p.Solver == "normal" {
+		return 1 // a direct solve reports itself as one iteration
+	}
+	return iterOr(e.p.MaxIter, 100)
+}
 
 type logisticEst struct {
 	p       LogisticParams
@@ -126,8 +135,11 @@ func (e *logisticEst) with(p ml.Params) (estimator, error) {
 	return &c, setRegularised(&c.p.Regularised, p)
 }
 
-func (e *logisticEst) estimator() ml.Estimator { lr, _ := e.build(nil); return lr }
-func (e *logisticEst) maxIter() int            { return iterOr(e.p.MaxIter, 100) }
+func (e *logisticEst) estimator(progress func(ml.Progress) bool) ml.Estimator {
+	lr, _ := e.build(progress)
+	return lr
+}
+func (e *logisticEst) maxIter() int { return iterOr(e.p.MaxIter, 100) }
 
 func iterOr(n, def int) int {
 	if n == 0 {

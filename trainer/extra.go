@@ -77,15 +77,21 @@ func (e *mlpEst) with(p ml.Params) (estimator, error) {
 	return &c, nil
 }
 
-func (e *mlpEst) estimator() ml.Estimator { return mlp.Estimator{Config: e.config(nil)} }
-func (e *mlpEst) maxIter() int            { return e.p.MaxIter }
+func (e *mlpEst) estimator(progress func(ml.Progress) bool) ml.Estimator {
+	return mlp.Estimator{Config: e.config(progress)}
+}
+func (e *mlpEst) maxIter() int { return iterOr(e.p.MaxIter, 2000) }
 
 // runKMeans clusters the feature rows and publishes the centres.
 func (j *job) runKMeans(ctx context.Context, res *Result, pipe *features.Pipeline, ds *cluster.Dataset) (*Result, error) {
 	p := j.spec.Algorithm.KMeans
-	fit := func(k, maxIter int, ck *checkpointer) (*kmeans.Model, error) {
+	fit := func(trial, k, maxIter int, ck *checkpointer) (*kmeans.Model, error) {
 		cfg := kmeans.Config{K: k, Init: p.Init, InitSteps: p.InitSteps, MaxIter: maxIter,
 			Tol: p.Tol, Runs: p.Runs, Seed: seedOr(p.Seed)}
+		cfg.Progress = func(pr kmeans.Progress) {
+			// k-means has no gradient: its progress is the cost alone.
+			j.obs.Iteration(trial, ml.Progress{Iter: pr.Iter, Loss: pr.Cost, GradNorm: math.NaN(), Elapsed: pr.Elapsed}, iterOr(maxIter, 20))
+		}
 		wire(ctx, ck, &cfg.CheckpointEvery, &cfg.Checkpoint, &cfg.Resume)
 		return kmeans.Fit(ctx, j.engine, ds, cfg)
 	}
@@ -93,7 +99,7 @@ func (j *job) runKMeans(ctx context.Context, res *Result, pipe *features.Pipelin
 	if grid := j.spec.Evaluation.Grid; len(grid) > 0 {
 		// Inertia always falls as k grows, so the grid is ranked by silhouette.
 		best := math.Inf(-1)
-		for _, pt := range combinations(grid) {
+		for i, pt := range combinations(grid) {
 			kk, mi := k, maxIter
 			if v, ok := pt["k"]; ok {
 				kk = int(v)
@@ -101,7 +107,7 @@ func (j *job) runKMeans(ctx context.Context, res *Result, pipe *features.Pipelin
 			if v, ok := pt["max_iter"]; ok {
 				mi = int(v)
 			}
-			m, err := fit(kk, mi, nil)
+			m, err := fit(i+1, kk, mi, nil)
 			if err != nil {
 				return nil, fmt.Errorf("trainer: grid point %s: %w", pt, err)
 			}
@@ -113,11 +119,12 @@ func (j *job) runKMeans(ctx context.Context, res *Result, pipe *features.Pipelin
 		}
 	}
 	j.obs.Phase(fmt.Sprintf("training kmeans (k = %d)", k))
-	m, err := fit(k, maxIter, j.ckpt)
+	m, err := fit(0, k, maxIter, j.ckpt)
 	if err != nil {
 		return nil, fmt.Errorf("trainer: kmeans: %w", err)
 	}
 	res.TrainRows = ds.Rows()
+	j.engine.Drop(ds)
 	res.Metrics = map[string]float64{"inertia": m.Inertia, "silhouette": m.Silhouette, "iterations": float64(m.Iterations)}
 	pj, err := json.Marshal(pipe)
 	if err != nil {
@@ -227,9 +234,9 @@ func (j *job) runALS(ctx context.Context) (*Result, error) {
 		}
 	}
 	j.obs.Phase("caching ratings")
-	ds, err := j.engine.LoadSources(ctx, j.opt.Log, spec.Name, sources)
+	ds, err := j.load(ctx, sources)
 	if err != nil {
-		return nil, fmt.Errorf("trainer: %w", err)
+		return nil, err
 	}
 	res.Rows, res.Skipped = ds.Rows(), ds.Skipped()
 	ratings, err := als.Collect(ctx, j.engine, ds)
@@ -248,8 +255,9 @@ func (j *job) runALS(ctx context.Context) (*Result, error) {
 	if grid := spec.Evaluation.Grid; len(grid) > 0 {
 		j.obs.Phase(fmt.Sprintf("searching %d grid points", gridSize(grid)))
 		best := math.Inf(1)
-		for _, pt := range combinations(grid) {
+		for i, pt := range combinations(grid) {
 			c := withALS(cfg, pt)
+			c.Progress = j.alsProgress(i+1, c.MaxIter)
 			m, err := als.Fit(ctx, j.engine, train, c)
 			if err != nil {
 				return nil, fmt.Errorf("trainer: grid point %s: %w", pt, err)
@@ -263,6 +271,7 @@ func (j *job) runALS(ctx context.Context) (*Result, error) {
 		cfg = withALS(cfg, res.Best)
 	}
 	j.obs.Phase("training als")
+	cfg.Progress = j.alsProgress(0, cfg.MaxIter)
 	wire(ctx, j.ckpt, &cfg.CheckpointEvery, &cfg.Checkpoint, &cfg.Resume)
 	m, err := als.Fit(ctx, j.engine, train, cfg)
 	if err != nil {
@@ -290,6 +299,14 @@ func (j *job) runALS(ctx context.Context) (*Result, error) {
 	j.obs.Phase("publishing")
 	return j.publish(ctx, res, &models.Artifact{Algorithm: "als", FlintVersion: j.opt.FlintVersion, Params: params,
 		Metrics: res.Metrics, Spec: j.opt.SpecText, Lineage: res.Lineage})
+}
+
+// alsProgress reports ALS iterations to the observer. ALS computes no loss
+// while it iterates (the RMSE is measured once, on the held-out ratings).
+func (j *job) alsProgress(trial, maxIter int) func(als.Progress) {
+	return func(p als.Progress) {
+		j.obs.Iteration(trial, ml.Progress{Iter: p.Iter, Loss: math.NaN(), GradNorm: math.NaN(), Elapsed: p.Elapsed}, iterOr(maxIter, 10))
+	}
 }
 
 func withALS(c als.Config, p ml.Params) als.Config {

@@ -7,10 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
-	"runtime/debug"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -18,7 +15,6 @@ import (
 
 	"github.com/flintml/flint/cluster"
 	"github.com/flintml/flint/log"
-	"github.com/flintml/flint/ml"
 	"github.com/flintml/flint/models"
 )
 
@@ -59,117 +55,6 @@ func ParseJobState(s string) (JobState, error) {
 	return "", fmt.Errorf("unknown job state %q (want queued, running, succeeded, failed or canceled)", s)
 }
 
-// Job is a training job the Manager knows: what was submitted, where it
-// is, and what it produced. It is also the JSON record the manager keeps
-// in the store under jobs/<id>.json and the body the HTTP API returns.
-type Job struct {
-	// ID is unique in the store and sorts in submission order, e.g.
-	// "20260412-153012-0001" (UTC time of submission, then a counter).
-	ID string `json:"id"`
-	// Name is the spec's name.
-	Name string `json:"name"`
-	// File is the file name the spec's problems were reported against.
-	File string `json:"file"`
-	// Spec is the YAML text submitted. Lists and event streams leave it out.
-	Spec      string    `json:"spec,omitempty"`
-	State     JobState  `json:"state"`
-	Submitted time.Time `json:"submitted"`
-	// Started is when the latest attempt started.
-	Started  time.Time `json:"started,omitzero"`
-	Finished time.Time `json:"finished,omitzero"`
-	// Phase is what the job is doing, e.g. "fitting feature transforms".
-	Phase string `json:"phase,omitempty"`
-	// Progress is the latest optimiser iteration reported.
-	Progress *JobProgress `json:"progress,omitempty"`
-	// CancelRequested is set when a running job has been asked to stop;
-	// it becomes canceled when it has.
-	CancelRequested bool `json:"cancel_requested,omitempty"`
-	// Error says why a job failed or was canceled.
-	Error  string     `json:"error,omitempty"`
-	Result *JobResult `json:"result,omitempty"`
-	// Attempts counts the runs started: 1, plus one for every time a
-	// driver restart interrupted the job and a new driver resumed it.
-	Attempts int `json:"attempts"`
-}
-
-// JobProgress is one optimiser iteration of a job.
-type JobProgress struct {
-	// Trial is 0 for the final fit and i > 0 for grid point i.
-	Trial    int   `json:"trial,omitempty"`
-	Iter     int   `json:"iter"`
-	MaxIter  int   `json:"max_iter"`
-	Loss     Float `json:"loss"`
-	GradNorm Float `json:"grad_norm"`
-	// ElapsedSec is the seconds since this fit started.
-	ElapsedSec float64 `json:"elapsed_s"`
-}
-
-// JobResult is what a succeeded job published: the JSON form of Result.
-type JobResult struct {
-	Model       string             `json:"model"`
-	Version     int                `json:"version"`
-	Alias       string             `json:"alias,omitempty"`
-	AliasHeld   string             `json:"alias_held,omitempty"`
-	Algorithm   string             `json:"algorithm"`
-	Metrics     map[string]Float   `json:"metrics"`
-	Best        map[string]float64 `json:"best,omitempty"`
-	Rows        int                `json:"rows"`
-	TrainRows   int                `json:"train_rows"`
-	TestRows    int                `json:"test_rows"`
-	Skipped     int                `json:"skipped,omitempty"`
-	DeadLetter  int                `json:"dead_letter,omitempty"`
-	DurationSec float64            `json:"duration_s"`
-}
-
-func jobResult(r *Result) *JobResult {
-	m := make(map[string]Float, len(r.Metrics))
-	for k, v := range r.Metrics {
-		m[k] = Float(v)
-	}
-	return &JobResult{Model: r.Model, Version: r.Version, Alias: r.Alias, AliasHeld: r.AliasHeld, Algorithm: r.Algorithm,
-		Metrics: m, Best: r.Best, Rows: r.Rows, TrainRows: r.TrainRows, TestRows: r.TestRows, Skipped: r.Skipped,
-		DeadLetter: r.DeadLetter, DurationSec: r.Duration.Seconds()}
-}
-
-// Result converts back to a Result (without the lineage, which is stored
-// with the model), e.g. for printing a summary.
-func (r *JobResult) Result() *Result {
-	m := make(map[string]float64, len(r.Metrics))
-	for k, v := range r.Metrics {
-		m[k] = float64(v)
-	}
-	return &Result{Model: r.Model, Version: r.Version, Alias: r.Alias, AliasHeld: r.AliasHeld, Algorithm: r.Algorithm,
-		Metrics: m, Best: r.Best, Rows: r.Rows, TrainRows: r.TrainRows, TestRows: r.TestRows, Skipped: r.Skipped,
-		DeadLetter: r.DeadLetter, Duration: time.Duration(r.DurationSec * float64(time.Second))}
-}
-
-// Float is a float64 that encodes NaN and ±Inf (a diverged loss, an
-// undefined metric) as JSON null, which decodes back as NaN.
-type Float float64
-
-// MarshalJSON implements json.Marshaler.
-func (f Float) MarshalJSON() ([]byte, error) {
-	v := float64(f)
-	if math.IsNaN(v) || math.IsInf(v, 0) {
-		return []byte("null"), nil
-	}
-	return strconv.AppendFloat(nil, v, 'g', -1, 64), nil
-}
-
-// UnmarshalJSON implements json.Unmarshaler.
-func (f *Float) UnmarshalJSON(b []byte) error {
-	if string(b) == "null" {
-		*f = Float(math.NaN())
-		return nil
-	}
-	var v float64
-	if err := json.Unmarshal(b, &v); err != nil {
-		return err
-	}
-	*f = Float(v)
-	return nil
-}
-
 // ManagerConfig configures a Manager. Zero fields take the defaults given.
 type ManagerConfig struct {
 	// Store keeps the job records (jobs/<id>.json) and the optimiser
@@ -207,8 +92,24 @@ type ManagerConfig struct {
 	// MaxAttempts bounds how often a job is started: a job interrupted by
 	// that many driver restarts is marked failed instead of being resumed
 	// again (a job that crashes its driver must not crash every next one).
-	// 0 means 3.
+	// 0 means 3. Retries are not counted.
 	MaxAttempts int
+	// Retries bounds how often a job whose attempt failed for a transient
+	// reason — an error wrapping cluster.ErrUnavailable (no live worker, a
+	// log that could not be reached), or a deadline that expired inside
+	// the attempt (a log read that timed out) — is started again, from its
+	// newest checkpoint. Other errors fail the job at once, and a canceled
+	// job is never retried. 0 means 5; negative means no retries.
+	Retries int
+	// RetryFor bounds how long after an attempt first failed for a
+	// transient reason the job is retried: an attempt that would start
+	// later is not. 0 means 10 minutes.
+	RetryFor time.Duration
+	// RetryBackoff is the wait before the first retry, doubled for every
+	// next one up to maxRetryBackoff (30 s). 0 means 3 s: the five default
+	// retries then wait 75 s together, so an outage of a minute is survived
+	// even when every attempt fails at once.
+	RetryBackoff time.Duration
 }
 
 func (c ManagerConfig) withDefaults() ManagerConfig {
@@ -223,6 +124,15 @@ func (c ManagerConfig) withDefaults() ManagerConfig {
 	}
 	if c.MaxAttempts == 0 {
 		c.MaxAttempts = 3
+	}
+	if c.Retries == 0 {
+		c.Retries = 5
+	}
+	if c.RetryFor == 0 {
+		c.RetryFor = 10 * time.Minute
+	}
+	if c.RetryBackoff == 0 {
+		c.RetryBackoff = 3 * time.Second
 	}
 	return c
 }
@@ -240,6 +150,9 @@ func (c ManagerConfig) validate() error {
 	}
 	if c.MaxAttempts < 0 {
 		errs = append(errs, fmt.Errorf("ManagerConfig.MaxAttempts must be >= 0, got %d", c.MaxAttempts))
+	}
+	if c.RetryFor < 0 || c.RetryBackoff < 0 {
+		errs = append(errs, fmt.Errorf("ManagerConfig.RetryFor and RetryBackoff must be >= 0, got %v and %v", c.RetryFor, c.RetryBackoff))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("trainer: %w", err)
@@ -261,6 +174,7 @@ type Manager struct {
 	// saveEvery is how often saveProgress looks for progress to write:
 	// progressEvery, shorter in tests.
 	saveEvery time.Duration
+	metrics   *managerMetrics
 
 	mu      sync.Mutex // guards the fields below and every entry's job, cancel and changed
 	jobs    map[string]*entry
@@ -310,7 +224,8 @@ func NewManager(ctx context.Context, cfg ManagerConfig) (*Manager, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	m := &Manager{cfg: cfg, log: cfg.Logger, closing: make(chan struct{}), saveEvery: progressEvery, jobs: map[string]*entry{}}
+	m := &Manager{cfg: cfg, log: cfg.Logger, closing: make(chan struct{}), saveEvery: progressEvery, jobs: map[string]*entry{},
+		metrics: newManagerMetrics()}
 	entries, err := cfg.Store.List(ctx, jobsPrefix)
 	if err != nil {
 		return nil, fmt.Errorf("trainer: list job records: %w", err)
@@ -366,9 +281,9 @@ func NewManager(ctx context.Context, cfg ManagerConfig) (*Manager, error) {
 			m.dropCheckpoints(e.job.ID)
 			continue
 		}
-		if e.job.Attempts >= cfg.MaxAttempts {
+		if e.job.Attempts-e.job.Retries >= cfg.MaxAttempts {
 			e.job.State, e.job.Finished = JobFailed, time.Now().UTC()
-			e.job.Error = fmt.Sprintf("interrupted by driver restarts %d times; not resumed again (submit it again to retry)", e.job.Attempts)
+			e.job.Error = fmt.Sprintf("interrupted by driver restarts %d times; not resumed again (submit it again to retry)", e.job.Attempts-e.job.Retries)
 			m.log.Warn("trainer: not resuming job", "job", e.job.ID, "attempts", e.job.Attempts)
 			if err := m.save(e, nil); err != nil {
 				return nil, err
@@ -457,49 +372,6 @@ func (m *Manager) Submit(ctx context.Context, file string, spec []byte) (Job, er
 	return Job{}, fmt.Errorf("trainer: no free job id after 100 tries (last %s)", j.ID)
 }
 
-// nextID returns an id greater than every id of this form seen: the UTC
-// second of now and a counter within it (the last id's second when the
-// clock went back). Called with m.mu held.
-func (m *Manager) nextID(now time.Time) string {
-	t, n := now.UTC().Truncate(time.Second), 1
-	if lt, ln, ok := parseJobID(m.lastID); ok && !lt.Before(t) {
-		t, n = lt, ln+1
-		if n > maxIDSeq {
-			t, n = t.Add(time.Second), 1
-		}
-	}
-	id := fmt.Sprintf("%s-%04d", t.Format(idTimeLayout), n)
-	m.lastID = id
-	return id
-}
-
-const (
-	idTimeLayout = "20060102-150405"
-	maxIDSeq     = 9999
-)
-
-// parseJobID splits an id made by nextID into its second and counter.
-func parseJobID(id string) (time.Time, int, bool) {
-	stamp, seq, ok := cutLast(id, "-")
-	if !ok || len(seq) != 4 {
-		return time.Time{}, 0, false
-	}
-	t, err := time.Parse(idTimeLayout, stamp)
-	n, err2 := strconv.Atoi(seq)
-	if err != nil || err2 != nil || n < 1 {
-		return time.Time{}, 0, false
-	}
-	return t, n, true
-}
-
-func cutLast(s, sep string) (before, after string, ok bool) {
-	i := strings.LastIndex(s, sep)
-	if i < 0 {
-		return s, "", false
-	}
-	return s[:i], s[i+len(sep):], true
-}
-
 // schedule starts queued jobs while fewer than MaxConcurrent run. Called
 // with m.mu held.
 func (m *Manager) schedule() {
@@ -510,8 +382,9 @@ func (m *Manager) schedule() {
 		e.cancel = cancel
 		e.job.State = JobRunning
 		e.job.Attempts++
+		m.metrics.attempts.Inc()
 		e.job.Started = time.Now().UTC()
-		e.job.Phase, e.job.Progress, e.job.Error = "", nil, ""
+		e.job.Phase, e.job.Progress, e.job.Error, e.job.NextAttempt = "", nil, "", time.Time{}
 		m.changedLocked(e)
 		if e.resumed {
 			m.log.Info("trainer: resuming job interrupted by a driver restart", "job", e.job.ID, "name", e.job.Name, "attempt", e.job.Attempts)
@@ -519,152 +392,6 @@ func (m *Manager) schedule() {
 		m.running++
 		m.wg.Add(1)
 		go m.run(ctx, e)
-	}
-}
-
-// run runs one attempt of a job and records how it ended. A final state
-// is written to the store, and the checkpoints deleted, before watchers
-// see it: a client that sees "succeeded" can rely on the record.
-func (m *Manager) run(ctx context.Context, e *entry) {
-	defer m.wg.Done()
-	m.mu.Lock()
-	j := e.job
-	m.mu.Unlock()
-	logger := m.log.With("job", j.ID)
-	if err := m.save(e, nil); err != nil {
-		logger.Error("trainer: record job start", "err", err)
-	}
-	stop, stopped := make(chan struct{}), make(chan struct{})
-	go m.saveProgress(e, logger, stop, stopped)
-	res, err := m.runJob(ctx, e, j, logger)
-	close(stop)
-	<-stopped
-	cause := context.Cause(ctx)
-
-	m.mu.Lock()
-	next := e.job
-	m.mu.Unlock()
-	switch {
-	case err != nil && errors.Is(cause, errClosing):
-		// Left running in the store for the next driver to resume.
-		logger.Info("trainer: job interrupted; the next driver on this store resumes it", "attempt", next.Attempts)
-	case err == nil:
-		next.State, next.Result = JobSucceeded, jobResult(res)
-	case errors.Is(cause, errCanceledByUser):
-		next.State, next.Error = JobCanceled, "canceled by request; nothing was published"
-	default:
-		next.State, next.Error = JobFailed, err.Error()
-	}
-	if next.State.Final() {
-		next.Finished = time.Now().UTC()
-		if err := m.save(e, &next); err != nil {
-			logger.Error("trainer: record job end", "state", next.State, "err", err)
-		}
-		m.dropCheckpoints(j.ID)
-	}
-
-	m.mu.Lock()
-	e.cancel(nil)
-	e.cancel = nil
-	if next.State.Final() {
-		next.CancelRequested = next.CancelRequested || e.job.CancelRequested
-		e.job = next
-		m.changedLocked(e)
-	}
-	m.running--
-	m.schedule()
-	m.mu.Unlock()
-	switch next.State {
-	case JobSucceeded:
-		logger.Info("trainer: job succeeded", "model", res.Model, "version", res.Version)
-	case JobFailed:
-		logger.Warn("trainer: job failed", "err", err)
-	case JobCanceled:
-		logger.Info("trainer: job canceled")
-	}
-}
-
-// saveProgress writes e's record every saveEvery while its progress
-// changes, off the optimiser's goroutine, until stop is closed; then it
-// closes stopped.
-func (m *Manager) saveProgress(e *entry, logger *slog.Logger, stop <-chan struct{}, stopped chan<- struct{}) {
-	defer close(stopped)
-	t := time.NewTicker(m.saveEvery)
-	defer t.Stop()
-	for {
-		select {
-		case <-stop:
-			return
-		case <-t.C:
-			if e.dirty.Swap(false) {
-				if err := m.save(e, nil); err != nil {
-					logger.Warn("trainer: record job progress", "err", err)
-				}
-			}
-		}
-	}
-}
-
-// runJob parses the job's spec and runs it; a panic becomes an error with
-// the stack, so one job cannot take the driver down.
-func (m *Manager) runJob(ctx context.Context, e *entry, j Job, logger *slog.Logger) (res *Result, err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			err = fmt.Errorf("trainer: job panicked: %v\n%s", p, debug.Stack())
-		}
-	}()
-	spec, err := ParseSpec(j.File, []byte(j.Spec))
-	if err != nil {
-		return nil, err
-	}
-	obs := &jobObserver{m: m, e: e, id: j.ID}
-	if m.cfg.Observe != nil {
-		obs.extra = m.cfg.Observe(j.ID)
-	}
-	if m.cfg.Ready != nil {
-		obs.Phase("waiting for the cluster")
-		if err := m.cfg.Ready(ctx); err != nil {
-			return nil, err
-		}
-	}
-	return Run(ctx, spec, Options{
-		Log: m.cfg.Log, Registry: m.cfg.Registry, SpecText: j.Spec, FlintVersion: m.cfg.FlintVersion,
-		Observer: obs, Logger: logger, Cluster: m.cfg.Cluster,
-		Checkpoints: &Checkpoints{Store: m.cfg.Store, Prefix: CheckpointPrefix(j.ID), Every: m.cfg.CheckpointEvery},
-	})
-}
-
-// jobObserver keeps a running job's phase and progress. A phase change is
-// written to the store at once; progress by saveProgress.
-type jobObserver struct {
-	m     *Manager
-	e     *entry
-	id    string
-	extra Observer // may be nil
-}
-
-func (o *jobObserver) Phase(name string) {
-	o.m.mu.Lock()
-	o.e.job.Phase = name
-	o.m.changedLocked(o.e)
-	o.m.mu.Unlock()
-	if err := o.m.save(o.e, nil); err != nil {
-		o.m.log.Warn("trainer: record job phase", "job", o.id, "err", err)
-	}
-	if o.extra != nil {
-		o.extra.Phase(name)
-	}
-}
-
-func (o *jobObserver) Iteration(trial int, p ml.Progress, maxIter int) {
-	o.m.mu.Lock()
-	o.e.job.Progress = &JobProgress{Trial: trial, Iter: p.Iter, MaxIter: maxIter, Loss: Float(p.Loss),
-		GradNorm: Float(p.GradNorm), ElapsedSec: p.Elapsed.Seconds()}
-	o.m.changedLocked(o.e)
-	o.m.mu.Unlock()
-	o.e.dirty.Store(true)
-	if o.extra != nil {
-		o.extra.Iteration(trial, p, maxIter)
 	}
 }
 

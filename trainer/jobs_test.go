@@ -23,7 +23,7 @@ import (
 )
 
 // newJobStore is a model store in a temporary directory.
-func newJobStore(t *testing.T) models.Store {
+func newJobStore(t testing.TB) models.Store {
 	t.Helper()
 	st, err := local.New(filepath.Join(t.TempDir(), "models"))
 	if err != nil {
@@ -34,7 +34,7 @@ func newJobStore(t *testing.T) models.Store {
 
 // clicksCSV writes a small binary classification problem: x1,x2,y with a
 // header.
-func clicksCSV(t *testing.T) string {
+func clicksCSV(t testing.TB) string {
 	t.Helper()
 	r := rand.New(rand.NewPCG(7, 8))
 	lines := []string{"x1,x2,y"}

@@ -49,6 +49,8 @@ func Plan(s *Spec) string {
 	fmt.Fprintf(&b, "  algorithm: %s\n", s.Algorithm.Name())
 	ev := s.Evaluation
 	switch {
+	case s.Algorithm.KMeans != nil:
+		b.WriteString("  evaluation: on every row (k-means holds none out: inertia and silhouette of the rows it clusters)")
 	case ev.Folds > 0:
 		fmt.Fprintf(&b, "  evaluation: %d-fold cross-validation", ev.Folds)
 	default:

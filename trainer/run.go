@@ -126,6 +126,10 @@ func Run(ctx context.Context, spec *Spec, opt Options) (*Result, error) {
 		defer e.Close()
 		j.engine = e
 	}
+	// Every dataset the run caches is the run's: dropped however it ends.
+	scope := cluster.NewScope(j.engine)
+	defer scope.Close()
+	j.engine = scope
 
 	var err error
 	if j.ckpt, err = j.newCheckpointer(); err != nil {
@@ -158,7 +162,7 @@ func (j *job) planSources(ctx context.Context) ([]cluster.Source, error) {
 	if (s.From != "" && s.From != "earliest") || (s.To != "" && s.To != "latest") {
 		info, err := j.opt.Log.Describe(ctx, s.Topic)
 		if err != nil {
-			return nil, fmt.Errorf("trainer: source topic: %w", err)
+			return nil, fmt.Errorf("trainer: describe source topic %s: %w", s.Topic, cluster.LogUnavailable(ctx, err))
 		}
 		opt.Ranges = map[int][2]int64{}
 		for _, p := range info.Partitions {
@@ -175,6 +179,16 @@ func (j *job) planSources(ctx context.Context) ([]cluster.Source, error) {
 		}
 	}
 	return cluster.PlanLog(ctx, j.opt.Log, s.Topic, opt)
+}
+
+// load caches the sources as the job's dataset. Partitions that failed
+// because the cluster or the log was unavailable come back as one error.
+func (j *job) load(ctx context.Context, sources []cluster.Source) (*cluster.Dataset, error) {
+	ds, err := j.engine.LoadSources(ctx, j.opt.Log, j.spec.Name, sources)
+	if err != nil {
+		return nil, fmt.Errorf("trainer: %w", cluster.SummarizeUnavailable(fmt.Sprintf("load of dataset %q", j.spec.Name), err))
+	}
+	return ds, nil
 }
 
 func lineage(sources []cluster.Source) []models.Source {
@@ -206,7 +220,7 @@ func (j *job) runSupervised(ctx context.Context) (*Result, error) {
 	skip := spec.OnBadRecord == "skip" || spec.OnBadRecord == "dead_letter"
 	fitRep, err := pipe.Fit(ctx, j.engine, j.opt.Log, sources, features.FitOptions{SkipBad: skip})
 	if err != nil {
-		return nil, fmt.Errorf("trainer: %w", err)
+		return nil, fmt.Errorf("trainer: %w", cluster.SummarizeUnavailable("fit of the feature transforms", err))
 	}
 	if fitRep.Bad > 0 {
 		j.log.Warn("trainer: skipping records that do not fit the schema", "count", fitRep.Bad, "examples", fitRep.Examples)
@@ -230,9 +244,9 @@ func (j *job) runSupervised(ctx context.Context) (*Result, error) {
 		sources[i].Format = format
 		sources[i].Format.Header = header
 	}
-	ds, err := j.engine.LoadSources(ctx, j.opt.Log, spec.Name, sources)
+	ds, err := j.load(ctx, sources)
 	if err != nil {
-		return nil, fmt.Errorf("trainer: %w", err)
+		return nil, err
 	}
 	res.Rows, res.Skipped = ds.Rows(), ds.Skipped()
 	if ds.Rows() == 0 {
@@ -261,6 +275,7 @@ func (j *job) runSupervised(ctx context.Context) (*Result, error) {
 		if err != nil {
 			return nil, err
 		}
+		j.engine.Drop(ds) // the two halves hold every row
 	} else {
 		train = ds
 	}
@@ -294,13 +309,18 @@ func (j *job) runSupervised(ctx context.Context) (*Result, error) {
 	evalOn := test
 	if evalOn == nil {
 		evalOn = ds // cross-validated: the metrics below are the folds' means
+	} else {
+		j.engine.Drop(train) // only the held-out rows are needed from here
 	}
 	res.Metrics, err = j.evaluate(ctx, model, evalOn, metrics)
 	if err != nil {
 		return nil, err
 	}
+	if test != nil {
+		j.engine.Drop(test)
+	}
 	if ev.Folds > 0 {
-		cv, err := ml.CrossValidate(ctx, j.engine, ds, est.estimator(), ev.Folds, seedOr(ev.Seed), metrics[0])
+		cv, err := ml.CrossValidate(ctx, j.engine, ds, est.estimator(nil), ev.Folds, seedOr(ev.Seed), metrics[0])
 		if err != nil {
 			return nil, err
 		}
@@ -418,13 +438,16 @@ func (j *job) evaluate(ctx context.Context, model ml.Model, ds *cluster.Dataset,
 func (j *job) search(ctx context.Context, est estimator, train, test *cluster.Dataset, metric string) (ml.Params, error) {
 	ev := j.spec.Evaluation
 	if ev.Folds > 0 {
+		trial := 0 // Build is called once per grid point, in order
 		g := ml.GridSearch{Grid: ev.Grid, Folds: ev.Folds, Seed: seedOr(ev.Seed), Metric: metric,
 			Build: func(p ml.Params) (ml.Estimator, error) {
 				e, err := est.with(p)
 				if err != nil {
 					return nil, err
 				}
-				return e.estimator(), nil
+				trial++
+				t := trial
+				return e.estimator(func(pr ml.Progress) bool { j.obs.Iteration(t, pr, e.maxIter()); return false }), nil
 			}}
 		r, err := g.Run(ctx, j.engine, train)
 		if err != nil {

@@ -179,7 +179,7 @@ output: {alias: production, min: {accuracy: 0.99}}
 	}
 }
 
-func writeLines(t *testing.T, name string, lines []string) string {
+func writeLines(t testing.TB, name string, lines []string) string {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), name)
 	if err := os.WriteFile(p, []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {

@@ -18,6 +18,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
@@ -44,6 +46,9 @@ type jobsOptions struct {
 	checkpointEvery int
 	maxConcurrent   int
 	minWorkers      int
+	workerWait      time.Duration
+	jobRetries      int
+	retryFor        time.Duration
 }
 
 func (o *jobsOptions) add(f *pflag.FlagSet, defaultHTTP, httpUsage string) {
@@ -51,6 +56,25 @@ func (o *jobsOptions) add(f *pflag.FlagSet, defaultHTTP, httpUsage string) {
 	f.IntVar(&o.checkpointEvery, "checkpoint-every", 0, "iterations between optimiser checkpoints in the store (default: the job's engine.checkpoint_every, else 10)")
 	f.IntVar(&o.maxConcurrent, "max-concurrent", 1, "jobs run at once; the others wait in submission order")
 	f.IntVar(&o.minWorkers, "min-workers", 1, "live workers a job waits for before it starts")
+	f.DurationVar(&o.workerWait, "worker-wait", 90*time.Second, "how long a call waits for a worker to (re)join when none is alive before it fails (0: it fails at once)")
+	f.IntVar(&o.jobRetries, "job-retries", 5, "times a job is started again from its checkpoint after a transient failure (no live worker, the log unreachable); 0: never")
+	f.DurationVar(&o.retryFor, "retry-for", 10*time.Minute, "how long after its first transient failure a job is retried")
+}
+
+// remoteWorkerWait is --worker-wait as remote.Config.WorkerWait takes it.
+func (o jobsOptions) remoteWorkerWait() time.Duration {
+	if o.workerWait == 0 {
+		return -1 // remote: negative means not at all
+	}
+	return o.workerWait
+}
+
+// managerRetries is --job-retries as trainer.ManagerConfig.Retries takes it.
+func (o jobsOptions) managerRetries() int {
+	if o.jobRetries == 0 {
+		return -1 // trainer: negative means none
+	}
+	return o.jobRetries
 }
 
 func (o jobsOptions) validate() error {
@@ -64,6 +88,15 @@ func (o jobsOptions) validate() error {
 	if o.minWorkers < 1 {
 		errs = append(errs, fmt.Errorf("--min-workers must be at least 1, got %d", o.minWorkers))
 	}
+	if o.workerWait < 0 {
+		errs = append(errs, fmt.Errorf("--worker-wait must be >= 0, got %v", o.workerWait))
+	}
+	if o.jobRetries < 0 {
+		errs = append(errs, fmt.Errorf("--job-retries must be >= 0, got %d", o.jobRetries))
+	}
+	if o.retryFor <= 0 {
+		errs = append(errs, fmt.Errorf("--retry-for must be positive, got %v", o.retryFor))
+	}
 	return errors.Join(errs...)
 }
 
@@ -76,7 +109,7 @@ func newDriverCmd(s streams) *cobra.Command {
 at --listen, and that takes training jobs over HTTP at --http:
 
   POST /v1/jobs (a YAML spec), GET /v1/jobs, GET /v1/jobs/ID, DELETE /v1/jobs/ID,
-  GET /v1/jobs/ID/events, GET /v1/workers, GET /healthz       (docs/driver.md)
+  GET /v1/jobs/ID/events, GET /v1/workers, GET /metrics, GET /healthz  (docs/driver.md)
 
 "flint train --driver http://HOST:PORT -f job.yaml" submits a job and follows it.
 Jobs run one at a time (--max-concurrent) on the workers, each once at least
@@ -84,7 +117,9 @@ Jobs run one at a time (--max-concurrent) on the workers, each once at least
 record (jobs/ID.json) and optimiser checkpoints (every --checkpoint-every
 iterations) live in the store too: a driver stopped mid-job (SIGTERM, Ctrl-C,
 a crash) leaves it running there, and the next driver started on the same store
-resumes it from its newest checkpoint.
+resumes it from its newest checkpoint. A job whose attempt fails for a
+transient reason (no live worker after --worker-wait, the log unreachable) is
+started again from its checkpoint, up to --job-retries times within --retry-for.
 
 Workers read log sources from the --log given here: kafka:, or the embedded
 dir: log, which the driver and its workers (on the same host) read read-only
@@ -124,7 +159,7 @@ func runDriver(cmd *cobra.Command, s streams, o driverOptions) error {
 		return err
 	}
 	d, err := remote.NewDriver(remote.Config{Listen: o.listen, HeartbeatInterval: o.heartbeat, HeartbeatTimeout: o.timeout,
-		Secret: secret, TLS: tlsFiles, Log: logSpec, Logger: logger})
+		WorkerWait: o.jobs.remoteWorkerWait(), Secret: secret, TLS: tlsFiles, Log: logSpec, Logger: logger})
 	if err != nil {
 		return err
 	}
@@ -177,20 +212,23 @@ func serveJobs(cmd *cobra.Command, s streams, d *remote.Driver, o jobsOptions, s
 	minWorkers := o.minWorkers
 	m, err := trainer.NewManager(ctx, trainer.ManagerConfig{
 		Store: store, Log: l, LogReadOnly: strings.HasPrefix(logSpec, "dir:"), Cluster: d, Logger: logger, FlintVersion: version,
-		CheckpointEvery: o.checkpointEvery, MaxConcurrent: o.maxConcurrent,
+		CheckpointEvery: o.checkpointEvery, MaxConcurrent: o.maxConcurrent, Retries: o.managerRetries(), RetryFor: o.retryFor,
 		Ready: func(ctx context.Context) error { return d.WaitWorkers(ctx, minWorkers) },
 	})
 	if err != nil {
 		return err
 	}
 	defer m.Close()
-	api := trainer.NewAPI(trainer.APIConfig{Manager: m, Token: secret, Logger: logger, Workers: func() []trainer.Worker {
+	reg := prometheus.NewRegistry()
+	api := trainer.NewAPI(trainer.APIConfig{Manager: m, Token: secret, Logger: logger, Metrics: reg, Workers: func() []trainer.Worker {
 		var ws []trainer.Worker
 		for _, w := range d.Members() {
 			ws = append(ws, trainer.Worker{ID: w.ID, Name: w.Name, Addr: w.Addr, Alive: w.Alive, CachedBytes: w.CachedBytes, LastHeartbeat: w.LastHeartbeat})
 		}
 		return ws
 	}})
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		m.Collector(), api.Collector())
 	ln, err := net.Listen("tcp", o.http)
 	if err != nil {
 		return fmt.Errorf("--http: %w", err)

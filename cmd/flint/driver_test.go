@@ -370,6 +370,19 @@ func TestDriverEndToEnd(t *testing.T) {
 	if len(wl.Workers) != 2 || !wl.Workers[0].Alive || !wl.Workers[1].Alive {
 		t.Fatalf("GET /v1/workers: %+v", wl)
 	}
+	req, _ = http.NewRequest(http.MethodGet, api+"/metrics", nil)
+	req.Header.Set("Authorization", "Bearer e2e-secret")
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{`flint_trainer_jobs{state="succeeded"} 2`, "flint_trainer_iterations_total ", "go_goroutines ", "process_resident_memory_bytes "} {
+		if resp.StatusCode != http.StatusOK || !strings.Contains(string(metrics), want) {
+			t.Fatalf("GET /metrics: %d, no %q in:\n%s", resp.StatusCode, want, metrics)
+		}
+	}
 
 	d.stop(t)
 	for _, w := range workers {
@@ -479,6 +492,9 @@ func TestDriverAndTrainFlags(t *testing.T) {
 	}{
 		{[]string{"driver", "--max-concurrent", "0"}, "--max-concurrent must be at least 1, got 0"},
 		{[]string{"driver", "--checkpoint-every", "-1", "--min-workers", "0"}, "--checkpoint-every must be >= 0, got -1\n--min-workers must be at least 1, got 0"},
+		{[]string{"driver", "--worker-wait", "-1s", "--job-retries", "-1", "--retry-for", "0s"},
+			"--worker-wait must be >= 0, got -1s\n--job-retries must be >= 0, got -1\n--retry-for must be positive, got 0s"},
+		{[]string{"up", "--job-retries", "-2"}, "--job-retries must be >= 0, got -2"},
 		{[]string{"driver", "--tls-cert", "c.pem"}, "go together"},
 		{[]string{"driver", "--secret-file", "/no/such/secret"}, "--secret-file"},
 		{[]string{"--store", "nowhere", "driver", "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0"}, `--store "nowhere": unknown store`},
@@ -491,6 +507,16 @@ func TestDriverAndTrainFlags(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("flint %s: %v, want an error containing %q", strings.Join(tc.args, " "), err, tc.want)
 		}
+	}
+}
+
+// --worker-wait 0 and --job-retries 0 mean "not at all", which the driver
+// and the manager spell as negative; other values pass as they are.
+func TestJobsOptionsMapping(t *testing.T) {
+	off := jobsOptions{workerWait: 0, jobRetries: 0}
+	on := jobsOptions{workerWait: 90 * time.Second, jobRetries: 5}
+	if off.remoteWorkerWait() >= 0 || off.managerRetries() >= 0 || on.remoteWorkerWait() != 90*time.Second || on.managerRetries() != 5 {
+		t.Fatalf("0 maps to %v and %d, 90s and 5 to %v and %d", off.remoteWorkerWait(), off.managerRetries(), on.remoteWorkerWait(), on.managerRetries())
 	}
 }
 

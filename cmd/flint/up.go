@@ -113,7 +113,8 @@ func runUp(cmd *cobra.Command, s streams, o upOptions) error {
 			return err
 		}
 	}
-	d, err := remote.NewDriver(remote.Config{Listen: o.addr, HeartbeatInterval: o.heartbeat, HeartbeatTimeout: o.timeout, Secret: secret, TLS: tlsFiles, Log: logSpec, Logger: logger})
+	d, err := remote.NewDriver(remote.Config{Listen: o.addr, HeartbeatInterval: o.heartbeat, HeartbeatTimeout: o.timeout,
+		WorkerWait: o.jobs.remoteWorkerWait(), Secret: secret, TLS: tlsFiles, Log: logSpec, Logger: logger})
 	if err != nil {
 		return err
 	}

@@ -7,6 +7,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+	"time"
 
 	"github.com/flintml/flint/cluster"
 )
@@ -71,6 +72,16 @@ type Config struct {
 	// an error naming the mismatch. The factors are then bit for bit those
 	// of the uninterrupted fit.
 	Resume *State
+
+	// Progress, if not nil, is called after every iteration, on the
+	// goroutine that called Fit.
+	Progress func(Progress)
+}
+
+// Progress is one iteration of Fit, as Config.Progress sees it.
+type Progress struct {
+	Iter    int           // iterations done, counting this one (and those before a resume)
+	Elapsed time.Duration // since Fit started
 }
 
 func (c Config) withDefaults() Config {
@@ -156,6 +167,7 @@ type Executor interface {
 // on its own, so the factors are bit-identical for any number of workers
 // and of blocks.
 func Fit(ctx context.Context, x Executor, ratings []Rating, cfg Config) (*Model, error) {
+	start := time.Now()
 	t, err := newTrainer(ctx, x, ratings, cfg)
 	if err != nil {
 		return nil, err
@@ -169,6 +181,9 @@ func Fit(ctx context.Context, x Executor, ratings []Rating, cfg Config) (*Model,
 	for it := first; it < t.cfg.MaxIter; it++ {
 		if err := t.iterate(ctx); err != nil {
 			return nil, fmt.Errorf("als: iteration %d: %w", it+1, err)
+		}
+		if t.cfg.Progress != nil {
+			t.cfg.Progress(Progress{Iter: it + 1, Elapsed: time.Since(start)})
 		}
 		if done := it + 1; every > 0 && done%every == 0 && done < t.cfg.MaxIter {
 			if err := t.cfg.Checkpoint(t.state(done)); err != nil {

@@ -54,6 +54,9 @@
 // checkpoint envelope ("FLST", algorithm "als"); resuming checks the rank,
 // Implicit, NonNegative and the ids, and names what differs.
 //
+// Config.Progress, when set, sees every iteration (ALS computes no loss
+// while it iterates).
+//
 // # Memory
 //
 // Each worker holds the broadcast factors of the other side: at most

@@ -70,6 +70,10 @@
 // ("FLST", algorithm "kmeans"); resuming checks K, the number of features,
 // the initialisation and the seed, and names what differs.
 //
+// Config.Progress, when set, sees every Lloyd iteration: the run, the
+// iteration, the cost against the centres it started from and how far the
+// centres moved.
+//
 // # Model
 //
 // Model holds the centres, the cluster sizes, the inertia (weighted sum of

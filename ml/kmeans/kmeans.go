@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"time"
 
 	"gonum.org/v1/gonum/floats"
 
@@ -68,6 +69,23 @@ type Config struct {
 	// otherwise Fit fails with an error naming the mismatch. The model
 	// returned is bit for bit the one the uninterrupted fit returns.
 	Resume *State
+
+	// Progress, if not nil, is called after every Lloyd iteration of
+	// every run, on the goroutine that called Fit.
+	Progress func(Progress)
+}
+
+// Progress is one Lloyd iteration, as Config.Progress sees it.
+type Progress struct {
+	Run  int // 0-based run number
+	Iter int // iterations of this run so far, counting this one
+	// Cost is the inertia (Σ w·d²) of the rows against the centres the
+	// iteration started from.
+	Cost float64
+	// Moved is the farthest distance a centre moved in the iteration.
+	Moved float64
+	// Elapsed is the time since Fit started.
+	Elapsed time.Duration
 }
 
 func (c Config) withDefaults() Config {
@@ -155,6 +173,7 @@ var ErrTooFewPoints = errors.New("kmeans: fewer distinct rows than clusters")
 // seed: the same dataset split into the same partitions gives bit-identical
 // centres for any number of workers.
 func Fit(ctx context.Context, x cluster.Executor, ds *cluster.Dataset, cfg Config) (*Model, error) {
+	start := time.Now()
 	cfg = cfg.withDefaults()
 	if err := cfg.validate(ds); err != nil {
 		return nil, err
@@ -173,7 +192,7 @@ func Fit(ctx context.Context, x cluster.Executor, ds *cluster.Dataset, cfg Confi
 		if cfg.Resume != nil && r == cfg.Resume.Run {
 			from = cfg.Resume
 		}
-		m, err := fitRun(ctx, x, ds, cfg, r, best, from)
+		m, err := fitRun(ctx, x, ds, cfg, r, best, from, start)
 		if err != nil {
 			if cfg.Runs > 1 {
 				return nil, fmt.Errorf("kmeans: run %d of %d: %w", r+1, cfg.Runs, err)
@@ -198,7 +217,7 @@ func Fit(ctx context.Context, x cluster.Executor, ds *cluster.Dataset, cfg Confi
 // fitRun is run number run: initialise (or take the centres of from, a
 // state in this run), iterate, and measure the final centres. best is the
 // best model of the runs before, for the checkpoints.
-func fitRun(ctx context.Context, x cluster.Executor, ds *cluster.Dataset, cfg Config, run int, best *Model, from *State) (*Model, error) {
+func fitRun(ctx context.Context, x cluster.Executor, ds *cluster.Dataset, cfg Config, run int, best *Model, from *State, start time.Time) (*Model, error) {
 	k, d := cfg.K, ds.Cols()
 	m := &Model{K: k, Dim: d}
 	var c []float64
@@ -227,6 +246,9 @@ func fitRun(ctx context.Context, x cluster.Executor, ds *cluster.Dataset, cfg Co
 		}
 		c = next
 		m.Iterations++
+		if cfg.Progress != nil {
+			cfg.Progress(Progress{Run: run, Iter: m.Iterations, Cost: p.Cost, Moved: moved, Elapsed: time.Since(start)})
+		}
 		if moved <= cfg.Tol || moved == 0 {
 			m.Converged = true
 			break

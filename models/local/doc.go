@@ -19,6 +19,10 @@
 // version, and at worst a .tmp- file is left, which Sweep (called by
 // models.Registry.GC) removes.
 //
+// Delete removes the directories a deletion leaves empty, up to the root. A
+// writer that finds its directory removed between creating it and creating
+// its file in it creates it again.
+//
 // # Compare-and-swap
 //
 // PutIf takes an exclusive flock(2) on the object's lock file, compares the

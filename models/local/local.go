@@ -78,10 +78,11 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64) er
 // file: tmp + fsync + rename + fsync dir. On error nothing is left.
 func (s *Store) writeAtomic(ctx context.Context, path string, r io.Reader, size int64) (err error) {
 	dir := filepath.Dir(path)
-	if err := s.mkdirs(dir); err != nil {
+	var f *os.File
+	err = s.inDir(dir, func() (err error) {
+		f, err = os.CreateTemp(dir, tmpPrefix+"*")
 		return err
-	}
-	f, err := os.CreateTemp(dir, tmpPrefix+"*")
+	})
 	if err != nil {
 		return err
 	}
@@ -112,6 +113,35 @@ func (s *Store) writeAtomic(ctx context.Context, path string, r io.Reader, size 
 		return err
 	}
 	return syncDir(dir)
+}
+
+// inDir creates dir (and its parents) and calls create, which creates a
+// file in it. A Delete that removed dir as empty in between makes create
+// fail with fs.ErrNotExist; dir is then created again, a few times.
+func (s *Store) inDir(dir string, create func() error) error {
+	for try := 0; ; try++ {
+		err := s.mkdirs(dir)
+		if err == nil {
+			err = create()
+		}
+		if err == nil || !errors.Is(err, fs.ErrNotExist) || try == 9 {
+			return err
+		}
+	}
+}
+
+// removeEmptyDirs removes dir and then its parents while they are empty,
+// up to but not including the store's root. It stops at the first that is
+// not empty (or gone); errors are not failures of the delete that calls it.
+func (s *Store) removeEmptyDirs(dir string) {
+	for len(dir) > len(s.dir) && strings.HasPrefix(dir, s.dir+string(filepath.Separator)) {
+		if err := os.Remove(dir); err != nil {
+			return
+		}
+		parent := filepath.Dir(dir)
+		_ = syncDir(parent)
+		dir = parent
+	}
 }
 
 // mkdirs creates dir and its missing parents under the root, fsyncing each
@@ -245,7 +275,9 @@ func (s *Store) List(ctx context.Context, prefix string) ([]models.Entry, error)
 	return out, nil
 }
 
-// Delete removes the object's file and fsyncs its directory.
+// Delete removes the object's file and fsyncs its directory, then removes
+// the directories it leaves empty, up to the store's root, so that deleted
+// prefixes (a finished job's checkpoints) leave no empty folders behind.
 func (s *Store) Delete(ctx context.Context, key string) error {
 	p, err := s.path(key)
 	if err != nil {
@@ -260,9 +292,12 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 		}
 		return fmt.Errorf("local: delete %s: %w", key, err)
 	}
-	if err := syncDir(filepath.Dir(p)); err != nil {
+	// A concurrent Delete may have removed the directory, emptied: that
+	// removal is synced into its parent.
+	if err := syncDir(filepath.Dir(p)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("local: delete %s: %w", key, err)
 	}
+	s.removeEmptyDirs(filepath.Dir(p))
 	return nil
 }
 
@@ -296,10 +331,11 @@ func (s *Store) PutIf(ctx context.Context, key string, data []byte, tag string) 
 		return "", err
 	}
 	fail := func(err error) (string, error) { return "", fmt.Errorf("local: put-if %s: %w", key, err) }
-	if err := s.mkdirs(filepath.Dir(p)); err != nil {
-		return fail(err)
-	}
-	unlock, err := lockFile(ctx, filepath.Join(filepath.Dir(p), "."+filepath.Base(p)+lockSuffix))
+	var unlock func()
+	err = s.inDir(filepath.Dir(p), func() (err error) {
+		unlock, err = lockFile(ctx, filepath.Join(filepath.Dir(p), "."+filepath.Base(p)+lockSuffix))
+		return err
+	})
 	if err != nil {
 		return fail(err)
 	}

@@ -2,8 +2,11 @@ package local_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -76,5 +79,71 @@ func TestKeysStayInside(t *testing.T) {
 	entries, _ := os.ReadDir(parent)
 	if len(entries) != 1 {
 		t.Fatalf("files appeared next to the store: %v", entries)
+	}
+}
+
+// Deleting the last object of a directory removes the directories left
+// empty, up to the root and no further.
+func TestDeleteRemovesEmptyDirectories(t *testing.T) {
+	dir := t.TempDir()
+	s := mustNew(t, dir)
+	ctx := context.Background()
+	for _, k := range []string{"jobs/1/checkpoint/state", "jobs/1/checkpoint/job.json", "jobs/1.json"} {
+		if err := s.Put(ctx, k, strings.NewReader("x"), 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	exists := func(rel string) bool {
+		_, err := os.Stat(filepath.Join(dir, filepath.FromSlash(rel)))
+		return err == nil
+	}
+	if err := s.Delete(ctx, "jobs/1/checkpoint/state"); err != nil {
+		t.Fatal(err)
+	}
+	if !exists("jobs/1/checkpoint") {
+		t.Fatal("a directory that still holds an object was removed")
+	}
+	if err := s.Delete(ctx, "jobs/1/checkpoint/job.json"); err != nil {
+		t.Fatal(err)
+	}
+	if exists("jobs/1") || !exists("jobs/1.json") {
+		t.Fatal("want jobs/1/ removed with its last object, and jobs/1.json kept")
+	}
+	if err := s.Delete(ctx, "jobs/1.json"); err != nil {
+		t.Fatal(err)
+	}
+	if exists("jobs") || !exists("") {
+		t.Fatal("want jobs/ removed and the root kept")
+	}
+	if err := s.Put(ctx, "jobs/2/checkpoint/state", strings.NewReader("y"), 1); err != nil {
+		t.Fatalf("put after the directories were removed: %v", err)
+	}
+}
+
+// Puts into a directory that concurrent deletes keep emptying all succeed.
+func TestPutRacesDeleteOfEmptyDirectory(t *testing.T) {
+	s := mustNew(t, t.TempDir())
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	errs := make(chan error, 200)
+	for g := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 50 {
+				k := fmt.Sprintf("a/b/k%d-%d", g, i)
+				if err := s.Put(ctx, k, strings.NewReader("v"), 1); err != nil {
+					errs <- err
+				}
+				if err := s.Delete(ctx, k); err != nil {
+					errs <- err
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
 	}
 }
