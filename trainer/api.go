@@ -47,12 +47,17 @@ type APIConfig struct {
 
 // Worker is one worker process of the cluster, as GET /v1/workers lists it.
 type Worker struct {
-	ID            string    `json:"id"`
-	Name          string    `json:"name"`
-	Addr          string    `json:"addr"`
-	Alive         bool      `json:"alive"`
-	CachedBytes   int64     `json:"cached_bytes"`
+	ID          string `json:"id"`
+	Name        string `json:"name"`
+	Addr        string `json:"addr"`
+	Alive       bool   `json:"alive"`
+	CachedBytes int64  `json:"cached_bytes"`
+	// MemoryLimit bounds the worker's cached bytes; 0 means none.
+	MemoryLimit   int64     `json:"memory_limit,omitempty"`
 	LastHeartbeat time.Time `json:"last_heartbeat,omitzero"`
+	// Reason says why a dead worker was declared dead: heartbeat,
+	// connection or left.
+	Reason string `json:"reason,omitempty"`
 }
 
 // DefaultMaxSpecBytes is the default bound on a submitted spec.

@@ -223,12 +223,13 @@ func serveJobs(cmd *cobra.Command, s streams, d *remote.Driver, o jobsOptions, s
 	api := trainer.NewAPI(trainer.APIConfig{Manager: m, Token: secret, Logger: logger, Metrics: reg, Workers: func() []trainer.Worker {
 		var ws []trainer.Worker
 		for _, w := range d.Members() {
-			ws = append(ws, trainer.Worker{ID: w.ID, Name: w.Name, Addr: w.Addr, Alive: w.Alive, CachedBytes: w.CachedBytes, LastHeartbeat: w.LastHeartbeat})
+			ws = append(ws, trainer.Worker{ID: w.ID, Name: w.Name, Addr: w.Addr, Alive: w.Alive, CachedBytes: w.CachedBytes,
+				MemoryLimit: w.MemoryLimit, LastHeartbeat: w.LastHeartbeat, Reason: w.Reason})
 		}
 		return ws
 	}})
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.Collector(), api.Collector())
+		m.Collector(), api.Collector(), d.Collector())
 	ln, err := net.Listen("tcp", o.http)
 	if err != nil {
 		return fmt.Errorf("--http: %w", err)

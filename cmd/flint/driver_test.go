@@ -378,7 +378,8 @@ func TestDriverEndToEnd(t *testing.T) {
 	}
 	metrics, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	for _, want := range []string{`flint_trainer_jobs{state="succeeded"} 2`, "flint_trainer_iterations_total ", "go_goroutines ", "process_resident_memory_bytes "} {
+	for _, want := range []string{`flint_trainer_jobs{state="succeeded"} 2`, "flint_trainer_iterations_total ", "go_goroutines ", "process_resident_memory_bytes ",
+		`flint_cluster_workers{state="live"} 2`, "flint_cluster_worker_cached_bytes{", `flint_cluster_tasks_total{`} {
 		if resp.StatusCode != http.StatusOK || !strings.Contains(string(metrics), want) {
 			t.Fatalf("GET /metrics: %d, no %q in:\n%s", resp.StatusCode, want, metrics)
 		}
