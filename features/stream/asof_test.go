@@ -90,6 +90,14 @@ func TestAsOfNoLeakage(t *testing.T) {
 				t.Fatal(err)
 			}
 			for i, l := range labels {
+				for j, want := range referenceAsOf(def, evs, l) {
+					if !sameBits(base[i*nf+j], want) {
+						t.Fatalf("label %d (%s as of %d): %s = %v, the reference says %v", i, l.Key, l.Time,
+							def.Features[j].Name, base[i*nf+j], want)
+					}
+				}
+			}
+			for i, l := range labels {
 				log := tc.plant(l, cutOf(def, evs, l))
 				want := base[i*nf : (i+1)*nf]
 				if !tc.unchanged {
