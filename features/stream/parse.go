@@ -251,14 +251,13 @@ func (p *parser) definition(root *yaml.Node) *Definition {
 		for i, item := range items {
 			path := fmt.Sprintf("features[%d]", i)
 			f, ok := p.feature(def, item, path)
-			if !ok {
-				continue
-			}
-			if names[f.Name] {
+			if f.Name != "" && names[f.Name] {
 				p.fail(item, path+".name", "feature %q is defined twice", f.Name)
 			}
 			names[f.Name] = true
-			def.Features = append(def.Features, f)
+			if ok {
+				def.Features = append(def.Features, f)
+			}
 		}
 	}
 	return def
@@ -380,14 +379,17 @@ func (p *parser) derived(def *Definition, n *yaml.Node, path string) {
 		}
 	}
 	var args *yaml.Node
-	for op := Add; op <= Div; op++ {
-		if v := f.vals[op.String()]; v != nil {
-			if d.Op != 0 {
-				p.fail(v, join(path, op.String()), "a derived field has one operation; %s is already given", d.Op)
-				continue
-			}
-			d.Op, args = op, v
+	for i := 0; i+1 < len(f.n.Content); i += 2 { // in file order
+		idx := slices.Index(opNames, f.n.Content[i].Value)
+		if idx <= 0 || f.vals[opNames[idx]] != deref(f.n.Content[i+1]) {
+			continue
 		}
+		op := Op(idx)
+		if d.Op != 0 {
+			p.fail(f.n.Content[i], join(path, op.String()), "a derived field has one operation; %s is already given", d.Op)
+			continue
+		}
+		d.Op, args = op, f.vals[op.String()]
 	}
 	if d.Op == 0 {
 		p.fail(n, path, "missing the operation: want one of add, sub, mul, div with two operands")

@@ -8,11 +8,11 @@ import (
 )
 
 func (p *parser) feature(def *Definition, n *yaml.Node, path string) (Feature, bool) {
+	before := len(p.errs)
 	f, ok := p.mapping(n, path, "name", "aggregate", "field", "precision", "window", "where")
 	if !ok {
 		return Feature{}, false
 	}
-	before := len(p.errs)
 	ft := Feature{}
 	if v := p.required(f, "name"); v != nil {
 		ft.Name, _ = p.str(v, path+".name")
