@@ -111,14 +111,20 @@ func TestOnlineMatchesReferenceAndAsOf(t *testing.T) {
 					want = append(want, values[i])
 				}
 			}
-			// Labels at random times, answered by replaying the reference.
+			// Labels at random times, answered by replaying the reference,
+			// and labels of a key that has no events.
 			rng := rand.New(rand.NewPCG(tc.seed, 99))
 			for range 150 {
 				ev := evs[rng.IntN(len(evs))]
 				l := Label{Key: ev.Key, Time: ev.Time + rng.Int64N(40_000) - 20_000}
+				if rng.IntN(10) == 0 { // an hour before or after: often before every event, or after all
+					l.Time = ev.Time + (2*rng.Int64N(2)-1)*3_600_000
+				}
 				labels = append(labels, l)
 				want = append(want, referenceAsOf(def, evs, l))
 			}
+			labels = append(labels, Label{Key: "no events", Time: evs[0].Time})
+			want = append(want, referenceAsOf(def, evs, labels[len(labels)-1]))
 			checkAsOf(t, agg, evs, labels, want)
 			if tc.wantLate || tc.wantDroped {
 				late, dropped := countOutcomes(agg, evs)

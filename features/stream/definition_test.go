@@ -115,6 +115,9 @@ func TestParseErrors(t *testing.T) {
 			`d.yaml:5:9: source.time: want a timestamp field of source.fields, got "s", a string field`,
 			`d.yaml:6:26: source.fields.t: unknown type "date"; want number, string or timestamp`,
 			`d.yaml:6:32: source.fields.s: duplicate field`}},
+		{"field names", "name: x\nsource: {topic: t, key: k, fields: {k: string, \"\": number, [a]: number}}\n" + ok, []string{
+			`d.yaml:2:48: source.fields: want a non-empty field name, got ""`,
+			`d.yaml:2:60: source.fields: want a non-empty field name, got a list`}},
 		{"durations", head + "lateness: -1m\nfeatures:\n" +
 			"  - {name: a, aggregate: count, window: {sliding: 1h, resolution: 7m}}\n" +
 			"  - {name: b, aggregate: count, window: {sliding: 1h, resolution: 1.5ms}}\n" +

@@ -49,7 +49,8 @@
 // for first), time_since_last (seconds from the latest event time in the
 // window to the time asked), and distinct_count (a HyperLogLog of 2^p
 // registers per bucket, p = precision, 4 to 16, default 10; standard
-// relative error about 1.04/√(2^p), 3.25% at p = 10). A NaN field value is
+// relative error about 1.04/√(2^p), 3.25% at p = 10; rounded to a whole
+// number). A NaN field value is
 // missing: the event is not aggregated by features of that field (count
 // and time_since_last take no field and count it). An empty window's
 // count, sum and distinct_count are 0; every other aggregate is NaN.

@@ -35,7 +35,7 @@ func hllAdd(regs []uint8, p uint8, h uint64) {
 }
 
 // hllEstimate is the cardinality estimate of m registers whose 2^-r sum to
-// sum, zeros of them being 0.
+// sum, zeros of them being 0, rounded to a whole number.
 func hllEstimate(sum float64, zeros, m int) float64 {
 	fm := float64(m)
 	var alpha float64
@@ -51,9 +51,9 @@ func hllEstimate(sum float64, zeros, m int) float64 {
 	}
 	e := alpha * fm * fm / sum
 	if e <= 2.5*fm && zeros > 0 {
-		return fm * math.Log(fm/float64(zeros))
+		e = fm * math.Log(fm/float64(zeros))
 	}
-	return e
+	return math.Round(e)
 }
 
 // mix64 is SplitMix64's finaliser: it spreads every input bit over the

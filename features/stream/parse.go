@@ -303,6 +303,10 @@ func (p *parser) schema(def *Definition, n *yaml.Node) {
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], deref(n.Content[i+1])
 		path := join("source.fields", k.Value)
+		if k.Kind != yaml.ScalarNode || k.Value == "" {
+			p.fail(k, "source.fields", "want a non-empty field name, got %s", kindName(k))
+			continue
+		}
 		if _, dup := def.slots[k.Value]; dup {
 			p.fail(k, path, "duplicate field")
 			continue
