@@ -35,6 +35,7 @@ const (
 // and is safe for concurrent use; each key's data is a State.
 type Aggregator struct {
 	def         *Definition
+	derived     []cderived
 	feats       []compiled
 	nCells      int
 	nRegs       int
@@ -73,6 +74,14 @@ var cellWidth = [...]int{Count: 1, Sum: 1, Mean: 2, Min: 2, Max: 2, Variance: 3,
 // NewAggregator lays out a definition's features in a State.
 func NewAggregator(def *Definition) *Aggregator {
 	a := &Aggregator{def: def}
+	for _, d := range def.Derived {
+		cd := cderived{op: d.Op}
+		for j, arg := range d.Args {
+			cd.slot[j], _ = a.slotOf(arg.Field)
+			cd.c[j] = arg.Const
+		}
+		a.derived = append(a.derived, cd)
+	}
 	h := fnv.New64a()
 	fmt.Fprintf(h, "flint stream state layout v%d", stateVersion)
 	for _, f := range def.Features {
@@ -157,9 +166,8 @@ func (a *Aggregator) Apply(s *State, ev *Event) Outcome {
 		out = Late
 		s.late++
 	}
-	for i := range def.Derived {
-		d := &def.Derived[i]
-		ev.Num[def.nNum+i] = derive(d, ev.Num, def.slots)
+	for i := range a.derived {
+		ev.Num[def.nNum+i] = a.derived[i].eval(ev.Num)
 	}
 	if s.applied == 0 {
 		s.time = t
@@ -182,24 +190,31 @@ func (a *Aggregator) Apply(s *State, ev *Event) Outcome {
 	return out
 }
 
-func derive(d *Derived, num []float64, slots map[string]slot) float64 {
-	var v [2]float64
-	for j, arg := range d.Args {
-		if arg.Field == "" {
-			v[j] = arg.Const
-		} else {
-			v[j] = num[slots[arg.Field].i]
-		}
+// cderived is a derived field with its operands resolved: a slot of
+// Event.Num, or -1 and a constant.
+type cderived struct {
+	op   Op
+	slot [2]int
+	c    [2]float64
+}
+
+func (d *cderived) eval(num []float64) float64 {
+	x, y := d.c[0], d.c[1]
+	if d.slot[0] >= 0 {
+		x = num[d.slot[0]]
 	}
-	switch d.Op {
+	if d.slot[1] >= 0 {
+		y = num[d.slot[1]]
+	}
+	switch d.op {
 	case Add:
-		return v[0] + v[1]
+		return x + y
 	case Sub:
-		return v[0] - v[1]
+		return x - y
 	case Mul:
-		return v[0] * v[1]
+		return x * y
 	}
-	return v[0] / v[1]
+	return x / y
 }
 
 // roll clears the buckets that the stream time's move to t brings in.

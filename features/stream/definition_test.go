@@ -124,14 +124,16 @@ func TestParseErrors(t *testing.T) {
 			"  - {name: c, aggregate: count, window: {tumbling: 0s}}\n" +
 			"  - {name: d, aggregate: count, window: {hopping: 2d, every: 1h, resolution: 1m}}\n" +
 			"  - {name: e, aggregate: count, window: {sliding: 30d, resolution: 1s}}\n" +
-			"  - {name: f, aggregate: count, window: {tumbling: 1x}}\n", []string{
+			"  - {name: f, aggregate: count, window: {tumbling: 1x}}\n" +
+			"  - {name: g, aggregate: count, window: {tumbling: 106751991d}}\n", []string{
 			`d.yaml:3:11: lateness: bad duration "-1m": must be more than 0`,
 			`d.yaml:5:67: features[0].window.resolution: resolution 7m does not divide the window's 1h`,
 			`d.yaml:6:67: features[1].window.resolution: bad duration "1.5ms": want a whole number of milliseconds`,
 			`d.yaml:7:52: features[2].window.tumbling: bad duration "0s": must be more than 0`,
 			`d.yaml:8:78: features[3].window.resolution: a hopping window takes no resolution`,
 			`d.yaml:9:68: features[4].window.resolution: the window would keep 2592001 buckets of 1s per key; at most 10000: use a coarser resolution`,
-			`d.yaml:10:52: features[5].window.tumbling: bad duration "1x": want a Go duration such as 90s, 15m or 1h, or whole days such as 7d`}},
+			`d.yaml:10:52: features[5].window.tumbling: bad duration "1x": want a Go duration such as 90s, 15m or 1h, or whole days such as 7d`,
+			`d.yaml:11:52: features[6].window.tumbling: bad duration "106751991d": must be at most 104249991d, the span of event times`}},
 		{"windows", head + "features:\n" +
 			"  - {name: a, aggregate: count, window: {sliding: 1h, tumbling: 1h}}\n" +
 			"  - {name: b, aggregate: count, window: {hopping: 1h}}\n" +

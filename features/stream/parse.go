@@ -170,8 +170,12 @@ func (p *parser) number(n *yaml.Node, path string) (float64, bool) {
 // ("7d") as milliseconds; it must be positive unless zeroOK.
 func (p *parser) duration(n *yaml.Node, path string, zeroOK bool) (int64, bool) {
 	ms, err := parseDuration(n)
-	if err == nil && (ms < 0 || ms == 0 && !zeroOK) {
+	switch {
+	case err != nil:
+	case ms < 0 || ms == 0 && !zeroOK:
 		err = fmt.Errorf("must be more than 0")
+	case ms > MaxTime:
+		err = fmt.Errorf("must be at most %dd, the span of event times", MaxTime/86_400_000)
 	}
 	if err != nil {
 		p.fail(n, path, "bad duration %s: %v", kindName(n), err)
