@@ -10,8 +10,8 @@
 // with file:line:column and the field's path) names a source topic, the
 // schema of its events (number, string and timestamp fields), the key field
 // and the event-time field (a timestamp field, or the record's own
-// timestamp when omitted), the allowed lateness, derived fields and the
-// features:
+// timestamp when omitted: whoever decodes records puts it in Event.Time),
+// the allowed lateness, derived fields and the features:
 //
 //	name: card_activity
 //	source:
@@ -44,16 +44,16 @@
 //
 // count, sum, mean, min, max, variance (population: Σ(x−mean)²/n, by
 // Welford's update within a bucket and Chan et al.'s combination across
-// buckets), last and first (the value of the latest, or earliest, event
+// buckets), last and first (the value at the latest, or earliest, event
 // time; of equal times the last applied wins for last and the first applied
 // for first), time_since_last (seconds from the latest event time in the
 // window to the time asked), and distinct_count (a HyperLogLog of 2^p
-// registers per bucket, p = precision, 4 to 16, default 10; standard
+// registers per bucket, p = precision from 4 to 16, default 10; standard
 // relative error about 1.04/√(2^p), 3.25% at p = 10; rounded to a whole
-// number). A NaN field value is
-// missing: the event is not aggregated by features of that field (count
-// and time_since_last take no field and count it). An empty window's
-// count, sum and distinct_count are 0; every other aggregate is NaN.
+// number). A NaN field value is missing: the event is not aggregated by
+// the features of that field. count and time_since_last take no field and
+// see every event that passes their filters. An empty window's count, sum
+// and distinct_count are 0; every other aggregate is NaN.
 // Derived fields are computed in order in IEEE 754 arithmetic (x/0 is ±Inf
 // or NaN) before filtering and aggregation; a filter compares a field with
 // a constant (strings with == and != only), and a feature aggregates only
@@ -73,7 +73,13 @@
 //     window (aligned to the epoch) that holds T, so far.
 //   - hopping D every S (w = S, D a multiple of S): buckets B−D/S … B−1,
 //     the events in [(B−D/S)·S, B·S): the latest complete window of length
-//     D among those starting at multiples of S.
+//     D among those starting at multiples of S. It changes when T crosses
+//     a multiple of S, and when a late event within the lateness lands in
+//     it.
+//
+// Reading a value walks the window's buckets (for distinct_count, their
+// registers too); a key's state holds, per feature, D/w+1 buckets (one for
+// tumbling) of 1 to 3 float64s, or of 2^p register bytes.
 //
 // # Stream time, lateness and "as of"
 //
@@ -93,10 +99,10 @@
 // and before it moved past t: replaying the key's events in log order, it
 // is Value(t) just before the first event whose time is after t. So it
 // never uses an event after t, nor an event at or before t that arrived
-// after an event later than t (that one was late at t, and a replica had
-// not seen it). Events of other keys never change it. The online value
-// after an event equals the as-of value at the stream time it leaves
-// whenever the key's next event moves the stream time on.
+// after one later than t (at t, a replica had not seen it yet). Events of
+// other keys never change it. The online value after an event equals the
+// as-of value at the stream time it leaves whenever the key's next event
+// moves the stream time on.
 //
 // Stream time is per key, not per partition, so values do not depend on
 // how keys are spread over partitions or processed together.
