@@ -3,6 +3,7 @@ package stream
 import (
 	"errors"
 	"fmt"
+	"os"
 	"reflect"
 	"strings"
 	"testing"
@@ -38,7 +39,7 @@ features:
     window: {hopping: 1h, every: 15m}
 `
 
-// TestParseExample: the package documentation's example decodes to the
+// TestParseExample: a definition using every section decodes to the
 // definition it describes.
 func TestParseExample(t *testing.T) {
 	def, err := Parse("card.yaml", []byte(exampleDefinition))
@@ -217,5 +218,28 @@ func TestParseErrors(t *testing.T) {
 				t.Fatalf("the error reads\n%s\nwant\n%s", err, wantAll)
 			}
 		})
+	}
+}
+
+// TestDocExample: the definition in the package documentation parses.
+func TestDocExample(t *testing.T) {
+	src, err := os.ReadFile("doc.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var yaml []string
+	for _, line := range strings.Split(string(src), "\n") {
+		if rest, ok := strings.CutPrefix(line, "//\t"); ok {
+			yaml = append(yaml, rest)
+		} else if len(yaml) > 0 {
+			break
+		}
+	}
+	def, err := Parse("doc.go", []byte(strings.Join(yaml, "\n")))
+	if err != nil {
+		t.Fatalf("the documented definition does not parse: %v", err)
+	}
+	if got := def.FeatureNames(); !reflect.DeepEqual(got, []string{"tx_1h", "merchants_30d", "spend_today"}) {
+		t.Fatalf("the documented definition has features %v", got)
 	}
 }
