@@ -1,6 +1,7 @@
 package stream
 
 import (
+	"math"
 	"math/rand/v2"
 	"testing"
 )
@@ -26,6 +27,23 @@ func TestMaxBytes(t *testing.T) {
 		}
 		if got := maxBytes(c[0], c[1]); got != want {
 			t.Fatalf("maxBytes(%016x, %016x) = %016x, want %016x", c[0], c[1], got, want)
+		}
+	}
+}
+
+// TestHashes: 0 and -0 are one value to distinct_count; strings and
+// numbers hash apart, and the hashes spread (no two of 100,000 collide).
+func TestHashes(t *testing.T) {
+	if hashFloat(0) != hashFloat(math.Copysign(0, -1)) {
+		t.Fatal("0 and -0 hash apart")
+	}
+	seen := map[uint64]bool{}
+	for i := range 50_000 {
+		for _, h := range []uint64{hashString(itoa(i)), hashFloat(float64(i))} {
+			if seen[h] {
+				t.Fatalf("a collision at %d", i)
+			}
+			seen[h] = true
 		}
 	}
 }
