@@ -1,0 +1,104 @@
+package stream
+
+import (
+	"fmt"
+	"slices"
+)
+
+// Label asks for a key's feature values as of a time (milliseconds since
+// the Unix epoch): a training row's label time.
+type Label struct {
+	Key  string
+	Time int64
+}
+
+// AsOf computes the features for every label from events in log order,
+// by the code that computes them online: each key's events go through
+// Apply, and a label at t is answered with Value(t) just before the first
+// of its key's events that would move the key's stream time past t (or
+// after the last). So the value as of t uses exactly the events a serving
+// replica had applied when the key's stream time reached t, as it stood
+// before any event after t arrived: no event after t, and no event at or
+// before t that arrived after the stream time passed t.
+//
+// out receives len(labels) rows of len(Definition.Features) values, row i
+// at out[i*nf:]. Apply writes derived fields into the events. Keys without
+// labels are skipped; labels of keys without events get empty windows.
+func (a *Aggregator) AsOf(events []Event, labels []Label, out []float64) error {
+	nf := len(a.feats)
+	if len(out) < len(labels)*nf {
+		return fmt.Errorf("stream: AsOf needs %d output values for %d labels of %d features; out has %d",
+			len(labels)*nf, len(labels), nf, len(out))
+	}
+	for i := range events {
+		if ev := &events[i]; len(ev.Num) < a.def.NumSlots() || len(ev.Str) < a.def.StrSlots() {
+			return fmt.Errorf("stream: event %d has %d number and %d string slots; definition %q needs %d and %d",
+				i, len(ev.Num), len(ev.Str), a.def.Name, a.def.NumSlots(), a.def.StrSlots())
+		}
+	}
+	keys := map[string]*replayKey{}
+	for i, l := range labels {
+		k := keys[l.Key]
+		if k == nil {
+			k = &replayKey{state: a.NewState()}
+			keys[l.Key] = k
+		}
+		k.labels = append(k.labels, i)
+	}
+	for _, k := range keys {
+		slices.SortStableFunc(k.labels, func(x, y int) int {
+			return cmpInt64(labels[x].Time, labels[y].Time)
+		})
+	}
+	for i := range events {
+		ev := &events[i]
+		k := keys[ev.Key]
+		if k == nil {
+			continue
+		}
+		if a.advances(k.state, ev.Time) {
+			k.answer(a, labels, out, ev.Time)
+		}
+		a.Apply(k.state, ev)
+	}
+	for _, k := range keys {
+		k.answer(a, labels, out, MaxTime+1)
+	}
+	return nil
+}
+
+// advances reports whether applying an event at t would move the stream
+// time forward.
+func (a *Aggregator) advances(s *State, t int64) bool {
+	return t <= MaxTime && t >= -MaxTime && (s.applied == 0 || t > s.time)
+}
+
+func cmpInt64(x, y int64) int {
+	switch {
+	case x < y:
+		return -1
+	case x > y:
+		return 1
+	}
+	return 0
+}
+
+// replayKey is one key's replay: its state and its labels by time, the
+// first next of them not answered yet.
+type replayKey struct {
+	state  *State
+	labels []int
+	next   int
+}
+
+// answer writes the values of the key's labels before time until.
+func (k *replayKey) answer(a *Aggregator, labels []Label, out []float64, until int64) {
+	nf := len(a.feats)
+	for ; k.next < len(k.labels); k.next++ {
+		i := k.labels[k.next]
+		if labels[i].Time >= until {
+			return
+		}
+		a.Value(k.state, labels[i].Time, out[i*nf:(i+1)*nf])
+	}
+}

@@ -1,0 +1,118 @@
+// Package stream computes windowed aggregates over event streams, per key,
+// by one definition and one piece of code for both serving and training:
+// online, a processor applies each event to its key's State and reads the
+// values; offline, AsOf replays the same events in log order through the
+// same Apply and Value to answer training labels as of their times.
+//
+// # Definitions
+//
+// A definition (YAML, decoded by Parse, which reports every problem at once
+// with file:line:column and the field's path) names a source topic, the
+// schema of its events (number, string and timestamp fields), the key field
+// and the event-time field (a timestamp field, or the record's own
+// timestamp when omitted: whoever decodes records puts it in Event.Time),
+// the allowed lateness, derived fields and the features:
+//
+//	name: card_activity
+//	source:
+//	  topic: transactions
+//	  key: card
+//	  time: at                # omit to use the record timestamp
+//	  fields: {card: string, at: timestamp, amount: number, merchant: string}
+//	lateness: 10m
+//	derived:
+//	  - {name: amount_eur, mul: [amount, 0.92]}   # add, sub, mul or div of two fields or numbers
+//	features:
+//	  - name: tx_1h
+//	    aggregate: count
+//	    window: {sliding: 1h, resolution: 1m}
+//	  - name: merchants_30d
+//	    aggregate: distinct_count
+//	    field: merchant
+//	    precision: 12
+//	    window: {sliding: 30d, resolution: 1d}
+//	  - name: spend_today
+//	    aggregate: sum
+//	    field: amount_eur
+//	    window: {tumbling: 1d}
+//	    where: [{field: amount, op: ">", value: 0}]
+//
+// Durations are Go durations (90s, 15m, 1h30m) or whole days (7d), in
+// whole milliseconds. Times are milliseconds since the Unix epoch.
+//
+// # Aggregates
+//
+// count, sum, mean, min, max, variance (population: Σ(x−mean)²/n, by
+// Welford's update within a bucket and Chan et al.'s combination across
+// buckets), last and first (the value at the latest, or earliest, event
+// time; of equal times the last applied wins for last and the first applied
+// for first), time_since_last (seconds from the latest event time in the
+// window to the time asked), and distinct_count (a HyperLogLog of 2^p
+// registers per bucket, p = precision from 4 to 16, default 10; standard
+// relative error about 1.04/√(2^p), 3.25% at p = 10; rounded to a whole
+// number). A NaN field value is missing: the event is not aggregated by
+// the features of that field. count and time_since_last take no field and
+// see every event that passes their filters. An empty window's count, sum
+// and distinct_count are 0; every other aggregate is NaN.
+// Derived fields are computed in order in IEEE 754 arithmetic (x/0 is ±Inf
+// or NaN) before filtering and aggregation; a filter compares a field with
+// a constant (strings with == and != only), and a feature aggregates only
+// events that pass all its filters.
+//
+// # Windows
+//
+// Every window is kept as buckets of a width w: bucket b holds the events
+// whose time t has ⌊t/w⌋ = b. The value at time T is exact over whole
+// buckets, combined oldest first. With B = ⌊T/w⌋:
+//
+//   - sliding D with resolution R (w = R, D a multiple of R): buckets
+//     B−D/R … B, that is every event with time in [(B−D/R)·R, T]. Every
+//     event of the last D is included, and so are those of the oldest
+//     bucket before T−D: the window spans from D to just under D+R.
+//   - tumbling D (w = D): bucket B, the events in [B·D, T]: the calendar
+//     window (aligned to the epoch) that holds T, so far.
+//   - hopping D every S (w = S, D a multiple of S): buckets B−D/S … B−1,
+//     the events in [(B−D/S)·S, B·S): the latest complete window of length
+//     D among those starting at multiples of S. It changes when T crosses
+//     a multiple of S, and when a late event within the lateness lands in
+//     it.
+//
+// Reading a value walks the window's buckets (for distinct_count, their
+// registers too); a key's state holds, per feature, D/w+1 buckets (one for
+// tumbling) of 1 to 3 float64s, or of 2^p register bytes.
+//
+// # Stream time, lateness and "as of"
+//
+// Each key has a stream time: the latest event time applied to it. An
+// event before the stream time by more than the lateness is dropped and
+// counted (State.Counts); one within the lateness is applied and counted
+// as late; it lands in its own bucket, so it changes the windows that
+// include its time, if the state still keeps that bucket (a late event
+// older than every window the state can still answer changes nothing).
+// Value(T) is asked at or after the stream time: online, at the stream
+// time after each event (or at the wall clock when serving); a time before
+// the stream time is taken as the stream time, since applied events after
+// it cannot be taken out.
+//
+// The value as of t, for a training label, uses exactly the key's events
+// that a serving replica had applied when the key's stream time reached t
+// and before it moved past t: replaying the key's events in log order, it
+// is Value(t) just before the first event whose time is after t. So it
+// never uses an event after t, nor an event at or before t that arrived
+// after one later than t (at t, a replica had not seen it yet). Events of
+// other keys never change it. The online value after an event equals the
+// as-of value at the stream time it leaves whenever the key's next event
+// moves the stream time on.
+//
+// Stream time is per key, not per partition, so values do not depend on
+// how keys are spread over partitions or processed together.
+//
+// # State
+//
+// A State is flat: a few counters and two slabs (float64 cells and
+// HyperLogLog register bytes) laid out by the Aggregator, with no pointers
+// per bucket; Apply and Value allocate nothing. It encodes to a versioned
+// binary form (Aggregator.AppendState, DecodeState) whose header carries a
+// fingerprint of the layout, so a processor can keep states in a store and
+// a changelog and never read one under a changed definition.
+package stream
