@@ -461,6 +461,12 @@ func (m *memCheck) check(job int) string {
 			break
 		}
 		if time.Now().After(deadline) {
+			// A goroutine dump of every worker goes into its log, which
+			// the failure prints: what a worker still holds, and where.
+			for _, p := range h.workers {
+				p.signal(syscall.SIGQUIT)
+				<-p.done
+			}
 			h.t.Fatalf("a minute after job %d the workers still hold %d cached bytes (%+v) or memory: %v", job, cached, ws, over)
 		}
 		time.Sleep(100 * time.Millisecond)
