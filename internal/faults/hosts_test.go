@@ -1,7 +1,6 @@
 package faults
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -11,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -44,7 +42,7 @@ var buildFlint = sync.OnceValues(func() (string, error) {
 	bin := filepath.Join(dir, "flint")
 	goTool, err := exec.LookPath("go")
 	if err != nil {
-		goTool = filepath.Join(runtime.GOROOT(), "bin", "go")
+		return "", fmt.Errorf("the fault test builds cmd/flint with the go command, which is not on the PATH: %w", err)
 	}
 	cmd := exec.Command(goTool, "build", "-o", bin, "github.com/flintml/flint/cmd/flint")
 	if out, err := cmd.CombinedOutput(); err != nil {
@@ -359,12 +357,5 @@ func (h *hosts) waitWorkers(n int, timeout time.Duration) {
 			h.t.Fatalf("%d workers alive after %v, want %d (%v): %+v", live, timeout, n, err, ws)
 		}
 		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-// scanLines calls fn for each line of r until it returns false.
-func scanLines(r io.Reader, fn func(string) bool) {
-	sc := bufio.NewScanner(r)
-	for sc.Scan() && fn(sc.Text()) {
 	}
 }
