@@ -163,7 +163,7 @@ func (l *Log) openTopics() error {
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			j.t.parts[j.id], recs[i], errs[i] = l.openPartition(j.t, j.id)
+			j.t.parts[j.id], recs[i], errs[i] = l.openOrIsolate(j.t, j.id)
 		}()
 	}
 	wg.Wait()
@@ -372,7 +372,7 @@ func (l *Log) createTopic(name string, cfg log.TopicConfig) (*topic, error) {
 // and makes it known; op names the operation in errors.
 func (l *Log) addTopic(t *topic, op string) (*topic, error) {
 	for i := range t.parts {
-		p, _, err := l.openPartition(t, i)
+		p, _, err := l.openOrIsolate(t, i)
 		if err != nil {
 			for _, q := range t.parts[:i] {
 				q.close()
@@ -424,7 +424,11 @@ func (l *Log) partition(topicName string, id int) (*partition, error) {
 	if id < 0 || id >= len(t.parts) {
 		return nil, fmt.Errorf("disk: topic %q has %d partitions, there is no partition %d: %w", topicName, len(t.parts), id, log.ErrUnknownPartition)
 	}
-	return t.parts[id], nil
+	p := t.parts[id]
+	if err := p.damaged(); err != nil {
+		return nil, err
+	}
+	return p, nil
 }
 
 // Topics lists the topics in lexical order. A read-only log lists Dir to
@@ -468,6 +472,9 @@ func (l *Log) Describe(ctx context.Context, name string) (log.TopicInfo, error) 
 	}
 	info := log.TopicInfo{Name: name, Config: t.cfg, Partitions: make([]log.PartitionInfo, len(t.parts))}
 	for i, p := range t.parts {
+		if err := p.damaged(); err != nil {
+			return log.TopicInfo{}, err
+		}
 		if l.cfg.ReadOnly {
 			if err := p.refresh(); err != nil {
 				return log.TopicInfo{}, fmt.Errorf("disk: describe %s: %w", p, err)

@@ -123,13 +123,21 @@
 // ErrLocked that names the holder's PID), then reads every segment of every
 // partition and verifies every batch: its header, its CRC, its records'
 // structure and that offsets continue densely from the file name's offset
-// and from segment to segment. In a partition's last segment, everything
-// from the first incomplete or bad batch to the end of the file is the torn
-// tail a crash leaves behind: Open truncates it, fsyncs, logs a warning
-// naming the file, the byte position and the bytes dropped, and reports it
-// in (*Log).Recovery. A bad batch in any other segment is not what a crash
-// produces, so Open fails with a *CorruptionError naming the file and byte
-// position rather than drop data silently. Since Open reads everything, it
+// and from segment to segment. In a partition's last segment, an incomplete
+// or bad batch with nothing intact after it is the torn tail a crash leaves
+// behind: Open truncates it, fsyncs, logs a warning naming the file, the
+// byte position and the bytes dropped, and reports it in (*Log).Recovery.
+// Anything else is damage, not what a crash produces: a bad batch in any
+// other segment, a segment that does not continue its predecessor, or a
+// bad batch followed by an intact one (appends write whole batches at the
+// end of the file, so a crash cannot leave valid batches after a bad one).
+// Open drops nothing then. It isolates the partition instead: Open
+// succeeds, logs an error, and every operation on that partition (Read,
+// Offsets, OffsetForTime, Append of records that go to it, Describe of its
+// topic, a group member's Poll) returns an error wrapping a
+// *CorruptionError that names the file and byte position, while the other
+// partitions and topics work. Nothing is changed on disk.
+// Since Open reads everything, it
 // takes time in proportion to the data stored (the CRC-32C runs at several
 // GB/s; the disk usually bounds it). Partitions are verified in parallel.
 //

@@ -133,6 +133,10 @@ type partition struct {
 	notifyUsed atomic.Bool
 	statBytes  int64 // bytes and records stored, to size reads
 	statRecs   int64
+
+	// damage, set by Open and never changed, isolates a damaged partition:
+	// it has no segments and every operation returns damage.
+	damage error
 }
 
 func (p *partition) String() string { return fmt.Sprintf("%s/%d", p.topic.name, p.id) }
@@ -169,6 +173,9 @@ func createSegment(dir string, base int64) (*segment, error) {
 // append writes recs[i] for each i of sel (all when sel is nil) as the
 // partition's next batch(es), with one write call, and publishes them.
 func (p *partition) append(recs []log.Record, sel []int32) error {
+	if err := p.damaged(); err != nil {
+		return err
+	}
 	cfg := &p.l.cfg
 	p.mu.Lock()
 	if p.failed != nil {
@@ -324,6 +331,9 @@ func (p *partition) sync() error {
 // close flushes, fsyncs (unless the policy is SyncUnsafeNever) and closes the
 // partition's files. No operation may be in flight.
 func (p *partition) close() error {
+	if p.damaged() != nil {
+		return nil // it has no files open
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.l.cfg.ReadOnly {

@@ -689,7 +689,12 @@ func TestReadOnlyDamage(t *testing.T) {
 		closeLog(t, w)
 		seg := segments(t, dir, "t", 0)[0]
 		pos := flip(t, seg)
-		_, err := Open(Config{Dir: dir, ReadOnly: true})
+		r, err := Open(Config{Dir: dir, ReadOnly: true, Logger: cfg.Logger})
+		if err != nil {
+			t.Fatalf("read-only Open = %v, want the damage confined to its partition", err)
+		}
+		defer closeLog(t, r)
+		_, err = r.Offsets(ctx, "t", 0)
 		checkCorrupt(t, err, seg, pos)
 	})
 	// Batches of 3 records of 100 bytes take about 400 bytes: 10 fill

@@ -14,7 +14,8 @@ import (
 
 // CorruptionError reports damage that Open may not repair on its own: a bad
 // batch anywhere but in the torn tail of a partition's last segment (or a
-// read that finds one later). It matches its cause with errors.Is
+// read that finds one later). Open confines it to its partition, whose
+// operations then return it (wrapped). It matches its cause with errors.Is
 // (ErrChecksum, ErrMalformed, io.ErrUnexpectedEOF).
 type CorruptionError struct {
 	Segment string // path of the segment file
@@ -58,7 +59,7 @@ const maxListAttempts = 10
 // memory only, and a partition without segments (its topic being created)
 // is empty until they appear.
 func (l *Log) openPartition(t *topic, id int) (*partition, []Recovery, error) {
-	p := &partition{l: l, topic: t, id: id, dir: filepath.Join(t.dir, strconv.Itoa(id)), notify: make(chan struct{})}
+	p := l.newPartition(t, id)
 	for attempt := 1; ; attempt++ {
 		recs, err := p.openSegments()
 		if err == nil {
@@ -69,6 +70,11 @@ func (l *Log) openPartition(t *topic, id int) (*partition, []Recovery, error) {
 		}
 		// Retention removed a segment between the listing and its opening.
 	}
+}
+
+// newPartition returns partition id of t, without segments.
+func (l *Log) newPartition(t *topic, id int) *partition {
+	return &partition{l: l, topic: t, id: id, dir: filepath.Join(t.dir, strconv.Itoa(id)), notify: make(chan struct{})}
 }
 
 // listSegments returns the base offsets of the partition's segment files,
@@ -212,7 +218,13 @@ func (l *Log) openSegment(p *partition, base int64, last bool) (*segment, *Recov
 		}
 		l.logger.Debug("disk: read-only open stops before an incomplete batch", "segment", path, "at_byte", bad.Offset, "reason", bad.Err)
 	default:
-		// The torn tail of the last segment: what a crash leaves.
+		// The torn tail of the last segment, what a crash leaves, unless
+		// intact batches follow it.
+		if dmg, err := notTorn(f, bad, fi.Size(), s.next); err != nil {
+			return fail(fmt.Errorf("open partition %s: %w", p, err))
+		} else if dmg != nil {
+			return fail(dmg)
+		}
 		pos := bad.Offset
 		if terr := f.Truncate(pos); terr != nil {
 			return fail(fmt.Errorf("open partition %s: truncate torn tail of %s at byte %d: %w", p, path, pos, terr))
