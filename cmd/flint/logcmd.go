@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/flintml/flint/log"
+	"github.com/flintml/flint/log/disk"
 )
 
 func newLogCmd(s streams) *cobra.Command {
@@ -28,7 +29,8 @@ The embedded log (--log dir:PATH) is the default; --log kafka:HOST:PORT,...
 runs the same commands against a Kafka cluster.`,
 	}
 	cmd.AddCommand(newLogTopicsCmd(s), newLogCreateCmd(s), newLogDescribeCmd(s),
-		newLogProduceCmd(s), newLogConsumeCmd(s), newLogGroupsCmd(s))
+		newLogProduceCmd(s), newLogConsumeCmd(s), newLogGroupsCmd(s),
+		newLogVerifyCmd(s), newLogRepairCmd(s))
 	return cmd
 }
 
@@ -44,7 +46,7 @@ func withLog(cmd *cobra.Command, fn func(ctx context.Context, l log.Log) error) 
 	if cerr := l.Close(); err == nil {
 		err = cerr
 	}
-	return err
+	return damageHint(err)
 }
 
 func newLogTopicsCmd(s streams) *cobra.Command {
@@ -62,6 +64,10 @@ func newLogTopicsCmd(s streams) *cobra.Command {
 				fmt.Fprintln(w, "TOPIC\tPARTITIONS\tRECORDS")
 				for _, t := range topics {
 					info, err := l.Describe(ctx, t)
+					if ce := (*disk.CorruptionError)(nil); errors.As(err, &ce) {
+						fmt.Fprintf(w, "%s\t?\tdamaged: %s at byte %d (see flint log verify)\n", t, ce.Segment, ce.Offset)
+						continue
+					}
 					if err != nil {
 						return err
 					}

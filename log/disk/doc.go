@@ -136,7 +136,11 @@
 // Offsets, OffsetForTime, Append of records that go to it, Describe of its
 // topic, a group member's Poll) returns an error wrapping a
 // *CorruptionError that names the file and byte position, while the other
-// partitions and topics work. Nothing is changed on disk.
+// partitions and topics work. Nothing is changed on disk: Verify checks
+// every batch of a log and reports each partition's damage (file, byte
+// position, and the Loss a repair implies), and Repair, on request and
+// under the lock, truncates each damaged partition at its damage, removing
+// the segments after it (flint log verify and flint log repair --yes).
 // Since Open reads everything, it
 // takes time in proportion to the data stored (the CRC-32C runs at several
 // GB/s; the disk usually bounds it). Partitions are verified in parallel.
