@@ -41,6 +41,8 @@ const (
 	DefaultSegmentBytes   = 64 << 20
 	DefaultSyncEvery      = time.Second
 	DefaultRetentionCheck = time.Minute
+	// DefaultRecoveryPointEvery is the default of Config.RecoveryPointEvery.
+	DefaultRecoveryPointEvery = 10 * time.Second
 	// MaxSegmentBytes bounds Config.SegmentBytes and TopicConfig.SegmentBytes,
 	// so byte positions in a segment fit the 32-bit index entries.
 	MaxSegmentBytes = 1 << 30
@@ -74,6 +76,12 @@ type Config struct {
 	// the topics' retention. 0 means 1 minute. (*Log).EnforceRetention
 	// applies it at once.
 	RetentionCheck time.Duration
+	// RecoveryPointEvery is the period at which a background goroutine
+	// fsyncs each partition appended to and moves its recovery point (see
+	// doc.go) to the end of what it synced, so that Open after a crash
+	// checks only what was written since. 0 means 10s. Close moves every
+	// recovery point to the end. Under SyncUnsafeNever there are none.
+	RecoveryPointEvery time.Duration
 	// Logger receives warnings (torn tails truncated, indexes rebuilt,
 	// background fsync failures). nil means slog.Default().
 	Logger *slog.Logger
@@ -103,6 +111,9 @@ func (c Config) withDefaults() Config {
 	if c.RetentionCheck == 0 {
 		c.RetentionCheck = DefaultRetentionCheck
 	}
+	if c.RecoveryPointEvery == 0 {
+		c.RecoveryPointEvery = DefaultRecoveryPointEvery
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -123,6 +134,8 @@ func (c Config) validate() error {
 		return fmt.Errorf("disk: Config.SyncEvery must be >= 0, got %v", c.SyncEvery)
 	case c.SyncBytes < 0:
 		return fmt.Errorf("disk: Config.SyncBytes must be >= 0, got %d", c.SyncBytes)
+	case c.RecoveryPointEvery < 0:
+		return fmt.Errorf("disk: Config.RecoveryPointEvery must be >= 0, got %v", c.RecoveryPointEvery)
 	case c.RetentionCheck < 0:
 		return fmt.Errorf("disk: Config.RetentionCheck must be >= 0, got %v", c.RetentionCheck)
 	}

@@ -10,6 +10,7 @@
 // # Layout
 //
 //	<Dir>/.lock                                 flock'ed by the open Log; holds its PID
+//	<Dir>/.recovery-points                      each partition's recovery point; written atomically
 //	<Dir>/<topic>/topic.json                    partition count and retention; written atomically
 //	<Dir>/<topic>/<partition>/<base>.seg        record batches, appended to
 //	<Dir>/<topic>/<partition>/<base>.idx        sparse offset index of the segment
@@ -17,8 +18,8 @@
 //	<Dir>/__groups/<group>.offsets              a consumer group's committed offsets
 //
 // <base> is the offset of the segment's first record, zero-padded to 20
-// digits, so lexical order is offset order. The names "__groups" and ".lock"
-// cannot be topics. A partition's last segment is its active one; when an
+// digits, so lexical order is offset order. The names "__groups", ".lock"
+// and ".recovery-points" cannot be topics. A partition's last segment is its active one; when an
 // append would take it past the topic's SegmentBytes (Config.SegmentBytes by
 // default, 64 MiB), the segment is fsynced, the next one created at the
 // high watermark, and the directory fsynced. topic.json is written to
@@ -69,8 +70,11 @@
 // decreases, so OffsetForTime finds by binary search the last entry before
 // which every record is older than the time asked for and scans from there.
 // The indexes are kept in memory (16 bytes per 4 KiB of records) and written
-// lazily, never fsynced: Open rebuilds them from every segment it verifies
-// and rewrites any file that differs from the rebuild.
+// lazily; they are fsynced when their segment is rolled, at Close, and
+// before a recovery point covers them. Open reads the index files of what a
+// recovery point covers, once their CRC-32C matches the one the point
+// recorded, and rebuilds the rest from the segments it verifies, rewriting
+// any file that differs from the rebuild.
 //
 // # Reading
 //
@@ -141,9 +145,37 @@
 // position, and the Loss a repair implies), and Repair, on request and
 // under the lock, truncates each damaged partition at its damage, removing
 // the segments after it (flint log verify and flint log repair --yes).
-// Since Open reads everything, it
-// takes time in proportion to the data stored (the CRC-32C runs at several
-// GB/s; the disk usually bounds it). Partitions are verified in parallel.
+// Partitions are verified in parallel.
+//
+// # Recovery points
+//
+// As Kafka's recovery-point-offset-checkpoint, <Dir>/.recovery-points keeps
+// per partition the place (segment, byte position, offset) up to which its
+// segments are known to be on stable storage and clean, with the count and
+// CRC-32C of the index entries of each segment up to there. Close moves
+// every partition's point to its end (after fsyncing its active segment and
+// index files); under SyncInterval and SyncEachAppend a background
+// goroutine does the same every Config.RecoveryPointEvery (10s) for the
+// partitions appended to. The file is text: the line
+// "flint-recovery-points 1", per partition "TOPIC PARTITION BASE POS NEXT
+// K" followed by K lines "SEGMENT_BASE ENTRIES CRC", and last "crc32c HEX",
+// the CRC-32C of all before it; it is written to a temporary file, fsynced,
+// renamed and the directory fsynced. A damaged file is ignored (with a
+// warning), and Open then checks everything.
+//
+// Open trusts what lies before a partition's recovery point: it loads the
+// segments' indexes from their files and verifies each segment only from
+// its last index entry before the point on (at most 4 KiB and a batch of
+// it), then everything after the point. So a clean Open costs a few KiB per
+// segment, and one after a crash what was written since the last point,
+// rather than time in proportion to the data stored. Should what lies there
+// not be what the point promised (an index file changed, the first batch
+// verified not where the index says), that segment is verified whole.
+// Damage before the point is not looked for by Open: a Read that meets it
+// fails with a *CorruptionError (every batch read is CRC-checked), and
+// Verify, which ignores recovery points, finds it. Repair forgets the
+// recovery point of each partition it truncates. Under SyncUnsafeNever no
+// recovery point is written, and Open checks everything.
 //
 // # Read-only logs
 //

@@ -44,6 +44,9 @@ type segment struct {
 	ix                     indexer
 	idxFile, tixFile       *os.File // opened on the first flush
 	idxPending, tixPending []byte   // index bytes not yet written
+	// sum covers the first entries of index, for the recovery point; used
+	// with partition.mu held.
+	sum indexSum
 }
 
 // newSegment returns the segment of file f, at path, whose first offset is
@@ -85,12 +88,15 @@ func (s *segment) flushIndex() error {
 	return errors.Join(err1, err2)
 }
 
-// closeIndex flushes and closes the index files of a segment that is no
-// longer active.
-func (s *segment) closeIndex() error {
+// closeIndex flushes, fdatasyncs when sync is set, and closes the index
+// files of a segment that is no longer active (or of a log being closed).
+func (s *segment) closeIndex(sync bool) error {
 	err := s.flushIndex()
 	for _, f := range []*os.File{s.idxFile, s.tixFile} {
 		if f != nil {
+			if sync && err == nil {
+				err = fdatasync(f)
+			}
 			err = errors.Join(err, f.Close())
 		}
 	}
@@ -137,6 +143,9 @@ type partition struct {
 	// damage, set by Open and never changed, isolates a damaged partition:
 	// it has no segments and every operation returns damage.
 	damage error
+
+	// point is the recovery point to write, nil until a sync set it.
+	point atomic.Pointer[recoveryPoint]
 }
 
 func (p *partition) String() string { return fmt.Sprintf("%s/%d", p.topic.name, p.id) }
@@ -276,10 +285,10 @@ func (p *partition) addBatch(s *segment, pos int64, h batchHeader) (indexEntry, 
 // starts a new one at the high watermark. p.mu is held.
 func (p *partition) roll() (*segment, error) {
 	old := p.active()
-	if err := old.closeIndex(); err != nil {
+	noSync := p.l.cfg.Sync == SyncUnsafeNever
+	if err := old.closeIndex(!noSync); err != nil {
 		p.l.logger.Warn("disk: write index", "segment", old.path, "err", err)
 	}
-	noSync := p.l.cfg.Sync == SyncUnsafeNever
 	if !noSync {
 		if err := fdatasync(old.f); err != nil {
 			p.failed = err
@@ -336,6 +345,9 @@ func (p *partition) close() error {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if len(p.segs) == 0 {
+		return nil // closed already
+	}
 	if p.l.cfg.ReadOnly {
 		p.smu.Lock()
 		for _, s := range p.segs {
@@ -346,11 +358,18 @@ func (p *partition) close() error {
 		return nil
 	}
 	seg := p.active()
-	err := seg.closeIndex()
-	if p.l.cfg.Sync != SyncUnsafeNever && p.failed == nil {
+	sync := p.l.cfg.Sync != SyncUnsafeNever && p.failed == nil
+	err := seg.closeIndex(sync)
+	if sync {
 		if serr := fdatasync(seg.f); serr != nil {
 			err = errors.Join(err, fmt.Errorf("fdatasync %s: %w", seg.path, serr))
 		}
+	}
+	if sync && err == nil {
+		rp := p.pointLocked()
+		p.point.Store(&rp)
+	} else {
+		p.point.Store(nil)
 	}
 	p.smu.Lock()
 	for _, s := range p.segs {

@@ -185,6 +185,10 @@ func (p *partition) readSegment(v readView, offset int64, opt log.ReadOptions) (
 			if err != nil {
 				return nil, p.corrupt(seg, pos, offset, err)
 			}
+			if pos+int64(h.size) > v.size {
+				// It would never fit: damage below the high watermark.
+				return nil, p.corrupt(seg, pos, offset, fmt.Errorf("%w: a batch of %d bytes runs past the %d bytes of the segment", ErrMalformed, h.size, v.size))
+			}
 			want = int64(h.size)
 			continue
 		}

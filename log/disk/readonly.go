@@ -49,6 +49,7 @@ func openReadOnly(cfg Config) (*Log, error) {
 		topics:  map[string]*topic{},
 		stop:    func() {},
 	}
+	l.points = l.readRecoveryPoints()
 	if err := l.openTopics(); err != nil {
 		l.closeFiles()
 		return nil, err

@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/flintml/flint/log"
 )
 
 // CorruptionError reports damage that Open may not repair on its own: a bad
@@ -201,7 +203,7 @@ func (l *Log) openSegment(p *partition, base int64, last bool) (*segment, *Recov
 	if err != nil {
 		return fail(fmt.Errorf("open partition %s: %w", p, err))
 	}
-	bad, err := p.scan(s, fi.Size(), false)
+	bad, err := p.verify(s, fi.Size())
 	if err != nil {
 		return fail(fmt.Errorf("open partition %s: %w", p, err))
 	}
@@ -250,6 +252,33 @@ func (l *Log) openSegment(p *partition, base int64, last bool) (*segment, *Recov
 	return s, rec, nil
 }
 
+// verify verifies the batches of s, just opened, up to end, as scan does:
+// from its recovery point when it has one (see resume), else from byte 0.
+// When what lies at or before the recovery point is not what it promised,
+// it verifies the whole segment.
+func (p *partition) verify(s *segment, end int64) (*CorruptionError, error) {
+	rp, ok := p.l.points[log.TopicPartition{Topic: p.topic.name, Partition: p.id}]
+	statBytes, statRecs := p.statBytes, p.statRecs
+	if !p.resume(s, end, rp, ok) {
+		return p.scan(s, end, false)
+	}
+	trusted := end
+	if s.base == rp.base {
+		trusted = rp.pos
+	}
+	bad, err := p.scan(s, end, false)
+	if err == nil && (bad == nil || bad.Offset >= trusted) {
+		return bad, nil
+	}
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return nil, err
+	}
+	p.l.logger.Warn("disk: a segment does not match its recovery point; checking all of it", "segment", s.path)
+	p.unresume(s, statBytes, statRecs)
+	return p.scan(s, end, false)
+}
+
 // scan verifies the batches of s from byte s.size up to end and adds each to
 // the segment with addBatch; publish says readers may be looking, so each
 // is added holding p.smu and moves the high watermark. It stops at the
@@ -279,6 +308,7 @@ func (p *partition) scan(s *segment, end int64, publish bool) (bad *CorruptionEr
 			}
 			return &CorruptionError{Segment: s.path, Offset: pos, Err: err}, nil
 		}
+		p.l.verified.Add(int64(h.size))
 		if publish {
 			p.smu.Lock()
 		}

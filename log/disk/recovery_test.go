@@ -177,8 +177,15 @@ func multiSegment(t *testing.T, cfg Config) ([]log.Record, []string) {
 // damagedOpen opens cfg, whose topic "t" has a damaged partition 0 and
 // whose topic "ok" is intact, checks that Open succeeded and that "ok"
 // works, and returns the error every operation on t/0 gives.
+//
+// It removes the recovery points first: Open trusts what lies before them
+// and so finds damage there only when a Read meets it (TestDamageBelowThe
+// RecoveryPoint); these tests are about what Open finds.
 func damagedOpen(t *testing.T, cfg Config) (*Log, error) {
 	t.Helper()
+	if err := os.Remove(filepath.Join(cfg.Dir, recoveryPointsName)); err != nil {
+		t.Fatalf("remove the recovery points: %v", err)
+	}
 	l, err := Open(cfg)
 	if err != nil {
 		t.Fatalf("Open = %v, want the damage confined to its partition", err)

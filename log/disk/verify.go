@@ -276,6 +276,11 @@ func Repair(ctx context.Context, dir string) ([]PartitionCheck, error) {
 		if c.Loss == nil {
 			continue
 		}
+		// Forgotten first: a recovery point must never cover bytes that
+		// are no longer there.
+		if err := forgetRecoveryPoint(dir, c.Topic, c.Partition); err != nil {
+			return checks, fmt.Errorf("disk: repair %s/%d: forget its recovery point: %w", c.Topic, c.Partition, err)
+		}
 		if err := applyLoss(c.Loss); err != nil {
 			return checks, fmt.Errorf("disk: repair %s/%d: %w", c.Topic, c.Partition, err)
 		}
