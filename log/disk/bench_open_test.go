@@ -13,14 +13,14 @@ import (
 // BenchmarkOpen measures Open of a log of about 2 GB (FLINT_BENCH_OPEN_MB
 // sets another size, in MB) in 4 partitions of 64 MiB segments:
 //
-//	go test ./log/disk -run '^$' -bench BenchmarkOpen -benchtime 5x
+//		go test ./log/disk -run '^$' -bench BenchmarkOpen -benchtime 5x
 //
-//   - clean: after a Close, which set every recovery point at the end;
-//   - kill: after a crash (no Close) that followed a recovery point by
-//     tail MB of appends, the most a crash leaves to check when appends
-//     run at tail MB per Config.RecoveryPointEvery;
-//   - full: without recovery points, as before they existed, and as Verify
-//     checks.
+//	  - clean: after a Close, which set every recovery point at the end;
+//	  - kill: after a crash (no Close) that followed a recovery point by
+//	    tail MB of appends, the most a crash leaves to check when appends
+//	    run at tail MB per Config.RecoveryPointEvery;
+//	  - full: without recovery points, as before they existed, and as Verify
+//	    checks.
 //
 // MB-verified/op is what Open CRC-checked. The segments are in the page
 // cache (they were just written), so the figures are the CPU's cost, not
