@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"strconv"
-	"strings"
 	"text/tabwriter"
 	"time"
 	"unicode/utf8"
@@ -159,83 +158,6 @@ func orNone(ok bool, s string) string {
 	return "none"
 }
 
-type produceOptions struct {
-	batch int
-	noKey bool
-}
-
-func newLogProduceCmd(s streams) *cobra.Command {
-	var o produceOptions
-	cmd := &cobra.Command{
-		Use:   "produce TOPIC",
-		Short: "Append lines from standard input as records",
-		Long: `Append each line of standard input to TOPIC as one record.
-
-A line "KEY<TAB>VALUE" becomes a keyed record (its partition is Kafka's
-murmur2 partition of KEY); a line without a tab is an unkeyed value. Lines are
-sent in batches; the command prints how many records were acknowledged.`,
-		Example: `  printf 'user1\tclicked\nuser2\tbought\n' | flint log produce events`,
-		Args:    cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if o.batch < 1 {
-				return fmt.Errorf("--batch must be at least 1, got %d", o.batch)
-			}
-			return withLog(cmd, func(ctx context.Context, l log.Log) error {
-				return produce(ctx, l, args[0], s, o)
-			})
-		},
-	}
-	cmd.Flags().IntVar(&o.batch, "batch", 1000, "records per append")
-	cmd.Flags().BoolVar(&o.noKey, "no-key", false, "treat whole lines as values, tabs included")
-	return cmd
-}
-
-func produce(ctx context.Context, l log.Log, topic string, s streams, o produceOptions) error {
-	sc := bufio.NewScanner(s.in)
-	sc.Buffer(make([]byte, 64*1024), 16<<20)
-	var (
-		batch []log.Record
-		total int
-		line  int
-	)
-	flush := func() error {
-		if len(batch) == 0 {
-			return nil
-		}
-		if err := l.Append(ctx, topic, batch); err != nil {
-			return fmt.Errorf("append lines %d-%d to %s: %w (%d records before them were acknowledged)",
-				line-len(batch)+1, line, topic, err, total)
-		}
-		total += len(batch)
-		batch = batch[:0]
-		return nil
-	}
-	for sc.Scan() {
-		line++
-		text := sc.Text()
-		var r log.Record
-		if k, v, ok := strings.Cut(text, "\t"); ok && !o.noKey {
-			r.Key, r.Value = []byte(k), []byte(v)
-		} else {
-			r.Value = []byte(text)
-		}
-		batch = append(batch, r)
-		if len(batch) == o.batch {
-			if err := flush(); err != nil {
-				return err
-			}
-		}
-	}
-	if err := sc.Err(); err != nil {
-		return fmt.Errorf("stdin line %d: %w (%d records before it were acknowledged)", line+1, err, total)
-	}
-	if err := flush(); err != nil {
-		return err
-	}
-	fmt.Fprintf(s.err, "produced %d records to %s\n", total, topic)
-	return nil
-}
-
 type consumeOptions struct {
 	group     string
 	from      string
@@ -259,8 +181,16 @@ reads the partitions the group assigns it from the group's committed offsets
 printed: at-least-once delivery.
 
 Formats: value (the value alone), kv (KEY<TAB>VALUE, what produce reads), full
-(partition, offset, time, key and value) and json (one object per record, with
-headers; binary keys and values are base64).`,
+(partition, offset, time, key and value) and json, one object per record:
+
+  {"partition":0,"offset":7,"time":"...","key":"u1","value":"clicked",
+   "headers":[{"key":"source","value":"app"},{"key":"sig","value":null,"base64":"3q2+/w=="}]}
+
+A key or value that is not valid UTF-8 is key_base64 or value_base64 instead
+(standard base64); a null key has no key field, a null value is "value":null,
+and an empty one is "". Headers are a list in the record's order, duplicates
+kept; a header value that is not valid UTF-8 is its base64 field, with
+"value":null.`,
 		Example: `  flint log consume events --from earliest --format full
   flint log consume events --group trainers --follow`,
 		Args: cobra.ExactArgs(1),
@@ -447,25 +377,53 @@ func newPrinter(w io.Writer, format string) *printer {
 	return &printer{w: bw, format: format, enc: json.NewEncoder(bw)}
 }
 
+// jsonRecord is a record as --format json prints it. Bytes that are valid
+// UTF-8 are a string field (key, value); other bytes are the same field
+// suffixed _base64, in standard base64. A null key has neither field; a
+// null value is "value": null.
 type jsonRecord struct {
-	Partition int               `json:"partition"`
-	Offset    int64             `json:"offset"`
-	Time      time.Time         `json:"time"`
-	Key       any               `json:"key,omitempty"`
-	Value     any               `json:"value"`
-	Headers   map[string]string `json:"headers,omitempty"`
+	Partition   int          `json:"partition"`
+	Offset      int64        `json:"offset"`
+	Time        time.Time    `json:"time"`
+	Key         *string      `json:"key,omitempty"`
+	KeyBase64   []byte       `json:"key_base64,omitempty"`
+	Value       *string      `json:"value"`
+	ValueBase64 []byte       `json:"value_base64,omitempty"`
+	Headers     []jsonHeader `json:"headers,omitempty"`
 }
 
-// text returns b as a string when it is valid UTF-8, else as []byte (which
-// encoding/json writes as base64).
-func text(b []byte) any {
-	if b == nil {
-		return nil
+// jsonHeader is one header, in the record's order, duplicates kept: value
+// when it is valid UTF-8, base64 when not, "value": null when null.
+type jsonHeader struct {
+	Key    string  `json:"key"`
+	Value  *string `json:"value"`
+	Base64 []byte  `json:"base64,omitempty"`
+}
+
+// text splits b into the string field and the base64 field of the JSON
+// formats: the first when b is valid UTF-8, the second when not, neither
+// when b is nil.
+func text(b []byte) (*string, []byte) {
+	switch {
+	case b == nil:
+		return nil, nil
+	case utf8.Valid(b):
+		s := string(b)
+		return &s, nil
 	}
-	if utf8.Valid(b) {
-		return string(b)
+	return nil, b
+}
+
+func newJSONRecord(r log.Record) jsonRecord {
+	jr := jsonRecord{Partition: r.Partition, Offset: r.Offset, Time: r.Time.UTC()}
+	jr.Key, jr.KeyBase64 = text(r.Key)
+	jr.Value, jr.ValueBase64 = text(r.Value)
+	for _, h := range r.Headers {
+		jh := jsonHeader{Key: h.Key}
+		jh.Value, jh.Base64 = text(h.Value)
+		jr.Headers = append(jr.Headers, jh)
 	}
-	return b
+	return jr
 }
 
 func (p *printer) print(r log.Record) error {
@@ -478,14 +436,7 @@ func (p *printer) print(r log.Record) error {
 	case "full":
 		_, err = fmt.Fprintf(p.w, "%d\t%d\t%s\t%s\t%s\n", r.Partition, r.Offset, r.Time.UTC().Format(time.RFC3339Nano), r.Key, r.Value)
 	case "json":
-		jr := jsonRecord{Partition: r.Partition, Offset: r.Offset, Time: r.Time.UTC(), Key: text(r.Key), Value: text(r.Value)}
-		if len(r.Headers) > 0 {
-			jr.Headers = make(map[string]string, len(r.Headers))
-			for _, h := range r.Headers {
-				jr.Headers[h.Key] = string(h.Value)
-			}
-		}
-		err = p.enc.Encode(jr)
+		err = p.enc.Encode(newJSONRecord(r))
 	}
 	return err
 }

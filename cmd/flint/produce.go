@@ -1,0 +1,239 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/flintml/flint/log"
+)
+
+type produceOptions struct {
+	batch    int
+	noKey    bool
+	acks     bool
+	linger   time.Duration
+	progress time.Duration
+	headers  []string
+}
+
+func newLogProduceCmd(s streams) *cobra.Command {
+	var o produceOptions
+	cmd := &cobra.Command{
+		Use:   "produce TOPIC",
+		Short: "Append lines from standard input as records",
+		Long: `Append each line of standard input to TOPIC as one record.
+
+A line "KEY<TAB>VALUE" becomes a keyed record (its partition is Kafka's
+murmur2 partition of KEY); a line without a tab is an unkeyed value. An empty
+KEY or VALUE is an empty key or value, not a missing one. --header K=V adds a
+header to every record.
+
+Lines are appended in batches of --batch, and a partial batch once no line
+has come for --linger, so records read from a slow pipe are acknowledged
+promptly. With --acks, each acknowledged record is printed to standard output
+as "TOPIC PARTITION OFFSET", flushed as soon as its batch is acknowledged.
+When standard error is not a terminal, a progress line goes there every
+--progress. At the end the command prints how many records were
+acknowledged.
+
+SIGINT or SIGTERM stops it at once, even while it waits for input: the lines
+already read are appended (for up to 5s), what was acknowledged is reported,
+and it exits non-zero.`,
+		Example: `  printf 'user1\tclicked\nuser2\tbought\n' | flint log produce events
+  tail -f app.log | flint log produce logs --no-key --acks --header source=app`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if o.batch < 1 {
+				return fmt.Errorf("--batch must be at least 1, got %d", o.batch)
+			}
+			if o.linger <= 0 || o.progress <= 0 {
+				return errors.New("--linger and --progress must be positive")
+			}
+			hs, err := parseHeaders(o.headers)
+			if err != nil {
+				return err
+			}
+			return withLog(cmd, func(ctx context.Context, l log.Log) error {
+				return produce(ctx, l, args[0], s, o, hs)
+			})
+		},
+	}
+	cmd.Flags().IntVar(&o.batch, "batch", 1000, "records per append")
+	cmd.Flags().BoolVar(&o.noKey, "no-key", false, "treat whole lines as values, tabs included")
+	cmd.Flags().BoolVar(&o.acks, "acks", false, `print "TOPIC PARTITION OFFSET" to stdout for each acknowledged record`)
+	cmd.Flags().DurationVar(&o.linger, "linger", 100*time.Millisecond, "append a partial batch once no line has come for this long")
+	cmd.Flags().DurationVar(&o.progress, "progress", 10*time.Second, "interval of the progress lines on stderr when it is not a terminal")
+	cmd.Flags().StringArrayVar(&o.headers, "header", nil, "add header KEY=VALUE to every record (repeatable)")
+	return cmd
+}
+
+// parseHeaders parses --header values, KEY=VALUE, in order.
+func parseHeaders(vals []string) ([]log.Header, error) {
+	var hs []log.Header
+	for _, v := range vals {
+		k, val, ok := strings.Cut(v, "=")
+		if !ok {
+			return nil, fmt.Errorf("--header %q: want KEY=VALUE", v)
+		}
+		hs = append(hs, log.Header{Key: k, Value: []byte(val)})
+	}
+	return hs, nil
+}
+
+// inputLine is a line read from standard input, or the end of it (err is
+// then nil at EOF).
+type inputLine struct {
+	text string
+	end  bool
+	err  error
+}
+
+// readLines sends the lines of r to the channel it returns, then one
+// inputLine with end set. It stops when done is closed.
+func readLines(r io.Reader, done <-chan struct{}) <-chan inputLine {
+	ch := make(chan inputLine)
+	go func() {
+		sc := bufio.NewScanner(r)
+		sc.Buffer(make([]byte, 64*1024), 16<<20)
+		for sc.Scan() {
+			select {
+			case ch <- inputLine{text: sc.Text()}:
+			case <-done:
+				return
+			}
+		}
+		select {
+		case ch <- inputLine{end: true, err: sc.Err()}:
+		case <-done:
+		}
+	}()
+	return ch
+}
+
+// producer appends batches of records to a topic and reports each
+// acknowledgement.
+type producer struct {
+	l       log.Log
+	topic   string
+	acks    *bufio.Writer // nil without --acks
+	bar     *rateBar
+	batch   []log.Record
+	total   int
+	line    int
+	headers []log.Header
+}
+
+// flush appends the pending batch.
+func (p *producer) flush(ctx context.Context) error {
+	if len(p.batch) == 0 {
+		return nil
+	}
+	if err := p.l.Append(ctx, p.topic, p.batch); err != nil {
+		return fmt.Errorf("append lines %d-%d to %s: %w (%d records before them were acknowledged)",
+			p.line-len(p.batch)+1, p.line, p.topic, err, p.total)
+	}
+	p.total += len(p.batch)
+	p.bar.set(int64(p.total))
+	if p.acks != nil {
+		for _, r := range p.batch {
+			fmt.Fprintf(p.acks, "%s %d %d\n", r.Topic, r.Partition, r.Offset)
+		}
+		if err := p.acks.Flush(); err != nil {
+			return fmt.Errorf("write acknowledgements: %w", err)
+		}
+	}
+	p.batch = p.batch[:0]
+	return nil
+}
+
+func (p *producer) add(text string, noKey bool) {
+	p.line++
+	var r log.Record
+	if k, v, ok := strings.Cut(text, "\t"); ok && !noKey {
+		r.Key, r.Value = []byte(k), []byte(v)
+	} else {
+		r.Value = []byte(text)
+	}
+	if len(p.headers) > 0 {
+		r.Headers = p.headers
+	}
+	p.batch = append(p.batch, r)
+}
+
+// interrupted appends the lines read before ctx was canceled (a signal),
+// for up to interruptFlushTimeout, and returns the error that reports what
+// was acknowledged.
+func (p *producer) interrupted(ctx context.Context) error {
+	pending := len(p.batch)
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), interruptFlushTimeout)
+	err := p.flush(fctx)
+	cancel()
+	p.bar.stop()
+	if err != nil {
+		return fmt.Errorf("interrupted: %d records were acknowledged to %s; the %d lines read last were not: %v", p.total, p.topic, pending, err)
+	}
+	return fmt.Errorf("interrupted: %d records were acknowledged to %s", p.total, p.topic)
+}
+
+// failed is the error of a failed flush: an interruption if ctx was
+// canceled meanwhile.
+func (p *producer) failed(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return p.interrupted(ctx)
+	}
+	return err
+}
+
+// interruptFlushTimeout bounds the append of the lines read before a signal.
+const interruptFlushTimeout = 5 * time.Second
+
+func produce(ctx context.Context, l log.Log, topic string, s streams, o produceOptions, headers []log.Header) error {
+	done := make(chan struct{})
+	defer close(done)
+	lines := readLines(s.in, done)
+	p := &producer{l: l, topic: topic, bar: newRateBar(s.err, "produced", topic, o.progress), headers: headers}
+	defer p.bar.stop()
+	if o.acks {
+		p.acks = bufio.NewWriter(s.out)
+	}
+	linger := time.NewTimer(o.linger)
+	linger.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return p.interrupted(ctx)
+		case <-linger.C:
+			if err := p.flush(ctx); err != nil {
+				return p.failed(ctx, err)
+			}
+		case in := <-lines:
+			if in.end {
+				if in.err != nil {
+					return fmt.Errorf("stdin line %d: %w (%d records before it were acknowledged)", p.line+1, in.err, p.total)
+				}
+				if err := p.flush(ctx); err != nil {
+					return p.failed(ctx, err)
+				}
+				p.bar.stop()
+				fmt.Fprintf(s.err, "produced %d records to %s\n", p.total, topic)
+				return nil
+			}
+			p.add(in.text, o.noKey)
+			if len(p.batch) >= o.batch {
+				linger.Stop()
+				if err := p.flush(ctx); err != nil {
+					return p.failed(ctx, err)
+				}
+			} else {
+				linger.Reset(o.linger)
+			}
+		}
+	}
+}
