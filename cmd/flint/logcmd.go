@@ -25,7 +25,20 @@ func newLogCmd(s streams) *cobra.Command {
 		Long: `Work with the partitioned log that Flint's jobs read their features from.
 
 The embedded log (--log dir:PATH) is the default; --log kafka:HOST:PORT,...
-runs the same commands against a Kafka cluster.`,
+runs the same commands against a Kafka cluster.
+
+One process at a time writes the embedded log (produce, create, ingest, a
+driver): it holds the log's lock. The reading commands (topics, describe,
+consume without --group, groups) open it read-only and work beside that
+process; they fail, rather than print an empty log, when the directory is
+missing or empty. consume --group needs the log to itself (groups are
+coordinated in the writing process): to share a log between processes, use
+Kafka.
+
+verify checks every batch of the embedded log and reports damage per
+partition with its file and byte offset; a damaged partition refuses every
+operation while the others work, until repair --yes truncates it at the
+damage.`,
 	}
 	cmd.AddCommand(newLogTopicsCmd(s), newLogCreateCmd(s), newLogDescribeCmd(s),
 		newLogProduceCmd(s), newLogConsumeCmd(s), newLogGroupsCmd(s),
@@ -33,13 +46,24 @@ runs the same commands against a Kafka cluster.`,
 	return cmd
 }
 
-// withLog opens the log named by --log, runs fn, and closes the log.
+// withLog opens the log named by --log for writing, runs fn, and closes
+// the log.
 func withLog(cmd *cobra.Command, fn func(ctx context.Context, l log.Log) error) error {
+	return withOpenLog(cmd, openLog, fn)
+}
+
+// withReadLog is withLog for commands that only read: the embedded log is
+// opened read-only, beside any process writing it (see openLogForReading).
+func withReadLog(cmd *cobra.Command, fn func(ctx context.Context, l log.Log) error) error {
+	return withOpenLog(cmd, openLogForReading, fn)
+}
+
+func withOpenLog(cmd *cobra.Command, open func(context.Context, string) (log.Log, error), fn func(ctx context.Context, l log.Log) error) error {
 	spec, _ := cmd.Flags().GetString("log")
 	ctx := cmd.Context()
-	l, err := openLog(ctx, spec)
+	l, err := open(ctx, spec)
 	if err != nil {
-		return err
+		return damageHint(err)
 	}
 	err = fn(ctx, l)
 	if cerr := l.Close(); err == nil {
@@ -54,7 +78,7 @@ func newLogTopicsCmd(s streams) *cobra.Command {
 		Short: "List topics with their partitions and record counts",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return withLog(cmd, func(ctx context.Context, l log.Log) error {
+			return withReadLog(cmd, func(ctx context.Context, l log.Log) error {
 				topics, err := l.Topics(ctx)
 				if err != nil {
 					return err
@@ -130,7 +154,7 @@ func newLogDescribeCmd(s streams) *cobra.Command {
 		Short: "Show a topic's configuration and the offsets of each partition",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return withLog(cmd, func(ctx context.Context, l log.Log) error {
+			return withReadLog(cmd, func(ctx context.Context, l log.Log) error {
 				info, err := l.Describe(ctx, args[0])
 				if err != nil {
 					return err
@@ -203,10 +227,13 @@ kept; a header value that is not valid UTF-8 is its base64 field, with
 			if o.max < 0 {
 				return fmt.Errorf("--max must not be negative, got %d", o.max)
 			}
-			return withLog(cmd, func(ctx context.Context, l log.Log) error {
-				if o.group != "" {
+			if o.group != "" {
+				err := withLog(cmd, func(ctx context.Context, l log.Log) error {
 					return consumeGroup(ctx, l, args[0], s, o)
-				}
+				})
+				return groupNeedsWriter(err, o.group)
+			}
+			return withReadLog(cmd, func(ctx context.Context, l log.Log) error {
 				return consumePartitions(ctx, l, args[0], s, o)
 			})
 		},
@@ -452,7 +479,7 @@ func newLogGroupsCmd(s streams) *cobra.Command {
   flint log groups trainers --topic events`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return withLog(cmd, func(ctx context.Context, l log.Log) error {
+			return withReadLog(cmd, func(ctx context.Context, l log.Log) error {
 				if len(args) == 0 {
 					groups, err := l.Groups(ctx)
 					if err != nil {
