@@ -251,7 +251,7 @@ func (p *partition) advancePoint() (bool, error) {
 	rp := p.pointLocked()
 	// The index files are small: sync them holding p.mu, which keeps a
 	// roll from closing them meanwhile. The segment is synced without it.
-	err := seg.syncIndex()
+	err := seg.syncIndex(p.l.fsync)
 	if err == nil {
 		seg.refs.Add(1)
 	}
@@ -260,7 +260,7 @@ func (p *partition) advancePoint() (bool, error) {
 		return false, p.fail(err)
 	}
 	defer seg.release()
-	if err := fdatasync(seg.f); err != nil {
+	if err := p.l.fsync(seg.f); err != nil {
 		return false, p.fail(fmt.Errorf("fdatasync %s: %w", seg.path, err))
 	}
 	p.point.Store(&rp)
@@ -278,13 +278,13 @@ func (p *partition) fail(err error) error {
 
 // syncIndex writes the pending index entries of the active segment and
 // fsyncs its index files. p.mu is held.
-func (s *segment) syncIndex() error {
+func (s *segment) syncIndex(sync func(*os.File) error) error {
 	if err := s.flushIndex(); err != nil {
 		return fmt.Errorf("write index of %s: %w", s.path, err)
 	}
 	for _, f := range []*os.File{s.idxFile, s.tixFile} {
 		if f != nil {
-			if err := fdatasync(f); err != nil {
+			if err := sync(f); err != nil {
 				return fmt.Errorf("fdatasync %s: %w", f.Name(), err)
 			}
 		}

@@ -82,6 +82,11 @@ type Config struct {
 	// checks only what was written since. 0 means 10s. Close moves every
 	// recovery point to the end. Under SyncUnsafeNever there are none.
 	RecoveryPointEvery time.Duration
+	// SlowSync is the fsync duration from which each fsync of a data file
+	// is logged as a warning ("disk: slow fdatasync", as etcd's WAL does):
+	// a disk that slow stalls appends. 0 means 1s. (*Log).SyncStats and
+	// SyncDurations report every fsync's duration.
+	SlowSync time.Duration
 	// Logger receives warnings (torn tails truncated, indexes rebuilt,
 	// background fsync failures). nil means slog.Default().
 	Logger *slog.Logger
@@ -114,6 +119,9 @@ func (c Config) withDefaults() Config {
 	if c.RecoveryPointEvery == 0 {
 		c.RecoveryPointEvery = DefaultRecoveryPointEvery
 	}
+	if c.SlowSync == 0 {
+		c.SlowSync = DefaultSlowSync
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -136,6 +144,8 @@ func (c Config) validate() error {
 		return fmt.Errorf("disk: Config.SyncBytes must be >= 0, got %d", c.SyncBytes)
 	case c.RecoveryPointEvery < 0:
 		return fmt.Errorf("disk: Config.RecoveryPointEvery must be >= 0, got %v", c.RecoveryPointEvery)
+	case c.SlowSync < 0:
+		return fmt.Errorf("disk: Config.SlowSync must be >= 0, got %v", c.SlowSync)
 	case c.RetentionCheck < 0:
 		return fmt.Errorf("disk: Config.RetentionCheck must be >= 0, got %v", c.RetentionCheck)
 	}

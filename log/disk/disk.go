@@ -40,6 +40,7 @@ type Log struct {
 	// verified counts the bytes of batches scan verified, for tests and
 	// benchmarks of what Open checks.
 	verified atomic.Int64
+	syncs    *syncTimer
 
 	// closeMu is read-locked by every operation for its duration and
 	// write-locked by Close, which so waits for operations in flight.
@@ -107,6 +108,7 @@ func Open(cfg Config) (*Log, error) {
 		lock:    lock,
 		closing: make(chan struct{}),
 		topics:  map[string]*topic{},
+		syncs:   newSyncTimer(),
 	}
 	l.points = l.readRecoveryPoints()
 	if err := l.openTopics(); err != nil {
@@ -582,60 +584,4 @@ func (l *Log) Append(ctx context.Context, name string, recs []log.Record) error 
 		}
 	}
 	return nil
-}
-
-// Read returns records of a partition from offset on; see log.Log. The
-// records' byte slices share the buffers the read went into.
-func (l *Log) Read(ctx context.Context, topicName string, partition int, offset int64, opt log.ReadOptions) ([]log.Record, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	if err := l.begin(); err != nil {
-		return nil, err
-	}
-	defer l.end()
-	p, err := l.partition(topicName, partition)
-	if err != nil {
-		return nil, err
-	}
-	return p.read(ctx, offset, opt)
-}
-
-// Offsets returns the earliest and latest offsets of a partition.
-func (l *Log) Offsets(ctx context.Context, topicName string, partition int) (log.PartitionInfo, error) {
-	if err := ctx.Err(); err != nil {
-		return log.PartitionInfo{}, err
-	}
-	if err := l.begin(); err != nil {
-		return log.PartitionInfo{}, err
-	}
-	defer l.end()
-	p, err := l.partition(topicName, partition)
-	if err != nil {
-		return log.PartitionInfo{}, err
-	}
-	if l.cfg.ReadOnly {
-		if err := p.refresh(); err != nil {
-			return log.PartitionInfo{}, fmt.Errorf("disk: offsets of %s: %w", p, err)
-		}
-	}
-	return p.info(), nil
-}
-
-// OffsetForTime returns the first offset whose record time is at or after
-// at, or the high watermark if there is none. Retention may have removed
-// earlier matches; the answer is never below the earliest offset.
-func (l *Log) OffsetForTime(ctx context.Context, topicName string, partition int, at time.Time) (int64, error) {
-	if err := ctx.Err(); err != nil {
-		return 0, err
-	}
-	if err := l.begin(); err != nil {
-		return 0, err
-	}
-	defer l.end()
-	p, err := l.partition(topicName, partition)
-	if err != nil {
-		return 0, err
-	}
-	return p.offsetForTime(at.UnixNano())
 }

@@ -116,6 +116,12 @@
 // of a partition can have a torn tail after a power failure (under
 // SyncUnsafeNever an earlier one can, and Open then reports it as a
 // *CorruptionError).
+// Every fdatasync of a segment, index file or group offsets file is timed:
+// (*Log).SyncStats sums them up, (*Log).SyncDurations is a Prometheus
+// histogram of them (flint_log_disk_fsync_duration_seconds) for the caller
+// to register, and one that takes Config.SlowSync (1s) or longer is logged
+// as a warning naming the file, as etcd's WAL warns of slow fdatasyncs: a
+// disk that slow stalls the appends waiting on it.
 // An Append whose write or fsync fails returns the error and the partition
 // refuses further appends until the log is reopened, since after a failed
 // fsync the kernel's view of the file cannot be trusted.

@@ -88,14 +88,15 @@ func (s *segment) flushIndex() error {
 	return errors.Join(err1, err2)
 }
 
-// closeIndex flushes, fdatasyncs when sync is set, and closes the index
-// files of a segment that is no longer active (or of a log being closed).
-func (s *segment) closeIndex(sync bool) error {
+// closeIndex flushes, fsyncs with sync unless it is nil, and closes the
+// index files of a segment that is no longer active (or of a log being
+// closed).
+func (s *segment) closeIndex(sync func(*os.File) error) error {
 	err := s.flushIndex()
 	for _, f := range []*os.File{s.idxFile, s.tixFile} {
 		if f != nil {
-			if sync && err == nil {
-				err = fdatasync(f)
+			if sync != nil && err == nil {
+				err = sync(f)
 			}
 			err = errors.Join(err, f.Close())
 		}
@@ -216,7 +217,7 @@ func (p *partition) append(recs []log.Record, sel []int32) error {
 		return fmt.Errorf("disk: append to %s: write %s at byte %d: %w", p, seg.path, seg.size, err)
 	}
 	if cfg.Sync == SyncEachAppend {
-		if err := fdatasync(seg.f); err != nil {
+		if err := p.l.fsync(seg.f); err != nil {
 			// After a failed fsync the state of the page cache is unknown:
 			// refuse further appends rather than acknowledge on top of it.
 			p.failed = err
@@ -286,11 +287,15 @@ func (p *partition) addBatch(s *segment, pos int64, h batchHeader) (indexEntry, 
 func (p *partition) roll() (*segment, error) {
 	old := p.active()
 	noSync := p.l.cfg.Sync == SyncUnsafeNever
-	if err := old.closeIndex(!noSync); err != nil {
+	var sync func(*os.File) error
+	if !noSync {
+		sync = p.l.fsync
+	}
+	if err := old.closeIndex(sync); err != nil {
 		p.l.logger.Warn("disk: write index", "segment", old.path, "err", err)
 	}
 	if !noSync {
-		if err := fdatasync(old.f); err != nil {
+		if err := p.l.fsync(old.f); err != nil {
 			p.failed = err
 			return nil, fmt.Errorf("fdatasync %s: %w", old.path, err)
 		}
@@ -328,7 +333,7 @@ func (p *partition) sync() error {
 	p.unsynced = 0
 	p.mu.Unlock()
 	defer seg.release()
-	if err := fdatasync(seg.f); err != nil {
+	if err := p.l.fsync(seg.f); err != nil {
 		p.mu.Lock()
 		p.failed = err
 		p.mu.Unlock()
@@ -359,9 +364,13 @@ func (p *partition) close() error {
 	}
 	seg := p.active()
 	sync := p.l.cfg.Sync != SyncUnsafeNever && p.failed == nil
-	err := seg.closeIndex(sync)
+	var syncFn func(*os.File) error
 	if sync {
-		if serr := fdatasync(seg.f); serr != nil {
+		syncFn = p.l.fsync
+	}
+	err := seg.closeIndex(syncFn)
+	if sync {
+		if serr := p.l.fsync(seg.f); serr != nil {
 			err = errors.Join(err, fmt.Errorf("fdatasync %s: %w", seg.path, serr))
 		}
 	}

@@ -258,3 +258,59 @@ func (p *partition) offsetForTime(ts int64) (int64, error) {
 		}
 	}
 }
+
+// Read returns records of a partition from offset on; see log.Log. The
+// records' byte slices share the buffers the read went into.
+func (l *Log) Read(ctx context.Context, topicName string, partition int, offset int64, opt log.ReadOptions) ([]log.Record, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if err := l.begin(); err != nil {
+		return nil, err
+	}
+	defer l.end()
+	p, err := l.partition(topicName, partition)
+	if err != nil {
+		return nil, err
+	}
+	return p.read(ctx, offset, opt)
+}
+
+// Offsets returns the earliest and latest offsets of a partition.
+func (l *Log) Offsets(ctx context.Context, topicName string, partition int) (log.PartitionInfo, error) {
+	if err := ctx.Err(); err != nil {
+		return log.PartitionInfo{}, err
+	}
+	if err := l.begin(); err != nil {
+		return log.PartitionInfo{}, err
+	}
+	defer l.end()
+	p, err := l.partition(topicName, partition)
+	if err != nil {
+		return log.PartitionInfo{}, err
+	}
+	if l.cfg.ReadOnly {
+		if err := p.refresh(); err != nil {
+			return log.PartitionInfo{}, fmt.Errorf("disk: offsets of %s: %w", p, err)
+		}
+	}
+	return p.info(), nil
+}
+
+// OffsetForTime returns the first offset whose record time is at or after
+// at, or the high watermark if there is none. Retention may have removed
+// earlier matches; the answer is never below the earliest offset.
+func (l *Log) OffsetForTime(ctx context.Context, topicName string, partition int, at time.Time) (int64, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	if err := l.begin(); err != nil {
+		return 0, err
+	}
+	defer l.end()
+	p, err := l.partition(topicName, partition)
+	if err != nil {
+		return 0, err
+	}
+	return p.offsetForTime(at.UnixNano())
+}

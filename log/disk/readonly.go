@@ -48,6 +48,7 @@ func openReadOnly(cfg Config) (*Log, error) {
 		closing: make(chan struct{}),
 		topics:  map[string]*topic{},
 		stop:    func() {},
+		syncs:   newSyncTimer(),
 	}
 	l.points = l.readRecoveryPoints()
 	if err := l.openTopics(); err != nil {

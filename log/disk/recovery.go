@@ -232,7 +232,7 @@ func (l *Log) openSegment(p *partition, base int64, last bool) (*segment, *Recov
 			return fail(fmt.Errorf("open partition %s: truncate torn tail of %s at byte %d: %w", p, path, pos, terr))
 		}
 		if l.cfg.Sync != SyncUnsafeNever {
-			if serr := fdatasync(f); serr != nil {
+			if serr := l.fsync(f); serr != nil {
 				return fail(fmt.Errorf("open partition %s: fdatasync %s: %w", p, path, serr))
 			}
 		}
