@@ -20,6 +20,11 @@ type Header struct {
 // Read and Poll, every field is set. Byte slices returned by Read may share a
 // buffer with other records of the same call; they are never modified by the
 // log afterwards.
+//
+// A nil Key, Value or header Value is null (Kafka's -1 length); an empty,
+// non-nil one is empty. Every backend keeps the two apart: what was
+// appended as empty reads back as empty and non-nil, wherever it falls in a
+// read.
 type Record struct {
 	Topic     string
 	Partition int
