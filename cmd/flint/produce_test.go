@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/flintml/flint/log"
+	"github.com/flintml/flint/log/kafka/kafkatest"
 )
 
 // lockedBuffer is a bytes.Buffer safe for a piped's output and a test's
@@ -229,4 +230,20 @@ func logRecord(key, value []byte, hs ...any) log.Record {
 		r.Headers = append(r.Headers, log.Header{Key: hs[i].(string), Value: hs[i+1].([]byte)})
 	}
 	return r
+}
+
+// TestEmptyIsNotNullOnKafka is issue 14's reproduction through the binary:
+// an empty value first in a fetch, then an empty key, produced to Kafka
+// (kfake in process, or $FLINT_TEST_KAFKA) read back as "" and not null.
+func TestEmptyIsNotNullOnKafka(t *testing.T) {
+	logFlag := "--log=kafka:" + strings.Join(kafkatest.Brokers(t), ",")
+	topic := fmt.Sprintf("empty-%d", time.Now().UnixNano())
+	mustProc(t, "", logFlag, "log", "create", topic, "--partitions", "1")
+	mustProc(t, "\n\tx\n", logFlag, "log", "produce", topic)
+	js := mustProc(t, "", logFlag, "log", "consume", topic, "--format", "json")
+	lines := strings.Split(strings.TrimSpace(js), "\n")
+	if len(lines) != 2 || !strings.Contains(lines[0], `"offset":0,`) || !strings.Contains(lines[0], `"value":""`) || strings.Contains(lines[0], `"key"`) ||
+		!strings.Contains(lines[1], `"key":"","value":"x"`) {
+		t.Fatalf("consume --format json:\n%s\nwant offset 0 with an empty value and no key, offset 1 with an empty key", js)
+	}
 }
