@@ -181,15 +181,11 @@ func (p *partition) readSegment(v readView, offset int64, opt log.ReadOptions) (
 		}
 		if used == 0 {
 			// The batch at pos is bigger than what was read: read it whole.
-			h, err := parseHeader(buf)
+			n, err := p.wholeBatch(v, buf, pos, offset)
 			if err != nil {
-				return nil, p.corrupt(seg, pos, offset, err)
+				return nil, err
 			}
-			if pos+int64(h.size) > v.size {
-				// It would never fit: damage below the high watermark.
-				return nil, p.corrupt(seg, pos, offset, fmt.Errorf("%w: a batch of %d bytes runs past the %d bytes of the segment", ErrMalformed, h.size, v.size))
-			}
-			want = int64(h.size)
+			want = n
 			continue
 		}
 		pos += int64(used)
@@ -197,6 +193,20 @@ func (p *partition) readSegment(v readView, offset int64, opt log.ReadOptions) (
 		want = left + left/8 + batchHeaderSize
 	}
 	return out, nil
+}
+
+// wholeBatch returns the size of the batch at pos of v.seg, whose start is
+// in buf, checking that it ends within the readable bytes: a length that
+// runs past them is damage below the high watermark.
+func (p *partition) wholeBatch(v readView, buf []byte, pos, offset int64) (int64, error) {
+	h, err := parseHeader(buf)
+	if err != nil {
+		return 0, p.corrupt(v.seg, pos, offset, err)
+	}
+	if pos+int64(h.size) > v.size {
+		return 0, p.corrupt(v.seg, pos, offset, fmt.Errorf("%w: a batch of %d bytes runs past the %d bytes of the segment", ErrMalformed, h.size, v.size))
+	}
+	return int64(h.size), nil
 }
 
 // corrupt wraps a decoding failure found by a read.

@@ -16,27 +16,7 @@ import (
 func TestVerifyAndRepair(t *testing.T) {
 	ctx := context.Background()
 	cfg, _ := testConfig(t.TempDir())
-	l := mustOpen(t, cfg)
-	create(t, l, "mid", log.TopicConfig{Partitions: 1})
-	appendBatches(t, l, "mid", 0, 100, 5, 50)
-	create(t, l, "early", log.TopicConfig{Partitions: 1, SegmentBytes: 8 << 10})
-	appendBatches(t, l, "early", 0, 40, 10, 60)
-	create(t, l, "torn", log.TopicConfig{Partitions: 1})
-	appendBatches(t, l, "torn", 0, 10, 5, 50)
-	create(t, l, "ok", log.TopicConfig{Partitions: 2})
-	appendBatches(t, l, "ok", 0, 10, 5, 50)
-	closeLog(t, l)
-
-	mid := segments(t, cfg.Dir, "mid", 0)[0]
-	midPos := batchPositions(t, mid)
-	flipByte(t, mid, midPos[5]+batchHeaderSize+3)
-	early := segments(t, cfg.Dir, "early", 0)
-	earlyPos := batchPositions(t, early[1])
-	flipByte(t, early[1], earlyPos[2]+batchHeaderSize+3)
-	torn := segments(t, cfg.Dir, "torn", 0)[0]
-	if err := os.Truncate(torn, fileSize(t, torn)-7); err != nil {
-		t.Fatal(err)
-	}
+	mid, midPos, early, earlyPos, torn := damageThree(t, cfg)
 
 	checks, err := Verify(ctx, cfg.Dir)
 	if err != nil {
@@ -75,7 +55,7 @@ func TestVerifyAndRepair(t *testing.T) {
 	}
 
 	// Repair refuses while the log is open for writing.
-	l = mustOpen(t, cfg)
+	l := mustOpen(t, cfg)
 	if _, err := Repair(ctx, cfg.Dir); !errors.Is(err, ErrLocked) {
 		t.Fatalf("Repair beside an open writer = %v, want ErrLocked", err)
 	}
@@ -114,4 +94,34 @@ func TestVerifyMissingDirectory(t *testing.T) {
 	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("Verify or Repair created %s", dir)
 	}
+}
+
+// damageThree fills topics "mid", "early", "torn" and "ok" and damages the
+// first three: a batch in the middle of mid's only segment, one in the
+// second of early's segments, and the end of torn's segment. It returns the
+// files and the batch positions of the damaged segments.
+func damageThree(t *testing.T, cfg Config) (mid string, midPos []int64, early []string, earlyPos []int64, torn string) {
+	t.Helper()
+	l := mustOpen(t, cfg)
+	create(t, l, "mid", log.TopicConfig{Partitions: 1})
+	appendBatches(t, l, "mid", 0, 100, 5, 50)
+	create(t, l, "early", log.TopicConfig{Partitions: 1, SegmentBytes: 8 << 10})
+	appendBatches(t, l, "early", 0, 40, 10, 60)
+	create(t, l, "torn", log.TopicConfig{Partitions: 1})
+	appendBatches(t, l, "torn", 0, 10, 5, 50)
+	create(t, l, "ok", log.TopicConfig{Partitions: 2})
+	appendBatches(t, l, "ok", 0, 10, 5, 50)
+	closeLog(t, l)
+
+	mid = segments(t, cfg.Dir, "mid", 0)[0]
+	midPos = batchPositions(t, mid)
+	flipByte(t, mid, midPos[5]+batchHeaderSize+3)
+	early = segments(t, cfg.Dir, "early", 0)
+	earlyPos = batchPositions(t, early[1])
+	flipByte(t, early[1], earlyPos[2]+batchHeaderSize+3)
+	torn = segments(t, cfg.Dir, "torn", 0)[0]
+	if err := os.Truncate(torn, fileSize(t, torn)-7); err != nil {
+		t.Fatal(err)
+	}
+	return mid, midPos, early, earlyPos, torn
 }
