@@ -39,12 +39,19 @@ const recoveryPointsHeader = "flint-recovery-points 1"
 // base (which end at offset next), hold whole, valid batches on stable
 // storage, with their index entries written and synced.
 //
-// sums holds, for every segment up to that one, by base offset, the count
-// and CRC-32C of its index entries below the point, so that Open trusts
-// the index files only as they were when the point was set.
+// segs holds, for every segment up to that one, by base offset, what Open
+// needs to take it up without reading it: its size, next offset and newest
+// record time, and the count and CRC-32C of its index entries, so that the
+// index files are trusted only as they were when the point was set.
 type recoveryPoint struct {
 	base, pos, next int64
-	sums            map[int64]indexSum
+	segs            map[int64]segPoint
+}
+
+// segPoint is a segment's state when a recovery point was set.
+type segPoint struct {
+	sum                 indexSum
+	size, next, maxTime int64
 }
 
 // indexSum is the count of a segment's first index entries and the CRC-32C
@@ -67,12 +74,12 @@ func sumEntries(sum indexSum, entries []indexEntry, n int) indexSum {
 // active segment and index files are synced. p.mu is held.
 func (p *partition) pointLocked() recoveryPoint {
 	act := p.active()
-	rp := recoveryPoint{base: act.base, pos: act.size, next: act.next, sums: make(map[int64]indexSum, len(p.segs))}
+	rp := recoveryPoint{base: act.base, pos: act.size, next: act.next, segs: make(map[int64]segPoint, len(p.segs))}
 	for _, s := range p.segs {
 		if s.sum.n < len(s.index) {
 			s.sum = sumEntries(s.sum, s.index, len(s.index))
 		}
-		rp.sums[s.base] = s.sum
+		rp.segs[s.base] = segPoint{sum: s.sum, size: s.size, next: s.next, maxTime: s.maxTime}
 	}
 	return rp
 }
@@ -122,21 +129,21 @@ func parseRecoveryPoints(b []byte) (map[log.TopicPartition]recoveryPoint, error)
 		line++
 		var tp log.TopicPartition
 		var k int
-		rp := recoveryPoint{sums: map[int64]indexSum{}}
+		rp := recoveryPoint{segs: map[int64]segPoint{}}
 		if _, err := fmt.Sscanf(sc.Text(), "%s %d %d %d %d %d", &tp.Topic, &tp.Partition, &rp.base, &rp.pos, &rp.next, &k); err != nil {
 			return nil, fmt.Errorf("line %d: %v", line, err)
 		}
 		for range k {
 			line++
 			var base int64
-			var sum indexSum
+			var sp segPoint
 			if !sc.Scan() {
 				return nil, fmt.Errorf("line %d: missing", line)
 			}
-			if _, err := fmt.Sscanf(sc.Text(), "%d %d %x", &base, &sum.n, &sum.crc); err != nil {
+			if _, err := fmt.Sscanf(sc.Text(), "%d %d %x %d %d %d", &base, &sp.sum.n, &sp.sum.crc, &sp.size, &sp.next, &sp.maxTime); err != nil {
 				return nil, fmt.Errorf("line %d: %v", line, err)
 			}
-			rp.sums[base] = sum
+			rp.segs[base] = sp
 		}
 		points[tp] = rp
 	}
@@ -160,14 +167,15 @@ func formatRecoveryPoints(points map[log.TopicPartition]recoveryPoint) []byte {
 	b.WriteString(recoveryPointsHeader + "\n")
 	for _, tp := range tps {
 		rp := points[tp]
-		fmt.Fprintf(&b, "%s %d %d %d %d %d\n", tp.Topic, tp.Partition, rp.base, rp.pos, rp.next, len(rp.sums))
-		bases := make([]int64, 0, len(rp.sums))
-		for base := range rp.sums {
+		fmt.Fprintf(&b, "%s %d %d %d %d %d\n", tp.Topic, tp.Partition, rp.base, rp.pos, rp.next, len(rp.segs))
+		bases := make([]int64, 0, len(rp.segs))
+		for base := range rp.segs {
 			bases = append(bases, base)
 		}
 		slices.Sort(bases)
 		for _, base := range bases {
-			fmt.Fprintf(&b, "%d %d %08x\n", base, rp.sums[base].n, rp.sums[base].crc)
+			sp := rp.segs[base]
+			fmt.Fprintf(&b, "%d %d %08x %d %d %d\n", base, sp.sum.n, sp.sum.crc, sp.size, sp.next, sp.maxTime)
 		}
 	}
 	fmt.Fprintf(&b, "crc32c %08x\n", crc32.Checksum(b.Bytes(), castagnoli))
@@ -293,34 +301,29 @@ func (s *segment) syncIndex(sync func(*os.File) error) error {
 }
 
 // resume sets s, a segment of size bytes just opened, up to go on from its
-// recovery point instead of from byte 0: from the last index entry before
-// the point (before the end of the segment, when the point is in a later
-// segment), with the entries before it read from the index files. It
-// reports whether it did; the caller then verifies from s.size on, and
-// starts over from 0 if the batch there is not what the index says.
+// recovery point instead of from byte 0: its state and index as they were
+// at the point, the index read from its files. It reports whether it did;
+// the caller then verifies from s.size on (nothing, for a segment before
+// the point's), and starts over from 0 if the batch there is not what the
+// point says.
 func (p *partition) resume(s *segment, size int64, rp recoveryPoint, ok bool) bool {
-	if !ok || s.base > rp.base || (s.base == rp.base && rp.pos > size) {
+	sp, have := rp.segs[s.base]
+	switch {
+	case !ok || !have || s.base > rp.base || sp.size > size || sp.next < s.base:
 		return false
-	}
-	limit := size
-	if s.base == rp.base {
-		limit = rp.pos
-	}
-	entries, err := loadIndex(s.path, limit)
-	if err != nil || len(entries) == 0 {
+	case s.base == rp.base && (sp.size != rp.pos || sp.next != rp.next):
 		return false
+	case s.base < rp.base && sp.size != size:
+		return false // a segment before the point's changed since
 	}
-	if sum, ok := rp.sums[s.base]; !ok || sum.n != len(entries) || sumEntries(indexSum{}, entries, len(entries)) != sum {
+	entries, err := loadIndex(s.path, sp.size)
+	if err != nil || len(entries) == 0 || len(entries) != sp.sum.n || sumEntries(indexSum{}, entries, len(entries)) != sp.sum {
 		return false // the index files changed since the point was set
 	}
-	k := len(entries) - 1
-	e := entries[k]
-	s.index = slices.Clip(entries[:k])
-	s.ix = indexer{lastPos: -1, maxTime: e.maxBefore}
-	if k > 0 {
-		s.ix.lastPos = int64(entries[k-1].pos)
-	}
-	s.size, s.next, s.maxTime = int64(e.pos), s.base+int64(e.rel), e.maxBefore
+	s.index = slices.Clip(entries)
+	s.sum = sp.sum
+	s.ix = indexer{lastPos: int64(entries[len(entries)-1].pos), maxTime: sp.maxTime}
+	s.size, s.next, s.maxTime = sp.size, sp.next, sp.maxTime
 	p.statBytes += s.size
 	p.statRecs += s.next - s.base
 	return true
@@ -328,7 +331,7 @@ func (p *partition) resume(s *segment, size int64, rp recoveryPoint, ok bool) bo
 
 // unresume undoes resume, for a verification from byte 0.
 func (p *partition) unresume(s *segment, statBytes, statRecs int64) {
-	s.index, s.ix = nil, newIndexer()
+	s.index, s.ix, s.sum = nil, newIndexer(), indexSum{}
 	s.size, s.next, s.maxTime = 0, s.base, math.MinInt64
 	p.statBytes, p.statRecs = statBytes, statRecs
 }

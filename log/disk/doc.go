@@ -157,31 +157,32 @@
 //
 // As Kafka's recovery-point-offset-checkpoint, <Dir>/.recovery-points keeps
 // per partition the place (segment, byte position, offset) up to which its
-// segments are known to be on stable storage and clean, with the count and
-// CRC-32C of the index entries of each segment up to there. Close moves
-// every partition's point to its end (after fsyncing its active segment and
-// index files); under SyncInterval and SyncEachAppend a background
-// goroutine does the same every Config.RecoveryPointEvery (10s) for the
-// partitions appended to. The file is text: the line
-// "flint-recovery-points 1", per partition "TOPIC PARTITION BASE POS NEXT
-// K" followed by K lines "SEGMENT_BASE ENTRIES CRC", and last "crc32c HEX",
-// the CRC-32C of all before it; it is written to a temporary file, fsynced,
-// renamed and the directory fsynced. A damaged file is ignored (with a
-// warning), and Open then checks everything.
+// segments are known to be on stable storage and clean, and for each
+// segment up to there its size, next offset and newest record time and the
+// count and CRC-32C of its index entries. Close moves every partition's
+// point to its end (after fsyncing its active segment and index files);
+// under SyncInterval and SyncEachAppend a background goroutine does the
+// same every Config.RecoveryPointEvery (10s) for the partitions appended
+// to. The file is text: the line "flint-recovery-points 1", per partition
+// "TOPIC PARTITION BASE POS NEXT K" followed by K lines "SEGMENT_BASE
+// ENTRIES CRC SIZE NEXT MAXTIME", and last "crc32c HEX", the CRC-32C of all
+// before it; it is written to a temporary file, fsynced, renamed and the
+// directory fsynced. A damaged file is ignored (with a warning), and Open
+// then checks everything.
 //
-// Open trusts what lies before a partition's recovery point: it loads the
-// segments' indexes from their files and verifies each segment only from
-// its last index entry before the point on (at most 4 KiB and a batch of
-// it), then everything after the point. So a clean Open costs a few KiB per
-// segment, and one after a crash what was written since the last point,
-// rather than time in proportion to the data stored. Should what lies there
-// not be what the point promised (an index file changed, the first batch
-// verified not where the index says), that segment is verified whole.
+// Open trusts what lies before a partition's recovery point: it takes up
+// each segment there as the point recorded it, reading only its index
+// files (whose entries must match the recorded count and CRC), and
+// verifies only the bytes after the point. So a clean Open verifies no
+// batch, and one after a crash what was written since the last point,
+// rather than time in proportion to the data stored. A segment that is not
+// what the point recorded (another size, index files that changed, a first
+// batch after the point that does not continue it) is verified whole.
 // Damage before the point is not looked for by Open: a Read that meets it
 // fails with a *CorruptionError (every batch read is CRC-checked), and
 // Verify, which ignores recovery points, finds it. Repair forgets the
 // recovery point of each partition it truncates. Under SyncUnsafeNever no
-// recovery point is written, and Open checks everything.
+// recovery point is written.
 //
 // # Read-only logs
 //

@@ -11,8 +11,8 @@ import (
 // points that format and parse back to the same.
 func FuzzParseRecoveryPoints(f *testing.F) {
 	valid := formatRecoveryPoints(map[log.TopicPartition]recoveryPoint{
-		{Topic: "a", Partition: 0}:   {base: 0, pos: 4096, next: 10, sums: map[int64]indexSum{0: {n: 2, crc: 0xdeadbeef}}},
-		{Topic: "b.c", Partition: 3}: {base: 100, pos: 0, next: 100, sums: map[int64]indexSum{0: {n: 1, crc: 1}, 100: {}}},
+		{Topic: "a", Partition: 0}:   {base: 0, pos: 4096, next: 10, segs: map[int64]segPoint{0: {sum: indexSum{n: 2, crc: 0xdeadbeef}, size: 4096, next: 10, maxTime: -5}}},
+		{Topic: "b.c", Partition: 3}: {base: 100, pos: 0, next: 100, segs: map[int64]segPoint{0: {sum: indexSum{n: 1, crc: 1}, size: 50, next: 100}, 100: {next: 100}}},
 	})
 	f.Add(valid)
 	f.Add(valid[:len(valid)/2])
@@ -29,8 +29,13 @@ func FuzzParseRecoveryPoints(f *testing.F) {
 		}
 		for tp, rp := range points {
 			a := again[tp]
-			if a.base != rp.base || a.pos != rp.pos || a.next != rp.next || len(a.sums) != len(rp.sums) {
+			if a.base != rp.base || a.pos != rp.pos || a.next != rp.next || len(a.segs) != len(rp.segs) {
 				t.Fatalf("%v: %+v parses back as %+v", tp, rp, a)
+			}
+			for base, sp := range rp.segs {
+				if a.segs[base] != sp {
+					t.Fatalf("%v: segment %d: %+v parses back as %+v", tp, base, sp, a.segs[base])
+				}
 			}
 		}
 	})

@@ -184,3 +184,12 @@ func crash(t testing.TB, l *Log) {
 	}
 	unlockDir(l.lock)
 }
+
+// forgetRecoveryPoints removes the recovery points of the log in dir, so
+// that the next Open verifies every batch.
+func forgetRecoveryPoints(t testing.TB, dir string) {
+	t.Helper()
+	if err := os.Remove(filepath.Join(dir, recoveryPointsName)); err != nil {
+		t.Fatalf("remove the recovery points: %v", err)
+	}
+}

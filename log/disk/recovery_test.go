@@ -115,6 +115,9 @@ func TestOpenTruncatesTornTail(t *testing.T) {
 			full := fileSize(t, seg)
 			closeLog(t, l)
 
+			// A torn tail is what a crash leaves after the last recovery
+			// point; without recovery points the whole log is after it.
+			forgetRecoveryPoints(t, dir)
 			c.damage(t, seg, lastBatch)
 			damaged := fileSize(t, seg)
 
@@ -183,9 +186,7 @@ func multiSegment(t *testing.T, cfg Config) ([]log.Record, []string) {
 // RecoveryPoint); these tests are about what Open finds.
 func damagedOpen(t *testing.T, cfg Config) (*Log, error) {
 	t.Helper()
-	if err := os.Remove(filepath.Join(cfg.Dir, recoveryPointsName)); err != nil {
-		t.Fatalf("remove the recovery points: %v", err)
-	}
+	forgetRecoveryPoints(t, cfg.Dir)
 	l, err := Open(cfg)
 	if err != nil {
 		t.Fatalf("Open = %v, want the damage confined to its partition", err)
