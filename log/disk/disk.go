@@ -79,12 +79,13 @@ type topicMeta struct {
 }
 
 // Open opens (creating if needed) the log in cfg.Dir. It takes an exclusive
-// lock on the directory, verifies the CRC of every stored batch, truncates
-// torn tails (see Recovery) and fails with a *CorruptionError on damage
-// anywhere else.
+// lock on the directory, verifies the CRC of every batch stored after the
+// recovery points (doc.go, "Recovery points"), truncates torn tails (see
+// Recovery), and isolates a partition with damage anywhere else: Open
+// succeeds, and that partition's operations fail with a *CorruptionError.
 //
 // With cfg.ReadOnly, Open takes no lock and changes nothing: it verifies
-// every batch too, but leaves an incomplete or bad batch at the end of a
+// the same batches, but leaves an incomplete or bad batch at the end of a
 // partition's last segment alone, as one the writer has not finished
 // writing, and fails if cfg.Dir does not exist.
 func Open(cfg Config) (*Log, error) {

@@ -195,7 +195,8 @@
 // coordinated in the writer's process) and EnforceRetention fail with an
 // error wrapping ErrReadOnly that names the operation.
 //
-// Open verifies every segment, as a writable Open does, except that an
+// Open verifies the segments as a writable Open does (what lies after the
+// recovery points), and isolates a damaged partition likewise, except that an
 // incomplete or bad batch at the end of a partition's last segment is taken
 // for one the writer is still writing: the reader's high watermark stops
 // before it. From then on the reader only looks at what changed, and only
