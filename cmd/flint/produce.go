@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -87,35 +88,43 @@ func parseHeaders(vals []string) ([]log.Header, error) {
 	return hs, nil
 }
 
-// inputLine is a line read from standard input, or the end of it (err is
-// then nil at EOF).
-type inputLine struct {
-	text string
-	end  bool
-	err  error
+// chunk is what one read of standard input returned: bytes, or its end
+// (err is io.EOF at the end of input).
+type chunk struct {
+	b   []byte
+	err error
 }
 
-// readLines sends the lines of r to the channel it returns, then one
-// inputLine with end set. It stops when done is closed.
-func readLines(r io.Reader, done <-chan struct{}) <-chan inputLine {
-	ch := make(chan inputLine)
+// readChunks sends what r returns, read by read, to the channel it
+// returns, ending with a chunk whose err is set. Each chunk has its own
+// buffer. It stops when done is closed.
+func readChunks(r io.Reader, done <-chan struct{}) <-chan chunk {
+	ch := make(chan chunk)
 	go func() {
-		sc := bufio.NewScanner(r)
-		sc.Buffer(make([]byte, 64*1024), 16<<20)
-		for sc.Scan() {
-			select {
-			case ch <- inputLine{text: sc.Text()}:
-			case <-done:
+		for {
+			buf := make([]byte, 64<<10)
+			n, err := r.Read(buf)
+			if n > 0 {
+				select {
+				case ch <- chunk{b: buf[:n]}:
+				case <-done:
+					return
+				}
+			}
+			if err != nil {
+				select {
+				case ch <- chunk{err: err}:
+				case <-done:
+				}
 				return
 			}
-		}
-		select {
-		case ch <- inputLine{end: true, err: sc.Err()}:
-		case <-done:
 		}
 	}()
 	return ch
 }
+
+// maxLine bounds a line of standard input.
+const maxLine = 16 << 20
 
 // producer appends batches of records to a topic and reports each
 // acknowledgement.
@@ -128,6 +137,7 @@ type producer struct {
 	total   int
 	line    int
 	headers []log.Header
+	partial []byte // the start of a line whose end has not been read
 }
 
 // flush appends the pending batch.
@@ -153,18 +163,51 @@ func (p *producer) flush(ctx context.Context) error {
 	return nil
 }
 
-func (p *producer) add(text string, noKey bool) {
+func (p *producer) add(line []byte, noKey bool) {
 	p.line++
+	line = bytes.TrimSuffix(line, []byte("\r"))
 	var r log.Record
-	if k, v, ok := strings.Cut(text, "\t"); ok && !noKey {
-		r.Key, r.Value = []byte(k), []byte(v)
+	if k, v, ok := bytes.Cut(line, []byte("\t")); ok && !noKey {
+		r.Key, r.Value = k, v
 	} else {
-		r.Value = []byte(text)
+		r.Value = line
 	}
 	if len(p.headers) > 0 {
 		r.Headers = p.headers
 	}
 	p.batch = append(p.batch, r)
+}
+
+// lines adds the whole lines of b, after what p.partial holds, and keeps
+// the rest for the next call; at the end of input (eof), the rest is a
+// line too. It appends each batch that fills up.
+func (p *producer) lines(ctx context.Context, b []byte, eof bool, o produceOptions) error {
+	if len(p.partial) > 0 {
+		b = append(p.partial, b...)
+		p.partial = nil
+	}
+	for {
+		i := bytes.IndexByte(b, '\n')
+		if i < 0 {
+			break
+		}
+		p.add(b[:i:i], o.noKey)
+		b = b[i+1:]
+		if len(p.batch) >= o.batch {
+			if err := p.flush(ctx); err != nil {
+				return err
+			}
+		}
+	}
+	switch {
+	case len(b) > maxLine:
+		return fmt.Errorf("stdin line %d is longer than %d bytes (%d records before it were acknowledged)", p.line+1, maxLine, p.total)
+	case eof && len(b) > 0:
+		p.add(b, o.noKey)
+	case len(b) > 0:
+		p.partial = bytes.Clone(b)
+	}
+	return nil
 }
 
 // interrupted appends the lines read before ctx was canceled (a signal),
@@ -197,7 +240,7 @@ const interruptFlushTimeout = 5 * time.Second
 func produce(ctx context.Context, l log.Log, topic string, s streams, o produceOptions, headers []log.Header) error {
 	done := make(chan struct{})
 	defer close(done)
-	lines := readLines(s.in, done)
+	chunks := readChunks(s.in, done)
 	p := &producer{l: l, topic: topic, bar: newRateBar(s.err, "produced", topic, o.progress), headers: headers}
 	defer p.bar.stop()
 	if o.acks {
@@ -213,27 +256,24 @@ func produce(ctx context.Context, l log.Log, topic string, s streams, o produceO
 			if err := p.flush(ctx); err != nil {
 				return p.failed(ctx, err)
 			}
-		case in := <-lines:
-			if in.end {
-				if in.err != nil {
-					return fmt.Errorf("stdin line %d: %w (%d records before it were acknowledged)", p.line+1, in.err, p.total)
-				}
-				if err := p.flush(ctx); err != nil {
-					return p.failed(ctx, err)
-				}
-				p.bar.stop()
-				fmt.Fprintf(s.err, "produced %d records to %s\n", p.total, topic)
-				return nil
+		case c := <-chunks:
+			eof := errors.Is(c.err, io.EOF)
+			if c.err != nil && !eof {
+				return fmt.Errorf("read stdin after line %d: %w (%d records before it were acknowledged)", p.line, c.err, p.total)
 			}
-			p.add(in.text, o.noKey)
-			if len(p.batch) >= o.batch {
-				linger.Stop()
-				if err := p.flush(ctx); err != nil {
-					return p.failed(ctx, err)
-				}
-			} else {
+			if err := p.lines(ctx, c.b, eof, o); err != nil {
+				return p.failed(ctx, err)
+			}
+			if !eof {
 				linger.Reset(o.linger)
+				continue
 			}
+			if err := p.flush(ctx); err != nil {
+				return p.failed(ctx, err)
+			}
+			p.bar.stop()
+			fmt.Fprintf(s.err, "produced %d records to %s\n", p.total, topic)
+			return nil
 		}
 	}
 }

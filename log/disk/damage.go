@@ -98,6 +98,30 @@ func notTorn(r io.ReaderAt, bad *CorruptionError, end, next int64) (*CorruptionE
 		Err: fmt.Errorf("%w (an intact batch follows at byte %d, so this is damage, not the torn tail of a crash)", bad.Err, pos)}, nil
 }
 
+// recheck is notTorn for a read-only log, whose Open may read a batch
+// while the writer writes it, and the batch after it once written: when an
+// intact batch follows bad, the last segment's first bad batch, it reads
+// on from bad again. A batch still bad, with an intact one after it, is
+// damage, returned as err; otherwise recheck returns the first bad batch
+// now, nil if none.
+func (p *partition) recheck(s *segment, bad *CorruptionError, size int64) (*CorruptionError, error) {
+	dmg, err := notTorn(s.f, bad, size, s.next)
+	if err != nil || dmg == nil {
+		return bad, err
+	}
+	again, err := p.scan(s, size, false)
+	if err != nil || again == nil {
+		return nil, err
+	}
+	if dmg, err = notTorn(s.f, again, size, s.next); err != nil {
+		return nil, err
+	}
+	if dmg != nil {
+		return nil, dmg
+	}
+	return again, nil
+}
+
 // isDamage reports whether err is damage to the files of a partition, which
 // Open confines to that partition, as opposed to an I/O error.
 func isDamage(err error) bool {

@@ -217,8 +217,9 @@
 // to in the writer's process.
 //
 // A bad batch in the last segment becomes a *CorruptionError once the
-// writer is known to be past it: when a newer segment exists, or when the
-// same batch is still bad after the file grew. Damage in an earlier segment
+// writer is known to be past it: when a newer segment exists, when the
+// same batch is still bad after the file grew, or, at Open, when it is
+// still bad read a second time with an intact batch after it. Damage in an earlier segment
 // is a *CorruptionError at once, naming the file and byte position.
 // Readers rely on a write being visible to other processes once it
 // returns, and on files growing only at their end: a local file system,

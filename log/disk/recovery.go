@@ -215,6 +215,12 @@ func (l *Log) openSegment(p *partition, base int64, last bool) (*segment, *Recov
 	case ro:
 		// The writer may be writing this batch now: to a reader it is not
 		// there yet (p.refresh looks again; see scanTail).
+		if bad, err = p.recheck(s, bad, fi.Size()); err != nil {
+			return fail(fmt.Errorf("open partition %s: %w", p, err))
+		}
+		if bad == nil {
+			break
+		}
 		if !errors.Is(bad.Err, io.ErrUnexpectedEOF) {
 			p.tail = badTail{seg: s, pos: bad.Offset, size: fi.Size()}
 		}
