@@ -150,7 +150,7 @@ func runIngest(cmd *cobra.Command, s streams, o ingestOptions) error {
 		if err != nil {
 			bar.stop()
 			if ctx.Err() != nil {
-				return fmt.Errorf("ingest cancelled: %d records were appended to %s", total.Appended, o.topic)
+				return fmt.Errorf("interrupted: %d records were appended to %s", total.Appended, o.topic)
 			}
 			return err
 		}
