@@ -228,6 +228,10 @@ kept; a header value that is not valid UTF-8 is its base64 field, with
 				return fmt.Errorf("--max must not be negative, got %d", o.max)
 			}
 			if o.group != "" {
+				spec, _ := cmd.Flags().GetString("log")
+				if _, err := existingLog(spec); err != nil {
+					return err
+				}
 				err := withLog(cmd, func(ctx context.Context, l log.Log) error {
 					return consumeGroup(ctx, l, args[0], s, o)
 				})

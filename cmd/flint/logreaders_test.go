@@ -71,7 +71,7 @@ func TestReadersRefuseAMissingLog(t *testing.T) {
 	for _, c := range []struct {
 		dir, want string
 	}{{missing, "does not exist"}, {empty, "is empty"}} {
-		for _, args := range [][]string{{"log", "topics"}, {"log", "describe", "t"}, {"log", "consume", "t"}, {"log", "groups"}} {
+		for _, args := range [][]string{{"log", "topics"}, {"log", "describe", "t"}, {"log", "consume", "t"}, {"log", "consume", "t", "--group", "g"}, {"log", "groups"}} {
 			_, errOut, code := flintProc(t, "", append([]string{"--log=dir:" + c.dir}, args...)...)
 			if code == 0 || !strings.Contains(errOut, c.dir) || !strings.Contains(errOut, c.want) {
 				t.Errorf("flint %s on %s: exit %d, stderr %q; want it to say the directory %s", strings.Join(args, " "), c.dir, code, errOut, c.want)

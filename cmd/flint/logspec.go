@@ -40,22 +40,31 @@ func openLogReadOnly(ctx context.Context, spec string) (log.Log, error) {
 // holds the log's lock. A dir: that is missing or empty is an error rather
 // than an empty log: the spec is probably wrong.
 func openLogForReading(ctx context.Context, spec string) (log.Log, error) {
-	s, err := logspec.Parse(spec)
+	s, err := existingLog(spec)
 	if err != nil {
 		return nil, err
 	}
-	if s.Backend == logspec.Dir {
-		entries, err := os.ReadDir(s.Dir)
-		switch {
-		case errors.Is(err, fs.ErrNotExist):
-			return nil, fmt.Errorf("--log %q: the log directory %s does not exist (nothing was written there; check --log or $FLINT_LOG)", spec, s.Dir)
-		case err != nil:
-			return nil, fmt.Errorf("--log %q: %w", spec, err)
-		case len(entries) == 0:
-			return nil, fmt.Errorf("--log %q: the log directory %s is empty (nothing was written there; check --log or $FLINT_LOG)", spec, s.Dir)
-		}
-	}
 	return s.Open(ctx, logspec.Options{ReadOnly: true})
+}
+
+// existingLog parses spec, and for a dir: checks that the directory holds
+// something: a reading command on a wrong path would otherwise see an
+// empty log (or create one).
+func existingLog(spec string) (logspec.Spec, error) {
+	s, err := logspec.Parse(spec)
+	if err != nil || s.Backend != logspec.Dir {
+		return s, err
+	}
+	entries, err := os.ReadDir(s.Dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return s, fmt.Errorf("--log %q: the log directory %s does not exist (nothing was written there; check --log or $FLINT_LOG)", spec, s.Dir)
+	case err != nil:
+		return s, fmt.Errorf("--log %q: %w", spec, err)
+	case len(entries) == 0:
+		return s, fmt.Errorf("--log %q: the log directory %s is empty (nothing was written there; check --log or $FLINT_LOG)", spec, s.Dir)
+	}
+	return s, nil
 }
 
 // groupNeedsWriter turns the error of opening the embedded log for a
