@@ -126,3 +126,19 @@ func mustContain(t *testing.T, what, s string, parts ...string) {
 		}
 	}
 }
+
+func TestLogVerifyNeedsTheEmbeddedLog(t *testing.T) {
+	for _, cmd := range []string{"verify", "repair"} {
+		_, errOut, code := flintProc(t, "", "--log", "kafka:localhost:1", "log", cmd)
+		if code == 0 || !strings.Contains(errOut, "embedded log (--log dir:PATH) only") {
+			t.Errorf("flint log %s on Kafka: exit %d, stderr %q", cmd, code, errOut)
+		}
+	}
+	missing := filepath.Join(t.TempDir(), "nope")
+	for _, cmd := range []string{"verify", "repair"} {
+		_, errOut, code := flintProc(t, "", "--log", "dir:"+missing, "log", cmd)
+		if code == 0 || !strings.Contains(errOut, "does not exist") {
+			t.Errorf("flint log %s on a missing directory: exit %d, stderr %q", cmd, code, errOut)
+		}
+	}
+}
