@@ -175,6 +175,9 @@ type Log interface {
 	// package documentation describes, and returns once they are
 	// acknowledged (durable according to the backend's policy). On success
 	// it has set Topic, Partition, Offset and Time of every element of recs.
+	// When it fails, the records it did append (those of partitions that
+	// succeeded) have these fields set, and the others an empty Topic, so
+	// that a caller that retries sends only those again.
 	// Appending to a missing topic creates it when the backend is configured
 	// to, and otherwise fails with ErrUnknownTopic.
 	Append(ctx context.Context, topic string, recs []Record) error

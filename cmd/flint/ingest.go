@@ -172,16 +172,21 @@ type ackLog struct {
 }
 
 func (a *ackLog) Append(ctx context.Context, topic string, recs []log.Record) error {
-	if err := a.Log.Append(ctx, topic, recs); err != nil {
-		return err
+	err := a.Log.Append(ctx, topic, recs)
+	if err == nil {
+		return writeAcks(a.w, recs)
 	}
+	// The records of the partitions that succeeded have their Topic set.
+	var done []log.Record
 	for _, r := range recs {
-		fmt.Fprintf(a.w, "%s %d %d\n", r.Topic, r.Partition, r.Offset)
+		if r.Topic != "" {
+			done = append(done, r)
+		}
 	}
-	if err := a.w.Flush(); err != nil {
-		return fmt.Errorf("write acknowledgements: %w", err)
+	if werr := writeAcks(a.w, done); werr != nil {
+		return werr
 	}
-	return nil
+	return err
 }
 
 // ctxReader reads r in a goroutine, so that a Read blocked on input that

@@ -145,21 +145,46 @@ func (p *producer) flush(ctx context.Context) error {
 	if len(p.batch) == 0 {
 		return nil
 	}
-	if err := p.l.Append(ctx, p.topic, p.batch); err != nil {
-		return fmt.Errorf("append lines %d-%d to %s: %w (%d records before them were acknowledged)",
-			p.line-len(p.batch)+1, p.line, p.topic, err, p.total)
-	}
-	p.total += len(p.batch)
-	p.bar.set(int64(p.total))
-	if p.acks != nil {
+	first := p.line - len(p.batch) + 1
+	err := p.l.Append(ctx, p.topic, p.batch)
+	// A failed Append may have appended the records of some partitions
+	// (their Topic is set): they count, and only the others are pending.
+	done, rest := p.batch, p.batch[:0]
+	if err != nil {
+		done = nil
 		for _, r := range p.batch {
-			fmt.Fprintf(p.acks, "%s %d %d\n", r.Topic, r.Partition, r.Offset)
-		}
-		if err := p.acks.Flush(); err != nil {
-			return fmt.Errorf("write acknowledgements: %w", err)
+			if r.Topic != "" {
+				done = append(done, r)
+			} else {
+				rest = append(rest, r)
+			}
 		}
 	}
-	p.batch = p.batch[:0]
+	p.total += len(done)
+	p.bar.set(int64(p.total))
+	if werr := writeAcks(p.acks, done); werr != nil {
+		return werr
+	}
+	p.batch = rest
+	if err != nil {
+		return fmt.Errorf("append lines %d-%d to %s: %w (%d records were acknowledged, %d of these lines among them)",
+			first, p.line, p.topic, err, p.total, len(done))
+	}
+	return nil
+}
+
+// writeAcks prints "TOPIC PARTITION OFFSET" for each record to w, and
+// flushes it; w nil prints nothing.
+func writeAcks(w *bufio.Writer, recs []log.Record) error {
+	if w == nil || len(recs) == 0 {
+		return nil
+	}
+	for _, r := range recs {
+		fmt.Fprintf(w, "%s %d %d\n", r.Topic, r.Partition, r.Offset)
+	}
+	if err := w.Flush(); err != nil {
+		return fmt.Errorf("write acknowledgements: %w", err)
+	}
 	return nil
 }
 

@@ -543,6 +543,9 @@ func (l *Log) Append(ctx context.Context, name string, recs []log.Record) error 
 	if len(recs) == 0 {
 		return nil
 	}
+	for i := range recs {
+		recs[i].Topic = "" // set again as each partition's batch is written
+	}
 	t.partitioner.Assign(recs, len(t.parts))
 	// One clock reading per call, without its monotonic part, so the Time
 	// set here equals the one Read returns.

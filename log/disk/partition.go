@@ -199,12 +199,12 @@ func (p *partition) append(recs []log.Record, sel []int32) error {
 	}
 	if err != nil {
 		p.mu.Unlock()
-		return fmt.Errorf("disk: append to %s: %w", p, err)
+		return unappended(recs, sel, fmt.Errorf("disk: append to %s: %w", p, err))
 	}
 	if seg.size > 0 && seg.size+int64(len(buf)) > p.topic.segmentBytes {
 		if seg, err = p.roll(); err != nil {
 			p.mu.Unlock()
-			return fmt.Errorf("disk: append to %s: roll segment: %w", p, err)
+			return unappended(recs, sel, fmt.Errorf("disk: append to %s: roll segment: %w", p, err))
 		}
 	}
 	if _, err := seg.f.WriteAt(buf, seg.size); err != nil {
@@ -214,7 +214,7 @@ func (p *partition) append(recs []log.Record, sel []int32) error {
 			p.failed = err
 		}
 		p.mu.Unlock()
-		return fmt.Errorf("disk: append to %s: write %s at byte %d: %w", p, seg.path, seg.size, err)
+		return unappended(recs, sel, fmt.Errorf("disk: append to %s: write %s at byte %d: %w", p, seg.path, seg.size, err))
 	}
 	if cfg.Sync == SyncEachAppend {
 		if err := p.l.fsync(seg.f); err != nil {
@@ -222,7 +222,7 @@ func (p *partition) append(recs []log.Record, sel []int32) error {
 			// refuse further appends rather than acknowledge on top of it.
 			p.failed = err
 			p.mu.Unlock()
-			return fmt.Errorf("disk: append to %s: fdatasync %s: %w", p, seg.path, err)
+			return unappended(recs, sel, fmt.Errorf("disk: append to %s: fdatasync %s: %w", p, seg.path, err))
 		}
 	}
 	p.publish(seg, buf)
@@ -241,6 +241,23 @@ func (p *partition) append(recs []log.Record, sel []int32) error {
 		return p.sync()
 	}
 	return nil
+}
+
+// unappended clears the Topic that encodeBatches set on recs[i] for each i
+// of sel (all when sel is nil), whose batch was not written, so that the
+// caller of a failed Append can tell them from the records of the
+// partitions that were; it returns err.
+func unappended(recs []log.Record, sel []int32, err error) error {
+	if sel == nil {
+		for i := range recs {
+			recs[i].Topic = ""
+		}
+		return err
+	}
+	for _, i := range sel {
+		recs[i].Topic = ""
+	}
+	return err
 }
 
 // publish makes the batches in buf, just written at the end of seg, visible

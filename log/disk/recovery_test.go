@@ -480,3 +480,56 @@ func TestSegmentRollBySize(t *testing.T) {
 		t.Fatalf("reopen changed the segment count from %d to %d", len(segs), got)
 	}
 }
+
+// TestAppendBesideADamagedPartition: an Append whose records go to an
+// intact and a damaged partition appends the first's, with their fields
+// set, and fails for the second's, whose Topic it leaves empty.
+func TestAppendBesideADamagedPartition(t *testing.T) {
+	cfg, _ := testConfig(t.TempDir())
+	l := mustOpen(t, cfg)
+	create(t, l, "t", log.TopicConfig{Partitions: 2})
+	var recs []log.Record
+	for i := range 200 {
+		recs = append(recs, testRecord(i, 40))
+	}
+	for _, half := range [][]log.Record{recs[:100], recs[100:]} { // two batches a partition
+		if err := l.Append(context.Background(), "t", half); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before, err := l.Offsets(context.Background(), "t", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	closeLog(t, l)
+	seg := segments(t, cfg.Dir, "t", 1)[0]
+	flipByte(t, seg, batchPositions(t, seg)[0]+batchHeaderSize+3)
+	forgetRecoveryPoints(t, cfg.Dir)
+
+	l = mustOpen(t, cfg)
+	defer closeLog(t, l)
+	more := make([]log.Record, 20)
+	for i := range more {
+		more[i] = testRecord(1000+i, 10)
+		more[i].Topic = "stale" // what a caller may leave there
+	}
+	err = l.Append(context.Background(), "t", more)
+	var ce *CorruptionError
+	if !errors.As(err, &ce) || ce.Segment != seg {
+		t.Fatalf("Append = %v, want the damage of %s", err, seg)
+	}
+	n := 0
+	for _, r := range more {
+		switch {
+		case r.Partition == 1 && r.Topic != "":
+			t.Fatalf("record %q for the damaged partition has Topic %q, want it empty", r.Key, r.Topic)
+		case r.Partition == 0 && (r.Topic != "t" || r.Offset < before.Latest):
+			t.Fatalf("record %q appended to t/0 has Topic %q, offset %d", r.Key, r.Topic, r.Offset)
+		case r.Partition == 0:
+			n++
+		}
+	}
+	if got := len(readAll(t, l, "t", 0)); n == 0 || int64(got) != before.Latest+int64(n) {
+		t.Fatalf("t/0 holds %d records after %d more were appended to %d", got, n, before.Latest)
+	}
+}
