@@ -135,7 +135,7 @@ func countDamaged(checks []disk.PartitionCheck) int {
 // printChecks writes one line per partition checked.
 func printChecks(w io.Writer, checks []disk.PartitionCheck) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "PARTITION\tSEGMENTS\tOFFSETS\tSTATUS")
+	fmt.Fprintln(tw, "PARTITION\tSEGMENTS\tINTACT OFFSETS\tSTATUS")
 	for _, c := range checks {
 		status := "ok"
 		switch {
@@ -146,7 +146,11 @@ func printChecks(w io.Writer, checks []disk.PartitionCheck) error {
 			status = fmt.Sprintf("torn tail at byte %d of %s (%v), cut off at the next writable open",
 				c.TornTail.Offset, c.TornTail.Segment, c.TornTail.Err)
 		}
-		fmt.Fprintf(tw, "%s/%d\t%d\t%d-%d\t%s\n", c.Topic, c.Partition, c.Segments, c.Earliest, c.Next, status)
+		offsets := "none"
+		if c.Next > c.Earliest {
+			offsets = fmt.Sprintf("%d-%d", c.Earliest, c.Next-1)
+		}
+		fmt.Fprintf(tw, "%s/%d\t%d\t%s\t%s\n", c.Topic, c.Partition, c.Segments, offsets, status)
 	}
 	return tw.Flush()
 }
