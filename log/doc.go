@@ -15,6 +15,8 @@
 //     share a partition, and successive calls rotate through the partitions.
 //   - Reads start at an offset, are bounded by records and bytes, and may
 //     block up to ReadOptions.Wait for new records to arrive.
+//   - A null (nil) key, value or header value and an empty one are
+//     different things, as in Kafka, and read back as they were appended.
 //   - Consumer groups divide a topic's partitions among their members; each
 //     member's committed offsets survive restarts.
 //

@@ -20,6 +20,11 @@ type Header struct {
 // Read and Poll, every field is set. Byte slices returned by Read may share a
 // buffer with other records of the same call; they are never modified by the
 // log afterwards.
+//
+// A nil Key, Value or header Value is null (Kafka's -1 length); an empty,
+// non-nil one is empty. Every backend keeps the two apart: what was
+// appended as empty reads back as empty and non-nil, wherever it falls in a
+// read.
 type Record struct {
 	Topic     string
 	Partition int
@@ -170,6 +175,9 @@ type Log interface {
 	// package documentation describes, and returns once they are
 	// acknowledged (durable according to the backend's policy). On success
 	// it has set Topic, Partition, Offset and Time of every element of recs.
+	// When it fails, the records it did append (those of partitions that
+	// succeeded) have these fields set, and the others an empty Topic, so
+	// that a caller that retries sends only those again.
 	// Appending to a missing topic creates it when the backend is configured
 	// to, and otherwise fails with ErrUnknownTopic.
 	Append(ctx context.Context, topic string, recs []Record) error

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -13,17 +15,20 @@ import (
 	"golang.org/x/term"
 
 	"github.com/flintml/flint/features"
+	"github.com/flintml/flint/log"
 	"github.com/flintml/flint/trainer"
 )
 
 type ingestOptions struct {
-	topic   string
-	schema  string
-	key     string
-	header  bool
-	skipBad bool
-	batch   int
-	files   []string
+	topic    string
+	schema   string
+	key      string
+	header   bool
+	skipBad  bool
+	batch    int
+	files    []string
+	acks     bool
+	progress time.Duration
 }
 
 func newIngestCmd(s streams) *cobra.Command {
@@ -38,13 +43,23 @@ records with the same key share a partition.
 SCHEMA is a YAML file holding a schema (fields, format, label), or a job spec
 whose schema: section is used. A line that does not fit stops the ingest with
 its file, line and field (everything before it stays appended and the count is
-printed), or is skipped and counted with --skip-bad.`,
+printed), or is skipped and counted with --skip-bad.
+
+With --acks, each acknowledged record is printed to standard output as
+"TOPIC PARTITION OFFSET" as soon as its batch is acknowledged, and the final
+count goes to standard error instead. When standard error is not a
+terminal, a progress line goes there every --progress. SIGINT or SIGTERM
+stops it at once, even while it waits for input, reporting what was
+appended.`,
 		Example: `  flint ingest --topic ratings --schema examples/ratings.yaml --key user ratings.csv
   zcat events.jsonl.gz | flint ingest --topic events --schema job.yaml`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.files = args
 			if o.topic == "" || o.schema == "" {
 				return fmt.Errorf("--topic and --schema are required")
+			}
+			if o.progress <= 0 {
+				return fmt.Errorf("--progress must be positive, got %v", o.progress)
 			}
 			return runIngest(cmd, s, o)
 		},
@@ -55,6 +70,8 @@ printed), or is skipped and counted with --skip-bad.`,
 	cmd.Flags().BoolVar(&o.header, "header", false, "skip the first line of each input (a CSV header)")
 	cmd.Flags().BoolVar(&o.skipBad, "skip-bad", false, "skip and count lines that do not fit the schema")
 	cmd.Flags().IntVar(&o.batch, "batch", 1000, "records per append")
+	cmd.Flags().BoolVar(&o.acks, "acks", false, `print "TOPIC PARTITION OFFSET" to stdout for each acknowledged record`)
+	cmd.Flags().DurationVar(&o.progress, "progress", 10*time.Second, "interval of the progress lines on stderr when it is not a terminal")
 	return cmd
 }
 
@@ -100,7 +117,12 @@ func runIngest(cmd *cobra.Command, s streams, o ingestOptions) error {
 		return err
 	}
 	defer l.Close()
-	bar := newRateBar(s.err)
+	summary := s.out
+	if o.acks {
+		l = &ackLog{Log: l, w: bufio.NewWriter(s.out)}
+		summary = s.err
+	}
+	bar := newRateBar(s.err, "appended", o.topic, o.progress)
 	defer bar.stop()
 	var total features.IngestReport
 	inputs := o.files
@@ -108,7 +130,7 @@ func runIngest(cmd *cobra.Command, s streams, o ingestOptions) error {
 		inputs = []string{"-"}
 	}
 	for _, f := range inputs {
-		var r io.Reader = s.in
+		var r io.Reader = newCtxReader(ctx, s.in)
 		name := "stdin"
 		if f != "-" {
 			fh, err := os.Open(f)
@@ -116,7 +138,7 @@ func runIngest(cmd *cobra.Command, s streams, o ingestOptions) error {
 				return err
 			}
 			defer fh.Close()
-			r, name = fh, f
+			r, name = newCtxReader(ctx, fh), f
 		}
 		base := total.Appended
 		rep, err := features.Ingest(ctx, l, r, features.IngestOptions{Schema: schema, Topic: o.topic, Key: o.key, Name: name,
@@ -128,39 +150,124 @@ func runIngest(cmd *cobra.Command, s streams, o ingestOptions) error {
 		if err != nil {
 			bar.stop()
 			if ctx.Err() != nil {
-				return fmt.Errorf("ingest cancelled: %d records were appended to %s", total.Appended, o.topic)
+				return fmt.Errorf("interrupted: %d records were appended to %s", total.Appended, o.topic)
 			}
 			return err
 		}
 	}
 	bar.stop()
-	fmt.Fprintf(s.out, "appended %d records to %s in %s", total.Appended, o.topic, bar.elapsed().Round(time.Millisecond))
+	fmt.Fprintf(summary, "appended %d records to %s in %s", total.Appended, o.topic, bar.elapsed().Round(time.Millisecond))
 	if total.Skipped > 0 {
-		fmt.Fprintf(s.out, "; skipped %d bad lines, e.g. %s", total.Skipped, total.Examples[0])
+		fmt.Fprintf(summary, "; skipped %d bad lines, e.g. %s", total.Skipped, total.Examples[0])
 	}
-	fmt.Fprintln(s.out)
+	fmt.Fprintln(summary)
 	return nil
 }
 
-// rateBar shows records appended and records/s, redrawn on a terminal.
-type rateBar struct {
-	mu      sync.Mutex
-	w       io.Writer
-	tty     bool
-	start   time.Time
-	n       int64
-	done    chan struct{}
-	stopped bool
-	wg      sync.WaitGroup
+// ackLog is a log whose Append prints "TOPIC PARTITION OFFSET" for each
+// record it acknowledged, flushed at once: flint ingest --acks.
+type ackLog struct {
+	log.Log
+	w *bufio.Writer
 }
 
-func newRateBar(w io.Writer) *rateBar {
-	b := &rateBar{w: w, start: time.Now(), done: make(chan struct{})}
+func (a *ackLog) Append(ctx context.Context, topic string, recs []log.Record) error {
+	err := a.Log.Append(ctx, topic, recs)
+	if err == nil {
+		return writeAcks(a.w, recs)
+	}
+	// The records of the partitions that succeeded have their Topic set.
+	var done []log.Record
+	for _, r := range recs {
+		if r.Topic != "" {
+			done = append(done, r)
+		}
+	}
+	if werr := writeAcks(a.w, done); werr != nil {
+		return werr
+	}
+	return err
+}
+
+// ctxReader reads r in a goroutine, so that a Read blocked on input that
+// does not come (an idle pipe) returns ctx's error once ctx is canceled.
+type ctxReader struct {
+	ctx    context.Context
+	chunks chan []byte
+	err    error // r's error, once chunks is closed
+	left   []byte
+}
+
+func newCtxReader(ctx context.Context, r io.Reader) *ctxReader {
+	c := &ctxReader{ctx: ctx, chunks: make(chan []byte)}
+	go func() {
+		defer close(c.chunks)
+		for {
+			buf := make([]byte, 64<<10)
+			n, err := r.Read(buf)
+			if n > 0 {
+				select {
+				case c.chunks <- buf[:n]:
+				case <-ctx.Done():
+					return
+				}
+			}
+			if err != nil {
+				c.err = err // read after chunks is closed
+				return
+			}
+		}
+	}()
+	return c
+}
+
+func (c *ctxReader) Read(p []byte) (int, error) {
+	if len(c.left) == 0 {
+		select {
+		case b, ok := <-c.chunks:
+			if !ok {
+				if c.err == nil {
+					return 0, c.ctx.Err()
+				}
+				return 0, c.err
+			}
+			c.left = b
+		case <-c.ctx.Done():
+			return 0, c.ctx.Err()
+		}
+	}
+	n := copy(p, c.left)
+	c.left = c.left[n:]
+	return n, nil
+}
+
+// rateBar reports records acknowledged and records/s on w: redrawn in
+// place every 200ms on a terminal, else as a line every interval in which
+// the count changed, so that logs of long runs show progress.
+type rateBar struct {
+	mu       sync.Mutex
+	w        io.Writer
+	tty      bool
+	what     string // e.g. "appended 10 records to t": verb and topic
+	topic    string
+	interval time.Duration
+	start    time.Time
+	n        int64
+	done     chan struct{}
+	stopped  bool
+	wg       sync.WaitGroup
+}
+
+// newRateBar starts the progress report of records verb-ed (appended,
+// produced) to topic.
+func newRateBar(w io.Writer, verb, topic string, interval time.Duration) *rateBar {
+	b := &rateBar{w: w, what: verb, topic: topic, interval: interval, start: time.Now(), done: make(chan struct{})}
 	if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 		b.tty = true
-		b.wg.Add(1)
-		go b.loop()
+		b.interval = 200 * time.Millisecond
 	}
+	b.wg.Add(1)
+	go b.loop()
 	return b
 }
 
@@ -174,8 +281,9 @@ func (b *rateBar) elapsed() time.Duration { return time.Since(b.start) }
 
 func (b *rateBar) loop() {
 	defer b.wg.Done()
-	t := time.NewTicker(200 * time.Millisecond)
+	t := time.NewTicker(b.interval)
 	defer t.Stop()
+	last := int64(0)
 	for {
 		select {
 		case <-b.done:
@@ -185,7 +293,13 @@ func (b *rateBar) loop() {
 			n := b.n
 			b.mu.Unlock()
 			rate := float64(n) / time.Since(b.start).Seconds()
-			fmt.Fprintf(b.w, "\r\033[K  %d records  %.0f records/s", n, rate)
+			switch {
+			case b.tty:
+				fmt.Fprintf(b.w, "\r\033[K  %d records  %.0f records/s", n, rate)
+			case n != last:
+				fmt.Fprintf(b.w, "%s %d records to %s so far (%.0f records/s)\n", b.what, n, b.topic, rate)
+			}
+			last = n
 		}
 	}
 }

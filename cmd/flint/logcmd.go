@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"strconv"
-	"strings"
 	"text/tabwriter"
 	"time"
 	"unicode/utf8"
@@ -16,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/flintml/flint/log"
+	"github.com/flintml/flint/log/disk"
 )
 
 func newLogCmd(s streams) *cobra.Command {
@@ -25,26 +25,51 @@ func newLogCmd(s streams) *cobra.Command {
 		Long: `Work with the partitioned log that Flint's jobs read their features from.
 
 The embedded log (--log dir:PATH) is the default; --log kafka:HOST:PORT,...
-runs the same commands against a Kafka cluster.`,
+runs the same commands against a Kafka cluster.
+
+One process at a time writes the embedded log (produce, create, ingest, a
+driver): it holds the log's lock. The reading commands (topics, describe,
+consume without --group, groups) open it read-only and work beside that
+process; they fail, rather than print an empty log, when the directory is
+missing or empty. consume --group needs the log to itself (groups are
+coordinated in the writing process): to share a log between processes, use
+Kafka.
+
+verify checks every batch of the embedded log and reports damage per
+partition with its file and byte offset; a damaged partition refuses every
+operation while the others work, until repair --yes truncates it at the
+damage.`,
 	}
 	cmd.AddCommand(newLogTopicsCmd(s), newLogCreateCmd(s), newLogDescribeCmd(s),
-		newLogProduceCmd(s), newLogConsumeCmd(s), newLogGroupsCmd(s))
+		newLogProduceCmd(s), newLogConsumeCmd(s), newLogGroupsCmd(s),
+		newLogVerifyCmd(s), newLogRepairCmd(s))
 	return cmd
 }
 
-// withLog opens the log named by --log, runs fn, and closes the log.
+// withLog opens the log named by --log for writing, runs fn, and closes
+// the log.
 func withLog(cmd *cobra.Command, fn func(ctx context.Context, l log.Log) error) error {
+	return withOpenLog(cmd, openLog, fn)
+}
+
+// withReadLog is withLog for commands that only read: the embedded log is
+// opened read-only, beside any process writing it (see openLogForReading).
+func withReadLog(cmd *cobra.Command, fn func(ctx context.Context, l log.Log) error) error {
+	return withOpenLog(cmd, openLogForReading, fn)
+}
+
+func withOpenLog(cmd *cobra.Command, open func(context.Context, string) (log.Log, error), fn func(ctx context.Context, l log.Log) error) error {
 	spec, _ := cmd.Flags().GetString("log")
 	ctx := cmd.Context()
-	l, err := openLog(ctx, spec)
+	l, err := open(ctx, spec)
 	if err != nil {
-		return err
+		return damageHint(err)
 	}
 	err = fn(ctx, l)
 	if cerr := l.Close(); err == nil {
 		err = cerr
 	}
-	return err
+	return damageHint(err)
 }
 
 func newLogTopicsCmd(s streams) *cobra.Command {
@@ -53,7 +78,7 @@ func newLogTopicsCmd(s streams) *cobra.Command {
 		Short: "List topics with their partitions and record counts",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return withLog(cmd, func(ctx context.Context, l log.Log) error {
+			return withReadLog(cmd, func(ctx context.Context, l log.Log) error {
 				topics, err := l.Topics(ctx)
 				if err != nil {
 					return err
@@ -62,6 +87,10 @@ func newLogTopicsCmd(s streams) *cobra.Command {
 				fmt.Fprintln(w, "TOPIC\tPARTITIONS\tRECORDS")
 				for _, t := range topics {
 					info, err := l.Describe(ctx, t)
+					if ce := (*disk.CorruptionError)(nil); errors.As(err, &ce) {
+						fmt.Fprintf(w, "%s\t?\tdamaged: %s at byte %d (see flint log verify)\n", t, ce.Segment, ce.Offset)
+						continue
+					}
 					if err != nil {
 						return err
 					}
@@ -125,7 +154,7 @@ func newLogDescribeCmd(s streams) *cobra.Command {
 		Short: "Show a topic's configuration and the offsets of each partition",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return withLog(cmd, func(ctx context.Context, l log.Log) error {
+			return withReadLog(cmd, func(ctx context.Context, l log.Log) error {
 				info, err := l.Describe(ctx, args[0])
 				if err != nil {
 					return err
@@ -153,83 +182,6 @@ func orNone(ok bool, s string) string {
 	return "none"
 }
 
-type produceOptions struct {
-	batch int
-	noKey bool
-}
-
-func newLogProduceCmd(s streams) *cobra.Command {
-	var o produceOptions
-	cmd := &cobra.Command{
-		Use:   "produce TOPIC",
-		Short: "Append lines from standard input as records",
-		Long: `Append each line of standard input to TOPIC as one record.
-
-A line "KEY<TAB>VALUE" becomes a keyed record (its partition is Kafka's
-murmur2 partition of KEY); a line without a tab is an unkeyed value. Lines are
-sent in batches; the command prints how many records were acknowledged.`,
-		Example: `  printf 'user1\tclicked\nuser2\tbought\n' | flint log produce events`,
-		Args:    cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if o.batch < 1 {
-				return fmt.Errorf("--batch must be at least 1, got %d", o.batch)
-			}
-			return withLog(cmd, func(ctx context.Context, l log.Log) error {
-				return produce(ctx, l, args[0], s, o)
-			})
-		},
-	}
-	cmd.Flags().IntVar(&o.batch, "batch", 1000, "records per append")
-	cmd.Flags().BoolVar(&o.noKey, "no-key", false, "treat whole lines as values, tabs included")
-	return cmd
-}
-
-func produce(ctx context.Context, l log.Log, topic string, s streams, o produceOptions) error {
-	sc := bufio.NewScanner(s.in)
-	sc.Buffer(make([]byte, 64*1024), 16<<20)
-	var (
-		batch []log.Record
-		total int
-		line  int
-	)
-	flush := func() error {
-		if len(batch) == 0 {
-			return nil
-		}
-		if err := l.Append(ctx, topic, batch); err != nil {
-			return fmt.Errorf("append lines %d-%d to %s: %w (%d records before them were acknowledged)",
-				line-len(batch)+1, line, topic, err, total)
-		}
-		total += len(batch)
-		batch = batch[:0]
-		return nil
-	}
-	for sc.Scan() {
-		line++
-		text := sc.Text()
-		var r log.Record
-		if k, v, ok := strings.Cut(text, "\t"); ok && !o.noKey {
-			r.Key, r.Value = []byte(k), []byte(v)
-		} else {
-			r.Value = []byte(text)
-		}
-		batch = append(batch, r)
-		if len(batch) == o.batch {
-			if err := flush(); err != nil {
-				return err
-			}
-		}
-	}
-	if err := sc.Err(); err != nil {
-		return fmt.Errorf("stdin line %d: %w (%d records before it were acknowledged)", line+1, err, total)
-	}
-	if err := flush(); err != nil {
-		return err
-	}
-	fmt.Fprintf(s.err, "produced %d records to %s\n", total, topic)
-	return nil
-}
-
 type consumeOptions struct {
 	group     string
 	from      string
@@ -253,8 +205,16 @@ reads the partitions the group assigns it from the group's committed offsets
 printed: at-least-once delivery.
 
 Formats: value (the value alone), kv (KEY<TAB>VALUE, what produce reads), full
-(partition, offset, time, key and value) and json (one object per record, with
-headers; binary keys and values are base64).`,
+(partition, offset, time, key and value) and json, one object per record:
+
+  {"partition":0,"offset":7,"time":"...","key":"u1","value":"clicked",
+   "headers":[{"key":"source","value":"app"},{"key":"sig","value":null,"base64":"3q2+/w=="}]}
+
+A key or value that is not valid UTF-8 is key_base64 or value_base64 instead
+(standard base64); a null key has no key field, a null value is "value":null,
+and an empty one is "". Headers are a list in the record's order, duplicates
+kept; a header value that is not valid UTF-8 is its base64 field, with
+"value":null.`,
 		Example: `  flint log consume events --from earliest --format full
   flint log consume events --group trainers --follow`,
 		Args: cobra.ExactArgs(1),
@@ -267,10 +227,17 @@ headers; binary keys and values are base64).`,
 			if o.max < 0 {
 				return fmt.Errorf("--max must not be negative, got %d", o.max)
 			}
-			return withLog(cmd, func(ctx context.Context, l log.Log) error {
-				if o.group != "" {
-					return consumeGroup(ctx, l, args[0], s, o)
+			if o.group != "" {
+				spec, _ := cmd.Flags().GetString("log")
+				if _, err := existingLog(spec); err != nil {
+					return err
 				}
+				err := withLog(cmd, func(ctx context.Context, l log.Log) error {
+					return consumeGroup(ctx, l, args[0], s, o)
+				})
+				return groupNeedsWriter(err, o.group)
+			}
+			return withReadLog(cmd, func(ctx context.Context, l log.Log) error {
 				return consumePartitions(ctx, l, args[0], s, o)
 			})
 		},
@@ -441,25 +408,53 @@ func newPrinter(w io.Writer, format string) *printer {
 	return &printer{w: bw, format: format, enc: json.NewEncoder(bw)}
 }
 
+// jsonRecord is a record as --format json prints it. Bytes that are valid
+// UTF-8 are a string field (key, value); other bytes are the same field
+// suffixed _base64, in standard base64. A null key has neither field; a
+// null value is "value": null.
 type jsonRecord struct {
-	Partition int               `json:"partition"`
-	Offset    int64             `json:"offset"`
-	Time      time.Time         `json:"time"`
-	Key       any               `json:"key,omitempty"`
-	Value     any               `json:"value"`
-	Headers   map[string]string `json:"headers,omitempty"`
+	Partition   int          `json:"partition"`
+	Offset      int64        `json:"offset"`
+	Time        time.Time    `json:"time"`
+	Key         *string      `json:"key,omitempty"`
+	KeyBase64   []byte       `json:"key_base64,omitempty"`
+	Value       *string      `json:"value"`
+	ValueBase64 []byte       `json:"value_base64,omitempty"`
+	Headers     []jsonHeader `json:"headers,omitempty"`
 }
 
-// text returns b as a string when it is valid UTF-8, else as []byte (which
-// encoding/json writes as base64).
-func text(b []byte) any {
-	if b == nil {
-		return nil
+// jsonHeader is one header, in the record's order, duplicates kept: value
+// when it is valid UTF-8, base64 when not, "value": null when null.
+type jsonHeader struct {
+	Key    string  `json:"key"`
+	Value  *string `json:"value"`
+	Base64 []byte  `json:"base64,omitempty"`
+}
+
+// text splits b into the string field and the base64 field of the JSON
+// formats: the first when b is valid UTF-8, the second when not, neither
+// when b is nil.
+func text(b []byte) (*string, []byte) {
+	switch {
+	case b == nil:
+		return nil, nil
+	case utf8.Valid(b):
+		s := string(b)
+		return &s, nil
 	}
-	if utf8.Valid(b) {
-		return string(b)
+	return nil, b
+}
+
+func newJSONRecord(r log.Record) jsonRecord {
+	jr := jsonRecord{Partition: r.Partition, Offset: r.Offset, Time: r.Time.UTC()}
+	jr.Key, jr.KeyBase64 = text(r.Key)
+	jr.Value, jr.ValueBase64 = text(r.Value)
+	for _, h := range r.Headers {
+		jh := jsonHeader{Key: h.Key}
+		jh.Value, jh.Base64 = text(h.Value)
+		jr.Headers = append(jr.Headers, jh)
 	}
-	return b
+	return jr
 }
 
 func (p *printer) print(r log.Record) error {
@@ -472,14 +467,7 @@ func (p *printer) print(r log.Record) error {
 	case "full":
 		_, err = fmt.Fprintf(p.w, "%d\t%d\t%s\t%s\t%s\n", r.Partition, r.Offset, r.Time.UTC().Format(time.RFC3339Nano), r.Key, r.Value)
 	case "json":
-		jr := jsonRecord{Partition: r.Partition, Offset: r.Offset, Time: r.Time.UTC(), Key: text(r.Key), Value: text(r.Value)}
-		if len(r.Headers) > 0 {
-			jr.Headers = make(map[string]string, len(r.Headers))
-			for _, h := range r.Headers {
-				jr.Headers[h.Key] = string(h.Value)
-			}
-		}
-		err = p.enc.Encode(jr)
+		err = p.enc.Encode(newJSONRecord(r))
 	}
 	return err
 }
@@ -495,7 +483,7 @@ func newLogGroupsCmd(s streams) *cobra.Command {
   flint log groups trainers --topic events`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return withLog(cmd, func(ctx context.Context, l log.Log) error {
+			return withReadLog(cmd, func(ctx context.Context, l log.Log) error {
 				if len(args) == 0 {
 					groups, err := l.Groups(ctx)
 					if err != nil {

@@ -21,128 +21,6 @@ import (
 
 var _ log.Log = (*Log)(nil)
 
-// SyncPolicy says when appended data is fsynced. doc.go describes what an
-// acknowledged Append survives under each.
-type SyncPolicy int
-
-const (
-	// SyncInterval, the default, acknowledges an Append once its batch is
-	// written into the segment file, and fsyncs every Config.SyncEvery (and
-	// after Config.SyncBytes, when set) in the background.
-	SyncInterval SyncPolicy = iota
-	// SyncEachAppend acknowledges an Append after fdatasync of its batch.
-	SyncEachAppend
-	// SyncUnsafeNever never fsyncs, not even at Close or when a segment is
-	// rolled. For benchmarks and throwaway data only.
-	SyncUnsafeNever
-)
-
-func (s SyncPolicy) String() string {
-	switch s {
-	case SyncInterval:
-		return "interval"
-	case SyncEachAppend:
-		return "each"
-	case SyncUnsafeNever:
-		return "never"
-	}
-	return fmt.Sprintf("SyncPolicy(%d)", int(s))
-}
-
-// Defaults of Config.
-const (
-	DefaultPartitions     = 4
-	DefaultSegmentBytes   = 64 << 20
-	DefaultSyncEvery      = time.Second
-	DefaultRetentionCheck = time.Minute
-	// MaxSegmentBytes bounds Config.SegmentBytes and TopicConfig.SegmentBytes,
-	// so byte positions in a segment fit the 32-bit index entries.
-	MaxSegmentBytes = 1 << 30
-)
-
-// Config configures Open. Zero fields take the default given; the Config is
-// copied by Open and may be reused.
-type Config struct {
-	// Dir holds the log. Required; created if missing.
-	Dir string
-	// DefaultPartitions is the partition count of topics created without
-	// one, or created by Append or JoinGroup. 0 means 4.
-	DefaultPartitions int
-	// NoAutoCreate makes Append and JoinGroup on an unknown topic fail with
-	// log.ErrUnknownTopic. By default (false) they create the topic with
-	// DefaultPartitions partitions. Read never creates a topic.
-	NoAutoCreate bool
-	// SegmentBytes is the size at which a partition rolls to a new segment
-	// file, unless its topic says otherwise. 0 means 64 MiB; at most 1 GiB.
-	SegmentBytes int64
-	// Sync is the fsync policy. The zero value is SyncInterval.
-	Sync SyncPolicy
-	// SyncEvery is the period of the background fsync under SyncInterval.
-	// 0 means 1s.
-	SyncEvery time.Duration
-	// SyncBytes, under SyncInterval, makes the Append that brings a
-	// partition's bytes written since its last fsync to at least SyncBytes
-	// fsync before it returns. 0 disables it.
-	SyncBytes int64
-	// RetentionCheck is the period at which a background goroutine applies
-	// the topics' retention. 0 means 1 minute. (*Log).EnforceRetention
-	// applies it at once.
-	RetentionCheck time.Duration
-	// Logger receives warnings (torn tails truncated, indexes rebuilt,
-	// background fsync failures). nil means slog.Default().
-	Logger *slog.Logger
-	// ReadOnly opens the log for reading only, alongside the process that
-	// has it open for writing, or with none: Open takes no lock and never
-	// creates, writes, truncates, renames or removes a file, Dir must
-	// exist, and every call that would change the log (CreateTopic,
-	// Append, JoinGroup, EnforceRetention) fails with an error wrapping
-	// ErrReadOnly. Reads see what the writer appends after Open, without
-	// what it is still writing; doc.go's "Read-only logs" says how. The
-	// fields about writing (DefaultPartitions, NoAutoCreate, Sync,
-	// SyncEvery, SyncBytes, RetentionCheck) are ignored; SegmentBytes only
-	// fills in what Describe reports for topics created without one.
-	ReadOnly bool
-}
-
-func (c Config) withDefaults() Config {
-	if c.DefaultPartitions == 0 {
-		c.DefaultPartitions = DefaultPartitions
-	}
-	if c.SegmentBytes == 0 {
-		c.SegmentBytes = DefaultSegmentBytes
-	}
-	if c.SyncEvery == 0 {
-		c.SyncEvery = DefaultSyncEvery
-	}
-	if c.RetentionCheck == 0 {
-		c.RetentionCheck = DefaultRetentionCheck
-	}
-	if c.Logger == nil {
-		c.Logger = slog.Default()
-	}
-	return c
-}
-
-func (c Config) validate() error {
-	switch {
-	case c.Dir == "":
-		return errors.New("disk: Config.Dir is empty")
-	case c.DefaultPartitions < 0:
-		return fmt.Errorf("disk: Config.DefaultPartitions must be >= 0, got %d", c.DefaultPartitions)
-	case c.SegmentBytes < 0 || c.SegmentBytes > MaxSegmentBytes:
-		return fmt.Errorf("disk: Config.SegmentBytes must be 0 to %d, got %d", MaxSegmentBytes, c.SegmentBytes)
-	case c.Sync < SyncInterval || c.Sync > SyncUnsafeNever:
-		return fmt.Errorf("disk: Config.Sync: unknown policy %d", int(c.Sync))
-	case c.SyncEvery < 0:
-		return fmt.Errorf("disk: Config.SyncEvery must be >= 0, got %v", c.SyncEvery)
-	case c.SyncBytes < 0:
-		return fmt.Errorf("disk: Config.SyncBytes must be >= 0, got %d", c.SyncBytes)
-	case c.RetentionCheck < 0:
-		return fmt.Errorf("disk: Config.RetentionCheck must be >= 0, got %v", c.RetentionCheck)
-	}
-	return nil
-}
-
 // Names in Dir that are not topics. Topics may not take them.
 const (
 	lockName   = ".lock"
@@ -157,6 +35,12 @@ type Log struct {
 	logger   *slog.Logger
 	lock     *os.File
 	recovery []Recovery // what Open truncated; read-only after Open
+	// points are the recovery points Open read; read-only after Open.
+	points map[log.TopicPartition]recoveryPoint
+	// verified counts the bytes of batches scan verified, for tests and
+	// benchmarks of what Open checks.
+	verified atomic.Int64
+	syncs    *syncTimer
 
 	// closeMu is read-locked by every operation for its duration and
 	// write-locked by Close, which so waits for operations in flight.
@@ -195,12 +79,13 @@ type topicMeta struct {
 }
 
 // Open opens (creating if needed) the log in cfg.Dir. It takes an exclusive
-// lock on the directory, verifies the CRC of every stored batch, truncates
-// torn tails (see Recovery) and fails with a *CorruptionError on damage
-// anywhere else.
+// lock on the directory, verifies the CRC of every batch stored after the
+// recovery points (doc.go, "Recovery points"), truncates torn tails (see
+// Recovery), and isolates a partition with damage anywhere else: Open
+// succeeds, and that partition's operations fail with a *CorruptionError.
 //
 // With cfg.ReadOnly, Open takes no lock and changes nothing: it verifies
-// every batch too, but leaves an incomplete or bad batch at the end of a
+// the same batches, but leaves an incomplete or bad batch at the end of a
 // partition's last segment alone, as one the writer has not finished
 // writing, and fails if cfg.Dir does not exist.
 func Open(cfg Config) (*Log, error) {
@@ -224,7 +109,9 @@ func Open(cfg Config) (*Log, error) {
 		lock:    lock,
 		closing: make(chan struct{}),
 		topics:  map[string]*topic{},
+		syncs:   newSyncTimer(),
 	}
+	l.points = l.readRecoveryPoints()
 	if err := l.openTopics(); err != nil {
 		l.closeFiles()
 		return nil, err
@@ -238,6 +125,10 @@ func Open(cfg Config) (*Log, error) {
 	if cfg.Sync == SyncInterval {
 		l.wg.Add(1)
 		go l.syncLoop(ctx)
+	}
+	if cfg.Sync != SyncUnsafeNever {
+		l.wg.Add(1)
+		go l.checkpointLoop(ctx)
 	}
 	l.wg.Add(1)
 	go l.retentionLoop(ctx)
@@ -285,7 +176,7 @@ func (l *Log) openTopics() error {
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			j.t.parts[j.id], recs[i], errs[i] = l.openPartition(j.t, j.id)
+			j.t.parts[j.id], recs[i], errs[i] = l.openOrIsolate(j.t, j.id)
 		}()
 	}
 	wg.Wait()
@@ -362,7 +253,25 @@ func (l *Log) Close() error {
 	l.closeMu.Lock()
 	l.closed = true
 	l.closeMu.Unlock()
-	return l.closeFiles()
+	var err error
+	if !l.cfg.ReadOnly && l.cfg.Sync != SyncUnsafeNever {
+		// Every partition's recovery point moves to its end: the next
+		// Open checks nothing that was written before this Close.
+		err = l.closePartitions()
+		if err == nil {
+			err = l.writeRecoveryPoints()
+		}
+	}
+	return errors.Join(err, l.closeFiles())
+}
+
+// closePartitions closes every partition, setting its recovery point.
+func (l *Log) closePartitions() error {
+	var errs []error
+	for _, p := range l.allPartitions() {
+		errs = append(errs, p.close())
+	}
+	return errors.Join(errs...)
 }
 
 // closeFiles closes every file Open opened and releases the lock.
@@ -437,7 +346,7 @@ func (l *Log) createTopic(name string, cfg log.TopicConfig) (*topic, error) {
 	if err := log.ValidTopicName(name); err != nil {
 		return nil, fmt.Errorf("disk: create topic: %w", err)
 	}
-	if name == groupsName || name == lockName {
+	if name == groupsName || name == lockName || name == recoveryPointsName {
 		return nil, fmt.Errorf("disk: create topic: %w %q: the name is reserved by log/disk", log.ErrInvalidTopicName, name)
 	}
 	if cfg.Partitions == 0 {
@@ -494,7 +403,7 @@ func (l *Log) createTopic(name string, cfg log.TopicConfig) (*topic, error) {
 // and makes it known; op names the operation in errors.
 func (l *Log) addTopic(t *topic, op string) (*topic, error) {
 	for i := range t.parts {
-		p, _, err := l.openPartition(t, i)
+		p, _, err := l.openOrIsolate(t, i)
 		if err != nil {
 			for _, q := range t.parts[:i] {
 				q.close()
@@ -546,7 +455,11 @@ func (l *Log) partition(topicName string, id int) (*partition, error) {
 	if id < 0 || id >= len(t.parts) {
 		return nil, fmt.Errorf("disk: topic %q has %d partitions, there is no partition %d: %w", topicName, len(t.parts), id, log.ErrUnknownPartition)
 	}
-	return t.parts[id], nil
+	p := t.parts[id]
+	if err := p.damaged(); err != nil {
+		return nil, err
+	}
+	return p, nil
 }
 
 // Topics lists the topics in lexical order. A read-only log lists Dir to
@@ -590,6 +503,9 @@ func (l *Log) Describe(ctx context.Context, name string) (log.TopicInfo, error) 
 	}
 	info := log.TopicInfo{Name: name, Config: t.cfg, Partitions: make([]log.PartitionInfo, len(t.parts))}
 	for i, p := range t.parts {
+		if err := p.damaged(); err != nil {
+			return log.TopicInfo{}, err
+		}
 		if l.cfg.ReadOnly {
 			if err := p.refresh(); err != nil {
 				return log.TopicInfo{}, fmt.Errorf("disk: describe %s: %w", p, err)
@@ -626,6 +542,9 @@ func (l *Log) Append(ctx context.Context, name string, recs []log.Record) error 
 	}
 	if len(recs) == 0 {
 		return nil
+	}
+	for i := range recs {
+		recs[i].Topic = "" // set again as each partition's batch is written
 	}
 	t.partitioner.Assign(recs, len(t.parts))
 	// One clock reading per call, without its monotonic part, so the Time
@@ -669,60 +588,4 @@ func (l *Log) Append(ctx context.Context, name string, recs []log.Record) error 
 		}
 	}
 	return nil
-}
-
-// Read returns records of a partition from offset on; see log.Log. The
-// records' byte slices share the buffers the read went into.
-func (l *Log) Read(ctx context.Context, topicName string, partition int, offset int64, opt log.ReadOptions) ([]log.Record, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	if err := l.begin(); err != nil {
-		return nil, err
-	}
-	defer l.end()
-	p, err := l.partition(topicName, partition)
-	if err != nil {
-		return nil, err
-	}
-	return p.read(ctx, offset, opt)
-}
-
-// Offsets returns the earliest and latest offsets of a partition.
-func (l *Log) Offsets(ctx context.Context, topicName string, partition int) (log.PartitionInfo, error) {
-	if err := ctx.Err(); err != nil {
-		return log.PartitionInfo{}, err
-	}
-	if err := l.begin(); err != nil {
-		return log.PartitionInfo{}, err
-	}
-	defer l.end()
-	p, err := l.partition(topicName, partition)
-	if err != nil {
-		return log.PartitionInfo{}, err
-	}
-	if l.cfg.ReadOnly {
-		if err := p.refresh(); err != nil {
-			return log.PartitionInfo{}, fmt.Errorf("disk: offsets of %s: %w", p, err)
-		}
-	}
-	return p.info(), nil
-}
-
-// OffsetForTime returns the first offset whose record time is at or after
-// at, or the high watermark if there is none. Retention may have removed
-// earlier matches; the answer is never below the earliest offset.
-func (l *Log) OffsetForTime(ctx context.Context, topicName string, partition int, at time.Time) (int64, error) {
-	if err := ctx.Err(); err != nil {
-		return 0, err
-	}
-	if err := l.begin(); err != nil {
-		return 0, err
-	}
-	defer l.end()
-	p, err := l.partition(topicName, partition)
-	if err != nil {
-		return 0, err
-	}
-	return p.offsetForTime(at.UnixNano())
 }

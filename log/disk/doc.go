@@ -10,6 +10,7 @@
 // # Layout
 //
 //	<Dir>/.lock                                 flock'ed by the open Log; holds its PID
+//	<Dir>/.recovery-points                      each partition's recovery point; written atomically
 //	<Dir>/<topic>/topic.json                    partition count and retention; written atomically
 //	<Dir>/<topic>/<partition>/<base>.seg        record batches, appended to
 //	<Dir>/<topic>/<partition>/<base>.idx        sparse offset index of the segment
@@ -17,8 +18,8 @@
 //	<Dir>/__groups/<group>.offsets              a consumer group's committed offsets
 //
 // <base> is the offset of the segment's first record, zero-padded to 20
-// digits, so lexical order is offset order. The names "__groups" and ".lock"
-// cannot be topics. A partition's last segment is its active one; when an
+// digits, so lexical order is offset order. The names "__groups", ".lock"
+// and ".recovery-points" cannot be topics. A partition's last segment is its active one; when an
 // append would take it past the topic's SegmentBytes (Config.SegmentBytes by
 // default, 64 MiB), the segment is fsynced, the next one created at the
 // high watermark, and the directory fsynced. topic.json is written to
@@ -69,8 +70,11 @@
 // decreases, so OffsetForTime finds by binary search the last entry before
 // which every record is older than the time asked for and scans from there.
 // The indexes are kept in memory (16 bytes per 4 KiB of records) and written
-// lazily, never fsynced: Open rebuilds them from every segment it verifies
-// and rewrites any file that differs from the rebuild.
+// lazily; they are fsynced when their segment is rolled, at Close, and
+// before a recovery point covers them. Open reads the index files of what a
+// recovery point covers, once their CRC-32C matches the one the point
+// recorded, and rebuilds the rest from the segments it verifies, rewriting
+// any file that differs from the rebuild.
 //
 // # Reading
 //
@@ -112,6 +116,12 @@
 // of a partition can have a torn tail after a power failure (under
 // SyncUnsafeNever an earlier one can, and Open then reports it as a
 // *CorruptionError).
+// Every fdatasync of a segment, index file or group offsets file is timed:
+// (*Log).SyncStats sums them up, (*Log).SyncDurations is a Prometheus
+// histogram of them (flint_log_disk_fsync_duration_seconds) for the caller
+// to register, and one that takes Config.SlowSync (1s) or longer is logged
+// as a warning naming the file, as etcd's WAL warns of slow fdatasyncs: a
+// disk that slow stalls the appends waiting on it.
 // An Append whose write or fsync fails returns the error and the partition
 // refuses further appends until the log is reopened, since after a failed
 // fsync the kernel's view of the file cannot be trusted.
@@ -123,15 +133,56 @@
 // ErrLocked that names the holder's PID), then reads every segment of every
 // partition and verifies every batch: its header, its CRC, its records'
 // structure and that offsets continue densely from the file name's offset
-// and from segment to segment. In a partition's last segment, everything
-// from the first incomplete or bad batch to the end of the file is the torn
-// tail a crash leaves behind: Open truncates it, fsyncs, logs a warning
-// naming the file, the byte position and the bytes dropped, and reports it
-// in (*Log).Recovery. A bad batch in any other segment is not what a crash
-// produces, so Open fails with a *CorruptionError naming the file and byte
-// position rather than drop data silently. Since Open reads everything, it
-// takes time in proportion to the data stored (the CRC-32C runs at several
-// GB/s; the disk usually bounds it). Partitions are verified in parallel.
+// and from segment to segment. In a partition's last segment, an incomplete
+// or bad batch with nothing intact after it is the torn tail a crash leaves
+// behind: Open truncates it, fsyncs, logs a warning naming the file, the
+// byte position and the bytes dropped, and reports it in (*Log).Recovery.
+// Anything else is damage, not what a crash produces: a bad batch in any
+// other segment, a segment that does not continue its predecessor, or a
+// bad batch followed by an intact one (appends write whole batches at the
+// end of the file, so a crash cannot leave valid batches after a bad one).
+// Open drops nothing then. It isolates the partition instead: Open
+// succeeds, logs an error, and every operation on that partition (Read,
+// Offsets, OffsetForTime, Append of records that go to it, Describe of its
+// topic, a group member's Poll) returns an error wrapping a
+// *CorruptionError that names the file and byte position, while the other
+// partitions and topics work. Nothing is changed on disk: Verify checks
+// every batch of a log and reports each partition's damage (file, byte
+// position, and the Loss a repair implies), and Repair, on request and
+// under the lock, truncates each damaged partition at its damage, removing
+// the segments after it (flint log verify and flint log repair --yes).
+// Partitions are verified in parallel.
+//
+// # Recovery points
+//
+// As Kafka's recovery-point-offset-checkpoint, <Dir>/.recovery-points keeps
+// per partition the place (segment, byte position, offset) up to which its
+// segments are known to be on stable storage and clean, and for each
+// segment up to there its size, next offset and newest record time and the
+// count and CRC-32C of its index entries. Close moves every partition's
+// point to its end (after fsyncing its active segment and index files);
+// under SyncInterval and SyncEachAppend a background goroutine does the
+// same every Config.RecoveryPointEvery (10s) for the partitions appended
+// to. The file is text: the line "flint-recovery-points 1", per partition
+// "TOPIC PARTITION BASE POS NEXT K" followed by K lines "SEGMENT_BASE
+// ENTRIES CRC SIZE NEXT MAXTIME", and last "crc32c HEX", the CRC-32C of all
+// before it; it is written to a temporary file, fsynced, renamed and the
+// directory fsynced. A damaged file is ignored (with a warning), and Open
+// then checks everything.
+//
+// Open trusts what lies before a partition's recovery point: it takes up
+// each segment there as the point recorded it, reading only its index
+// files (whose entries must match the recorded count and CRC), and
+// verifies only the bytes after the point. So a clean Open verifies no
+// batch, and one after a crash what was written since the last point,
+// rather than time in proportion to the data stored. A segment that is not
+// what the point recorded (another size, index files that changed, a first
+// batch after the point that does not continue it) is verified whole.
+// Damage before the point is not looked for by Open: a Read that meets it
+// fails with a *CorruptionError (every batch read is CRC-checked), and
+// Verify, which ignores recovery points, finds it. Repair forgets the
+// recovery point of each partition it truncates. Under SyncUnsafeNever no
+// recovery point is written.
 //
 // # Read-only logs
 //
@@ -144,7 +195,8 @@
 // coordinated in the writer's process) and EnforceRetention fail with an
 // error wrapping ErrReadOnly that names the operation.
 //
-// Open verifies every segment, as a writable Open does, except that an
+// Open verifies the segments as a writable Open does (what lies after the
+// recovery points), and isolates a damaged partition likewise, except that an
 // incomplete or bad batch at the end of a partition's last segment is taken
 // for one the writer is still writing: the reader's high watermark stops
 // before it. From then on the reader only looks at what changed, and only
@@ -165,8 +217,9 @@
 // to in the writer's process.
 //
 // A bad batch in the last segment becomes a *CorruptionError once the
-// writer is known to be past it: when a newer segment exists, or when the
-// same batch is still bad after the file grew. Damage in an earlier segment
+// writer is known to be past it: when a newer segment exists, when the
+// same batch is still bad after the file grew, or, at Open, when it is
+// still bad read a second time with an intact batch after it. Damage in an earlier segment
 // is a *CorruptionError at once, naming the file and byte position.
 // Readers rely on a write being visible to other processes once it
 // returns, and on files growing only at their end: a local file system,

@@ -305,7 +305,7 @@ func (g *group) commit(offs map[log.TopicPartition]int64) error {
 	}
 	_, err := g.file.Write(entry)
 	if err == nil && !noSync {
-		err = fdatasync(g.file)
+		err = g.c.l.fsync(g.file)
 	}
 	if err != nil {
 		// Cut off a partial entry, so later ones are not lost behind it,

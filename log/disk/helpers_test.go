@@ -154,3 +154,42 @@ func mustContain(t testing.TB, what, s string, parts ...string) {
 		}
 	}
 }
+
+// crash abandons l as a killed process would: no sync, no recovery points
+// written, the lock released by closing its file.
+func crash(t testing.TB, l *Log) {
+	t.Helper()
+	if !l.closeOnce.CompareAndSwap(false, true) {
+		t.Fatal("crash: the log is closed")
+	}
+	close(l.closing)
+	l.stop()
+	l.wg.Wait()
+	l.closeMu.Lock()
+	l.closed = true
+	l.closeMu.Unlock()
+	for _, p := range l.allPartitions() {
+		for _, s := range p.segs {
+			for _, f := range []*os.File{s.idxFile, s.tixFile} {
+				if f != nil {
+					f.Close() // what was pending in memory is lost
+				}
+			}
+			s.release()
+		}
+		p.segs = nil
+	}
+	if l.groups != nil {
+		l.groups.close()
+	}
+	unlockDir(l.lock)
+}
+
+// forgetRecoveryPoints removes the recovery points of the log in dir, so
+// that the next Open verifies every batch.
+func forgetRecoveryPoints(t testing.TB, dir string) {
+	t.Helper()
+	if err := os.Remove(filepath.Join(dir, recoveryPointsName)); err != nil {
+		t.Fatalf("remove the recovery points: %v", err)
+	}
+}

@@ -1,17 +1,13 @@
 package disk
 
 import (
-	"context"
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"os"
 	"path/filepath"
-	"sort"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/flintml/flint/log"
 )
@@ -48,6 +44,9 @@ type segment struct {
 	ix                     indexer
 	idxFile, tixFile       *os.File // opened on the first flush
 	idxPending, tixPending []byte   // index bytes not yet written
+	// sum covers the first entries of index, for the recovery point; used
+	// with partition.mu held.
+	sum indexSum
 }
 
 // newSegment returns the segment of file f, at path, whose first offset is
@@ -89,12 +88,16 @@ func (s *segment) flushIndex() error {
 	return errors.Join(err1, err2)
 }
 
-// closeIndex flushes and closes the index files of a segment that is no
-// longer active.
-func (s *segment) closeIndex() error {
+// closeIndex flushes, fsyncs with sync unless it is nil, and closes the
+// index files of a segment that is no longer active (or of a log being
+// closed).
+func (s *segment) closeIndex(sync func(*os.File) error) error {
 	err := s.flushIndex()
 	for _, f := range []*os.File{s.idxFile, s.tixFile} {
 		if f != nil {
+			if sync != nil && err == nil {
+				err = sync(f)
+			}
 			err = errors.Join(err, f.Close())
 		}
 	}
@@ -137,6 +140,13 @@ type partition struct {
 	notifyUsed atomic.Bool
 	statBytes  int64 // bytes and records stored, to size reads
 	statRecs   int64
+
+	// damage, set by Open and never changed, isolates a damaged partition:
+	// it has no segments and every operation returns damage.
+	damage error
+
+	// point is the recovery point to write, nil until a sync set it.
+	point atomic.Pointer[recoveryPoint]
 }
 
 func (p *partition) String() string { return fmt.Sprintf("%s/%d", p.topic.name, p.id) }
@@ -173,6 +183,9 @@ func createSegment(dir string, base int64) (*segment, error) {
 // append writes recs[i] for each i of sel (all when sel is nil) as the
 // partition's next batch(es), with one write call, and publishes them.
 func (p *partition) append(recs []log.Record, sel []int32) error {
+	if err := p.damaged(); err != nil {
+		return err
+	}
 	cfg := &p.l.cfg
 	p.mu.Lock()
 	if p.failed != nil {
@@ -186,12 +199,12 @@ func (p *partition) append(recs []log.Record, sel []int32) error {
 	}
 	if err != nil {
 		p.mu.Unlock()
-		return fmt.Errorf("disk: append to %s: %w", p, err)
+		return unappended(recs, sel, fmt.Errorf("disk: append to %s: %w", p, err))
 	}
 	if seg.size > 0 && seg.size+int64(len(buf)) > p.topic.segmentBytes {
 		if seg, err = p.roll(); err != nil {
 			p.mu.Unlock()
-			return fmt.Errorf("disk: append to %s: roll segment: %w", p, err)
+			return unappended(recs, sel, fmt.Errorf("disk: append to %s: roll segment: %w", p, err))
 		}
 	}
 	if _, err := seg.f.WriteAt(buf, seg.size); err != nil {
@@ -201,15 +214,15 @@ func (p *partition) append(recs []log.Record, sel []int32) error {
 			p.failed = err
 		}
 		p.mu.Unlock()
-		return fmt.Errorf("disk: append to %s: write %s at byte %d: %w", p, seg.path, seg.size, err)
+		return unappended(recs, sel, fmt.Errorf("disk: append to %s: write %s at byte %d: %w", p, seg.path, seg.size, err))
 	}
 	if cfg.Sync == SyncEachAppend {
-		if err := fdatasync(seg.f); err != nil {
+		if err := p.l.fsync(seg.f); err != nil {
 			// After a failed fsync the state of the page cache is unknown:
 			// refuse further appends rather than acknowledge on top of it.
 			p.failed = err
 			p.mu.Unlock()
-			return fmt.Errorf("disk: append to %s: fdatasync %s: %w", p, seg.path, err)
+			return unappended(recs, sel, fmt.Errorf("disk: append to %s: fdatasync %s: %w", p, seg.path, err))
 		}
 	}
 	p.publish(seg, buf)
@@ -228,6 +241,23 @@ func (p *partition) append(recs []log.Record, sel []int32) error {
 		return p.sync()
 	}
 	return nil
+}
+
+// unappended clears the Topic that encodeBatches set on recs[i] for each i
+// of sel (all when sel is nil), whose batch was not written, so that the
+// caller of a failed Append can tell them from the records of the
+// partitions that were; it returns err.
+func unappended(recs []log.Record, sel []int32, err error) error {
+	if sel == nil {
+		for i := range recs {
+			recs[i].Topic = ""
+		}
+		return err
+	}
+	for _, i := range sel {
+		recs[i].Topic = ""
+	}
+	return err
 }
 
 // publish makes the batches in buf, just written at the end of seg, visible
@@ -273,12 +303,16 @@ func (p *partition) addBatch(s *segment, pos int64, h batchHeader) (indexEntry, 
 // starts a new one at the high watermark. p.mu is held.
 func (p *partition) roll() (*segment, error) {
 	old := p.active()
-	if err := old.closeIndex(); err != nil {
+	noSync := p.l.cfg.Sync == SyncUnsafeNever
+	var sync func(*os.File) error
+	if !noSync {
+		sync = p.l.fsync
+	}
+	if err := old.closeIndex(sync); err != nil {
 		p.l.logger.Warn("disk: write index", "segment", old.path, "err", err)
 	}
-	noSync := p.l.cfg.Sync == SyncUnsafeNever
 	if !noSync {
-		if err := fdatasync(old.f); err != nil {
+		if err := p.l.fsync(old.f); err != nil {
 			p.failed = err
 			return nil, fmt.Errorf("fdatasync %s: %w", old.path, err)
 		}
@@ -316,7 +350,7 @@ func (p *partition) sync() error {
 	p.unsynced = 0
 	p.mu.Unlock()
 	defer seg.release()
-	if err := fdatasync(seg.f); err != nil {
+	if err := p.l.fsync(seg.f); err != nil {
 		p.mu.Lock()
 		p.failed = err
 		p.mu.Unlock()
@@ -328,8 +362,14 @@ func (p *partition) sync() error {
 // close flushes, fsyncs (unless the policy is SyncUnsafeNever) and closes the
 // partition's files. No operation may be in flight.
 func (p *partition) close() error {
+	if p.damaged() != nil {
+		return nil // it has no files open
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if len(p.segs) == 0 {
+		return nil // closed already
+	}
 	if p.l.cfg.ReadOnly {
 		p.smu.Lock()
 		for _, s := range p.segs {
@@ -340,11 +380,22 @@ func (p *partition) close() error {
 		return nil
 	}
 	seg := p.active()
-	err := seg.closeIndex()
-	if p.l.cfg.Sync != SyncUnsafeNever && p.failed == nil {
-		if serr := fdatasync(seg.f); serr != nil {
+	sync := p.l.cfg.Sync != SyncUnsafeNever && p.failed == nil
+	var syncFn func(*os.File) error
+	if sync {
+		syncFn = p.l.fsync
+	}
+	err := seg.closeIndex(syncFn)
+	if sync {
+		if serr := p.l.fsync(seg.f); serr != nil {
 			err = errors.Join(err, fmt.Errorf("fdatasync %s: %w", seg.path, serr))
 		}
+	}
+	if sync && err == nil {
+		rp := p.pointLocked()
+		p.point.Store(&rp)
+	} else {
+		p.point.Store(nil)
 	}
 	p.smu.Lock()
 	for _, s := range p.segs {
@@ -363,249 +414,4 @@ func (p *partition) info() log.PartitionInfo {
 	p.smu.RLock()
 	defer p.smu.RUnlock()
 	return log.PartitionInfo{ID: p.id, Earliest: p.earliest(), Latest: p.hw}
-}
-
-// readView is a snapshot of what a reader may read.
-type readView struct {
-	seg     *segment // holds a reference; nil when offset is the high watermark
-	size    int64    // readable bytes of seg
-	index   []indexEntry
-	notify  chan struct{} // closed on the next append, when seg is nil
-	avgSize int64         // average bytes a record takes on disk
-}
-
-// view snapshots the partition for a read at offset.
-func (p *partition) view(offset int64, wantNotify bool) (readView, error) {
-	p.smu.RLock()
-	defer p.smu.RUnlock()
-	earliest := p.earliest()
-	if offset < earliest || offset > p.hw {
-		return readView{}, &log.OffsetOutOfRangeError{Topic: p.topic.name, Partition: p.id, Offset: offset, Earliest: earliest, Latest: p.hw}
-	}
-	if offset == p.hw {
-		v := readView{}
-		if wantNotify {
-			v.notify = p.notify
-			p.notifyUsed.Store(true)
-		}
-		return v, nil
-	}
-	i := sort.Search(len(p.segs), func(i int) bool { return p.segs[i].base > offset }) - 1
-	s := p.segs[i]
-	s.refs.Add(1)
-	avg := int64(64)
-	if p.statRecs > 0 {
-		avg = max(p.statBytes/p.statRecs, 4)
-	}
-	return readView{seg: s, size: s.size, index: s.index, avgSize: avg}, nil
-}
-
-// waitChan returns a channel closed on the next append.
-func (p *partition) waitChan() chan struct{} {
-	p.smu.RLock()
-	defer p.smu.RUnlock()
-	p.notifyUsed.Store(true)
-	return p.notify
-}
-
-// read implements Log.Read on this partition. On a read-only log, it looks
-// at the files first when offset is past what it has seen (or below it),
-// checks that retention has not removed the segment it reads, and a read
-// that waits polls every readOnlyPoll.
-func (p *partition) read(ctx context.Context, offset int64, opt log.ReadOptions) ([]log.Record, error) {
-	opt = opt.WithDefaults()
-	ro := p.l.cfg.ReadOnly
-	var timer, poll <-chan time.Time
-	checked := false // the segment was checked for removal, on a read-only log
-	for {
-		if ro && p.stale(offset) {
-			if err := p.refresh(); err != nil {
-				return nil, fmt.Errorf("disk: read %s at offset %d: %w", p, offset, err)
-			}
-		}
-		v, err := p.view(offset, opt.Wait > 0 && !ro)
-		if err != nil {
-			return nil, err
-		}
-		if v.seg != nil {
-			if ro && !checked && unlinked(v.seg.f) {
-				// Retention removed it: learn what is left.
-				v.seg.release()
-				checked = true
-				if err := p.refresh(); err != nil {
-					return nil, fmt.Errorf("disk: read %s at offset %d: %w", p, offset, err)
-				}
-				continue
-			}
-			recs, err := p.readSegment(v, offset, opt)
-			v.seg.release()
-			return recs, err
-		}
-		if opt.Wait <= 0 {
-			return nil, nil
-		}
-		if timer == nil {
-			t := time.NewTimer(opt.Wait)
-			defer t.Stop()
-			timer = t.C
-			if ro {
-				tick := time.NewTicker(readOnlyPoll)
-				defer tick.Stop()
-				poll = tick.C
-			}
-		}
-		select {
-		case <-v.notify:
-		case <-poll:
-		case <-timer:
-			return nil, nil
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-p.l.closing:
-			return nil, log.ErrClosed
-		}
-	}
-}
-
-// readSegment reads records from offset on out of v.seg: one pread sized
-// from the limits usually does; records alias the buffers read into.
-func (p *partition) readSegment(v readView, offset int64, opt log.ReadOptions) ([]log.Record, error) {
-	seg := v.seg
-	k := lookupOffset(v.index, offset-seg.base)
-	pos := int64(v.index[k].pos)
-	// Bytes to read: those before offset from the index entry on, then
-	// enough for the limits, with slack for record overhead and one index
-	// interval.
-	budget := min(int64(opt.MaxBytes), int64(opt.MaxRecords)*v.avgSize)
-	want := (offset-seg.base-int64(v.index[k].rel))*v.avgSize + budget + budget/8 + indexInterval
-	out := make([]log.Record, 0, min(int64(opt.MaxRecords), budget/v.avgSize+1))
-	size := 0        // payload bytes in out
-	expect := offset // offset the next decoded record must have
-	for pos < v.size {
-		n := min(max(want, batchHeaderSize), v.size-pos)
-		buf := make([]byte, n)
-		if _, err := seg.f.ReadAt(buf, pos); err != nil {
-			return nil, fmt.Errorf("disk: read %s at offset %d: %s at byte %d: %w", p, offset, seg.path, pos, err)
-		}
-		used := 0
-		for used < len(buf) {
-			h, err := parseHeader(buf[used:])
-			if err == io.ErrUnexpectedEOF || (err == nil && h.size > len(buf)-used) {
-				break // continue with a new read from this batch
-			}
-			if err != nil {
-				return nil, p.corrupt(seg, pos+int64(used), offset, err)
-			}
-			batch := buf[used : used+h.size]
-			if h.next() <= expect {
-				used += h.size // before offset
-				continue
-			}
-			if h.base > expect {
-				return nil, p.corrupt(seg, pos+int64(used), offset, fmt.Errorf("%w: batch starts at offset %d, expected %d", ErrMalformed, h.base, expect))
-			}
-			if err := checkCRC(batch, h); err != nil {
-				return nil, p.corrupt(seg, pos+int64(used), offset, err)
-			}
-			rr := newRecordReader(batch, h)
-			var skip log.Record
-			for rr.i < h.count {
-				r := &skip
-				if h.base+int64(rr.i) >= expect {
-					out = append(out, log.Record{})
-					r = &out[len(out)-1]
-				}
-				if err := rr.next(r, r != &skip); err != nil {
-					return nil, p.corrupt(seg, pos+int64(used), offset, err)
-				}
-				if r == &skip {
-					continue
-				}
-				r.Topic, r.Partition = p.topic.name, p.id
-				rs := r.Size()
-				if len(out) > 1 && size+rs > opt.MaxBytes {
-					return out[:len(out)-1], nil
-				}
-				size += rs
-				expect = r.Offset + 1
-				if len(out) == opt.MaxRecords || size >= opt.MaxBytes {
-					return out, nil
-				}
-			}
-			used += h.size
-		}
-		if used == 0 {
-			// The batch at pos is bigger than what was read: read it whole.
-			h, err := parseHeader(buf)
-			if err != nil {
-				return nil, p.corrupt(seg, pos, offset, err)
-			}
-			want = int64(h.size)
-			continue
-		}
-		pos += int64(used)
-		left := min(int64(opt.MaxBytes-size), int64(opt.MaxRecords-len(out))*v.avgSize)
-		want = left + left/8 + batchHeaderSize
-	}
-	return out, nil
-}
-
-// corrupt wraps a decoding failure found by a read.
-func (p *partition) corrupt(seg *segment, pos, offset int64, err error) error {
-	return fmt.Errorf("disk: read %s at offset %d: %w", p, offset, &CorruptionError{Segment: seg.path, Offset: pos, Err: err})
-}
-
-// offsetForTime implements Log.OffsetForTime on this partition.
-func (p *partition) offsetForTime(ts int64) (int64, error) {
-	if p.l.cfg.ReadOnly {
-		if err := p.refresh(); err != nil {
-			return 0, fmt.Errorf("disk: offset for time in %s: %w", p, err)
-		}
-	}
-	p.smu.RLock()
-	var seg *segment
-	for _, s := range p.segs {
-		if s.maxTime >= ts {
-			seg = s
-			break
-		}
-	}
-	if seg == nil {
-		hw := p.hw
-		p.smu.RUnlock()
-		return hw, nil
-	}
-	seg.refs.Add(1)
-	index, size := seg.index, seg.size
-	p.smu.RUnlock()
-	defer seg.release()
-
-	// Every record before the batch found by the time index is older than
-	// ts; the first batch whose newest record is not holds the answer.
-	sc := newScanner(seg.f, int64(index[lookupTime(index, ts)].pos), size, 64<<10)
-	for {
-		pos, h, batch, err := sc.next()
-		if err != nil {
-			if err == io.EOF {
-				err = fmt.Errorf("%w: no record at or after time %d although the segment's newest is", ErrMalformed, ts)
-			}
-			return 0, fmt.Errorf("disk: offset for time in %s: %w", p, &CorruptionError{Segment: seg.path, Offset: pos, Err: err})
-		}
-		if h.maxTime < ts {
-			continue
-		}
-		if err := checkCRC(batch, h); err != nil {
-			return 0, fmt.Errorf("disk: offset for time in %s: %w", p, &CorruptionError{Segment: seg.path, Offset: pos, Err: err})
-		}
-		rr := newRecordReader(batch, h)
-		var r log.Record
-		for {
-			if err := rr.next(&r, false); err != nil {
-				return 0, fmt.Errorf("disk: offset for time in %s: %w", p, &CorruptionError{Segment: seg.path, Offset: pos, Err: err})
-			}
-			if r.Time.UnixNano() >= ts {
-				return r.Offset, nil
-			}
-		}
-	}
 }

@@ -48,7 +48,9 @@ func openReadOnly(cfg Config) (*Log, error) {
 		closing: make(chan struct{}),
 		topics:  map[string]*topic{},
 		stop:    func() {},
+		syncs:   newSyncTimer(),
 	}
+	l.points = l.readRecoveryPoints()
 	if err := l.openTopics(); err != nil {
 		l.closeFiles()
 		return nil, err

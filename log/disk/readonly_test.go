@@ -647,8 +647,9 @@ func TestReadOnlyRetention(t *testing.T) {
 
 // TestReadOnlyDamage checks that damage a writer is done with is a
 // *CorruptionError naming the file and byte position, not a tail to wait
-// on: in a segment before the last, and in the last once the file grew
-// past it or a newer segment appeared.
+// on: in a segment before the last, in the last at once when an intact
+// batch follows it, and otherwise once the file grew past it or a newer
+// segment appeared.
 func TestReadOnlyDamage(t *testing.T) {
 	ctx := context.Background()
 	// flip damages the CRC of the second batch of path, returning where.
@@ -689,22 +690,45 @@ func TestReadOnlyDamage(t *testing.T) {
 		closeLog(t, w)
 		seg := segments(t, dir, "t", 0)[0]
 		pos := flip(t, seg)
-		_, err := Open(Config{Dir: dir, ReadOnly: true})
+		forgetRecoveryPoints(t, dir) // else Open trusts the damaged segment
+		r, err := Open(Config{Dir: dir, ReadOnly: true, Logger: cfg.Logger})
+		if err != nil {
+			t.Fatalf("read-only Open = %v, want the damage confined to its partition", err)
+		}
+		defer closeLog(t, r)
+		_, err = r.Offsets(ctx, "t", 0)
 		checkCorrupt(t, err, seg, pos)
 	})
-	// Batches of 3 records of 100 bytes take about 400 bytes: 10 fill
-	// most of a 4 KiB segment, and the 11th goes to a new one.
+	t.Run("last segment, an intact batch after it", func(t *testing.T) {
+		dir := t.TempDir()
+		cfg, _ := testConfig(dir)
+		w := mustOpen(t, cfg)
+		defer closeLog(t, w)
+		create(t, w, "t", log.TopicConfig{Partitions: 1})
+		appendBatches(t, w, "t", 0, 5, 3, 100)
+		seg := segments(t, dir, "t", 0)[0]
+		pos := flip(t, seg)
+		r := openRO(t, dir)
+		defer closeLog(t, r)
+		_, err := r.Offsets(ctx, "t", 0)
+		checkCorrupt(t, err, seg, pos)
+	})
+	// The damaged batch is the last of the two written, so the reader
+	// cannot tell it from one being written (a bad batch with an intact one
+	// after it is damage at once). Batches of 3 records of 100 bytes take
+	// about 400 bytes; one of 3 records of 1200 bytes no longer fits the
+	// 4 KiB segment after them and goes to a new one.
 	for _, c := range []struct {
-		then    string
-		batches int
-	}{{"grows", 5}, {"rolls", 10}} {
+		then      string
+		valueSize int
+	}{{"grows", 100}, {"rolls", 1200}} {
 		t.Run("last segment, then the writer "+c.then, func(t *testing.T) {
 			dir := t.TempDir()
 			cfg, _ := testConfig(dir)
 			w := mustOpen(t, cfg)
 			defer closeLog(t, w)
 			create(t, w, "t", log.TopicConfig{Partitions: 1, SegmentBytes: 4096})
-			appendBatches(t, w, "t", 0, c.batches, 3, 100)
+			appendBatches(t, w, "t", 0, 2, 3, 100)
 			seg := segments(t, dir, "t", 0)[0]
 			pos := flip(t, seg) // under the writer, which does not look
 			size := fileSize(t, seg)
@@ -713,7 +737,7 @@ func TestReadOnlyDamage(t *testing.T) {
 			if info, err := r.Offsets(ctx, "t", 0); err != nil || info.Latest != 3 {
 				t.Fatalf("Offsets before the damage is known = %+v, %v; want the high watermark at 3", info, err)
 			}
-			appendBatches(t, w, "t", 100, 1, 3, 100)
+			appendBatches(t, w, "t", 100, 1, 3, c.valueSize)
 			rolled := len(segments(t, dir, "t", 0)) == 2
 			if grew := fileSize(t, seg) > size; rolled == grew || rolled != (c.then == "rolls") {
 				t.Fatalf("the writer's append rolled: %v, grew the segment: %v; the test wants it to %s", rolled, grew, c.then)

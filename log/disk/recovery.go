@@ -10,11 +10,14 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/flintml/flint/log"
 )
 
 // CorruptionError reports damage that Open may not repair on its own: a bad
 // batch anywhere but in the torn tail of a partition's last segment (or a
-// read that finds one later). It matches its cause with errors.Is
+// read that finds one later). Open confines it to its partition, whose
+// operations then return it (wrapped). It matches its cause with errors.Is
 // (ErrChecksum, ErrMalformed, io.ErrUnexpectedEOF).
 type CorruptionError struct {
 	Segment string // path of the segment file
@@ -58,7 +61,7 @@ const maxListAttempts = 10
 // memory only, and a partition without segments (its topic being created)
 // is empty until they appear.
 func (l *Log) openPartition(t *topic, id int) (*partition, []Recovery, error) {
-	p := &partition{l: l, topic: t, id: id, dir: filepath.Join(t.dir, strconv.Itoa(id)), notify: make(chan struct{})}
+	p := l.newPartition(t, id)
 	for attempt := 1; ; attempt++ {
 		recs, err := p.openSegments()
 		if err == nil {
@@ -69,6 +72,11 @@ func (l *Log) openPartition(t *topic, id int) (*partition, []Recovery, error) {
 		}
 		// Retention removed a segment between the listing and its opening.
 	}
+}
+
+// newPartition returns partition id of t, without segments.
+func (l *Log) newPartition(t *topic, id int) *partition {
+	return &partition{l: l, topic: t, id: id, dir: filepath.Join(t.dir, strconv.Itoa(id)), notify: make(chan struct{})}
 }
 
 // listSegments returns the base offsets of the partition's segment files,
@@ -195,7 +203,7 @@ func (l *Log) openSegment(p *partition, base int64, last bool) (*segment, *Recov
 	if err != nil {
 		return fail(fmt.Errorf("open partition %s: %w", p, err))
 	}
-	bad, err := p.scan(s, fi.Size(), false)
+	bad, err := p.verify(s, fi.Size())
 	if err != nil {
 		return fail(fmt.Errorf("open partition %s: %w", p, err))
 	}
@@ -207,18 +215,30 @@ func (l *Log) openSegment(p *partition, base int64, last bool) (*segment, *Recov
 	case ro:
 		// The writer may be writing this batch now: to a reader it is not
 		// there yet (p.refresh looks again; see scanTail).
+		if bad, err = p.recheck(s, bad, fi.Size()); err != nil {
+			return fail(fmt.Errorf("open partition %s: %w", p, err))
+		}
+		if bad == nil {
+			break
+		}
 		if !errors.Is(bad.Err, io.ErrUnexpectedEOF) {
 			p.tail = badTail{seg: s, pos: bad.Offset, size: fi.Size()}
 		}
 		l.logger.Debug("disk: read-only open stops before an incomplete batch", "segment", path, "at_byte", bad.Offset, "reason", bad.Err)
 	default:
-		// The torn tail of the last segment: what a crash leaves.
+		// The torn tail of the last segment, what a crash leaves, unless
+		// intact batches follow it.
+		if dmg, err := notTorn(f, bad, fi.Size(), s.next); err != nil {
+			return fail(fmt.Errorf("open partition %s: %w", p, err))
+		} else if dmg != nil {
+			return fail(dmg)
+		}
 		pos := bad.Offset
 		if terr := f.Truncate(pos); terr != nil {
 			return fail(fmt.Errorf("open partition %s: truncate torn tail of %s at byte %d: %w", p, path, pos, terr))
 		}
 		if l.cfg.Sync != SyncUnsafeNever {
-			if serr := fdatasync(f); serr != nil {
+			if serr := l.fsync(f); serr != nil {
 				return fail(fmt.Errorf("open partition %s: fdatasync %s: %w", p, path, serr))
 			}
 		}
@@ -236,6 +256,33 @@ func (l *Log) openSegment(p *partition, base int64, last bool) (*segment, *Recov
 		l.logger.Info("disk: rebuilt index files", "segment", path, "files", rewritten)
 	}
 	return s, rec, nil
+}
+
+// verify verifies the batches of s, just opened, up to end, as scan does:
+// from its recovery point when it has one (see resume), else from byte 0.
+// When what lies at or before the recovery point is not what it promised,
+// it verifies the whole segment.
+func (p *partition) verify(s *segment, end int64) (*CorruptionError, error) {
+	rp, ok := p.l.points[log.TopicPartition{Topic: p.topic.name, Partition: p.id}]
+	statBytes, statRecs := p.statBytes, p.statRecs
+	if !p.resume(s, end, rp, ok) {
+		return p.scan(s, end, false)
+	}
+	trusted := end
+	if s.base == rp.base {
+		trusted = rp.pos
+	}
+	bad, err := p.scan(s, end, false)
+	if err == nil && (bad == nil || bad.Offset >= trusted) {
+		return bad, nil
+	}
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return nil, err
+	}
+	p.l.logger.Warn("disk: a segment does not match its recovery point; checking all of it", "segment", s.path)
+	p.unresume(s, statBytes, statRecs)
+	return p.scan(s, end, false)
 }
 
 // scan verifies the batches of s from byte s.size up to end and adds each to
@@ -267,6 +314,7 @@ func (p *partition) scan(s *segment, end int64, publish bool) (bad *CorruptionEr
 			}
 			return &CorruptionError{Segment: s.path, Offset: pos, Err: err}, nil
 		}
+		p.l.verified.Add(int64(h.size))
 		if publish {
 			p.smu.Lock()
 		}

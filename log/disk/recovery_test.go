@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/flintml/flint/log"
 )
@@ -114,6 +115,9 @@ func TestOpenTruncatesTornTail(t *testing.T) {
 			full := fileSize(t, seg)
 			closeLog(t, l)
 
+			// A torn tail is what a crash leaves after the last recovery
+			// point; without recovery points the whole log is after it.
+			forgetRecoveryPoints(t, dir)
 			c.damage(t, seg, lastBatch)
 			damaged := fileSize(t, seg)
 
@@ -173,7 +177,53 @@ func multiSegment(t *testing.T, cfg Config) ([]log.Record, []string) {
 	return want, segs
 }
 
-func TestOpenFailsOnCorruptionBeforeTheLastSegment(t *testing.T) {
+// damagedOpen opens cfg, whose topic "t" has a damaged partition 0 and
+// whose topic "ok" is intact, checks that Open succeeded and that "ok"
+// works, and returns the error every operation on t/0 gives.
+//
+// It removes the recovery points first: Open trusts what lies before them
+// and so finds damage there only when a Read meets it (TestDamageBelowThe
+// RecoveryPoint); these tests are about what Open finds.
+func damagedOpen(t *testing.T, cfg Config) (*Log, error) {
+	t.Helper()
+	forgetRecoveryPoints(t, cfg.Dir)
+	l, err := Open(cfg)
+	if err != nil {
+		t.Fatalf("Open = %v, want the damage confined to its partition", err)
+	}
+	t.Cleanup(func() { l.Close() })
+	ctx := context.Background()
+	if err := l.Append(ctx, "ok", []log.Record{{Value: []byte("still works")}}); err != nil {
+		t.Fatalf("Append to an intact topic beside a damaged partition: %v", err)
+	}
+	if recs := readAll(t, l, "ok", 0); len(recs) != 2 {
+		t.Fatalf("intact topic: read %d records, want 2", len(recs))
+	}
+	_, rerr := l.Read(ctx, "t", 0, 0, log.ReadOptions{})
+	for what, err := range map[string]error{
+		"Offsets":       func() error { _, err := l.Offsets(ctx, "t", 0); return err }(),
+		"Describe":      func() error { _, err := l.Describe(ctx, "t"); return err }(),
+		"Append":        l.Append(ctx, "t", []log.Record{{Value: []byte("x")}}),
+		"OffsetForTime": func() error { _, err := l.OffsetForTime(ctx, "t", 0, time.Now()); return err }(),
+	} {
+		var ce *CorruptionError
+		if !errors.As(err, &ce) || err.Error() != rerr.Error() {
+			t.Errorf("%s on the damaged partition = %v, want the error Read gives: %v", what, err, rerr)
+		}
+	}
+	return l, rerr
+}
+
+// withIntactTopic adds a topic "ok" with one record to the log of cfg.
+func withIntactTopic(t *testing.T, cfg Config) {
+	t.Helper()
+	l := mustOpen(t, cfg)
+	create(t, l, "ok", log.TopicConfig{Partitions: 1})
+	appendBatches(t, l, "ok", 0, 1, 1, 10)
+	closeLog(t, l)
+}
+
+func TestCorruptionBeforeTheLastSegmentIsolatesThePartition(t *testing.T) {
 	cases := []struct {
 		name    string
 		segment int   // which segment to damage
@@ -191,6 +241,7 @@ func TestOpenFailsOnCorruptionBeforeTheLastSegment(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			cfg, _ := testConfig(t.TempDir())
 			_, segs := multiSegment(t, cfg)
+			withIntactTopic(t, cfg)
 			seg := segs[c.segment]
 			pos := batchPositions(t, seg)
 			b := c.batch
@@ -198,58 +249,98 @@ func TestOpenFailsOnCorruptionBeforeTheLastSegment(t *testing.T) {
 				b += len(pos)
 			}
 			flipByte(t, seg, pos[b]+c.at)
+			size := fileSize(t, seg)
 
-			l, err := Open(cfg)
-			if err == nil {
-				l.Close()
-				t.Fatal("Open succeeded on a damaged segment that is not the last")
-			}
+			l, err := damagedOpen(t, cfg)
 			var ce *CorruptionError
 			if !errors.As(err, &ce) {
-				t.Fatalf("Open = %v, want a *CorruptionError", err)
+				t.Fatalf("Read = %v, want a *CorruptionError", err)
 			}
 			if ce.Segment != seg || ce.Offset != pos[b] {
 				t.Fatalf("CorruptionError names %s at byte %d, want %s at byte %d", ce.Segment, ce.Offset, seg, pos[b])
 			}
 			if c.cause != nil && !errors.Is(err, c.cause) {
-				t.Fatalf("Open = %v, want it to wrap %v", err, c.cause)
+				t.Fatalf("Read = %v, want it to wrap %v", err, c.cause)
 			}
-			mustContain(t, "the error", err.Error(), seg, fmt.Sprintf("at byte %d", pos[b]))
-			// The directory was left as it was, and unlocked.
-			if got := fileSize(t, seg); got == 0 {
-				t.Fatal("the damaged segment was truncated")
-			}
-			if _, err := Open(cfg); err == nil || errors.Is(err, ErrLocked) {
-				t.Fatalf("second Open = %v, want the corruption again (not a lock error)", err)
+			mustContain(t, "the error", err.Error(), seg, fmt.Sprintf("at byte %d", pos[b]), "t/0")
+			closeLog(t, l)
+			// The directory was left as it was.
+			if got := fileSize(t, seg); got != size {
+				t.Fatalf("the damaged segment is %d bytes, was %d", got, size)
 			}
 		})
 	}
 }
 
-func TestOpenFailsOnTruncatedEarlierSegment(t *testing.T) {
+func TestTruncatedEarlierSegmentIsolatesThePartition(t *testing.T) {
 	cfg, _ := testConfig(t.TempDir())
 	_, segs := multiSegment(t, cfg)
+	withIntactTopic(t, cfg)
 	size := fileSize(t, segs[0])
 	if err := os.Truncate(segs[0], size-1); err != nil {
 		t.Fatal(err)
 	}
-	_, err := Open(cfg)
+	_, err := damagedOpen(t, cfg)
 	var ce *CorruptionError
 	if !errors.As(err, &ce) || ce.Segment != segs[0] || !errors.Is(err, io.ErrUnexpectedEOF) {
-		t.Fatalf("Open = %v, want a *CorruptionError in %s wrapping io.ErrUnexpectedEOF", err, segs[0])
+		t.Fatalf("Read = %v, want a *CorruptionError in %s wrapping io.ErrUnexpectedEOF", err, segs[0])
 	}
 }
 
-func TestOpenFailsOnMissingSegment(t *testing.T) {
+func TestMissingSegmentIsolatesThePartition(t *testing.T) {
 	cfg, _ := testConfig(t.TempDir())
 	_, segs := multiSegment(t, cfg)
+	withIntactTopic(t, cfg)
 	if err := os.Remove(segs[1]); err != nil {
 		t.Fatal(err)
 	}
-	_, err := Open(cfg)
+	_, err := damagedOpen(t, cfg)
 	var ce *CorruptionError
 	if !errors.As(err, &ce) || ce.Segment != segs[2] {
-		t.Fatalf("Open = %v, want a *CorruptionError naming %s, which no longer follows its predecessor", err, segs[2])
+		t.Fatalf("Read = %v, want a *CorruptionError naming %s, which no longer follows its predecessor", err, segs[2])
+	}
+}
+
+// A bad batch in the middle of the last segment, with intact batches after
+// it, is damage, not a torn tail: Open must not truncate the valid records
+// after it.
+func TestDamageMidLastSegmentIsNotATornTail(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		at   int64 // byte of the damaged batch to flip
+	}{
+		{"record byte", batchHeaderSize + 20},
+		{"length field", 1},
+		{"magic", 8},
+		{"base offset", 17},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			cfg, lb := testConfig(t.TempDir())
+			l := mustOpen(t, cfg)
+			create(t, l, "t", log.TopicConfig{Partitions: 1})
+			appendBatches(t, l, "t", 0, 100, 5, 50)
+			closeLog(t, l)
+			withIntactTopic(t, cfg)
+			seg := segments(t, cfg.Dir, "t", 0)[0]
+			pos := batchPositions(t, seg)
+			flipByte(t, seg, pos[5]+c.at)
+			size := fileSize(t, seg)
+
+			l, err := damagedOpen(t, cfg)
+			var ce *CorruptionError
+			if !errors.As(err, &ce) || ce.Segment != seg || ce.Offset != pos[5] {
+				t.Fatalf("Read = %v, want a *CorruptionError in %s at byte %d", err, seg, pos[5])
+			}
+			mustContain(t, "the error", err.Error(), "intact batch follows")
+			if rec := l.Recovery(); len(rec) != 0 {
+				t.Fatalf("Recovery() = %v, want nothing truncated", rec)
+			}
+			closeLog(t, l)
+			if got := fileSize(t, seg); got != size {
+				t.Fatalf("segment is %d bytes after Open, was %d: valid records were dropped", got, size)
+			}
+			mustContain(t, "the log", lb.String(), "damaged partition isolated")
+		})
 	}
 }
 
@@ -387,5 +478,58 @@ func TestSegmentRollBySize(t *testing.T) {
 	checkRecords(t, readAll(t, l, "t", 0), want)
 	if got := len(segments(t, dir, "t", 0)); got != len(segs) {
 		t.Fatalf("reopen changed the segment count from %d to %d", len(segs), got)
+	}
+}
+
+// TestAppendBesideADamagedPartition: an Append whose records go to an
+// intact and a damaged partition appends the first's, with their fields
+// set, and fails for the second's, whose Topic it leaves empty.
+func TestAppendBesideADamagedPartition(t *testing.T) {
+	cfg, _ := testConfig(t.TempDir())
+	l := mustOpen(t, cfg)
+	create(t, l, "t", log.TopicConfig{Partitions: 2})
+	var recs []log.Record
+	for i := range 200 {
+		recs = append(recs, testRecord(i, 40))
+	}
+	for _, half := range [][]log.Record{recs[:100], recs[100:]} { // two batches a partition
+		if err := l.Append(context.Background(), "t", half); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before, err := l.Offsets(context.Background(), "t", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	closeLog(t, l)
+	seg := segments(t, cfg.Dir, "t", 1)[0]
+	flipByte(t, seg, batchPositions(t, seg)[0]+batchHeaderSize+3)
+	forgetRecoveryPoints(t, cfg.Dir)
+
+	l = mustOpen(t, cfg)
+	defer closeLog(t, l)
+	more := make([]log.Record, 20)
+	for i := range more {
+		more[i] = testRecord(1000+i, 10)
+		more[i].Topic = "stale" // what a caller may leave there
+	}
+	err = l.Append(context.Background(), "t", more)
+	var ce *CorruptionError
+	if !errors.As(err, &ce) || ce.Segment != seg {
+		t.Fatalf("Append = %v, want the damage of %s", err, seg)
+	}
+	n := 0
+	for _, r := range more {
+		switch {
+		case r.Partition == 1 && r.Topic != "":
+			t.Fatalf("record %q for the damaged partition has Topic %q, want it empty", r.Key, r.Topic)
+		case r.Partition == 0 && (r.Topic != "t" || r.Offset < before.Latest):
+			t.Fatalf("record %q appended to t/0 has Topic %q, offset %d", r.Key, r.Topic, r.Offset)
+		case r.Partition == 0:
+			n++
+		}
+	}
+	if got := len(readAll(t, l, "t", 0)); n == 0 || int64(got) != before.Latest+int64(n) {
+		t.Fatalf("t/0 holds %d records after %d more were appended to %d", got, n, before.Latest)
 	}
 }

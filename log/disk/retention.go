@@ -72,6 +72,9 @@ func (l *Log) enforceRetention(ctx context.Context, now time.Time) error {
 // first rolled, so that it can go: the partition is then empty, with its
 // earliest offset equal to its high watermark.
 func (p *partition) applyRetention(age time.Duration, limit int64, now time.Time) error {
+	if p.damaged() != nil {
+		return nil // left as it is for repair
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	cutoff := now.Add(-age).UnixNano()

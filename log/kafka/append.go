@@ -36,6 +36,9 @@ func (l *Log) Append(ctx context.Context, topic string, recs []log.Record) error
 	if len(recs) == 0 {
 		return nil
 	}
+	for i := range recs {
+		recs[i].Topic = "" // set again as each partition's records are acknowledged
+	}
 	t, err := l.ensureTopic(ctx, topic)
 	if err != nil {
 		return fmt.Errorf("kafka: append to %q: %w", topic, err)

@@ -175,7 +175,15 @@ func (l *Log) fetchFrom(ctx context.Context, parts []fetchPart, minBytes int, ma
 // large buffers, instead of one allocation per key, value and header.
 type arena struct{ buf []byte }
 
+// take returns the next n bytes of the arena.
+//
+// The slice is never nil, even for n == 0: slicing a nil buffer (a fresh
+// arena, so the first field of a fetch) would give nil, and turn an empty
+// key, value or header value into a null one.
 func (a *arena) take(n int) []byte {
+	if n == 0 {
+		return []byte{}
+	}
 	if n > cap(a.buf)-len(a.buf) {
 		a.buf = make([]byte, 0, max(n, 64<<10))
 	}

@@ -53,6 +53,7 @@ func Run(t *testing.T, h Harness) {
 	}{
 		{"Topics", testTopics},
 		{"AppendThenReadInOrder", testAppendThenRead},
+		{"EmptyIsNotNull", testEmptyIsNotNull},
 		{"SameKeySamePartition", testSameKeySamePartition},
 		{"UnkeyedStickyPerAppend", testUnkeyedSticky},
 		{"ReadBounds", testReadBounds},
@@ -235,6 +236,63 @@ func testAppendThenRead(t *testing.T, h Harness) {
 		for i := range got {
 			equalRecord(t, got[i], want[p][i])
 		}
+	}
+}
+
+// testEmptyIsNotNull appends keys, values and header values that are
+// empty and others that are null (nil), and reads each back at every
+// position of a read, the first bytes of a read included: empty stays empty
+// and non-nil, null stays nil.
+func testEmptyIsNotNull(t *testing.T, h Harness) {
+	l := open(t, h).l
+	topic := name(t, "t")
+	mustCreate(t, l, topic, log.TopicConfig{Partitions: 1})
+	empty := []byte{}
+	recs := []log.Record{
+		{Key: nil, Value: empty},
+		{Key: empty, Value: []byte("x")},
+		{Key: []byte("k"), Value: nil},
+		{Key: empty, Value: empty, Headers: []log.Header{{Key: "e", Value: empty}, {Key: "n", Value: nil}, {Key: "", Value: []byte("v")}}},
+		{Key: nil, Value: nil, Headers: []log.Header{{Key: "n", Value: nil}, {Key: "e", Value: empty}}},
+	}
+	want := slices.Clone(recs)
+	mustAppend(t, l, topic, recs)
+	nullness := func(b []byte) string {
+		if b == nil {
+			return "null"
+		}
+		return fmt.Sprintf("%q", b)
+	}
+	check := func(got log.Record, want log.Record) {
+		t.Helper()
+		if nullness(got.Key) != nullness(want.Key) || nullness(got.Value) != nullness(want.Value) {
+			t.Fatalf("offset %d: read key %s value %s, want key %s value %s",
+				got.Offset, nullness(got.Key), nullness(got.Value), nullness(want.Key), nullness(want.Value))
+		}
+		if len(got.Headers) != len(want.Headers) {
+			t.Fatalf("offset %d: read %d headers, want %d", got.Offset, len(got.Headers), len(want.Headers))
+		}
+		for i := range got.Headers {
+			g, w := got.Headers[i], want.Headers[i]
+			if g.Key != w.Key || nullness(g.Value) != nullness(w.Value) {
+				t.Fatalf("offset %d: header %d = %q:%s, want %q:%s", got.Offset, i, g.Key, nullness(g.Value), w.Key, nullness(w.Value))
+			}
+		}
+	}
+	// Each record first in its own read, then all in one read.
+	for from := int64(0); from < int64(len(want)); from++ {
+		got := readAll(t, l, topic, 0, from)
+		if len(got) != len(want)-int(from) {
+			t.Fatalf("read from %d: %d records, want %d", from, len(got), len(want)-int(from))
+		}
+		for i := range got {
+			check(got[i], want[int(from)+i])
+		}
+		one, err := l.Read(ctxT(t), topic, 0, from, log.ReadOptions{MaxRecords: 1})
+		if err != nil || len(one) != 1 {
+			t.Fatalf("Read(%s/0 @%d, 1 record) = %d records, %v", topic, from, len(one), err)
+		}
+		check(one[0], want[from])
 	}
 }
 
