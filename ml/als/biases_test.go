@@ -146,7 +146,7 @@ func TestModelVersions(t *testing.T) {
 		t.Fatal(err)
 	}
 	var v2 Model
-	if err := v2.UnmarshalBinary(reversion(b, 2)); err != nil || v2.Biased || v2.Keyed() || v2.Predict(1, 0) != 6 {
+	if err := v2.UnmarshalBinary(reversion(b, 2)); err != nil || v2.Biased || v2.UserKeys != nil || v2.Predict(1, 0) != 6 {
 		t.Errorf("version 2 model: %v, Biased %v, Predict %v", err, v2.Biased, v2.Predict(1, 0))
 	}
 	fb, err := full.MarshalBinary()
@@ -157,7 +157,7 @@ func TestModelVersions(t *testing.T) {
 		data []byte
 		want string
 	}{
-		{reversion(fb, 2), "a version 2 encoding with flags 0x18"},
+		{reversion(fb, 2), "a version 2 encoding with flags 0x38"},
 		{reversion(fb, 4), "this build reads versions 1 to 3"},
 		{fb[:len(fb)-9], "checksum"},
 	} {
@@ -165,6 +165,13 @@ func TestModelVersions(t *testing.T) {
 		if err := m.UnmarshalBinary(c.data); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("error %v, want one saying %q", err, c.want)
 		}
+	}
+	half := full
+	if err := half.SetKeys(nil, []string{"sku-1"}); err != nil {
+		t.Fatal(err)
+	}
+	if back := mltest.RoundTrip(t, &half); back.UserKeys != nil || !slices.Equal(back.ItemKeys, []string{"sku-1"}) {
+		t.Errorf("item names only: users %q, items %q", back.UserKeys, back.ItemKeys)
 	}
 	bad := full
 	bad.UserKeys = []string{"bob", "ann"}

@@ -14,15 +14,15 @@ import (
 //
 // The CRC (Castagnoli) covers every byte before it. Version 3's payload:
 //
-//	Rank uint32 | flags uint8 (1: implicit, 2: rated items kept, 4: rating range, 8: biases, 16: string ids)
+//	Rank uint32 | flags uint8 (1: implicit, 2: rated items kept, 4: rating range, 8: biases, 16: user names, 32: item names)
 //	| cold-start length uint8 | cold start
 //	| (flag 4) RatingMin float64 | RatingMax float64
 //	| users uint64 | items uint64 | UserIDs int64… | ItemIDs int64… | UserFactors float64… | ItemFactors float64…
 //	| (flag 2) RatedPtr (users+1)×int64 | RatedItems RatedPtr[users]×int32
 //	| (flag 8) GlobalMean float64 | UserBiases users×float64 | ItemBiases items×float64
-//	| (flag 16) UserKeys users×(length uint32 | bytes) | ItemKeys items×(length uint32 | bytes)
+//	| (flag 16) UserKeys users×(length uint32 | bytes) | (flag 32) ItemKeys items×(length uint32 | bytes)
 //
-// Version 2 is version 3 without flags 8 and 16, version 1 version 2
+// Version 2 is version 3 without flags 8, 16 and 32, version 1 version 2
 // without flag 4; both are still read.
 const (
 	magic   = "FLNTMODL"
@@ -38,7 +38,7 @@ func flagsOf(ver uint16) byte {
 	case 2:
 		return 1 | 2 | 4
 	}
-	return 1 | 2 | 4 | 8 | 16
+	return 1 | 2 | 4 | 8 | 16 | 32
 }
 
 // ErrVersion reports an encoding written by a newer (or unknown) version
@@ -117,12 +117,12 @@ func (m *Model) MarshalBinary() ([]byte, error) {
 		flags |= 8
 		size += 8 * (1 + nu + ni)
 	}
-	if m.Keyed() {
-		flags |= 16
-		for _, keys := range [][]string{m.UserKeys, m.ItemKeys} {
-			for _, k := range keys {
-				size += 4 + len(k)
-			}
+	for i, keys := range [][]string{m.UserKeys, m.ItemKeys} {
+		if keys != nil {
+			flags |= 16 << i
+		}
+		for _, k := range keys {
+			size += 4 + len(k)
 		}
 	}
 	le := binary.LittleEndian
@@ -166,12 +166,10 @@ func (m *Model) MarshalBinary() ([]byte, error) {
 			}
 		}
 	}
-	if flags&16 != 0 {
-		for _, keys := range [][]string{m.UserKeys, m.ItemKeys} {
-			for _, k := range keys {
-				b = le.AppendUint32(b, uint32(len(k)))
-				b = append(b, k...)
-			}
+	for _, keys := range [][]string{m.UserKeys, m.ItemKeys} {
+		for _, k := range keys {
+			b = le.AppendUint32(b, uint32(len(k)))
+			b = append(b, k...)
 		}
 	}
 	return le.AppendUint32(b, crc32.Checksum(b, castagnoli)), nil
@@ -308,7 +306,10 @@ func (m *Model) UnmarshalBinary(data []byte) error {
 		out.UserBiases, out.ItemBiases = floats(nu), floats(ni)
 	}
 	if flags[0]&16 != 0 {
-		out.UserKeys, out.ItemKeys = r.strings(nu), r.strings(ni)
+		out.UserKeys = r.strings(nu)
+	}
+	if flags[0]&32 != 0 {
+		out.ItemKeys = r.strings(ni)
 	}
 	if r.err != nil {
 		return r.err

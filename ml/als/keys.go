@@ -30,7 +30,8 @@ func KeyID(keys []string, name string) (int64, bool) {
 
 // SetKeys records the names the model's integer ids stand for: users[id]
 // names user id and items[id] item id (the SortKeys lists the ids were
-// drawn from). Every id of the model must index its list.
+// drawn from). Every id of the model must index its list. A nil list
+// leaves that side's ids integers (a side may be named and the other not).
 func (m *Model) SetKeys(users, items []string) error {
 	uk, err := namesOf("user", m.UserIDs, users)
 	if err != nil {
@@ -45,6 +46,9 @@ func (m *Model) SetKeys(users, items []string) error {
 }
 
 func namesOf(side string, ids []int64, names []string) ([]string, error) {
+	if names == nil {
+		return nil, nil
+	}
 	out := make([]string, len(ids))
 	for p, id := range ids {
 		if id < 0 || id >= int64(len(names)) {
@@ -54,9 +58,6 @@ func namesOf(side string, ids []int64, names []string) ([]string, error) {
 	}
 	return out, nil
 }
-
-// Keyed reports whether the model's ids stand for string names.
-func (m *Model) Keyed() bool { return m.UserKeys != nil }
 
 // UserByKey returns the id of the user named name, or false when training
 // saw no such user (or the model has no names).
@@ -83,16 +84,17 @@ func (m *Model) ItemKey(id int64) (string, bool) {
 	return m.ItemKeys[p], true
 }
 
-// checkKeys checks that the names, when present, name every id in order.
+// checkKeys checks that the names of each side, when present, name every
+// id of that side in order.
 func (m *Model) checkKeys() error {
-	if m.UserKeys == nil && m.ItemKeys == nil {
-		return nil
-	}
 	for _, side := range []struct {
 		name string
 		keys []string
 		n    int
 	}{{"user", m.UserKeys, len(m.UserIDs)}, {"item", m.ItemKeys, len(m.ItemIDs)}} {
+		if side.keys == nil {
+			continue
+		}
 		if len(side.keys) != side.n {
 			return fmt.Errorf("als: malformed model: %d %s names for %d %ss", len(side.keys), side.name, side.n, side.name)
 		}

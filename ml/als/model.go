@@ -41,9 +41,9 @@ type Model struct {
 	GlobalMean             float64
 	UserBiases, ItemBiases []float64
 	// UserKeys and ItemKeys, when not nil, are the string ids the integer
-	// ids stand for (see Keys): UserKeys[p] is the name of UserIDs[p], in
-	// increasing byte order, so that a name finds its position by binary
-	// search. Both are nil for a model trained on integer ids.
+	// ids of that side stand for (see SortKeys): UserKeys[p] is the name
+	// of UserIDs[p], in increasing byte order, so that a name finds its
+	// position by binary search. They are nil for integer ids.
 	UserKeys, ItemKeys []string
 }
 
