@@ -1,14 +1,18 @@
 package trainer
 
 import (
+	"bytes"
 	"context"
+	"encoding/gob"
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/flintml/flint/features"
 	"github.com/flintml/flint/ml/als"
 )
 
@@ -66,15 +70,21 @@ func (e *env) alsModel(t *testing.T, name string) *als.Model {
 func TestALSStringIDs(t *testing.T) {
 	e := newEnv(t)
 	ints, names := alsRecords(60, 40, 12, 1)
+	// One bad record each, skipped by both the names scan and the decoder.
+	ints = slices.Insert(ints, 30, map[string]any{"user": "x", "item": 1, "rating": 3})
+	names = slices.Insert(names, 30, map[string]any{"user": []int{1}, "item": "sku-0001", "rating": 3})
 	e.appendJSON(t, "ints", ints)
 	e.appendJSON(t, "names", names)
-	byInt, err := e.run(t, alsSpec("by-int", "ints", "numeric", ", biases: true"))
+	byInt, err := e.run(t, alsSpec("by-int", "ints", "numeric", ", biases: true")+"on_bad_record: skip\n")
 	if err != nil {
 		t.Fatal(err)
 	}
-	byName, err := e.run(t, alsSpec("by-name", "names", "categorical", ", biases: true"))
+	byName, err := e.run(t, alsSpec("by-name", "names", "categorical", ", biases: true")+"on_bad_record: skip\n")
 	if err != nil {
 		t.Fatal(err)
+	}
+	if byName.Skipped != 1 || byInt.Skipped != 1 || byName.Rows != len(names)-1 {
+		t.Errorf("skipped %d (integer ids) and %d (names) of %d rows, want 1 each", byInt.Skipped, byName.Skipped, byName.Rows)
 	}
 	for k, v := range byInt.Metrics {
 		if w, ok := byName.Metrics[k]; !ok || math.Float64bits(w) != math.Float64bits(v) {
@@ -140,6 +150,27 @@ func TestALSSpecMistakes(t *testing.T) {
 	} {
 		if _, err := ParseSpec("job.yaml", []byte(c.spec)); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("ParseSpec = %v, want an error saying %q", err, c.want)
+		}
+	}
+}
+
+// TestALSNamesScanEncodes: the names scan's broadcast and partial survive
+// encoding/gob, as they must to reach remote workers.
+func TestALSNamesScanEncodes(t *testing.T) {
+	for _, v := range []any{
+		&keysArg{Schema: features.Schema{Fields: []features.Field{{Name: "user", Type: features.Categorical}}}, User: "user", Item: "item", UserNames: true, SkipBad: true},
+		&keysPartial{Users: map[string]bool{"a": true, "b": true}, Items: map[string]bool{"sku-1": true}},
+	} {
+		var buf bytes.Buffer
+		if err := gob.NewEncoder(&buf).Encode(v); err != nil {
+			t.Fatalf("%T: %v", v, err)
+		}
+		back := reflect.New(reflect.TypeOf(v).Elem())
+		if err := gob.NewDecoder(&buf).Decode(back.Interface()); err != nil {
+			t.Fatalf("%T: %v", v, err)
+		}
+		if !reflect.DeepEqual(back.Interface(), v) {
+			t.Errorf("%T: %+v came back as %+v", v, v, back.Interface())
 		}
 	}
 }
