@@ -224,3 +224,32 @@ func TestEvaluatePopular(t *testing.T) {
 		t.Error("k = 0 accepted")
 	}
 }
+
+// FuzzModelUnmarshalBinary: decoding never panics, and whatever decodes
+// encodes back to the same bytes.
+func FuzzModelUnmarshalBinary(f *testing.F) {
+	m := &Model{Rank: 1, ColdStart: ColdStartDrop, UserIDs: []int64{0, 1}, ItemIDs: []int64{0}, UserFactors: []float64{1, 2}, ItemFactors: []float64{3},
+		RatedPtr: []int64{0, 1, 1}, RatedItems: []int32{0}, Biased: true, GlobalMean: 3, UserBiases: []float64{0.5, -0.5}, ItemBiases: []float64{0.25}}
+	if err := m.SetKeys([]string{"ann", "bob"}, []string{"sku"}); err != nil {
+		f.Fatal(err)
+	}
+	b, err := m.MarshalBinary()
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(b)
+	f.Add(reversion(b, 2))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var m Model
+		if m.UnmarshalBinary(data) != nil {
+			return
+		}
+		back, err := m.MarshalBinary()
+		if err != nil {
+			t.Fatalf("a decoded model does not encode: %v", err)
+		}
+		if binary.LittleEndian.Uint16(data[len(magic):]) == version && string(back) != string(data) {
+			t.Fatalf("re-encoding changed the bytes")
+		}
+	})
+}

@@ -198,6 +198,26 @@ func (r *reader) u64() uint64 {
 	return 0
 }
 
+// ints reads n int64s (fewer when the encoding is short: r.err is set).
+func (r *reader) ints(n uint64) []int64 {
+	b := r.take(8 * n)
+	s := make([]int64, 0, len(b)/8)
+	for i := 0; i+8 <= len(b); i += 8 {
+		s = append(s, int64(binary.LittleEndian.Uint64(b[i:])))
+	}
+	return s
+}
+
+// floats reads n float64s (fewer when the encoding is short).
+func (r *reader) floats(n uint64) []float64 {
+	b := r.take(8 * n)
+	s := make([]float64, 0, len(b)/8)
+	for i := 0; i+8 <= len(b); i += 8 {
+		s = append(s, math.Float64frombits(binary.LittleEndian.Uint64(b[i:])))
+	}
+	return s
+}
+
 // strings reads n length-prefixed strings.
 func (r *reader) strings(n uint64) []string {
 	if r.err == nil && n > uint64(len(r.b))/4 {
@@ -222,30 +242,12 @@ func (r *reader) strings(n uint64) []string {
 // inconsistent encoding, and (with ErrVersion) a version this build does
 // not know.
 func (m *Model) UnmarshalBinary(data []byte) error {
-	hdr := len(magic) + 3
-	if len(data) < hdr || string(data[:len(magic)]) != magic {
-		return errors.New("als: not a Flint model encoding (bad magic)")
+	ver, payload, err := parseHeader(data)
+	if err != nil {
+		return err
 	}
 	le := binary.LittleEndian
-	ver := le.Uint16(data[len(magic):])
-	kl := int(data[len(magic)+2])
-	if len(data) < hdr+kl {
-		return errors.New("als: model encoding truncated in its header")
-	}
-	if k := string(data[hdr : hdr+kl]); k != kind {
-		return fmt.Errorf("als: the encoding holds a %q model, not %q", k, kind)
-	}
-	if ver < 1 || ver > version {
-		return fmt.Errorf("%w %d: this build reads versions 1 to %d", ErrVersion, ver, version)
-	}
-	if len(data) < hdr+kl+4 {
-		return errors.New("als: model encoding truncated")
-	}
-	body := data[:len(data)-4]
-	if crc32.Checksum(body, castagnoli) != le.Uint32(data[len(data)-4:]) {
-		return errors.New("als: model encoding is corrupt (checksum mismatch)")
-	}
-	r := &reader{b: body[hdr+kl:]}
+	r := &reader{b: payload}
 	var out Model
 	if b := r.take(4); b != nil {
 		out.Rank = int(le.Uint32(b))
@@ -268,26 +270,10 @@ func (m *Model) UnmarshalBinary(data []byte) error {
 	if words := uint64(len(r.b)) / 8; r.err == nil && (rank == 0 || nu > words || ni > words || nu+ni > words/rank) {
 		return fmt.Errorf("als: model encoding of %d users, %d items at rank %d does not fit its %d bytes", nu, ni, rank, len(r.b))
 	}
-	ints := func(n uint64) []int64 {
-		b := r.take(8 * n)
-		s := make([]int64, 0, len(b)/8)
-		for i := 0; i+8 <= len(b); i += 8 {
-			s = append(s, int64(le.Uint64(b[i:])))
-		}
-		return s
-	}
-	floats := func(n uint64) []float64 {
-		b := r.take(8 * n)
-		s := make([]float64, 0, len(b)/8)
-		for i := 0; i+8 <= len(b); i += 8 {
-			s = append(s, math.Float64frombits(le.Uint64(b[i:])))
-		}
-		return s
-	}
-	out.UserIDs, out.ItemIDs = ints(nu), ints(ni)
-	out.UserFactors, out.ItemFactors = floats(nu*rank), floats(ni*rank)
+	out.UserIDs, out.ItemIDs = r.ints(nu), r.ints(ni)
+	out.UserFactors, out.ItemFactors = r.floats(nu*rank), r.floats(ni*rank)
 	if flags[0]&2 != 0 {
-		out.RatedPtr = ints(nu + 1)
+		out.RatedPtr = r.ints(nu + 1)
 		if r.err == nil {
 			nnz := uint64(out.RatedPtr[nu])
 			if nnz > uint64(len(r.b))/4 {
@@ -303,7 +289,7 @@ func (m *Model) UnmarshalBinary(data []byte) error {
 	if flags[0]&8 != 0 {
 		out.Biased = true
 		out.GlobalMean = math.Float64frombits(r.u64())
-		out.UserBiases, out.ItemBiases = floats(nu), floats(ni)
+		out.UserBiases, out.ItemBiases = r.floats(nu), r.floats(ni)
 	}
 	if flags[0]&16 != 0 {
 		out.UserKeys = r.strings(nu)
@@ -322,4 +308,33 @@ func (m *Model) UnmarshalBinary(data []byte) error {
 	}
 	*m = out
 	return nil
+}
+
+// parseHeader checks an encoding's magic, kind, version and checksum, and
+// returns its version and payload.
+func parseHeader(data []byte) (uint16, []byte, error) {
+	hdr := len(magic) + 3
+	if len(data) < hdr || string(data[:len(magic)]) != magic {
+		return 0, nil, errors.New("als: not a Flint model encoding (bad magic)")
+	}
+	le := binary.LittleEndian
+	ver := le.Uint16(data[len(magic):])
+	kl := int(data[len(magic)+2])
+	if len(data) < hdr+kl {
+		return 0, nil, errors.New("als: model encoding truncated in its header")
+	}
+	if k := string(data[hdr : hdr+kl]); k != kind {
+		return 0, nil, fmt.Errorf("als: the encoding holds a %q model, not %q", k, kind)
+	}
+	if ver < 1 || ver > version {
+		return 0, nil, fmt.Errorf("%w %d: this build reads versions 1 to %d", ErrVersion, ver, version)
+	}
+	if len(data) < hdr+kl+4 {
+		return 0, nil, errors.New("als: model encoding truncated")
+	}
+	body := data[:len(data)-4]
+	if crc32.Checksum(body, castagnoli) != le.Uint32(data[len(data)-4:]) {
+		return 0, nil, errors.New("als: model encoding is corrupt (checksum mismatch)")
+	}
+	return ver, body[hdr+kl:], nil
 }
