@@ -94,6 +94,14 @@ func TestALSStringIDsEndToEnd(t *testing.T) {
 		t.Errorf("V2 by name %s, by integer %s", mustJSON(v2n), mustJSON(v2i))
 	}
 
+	var md struct {
+		Inputs []struct{ Name, Datatype string }
+	}
+	ts.json(t, "GET", "/v2/models/names", "", &md)
+	if len(md.Inputs) != 2 || md.Inputs[0].Datatype != "BYTES" || md.Inputs[1].Datatype != "BYTES" {
+		t.Errorf("V2 metadata of the named model: inputs %+v, want user and item BYTES", md.Inputs)
+	}
+
 	type recs struct {
 		Fallback string
 		Items    []struct {

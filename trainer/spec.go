@@ -131,7 +131,7 @@ type ALSParams struct {
 	MaxIter       int     `yaml:"max_iter" doc:"Iterations (default 10)."`
 	ColdStart     string  `yaml:"cold_start_strategy" doc:"nan (default: predictions for unseen users or items are NaN) or drop (left out of evaluation)."`
 	Seed          uint64  `yaml:"seed" doc:"Seed (default 1)."`
-	RankingK      int     `yaml:"ranking_k" doc:"k for precision@k, recall@k and NDCG@k (default 10)."`
+	RankingK      int     `yaml:"ranking_k" doc:"k for precision@k, recall@k and NDCG@k (default 10). The job reports them (precision_at_k, recall_at_k, ndcg_at_k, map) beside the same metrics of recommending the most-rated training items to the same users (precision_at_k_popular, recall_at_k_popular, ndcg_at_k_popular, map_popular), so a model worse than that trivial answer shows."`
 	ExcludeRated  *bool   `yaml:"exclude_rated" doc:"Leave items a user rated in training out of their ranking evaluation (default true)."`
 	MaxBroadcastB int64   `yaml:"max_broadcast_bytes" doc:"Bound on the factor matrix broadcast to workers (default 1 GiB)."`
 	Biases        bool    `yaml:"biases" doc:"Learn a bias per user and per item with the factors (biased matrix factorisation): a rating is predicted as the mean rating + user bias + item bias + the factors' dot product; the biases are regularised by reg_param. Explicit feedback only, not with nonnegative."`
