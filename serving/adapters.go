@@ -61,7 +61,7 @@ func (p *kmeansPredictor) predict(pred, _, x []float64, rows int) error {
 
 // alsRecommender serves an ALS model on the recommendation routes, and
 // scores (user, item) rows as a pairScorer. Ids are the integers the model
-// was trained on.
+// was trained on, or, for a side trained on string ids, the names.
 type alsRecommender struct {
 	m       *als.Model
 	popular []int32 // item positions by number of training ratings, most first; nil without rated items
@@ -88,16 +88,29 @@ func decodeALS(params []byte) (any, error) {
 	return r, nil
 }
 
-// The pairScorer methods: rows are (user, item), each scored by the
-// dot product of their factors, clipped to the training range of an
-// explicit model.
+// The pairScorer methods: rows are (user, item) ids, each scored by the
+// model's prediction (the dot product of their factors, with the mean and
+// biases of a biased model), clipped to the training range of an explicit
+// model. Ids of a side trained on string ids are names.
 func (r *alsRecommender) output() outputKind { return regression }
 func (r *alsRecommender) numFeatures() int   { return 2 }
 func (r *alsRecommender) numClasses() int    { return 0 }
 func (r *alsRecommender) coldStart() string  { return r.m.ColdStart }
 
-func (r *alsRecommender) known(user, item int64) (bool, bool) {
-	return r.m.UserFactor(user) != nil, r.m.ItemFactor(item) != nil
+func (r *alsRecommender) named() [2]bool { return [2]bool{r.m.UserKeys != nil, r.m.ItemKeys != nil} }
+
+func (r *alsRecommender) byName(j int, name string) (int64, bool) {
+	if j == 0 {
+		return r.m.UserByKey(name)
+	}
+	return r.m.ItemByKey(name)
+}
+
+func (r *alsRecommender) knownID(j int, id int64) bool {
+	if j == 0 {
+		return r.m.UserFactor(id) != nil
+	}
+	return r.m.ItemFactor(id) != nil
 }
 
 func (r *alsRecommender) predict(pred, _, x []float64, rows int) error {
@@ -105,6 +118,14 @@ func (r *alsRecommender) predict(pred, _, x []float64, rows int) error {
 		pred[i] = r.m.Clip(r.m.Predict(int64(x[2*i]), int64(x[2*i+1])))
 	}
 	return nil
+}
+
+// itemName is how answers show an item: its name, or its integer id.
+func (r *alsRecommender) itemName(id int64) string {
+	if name, ok := r.m.ItemKey(id); ok {
+		return name
+	}
+	return strconv.FormatInt(id, 10)
 }
 
 // Popular returns the k items rated most in training (equal counts: lower
@@ -115,13 +136,27 @@ func (r *alsRecommender) Popular(k int) ([]scored, error) {
 	}
 	out := make([]scored, 0, min(k, len(r.popular)))
 	for _, p := range r.popular[:min(k, len(r.popular))] {
-		out = append(out, scored{ID: strconv.FormatInt(r.m.ItemIDs[p], 10), Score: float64(r.counts[p])})
+		out = append(out, scored{ID: r.itemName(r.m.ItemIDs[p]), Score: float64(r.counts[p])})
 	}
 	return out, nil
 }
 
+// lookup turns the id of a query (?user=, ?item=) into the model's id: a
+// name of a side trained on string ids, else an integer. A name training
+// did not see is a 404 wrapping unknown, so that fallbacks can tell.
+func (r *alsRecommender) lookup(j int, s string, unknown error) (int64, error) {
+	if !r.named()[j] {
+		return parseID(pairSides[j], s)
+	}
+	id, ok := r.byName(j, s)
+	if !ok {
+		return 0, errorf(http.StatusNotFound, "%s %q was not seen in training", pairSides[j], s).withCause(unknown)
+	}
+	return id, nil
+}
+
 func (r *alsRecommender) Recommend(user string, k int, excludeSeen bool) ([]scored, error) {
-	id, err := parseID("user", user)
+	id, err := r.lookup(0, user, als.ErrUnknownUser)
 	if err != nil {
 		return nil, err
 	}
@@ -134,11 +169,11 @@ func (r *alsRecommender) Recommend(user string, k int, excludeSeen bool) ([]scor
 	case err != nil:
 		return nil, err
 	}
-	return toScored(items), nil
+	return r.toScored(items), nil
 }
 
 func (r *alsRecommender) SimilarItems(item string, k int) ([]scored, error) {
-	id, err := parseID("item", item)
+	id, err := r.lookup(1, item, als.ErrUnknownItem)
 	if err != nil {
 		return nil, err
 	}
@@ -149,7 +184,7 @@ func (r *alsRecommender) SimilarItems(item string, k int) ([]scored, error) {
 	case err != nil:
 		return nil, err
 	}
-	return toScored(items), nil
+	return r.toScored(items), nil
 }
 
 func parseID(what, s string) (int64, error) {
@@ -160,10 +195,10 @@ func parseID(what, s string) (int64, error) {
 	return id, nil
 }
 
-func toScored(items []als.Scored) []scored {
+func (r *alsRecommender) toScored(items []als.Scored) []scored {
 	out := make([]scored, len(items))
 	for i, it := range items {
-		out[i] = scored{ID: strconv.FormatInt(it.ID, 10), Score: it.Score}
+		out[i] = scored{ID: r.itemName(it.ID), Score: it.Score}
 	}
 	return out
 }

@@ -153,11 +153,14 @@
 // Artifact.Algorithm: "kmeans" (ml/kmeans: the nearest centre of each row)
 // and "als" (ml/als). An ALS model serves the recommendation routes
 // (/recommend, also under /versions/{v} and /aliases/{alias}, and /similar;
-// integer ids); fallback=popular answers a user not seen in training with
-// the items rated most in training instead of 404. It also scores rows
-// {"user": id, "item": id} on the predict routes, and V2 inputs "user" and
-// "item" (integer tensors): the dot product of their factors, clipped to
-// the range of the training ratings for an explicit model. Each score
+// integer ids, or names for a side trained on string ids: the answers then
+// name the items too); fallback=popular answers a user not seen in training
+// with the items rated most in training instead of 404. It also scores
+// rows {"user": id, "item": id} on the predict routes, and V2 inputs "user"
+// and "item" (integer tensors, or BYTES for names): the dot product of
+// their factors (plus the mean rating and the user's and item's biases
+// for a model trained with biases), clipped to the range of the training
+// ratings for an explicit model. Each score
 // carries its request row ("row", and a V2 output "row"): a pair whose user
 // or item training did not see is left out under the model's cold-start
 // strategy "drop", and refused with 422 naming the row under "nan". MLP

@@ -62,7 +62,7 @@ func newLoadedModel(adapters map[string]adapter, name string, info models.Versio
 		switch {
 		case pairs && len(a.Pipeline) == 0:
 			lm.pairs = ps
-			if p, err = pairPipeline(); err != nil {
+			if p, err = pairPipeline(ps.named()); err != nil {
 				return nil, err
 			}
 		case len(a.Pipeline) == 0:
@@ -196,9 +196,11 @@ func (w *worker) begin(wantProba bool) {
 // pending ones when the chunk is full. i is the row's index in the
 // request.
 func (lm *loadedModel) addRow(w *worker, i int, form rowForm) error {
+	var ids [2]int64
 	if lm.pairs != nil {
-		keep, err := lm.checkPair(w, i, form)
-		if err != nil || !keep {
+		var keep bool
+		var err error
+		if ids, keep, err = lm.checkPair(w, i, form); err != nil || !keep {
 			return err
 		}
 		w.kept = append(w.kept, i)
@@ -211,7 +213,9 @@ func (lm *loadedModel) addRow(w *worker, i int, form rowForm) error {
 		w.x = x
 	}
 	w.x = w.x[:need]
-	if err := w.t.Transform(w.x[w.pending*d:need], w.row); err != nil {
+	if lm.pairs != nil { // the resolved ids are the features
+		w.x[w.pending*d], w.x[w.pending*d+1] = float64(ids[0]), float64(ids[1])
+	} else if err := w.t.Transform(w.x[w.pending*d:need], w.row); err != nil {
 		return rowError(i, form, err)
 	}
 	w.pending++

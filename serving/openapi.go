@@ -72,7 +72,7 @@ func (s *Server) routes() []route {
 	}
 	recommendDoc := func(id, which string) opDoc {
 		return opDoc{id: id, tag: "native", summary: "Recommend items to a user with " + which + " (ALS models)",
-			query: []queryParam{{"user", "User id.", "string", true}, {"k", "How many items (1 to 1000, default 10).", "integer", false},
+			query: []queryParam{{"user", "User id: an integer, or the user's name (string id) for a model trained on a categorical user field.", "string", true}, {"k", "How many items (1 to 1000, default 10).", "integer", false},
 				{"exclude_seen", "Leave out the items the user rated in training.", "boolean", false},
 				{"fallback", "\"popular\": for a user not seen in training, the items rated most in training (scored by their " +
 					"number of ratings; the answer says fallback: popular) instead of 404.", "string", false}},
@@ -106,7 +106,7 @@ func (s *Server) routes() []route {
 		{http.MethodGet, "/v1/models/:model/similar", ScopeRead, true, s.recommendation(true, refDefault, ""),
 			opDoc{id: "similarItems", tag: "native", summary: "Items similar to an item (ALS models)", ok: "Recommendations",
 				fail:  []int{400, 404, 503},
-				query: []queryParam{{"item", "Item id.", "string", true}, {"k", "How many items (1 to 1000, default 10).", "integer", false}}}},
+				query: []queryParam{{"item", "Item id: an integer, or the item's name (string id) for a model trained on a categorical item field.", "string", true}, {"k", "How many items (1 to 1000, default 10).", "integer", false}}}},
 		{http.MethodGet, "/v2", 0, false, s.v2ServerMetadata,
 			opDoc{id: "serverMetadata", tag: "v2", summary: "Server Metadata", ok: "ServerMetadata"}},
 		{http.MethodGet, "/v2/health/live", 0, false, s.v2Live,
@@ -273,8 +273,9 @@ func schemas() j {
 			"class", str("Predicted class name."), "index", integer("Predicted class index."),
 			"probabilities", arr(num), "value", j{"type": "number", "description": "Predicted value (always finite: a row whose prediction is not gets 422)."},
 			"cluster", integer("Cluster index."),
-			"row", integer("(user, item) models (ALS: rows {\"user\": id, \"item\": id}, scored by the dot product of their factors, "+
-				"clipped to the training range of explicit ratings): the request's row this score is for. A pair whose user or item "+
+			"row", integer("(user, item) models (ALS: rows {\"user\": id, \"item\": id}, integers or, for a side trained on string ids, "+
+				"names (V2: BYTES tensors); scored by the dot product of their factors, plus the mean rating and both biases for a model "+
+				"trained with biases, clipped to the training range of explicit ratings): the request's row this score is for. A pair whose user or item "+
 				"training did not see is left out under the model's cold-start strategy drop, and refused (422) under nan.")),
 		"ModelList": object("", "models!", arr(ref("ModelSummary"))),
 		"ModelSummary": object("", "name!", str(""), "versions!", arr(j{"type": "integer"}), "latest!", integer(""),

@@ -70,13 +70,19 @@ type popularity interface {
 
 // pairScorer is a predictor whose rows are (user, item) pairs of ids (an
 // ALS model). Its artefact has no feature pipeline: serving gives it one
-// of two numeric fields, "user" and "item", and checks each pair (integer
-// ids, seen in training, or the model's cold-start strategy) before it is
-// scored.
+// of two fields, "user" and "item" (numeric for integer ids, categorical
+// for string ids), and resolves each pair to the model's ids (integers,
+// names it knows, or the model's cold-start strategy) before it is scored:
+// predict's rows are those ids.
 type pairScorer interface {
 	predictor
-	// known reports whether training saw the user and the item.
-	known(user, item int64) (userOK, itemOK bool)
+	// named reports, for the user (0) and the item (1), whether the
+	// model's ids of that side are string names.
+	named() [2]bool
+	// byName returns the id of a name of side j, and whether training saw it.
+	byName(j int, name string) (int64, bool)
+	// knownID reports whether training saw the integer id of side j.
+	knownID(j int, id int64) bool
 	// coldStart is the model's strategy for a pair it does not know:
 	// als.ColdStartNaN (the request is refused, 422, naming the row) or
 	// als.ColdStartDrop (the pair is left out of the answer).

@@ -120,8 +120,8 @@ type KMeansParams struct {
 
 // ALSParams configures alternating least squares.
 type ALSParams struct {
-	User          string  `yaml:"user" doc:"Field holding the user id." required:"true"`
-	Item          string  `yaml:"item" doc:"Field holding the item id." required:"true"`
+	User          string  `yaml:"user" doc:"Field holding the user id: a numeric field of integer ids, or a categorical field of string ids (UUIDs, SKUs), mapped to integers in sorted order and stored with the model." required:"true"`
+	Item          string  `yaml:"item" doc:"Field holding the item id: numeric (integer ids) or categorical (string ids), as for user." required:"true"`
 	Rating        string  `yaml:"rating" doc:"Field holding the rating (or interaction strength for implicit feedback)." required:"true"`
 	Rank          int     `yaml:"rank" doc:"Number of latent factors (default 10)."`
 	RegParam      float64 `yaml:"reg_param" doc:"Regularisation λ, scaled by each user's and item's number of ratings (default 0.1)."`
@@ -131,9 +131,10 @@ type ALSParams struct {
 	MaxIter       int     `yaml:"max_iter" doc:"Iterations (default 10)."`
 	ColdStart     string  `yaml:"cold_start_strategy" doc:"nan (default: predictions for unseen users or items are NaN) or drop (left out of evaluation)."`
 	Seed          uint64  `yaml:"seed" doc:"Seed (default 1)."`
-	RankingK      int     `yaml:"ranking_k" doc:"k for precision@k, recall@k and NDCG@k (default 10)."`
+	RankingK      int     `yaml:"ranking_k" doc:"k for precision@k, recall@k and NDCG@k (default 10). The job reports them (precision_at_k, recall_at_k, ndcg_at_k, map) beside the same metrics of recommending the most-rated training items to the same users (precision_at_k_popular, recall_at_k_popular, ndcg_at_k_popular, map_popular), so a model worse than that trivial answer shows."`
 	ExcludeRated  *bool   `yaml:"exclude_rated" doc:"Leave items a user rated in training out of their ranking evaluation (default true)."`
 	MaxBroadcastB int64   `yaml:"max_broadcast_bytes" doc:"Bound on the factor matrix broadcast to workers (default 1 GiB)."`
+	Biases        bool    `yaml:"biases" doc:"Learn a bias per user and per item with the factors (biased matrix factorisation): a rating is predicted as the mean rating + user bias + item bias + the factors' dot product; the biases are regularised by reg_param. Explicit feedback only, not with nonnegative."`
 }
 
 // MLPParams configures the multilayer perceptron.
@@ -467,10 +468,16 @@ func (s *Spec) validateAlgorithm(d *decoder) {
 				d.at(path, "no schema field named %q", f.name)
 			}
 		}
-		for _, f := range []struct{ path, name, what string }{{"user", p.User, "integer user ids"}, {"item", p.Item, "integer item ids"}, {"rating", p.Rating, "ratings"}} {
-			if i := s.Schema.Index(f.name); i >= 0 && s.Schema.Fields[i].Type != features.Numeric {
-				d.at("algorithm.als."+f.path, "field %q must be numeric (%s)", f.name, f.what)
+		for _, f := range []struct{ path, name string }{{"user", p.User}, {"item", p.Item}} {
+			if i := s.Schema.Index(f.name); i >= 0 && s.Schema.Fields[i].Type != features.Numeric && s.Schema.Fields[i].Type != features.Categorical {
+				d.at("algorithm.als."+f.path, "field %q must be numeric (integer ids) or categorical (string ids), not %s", f.name, s.Schema.Fields[i].Type)
 			}
+		}
+		if i := s.Schema.Index(p.Rating); i >= 0 && s.Schema.Fields[i].Type != features.Numeric {
+			d.at("algorithm.als.rating", "field %q must be numeric (ratings)", p.Rating)
+		}
+		if p.Biases && (p.Implicit || p.Nonnegative) {
+			d.at("algorithm.als.biases", "biases apply to explicit feedback without nonnegative factors; drop implicit_prefs and nonnegative, or biases")
 		}
 		if p.Rank < 0 || p.MaxIter < 0 || p.RegParam < 0 || p.Alpha < 0 || p.RankingK < 0 || p.MaxBroadcastB < 0 {
 			d.at("algorithm.als", "rank, max_iter, reg_param, alpha, ranking_k and max_broadcast_bytes must not be negative")
@@ -517,7 +524,8 @@ func metricsFor(algo string) []string {
 	case "kmeans":
 		return []string{"inertia", "silhouette"}
 	case "als":
-		return []string{"rmse", "precision_at_k", "recall_at_k", "ndcg_at_k", "map"}
+		return []string{"rmse", "precision_at_k", "recall_at_k", "ndcg_at_k", "map",
+			"precision_at_k_popular", "recall_at_k_popular", "ndcg_at_k_popular", "map_popular"}
 	}
 	return nil
 }

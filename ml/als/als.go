@@ -53,6 +53,14 @@ type Config struct {
 	// Fit fails before it starts when that would be exceeded. 0 means
 	// 1 GiB.
 	MaxBroadcastBytes int64
+	// Biases adds a bias per user and per item to the model, as biased
+	// matrix factorisation does: a rating is predicted as μ + b_u + b_i +
+	// x_u·y_i, μ the mean training rating. Each half-iteration solves a
+	// row's factor and bias together (the other side's factors extended by
+	// a constant 1, the ratings less μ and the other side's biases), with
+	// the bias regularised by Lambda like the factor. Explicit feedback
+	// only, and not with NonNegative (the bias may be negative).
+	Biases bool
 	// KeepRated keeps each user's training items in the model (4 bytes
 	// per rating), so that recommendations can leave them out.
 	KeepRated bool
@@ -127,6 +135,10 @@ func (c Config) validate() error {
 		return fmt.Errorf("als: Config.MaxBroadcastBytes must be >= 0, got %d", c.MaxBroadcastBytes)
 	case c.CheckpointEvery < 0:
 		return fmt.Errorf("als: Config.CheckpointEvery must be >= 0, got %d", c.CheckpointEvery)
+	case c.Biases && c.Implicit:
+		return errors.New("als: Config.Biases applies to explicit feedback, not with Config.Implicit")
+	case c.Biases && c.NonNegative:
+		return errors.New("als: Config.Biases cannot be combined with Config.NonNegative (a bias may be negative)")
 	case c.CheckpointEvery > 0 && c.Checkpoint == nil:
 		return fmt.Errorf("als: Config.CheckpointEvery is %d but Config.Checkpoint is nil", c.CheckpointEvery)
 	}
@@ -214,8 +226,10 @@ type trainer struct {
 	byUser         csr // kept for the model's rated items (Config.KeepRated)
 	users, items   *cluster.Dataset
 	userF, itemF   []float64
-	userNNZ, itNNZ []int   // ratings per row, for flop counts
-	lo, hi         float64 // the range of the ratings
+	userB, itemB   []float64 // biases (Config.Biases), else nil
+	mean           float64   // the mean training rating (Config.Biases)
+	userNNZ, itNNZ []int     // ratings per row, for flop counts
+	lo, hi         float64   // the range of the ratings
 }
 
 func newTrainer(ctx context.Context, x Executor, ratings []Rating, cfg Config) (*trainer, error) {
@@ -247,7 +261,7 @@ func newTrainer(ctx context.Context, x Executor, ratings []Rating, cfg Config) (
 			return nil, err
 		}
 	}
-	if need := int64(max(nu, ni))*int64(k)*8 + int64(k*k)*8; need > cfg.MaxBroadcastBytes {
+	if need := broadcastBytes(max(nu, ni), k, cfg.Biases); need > cfg.MaxBroadcastBytes {
 		e := &BroadcastLimitError{Side: "user", Rows: nu, Rank: k, Bytes: need, Limit: cfg.MaxBroadcastBytes}
 		if ni > nu {
 			e.Side, e.Rows = "item", ni
@@ -265,16 +279,42 @@ func newTrainer(ctx context.Context, x Executor, ratings []Rating, cfg Config) (
 		return nil, fmt.Errorf("als: cache ratings by item: %w", err)
 	}
 	t.userNNZ, t.itNNZ = rowLengths(t.byUser), rowLengths(byItem)
+	if cfg.Biases {
+		t.mean = meanOf(t.byUser.val)
+	}
 	if !cfg.KeepRated {
 		t.byUser = csr{} // the engine holds the blocks; the driver needs no copy
 	}
 	if st := cfg.Resume; st != nil {
 		t.userF, t.itemF = slices.Clone(st.UserFactors), slices.Clone(st.ItemFactors)
+		t.userB, t.itemB = slices.Clone(st.UserBiases), slices.Clone(st.ItemBiases)
 	} else {
 		t.userF = initFactors(nu, k, cfg.Seed, cfg.NonNegative)
 		t.itemF = make([]float64, ni*k)
+		if cfg.Biases {
+			t.userB, t.itemB = make([]float64, nu), make([]float64, ni)
+		}
 	}
 	return t, nil
+}
+
+// broadcastBytes is what every worker holds in a half-iteration: the
+// other side's factors (one more column and the biases with Config.Biases)
+// and, for implicit feedback, YᵀY.
+func broadcastBytes(rows, k int, biases bool) int64 {
+	if biases {
+		return int64(rows)*int64(k+2)*8 + int64(k*k)*8
+	}
+	return int64(rows)*int64(k)*8 + int64(k*k)*8
+}
+
+// meanOf is the mean of the ratings, summed in order (deterministic).
+func meanOf(v []float64) float64 {
+	s := 0.0
+	for _, x := range v {
+		s += x
+	}
+	return s / float64(len(v))
 }
 
 func rowLengths(c csr) []int {
@@ -316,19 +356,27 @@ func (t *trainer) close() {
 
 // iterate runs one iteration: items from users, then users from items.
 func (t *trainer) iterate(ctx context.Context) error {
-	if err := t.halfStep(ctx, t.items, t.userF, t.itemF, "item", t.itemIDs); err != nil {
+	if err := t.halfStep(ctx, t.items, sideF{t.userF, t.userB}, sideF{t.itemF, t.itemB}, "item", t.itemIDs); err != nil {
 		return err
 	}
-	return t.halfStep(ctx, t.users, t.itemF, t.userF, "user", t.userIDs)
+	return t.halfStep(ctx, t.users, sideF{t.itemF, t.itemB}, sideF{t.userF, t.userB}, "user", t.userIDs)
 }
 
-// halfStep solves the factors dst of every row of ds (one side) with the
-// other side's factors fixed.
-func (t *trainer) halfStep(ctx context.Context, ds *cluster.Dataset, other, dst []float64, side string, ids []int64) error {
+// sideF is one side's factors and biases (nil without Config.Biases).
+type sideF struct{ f, b []float64 }
+
+// halfStep solves the factors (and biases) dst of every row of ds (one
+// side) with the other side's fixed. With biases the solve is of rank+1
+// unknowns per row, [x, b], against the other side's factors extended by a
+// constant 1, for the ratings less the mean and the other side's biases.
+func (t *trainer) halfStep(ctx context.Context, ds *cluster.Dataset, other, dst sideF, side string, ids []int64) error {
 	k := t.cfg.Rank
-	args := &solveArgs{Rank: k, Other: other, Lambda: t.cfg.Lambda, Alpha: t.cfg.Alpha, Implicit: t.cfg.Implicit, NonNeg: t.cfg.NonNegative}
+	args := &solveArgs{Rank: k, Other: other.f, Lambda: t.cfg.Lambda, Alpha: t.cfg.Alpha, Implicit: t.cfg.Implicit, NonNeg: t.cfg.NonNegative}
 	if t.cfg.Implicit {
-		args.YtY = gram(other, k)
+		args.YtY = gram(other.f, k)
+	}
+	if t.cfg.Biases {
+		args.Rank, args.Other, args.OtherBias, args.Mean = k+1, withOnes(other.f, k), other.b, t.mean
 	}
 	p, err := cluster.Aggregate(ctx, t.x, ds, solveTask, args)
 	if err != nil {
@@ -339,12 +387,28 @@ func (t *trainer) halfStep(ctx context.Context, ds *cluster.Dataset, other, dst 
 		}
 		return fmt.Errorf("solve %s factors: %w", side, err)
 	}
+	d := args.Rank
 	for _, b := range p.Blocks {
 		for r, row := range b.Rows {
-			copy(dst[int(row)*k:int(row+1)*k], b.F[r*k:(r+1)*k])
+			copy(dst.f[int(row)*k:int(row+1)*k], b.F[r*d:r*d+k])
+			if dst.b != nil {
+				dst.b[row] = b.F[r*d+k]
+			}
 		}
 	}
 	return nil
+}
+
+// withOnes returns the factors f of rank k with a constant 1 appended to
+// each row (rank k+1).
+func withOnes(f []float64, k int) []float64 {
+	n := len(f) / k
+	out := make([]float64, n*(k+1))
+	for r := range n {
+		copy(out[r*(k+1):], f[r*k:(r+1)*k])
+		out[r*(k+1)+k] = 1
+	}
+	return out
 }
 
 // model returns the fitted model (sharing the factor slices).
@@ -353,6 +417,9 @@ func (t *trainer) model() *Model {
 		UserIDs: t.userIDs, ItemIDs: t.itemIDs, UserFactors: t.userF, ItemFactors: t.itemF}
 	if !t.cfg.Implicit {
 		m.HasRatingRange, m.RatingMin, m.RatingMax = true, t.lo, t.hi
+	}
+	if t.cfg.Biases {
+		m.Biased, m.GlobalMean, m.UserBiases, m.ItemBiases = true, t.mean, t.userB, t.itemB
 	}
 	if t.cfg.KeepRated {
 		m.RatedPtr = make([]int64, len(t.byUser.ptr))

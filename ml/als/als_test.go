@@ -146,6 +146,7 @@ func TestDeterministicAcrossWorkersAndBlocks(t *testing.T) {
 		{Rank: 6, MaxIter: 4, Seed: 5},
 		{Rank: 6, MaxIter: 4, Seed: 5, Implicit: true, Alpha: 2},
 		{Rank: 6, MaxIter: 3, Seed: 5, NonNegative: true},
+		{Rank: 6, MaxIter: 4, Seed: 5, Biases: true},
 	} {
 		var ref *Model
 		for _, c := range []struct{ workers, blocks int }{{1, 10}, {2, 10}, {8, 10}, {2, 3}, {8, 1}} {
@@ -159,9 +160,10 @@ func TestDeterministicAcrossWorkersAndBlocks(t *testing.T) {
 				ref = m
 				continue
 			}
-			if !mltest.BitsEqual(m.UserFactors, ref.UserFactors) || !mltest.BitsEqual(m.ItemFactors, ref.ItemFactors) {
-				t.Errorf("implicit=%v nonneg=%v: %d workers, %d blocks gave different factors than 1 worker",
-					cfg.Implicit, cfg.NonNegative, c.workers, c.blocks)
+			if !mltest.BitsEqual(m.UserFactors, ref.UserFactors) || !mltest.BitsEqual(m.ItemFactors, ref.ItemFactors) ||
+				!mltest.BitsEqual(m.UserBiases, ref.UserBiases) || !mltest.BitsEqual(m.ItemBiases, ref.ItemBiases) {
+				t.Errorf("implicit=%v nonneg=%v biases=%v: %d workers, %d blocks gave different factors than 1 worker",
+					cfg.Implicit, cfg.NonNegative, cfg.Biases, c.workers, c.blocks)
 			}
 		}
 	}

@@ -1,6 +1,7 @@
 package als
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 
@@ -28,6 +29,12 @@ type State struct {
 	// after it.
 	Iter                     int
 	UserFactors, ItemFactors []float64
+	// Biases says the fit has biases (Config.Biases): Mean is the mean
+	// training rating and UserBiases and ItemBiases the biases after Iter,
+	// positions as in the ids. Without biases they are zero and nil.
+	Biases                 bool
+	Mean                   float64
+	UserBiases, ItemBiases []float64
 }
 
 // The state's encoding is ml.AppendState's envelope, algorithm "als",
@@ -37,16 +44,21 @@ type State struct {
 //	Rank int | Implicit, NonNegative bool | Iter int | users, items int
 //	| UserIDs users × int64 | ItemIDs items × int64
 //	| UserFactors users×Rank float64 | ItemFactors items×Rank float64
+//	| Biases bool | (Biases) Mean float64 | UserBiases users×float64 | ItemBiases items×float64
+//
+// Version 2 added the biases; version 1, which ends after the factors, is
+// still read (a fit without biases).
 const (
 	stateAlgorithm = "als"
-	stateVersion   = 1
+	stateVersion   = 2
 )
 
 // state copies what a fit needs to go on after iteration iter.
 func (t *trainer) state(iter int) *State {
 	return &State{Rank: t.cfg.Rank, Implicit: t.cfg.Implicit, NonNegative: t.cfg.NonNegative,
 		UserIDs: slices.Clone(t.userIDs), ItemIDs: slices.Clone(t.itemIDs), Iter: iter,
-		UserFactors: slices.Clone(t.userF), ItemFactors: slices.Clone(t.itemF)}
+		UserFactors: slices.Clone(t.userF), ItemFactors: slices.Clone(t.itemF),
+		Biases: t.cfg.Biases, Mean: t.mean, UserBiases: slices.Clone(t.userB), ItemBiases: slices.Clone(t.itemB)}
 }
 
 func (s *State) check() error {
@@ -59,6 +71,10 @@ func (s *State) check() error {
 	case len(s.UserFactors) != nu*s.Rank || len(s.ItemFactors) != ni*s.Rank:
 		return fmt.Errorf("als: checkpoint state of rank %d: %d user factor values for %d users, %d item factor values for %d items",
 			s.Rank, len(s.UserFactors), nu, len(s.ItemFactors), ni)
+	case s.Biases && (len(s.UserBiases) != nu || len(s.ItemBiases) != ni):
+		return fmt.Errorf("als: checkpoint state with %d user and %d item biases for %d users and %d items", len(s.UserBiases), len(s.ItemBiases), nu, ni)
+	case !s.Biases && (s.UserBiases != nil || s.ItemBiases != nil):
+		return errors.New("als: checkpoint state without Biases holds biases")
 	}
 	return nil
 }
@@ -83,6 +99,12 @@ func (s *State) MarshalBinary() ([]byte, error) {
 	}
 	w.F64sN(s.UserFactors)
 	w.F64sN(s.ItemFactors)
+	w.Bool(s.Biases)
+	if s.Biases {
+		w.F64(s.Mean)
+		w.F64sN(s.UserBiases)
+		w.F64sN(s.ItemBiases)
+	}
 	return ml.AppendState(nil, stateAlgorithm, stateVersion, w.B), nil
 }
 
@@ -90,9 +112,15 @@ func (s *State) MarshalBinary() ([]byte, error) {
 // state of another algorithm, of a newer format (an *ml.VersionError), or
 // whose fields do not fit together is an error.
 func (s *State) UnmarshalBinary(data []byte) error {
-	payload, err := ml.ParseStateOf(data, stateAlgorithm, stateVersion)
+	h, payload, err := ml.ParseState(data)
 	if err != nil {
 		return err
+	}
+	if h.Algorithm != stateAlgorithm {
+		return fmt.Errorf("als: the checkpoint state is of %q, not %q", h.Algorithm, stateAlgorithm)
+	}
+	if h.PayloadVersion < 1 || h.PayloadVersion > stateVersion {
+		return &ml.VersionError{What: stateAlgorithm + " state", Got: h.PayloadVersion, Want: stateVersion}
 	}
 	r := codec.NewReader(payload, "als: checkpoint state")
 	var out State
@@ -118,6 +146,12 @@ func (s *State) UnmarshalBinary(data []byte) error {
 	out.UserIDs, out.ItemIDs = readIDs(nu), readIDs(ni)
 	out.UserFactors = r.F64sN(nu * out.Rank)
 	out.ItemFactors = r.F64sN(ni * out.Rank)
+	if h.PayloadVersion >= 2 {
+		if out.Biases = r.Bool("Biases"); out.Biases {
+			out.Mean = r.F64()
+			out.UserBiases, out.ItemBiases = r.F64sN(nu), r.F64sN(ni)
+		}
+	}
 	if err := r.Done(); err != nil {
 		return err
 	}
@@ -139,6 +173,8 @@ func (st *State) resumable(cfg Config, users, items []int64) error {
 		return fmt.Errorf("als: Config.Resume: the state has rank %d, Config.Rank is %d", st.Rank, cfg.Rank)
 	case st.Implicit != cfg.Implicit:
 		return fmt.Errorf("als: Config.Resume: the state has Implicit %v, Config.Implicit is %v", st.Implicit, cfg.Implicit)
+	case st.Biases != cfg.Biases:
+		return fmt.Errorf("als: Config.Resume: the state has Biases %v, Config.Biases is %v", st.Biases, cfg.Biases)
 	case st.NonNegative != cfg.NonNegative:
 		return fmt.Errorf("als: Config.Resume: the state has NonNegative %v, Config.NonNegative is %v", st.NonNegative, cfg.NonNegative)
 	case st.Iter > cfg.MaxIter:

@@ -24,8 +24,9 @@ func TestResumeIsBitIdentical(t *testing.T) {
 		{Rank: 5, MaxIter: 10, Seed: 3},
 		{Rank: 5, MaxIter: 10, Seed: 3, Implicit: true, Alpha: 2},
 		{Rank: 4, MaxIter: 8, Seed: 3, NonNegative: true, KeepRated: true},
+		{Rank: 4, MaxIter: 8, Seed: 3, Biases: true},
 	} {
-		t.Run(fmt.Sprintf("implicit=%v/nonneg=%v", cfg.Implicit, cfg.NonNegative), func(t *testing.T) {
+		t.Run(fmt.Sprintf("implicit=%v/nonneg=%v/biases=%v", cfg.Implicit, cfg.NonNegative, cfg.Biases), func(t *testing.T) {
 			full, err := Fit(ctx, e, rs, cfg)
 			if err != nil {
 				t.Fatal(err)
@@ -57,7 +58,8 @@ func TestResumeIsBitIdentical(t *testing.T) {
 				}
 				if !mltest.BitsEqual(got.UserFactors, full.UserFactors) || !mltest.BitsEqual(got.ItemFactors, full.ItemFactors) ||
 					!slices.Equal(got.UserIDs, full.UserIDs) || !slices.Equal(got.ItemIDs, full.ItemIDs) ||
-					!slices.Equal(got.RatedItems, full.RatedItems) {
+					!slices.Equal(got.RatedItems, full.RatedItems) ||
+					!mltest.BitsEqual(got.UserBiases, full.UserBiases) || !mltest.BitsEqual(got.ItemBiases, full.ItemBiases) {
 					t.Errorf("resumed from iteration %d: the model differs from the uninterrupted fit's", st.Iter)
 				}
 			}
@@ -95,6 +97,7 @@ func TestResumeRejectsMismatch(t *testing.T) {
 		{"rank", rs, with(func(c *Config) { c.Rank = 4 }), "the state has rank 3, Config.Rank is 4"},
 		{"implicit", rs, with(func(c *Config) { c.Implicit = true }), "the state has Implicit false, Config.Implicit is true"},
 		{"nonneg", rs, with(func(c *Config) { c.NonNegative = true }), "NonNegative false, Config.NonNegative is true"},
+		{"biases", rs, with(func(c *Config) { c.Biases = true }), "the state has Biases false, Config.Biases is true"},
 		{"max iter", rs, with(func(c *Config) { c.MaxIter = 3 }), "at iteration 4, beyond Config.MaxIter = 3"},
 		{"users", fewer, base, "the state has 120 users, the ratings 119"},
 		{"ids", renamed, base, "user 1 of the state (in increasing order) is id 3, of the ratings id 4"},

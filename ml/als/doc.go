@@ -14,7 +14,17 @@
 //	Σ (r_ui − x_u·y_i)² + λ (Σ_u n_u‖x_u‖² + Σ_i n_i‖y_i‖²)
 //
 // with λ scaled by each user's and item's number of ratings n (ALS-WR,
-// Zhou et al. 2008, MLlib's scaling). Implicit feedback (Config.Implicit;
+// Zhou et al. 2008, MLlib's scaling). Config.Biases adds a bias per user
+// and per item (biased matrix factorisation, Koren, Bell and Volinsky
+// 2009): a rating is predicted as μ + b_u + b_i + x_u·y_i, μ the mean
+// training rating, and the objective becomes
+//
+//	Σ (r_ui − μ − b_u − b_i − x_u·y_i)² + λ (Σ_u n_u(‖x_u‖² + b_u²) + Σ_i n_i(‖y_i‖² + b_i²))
+//
+// Each half-iteration then solves a row's factor and bias together, as one
+// least-squares problem of Rank+1 unknowns against the other side's factors
+// extended by a constant 1 and the ratings less μ and the other side's
+// biases; the biases alternate with the factors exactly as the factors do. Implicit feedback (Config.Implicit;
 // Hu, Koren and Volinsky 2008) treats every user-item pair as an
 // observation of the preference p = [r > 0] with confidence c = 1 + α|r|,
 // and λ is scaled by the number of positive ratings. Config.NonNegative
@@ -71,7 +81,12 @@
 // # Repeated ratings and ids
 //
 // User and item ids are any integers within ±2⁵³; the model keeps them
-// sorted and maps them by binary search. A pair rated more than once keeps
+// sorted and maps them by binary search. String ids (UUIDs, SKUs) are
+// mapped to dense integers first: SortKeys lists the distinct names in
+// byte order and a name's id is its position (KeyID), which depends only
+// on the set of names, not on their order or partitioning; Model.SetKeys
+// stores the names with the model and UserByKey and ItemByKey map them
+// back. A pair rated more than once keeps
 // the rating with the latest Time (the later in input order on a tie) for
 // explicit feedback, and the sum of the values for implicit feedback.
 //
@@ -100,7 +115,11 @@
 // CSV or JSON records from a log topic or files into a dataset; Collect
 // and FitDataset read such a dataset. ReadCSV reads a CSV stream. Split
 // holds out a seeded random test set; Model.RMSE, Ranking and
-// EvaluateRanking give RMSE, precision@k, recall@k, NDCG@k and MAP@k.
-// Models encode with MarshalBinary ("FLNTMODL", version, "als", payload,
-// CRC-32C); an unknown version fails with ErrVersion.
+// EvaluateRanking give RMSE, precision@k, recall@k, NDCG@k and MAP@k, and
+// EvaluatePopular the same metrics of recommending the most-rated items
+// to the same users, the trivial answer a model has to beat.
+// Models encode with MarshalBinary ("FLNTMODL", version 3, "als", payload,
+// CRC-32C; versions 1 and 2, without biases or names, still decode); an
+// unknown version fails with ErrVersion. Checkpoint states are version 2
+// (version 1, without biases, still decodes).
 package als

@@ -12,6 +12,7 @@ import (
 func TestTaskValuesEncode(t *testing.T) {
 	for _, v := range []any{
 		&solveArgs{Rank: 2, Other: []float64{1, 2, 3, 4}, YtY: []float64{1, 0, 0, 1}, Lambda: 0.1, Alpha: 2, Implicit: true, NonNeg: true},
+		&solveArgs{Rank: 3, Other: []float64{1, 2, 1}, Lambda: 0.1, OtherBias: []float64{-0.5}, Mean: 3.5},
 		&solvedPartial{Blocks: []solvedBlock{{Rows: []int32{0, 3}, F: []float64{1, 2, 3, 4}}}},
 		&collectArgs{MinCols: 3},
 		&collectPartial{Ratings: []Rating{{User: 1, Item: 2, Value: 3.5, Time: 4}}},

@@ -1,6 +1,7 @@
 package als
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"slices"
@@ -104,15 +105,76 @@ func Ranking(k int, lists []Ranked) RankingMetrics {
 // those recommendations against the relevant test items. Test users unseen
 // in training are not counted (cold start).
 func EvaluateRanking(m *Model, train, test []Rating, k int, relevant func(Rating) bool) (RankingMetrics, error) {
+	known := func(u int64) bool { _, ok := m.userPos(u); return ok }
+	return evaluate(train, test, k, relevant, known, func(u int64, seen []int64) ([]int64, error) {
+		rec, err := m.Recommend(nil, u, k, RecommendOptions{Exclude: seen})
+		if err != nil {
+			return nil, err
+		}
+		ids := make([]int64, len(rec))
+		for i, s := range rec {
+			ids[i] = s.ID
+		}
+		return ids, nil
+	})
+}
+
+// EvaluatePopular is the baseline of EvaluateRanking: it recommends to
+// each of the same users (those of test with a relevant rating who rated
+// something in train) the k items with the most ratings in train (equal
+// counts: lower id first), leaving out the items the user rated in train,
+// and returns the ranking metrics of those lists. A model whose metrics
+// are below these ranks worse than the trivial answer.
+func EvaluatePopular(train, test []Rating, k int, relevant func(Rating) bool) (RankingMetrics, error) {
+	counts := map[int64]int{}
+	users := map[int64]bool{}
+	for _, r := range train {
+		counts[r.Item]++
+		users[r.User] = true
+	}
+	order := make([]int64, 0, len(counts))
+	for it := range counts {
+		order = append(order, it)
+	}
+	slices.SortFunc(order, func(a, b int64) int {
+		if c := counts[b] - counts[a]; c != 0 {
+			return c
+		}
+		return cmp.Compare(a, b)
+	})
+	known := func(u int64) bool { return users[u] }
+	skip := map[int64]bool{}
+	return evaluate(train, test, k, relevant, known, func(_ int64, seen []int64) ([]int64, error) {
+		clear(skip)
+		for _, it := range seen {
+			skip[it] = true
+		}
+		out := make([]int64, 0, k)
+		for _, it := range order {
+			if len(out) == k {
+				break
+			}
+			if !skip[it] {
+				out = append(out, it)
+			}
+		}
+		return out, nil
+	})
+}
+
+// evaluate builds the ranked lists of EvaluateRanking and EvaluatePopular:
+// for every user known to training with a relevant test rating, in
+// increasing id order, recommend's list (given the items the user rated in
+// train) against the relevant test items.
+func evaluate(train, test []Rating, k int, relevant func(Rating) bool, known func(int64) bool,
+	recommend func(user int64, seen []int64) ([]int64, error)) (RankingMetrics, error) {
 	if k <= 0 {
 		return RankingMetrics{}, fmt.Errorf("als: ranking metrics at k = %d: want k >= 1", k)
 	}
 	wanted := map[int64][]int64{}
 	for _, r := range test {
-		if relevant(r) {
-			if _, ok := m.userPos(r.User); ok {
-				wanted[r.User] = append(wanted[r.User], r.Item)
-			}
+		if relevant(r) && known(r.User) {
+			wanted[r.User] = append(wanted[r.User], r.Item)
 		}
 	}
 	seen := map[int64][]int64{}
@@ -128,13 +190,9 @@ func EvaluateRanking(m *Model, train, test []Rating, k int, relevant func(Rating
 	slices.Sort(users)
 	lists := make([]Ranked, 0, len(users))
 	for _, u := range users {
-		rec, err := m.Recommend(nil, u, k, RecommendOptions{Exclude: seen[u]})
+		ids, err := recommend(u, seen[u])
 		if err != nil {
 			return RankingMetrics{}, err
-		}
-		ids := make([]int64, len(rec))
-		for i, s := range rec {
-			ids[i] = s.ID
 		}
 		lists = append(lists, Ranked{Recommended: ids, Relevant: wanted[u]})
 	}

@@ -3,10 +3,8 @@ package als
 import (
 	"github.com/flintml/flint/ml/internal/tile"
 
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"math"
 	"slices"
 )
@@ -35,6 +33,18 @@ type Model struct {
 	// no range.
 	HasRatingRange       bool
 	RatingMin, RatingMax float64
+	// Biased says the model has bias terms (Config.Biases): a prediction
+	// is GlobalMean + UserBiases[u] + ItemBiases[i] + x_u·y_i, with one
+	// bias per user and per item (positions as in UserIDs and ItemIDs).
+	// Models encoded before version 3 of the format have none.
+	Biased                 bool
+	GlobalMean             float64
+	UserBiases, ItemBiases []float64
+	// UserKeys and ItemKeys, when not nil, are the string ids the integer
+	// ids of that side stand for (see SortKeys): UserKeys[p] is the name
+	// of UserIDs[p], in increasing byte order, so that a name finds its
+	// position by binary search. They are nil for integer ids.
+	UserKeys, ItemKeys []string
 }
 
 // Clip bounds an explicit prediction to the range of the training ratings
@@ -77,7 +87,8 @@ func (m *Model) ItemFactor(item int64) []float64 {
 }
 
 // Predict returns the predicted rating (explicit) or preference
-// (implicit) of item for user: the dot product of their factors. It is NaN
+// (implicit) of item for user: the dot product of their factors, plus the
+// global mean and both biases for a biased model. It is NaN
 // when the user or the item was not seen in training (cold start), whatever
 // the model's ColdStart: dropping such pairs is up to the evaluation (see
 // RMSE).
@@ -85,6 +96,11 @@ func (m *Model) Predict(user, item int64) float64 {
 	u, v := m.UserFactor(user), m.ItemFactor(item)
 	if u == nil || v == nil {
 		return math.NaN()
+	}
+	if m.Biased {
+		p, _ := m.userPos(user)
+		q, _ := m.itemPos(item)
+		return m.GlobalMean + m.UserBiases[p] + m.ItemBiases[q] + tile.Dot(u, v)
 	}
 	return tile.Dot(u, v)
 }
@@ -109,7 +125,8 @@ type RecommendOptions struct {
 // through the heap: the buffer and the block's factors stay in L1.
 const scoreBlock = 256
 
-// Recommend returns the k items with the highest predicted score for user,
+// Recommend returns the k items with the highest predicted score for user
+// (with a biased model, the prediction with its mean and biases),
 // best first (equal scores: lower item id first), appended to dst[:0]. It
 // scores every item, in blocks of item factors against the user's factor,
 // and keeps the best k in a bounded heap: O(items·Rank + items·log k). An
@@ -136,7 +153,12 @@ func (m *Model) Recommend(dst []Scored, user int64, k int, opt RecommendOptions)
 		slices.Sort(skip)
 	}
 	r := m.Rank
-	return m.topK(dst, m.UserFactors[p*r:(p+1)*r], k, skip, -1, nil), nil
+	var adjust func(j int, s float64) float64
+	if m.Biased {
+		base := m.GlobalMean + m.UserBiases[p]
+		adjust = func(j int, s float64) float64 { return base + m.ItemBiases[j] + s }
+	}
+	return m.topK(dst, m.UserFactors[p*r:(p+1)*r], k, skip, -1, adjust), nil
 }
 
 // SimilarItems returns the k items whose factors have the highest cosine
@@ -277,243 +299,4 @@ func (h *topHeap) sorted() []heapEntry {
 		return 0
 	})
 	return out
-}
-
-// The binary encoding, little-endian throughout:
-//
-//	magic "FLNTMODL" | version uint16 | kind length uint8 | kind "als" | payload | CRC-32C uint32
-//
-// The CRC (Castagnoli) covers every byte before it. Version 2's payload:
-//
-//	Rank uint32 | flags uint8 (1: implicit, 2: rated items kept, 4: rating range) | cold-start length uint8 | cold start
-//	| (flag 4) RatingMin float64 | RatingMax float64
-//	| users uint64 | items uint64 | UserIDs int64… | ItemIDs int64… | UserFactors float64… | ItemFactors float64…
-//	| (flag 2) RatedPtr (users+1)×int64 | RatedItems RatedPtr[users]×int32
-//
-// Version 1 is version 2 without flag 4; it is still read.
-const (
-	magic   = "FLNTMODL"
-	kind    = "als"
-	version = 2
-)
-
-// ErrVersion reports an encoding written by a newer (or unknown) version
-// of the format.
-var ErrVersion = errors.New("als: unsupported model encoding version")
-
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
-
-func (m *Model) check() error {
-	nu, ni := len(m.UserIDs), len(m.ItemIDs)
-	switch {
-	case m.Rank < 1:
-		return fmt.Errorf("als: malformed model: Rank %d", m.Rank)
-	case len(m.UserFactors) != nu*m.Rank || len(m.ItemFactors) != ni*m.Rank:
-		return fmt.Errorf("als: malformed model: %d and %d factor values for %d users, %d items of rank %d",
-			len(m.UserFactors), len(m.ItemFactors), nu, ni, m.Rank)
-	case len(m.ColdStart) > 255:
-		return errors.New("als: malformed model: ColdStart too long")
-	case m.HasRatingRange && (!(m.RatingMin <= m.RatingMax) || math.IsInf(m.RatingMin, 0) || math.IsInf(m.RatingMax, 0)):
-		return fmt.Errorf("als: malformed model: rating range [%v, %v]", m.RatingMin, m.RatingMax)
-	}
-	for _, ids := range [][]int64{m.UserIDs, m.ItemIDs} {
-		for i := 1; i < len(ids); i++ {
-			if ids[i] <= ids[i-1] {
-				return fmt.Errorf("als: malformed model: ids not increasing at position %d (%d after %d)", i, ids[i], ids[i-1])
-			}
-		}
-	}
-	if m.RatedPtr == nil && m.RatedItems == nil {
-		return nil
-	}
-	if len(m.RatedPtr) != nu+1 || m.RatedPtr[0] != 0 || m.RatedPtr[nu] != int64(len(m.RatedItems)) {
-		return fmt.Errorf("als: malformed model: rated items pointer of %d entries for %d users", len(m.RatedPtr), nu)
-	}
-	for u := range nu {
-		if m.RatedPtr[u+1] < m.RatedPtr[u] {
-			return fmt.Errorf("als: malformed model: rated items of user position %d have negative length", u)
-		}
-		prev := int32(-1)
-		for _, it := range m.RatedItems[m.RatedPtr[u]:m.RatedPtr[u+1]] {
-			if it <= prev || int(it) >= ni {
-				return fmt.Errorf("als: malformed model: rated item position %d of user position %d is out of order or range", it, u)
-			}
-			prev = it
-		}
-	}
-	return nil
-}
-
-// MarshalBinary encodes the model in the versioned format above.
-func (m *Model) MarshalBinary() ([]byte, error) {
-	if err := m.check(); err != nil {
-		return nil, err
-	}
-	nu, ni := len(m.UserIDs), len(m.ItemIDs)
-	size := len(magic) + 3 + len(kind) + 4 + 2 + len(m.ColdStart) + 16 + 8*(nu+ni) + 8*(len(m.UserFactors)+len(m.ItemFactors)) + 4
-	var flags byte
-	if m.Implicit {
-		flags |= 1
-	}
-	if m.RatedPtr != nil {
-		flags |= 2
-		size += 8*len(m.RatedPtr) + 4*len(m.RatedItems)
-	}
-	if m.HasRatingRange {
-		flags |= 4
-		size += 16
-	}
-	le := binary.LittleEndian
-	b := make([]byte, 0, size)
-	b = append(b, magic...)
-	b = le.AppendUint16(b, version)
-	b = append(b, byte(len(kind)))
-	b = append(b, kind...)
-	b = le.AppendUint32(b, uint32(m.Rank))
-	b = append(b, flags, byte(len(m.ColdStart)))
-	b = append(b, m.ColdStart...)
-	if flags&4 != 0 {
-		b = le.AppendUint64(b, math.Float64bits(m.RatingMin))
-		b = le.AppendUint64(b, math.Float64bits(m.RatingMax))
-	}
-	b = le.AppendUint64(b, uint64(nu))
-	b = le.AppendUint64(b, uint64(ni))
-	for _, ids := range [][]int64{m.UserIDs, m.ItemIDs} {
-		for _, v := range ids {
-			b = le.AppendUint64(b, uint64(v))
-		}
-	}
-	for _, f := range [][]float64{m.UserFactors, m.ItemFactors} {
-		for _, v := range f {
-			b = le.AppendUint64(b, math.Float64bits(v))
-		}
-	}
-	if flags&2 != 0 {
-		for _, v := range m.RatedPtr {
-			b = le.AppendUint64(b, uint64(v))
-		}
-		for _, v := range m.RatedItems {
-			b = le.AppendUint32(b, uint32(v))
-		}
-	}
-	return le.AppendUint32(b, crc32.Checksum(b, castagnoli)), nil
-}
-
-// reader reads the payload, remembering the first shortfall.
-type reader struct {
-	b   []byte
-	err error
-}
-
-func (r *reader) take(n uint64) []byte {
-	if r.err != nil || n > uint64(len(r.b)) {
-		r.err = errors.New("als: model encoding truncated")
-		return nil
-	}
-	out := r.b[:n]
-	r.b = r.b[n:]
-	return out
-}
-
-func (r *reader) u64() uint64 {
-	if b := r.take(8); b != nil {
-		return binary.LittleEndian.Uint64(b)
-	}
-	return 0
-}
-
-// UnmarshalBinary decodes a model MarshalBinary encoded, replacing m. It
-// fails on another kind of model, a bad checksum, a truncated or
-// inconsistent encoding, and (with ErrVersion) a version this build does
-// not know.
-func (m *Model) UnmarshalBinary(data []byte) error {
-	hdr := len(magic) + 3
-	if len(data) < hdr || string(data[:len(magic)]) != magic {
-		return errors.New("als: not a Flint model encoding (bad magic)")
-	}
-	le := binary.LittleEndian
-	ver := le.Uint16(data[len(magic):])
-	kl := int(data[len(magic)+2])
-	if len(data) < hdr+kl {
-		return errors.New("als: model encoding truncated in its header")
-	}
-	if k := string(data[hdr : hdr+kl]); k != kind {
-		return fmt.Errorf("als: the encoding holds a %q model, not %q", k, kind)
-	}
-	if ver != 1 && ver != version {
-		return fmt.Errorf("%w %d: this build reads versions 1 and %d", ErrVersion, ver, version)
-	}
-	if len(data) < hdr+kl+4 {
-		return errors.New("als: model encoding truncated")
-	}
-	body := data[:len(data)-4]
-	if crc32.Checksum(body, castagnoli) != le.Uint32(data[len(data)-4:]) {
-		return errors.New("als: model encoding is corrupt (checksum mismatch)")
-	}
-	r := &reader{b: body[hdr+kl:]}
-	var out Model
-	if b := r.take(4); b != nil {
-		out.Rank = int(le.Uint32(b))
-	}
-	flags := r.take(2)
-	if flags == nil {
-		return r.err
-	}
-	out.Implicit = flags[0]&1 != 0
-	out.ColdStart = string(r.take(uint64(flags[1])))
-	if flags[0]&4 != 0 {
-		if ver == 1 {
-			return errors.New("als: malformed model: a version 1 encoding with a rating range")
-		}
-		out.HasRatingRange = true
-		out.RatingMin, out.RatingMax = math.Float64frombits(r.u64()), math.Float64frombits(r.u64())
-	}
-	nu, ni := r.u64(), r.u64()
-	rank := uint64(out.Rank)
-	if words := uint64(len(r.b)) / 8; r.err == nil && (rank == 0 || nu > words || ni > words || nu+ni > words/rank) {
-		return fmt.Errorf("als: model encoding of %d users, %d items at rank %d does not fit its %d bytes", nu, ni, rank, len(r.b))
-	}
-	ints := func(n uint64) []int64 {
-		b := r.take(8 * n)
-		s := make([]int64, 0, len(b)/8)
-		for i := 0; i+8 <= len(b); i += 8 {
-			s = append(s, int64(le.Uint64(b[i:])))
-		}
-		return s
-	}
-	floats := func(n uint64) []float64 {
-		b := r.take(8 * n)
-		s := make([]float64, 0, len(b)/8)
-		for i := 0; i+8 <= len(b); i += 8 {
-			s = append(s, math.Float64frombits(le.Uint64(b[i:])))
-		}
-		return s
-	}
-	out.UserIDs, out.ItemIDs = ints(nu), ints(ni)
-	out.UserFactors, out.ItemFactors = floats(nu*rank), floats(ni*rank)
-	if flags[0]&2 != 0 {
-		out.RatedPtr = ints(nu + 1)
-		if r.err == nil {
-			nnz := uint64(out.RatedPtr[nu])
-			if nnz > uint64(len(r.b))/4 {
-				return fmt.Errorf("als: model encoding lists %d rated items in %d bytes", nnz, len(r.b))
-			}
-			b := r.take(4 * nnz)
-			out.RatedItems = make([]int32, nnz)
-			for i := range out.RatedItems {
-				out.RatedItems[i] = int32(le.Uint32(b[4*i:]))
-			}
-		}
-	}
-	if r.err != nil {
-		return r.err
-	}
-	if len(r.b) != 0 {
-		return fmt.Errorf("als: model encoding has %d bytes after its payload", len(r.b))
-	}
-	if err := out.check(); err != nil {
-		return err
-	}
-	*m = out
-	return nil
 }

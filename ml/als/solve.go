@@ -16,7 +16,7 @@ import (
 // solveArgs is the broadcast of a half-iteration: the fixed side's factors
 // and what the least-squares problems need besides.
 type solveArgs struct {
-	Rank  int
+	Rank  int       // unknowns per row: the factor's rank, plus 1 with biases
 	Other []float64 // the other side's factors, row-major, Rank per row
 	// YtY is Σ y·yᵀ over every row y of Other (implicit feedback only),
 	// Rank×Rank with the upper triangle set.
@@ -25,6 +25,11 @@ type solveArgs struct {
 	Alpha    float64
 	Implicit bool
 	NonNeg   bool
+	// OtherBias, with biases (explicit feedback only), is the other
+	// side's biases; a row then fits its ratings less Mean and those
+	// biases, and Other's last column is 1 (the row's own bias).
+	OtherBias []float64
+	Mean      float64
 }
 
 // solvedBlock is the new factors of the rows of one partition.
@@ -89,6 +94,7 @@ type solver struct {
 	yt    []float64 // Rank×chunk: the gathered factors, transposed
 	a     []float64 // Rank×Rank normal matrix
 	b     []float64 // right-hand side
+	res   []float64 // chunk: the ratings less the mean and biases (OtherBias)
 	nn    *nnlsScratch
 }
 
@@ -96,6 +102,9 @@ func newSolver(a *solveArgs) *solver {
 	k := a.Rank
 	s := &solver{args: a, k: k, chunk: chunkFor(k), a: make([]float64, k*k), b: make([]float64, k)}
 	s.yt = make([]float64, k*s.chunk)
+	if a.OtherBias != nil {
+		s.res = make([]float64, s.chunk)
+	}
 	if a.NonNeg {
 		s.nn = newNNLSScratch(k)
 	}
@@ -106,6 +115,7 @@ func newSolver(a *solveArgs) *solver {
 // at positions ind of the other side (factors y_i):
 //
 //	explicit: Σ (r_i − x·y_i)² + λ·n·‖x‖²
+//	biased:   Σ (r_i − μ − b_i − x·y_i)² + λ·n·‖x‖²  (x's last entry the row's bias, y_i's a constant 1)
 //	implicit: Σ_all c_i (p_i − x·y_i)² + λ·n₊·‖x‖²,  c_i = 1 + α|r_i|, p_i = [r_i > 0]
 //
 // (n the row's ratings, n₊ its positive ones: MLlib's ALS-WR scaling of λ)
@@ -128,8 +138,15 @@ func (s *solver) solve(x []float64, ind []int32, val []float64) error {
 			count += n
 			gatherT(yt, other, ind[lo:hi], k)
 			tile.SyrkUpper(a, yt, k, n)
+			r := val[lo:hi]
+			if args.OtherBias != nil {
+				r = s.res[:n]
+				for l, j := range ind[lo:hi] {
+					r[l] = val[lo+l] - args.Mean - args.OtherBias[j]
+				}
+			}
 			for c := range k {
-				s.b[c] += tile.Dot(yt[c*n:(c+1)*n], val[lo:hi])
+				s.b[c] += tile.Dot(yt[c*n:(c+1)*n], r)
 			}
 			continue
 		}
