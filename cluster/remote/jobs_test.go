@@ -70,17 +70,19 @@ algorithm:
   kmeans: {k: 4, seed: 3, max_iter: 20}
 `
 
+// alsSpec reads its user and item ids as names (string ids, mapped to dense
+// integers by a scan) and learns biases, so the remote runs cover both.
 const alsSpec = `
 name: ratings
 source: {topic: ratings}
 schema:
   format: csv
   fields:
-    - {name: user, type: numeric}
-    - {name: item, type: numeric}
+    - {name: user, type: categorical}
+    - {name: item, type: categorical}
     - {name: rating, type: numeric}
 algorithm:
-  als: {user: user, item: item, rating: rating, rank: 4, reg_param: 0.05, max_iter: 6, seed: 2}
+  als: {user: user, item: item, rating: rating, rank: 4, reg_param: 0.05, max_iter: 6, seed: 2, biases: true}
 evaluation: {test_fraction: 0.1, seed: 5}
 `
 
