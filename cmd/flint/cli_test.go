@@ -75,3 +75,34 @@ func TestTrainDriverNotThere(t *testing.T) {
 		t.Fatalf("exit %d, stderr %q", code, stderr)
 	}
 }
+
+// --dry-run through the binary finds what the run would trip on: a topic
+// missing from the log, named with the log and the spec's line, and a
+// YAML syntax error at its own line.
+func TestDryRunChecksSources(t *testing.T) {
+	dir := t.TempDir()
+	logDir := filepath.Join(dir, "log")
+	if _, stderr, code := flintProc(t, "", "--log", "dir:"+logDir, "log", "create", "houses"); code != 0 {
+		t.Fatal(stderr)
+	}
+	spec := filepath.Join(dir, "job.yaml")
+	write := func(text string) {
+		if err := os.WriteFile(spec, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const body = "\nschema:\n  format: csv\n  fields: [{name: a, type: numeric}, {name: y, type: numeric}]\n  label: y\nalgorithm:\n  linear_regression: {}\n"
+	write("name: houses\nsource: {topic: housez}" + body)
+	_, stderr, code := flintProc(t, "", "--log", "dir:"+logDir, "train", "--dry-run", "-f", spec)
+	if code == 0 || !strings.Contains(stderr, spec+`:2:17: source.topic: topic "housez" does not exist in the log at dir:`+logDir) {
+		t.Fatalf("missing topic: exit %d, %q", code, stderr)
+	}
+	write("name: houses\nsource: {topic: houses}" + body)
+	if stdout, stderr, code := flintProc(t, "", "--log", "dir:"+logDir, "train", "--dry-run", "-f", spec); code != 0 || !strings.Contains(stdout, "job houses: valid") {
+		t.Fatalf("valid spec: exit %d, %q %q", code, stdout, stderr)
+	}
+	write("name: houses\nsource: {topic: houses" + body)
+	if _, stderr, code := flintProc(t, "", "train", "--dry-run", "-f", spec); code == 0 || !strings.Contains(stderr, spec+":2:") {
+		t.Fatalf("unclosed flow mapping: exit %d, %q", code, stderr)
+	}
+}
