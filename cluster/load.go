@@ -122,25 +122,7 @@ func (e *Engine) LoadSources(ctx context.Context, l LogReader, name string, sour
 // the first time, and rebuilt after it was lost. File and log sources can be
 // read; memory sources cannot. l may be nil for file sources.
 func ReadSource(ctx context.Context, l LogReader, s Source) (*Block, error) {
-	dec, err := s.Format.rowDecoder()
-	if err != nil {
-		return nil, err
-	}
-	hint := 0
-	if s.Kind == "log" {
-		hint = int(s.To - s.From)
-	}
-	b := newBuilder(dec, hint)
-	err = EachValue(ctx, l, s, func(value []byte, where func() string) error {
-		if err := dec.Decode(b, value); err != nil {
-			return &DecodeError{Where: where(), Err: err}
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	return b.Block(), nil
+	return ReadSourceWithin(ctx, l, s, -1)
 }
 
 // EachValue calls fn with every record value (log) or non-blank line (file)

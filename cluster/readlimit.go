@@ -37,8 +37,10 @@ func ReadSourceWithin(ctx context.Context, l LogReader, s Source, budget int64) 
 		if err := dec.Decode(b, value); err != nil {
 			return &DecodeError{Where: where(), Err: err}
 		}
-		if n := b.bytes(); budget >= 0 && n > budget {
-			return &ErrOverBudget{Source: s, Rows: b.Rows(), Bytes: n, Budget: budget}
+		if budget >= 0 {
+			if n := b.bytes(); n > budget {
+				return &ErrOverBudget{Source: s, Rows: b.Rows(), Bytes: n, Budget: budget}
+			}
 		}
 		return nil
 	})
