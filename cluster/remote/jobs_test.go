@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"math"
-	"math/rand/v2"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -15,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/flintml/flint/cluster"
+	"github.com/flintml/flint/internal/jobdata"
 	"github.com/flintml/flint/internal/logspec"
 	"github.com/flintml/flint/log"
 	"github.com/flintml/flint/log/disk"
@@ -90,46 +89,11 @@ evaluation: {test_fraction: 0.1, seed: 5}
 // spread over the topics' partitions.
 func jobData(t *testing.T, l log.Log) {
 	t.Helper()
-	ctx := context.Background()
-	r := rand.New(rand.NewPCG(11, 12))
-	topics := map[string][]string{}
-	colours := []string{"red", "green", "blue"}
-	for range 4000 {
-		a, b, c := r.NormFloat64(), r.NormFloat64(), r.NormFloat64()
-		col := colours[r.IntN(3)]
-		z := 1.5*a - b + 0.5*c
-		if col == "red" {
-			z += 1
-		}
-		y := 0
-		if r.Float64() < 1/(1+exp(-z)) {
-			y = 1
-		}
-		topics["clicks"] = append(topics["clicks"], fmt.Sprintf("%d,%.6f,%.6f,%.6f,%s", y, a*3+1, b, c*10, col))
-	}
-	for range 3000 {
-		k := float64(r.IntN(4))
-		topics["blobs"] = append(topics["blobs"], fmt.Sprintf("%.6f,%.6f,%.6f", 5*k+r.NormFloat64(), -3*k+r.NormFloat64(), r.NormFloat64()))
-	}
-	for range 6000 {
-		u, i := r.IntN(200), r.IntN(100)
-		topics["ratings"] = append(topics["ratings"], fmt.Sprintf("%d,%d,%.1f", u, i, 1+float64((u*7+i*3)%5)+0.1*r.NormFloat64()))
-	}
-	for topic, lines := range topics {
-		if err := l.CreateTopic(ctx, topic, log.TopicConfig{Partitions: 3}); err != nil {
-			t.Fatal(err)
-		}
-		recs := make([]log.Record, len(lines))
-		for i, line := range lines {
-			recs[i] = log.Record{Key: []byte(fmt.Sprint(i)), Value: []byte(line)}
-		}
-		if err := l.Append(ctx, topic, recs); err != nil {
-			t.Fatal(err)
-		}
+	topics := jobdata.Generate(11, jobdata.Sizes{Clicks: 4000, Blobs: 3000, Ratings: 6000, Users: 200, Items: 100})
+	if err := jobdata.Append(context.Background(), l, topics, 3); err != nil {
+		t.Fatal(err)
 	}
 }
-
-func exp(x float64) float64 { return math.Exp(x) }
 
 // runJob runs spec on x (nil: the in-process engine) and returns the
 // published artefact.

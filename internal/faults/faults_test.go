@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"math"
 	"math/rand/v2"
 	"net"
 	"os"
@@ -18,7 +17,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kfake"
 
-	"github.com/flintml/flint/log"
+	"github.com/flintml/flint/internal/jobdata"
 	"github.com/flintml/flint/log/kafka"
 	"github.com/flintml/flint/models"
 	"github.com/flintml/flint/models/local"
@@ -61,7 +60,8 @@ func runBroker(addr string) error {
 	if err != nil {
 		return err
 	}
-	if err := seed(ctx, l); err != nil {
+	topics := jobdata.Generate(11, jobdata.Sizes{Clicks: 30000, Blobs: 30000, Ratings: 40000, Users: 2000, Items: 800})
+	if err := jobdata.Append(ctx, l, topics, 3); err != nil {
 		return err
 	}
 	l.Close()
@@ -70,54 +70,11 @@ func runBroker(addr string) error {
 	return nil
 }
 
-// seed appends the records the jobs read, keyed so that they spread over
-// the topics' three partitions.
-func seed(ctx context.Context, l log.Log) error {
-	r := rand.New(rand.NewPCG(11, 12))
-	topics := map[string][]string{}
-	colours := []string{"red", "green", "blue"}
-	for range 30000 {
-		a, b, c := r.NormFloat64(), r.NormFloat64(), r.NormFloat64()
-		col := colours[r.IntN(3)]
-		z := 1.5*a - b + 0.5*c
-		if col == "red" {
-			z++
-		}
-		y := 0
-		if r.Float64() < 1/(1+math.Exp(-z)) {
-			y = 1
-		}
-		topics["clicks"] = append(topics["clicks"], fmt.Sprintf("%d,%.6f,%.6f,%.6f,%s", y, a*3+1, b, c*10, col))
-	}
-	for range 30000 {
-		k := float64(r.IntN(4))
-		topics["blobs"] = append(topics["blobs"], fmt.Sprintf("%.6f,%.6f,%.6f", 5*k+r.NormFloat64(), -3*k+r.NormFloat64(), r.NormFloat64()))
-	}
-	for range 40000 {
-		u, i := r.IntN(2000), r.IntN(800)
-		topics["ratings"] = append(topics["ratings"], fmt.Sprintf("%d,%d,%.1f", u, i, 1+float64((u*7+i*3)%5)+0.1*r.NormFloat64()))
-	}
-	for topic, lines := range topics {
-		if err := l.CreateTopic(ctx, topic, log.TopicConfig{Partitions: 3}); err != nil {
-			return err
-		}
-		recs := make([]log.Record, len(lines))
-		for i, line := range lines {
-			recs[i] = log.Record{Key: []byte(strconv.Itoa(i)), Value: []byte(line)}
-		}
-		if err := l.Append(ctx, topic, recs); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// The jobs: one of each kind of algorithm the trainer runs iteratively,
-// sized so that their training lasts long enough for a fault to land in
-// it.
-var specs = []struct{ name, text string }{
-	{"clicks-lr", `
-name: clicks-lr
+// clicksJob is a classification job on the clicks topic with the given
+// name and algorithm.
+func clicksJob(name, algorithm, evaluation string) string {
+	return `
+name: ` + name + `
 source: {topic: clicks}
 schema:
   format: csv
@@ -132,9 +89,17 @@ transforms:
   - {type: standard_scaler, inputs: [a, b, c]}
   - {type: one_hot, inputs: [colour]}
 algorithm:
-  logistic_regression: {reg_param: 0.01, solver: gd, max_iter: 120, tol: 1e-300}
-evaluation: {test_fraction: 0.2, seed: 7, metrics: [auc, accuracy]}
-`},
+  ` + algorithm + `
+evaluation: ` + evaluation + `
+`
+}
+
+// The jobs: one of each kind of algorithm the trainer runs iteratively,
+// sized so that their training lasts long enough for a fault to land in
+// it.
+var specs = []struct{ name, text string }{
+	{"clicks-lr", clicksJob("clicks-lr", "logistic_regression: {reg_param: 0.01, solver: gd, max_iter: 120, tol: 1e-300}",
+		"{test_fraction: 0.2, seed: 7, metrics: [auc, accuracy]}")},
 	{"blobs-km", `
 name: blobs-km
 source: {topic: blobs}
@@ -153,32 +118,15 @@ source: {topic: ratings}
 schema:
   format: csv
   fields:
-    - {name: user, type: numeric}
-    - {name: item, type: numeric}
+    - {name: user, type: categorical}
+    - {name: item, type: categorical}
     - {name: rating, type: numeric}
 algorithm:
-  als: {user: user, item: item, rating: rating, rank: 6, reg_param: 0.05, max_iter: 12, seed: 2}
+  als: {user: user, item: item, rating: rating, rank: 6, reg_param: 0.05, max_iter: 12, seed: 2, biases: true}
 evaluation: {test_fraction: 0.1, seed: 5}
 `},
-	{"clicks-mlp", `
-name: clicks-mlp
-source: {topic: clicks}
-schema:
-  format: csv
-  label: y
-  fields:
-    - {name: y, type: numeric}
-    - {name: a, type: numeric}
-    - {name: b, type: numeric}
-    - {name: c, type: numeric}
-    - {name: colour, type: categorical}
-transforms:
-  - {type: standard_scaler, inputs: [a, b, c]}
-  - {type: one_hot, inputs: [colour]}
-algorithm:
-  mlp: {hidden_layers: [8], batch_size: 128, max_iter: 150, tol: 0, seed: 4}
-evaluation: {test_fraction: 0.2, seed: 7}
-`},
+	{"clicks-mlp", clicksJob("clicks-mlp", "mlp: {hidden_layers: [8], batch_size: 128, max_iter: 150, tol: 0, seed: 4}",
+		"{test_fraction: 0.2, seed: 7}")},
 }
 
 // A fault the schedule injects while a job runs.
