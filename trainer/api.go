@@ -53,7 +53,10 @@ type Worker struct {
 	Alive       bool   `json:"alive"`
 	CachedBytes int64  `json:"cached_bytes"`
 	// MemoryLimit bounds the worker's cached bytes; 0 means none.
-	MemoryLimit   int64     `json:"memory_limit,omitempty"`
+	MemoryLimit int64 `json:"memory_limit,omitempty"`
+	// HeapLiveBytes is the worker process's live heap as of its last
+	// garbage collection.
+	HeapLiveBytes int64     `json:"heap_live_bytes,omitempty"`
 	LastHeartbeat time.Time `json:"last_heartbeat,omitzero"`
 	// Reason says why a dead worker was declared dead: heartbeat,
 	// connection or left.

@@ -205,6 +205,9 @@ type worker struct {
 	last   time.Time // registration, then last heartbeat
 	cached int64     // bytes cached, as last reported (and counted since)
 	limit  int64     // memory limit; 0 means none
+	// heapLive is the worker's live heap after its last collection, as
+	// last reported.
+	heapLive int64
 	dead   bool
 	reason string    // why it died: lossHeartbeat, lossConnection or lossLeft
 	died   time.Time // when it died
@@ -242,7 +245,11 @@ type WorkerInfo struct {
 	// CachedBytes is what the worker last reported holding; 0 once dead.
 	CachedBytes int64
 	// MemoryLimit is the worker's bound on cached bytes; 0 means none.
-	MemoryLimit   int64
+	MemoryLimit int64
+	// HeapLiveBytes is the worker process's live heap as of its last
+	// garbage collection (0 for a dead worker): flat across jobs when
+	// nothing leaks.
+	HeapLiveBytes int64
 	LastHeartbeat time.Time
 }
 

@@ -40,9 +40,9 @@ func (d *Driver) Members() []WorkerInfo {
 			continue
 		}
 		info := WorkerInfo{ID: w.id, Name: w.name, Addr: w.addr, Alive: !w.dead, Reason: w.reason,
-			CachedBytes: w.cached, MemoryLimit: w.limit, LastHeartbeat: w.last}
+			CachedBytes: w.cached, MemoryLimit: w.limit, HeapLiveBytes: w.heapLive, LastHeartbeat: w.last}
 		if w.dead {
-			info.CachedBytes = 0
+			info.CachedBytes, info.HeapLiveBytes = 0, 0
 		}
 		out = append(out, info)
 	}
@@ -122,7 +122,7 @@ func (d *Driver) Heartbeat(_ context.Context, req *remotepb.HeartbeatRequest) (*
 	if req.Epoch != d.epoch || !ok || w.dead || w.incarnation != req.Incarnation {
 		return &remotepb.HeartbeatReply{Known: false}, nil
 	}
-	w.last, w.cached, w.limit = time.Now(), req.CachedBytes, req.MemoryLimit
+	w.last, w.cached, w.limit, w.heapLive = time.Now(), req.CachedBytes, req.MemoryLimit, req.HeapLiveBytes
 	if !w.joined {
 		w.joined = true
 		at := sort.Search(len(d.live), func(i int) bool { return idLess(w.id, d.live[i].id) })

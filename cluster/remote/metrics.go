@@ -25,6 +25,7 @@ type driverMetrics struct {
 	workers *prometheus.Desc // state
 	cached  *prometheus.Desc // worker, name
 	limit   *prometheus.Desc // worker, name
+	heap    *prometheus.Desc // worker, name
 }
 
 func newDriverMetrics() *driverMetrics {
@@ -51,6 +52,8 @@ func newDriverMetrics() *driverMetrics {
 			"Bytes of partitions a worker reported caching (0 once dead).", []string{"worker", "name"}, nil),
 		limit: prometheus.NewDesc("flint_cluster_worker_memory_limit_bytes",
 			"A worker's bound on cached bytes; 0 means none.", []string{"worker", "name"}, nil),
+		heap: prometheus.NewDesc("flint_cluster_worker_heap_live_bytes",
+			"A worker process's live heap as of its last garbage collection (0 once dead): flat across jobs when nothing leaks.", []string{"worker", "name"}, nil),
 	}
 	for _, r := range []string{lossHeartbeat, lossConnection, lossLeft} {
 		m.losses.WithLabelValues(r)
@@ -93,6 +96,7 @@ func (c driverCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- m.workers
 	ch <- m.cached
 	ch <- m.limit
+	ch <- m.heap
 }
 
 func (c driverCollector) Collect(ch chan<- prometheus.Metric) {
@@ -110,6 +114,7 @@ func (c driverCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		ch <- prometheus.MustNewConstMetric(m.cached, prometheus.GaugeValue, float64(w.CachedBytes), w.ID, w.Name)
 		ch <- prometheus.MustNewConstMetric(m.limit, prometheus.GaugeValue, float64(w.MemoryLimit), w.ID, w.Name)
+		ch <- prometheus.MustNewConstMetric(m.heap, prometheus.GaugeValue, float64(w.HeapLiveBytes), w.ID, w.Name)
 	}
 	ch <- prometheus.MustNewConstMetric(m.workers, prometheus.GaugeValue, float64(live), "live")
 	ch <- prometheus.MustNewConstMetric(m.workers, prometheus.GaugeValue, float64(dead), "dead")

@@ -179,6 +179,10 @@ func TestCollector(t *testing.T) {
 		return metricValue(t, d, "flint_cluster_worker_cached_bytes", map[string]string{"worker": "w1"})+
 			metricValue(t, d, "flint_cluster_worker_cached_bytes", map[string]string{"worker": "w2"}) == float64(ds.Bytes())
 	})
+	// A worker process's live heap is reported, and is a plausible size.
+	if h := metricValue(t, d, "flint_cluster_worker_heap_live_bytes", map[string]string{"worker": "w1"}); h < 64<<10 || h > 1<<30 {
+		t.Fatalf("flint_cluster_worker_heap_live_bytes of w1 = %v", h)
+	}
 	for _, c := range []struct {
 		name   string
 		labels map[string]string
@@ -210,6 +214,7 @@ func TestCollector(t *testing.T) {
 		{"flint_cluster_workers", map[string]string{"state": "live"}, 1},
 		{"flint_cluster_workers", map[string]string{"state": "dead"}, 1},
 		{"flint_cluster_worker_cached_bytes", map[string]string{"worker": "w1"}, 0},
+		{"flint_cluster_worker_heap_live_bytes", map[string]string{"worker": "w1"}, 0},
 		{"flint_cluster_partition_retries_total", nil, 2}, // w1's partitions 0 and 2
 		{"flint_cluster_worker_losses_total", map[string]string{"reason": "connection"}, 1},
 		{"flint_cluster_tasks_total", map[string]string{"task": sumTask.Name, "outcome": "ok"}, 2},

@@ -1,6 +1,7 @@
 package remote
 
 import (
+	"runtime/metrics"
 	"context"
 	"errors"
 	"fmt"
@@ -217,7 +218,7 @@ func (w *Worker) heartbeats(ctx context.Context, drv remotepb.DriverClient, reg 
 		w.mu.Unlock()
 		hctx, cancel := context.WithTimeout(ctx, max(interval, time.Second))
 		reply, err := drv.Heartbeat(hctx, &remotepb.HeartbeatRequest{WorkerId: reg.WorkerId, Epoch: reg.Epoch,
-			Incarnation: w.incarnation, CachedBytes: cached, MemoryLimit: w.cfg.MemoryLimit})
+			Incarnation: w.incarnation, CachedBytes: cached, MemoryLimit: w.cfg.MemoryLimit, HeapLiveBytes: heapLive()})
 		cancel()
 		if err != nil {
 			if ctx.Err() != nil {
@@ -311,4 +312,14 @@ func (r *reach) ok() {
 		r.logger.Info(fmt.Sprintf("remote: driver at %s reachable again", r.driver), "worker", r.name)
 	}
 	r.down, r.ever = false, true
+}
+
+// heapLive is the live heap as of the last garbage collection.
+func heapLive() int64 {
+	s := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+	metrics.Read(s)
+	if s[0].Value.Kind() != metrics.KindUint64 {
+		return 0
+	}
+	return int64(s[0].Value.Uint64())
 }

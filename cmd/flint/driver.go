@@ -224,7 +224,7 @@ func serveJobs(cmd *cobra.Command, s streams, d *remote.Driver, o jobsOptions, s
 		var ws []trainer.Worker
 		for _, w := range d.Members() {
 			ws = append(ws, trainer.Worker{ID: w.ID, Name: w.Name, Addr: w.Addr, Alive: w.Alive, CachedBytes: w.CachedBytes,
-				MemoryLimit: w.MemoryLimit, LastHeartbeat: w.LastHeartbeat, Reason: w.Reason})
+				MemoryLimit: w.MemoryLimit, HeapLiveBytes: w.HeapLiveBytes, LastHeartbeat: w.LastHeartbeat, Reason: w.Reason})
 		}
 		return ws
 	}})

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -217,8 +218,8 @@ func TestLongLivedDriverUnderFaults(t *testing.T) {
 			t.Fatalf("job %d (%s, fault: %s): version %d differs from the fault-free model", i, sp.name, f, j.Result.Version)
 		}
 		h.restoreWorkers()
-		rss := mem.check(i)
-		t.Logf("job %2d %-12s %-36s %5.1fs attempts %d, workers' RssAnon %s", i, sp.name, f, time.Since(start).Seconds(), j.Attempts, rss)
+		held := mem.check(i)
+		t.Logf("job %2d %-12s %-36s %5.1fs attempts %d, workers' %s", i, sp.name, f, time.Since(start).Seconds(), j.Attempts, held)
 	}
 	t.Logf("faults that landed while their job ran: %v", landed)
 }
@@ -355,93 +356,119 @@ func (h *hosts) restoreWorkers() {
 	h.waitWorkers(3, 2*time.Minute)
 }
 
-// memCheck checks that every worker's cached bytes and resident memory
-// return to their pre-job level after each job.
+// memCheck checks that the workers' memory returns to its pre-job level:
+// after every job no live worker holds cached bytes, and a worker's memory
+// does not creep up from job to job.
+//
+// Memory is measured after each job as the worker's anonymous resident set
+// (RssAnon) and its live heap as of its last collection (as the worker
+// reports it in heartbeats). Both move from one job to the next without
+// anything leaking — garbage waits for the next collection, which an idle
+// worker may not run for two minutes, and pages freed are returned in
+// steps — so no single reading is compared with the baseline. What a leak
+// does, and noise does not, is lift the floor: the least of the readings
+// of any floorOf consecutive jobs must stay within 10 % (plus a little
+// slack on these small processes) of the baseline, the most the worker
+// held after any of its warm-up jobs.
 type memCheck struct {
 	h    *hosts
-	base map[int]*baseline // by pid
+	seen map[int]*history // by pid
 }
 
-// baseline is a worker process's memory after its warm-up: the most it
-// held after any of its first warmUp jobs, once it had run every kind of
-// algorithm (the runtime's pools, the connections and the code each
-// algorithm touches once).
-type baseline struct {
-	rss  int64
-	jobs int
+// history is one worker process's readings after each job it ran.
+type history struct {
+	rss, heap []int64
 }
 
-const warmUp = 4 // one job of each spec
+const (
+	warmUp  = 4 // one job of each spec: the runtime's pools, connections and code touched once
+	floorOf = 5
+)
 
-func newMemCheck(h *hosts) *memCheck { return &memCheck{h: h, base: map[int]*baseline{}} }
+func newMemCheck(h *hosts) *memCheck { return &memCheck{h: h, seen: map[int]*history{}} }
 
-// tolerance is how far above its baseline a worker's memory may be after a
-// job: 10 %, and 4 MiB for pages the Go runtime keeps resident on its own.
-// On these small workers (a live heap of 1–4 MB after a forced collection,
-// measured with GODEBUG=gctrace=1 through 20 jobs under faults) RssAnon moves
-// by up to about 4 MiB from one job to the next without any growth of the
-// heap; a worker that kept a job's partitions (1.5 MB or more a job) or its
-// connections would pass that within a few jobs of the schedule.
-func tolerance(base int64) int64 { return base + base/10 + 4<<20 }
+// within is the bound on the floor of a worker's readings: 10 % over its
+// baseline, and slack for the runtime's own bookkeeping on a small process.
+func within(base, slack int64) int64 { return base + base/10 + slack }
 
-// check waits until no live worker holds cached bytes and every warmed-up
-// worker's memory is within tolerance of its baseline, and returns each
-// worker's memory against its baseline for the log.
+// check waits until no live worker holds cached bytes, records each
+// worker's memory, checks its floor, and returns the readings for the log.
 func (m *memCheck) check(job int) string {
 	h := m.h
 	h.t.Helper()
 	deadline := time.Now().Add(time.Minute)
+	var ws []trainer.Worker
 	for {
-		ws, err := h.members()
+		var err error
+		ws, err = h.members()
 		cached := int64(0)
 		for _, w := range ws {
 			if w.Alive {
 				cached += w.CachedBytes
 			}
 		}
-		var over []string
-		for _, p := range h.workers {
-			rss, err := p.rss()
-			b := m.base[p.pid()]
-			if err != nil || b == nil || b.jobs < warmUp {
-				continue
-			}
-			if rss > tolerance(b.rss) {
-				over = append(over, fmt.Sprintf("%s (pid %d): %.1f MiB, baseline %.1f MiB", p.name, p.pid(), mib(rss), mib(b.rss)))
-			}
-		}
-		if err == nil && cached == 0 && len(over) == 0 {
+		if err == nil && cached == 0 {
 			break
 		}
 		if time.Now().After(deadline) {
-			// A goroutine dump of every worker goes into its log, which
-			// the failure prints: what a worker still holds, and where.
-			for _, p := range h.workers {
-				p.signal(syscall.SIGQUIT)
-				<-p.done
-			}
-			h.t.Fatalf("a minute after job %d the workers still hold %d cached bytes (%+v) or memory: %v", job, cached, ws, over)
+			h.t.Fatalf("a minute after job %d the workers still hold %d cached bytes: %+v", job, cached, ws)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+	heapOf := map[string]int64{}
+	for _, w := range ws {
+		if w.Alive {
+			heapOf[w.Name] = w.HeapLiveBytes
+		}
+	}
 	var now []string
-	for _, p := range h.workers {
+	for i, p := range h.workers {
 		rss, err := p.rss()
 		if err != nil {
 			continue
 		}
-		b := m.base[p.pid()]
-		if b == nil {
-			b = &baseline{}
-			m.base[p.pid()] = b
+		hs := m.seen[p.pid()]
+		if hs == nil {
+			hs = &history{}
+			m.seen[p.pid()] = hs
 		}
-		if b.jobs < warmUp {
-			b.rss = max(b.rss, rss)
-			b.jobs++
+		hs.rss = append(hs.rss, rss)
+		hs.heap = append(hs.heap, heapOf[fmt.Sprintf("w%d", i+1)])
+		now = append(now, fmt.Sprintf("%.1f/%.1f", mib(rss), mib(hs.heap[len(hs.heap)-1])))
+		for _, c := range []struct {
+			what     string
+			readings []int64
+			slack    int64
+		}{{"RssAnon", hs.rss, 2 << 20}, {"live heap", hs.heap, 1 << 20}} {
+			if len(c.readings) < warmUp+floorOf {
+				continue
+			}
+			base := slices.Max(c.readings[:warmUp])
+			if floor := slices.Min(c.readings[len(c.readings)-floorOf:]); floor > within(base, c.slack) {
+				dump(h)
+				h.t.Fatalf("after job %d, %s (pid %d) held at least %.1f MiB (%s) through its last %d jobs, more than its baseline %.1f MiB + 10 %%: %s",
+					job, p.name, p.pid(), mib(floor), c.what, floorOf, mib(base), mibs(c.readings))
+			}
 		}
-		now = append(now, fmt.Sprintf("%.1f/%.1f", mib(rss), mib(b.rss)))
 	}
-	return strings.Join(now, " ") + " MiB"
+	return "RssAnon/live heap " + strings.Join(now, " ") + " MiB"
+}
+
+// dump makes every worker write its goroutines into its log, which the
+// failure prints: what a worker still holds, and where.
+func dump(h *hosts) {
+	for _, p := range h.workers {
+		p.signal(syscall.SIGQUIT)
+		<-p.done
+	}
 }
 
 func mib(n int64) float64 { return float64(n) / (1 << 20) }
+
+func mibs(ns []int64) string {
+	out := make([]string, len(ns))
+	for i, n := range ns {
+		out[i] = fmt.Sprintf("%.1f", mib(n))
+	}
+	return strings.Join(out, " ")
+}

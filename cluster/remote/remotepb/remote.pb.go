@@ -180,12 +180,16 @@ func (x *RegisterReply) GetEpoch() string {
 }
 
 type HeartbeatRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	WorkerId      string                 `protobuf:"bytes,1,opt,name=worker_id,json=workerId,proto3" json:"worker_id,omitempty"`
-	CachedBytes   int64                  `protobuf:"varint,2,opt,name=cached_bytes,json=cachedBytes,proto3" json:"cached_bytes,omitempty"`
-	Epoch         string                 `protobuf:"bytes,3,opt,name=epoch,proto3" json:"epoch,omitempty"` // the epoch of the driver that issued worker_id
-	Incarnation   string                 `protobuf:"bytes,4,opt,name=incarnation,proto3" json:"incarnation,omitempty"`
-	MemoryLimit   int64                  `protobuf:"varint,5,opt,name=memory_limit,json=memoryLimit,proto3" json:"memory_limit,omitempty"`
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	WorkerId    string                 `protobuf:"bytes,1,opt,name=worker_id,json=workerId,proto3" json:"worker_id,omitempty"`
+	CachedBytes int64                  `protobuf:"varint,2,opt,name=cached_bytes,json=cachedBytes,proto3" json:"cached_bytes,omitempty"`
+	Epoch       string                 `protobuf:"bytes,3,opt,name=epoch,proto3" json:"epoch,omitempty"` // the epoch of the driver that issued worker_id
+	Incarnation string                 `protobuf:"bytes,4,opt,name=incarnation,proto3" json:"incarnation,omitempty"`
+	MemoryLimit int64                  `protobuf:"varint,5,opt,name=memory_limit,json=memoryLimit,proto3" json:"memory_limit,omitempty"`
+	// heap_live_bytes is the worker's live heap as of its last garbage
+	// collection (runtime/metrics /gc/heap/live:bytes): what it holds, without
+	// the garbage and free pages that its resident set also counts.
+	HeapLiveBytes int64 `protobuf:"varint,6,opt,name=heap_live_bytes,json=heapLiveBytes,proto3" json:"heap_live_bytes,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -251,6 +255,13 @@ func (x *HeartbeatRequest) GetIncarnation() string {
 func (x *HeartbeatRequest) GetMemoryLimit() int64 {
 	if x != nil {
 		return x.MemoryLimit
+	}
+	return 0
+}
+
+func (x *HeartbeatRequest) GetHeapLiveBytes() int64 {
+	if x != nil {
+		return x.HeapLiveBytes
 	}
 	return 0
 }
@@ -1147,13 +1158,14 @@ const file_remote_proto_rawDesc = "" +
 	"\rRegisterReply\x12\x1b\n" +
 	"\tworker_id\x18\x01 \x01(\tR\bworkerId\x122\n" +
 	"\x15heartbeat_interval_ms\x18\x02 \x01(\x03R\x13heartbeatIntervalMs\x12\x14\n" +
-	"\x05epoch\x18\x03 \x01(\tR\x05epoch\"\xad\x01\n" +
+	"\x05epoch\x18\x03 \x01(\tR\x05epoch\"\xd5\x01\n" +
 	"\x10HeartbeatRequest\x12\x1b\n" +
 	"\tworker_id\x18\x01 \x01(\tR\bworkerId\x12!\n" +
 	"\fcached_bytes\x18\x02 \x01(\x03R\vcachedBytes\x12\x14\n" +
 	"\x05epoch\x18\x03 \x01(\tR\x05epoch\x12 \n" +
 	"\vincarnation\x18\x04 \x01(\tR\vincarnation\x12!\n" +
-	"\fmemory_limit\x18\x05 \x01(\x03R\vmemoryLimit\"&\n" +
+	"\fmemory_limit\x18\x05 \x01(\x03R\vmemoryLimit\x12&\n" +
+	"\x0fheap_live_bytes\x18\x06 \x01(\x03R\rheapLiveBytes\"&\n" +
 	"\x0eHeartbeatReply\x12\x14\n" +
 	"\x05known\x18\x01 \x01(\bR\x05known\"c\n" +
 	"\fLeaveRequest\x12\x1b\n" +
