@@ -1,0 +1,154 @@
+package stream
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/flintml/flint/log"
+	"github.com/flintml/flint/log/disk"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+)
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+func openDisk(t *testing.T, dir string) *disk.Log {
+	t.Helper()
+	l, err := disk.Open(disk.Config{Dir: dir, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+// running is a processor running in this process.
+type running struct {
+	p    *Processor
+	stop context.CancelFunc
+	done chan error
+}
+
+func startProcessor(t *testing.T, l log.Log, def *Definition, dir string, maxRecords int) *running {
+	t.Helper()
+	p, err := NewProcessor(context.Background(), ProcessorConfig{Log: l, Definition: def, Dir: dir,
+		MaxRecords: maxRecords, PollWait: 50 * time.Millisecond, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &running{p: p, stop: cancel, done: make(chan error, 1)}
+	go func() { r.done <- p.Run(ctx) }()
+	return r
+}
+
+// halt stops the processor and closes its store.
+func (r *running) halt(t *testing.T) {
+	t.Helper()
+	r.stop()
+	select {
+	case err := <-r.done:
+		if err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("the processor did not stop within a minute of its context's end")
+	}
+	if err := r.p.Close(); err != nil {
+		t.Error(err)
+	}
+}
+
+// tableHas waits until the feature table holds n records.
+func tableHas(t *testing.T, l log.Log, topic string, n int) {
+	t.Helper()
+	waitFor(t, 2*time.Minute, func() (bool, string) {
+		got := 0
+		for _, recs := range readAll(t, l, topic) {
+			got += len(recs)
+		}
+		return got >= n, fmt.Sprintf("the feature table holds %d of %d records", got, n)
+	})
+}
+
+func TestProcessorMatchesOfflineRun(t *testing.T) {
+	def := procDef(t)
+	dir := t.TempDir()
+	l := openDisk(t, filepath.Join(dir, "log"))
+	defer l.Close()
+	if err := l.CreateTopic(context.Background(), "tx", log.TopicConfig{Partitions: 3}); err != nil {
+		t.Fatal(err)
+	}
+	appendEvents(t, l, makeEvents(1, 800, 25, time.UnixMilli(1_700_000_000_000)))
+	exp := offline(t, def, l)
+	r := startProcessor(t, l, def, filepath.Join(dir, "state"), 64)
+	tableHas(t, l, "features.cards.table", len(exp.table))
+	r.halt(t)
+	got, err := readTable(t, l, "features.cards.table")
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkTable(t, exp, got)
+	checkStates(t, def, filepath.Join(dir, "state"), exp, readAll(t, l, "tx"))
+	if late, dropped := counter(r.p, "late"), counter(r.p, "dropped"); late == 0 || dropped == 0 {
+		t.Errorf("the events had %v late and %v dropped; the test wants some of each", late, dropped)
+	}
+}
+
+func counter(p *Processor, outcome string) float64 {
+	return testutil.ToFloat64(p.metrics.Events.WithLabelValues(outcome))
+}
+
+func TestProcessorRestoresFromChangelog(t *testing.T) {
+	def := procDef(t)
+	dir := t.TempDir()
+	l := openDisk(t, filepath.Join(dir, "log"))
+	defer l.Close()
+	if err := l.CreateTopic(context.Background(), "tx", log.TopicConfig{Partitions: 4}); err != nil {
+		t.Fatal(err)
+	}
+	events := makeEvents(2, 1200, 30, time.UnixMilli(1_700_000_000_000))
+	appendEvents(t, l, events[:700])
+	state := filepath.Join(dir, "state")
+	r := startProcessor(t, l, def, state, 50)
+	tableHas(t, l, "features.cards.table", len(offline(t, def, l).table))
+	r.halt(t)
+
+	// The machine is replaced: its store is gone; the group's offsets and
+	// the changelog are all that is left.
+	if err := os.RemoveAll(state); err != nil {
+		t.Fatal(err)
+	}
+	appendEvents(t, l, events[700:])
+	exp := offline(t, def, l)
+	r = startProcessor(t, l, def, state, 50)
+	tableHas(t, l, "features.cards.table", len(exp.table))
+	r.halt(t)
+	got, err := readTable(t, l, "features.cards.table")
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkTable(t, exp, got)
+	checkStates(t, def, state, exp, readAll(t, l, "tx"))
+}
+
+func TestProcessorRefusesAStoreOfAnotherDefinition(t *testing.T) {
+	def := procDef(t)
+	dir := t.TempDir()
+	s, err := OpenStore(dir, NewAggregator(def))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	other := *def
+	other.Features = def.Features[:2]
+	_, err = OpenStore(dir, NewAggregator(&other))
+	if err == nil || !strings.Contains(err.Error(), "another definition or layout") {
+		t.Fatalf("opening a store under a changed definition: %v; want a refusal", err)
+	}
+}
