@@ -54,9 +54,9 @@ func (p *Processor) process(ctx context.Context, c log.Consumer, recs []log.Reco
 	changelog := p.changelog(b)
 	marks := map[markSpot]int64{}
 	for _, out := range []struct {
-		topic string
-		recs  []log.Record
-	}{{p.cfg.Table, b.table}, {p.cfg.Changelog, changelog}} {
+		topic, point string
+		recs         []log.Record
+	}{{p.cfg.Table, "table", b.table}, {p.cfg.Changelog, "changelog", changelog}} {
 		if len(out.recs) == 0 {
 			continue
 		}
@@ -68,6 +68,7 @@ func (p *Processor) process(ctx context.Context, c log.Consumer, recs []log.Reco
 			marks[s] = max(marks[s], out.recs[i].Offset+1)
 		}
 		p.metrics.Published.WithLabelValues(out.topic).Add(float64(len(out.recs)))
+		p.crash(out.point)
 	}
 	commit := Commit{States: make(map[string]Stored, len(b.order)), Offsets: map[int]int64{}, Marks: marks}
 	for _, k := range b.order {
@@ -83,6 +84,7 @@ func (p *Processor) process(ctx context.Context, c log.Consumer, recs []log.Reco
 		p.marks[s] = m
 	}
 	p.metrics.Commits.Inc()
+	p.crash("commit")
 	last := make([]log.Record, 0, len(b.last))
 	for _, r := range b.last {
 		last = append(last, r)
@@ -168,6 +170,12 @@ func (p *Processor) changelog(b *batch) []log.Record {
 			Headers: []log.Header{sourceHeader(st.Partition, st.Offset)}})
 	}
 	return recs
+}
+
+func (p *Processor) crash(point string) {
+	if p.crashPoint != nil {
+		p.crashPoint(point)
+	}
 }
 
 func (p *Processor) warnBad(err error) {

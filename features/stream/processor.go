@@ -91,6 +91,10 @@ type Processor struct {
 	lastLag     time.Time
 	ev          Event     // the event being applied
 	vals        []float64 // its key's values
+	// crashPoint, when set (by tests), is called at each point of a batch
+	// where a crash leaves something half done: "table" and "changelog"
+	// after those appends, "commit" after the store's commit.
+	crashPoint func(point string)
 }
 
 // owned is one prepared source partition: the next offset to apply.

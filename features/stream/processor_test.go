@@ -94,6 +94,7 @@ func TestProcessorMatchesOfflineRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkTable(t, exp, got)
+	checkChangelog(t, def, l, exp)
 	checkStates(t, def, filepath.Join(dir, "state"), exp, readAll(t, l, "tx"))
 	if late, dropped := counter(r.p, "late"), counter(r.p, "dropped"); late == 0 || dropped == 0 {
 		t.Errorf("the events had %v late and %v dropped; the test wants some of each", late, dropped)
@@ -134,6 +135,7 @@ func TestProcessorRestoresFromChangelog(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkTable(t, exp, got)
+	checkChangelog(t, def, l, exp)
 	checkStates(t, def, state, exp, readAll(t, l, "tx"))
 }
 

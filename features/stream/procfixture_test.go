@@ -300,3 +300,41 @@ func waitFor(t *testing.T, timeout time.Duration, cond func() (bool, string)) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// checkChangelog checks that every key's changelog records have strictly
+// rising source offsets (so a compacted changelog keeps the newest state)
+// and that the last is the offline run's final state.
+func checkChangelog(t *testing.T, def *Definition, l log.Log, exp expected) {
+	t.Helper()
+	agg := NewAggregator(def)
+	last := map[string]Stored{}
+	for _, recs := range readAll(t, l, "features.cards.changelog") {
+		for i := range recs {
+			r := &recs[i]
+			src, ok := RecordSource(r)
+			if !ok {
+				t.Fatalf("changelog record %d/%d has no source header", r.Partition, r.Offset)
+			}
+			st, err := agg.DecodeStored(r.Value)
+			if err != nil {
+				t.Fatalf("changelog record %d/%d: %v", r.Partition, r.Offset, err)
+			}
+			if st.Partition != src.Partition || st.Offset != src.Offset {
+				t.Fatalf("changelog record %d/%d: its state follows source %d/%d; its header says %v", r.Partition, r.Offset, st.Partition, st.Offset, src)
+			}
+			if prev, ok := last[string(r.Key)]; ok && prev.Offset >= st.Offset {
+				t.Fatalf("changelog record %d/%d: key %q's source offset %d does not rise from %d", r.Partition, r.Offset, r.Key, st.Offset, prev.Offset)
+			}
+			last[string(r.Key)] = st
+		}
+	}
+	if len(last) != len(exp.states) {
+		t.Errorf("the changelog holds %d keys; the offline run %d", len(last), len(exp.states))
+	}
+	for k, e := range exp.states {
+		st := last[k]
+		if st.State == nil || st.Offset != e.Offset || !bytes.Equal(agg.AppendState(nil, st.State), agg.AppendState(nil, e.State)) {
+			t.Errorf("key %q: the changelog's last state differs from the offline run's final state", k)
+		}
+	}
+}
