@@ -295,4 +295,3 @@ func TestProcessorExactlyOnceUnderKillsKafka(t *testing.T) {
 	appendEvents(t, l, makeEvents(4, 1500, 40, time.UnixMilli(1_700_000_000_000)))
 	crashRun(t, "kafka:"+strings.Join(addrs, ","), l)
 }
-
