@@ -125,6 +125,10 @@ func (p *Processor) apply(b *batch, r *log.Record) error {
 	}
 	if st.Partition == r.Partition && r.Offset <= st.Offset {
 		p.metrics.Events.WithLabelValues("skipped").Inc()
+		delete(p.published, SourcePos{r.Partition, r.Offset})
+		if m, ok := p.clPublished[ev.Key]; ok && m <= st.Offset {
+			delete(p.clPublished, ev.Key)
+		}
 		return nil // restored from a changelog state that includes it
 	}
 	out := p.agg.Apply(st.State, ev)
