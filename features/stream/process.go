@@ -43,13 +43,33 @@ func (p *Processor) process(ctx context.Context, c log.Consumer, recs []log.Reco
 		return nil
 	}
 	b := &batch{states: map[string]*Stored{}, dirty: map[string]bool{}, last: map[int]log.Record{}}
+	start := map[int]int64{}
 	for i := range recs {
-		if err := p.apply(b, &recs[i]); err != nil {
+		r := &recs[i]
+		o := p.owned[r.Partition]
+		if o == nil {
+			return fmt.Errorf("stream: definition %q: a record of %s/%d arrived before the partition was prepared", p.cfg.Definition.Name, r.Topic, r.Partition)
+		}
+		if _, ok := start[r.Partition]; !ok {
+			start[r.Partition] = o.next
+		}
+		if r.Offset > o.next {
+			if err := p.fillGap(ctx, b, r.Partition, r.Offset); err != nil {
+				return err
+			}
+		}
+		if err := p.apply(b, r); err != nil {
 			return err
 		}
 	}
 	if len(b.last) == 0 {
 		return nil // all delivered again below the committed point
+	}
+	if p.revoked(c, b) {
+		for q, n := range start {
+			p.owned[q].next = n
+		}
+		return nil
 	}
 	changelog := p.changelog(b)
 	marks := map[markSpot]int64{}
@@ -101,9 +121,6 @@ func (p *Processor) process(ctx context.Context, c log.Consumer, recs []log.Reco
 // record, unless an earlier run already published it.
 func (p *Processor) apply(b *batch, r *log.Record) error {
 	o := p.owned[r.Partition]
-	if o == nil {
-		return fmt.Errorf("stream: definition %q: a record of %s/%d arrived before the partition was prepared", p.cfg.Definition.Name, r.Topic, r.Partition)
-	}
 	if r.Offset < o.next {
 		return nil // committed already: delivered again after a rebalance or restart
 	}
@@ -174,6 +191,53 @@ func (p *Processor) changelog(b *batch) []log.Record {
 			Headers: []log.Header{sourceHeader(st.Partition, st.Offset)}})
 	}
 	return recs
+}
+
+// fillGap applies, straight from the log, the records of a partition
+// between the next offset to apply and a record the group delivered
+// beyond it (after a dropped batch, the consumer's position is past
+// records this processor never committed).
+func (p *Processor) fillGap(ctx context.Context, b *batch, q int, upto int64) error {
+	topic := p.cfg.Definition.Source.Topic
+	for o := p.owned[q]; o.next < upto; {
+		recs, err := p.cfg.Log.Read(ctx, topic, q, o.next, log.ReadOptions{MaxRecords: int(min(upto-o.next, 1000))})
+		if err != nil {
+			return fmt.Errorf("stream: definition %q: read %s/%d at offset %d: %w", p.cfg.Definition.Name, topic, q, o.next, err)
+		}
+		if len(recs) == 0 {
+			return nil
+		}
+		for i := range recs {
+			if recs[i].Offset >= upto {
+				return nil
+			}
+			if err := p.apply(b, &recs[i]); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// revoked reports whether a rebalance took any of the batch's partitions
+// away (or is under way) while it was applied. The batch is then dropped
+// unpublished (its states were not stored): a new owner takes the
+// partitions from the group's committed offsets, and records the group
+// delivers to this processor again are applied from the store's offsets,
+// the gap read from the log.
+func (p *Processor) revoked(c log.Consumer, b *batch) bool {
+	assigned := map[int]bool{}
+	for _, tp := range c.Assignment() {
+		assigned[tp.Partition] = true
+	}
+	for q := range b.last {
+		if !assigned[q] {
+			p.cfg.Logger.Info("features: a rebalance took partitions away during a batch; it is dropped unpublished",
+				"definition", p.cfg.Definition.Name, "partition", q)
+			return true
+		}
+	}
+	return false
 }
 
 func (p *Processor) crash(point string) {

@@ -154,3 +154,70 @@ func TestProcessorRefusesAStoreOfAnotherDefinition(t *testing.T) {
 		t.Fatalf("opening a store under a changed definition: %v; want a refusal", err)
 	}
 }
+
+// flakyLog hands out consumers that, now and then, report no assignment
+// (as during a rebalance, after which the group delivers again from the
+// committed offsets: here, the last poll's records) and leave a record out
+// of a poll (as a group's position past records never applied would).
+type flakyLog struct{ log.Log }
+
+func (f flakyLog) JoinGroup(ctx context.Context, cfg log.GroupConfig) (log.Consumer, error) {
+	c, err := f.Log.JoinGroup(ctx, cfg)
+	return &flakyConsumer{Consumer: c}, err
+}
+
+type flakyConsumer struct {
+	log.Consumer
+	polls, asks int
+	last        []log.Record
+	rebalanced  bool
+}
+
+func (c *flakyConsumer) Poll(ctx context.Context, opt log.ReadOptions) ([]log.Record, error) {
+	if c.rebalanced {
+		c.rebalanced = false
+		return c.last, nil
+	}
+	recs, err := c.Consumer.Poll(ctx, opt)
+	c.last = recs
+	if c.polls++; c.polls%3 == 0 {
+		// Leave out a record followed by one of its partition.
+		for i := 0; i+1 < len(recs); i++ {
+			if recs[i].Partition == recs[i+1].Partition {
+				return append(recs[:i:i], recs[i+1:]...), err
+			}
+		}
+	}
+	return recs, err
+}
+
+func (c *flakyConsumer) Assignment() []log.TopicPartition {
+	if c.asks++; c.asks%7 == 0 || c.asks%11 == 0 {
+		c.rebalanced = true
+		return nil
+	}
+	return c.Consumer.Assignment()
+}
+
+func TestProcessorSurvivesRebalancesAndSkippedRecords(t *testing.T) {
+	def := procDef(t)
+	dir := t.TempDir()
+	l := openDisk(t, filepath.Join(dir, "log"))
+	defer l.Close()
+	if err := l.CreateTopic(context.Background(), "tx", log.TopicConfig{Partitions: 3}); err != nil {
+		t.Fatal(err)
+	}
+	appendEvents(t, l, makeEvents(5, 900, 20, time.UnixMilli(1_700_000_000_000)))
+	exp := offline(t, def, l)
+	r := startProcessor(t, flakyLog{l}, def, filepath.Join(dir, "state"), 16)
+	tableHas(t, l, "features.cards.table", len(exp.table))
+	waitFor(t, time.Minute, func() (bool, string) { return committedAll(t, l) })
+	r.halt(t)
+	got, err := readTable(t, l, "features.cards.table")
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkTable(t, exp, got)
+	checkChangelog(t, def, l, exp)
+	checkStates(t, def, filepath.Join(dir, "state"), exp, readAll(t, l, "tx"))
+}
