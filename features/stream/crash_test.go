@@ -295,3 +295,43 @@ func TestProcessorExactlyOnceUnderKillsKafka(t *testing.T) {
 	appendEvents(t, l, makeEvents(4, 1500, 40, time.UnixMilli(1_700_000_000_000)))
 	crashRun(t, "kafka:"+strings.Join(addrs, ","), l)
 }
+
+// Two processors in one group split the partitions; one is killed while
+// both consume, and the other takes its partitions over from the
+// changelog. The outputs are exactly an uninterrupted run's.
+func TestProcessorScaleOutKafka(t *testing.T) {
+	addrs := kafkatest.Brokers(t)
+	ctx := context.Background()
+	l, err := kafka.New(ctx, kafkaConfig(addrs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if err := l.CreateTopic(ctx, "tx", log.TopicConfig{Partitions: 4}); err != nil {
+		t.Fatal(err)
+	}
+	appendEvents(t, l, makeEvents(6, 1500, 40, time.UnixMilli(1_700_000_000_000)))
+	def, defs, spec := procDef(t), writeDefFile(t), "kafka:"+strings.Join(addrs, ",")
+	exp := offline(t, def, l)
+	dirA, dirB := filepath.Join(t.TempDir(), "a"), filepath.Join(t.TempDir(), "b")
+	a := startChild(t, spec, defs, dirA, "")
+	b := startChild(t, spec, defs, dirB, "")
+	waitFor(t, 2*time.Minute, func() (bool, string) {
+		n := tableCount(t, l)
+		return n >= len(exp.table)/3, fmt.Sprintf("the feature table holds %d of %d records\n%s\n%s", n, len(exp.table), a.stderr, b.stderr)
+	})
+	a.kill(t)
+	t.Logf("a killed: the feature table holds %d of %d records", tableCount(t, l), len(exp.table))
+	waitFor(t, 2*time.Minute, func() (bool, string) {
+		ok, msg := committedAll(t, l)
+		return ok, msg + "\n" + b.stderr.String()
+	})
+	b.kill(t)
+	got, err := readTable(t, l, "features.cards.table")
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkTable(t, exp, got)
+	checkChangelog(t, def, l, exp)
+	checkStates(t, def, dirB, exp, readAll(t, l, "tx"))
+}

@@ -12,7 +12,10 @@ import (
 // resumes, restores from the changelog the states of those the store does
 // not hold (or holds stale: the group committed beyond the store), and
 // collects the outputs already in the log beyond the resume points, so
-// that re-deriving them publishes none twice.
+// that re-deriving them publishes none twice. Outputs are looked for from
+// the store's marks (what this processor appended after its last commit)
+// and from RestoreSkew before the time of the first record to re-derive
+// (what another processor that owned the partition meanwhile appended).
 func (p *Processor) prepare(ctx context.Context, parts []int) error {
 	src := p.cfg.Definition.Source.Topic
 	committed, err := p.cfg.Log.Committed(ctx, p.cfg.Group, src)
@@ -33,34 +36,36 @@ func (p *Processor) prepare(ctx context.Context, parts []int) error {
 			return err
 		}
 		c, hasC := committed[q]
-		if ok && (!hasC || c <= o) {
+		switch {
+		case ok && (!hasC || c <= o):
 			next[q] = o
-			for s, m := range p.marks {
-				lower(s, m)
-			}
-			continue
-		}
-		if !hasC {
+		case hasC:
+			next[q], restore = c, append(restore, q)
+		default:
 			pi, err := p.cfg.Log.Offsets(ctx, src, q)
 			if err != nil {
 				return fmt.Errorf("stream: read the offsets of %s/%d: %w", src, q, err)
 			}
-			c = pi.Earliest
-		}
-		next[q], restore = c, append(restore, q)
-		t, ok, err := p.recordTime(ctx, src, q, c)
-		if err != nil {
-			return fmt.Errorf("stream: read %s/%d at offset %d: %w", src, q, c, err)
-		}
-		if !ok {
-			continue // nothing after the committed point: nothing to re-derive
+			next[q], restore = pi.Earliest, append(restore, q)
 		}
 		for s, m := range p.marks {
+			lower(s, m)
+		}
+		// Another processor may have owned the partition since: its outputs
+		// beyond next[q] follow records appended at or after that record.
+		t, ok, err := p.recordTime(ctx, src, q, next[q])
+		if err != nil {
+			return fmt.Errorf("stream: read %s/%d at offset %d: %w", src, q, next[q], err)
+		}
+		if !ok {
+			continue // nothing after the resume point: nothing to re-derive
+		}
+		for s := range p.marks {
 			at, err := p.cfg.Log.OffsetForTime(ctx, s.topic, s.p, t.Add(-p.cfg.RestoreSkew))
 			if err != nil {
 				return fmt.Errorf("stream: find the offset of %s/%d at %s: %w", s.topic, s.p, t.Add(-p.cfg.RestoreSkew), err)
 			}
-			lower(s, min(at, m))
+			lower(s, at)
 		}
 	}
 	if len(restore) > 0 {
@@ -158,8 +163,10 @@ func (p *Processor) restore(ctx context.Context, parts []int, next map[int]int64
 
 // findPublished reads the output partitions from the given offsets and
 // records which outputs of the prepared partitions, beyond their resume
-// points, are already there.
+// points, are already there. A changelog state there newer than the
+// store's (another processor owned the partition meanwhile) replaces it.
 func (p *Processor) findPublished(ctx context.Context, from map[markSpot]int64, next map[int]int64) error {
+	adopt := map[string]Stored{}
 	for s, f := range from {
 		err := p.scan(ctx, s.topic, s.p, f, func(r *log.Record) error {
 			src, ok := RecordSource(r)
@@ -168,14 +175,34 @@ func (p *Processor) findPublished(ctx context.Context, from map[markSpot]int64, 
 			}
 			if s.topic == p.cfg.Table {
 				p.published[src] = true
-			} else if m, ok := p.clPublished[string(r.Key)]; !ok || src.Offset > m {
-				p.clPublished[string(r.Key)] = src.Offset
+				return nil
 			}
+			key := string(r.Key)
+			if m, ok := p.clPublished[key]; ok && src.Offset <= m {
+				return nil
+			}
+			p.clPublished[key] = src.Offset
+			cur, ok, err := p.store.Get(key)
+			if err != nil {
+				return err
+			}
+			if ok && cur.Partition == src.Partition && cur.Offset >= src.Offset {
+				return nil
+			}
+			st, err := p.agg.DecodeStored(r.Value)
+			if err != nil {
+				return fmt.Errorf("stream: changelog record %s/%d at offset %d: %w", s.topic, s.p, r.Offset, err)
+			}
+			adopt[key] = st
 			return nil
 		})
 		if err != nil {
 			return err
 		}
 	}
-	return nil
+	if len(adopt) == 0 {
+		return nil
+	}
+	p.cfg.Logger.Info("features: took newer states from the changelog", "definition", p.cfg.Definition.Name, "keys", len(adopt))
+	return p.store.Apply(Commit{States: adopt})
 }
