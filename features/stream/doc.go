@@ -157,12 +157,13 @@
 // A process killed at any moment leaves the store at the end of some
 // batch B; the outputs of B+1 may be in the log in part or in full. On
 // restart, the processor resumes every partition at the store's offset
-// (records the group delivers below it are skipped), re-derives B+1 with
-// the same code, and reads each output partition from its mark to its
-// end, noting the source positions already published: a feature-table
-// record whose source position is there, or a changelog record for a key
-// with one as new or newer, is not appended again. So the outputs and the
-// states end exactly as an uninterrupted run's: no double count, no gap.
+// (records the group delivers below it are skipped, and records it skips
+// past are read from the log), re-derives B+1 with the same code, and
+// reads each output partition from its mark to its end, noting the source
+// positions already published: a feature-table record whose source
+// position is there, or a changelog record for a key with one as new or
+// newer, is not appended again. So the outputs and the states end exactly
+// as an uninterrupted run's: no double count, no gap.
 //
 // When the store is lost (a processor replaced on another machine), or
 // holds a partition less far than the group's committed offset (the
@@ -172,14 +173,21 @@
 // offset. A restored state may be ahead of that offset (the changelog was
 // appended before the store's commit); each state records the source
 // offset of its key's last event, and an event at or before it is skipped.
-// Outputs of the predecessor after the committed offset are looked for
-// from ProcessorConfig.RestoreSkew before the time of the first record
-// after it: writers' clocks may disagree by at most that much.
+// Since another processor may have owned any partition meanwhile, outputs
+// are also looked for from ProcessorConfig.RestoreSkew before the time of
+// the first record to re-derive (writers' clocks may disagree by at most
+// that much), and a changelog state there newer than the store's is taken
+// in. The price: a processor far behind re-reads, when it starts, about
+// what it published since it fell behind.
 //
 // Two processors in one group split the partitions; a partition that
-// moves is restored from the changelog by its new owner. A partition
-// taken away and given back between two polls of the same processor is
-// not noticed, so run one processor per group unless rebalances are rare.
+// moves is restored from the changelog by its new owner, and a batch
+// applied while a rebalance takes its partitions away is dropped
+// unpublished. The log has no producer fencing, so what is not covered is
+// a processor stalled (not dead) past its session timeout in the middle of
+// publishing a batch: when it wakes it may finish publishing beside the new
+// owner, the same values twice. A partition taken away and given back
+// between two polls of one processor is not noticed either.
 //
 // A Processor's Metrics are Prometheus collectors: events by outcome
 // (their rate is events per second; dropped counts late drops), records
