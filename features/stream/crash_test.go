@@ -184,7 +184,7 @@ func tableCount(t *testing.T, l log.Log) int {
 
 // committedAll reports whether the group has committed every source
 // partition up to its end: the processor's store has committed it all.
-func committedAll(t *testing.T, l log.Log) (bool, string) {
+func committedAll(t testing.TB, l log.Log) (bool, string) {
 	ctx := context.Background()
 	info, err := l.Describe(ctx, "tx")
 	if err != nil {

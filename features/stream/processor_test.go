@@ -18,7 +18,7 @@ import (
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
-func openDisk(t *testing.T, dir string) *disk.Log {
+func openDisk(t testing.TB, dir string) *disk.Log {
 	t.Helper()
 	l, err := disk.Open(disk.Config{Dir: dir, Logger: quiet})
 	if err != nil {

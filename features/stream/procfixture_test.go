@@ -80,7 +80,7 @@ func makeEvents(seed uint64, n, keys int, base time.Time) []log.Record {
 
 // appendEvents appends records to the source topic in small calls, as a
 // stream of producers would.
-func appendEvents(t *testing.T, l log.Log, recs []log.Record) {
+func appendEvents(t testing.TB, l log.Log, recs []log.Record) {
 	t.Helper()
 	ctx := context.Background()
 	for i := 0; i < len(recs); i += 50 {
@@ -104,7 +104,7 @@ type expected struct {
 }
 
 // readAll reads every record of a topic, partition by partition.
-func readAll(t *testing.T, l log.Log, topic string) [][]log.Record {
+func readAll(t testing.TB, l log.Log, topic string) [][]log.Record {
 	t.Helper()
 	ctx := context.Background()
 	info, err := l.Describe(ctx, topic)
@@ -286,7 +286,7 @@ func checkStoreAsOf(t *testing.T, def *Definition, s *Store, exp expected, event
 
 // waitFor polls cond until it holds, failing after timeout with what cond
 // last said.
-func waitFor(t *testing.T, timeout time.Duration, cond func() (bool, string)) {
+func waitFor(t testing.TB, timeout time.Duration, cond func() (bool, string)) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
