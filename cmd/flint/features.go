@@ -194,6 +194,9 @@ func getFromStore(w io.Writer, def *stream.Definition, dir, key, at string) erro
 	}
 	agg := stream.NewAggregator(def)
 	store, err := stream.OpenStore(dir, agg)
+	if errors.Is(err, stream.ErrStoreLocked) {
+		return fmt.Errorf("%w; stop the processor, or read the feature table with --table", err)
+	}
 	if err != nil {
 		return err
 	}

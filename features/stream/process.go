@@ -90,14 +90,14 @@ func (p *Processor) process(ctx context.Context, c log.Consumer, recs []log.Reco
 		p.metrics.Published.WithLabelValues(out.topic).Add(float64(len(out.recs)))
 		p.crash(out.point)
 	}
-	commit := Commit{States: make(map[string]Stored, len(b.order)), Offsets: map[int]int64{}, Marks: marks}
+	commit := storeCommit{States: make(map[string]Stored, len(b.order)), Offsets: map[int]int64{}, Marks: marks}
 	for _, k := range b.order {
 		commit.States[k] = *b.states[k]
 	}
 	for q := range b.last {
 		commit.Offsets[q] = p.owned[q].next
 	}
-	if err := p.store.Apply(commit); err != nil {
+	if err := p.store.commit(commit); err != nil {
 		return err
 	}
 	for s, m := range marks {

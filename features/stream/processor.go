@@ -160,7 +160,7 @@ func (p *Processor) initMarks(ctx context.Context) error {
 	if len(fresh) == 0 {
 		return nil
 	}
-	return p.store.Apply(Commit{Marks: fresh})
+	return p.store.commit(storeCommit{Marks: fresh})
 }
 
 // Store returns the processor's state store.

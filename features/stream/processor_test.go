@@ -2,6 +2,7 @@ package stream
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -145,6 +146,9 @@ func TestProcessorRefusesAStoreOfAnotherDefinition(t *testing.T) {
 	s, err := OpenStore(dir, NewAggregator(def))
 	if err != nil {
 		t.Fatal(err)
+	}
+	if _, err := OpenStore(dir, NewAggregator(def)); !errors.Is(err, ErrStoreLocked) {
+		t.Errorf("opening a store that is open: %v; want ErrStoreLocked", err)
 	}
 	s.Close()
 	other := *def

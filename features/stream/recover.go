@@ -149,11 +149,11 @@ func (p *Processor) restore(ctx context.Context, parts []int, next map[int]int64
 			return err
 		}
 	}
-	c := Commit{States: best, Offsets: map[int]int64{}}
+	c := storeCommit{States: best, Offsets: map[int]int64{}}
 	for _, q := range parts {
 		c.Offsets[q] = next[q]
 	}
-	if err := p.store.Apply(c); err != nil {
+	if err := p.store.commit(c); err != nil {
 		return err
 	}
 	p.cfg.Logger.Info("features: restored from the changelog", "definition", p.cfg.Definition.Name,
@@ -204,5 +204,5 @@ func (p *Processor) findPublished(ctx context.Context, from map[markSpot]int64, 
 		return nil
 	}
 	p.cfg.Logger.Info("features: took newer states from the changelog", "definition", p.cfg.Definition.Name, "keys", len(adopt))
-	return p.store.Apply(Commit{States: adopt})
+	return p.store.commit(storeCommit{States: adopt})
 }

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
+	"syscall"
 
 	"github.com/cockroachdb/pebble/v2"
 )
@@ -30,12 +32,21 @@ type Store struct {
 	dir string
 }
 
+// ErrStoreLocked is the error of OpenStore on a store another process
+// (or another Store in this one) has open.
+var ErrStoreLocked = errors.New("stream: the state store is locked by another process (a running processor?)")
+
 // OpenStore opens (creating if needed) the store in dir for the
 // aggregator's definition. A store written under another definition name
 // or layout is refused: delete its directory and the processor restores
 // from the changelog.
 func OpenStore(dir string, agg *Aggregator) (*Store, error) {
 	db, err := pebble.Open(dir, &pebble.Options{Logger: quietLogger{}})
+	// Pebble locks the directory with flock: EAGAIN when another process
+	// holds it; an error of its own when this process does.
+	if err != nil && (errors.Is(err, syscall.EAGAIN) || strings.Contains(err.Error(), "lock held by current process")) {
+		return nil, fmt.Errorf("%w: %s", ErrStoreLocked, dir)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("stream: open the state store in %s: %w", dir, err)
 	}
@@ -183,8 +194,8 @@ func (s *Store) Each(fn func(key string, st Stored) bool) error {
 	return it.Close()
 }
 
-// Commit is one atomic, synced change to the store.
-type Commit struct {
+// storeCommit is one atomic, synced change to the store.
+type storeCommit struct {
 	States  map[string]Stored
 	Offsets map[int]int64      // source partition → next input offset
 	Marks   map[markSpot]int64 // output partition → mark
@@ -195,9 +206,9 @@ type markSpot struct {
 	p     int
 }
 
-// Apply writes a commit in one synced Pebble batch: after a crash the
+// commit writes a change in one synced Pebble batch: after a crash the
 // store holds all of it or none of it.
-func (s *Store) Apply(c Commit) error {
+func (s *Store) commit(c storeCommit) error {
 	b := s.db.NewBatch()
 	defer b.Close()
 	var buf []byte

@@ -66,7 +66,7 @@ func DecodeTableValue(b []byte) (TableValue, error) {
 	return v, nil
 }
 
-// Source is a source record's position: what a feature-table or
+// SourcePos is a source record's position: what a feature-table or
 // changelog record follows from.
 type SourcePos struct {
 	Partition int
