@@ -44,6 +44,14 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
+// skipExternalKafka skips a test on an external broker: the tests use
+// fixed topic and group names, which another run there may hold.
+func skipExternalKafka(t *testing.T) {
+	if kafkatest.External() {
+		t.Skip("the processor's Kafka tests use fixed topic and group names; they run on the in-process broker only")
+	}
+}
+
 // kafkaConfig has group timings short enough that a killed member's
 // partitions move on within a second on the test broker.
 func kafkaConfig(addrs []string) kafka.Config {
@@ -236,7 +244,9 @@ func crashRun(t *testing.T, spec string, reader log.Log) {
 		waitFor(t, 2*time.Minute, func() (bool, string) {
 			n := tableCount(t, reader)
 			if k.point != "" {
-				return c.exited(), fmt.Sprintf("the child has not reached %s\n%s", crash, c.stderr)
+				// A child that has committed everything never reaches its point.
+				done, _ := committedAll(t, reader)
+				return c.exited() || done, fmt.Sprintf("the child has not reached %s\n%s", crash, c.stderr)
 			}
 			return n >= prev+step, fmt.Sprintf("the feature table holds %d records; waiting for %d\n%s", n, prev+step, c.stderr)
 		})
@@ -282,6 +292,7 @@ func TestProcessorExactlyOnceUnderKillsDisk(t *testing.T) {
 }
 
 func TestProcessorExactlyOnceUnderKillsKafka(t *testing.T) {
+	skipExternalKafka(t)
 	addrs := kafkatest.Brokers(t)
 	ctx := context.Background()
 	l, err := kafka.New(ctx, kafkaConfig(addrs))
@@ -300,6 +311,7 @@ func TestProcessorExactlyOnceUnderKillsKafka(t *testing.T) {
 // both consume, and the other takes its partitions over from the
 // changelog. The outputs are exactly an uninterrupted run's.
 func TestProcessorScaleOutKafka(t *testing.T) {
+	skipExternalKafka(t)
 	addrs := kafkatest.Brokers(t)
 	ctx := context.Background()
 	l, err := kafka.New(ctx, kafkaConfig(addrs))
