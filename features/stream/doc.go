@@ -141,7 +141,9 @@
 //
 // The states live in a Store: Pebble, an LSM tree made for exactly this
 // (small keyed writes, atomic synced batches behind a write-ahead log),
-// used by CockroachDB, and pure Go, so flint stays one static binary.
+// used by CockroachDB, and pure Go: built with CGO_ENABLED=0 (or -tags
+// pebblegozstd) flint stays one static binary; with cgo, Pebble links a C
+// zstd for its compression.
 //
 // # Exactly once
 //

@@ -25,7 +25,8 @@ import (
 //
 // Pebble, an LSM tree written for exactly this (small random writes of
 // keyed state, synced batches, a write-ahead log) and used by CockroachDB,
-// is pure Go, so the processor stays one static binary.
+// is pure Go (with cgo it links a C zstd unless built with -tags
+// pebblegozstd).
 type Store struct {
 	db  *pebble.DB
 	agg *Aggregator
