@@ -14,6 +14,7 @@ import (
 
 	"github.com/flintml/flint/log"
 	"github.com/flintml/flint/log/disk"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
@@ -89,6 +90,7 @@ func TestProcessorMatchesOfflineRun(t *testing.T) {
 	exp := offline(t, def, l)
 	r := startProcessor(t, l, def, filepath.Join(dir, "state"), 64)
 	tableHas(t, l, "features.cards.table", len(exp.table))
+	checkMetrics(t, r.p, len(exp.table))
 	r.halt(t)
 	got, err := readTable(t, l, "features.cards.table")
 	if err != nil {
@@ -224,4 +226,32 @@ func TestProcessorSurvivesRebalancesAndSkippedRecords(t *testing.T) {
 	checkTable(t, exp, got)
 	checkChangelog(t, def, l, exp)
 	checkStates(t, def, filepath.Join(dir, "state"), exp, readAll(t, l, "tx"))
+}
+
+// checkMetrics gathers the processor's collectors as a registry would and
+// checks what they count.
+func checkMetrics(t *testing.T, p *Processor, published int) {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(p.Metrics().Collectors()...)
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := map[string]bool{}
+	for _, mf := range mfs {
+		names[mf.GetName()] = true
+	}
+	for _, want := range []string{"flint_features_events_total", "flint_features_published_total", "flint_features_commits_total",
+		"flint_features_new_keys_total", "flint_features_lag_records", "flint_features_state_bytes"} {
+		if !names[want] {
+			t.Errorf("the processor's collectors have no %s (they have %v)", want, names)
+		}
+	}
+	if got := testutil.ToFloat64(p.metrics.Published.WithLabelValues("features.cards.table")); got != float64(published) {
+		t.Errorf("flint_features_published_total{topic=table} is %v; the table holds %d", got, published)
+	}
+	if got := testutil.ToFloat64(p.metrics.StateBytes); got <= 0 {
+		t.Errorf("flint_features_state_bytes is %v; want the store's size", got)
+	}
 }
