@@ -20,7 +20,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/flintml/flint/features/stream"
+	"github.com/flintml/flint/internal/logspec"
 	"github.com/flintml/flint/log"
+	"github.com/flintml/flint/log/disk"
 )
 
 func newFeaturesCmd(s streams) *cobra.Command {
@@ -64,7 +66,11 @@ features.NAME.table. It runs until interrupted; killed at any moment and started
 again, it ends with exactly the values of an uninterrupted run. Started without its
 store (another machine), it restores the states from the changelog.
 
-The source must be keyed by the definition's key field (flint ingest --key FIELD).`,
+The source must be keyed by the definition's key field (flint ingest --key FIELD).
+An embedded log (dir:) is opened with an fsync before every append is acknowledged,
+so a machine crash loses nothing the store has counted as published; it has one
+writer process, so flint ingest cannot append to it while the processor runs (a
+kafka: log takes both at once).`,
 		Example: `  flint features run -f card_activity.yaml --metrics :9464`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -91,12 +97,12 @@ func runFeatures(cmd *cobra.Command, s streams, file, state, group, metricsAddr 
 	}
 	ctx := cmd.Context()
 	logSpec, _ := cmd.Flags().GetString("log")
-	l, err := openLog(ctx, logSpec)
+	logger := slog.New(slog.NewTextHandler(s.err, nil))
+	l, err := openSyncedLog(ctx, logSpec, logger)
 	if err != nil {
 		return err
 	}
 	defer l.Close()
-	logger := slog.New(slog.NewTextHandler(s.err, nil))
 	p, err := stream.NewProcessor(ctx, stream.ProcessorConfig{Log: l, Definition: def, Dir: state, Group: group, Logger: logger})
 	if err != nil {
 		return err
@@ -111,6 +117,25 @@ func runFeatures(cmd *cobra.Command, s streams, file, state, group, metricsAddr 
 	}
 	fmt.Fprintf(s.err, "features %s: consuming %s; state in %s\n", def.Name, def.Source.Topic, state)
 	return p.Run(ctx)
+}
+
+// openSyncedLog opens the log for the processor: the embedded log with an
+// fsync before every append is acknowledged, since the processor's store
+// (synced at every commit) counts what it appended as published, and a
+// machine crash must not take back what the store has counted.
+func openSyncedLog(ctx context.Context, spec string, logger *slog.Logger) (log.Log, error) {
+	ls, err := logspec.Parse(spec)
+	if err != nil {
+		return nil, err
+	}
+	if ls.Backend != logspec.Dir {
+		return ls.Open(ctx, logspec.Options{Logger: logger})
+	}
+	l, err := disk.Open(disk.Config{Dir: ls.Dir, Sync: disk.SyncEachAppend, Logger: logger})
+	if err != nil {
+		return nil, err // not a nil *disk.Log in a non-nil log.Log
+	}
+	return l, nil
 }
 
 // serveMetrics serves the collectors at /metrics until stop is called.

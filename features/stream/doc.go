@@ -167,6 +167,12 @@
 // newer, is not appended again. So the outputs and the states end exactly
 // as an uninterrupted run's: no double count, no gap.
 //
+// That holds across machine crashes when the log keeps what it
+// acknowledges: Kafka, or the embedded log with disk.SyncEachAppend (flint
+// features run opens it so). A processor that starts to find an output
+// partition ending before its mark (the log lost acknowledged records)
+// refuses to run rather than leave a gap.
+//
 // When the store is lost (a processor replaced on another machine), or
 // holds a partition less far than the group's committed offset (the
 // partition was processed elsewhere), the partition is restored: every

@@ -137,7 +137,11 @@ func NewProcessor(ctx context.Context, cfg ProcessorConfig) (*Processor, error) 
 }
 
 // initMarks loads the store's marks, and records the current end of every
-// output partition that has none before anything is appended to it.
+// output partition that has none before anything is appended to it. A
+// partition that ends before its mark lost records the log had
+// acknowledged (the embedded log's interval fsync and a machine crash):
+// outputs the store counts as published are gone, and the processor
+// refuses to go on with a gap.
 func (p *Processor) initMarks(ctx context.Context) error {
 	fresh := map[markSpot]int64{}
 	for t, n := range p.nOut {
@@ -146,11 +150,15 @@ func (p *Processor) initMarks(ctx context.Context) error {
 			if err != nil {
 				return err
 			}
+			pi, err := p.cfg.Log.Offsets(ctx, t, q)
+			if err != nil {
+				return fmt.Errorf("stream: read the end of %s/%d: %w", t, q, err)
+			}
+			if ok && pi.Latest < m {
+				return fmt.Errorf("stream: %s/%d ends at offset %d, but the state store in %s has published up to %d there: the log lost acknowledged records (a machine crash with the embedded log's interval fsync?); delete the state directory, the topics %s and %s and the group %s to rebuild from the source",
+					t, q, pi.Latest, p.store.Dir(), m, p.cfg.Table, p.cfg.Changelog, p.cfg.Group)
+			}
 			if !ok {
-				pi, err := p.cfg.Log.Offsets(ctx, t, q)
-				if err != nil {
-					return fmt.Errorf("stream: read the end of %s/%d: %w", t, q, err)
-				}
 				m = pi.Latest
 				fresh[markSpot{t, q}] = m
 			}

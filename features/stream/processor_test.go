@@ -255,3 +255,33 @@ func checkMetrics(t *testing.T, p *Processor, published int) {
 		t.Errorf("flint_features_state_bytes is %v; want the store's size", got)
 	}
 }
+
+// shortLog reports the feature table's partitions one record shorter than
+// they are, as a log that lost its acknowledged tail would.
+type shortLog struct{ log.Log }
+
+func (s shortLog) Offsets(ctx context.Context, topic string, q int) (log.PartitionInfo, error) {
+	pi, err := s.Log.Offsets(ctx, topic, q)
+	if topic == "features.cards.table" && pi.Latest > 0 {
+		pi.Latest--
+	}
+	return pi, err
+}
+
+func TestProcessorRefusesALogThatLostItsOutputs(t *testing.T) {
+	def := procDef(t)
+	dir := t.TempDir()
+	l := openDisk(t, filepath.Join(dir, "log"))
+	defer l.Close()
+	if err := l.CreateTopic(context.Background(), "tx", log.TopicConfig{Partitions: 2}); err != nil {
+		t.Fatal(err)
+	}
+	appendEvents(t, l, makeEvents(8, 200, 10, time.UnixMilli(1_700_000_000_000)))
+	r := startProcessor(t, l, def, filepath.Join(dir, "state"), 50)
+	tableHas(t, l, "features.cards.table", len(offline(t, def, l).table))
+	r.halt(t)
+	_, err := NewProcessor(context.Background(), ProcessorConfig{Log: shortLog{l}, Definition: def, Dir: filepath.Join(dir, "state"), Logger: quiet})
+	if err == nil || !strings.Contains(err.Error(), "the log lost acknowledged records") {
+		t.Fatalf("a processor over a log that lost published outputs: %v; want a refusal", err)
+	}
+}
