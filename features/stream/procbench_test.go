@@ -13,8 +13,16 @@ import (
 // BenchmarkProcessor runs the processor over 20,000 events of 1,000 keys
 // in the embedded log, polls of 1,000 records, from start until the group
 // has committed everything: events/s is end-to-end, with every output
-// appended and every batch synced to the store.
+// appended and every batch synced to the store; the log fsyncs in the
+// background (interval) or before every append returns (each, as flint
+// features run opens it).
 func BenchmarkProcessor(b *testing.B) {
+	for _, sync := range []disk.SyncPolicy{disk.SyncInterval, disk.SyncEachAppend} {
+		b.Run("sync="+sync.String(), func(b *testing.B) { benchProcessor(b, sync) })
+	}
+}
+
+func benchProcessor(b *testing.B, sync disk.SyncPolicy) {
 	const n = 20000
 	def := procDef(b)
 	events := makeEvents(7, n, 1000, time.UnixMilli(1_700_000_000_000))
@@ -22,7 +30,7 @@ func BenchmarkProcessor(b *testing.B) {
 	for range b.N {
 		b.StopTimer()
 		dir := b.TempDir()
-		l, err := disk.Open(disk.Config{Dir: filepath.Join(dir, "log"), Logger: quiet})
+		l, err := disk.Open(disk.Config{Dir: filepath.Join(dir, "log"), Sync: sync, Logger: quiet})
 		if err != nil {
 			b.Fatal(err)
 		}
