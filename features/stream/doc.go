@@ -115,4 +115,89 @@
 // binary form (Aggregator.AppendState, DecodeState) whose header carries a
 // fingerprint of the layout, so a processor can keep states in a store and
 // a changelog and never read one under a changed definition.
+//
+// # The processor
+//
+// A Processor (flint features run) is a definition's online side. It
+// consumes the source topic in a consumer group, decodes each record into
+// an Event through the features package (RecordDecoder: JSON objects, as
+// flint ingest appends them; the record's timestamp is the event time when
+// the definition names no time field), applies it to its key's State, and
+// publishes two topics, both keyed by entity key:
+//
+//   - the feature table (default features.NAME.table): after every event
+//     applied (late ones included; dropped ones change no value), the key's
+//     values at its stream time, encoded as TableValue documents;
+//   - the changelog (default features.NAME.changelog): every changed
+//     state, once per poll, as AppendStored encodes it (the source
+//     partition and offset of the key's last event, then the state), so a
+//     compacted changelog keeps every key's newest state.
+//
+// Both carry a SourceHeader naming the source record they follow from.
+// The source must be keyed by the definition's key field (flint ingest
+// --key FIELD): each key's events then lie in one partition, in order, and
+// values never depend on how partitions interleave. A record whose key
+// field belongs in another partition stops the processor with an error.
+//
+// The states live in a Store: Pebble, an LSM tree made for exactly this
+// (small keyed writes, atomic synced batches behind a write-ahead log),
+// used by CockroachDB, and pure Go: built with CGO_ENABLED=0 (or -tags
+// pebblegozstd) flint stays one static binary; with cgo, Pebble links a C
+// zstd for its compression.
+//
+// # Exactly once
+//
+// The log has no transactions, so the processor makes each step
+// repeatable and each output idempotent. One poll is one batch: apply its
+// records, append the feature-table records, append the changelog
+// records, then commit in one synced Pebble batch the changed states, the
+// next input offset of every partition in the batch, and, per output
+// partition, the end of this batch's appends (a mark: every later append
+// lands at or after it). Only then does it commit the group's offsets,
+// which only a successor without this store reads.
+//
+// A process killed at any moment leaves the store at the end of some
+// batch B; the outputs of B+1 may be in the log in part or in full. On
+// restart, the processor resumes every partition at the store's offset
+// (records the group delivers below it are skipped, and records it skips
+// past are read from the log), re-derives B+1 with the same code, and
+// reads each output partition from its mark to its end, noting the source
+// positions already published: a feature-table record whose source
+// position is there, or a changelog record for a key with one as new or
+// newer, is not appended again. So the outputs and the states end exactly
+// as an uninterrupted run's: no double count, no gap.
+//
+// That holds across machine crashes when the log keeps what it
+// acknowledges: Kafka, or the embedded log with disk.SyncEachAppend (flint
+// features run opens it so). A processor that starts to find an output
+// partition ending before its mark (the log lost acknowledged records)
+// refuses to run rather than leave a gap.
+//
+// When the store is lost (a processor replaced on another machine), or
+// holds a partition less far than the group's committed offset (the
+// partition was processed elsewhere), the partition is restored: every
+// key's newest state in the changelog (the highest source offset) goes
+// into the store, and the partition resumes at the group's committed
+// offset. A restored state may be ahead of that offset (the changelog was
+// appended before the store's commit); each state records the source
+// offset of its key's last event, and an event at or before it is skipped.
+// Since another processor may have owned any partition meanwhile, outputs
+// are also looked for from ProcessorConfig.RestoreSkew before the time of
+// the first record to re-derive (writers' clocks may disagree by at most
+// that much), and a changelog state there newer than the store's is taken
+// in. The price: a processor far behind re-reads, when it starts, about
+// what it published since it fell behind.
+//
+// Two processors in one group split the partitions; a partition that
+// moves is restored from the changelog by its new owner, and a batch
+// applied while a rebalance takes its partitions away is dropped
+// unpublished. The log has no producer fencing, so what is not covered is
+// a processor stalled (not dead) past its session timeout in the middle of
+// publishing a batch: when it wakes it may finish publishing beside the new
+// owner, the same values twice. A partition taken away and given back
+// between two polls of one processor is not noticed either.
+//
+// A Processor's Metrics are Prometheus collectors: events by outcome
+// (their rate is events per second; dropped counts late drops), records
+// published, commits, new keys, lag and the store's size on disk.
 package stream

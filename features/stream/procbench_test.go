@@ -1,0 +1,62 @@
+package stream
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/flintml/flint/log"
+	"github.com/flintml/flint/log/disk"
+)
+
+// BenchmarkProcessor runs the processor over 20,000 events of 1,000 keys
+// in the embedded log, polls of 1,000 records, from start until the group
+// has committed everything: events/s is end-to-end, with every output
+// appended and every batch synced to the store; the log fsyncs in the
+// background (interval) or before every append returns (each, as flint
+// features run opens it).
+func BenchmarkProcessor(b *testing.B) {
+	for _, sync := range []disk.SyncPolicy{disk.SyncInterval, disk.SyncEachAppend} {
+		b.Run("sync="+sync.String(), func(b *testing.B) { benchProcessor(b, sync) })
+	}
+}
+
+func benchProcessor(b *testing.B, sync disk.SyncPolicy) {
+	const n = 20000
+	def := procDef(b)
+	events := makeEvents(7, n, 1000, time.UnixMilli(1_700_000_000_000))
+	var total time.Duration
+	for range b.N {
+		b.StopTimer()
+		dir := b.TempDir()
+		l, err := disk.Open(disk.Config{Dir: filepath.Join(dir, "log"), Sync: sync, Logger: quiet})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := l.CreateTopic(context.Background(), "tx", log.TopicConfig{Partitions: 4}); err != nil {
+			b.Fatal(err)
+		}
+		appendEvents(b, l, events)
+		p, err := NewProcessor(context.Background(), ProcessorConfig{Log: l, Definition: def, Dir: filepath.Join(dir, "state"),
+			PollWait: 10 * time.Millisecond, Logger: quiet})
+		if err != nil {
+			b.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		start := time.Now()
+		b.StartTimer()
+		go func() { done <- p.Run(ctx) }()
+		waitFor(b, 5*time.Minute, func() (bool, string) { return committedAll(b, l) })
+		b.StopTimer()
+		total += time.Since(start)
+		cancel()
+		if err := <-done; err != nil {
+			b.Fatal(err)
+		}
+		p.Close()
+		l.Close()
+	}
+	b.ReportMetric(float64(n*b.N)/total.Seconds(), "events/s")
+}

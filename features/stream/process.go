@@ -1,0 +1,252 @@
+package stream
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/flintml/flint/log"
+)
+
+// batch is the work of one poll: the states it loaded, those it changed
+// in the order first changed, and the feature-table records it makes.
+type batch struct {
+	states map[string]*Stored
+	order  []string // the changed keys
+	dirty  map[string]bool
+	table  []log.Record
+	last   map[int]log.Record // per source partition, its last record
+}
+
+// load returns a key's state for the batch: changed already in it, stored,
+// or new (Offset −1).
+func (p *Processor) load(b *batch, key string) (*Stored, error) {
+	if st := b.states[key]; st != nil {
+		return st, nil
+	}
+	st, ok, err := p.store.Get(key)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		st = Stored{Offset: -1, State: p.agg.NewState()}
+		p.metrics.Keys.Inc()
+	}
+	b.states[key] = &st
+	return &st, nil
+}
+
+// process applies a poll's records, publishes their outputs, then commits
+// the states and the offsets in one synced store batch.
+func (p *Processor) process(ctx context.Context, c log.Consumer, recs []log.Record) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	b := &batch{states: map[string]*Stored{}, dirty: map[string]bool{}, last: map[int]log.Record{}}
+	start := map[int]int64{}
+	for i := range recs {
+		r := &recs[i]
+		o := p.owned[r.Partition]
+		if o == nil {
+			return fmt.Errorf("stream: definition %q: a record of %s/%d arrived before the partition was prepared", p.cfg.Definition.Name, r.Topic, r.Partition)
+		}
+		if _, ok := start[r.Partition]; !ok {
+			start[r.Partition] = o.next
+		}
+		if r.Offset > o.next {
+			if err := p.fillGap(ctx, b, r.Partition, r.Offset); err != nil {
+				return err
+			}
+		}
+		if err := p.apply(b, r); err != nil {
+			return err
+		}
+	}
+	if len(b.last) == 0 {
+		return nil // all delivered again below the committed point
+	}
+	if p.revoked(c, b) {
+		for q, n := range start {
+			p.owned[q].next = n
+		}
+		return nil
+	}
+	changelog := p.changelog(b)
+	marks := map[markSpot]int64{}
+	for _, out := range []struct {
+		topic, point string
+		recs         []log.Record
+	}{{p.cfg.Table, "table", b.table}, {p.cfg.Changelog, "changelog", changelog}} {
+		if len(out.recs) == 0 {
+			continue
+		}
+		if err := p.cfg.Log.Append(ctx, out.topic, out.recs); err != nil {
+			return fmt.Errorf("stream: definition %q: append %d records to %q: %w", p.cfg.Definition.Name, len(out.recs), out.topic, err)
+		}
+		for i := range out.recs {
+			s := markSpot{out.topic, out.recs[i].Partition}
+			marks[s] = max(marks[s], out.recs[i].Offset+1)
+		}
+		p.metrics.Published.WithLabelValues(out.topic).Add(float64(len(out.recs)))
+		p.crash(out.point)
+	}
+	commit := storeCommit{States: make(map[string]Stored, len(b.order)), Offsets: map[int]int64{}, Marks: marks}
+	for _, k := range b.order {
+		commit.States[k] = *b.states[k]
+	}
+	for q := range b.last {
+		commit.Offsets[q] = p.owned[q].next
+	}
+	if err := p.store.commit(commit); err != nil {
+		return err
+	}
+	for s, m := range marks {
+		p.marks[s] = m
+	}
+	p.metrics.Commits.Inc()
+	p.crash("commit")
+	last := make([]log.Record, 0, len(b.last))
+	for _, r := range b.last {
+		last = append(last, r)
+	}
+	// The group's offsets only tell a successor without this store where
+	// every output is published: a failed commit costs it more re-reading.
+	if err := c.Commit(ctx, last...); err != nil && !errors.Is(err, log.ErrNotAssigned) && ctx.Err() == nil {
+		p.cfg.Logger.Warn("features: commit the group's offsets", "definition", p.cfg.Definition.Name, "err", err)
+	}
+	return nil
+}
+
+// apply applies one record to its key's state and makes its feature-table
+// record, unless an earlier run already published it.
+func (p *Processor) apply(b *batch, r *log.Record) error {
+	o := p.owned[r.Partition]
+	if r.Offset < o.next {
+		return nil // committed already: delivered again after a rebalance or restart
+	}
+	o.next = r.Offset + 1
+	b.last[r.Partition] = log.Record{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset}
+	ev := &p.ev
+	if err := p.dec.Decode(r, ev); err != nil {
+		p.metrics.Events.WithLabelValues("bad").Inc()
+		p.warnBad(err)
+		return nil
+	}
+	if q := log.Partition([]byte(ev.Key), p.nIn); q != r.Partition {
+		return fmt.Errorf("stream: definition %q: record %s/%d at offset %d has key %q, which belongs in partition %d: the source topic must be keyed by the definition's key field %q",
+			p.cfg.Definition.Name, r.Topic, r.Partition, r.Offset, ev.Key, q, p.cfg.Definition.Source.Key)
+	}
+	st, err := p.load(b, ev.Key)
+	if err != nil {
+		return err
+	}
+	if st.Partition == r.Partition && r.Offset <= st.Offset {
+		p.metrics.Events.WithLabelValues("skipped").Inc()
+		delete(p.published, SourcePos{r.Partition, r.Offset})
+		if m, ok := p.clPublished[ev.Key]; ok && m <= st.Offset {
+			delete(p.clPublished, ev.Key)
+		}
+		return nil // restored from a changelog state that includes it
+	}
+	out := p.agg.Apply(st.State, ev)
+	st.Partition, st.Offset = r.Partition, r.Offset
+	if !b.dirty[ev.Key] {
+		b.dirty[ev.Key] = true
+		b.order = append(b.order, ev.Key)
+	}
+	p.metrics.Events.WithLabelValues(outcomeNames[out]).Inc()
+	if out == Dropped {
+		return nil
+	}
+	src := SourcePos{r.Partition, r.Offset}
+	if p.published[src] {
+		delete(p.published, src)
+		return nil
+	}
+	p.agg.Value(st.State, st.State.time, p.vals)
+	b.table = append(b.table, log.Record{Key: []byte(ev.Key),
+		Value:   AppendTableValue(nil, TableValue{Time: st.State.time, Values: p.vals}),
+		Headers: []log.Header{sourceHeader(r.Partition, r.Offset)}})
+	return nil
+}
+
+var outcomeNames = [...]string{Applied: "applied", Late: "late", Dropped: "dropped"}
+
+// changelog makes the batch's changelog records: each changed key's state
+// once, unless an earlier run already published it or a newer one.
+func (p *Processor) changelog(b *batch) []log.Record {
+	recs := make([]log.Record, 0, len(b.order))
+	for _, k := range b.order {
+		st := b.states[k]
+		if m, ok := p.clPublished[k]; ok {
+			if m >= st.Offset {
+				if m == st.Offset {
+					delete(p.clPublished, k)
+				}
+				continue
+			}
+			delete(p.clPublished, k)
+		}
+		recs = append(recs, log.Record{Key: []byte(k), Value: p.agg.AppendStored(nil, *st),
+			Headers: []log.Header{sourceHeader(st.Partition, st.Offset)}})
+	}
+	return recs
+}
+
+// fillGap applies, straight from the log, the records of a partition
+// between the next offset to apply and a record the group delivered
+// beyond it (after a dropped batch, the consumer's position is past
+// records this processor never committed).
+func (p *Processor) fillGap(ctx context.Context, b *batch, q int, upto int64) error {
+	topic := p.cfg.Definition.Source.Topic
+	for o := p.owned[q]; o.next < upto; {
+		recs, err := p.cfg.Log.Read(ctx, topic, q, o.next, log.ReadOptions{MaxRecords: int(min(upto-o.next, 1000))})
+		if err != nil {
+			return fmt.Errorf("stream: definition %q: read %s/%d at offset %d: %w", p.cfg.Definition.Name, topic, q, o.next, err)
+		}
+		if len(recs) == 0 {
+			return nil
+		}
+		for i := range recs {
+			if recs[i].Offset >= upto {
+				return nil
+			}
+			if err := p.apply(b, &recs[i]); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// revoked reports whether a rebalance took any of the batch's partitions
+// away (or is under way) while it was applied. The batch is then dropped
+// unpublished (its states were not stored): a new owner takes the
+// partitions from the group's committed offsets, and records the group
+// delivers to this processor again are applied from the store's offsets,
+// the gap read from the log.
+func (p *Processor) revoked(c log.Consumer, b *batch) bool {
+	assigned := map[int]bool{}
+	for _, tp := range c.Assignment() {
+		assigned[tp.Partition] = true
+	}
+	for q := range b.last {
+		if !assigned[q] {
+			p.cfg.Logger.Info("features: a rebalance took partitions away during a batch; it is dropped unpublished",
+				"definition", p.cfg.Definition.Name, "partition", q)
+			return true
+		}
+	}
+	return false
+}
+
+func (p *Processor) crash(point string) {
+	if p.crashPoint != nil {
+		p.crashPoint(point)
+	}
+}
+
+func (p *Processor) warnBad(err error) {
+	p.cfg.Logger.Warn("features: a source record does not fit the definition's schema; it is skipped and counted",
+		"definition", p.cfg.Definition.Name, "err", err)
+}

@@ -1,0 +1,241 @@
+package stream
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/flintml/flint/log"
+)
+
+// ProcessorConfig configures a Processor. Zero fields take the defaults
+// given.
+type ProcessorConfig struct {
+	Log        log.Log
+	Definition *Definition
+	// Dir is the state store's directory (created if missing). Required.
+	Dir string
+	// Group is the consumer group; default "features.NAME".
+	Group string
+	// Changelog and Table name the changelog and feature-table topics;
+	// default "features.NAME.changelog" and "features.NAME.table". They are
+	// created, with the source topic's partition count, if missing.
+	Changelog, Table string
+	// MaxRecords bounds the records of one poll, and so of one commit;
+	// default 1000.
+	MaxRecords int
+	// PollWait is how long a poll waits for records; default 500ms.
+	PollWait time.Duration
+	// RestoreSkew is how far the clocks of the source's writers and the
+	// processors may disagree: a processor that takes a partition over
+	// without its store looks for its predecessor's uncommitted outputs
+	// from this long before the first uncommitted source record's time.
+	// Default 10 minutes.
+	RestoreSkew time.Duration
+	// Logger receives restores and rebalances; nil means slog.Default().
+	Logger *slog.Logger
+}
+
+func (c *ProcessorConfig) defaults() error {
+	if c.Log == nil || c.Definition == nil || c.Dir == "" {
+		return errors.New("stream: a processor needs a log, a definition and a state directory")
+	}
+	name := c.Definition.Name
+	if c.Group == "" {
+		c.Group = "features." + name
+	}
+	if c.Changelog == "" {
+		c.Changelog = "features." + name + ".changelog"
+	}
+	if c.Table == "" {
+		c.Table = "features." + name + ".table"
+	}
+	if c.MaxRecords <= 0 {
+		c.MaxRecords = 1000
+	}
+	if c.PollWait <= 0 {
+		c.PollWait = 500 * time.Millisecond
+	}
+	if c.RestoreSkew <= 0 {
+		c.RestoreSkew = 10 * time.Minute
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return nil
+}
+
+// Processor is the online side of a definition: it consumes the source
+// topic in a consumer group, applies each event to its key's state in a
+// Store, writes every changed state to the changelog topic and every
+// event's new values to the feature-table topic, exactly once (see the
+// package documentation, "The processor").
+type Processor struct {
+	cfg     ProcessorConfig
+	agg     *Aggregator
+	store   *Store
+	dec     *RecordDecoder
+	metrics *Metrics
+	nIn     int            // source partitions
+	nOut    map[string]int // output topic → partitions
+
+	owned map[int]*owned     // prepared source partitions → their progress
+	marks map[markSpot]int64 // output partition → end of our last append there
+	// Outputs already in the log beyond the committed point, found when
+	// partitions were prepared: feature-table records by source position,
+	// changelog records by key (the highest source offset published).
+	published   map[SourcePos]bool
+	clPublished map[string]int64
+	lastLag     time.Time
+	ev          Event     // the event being applied
+	vals        []float64 // its key's values
+	// crashPoint, when set (by tests), is called at each point of a batch
+	// where a crash leaves something half done: "table" and "changelog"
+	// after those appends, "commit" after the store's commit.
+	crashPoint func(point string)
+}
+
+// owned is one prepared source partition: the next offset to apply.
+type owned struct{ next int64 }
+
+// NewProcessor opens the state store and creates the output topics.
+func NewProcessor(ctx context.Context, cfg ProcessorConfig) (*Processor, error) {
+	if err := cfg.defaults(); err != nil {
+		return nil, err
+	}
+	def := cfg.Definition
+	info, err := cfg.Log.Describe(ctx, def.Source.Topic)
+	if err != nil {
+		return nil, fmt.Errorf("stream: definition %q: describe source topic %q: %w", def.Name, def.Source.Topic, err)
+	}
+	p := &Processor{cfg: cfg, agg: NewAggregator(def), dec: NewRecordDecoder(def), nIn: len(info.Partitions),
+		nOut: map[string]int{}, owned: map[int]*owned{}, marks: map[markSpot]int64{},
+		published: map[SourcePos]bool{}, clPublished: map[string]int64{},
+		ev: def.NewEvent(), vals: make([]float64, len(def.Features))}
+	for _, t := range []string{cfg.Changelog, cfg.Table} {
+		err := cfg.Log.CreateTopic(ctx, t, log.TopicConfig{Partitions: p.nIn})
+		if err != nil && !errors.Is(err, log.ErrTopicExists) {
+			return nil, fmt.Errorf("stream: definition %q: create topic %q: %w", def.Name, t, err)
+		}
+		ti, err := cfg.Log.Describe(ctx, t)
+		if err != nil {
+			return nil, fmt.Errorf("stream: definition %q: describe topic %q: %w", def.Name, t, err)
+		}
+		p.nOut[t] = len(ti.Partitions)
+	}
+	if p.store, err = OpenStore(cfg.Dir, p.agg); err != nil {
+		return nil, err
+	}
+	p.metrics = newMetrics(def.Name, p.store)
+	if err := p.initMarks(ctx); err != nil {
+		_ = p.store.Close()
+		return nil, err
+	}
+	return p, nil
+}
+
+// initMarks loads the store's marks, and records the current end of every
+// output partition that has none before anything is appended to it. A
+// partition that ends before its mark lost records the log had
+// acknowledged (the embedded log's interval fsync and a machine crash):
+// outputs the store counts as published are gone, and the processor
+// refuses to go on with a gap.
+func (p *Processor) initMarks(ctx context.Context) error {
+	fresh := map[markSpot]int64{}
+	for t, n := range p.nOut {
+		for q := range n {
+			m, ok, err := p.store.Mark(t, q)
+			if err != nil {
+				return err
+			}
+			pi, err := p.cfg.Log.Offsets(ctx, t, q)
+			if err != nil {
+				return fmt.Errorf("stream: read the end of %s/%d: %w", t, q, err)
+			}
+			if ok && pi.Latest < m {
+				return fmt.Errorf("stream: %s/%d ends at offset %d, but the state store in %s has published up to %d there: the log lost acknowledged records (a machine crash with the embedded log's interval fsync?); delete the state directory, the topics %s and %s and the group %s to rebuild from the source",
+					t, q, pi.Latest, p.store.Dir(), m, p.cfg.Table, p.cfg.Changelog, p.cfg.Group)
+			}
+			if !ok {
+				m = pi.Latest
+				fresh[markSpot{t, q}] = m
+			}
+			p.marks[markSpot{t, q}] = m
+		}
+	}
+	if len(fresh) == 0 {
+		return nil
+	}
+	return p.store.commit(storeCommit{Marks: fresh})
+}
+
+// Store returns the processor's state store.
+func (p *Processor) Store() *Store { return p.store }
+
+// Metrics returns the processor's metrics.
+func (p *Processor) Metrics() *Metrics { return p.metrics }
+
+// Close closes the state store. Call it after Run returns.
+func (p *Processor) Close() error { return p.store.Close() }
+
+// Run consumes the source until ctx is done (then it returns nil) or an
+// error stops it. After an error, close the processor and start a new one:
+// it resumes exactly where the store's last commit left off.
+func (p *Processor) Run(ctx context.Context) error {
+	def := p.cfg.Definition
+	c, err := p.cfg.Log.JoinGroup(ctx, log.GroupConfig{Group: p.cfg.Group, Topics: []string{def.Source.Topic}})
+	if err != nil {
+		return fmt.Errorf("stream: definition %q: join group %q: %w", def.Name, p.cfg.Group, err)
+	}
+	defer c.Close()
+	for ctx.Err() == nil {
+		recs, err := c.Poll(ctx, log.ReadOptions{MaxRecords: p.cfg.MaxRecords, Wait: p.cfg.PollWait})
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("stream: definition %q: poll %q: %w", def.Name, def.Source.Topic, err)
+		}
+		if err := p.track(ctx, c.Assignment(), recs); err != nil {
+			return err
+		}
+		if err := p.process(ctx, c, recs); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		p.measureLag(ctx)
+	}
+	return nil
+}
+
+// track forgets partitions no longer assigned and prepares the ones that
+// records arrived from for the first time.
+func (p *Processor) track(ctx context.Context, assigned []log.TopicPartition, recs []log.Record) error {
+	keep := map[int]bool{}
+	for _, tp := range assigned {
+		keep[tp.Partition] = true
+	}
+	for q := range p.owned {
+		if !keep[q] {
+			delete(p.owned, q)
+			p.cfg.Logger.Info("features: partition revoked", "definition", p.cfg.Definition.Name, "partition", q)
+		}
+	}
+	var fresh []int
+	seen := map[int]bool{}
+	for i := range recs {
+		q := recs[i].Partition
+		if p.owned[q] == nil && !seen[q] {
+			seen[q] = true
+			fresh = append(fresh, q)
+		}
+	}
+	if len(fresh) == 0 {
+		return nil
+	}
+	return p.prepare(ctx, fresh)
+}
