@@ -208,9 +208,9 @@ type worker struct {
 	// heapLive is the worker's live heap after its last collection, as
 	// last reported.
 	heapLive int64
-	dead   bool
-	reason string    // why it died: lossHeartbeat, lossConnection or lossLeft
-	died   time.Time // when it died
+	dead     bool
+	reason   string    // why it died: lossHeartbeat, lossConnection or lossLeft
+	died     time.Time // when it died
 }
 
 func (w *worker) String() string { return fmt.Sprintf("worker %s (%s at %s)", w.id, w.name, w.addr) }
