@@ -546,14 +546,16 @@ func (c *versionCache) load(k cacheKey, e *cacheEntry, load func(context.Context
 		}
 	}()
 	e.lm, e.err = load(ctx)
-	close(e.done)
 	if e.err != nil {
+		// Out of the cache before anyone can see the failure: a request
+		// that comes after it loads again instead of getting the old error.
 		c.mu.Lock()
 		if c.entries[k] == e {
 			delete(c.entries, k)
 		}
 		c.mu.Unlock()
 	}
+	close(e.done)
 }
 
 // close cancels the loads in progress and waits for them to end, or for
