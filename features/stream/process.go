@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/flintml/flint/log"
 )
@@ -35,6 +36,9 @@ func (p *Processor) load(b *batch, key string) (*Stored, error) {
 	b.states[key] = &st
 	return &st, nil
 }
+
+// publishTimeout bounds publishing a batch's outputs once begun.
+const publishTimeout = time.Minute
 
 // process applies a poll's records, publishes their outputs, then commits
 // the states and the offsets in one synced store batch.
@@ -72,6 +76,11 @@ func (p *Processor) process(ctx context.Context, c log.Consumer, recs []log.Reco
 		return nil
 	}
 	changelog := p.changelog(b)
+	// Once its outputs start to go out, a batch is finished even if ctx
+	// ends (a graceful stop): the store then ends where the outputs do and a
+	// restart has nothing to re-derive. A crash at any point stays safe.
+	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), publishTimeout)
+	defer cancel()
 	marks := map[markSpot]int64{}
 	for _, out := range []struct {
 		topic, point string
@@ -80,7 +89,7 @@ func (p *Processor) process(ctx context.Context, c log.Consumer, recs []log.Reco
 		if len(out.recs) == 0 {
 			continue
 		}
-		if err := p.cfg.Log.Append(ctx, out.topic, out.recs); err != nil {
+		if err := p.cfg.Log.Append(pctx, out.topic, out.recs); err != nil {
 			return fmt.Errorf("stream: definition %q: append %d records to %q: %w", p.cfg.Definition.Name, len(out.recs), out.topic, err)
 		}
 		for i := range out.recs {
