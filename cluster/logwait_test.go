@@ -1,10 +1,10 @@
 package cluster
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"github.com/flintml/flint/internal/syncbuf"
 	"io"
 	"log/slog"
 	"net"
@@ -106,7 +106,7 @@ func TestLoadLogsWhatItWaitsFor(t *testing.T) {
 	old := slowRead
 	slowRead = 20 * time.Millisecond
 	t.Cleanup(func() { slowRead = old })
-	var buf syncBuffer
+	var buf syncbuf.Buffer
 	e := NewEngine(Config{Workers: 2, Logger: slog.New(slog.NewTextHandler(&buf, nil))})
 	defer e.Close()
 	l := newStuckLog(2, nil)
@@ -130,23 +130,6 @@ func TestLoadLogsWhatItWaitsFor(t *testing.T) {
 	if n := strings.Count(out, "waiting for the log"); n != 1 || !strings.Contains(out, "clicks/0@10") || !strings.Contains(out, "clicks/1@10") {
 		t.Fatalf("want one line naming clicks/0@10 and clicks/1@10, got %d:\n%s", n, out)
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // A Kafka broker that went away fails a load as unavailable, in one error.

@@ -1,16 +1,15 @@
 package remote
 
 import (
-	"bytes"
 	"context"
 	"fmt"
+	"github.com/flintml/flint/internal/syncbuf"
 	"log/slog"
 	"math"
 	"net"
 	"os/exec"
 	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -25,26 +24,8 @@ import (
 	"github.com/flintml/flint/cluster/remote/remotepb"
 )
 
-// syncBuffer is a log destination safe for concurrent writers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// count is the number of log lines holding every one of parts.
-func (s *syncBuffer) count(parts ...string) int {
+// countLines is the number of lines of s holding every one of parts.
+func countLines(s *syncbuf.Buffer, parts ...string) int {
 	n := 0
 	for _, line := range strings.Split(s.String(), "\n") {
 		all := true
@@ -58,7 +39,7 @@ func (s *syncBuffer) count(parts ...string) int {
 	return n
 }
 
-func bufLogger(b *syncBuffer, level slog.Level) *slog.Logger {
+func bufLogger(b *syncbuf.Buffer, level slog.Level) *slog.Logger {
 	return slog.New(slog.NewTextHandler(b, &slog.HandlerOptions{Level: level}))
 }
 
@@ -275,7 +256,7 @@ func TestWorkerWaitsAndReconnectsQuietly(t *testing.T) {
 	}
 	addr := lis.Addr().String()
 	lis.Close()
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
@@ -286,7 +267,7 @@ func TestWorkerWaitsAndReconnectsQuietly(t *testing.T) {
 		<-done
 	}()
 	waitFor(t, 10*time.Second, "the worker says it waits for the driver", func() bool {
-		return logs.count("level=INFO", "waiting for the driver at "+addr) == 1
+		return countLines(&logs, "level=INFO", "waiting for the driver at "+addr) == 1
 	})
 	cfg := Config{Listen: addr, HeartbeatInterval: 50 * time.Millisecond, HeartbeatTimeout: 5 * time.Second, Logger: quiet()}
 	d, err := NewDriver(cfg)
@@ -300,9 +281,9 @@ func TestWorkerWaitsAndReconnectsQuietly(t *testing.T) {
 	}
 	d.Close()
 	waitFor(t, 20*time.Second, "the worker retries at least 4 times", func() bool {
-		return logs.count("level=DEBUG", "driver still unreachable") >= 4
+		return countLines(&logs, "level=DEBUG", "driver still unreachable") >= 4
 	})
-	if n := logs.count("level=WARN"); n != 1 || logs.count("level=WARN", "driver at "+addr+" unreachable; retrying") != 1 {
+	if n := countLines(&logs, "level=WARN"); n != 1 || countLines(&logs, "level=WARN", "driver at "+addr+" unreachable; retrying") != 1 {
 		t.Fatalf("%d warnings while the driver was away, want 1 saying it is unreachable:\n%s", n, logs.String())
 	}
 	d2 := newDriver(t, cfg)
@@ -310,9 +291,9 @@ func TestWorkerWaitsAndReconnectsQuietly(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, 10*time.Second, "the worker says the driver is back", func() bool {
-		return logs.count("level=INFO", "driver at "+addr+" reachable again") == 1
+		return countLines(&logs, "level=INFO", "driver at "+addr+" reachable again") == 1
 	})
-	if n := logs.count("level=WARN"); n != 1 {
+	if n := countLines(&logs, "level=WARN"); n != 1 {
 		t.Fatalf("%d warnings in all, want 1:\n%s", n, logs.String())
 	}
 }
@@ -320,7 +301,7 @@ func TestWorkerWaitsAndReconnectsQuietly(t *testing.T) {
 // Calls with a missing or wrong secret are refused, logged once a minute
 // per peer on either side, and counted by the driver.
 func TestRefusedAuthLoggedAndCounted(t *testing.T) {
-	var dlogs, wlogs syncBuffer
+	var dlogs, wlogs syncbuf.Buffer
 	d := newDriver(t, Config{HeartbeatInterval: 50 * time.Millisecond, HeartbeatTimeout: 5 * time.Second, Secret: "s3cret",
 		Logger: bufLogger(&dlogs, slog.LevelInfo)})
 	for _, secret := range []string{"wrong", "wrong", ""} {
@@ -329,8 +310,8 @@ func TestRefusedAuthLoggedAndCounted(t *testing.T) {
 			t.Fatalf("worker with the secret %q: %v", secret, err)
 		}
 	}
-	if n := dlogs.count("level=WARN", "driver refused a call from 127.0.0.1:", "the shared secret did not match"); n != 1 || dlogs.count("refused") != 1 {
-		t.Fatalf("the driver logged %d refusals of 3 calls from one host, want 1 (the first):\n%s", dlogs.count("refused"), dlogs.String())
+	if n := countLines(&dlogs, "level=WARN", "driver refused a call from 127.0.0.1:", "the shared secret did not match"); n != 1 || countLines(&dlogs, "refused") != 1 {
+		t.Fatalf("the driver logged %d refusals of 3 calls from one host, want 1 (the first):\n%s", countLines(&dlogs, "refused"), dlogs.String())
 	}
 	if got := metricValue(t, d, "flint_cluster_auth_refused_total", nil); got != 3 {
 		t.Fatalf("flint_cluster_auth_refused_total = %v, want 3", got)
@@ -347,7 +328,7 @@ func TestRefusedAuthLoggedAndCounted(t *testing.T) {
 			t.Fatalf("a call to a worker without the secret: %v", err)
 		}
 	}
-	if n := wlogs.count("level=WARN", "worker go0 refused a call from 127.0.0.1:", "the shared secret was missing"); n != 1 {
+	if n := countLines(&wlogs, "level=WARN", "worker go0 refused a call from 127.0.0.1:", "the shared secret was missing"); n != 1 {
 		t.Fatalf("the worker logged %d refusals of 2 calls without the secret, want 1:\n%s", n, wlogs.String())
 	}
 }

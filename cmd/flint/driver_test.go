@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/flintml/flint/internal/syncbuf"
 	"io"
 	"log/slog"
 	"math/rand/v2"
@@ -257,7 +258,7 @@ func (h iterHook) Iteration(_ int, p ml.Progress, _ int) { h(p) }
 type child struct {
 	cmd    *exec.Cmd
 	lines  chan string // stdout, line by line
-	stderr syncBuffer
+	stderr syncbuf.Buffer
 }
 
 func startChild(t *testing.T, args ...string) *child {
@@ -430,7 +431,7 @@ func TestTrainListen(t *testing.T) {
 // flint up --http serves the job API on its driver and local workers.
 func TestUpServesJobs(t *testing.T) {
 	pr, pw := io.Pipe()
-	var out, errOut syncBuffer
+	var out, errOut syncbuf.Buffer
 	lines := make(chan string, 100)
 	go func() {
 		sc := bufio.NewScanner(pr)

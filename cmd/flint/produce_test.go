@@ -1,16 +1,15 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
+	"github.com/flintml/flint/internal/syncbuf"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -19,36 +18,17 @@ import (
 	"github.com/flintml/flint/log/kafka/kafkatest"
 )
 
-// lockedBuffer is a bytes.Buffer safe for a piped's output and a test's
-// polling.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *lockedBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *lockedBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // piped is a flint process whose standard input the test holds open.
 type piped struct {
 	cmd      *exec.Cmd
 	in       io.WriteCloser
-	out, err *lockedBuffer
+	out, err *syncbuf.Buffer
 	done     chan error
 }
 
 func startPiped(t *testing.T, args ...string) *piped {
 	t.Helper()
-	c := &piped{cmd: exec.Command(os.Args[0], args...), out: &lockedBuffer{}, err: &lockedBuffer{}, done: make(chan error, 1)}
+	c := &piped{cmd: exec.Command(os.Args[0], args...), out: &syncbuf.Buffer{}, err: &syncbuf.Buffer{}, done: make(chan error, 1)}
 	c.cmd.Env = append(os.Environ(), "FLINT_TEST_MAIN=1")
 	c.cmd.Stdout, c.cmd.Stderr = c.out, c.err
 	var err error

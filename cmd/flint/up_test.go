@@ -4,12 +4,12 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/flintml/flint/internal/syncbuf"
 	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/spf13/cobra"
@@ -54,7 +54,7 @@ func TestUpFitsOnWorkers(t *testing.T) {
 	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	var out, errOut syncBuffer
+	var out, errOut syncbuf.Buffer
 	s := streams{in: strings.NewReader(""), out: &out, err: &errOut}
 	root := newRootCmd(s.in, s.out, s.err)
 	for _, c := range root.Commands() {
@@ -96,23 +96,4 @@ func TestUpAndWorkerFlags(t *testing.T) {
 			t.Errorf("flint %s: %v, want an error containing %q", strings.Join(tc.args, " "), err, tc.want)
 		}
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for the writes of worker processes'
-// output copiers and the driver's logger at once.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

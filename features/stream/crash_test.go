@@ -1,10 +1,10 @@
 package stream
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"github.com/flintml/flint/internal/syncbuf"
 	"log/slog"
 	"math/rand/v2"
 	"os"
@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -107,32 +106,15 @@ func runChild(spec string) error {
 // child is a processor running in a child process.
 type child struct {
 	cmd    *exec.Cmd
-	stderr *syncBuffer
+	stderr *syncbuf.Buffer
 	done   chan struct{} // closed when it has exited
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }
 
 func startChild(t *testing.T, spec, defs, state, crash string) *child {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), childEnv+"="+spec, childDefsEnv+"="+defs, childStateEnv+"="+state, childCrashEnv+"="+crash)
-	c := &child{cmd: cmd, stderr: &syncBuffer{}, done: make(chan struct{})}
+	c := &child{cmd: cmd, stderr: &syncbuf.Buffer{}, done: make(chan struct{})}
 	cmd.Stderr = c.stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
