@@ -1,7 +1,6 @@
 package serving
 
 import (
-	"crypto/sha256"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -10,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/flintml/flint/internal/bearer"
 	"github.com/flintml/flint/models"
 )
 
@@ -314,22 +314,14 @@ func ReadTokensFile(path string) ([]Token, error) {
 	return ParseTokens(string(b), path)
 }
 
-// tokenSet maps the SHA-256 of each token to its scope; looking a presented
-// token up by its hash takes the same time whatever the token's bytes.
-type tokenSet map[[sha256.Size]byte]Scope
-
-func newTokenSet(ts []Token) tokenSet {
+// newTokens returns ts as a bearer.Tokens, nil when there are none.
+func newTokens(ts []Token) *bearer.Tokens[Scope] {
 	if len(ts) == 0 {
 		return nil
 	}
-	set := make(tokenSet, len(ts))
+	var set bearer.Tokens[Scope]
 	for _, t := range ts {
-		h := sha256.Sum256([]byte(t.Value))
-		set[h] = max(set[h], t.Scope) // a token listed twice gets its wider scope
+		set.Add(t.Value, t.Scope) // a token listed twice gets its wider scope
 	}
-	return set
-}
-
-func (ts tokenSet) scope(token string) Scope {
-	return ts[sha256.Sum256([]byte(token))]
+	return &set
 }

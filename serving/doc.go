@@ -124,8 +124,12 @@
 // (TokensFromEnv) that is given but holds no token (only comments, blanks
 // or separators) is refused, since it would turn authentication off; the
 // "serving: listening" log line and flint serve's start-up line say
-// whether auth is on (Server.AuthEnabled). Config.TLSCert and TLSKey turn
-// on HTTPS.
+// whether auth is on (Server.AuthEnabled). Requests refused with 401 for a
+// missing or invalid token are counted (flint_serving_auth_refused_total)
+// and logged ("serving: refused a request", with the client's address and
+// how many it sent since) at most once a minute per client address; a
+// valid token of too narrow a scope gets 403. Config.TLSCert and TLSKey
+// turn on HTTPS.
 // Bodies over Config.MaxBodyBytes and requests over Config.MaxRows rows get
 // 413; every request has a deadline (Config.RequestTimeout) and the
 // http.Server has read, write and idle timeouts. Model names are checked

@@ -25,6 +25,7 @@ type metrics struct {
 	inMemory    prometheus.Gauge
 	watchErrors prometheus.Counter
 	shed        prometheus.Counter // requests refused for the in-flight bytes bound
+	authRefused prometheus.Counter // requests refused for a missing or invalid token
 }
 
 func newMetrics() *metrics {
@@ -71,8 +72,12 @@ func newMetrics() *metrics {
 			Name: "flint_serving_shed_requests_total",
 			Help: "Requests answered 503 because the server held its limit of request bytes in flight (Config.MaxInFlightBytes).",
 		}),
+		authRefused: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "flint_serving_auth_refused_total",
+			Help: "Requests refused with 401 for a missing or invalid bearer token.",
+		}),
 	}
-	m.reg.MustRegister(m.requests, m.shed, m.latency, m.rows, m.loads, m.version, m.ready, m.failing, m.inMemory, m.watchErrors,
+	m.reg.MustRegister(m.requests, m.shed, m.authRefused, m.latency, m.rows, m.loads, m.version, m.ready, m.failing, m.inMemory, m.watchErrors,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

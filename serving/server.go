@@ -18,6 +18,7 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/flintml/flint/internal/bearer"
 	"github.com/flintml/flint/models"
 )
 
@@ -30,7 +31,7 @@ type Server struct {
 	log      *slog.Logger
 	echo     *echo.Echo
 	http     *http.Server
-	tokens   tokenSet // nil: no route asks for a token
+	guard    *bearer.Guard[Scope] // nil: no route asks for a token
 	metrics  *metrics
 	adapters map[string]adapter // set before Start; read-only after
 	cache    *versionCache
@@ -78,12 +79,20 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{
 		cfg:      cfg,
 		log:      cfg.Logger,
-		tokens:   newTokenSet(tokens),
 		metrics:  newMetrics(),
 		adapters: defaultAdapters(),
 		cache:    newVersionCache(cfg.VersionCache),
 		retries:  map[string]*backoff{},
 		flight:   &inflight{max: cfg.MaxInFlightBytes},
+	}
+	if ts := newTokens(tokens); ts != nil {
+		s.guard = bearer.New(bearer.Config[Scope]{
+			Tokens:  ts,
+			Refuse:  refuseAuth,
+			Refused: s.metrics.authRefused,
+			Log:     s.log,
+			LogMsg:  "serving: refused a request",
+		})
 	}
 	s.metrics.watchInflight(s.flight)
 	s.bodies.New = func() any { return new([]byte) }
@@ -142,7 +151,7 @@ func (s *Server) ListenAndServe() error {
 
 // AuthEnabled reports whether routes ask for a bearer token: whether the
 // server has tokens.
-func (s *Server) AuthEnabled() bool { return s.tokens != nil }
+func (s *Server) AuthEnabled() bool { return s.guard != nil }
 
 // Addr is the address Serve listens on, or nil before Serve.
 func (s *Server) Addr() net.Addr {
@@ -233,8 +242,8 @@ func (s *Server) newEcho() *echo.Echo {
 	}))
 	for _, r := range s.routes() {
 		var mw []echo.MiddlewareFunc
-		if r.scope != 0 && s.tokens != nil {
-			mw = append(mw, s.auth(r.scope))
+		if r.scope != 0 && s.guard != nil {
+			mw = append(mw, s.guard.Require(r.scope))
 		}
 		if r.timeout {
 			mw = append(mw, s.withTimeout)
@@ -283,27 +292,16 @@ func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-// auth asks for a bearer token of scope need (RFC 6750).
-func (s *Server) auth(need Scope) echo.MiddlewareFunc {
-	return func(next echo.HandlerFunc) echo.HandlerFunc {
-		return func(c echo.Context) error {
-			h := c.Request().Header.Get(echo.HeaderAuthorization)
-			const prefix = "bearer "
-			if len(h) <= len(prefix) || !strings.EqualFold(h[:len(prefix)], prefix) {
-				c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="flint"`)
-				return errorf(http.StatusUnauthorized, "this route needs a bearer token (Authorization: Bearer TOKEN)")
-			}
-			got := s.tokens.scope(strings.TrimSpace(h[len(prefix):]))
-			if got == 0 {
-				c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="flint", error="invalid_token"`)
-				return errorf(http.StatusUnauthorized, "the bearer token is not valid")
-			}
-			if got < need {
-				return errorf(http.StatusForbidden, "this route needs a token of scope %s; yours is %s", need, got)
-			}
-			return next(c)
-		}
+// refuseAuth is the answer to a request without a token of the route's
+// scope (RFC 6750).
+func refuseAuth(_ echo.Context, e *bearer.Error[Scope]) error {
+	switch e.Reason {
+	case bearer.Missing:
+		return errorf(http.StatusUnauthorized, "this route needs a bearer token (Authorization: Bearer TOKEN)")
+	case bearer.Invalid:
+		return errorf(http.StatusUnauthorized, "the bearer token is not valid")
 	}
+	return errorf(http.StatusForbidden, "this route needs a token of scope %s; yours is %s", e.Need, e.Have)
 }
 
 // withTimeout bounds the request's context by Config.RequestTimeout.

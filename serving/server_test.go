@@ -531,6 +531,10 @@ func TestAuth(t *testing.T) {
 			t.Errorf("%s %s: 401 without a Bearer challenge", c.method, c.path)
 		}
 	}
+	// The 401s are counted; the 403 (a valid token) is not.
+	if text := ts.metricsText(t, bearer("r-token-1")...); !strings.Contains(text, "\nflint_serving_auth_refused_total 8\n") {
+		t.Errorf("want flint_serving_auth_refused_total 8 in:\n%s", grepLines(text, "auth_refused"))
+	}
 }
 
 func TestParseTokens(t *testing.T) {

@@ -2,7 +2,6 @@ package trainer
 
 import (
 	"context"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -85,7 +84,7 @@ type API struct {
 	m       *Manager
 	log     *slog.Logger
 	echo    *echo.Echo
-	refused *refusals
+	refused prometheus.Counter // requests refused for a missing or invalid token
 }
 
 // NewAPI builds the API's handler. It panics without a Manager, a wiring
@@ -103,7 +102,14 @@ func NewAPI(cfg APIConfig) *API {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	a := &API{cfg: cfg, m: cfg.Manager, log: cfg.Logger, refused: newRefusals()}
+	a := &API{cfg: cfg, m: cfg.Manager, log: cfg.Logger, refused: prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "flint_trainer_api_auth_refused_total",
+		Help: "Requests to the job API refused for a missing or invalid bearer token.",
+	})}
+	var auth []echo.MiddlewareFunc
+	if mw := newAuth(cfg.Token, a.refused, a.log); mw != nil {
+		auth = append(auth, mw)
+	}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = a.handleError
@@ -117,9 +123,9 @@ func NewAPI(cfg APIConfig) *API {
 	}))
 	e.GET("/healthz", a.healthz)
 	if cfg.Metrics != nil {
-		e.GET("/metrics", a.metricsHandler(), a.auth)
+		e.GET("/metrics", a.metricsHandler(), auth...)
 	}
-	v1 := e.Group("/v1", a.auth)
+	v1 := e.Group("/v1", auth...)
 	v1.POST("/jobs", a.submit)
 	v1.GET("/jobs", a.list)
 	v1.GET("/jobs/:id", a.get)
@@ -197,29 +203,6 @@ func jobError(err error, id string) error {
 		return apiErrorf(http.StatusConflict, "job %s has already finished; only queued and running jobs can be canceled", id)
 	}
 	return err
-}
-
-// auth asks for the bearer token (RFC 6750) when one is configured.
-func (a *API) auth(next echo.HandlerFunc) echo.HandlerFunc {
-	if a.cfg.Token == "" {
-		return next
-	}
-	want := []byte(a.cfg.Token)
-	return func(c echo.Context) error {
-		h := c.Request().Header.Get(echo.HeaderAuthorization)
-		const prefix = "bearer "
-		if len(h) <= len(prefix) || !strings.EqualFold(h[:len(prefix)], prefix) {
-			a.refuse(c, "no bearer token")
-			c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="flint"`)
-			return apiErrorf(http.StatusUnauthorized, "the job API needs a bearer token (Authorization: Bearer TOKEN; the cluster secret)")
-		}
-		if subtle.ConstantTimeCompare([]byte(strings.TrimSpace(h[len(prefix):])), want) != 1 {
-			a.refuse(c, "invalid bearer token")
-			c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="flint", error="invalid_token"`)
-			return apiErrorf(http.StatusUnauthorized, "the bearer token is not valid")
-		}
-		return next(c)
-	}
 }
 
 func (a *API) healthz(c echo.Context) error {
