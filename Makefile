@@ -13,8 +13,8 @@ LDFLAGS := -X main.version=$(VERSION)
 
 # Packages with goroutines of their own run under the race detector; the
 # numeric packages (ml/...) run without it, where it would cost 10-25x.
-RACE_PKGS := ./log/... ./cluster/... ./features/... ./models/... ./serving/... ./trainer/... ./internal/logspec/... ./cmd/...
-OTHER_PKGS = $$($(GO) list ./... | grep -v -E 'flint/(log|cluster|features|models|serving|trainer|cmd)(/|$$)|flint/internal/logspec')
+RACE_PKGS := ./log/... ./cluster/... ./features/... ./models/... ./serving/... ./trainer/... ./internal/logspec/... ./internal/bearer/... ./cmd/...
+OTHER_PKGS = $$($(GO) list ./... | grep -v -E 'flint/(log|cluster|features|models|serving|trainer|cmd)(/|$$)|flint/internal/(logspec|bearer)')
 
 export FLINT_MINIO := $(TOOLS)/minio
 
