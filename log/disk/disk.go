@@ -41,6 +41,9 @@ type Log struct {
 	// benchmarks of what Open checks.
 	verified atomic.Int64
 	syncs    *syncTimer
+	// syncAhead wakes the background syncer for the partitions whose
+	// ahead flag is set (see partition.syncAheadBytes).
+	syncAhead chan struct{}
 
 	// closeMu is read-locked by every operation for its duration and
 	// write-locked by Close, which so waits for operations in flight.
@@ -110,6 +113,8 @@ func Open(cfg Config) (*Log, error) {
 		closing: make(chan struct{}),
 		topics:  map[string]*topic{},
 		syncs:   newSyncTimer(),
+
+		syncAhead: make(chan struct{}, 1),
 	}
 	l.points = l.readRecoveryPoints()
 	if err := l.openTopics(); err != nil {
@@ -291,19 +296,26 @@ func (l *Log) closeFiles() error {
 	return errors.Join(errs...)
 }
 
-// syncLoop fsyncs dirty partitions every SyncEvery.
+// syncLoop fsyncs dirty partitions every SyncEvery, and those that asked
+// for a sync ahead of it (see partition.syncAheadBytes) at once.
 func (l *Log) syncLoop(ctx context.Context) {
 	defer l.wg.Done()
 	tick := time.NewTicker(l.cfg.SyncEvery)
 	defer tick.Stop()
 	for {
+		ahead := false
 		select {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
+		case <-l.syncAhead:
+			ahead = true
 		}
 		for _, p := range l.allPartitions() {
-			if p.dirty.Swap(false) {
+			if ahead && !p.ahead.Swap(false) {
+				continue
+			}
+			if p.dirty.Swap(false) || ahead {
 				if err := p.sync(); err != nil {
 					l.logger.Error("disk: background fsync failed; the partition refuses appends until the log is reopened", "partition", p.String(), "err", err)
 				}

@@ -99,7 +99,11 @@
 //     cache. A background goroutine fdatasyncs every partition appended to,
 //     every Config.SyncEvery (1s by default), and when Config.SyncBytes is
 //     set the Append that brings a partition to SyncBytes unsynced bytes
-//     fsyncs it before returning. A power failure or kernel crash loses at
+//     fsyncs it before returning. The Append that brings a partition to a
+//     quarter of its segment size (at most 8 MiB) unsynced asks that
+//     goroutine to fdatasync it at once, and returns without waiting, so
+//     that the fdatasync of a roll, which the Append that rolls waits for,
+//     has little left to write. A power failure or kernel crash loses at
 //     most the appends of the last SyncEvery (or SyncBytes) per partition,
 //     always a suffix: recovery never leaves a hole.
 //   - SyncEachAppend: the batch was also fdatasynced before Append

@@ -122,6 +122,10 @@ type partition struct {
 	failed   error  // a write or fsync failed: the partition refuses appends
 	unsynced int64  // bytes written since the last fsync
 	dirty    atomic.Bool
+	// ahead asks the background syncer for a sync ahead of the interval
+	// (see syncAheadBytes); set by the append that asked, cleared by the
+	// syncer.
+	ahead atomic.Bool
 	// On a read-only log, mu serializes refresh instead, and guards tail.
 	tail badTail
 
@@ -228,6 +232,7 @@ func (p *partition) append(recs []log.Record, sel []int32) error {
 	p.publish(seg, buf)
 	p.unsynced += int64(len(buf))
 	needSync := cfg.Sync == SyncInterval && cfg.SyncBytes > 0 && p.unsynced >= cfg.SyncBytes
+	ahead := cfg.Sync == SyncInterval && !needSync && p.unsynced >= p.syncAheadBytes()
 	if len(seg.idxPending) >= 64<<10 {
 		if err := seg.flushIndex(); err != nil {
 			p.l.logger.Warn("disk: write index", "segment", seg.path, "err", err)
@@ -237,11 +242,30 @@ func (p *partition) append(recs []log.Record, sel []int32) error {
 	if cfg.Sync == SyncInterval {
 		p.dirty.Store(true)
 	}
+	if ahead && !p.ahead.Swap(true) {
+		select {
+		case p.l.syncAhead <- struct{}{}:
+		default: // the syncer is asked already
+		}
+	}
 	if needSync {
 		return p.sync()
 	}
 	return nil
 }
+
+// syncAheadBytes is the unsynced size at which an append under
+// SyncInterval asks the background syncer to fsync the partition at once,
+// without waiting for it: a quarter of the segment size, at most
+// maxSyncAheadBytes. It keeps the fdatasync of a roll, which the append
+// that rolls waits for (the segment must be on stable storage before the
+// next one is created), down to what was written since.
+func (p *partition) syncAheadBytes() int64 {
+	return min(p.topic.segmentBytes/4, maxSyncAheadBytes)
+}
+
+// maxSyncAheadBytes bounds syncAheadBytes.
+const maxSyncAheadBytes = 8 << 20
 
 // unappended clears the Topic that encodeBatches set on recs[i] for each i
 // of sel (all when sel is nil), whose batch was not written, so that the

@@ -40,3 +40,58 @@ func TestSyncStats(t *testing.T) {
 		t.Fatalf("histogram has %d samples, SyncStats %d fsyncs", got, st.Count)
 	}
 }
+
+// TestSyncAhead checks that under SyncInterval an append that brings a
+// partition to syncAheadBytes unsynced gets it fsynced in the background
+// at once, without waiting for Config.SyncEvery, and that a roll still
+// fsyncs the segment it seals before it returns.
+func TestSyncAhead(t *testing.T) {
+	cfg, _ := testConfig(t.TempDir())
+	cfg.SyncEvery = time.Hour // only a sync ahead can run
+	cfg.SegmentBytes = 64 << 10
+	l := mustOpen(t, cfg)
+	defer closeLog(t, l)
+	create(t, l, "t", log.TopicConfig{Partitions: 1})
+	p := l.topics["t"].parts[0]
+	if got := p.syncAheadBytes(); got != cfg.SegmentBytes/4 {
+		t.Fatalf("syncAheadBytes = %d, want %d", got, cfg.SegmentBytes/4)
+	}
+	before := l.SyncStats().Count
+	appendBatches(t, l, "t", 0, 1, 10, 3<<10) // 30 KiB: past a quarter, no roll
+	deadline := time.Now().Add(10 * time.Second)
+	for l.SyncStats().Count == before {
+		if time.Now().After(deadline) {
+			t.Fatal("no fsync ahead of the interval after 10s")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if n := len(segments(t, cfg.Dir, "t", 0)); n != 1 {
+		t.Fatalf("%d segments, want 1", n)
+	}
+
+	// A roll fsyncs the sealed segment before the append that rolled returns.
+	before = l.SyncStats().Count
+	appendBatches(t, l, "t", 10, 1, 12, 3<<10) // 36 KiB more: rolls
+	if n := len(segments(t, cfg.Dir, "t", 0)); n != 2 {
+		t.Fatalf("%d segments, want 2", n)
+	}
+	if n := l.SyncStats().Count - before; n < 1 {
+		t.Fatalf("the roll counted %d fsyncs", n)
+	}
+}
+
+// TestNoSyncAheadUnlessInterval checks that only SyncInterval asks for
+// syncs ahead: SyncUnsafeNever never fsyncs.
+func TestNoSyncAheadUnlessInterval(t *testing.T) {
+	cfg, _ := testConfig(t.TempDir())
+	cfg.Sync = SyncUnsafeNever
+	cfg.SegmentBytes = 64 << 10
+	l := mustOpen(t, cfg)
+	defer closeLog(t, l)
+	create(t, l, "t", log.TopicConfig{Partitions: 1})
+	appendBatches(t, l, "t", 0, 4, 10, 3<<10)
+	time.Sleep(50 * time.Millisecond)
+	if st := l.SyncStats(); st.Count != 0 {
+		t.Fatalf("SyncUnsafeNever did %d fsyncs", st.Count)
+	}
+}
