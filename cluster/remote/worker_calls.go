@@ -172,37 +172,13 @@ func (w *Worker) Derive(ctx context.Context, req *remotepb.DeriveRequest) (*remo
 	if err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	out := make([]*cluster.Block, len(parents))
-	errs := make([]error, len(parents))
-	sem := make(chan struct{}, w.cfg.Parallelism)
-	var wg sync.WaitGroup
-	for k := range parents {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			i := int(req.Partitions[k])
-			defer func() {
-				if r := recover(); r != nil {
-					errs[k] = fmt.Errorf("transform %s panicked on partition %d: %v\n%s", req.Step.Transform, i, r, debug.Stack())
-					cancel()
-				}
-			}()
-			out[k], errs[k] = cluster.ApplyTransformEncoded(ctx, req.Step.Transform, cluster.Part{Index: i, Block: parents[k]}, req.Step.Arg)
-			if errs[k] != nil {
-				cancel()
-			}
-		}()
-	}
-	wg.Wait()
-	if real := nonCanceled(errs); len(real) > 0 {
-		return nil, w.failure(errors.Join(real...))
-	}
-	if err := ctx.Err(); err != nil {
-		return nil, status.Errorf(codes.Canceled, "worker %s: %v", w.cfg.Name, err)
+	err = w.eachPartition(ctx, req.Partitions, "transform "+req.Step.Transform, func(ctx context.Context, k, i int) (err error) {
+		out[k], err = cluster.ApplyTransformEncoded(ctx, req.Step.Transform, cluster.Part{Index: i, Block: parents[k]}, req.Step.Arg)
+		return err
+	})
+	if err != nil {
+		return nil, err
 	}
 	idx := make([]int, len(req.Partitions))
 	for k, i := range req.Partitions {
@@ -307,40 +283,56 @@ func (w *Worker) Run(ctx context.Context, req *remotepb.RunRequest) (*remotepb.R
 	if err != nil {
 		return nil, status.Errorf(codes.InvalidArgument, "worker %s: %v", w.cfg.Name, err)
 	}
+	out := make([][]byte, len(blocks))
+	err = w.eachPartition(ctx, req.Partitions, "task "+req.Task, func(ctx context.Context, k, i int) (err error) {
+		if out[k], err = cluster.RunTaskEncoded(ctx, req.Task, cluster.Part{Index: i, Block: blocks[k]}, b); err != nil {
+			return fmt.Errorf("task %s on partition %d: %w", req.Task, i, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &remotepb.RunReply{Partials: out}, nil
+}
+
+// eachPartition runs fn for every partition of parts at once, at most
+// WorkerConfig.Parallelism at a time (k is the position in parts, i the
+// partition). The first error or panic cancels the others. It returns the
+// errors that are not cancellations, as the call's failure, or a Canceled
+// status when only the call's own context ended.
+func (w *Worker) eachPartition(ctx context.Context, parts []int32, what string, fn func(ctx context.Context, k, i int) error) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	out := make([][]byte, len(blocks))
-	errs := make([]error, len(blocks))
+	errs := make([]error, len(parts))
 	sem := make(chan struct{}, w.cfg.Parallelism)
 	var wg sync.WaitGroup
-	for k := range blocks {
+	for k := range parts {
 		wg.Add(1)
 		sem <- struct{}{}
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			i := int(req.Partitions[k])
+			i := int(parts[k])
 			defer func() {
 				if r := recover(); r != nil {
-					errs[k] = fmt.Errorf("task %s panicked on partition %d: %v\n%s", req.Task, i, r, debug.Stack())
+					errs[k] = fmt.Errorf("%s panicked on partition %d: %v\n%s", what, i, r, debug.Stack())
 					cancel()
 				}
 			}()
-			out[k], errs[k] = cluster.RunTaskEncoded(ctx, req.Task, cluster.Part{Index: i, Block: blocks[k]}, b)
-			if errs[k] != nil {
-				errs[k] = fmt.Errorf("task %s on partition %d: %w", req.Task, i, errs[k])
+			if errs[k] = fn(ctx, k, i); errs[k] != nil {
 				cancel()
 			}
 		}()
 	}
 	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		if ctx.Err() != nil && errors.Is(err, context.Canceled) && errors.Join(nonCanceled(errs)...) == nil {
-			return nil, status.Errorf(codes.Canceled, "worker %s: %v", w.cfg.Name, err)
-		}
-		return nil, w.failure(errors.Join(nonCanceled(errs)...))
+	if real := nonCanceled(errs); len(real) > 0 {
+		return w.failure(errors.Join(real...))
 	}
-	return &remotepb.RunReply{Partials: out}, nil
+	if err := ctx.Err(); err != nil {
+		return status.Errorf(codes.Canceled, "worker %s: %v", w.cfg.Name, err)
+	}
+	return nil
 }
 
 func nonCanceled(errs []error) []error {
