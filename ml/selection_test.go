@@ -21,15 +21,15 @@ func TestFoldsPartitionTheRows(t *testing.T) {
 	for _, workers := range []int{1, 3} {
 		e := newEngine(t, workers)
 		ds := s.dense(t, e, 4)
-		folds, err := makeFolds(context.Background(), e, ds, 5, 7)
+		folds, err := KFold(context.Background(), e, ds, 5, 7)
 		if err != nil {
 			t.Fatal(err)
 		}
 		seen := make([]int, s.rows)
 		var ids [][]float64
 		for i, f := range folds {
-			test := rowIDs(t, e, f.test)
-			train := rowIDs(t, e, f.train)
+			test := rowIDs(t, e, f.Test)
+			train := rowIDs(t, e, f.Train)
 			if len(test)+len(train) != s.rows {
 				t.Fatalf("fold %d: %d test + %d train rows of %d", i, len(test), len(train), s.rows)
 			}
@@ -55,7 +55,7 @@ func TestFoldsPartitionTheRows(t *testing.T) {
 				}
 			}
 		}
-		dropFolds(e, folds)
+		DropFolds(e, folds)
 	}
 }
 
@@ -103,58 +103,5 @@ func TestCrossValidate(t *testing.T) {
 	}
 	if _, err := CrossValidate(context.Background(), e, ds, LinearRegression{}, 3, 1, "speed"); err == nil || !strings.Contains(err.Error(), `unknown metric "speed"`) {
 		t.Errorf("unknown metric: %v", err)
-	}
-}
-
-// TestGridSearchPicksTheBest: on data with many noise features and few
-// rows, some regularisation beats none and far too much loses; the search
-// reports every fold of every combination in the grid's order.
-func TestGridSearchPicksTheBest(t *testing.T) {
-	coef := make([]float64, 30)
-	coef[0], coef[1], coef[2] = 2, -1.5, 1
-	s := softmaxData(43, 300, 30, coef, []float64{0}, 0, false)
-	e := newEngine(t, 2)
-	ds := s.dense(t, e, 3)
-	g := GridSearch{
-		Grid: map[string][]float64{"regParam": {0, 0.02, 5}, "elasticNetParam": {0, 1}},
-		Build: func(p Params) (Estimator, error) {
-			return LogisticRegression{RegParam: p["regParam"], ElasticNetParam: p["elasticNetParam"]}, nil
-		},
-		Folds:  4,
-		Seed:   3,
-		Metric: "logloss",
-	}
-	res, err := g.Run(context.Background(), e, ds)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(res.Trials) != 6 || res.LargerIsBetter {
-		t.Fatalf("%d trials, larger is better %v", len(res.Trials), res.LargerIsBetter)
-	}
-	// Names sorted (elasticNetParam, regParam), the last varying fastest.
-	order := []Params{
-		{"elasticNetParam": 0, "regParam": 0}, {"elasticNetParam": 0, "regParam": 0.02}, {"elasticNetParam": 0, "regParam": 5},
-		{"elasticNetParam": 1, "regParam": 0}, {"elasticNetParam": 1, "regParam": 0.02}, {"elasticNetParam": 1, "regParam": 5},
-	}
-	for i, tr := range res.Trials {
-		if tr.Params.String() != order[i].String() {
-			t.Errorf("trial %d is %v, want %v", i, tr.Params, order[i])
-		}
-		if len(tr.Folds) != 4 {
-			t.Errorf("trial %d has %d fold metrics", i, len(tr.Folds))
-		}
-		t.Logf("%v: log-loss %.4f ± %.4f %v", tr.Params, tr.Mean, tr.Std, tr.Folds)
-	}
-	if res.Best["regParam"] != 0.02 {
-		t.Errorf("best %v (mean %.4f), want regParam 0.02", res.Best, res.BestMean)
-	}
-	for _, tr := range res.Trials {
-		if tr.Mean < res.BestMean {
-			t.Errorf("%v scored %.4f, better than the best %.4f", tr.Params, tr.Mean, res.BestMean)
-		}
-	}
-	g.Grid["regParam"] = nil
-	if _, err := g.Run(context.Background(), e, ds); err == nil || !strings.Contains(err.Error(), `"regParam" has no values`) {
-		t.Errorf("empty values: %v", err)
 	}
 }

@@ -28,8 +28,9 @@ import (
 
 // pinned is PREFIX/job.json.
 type pinned struct {
-	SpecSHA256 string           `json:"spec_sha256"`
-	Sources    []cluster.Source `json:"sources"`
+	SpecSHA256  string           `json:"spec_sha256"`
+	Sources     []cluster.Source `json:"sources"`
+	TestSources []cluster.Source `json:"test_sources,omitempty"` // evaluation.test's
 }
 
 // checkpointer saves and restores the final fit's optimiser state. A nil
@@ -77,16 +78,17 @@ func (j *job) newCheckpointer() (*checkpointer, error) {
 	return c, nil
 }
 
-// pinSources returns the sources pinned by an earlier run of the same job
-// under the checkpoint prefix, or plans them and pins them there.
-func (j *job) pinSources(ctx context.Context) ([]cluster.Source, error) {
+// pinSources returns the sources (and evaluation.test's, if any) pinned by
+// an earlier run of the same job under the checkpoint prefix, or plans
+// them and pins them there.
+func (j *job) pinSources(ctx context.Context) (sources, test []cluster.Source, err error) {
 	c := j.ckpt
 	if c == nil {
-		return j.planSources(ctx)
+		return j.planAll(ctx)
 	}
 	hash, err := j.specHash()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var p pinned
 	err = readJSON(ctx, c.store, c.key("job.json"), &p)
@@ -94,31 +96,43 @@ func (j *job) pinSources(ctx context.Context) ([]cluster.Source, error) {
 	case err == nil && p.SpecSHA256 == hash:
 		state, err := readAll(ctx, c.store, c.key("state"))
 		if err != nil && !errors.Is(err, models.ErrNotFound) {
-			return nil, fmt.Errorf("trainer: read checkpoint %s: %w", c.key("state"), err)
+			return nil, nil, fmt.Errorf("trainer: read checkpoint %s: %w", c.key("state"), err)
 		}
 		c.resume = state
 		j.log.Info("trainer: resuming from checkpoint", "prefix", c.prefix, "sources", len(p.Sources), "state_bytes", len(state))
-		return p.Sources, nil
+		return p.Sources, p.TestSources, nil
 	case err == nil:
 		j.log.Warn("trainer: the checkpoint under the prefix is for another spec; starting over", "prefix", c.prefix)
 	case !errors.Is(err, models.ErrNotFound):
-		return nil, fmt.Errorf("trainer: read checkpoint %s: %w", c.key("job.json"), err)
+		return nil, nil, fmt.Errorf("trainer: read checkpoint %s: %w", c.key("job.json"), err)
 	}
 	if err := c.store.Delete(ctx, c.key("state")); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	sources, err := j.planSources(ctx)
-	if err != nil {
-		return nil, err
+	if sources, test, err = j.planAll(ctx); err != nil {
+		return nil, nil, err
 	}
-	data, err := json.Marshal(pinned{SpecSHA256: hash, Sources: sources})
+	data, err := json.Marshal(pinned{SpecSHA256: hash, Sources: sources, TestSources: test})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := c.store.Put(ctx, c.key("job.json"), bytes.NewReader(data), int64(len(data))); err != nil {
-		return nil, fmt.Errorf("trainer: pin sources at %s: %w", c.key("job.json"), err)
+		return nil, nil, fmt.Errorf("trainer: pin sources at %s: %w", c.key("job.json"), err)
 	}
-	return sources, nil
+	return sources, test, nil
+}
+
+// planAll plans the job's source and evaluation.test's.
+func (j *job) planAll(ctx context.Context) (sources, test []cluster.Source, err error) {
+	if sources, err = j.planSources(ctx, j.spec.Source); err != nil {
+		return nil, nil, err
+	}
+	if t := j.spec.Evaluation.testSource(j.spec.Source); t != nil {
+		if test, err = j.planSources(ctx, *t); err != nil {
+			return nil, nil, fmt.Errorf("trainer: evaluation.test: %w", err)
+		}
+	}
+	return sources, test, nil
 }
 
 // save stores an encoded optimiser state as the newest checkpoint.

@@ -94,6 +94,7 @@ schema:
   fields: [{name: a, type: numeric}, {name: b, type: numeric}]
 algorithm:
   kmeans: {k: 3, seed: 4, max_iter: 25, tol: 1e-12, runs: 2}
+evaluation: {test_fraction: 0}
 engine: {checkpoint_every: 3}
 `
 

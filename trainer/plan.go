@@ -34,7 +34,7 @@ func Plan(s *Spec) string {
 		fmt.Fprintf(&b, ", label %s", s.Schema.Label)
 	}
 	b.WriteString("\n")
-	if s.Algorithm.ALS == nil {
+	if _, a, _ := s.Algorithm.chosen(); a.input() == featureRows {
 		if p, err := features.New(s.Schema, s.Transforms); err == nil {
 			fmt.Fprintf(&b, "  features: %d transform(s) → a vector of %d (one-hot widths are known after fitting)\n", len(s.Transforms), p.Width())
 			for i, t := range s.Transforms {
@@ -48,17 +48,21 @@ func Plan(s *Spec) string {
 	}
 	fmt.Fprintf(&b, "  algorithm: %s\n", s.Algorithm.Name())
 	ev := s.Evaluation
-	switch {
-	case s.Algorithm.KMeans != nil:
-		b.WriteString("  evaluation: on every row (k-means holds none out: inertia and silhouette of the rows it clusters)")
-	case ev.Folds > 0:
-		fmt.Fprintf(&b, "  evaluation: %d-fold cross-validation", ev.Folds)
-	default:
-		frac := ev.TestFraction
-		if frac == 0 {
-			frac = 0.2
+	switch frac := ev.testFraction(); {
+	case ev.Test != nil:
+		t := ev.testSource(s.Source)
+		if len(t.Files) > 0 {
+			fmt.Fprintf(&b, "  evaluation: metrics of %d test file(s): %s", len(t.Files), strings.Join(t.Files, ", "))
+		} else {
+			fmt.Fprintf(&b, "  evaluation: metrics of topic %s from %s to %s", t.Topic, orDefault(t.From, "earliest"), orDefault(t.To, "latest"))
 		}
-		fmt.Fprintf(&b, "  evaluation: %.0f%% of rows held out", frac*100)
+	case frac == 0:
+		b.WriteString("  evaluation: metrics of the training rows (test_fraction: 0 holds none out)")
+	default:
+		fmt.Fprintf(&b, "  evaluation: metrics of %.0f%% of rows held out (seed %d)", frac*100, seedOr(ev.Seed))
+	}
+	if ev.Folds > 0 && len(ev.Grid) == 0 {
+		fmt.Fprintf(&b, "; %d-fold cross-validation of the training rows", ev.Folds)
 	}
 	if len(ev.Metrics) > 0 {
 		fmt.Fprintf(&b, ", metrics %s", strings.Join(ev.Metrics, ", "))
@@ -75,6 +79,21 @@ func Plan(s *Spec) string {
 			parts[i] = fmt.Sprintf("%s %v", n, ev.Grid[n])
 		}
 		fmt.Fprintf(&b, "  grid: %d points: %s\n", gridSize(ev.Grid), strings.Join(parts, "; "))
+		_, a, _ := s.Algorithm.chosen()
+		by := a.selectBy()
+		if len(ev.Metrics) > 0 {
+			by = ev.Metrics[0]
+		}
+		if ev.Folds > 0 {
+			fmt.Fprintf(&b, "    chosen by the mean %s of %d-fold cross-validation of the training rows", by, ev.Folds)
+		} else {
+			fmt.Fprintf(&b, "    chosen by %s on %.0f%% of the training rows, fitted on the rest", by, ev.validationFraction()*100)
+		}
+		if ev.refit() {
+			b.WriteString("; the chosen point is fitted again on all the training rows\n")
+		} else {
+			b.WriteString("; its model from the search is published (refit: false)\n")
+		}
 	}
 	workers := "one worker per core"
 	if s.Engine.Workers > 0 {

@@ -44,119 +44,57 @@ type Source struct {
 	Header bool `yaml:"header" doc:"Skip the first line of each file (a CSV header)."`
 }
 
-// Algorithm holds exactly one algorithm's parameters.
-type Algorithm struct {
-	LinearRegression   *LinearParams   `yaml:"linear_regression" doc:"Least-squares linear regression."`
-	LogisticRegression *LogisticParams `yaml:"logistic_regression" doc:"Binary or multinomial logistic regression."`
-	KMeans             *KMeansParams   `yaml:"kmeans" doc:"k-means clustering."`
-	ALS                *ALSParams      `yaml:"als" doc:"Alternating least squares matrix factorisation for recommendation."`
-	MLP                *MLPParams      `yaml:"mlp" doc:"A multilayer perceptron classifier trained with autodiff gradients."`
-}
-
-// Name returns the name of the chosen algorithm, or "" if none or several.
-func (a Algorithm) Name() string {
-	names := a.names()
-	if len(names) != 1 {
-		return ""
-	}
-	return names[0]
-}
-
-func (a Algorithm) names() []string {
-	var n []string
-	if a.LinearRegression != nil {
-		n = append(n, "linear_regression")
-	}
-	if a.LogisticRegression != nil {
-		n = append(n, "logistic_regression")
-	}
-	if a.KMeans != nil {
-		n = append(n, "kmeans")
-	}
-	if a.ALS != nil {
-		n = append(n, "als")
-	}
-	if a.MLP != nil {
-		n = append(n, "mlp")
-	}
-	return n
-}
-
-// Regularised holds the parameters linear models share (MLlib's names).
-type Regularised struct {
-	RegParam        float64 `yaml:"reg_param" doc:"Regularisation strength λ (default 0)."`
-	ElasticNetParam float64 `yaml:"elastic_net_param" doc:"Mix of L1 in the penalty, 0 (L2, default) to 1 (L1)."`
-	FitIntercept    *bool   `yaml:"fit_intercept" doc:"Fit an unregularised intercept (default true)."`
-	Standardization *bool   `yaml:"standardization" doc:"Standardise features inside the optimiser (default true); coefficients are reported on the original scale."`
-	MaxIter         int     `yaml:"max_iter" doc:"Most iterations (default 100)."`
-	Tol             float64 `yaml:"tol" doc:"Convergence tolerance (default 1e-6)."`
-	Solver          string  `yaml:"solver" doc:"lbfgs (default; OWL-QN with L1), gd, sgd, or normal (closed form, linear regression without L1 only)."`
-	StepSize        float64 `yaml:"step_size" doc:"Step size for sgd (default 1)."`
-	MiniBatch       float64 `yaml:"mini_batch_fraction" doc:"Fraction of rows sampled per sgd iteration (default 1)."`
-	Seed            uint64  `yaml:"seed" doc:"Seed for sampling (default 1)."`
-}
-
-// LinearParams configures linear regression.
-type LinearParams struct {
-	Regularised `yaml:",inline"`
-}
-
-// LogisticParams configures logistic regression.
-type LogisticParams struct {
-	Regularised `yaml:",inline"`
-	Family      string `yaml:"family" doc:"auto (default: binomial for 2 classes), binomial or multinomial."`
-}
-
-// KMeansParams configures k-means.
-type KMeansParams struct {
-	K         int     `yaml:"k" doc:"Number of clusters." required:"true"`
-	Init      string  `yaml:"init" doc:"k-means|| (default), k-means++ or random."`
-	InitSteps int     `yaml:"init_steps" doc:"Rounds of k-means|| (default 2)."`
-	MaxIter   int     `yaml:"max_iter" doc:"Most Lloyd iterations (default 20)."`
-	Tol       float64 `yaml:"tol" doc:"Stop when no centre moves more than this (default 1e-4)."`
-	Runs      int     `yaml:"runs" doc:"Independent runs with different seeds; the best is kept (default 1)."`
-	Seed      uint64  `yaml:"seed" doc:"Seed (default 1)."`
-}
-
-// ALSParams configures alternating least squares.
-type ALSParams struct {
-	User          string  `yaml:"user" doc:"Field holding the user id: a numeric field of integer ids, or a categorical field of string ids (UUIDs, SKUs), mapped to integers in sorted order and stored with the model." required:"true"`
-	Item          string  `yaml:"item" doc:"Field holding the item id: numeric (integer ids) or categorical (string ids), as for user." required:"true"`
-	Rating        string  `yaml:"rating" doc:"Field holding the rating (or interaction strength for implicit feedback)." required:"true"`
-	Rank          int     `yaml:"rank" doc:"Number of latent factors (default 10)."`
-	RegParam      float64 `yaml:"reg_param" doc:"Regularisation λ, scaled by each user's and item's number of ratings (default 0.1)."`
-	Implicit      bool    `yaml:"implicit_prefs" doc:"Treat ratings as implicit feedback (confidence weighting)."`
-	Alpha         float64 `yaml:"alpha" doc:"Confidence scale for implicit feedback (default 1)."`
-	Nonnegative   bool    `yaml:"nonnegative" doc:"Constrain factors to be non-negative."`
-	MaxIter       int     `yaml:"max_iter" doc:"Iterations (default 10)."`
-	ColdStart     string  `yaml:"cold_start_strategy" doc:"nan (default: predictions for unseen users or items are NaN) or drop (left out of evaluation)."`
-	Seed          uint64  `yaml:"seed" doc:"Seed (default 1)."`
-	RankingK      int     `yaml:"ranking_k" doc:"k for precision@k, recall@k and NDCG@k (default 10). The job reports them (precision_at_k, recall_at_k, ndcg_at_k, map) beside the same metrics of recommending the most-rated training items to the same users (precision_at_k_popular, recall_at_k_popular, ndcg_at_k_popular, map_popular), so a model worse than that trivial answer shows."`
-	ExcludeRated  *bool   `yaml:"exclude_rated" doc:"Leave items a user rated in training out of their ranking evaluation (default true)."`
-	MaxBroadcastB int64   `yaml:"max_broadcast_bytes" doc:"Bound on the factor matrix broadcast to workers (default 1 GiB)."`
-	Biases        bool    `yaml:"biases" doc:"Learn a bias per user and per item with the factors (biased matrix factorisation): a rating is predicted as the mean rating + user bias + item bias + the factors' dot product; the biases are regularised by reg_param. Explicit feedback only, not with nonnegative."`
-}
-
-// MLPParams configures the multilayer perceptron.
-type MLPParams struct {
-	Hidden       []int   `yaml:"hidden_layers" doc:"Sizes of the hidden layers (default [100])."`
-	Activation   string  `yaml:"activation" doc:"relu (default), tanh or sigmoid."`
-	Optimizer    string  `yaml:"optimizer" doc:"adam (default) or sgd (with momentum)."`
-	LearningRate float64 `yaml:"learning_rate" doc:"Step size (default 0.001 for adam, 0.01 for sgd)."`
-	BatchSize    int     `yaml:"batch_size" doc:"Rows per mini-batch (default 256)."`
-	MaxIter      int     `yaml:"max_iter" doc:"Most mini-batch iterations (default 2000)."`
-	L2           float64 `yaml:"l2" doc:"L2 penalty on the weights (default 1e-4)."`
-	Tol          float64 `yaml:"tol" doc:"Stop when the loss improves less than this over an epoch (default 1e-4)."`
-	Seed         uint64  `yaml:"seed" doc:"Seed (default 1)."`
-}
-
-// Evaluation says how the model is judged.
+// Evaluation says how the model is judged and its hyper-parameters chosen.
+// The rows the metrics are reported on are never the rows a grid point is
+// chosen by.
 type Evaluation struct {
-	TestFraction float64              `yaml:"test_fraction" doc:"Fraction of rows held out for testing (default 0.2; 0 with folds)."`
-	Folds        int                  `yaml:"folds" doc:"k for k-fold cross-validation over the grid (0: a single held-out split)."`
-	Seed         uint64               `yaml:"seed" doc:"Seed of the split (default 1)."`
-	Metrics      []string             `yaml:"metrics" doc:"Metrics to report; the first one chooses among grid points. Default: accuracy (classification), rmse (regression), inertia (kmeans), rmse (als)."`
-	Grid         map[string][]float64 `yaml:"grid" doc:"Hyper-parameters to search: a parameter name of the algorithm and the values to try."`
+	TestFraction *float64             `yaml:"test_fraction" doc:"Fraction of the rows held out (a seeded random share) to report the metrics on (default 0.2). 0 trains on every row; the metrics are then those of the training rows, and with folds the cross-validation means beside them are the honest figure."`
+	Test         *Source              `yaml:"test" doc:"Records to report the metrics on instead of a random share of the source: files, a topic, or an offset range (from, to) of the source's topic. The transforms are fitted on the training records only."`
+	Folds        int                  `yaml:"folds" doc:"k for k-fold cross-validation of the training rows (0: none). With a grid, each point is scored by the mean over the folds; without, the model is cross-validated and the folds' mean and standard deviation of each metric are reported as <metric>_cv_mean and <metric>_cv_std."`
+	Validation   float64              `yaml:"validation_fraction" doc:"With a grid and no folds: the share of the training rows each grid point is scored on, fitted on the rest (default 0.25)."`
+	Refit        *bool                `yaml:"refit" doc:"After a grid search, fit the chosen point again on all the training rows and publish that model (default true). false publishes the model the search fitted on the training rows less the validation share (not with folds)."`
+	Seed         uint64               `yaml:"seed" doc:"Seed of the splits and folds (default 1)."`
+	Metrics      []string             `yaml:"metrics" doc:"Metrics to report; the first one chooses among grid points. Default: rmse (linear regression), accuracy (classifiers), inertia and silhouette (kmeans; a grid chooses by silhouette), every metric (als)."`
+	Grid         map[string][]float64 `yaml:"grid" doc:"Hyper-parameters to search: a parameter name of the algorithm and the values to try. A point that fails (a singular system, a NaN metric) is logged and skipped."`
+}
+
+// testFraction is the share of rows held out for the report: 0 when
+// evaluation.test names the records instead.
+func (e Evaluation) testFraction() float64 {
+	switch {
+	case e.Test != nil:
+		return 0
+	case e.TestFraction != nil:
+		return *e.TestFraction
+	}
+	return 0.2
+}
+
+// validationFraction is the share of the training rows a grid scores its
+// points on (without folds).
+func (e Evaluation) validationFraction() float64 {
+	if e.Validation == 0 {
+		return 0.25
+	}
+	return e.Validation
+}
+
+func (e Evaluation) refit() bool { return e.Refit == nil || *e.Refit }
+
+// testSource is evaluation.test with an offset range of the source topic
+// completed by the topic, or nil.
+func (e Evaluation) testSource(src Source) *Source {
+	if e.Test == nil {
+		return nil
+	}
+	t := *e.Test
+	if t.Topic == "" && len(t.Files) == 0 {
+		t.Topic = src.Topic
+		if t.Split == 0 {
+			t.Split = src.Split
+		}
+	}
+	return &t
 }
 
 // EngineSpec sizes the engine.
@@ -262,40 +200,8 @@ func (s *Spec) validate(d *decoder) {
 	} else if err := log.ValidTopicName(s.Name); err != nil {
 		d.at("name", "%q: use letters, digits, '.', '_' and '-'", s.Name)
 	}
-	src := s.Source
-	switch {
-	case src.Topic == "" && len(src.Files) == 0:
-		d.at("source", "give a topic or files")
-	case src.Topic != "" && len(src.Files) > 0:
-		d.at("source", "give a topic or files, not both")
-	case src.Topic != "":
-		if err := log.ValidTopicName(src.Topic); err != nil {
-			d.at("source.topic", "%v", err)
-		}
-		if src.Header {
-			d.at("source.header", "only files have headers")
-		}
-	}
-	for _, f := range []struct{ path, v, word string }{{"source.from", src.From, "earliest"}, {"source.to", src.To, "latest"}} {
-		if f.v == "" || f.v == f.word {
-			continue
-		}
-		if n, err := strconv.ParseInt(f.v, 10, 64); err != nil || n < 0 {
-			d.at(f.path, "want %s or an offset, got %q", f.word, f.v)
-		}
-		if len(src.Files) > 0 {
-			d.at(f.path, "offsets apply to topics, not files")
-		}
-	}
-	if src.Split < 0 {
-		d.at("source.split", "must not be negative, got %d", src.Split)
-	}
-	if src.Partitions < 0 {
-		d.at("source.partitions", "must not be negative, got %d", src.Partitions)
-	}
-	if src.Partitions > 0 && len(src.Files) == 0 {
-		d.at("source.partitions", "applies to files; a topic has one dataset partition per log partition (times source.split)")
-	}
+	checkSource(d, "source", s.Source, false)
+	name, a, chosen := s.Algorithm.chosen()
 	if err := s.Schema.Validate(); err != nil {
 		for _, line := range strings.Split(err.Error(), "\n") {
 			path, msg, ok := strings.Cut(line, ": ")
@@ -304,7 +210,7 @@ func (s *Spec) validate(d *decoder) {
 			}
 			d.at(join("schema", path), "%s", msg)
 		}
-	} else if s.Algorithm.ALS == nil {
+	} else if !chosen || a.input() == featureRows {
 		// The transforms compile against the schema as they will at
 		// training: an input naming no field is found here, not after the
 		// source has been read.
@@ -332,35 +238,118 @@ func (s *Spec) validate(d *decoder) {
 	default:
 		d.at("on_bad_record", "want fail, skip or dead_letter, got %q", s.OnBadRecord)
 	}
-	s.validateAlgorithm(d)
-	ev := s.Evaluation
-	if ev.TestFraction < 0 || ev.TestFraction >= 1 {
-		d.at("evaluation.test_fraction", "must be in [0, 1), got %v", ev.TestFraction)
+	switch names := s.Algorithm.names(); {
+	case len(names) == 0:
+		d.at("algorithm", "choose one of %s", strings.Join(algorithmNames(), ", "))
+	case !chosen:
+		d.at("algorithm", "choose one algorithm, not %s", strings.Join(names, " and "))
+	default:
+		a.check(s, "algorithm."+name, d.at)
 	}
-	if ev.Folds == 1 || ev.Folds < 0 {
-		d.at("evaluation.folds", "want 0 (no cross-validation) or at least 2, got %d", ev.Folds)
-	}
-	known := metricsFor(s.Algorithm.Name())
-	for i, m := range ev.Metrics {
-		if known != nil && !slices.Contains(known, m) {
-			d.at(fmt.Sprintf("evaluation.metrics[%d]", i), "%q is not a metric of %s: want one of %s", m, s.Algorithm.Name(), strings.Join(known, ", "))
-		}
-	}
-	grid := gridParams(s.Algorithm.Name())
-	for name, values := range ev.Grid {
-		if grid != nil && !slices.Contains(grid, name) {
-			d.at("evaluation.grid."+name, "not a grid parameter of %s: want one of %s", s.Algorithm.Name(), strings.Join(grid, ", "))
-		}
-		if len(values) == 0 {
-			d.at("evaluation.grid."+name, "no values")
-		}
-	}
+	s.validateEvaluation(d, name, a)
 	if s.Engine.CheckpointEvery < 0 {
 		d.at("engine.checkpoint_every", "must not be negative, got %d", s.Engine.CheckpointEvery)
 	}
 	if s.Engine.Workers < 0 {
 		d.at("engine.workers", "must not be negative, got %d", s.Engine.Workers)
 	}
+	s.validateOutput(d, name, a)
+}
+
+// checkSource checks a source section; test says it is evaluation.test,
+// which may give only an offset range of the job's topic.
+func checkSource(d *decoder, path string, src Source, test bool) {
+	switch {
+	case src.Topic == "" && len(src.Files) == 0:
+		if !test {
+			d.at(path, "give a topic or files")
+		}
+	case src.Topic != "" && len(src.Files) > 0:
+		d.at(path, "give a topic or files, not both")
+	case src.Topic != "":
+		if err := log.ValidTopicName(src.Topic); err != nil {
+			d.at(path+".topic", "%v", err)
+		}
+		if src.Header {
+			d.at(path+".header", "only files have headers")
+		}
+	}
+	for _, f := range []struct{ key, v, word string }{{"from", src.From, "earliest"}, {"to", src.To, "latest"}} {
+		if f.v == "" || f.v == f.word {
+			continue
+		}
+		if n, err := strconv.ParseInt(f.v, 10, 64); err != nil || n < 0 {
+			d.at(path+"."+f.key, "want %s or an offset, got %q", f.word, f.v)
+		}
+		if len(src.Files) > 0 {
+			d.at(path+"."+f.key, "offsets apply to topics, not files")
+		}
+	}
+	if src.Split < 0 {
+		d.at(path+".split", "must not be negative, got %d", src.Split)
+	}
+	if src.Partitions < 0 {
+		d.at(path+".partitions", "must not be negative, got %d", src.Partitions)
+	}
+	if src.Partitions > 0 && len(src.Files) == 0 {
+		d.at(path+".partitions", "applies to files; a topic has one dataset partition per log partition (times source.split)")
+	}
+}
+
+// validateEvaluation checks the evaluation section against the chosen
+// algorithm (nil when none is).
+func (s *Spec) validateEvaluation(d *decoder, name string, a algo) {
+	ev := s.Evaluation
+	if f := ev.TestFraction; f != nil && (*f < 0 || *f >= 1) {
+		d.at("evaluation.test_fraction", "must be in [0, 1), got %v", *f)
+	}
+	if t := ev.Test; t != nil {
+		checkSource(d, "evaluation.test", *t, true)
+		if ev.TestFraction != nil {
+			d.at("evaluation.test_fraction", "give test_fraction or test, not both")
+		}
+		if t.Topic == "" && len(t.Files) == 0 {
+			switch {
+			case s.Source.Topic == "":
+				d.at("evaluation.test", "give a topic or files: an offset range alone applies to a topic source")
+			case t.From == "" && t.To == "":
+				d.at("evaluation.test", "give a topic, files, or an offset range (from, to) of the source topic")
+			}
+		}
+	}
+	if ev.Folds == 1 || ev.Folds < 0 {
+		d.at("evaluation.folds", "want 0 (no cross-validation) or at least 2, got %d", ev.Folds)
+	}
+	if ev.Validation < 0 || ev.Validation >= 1 {
+		d.at("evaluation.validation_fraction", "must be in (0, 1), got %v", ev.Validation)
+	}
+	if ev.Validation > 0 && (len(ev.Grid) == 0 || ev.Folds > 0) {
+		d.at("evaluation.validation_fraction", "applies to a grid searched without folds")
+	}
+	if ev.Refit != nil && !*ev.Refit && (len(ev.Grid) == 0 || ev.Folds > 0) {
+		d.at("evaluation.refit", "false applies to a grid searched on a validation share: with folds (or no grid) there is no fitted model to keep")
+	}
+	if a == nil {
+		return
+	}
+	known := a.metrics()
+	for i, m := range ev.Metrics {
+		if !slices.Contains(known, m) {
+			d.at(fmt.Sprintf("evaluation.metrics[%d]", i), "%q is not a metric of %s: want one of %s", m, name, strings.Join(known, ", "))
+		}
+	}
+	grid := a.gridParams()
+	for gname, values := range ev.Grid {
+		if !slices.Contains(grid, gname) {
+			d.at("evaluation.grid."+gname, "not a grid parameter of %s: want one of %s", name, strings.Join(grid, ", "))
+		}
+		if len(values) == 0 {
+			d.at("evaluation.grid."+gname, "no values")
+		}
+	}
+}
+
+func (s *Spec) validateOutput(d *decoder, name string, a algo) {
 	if s.Output.Model != "" {
 		if err := log.ValidTopicName(s.Output.Model); err != nil {
 			d.at("output.model", "%q: use letters, digits, '.', '_' and '-'", s.Output.Model)
@@ -371,176 +360,19 @@ func (s *Spec) validate(d *decoder) {
 			d.at("output.alias", "%q: start with a letter; use letters, digits, '.', '_' and '-'", s.Output.Alias)
 		}
 	}
+	if a == nil {
+		return
+	}
+	known := a.metrics()
 	for _, m := range []struct {
 		path string
 		th   map[string]float64
 	}{{"output.min", s.Output.Min}, {"output.max", s.Output.Max}} {
-		for name := range m.th {
-			if known != nil && !slices.Contains(known, name) {
-				d.at(m.path+"."+name, "%q is not a metric of %s", name, s.Algorithm.Name())
+		for metric := range m.th {
+			base := strings.TrimSuffix(strings.TrimSuffix(metric, "_cv_mean"), "_cv_std")
+			if !slices.Contains(known, base) {
+				d.at(m.path+"."+metric, "%q is not a metric of %s", metric, name)
 			}
 		}
 	}
-}
-
-func (s *Spec) validateAlgorithm(d *decoder) {
-	names := s.Algorithm.names()
-	switch len(names) {
-	case 0:
-		d.at("algorithm", "choose one of linear_regression, logistic_regression, kmeans, als, mlp")
-		return
-	case 1:
-	default:
-		d.at("algorithm", "choose one algorithm, not %s", strings.Join(names, " and "))
-		return
-	}
-	a := s.Algorithm
-	label := s.Schema.Label
-	needLabel := func(path string) {
-		if label == "" {
-			d.at(path, "a supervised algorithm needs schema.label")
-		}
-	}
-	reg := func(path string, r Regularised, linear bool) {
-		if r.RegParam < 0 {
-			d.at(path+".reg_param", "must not be negative, got %v", r.RegParam)
-		}
-		if r.ElasticNetParam < 0 || r.ElasticNetParam > 1 {
-			d.at(path+".elastic_net_param", "must be in [0, 1], got %v", r.ElasticNetParam)
-		}
-		if r.MaxIter < 0 {
-			d.at(path+".max_iter", "must not be negative, got %d", r.MaxIter)
-		}
-		if r.Tol < 0 {
-			d.at(path+".tol", "must not be negative, got %v", r.Tol)
-		}
-		switch r.Solver {
-		case "", "lbfgs", "gd", "sgd":
-		case "normal":
-			if !linear {
-				d.at(path+".solver", "normal (closed form) is for linear regression")
-			} else if r.ElasticNetParam > 0 && r.RegParam > 0 {
-				d.at(path+".solver", "normal cannot solve an L1 penalty; use lbfgs")
-			}
-		default:
-			d.at(path+".solver", "want lbfgs, gd, sgd or normal, got %q", r.Solver)
-		}
-		if r.MiniBatch < 0 || r.MiniBatch > 1 {
-			d.at(path+".mini_batch_fraction", "must be in (0, 1], got %v", r.MiniBatch)
-		}
-		if r.StepSize < 0 {
-			d.at(path+".step_size", "must be positive, got %v", r.StepSize)
-		}
-	}
-	switch {
-	case a.LinearRegression != nil:
-		needLabel("algorithm.linear_regression")
-		reg("algorithm.linear_regression", a.LinearRegression.Regularised, true)
-	case a.LogisticRegression != nil:
-		needLabel("algorithm.logistic_regression")
-		reg("algorithm.logistic_regression", a.LogisticRegression.Regularised, false)
-		switch a.LogisticRegression.Family {
-		case "", "auto", "binomial", "multinomial":
-		default:
-			d.at("algorithm.logistic_regression.family", "want auto, binomial or multinomial, got %q", a.LogisticRegression.Family)
-		}
-	case a.KMeans != nil:
-		k := a.KMeans
-		if k.K < 2 {
-			d.at("algorithm.kmeans.k", "want at least 2 clusters, got %d", k.K)
-		}
-		switch k.Init {
-		case "", "k-means||", "k-means++", "random":
-		default:
-			d.at("algorithm.kmeans.init", "want k-means||, k-means++ or random, got %q", k.Init)
-		}
-		if k.MaxIter < 0 || k.Runs < 0 || k.InitSteps < 0 || k.Tol < 0 {
-			d.at("algorithm.kmeans", "max_iter, runs, init_steps and tol must not be negative")
-		}
-	case a.ALS != nil:
-		p := a.ALS
-		for _, f := range []struct{ path, name string }{{"user", p.User}, {"item", p.Item}, {"rating", p.Rating}} {
-			path := "algorithm.als." + f.path
-			switch {
-			case f.name == "":
-				d.at(path, "required: the schema field holding the %s", f.path)
-			case s.Schema.Index(f.name) < 0:
-				d.at(path, "no schema field named %q", f.name)
-			}
-		}
-		for _, f := range []struct{ path, name string }{{"user", p.User}, {"item", p.Item}} {
-			if i := s.Schema.Index(f.name); i >= 0 && s.Schema.Fields[i].Type != features.Numeric && s.Schema.Fields[i].Type != features.Categorical {
-				d.at("algorithm.als."+f.path, "field %q must be numeric (integer ids) or categorical (string ids), not %s", f.name, s.Schema.Fields[i].Type)
-			}
-		}
-		if i := s.Schema.Index(p.Rating); i >= 0 && s.Schema.Fields[i].Type != features.Numeric {
-			d.at("algorithm.als.rating", "field %q must be numeric (ratings)", p.Rating)
-		}
-		if p.Biases && (p.Implicit || p.Nonnegative) {
-			d.at("algorithm.als.biases", "biases apply to explicit feedback without nonnegative factors; drop implicit_prefs and nonnegative, or biases")
-		}
-		if p.Rank < 0 || p.MaxIter < 0 || p.RegParam < 0 || p.Alpha < 0 || p.RankingK < 0 || p.MaxBroadcastB < 0 {
-			d.at("algorithm.als", "rank, max_iter, reg_param, alpha, ranking_k and max_broadcast_bytes must not be negative")
-		}
-		switch p.ColdStart {
-		case "", "nan", "drop":
-		default:
-			d.at("algorithm.als.cold_start_strategy", "want nan or drop, got %q", p.ColdStart)
-		}
-		if len(s.Transforms) > 0 {
-			d.at("transforms", "als reads user, item and rating fields directly; it takes no transforms")
-		}
-	case a.MLP != nil:
-		needLabel("algorithm.mlp")
-		p := a.MLP
-		for i, h := range p.Hidden {
-			if h < 1 {
-				d.at(fmt.Sprintf("algorithm.mlp.hidden_layers[%d]", i), "want at least 1 unit, got %d", h)
-			}
-		}
-		switch p.Activation {
-		case "", "relu", "tanh", "sigmoid":
-		default:
-			d.at("algorithm.mlp.activation", "want relu, tanh or sigmoid, got %q", p.Activation)
-		}
-		switch p.Optimizer {
-		case "", "adam", "sgd":
-		default:
-			d.at("algorithm.mlp.optimizer", "want adam or sgd, got %q", p.Optimizer)
-		}
-		if p.LearningRate < 0 || p.BatchSize < 0 || p.MaxIter < 0 || p.L2 < 0 || p.Tol < 0 {
-			d.at("algorithm.mlp", "learning_rate, batch_size, max_iter, l2 and tol must not be negative")
-		}
-	}
-}
-
-// metricsFor lists the metrics an algorithm reports.
-func metricsFor(algo string) []string {
-	switch algo {
-	case "linear_regression":
-		return []string{"rmse", "mae", "r2"}
-	case "logistic_regression", "mlp":
-		return []string{"accuracy", "f1", "precision", "recall", "logloss", "auc"}
-	case "kmeans":
-		return []string{"inertia", "silhouette"}
-	case "als":
-		return []string{"rmse", "precision_at_k", "recall_at_k", "ndcg_at_k", "map",
-			"precision_at_k_popular", "recall_at_k_popular", "ndcg_at_k_popular", "map_popular"}
-	}
-	return nil
-}
-
-// gridParams lists the parameters a grid may search.
-func gridParams(algo string) []string {
-	switch algo {
-	case "linear_regression", "logistic_regression":
-		return []string{"reg_param", "elastic_net_param", "max_iter"}
-	case "kmeans":
-		return []string{"k", "max_iter"}
-	case "als":
-		return []string{"rank", "reg_param", "alpha", "max_iter"}
-	case "mlp":
-		return []string{"learning_rate", "l2", "batch_size", "max_iter"}
-	}
-	return nil
 }

@@ -210,6 +210,12 @@ func printSummary(w io.Writer, r *trainer.Result) {
 		fmt.Fprintf(w, ", %d sent to the dead-letter topic", r.DeadLetter)
 	}
 	fmt.Fprintln(w)
+	if r.Stop != "" {
+		fmt.Fprintf(w, "  fit: %d iterations, stopped: %s\n", r.Iterations, r.Stop)
+	}
+	if r.EvaluatedOn != "" {
+		fmt.Fprintf(w, "  metrics of the %s:\n", r.EvaluatedOn)
+	}
 	names := make([]string, 0, len(r.Metrics))
 	for k := range r.Metrics {
 		names = append(names, k)
@@ -218,8 +224,25 @@ func printSummary(w io.Writer, r *trainer.Result) {
 	for _, k := range names {
 		fmt.Fprintf(w, "  %-16s %.6g\n", k, r.Metrics[k])
 	}
+	if len(r.Trials) > 0 {
+		fmt.Fprintf(w, "  grid (%s):\n", r.Trials[0].Metric)
+		for _, t := range r.Trials {
+			switch {
+			case t.Err != "":
+				fmt.Fprintf(w, "    %-30s skipped: %s\n", t.Params, t.Err)
+			case len(t.Folds) > 0:
+				fmt.Fprintf(w, "    %-30s %.6g ± %.3g\n", t.Params, t.Score, t.Std)
+			default:
+				fmt.Fprintf(w, "    %-30s %.6g\n", t.Params, t.Score)
+			}
+		}
+	}
 	if len(r.Best) > 0 {
-		fmt.Fprintf(w, "  best grid point: %s\n", r.Best)
+		refit := "fitted again on all the training rows"
+		if !r.Refit {
+			refit = "the search's model (refit: false)"
+		}
+		fmt.Fprintf(w, "  best grid point: %s, %s\n", r.Best, refit)
 	}
 	switch {
 	case r.Alias != "":

@@ -198,3 +198,47 @@ func evaluate(train, test []Rating, k int, relevant func(Rating) bool, known fun
 	}
 	return Ranking(k, lists), nil
 }
+
+// Accuracy is how close a model's predictions come to held-out ratings.
+type Accuracy struct {
+	// RMSE, MAE and R2 (1 − SSE/SST, SST about the mean of the scored
+	// ratings) over the N ratings scored. They are NaN when a rating has
+	// a user or item the model lacks and its ColdStart is "nan" (MLlib's
+	// rule), or when N is 0.
+	RMSE, MAE, R2 float64
+	// N is the number of ratings scored; Unseen the number whose user or
+	// item the model lacks (left out under ColdStart "drop").
+	N, Unseen int
+}
+
+// Accuracy measures the model's predictions of test.
+func (m *Model) Accuracy(test []Rating) Accuracy {
+	var a Accuracy
+	var sse, sae, mean, m2 float64 // m2: Σ (r − mean)² by Welford's update
+	for _, r := range test {
+		p := m.Predict(r.User, r.Item)
+		if math.IsNaN(p) {
+			a.Unseen++
+			continue
+		}
+		e := p - r.Value
+		sse += e * e
+		sae += math.Abs(e)
+		a.N++
+		d := r.Value - mean
+		mean += d / float64(a.N)
+		m2 += d * (r.Value - mean)
+	}
+	if a.N == 0 || (a.Unseen > 0 && m.ColdStart != ColdStartDrop) {
+		nan := math.NaN()
+		a.RMSE, a.MAE, a.R2 = nan, nan, nan
+		return a
+	}
+	n := float64(a.N)
+	a.RMSE, a.MAE = math.Sqrt(sse/n), sae/n
+	a.R2 = math.NaN()
+	if m2 > 0 {
+		a.R2 = 1 - sse/m2
+	}
+	return a
+}

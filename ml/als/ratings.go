@@ -243,14 +243,23 @@ func Collect(ctx context.Context, x cluster.Executor, ds *cluster.Dataset) ([]Ra
 // testFraction of them in the test set. The choice for each rating depends
 // only on seed and its position.
 func Split(ratings []Rating, testFraction float64, seed uint64) (train, test []Rating) {
+	test, train = Select(ratings, seed, 0, testFraction)
+	return train, test
+}
+
+// Select divides ratings by a seeded uniform number drawn for each from
+// its position: those whose number falls in [lo, hi) and the others. Fold
+// i of k is Select(ratings, seed, i/k, (i+1)/k); Split(r, f, seed) is
+// Select(r, seed, 0, f) with the sides swapped.
+func Select(ratings []Rating, seed uint64, lo, hi float64) (in, out []Rating) {
 	for i, r := range ratings {
-		if unitHash(seed, uint64(i)) < testFraction {
-			test = append(test, r)
+		if u := unitHash(seed, uint64(i)); u >= lo && u < hi {
+			in = append(in, r)
 		} else {
-			train = append(train, r)
+			out = append(out, r)
 		}
 	}
-	return train, test
+	return in, out
 }
 
 // unitHash maps (seed, i) to a uniform number in [0, 1) (SplitMix64).

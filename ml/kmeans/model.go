@@ -119,6 +119,23 @@ func (m *Model) PredictBatch(dst []int, x []float64) ([]int, error) {
 	return dst, nil
 }
 
+// Score measures m on rows it was not necessarily trained on: their
+// inertia (Σ w·‖x − c(x)‖², as Model.Inertia is of the training rows) and
+// the silhouette of a sample of at most n of them drawn with seed (NaN
+// for n ≤ 0, or when the sample falls in one cluster).
+func (m *Model) Score(ctx context.Context, x cluster.Executor, ds *cluster.Dataset, n int, seed uint64) (inertia, silhouette float64, err error) {
+	if inertia, _, err = m.Cost(ctx, x, ds); err != nil {
+		return 0, 0, err
+	}
+	silhouette = math.NaN()
+	if n > 0 && ds.Rows() > 0 {
+		if silhouette, err = sampleSilhouette(ctx, x, ds, m, n, seed); err != nil {
+			return 0, 0, err
+		}
+	}
+	return inertia, silhouette, nil
+}
+
 // sampleSilhouette computes the silhouette of m on n rows of ds drawn with
 // seed.
 func sampleSilhouette(ctx context.Context, x cluster.Executor, ds *cluster.Dataset, m *Model, n int, seed uint64) (float64, error) {

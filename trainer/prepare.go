@@ -1,0 +1,163 @@
+package trainer
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/flintml/flint/cluster"
+	"github.com/flintml/flint/features"
+	"github.com/flintml/flint/ml/als"
+)
+
+// prepare turns the pinned records into the algorithm's data: the job's
+// records, and evaluation.test's (nil without one). Bad records are
+// failed, skipped or dead-lettered as on_bad_record says, in both.
+func (j *job) prepare(ctx context.Context, a algo, env *fitEnv, sources, testSources []cluster.Source, res *Result) (all, test data, err error) {
+	if a.input() == ratingRows {
+		return j.prepareRatings(ctx, a.(*ALSParams), env, sources, testSources, res)
+	}
+	return j.prepareRows(ctx, env, sources, testSources, res)
+}
+
+func (j *job) skipBad() bool {
+	return j.spec.OnBadRecord == "skip" || j.spec.OnBadRecord == "dead_letter"
+}
+
+// prepareRows fits the feature transforms on the job's records (never on
+// evaluation.test's) and caches the feature rows of both.
+func (j *job) prepareRows(ctx context.Context, env *fitEnv, sources, testSources []cluster.Source, res *Result) (data, data, error) {
+	spec := j.spec
+	j.obs.Phase("fitting feature transforms")
+	pipe, err := features.New(spec.Schema, spec.Transforms)
+	if err != nil {
+		return nil, nil, fmt.Errorf("trainer: %w", err)
+	}
+	fitRep, err := pipe.Fit(ctx, j.engine, j.opt.Log, sources, features.FitOptions{SkipBad: j.skipBad()})
+	if err != nil {
+		return nil, nil, fmt.Errorf("trainer: %w", cluster.SummarizeUnavailable("fit of the feature transforms", err))
+	}
+	if fitRep.Bad > 0 {
+		j.log.Warn("trainer: skipping records that do not fit the schema", "count", fitRep.Bad, "examples", fitRep.Examples)
+	}
+	env.pipe = pipe
+	if err := j.deadLetters(ctx, spec.Schema, res, sources, testSources); err != nil {
+		return nil, nil, err
+	}
+	j.obs.Phase("caching feature rows")
+	format, err := pipe.Format(j.skipBad())
+	if err != nil {
+		return nil, nil, err
+	}
+	withFormat := func(src []cluster.Source) {
+		for i := range src {
+			header := src[i].Format.Header
+			src[i].Format = format
+			src[i].Format.Header = header
+		}
+	}
+	withFormat(sources)
+	ds, err := j.load(ctx, spec.Name, sources)
+	if err != nil {
+		return nil, nil, err
+	}
+	res.Rows, res.Skipped = ds.Rows(), ds.Skipped()
+	if ds.Rows() == 0 {
+		return nil, nil, errors.New("trainer: the source holds no valid records")
+	}
+	all := rowsData{j.engine, ds}
+	if testSources == nil {
+		return all, nil, nil
+	}
+	withFormat(testSources)
+	tds, err := j.load(ctx, spec.Name+"[test]", testSources)
+	if err != nil {
+		return nil, nil, err
+	}
+	res.Rows, res.Skipped = res.Rows+tds.Rows(), res.Skipped+tds.Skipped()
+	if tds.Rows() == 0 {
+		return nil, nil, errors.New("trainer: evaluation.test holds no valid records")
+	}
+	return all, rowsData{j.engine, tds}, nil
+}
+
+// deadLetters sends the bad records of every source to the dead-letter
+// topic, when on_bad_record says so.
+func (j *job) deadLetters(ctx context.Context, schema features.Schema, res *Result, sources ...[]cluster.Source) error {
+	if j.spec.OnBadRecord != "dead_letter" {
+		return nil
+	}
+	j.obs.Phase("sending bad records to " + j.spec.DeadLetter)
+	for _, src := range sources {
+		if len(src) == 0 {
+			continue
+		}
+		n, err := j.deadLetter(ctx, schema, src)
+		if err != nil {
+			return err
+		}
+		res.DeadLetter += n
+	}
+	return nil
+}
+
+// ratingKeys are the names of string user and item ids (nil for numeric
+// ids), sorted: a name's id is its position.
+type ratingKeys struct{ users, items []string }
+
+// prepareRatings collects the names of string ids over the job's records
+// and evaluation.test's (so both map a name to the same id) and reads the
+// ratings of both to the driver.
+func (j *job) prepareRatings(ctx context.Context, p *ALSParams, env *fitEnv, sources, testSources []cluster.Source, res *Result) (data, data, error) {
+	spec := j.spec
+	users, items, err := j.alsNames(ctx, append(append([]cluster.Source(nil), sources...), testSources...), j.skipBad())
+	if err != nil {
+		return nil, nil, err
+	}
+	env.ratings = &ratingKeys{users, items}
+	arg, err := json.Marshal(ratingsArg{Schema: spec.Schema, User: p.User, Item: p.Item, Rating: p.Rating, SkipBad: j.skipBad(),
+		UserKeys: users, ItemKeys: items})
+	if err != nil {
+		return nil, nil, err
+	}
+	withFormat := func(src []cluster.Source) {
+		for i := range src {
+			src[i].Format = cluster.Format{Kind: "custom", Decoder: ratingsDecoderName, Arg: arg, Header: src[i].Format.Header}
+		}
+	}
+	withFormat(sources)
+	withFormat(testSources)
+	if err := j.deadLetters(ctx, spec.Schema, res, sources, testSources); err != nil {
+		return nil, nil, err
+	}
+	j.obs.Phase("caching ratings")
+	read := func(name string, src []cluster.Source) (ratingsData, error) {
+		ds, err := j.load(ctx, name, src)
+		if err != nil {
+			return nil, err
+		}
+		defer j.engine.Drop(ds)
+		res.Rows, res.Skipped = res.Rows+ds.Rows(), res.Skipped+ds.Skipped()
+		r, err := als.Collect(ctx, j.engine, ds)
+		return ratingsData(r), err
+	}
+	all, err := read(spec.Name, sources)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(all) == 0 {
+		return nil, nil, errors.New("trainer: the source holds no valid ratings")
+	}
+	if testSources == nil {
+		return all, nil, nil
+	}
+	test, err := read(spec.Name+"[test]", testSources)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(test) == 0 {
+		return nil, nil, errors.New("trainer: evaluation.test holds no valid ratings")
+	}
+	return all, test, nil
+}
