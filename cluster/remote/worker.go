@@ -314,12 +314,17 @@ func (r *reach) ok() {
 	r.down, r.ever = false, true
 }
 
-// heapLive is the live heap as of the last garbage collection.
+// heapLive is the live heap as of the last garbage collection. Before the
+// first collection, which a young worker with a small heap may not have
+// had, that figure is 0: the heap's objects (live or not yet swept) stand
+// in for it then.
 func heapLive() int64 {
-	s := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+	s := []metrics.Sample{{Name: "/gc/heap/live:bytes"}, {Name: "/memory/classes/heap/objects:bytes"}}
 	metrics.Read(s)
-	if s[0].Value.Kind() != metrics.KindUint64 {
-		return 0
+	for _, v := range s {
+		if v.Value.Kind() == metrics.KindUint64 && v.Value.Uint64() > 0 {
+			return int64(v.Value.Uint64())
+		}
 	}
-	return int64(s[0].Value.Uint64())
+	return 0
 }
