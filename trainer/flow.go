@@ -44,34 +44,9 @@ func (j *job) run(ctx context.Context) (*Result, error) {
 	if len(metrics) == 0 {
 		metrics = a.reports()
 	}
-	cv := map[string]float64{}
-	final, model := a, fitted(nil)
-	ev := spec.Evaluation
-	switch {
-	case len(ev.Grid) > 0:
-		sel := j.selectMetric(a)
-		j.obs.Phase(fmt.Sprintf("searching %d grid points", gridSize(ev.Grid)))
-		var best *Trial
-		final, model, best, err = j.search(ctx, a, env, train, sel, res)
-		if err != nil {
-			return nil, err
-		}
-		if len(best.Folds) > 0 {
-			cv[sel+"_cv_mean"], cv[sel+"_cv_std"] = best.Score, best.Std
-		}
-	case ev.Folds > 0:
-		j.obs.Phase(fmt.Sprintf("cross-validating on %d folds", ev.Folds))
-		if cv, err = j.crossValidate(ctx, a, env, train, metrics); err != nil {
-			return nil, err
-		}
-	}
-
-	if model == nil {
-		res.Refit = len(ev.Grid) > 0
-		j.obs.Phase("training " + name)
-		if model, err = j.fitFinal(ctx, final, env, train, res); err != nil {
-			return nil, err
-		}
+	model, cv, err := j.choose(ctx, a, env, train, metrics, res)
+	if err != nil {
+		return nil, err
 	}
 
 	j.obs.Phase("evaluating")
@@ -100,6 +75,41 @@ func (j *job) run(ctx context.Context) (*Result, error) {
 		}
 	}
 	return j.publish(ctx, res, art)
+}
+
+// choose selects the parameters (a grid search) or cross-validates the
+// algorithm's own (folds without a grid), and fits the model the job
+// publishes: again on all the training rows after a search unless refit
+// is false. cv holds the cross-validation figures to report.
+func (j *job) choose(ctx context.Context, a algo, env *fitEnv, train data, metrics []string, res *Result) (model fitted, cv map[string]float64, err error) {
+	ev := j.spec.Evaluation
+	cv = map[string]float64{}
+	final := a
+	switch {
+	case len(ev.Grid) > 0:
+		sel := j.selectMetric(a)
+		j.obs.Phase(fmt.Sprintf("searching %d grid points", gridSize(ev.Grid)))
+		var best *Trial
+		if final, model, best, err = j.search(ctx, a, env, train, sel, res); err != nil {
+			return nil, nil, err
+		}
+		if len(best.Folds) > 0 {
+			cv[sel+"_cv_mean"], cv[sel+"_cv_std"] = best.Score, best.Std
+		}
+	case ev.Folds > 0:
+		j.obs.Phase(fmt.Sprintf("cross-validating on %d folds", ev.Folds))
+		if cv, err = j.crossValidate(ctx, a, env, train, metrics); err != nil {
+			return nil, nil, err
+		}
+	}
+	if model == nil {
+		res.Refit = len(ev.Grid) > 0
+		j.obs.Phase("training " + res.Algorithm)
+		if model, err = j.fitFinal(ctx, final, env, train, res); err != nil {
+			return nil, nil, err
+		}
+	}
+	return model, cv, nil
 }
 
 // holdOut returns the training rows and the rows the metrics are reported

@@ -47,54 +47,7 @@ func Plan(s *Spec) string {
 		}
 	}
 	fmt.Fprintf(&b, "  algorithm: %s\n", s.Algorithm.Name())
-	ev := s.Evaluation
-	switch frac := ev.testFraction(); {
-	case ev.Test != nil:
-		t := ev.testSource(s.Source)
-		if len(t.Files) > 0 {
-			fmt.Fprintf(&b, "  evaluation: metrics of %d test file(s): %s", len(t.Files), strings.Join(t.Files, ", "))
-		} else {
-			fmt.Fprintf(&b, "  evaluation: metrics of topic %s from %s to %s", t.Topic, orDefault(t.From, "earliest"), orDefault(t.To, "latest"))
-		}
-	case frac == 0:
-		b.WriteString("  evaluation: metrics of the training rows (test_fraction: 0 holds none out)")
-	default:
-		fmt.Fprintf(&b, "  evaluation: metrics of %.0f%% of rows held out (seed %d)", frac*100, seedOr(ev.Seed))
-	}
-	if ev.Folds > 0 && len(ev.Grid) == 0 {
-		fmt.Fprintf(&b, "; %d-fold cross-validation of the training rows", ev.Folds)
-	}
-	if len(ev.Metrics) > 0 {
-		fmt.Fprintf(&b, ", metrics %s", strings.Join(ev.Metrics, ", "))
-	}
-	b.WriteString("\n")
-	if len(ev.Grid) > 0 {
-		names := make([]string, 0, len(ev.Grid))
-		for n := range ev.Grid {
-			names = append(names, n)
-		}
-		sort.Strings(names)
-		parts := make([]string, len(names))
-		for i, n := range names {
-			parts[i] = fmt.Sprintf("%s %v", n, ev.Grid[n])
-		}
-		fmt.Fprintf(&b, "  grid: %d points: %s\n", gridSize(ev.Grid), strings.Join(parts, "; "))
-		_, a, _ := s.Algorithm.chosen()
-		by := a.selectBy()
-		if len(ev.Metrics) > 0 {
-			by = ev.Metrics[0]
-		}
-		if ev.Folds > 0 {
-			fmt.Fprintf(&b, "    chosen by the mean %s of %d-fold cross-validation of the training rows", by, ev.Folds)
-		} else {
-			fmt.Fprintf(&b, "    chosen by %s on %.0f%% of the training rows, fitted on the rest", by, ev.validationFraction()*100)
-		}
-		if ev.refit() {
-			b.WriteString("; the chosen point is fitted again on all the training rows\n")
-		} else {
-			b.WriteString("; its model from the search is published (refit: false)\n")
-		}
-	}
+	planEvaluation(&b, s)
 	workers := "one worker per core"
 	if s.Engine.Workers > 0 {
 		workers = fmt.Sprintf("%d workers", s.Engine.Workers)
@@ -122,4 +75,57 @@ func orDefault(s, def string) string {
 		return def
 	}
 	return s
+}
+
+// planEvaluation describes which rows the metrics are of and how a grid
+// chooses.
+func planEvaluation(b *strings.Builder, s *Spec) {
+	ev := s.Evaluation
+	switch frac := ev.testFraction(); {
+	case ev.Test != nil:
+		t := ev.testSource(s.Source)
+		if len(t.Files) > 0 {
+			fmt.Fprintf(b, "  evaluation: metrics of %d test file(s): %s", len(t.Files), strings.Join(t.Files, ", "))
+		} else {
+			fmt.Fprintf(b, "  evaluation: metrics of topic %s from %s to %s", t.Topic, orDefault(t.From, "earliest"), orDefault(t.To, "latest"))
+		}
+	case frac == 0:
+		b.WriteString("  evaluation: metrics of the training rows (test_fraction: 0 holds none out)")
+	default:
+		fmt.Fprintf(b, "  evaluation: metrics of %.0f%% of rows held out (seed %d)", frac*100, seedOr(ev.Seed))
+	}
+	if ev.Folds > 0 && len(ev.Grid) == 0 {
+		fmt.Fprintf(b, "; %d-fold cross-validation of the training rows", ev.Folds)
+	}
+	if len(ev.Metrics) > 0 {
+		fmt.Fprintf(b, ", metrics %s", strings.Join(ev.Metrics, ", "))
+	}
+	b.WriteString("\n")
+	if len(ev.Grid) > 0 {
+		names := make([]string, 0, len(ev.Grid))
+		for n := range ev.Grid {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		parts := make([]string, len(names))
+		for i, n := range names {
+			parts[i] = fmt.Sprintf("%s %v", n, ev.Grid[n])
+		}
+		fmt.Fprintf(b, "  grid: %d points: %s\n", gridSize(ev.Grid), strings.Join(parts, "; "))
+		_, a, _ := s.Algorithm.chosen()
+		by := a.selectBy()
+		if len(ev.Metrics) > 0 {
+			by = ev.Metrics[0]
+		}
+		if ev.Folds > 0 {
+			fmt.Fprintf(b, "    chosen by the mean %s of %d-fold cross-validation of the training rows", by, ev.Folds)
+		} else {
+			fmt.Fprintf(b, "    chosen by %s on %.0f%% of the training rows, fitted on the rest", by, ev.validationFraction()*100)
+		}
+		if ev.refit() {
+			b.WriteString("; the chosen point is fitted again on all the training rows\n")
+		} else {
+			b.WriteString("; its model from the search is published (refit: false)\n")
+		}
+	}
 }
