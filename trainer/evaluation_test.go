@@ -187,6 +187,16 @@ func TestEvaluationTestOffsetRange(t *testing.T) {
 			t.Errorf("ALS metrics %v lack %s", res.Metrics, m)
 		}
 	}
+	// A topic of its own: here the same records again, so the report is
+	// of training ratings and the error small.
+	e.appendJSON(t, "range-copy", ints[:split])
+	res, err = e.run(t, strings.Replace(spec, fmt.Sprintf("test: {from: %d}", split), "test: {topic: range-copy}", 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.TestRows != split || res.Metrics["rmse"] > 0.5 {
+		t.Fatalf("test topic: %d test rows (want %d), rmse %v", res.TestRows, split, res.Metrics["rmse"])
+	}
 }
 
 // A NaN metric is an error naming its cause: ALS's default cold-start
