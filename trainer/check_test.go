@@ -48,6 +48,8 @@ algorithm:
 		{"input naming no field", "source: {topic: houses}", "city_ohh", "job.yaml:12:38: ", `transforms[1].inputs[1]: no field or earlier output named "city_ohh"`},
 		{"missing file", "source: {files: [" + csv + ", " + nope + "]}", "city_oh", "job.yaml:2:", "source.files[1]: " + nope + " does not exist"},
 		{"missing topic", "source: {topic: housez}", "city_oh", "job.yaml:2:17: ", `source.topic: topic "housez" does not exist in the log at dir:LOG`},
+		{"missing test topic", "source: {topic: houses}\nevaluation: {test: {topic: housez}}", "city_oh", "job.yaml:3:", `evaluation.test.topic: topic "housez" does not exist in the log at dir:LOG`},
+		{"missing test file", "source: {topic: houses}\nevaluation: {test: {files: [" + nope + "]}}", "city_oh", "job.yaml:3:", "evaluation.test.files[0]: " + nope + " does not exist"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			text := "name: houses\n" + tc.source + "\n" + strings.Replace(body, "%s", tc.input, 1)
