@@ -27,7 +27,7 @@ import (
 	"github.com/flintml/flint/internal/logspec"
 	"github.com/flintml/flint/log"
 	"github.com/flintml/flint/ml"
-	"github.com/flintml/flint/trainer"
+	"github.com/flintml/flint/trainer/jobs"
 )
 
 type driverOptions struct {
@@ -69,7 +69,7 @@ func (o jobsOptions) remoteWorkerWait() time.Duration {
 	return o.workerWait
 }
 
-// managerRetries is --job-retries as trainer.ManagerConfig.Retries takes it.
+// managerRetries is --job-retries as jobs.ManagerConfig.Retries takes it.
 func (o jobsOptions) managerRetries() int {
 	if o.jobRetries == 0 {
 		return -1 // trainer: negative means none
@@ -210,7 +210,7 @@ func serveJobs(cmd *cobra.Command, s streams, d *remote.Driver, o jobsOptions, s
 		defer l.Close()
 	}
 	minWorkers := o.minWorkers
-	m, err := trainer.NewManager(ctx, trainer.ManagerConfig{
+	m, err := jobs.NewManager(ctx, jobs.ManagerConfig{
 		Store: store, Log: l, LogReadOnly: strings.HasPrefix(logSpec, "dir:"), Cluster: d, Logger: logger, FlintVersion: version,
 		CheckpointEvery: o.checkpointEvery, MaxConcurrent: o.maxConcurrent, Retries: o.managerRetries(), RetryFor: o.retryFor,
 		Ready: func(ctx context.Context) error { return d.WaitWorkers(ctx, minWorkers) },
@@ -220,10 +220,10 @@ func serveJobs(cmd *cobra.Command, s streams, d *remote.Driver, o jobsOptions, s
 	}
 	defer m.Close()
 	reg := prometheus.NewRegistry()
-	api := trainer.NewAPI(trainer.APIConfig{Manager: m, Token: secret, Logger: logger, Metrics: reg, Workers: func() []trainer.Worker {
-		var ws []trainer.Worker
+	api := jobs.NewAPI(jobs.APIConfig{Manager: m, Token: secret, Logger: logger, Metrics: reg, Workers: func() []jobs.Worker {
+		var ws []jobs.Worker
 		for _, w := range d.Members() {
-			ws = append(ws, trainer.Worker{ID: w.ID, Name: w.Name, Addr: w.Addr, Alive: w.Alive, CachedBytes: w.CachedBytes,
+			ws = append(ws, jobs.Worker{ID: w.ID, Name: w.Name, Addr: w.Addr, Alive: w.Alive, CachedBytes: w.CachedBytes,
 				MemoryLimit: w.MemoryLimit, HeapLiveBytes: w.HeapLiveBytes, LastHeartbeat: w.LastHeartbeat, Reason: w.Reason})
 		}
 		return ws
@@ -303,7 +303,7 @@ func newJobClient(addr, token, caFile string) (*jobClient, error) {
 // apiError is an error answer of the job API.
 type apiError struct {
 	status int
-	body   trainer.ErrorBody
+	body   jobs.ErrorBody
 	base   string
 }
 
@@ -345,30 +345,30 @@ func (c *jobClient) do(ctx context.Context, method, path, contentType string, bo
 	return resp, nil
 }
 
-func (c *jobClient) job(ctx context.Context, method, path, contentType string, body []byte) (trainer.Job, error) {
+func (c *jobClient) job(ctx context.Context, method, path, contentType string, body []byte) (jobs.Job, error) {
 	resp, err := c.do(ctx, method, path, contentType, body)
 	if err != nil {
-		return trainer.Job{}, err
+		return jobs.Job{}, err
 	}
 	defer resp.Body.Close()
-	var j trainer.Job
+	var j jobs.Job
 	if err := json.NewDecoder(resp.Body).Decode(&j); err != nil {
-		return trainer.Job{}, fmt.Errorf("driver %s: %s %s: decode the answer: %w", c.base, method, path, err)
+		return jobs.Job{}, fmt.Errorf("driver %s: %s %s: decode the answer: %w", c.base, method, path, err)
 	}
 	return j, nil
 }
 
-func (c *jobClient) submit(ctx context.Context, name string, spec []byte) (trainer.Job, error) {
+func (c *jobClient) submit(ctx context.Context, name string, spec []byte) (jobs.Job, error) {
 	return c.job(ctx, http.MethodPost, "/v1/jobs?name="+url.QueryEscape(name), "application/yaml", spec)
 }
 
-func (c *jobClient) cancel(ctx context.Context, id string) (trainer.Job, error) {
+func (c *jobClient) cancel(ctx context.Context, id string) (jobs.Job, error) {
 	return c.job(ctx, http.MethodDelete, "/v1/jobs/"+url.PathEscape(id), "", nil)
 }
 
 // stream reads the job's event stream, calling fn with each state, until
 // the stream ends.
-func (c *jobClient) stream(ctx context.Context, id string, fn func(trainer.Job)) error {
+func (c *jobClient) stream(ctx context.Context, id string, fn func(jobs.Job)) error {
 	resp, err := c.do(ctx, http.MethodGet, "/v1/jobs/"+url.PathEscape(id)+"/events", "", nil)
 	if err != nil {
 		return err
@@ -377,7 +377,7 @@ func (c *jobClient) stream(ctx context.Context, id string, fn func(trainer.Job))
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 64<<10), 4<<20)
 	for sc.Scan() {
-		var j trainer.Job
+		var j jobs.Job
 		if err := json.Unmarshal(sc.Bytes(), &j); err != nil {
 			return fmt.Errorf("driver %s: event of job %s: %w", c.base, id, err)
 		}
@@ -400,11 +400,11 @@ const followRetries = 60
 
 // follow streams the job until it ends, reconnecting when the stream breaks
 // (the driver restarted: it resumes the job). fn sees every state.
-func (c *jobClient) follow(ctx context.Context, id string, fn func(trainer.Job), lost func(error)) (trainer.Job, error) {
-	var last trainer.Job
+func (c *jobClient) follow(ctx context.Context, id string, fn func(jobs.Job), lost func(error)) (jobs.Job, error) {
+	var last jobs.Job
 	for failures := 0; ; {
 		got := false
-		err := c.stream(ctx, id, func(j trainer.Job) { last, got = j, true; fn(j) })
+		err := c.stream(ctx, id, func(j jobs.Job) { last, got = j, true; fn(j) })
 		if last.State.Final() {
 			return last, nil
 		}
@@ -452,9 +452,9 @@ func runRemoteTrain(cmd *cobra.Command, s streams, o trainOptions, spec []byte) 
 	fmt.Fprintf(s.err, "submitted job %s to %s\n", id, c.base)
 	obs := newProgress(s.err)
 	var phase string
-	var prog trainer.JobProgress
+	var prog jobs.JobProgress
 	attempts := j.Attempts
-	j, err = c.follow(ctx, id, func(j trainer.Job) {
+	j, err = c.follow(ctx, id, func(j jobs.Job) {
 		if j.Attempts > attempts && attempts > 0 {
 			obs.logger.Warn("the driver restarted; the job resumed from its checkpoint", "job", j.ID, "attempt", j.Attempts)
 			phase = ""
@@ -485,7 +485,7 @@ func runRemoteTrain(cmd *cobra.Command, s streams, o trainOptions, spec []byte) 
 			return fmt.Errorf("training cancelled here, but job %s had already finished on the driver", id)
 		case err != nil:
 			return fmt.Errorf("training cancelled; cancel job %s on the driver: %w", id, err)
-		case cj.State != trainer.JobCanceled:
+		case cj.State != jobs.JobCanceled:
 			return fmt.Errorf("training cancelled; job %s is %s on the driver, stopping", id, cj.State)
 		}
 		return fmt.Errorf("training cancelled; job %s canceled on the driver, nothing was published", id)
@@ -494,10 +494,10 @@ func runRemoteTrain(cmd *cobra.Command, s streams, o trainOptions, spec []byte) 
 		return err
 	}
 	switch {
-	case j.State == trainer.JobSucceeded && j.Result != nil:
+	case j.State == jobs.JobSucceeded && j.Result != nil:
 		printSummary(s.out, j.Result.Result())
 		return nil
-	case j.State == trainer.JobCanceled:
+	case j.State == jobs.JobCanceled:
 		return fmt.Errorf("job %s was canceled on the driver: %s", id, j.Error)
 	}
 	return fmt.Errorf("job %s failed on the driver: %s", id, j.Error)

@@ -27,6 +27,7 @@ import (
 	"github.com/flintml/flint/models"
 	"github.com/flintml/flint/models/local"
 	"github.com/flintml/flint/trainer"
+	"github.com/flintml/flint/trainer/jobs"
 )
 
 // clicksJob writes a CSV of a small classification problem and a job spec
@@ -98,7 +99,7 @@ algorithm:
 
 // jobAPI is a job API with an in-process engine on a store in a temporary
 // directory.
-func jobAPI(t *testing.T, cfg trainer.ManagerConfig, token string) (url string, m *trainer.Manager, st models.Store) {
+func jobAPI(t *testing.T, cfg jobs.ManagerConfig, token string) (url string, m *jobs.Manager, st models.Store) {
 	t.Helper()
 	st, err := local.New(filepath.Join(t.TempDir(), "models"))
 	if err != nil {
@@ -106,11 +107,11 @@ func jobAPI(t *testing.T, cfg trainer.ManagerConfig, token string) (url string, 
 	}
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	cfg.Store, cfg.Logger = st, quiet
-	m, err = trainer.NewManager(context.Background(), cfg)
+	m, err = jobs.NewManager(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(trainer.NewAPI(trainer.APIConfig{Manager: m, Token: token, Logger: quiet}))
+	srv := httptest.NewServer(jobs.NewAPI(jobs.APIConfig{Manager: m, Token: token, Logger: quiet}))
 	t.Cleanup(srv.Close)
 	t.Cleanup(func() { m.Close() })
 	return srv.URL, m, st
@@ -118,7 +119,7 @@ func jobAPI(t *testing.T, cfg trainer.ManagerConfig, token string) (url string, 
 
 func TestTrainOnDriver(t *testing.T) {
 	t.Setenv(envClusterSecret, "tok")
-	url, m, st := jobAPI(t, trainer.ManagerConfig{}, "tok")
+	url, m, st := jobAPI(t, jobs.ManagerConfig{}, "tok")
 	job := clicksJob(t, "clicks")
 	out, errOut, err := run(t, "", "train", "--driver", url, "-f", job)
 	if err != nil {
@@ -133,7 +134,7 @@ func TestTrainOnDriver(t *testing.T) {
 	if _, vi, err := models.NewRegistry(st).Latest(context.Background(), "clicks"); err != nil || vi.Version != 1 {
 		t.Fatalf("model: %v", err)
 	}
-	if jobs := m.List(trainer.JobSucceeded); len(jobs) != 1 || jobs[0].File != job {
+	if jobs := m.List(jobs.JobSucceeded); len(jobs) != 1 || jobs[0].File != job {
 		t.Fatalf("jobs: %+v", jobs)
 	}
 
@@ -164,9 +165,9 @@ func TestTrainOnDriver(t *testing.T) {
 // Ctrl-C while following a job cancels it on the driver.
 func TestTrainOnDriverCancel(t *testing.T) {
 	reached := make(chan struct{})
-	var m *trainer.Manager
+	var m *jobs.Manager
 	var once sync.Once
-	url, m, st := jobAPI(t, trainer.ManagerConfig{Observe: func(id string) trainer.Observer {
+	url, m, st := jobAPI(t, jobs.ManagerConfig{Observe: func(id string) trainer.Observer {
 		return iterHook(func(p ml.Progress) {
 			if p.Iter != 2 {
 				return
@@ -193,7 +194,7 @@ func TestTrainOnDriverCancel(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "canceled on the driver, nothing was published") {
 		t.Fatalf("train interrupted: %v\n%s", err, errOut.String())
 	}
-	if jobs := m.List(trainer.JobCanceled); len(jobs) != 1 {
+	if jobs := m.List(jobs.JobCanceled); len(jobs) != 1 {
 		t.Fatalf("jobs: %+v", m.List(""))
 	}
 	if _, err := models.NewRegistry(st).Describe(context.Background(), "stopped"); !errors.Is(err, models.ErrNotFound) {
@@ -233,8 +234,8 @@ func TestFollowReconnects(t *testing.T) {
 	c.retry = time.Millisecond
 	var states []string
 	lost := 0
-	j, err := c.follow(context.Background(), "j", func(j trainer.Job) { states = append(states, fmt.Sprint(j.State, j.Attempts)) }, func(error) { lost++ })
-	if err != nil || j.State != trainer.JobSucceeded || j.Result.Version != 1 {
+	j, err := c.follow(context.Background(), "j", func(j jobs.Job) { states = append(states, fmt.Sprint(j.State, j.Attempts)) }, func(error) { lost++ })
+	if err != nil || j.State != jobs.JobSucceeded || j.Result.Version != 1 {
 		t.Fatalf("follow: %+v, %v", j, err)
 	}
 	mu.Lock()
@@ -243,7 +244,7 @@ func TestFollowReconnects(t *testing.T) {
 	if strings.Join(states, " ") != "running1 running2 succeeded2" || lost != 1 || n != 3 {
 		t.Fatalf("states %v, %d lost-stream notes, %d calls", states, lost, n)
 	}
-	_, err = c.follow(context.Background(), "gone", func(trainer.Job) {}, func(error) { t.Error("retried a 404") })
+	_, err = c.follow(context.Background(), "gone", func(jobs.Job) {}, func(error) { t.Error("retried a 404") })
 	if err == nil || !strings.Contains(err.Error(), `no job "gone" (HTTP 404)`) {
 		t.Fatalf("follow an unknown job: %v", err)
 	}
@@ -365,7 +366,7 @@ func TestDriverEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var wl trainer.WorkerList
+	var wl jobs.WorkerList
 	json.NewDecoder(resp.Body).Decode(&wl)
 	resp.Body.Close()
 	if len(wl.Workers) != 2 || !wl.Workers[0].Alive || !wl.Workers[1].Alive {
@@ -565,20 +566,20 @@ func TestDriverSIGKILLResumes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var j trainer.Job
+	var j jobs.Job
 	json.NewDecoder(resp.Body).Decode(&j)
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusCreated {
 		t.Fatalf("submit: HTTP %d", resp.StatusCode)
 	}
-	get := func(api string) trainer.Job {
+	get := func(api string) jobs.Job {
 		t.Helper()
 		resp, err := http.Get(api + "/v1/jobs/" + j.ID)
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer resp.Body.Close()
-		var got trainer.Job
+		var got jobs.Job
 		if err := json.NewDecoder(resp.Body).Decode(&got); err != nil {
 			t.Fatal(err)
 		}
@@ -603,7 +604,7 @@ func TestDriverSIGKILLResumes(t *testing.T) {
 
 	d, api = driver()
 	defer d.stop(t)
-	var got trainer.Job
+	var got jobs.Job
 	for {
 		if got = get(api); got.State.Final() {
 			break
@@ -613,7 +614,7 @@ func TestDriverSIGKILLResumes(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	if got.State != trainer.JobSucceeded || got.Attempts != 2 {
+	if got.State != jobs.JobSucceeded || got.Attempts != 2 {
 		t.Fatalf("after the restart: %s after %d attempts (%s)\n%s", got.State, got.Attempts, got.Error, d.stderr.String())
 	}
 	if !strings.Contains(d.stderr.String(), "resuming from checkpoint") {

@@ -1,4 +1,4 @@
-package trainer
+package jobs
 
 import (
 	"bytes"
@@ -16,6 +16,7 @@ import (
 	"github.com/flintml/flint/cluster"
 	"github.com/flintml/flint/log"
 	"github.com/flintml/flint/models"
+	"github.com/flintml/flint/trainer"
 )
 
 // Errors of the job manager; callers test with errors.Is.
@@ -78,7 +79,7 @@ type ManagerConfig struct {
 	Ready func(ctx context.Context) error
 	// Observe, when set, returns an extra observer for each run of the job
 	// with this id (each attempt calls it again).
-	Observe func(id string) Observer
+	Observe func(id string) trainer.Observer
 	// Logger receives the manager's events; nil means slog.Default().
 	Logger *slog.Logger
 	// FlintVersion is stored with the models.
@@ -212,9 +213,6 @@ const (
 
 func jobKey(id string) string { return jobsPrefix + id + jobSuffix }
 
-// CheckpointPrefix is the key prefix of a job's optimiser checkpoints.
-func CheckpointPrefix(id string) string { return jobsPrefix + id + "/checkpoint" }
-
 // NewManager reads the job records in cfg.Store, resumes the jobs a previous
 // driver left queued or running (each run again from its newest checkpoint,
 // one more attempt), and starts taking jobs. ctx bounds only the reading.
@@ -308,22 +306,22 @@ func (m *Manager) Submit(ctx context.Context, file string, spec []byte) (Job, er
 	if file == "" {
 		file = "job.yaml"
 	}
-	s, err := ParseSpec(file, spec)
+	s, err := trainer.ParseSpec(file, spec)
 	if err != nil {
 		return Job{}, err
 	}
 	if m.cfg.Log != nil && m.cfg.LogReadOnly && s.DeadLetter != "" {
-		return Job{}, SpecErrors{{File: file, Path: "dead_letter_topic",
+		return Job{}, trainer.SpecErrors{{File: file, Path: "dead_letter_topic",
 			Msg: fmt.Sprintf("this driver reads its log read-only and cannot write dead letters to topic %q (use --log kafka:HOST:PORT, or on_bad_record: skip)", s.DeadLetter)}}
 	}
 	if m.cfg.Log == nil {
-		var errs SpecErrors
+		var errs trainer.SpecErrors
 		if s.Source.Topic != "" {
-			errs = append(errs, SpecError{File: file, Path: "source.topic",
+			errs = append(errs, trainer.SpecError{File: file, Path: "source.topic",
 				Msg: fmt.Sprintf("this driver has no log its workers can read topic %q from (start it with --log kafka:HOST:PORT); use source.files", s.Source.Topic)})
 		}
 		if s.DeadLetter != "" {
-			errs = append(errs, SpecError{File: file, Path: "dead_letter_topic",
+			errs = append(errs, trainer.SpecError{File: file, Path: "dead_letter_topic",
 				Msg: fmt.Sprintf("this driver has no log to write dead letters to topic %q (start it with --log kafka:HOST:PORT)", s.DeadLetter)})
 		}
 		if len(errs) > 0 {
@@ -431,7 +429,7 @@ func (m *Manager) save(e *entry, j *Job) error {
 func (m *Manager) dropCheckpoints(id string) {
 	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
 	defer cancel()
-	prefix := CheckpointPrefix(id)
+	prefix := trainer.CheckpointPrefix(id)
 	es, err := m.cfg.Store.List(ctx, prefix)
 	if err == nil {
 		for _, en := range es {

@@ -1,4 +1,4 @@
-package trainer
+package jobs
 
 import (
 	"encoding/json"
@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/flintml/flint/trainer"
 )
 
 // Job is a training job the Manager knows: what was submitted, where it
@@ -82,7 +84,7 @@ type JobResult struct {
 	DurationSec float64            `json:"duration_s"`
 }
 
-func jobResult(r *Result) *JobResult {
+func jobResult(r *trainer.Result) *JobResult {
 	m := make(map[string]Float, len(r.Metrics))
 	for k, v := range r.Metrics {
 		m[k] = Float(v)
@@ -94,12 +96,12 @@ func jobResult(r *Result) *JobResult {
 
 // Result converts back to a Result (without the lineage, which is stored
 // with the model), e.g. for printing a summary.
-func (r *JobResult) Result() *Result {
+func (r *JobResult) Result() *trainer.Result {
 	m := make(map[string]float64, len(r.Metrics))
 	for k, v := range r.Metrics {
 		m[k] = float64(v)
 	}
-	return &Result{Model: r.Model, Version: r.Version, Alias: r.Alias, AliasHeld: r.AliasHeld, Algorithm: r.Algorithm,
+	return &trainer.Result{Model: r.Model, Version: r.Version, Alias: r.Alias, AliasHeld: r.AliasHeld, Algorithm: r.Algorithm,
 		Metrics: m, Best: r.Best, Rows: r.Rows, TrainRows: r.TrainRows, TestRows: r.TestRows, Skipped: r.Skipped,
 		DeadLetter: r.DeadLetter, Duration: time.Duration(r.DurationSec * float64(time.Second))}
 }

@@ -1,4 +1,4 @@
-package trainer
+package jobs
 
 import (
 	"bytes"
@@ -20,6 +20,7 @@ import (
 	"github.com/flintml/flint/ml"
 	"github.com/flintml/flint/models"
 	"github.com/flintml/flint/models/local"
+	"github.com/flintml/flint/trainer"
 )
 
 // newJobStore is a model store in a temporary directory.
@@ -162,7 +163,7 @@ func TestSubmitRejectsBadSpecsAndQueuesNothing(t *testing.T) {
 	m := newManager(t, ManagerConfig{Store: st})
 	bad := "name: x\nsource: {topic: t}\nschema: {fields: [{name: a, type: numeric}]}\nalgorithm:\n  foo: {}\n"
 	_, err := m.Submit(context.Background(), "bad.yaml", []byte(bad))
-	var se SpecErrors
+	var se trainer.SpecErrors
 	if !errors.As(err, &se) {
 		t.Fatalf("bad spec: %v, want SpecErrors", err)
 	}
@@ -201,7 +202,7 @@ func TestQueueAndCancelQueued(t *testing.T) {
 	st := newJobStore(t)
 	reached, release := make(chan string, 1), make(chan struct{})
 	var once sync.Once
-	m := newManager(t, ManagerConfig{Store: st, Observe: func(id string) Observer {
+	m := newManager(t, ManagerConfig{Store: st, Observe: func(id string) trainer.Observer {
 		return iterHook(func(_ int, p ml.Progress) {
 			if p.Iter == 1 {
 				once.Do(func() { reached <- id; <-release })
@@ -221,7 +222,7 @@ func TestQueueAndCancelQueued(t *testing.T) {
 		t.Fatalf("b is %s while a runs, want queued", j.State)
 	}
 	// Checkpoints of b, as if an earlier attempt had left some.
-	ck := CheckpointPrefix(b.ID) + "/000001"
+	ck := trainer.CheckpointPrefix(b.ID) + "/000001"
 	if err := st.Put(context.Background(), ck, strings.NewReader("x"), 1); err != nil {
 		t.Fatal(err)
 	}
@@ -245,7 +246,7 @@ func TestQueueAndCancelQueued(t *testing.T) {
 	if rec := record(t, st, b.ID); rec.State != JobCanceled {
 		t.Fatalf("b's record is %s", rec.State)
 	}
-	if es, _ := st.List(context.Background(), CheckpointPrefix(b.ID)); len(es) != 0 {
+	if es, _ := st.List(context.Background(), trainer.CheckpointPrefix(b.ID)); len(es) != 0 {
 		t.Fatalf("the canceled job's checkpoints were kept: %+v", es)
 	}
 	jobs := m.List("")
@@ -260,7 +261,7 @@ func TestQueueAndCancelQueued(t *testing.T) {
 func TestCancelRunningPublishesNothing(t *testing.T) {
 	st := newJobStore(t)
 	var m *Manager
-	m = newManager(t, ManagerConfig{Store: st, Observe: func(id string) Observer {
+	m = newManager(t, ManagerConfig{Store: st, Observe: func(id string) trainer.Observer {
 		return iterHook(func(_ int, p ml.Progress) {
 			if p.Iter == 2 {
 				waitCancelRequested(m, id)
@@ -291,7 +292,7 @@ func TestCancelRunningPublishesNothing(t *testing.T) {
 func TestProgressIsRecorded(t *testing.T) {
 	st := newJobStore(t)
 	var j Job
-	m := newManager(t, ManagerConfig{Store: st, Observe: func(id string) Observer {
+	m := newManager(t, ManagerConfig{Store: st, Observe: func(id string) trainer.Observer {
 		return iterHook(func(_ int, p ml.Progress) {
 			if p.Iter != 2 {
 				return
@@ -327,7 +328,7 @@ func TestRestartResumesInterruptedJob(t *testing.T) {
 	var m1 *Manager
 	var once sync.Once
 	interrupted := make(chan struct{})
-	m1 = newManager(t, ManagerConfig{Store: st, CheckpointEvery: 1, Observe: func(id string) Observer {
+	m1 = newManager(t, ManagerConfig{Store: st, CheckpointEvery: 1, Observe: func(id string) trainer.Observer {
 		return iterHook(func(_ int, p ml.Progress) {
 			if !armed.Load() || p.Iter != 3 {
 				return
@@ -355,14 +356,14 @@ func TestRestartResumesInterruptedJob(t *testing.T) {
 	if _, err := reg.Describe(context.Background(), "resumed"); !errors.Is(err, models.ErrNotFound) {
 		t.Fatalf("the interrupted job published: %v", err)
 	}
-	if _, _, err := st.Load(context.Background(), CheckpointPrefix(j.ID)+"/state"); err != nil {
-		t.Fatalf("the interrupted run left no optimiser state under %s: %v", CheckpointPrefix(j.ID), err)
+	if _, _, err := st.Load(context.Background(), trainer.CheckpointPrefix(j.ID)+"/state"); err != nil {
+		t.Fatalf("the interrupted run left no optimiser state under %s: %v", trainer.CheckpointPrefix(j.ID), err)
 	}
 
 	logger, logs := newLogBuffer()
 	var first atomic.Int64 // the first iteration the resumed fit reports
 	first.Store(-1)
-	m2 := newManager(t, ManagerConfig{Store: st, CheckpointEvery: 1, Logger: logger, Observe: func(string) Observer {
+	m2 := newManager(t, ManagerConfig{Store: st, CheckpointEvery: 1, Logger: logger, Observe: func(string) trainer.Observer {
 		return iterHook(func(_ int, p ml.Progress) { first.CompareAndSwap(-1, int64(p.Iter)) })
 	}})
 	got := waitJob(t, m2, j.ID)
@@ -379,7 +380,7 @@ func TestRestartResumesInterruptedJob(t *testing.T) {
 	if !strings.Contains(logs.String(), "resuming from checkpoint") || strings.Contains(logs.String(), "state_bytes=0") {
 		t.Fatalf("the resumed run did not start from the checkpoint:\n%s", logs.String())
 	}
-	if es, _ := st.List(context.Background(), CheckpointPrefix(j.ID)); len(es) != 0 {
+	if es, _ := st.List(context.Background(), trainer.CheckpointPrefix(j.ID)); len(es) != 0 {
 		t.Fatalf("checkpoints of the succeeded job were kept: %+v", es)
 	}
 	jobs := m2.List("")

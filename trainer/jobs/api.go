@@ -1,4 +1,4 @@
-package trainer
+package jobs
 
 import (
 	"context"
@@ -17,6 +17,8 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/flintml/flint/trainer"
 )
 
 // APIConfig configures the HTTP job API. Zero fields take the defaults
@@ -167,7 +169,7 @@ func (a *API) handleError(err error, c echo.Context) {
 	r := c.Request()
 	status, body := http.StatusInternalServerError, ErrorBody{Error: "internal server error"}
 	var ae *apiError
-	var se SpecErrors
+	var se trainer.SpecErrors
 	var he *echo.HTTPError
 	switch {
 	case errors.As(err, &ae):

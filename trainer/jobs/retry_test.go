@@ -1,4 +1,4 @@
-package trainer
+package jobs
 
 import (
 	"bytes"
@@ -14,6 +14,7 @@ import (
 	"github.com/flintml/flint/cluster"
 	"github.com/flintml/flint/ml"
 	"github.com/flintml/flint/models"
+	"github.com/flintml/flint/trainer"
 )
 
 // flakyCluster wraps a cluster and fails the MapPartitions calls that fail
@@ -84,7 +85,7 @@ func TestTransientFailuresAreRetried(t *testing.T) {
 	var firsts []int // the first iteration each attempt's fit reported
 	logger, logs := newLogBuffer()
 	m := newManager(t, ManagerConfig{Store: st, Cluster: fc, CheckpointEvery: 2, RetryBackoff: time.Millisecond, Logger: logger,
-		Observe: func(string) Observer {
+		Observe: func(string) trainer.Observer {
 			mu.Lock()
 			firsts = append(firsts, -1)
 			k := len(firsts) - 1
@@ -194,32 +195,5 @@ func TestTransientErrors(t *testing.T) {
 		if got := transient(c.ctx, c.err); got != c.want {
 			t.Errorf("transient(%v) = %v, want %v", c.err, got, c.want)
 		}
-	}
-}
-
-// outageCluster fails every load as a cluster whose workers lost the log
-// does: one error per partition, joined.
-type outageCluster struct{ cluster.Cluster }
-
-func (outageCluster) LoadSources(_ context.Context, _ cluster.LogReader, name string, sources []cluster.Source) (*cluster.Dataset, error) {
-	errs := make([]error, len(sources))
-	for i := range sources {
-		errs[i] = fmt.Errorf("worker w%d: read partition %d of %s: broker unreachable (%w)", i, i, name, cluster.ErrUnavailable)
-	}
-	return nil, fmt.Errorf("remote: load %s: %w", name, errors.Join(errs...))
-}
-
-// A load that fails on every partition because the log is unavailable
-// fails the job with one line that still marks it transient.
-func TestLoadOutageIsOneError(t *testing.T) {
-	e := newEnv(t)
-	spec, err := ParseSpec("job.yaml", []byte(jobSpec("outage", clicksCSV(t))))
-	if err != nil {
-		t.Fatal(err)
-	}
-	spec.Source.Partitions = 4
-	_, err = Run(context.Background(), spec, Options{Registry: e.reg, Cluster: outageCluster{newEngine(t)}, Logger: quietLogger()})
-	if !errors.Is(err, cluster.ErrUnavailable) || strings.Contains(err.Error(), "\n") || !strings.Contains(err.Error(), "4 partitions failed") {
-		t.Fatalf("job error:\n%v\nwant one line counting the 4 partitions, wrapping ErrUnavailable", err)
 	}
 }

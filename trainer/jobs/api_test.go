@@ -1,4 +1,4 @@
-package trainer
+package jobs
 
 import (
 	"bufio"
@@ -16,6 +16,7 @@ import (
 
 	"github.com/flintml/flint/ml"
 	"github.com/flintml/flint/models"
+	"github.com/flintml/flint/trainer"
 )
 
 // apiServer is a job API on a loopback listener, with a manager on a
@@ -230,7 +231,7 @@ func TestAPICancelRunning(t *testing.T) {
 	reached := make(chan string, 1)
 	var s *apiServer
 	var once sync.Once
-	s = newAPIServer(t, ManagerConfig{Observe: func(id string) Observer {
+	s = newAPIServer(t, ManagerConfig{Observe: func(id string) trainer.Observer {
 		return iterHook(func(_ int, p ml.Progress) {
 			if p.Iter == 2 {
 				once.Do(func() { reached <- id; waitCancelRequested(s.m, id) })
@@ -258,7 +259,7 @@ func TestAPICancelRunning(t *testing.T) {
 
 func TestAPIEventsStream(t *testing.T) {
 	seen := make(chan struct{})
-	s := newAPIServer(t, ManagerConfig{Observe: func(string) Observer {
+	s := newAPIServer(t, ManagerConfig{Observe: func(string) trainer.Observer {
 		return iterHook(func(_ int, p ml.Progress) {
 			if p.Iter == 2 {
 				<-seen // hold the fit until the stream has shown iteration 2
@@ -346,9 +347,9 @@ func FuzzSubmitBody(f *testing.F) {
 		if len(body) > limit || !bytes.Equal(spec, body) || file == "" {
 			t.Fatalf("accepted %d bytes as %q (%d bytes)", len(body), file, len(spec))
 		}
-		s, err := ParseSpec(file, spec)
+		s, err := trainer.ParseSpec(file, spec)
 		if err != nil {
-			var se SpecErrors
+			var se trainer.SpecErrors
 			if !errors.As(err, &se) || len(se) == 0 {
 				t.Fatalf("ParseSpec error %T %v is not SpecErrors", err, err)
 			}

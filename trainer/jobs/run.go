@@ -1,4 +1,4 @@
-package trainer
+package jobs
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/flintml/flint/ml"
+	"github.com/flintml/flint/trainer"
 )
 
 // run runs a job's attempts, another after each that failed for a
@@ -22,7 +23,7 @@ func (m *Manager) run(ctx context.Context, e *entry) {
 	j := e.job
 	m.mu.Unlock()
 	logger := m.log.With("job", j.ID)
-	var res *Result
+	var res *trainer.Result
 	var err error
 	var r retrier
 	for {
@@ -78,7 +79,7 @@ func (m *Manager) run(ctx context.Context, e *entry) {
 }
 
 // attempt runs one attempt of a job, recording its start and progress.
-func (m *Manager) attempt(ctx context.Context, e *entry, logger *slog.Logger) (*Result, error) {
+func (m *Manager) attempt(ctx context.Context, e *entry, logger *slog.Logger) (*trainer.Result, error) {
 	if err := m.save(e, nil); err != nil {
 		logger.Error("trainer: record job start", "err", err)
 	}
@@ -116,13 +117,13 @@ func (m *Manager) saveProgress(e *entry, logger *slog.Logger, stop <-chan struct
 
 // runJob parses the job's spec and runs it; a panic becomes an error with
 // the stack, so one job cannot take the driver down.
-func (m *Manager) runJob(ctx context.Context, e *entry, j Job, logger *slog.Logger) (res *Result, err error) {
+func (m *Manager) runJob(ctx context.Context, e *entry, j Job, logger *slog.Logger) (res *trainer.Result, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			err = fmt.Errorf("trainer: job panicked: %v\n%s", p, debug.Stack())
 		}
 	}()
-	spec, err := ParseSpec(j.File, []byte(j.Spec))
+	spec, err := trainer.ParseSpec(j.File, []byte(j.Spec))
 	if err != nil {
 		return nil, err
 	}
@@ -136,10 +137,10 @@ func (m *Manager) runJob(ctx context.Context, e *entry, j Job, logger *slog.Logg
 			return nil, err
 		}
 	}
-	return Run(ctx, spec, Options{
+	return trainer.Run(ctx, spec, trainer.Options{
 		Log: m.cfg.Log, Registry: m.cfg.Registry, SpecText: j.Spec, FlintVersion: m.cfg.FlintVersion,
 		Observer: obs, Logger: logger, Cluster: m.cfg.Cluster,
-		Checkpoints: &Checkpoints{Store: m.cfg.Store, Prefix: CheckpointPrefix(j.ID), Every: m.cfg.CheckpointEvery},
+		Checkpoints: &trainer.Checkpoints{Store: m.cfg.Store, Prefix: trainer.CheckpointPrefix(j.ID), Every: m.cfg.CheckpointEvery},
 	})
 }
 
@@ -149,7 +150,7 @@ type jobObserver struct {
 	m     *Manager
 	e     *entry
 	id    string
-	extra Observer // may be nil
+	extra trainer.Observer // may be nil
 }
 
 func (o *jobObserver) Phase(name string) {
