@@ -72,7 +72,7 @@ func (o jobsOptions) remoteWorkerWait() time.Duration {
 // managerRetries is --job-retries as jobs.ManagerConfig.Retries takes it.
 func (o jobsOptions) managerRetries() int {
 	if o.jobRetries == 0 {
-		return -1 // trainer: negative means none
+		return -1 // jobs: negative means none
 	}
 	return o.jobRetries
 }
@@ -452,7 +452,7 @@ func runRemoteTrain(cmd *cobra.Command, s streams, o trainOptions, spec []byte) 
 	fmt.Fprintf(s.err, "submitted job %s to %s\n", id, c.base)
 	obs := newProgress(s.err)
 	var phase string
-	var prog jobs.JobProgress
+	var prog jobs.Progress
 	attempts := j.Attempts
 	j, err = c.follow(ctx, id, func(j jobs.Job) {
 		if j.Attempts > attempts && attempts > 0 {
@@ -485,7 +485,7 @@ func runRemoteTrain(cmd *cobra.Command, s streams, o trainOptions, spec []byte) 
 			return fmt.Errorf("training cancelled here, but job %s had already finished on the driver", id)
 		case err != nil:
 			return fmt.Errorf("training cancelled; cancel job %s on the driver: %w", id, err)
-		case cj.State != jobs.JobCanceled:
+		case cj.State != jobs.Canceled:
 			return fmt.Errorf("training cancelled; job %s is %s on the driver, stopping", id, cj.State)
 		}
 		return fmt.Errorf("training cancelled; job %s canceled on the driver, nothing was published", id)
@@ -494,10 +494,10 @@ func runRemoteTrain(cmd *cobra.Command, s streams, o trainOptions, spec []byte) 
 		return err
 	}
 	switch {
-	case j.State == jobs.JobSucceeded && j.Result != nil:
+	case j.State == jobs.Succeeded && j.Result != nil:
 		printSummary(s.out, j.Result.Result())
 		return nil
-	case j.State == jobs.JobCanceled:
+	case j.State == jobs.Canceled:
 		return fmt.Errorf("job %s was canceled on the driver: %s", id, j.Error)
 	}
 	return fmt.Errorf("job %s failed on the driver: %s", id, j.Error)

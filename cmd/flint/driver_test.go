@@ -134,7 +134,7 @@ func TestTrainOnDriver(t *testing.T) {
 	if _, vi, err := models.NewRegistry(st).Latest(context.Background(), "clicks"); err != nil || vi.Version != 1 {
 		t.Fatalf("model: %v", err)
 	}
-	if jobs := m.List(jobs.JobSucceeded); len(jobs) != 1 || jobs[0].File != job {
+	if jobs := m.List(jobs.Succeeded); len(jobs) != 1 || jobs[0].File != job {
 		t.Fatalf("jobs: %+v", jobs)
 	}
 
@@ -194,7 +194,7 @@ func TestTrainOnDriverCancel(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "canceled on the driver, nothing was published") {
 		t.Fatalf("train interrupted: %v\n%s", err, errOut.String())
 	}
-	if jobs := m.List(jobs.JobCanceled); len(jobs) != 1 {
+	if jobs := m.List(jobs.Canceled); len(jobs) != 1 {
 		t.Fatalf("jobs: %+v", m.List(""))
 	}
 	if _, err := models.NewRegistry(st).Describe(context.Background(), "stopped"); !errors.Is(err, models.ErrNotFound) {
@@ -235,7 +235,7 @@ func TestFollowReconnects(t *testing.T) {
 	var states []string
 	lost := 0
 	j, err := c.follow(context.Background(), "j", func(j jobs.Job) { states = append(states, fmt.Sprint(j.State, j.Attempts)) }, func(error) { lost++ })
-	if err != nil || j.State != jobs.JobSucceeded || j.Result.Version != 1 {
+	if err != nil || j.State != jobs.Succeeded || j.Result.Version != 1 {
 		t.Fatalf("follow: %+v, %v", j, err)
 	}
 	mu.Lock()
@@ -614,7 +614,7 @@ func TestDriverSIGKILLResumes(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	if got.State != jobs.JobSucceeded || got.Attempts != 2 {
+	if got.State != jobs.Succeeded || got.Attempts != 2 {
 		t.Fatalf("after the restart: %s after %d attempts (%s)\n%s", got.State, got.Attempts, got.Error, d.stderr.String())
 	}
 	if !strings.Contains(d.stderr.String(), "resuming from checkpoint") {

@@ -206,7 +206,7 @@ func TestLongLivedDriverUnderFaults(t *testing.T) {
 		if hit := <-inj; hit {
 			landed[f]++
 		}
-		if j.State != jobs.JobSucceeded {
+		if j.State != jobs.Succeeded {
 			t.Fatalf("job %d (%s, fault: %s) ended %s: %s", i, sp.name, f, j.State, j.Error)
 		}
 		art, _, err := reg.Get(context.Background(), j.Result.Model, j.Result.Version)
@@ -332,7 +332,7 @@ func (h *hosts) waitPoint(id string, f fault) bool {
 		if j.State.Final() {
 			return false
 		}
-		if j.State == jobs.JobRunning {
+		if j.State == jobs.Running {
 			loading := j.Phase == "planning the source" || j.Phase == "fitting feature transforms" || j.Phase == "caching feature rows" || j.Phase == "waiting for the cluster"
 			if f == brokerLink && (loading || j.Progress == nil) {
 				return true

@@ -57,7 +57,7 @@ func TestAPIProgressMetricsAndRefusals(t *testing.T) {
 	specs := algorithmSpecs(t)
 	for _, algo := range []string{"kmeans", "als"} {
 		j := s.poll(t, s.submit(t, algo, specs[algo]).ID)
-		if j.State != JobSucceeded || j.Progress == nil || j.Progress.Iter < 1 || j.Progress.MaxIter < j.Progress.Iter {
+		if j.State != Succeeded || j.Progress == nil || j.Progress.Iter < 1 || j.Progress.MaxIter < j.Progress.Iter {
 			t.Fatalf("%s job: state %s, progress %+v; want succeeded with its last iteration", algo, j.State, j.Progress)
 		}
 	}

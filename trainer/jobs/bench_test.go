@@ -41,7 +41,7 @@ func BenchmarkJobOverhead(b *testing.B) {
 			b.Fatal(err)
 		}
 		total += (<-first).Sub(start)
-		if j, err = m.Wait(ctx, j.ID); err != nil || j.State != JobSucceeded {
+		if j, err = m.Wait(ctx, j.ID); err != nil || j.State != Succeeded {
 			b.Fatalf("job %s: %s %s %v", j.ID, j.State, j.Error, err)
 		}
 	}

@@ -21,36 +21,36 @@ import (
 
 // Errors of the job manager; callers test with errors.Is.
 var (
-	// ErrJobNotFound: no job has that id.
-	ErrJobNotFound = errors.New("trainer: no such job")
-	// ErrJobFinished: the job has already succeeded, failed or been
+	// ErrNotFound: no job has that id.
+	ErrNotFound = errors.New("jobs: no such job")
+	// ErrFinished: the job has already succeeded, failed or been
 	// canceled, so it cannot be canceled.
-	ErrJobFinished = errors.New("trainer: job already finished")
-	// ErrManagerClosed: the manager is shutting down (or shut down) and
+	ErrFinished = errors.New("jobs: job already finished")
+	// ErrClosed: the manager is shutting down (or shut down) and
 	// takes no more jobs.
-	ErrManagerClosed = errors.New("trainer: job manager closed")
+	ErrClosed = errors.New("jobs: job manager closed")
 )
 
-// JobState is where a job is in its life: queued → running → succeeded,
+// State is where a job is in its life: queued → running → succeeded,
 // failed or canceled.
-type JobState string
+type State string
 
 // The states of a job. Succeeded, failed and canceled are final.
 const (
-	JobQueued    JobState = "queued"
-	JobRunning   JobState = "running"
-	JobSucceeded JobState = "succeeded"
-	JobFailed    JobState = "failed"
-	JobCanceled  JobState = "canceled"
+	Queued    State = "queued"
+	Running   State = "running"
+	Succeeded State = "succeeded"
+	Failed    State = "failed"
+	Canceled  State = "canceled"
 )
 
 // Final reports whether a job in state s will never change again.
-func (s JobState) Final() bool { return s == JobSucceeded || s == JobFailed || s == JobCanceled }
+func (s State) Final() bool { return s == Succeeded || s == Failed || s == Canceled }
 
-// ParseJobState checks a state name, e.g. from a query parameter.
-func ParseJobState(s string) (JobState, error) {
-	switch st := JobState(s); st {
-	case JobQueued, JobRunning, JobSucceeded, JobFailed, JobCanceled:
+// ParseState checks a state name, e.g. from a query parameter.
+func ParseState(s string) (State, error) {
+	switch st := State(s); st {
+	case Queued, Running, Succeeded, Failed, Canceled:
 		return st, nil
 	}
 	return "", fmt.Errorf("unknown job state %q (want queued, running, succeeded, failed or canceled)", s)
@@ -156,7 +156,7 @@ func (c ManagerConfig) validate() error {
 		errs = append(errs, fmt.Errorf("ManagerConfig.RetryFor and RetryBackoff must be >= 0, got %v and %v", c.RetryFor, c.RetryBackoff))
 	}
 	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("trainer: %w", err)
+		return fmt.Errorf("jobs: %w", err)
 	}
 	return nil
 }
@@ -226,7 +226,7 @@ func NewManager(ctx context.Context, cfg ManagerConfig) (*Manager, error) {
 		metrics: newManagerMetrics()}
 	entries, err := cfg.Store.List(ctx, jobsPrefix)
 	if err != nil {
-		return nil, fmt.Errorf("trainer: list job records: %w", err)
+		return nil, fmt.Errorf("jobs: list job records: %w", err)
 	}
 	var resume []*entry
 	for _, en := range entries {
@@ -239,14 +239,14 @@ func NewManager(ctx context.Context, cfg ManagerConfig) (*Manager, error) {
 			continue // deleted since the listing
 		}
 		if err != nil {
-			return nil, fmt.Errorf("trainer: read job record %s: %w", en.Key, err)
+			return nil, fmt.Errorf("jobs: read job record %s: %w", en.Key, err)
 		}
 		var j Job
 		if err := json.Unmarshal(data, &j); err != nil || j.ID != id {
 			if err == nil {
 				err = fmt.Errorf("it holds job %q", j.ID)
 			}
-			m.log.Warn("trainer: skipping a job record that does not decode", "key", en.Key, "err", err)
+			m.log.Warn("jobs: skipping a job record that does not decode", "key", en.Key, "err", err)
 			continue
 		}
 		e := &entry{job: j, changed: make(chan struct{})}
@@ -261,7 +261,7 @@ func NewManager(ctx context.Context, cfg ManagerConfig) (*Manager, error) {
 	// Jobs that were running go first (they were started first), then the
 	// queued ones, each in submission order.
 	slices.SortFunc(resume, func(a, b *entry) int {
-		if ra, rb := a.job.State == JobRunning, b.job.State == JobRunning; ra != rb {
+		if ra, rb := a.job.State == Running, b.job.State == Running; ra != rb {
 			if ra {
 				return -1
 			}
@@ -271,7 +271,7 @@ func NewManager(ctx context.Context, cfg ManagerConfig) (*Manager, error) {
 	})
 	for _, e := range resume {
 		if e.job.CancelRequested { // the last driver stopped before the job did
-			e.job.State, e.job.Finished = JobCanceled, time.Now().UTC()
+			e.job.State, e.job.Finished = Canceled, time.Now().UTC()
 			e.job.Error = "canceled by request; nothing was published"
 			if err := m.save(e, nil); err != nil {
 				return nil, err
@@ -280,9 +280,9 @@ func NewManager(ctx context.Context, cfg ManagerConfig) (*Manager, error) {
 			continue
 		}
 		if e.job.Attempts-e.job.Retries >= cfg.MaxAttempts {
-			e.job.State, e.job.Finished = JobFailed, time.Now().UTC()
+			e.job.State, e.job.Finished = Failed, time.Now().UTC()
 			e.job.Error = fmt.Sprintf("interrupted by driver restarts %d times; not resumed again (submit it again to retry)", e.job.Attempts-e.job.Retries)
-			m.log.Warn("trainer: not resuming job", "job", e.job.ID, "attempts", e.job.Attempts)
+			m.log.Warn("jobs: not resuming job", "job", e.job.ID, "attempts", e.job.Attempts)
 			if err := m.save(e, nil); err != nil {
 				return nil, err
 			}
@@ -290,7 +290,7 @@ func NewManager(ctx context.Context, cfg ManagerConfig) (*Manager, error) {
 			continue
 		}
 		e.resumed = e.job.Attempts > 0
-		e.job.State = JobQueued
+		e.job.State = Queued
 		m.queue = append(m.queue, e)
 	}
 	m.mu.Lock()
@@ -332,14 +332,14 @@ func (m *Manager) Submit(ctx context.Context, file string, spec []byte) (Job, er
 	m.mu.Lock()
 	if m.closed {
 		m.mu.Unlock()
-		return Job{}, ErrManagerClosed
+		return Job{}, ErrClosed
 	}
 	m.wg.Add(1)
 	m.mu.Unlock()
 	defer m.wg.Done()
 
 	now := time.Now().UTC()
-	j := Job{Name: s.Name, File: file, Spec: string(spec), State: JobQueued, Submitted: now}
+	j := Job{Name: s.Name, File: file, Spec: string(spec), State: Queued, Submitted: now}
 	// Claim an id no other job has: the record is created only if its key
 	// is free, which also holds against another process sharing the store.
 	for range 100 {
@@ -355,7 +355,7 @@ func (m *Manager) Submit(ctx context.Context, file string, spec []byte) (Job, er
 			continue
 		}
 		if err != nil {
-			return Job{}, fmt.Errorf("trainer: write job record %s: %w", jobKey(j.ID), err)
+			return Job{}, fmt.Errorf("jobs: write job record %s: %w", jobKey(j.ID), err)
 		}
 		e := &entry{job: j, changed: make(chan struct{})}
 		m.mu.Lock()
@@ -364,10 +364,10 @@ func (m *Manager) Submit(ctx context.Context, file string, spec []byte) (Job, er
 		m.schedule()
 		j = e.job
 		m.mu.Unlock()
-		m.log.Info("trainer: job submitted", "job", j.ID, "name", j.Name)
+		m.log.Info("jobs: job submitted", "job", j.ID, "name", j.Name)
 		return j, nil
 	}
-	return Job{}, fmt.Errorf("trainer: no free job id after 100 tries (last %s)", j.ID)
+	return Job{}, fmt.Errorf("jobs: no free job id after 100 tries (last %s)", j.ID)
 }
 
 // schedule starts queued jobs while fewer than MaxConcurrent run. Called
@@ -378,14 +378,14 @@ func (m *Manager) schedule() {
 		m.queue = m.queue[1:]
 		ctx, cancel := context.WithCancelCause(context.Background())
 		e.cancel = cancel
-		e.job.State = JobRunning
+		e.job.State = Running
 		e.job.Attempts++
 		m.metrics.attempts.Inc()
 		e.job.Started = time.Now().UTC()
 		e.job.Phase, e.job.Progress, e.job.Error, e.job.NextAttempt = "", nil, "", time.Time{}
 		m.changedLocked(e)
 		if e.resumed {
-			m.log.Info("trainer: resuming job interrupted by a driver restart", "job", e.job.ID, "name", e.job.Name, "attempt", e.job.Attempts)
+			m.log.Info("jobs: resuming job interrupted by a driver restart", "job", e.job.ID, "name", e.job.Name, "attempt", e.job.Attempts)
 		}
 		m.running++
 		m.wg.Add(1)
@@ -419,7 +419,7 @@ func (m *Manager) save(e *entry, j *Job) error {
 	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
 	defer cancel()
 	if err := m.cfg.Store.Put(ctx, jobKey(id), bytes.NewReader(data), int64(len(data))); err != nil {
-		return fmt.Errorf("trainer: write job record %s: %w", jobKey(id), err)
+		return fmt.Errorf("jobs: write job record %s: %w", jobKey(id), err)
 	}
 	return nil
 }
@@ -439,7 +439,7 @@ func (m *Manager) dropCheckpoints(id string) {
 		}
 	}
 	if err != nil {
-		m.log.Warn("trainer: delete the checkpoints of a finished job", "job", id, "prefix", prefix, "err", err)
+		m.log.Warn("jobs: delete the checkpoints of a finished job", "job", id, "prefix", prefix, "err", err)
 	}
 }
 
@@ -449,14 +449,14 @@ func (m *Manager) Get(id string) (Job, error) {
 	defer m.mu.Unlock()
 	e, ok := m.jobs[id]
 	if !ok {
-		return Job{}, fmt.Errorf("%w: %q", ErrJobNotFound, id)
+		return Job{}, fmt.Errorf("%w: %q", ErrNotFound, id)
 	}
 	return e.job, nil
 }
 
 // List returns the jobs, newest first; state "" means all of them, else
 // only those in that state. The jobs' Spec is left out.
-func (m *Manager) List(state JobState) []Job {
+func (m *Manager) List(state State) []Job {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	out := make([]Job, 0, len(m.jobs))
@@ -480,14 +480,14 @@ func (m *Manager) Watch(id string) (Job, <-chan struct{}, error) {
 	defer m.mu.Unlock()
 	e, ok := m.jobs[id]
 	if !ok {
-		return Job{}, nil, fmt.Errorf("%w: %q", ErrJobNotFound, id)
+		return Job{}, nil, fmt.Errorf("%w: %q", ErrNotFound, id)
 	}
 	return e.job, e.changed, nil
 }
 
 // Wait returns the job once it has finished (succeeded, failed or been
 // canceled). If ctx ends first it returns the job as it is and ctx's
-// error; if the manager closes first, ErrManagerClosed.
+// error; if the manager closes first, ErrClosed.
 func (m *Manager) Wait(ctx context.Context, id string) (Job, error) {
 	for {
 		j, changed, err := m.Watch(id)
@@ -499,7 +499,7 @@ func (m *Manager) Wait(ctx context.Context, id string) (Job, error) {
 		case <-ctx.Done():
 			return j, ctx.Err()
 		case <-m.closing:
-			return j, ErrManagerClosed
+			return j, ErrClosed
 		}
 	}
 }
@@ -508,7 +508,7 @@ func (m *Manager) Wait(ctx context.Context, id string) (Job, error) {
 // asked to stop and becomes canceled when its run returns, shortly after
 // (Wait for it): nothing is published, unless the job was already
 // publishing when the cancel came, in which case it succeeds. A finished
-// job gives ErrJobFinished. Cancel returns the job as it is after the
+// job gives ErrFinished. Cancel returns the job as it is after the
 // request.
 func (m *Manager) Cancel(ctx context.Context, id string) (Job, error) {
 	m.mu.Lock()
@@ -516,15 +516,15 @@ func (m *Manager) Cancel(ctx context.Context, id string) (Job, error) {
 	switch {
 	case !ok:
 		m.mu.Unlock()
-		return Job{}, fmt.Errorf("%w: %q", ErrJobNotFound, id)
+		return Job{}, fmt.Errorf("%w: %q", ErrNotFound, id)
 	case e.job.State.Final():
 		j := e.job
 		m.mu.Unlock()
-		return j, fmt.Errorf("%w: job %s %s", ErrJobFinished, id, j.State)
+		return j, fmt.Errorf("%w: job %s %s", ErrFinished, id, j.State)
 	case m.closed:
 		m.mu.Unlock()
-		return Job{}, ErrManagerClosed
-	case e.job.State == JobRunning:
+		return Job{}, ErrClosed
+	case e.job.State == Running:
 		if e.cancel != nil {
 			e.cancel(errCanceledByUser)
 		}
@@ -532,19 +532,19 @@ func (m *Manager) Cancel(ctx context.Context, id string) (Job, error) {
 		m.changedLocked(e)
 		j := e.job
 		m.mu.Unlock()
-		m.log.Info("trainer: canceling job", "job", id)
+		m.log.Info("jobs: canceling job", "job", id)
 		return j, nil
 	}
 	// Queued.
 	m.queue = slices.DeleteFunc(m.queue, func(q *entry) bool { return q == e })
-	e.job.State, e.job.Finished = JobCanceled, time.Now().UTC()
+	e.job.State, e.job.Finished = Canceled, time.Now().UTC()
 	e.job.Error = "canceled by request before it started"
 	m.changedLocked(e)
 	j := e.job
 	m.wg.Add(1)
 	m.mu.Unlock()
 	defer m.wg.Done()
-	m.log.Info("trainer: job canceled before it started", "job", id)
+	m.log.Info("jobs: job canceled before it started", "job", id)
 	if err := m.save(e, nil); err != nil {
 		return j, err
 	}

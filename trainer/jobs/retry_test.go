@@ -70,7 +70,7 @@ func TestTransientFailuresAreRetried(t *testing.T) {
 	csv := clicksCSV(t)
 	ref := newJobStore(t)
 	mr := newManager(t, ManagerConfig{Store: ref, Cluster: newEngine(t), CheckpointEvery: 2})
-	if j := waitJob(t, mr, submit(t, mr, retrySpec(csv)).ID); j.State != JobSucceeded {
+	if j := waitJob(t, mr, submit(t, mr, retrySpec(csv)).ID); j.State != Succeeded {
 		t.Fatalf("uninterrupted job: %+v", j)
 	}
 
@@ -99,7 +99,7 @@ func TestTransientFailuresAreRetried(t *testing.T) {
 			})
 		}})
 	j := waitJob(t, m, submit(t, m, retrySpec(csv)).ID)
-	if j.State != JobSucceeded || j.Attempts != 3 || j.Retries != 2 || !strings.Contains(j.LastError, "worker w1 lost") || !j.NextAttempt.IsZero() {
+	if j.State != Succeeded || j.Attempts != 3 || j.Retries != 2 || !strings.Contains(j.LastError, "worker w1 lost") || !j.NextAttempt.IsZero() {
 		t.Fatalf("retried job: %+v", j)
 	}
 	if rec := record(t, st, j.ID); rec.Attempts != 3 || rec.Retries != 2 {
@@ -128,7 +128,7 @@ func TestPermanentFailureIsNotRetried(t *testing.T) {
 	}}
 	m := newManager(t, ManagerConfig{Store: newJobStore(t), Cluster: fc, RetryBackoff: time.Millisecond})
 	j := waitJob(t, m, submit(t, m, retrySpec(clicksCSV(t))).ID)
-	if j.State != JobFailed || j.Attempts != 1 || j.Retries != 0 || !strings.Contains(j.Error, "NaN features") {
+	if j.State != Failed || j.Attempts != 1 || j.Retries != 0 || !strings.Contains(j.Error, "NaN features") {
 		t.Fatalf("job: %+v", j)
 	}
 }
@@ -138,7 +138,7 @@ func TestRetriesStopAtTheCount(t *testing.T) {
 	fc := &flakyCluster{Cluster: newEngine(t), fail: func(int64) error { return errWorkerGone }}
 	m := newManager(t, ManagerConfig{Store: newJobStore(t), Cluster: fc, Retries: 2, RetryBackoff: time.Millisecond})
 	j := waitJob(t, m, submit(t, m, retrySpec(clicksCSV(t))).ID)
-	if j.State != JobFailed || j.Attempts != 3 || j.Retries != 2 || !strings.Contains(j.Error, "worker w1 lost") {
+	if j.State != Failed || j.Attempts != 3 || j.Retries != 2 || !strings.Contains(j.Error, "worker w1 lost") {
 		t.Fatalf("job: %+v", j)
 	}
 	if n := fc.calls.Load(); n != 3 {
@@ -170,7 +170,7 @@ func TestCancelWhileWaitingToRetry(t *testing.T) {
 		t.Fatal(err)
 	}
 	j := waitJob(t, m, id)
-	if j.State != JobCanceled || j.Attempts != 1 || j.Retries != 0 || !j.NextAttempt.IsZero() {
+	if j.State != Canceled || j.Attempts != 1 || j.Retries != 0 || !j.NextAttempt.IsZero() {
 		t.Fatalf("job: %+v", j)
 	}
 }

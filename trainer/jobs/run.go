@@ -40,19 +40,19 @@ func (m *Manager) run(ctx context.Context, e *entry) {
 	switch {
 	case err != nil && errors.Is(cause, errClosing):
 		// Left running in the store for the next driver to resume.
-		logger.Info("trainer: job interrupted; the next driver on this store resumes it", "attempt", next.Attempts)
+		logger.Info("jobs: job interrupted; the next driver on this store resumes it", "attempt", next.Attempts)
 	case err == nil:
-		next.State, next.Result = JobSucceeded, jobResult(res)
+		next.State, next.Result = Succeeded, newResult(res)
 	case errors.Is(cause, errCanceledByUser):
-		next.State, next.Error = JobCanceled, "canceled by request; nothing was published"
+		next.State, next.Error = Canceled, "canceled by request; nothing was published"
 	default:
-		next.State, next.Error = JobFailed, err.Error()
+		next.State, next.Error = Failed, err.Error()
 	}
 	if next.State.Final() {
 		next.Finished, next.NextAttempt = time.Now().UTC(), time.Time{}
 		m.metrics.duration.WithLabelValues(string(next.State)).Observe(next.Finished.Sub(next.Submitted).Seconds())
 		if err := m.save(e, &next); err != nil {
-			logger.Error("trainer: record job end", "state", next.State, "err", err)
+			logger.Error("jobs: record job end", "state", next.State, "err", err)
 		}
 		m.dropCheckpoints(j.ID)
 	}
@@ -69,19 +69,19 @@ func (m *Manager) run(ctx context.Context, e *entry) {
 	m.schedule()
 	m.mu.Unlock()
 	switch next.State {
-	case JobSucceeded:
-		logger.Info("trainer: job succeeded", "model", res.Model, "version", res.Version)
-	case JobFailed:
-		logger.Warn("trainer: job failed", "err", err)
-	case JobCanceled:
-		logger.Info("trainer: job canceled")
+	case Succeeded:
+		logger.Info("jobs: job succeeded", "model", res.Model, "version", res.Version)
+	case Failed:
+		logger.Warn("jobs: job failed", "err", err)
+	case Canceled:
+		logger.Info("jobs: job canceled")
 	}
 }
 
 // attempt runs one attempt of a job, recording its start and progress.
 func (m *Manager) attempt(ctx context.Context, e *entry, logger *slog.Logger) (*trainer.Result, error) {
 	if err := m.save(e, nil); err != nil {
-		logger.Error("trainer: record job start", "err", err)
+		logger.Error("jobs: record job start", "err", err)
 	}
 	m.mu.Lock()
 	j := e.job
@@ -108,7 +108,7 @@ func (m *Manager) saveProgress(e *entry, logger *slog.Logger, stop <-chan struct
 		case <-t.C:
 			if e.dirty.Swap(false) {
 				if err := m.save(e, nil); err != nil {
-					logger.Warn("trainer: record job progress", "err", err)
+					logger.Warn("jobs: record job progress", "err", err)
 				}
 			}
 		}
@@ -120,7 +120,7 @@ func (m *Manager) saveProgress(e *entry, logger *slog.Logger, stop <-chan struct
 func (m *Manager) runJob(ctx context.Context, e *entry, j Job, logger *slog.Logger) (res *trainer.Result, err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			err = fmt.Errorf("trainer: job panicked: %v\n%s", p, debug.Stack())
+			err = fmt.Errorf("jobs: job panicked: %v\n%s", p, debug.Stack())
 		}
 	}()
 	spec, err := trainer.ParseSpec(j.File, []byte(j.Spec))
@@ -159,7 +159,7 @@ func (o *jobObserver) Phase(name string) {
 	o.m.changedLocked(o.e)
 	o.m.mu.Unlock()
 	if err := o.m.save(o.e, nil); err != nil {
-		o.m.log.Warn("trainer: record job phase", "job", o.id, "err", err)
+		o.m.log.Warn("jobs: record job phase", "job", o.id, "err", err)
 	}
 	if o.extra != nil {
 		o.extra.Phase(name)
@@ -169,7 +169,7 @@ func (o *jobObserver) Phase(name string) {
 func (o *jobObserver) Iteration(trial int, p ml.Progress, maxIter int) {
 	o.m.metrics.iterations.Inc()
 	o.m.mu.Lock()
-	o.e.job.Progress = &JobProgress{Trial: trial, Iter: p.Iter, MaxIter: maxIter, Loss: Float(p.Loss),
+	o.e.job.Progress = &Progress{Trial: trial, Iter: p.Iter, MaxIter: maxIter, Loss: Float(p.Loss),
 		GradNorm: Float(p.GradNorm), ElapsedSec: p.Elapsed.Seconds()}
 	o.m.changedLocked(o.e)
 	o.m.mu.Unlock()
