@@ -224,51 +224,10 @@ func NewManager(ctx context.Context, cfg ManagerConfig) (*Manager, error) {
 	}
 	m := &Manager{cfg: cfg, log: cfg.Logger, closing: make(chan struct{}), saveEvery: progressEvery, jobs: map[string]*entry{},
 		metrics: newManagerMetrics()}
-	entries, err := cfg.Store.List(ctx, jobsPrefix)
+	resume, err := m.load(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("jobs: list job records: %w", err)
+		return nil, err
 	}
-	var resume []*entry
-	for _, en := range entries {
-		id, ok := strings.CutSuffix(strings.TrimPrefix(en.Key, jobsPrefix), jobSuffix)
-		if !ok || strings.Contains(id, "/") {
-			continue // a checkpoint, or something else
-		}
-		data, _, err := cfg.Store.Load(ctx, en.Key)
-		if errors.Is(err, models.ErrNotFound) {
-			continue // deleted since the listing
-		}
-		if err != nil {
-			return nil, fmt.Errorf("jobs: read job record %s: %w", en.Key, err)
-		}
-		var j Job
-		if err := json.Unmarshal(data, &j); err != nil || j.ID != id {
-			if err == nil {
-				err = fmt.Errorf("it holds job %q", j.ID)
-			}
-			m.log.Warn("jobs: skipping a job record that does not decode", "key", en.Key, "err", err)
-			continue
-		}
-		e := &entry{job: j, changed: make(chan struct{})}
-		m.jobs[id] = e
-		if _, _, ok := parseJobID(id); ok {
-			m.lastID = max(m.lastID, id)
-		}
-		if !j.State.Final() {
-			resume = append(resume, e)
-		}
-	}
-	// Jobs that were running go first (they were started first), then the
-	// queued ones, each in submission order.
-	slices.SortFunc(resume, func(a, b *entry) int {
-		if ra, rb := a.job.State == Running, b.job.State == Running; ra != rb {
-			if ra {
-				return -1
-			}
-			return 1
-		}
-		return strings.Compare(a.job.ID, b.job.ID)
-	})
 	for _, e := range resume {
 		if e.job.CancelRequested { // the last driver stopped before the job did
 			e.job.State, e.job.Finished = Canceled, time.Now().UTC()
@@ -297,6 +256,56 @@ func NewManager(ctx context.Context, cfg ManagerConfig) (*Manager, error) {
 	m.schedule()
 	m.mu.Unlock()
 	return m, nil
+}
+
+// load reads the job records in the store into m.jobs and returns the jobs
+// that had not finished: those that were running first (they were started
+// first), then the queued ones, each in submission order.
+func (m *Manager) load(ctx context.Context) ([]*entry, error) {
+	entries, err := m.cfg.Store.List(ctx, jobsPrefix)
+	if err != nil {
+		return nil, fmt.Errorf("jobs: list job records: %w", err)
+	}
+	var resume []*entry
+	for _, en := range entries {
+		id, ok := strings.CutSuffix(strings.TrimPrefix(en.Key, jobsPrefix), jobSuffix)
+		if !ok || strings.Contains(id, "/") {
+			continue // a checkpoint, or something else
+		}
+		data, _, err := m.cfg.Store.Load(ctx, en.Key)
+		if errors.Is(err, models.ErrNotFound) {
+			continue // deleted since the listing
+		}
+		if err != nil {
+			return nil, fmt.Errorf("jobs: read job record %s: %w", en.Key, err)
+		}
+		var j Job
+		if err := json.Unmarshal(data, &j); err != nil || j.ID != id {
+			if err == nil {
+				err = fmt.Errorf("it holds job %q", j.ID)
+			}
+			m.log.Warn("jobs: skipping a job record that does not decode", "key", en.Key, "err", err)
+			continue
+		}
+		e := &entry{job: j, changed: make(chan struct{})}
+		m.jobs[id] = e
+		if _, _, ok := parseJobID(id); ok {
+			m.lastID = max(m.lastID, id)
+		}
+		if !j.State.Final() {
+			resume = append(resume, e)
+		}
+	}
+	slices.SortFunc(resume, func(a, b *entry) int {
+		if ra, rb := a.job.State == Running, b.job.State == Running; ra != rb {
+			if ra {
+				return -1
+			}
+			return 1
+		}
+		return strings.Compare(a.job.ID, b.job.ID)
+	})
+	return resume, nil
 }
 
 // Submit validates a job spec (file names it in error positions) and queues
