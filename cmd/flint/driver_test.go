@@ -202,54 +202,6 @@ func TestTrainOnDriverCancel(t *testing.T) {
 	}
 }
 
-// Following a job survives the driver ending the stream early (a restart)
-// and stops at once on an answer that waiting will not change.
-func TestFollowReconnects(t *testing.T) {
-	var mu sync.Mutex
-	calls := 0
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		calls++
-		n := calls
-		mu.Unlock()
-		switch {
-		case r.URL.Path == "/v1/jobs/gone/events":
-			w.WriteHeader(http.StatusNotFound)
-			fmt.Fprintln(w, `{"error":"no job \"gone\""}`)
-		case n == 1: // the driver stops mid-job
-			fmt.Fprintln(w, `{"id":"j","state":"running","attempts":1,"progress":{"iter":3,"max_iter":9,"loss":1,"grad_norm":1}}`)
-		case n == 2: // and is not back yet
-			w.WriteHeader(http.StatusServiceUnavailable)
-			fmt.Fprintln(w, `{"error":"the driver is shutting down"}`)
-		default:
-			fmt.Fprintln(w, `{"id":"j","state":"running","attempts":2}`)
-			fmt.Fprintln(w, `{"id":"j","state":"succeeded","attempts":2,"result":{"model":"m","version":1}}`)
-		}
-	}))
-	defer srv.Close()
-	c, err := newJobClient(srv.URL, "", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.retry = time.Millisecond
-	var states []string
-	lost := 0
-	j, err := c.follow(context.Background(), "j", func(j jobs.Job) { states = append(states, fmt.Sprint(j.State, j.Attempts)) }, func(error) { lost++ })
-	if err != nil || j.State != jobs.Succeeded || j.Result.Version != 1 {
-		t.Fatalf("follow: %+v, %v", j, err)
-	}
-	mu.Lock()
-	n := calls
-	mu.Unlock()
-	if strings.Join(states, " ") != "running1 running2 succeeded2" || lost != 1 || n != 3 {
-		t.Fatalf("states %v, %d lost-stream notes, %d calls", states, lost, n)
-	}
-	_, err = c.follow(context.Background(), "gone", func(jobs.Job) {}, func(error) { t.Error("retried a 404") })
-	if err == nil || !strings.Contains(err.Error(), `no job "gone" (HTTP 404)`) {
-		t.Fatalf("follow an unknown job: %v", err)
-	}
-}
-
 type iterHook func(p ml.Progress)
 
 func (iterHook) Phase(string)                            {}
@@ -502,7 +454,7 @@ func TestDriverAndTrainFlags(t *testing.T) {
 		{[]string{"driver", "--secret-file", "/no/such/secret"}, "--secret-file"},
 		{[]string{"--store", "nowhere", "driver", "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0"}, `--store "nowhere": unknown store`},
 		{[]string{"up", "--http", "127.0.0.1:0", "--file", "a.csv"}, "without --file or --topic"},
-		{[]string{"train", "--driver", "ftp://host:1", "-f", job}, `--driver "ftp://host:1": want http://HOST:PORT`},
+		{[]string{"train", "--driver", "ftp://host:1", "-f", job}, `--driver: jobs: URL "ftp://host:1": want http://HOST:PORT`},
 		{[]string{"train", "--driver", "http://127.0.0.1:1/jobs", "-f", job}, "want http://HOST:PORT"},
 		{[]string{"train", "--driver", "https://127.0.0.1:1", "--tls-ca", "/no/such/ca.pem", "-f", job}, "--tls-ca"},
 	} {
