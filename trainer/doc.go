@@ -21,19 +21,10 @@
 // linear regression's direct solve (one iteration), and the fits of each
 // grid point (as trial i > 0).
 //
-// # The job manager and its API
+// # Jobs on a driver
 //
-// A Manager runs jobs submitted to a long-running driver, one record per
-// job in a models.Store (jobs/<id>.json) beside the optimiser checkpoints,
-// so a restarted driver resumes the jobs it was running. An attempt that
-// fails for a transient reason (an error wrapping cluster.ErrUnavailable,
-// or an expired deadline of a log read) is started again from the job's
-// newest checkpoint, with backoff, up to ManagerConfig.Retries times within
-// RetryFor; other errors fail the job at once, and a canceled job is never
-// retried. Manager.Collector exposes its Prometheus metrics.
-//
-// API serves a Manager over HTTP (docs/driver.md): submitting, listing,
-// following and canceling jobs, the cluster's workers, and /metrics, behind
-// a bearer token; refused tokens are counted and logged at most once a
-// minute per client address.
+// Package trainer/jobs runs specs submitted to a long-running driver: a
+// queue of jobs kept in a models.Store with their checkpoints
+// (CheckpointPrefix), resumed by the next driver and retried after
+// transient failures, its HTTP API, and the API's Go client.
 package trainer

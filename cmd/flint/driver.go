@@ -1,19 +1,14 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -27,7 +22,7 @@ import (
 	"github.com/flintml/flint/internal/logspec"
 	"github.com/flintml/flint/log"
 	"github.com/flintml/flint/ml"
-	"github.com/flintml/flint/trainer"
+	"github.com/flintml/flint/trainer/jobs"
 )
 
 type driverOptions struct {
@@ -69,10 +64,10 @@ func (o jobsOptions) remoteWorkerWait() time.Duration {
 	return o.workerWait
 }
 
-// managerRetries is --job-retries as trainer.ManagerConfig.Retries takes it.
+// managerRetries is --job-retries as jobs.ManagerConfig.Retries takes it.
 func (o jobsOptions) managerRetries() int {
 	if o.jobRetries == 0 {
-		return -1 // trainer: negative means none
+		return -1 // jobs: negative means none
 	}
 	return o.jobRetries
 }
@@ -210,7 +205,7 @@ func serveJobs(cmd *cobra.Command, s streams, d *remote.Driver, o jobsOptions, s
 		defer l.Close()
 	}
 	minWorkers := o.minWorkers
-	m, err := trainer.NewManager(ctx, trainer.ManagerConfig{
+	m, err := jobs.NewManager(ctx, jobs.ManagerConfig{
 		Store: store, Log: l, LogReadOnly: strings.HasPrefix(logSpec, "dir:"), Cluster: d, Logger: logger, FlintVersion: version,
 		CheckpointEvery: o.checkpointEvery, MaxConcurrent: o.maxConcurrent, Retries: o.managerRetries(), RetryFor: o.retryFor,
 		Ready: func(ctx context.Context) error { return d.WaitWorkers(ctx, minWorkers) },
@@ -220,10 +215,10 @@ func serveJobs(cmd *cobra.Command, s streams, d *remote.Driver, o jobsOptions, s
 	}
 	defer m.Close()
 	reg := prometheus.NewRegistry()
-	api := trainer.NewAPI(trainer.APIConfig{Manager: m, Token: secret, Logger: logger, Metrics: reg, Workers: func() []trainer.Worker {
-		var ws []trainer.Worker
+	api := jobs.NewAPI(jobs.APIConfig{Manager: m, Token: secret, Logger: logger, Metrics: reg, Workers: func() []jobs.Worker {
+		var ws []jobs.Worker
 		for _, w := range d.Members() {
-			ws = append(ws, trainer.Worker{ID: w.ID, Name: w.Name, Addr: w.Addr, Alive: w.Alive, CachedBytes: w.CachedBytes,
+			ws = append(ws, jobs.Worker{ID: w.ID, Name: w.Name, Addr: w.Addr, Alive: w.Alive, CachedBytes: w.CachedBytes,
 				MemoryLimit: w.MemoryLimit, HeapLiveBytes: w.HeapLiveBytes, LastHeartbeat: w.LastHeartbeat, Reason: w.Reason})
 		}
 		return ws
@@ -264,26 +259,11 @@ func serveJobs(cmd *cobra.Command, s streams, d *remote.Driver, o jobsOptions, s
 	return err
 }
 
-// jobClient talks to a driver's HTTP job API.
-type jobClient struct {
-	base  string // scheme://host:port
-	token string
-	http  *http.Client
-	retry time.Duration // between attempts to follow a job again
-}
-
-// newJobClient checks a --driver value: http://HOST:PORT, https://HOST:PORT,
-// or HOST:PORT (http).
-func newJobClient(addr, token, caFile string) (*jobClient, error) {
-	raw := addr
-	if !strings.Contains(raw, "://") {
-		raw = "http://" + raw
-	}
-	u, err := url.Parse(raw)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
-		return nil, fmt.Errorf("--driver %q: want http://HOST:PORT or https://HOST:PORT (the driver's --http address)", addr)
-	}
-	c := &jobClient{base: u.Scheme + "://" + u.Host, token: token, http: &http.Client{}, retry: time.Second}
+// driverClient is a client of the job API at --driver, with the cluster
+// secret as its token and, with --tls-ca, the CA the driver's certificate
+// must chain to.
+func driverClient(addr, token, caFile string) (*jobs.Client, error) {
+	cfg := jobs.ClientConfig{URL: addr, Token: token}
 	if caFile != "" {
 		pem, err := os.ReadFile(caFile)
 		if err != nil {
@@ -295,141 +275,13 @@ func newJobClient(addr, token, caFile string) (*jobClient, error) {
 		}
 		tr := http.DefaultTransport.(*http.Transport).Clone()
 		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
-		c.http.Transport = tr
+		cfg.HTTPClient = &http.Client{Transport: tr}
+	}
+	c, err := jobs.NewClient(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("--driver: %w", err)
 	}
 	return c, nil
-}
-
-// apiError is an error answer of the job API.
-type apiError struct {
-	status int
-	body   trainer.ErrorBody
-	base   string
-}
-
-func (e *apiError) Error() string {
-	if len(e.body.Problems) > 0 {
-		return e.body.Error + ":\n  " + strings.Join(e.body.Problems, "\n  ")
-	}
-	return fmt.Sprintf("driver %s: %s (HTTP %d)", e.base, e.body.Error, e.status)
-}
-
-func (c *jobClient) do(ctx context.Context, method, path, contentType string, body []byte) (*http.Response, error) {
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, bytes.NewReader(body))
-	if err != nil {
-		return nil, err
-	}
-	if contentType != "" {
-		req.Header.Set("Content-Type", contentType)
-	}
-	if c.token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.token)
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		var op *net.OpError
-		if errors.As(err, &op) && op.Op == "dial" && ctx.Err() == nil {
-			return nil, fmt.Errorf("no driver answers at %s (%w); start one with flint driver --http ADDR, or check --driver", c.base, op.Err)
-		}
-		return nil, err
-	}
-	if resp.StatusCode >= 300 {
-		defer resp.Body.Close()
-		e := &apiError{status: resp.StatusCode, base: c.base}
-		data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-		if json.Unmarshal(data, &e.body) != nil || e.body.Error == "" {
-			e.body.Error = strings.TrimSpace(string(data))
-		}
-		return nil, e
-	}
-	return resp, nil
-}
-
-func (c *jobClient) job(ctx context.Context, method, path, contentType string, body []byte) (trainer.Job, error) {
-	resp, err := c.do(ctx, method, path, contentType, body)
-	if err != nil {
-		return trainer.Job{}, err
-	}
-	defer resp.Body.Close()
-	var j trainer.Job
-	if err := json.NewDecoder(resp.Body).Decode(&j); err != nil {
-		return trainer.Job{}, fmt.Errorf("driver %s: %s %s: decode the answer: %w", c.base, method, path, err)
-	}
-	return j, nil
-}
-
-func (c *jobClient) submit(ctx context.Context, name string, spec []byte) (trainer.Job, error) {
-	return c.job(ctx, http.MethodPost, "/v1/jobs?name="+url.QueryEscape(name), "application/yaml", spec)
-}
-
-func (c *jobClient) cancel(ctx context.Context, id string) (trainer.Job, error) {
-	return c.job(ctx, http.MethodDelete, "/v1/jobs/"+url.PathEscape(id), "", nil)
-}
-
-// stream reads the job's event stream, calling fn with each state, until
-// the stream ends.
-func (c *jobClient) stream(ctx context.Context, id string, fn func(trainer.Job)) error {
-	resp, err := c.do(ctx, http.MethodGet, "/v1/jobs/"+url.PathEscape(id)+"/events", "", nil)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 64<<10), 4<<20)
-	for sc.Scan() {
-		var j trainer.Job
-		if err := json.Unmarshal(sc.Bytes(), &j); err != nil {
-			return fmt.Errorf("driver %s: event of job %s: %w", c.base, id, err)
-		}
-		fn(j)
-	}
-	if err := sc.Err(); err != nil {
-		return err
-	}
-	return errStreamEnded // unless the last state was final: the caller tells
-}
-
-// errStreamEnded: the event stream ended before the job did (the driver is
-// shutting down or restarting).
-var errStreamEnded = errors.New("the driver ended the event stream before the job ended")
-
-// followRetries is how many times in a row following a job may fail (a
-// driver restarting, a dropped connection) before train gives up;
-// jobClient.retry apart.
-const followRetries = 60
-
-// follow streams the job until it ends, reconnecting when the stream breaks
-// (the driver restarted: it resumes the job). fn sees every state.
-func (c *jobClient) follow(ctx context.Context, id string, fn func(trainer.Job), lost func(error)) (trainer.Job, error) {
-	var last trainer.Job
-	for failures := 0; ; {
-		got := false
-		err := c.stream(ctx, id, func(j trainer.Job) { last, got = j, true; fn(j) })
-		if last.State.Final() {
-			return last, nil
-		}
-		if ctx.Err() != nil {
-			return last, ctx.Err()
-		}
-		var ae *apiError
-		if errors.As(err, &ae) && ae.status != http.StatusServiceUnavailable && ae.status != http.StatusBadGateway {
-			return last, err // not found, unauthorized: waiting will not help
-		}
-		if got {
-			failures = 0
-		}
-		if failures++; failures > followRetries {
-			return last, fmt.Errorf("lost the driver at %s following job %s: %w", c.base, id, err)
-		}
-		if failures == 1 {
-			lost(err)
-		}
-		select {
-		case <-ctx.Done():
-			return last, ctx.Err()
-		case <-time.After(c.retry):
-		}
-	}
 }
 
 // runRemoteTrain submits the spec to a driver and follows the job, printing
@@ -439,22 +291,48 @@ func runRemoteTrain(cmd *cobra.Command, s streams, o trainOptions, spec []byte) 
 	if err != nil {
 		return err
 	}
-	c, err := newJobClient(o.driver, token, o.tlsCA)
+	c, err := driverClient(o.driver, token, o.tlsCA)
 	if err != nil {
 		return err
 	}
 	ctx := cmd.Context()
-	j, err := c.submit(ctx, o.file, spec)
+	j, err := c.Submit(ctx, o.file, spec)
+	if errors.Is(err, jobs.ErrUnreachable) {
+		return fmt.Errorf("%w, or check --driver", err)
+	}
 	if err != nil {
 		return err
 	}
 	id := j.ID
-	fmt.Fprintf(s.err, "submitted job %s to %s\n", id, c.base)
+	fmt.Fprintf(s.err, "submitted job %s to %s\n", id, c.URL())
 	obs := newProgress(s.err)
+	j, err = c.Follow(ctx, id, printJob(obs, j.Attempts), func(err error) {
+		obs.logger.Warn("lost the job's event stream; reconnecting", "driver", c.URL(), "err", err)
+	})
+	obs.finish()
+	if ctx.Err() != nil {
+		return cancelRemote(c, id)
+	}
+	if err != nil {
+		return err
+	}
+	switch {
+	case j.State == jobs.Succeeded && j.Result != nil:
+		printSummary(s.out, j.Result.Result())
+		return nil
+	case j.State == jobs.Canceled:
+		return fmt.Errorf("job %s was canceled on the driver: %s", id, j.Error)
+	}
+	return fmt.Errorf("job %s failed on the driver: %s", id, j.Error)
+}
+
+// printJob returns what Follow calls with each state of a job submitted
+// with attempts attempts: it prints the progress and phases as a local run
+// does, and says when the driver restarted.
+func printJob(obs *progress, attempts int) func(jobs.Job) {
 	var phase string
-	var prog trainer.JobProgress
-	attempts := j.Attempts
-	j, err = c.follow(ctx, id, func(j trainer.Job) {
+	var prog jobs.Progress
+	return func(j jobs.Job) {
 		if j.Attempts > attempts && attempts > 0 {
 			obs.logger.Warn("the driver restarted; the job resumed from its checkpoint", "job", j.ID, "attempt", j.Attempts)
 			phase = ""
@@ -471,34 +349,22 @@ func runRemoteTrain(cmd *cobra.Command, s streams, o trainOptions, spec []byte) 
 			phase = j.Phase
 			obs.Phase(phase)
 		}
-	}, func(err error) {
-		obs.logger.Warn("lost the job's event stream; reconnecting", "driver", c.base, "err", err)
-	})
-	obs.finish()
-	if ctx.Err() != nil {
-		cctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		cj, err := c.cancel(cctx, id)
-		var ae *apiError
-		switch {
-		case errors.As(err, &ae) && ae.status == http.StatusConflict:
-			return fmt.Errorf("training cancelled here, but job %s had already finished on the driver", id)
-		case err != nil:
-			return fmt.Errorf("training cancelled; cancel job %s on the driver: %w", id, err)
-		case cj.State != trainer.JobCanceled:
-			return fmt.Errorf("training cancelled; job %s is %s on the driver, stopping", id, cj.State)
-		}
-		return fmt.Errorf("training cancelled; job %s canceled on the driver, nothing was published", id)
 	}
-	if err != nil {
-		return err
-	}
+}
+
+// cancelRemote cancels job id on the driver after Ctrl-C, and says how
+// that went.
+func cancelRemote(c *jobs.Client, id string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	j, err := c.Cancel(ctx, id)
 	switch {
-	case j.State == trainer.JobSucceeded && j.Result != nil:
-		printSummary(s.out, j.Result.Result())
-		return nil
-	case j.State == trainer.JobCanceled:
-		return fmt.Errorf("job %s was canceled on the driver: %s", id, j.Error)
+	case errors.Is(err, jobs.ErrFinished):
+		return fmt.Errorf("training cancelled here, but job %s had already finished on the driver", id)
+	case err != nil:
+		return fmt.Errorf("training cancelled; cancel job %s on the driver: %w", id, err)
+	case j.State != jobs.Canceled:
+		return fmt.Errorf("training cancelled; job %s is %s on the driver, stopping", id, j.State)
 	}
-	return fmt.Errorf("job %s failed on the driver: %s", id, j.Error)
+	return fmt.Errorf("training cancelled; job %s canceled on the driver, nothing was published", id)
 }

@@ -27,6 +27,7 @@ import (
 	"github.com/flintml/flint/models"
 	"github.com/flintml/flint/models/local"
 	"github.com/flintml/flint/trainer"
+	"github.com/flintml/flint/trainer/jobs"
 )
 
 // clicksJob writes a CSV of a small classification problem and a job spec
@@ -98,7 +99,7 @@ algorithm:
 
 // jobAPI is a job API with an in-process engine on a store in a temporary
 // directory.
-func jobAPI(t *testing.T, cfg trainer.ManagerConfig, token string) (url string, m *trainer.Manager, st models.Store) {
+func jobAPI(t *testing.T, cfg jobs.ManagerConfig, token string) (url string, m *jobs.Manager, st models.Store) {
 	t.Helper()
 	st, err := local.New(filepath.Join(t.TempDir(), "models"))
 	if err != nil {
@@ -106,11 +107,11 @@ func jobAPI(t *testing.T, cfg trainer.ManagerConfig, token string) (url string, 
 	}
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	cfg.Store, cfg.Logger = st, quiet
-	m, err = trainer.NewManager(context.Background(), cfg)
+	m, err = jobs.NewManager(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(trainer.NewAPI(trainer.APIConfig{Manager: m, Token: token, Logger: quiet}))
+	srv := httptest.NewServer(jobs.NewAPI(jobs.APIConfig{Manager: m, Token: token, Logger: quiet}))
 	t.Cleanup(srv.Close)
 	t.Cleanup(func() { m.Close() })
 	return srv.URL, m, st
@@ -118,7 +119,7 @@ func jobAPI(t *testing.T, cfg trainer.ManagerConfig, token string) (url string, 
 
 func TestTrainOnDriver(t *testing.T) {
 	t.Setenv(envClusterSecret, "tok")
-	url, m, st := jobAPI(t, trainer.ManagerConfig{}, "tok")
+	url, m, st := jobAPI(t, jobs.ManagerConfig{}, "tok")
 	job := clicksJob(t, "clicks")
 	out, errOut, err := run(t, "", "train", "--driver", url, "-f", job)
 	if err != nil {
@@ -133,7 +134,7 @@ func TestTrainOnDriver(t *testing.T) {
 	if _, vi, err := models.NewRegistry(st).Latest(context.Background(), "clicks"); err != nil || vi.Version != 1 {
 		t.Fatalf("model: %v", err)
 	}
-	if jobs := m.List(trainer.JobSucceeded); len(jobs) != 1 || jobs[0].File != job {
+	if jobs := m.List(jobs.Succeeded); len(jobs) != 1 || jobs[0].File != job {
 		t.Fatalf("jobs: %+v", jobs)
 	}
 
@@ -164,9 +165,9 @@ func TestTrainOnDriver(t *testing.T) {
 // Ctrl-C while following a job cancels it on the driver.
 func TestTrainOnDriverCancel(t *testing.T) {
 	reached := make(chan struct{})
-	var m *trainer.Manager
+	var m *jobs.Manager
 	var once sync.Once
-	url, m, st := jobAPI(t, trainer.ManagerConfig{Observe: func(id string) trainer.Observer {
+	url, m, st := jobAPI(t, jobs.ManagerConfig{Observe: func(id string) trainer.Observer {
 		return iterHook(func(p ml.Progress) {
 			if p.Iter != 2 {
 				return
@@ -193,59 +194,11 @@ func TestTrainOnDriverCancel(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "canceled on the driver, nothing was published") {
 		t.Fatalf("train interrupted: %v\n%s", err, errOut.String())
 	}
-	if jobs := m.List(trainer.JobCanceled); len(jobs) != 1 {
+	if jobs := m.List(jobs.Canceled); len(jobs) != 1 {
 		t.Fatalf("jobs: %+v", m.List(""))
 	}
 	if _, err := models.NewRegistry(st).Describe(context.Background(), "stopped"); !errors.Is(err, models.ErrNotFound) {
 		t.Fatalf("a canceled job published: %v", err)
-	}
-}
-
-// Following a job survives the driver ending the stream early (a restart)
-// and stops at once on an answer that waiting will not change.
-func TestFollowReconnects(t *testing.T) {
-	var mu sync.Mutex
-	calls := 0
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		calls++
-		n := calls
-		mu.Unlock()
-		switch {
-		case r.URL.Path == "/v1/jobs/gone/events":
-			w.WriteHeader(http.StatusNotFound)
-			fmt.Fprintln(w, `{"error":"no job \"gone\""}`)
-		case n == 1: // the driver stops mid-job
-			fmt.Fprintln(w, `{"id":"j","state":"running","attempts":1,"progress":{"iter":3,"max_iter":9,"loss":1,"grad_norm":1}}`)
-		case n == 2: // and is not back yet
-			w.WriteHeader(http.StatusServiceUnavailable)
-			fmt.Fprintln(w, `{"error":"the driver is shutting down"}`)
-		default:
-			fmt.Fprintln(w, `{"id":"j","state":"running","attempts":2}`)
-			fmt.Fprintln(w, `{"id":"j","state":"succeeded","attempts":2,"result":{"model":"m","version":1}}`)
-		}
-	}))
-	defer srv.Close()
-	c, err := newJobClient(srv.URL, "", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.retry = time.Millisecond
-	var states []string
-	lost := 0
-	j, err := c.follow(context.Background(), "j", func(j trainer.Job) { states = append(states, fmt.Sprint(j.State, j.Attempts)) }, func(error) { lost++ })
-	if err != nil || j.State != trainer.JobSucceeded || j.Result.Version != 1 {
-		t.Fatalf("follow: %+v, %v", j, err)
-	}
-	mu.Lock()
-	n := calls
-	mu.Unlock()
-	if strings.Join(states, " ") != "running1 running2 succeeded2" || lost != 1 || n != 3 {
-		t.Fatalf("states %v, %d lost-stream notes, %d calls", states, lost, n)
-	}
-	_, err = c.follow(context.Background(), "gone", func(trainer.Job) {}, func(error) { t.Error("retried a 404") })
-	if err == nil || !strings.Contains(err.Error(), `no job "gone" (HTTP 404)`) {
-		t.Fatalf("follow an unknown job: %v", err)
 	}
 }
 
@@ -365,7 +318,7 @@ func TestDriverEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var wl trainer.WorkerList
+	var wl jobs.WorkerList
 	json.NewDecoder(resp.Body).Decode(&wl)
 	resp.Body.Close()
 	if len(wl.Workers) != 2 || !wl.Workers[0].Alive || !wl.Workers[1].Alive {
@@ -501,7 +454,7 @@ func TestDriverAndTrainFlags(t *testing.T) {
 		{[]string{"driver", "--secret-file", "/no/such/secret"}, "--secret-file"},
 		{[]string{"--store", "nowhere", "driver", "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0"}, `--store "nowhere": unknown store`},
 		{[]string{"up", "--http", "127.0.0.1:0", "--file", "a.csv"}, "without --file or --topic"},
-		{[]string{"train", "--driver", "ftp://host:1", "-f", job}, `--driver "ftp://host:1": want http://HOST:PORT`},
+		{[]string{"train", "--driver", "ftp://host:1", "-f", job}, `--driver: jobs: URL "ftp://host:1": want http://HOST:PORT`},
 		{[]string{"train", "--driver", "http://127.0.0.1:1/jobs", "-f", job}, "want http://HOST:PORT"},
 		{[]string{"train", "--driver", "https://127.0.0.1:1", "--tls-ca", "/no/such/ca.pem", "-f", job}, "--tls-ca"},
 	} {
@@ -565,20 +518,20 @@ func TestDriverSIGKILLResumes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var j trainer.Job
+	var j jobs.Job
 	json.NewDecoder(resp.Body).Decode(&j)
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusCreated {
 		t.Fatalf("submit: HTTP %d", resp.StatusCode)
 	}
-	get := func(api string) trainer.Job {
+	get := func(api string) jobs.Job {
 		t.Helper()
 		resp, err := http.Get(api + "/v1/jobs/" + j.ID)
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer resp.Body.Close()
-		var got trainer.Job
+		var got jobs.Job
 		if err := json.NewDecoder(resp.Body).Decode(&got); err != nil {
 			t.Fatal(err)
 		}
@@ -603,7 +556,7 @@ func TestDriverSIGKILLResumes(t *testing.T) {
 
 	d, api = driver()
 	defer d.stop(t)
-	var got trainer.Job
+	var got jobs.Job
 	for {
 		if got = get(api); got.State.Final() {
 			break
@@ -613,7 +566,7 @@ func TestDriverSIGKILLResumes(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	if got.State != trainer.JobSucceeded || got.Attempts != 2 {
+	if got.State != jobs.Succeeded || got.Attempts != 2 {
 		t.Fatalf("after the restart: %s after %d attempts (%s)\n%s", got.State, got.Attempts, got.Error, d.stderr.String())
 	}
 	if !strings.Contains(d.stderr.String(), "resuming from checkpoint") {

@@ -22,7 +22,7 @@ import (
 	"github.com/flintml/flint/log/kafka"
 	"github.com/flintml/flint/models"
 	"github.com/flintml/flint/models/local"
-	"github.com/flintml/flint/trainer"
+	"github.com/flintml/flint/trainer/jobs"
 )
 
 // envBroker, set to host:port, makes the test binary a Kafka-protocol
@@ -179,16 +179,16 @@ func envInt(name string, def int) int {
 // model a fault-free in-process run publishes; no job hangs; the workers'
 // cached bytes and resident memory return to their pre-job level.
 func TestLongLivedDriverUnderFaults(t *testing.T) {
-	jobs := 20
+	n := 20
 	if os.Getenv("FLINT_LONG") != "" {
-		jobs = 100
+		n = 100
 	}
-	jobs = envInt("FLINT_FAULTS_JOBS", jobs)
+	n = envInt("FLINT_FAULTS_JOBS", n)
 	seed := uint64(envInt("FLINT_FAULTS_SEED", 1))
 	h := newHosts(t)
 	want := h.baselines()
-	sched := schedule(seed, jobs)
-	t.Logf("seed %d, %d jobs: %v", seed, jobs, sched)
+	sched := schedule(seed, n)
+	t.Logf("seed %d, %d jobs: %v", seed, n, sched)
 
 	mem := newMemCheck(h)
 	st, err := local.New(h.store())
@@ -206,7 +206,7 @@ func TestLongLivedDriverUnderFaults(t *testing.T) {
 		if hit := <-inj; hit {
 			landed[f]++
 		}
-		if j.State != trainer.JobSucceeded {
+		if j.State != jobs.Succeeded {
 			t.Fatalf("job %d (%s, fault: %s) ended %s: %s", i, sp.name, f, j.State, j.Error)
 		}
 		art, _, err := reg.Get(context.Background(), j.Result.Model, j.Result.Version)
@@ -254,7 +254,7 @@ func (h *hosts) baselines() map[string]*models.Artifact {
 
 // waitJob waits for a job to end, at most timeout: a job that takes longer
 // hangs.
-func (h *hosts) waitJob(id string, timeout time.Duration) trainer.Job {
+func (h *hosts) waitJob(id string, timeout time.Duration) jobs.Job {
 	h.t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
@@ -332,7 +332,7 @@ func (h *hosts) waitPoint(id string, f fault) bool {
 		if j.State.Final() {
 			return false
 		}
-		if j.State == trainer.JobRunning {
+		if j.State == jobs.Running {
 			loading := j.Phase == "planning the source" || j.Phase == "fitting feature transforms" || j.Phase == "caching feature rows" || j.Phase == "waiting for the cluster"
 			if f == brokerLink && (loading || j.Progress == nil) {
 				return true
@@ -398,7 +398,7 @@ func (m *memCheck) check(job int) string {
 	h := m.h
 	h.t.Helper()
 	deadline := time.Now().Add(time.Minute)
-	var ws []trainer.Worker
+	var ws []jobs.Worker
 	for {
 		var err error
 		ws, err = h.members()

@@ -18,7 +18,7 @@ import (
 	"time"
 
 	"github.com/flintml/flint/internal/netns"
-	"github.com/flintml/flint/trainer"
+	"github.com/flintml/flint/trainer/jobs"
 )
 
 // Timing of the simulated cluster: short, so that faults are noticed fast,
@@ -302,7 +302,7 @@ func (h *hosts) submit(spec string) string {
 		req.Header.Set("Content-Type", "application/yaml")
 		resp, err := h.client.Do(req)
 		if err == nil {
-			var j trainer.Job
+			var j jobs.Job
 			b, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusCreated && json.Unmarshal(b, &j) == nil {
@@ -319,8 +319,8 @@ func (h *hosts) submit(spec string) string {
 
 // job returns a job's record; errors (the driver restarting) are retried
 // for a while.
-func (h *hosts) job(id string) (trainer.Job, error) {
-	var j trainer.Job
+func (h *hosts) job(id string) (jobs.Job, error) {
+	var j jobs.Job
 	var err error
 	for range 50 {
 		if err = h.get("/v1/jobs/"+id, &j); err == nil {
@@ -332,8 +332,8 @@ func (h *hosts) job(id string) (trainer.Job, error) {
 }
 
 // members returns the driver's workers.
-func (h *hosts) members() ([]trainer.Worker, error) {
-	var wl trainer.WorkerList
+func (h *hosts) members() ([]jobs.Worker, error) {
+	var wl jobs.WorkerList
 	err := h.get("/v1/workers", &wl)
 	return wl.Workers, err
 }

@@ -1,4 +1,4 @@
-package trainer
+package jobs
 
 import (
 	"context"
@@ -48,7 +48,7 @@ func (r *retrier) retry(ctx context.Context, m *Manager, e *entry, err error, lo
 	m.mu.Unlock()
 	next := now.Add(r.wait)
 	if retries >= m.cfg.Retries || next.Sub(r.since) > m.cfg.RetryFor {
-		logger.Warn("trainer: job failed for a transient reason; out of retries", "retries", retries,
+		logger.Warn("jobs: job failed for a transient reason; out of retries", "retries", retries,
 			"max_retries", max(m.cfg.Retries, 0), "failing_for", now.Sub(r.since).Round(time.Second), "retry_for", m.cfg.RetryFor, "err", err)
 		return false
 	}
@@ -59,12 +59,12 @@ func (r *retrier) retry(ctx context.Context, m *Manager, e *entry, err error, lo
 	m.mu.Unlock()
 	// Stored before watchers see it, as the final states are.
 	if serr := m.save(e, nil); serr != nil {
-		logger.Warn("trainer: record job retry", "err", serr)
+		logger.Warn("jobs: record job retry", "err", serr)
 	}
 	m.mu.Lock()
 	m.changedLocked(e)
 	m.mu.Unlock()
-	logger.Warn("trainer: job attempt failed for a transient reason; retrying from its newest checkpoint",
+	logger.Warn("jobs: job attempt failed for a transient reason; retrying from its newest checkpoint",
 		"attempt", attempt, "retry", retries+1, "max_retries", m.cfg.Retries, "in", r.wait, "err", err)
 	t := time.NewTimer(r.wait)
 	defer t.Stop()

@@ -1,4 +1,4 @@
-package trainer
+package jobs
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
@@ -57,7 +57,7 @@ func (c managerCollector) Describe(ch chan<- *prometheus.Desc) {
 
 func (c managerCollector) Collect(ch chan<- prometheus.Metric) {
 	mm := c.m.metrics
-	counts := map[JobState]int{JobQueued: 0, JobRunning: 0, JobSucceeded: 0, JobFailed: 0, JobCanceled: 0}
+	counts := map[State]int{Queued: 0, Running: 0, Succeeded: 0, Failed: 0, Canceled: 0}
 	c.m.mu.Lock()
 	for _, e := range c.m.jobs {
 		counts[e.job.State]++

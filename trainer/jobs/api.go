@@ -1,4 +1,4 @@
-package trainer
+package jobs
 
 import (
 	"context"
@@ -17,6 +17,8 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/flintml/flint/trainer"
 )
 
 // APIConfig configures the HTTP job API. Zero fields take the defaults
@@ -91,7 +93,7 @@ type API struct {
 // error.
 func NewAPI(cfg APIConfig) *API {
 	if cfg.Manager == nil {
-		panic("trainer: NewAPI without a Manager")
+		panic("jobs: NewAPI without a Manager")
 	}
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = DefaultMaxSpecBytes
@@ -116,7 +118,7 @@ func NewAPI(cfg APIConfig) *API {
 	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{
 		DisableStackAll: true,
 		LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
-			a.log.Error("trainer: API handler panicked", "method", c.Request().Method, "path", c.Request().URL.Path,
+			a.log.Error("jobs: API handler panicked", "method", c.Request().Method, "path", c.Request().URL.Path,
 				"err", err, "stack", string(stack))
 			return fmt.Errorf("handler panicked: %w", err)
 		},
@@ -167,7 +169,7 @@ func (a *API) handleError(err error, c echo.Context) {
 	r := c.Request()
 	status, body := http.StatusInternalServerError, ErrorBody{Error: "internal server error"}
 	var ae *apiError
-	var se SpecErrors
+	var se trainer.SpecErrors
 	var he *echo.HTTPError
 	switch {
 	case errors.As(err, &ae):
@@ -177,7 +179,7 @@ func (a *API) handleError(err error, c echo.Context) {
 		for _, e := range se {
 			body.Problems = append(body.Problems, e.Error())
 		}
-	case errors.Is(err, ErrManagerClosed):
+	case errors.Is(err, ErrClosed):
 		status, body.Error = http.StatusServiceUnavailable, "the driver is shutting down; submit again when it is back"
 	case errors.Is(err, echo.ErrNotFound):
 		status, body.Error = http.StatusNotFound, fmt.Sprintf("no route for %s %s", r.Method, r.URL.Path)
@@ -187,19 +189,19 @@ func (a *API) handleError(err error, c echo.Context) {
 		status, body.Error = he.Code, fmt.Sprint(he.Message)
 	}
 	if status == http.StatusInternalServerError {
-		a.log.Error("trainer: API request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		a.log.Error("jobs: API request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
 	if err := c.JSON(status, body); err != nil {
-		a.log.Warn("trainer: write error response", "path", r.URL.Path, "err", err)
+		a.log.Warn("jobs: write error response", "path", r.URL.Path, "err", err)
 	}
 }
 
 // jobError maps the manager's errors about job id onto responses.
 func jobError(err error, id string) error {
 	switch {
-	case errors.Is(err, ErrJobNotFound):
+	case errors.Is(err, ErrNotFound):
 		return apiErrorf(http.StatusNotFound, "no job %q", id)
-	case errors.Is(err, ErrJobFinished):
+	case errors.Is(err, ErrFinished):
 		return apiErrorf(http.StatusConflict, "job %s has already finished; only queued and running jobs can be canceled", id)
 	}
 	return err
@@ -272,20 +274,20 @@ func (a *API) submit(c echo.Context) error {
 	return c.JSON(http.StatusCreated, j)
 }
 
-// JobList is the body of GET /v1/jobs.
-type JobList struct {
+// List is the body of GET /v1/jobs.
+type List struct {
 	Jobs []Job `json:"jobs"`
 }
 
 func (a *API) list(c echo.Context) error {
-	var state JobState
+	var state State
 	if s := c.QueryParam("state"); s != "" {
 		var err error
-		if state, err = ParseJobState(s); err != nil {
+		if state, err = ParseState(s); err != nil {
 			return apiErrorf(http.StatusBadRequest, "?state=: %v", err)
 		}
 	}
-	return c.JSON(http.StatusOK, JobList{Jobs: a.m.List(state)})
+	return c.JSON(http.StatusOK, List{Jobs: a.m.List(state)})
 }
 
 func (a *API) get(c echo.Context) error {

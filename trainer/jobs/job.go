@@ -1,4 +1,4 @@
-package trainer
+package jobs
 
 import (
 	"encoding/json"
@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/flintml/flint/trainer"
 )
 
 // Job is a training job the Manager knows: what was submitted, where it
@@ -22,7 +24,7 @@ type Job struct {
 	File string `json:"file"`
 	// Spec is the YAML text submitted. Lists and event streams leave it out.
 	Spec      string    `json:"spec,omitempty"`
-	State     JobState  `json:"state"`
+	State     State     `json:"state"`
 	Submitted time.Time `json:"submitted"`
 	// Started is when the latest attempt started.
 	Started  time.Time `json:"started,omitzero"`
@@ -30,13 +32,13 @@ type Job struct {
 	// Phase is what the job is doing, e.g. "fitting feature transforms".
 	Phase string `json:"phase,omitempty"`
 	// Progress is the latest optimiser iteration reported.
-	Progress *JobProgress `json:"progress,omitempty"`
+	Progress *Progress `json:"progress,omitempty"`
 	// CancelRequested is set when a running job has been asked to stop;
 	// it becomes canceled when it has.
 	CancelRequested bool `json:"cancel_requested,omitempty"`
 	// Error says why a job failed or was canceled.
-	Error  string     `json:"error,omitempty"`
-	Result *JobResult `json:"result,omitempty"`
+	Error  string  `json:"error,omitempty"`
+	Result *Result `json:"result,omitempty"`
 	// Attempts counts the runs started: 1, plus one for every time a
 	// driver restart interrupted the job and a new driver resumed it, and
 	// one for every retry.
@@ -53,8 +55,8 @@ type Job struct {
 	NextAttempt time.Time `json:"next_attempt,omitzero"`
 }
 
-// JobProgress is one optimiser iteration of a job.
-type JobProgress struct {
+// Progress is one optimiser iteration of a job.
+type Progress struct {
 	// Trial is 0 for the final fit and i > 0 for grid point i.
 	Trial    int   `json:"trial,omitempty"`
 	Iter     int   `json:"iter"`
@@ -65,8 +67,8 @@ type JobProgress struct {
 	ElapsedSec float64 `json:"elapsed_s"`
 }
 
-// JobResult is what a succeeded job published: the JSON form of Result.
-type JobResult struct {
+// Result is what a succeeded job published: the JSON form of trainer.Result.
+type Result struct {
 	Model       string             `json:"model"`
 	Version     int                `json:"version"`
 	Alias       string             `json:"alias,omitempty"`
@@ -82,24 +84,24 @@ type JobResult struct {
 	DurationSec float64            `json:"duration_s"`
 }
 
-func jobResult(r *Result) *JobResult {
+func newResult(r *trainer.Result) *Result {
 	m := make(map[string]Float, len(r.Metrics))
 	for k, v := range r.Metrics {
 		m[k] = Float(v)
 	}
-	return &JobResult{Model: r.Model, Version: r.Version, Alias: r.Alias, AliasHeld: r.AliasHeld, Algorithm: r.Algorithm,
+	return &Result{Model: r.Model, Version: r.Version, Alias: r.Alias, AliasHeld: r.AliasHeld, Algorithm: r.Algorithm,
 		Metrics: m, Best: r.Best, Rows: r.Rows, TrainRows: r.TrainRows, TestRows: r.TestRows, Skipped: r.Skipped,
 		DeadLetter: r.DeadLetter, DurationSec: r.Duration.Seconds()}
 }
 
-// Result converts back to a Result (without the lineage, which is stored
-// with the model), e.g. for printing a summary.
-func (r *JobResult) Result() *Result {
+// Result converts back to a trainer.Result (without the lineage, which is
+// stored with the model), e.g. for printing a summary.
+func (r *Result) Result() *trainer.Result {
 	m := make(map[string]float64, len(r.Metrics))
 	for k, v := range r.Metrics {
 		m[k] = float64(v)
 	}
-	return &Result{Model: r.Model, Version: r.Version, Alias: r.Alias, AliasHeld: r.AliasHeld, Algorithm: r.Algorithm,
+	return &trainer.Result{Model: r.Model, Version: r.Version, Alias: r.Alias, AliasHeld: r.AliasHeld, Algorithm: r.Algorithm,
 		Metrics: m, Best: r.Best, Rows: r.Rows, TrainRows: r.TrainRows, TestRows: r.TestRows, Skipped: r.Skipped,
 		DeadLetter: r.DeadLetter, Duration: time.Duration(r.DurationSec * float64(time.Second))}
 }

@@ -1,4 +1,4 @@
-package trainer
+package jobs
 
 import (
 	"log/slog"
@@ -28,7 +28,7 @@ func newAuth(token string, refused prometheus.Counter, log *slog.Logger) echo.Mi
 		Refuse:  refuseAuth,
 		Refused: refused,
 		Log:     log,
-		LogMsg:  "trainer: job API refused a request",
+		LogMsg:  "jobs: job API refused a request",
 	}).Require(jobScope)
 }
 
@@ -57,4 +57,4 @@ func (a *API) metricsHandler() echo.HandlerFunc {
 // API's logger.
 type errorLogger struct{ a *API }
 
-func (l errorLogger) Println(v ...any) { l.a.log.Warn("trainer: gather metrics", "err", v) }
+func (l errorLogger) Println(v ...any) { l.a.log.Warn("jobs: gather metrics", "err", v) }

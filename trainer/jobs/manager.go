@@ -1,4 +1,4 @@
-package trainer
+package jobs
 
 import (
 	"bytes"
@@ -16,40 +16,41 @@ import (
 	"github.com/flintml/flint/cluster"
 	"github.com/flintml/flint/log"
 	"github.com/flintml/flint/models"
+	"github.com/flintml/flint/trainer"
 )
 
 // Errors of the job manager; callers test with errors.Is.
 var (
-	// ErrJobNotFound: no job has that id.
-	ErrJobNotFound = errors.New("trainer: no such job")
-	// ErrJobFinished: the job has already succeeded, failed or been
+	// ErrNotFound: no job has that id.
+	ErrNotFound = errors.New("jobs: no such job")
+	// ErrFinished: the job has already succeeded, failed or been
 	// canceled, so it cannot be canceled.
-	ErrJobFinished = errors.New("trainer: job already finished")
-	// ErrManagerClosed: the manager is shutting down (or shut down) and
+	ErrFinished = errors.New("jobs: job already finished")
+	// ErrClosed: the manager is shutting down (or shut down) and
 	// takes no more jobs.
-	ErrManagerClosed = errors.New("trainer: job manager closed")
+	ErrClosed = errors.New("jobs: job manager closed")
 )
 
-// JobState is where a job is in its life: queued → running → succeeded,
+// State is where a job is in its life: queued → running → succeeded,
 // failed or canceled.
-type JobState string
+type State string
 
 // The states of a job. Succeeded, failed and canceled are final.
 const (
-	JobQueued    JobState = "queued"
-	JobRunning   JobState = "running"
-	JobSucceeded JobState = "succeeded"
-	JobFailed    JobState = "failed"
-	JobCanceled  JobState = "canceled"
+	Queued    State = "queued"
+	Running   State = "running"
+	Succeeded State = "succeeded"
+	Failed    State = "failed"
+	Canceled  State = "canceled"
 )
 
 // Final reports whether a job in state s will never change again.
-func (s JobState) Final() bool { return s == JobSucceeded || s == JobFailed || s == JobCanceled }
+func (s State) Final() bool { return s == Succeeded || s == Failed || s == Canceled }
 
-// ParseJobState checks a state name, e.g. from a query parameter.
-func ParseJobState(s string) (JobState, error) {
-	switch st := JobState(s); st {
-	case JobQueued, JobRunning, JobSucceeded, JobFailed, JobCanceled:
+// ParseState checks a state name, e.g. from a query parameter.
+func ParseState(s string) (State, error) {
+	switch st := State(s); st {
+	case Queued, Running, Succeeded, Failed, Canceled:
 		return st, nil
 	}
 	return "", fmt.Errorf("unknown job state %q (want queued, running, succeeded, failed or canceled)", s)
@@ -78,7 +79,7 @@ type ManagerConfig struct {
 	Ready func(ctx context.Context) error
 	// Observe, when set, returns an extra observer for each run of the job
 	// with this id (each attempt calls it again).
-	Observe func(id string) Observer
+	Observe func(id string) trainer.Observer
 	// Logger receives the manager's events; nil means slog.Default().
 	Logger *slog.Logger
 	// FlintVersion is stored with the models.
@@ -155,7 +156,7 @@ func (c ManagerConfig) validate() error {
 		errs = append(errs, fmt.Errorf("ManagerConfig.RetryFor and RetryBackoff must be >= 0, got %v and %v", c.RetryFor, c.RetryBackoff))
 	}
 	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("trainer: %w", err)
+		return fmt.Errorf("jobs: %w", err)
 	}
 	return nil
 }
@@ -212,9 +213,6 @@ const (
 
 func jobKey(id string) string { return jobsPrefix + id + jobSuffix }
 
-// CheckpointPrefix is the key prefix of a job's optimiser checkpoints.
-func CheckpointPrefix(id string) string { return jobsPrefix + id + "/checkpoint" }
-
 // NewManager reads the job records in cfg.Store, resumes the jobs a previous
 // driver left queued or running (each run again from its newest checkpoint,
 // one more attempt), and starts taking jobs. ctx bounds only the reading.
@@ -226,9 +224,47 @@ func NewManager(ctx context.Context, cfg ManagerConfig) (*Manager, error) {
 	}
 	m := &Manager{cfg: cfg, log: cfg.Logger, closing: make(chan struct{}), saveEvery: progressEvery, jobs: map[string]*entry{},
 		metrics: newManagerMetrics()}
-	entries, err := cfg.Store.List(ctx, jobsPrefix)
+	resume, err := m.load(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("trainer: list job records: %w", err)
+		return nil, err
+	}
+	for _, e := range resume {
+		if e.job.CancelRequested { // the last driver stopped before the job did
+			e.job.State, e.job.Finished = Canceled, time.Now().UTC()
+			e.job.Error = "canceled by request; nothing was published"
+			if err := m.save(e, nil); err != nil {
+				return nil, err
+			}
+			m.dropCheckpoints(e.job.ID)
+			continue
+		}
+		if e.job.Attempts-e.job.Retries >= cfg.MaxAttempts {
+			e.job.State, e.job.Finished = Failed, time.Now().UTC()
+			e.job.Error = fmt.Sprintf("interrupted by driver restarts %d times; not resumed again (submit it again to retry)", e.job.Attempts-e.job.Retries)
+			m.log.Warn("jobs: not resuming job", "job", e.job.ID, "attempts", e.job.Attempts)
+			if err := m.save(e, nil); err != nil {
+				return nil, err
+			}
+			m.dropCheckpoints(e.job.ID)
+			continue
+		}
+		e.resumed = e.job.Attempts > 0
+		e.job.State = Queued
+		m.queue = append(m.queue, e)
+	}
+	m.mu.Lock()
+	m.schedule()
+	m.mu.Unlock()
+	return m, nil
+}
+
+// load reads the job records in the store into m.jobs and returns the jobs
+// that had not finished: those that were running first (they were started
+// first), then the queued ones, each in submission order.
+func (m *Manager) load(ctx context.Context) ([]*entry, error) {
+	entries, err := m.cfg.Store.List(ctx, jobsPrefix)
+	if err != nil {
+		return nil, fmt.Errorf("jobs: list job records: %w", err)
 	}
 	var resume []*entry
 	for _, en := range entries {
@@ -236,19 +272,19 @@ func NewManager(ctx context.Context, cfg ManagerConfig) (*Manager, error) {
 		if !ok || strings.Contains(id, "/") {
 			continue // a checkpoint, or something else
 		}
-		data, _, err := cfg.Store.Load(ctx, en.Key)
+		data, _, err := m.cfg.Store.Load(ctx, en.Key)
 		if errors.Is(err, models.ErrNotFound) {
 			continue // deleted since the listing
 		}
 		if err != nil {
-			return nil, fmt.Errorf("trainer: read job record %s: %w", en.Key, err)
+			return nil, fmt.Errorf("jobs: read job record %s: %w", en.Key, err)
 		}
 		var j Job
 		if err := json.Unmarshal(data, &j); err != nil || j.ID != id {
 			if err == nil {
 				err = fmt.Errorf("it holds job %q", j.ID)
 			}
-			m.log.Warn("trainer: skipping a job record that does not decode", "key", en.Key, "err", err)
+			m.log.Warn("jobs: skipping a job record that does not decode", "key", en.Key, "err", err)
 			continue
 		}
 		e := &entry{job: j, changed: make(chan struct{})}
@@ -260,10 +296,8 @@ func NewManager(ctx context.Context, cfg ManagerConfig) (*Manager, error) {
 			resume = append(resume, e)
 		}
 	}
-	// Jobs that were running go first (they were started first), then the
-	// queued ones, each in submission order.
 	slices.SortFunc(resume, func(a, b *entry) int {
-		if ra, rb := a.job.State == JobRunning, b.job.State == JobRunning; ra != rb {
+		if ra, rb := a.job.State == Running, b.job.State == Running; ra != rb {
 			if ra {
 				return -1
 			}
@@ -271,34 +305,7 @@ func NewManager(ctx context.Context, cfg ManagerConfig) (*Manager, error) {
 		}
 		return strings.Compare(a.job.ID, b.job.ID)
 	})
-	for _, e := range resume {
-		if e.job.CancelRequested { // the last driver stopped before the job did
-			e.job.State, e.job.Finished = JobCanceled, time.Now().UTC()
-			e.job.Error = "canceled by request; nothing was published"
-			if err := m.save(e, nil); err != nil {
-				return nil, err
-			}
-			m.dropCheckpoints(e.job.ID)
-			continue
-		}
-		if e.job.Attempts-e.job.Retries >= cfg.MaxAttempts {
-			e.job.State, e.job.Finished = JobFailed, time.Now().UTC()
-			e.job.Error = fmt.Sprintf("interrupted by driver restarts %d times; not resumed again (submit it again to retry)", e.job.Attempts-e.job.Retries)
-			m.log.Warn("trainer: not resuming job", "job", e.job.ID, "attempts", e.job.Attempts)
-			if err := m.save(e, nil); err != nil {
-				return nil, err
-			}
-			m.dropCheckpoints(e.job.ID)
-			continue
-		}
-		e.resumed = e.job.Attempts > 0
-		e.job.State = JobQueued
-		m.queue = append(m.queue, e)
-	}
-	m.mu.Lock()
-	m.schedule()
-	m.mu.Unlock()
-	return m, nil
+	return resume, nil
 }
 
 // Submit validates a job spec (file names it in error positions) and queues
@@ -308,22 +315,22 @@ func (m *Manager) Submit(ctx context.Context, file string, spec []byte) (Job, er
 	if file == "" {
 		file = "job.yaml"
 	}
-	s, err := ParseSpec(file, spec)
+	s, err := trainer.ParseSpec(file, spec)
 	if err != nil {
 		return Job{}, err
 	}
 	if m.cfg.Log != nil && m.cfg.LogReadOnly && s.DeadLetter != "" {
-		return Job{}, SpecErrors{{File: file, Path: "dead_letter_topic",
+		return Job{}, trainer.SpecErrors{{File: file, Path: "dead_letter_topic",
 			Msg: fmt.Sprintf("this driver reads its log read-only and cannot write dead letters to topic %q (use --log kafka:HOST:PORT, or on_bad_record: skip)", s.DeadLetter)}}
 	}
 	if m.cfg.Log == nil {
-		var errs SpecErrors
+		var errs trainer.SpecErrors
 		if s.Source.Topic != "" {
-			errs = append(errs, SpecError{File: file, Path: "source.topic",
+			errs = append(errs, trainer.SpecError{File: file, Path: "source.topic",
 				Msg: fmt.Sprintf("this driver has no log its workers can read topic %q from (start it with --log kafka:HOST:PORT); use source.files", s.Source.Topic)})
 		}
 		if s.DeadLetter != "" {
-			errs = append(errs, SpecError{File: file, Path: "dead_letter_topic",
+			errs = append(errs, trainer.SpecError{File: file, Path: "dead_letter_topic",
 				Msg: fmt.Sprintf("this driver has no log to write dead letters to topic %q (start it with --log kafka:HOST:PORT)", s.DeadLetter)})
 		}
 		if len(errs) > 0 {
@@ -334,14 +341,14 @@ func (m *Manager) Submit(ctx context.Context, file string, spec []byte) (Job, er
 	m.mu.Lock()
 	if m.closed {
 		m.mu.Unlock()
-		return Job{}, ErrManagerClosed
+		return Job{}, ErrClosed
 	}
 	m.wg.Add(1)
 	m.mu.Unlock()
 	defer m.wg.Done()
 
 	now := time.Now().UTC()
-	j := Job{Name: s.Name, File: file, Spec: string(spec), State: JobQueued, Submitted: now}
+	j := Job{Name: s.Name, File: file, Spec: string(spec), State: Queued, Submitted: now}
 	// Claim an id no other job has: the record is created only if its key
 	// is free, which also holds against another process sharing the store.
 	for range 100 {
@@ -357,7 +364,7 @@ func (m *Manager) Submit(ctx context.Context, file string, spec []byte) (Job, er
 			continue
 		}
 		if err != nil {
-			return Job{}, fmt.Errorf("trainer: write job record %s: %w", jobKey(j.ID), err)
+			return Job{}, fmt.Errorf("jobs: write job record %s: %w", jobKey(j.ID), err)
 		}
 		e := &entry{job: j, changed: make(chan struct{})}
 		m.mu.Lock()
@@ -366,10 +373,10 @@ func (m *Manager) Submit(ctx context.Context, file string, spec []byte) (Job, er
 		m.schedule()
 		j = e.job
 		m.mu.Unlock()
-		m.log.Info("trainer: job submitted", "job", j.ID, "name", j.Name)
+		m.log.Info("jobs: job submitted", "job", j.ID, "name", j.Name)
 		return j, nil
 	}
-	return Job{}, fmt.Errorf("trainer: no free job id after 100 tries (last %s)", j.ID)
+	return Job{}, fmt.Errorf("jobs: no free job id after 100 tries (last %s)", j.ID)
 }
 
 // schedule starts queued jobs while fewer than MaxConcurrent run. Called
@@ -380,14 +387,14 @@ func (m *Manager) schedule() {
 		m.queue = m.queue[1:]
 		ctx, cancel := context.WithCancelCause(context.Background())
 		e.cancel = cancel
-		e.job.State = JobRunning
+		e.job.State = Running
 		e.job.Attempts++
 		m.metrics.attempts.Inc()
 		e.job.Started = time.Now().UTC()
 		e.job.Phase, e.job.Progress, e.job.Error, e.job.NextAttempt = "", nil, "", time.Time{}
 		m.changedLocked(e)
 		if e.resumed {
-			m.log.Info("trainer: resuming job interrupted by a driver restart", "job", e.job.ID, "name", e.job.Name, "attempt", e.job.Attempts)
+			m.log.Info("jobs: resuming job interrupted by a driver restart", "job", e.job.ID, "name", e.job.Name, "attempt", e.job.Attempts)
 		}
 		m.running++
 		m.wg.Add(1)
@@ -421,7 +428,7 @@ func (m *Manager) save(e *entry, j *Job) error {
 	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
 	defer cancel()
 	if err := m.cfg.Store.Put(ctx, jobKey(id), bytes.NewReader(data), int64(len(data))); err != nil {
-		return fmt.Errorf("trainer: write job record %s: %w", jobKey(id), err)
+		return fmt.Errorf("jobs: write job record %s: %w", jobKey(id), err)
 	}
 	return nil
 }
@@ -431,7 +438,7 @@ func (m *Manager) save(e *entry, j *Job) error {
 func (m *Manager) dropCheckpoints(id string) {
 	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
 	defer cancel()
-	prefix := CheckpointPrefix(id)
+	prefix := trainer.CheckpointPrefix(id)
 	es, err := m.cfg.Store.List(ctx, prefix)
 	if err == nil {
 		for _, en := range es {
@@ -441,7 +448,7 @@ func (m *Manager) dropCheckpoints(id string) {
 		}
 	}
 	if err != nil {
-		m.log.Warn("trainer: delete the checkpoints of a finished job", "job", id, "prefix", prefix, "err", err)
+		m.log.Warn("jobs: delete the checkpoints of a finished job", "job", id, "prefix", prefix, "err", err)
 	}
 }
 
@@ -451,14 +458,14 @@ func (m *Manager) Get(id string) (Job, error) {
 	defer m.mu.Unlock()
 	e, ok := m.jobs[id]
 	if !ok {
-		return Job{}, fmt.Errorf("%w: %q", ErrJobNotFound, id)
+		return Job{}, fmt.Errorf("%w: %q", ErrNotFound, id)
 	}
 	return e.job, nil
 }
 
 // List returns the jobs, newest first; state "" means all of them, else
 // only those in that state. The jobs' Spec is left out.
-func (m *Manager) List(state JobState) []Job {
+func (m *Manager) List(state State) []Job {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	out := make([]Job, 0, len(m.jobs))
@@ -482,14 +489,14 @@ func (m *Manager) Watch(id string) (Job, <-chan struct{}, error) {
 	defer m.mu.Unlock()
 	e, ok := m.jobs[id]
 	if !ok {
-		return Job{}, nil, fmt.Errorf("%w: %q", ErrJobNotFound, id)
+		return Job{}, nil, fmt.Errorf("%w: %q", ErrNotFound, id)
 	}
 	return e.job, e.changed, nil
 }
 
 // Wait returns the job once it has finished (succeeded, failed or been
 // canceled). If ctx ends first it returns the job as it is and ctx's
-// error; if the manager closes first, ErrManagerClosed.
+// error; if the manager closes first, ErrClosed.
 func (m *Manager) Wait(ctx context.Context, id string) (Job, error) {
 	for {
 		j, changed, err := m.Watch(id)
@@ -501,7 +508,7 @@ func (m *Manager) Wait(ctx context.Context, id string) (Job, error) {
 		case <-ctx.Done():
 			return j, ctx.Err()
 		case <-m.closing:
-			return j, ErrManagerClosed
+			return j, ErrClosed
 		}
 	}
 }
@@ -510,7 +517,7 @@ func (m *Manager) Wait(ctx context.Context, id string) (Job, error) {
 // asked to stop and becomes canceled when its run returns, shortly after
 // (Wait for it): nothing is published, unless the job was already
 // publishing when the cancel came, in which case it succeeds. A finished
-// job gives ErrJobFinished. Cancel returns the job as it is after the
+// job gives ErrFinished. Cancel returns the job as it is after the
 // request.
 func (m *Manager) Cancel(ctx context.Context, id string) (Job, error) {
 	m.mu.Lock()
@@ -518,15 +525,15 @@ func (m *Manager) Cancel(ctx context.Context, id string) (Job, error) {
 	switch {
 	case !ok:
 		m.mu.Unlock()
-		return Job{}, fmt.Errorf("%w: %q", ErrJobNotFound, id)
+		return Job{}, fmt.Errorf("%w: %q", ErrNotFound, id)
 	case e.job.State.Final():
 		j := e.job
 		m.mu.Unlock()
-		return j, fmt.Errorf("%w: job %s %s", ErrJobFinished, id, j.State)
+		return j, fmt.Errorf("%w: job %s %s", ErrFinished, id, j.State)
 	case m.closed:
 		m.mu.Unlock()
-		return Job{}, ErrManagerClosed
-	case e.job.State == JobRunning:
+		return Job{}, ErrClosed
+	case e.job.State == Running:
 		if e.cancel != nil {
 			e.cancel(errCanceledByUser)
 		}
@@ -534,19 +541,19 @@ func (m *Manager) Cancel(ctx context.Context, id string) (Job, error) {
 		m.changedLocked(e)
 		j := e.job
 		m.mu.Unlock()
-		m.log.Info("trainer: canceling job", "job", id)
+		m.log.Info("jobs: canceling job", "job", id)
 		return j, nil
 	}
 	// Queued.
 	m.queue = slices.DeleteFunc(m.queue, func(q *entry) bool { return q == e })
-	e.job.State, e.job.Finished = JobCanceled, time.Now().UTC()
+	e.job.State, e.job.Finished = Canceled, time.Now().UTC()
 	e.job.Error = "canceled by request before it started"
 	m.changedLocked(e)
 	j := e.job
 	m.wg.Add(1)
 	m.mu.Unlock()
 	defer m.wg.Done()
-	m.log.Info("trainer: job canceled before it started", "job", id)
+	m.log.Info("jobs: job canceled before it started", "job", id)
 	if err := m.save(e, nil); err != nil {
 		return j, err
 	}

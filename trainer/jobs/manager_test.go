@@ -1,4 +1,4 @@
-package trainer
+package jobs
 
 import (
 	"bytes"
@@ -20,6 +20,7 @@ import (
 	"github.com/flintml/flint/ml"
 	"github.com/flintml/flint/models"
 	"github.com/flintml/flint/models/local"
+	"github.com/flintml/flint/trainer"
 )
 
 // newJobStore is a model store in a temporary directory.
@@ -135,11 +136,11 @@ func TestManagerRunsAJob(t *testing.T) {
 	m := newManager(t, ManagerConfig{Store: st})
 	csv := clicksCSV(t)
 	j := submit(t, m, jobSpec("clicks", csv))
-	if j.State != JobQueued && j.State != JobRunning || j.Name != "clicks" || j.Spec == "" || j.Submitted.IsZero() {
+	if j.State != Queued && j.State != Running || j.Name != "clicks" || j.Spec == "" || j.Submitted.IsZero() {
 		t.Fatalf("submitted job %+v", j)
 	}
 	j = waitJob(t, m, j.ID)
-	if j.State != JobSucceeded || j.Attempts != 1 || j.Result == nil || j.Result.Version != 1 || j.Result.Model != "clicks" {
+	if j.State != Succeeded || j.Attempts != 1 || j.Result == nil || j.Result.Version != 1 || j.Result.Model != "clicks" {
 		t.Fatalf("job ended %+v (result %+v)", j, j.Result)
 	}
 	if acc := float64(j.Result.Metrics["accuracy"]); !(acc > 0.8) {
@@ -152,7 +153,7 @@ func TestManagerRunsAJob(t *testing.T) {
 	if err != nil || vi.Version != 1 || art.FlintVersion != "test" || !strings.Contains(art.Spec, "logistic_regression") {
 		t.Fatalf("published model: %v, version %d", err, vi.Version)
 	}
-	if rec := record(t, st, j.ID); rec.State != JobSucceeded || rec.Result == nil || rec.Result.Version != 1 {
+	if rec := record(t, st, j.ID); rec.State != Succeeded || rec.Result == nil || rec.Result.Version != 1 {
 		t.Fatalf("stored record %+v", rec)
 	}
 }
@@ -162,7 +163,7 @@ func TestSubmitRejectsBadSpecsAndQueuesNothing(t *testing.T) {
 	m := newManager(t, ManagerConfig{Store: st})
 	bad := "name: x\nsource: {topic: t}\nschema: {fields: [{name: a, type: numeric}]}\nalgorithm:\n  foo: {}\n"
 	_, err := m.Submit(context.Background(), "bad.yaml", []byte(bad))
-	var se SpecErrors
+	var se trainer.SpecErrors
 	if !errors.As(err, &se) {
 		t.Fatalf("bad spec: %v, want SpecErrors", err)
 	}
@@ -201,7 +202,7 @@ func TestQueueAndCancelQueued(t *testing.T) {
 	st := newJobStore(t)
 	reached, release := make(chan string, 1), make(chan struct{})
 	var once sync.Once
-	m := newManager(t, ManagerConfig{Store: st, Observe: func(id string) Observer {
+	m := newManager(t, ManagerConfig{Store: st, Observe: func(id string) trainer.Observer {
 		return iterHook(func(_ int, p ml.Progress) {
 			if p.Iter == 1 {
 				once.Do(func() { reached <- id; <-release })
@@ -217,42 +218,42 @@ func TestQueueAndCancelQueued(t *testing.T) {
 	if a.ID >= b.ID {
 		t.Fatalf("ids %s then %s do not sort in submission order", a.ID, b.ID)
 	}
-	if j, _ := m.Get(b.ID); j.State != JobQueued {
+	if j, _ := m.Get(b.ID); j.State != Queued {
 		t.Fatalf("b is %s while a runs, want queued", j.State)
 	}
 	// Checkpoints of b, as if an earlier attempt had left some.
-	ck := CheckpointPrefix(b.ID) + "/000001"
+	ck := trainer.CheckpointPrefix(b.ID) + "/000001"
 	if err := st.Put(context.Background(), ck, strings.NewReader("x"), 1); err != nil {
 		t.Fatal(err)
 	}
 	j, err := m.Cancel(context.Background(), b.ID)
-	if err != nil || j.State != JobCanceled {
+	if err != nil || j.State != Canceled {
 		t.Fatalf("cancel queued b: %+v, %v", j, err)
 	}
-	if _, err := m.Cancel(context.Background(), b.ID); !errors.Is(err, ErrJobFinished) {
-		t.Fatalf("second cancel: %v, want ErrJobFinished", err)
+	if _, err := m.Cancel(context.Background(), b.ID); !errors.Is(err, ErrFinished) {
+		t.Fatalf("second cancel: %v, want ErrFinished", err)
 	}
-	if _, err := m.Cancel(context.Background(), "nope"); !errors.Is(err, ErrJobNotFound) {
-		t.Fatalf("cancel of an unknown job: %v, want ErrJobNotFound", err)
+	if _, err := m.Cancel(context.Background(), "nope"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("cancel of an unknown job: %v, want ErrNotFound", err)
 	}
 	close(release)
-	if j := waitJob(t, m, a.ID); j.State != JobSucceeded {
+	if j := waitJob(t, m, a.ID); j.State != Succeeded {
 		t.Fatalf("a: %+v", j)
 	}
-	if j := waitJob(t, m, b.ID); j.State != JobCanceled || j.Attempts != 0 {
+	if j := waitJob(t, m, b.ID); j.State != Canceled || j.Attempts != 0 {
 		t.Fatalf("b: %+v, want canceled without an attempt", j)
 	}
-	if rec := record(t, st, b.ID); rec.State != JobCanceled {
+	if rec := record(t, st, b.ID); rec.State != Canceled {
 		t.Fatalf("b's record is %s", rec.State)
 	}
-	if es, _ := st.List(context.Background(), CheckpointPrefix(b.ID)); len(es) != 0 {
+	if es, _ := st.List(context.Background(), trainer.CheckpointPrefix(b.ID)); len(es) != 0 {
 		t.Fatalf("the canceled job's checkpoints were kept: %+v", es)
 	}
 	jobs := m.List("")
 	if len(jobs) != 2 || jobs[0].ID != b.ID || jobs[1].ID != a.ID || jobs[0].Spec != "" {
 		t.Fatalf("list, newest first without specs: %+v", jobs)
 	}
-	if jobs := m.List(JobCanceled); len(jobs) != 1 || jobs[0].ID != b.ID {
+	if jobs := m.List(Canceled); len(jobs) != 1 || jobs[0].ID != b.ID {
 		t.Fatalf("list canceled: %+v", jobs)
 	}
 }
@@ -260,7 +261,7 @@ func TestQueueAndCancelQueued(t *testing.T) {
 func TestCancelRunningPublishesNothing(t *testing.T) {
 	st := newJobStore(t)
 	var m *Manager
-	m = newManager(t, ManagerConfig{Store: st, Observe: func(id string) Observer {
+	m = newManager(t, ManagerConfig{Store: st, Observe: func(id string) trainer.Observer {
 		return iterHook(func(_ int, p ml.Progress) {
 			if p.Iter == 2 {
 				waitCancelRequested(m, id)
@@ -279,7 +280,7 @@ func TestCancelRunningPublishesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	j = waitJob(t, m, j.ID)
-	if j.State != JobCanceled || !j.CancelRequested || j.Result != nil || !strings.Contains(j.Error, "canceled") {
+	if j.State != Canceled || !j.CancelRequested || j.Result != nil || !strings.Contains(j.Error, "canceled") {
 		t.Fatalf("canceled job: %+v", j)
 	}
 	if _, err := models.NewRegistry(st).Describe(context.Background(), "stopped"); !errors.Is(err, models.ErrNotFound) {
@@ -291,7 +292,7 @@ func TestCancelRunningPublishesNothing(t *testing.T) {
 func TestProgressIsRecorded(t *testing.T) {
 	st := newJobStore(t)
 	var j Job
-	m := newManager(t, ManagerConfig{Store: st, Observe: func(id string) Observer {
+	m := newManager(t, ManagerConfig{Store: st, Observe: func(id string) trainer.Observer {
 		return iterHook(func(_ int, p ml.Progress) {
 			if p.Iter != 2 {
 				return
@@ -312,7 +313,7 @@ func TestProgressIsRecorded(t *testing.T) {
 	}})
 	m.saveEvery = time.Millisecond
 	j = submit(t, m, jobSpec("progress", clicksCSV(t)))
-	if j = waitJob(t, m, j.ID); j.State != JobSucceeded {
+	if j = waitJob(t, m, j.ID); j.State != Succeeded {
 		t.Fatalf("job %+v", j)
 	}
 }
@@ -327,7 +328,7 @@ func TestRestartResumesInterruptedJob(t *testing.T) {
 	var m1 *Manager
 	var once sync.Once
 	interrupted := make(chan struct{})
-	m1 = newManager(t, ManagerConfig{Store: st, CheckpointEvery: 1, Observe: func(id string) Observer {
+	m1 = newManager(t, ManagerConfig{Store: st, CheckpointEvery: 1, Observe: func(id string) trainer.Observer {
 		return iterHook(func(_ int, p ml.Progress) {
 			if !armed.Load() || p.Iter != 3 {
 				return
@@ -340,7 +341,7 @@ func TestRestartResumesInterruptedJob(t *testing.T) {
 		})
 	}})
 	done := waitJob(t, m1, submit(t, m1, jobSpec("first", csv)).ID)
-	if done.State != JobSucceeded {
+	if done.State != Succeeded {
 		t.Fatalf("first job: %+v", done)
 	}
 	armed.Store(true)
@@ -348,25 +349,25 @@ func TestRestartResumesInterruptedJob(t *testing.T) {
 	<-interrupted
 
 	rec := record(t, st, j.ID)
-	if rec.State != JobRunning || rec.Attempts != 1 {
+	if rec.State != Running || rec.Attempts != 1 {
 		t.Fatalf("after the driver stopped, the record is %s with %d attempts; want running, 1", rec.State, rec.Attempts)
 	}
 	reg := models.NewRegistry(st)
 	if _, err := reg.Describe(context.Background(), "resumed"); !errors.Is(err, models.ErrNotFound) {
 		t.Fatalf("the interrupted job published: %v", err)
 	}
-	if _, _, err := st.Load(context.Background(), CheckpointPrefix(j.ID)+"/state"); err != nil {
-		t.Fatalf("the interrupted run left no optimiser state under %s: %v", CheckpointPrefix(j.ID), err)
+	if _, _, err := st.Load(context.Background(), trainer.CheckpointPrefix(j.ID)+"/state"); err != nil {
+		t.Fatalf("the interrupted run left no optimiser state under %s: %v", trainer.CheckpointPrefix(j.ID), err)
 	}
 
 	logger, logs := newLogBuffer()
 	var first atomic.Int64 // the first iteration the resumed fit reports
 	first.Store(-1)
-	m2 := newManager(t, ManagerConfig{Store: st, CheckpointEvery: 1, Logger: logger, Observe: func(string) Observer {
+	m2 := newManager(t, ManagerConfig{Store: st, CheckpointEvery: 1, Logger: logger, Observe: func(string) trainer.Observer {
 		return iterHook(func(_ int, p ml.Progress) { first.CompareAndSwap(-1, int64(p.Iter)) })
 	}})
 	got := waitJob(t, m2, j.ID)
-	if got.State != JobSucceeded || got.Attempts != 2 || got.Result == nil || got.Result.Version != 1 {
+	if got.State != Succeeded || got.Attempts != 2 || got.Result == nil || got.Result.Version != 1 {
 		t.Fatalf("resumed job: %+v (result %+v)", got, got.Result)
 	}
 	if !strings.Contains(logs.String(), "resuming job") || !strings.Contains(logs.String(), "attempt=2") {
@@ -379,11 +380,11 @@ func TestRestartResumesInterruptedJob(t *testing.T) {
 	if !strings.Contains(logs.String(), "resuming from checkpoint") || strings.Contains(logs.String(), "state_bytes=0") {
 		t.Fatalf("the resumed run did not start from the checkpoint:\n%s", logs.String())
 	}
-	if es, _ := st.List(context.Background(), CheckpointPrefix(j.ID)); len(es) != 0 {
+	if es, _ := st.List(context.Background(), trainer.CheckpointPrefix(j.ID)); len(es) != 0 {
 		t.Fatalf("checkpoints of the succeeded job were kept: %+v", es)
 	}
 	jobs := m2.List("")
-	if len(jobs) != 2 || jobs[0].ID != j.ID || jobs[1].ID != done.ID || jobs[1].State != JobSucceeded || jobs[1].Result == nil {
+	if len(jobs) != 2 || jobs[0].ID != j.ID || jobs[1].ID != done.ID || jobs[1].State != Succeeded || jobs[1].Result == nil {
 		t.Fatalf("jobs after the restart: %+v", jobs)
 	}
 	// New ids keep sorting after the old ones.
@@ -432,31 +433,31 @@ func TestRecoverRules(t *testing.T) {
 	spec := jobSpec("r", clicksCSV(t))
 	now := time.Now().UTC()
 	// Interrupted as often as allowed: failed, not resumed.
-	put(jobKey("20250101-000000-0001"), Job{ID: "20250101-000000-0001", Name: "r", File: "job.yaml", Spec: spec, State: JobRunning, Submitted: now, Attempts: 3})
+	put(jobKey("20250101-000000-0001"), Job{ID: "20250101-000000-0001", Name: "r", File: "job.yaml", Spec: spec, State: Running, Submitted: now, Attempts: 3})
 	// Asked to stop before the last driver went away: canceled.
-	put(jobKey("20250101-000000-0002"), Job{ID: "20250101-000000-0002", Name: "r", File: "job.yaml", Spec: spec, State: JobRunning, Submitted: now, Attempts: 1, CancelRequested: true})
+	put(jobKey("20250101-000000-0002"), Job{ID: "20250101-000000-0002", Name: "r", File: "job.yaml", Spec: spec, State: Running, Submitted: now, Attempts: 1, CancelRequested: true})
 	// Not a job record: skipped with a warning.
 	put(jobKey("20250101-000000-0003"), "{not json")
 	// A finished job stays as it is.
-	put(jobKey("20250101-000000-0004"), Job{ID: "20250101-000000-0004", Name: "r", State: JobFailed, Error: "boom", Submitted: now, Attempts: 1})
+	put(jobKey("20250101-000000-0004"), Job{ID: "20250101-000000-0004", Name: "r", State: Failed, Error: "boom", Submitted: now, Attempts: 1})
 	logger, logs := newLogBuffer()
 	m := newManager(t, ManagerConfig{Store: st, Logger: logger})
-	if j, _ := m.Get("20250101-000000-0001"); j.State != JobFailed || !strings.Contains(j.Error, "3 times") {
+	if j, _ := m.Get("20250101-000000-0001"); j.State != Failed || !strings.Contains(j.Error, "3 times") {
 		t.Fatalf("job interrupted 3 times: %+v", j)
 	}
-	if j, _ := m.Get("20250101-000000-0002"); j.State != JobCanceled {
+	if j, _ := m.Get("20250101-000000-0002"); j.State != Canceled {
 		t.Fatalf("job with a cancel request: %+v", j)
 	}
-	if _, err := m.Get("20250101-000000-0003"); !errors.Is(err, ErrJobNotFound) {
+	if _, err := m.Get("20250101-000000-0003"); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("an undecodable record was loaded: %v", err)
 	}
 	if !strings.Contains(logs.String(), "jobs/20250101-000000-0003.json") {
 		t.Fatalf("the undecodable record is not named in the log:\n%s", logs.String())
 	}
-	if j, _ := m.Get("20250101-000000-0004"); j.State != JobFailed || j.Error != "boom" {
+	if j, _ := m.Get("20250101-000000-0004"); j.State != Failed || j.Error != "boom" {
 		t.Fatalf("finished job: %+v", j)
 	}
-	if rec := record(t, st, "20250101-000000-0001"); rec.State != JobFailed {
+	if rec := record(t, st, "20250101-000000-0001"); rec.State != Failed {
 		t.Fatalf("stored: %s", rec.State)
 	}
 }
@@ -495,20 +496,20 @@ func TestJobIDs(t *testing.T) {
 	if j.ID != future+"-0003" {
 		t.Fatalf("submit took id %s, want %s-0003 (0002 was taken)", j.ID, future)
 	}
-	if j = waitJob(t, mm, j.ID); j.State != JobFailed || !strings.Contains(j.Error, "no-such.csv") {
+	if j = waitJob(t, mm, j.ID); j.State != Failed || !strings.Contains(j.Error, "no-such.csv") {
 		t.Fatalf("a job reading a missing file: %+v", j)
 	}
 }
 
 func TestFloatJSON(t *testing.T) {
-	b, err := json.Marshal(JobProgress{Iter: 1, Loss: Float(math.NaN()), GradNorm: Float(math.Inf(1))})
+	b, err := json.Marshal(Progress{Iter: 1, Loss: Float(math.NaN()), GradNorm: Float(math.Inf(1))})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(string(b), `"loss":null`) || !strings.Contains(string(b), `"grad_norm":null`) {
 		t.Fatalf("%s", b)
 	}
-	var p JobProgress
+	var p Progress
 	if err := json.Unmarshal([]byte(`{"iter":2,"loss":0.25,"grad_norm":null}`), &p); err != nil {
 		t.Fatal(err)
 	}
@@ -529,7 +530,7 @@ func TestManagerConfigErrors(t *testing.T) {
 func TestClosedManagerRefusesJobs(t *testing.T) {
 	m := newManager(t, ManagerConfig{Store: newJobStore(t)})
 	m.Close()
-	if _, err := m.Submit(context.Background(), "job.yaml", []byte(jobSpec("x", "x.csv"))); !errors.Is(err, ErrManagerClosed) {
+	if _, err := m.Submit(context.Background(), "job.yaml", []byte(jobSpec("x", "x.csv"))); !errors.Is(err, ErrClosed) {
 		t.Fatalf("submit after Close: %v", err)
 	}
 }

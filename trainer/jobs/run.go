@@ -1,4 +1,4 @@
-package trainer
+package jobs
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/flintml/flint/ml"
+	"github.com/flintml/flint/trainer"
 )
 
 // run runs a job's attempts, another after each that failed for a
@@ -22,7 +23,7 @@ func (m *Manager) run(ctx context.Context, e *entry) {
 	j := e.job
 	m.mu.Unlock()
 	logger := m.log.With("job", j.ID)
-	var res *Result
+	var res *trainer.Result
 	var err error
 	var r retrier
 	for {
@@ -39,19 +40,19 @@ func (m *Manager) run(ctx context.Context, e *entry) {
 	switch {
 	case err != nil && errors.Is(cause, errClosing):
 		// Left running in the store for the next driver to resume.
-		logger.Info("trainer: job interrupted; the next driver on this store resumes it", "attempt", next.Attempts)
+		logger.Info("jobs: job interrupted; the next driver on this store resumes it", "attempt", next.Attempts)
 	case err == nil:
-		next.State, next.Result = JobSucceeded, jobResult(res)
+		next.State, next.Result = Succeeded, newResult(res)
 	case errors.Is(cause, errCanceledByUser):
-		next.State, next.Error = JobCanceled, "canceled by request; nothing was published"
+		next.State, next.Error = Canceled, "canceled by request; nothing was published"
 	default:
-		next.State, next.Error = JobFailed, err.Error()
+		next.State, next.Error = Failed, err.Error()
 	}
 	if next.State.Final() {
 		next.Finished, next.NextAttempt = time.Now().UTC(), time.Time{}
 		m.metrics.duration.WithLabelValues(string(next.State)).Observe(next.Finished.Sub(next.Submitted).Seconds())
 		if err := m.save(e, &next); err != nil {
-			logger.Error("trainer: record job end", "state", next.State, "err", err)
+			logger.Error("jobs: record job end", "state", next.State, "err", err)
 		}
 		m.dropCheckpoints(j.ID)
 	}
@@ -68,19 +69,19 @@ func (m *Manager) run(ctx context.Context, e *entry) {
 	m.schedule()
 	m.mu.Unlock()
 	switch next.State {
-	case JobSucceeded:
-		logger.Info("trainer: job succeeded", "model", res.Model, "version", res.Version)
-	case JobFailed:
-		logger.Warn("trainer: job failed", "err", err)
-	case JobCanceled:
-		logger.Info("trainer: job canceled")
+	case Succeeded:
+		logger.Info("jobs: job succeeded", "model", res.Model, "version", res.Version)
+	case Failed:
+		logger.Warn("jobs: job failed", "err", err)
+	case Canceled:
+		logger.Info("jobs: job canceled")
 	}
 }
 
 // attempt runs one attempt of a job, recording its start and progress.
-func (m *Manager) attempt(ctx context.Context, e *entry, logger *slog.Logger) (*Result, error) {
+func (m *Manager) attempt(ctx context.Context, e *entry, logger *slog.Logger) (*trainer.Result, error) {
 	if err := m.save(e, nil); err != nil {
-		logger.Error("trainer: record job start", "err", err)
+		logger.Error("jobs: record job start", "err", err)
 	}
 	m.mu.Lock()
 	j := e.job
@@ -107,7 +108,7 @@ func (m *Manager) saveProgress(e *entry, logger *slog.Logger, stop <-chan struct
 		case <-t.C:
 			if e.dirty.Swap(false) {
 				if err := m.save(e, nil); err != nil {
-					logger.Warn("trainer: record job progress", "err", err)
+					logger.Warn("jobs: record job progress", "err", err)
 				}
 			}
 		}
@@ -116,13 +117,13 @@ func (m *Manager) saveProgress(e *entry, logger *slog.Logger, stop <-chan struct
 
 // runJob parses the job's spec and runs it; a panic becomes an error with
 // the stack, so one job cannot take the driver down.
-func (m *Manager) runJob(ctx context.Context, e *entry, j Job, logger *slog.Logger) (res *Result, err error) {
+func (m *Manager) runJob(ctx context.Context, e *entry, j Job, logger *slog.Logger) (res *trainer.Result, err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			err = fmt.Errorf("trainer: job panicked: %v\n%s", p, debug.Stack())
+			err = fmt.Errorf("jobs: job panicked: %v\n%s", p, debug.Stack())
 		}
 	}()
-	spec, err := ParseSpec(j.File, []byte(j.Spec))
+	spec, err := trainer.ParseSpec(j.File, []byte(j.Spec))
 	if err != nil {
 		return nil, err
 	}
@@ -136,10 +137,10 @@ func (m *Manager) runJob(ctx context.Context, e *entry, j Job, logger *slog.Logg
 			return nil, err
 		}
 	}
-	return Run(ctx, spec, Options{
+	return trainer.Run(ctx, spec, trainer.Options{
 		Log: m.cfg.Log, Registry: m.cfg.Registry, SpecText: j.Spec, FlintVersion: m.cfg.FlintVersion,
 		Observer: obs, Logger: logger, Cluster: m.cfg.Cluster,
-		Checkpoints: &Checkpoints{Store: m.cfg.Store, Prefix: CheckpointPrefix(j.ID), Every: m.cfg.CheckpointEvery},
+		Checkpoints: &trainer.Checkpoints{Store: m.cfg.Store, Prefix: trainer.CheckpointPrefix(j.ID), Every: m.cfg.CheckpointEvery},
 	})
 }
 
@@ -149,7 +150,7 @@ type jobObserver struct {
 	m     *Manager
 	e     *entry
 	id    string
-	extra Observer // may be nil
+	extra trainer.Observer // may be nil
 }
 
 func (o *jobObserver) Phase(name string) {
@@ -158,7 +159,7 @@ func (o *jobObserver) Phase(name string) {
 	o.m.changedLocked(o.e)
 	o.m.mu.Unlock()
 	if err := o.m.save(o.e, nil); err != nil {
-		o.m.log.Warn("trainer: record job phase", "job", o.id, "err", err)
+		o.m.log.Warn("jobs: record job phase", "job", o.id, "err", err)
 	}
 	if o.extra != nil {
 		o.extra.Phase(name)
@@ -168,7 +169,7 @@ func (o *jobObserver) Phase(name string) {
 func (o *jobObserver) Iteration(trial int, p ml.Progress, maxIter int) {
 	o.m.metrics.iterations.Inc()
 	o.m.mu.Lock()
-	o.e.job.Progress = &JobProgress{Trial: trial, Iter: p.Iter, MaxIter: maxIter, Loss: Float(p.Loss),
+	o.e.job.Progress = &Progress{Trial: trial, Iter: p.Iter, MaxIter: maxIter, Loss: Float(p.Loss),
 		GradNorm: Float(p.GradNorm), ElapsedSec: p.Elapsed.Seconds()}
 	o.m.changedLocked(o.e)
 	o.m.mu.Unlock()

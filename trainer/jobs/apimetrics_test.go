@@ -1,4 +1,4 @@
-package trainer
+package jobs
 
 import (
 	"io"
@@ -54,10 +54,10 @@ func TestAPIProgressMetricsAndRefusals(t *testing.T) {
 	logger, logs := newLogBuffer()
 	reg := prometheus.NewRegistry()
 	s := newAPIServer(t, ManagerConfig{}, APIConfig{Token: "s3cret", Metrics: reg, Logger: logger})
-	specs := lifecycleSpecs(t)
+	specs := algorithmSpecs(t)
 	for _, algo := range []string{"kmeans", "als"} {
 		j := s.poll(t, s.submit(t, algo, specs[algo]).ID)
-		if j.State != JobSucceeded || j.Progress == nil || j.Progress.Iter < 1 || j.Progress.MaxIter < j.Progress.Iter {
+		if j.State != Succeeded || j.Progress == nil || j.Progress.Iter < 1 || j.Progress.MaxIter < j.Progress.Iter {
 			t.Fatalf("%s job: state %s, progress %+v; want succeeded with its last iteration", algo, j.State, j.Progress)
 		}
 	}

@@ -1,4 +1,4 @@
-package trainer
+package jobs
 
 import (
 	"bytes"
@@ -14,6 +14,7 @@ import (
 	"github.com/flintml/flint/cluster"
 	"github.com/flintml/flint/ml"
 	"github.com/flintml/flint/models"
+	"github.com/flintml/flint/trainer"
 )
 
 // flakyCluster wraps a cluster and fails the MapPartitions calls that fail
@@ -69,7 +70,7 @@ func TestTransientFailuresAreRetried(t *testing.T) {
 	csv := clicksCSV(t)
 	ref := newJobStore(t)
 	mr := newManager(t, ManagerConfig{Store: ref, Cluster: newEngine(t), CheckpointEvery: 2})
-	if j := waitJob(t, mr, submit(t, mr, retrySpec(csv)).ID); j.State != JobSucceeded {
+	if j := waitJob(t, mr, submit(t, mr, retrySpec(csv)).ID); j.State != Succeeded {
 		t.Fatalf("uninterrupted job: %+v", j)
 	}
 
@@ -84,7 +85,7 @@ func TestTransientFailuresAreRetried(t *testing.T) {
 	var firsts []int // the first iteration each attempt's fit reported
 	logger, logs := newLogBuffer()
 	m := newManager(t, ManagerConfig{Store: st, Cluster: fc, CheckpointEvery: 2, RetryBackoff: time.Millisecond, Logger: logger,
-		Observe: func(string) Observer {
+		Observe: func(string) trainer.Observer {
 			mu.Lock()
 			firsts = append(firsts, -1)
 			k := len(firsts) - 1
@@ -98,7 +99,7 @@ func TestTransientFailuresAreRetried(t *testing.T) {
 			})
 		}})
 	j := waitJob(t, m, submit(t, m, retrySpec(csv)).ID)
-	if j.State != JobSucceeded || j.Attempts != 3 || j.Retries != 2 || !strings.Contains(j.LastError, "worker w1 lost") || !j.NextAttempt.IsZero() {
+	if j.State != Succeeded || j.Attempts != 3 || j.Retries != 2 || !strings.Contains(j.LastError, "worker w1 lost") || !j.NextAttempt.IsZero() {
 		t.Fatalf("retried job: %+v", j)
 	}
 	if rec := record(t, st, j.ID); rec.Attempts != 3 || rec.Retries != 2 {
@@ -127,7 +128,7 @@ func TestPermanentFailureIsNotRetried(t *testing.T) {
 	}}
 	m := newManager(t, ManagerConfig{Store: newJobStore(t), Cluster: fc, RetryBackoff: time.Millisecond})
 	j := waitJob(t, m, submit(t, m, retrySpec(clicksCSV(t))).ID)
-	if j.State != JobFailed || j.Attempts != 1 || j.Retries != 0 || !strings.Contains(j.Error, "NaN features") {
+	if j.State != Failed || j.Attempts != 1 || j.Retries != 0 || !strings.Contains(j.Error, "NaN features") {
 		t.Fatalf("job: %+v", j)
 	}
 }
@@ -137,7 +138,7 @@ func TestRetriesStopAtTheCount(t *testing.T) {
 	fc := &flakyCluster{Cluster: newEngine(t), fail: func(int64) error { return errWorkerGone }}
 	m := newManager(t, ManagerConfig{Store: newJobStore(t), Cluster: fc, Retries: 2, RetryBackoff: time.Millisecond})
 	j := waitJob(t, m, submit(t, m, retrySpec(clicksCSV(t))).ID)
-	if j.State != JobFailed || j.Attempts != 3 || j.Retries != 2 || !strings.Contains(j.Error, "worker w1 lost") {
+	if j.State != Failed || j.Attempts != 3 || j.Retries != 2 || !strings.Contains(j.Error, "worker w1 lost") {
 		t.Fatalf("job: %+v", j)
 	}
 	if n := fc.calls.Load(); n != 3 {
@@ -169,7 +170,7 @@ func TestCancelWhileWaitingToRetry(t *testing.T) {
 		t.Fatal(err)
 	}
 	j := waitJob(t, m, id)
-	if j.State != JobCanceled || j.Attempts != 1 || j.Retries != 0 || !j.NextAttempt.IsZero() {
+	if j.State != Canceled || j.Attempts != 1 || j.Retries != 0 || !j.NextAttempt.IsZero() {
 		t.Fatalf("job: %+v", j)
 	}
 }
@@ -194,32 +195,5 @@ func TestTransientErrors(t *testing.T) {
 		if got := transient(c.ctx, c.err); got != c.want {
 			t.Errorf("transient(%v) = %v, want %v", c.err, got, c.want)
 		}
-	}
-}
-
-// outageCluster fails every load as a cluster whose workers lost the log
-// does: one error per partition, joined.
-type outageCluster struct{ cluster.Cluster }
-
-func (outageCluster) LoadSources(_ context.Context, _ cluster.LogReader, name string, sources []cluster.Source) (*cluster.Dataset, error) {
-	errs := make([]error, len(sources))
-	for i := range sources {
-		errs[i] = fmt.Errorf("worker w%d: read partition %d of %s: broker unreachable (%w)", i, i, name, cluster.ErrUnavailable)
-	}
-	return nil, fmt.Errorf("remote: load %s: %w", name, errors.Join(errs...))
-}
-
-// A load that fails on every partition because the log is unavailable
-// fails the job with one line that still marks it transient.
-func TestLoadOutageIsOneError(t *testing.T) {
-	e := newEnv(t)
-	spec, err := ParseSpec("job.yaml", []byte(jobSpec("outage", clicksCSV(t))))
-	if err != nil {
-		t.Fatal(err)
-	}
-	spec.Source.Partitions = 4
-	_, err = Run(context.Background(), spec, Options{Registry: e.reg, Cluster: outageCluster{newEngine(t)}, Logger: quietLogger()})
-	if !errors.Is(err, cluster.ErrUnavailable) || strings.Contains(err.Error(), "\n") || !strings.Contains(err.Error(), "4 partitions failed") {
-		t.Fatalf("job error:\n%v\nwant one line counting the 4 partitions, wrapping ErrUnavailable", err)
 	}
 }

@@ -1,4 +1,4 @@
-package trainer
+package jobs
 
 import (
 	"bufio"
@@ -16,6 +16,7 @@ import (
 
 	"github.com/flintml/flint/ml"
 	"github.com/flintml/flint/models"
+	"github.com/flintml/flint/trainer"
 )
 
 // apiServer is a job API on a loopback listener, with a manager on a
@@ -112,19 +113,19 @@ func TestAPISubmitPollList(t *testing.T) {
 		t.Fatalf("submitted %+v", j)
 	}
 	j = s.poll(t, j.ID)
-	if j.State != JobSucceeded || j.Result == nil || j.Result.Model != "clicks" || j.Result.Version != 1 || j.Spec != spec {
+	if j.State != Succeeded || j.Result == nil || j.Result.Model != "clicks" || j.Result.Version != 1 || j.Spec != spec {
 		t.Fatalf("finished %+v (result %+v)", j, j.Result)
 	}
 	if _, vi, err := models.NewRegistry(s.store).Latest(context.Background(), "clicks"); err != nil || vi.Version != 1 {
 		t.Fatalf("the model was not published: %v", err)
 	}
 
-	var list JobList
+	var list List
 	s.do(t, http.MethodGet, "/v1/jobs", "", nil, &list)
-	if len(list.Jobs) != 1 || list.Jobs[0].ID != j.ID || list.Jobs[0].Spec != "" || list.Jobs[0].State != JobSucceeded {
+	if len(list.Jobs) != 1 || list.Jobs[0].ID != j.ID || list.Jobs[0].Spec != "" || list.Jobs[0].State != Succeeded {
 		t.Fatalf("GET /v1/jobs: %+v", list)
 	}
-	list = JobList{}
+	list = List{}
 	s.do(t, http.MethodGet, "/v1/jobs?state=running", "", nil, &list)
 	if list.Jobs == nil || len(list.Jobs) != 0 {
 		t.Fatalf("GET /v1/jobs?state=running: %+v, want an empty list", list)
@@ -230,7 +231,7 @@ func TestAPICancelRunning(t *testing.T) {
 	reached := make(chan string, 1)
 	var s *apiServer
 	var once sync.Once
-	s = newAPIServer(t, ManagerConfig{Observe: func(id string) Observer {
+	s = newAPIServer(t, ManagerConfig{Observe: func(id string) trainer.Observer {
 		return iterHook(func(_ int, p ml.Progress) {
 			if p.Iter == 2 {
 				once.Do(func() { reached <- id; waitCancelRequested(s.m, id) })
@@ -241,7 +242,7 @@ func TestAPICancelRunning(t *testing.T) {
 	<-reached
 	var got Job
 	resp := s.do(t, http.MethodDelete, "/v1/jobs/"+j.ID, "", nil, &got)
-	if resp.StatusCode != http.StatusOK || got.State != JobCanceled || !got.CancelRequested {
+	if resp.StatusCode != http.StatusOK || got.State != Canceled || !got.CancelRequested {
 		t.Fatalf("DELETE a running job: %d %+v", resp.StatusCode, got)
 	}
 	var eb ErrorBody
@@ -251,14 +252,14 @@ func TestAPICancelRunning(t *testing.T) {
 	if _, err := models.NewRegistry(s.store).Describe(context.Background(), "stopped"); !errors.Is(err, models.ErrNotFound) {
 		t.Fatalf("a canceled job published: %v", err)
 	}
-	if rec := record(t, s.store, j.ID); rec.State != JobCanceled {
+	if rec := record(t, s.store, j.ID); rec.State != Canceled {
 		t.Fatalf("stored state %s", rec.State)
 	}
 }
 
 func TestAPIEventsStream(t *testing.T) {
 	seen := make(chan struct{})
-	s := newAPIServer(t, ManagerConfig{Observe: func(string) Observer {
+	s := newAPIServer(t, ManagerConfig{Observe: func(string) trainer.Observer {
 		return iterHook(func(_ int, p ml.Progress) {
 			if p.Iter == 2 {
 				<-seen // hold the fit until the stream has shown iteration 2
@@ -288,7 +289,7 @@ func TestAPIEventsStream(t *testing.T) {
 		lines = append(lines, ev)
 		if !sawIter2 && ev.Progress != nil && ev.Progress.Iter == 2 {
 			sawIter2 = true
-			if ev.State != JobRunning || ev.Progress.MaxIter != 100 || ev.Phase != "training logistic_regression" {
+			if ev.State != Running || ev.Progress.MaxIter != 100 || ev.Phase != "training logistic_regression" {
 				t.Fatalf("iteration event %+v (progress %+v)", ev, ev.Progress)
 			}
 			close(seen)
@@ -302,7 +303,7 @@ func TestAPIEventsStream(t *testing.T) {
 		t.Fatalf("the stream never showed iteration 2: %+v", lines)
 	}
 	last := lines[len(lines)-1]
-	if last.State != JobSucceeded || last.Result == nil || last.Result.Version != 1 {
+	if last.State != Succeeded || last.Result == nil || last.Result.Version != 1 {
 		t.Fatalf("the stream ended with %+v", last)
 	}
 	for _, ev := range lines[:len(lines)-1] {
@@ -346,9 +347,9 @@ func FuzzSubmitBody(f *testing.F) {
 		if len(body) > limit || !bytes.Equal(spec, body) || file == "" {
 			t.Fatalf("accepted %d bytes as %q (%d bytes)", len(body), file, len(spec))
 		}
-		s, err := ParseSpec(file, spec)
+		s, err := trainer.ParseSpec(file, spec)
 		if err != nil {
-			var se SpecErrors
+			var se trainer.SpecErrors
 			if !errors.As(err, &se) || len(se) == 0 {
 				t.Fatalf("ParseSpec error %T %v is not SpecErrors", err, err)
 			}

@@ -1,4 +1,4 @@
-package trainer
+package jobs
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 
 	"github.com/flintml/flint/cluster"
 	"github.com/flintml/flint/ml"
+	"github.com/flintml/flint/trainer"
 )
 
 // BenchmarkJobOverhead measures what a long-lived Manager adds to a small
@@ -15,13 +16,13 @@ import (
 // record written, the spec parsed, the source planned, the transforms
 // fitted, the rows cached), reported as ms/first-iter.
 //
-//	go test ./trainer -run '^$' -bench JobOverhead -benchtime 20x
+//	go test ./trainer/jobs -run '^$' -bench JobOverhead -benchtime 20x
 func BenchmarkJobOverhead(b *testing.B) {
 	eng := cluster.NewEngine(cluster.Config{Workers: 2, Logger: quietLogger()})
 	defer eng.Close()
 	first := make(chan time.Time, 1)
 	m, err := NewManager(context.Background(), ManagerConfig{Store: newJobStore(b), Cluster: eng, Logger: quietLogger(),
-		Observe: func(string) Observer {
+		Observe: func(string) trainer.Observer {
 			var once sync.Once
 			return iterHook(func(int, ml.Progress) { once.Do(func() { first <- time.Now() }) })
 		}})
@@ -40,7 +41,7 @@ func BenchmarkJobOverhead(b *testing.B) {
 			b.Fatal(err)
 		}
 		total += (<-first).Sub(start)
-		if j, err = m.Wait(ctx, j.ID); err != nil || j.State != JobSucceeded {
+		if j, err = m.Wait(ctx, j.ID); err != nil || j.State != Succeeded {
 			b.Fatalf("job %s: %s %s %v", j.ID, j.State, j.Error, err)
 		}
 	}
