@@ -76,6 +76,11 @@ type Result struct {
 	Algorithm   string             `json:"algorithm"`
 	Metrics     map[string]Float   `json:"metrics"`
 	Best        map[string]float64 `json:"best,omitempty"`
+	Trials      []trainer.Trial    `json:"trials,omitempty"`
+	Refit       bool               `json:"refit,omitempty"`
+	EvaluatedOn string             `json:"evaluated_on,omitempty"`
+	Iterations  int                `json:"iterations"`
+	Stop        string             `json:"stop,omitempty"`
 	Rows        int                `json:"rows"`
 	TrainRows   int                `json:"train_rows"`
 	TestRows    int                `json:"test_rows"`
@@ -90,7 +95,8 @@ func newResult(r *trainer.Result) *Result {
 		m[k] = Float(v)
 	}
 	return &Result{Model: r.Model, Version: r.Version, Alias: r.Alias, AliasHeld: r.AliasHeld, Algorithm: r.Algorithm,
-		Metrics: m, Best: r.Best, Rows: r.Rows, TrainRows: r.TrainRows, TestRows: r.TestRows, Skipped: r.Skipped,
+		Metrics: m, Best: r.Best, Trials: r.Trials, Refit: r.Refit, EvaluatedOn: r.EvaluatedOn, Iterations: r.Iterations, Stop: r.Stop,
+		Rows: r.Rows, TrainRows: r.TrainRows, TestRows: r.TestRows, Skipped: r.Skipped,
 		DeadLetter: r.DeadLetter, DurationSec: r.Duration.Seconds()}
 }
 
@@ -102,7 +108,8 @@ func (r *Result) Result() *trainer.Result {
 		m[k] = float64(v)
 	}
 	return &trainer.Result{Model: r.Model, Version: r.Version, Alias: r.Alias, AliasHeld: r.AliasHeld, Algorithm: r.Algorithm,
-		Metrics: m, Best: r.Best, Rows: r.Rows, TrainRows: r.TrainRows, TestRows: r.TestRows, Skipped: r.Skipped,
+		Metrics: m, Best: r.Best, Trials: r.Trials, Refit: r.Refit, EvaluatedOn: r.EvaluatedOn, Iterations: r.Iterations, Stop: r.Stop,
+		Rows: r.Rows, TrainRows: r.TrainRows, TestRows: r.TestRows, Skipped: r.Skipped,
 		DeadLetter: r.DeadLetter, Duration: time.Duration(r.DurationSec * float64(time.Second))}
 }
 
