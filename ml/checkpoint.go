@@ -292,13 +292,13 @@ func (st *State) resumable(n int, l1 bool, s Settings) error {
 // checkpointDue reports whether iteration iter, which did not end the run,
 // is one to checkpoint. It allocates nothing.
 func (r *runner) checkpointDue(iter int) bool {
-	return r.s.CheckpointEvery > 0 && iter > 0 && iter%r.s.CheckpointEvery == 0 && iter < r.s.MaxIter
+	return r.s.CheckpointDue(iter, iter >= r.s.MaxIter)
 }
 
 // checkpoint hands st to the callback.
 func (r *runner) checkpoint(st *State) error {
-	if err := r.s.Checkpoint(st); err != nil {
-		return fmt.Errorf("ml: checkpoint at iteration %d: %w", st.Iter, err)
+	if err := r.s.SaveCheckpoint(st.Iter, st); err != nil {
+		return fmt.Errorf("ml: %w", err)
 	}
 	return nil
 }

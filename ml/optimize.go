@@ -90,35 +90,26 @@ type Settings struct {
 	// not iterate, reports its solution once, as iteration 1.
 	Progress func(Progress) (stop bool)
 
-	// CheckpointEvery, when > 0, has Checkpoint called after every
-	// CheckpointEvery-th iteration that does not end the run (iterations
-	// CheckpointEvery, 2·CheckpointEvery, ... below MaxIter). 0 means no
-	// checkpoints, and costs nothing.
-	CheckpointEvery int
-	// Checkpoint receives the state after the iteration, a copy that it
-	// may keep (encode it with State.MarshalBinary). It is called one call
-	// at a time, between two iterations. An error from it ends the run
-	// with that error wrapped. Required when CheckpointEvery > 0.
-	Checkpoint func(*State) error
-	// Resume, if not nil, continues the run that wrote the state (from
-	// Checkpoint, or State.UnmarshalBinary) instead of starting at x0,
-	// which may then be nil. The method, the presence of an L1 term, the
-	// number of parameters and, for OWL-QN, Memory must be those of the
-	// run that wrote it, and MaxIter no less than the state's iteration;
-	// otherwise Minimize fails with an error naming the mismatch. The
-	// starting point is not reported again: History, Progress and
-	// Evaluations continue from the state.
+	// Checkpointing (CheckpointEvery, Checkpoint, Resume) hands the
+	// optimiser's State out every CheckpointEvery iterations (iterations
+	// below MaxIter that do not end the run), and continues a run from
+	// one. With Resume, x0 may be nil. The method, the presence of an L1
+	// term, the number of parameters and, for OWL-QN, Memory must be those
+	// of the run that wrote the state, and MaxIter no less than the
+	// state's iteration; otherwise Minimize fails with an error naming the
+	// mismatch. The starting point is not reported again: History,
+	// Progress and Evaluations continue from the state.
 	//
 	// For GD, SGD and OWL-QN (LBFGS with an L1 term) the resumed run ends
 	// bit for bit where the uninterrupted run would have: same X, F,
-	// History, Iterations, Evaluations and Status. For LBFGS without an L1
-	// term, which runs gonum's optimize.LBFGS, whose curvature pairs are
-	// not exported, the resumed run is a new L-BFGS started at the state's
-	// X (with its objective and gradient, so no extra pass) for the
-	// remaining MaxIter − Iter iterations. It is not bit-identical: the
-	// curvature pairs are rebuilt, so the iterates differ, but it
+	// History, Iterations, Evaluations, Status and Stop. For LBFGS without
+	// an L1 term, which runs gonum's optimize.LBFGS, whose curvature pairs
+	// are not exported, the resumed run is a new L-BFGS started at the
+	// state's X (with its objective and gradient, so no extra pass) for
+	// the remaining MaxIter − Iter iterations. It is not bit-identical:
+	// the curvature pairs are rebuilt, so the iterates differ, but it
 	// converges to the same minimiser.
-	Resume *State
+	Checkpointing[State]
 }
 
 func (s Settings) withDefaults() Settings {
@@ -157,10 +148,9 @@ func (s Settings) Validate() error {
 		return fmt.Errorf("ml: Settings.StepSize must be a finite number >= 0, got %v", s.StepSize)
 	case s.MiniBatchFraction < 0 || s.MiniBatchFraction > 1 || math.IsNaN(s.MiniBatchFraction):
 		return fmt.Errorf("ml: Settings.MiniBatchFraction must be in (0, 1], got %v", s.MiniBatchFraction)
-	case s.CheckpointEvery < 0:
-		return fmt.Errorf("ml: Settings.CheckpointEvery must be >= 0, got %d", s.CheckpointEvery)
-	case s.CheckpointEvery > 0 && s.Checkpoint == nil:
-		return fmt.Errorf("ml: Settings.CheckpointEvery is %d but Settings.Checkpoint is nil", s.CheckpointEvery)
+	}
+	if err := s.ValidateCheckpointing("Settings"); err != nil {
+		return fmt.Errorf("ml: %w", err)
 	}
 	return nil
 }

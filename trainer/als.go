@@ -220,7 +220,7 @@ func (j *job) runALS(ctx context.Context) (*Result, error) {
 	}
 	j.obs.Phase("training als")
 	cfg.Progress = j.alsProgress(0, cfg.MaxIter)
-	wire(ctx, j.ckpt, &cfg.CheckpointEvery, &cfg.Checkpoint, &cfg.Resume)
+	wire(ctx, j.ckpt, &cfg.Checkpointing)
 	m, err := als.Fit(ctx, j.engine, train, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("trainer: als: %w", err)

@@ -48,7 +48,7 @@ func (e *mlpEst) config(progress func(ml.Progress) bool) mlp.Config {
 
 func (e *mlpEst) fit(ctx context.Context, x cluster.Cluster, ds *cluster.Dataset, progress func(ml.Progress) bool, ck *checkpointer) (ml.Model, error) {
 	cfg := e.config(progress)
-	wire(ctx, ck, &cfg.CheckpointEvery, &cfg.Checkpoint, &cfg.Resume)
+	wire(ctx, ck, &cfg.Checkpointing)
 	r, err := mlp.Train(ctx, x, ds, cfg)
 	if err != nil {
 		return nil, err
@@ -90,7 +90,7 @@ func (j *job) runKMeans(ctx context.Context, res *Result, pipe *features.Pipelin
 			// k-means has no gradient: its progress is the cost alone.
 			j.obs.Iteration(trial, ml.Progress{Iter: pr.Iter, Loss: pr.Cost, GradNorm: math.NaN(), Elapsed: pr.Elapsed}, iterOr(maxIter, 20))
 		}
-		wire(ctx, ck, &cfg.CheckpointEvery, &cfg.Checkpoint, &cfg.Resume)
+		wire(ctx, ck, &cfg.Checkpointing)
 		return kmeans.Fit(ctx, j.engine, ds, cfg)
 	}
 	k, maxIter := p.K, p.MaxIter

@@ -10,6 +10,7 @@ import (
 	"gonum.org/v1/gonum/floats"
 
 	"github.com/flintml/flint/cluster"
+	"github.com/flintml/flint/ml"
 )
 
 // Initialisation methods for Config.Init.
@@ -50,25 +51,18 @@ type Config struct {
 	// model's Silhouette is then NaN).
 	SilhouetteSample int
 
-	// CheckpointEvery, when > 0, has Checkpoint called after every
-	// CheckpointEvery-th Lloyd iteration of each run that does not end
-	// the run (iterations CheckpointEvery, 2·CheckpointEvery, ... of the
-	// run, unless its centres stopped moving or it reached MaxIter). 0
-	// means no checkpoints.
-	CheckpointEvery int
-	// Checkpoint receives the fit's state, a copy it may keep (encode it
-	// with State.MarshalBinary), on the goroutine that called Fit. An
-	// error from it ends Fit with that error wrapped. Required when
-	// CheckpointEvery > 0.
-	Checkpoint func(*State) error
-	// Resume, if not nil, continues the fit that wrote the state: the
-	// runs before State.Run are not run again (their best model is in the
-	// state), and run State.Run goes on from its centres. K, the number
-	// of features, the initialisation and Seed must be those of the fit
-	// that wrote it, State.Run below Runs and State.Iter at most MaxIter;
-	// otherwise Fit fails with an error naming the mismatch. The model
-	// returned is bit for bit the one the uninterrupted fit returns.
-	Resume *State
+	// Checkpointing (CheckpointEvery, Checkpoint, Resume) hands the fit's
+	// State to Checkpoint after every CheckpointEvery-th Lloyd iteration
+	// of each run that does not end the run (iterations CheckpointEvery,
+	// 2·CheckpointEvery, ... of the run, unless its centres stopped moving
+	// or it reached MaxIter), on the goroutine that called Fit. With
+	// Resume, the runs before State.Run are not run again (their best
+	// model is in the state), and run State.Run goes on from its centres.
+	// K, the number of features, the initialisation and Seed must be those
+	// of the fit that wrote it, State.Run below Runs and State.Iter at most
+	// MaxIter; otherwise Fit fails with an error naming the mismatch. The
+	// model returned is bit for bit the one the uninterrupted fit returns.
+	ml.Checkpointing[State]
 
 	// Progress, if not nil, is called after every Lloyd iteration of
 	// every run, on the goroutine that called Fit.
@@ -133,10 +127,9 @@ func (c Config) validate(ds *cluster.Dataset) error {
 		return fmt.Errorf("kmeans: Config.Runs must be >= 0, got %d", c.Runs)
 	case math.IsNaN(c.Tol):
 		return errors.New("kmeans: Config.Tol is NaN")
-	case c.CheckpointEvery < 0:
-		return fmt.Errorf("kmeans: Config.CheckpointEvery must be >= 0, got %d", c.CheckpointEvery)
-	case c.CheckpointEvery > 0 && c.Checkpoint == nil:
-		return fmt.Errorf("kmeans: Config.CheckpointEvery is %d but Config.Checkpoint is nil", c.CheckpointEvery)
+	}
+	if err := c.ValidateCheckpointing("Config"); err != nil {
+		return fmt.Errorf("kmeans: %w", err)
 	}
 	for _, p := range ds.Stats() {
 		if p.Rows > math.MaxInt32 {
@@ -253,9 +246,9 @@ func fitRun(ctx context.Context, x cluster.Executor, ds *cluster.Dataset, cfg Co
 			m.Converged = true
 			break
 		}
-		if cfg.CheckpointEvery > 0 && m.Iterations%cfg.CheckpointEvery == 0 && m.Iterations < cfg.MaxIter {
-			if err := cfg.Checkpoint(newState(cfg, d, run, m.Iterations, c, best)); err != nil {
-				return nil, fmt.Errorf("kmeans: checkpoint at iteration %d: %w", m.Iterations, err)
+		if cfg.CheckpointDue(m.Iterations, m.Iterations >= cfg.MaxIter) {
+			if err := cfg.SaveCheckpoint(m.Iterations, newState(cfg, d, run, m.Iterations, c, best)); err != nil {
+				return nil, fmt.Errorf("kmeans: %w", err)
 			}
 		}
 	}

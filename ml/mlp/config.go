@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 	"time"
+
+	"github.com/flintml/flint/ml"
 )
 
 // Activation is the non-linearity applied after every hidden layer.
@@ -103,23 +105,17 @@ type Config struct {
 	// goroutine that called Train. It should return quickly.
 	Progress func(Progress)
 
-	// CheckpointEvery, when > 0, has Checkpoint called after every
-	// CheckpointEvery-th iteration that does not end training. 0 means no
-	// checkpoints.
-	CheckpointEvery int
-	// Checkpoint receives the run's state, a copy it may keep (encode it
-	// with State.MarshalBinary), on the goroutine that called Train. An
-	// error from it ends Train with that error wrapped. Required when
-	// CheckpointEvery > 0.
-	Checkpoint func(*State) error
-	// Resume, if not nil, continues the run that wrote the state: its
-	// weights, optimiser moments, iteration and epoch bookkeeping. The
-	// layer sizes (features, Hidden, classes), Activation, Output,
-	// Optimizer, Seed, the dataset's rows and the mini-batch size must be
-	// those of the run that wrote it; otherwise Train fails with an error
-	// naming the mismatch. Progress goes on numbering iterations from the
-	// state's, and the result is bit for bit the uninterrupted run's.
-	Resume *State
+	// Checkpointing (CheckpointEvery, Checkpoint, Resume) hands the run's
+	// State to Checkpoint after every CheckpointEvery-th iteration that
+	// does not end training, on the goroutine that called Train, and
+	// continues a run from one: its weights, optimiser moments, iteration
+	// and epoch bookkeeping. The layer sizes (features, Hidden, classes),
+	// Activation, Output, Optimizer, Seed, the dataset's rows and the
+	// mini-batch size must be those of the run that wrote it; otherwise
+	// Train fails with an error naming the mismatch. Progress goes on
+	// numbering iterations from the state's, and the result is bit for bit
+	// the uninterrupted run's.
+	ml.Checkpointing[State]
 }
 
 // Progress reports one training iteration.
@@ -236,11 +232,8 @@ func (c Config) validate() error {
 	if c.Patience < 0 {
 		return fmt.Errorf("mlp: Config.Patience: must be >= 0, got %d", c.Patience)
 	}
-	if c.CheckpointEvery < 0 {
-		return fmt.Errorf("mlp: Config.CheckpointEvery: must be >= 0, got %d", c.CheckpointEvery)
-	}
-	if c.CheckpointEvery > 0 && c.Checkpoint == nil {
-		return fmt.Errorf("mlp: Config.CheckpointEvery: is %d but Config.Checkpoint is nil", c.CheckpointEvery)
+	if err := c.ValidateCheckpointing("Config"); err != nil {
+		return fmt.Errorf("mlp: %w", err)
 	}
 	return nil
 }

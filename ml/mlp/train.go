@@ -165,13 +165,13 @@ func Train(ctx context.Context, x cluster.Executor, ds *cluster.Dataset, cfg Con
 				break
 			}
 		}
-		if done := it + 1; cfg.CheckpointEvery > 0 && done%cfg.CheckpointEvery == 0 && !stopsBefore(done) {
+		if done := it + 1; cfg.CheckpointDue(done, stopsBefore(done)) {
 			st := &State{Sizes: slices.Clone(sizes), Activation: cfg.Activation, Output: cfg.Output, Optimizer: cfg.Optimizer,
 				Seed: cfg.Seed, Rows: rows, BatchSize: batch, Iteration: done, Params: slices.Clone(params),
 				loss: res.Loss, epochs: res.Epochs, epochLoss: epochLoss, epochSteps: epochSteps, best: best, stale: stale}
 			opt.save(st)
-			if err := cfg.Checkpoint(st); err != nil {
-				return nil, fmt.Errorf("mlp: checkpoint at iteration %d: %w", done, err)
+			if err := cfg.SaveCheckpoint(done, st); err != nil {
+				return nil, fmt.Errorf("mlp: %w", err)
 			}
 		}
 	}
