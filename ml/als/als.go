@@ -85,6 +85,9 @@ type Config struct {
 type Progress struct {
 	Iter    int           // iterations done, counting this one (and those before a resume)
 	Elapsed time.Duration // since Fit started
+	// Stop is empty on every report but the last, where it says why the
+	// fit stopped: "max_iter 10 reached" (ALS runs MaxIter iterations).
+	Stop string
 }
 
 func (c Config) withDefaults() Config {
@@ -188,7 +191,11 @@ func Fit(ctx context.Context, x Executor, ratings []Rating, cfg Config) (*Model,
 			return nil, fmt.Errorf("als: iteration %d: %w", it+1, err)
 		}
 		if t.cfg.Progress != nil {
-			t.cfg.Progress(Progress{Iter: it + 1, Elapsed: time.Since(start)})
+			stop := ""
+			if it+1 == t.cfg.MaxIter {
+				stop = fmt.Sprintf("max_iter %d reached", t.cfg.MaxIter)
+			}
+			t.cfg.Progress(Progress{Iter: it + 1, Elapsed: time.Since(start), Stop: stop})
 		}
 		if done := it + 1; t.cfg.CheckpointDue(done, done >= t.cfg.MaxIter) {
 			if err := t.cfg.SaveCheckpoint(done, t.state(done)); err != nil {

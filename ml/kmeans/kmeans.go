@@ -80,6 +80,11 @@ type Progress struct {
 	Moved float64
 	// Elapsed is the time since Fit started.
 	Elapsed time.Duration
+	// Stop is empty on every report but the last of a run, where it says
+	// why the run stopped: "converged: no centre moved more than tol
+	// 0.0001 (the farthest 3.2e-05)", "converged: no centre moved" or
+	// "max_iter 20 reached".
+	Stop string
 }
 
 func (c Config) withDefaults() Config {
@@ -239,11 +244,12 @@ func fitRun(ctx context.Context, x cluster.Executor, ds *cluster.Dataset, cfg Co
 		}
 		c = next
 		m.Iterations++
+		m.Converged = moved <= cfg.Tol || moved == 0
 		if cfg.Progress != nil {
-			cfg.Progress(Progress{Run: run, Iter: m.Iterations, Cost: p.Cost, Moved: moved, Elapsed: time.Since(start)})
+			cfg.Progress(Progress{Run: run, Iter: m.Iterations, Cost: p.Cost, Moved: moved, Elapsed: time.Since(start),
+				Stop: stopReason(cfg, m, moved)})
 		}
-		if moved <= cfg.Tol || moved == 0 {
-			m.Converged = true
+		if m.Converged {
 			break
 		}
 		if cfg.CheckpointDue(m.Iterations, m.Iterations >= cfg.MaxIter) {
@@ -259,6 +265,20 @@ func fitRun(ctx context.Context, x cluster.Executor, ds *cluster.Dataset, cfg Co
 	}
 	m.Centres, m.Sizes, m.Inertia = c, p.Count, p.Cost
 	return m, nil
+}
+
+// stopReason says why run m stops after its latest iteration, whose
+// centres moved by up to moved; "" if it goes on.
+func stopReason(cfg Config, m *Model, moved float64) string {
+	switch {
+	case moved == 0:
+		return "converged: no centre moved"
+	case m.Converged:
+		return fmt.Sprintf("converged: no centre moved more than tol %g (the farthest %.2g)", cfg.Tol, moved)
+	case m.Iterations >= cfg.MaxIter:
+		return fmt.Sprintf("max_iter %d reached", cfg.MaxIter)
+	}
+	return ""
 }
 
 // update computes the next centres from a Lloyd pass: the weighted mean of

@@ -102,7 +102,8 @@ type Config struct {
 	Seed uint64
 
 	// Progress, if not nil, is called after every iteration, on the
-	// goroutine that called Train. It should return quickly.
+	// goroutine that called Train; the last call says why training
+	// stopped (Progress.Stop). It should return quickly.
 	Progress func(Progress)
 
 	// Checkpointing (CheckpointEvery, Checkpoint, Resume) hands the run's
@@ -125,6 +126,13 @@ type Progress struct {
 	Rows      int           // rows in this iteration's mini-batch
 	Loss      float64       // mean loss of the mini-batch, including the L2 penalty
 	Elapsed   time.Duration // since Train started
+	// Stop is empty on every report but the last of a run, where it says
+	// in one phrase why training stopped: "converged: the mean epoch loss
+	// fell no more than tol 0.0001 below its best (0.3127) for 10
+	// epochs", "max_iter 500 reached" or "epochs 20 reached". (An
+	// iteration whose mini-batch weighs nothing is not reported; when
+	// that is the last, no report has a Stop.)
+	Stop string
 }
 
 func (c Config) withDefaults() Config {
