@@ -3,7 +3,6 @@ package ml
 import (
 	"errors"
 	"fmt"
-	"slices"
 
 	"github.com/flintml/flint/ml/internal/codec"
 )
@@ -115,6 +114,15 @@ func (s *State) algorithm() string {
 		return "lbfgs"
 	}
 	return s.Method.String()
+}
+
+// completed is Result.Iterations at the state: for SGD the last iteration
+// whose batch had rows, for the others Iter.
+func (s *State) completed() int {
+	if s.Method == SGD {
+		return s.iterations
+	}
+	return s.Iter
 }
 
 // methodName names the optimiser of a run, as algorithm does for a state.
@@ -287,43 +295,4 @@ func (st *State) resumable(n int, l1 bool, s Settings) error {
 		return fmt.Errorf("ml: Settings.Resume: the state is at iteration %d, beyond Settings.MaxIter = %d", st.Iter, s.MaxIter)
 	}
 	return nil
-}
-
-// checkpointDue reports whether iteration iter, which did not end the run,
-// is one to checkpoint. It allocates nothing.
-func (r *runner) checkpointDue(iter int) bool {
-	return r.s.CheckpointEvery > 0 && iter > 0 && iter%r.s.CheckpointEvery == 0 && iter < r.s.MaxIter
-}
-
-// checkpoint hands st to the callback.
-func (r *runner) checkpoint(st *State) error {
-	if err := r.s.Checkpoint(st); err != nil {
-		return fmt.Errorf("ml: checkpoint at iteration %d: %w", st.Iter, err)
-	}
-	return nil
-}
-
-// pairs returns copies of the correction pairs, oldest first.
-func (h *lbfgsHistory) pairs() (s, y [][]float64, rho []float64) {
-	m := len(h.s)
-	for k := h.len - 1; k >= 0; k-- {
-		i := (h.next - 1 - k + m) % m
-		s = append(s, slices.Clone(h.s[i]))
-		y = append(y, slices.Clone(h.y[i]))
-		rho = append(rho, h.rho[i])
-	}
-	return s, y, rho
-}
-
-// load replaces the history with the given pairs, oldest first. The two-loop
-// recursion visits them in the same order as the history that saved them,
-// so it computes the same directions bit for bit.
-func (h *lbfgsHistory) load(s, y [][]float64, rho []float64) {
-	for i := range s {
-		copy(h.s[i], s[i])
-		copy(h.y[i], y[i])
-		h.rho[i] = rho[i]
-	}
-	h.len = len(s)
-	h.next = len(s) % len(h.s)
 }

@@ -291,13 +291,13 @@ func TestResumeLBFGS(t *testing.T) {
 func stateOf(t testing.TB, m Method, dim int, l1 []float64, memory int) *State {
 	t.Helper()
 	var st *State
-	s := Settings{Method: m, MaxIter: 10, Tol: -1, Memory: memory, StepSize: 0.1, CheckpointEvery: 2,
-		Checkpoint: func(s *State) error {
+	s := Settings{Method: m, MaxIter: 10, Tol: -1, Memory: memory, StepSize: 0.1,
+		Checkpointing: Checkpointing[State]{CheckpointEvery: 2, Checkpoint: func(s *State) error {
 			if st == nil {
 				st = s
 			}
 			return nil
-		}}
+		}}}
 	x0 := make([]float64, dim)
 	for j := range x0 {
 		x0[j] = float64(j) - 1
@@ -418,7 +418,7 @@ func TestCheckpointErrorStopsTheRun(t *testing.T) {
 		})
 	}
 	t.Run("lbfgs", func(t *testing.T) {
-		s := Settings{MaxIter: 50, CheckpointEvery: 2, Checkpoint: func(*State) error { return boom }}
+		s := Settings{MaxIter: 50, Checkpointing: Checkpointing[State]{CheckpointEvery: 2, Checkpoint: func(*State) error { return boom }}}
 		_, err := Minimize(context.Background(), rosenbrock(4), []float64{-1.2, 1, -1.2, 1}, nil, s)
 		if !errors.Is(err, boom) {
 			t.Fatalf("error %v, want the callback's", err)
@@ -429,10 +429,10 @@ func TestCheckpointErrorStopsTheRun(t *testing.T) {
 func TestCheckpointEveryZeroTakesNone(t *testing.T) {
 	for _, m := range []Method{LBFGS, GD, SGD} {
 		for _, l1 := range [][]float64{nil, {0.1, 0.1, 0.1, 0.1}} {
-			s := Settings{Method: m, MaxIter: 20, Tol: -1, StepSize: 0.0001, Checkpoint: func(*State) error {
+			s := Settings{Method: m, MaxIter: 20, Tol: -1, StepSize: 0.0001, Checkpointing: Checkpointing[State]{Checkpoint: func(*State) error {
 				t.Errorf("%v: Checkpoint called with CheckpointEvery 0", m)
 				return nil
-			}}
+			}}}
 			if _, err := Minimize(context.Background(), rosenbrock(4), []float64{-1.2, 1, -1.2, 1}, l1, s); err != nil {
 				t.Fatal(err)
 			}
@@ -442,8 +442,8 @@ func TestCheckpointEveryZeroTakesNone(t *testing.T) {
 		s    Settings
 		want string
 	}{
-		{Settings{CheckpointEvery: -1}, "CheckpointEvery must be >= 0"},
-		{Settings{CheckpointEvery: 3}, "Settings.Checkpoint is nil"},
+		{Settings{Checkpointing: Checkpointing[State]{CheckpointEvery: -1}}, "CheckpointEvery must be >= 0"},
+		{Settings{Checkpointing: Checkpointing[State]{CheckpointEvery: 3}}, "Settings.Checkpoint is nil"},
 	} {
 		if err := c.s.Validate(); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("Validate: %v, want an error saying %q", err, c.want)

@@ -30,6 +30,24 @@
 // a per-iteration Progress callback; cancelling the context stops any of
 // them within one pass (for gonum, through Problem.Status).
 //
+// The code keeps gonum's split of driver and method, one file each:
+//
+//	optimize.go   the surface: Method, Settings, Progress, Status, Result, Objective, Minimize
+//	driver.go     the one loop every method runs in: cancellation, reports, stopping tests
+//	              and their reasons, checkpoints, the Result
+//	gd.go         gradient descent        ┐ steppers: init from x0 or a State, step to the
+//	owlqn.go      OWL-QN                  │ next point, state for a checkpoint
+//	sgd.go        mini-batch SGD          ┘
+//	lbfgs.go      gonum's L-BFGS, whose Recorder and Converger feed the same reports
+//	l1.go         the L1 term's norm, pseudo-gradient and proximal map
+//	checkpoint.go State and its encoding;  checkpointing.go  Checkpointing[S]
+//
+// Every run reports each iteration once, and its last report (Progress.Stop)
+// and Result.Stop say why it stopped, with the numbers: "converged:
+// relative loss change 4.8e-08 <= tol 1e-06", "max_iter 100 reached",
+// "line search failed: the step underflowed". An iteration whose line
+// search fails is counted and reported at the point it started from.
+//
 // # Checkpoints
 //
 // A long fit can outlive its driver. Settings.CheckpointEvery and
@@ -45,7 +63,9 @@
 // numbers included. gonum's L-BFGS keeps its curvature pairs unexported: a
 // resumed L-BFGS restarts from the saved point and rebuilds them, reaching
 // the same minimiser by a different path. Packages kmeans, als and mlp
-// checkpoint the same way, each with its own State in the same envelope.
+// checkpoint the same way, each with its own State in the same envelope,
+// and all four take the same settings: Checkpointing[S], embedded in
+// Settings and in their configs.
 //
 // # Models
 //

@@ -114,7 +114,10 @@ type Summary struct {
 	Loss        float64 // final objective, penalty included
 	History     []float64
 	Status      Status // 0 for the normal equations
-	Elapsed     time.Duration
+	// Stop says why the optimiser stopped (Result.Stop); for the normal
+	// equations, "solved the normal equations".
+	Stop    string
+	Elapsed time.Duration
 }
 
 func newSummary(r *Result, s Settings, l1 bool) *Summary {
@@ -123,7 +126,7 @@ func newSummary(r *Result, s Settings, l1 bool) *Summary {
 		solver = "owlqn"
 	}
 	return &Summary{Solver: solver, Iterations: r.Iterations, Evaluations: r.Evaluations, Loss: r.F,
-		History: r.History, Status: r.Status, Elapsed: r.Elapsed}
+		History: r.History, Status: r.Status, Stop: r.Stop, Elapsed: r.Elapsed}
 }
 
 // gramPartial holds the weighted means and centred cross-products of the
@@ -335,11 +338,12 @@ func (lr LinearRegression) fitNormal(ctx context.Context, x cluster.Executor, ds
 	av.MulVec(a, beta) // includes the ridge term
 	loss := 0.5 * (mat.Dot(beta, av) - 2*mat.Dot(beta, c) + yy)
 	elapsed := time.Since(start)
+	const stop = "solved the normal equations"
 	if lr.Optimizer.Progress != nil { // the one "iteration" of a direct solve
-		lr.Optimizer.Progress(Progress{Iter: 1, Loss: loss, GradNorm: math.NaN(), Evals: 1, Elapsed: elapsed})
+		lr.Optimizer.Progress(Progress{Iter: 1, Loss: loss, GradNorm: math.NaN(), Evals: 1, Elapsed: elapsed, Stop: stop})
 	}
 	return &LinearModel{Coef: coef, Intercept: icpt,
-		Summary: &Summary{Solver: "normal", Evaluations: 1, Loss: loss, History: []float64{loss}, Elapsed: elapsed}}, nil
+		Summary: &Summary{Solver: "normal", Evaluations: 1, Loss: loss, History: []float64{loss}, Stop: stop, Elapsed: elapsed}}, nil
 }
 
 // LinearModel predicts x·Coef + Intercept.

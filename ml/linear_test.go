@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"strings"
 	"testing"
 
@@ -275,5 +276,50 @@ func TestLinearValidation(t *testing.T) {
 	_, err = LinearRegression{Solver: "iterative"}.Fit(ctx, e, s.dense(t, e, 1))
 	if !errors.Is(err, context.Canceled) {
 		t.Errorf("cancelled context: %v, want context.Canceled", err)
+	}
+}
+
+// TestGDOnHousePricesSaysWhyItStopped is the house-price set of
+// examples/houses-linreg.yaml (area, rooms, one-hot city; prices around
+// 10⁵; one city left out of the one-hot columns, so that the normal
+// equations are not singular) fitted by GD with max_iter 1500, as in the report of a GD run
+// that "stopped at iteration 0": GD converges in a few iterations, by the
+// relative test, to the normal equations' solution, and its last report
+// says so.
+func TestGDOnHousePricesSaysWhyItStopped(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 1))
+	premium := []float64{150000, 60000, 90000, 20000}
+	const rows, cols = 4000, 5
+	s := synth{rows: rows, cols: cols, x: make([]float64, rows*cols), y: make([]float64, rows)}
+	for i := range rows {
+		area, rooms, city := 20+r.Float64()*180, 1+r.IntN(6), r.IntN(4)
+		x := s.x[i*cols : (i+1)*cols]
+		x[0], x[1] = area, float64(rooms)
+		if city > 0 {
+			x[1+city] = 1
+		}
+		s.y[i] = 500*area + 20000*float64(rooms) + premium[city] + r.NormFloat64()*10000
+	}
+	e := newEngine(t, 2)
+	ds := s.dense(t, e, 4)
+	var last Progress
+	gd, err := LinearRegression{Standardization: true, Solver: "iterative", Optimizer: Settings{Method: GD, MaxIter: 1500,
+		Progress: func(p Progress) bool { last = p; return false }}}.Fit(context.Background(), e, ds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exact, err := LinearRegression{Standardization: true, Solver: "normal"}.Fit(context.Background(), e, ds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := gd.Summary
+	if sum.Status != Converged || sum.Iterations < 3 || !strings.HasPrefix(sum.Stop, "converged: relative loss change") {
+		t.Fatalf("%v after %d iterations (%q)", sum.Status, sum.Iterations, sum.Stop)
+	}
+	if last.Iter != sum.Iterations || last.Stop != sum.Stop {
+		t.Errorf("last report %+v, summary %d iterations, %q", last, sum.Iterations, sum.Stop)
+	}
+	if d := math.Abs(sum.Loss-exact.Summary.Loss) / exact.Summary.Loss; d > 1e-6 {
+		t.Errorf("GD's loss %v, the normal equations' %v", sum.Loss, exact.Summary.Loss)
 	}
 }

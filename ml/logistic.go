@@ -127,7 +127,7 @@ func (lr LogisticRegression) Fit(ctx context.Context, x cluster.Executor, ds *cl
 				icpt = math.Inf(-1)
 			}
 			m.Coef, m.Intercept = make([]float64, ds.Cols()), []float64{icpt}
-			m.Summary = &Summary{Solver: "none", Status: Converged}
+			m.Summary = &Summary{Solver: "none", Status: Converged, Stop: "every label is the same class: nothing to fit"}
 			return m, nil
 		}
 		init = func(b []float64) {

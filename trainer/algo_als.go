@@ -101,9 +101,9 @@ func (p *ALSParams) fit(ctx context.Context, f *fitEnv, d data) (fitted, error) 
 		KeepRated: true, Biases: p.Biases}
 	cfg.Progress = func(pr als.Progress) {
 		// ALS computes no loss while it iterates.
-		f.progress(ml.Progress{Iter: pr.Iter, Loss: math.NaN(), GradNorm: math.NaN(), Elapsed: pr.Elapsed})
+		f.progress(ml.Progress{Iter: pr.Iter, Loss: math.NaN(), GradNorm: math.NaN(), Elapsed: pr.Elapsed, Stop: pr.Stop})
 	}
-	wire(ctx, f.ckpt, &cfg.CheckpointEvery, &cfg.Checkpoint, &cfg.Resume)
+	wire(ctx, f.ckpt, &cfg.Checkpointing)
 	train := d.(ratingsData)
 	m, err := als.Fit(ctx, f.engine, train, cfg)
 	if err != nil {

@@ -63,9 +63,9 @@ func (p *KMeansParams) fit(ctx context.Context, f *fitEnv, d data) (fitted, erro
 		Tol: p.Tol, Runs: p.Runs, Seed: seedOr(p.Seed), SilhouetteSample: -1}
 	cfg.Progress = func(pr kmeans.Progress) {
 		// k-means has no gradient: its progress is the cost alone.
-		f.progress(ml.Progress{Iter: pr.Iter, Loss: pr.Cost, GradNorm: math.NaN(), Elapsed: pr.Elapsed})
+		f.progress(ml.Progress{Iter: pr.Iter, Loss: pr.Cost, GradNorm: math.NaN(), Elapsed: pr.Elapsed, Stop: pr.Stop})
 	}
-	wire(ctx, f.ckpt, &cfg.CheckpointEvery, &cfg.Checkpoint, &cfg.Resume)
+	wire(ctx, f.ckpt, &cfg.Checkpointing)
 	m, err := kmeans.Fit(ctx, f.engine, d.(rowsData).ds, cfg)
 	if err != nil {
 		return nil, err

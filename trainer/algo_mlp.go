@@ -82,9 +82,9 @@ func (p *MLPParams) fit(ctx context.Context, f *fitEnv, d data) (fitted, error) 
 		c.Momentum = 0.9
 	}
 	c.Progress = func(pr mlp.Progress) {
-		f.progress(ml.Progress{Iter: pr.Iteration, Loss: pr.Loss, Elapsed: pr.Elapsed})
+		f.progress(ml.Progress{Iter: pr.Iteration, Loss: pr.Loss, Elapsed: pr.Elapsed, Stop: pr.Stop})
 	}
-	wire(ctx, f.ckpt, &c.CheckpointEvery, &c.Checkpoint, &c.Resume)
+	wire(ctx, f.ckpt, &c.Checkpointing)
 	r, err := mlp.Train(ctx, f.engine, d.(rowsData).ds, c)
 	if err != nil {
 		return nil, err

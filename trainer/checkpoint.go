@@ -166,7 +166,7 @@ func readJSON(ctx context.Context, st models.Store, key string, v any) error {
 // optimizer wires the checkpoints into an ml optimiser's settings.
 func (c *checkpointer) optimizer(ctx context.Context, s *ml.Settings) {
 	if c != nil {
-		wire(ctx, c, &s.CheckpointEvery, &s.Checkpoint, &s.Resume)
+		wire(ctx, c, &s.Checkpointing)
 	}
 }
 
@@ -177,16 +177,16 @@ type encodedState[S any] interface {
 	UnmarshalBinary([]byte) error
 }
 
-// wire sets an algorithm's checkpoint fields: every, the callback that
-// stores each state, and the state to resume from. A checkpoint that does
-// not decode is logged and the fit starts over — a damaged checkpoint must
-// not keep a job from ever finishing. A nil c sets nothing.
-func wire[S any, P encodedState[S]](ctx context.Context, c *checkpointer, every *int, save *func(*S) error, resume **S) {
+// wire sets an algorithm's checkpoint settings: how often, the callback
+// that stores each state, and the state to resume from. A checkpoint that
+// does not decode is logged and the fit starts over — a damaged checkpoint
+// must not keep a job from ever finishing. A nil c sets nothing.
+func wire[S any, P encodedState[S]](ctx context.Context, c *checkpointer, ck *ml.Checkpointing[S]) {
 	if c == nil {
 		return
 	}
-	*every = c.every
-	*save = func(s *S) error {
+	ck.CheckpointEvery = c.every
+	ck.Checkpoint = func(s *S) error {
 		data, err := P(s).MarshalBinary()
 		if err != nil {
 			return err
@@ -201,7 +201,7 @@ func wire[S any, P encodedState[S]](ctx context.Context, c *checkpointer, every 
 		c.job.log.Warn("trainer: the checkpoint does not decode; the fit starts over", "key", c.key("state"), "err", err)
 		return
 	}
-	*resume = s
+	ck.Resume = s
 }
 
 // clear removes the job's checkpoints once its model is published: a run

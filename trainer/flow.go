@@ -170,6 +170,9 @@ func (j *job) fitFinal(ctx context.Context, a algo, env *fitEnv, train data, res
 
 // stopReason is why a fit whose last report was p stopped.
 func stopReason(p ml.Progress, maxIter int) string {
+	if p.Stop != "" {
+		return p.Stop
+	}
 	if p.Iter >= maxIter {
 		return fmt.Sprintf("max_iter %d reached", maxIter)
 	}

@@ -310,12 +310,19 @@ func (p *progress) Iteration(trial int, pr ml.Progress, maxIter int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if !p.tty {
-		if time.Since(p.last) < time.Second && pr.Iter != maxIter {
+		// At most a line a second, but always the last iteration of a fit,
+		// which says why it stopped: a fit that converges in milliseconds
+		// would otherwise show only its starting point.
+		if time.Since(p.last) < time.Second && pr.Iter != maxIter && pr.Stop == "" {
 			return
 		}
 		p.last = time.Now()
-		fmt.Fprintf(p.w, "time=%s level=INFO msg=iteration trial=%d iter=%d max_iter=%d loss=%.6g grad_norm=%.3g elapsed=%s\n",
-			time.Now().Format(time.RFC3339), trial, pr.Iter, maxIter, pr.Loss, pr.GradNorm, pr.Elapsed.Round(time.Millisecond))
+		stop := ""
+		if pr.Stop != "" {
+			stop = fmt.Sprintf(" stop=%q", pr.Stop)
+		}
+		fmt.Fprintf(p.w, "time=%s level=INFO msg=iteration trial=%d iter=%d max_iter=%d loss=%.6g grad_norm=%.3g elapsed=%s%s\n",
+			time.Now().Format(time.RFC3339), trial, pr.Iter, maxIter, pr.Loss, pr.GradNorm, pr.Elapsed.Round(time.Millisecond), stop)
 		return
 	}
 	const width = 24
@@ -333,6 +340,9 @@ func (p *progress) Iteration(trial int, pr ml.Progress, maxIter int) {
 	label := "iter"
 	if trial > 0 {
 		label = fmt.Sprintf("grid %d iter", trial)
+	}
+	if pr.Stop != "" {
+		eta = "  " + pr.Stop
 	}
 	fmt.Fprintf(p.w, "\r\033[K  %s %s %d/%d  loss %.6g  |g| %.2g  %s%s", bar, label, pr.Iter, maxIter, pr.Loss, pr.GradNorm,
 		pr.Elapsed.Round(100*time.Millisecond), eta)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/flintml/flint/cluster"
+	"github.com/flintml/flint/ml"
 )
 
 // Cold-start strategies (Config.ColdStart, Model.ColdStart), as MLlib's
@@ -65,21 +66,15 @@ type Config struct {
 	// per rating), so that recommendations can leave them out.
 	KeepRated bool
 
-	// CheckpointEvery, when > 0, has Checkpoint called after every
-	// CheckpointEvery-th iteration below MaxIter. 0 means no checkpoints.
-	CheckpointEvery int
-	// Checkpoint receives the fit's state, a copy it may keep (encode it
-	// with State.MarshalBinary), on the goroutine that called Fit. An
-	// error from it ends Fit with that error wrapped. Required when
-	// CheckpointEvery > 0.
-	Checkpoint func(*State) error
-	// Resume, if not nil, continues the fit that wrote the state from its
-	// factors instead of seeded ones. Rank, Implicit, NonNegative and the
-	// user and item ids of the ratings must be those of the fit that wrote
-	// it, and MaxIter no less than its iteration; otherwise Fit fails with
-	// an error naming the mismatch. The factors are then bit for bit those
-	// of the uninterrupted fit.
-	Resume *State
+	// Checkpointing (CheckpointEvery, Checkpoint, Resume) hands the fit's
+	// State to Checkpoint after every CheckpointEvery-th iteration below
+	// MaxIter, on the goroutine that called Fit, and continues a fit from
+	// one: from its factors instead of seeded ones. Rank, Implicit,
+	// NonNegative, Biases and the user and item ids of the ratings must be
+	// those of the fit that wrote it, and MaxIter no less than its
+	// iteration; otherwise Fit fails with an error naming the mismatch.
+	// The factors are then bit for bit those of the uninterrupted fit.
+	ml.Checkpointing[State]
 
 	// Progress, if not nil, is called after every iteration, on the
 	// goroutine that called Fit.
@@ -90,6 +85,9 @@ type Config struct {
 type Progress struct {
 	Iter    int           // iterations done, counting this one (and those before a resume)
 	Elapsed time.Duration // since Fit started
+	// Stop is empty on every report but the last, where it says why the
+	// fit stopped: "max_iter 10 reached" (ALS runs MaxIter iterations).
+	Stop string
 }
 
 func (c Config) withDefaults() Config {
@@ -133,14 +131,13 @@ func (c Config) validate() error {
 		return fmt.Errorf("als: Config.ColdStart %q: want %q or %q", c.ColdStart, ColdStartNaN, ColdStartDrop)
 	case c.MaxBroadcastBytes < 0:
 		return fmt.Errorf("als: Config.MaxBroadcastBytes must be >= 0, got %d", c.MaxBroadcastBytes)
-	case c.CheckpointEvery < 0:
-		return fmt.Errorf("als: Config.CheckpointEvery must be >= 0, got %d", c.CheckpointEvery)
 	case c.Biases && c.Implicit:
 		return errors.New("als: Config.Biases applies to explicit feedback, not with Config.Implicit")
 	case c.Biases && c.NonNegative:
 		return errors.New("als: Config.Biases cannot be combined with Config.NonNegative (a bias may be negative)")
-	case c.CheckpointEvery > 0 && c.Checkpoint == nil:
-		return fmt.Errorf("als: Config.CheckpointEvery is %d but Config.Checkpoint is nil", c.CheckpointEvery)
+	}
+	if err := c.ValidateCheckpointing("Config"); err != nil {
+		return fmt.Errorf("als: %w", err)
 	}
 	return nil
 }
@@ -189,17 +186,20 @@ func Fit(ctx context.Context, x Executor, ratings []Rating, cfg Config) (*Model,
 	if t.cfg.Resume != nil {
 		first = t.cfg.Resume.Iter
 	}
-	every := t.cfg.CheckpointEvery
 	for it := first; it < t.cfg.MaxIter; it++ {
 		if err := t.iterate(ctx); err != nil {
 			return nil, fmt.Errorf("als: iteration %d: %w", it+1, err)
 		}
 		if t.cfg.Progress != nil {
-			t.cfg.Progress(Progress{Iter: it + 1, Elapsed: time.Since(start)})
+			stop := ""
+			if it+1 == t.cfg.MaxIter {
+				stop = fmt.Sprintf("max_iter %d reached", t.cfg.MaxIter)
+			}
+			t.cfg.Progress(Progress{Iter: it + 1, Elapsed: time.Since(start), Stop: stop})
 		}
-		if done := it + 1; every > 0 && done%every == 0 && done < t.cfg.MaxIter {
-			if err := t.cfg.Checkpoint(t.state(done)); err != nil {
-				return nil, fmt.Errorf("als: checkpoint at iteration %d: %w", done, err)
+		if done := it + 1; t.cfg.CheckpointDue(done, done >= t.cfg.MaxIter) {
+			if err := t.cfg.SaveCheckpoint(done, t.state(done)); err != nil {
+				return nil, fmt.Errorf("als: %w", err)
 			}
 		}
 	}

@@ -219,14 +219,14 @@ func TestCheckpointErrorStopsTheFit(t *testing.T) {
 	}
 	boom := errors.New("store is down")
 	calls := 0
-	_, err = Fit(ctx, e, ds, Config{K: k, Seed: 1, Runs: 2, MaxIter: 20, Tol: -1, CheckpointEvery: 2,
-		Checkpoint: func(*State) error { calls++; return boom }})
+	_, err = Fit(ctx, e, ds, Config{K: k, Seed: 1, Runs: 2, MaxIter: 20, Tol: -1,
+		Checkpointing: ml.Checkpointing[State]{CheckpointEvery: 2, Checkpoint: func(*State) error { calls++; return boom }}})
 	if !errors.Is(err, boom) || !strings.Contains(err.Error(), "checkpoint at iteration 2") || calls != 1 {
 		t.Fatalf("error %v after %d calls, want the callback's at iteration 2, after one call", err, calls)
 	}
 
 	_, err = Fit(ctx, e, ds, Config{K: k, Seed: 1, MaxIter: 20, Tol: -1,
-		Checkpoint: func(*State) error { t.Error("Checkpoint called with CheckpointEvery 0"); return nil }})
+		Checkpointing: ml.Checkpointing[State]{Checkpoint: func(*State) error { t.Error("Checkpoint called with CheckpointEvery 0"); return nil }}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -234,8 +234,8 @@ func TestCheckpointErrorStopsTheFit(t *testing.T) {
 		cfg  Config
 		want string
 	}{
-		{Config{K: k, CheckpointEvery: -1}, "CheckpointEvery must be >= 0"},
-		{Config{K: k, CheckpointEvery: 2}, "Config.Checkpoint is nil"},
+		{Config{K: k, Checkpointing: ml.Checkpointing[State]{CheckpointEvery: -1}}, "CheckpointEvery must be >= 0"},
+		{Config{K: k, Checkpointing: ml.Checkpointing[State]{CheckpointEvery: 2}}, "Config.Checkpoint is nil"},
 	} {
 		if _, err := Fit(ctx, e, ds, c.cfg); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("error %v, want one saying %q", err, c.want)

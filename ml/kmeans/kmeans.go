@@ -10,6 +10,7 @@ import (
 	"gonum.org/v1/gonum/floats"
 
 	"github.com/flintml/flint/cluster"
+	"github.com/flintml/flint/ml"
 )
 
 // Initialisation methods for Config.Init.
@@ -50,25 +51,18 @@ type Config struct {
 	// model's Silhouette is then NaN).
 	SilhouetteSample int
 
-	// CheckpointEvery, when > 0, has Checkpoint called after every
-	// CheckpointEvery-th Lloyd iteration of each run that does not end
-	// the run (iterations CheckpointEvery, 2·CheckpointEvery, ... of the
-	// run, unless its centres stopped moving or it reached MaxIter). 0
-	// means no checkpoints.
-	CheckpointEvery int
-	// Checkpoint receives the fit's state, a copy it may keep (encode it
-	// with State.MarshalBinary), on the goroutine that called Fit. An
-	// error from it ends Fit with that error wrapped. Required when
-	// CheckpointEvery > 0.
-	Checkpoint func(*State) error
-	// Resume, if not nil, continues the fit that wrote the state: the
-	// runs before State.Run are not run again (their best model is in the
-	// state), and run State.Run goes on from its centres. K, the number
-	// of features, the initialisation and Seed must be those of the fit
-	// that wrote it, State.Run below Runs and State.Iter at most MaxIter;
-	// otherwise Fit fails with an error naming the mismatch. The model
-	// returned is bit for bit the one the uninterrupted fit returns.
-	Resume *State
+	// Checkpointing (CheckpointEvery, Checkpoint, Resume) hands the fit's
+	// State to Checkpoint after every CheckpointEvery-th Lloyd iteration
+	// of each run that does not end the run (iterations CheckpointEvery,
+	// 2·CheckpointEvery, ... of the run, unless its centres stopped moving
+	// or it reached MaxIter), on the goroutine that called Fit. With
+	// Resume, the runs before State.Run are not run again (their best
+	// model is in the state), and run State.Run goes on from its centres.
+	// K, the number of features, the initialisation and Seed must be those
+	// of the fit that wrote it, State.Run below Runs and State.Iter at most
+	// MaxIter; otherwise Fit fails with an error naming the mismatch. The
+	// model returned is bit for bit the one the uninterrupted fit returns.
+	ml.Checkpointing[State]
 
 	// Progress, if not nil, is called after every Lloyd iteration of
 	// every run, on the goroutine that called Fit.
@@ -86,6 +80,11 @@ type Progress struct {
 	Moved float64
 	// Elapsed is the time since Fit started.
 	Elapsed time.Duration
+	// Stop is empty on every report but the last of a run, where it says
+	// why the run stopped: "converged: no centre moved more than tol
+	// 0.0001 (the farthest 3.2e-05)", "converged: no centre moved" or
+	// "max_iter 20 reached".
+	Stop string
 }
 
 func (c Config) withDefaults() Config {
@@ -133,10 +132,9 @@ func (c Config) validate(ds *cluster.Dataset) error {
 		return fmt.Errorf("kmeans: Config.Runs must be >= 0, got %d", c.Runs)
 	case math.IsNaN(c.Tol):
 		return errors.New("kmeans: Config.Tol is NaN")
-	case c.CheckpointEvery < 0:
-		return fmt.Errorf("kmeans: Config.CheckpointEvery must be >= 0, got %d", c.CheckpointEvery)
-	case c.CheckpointEvery > 0 && c.Checkpoint == nil:
-		return fmt.Errorf("kmeans: Config.CheckpointEvery is %d but Config.Checkpoint is nil", c.CheckpointEvery)
+	}
+	if err := c.ValidateCheckpointing("Config"); err != nil {
+		return fmt.Errorf("kmeans: %w", err)
 	}
 	for _, p := range ds.Stats() {
 		if p.Rows > math.MaxInt32 {
@@ -246,16 +244,17 @@ func fitRun(ctx context.Context, x cluster.Executor, ds *cluster.Dataset, cfg Co
 		}
 		c = next
 		m.Iterations++
+		m.Converged = moved <= cfg.Tol || moved == 0
 		if cfg.Progress != nil {
-			cfg.Progress(Progress{Run: run, Iter: m.Iterations, Cost: p.Cost, Moved: moved, Elapsed: time.Since(start)})
+			cfg.Progress(Progress{Run: run, Iter: m.Iterations, Cost: p.Cost, Moved: moved, Elapsed: time.Since(start),
+				Stop: stopReason(cfg, m, moved)})
 		}
-		if moved <= cfg.Tol || moved == 0 {
-			m.Converged = true
+		if m.Converged {
 			break
 		}
-		if cfg.CheckpointEvery > 0 && m.Iterations%cfg.CheckpointEvery == 0 && m.Iterations < cfg.MaxIter {
-			if err := cfg.Checkpoint(newState(cfg, d, run, m.Iterations, c, best)); err != nil {
-				return nil, fmt.Errorf("kmeans: checkpoint at iteration %d: %w", m.Iterations, err)
+		if cfg.CheckpointDue(m.Iterations, m.Iterations >= cfg.MaxIter) {
+			if err := cfg.SaveCheckpoint(m.Iterations, newState(cfg, d, run, m.Iterations, c, best)); err != nil {
+				return nil, fmt.Errorf("kmeans: %w", err)
 			}
 		}
 	}
@@ -266,6 +265,20 @@ func fitRun(ctx context.Context, x cluster.Executor, ds *cluster.Dataset, cfg Co
 	}
 	m.Centres, m.Sizes, m.Inertia = c, p.Count, p.Cost
 	return m, nil
+}
+
+// stopReason says why run m stops after its latest iteration, whose
+// centres moved by up to moved; "" if it goes on.
+func stopReason(cfg Config, m *Model, moved float64) string {
+	switch {
+	case moved == 0:
+		return "converged: no centre moved"
+	case m.Converged:
+		return fmt.Sprintf("converged: no centre moved more than tol %g (the farthest %.2g)", cfg.Tol, moved)
+	case m.Iterations >= cfg.MaxIter:
+		return fmt.Sprintf("max_iter %d reached", cfg.MaxIter)
+	}
+	return ""
 }
 
 // update computes the next centres from a Lloyd pass: the weighted mean of

@@ -194,13 +194,13 @@ func TestCheckpointErrorStopsTraining(t *testing.T) {
 	}
 	boom := errors.New("store is down")
 	calls := 0
-	_, err = Train(ctx, e, ds, Config{Hidden: []int{8}, BatchSize: 600, Epochs: 3, CheckpointEvery: 2,
-		Checkpoint: func(*State) error { calls++; return boom }})
+	_, err = Train(ctx, e, ds, Config{Hidden: []int{8}, BatchSize: 600, Epochs: 3,
+		Checkpointing: ml.Checkpointing[State]{CheckpointEvery: 2, Checkpoint: func(*State) error { calls++; return boom }}})
 	if !errors.Is(err, boom) || !strings.Contains(err.Error(), "checkpoint at iteration 2") || calls != 1 {
 		t.Fatalf("error %v after %d calls, want the callback's at iteration 2, after one call", err, calls)
 	}
 	_, err = Train(ctx, e, ds, Config{Hidden: []int{8}, BatchSize: 600, Epochs: 3,
-		Checkpoint: func(*State) error { t.Error("Checkpoint called with CheckpointEvery 0"); return nil }})
+		Checkpointing: ml.Checkpointing[State]{Checkpoint: func(*State) error { t.Error("Checkpoint called with CheckpointEvery 0"); return nil }}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -208,8 +208,8 @@ func TestCheckpointErrorStopsTraining(t *testing.T) {
 		cfg  Config
 		want string
 	}{
-		{Config{CheckpointEvery: -1}, "CheckpointEvery: must be >= 0"},
-		{Config{CheckpointEvery: 2}, "Config.Checkpoint is nil"},
+		{Config{Checkpointing: ml.Checkpointing[State]{CheckpointEvery: -1}}, "CheckpointEvery must be >= 0"},
+		{Config{Checkpointing: ml.Checkpointing[State]{CheckpointEvery: 2}}, "Config.Checkpoint is nil"},
 	} {
 		if _, err := Train(ctx, e, ds, c.cfg); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("error %v, want one saying %q", err, c.want)

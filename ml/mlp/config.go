@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 	"time"
+
+	"github.com/flintml/flint/ml"
 )
 
 // Activation is the non-linearity applied after every hidden layer.
@@ -100,26 +102,21 @@ type Config struct {
 	Seed uint64
 
 	// Progress, if not nil, is called after every iteration, on the
-	// goroutine that called Train. It should return quickly.
+	// goroutine that called Train; the last call says why training
+	// stopped (Progress.Stop). It should return quickly.
 	Progress func(Progress)
 
-	// CheckpointEvery, when > 0, has Checkpoint called after every
-	// CheckpointEvery-th iteration that does not end training. 0 means no
-	// checkpoints.
-	CheckpointEvery int
-	// Checkpoint receives the run's state, a copy it may keep (encode it
-	// with State.MarshalBinary), on the goroutine that called Train. An
-	// error from it ends Train with that error wrapped. Required when
-	// CheckpointEvery > 0.
-	Checkpoint func(*State) error
-	// Resume, if not nil, continues the run that wrote the state: its
-	// weights, optimiser moments, iteration and epoch bookkeeping. The
-	// layer sizes (features, Hidden, classes), Activation, Output,
-	// Optimizer, Seed, the dataset's rows and the mini-batch size must be
-	// those of the run that wrote it; otherwise Train fails with an error
-	// naming the mismatch. Progress goes on numbering iterations from the
-	// state's, and the result is bit for bit the uninterrupted run's.
-	Resume *State
+	// Checkpointing (CheckpointEvery, Checkpoint, Resume) hands the run's
+	// State to Checkpoint after every CheckpointEvery-th iteration that
+	// does not end training, on the goroutine that called Train, and
+	// continues a run from one: its weights, optimiser moments, iteration
+	// and epoch bookkeeping. The layer sizes (features, Hidden, classes),
+	// Activation, Output, Optimizer, Seed, the dataset's rows and the
+	// mini-batch size must be those of the run that wrote it; otherwise
+	// Train fails with an error naming the mismatch. Progress goes on
+	// numbering iterations from the state's, and the result is bit for bit
+	// the uninterrupted run's.
+	ml.Checkpointing[State]
 }
 
 // Progress reports one training iteration.
@@ -129,6 +126,13 @@ type Progress struct {
 	Rows      int           // rows in this iteration's mini-batch
 	Loss      float64       // mean loss of the mini-batch, including the L2 penalty
 	Elapsed   time.Duration // since Train started
+	// Stop is empty on every report but the last of a run, where it says
+	// in one phrase why training stopped: "converged: the mean epoch loss
+	// fell no more than tol 0.0001 below its best (0.3127) for 10
+	// epochs", "max_iter 500 reached" or "epochs 20 reached". (An
+	// iteration whose mini-batch weighs nothing is not reported; when
+	// that is the last, no report has a Stop.)
+	Stop string
 }
 
 func (c Config) withDefaults() Config {
@@ -236,11 +240,8 @@ func (c Config) validate() error {
 	if c.Patience < 0 {
 		return fmt.Errorf("mlp: Config.Patience: must be >= 0, got %d", c.Patience)
 	}
-	if c.CheckpointEvery < 0 {
-		return fmt.Errorf("mlp: Config.CheckpointEvery: must be >= 0, got %d", c.CheckpointEvery)
-	}
-	if c.CheckpointEvery > 0 && c.Checkpoint == nil {
-		return fmt.Errorf("mlp: Config.CheckpointEvery: is %d but Config.Checkpoint is nil", c.CheckpointEvery)
+	if err := c.ValidateCheckpointing("Config"); err != nil {
+		return fmt.Errorf("mlp: %w", err)
 	}
 	return nil
 }

@@ -52,7 +52,44 @@ func Train(ctx context.Context, x cluster.Executor, ds *cluster.Dataset, cfg Con
 	if ds.Cols() == 0 {
 		return nil, fmt.Errorf("mlp: dataset %q has no features", ds.Name())
 	}
+	t, err := newTraining(ctx, x, ds, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := t.loop(ctx, start); err != nil {
+		return nil, err
+	}
+	res := t.res
+	if t.epochSteps > 0 { // MaxIter stopped training inside an epoch
+		res.Epochs++
+		res.Loss = t.epochLoss / float64(t.epochSteps)
+	}
+	res.Model = &Model{Sizes: t.sizes, Activation: cfg.Activation, Output: cfg.Output, Params: t.params}
+	res.Elapsed = time.Since(start)
+	return res, nil
+}
 
+// training is a run of Train in progress.
+type training struct {
+	cfg                   Config
+	x                     cluster.Executor
+	ds                    *cluster.Dataset
+	sizes                 []int
+	params, grad          []float64
+	rows, batch, perEpoch int
+	args                  *stepArgs
+	opt                   optimizer
+	res                   *Result
+	first                 int     // the first iteration to run (0-based): the resumed state's Iteration
+	best                  float64 // lowest mean epoch loss (the Tol test)
+	stale                 int     // epochs since it last improved by Tol
+	epochLoss             float64 // sum of the step losses of the epoch in progress
+	epochSteps            int     // and their number
+}
+
+// newTraining checks the rows, sizes the network and sets up the run, from
+// cfg.Resume when it is set.
+func newTraining(ctx context.Context, x cluster.Executor, ds *cluster.Dataset, cfg Config) (*training, error) {
 	scan, err := cluster.Aggregate(ctx, x, ds, scanTask, &scanArgs{Classify: cfg.Output == Softmax})
 	if err != nil {
 		return nil, fmt.Errorf("mlp: check dataset %q: %w", ds.Name(), err)
@@ -76,112 +113,133 @@ func Train(ctx context.Context, x cluster.Executor, ds *cluster.Dataset, cfg Con
 			return nil, fmt.Errorf("mlp: dataset %q: label %d is not below Config.Classes = %d", ds.Name(), largest, outputs)
 		}
 	}
-
-	sizes := append(append([]int{ds.Cols()}, cfg.Hidden...), outputs)
-	params := initParams(sizes, cfg.Activation, cfg.Seed)
-
+	t := &training{cfg: cfg, x: x, ds: ds, rows: scan.Rows, res: &Result{}, best: math.Inf(1)}
+	t.sizes = append(append([]int{ds.Cols()}, cfg.Hidden...), outputs)
+	t.params = initParams(t.sizes, cfg.Activation, cfg.Seed)
 	stats := ds.Stats()
 	partRows := make([]int, len(stats))
 	for i, s := range stats {
 		partRows[i] = s.Rows
 	}
-	rows := scan.Rows
-	batch := min(cfg.BatchSize, rows)
-	full := batch == rows
-	shares := batchShares(partRows, batch)
-	perEpoch := (rows + batch - 1) / batch
-	args := &stepArgs{
-		Sizes: sizes, Activation: cfg.Activation, Output: cfg.Output,
-		Params: params, L2: cfg.L2, Seed: cfg.Seed, Shares: shares, Full: full,
+	t.batch = min(cfg.BatchSize, t.rows)
+	t.perEpoch = (t.rows + t.batch - 1) / t.batch
+	t.args = &stepArgs{
+		Sizes: t.sizes, Activation: cfg.Activation, Output: cfg.Output, Params: t.params, L2: cfg.L2,
+		Seed: cfg.Seed, Shares: batchShares(partRows, t.batch), Full: t.batch == t.rows,
 	}
-
-	opt := newOptimizer(cfg, len(params))
-	grad := make([]float64, len(params))
-	res := &Result{}
-	best, stale := math.Inf(1), 0
-	epochLoss, epochSteps := 0.0, 0
-	first := 0
+	t.opt = newOptimizer(cfg, len(t.params))
+	t.grad = make([]float64, len(t.params))
 	if st := cfg.Resume; st != nil {
-		if err := st.resumable(cfg, sizes, rows, batch); err != nil {
+		if err := st.resumable(cfg, t.sizes, t.rows, t.batch); err != nil {
 			return nil, err
 		}
-		copy(params, st.Params)
-		opt.load(st)
-		res.Iterations, res.Epochs, res.Loss = st.Iteration, st.epochs, st.loss
-		best, stale, epochLoss, epochSteps = st.best, st.stale, st.epochLoss, st.epochSteps
-		first = st.Iteration
+		copy(t.params, st.Params)
+		t.opt.load(st)
+		t.res.Iterations, t.res.Epochs, t.res.Loss = st.Iteration, st.epochs, st.loss
+		t.best, t.stale, t.epochLoss, t.epochSteps = st.best, st.stale, st.epochLoss, st.epochSteps
+		t.first = st.Iteration
 	}
-	// stopsBefore reports whether training ends before iteration it
-	// (0-based) runs.
-	stopsBefore := func(it int) bool {
-		return it/perEpoch >= cfg.Epochs || (cfg.MaxIter > 0 && it >= cfg.MaxIter)
-	}
-	for it := first; ; it++ {
-		epoch, step := it/perEpoch, it%perEpoch
-		if stopsBefore(it) {
-			break
-		}
+	return t, nil
+}
+
+// stopsBefore reports whether training ends before iteration it (0-based)
+// runs.
+func (t *training) stopsBefore(it int) bool {
+	return it/t.perEpoch >= t.cfg.Epochs || (t.cfg.MaxIter > 0 && it >= t.cfg.MaxIter)
+}
+
+// loop runs the iterations: each reported once (but for a batch of only
+// zero-weight rows, which teaches nothing), the last report saying why
+// training stopped.
+func (t *training) loop(ctx context.Context, start time.Time) error {
+	cfg, res := t.cfg, t.res
+	for it := t.first; !t.stopsBefore(it); it++ {
 		if err := ctx.Err(); err != nil {
-			return nil, err
+			return err
 		}
-		args.Epoch, args.Step = epoch, step
-		p, err := cluster.Aggregate(ctx, x, ds, stepTask, args)
+		epoch, step := it/t.perEpoch, it%t.perEpoch
+		t.args.Epoch, t.args.Step = epoch, step
+		p, err := cluster.Aggregate(ctx, t.x, t.ds, stepTask, t.args)
 		if err != nil {
-			return nil, fmt.Errorf("mlp: iteration %d: %w", it+1, err)
+			return fmt.Errorf("mlp: iteration %d: %w", it+1, err)
 		}
-		if p.Weight > 0 { // a batch of only zero-weight rows teaches nothing
-			loss := p.Loss / p.Weight
+		var loss float64
+		if p.Weight > 0 {
+			loss = p.Loss / p.Weight
 			for i, g := range p.Grad {
-				grad[i] = g / p.Weight
+				t.grad[i] = g / p.Weight
 			}
-			if math.IsNaN(loss) || math.IsInf(loss, 0) || !finite(grad) {
-				return nil, fmt.Errorf("%w at iteration %d (loss %v); lower Config.LearningRate or scale the features", ErrDiverged, it+1, loss)
+			if math.IsNaN(loss) || math.IsInf(loss, 0) || !finite(t.grad) {
+				return fmt.Errorf("%w at iteration %d (loss %v); lower Config.LearningRate or scale the features", ErrDiverged, it+1, loss)
 			}
-			opt.step(params, grad)
-			epochLoss += loss
-			epochSteps++
+			t.opt.step(t.params, t.grad)
+			t.epochLoss += loss
+			t.epochSteps++
 			res.Loss = loss
-			if cfg.Progress != nil {
-				cfg.Progress(Progress{Iteration: it + 1, Epoch: epoch, Rows: p.Rows, Loss: loss, Elapsed: time.Since(start)})
-			}
 		}
 		res.Iterations = it + 1
-		if step == perEpoch-1 {
-			res.Epochs = epoch + 1
-			if epochSteps > 0 {
-				mean := epochLoss / float64(epochSteps)
-				res.Loss = mean
-				if cfg.Tol >= 0 {
-					if mean < best-cfg.Tol {
-						stale = 0
-					} else if stale++; stale >= cfg.Patience {
-						res.Converged = true
-					}
-					best = min(best, mean)
-				}
-			}
-			epochLoss, epochSteps = 0, 0
-			if res.Converged {
-				break
-			}
+		if step == t.perEpoch-1 {
+			t.endEpoch(epoch)
 		}
-		if done := it + 1; cfg.CheckpointEvery > 0 && done%cfg.CheckpointEvery == 0 && !stopsBefore(done) {
-			st := &State{Sizes: slices.Clone(sizes), Activation: cfg.Activation, Output: cfg.Output, Optimizer: cfg.Optimizer,
-				Seed: cfg.Seed, Rows: rows, BatchSize: batch, Iteration: done, Params: slices.Clone(params),
-				loss: res.Loss, epochs: res.Epochs, epochLoss: epochLoss, epochSteps: epochSteps, best: best, stale: stale}
-			opt.save(st)
-			if err := cfg.Checkpoint(st); err != nil {
-				return nil, fmt.Errorf("mlp: checkpoint at iteration %d: %w", done, err)
+		stop := t.stopReason(it + 1)
+		if p.Weight > 0 && cfg.Progress != nil {
+			cfg.Progress(Progress{Iteration: it + 1, Epoch: epoch, Rows: p.Rows, Loss: loss, Elapsed: time.Since(start), Stop: stop})
+		}
+		if res.Converged {
+			return nil
+		}
+		if done := it + 1; cfg.CheckpointDue(done, t.stopsBefore(done)) {
+			if err := cfg.SaveCheckpoint(done, t.state(done)); err != nil {
+				return fmt.Errorf("mlp: %w", err)
 			}
 		}
 	}
-	if epochSteps > 0 { // MaxIter stopped training inside an epoch
-		res.Epochs++
-		res.Loss = epochLoss / float64(epochSteps)
+	return nil
+}
+
+// endEpoch closes epoch: its mean loss becomes Result.Loss, and goes
+// through the Tol test.
+func (t *training) endEpoch(epoch int) {
+	cfg, res := t.cfg, t.res
+	res.Epochs = epoch + 1
+	if t.epochSteps > 0 {
+		mean := t.epochLoss / float64(t.epochSteps)
+		res.Loss = mean
+		if cfg.Tol >= 0 {
+			if mean < t.best-cfg.Tol {
+				t.stale = 0
+			} else if t.stale++; t.stale >= cfg.Patience {
+				res.Converged = true
+			}
+			t.best = min(t.best, mean)
+		}
 	}
-	res.Model = &Model{Sizes: sizes, Activation: cfg.Activation, Output: cfg.Output, Params: params}
-	res.Elapsed = time.Since(start)
-	return res, nil
+	t.epochLoss, t.epochSteps = 0, 0
+}
+
+// stopReason says why training stops after done iterations, "" if it goes
+// on.
+func (t *training) stopReason(done int) string {
+	cfg := t.cfg
+	switch {
+	case t.res.Converged:
+		return fmt.Sprintf("converged: the mean epoch loss fell no more than tol %g below its best (%.4g) for %d epochs", cfg.Tol, t.best, cfg.Patience)
+	case cfg.MaxIter > 0 && done >= cfg.MaxIter:
+		return fmt.Sprintf("max_iter %d reached", cfg.MaxIter)
+	case t.stopsBefore(done):
+		return fmt.Sprintf("epochs %d reached", cfg.Epochs)
+	}
+	return ""
+}
+
+// state is the checkpoint after done iterations.
+func (t *training) state(done int) *State {
+	cfg := t.cfg
+	st := &State{Sizes: slices.Clone(t.sizes), Activation: cfg.Activation, Output: cfg.Output, Optimizer: cfg.Optimizer,
+		Seed: cfg.Seed, Rows: t.rows, BatchSize: t.batch, Iteration: done, Params: slices.Clone(t.params),
+		loss: t.res.Loss, epochs: t.res.Epochs, epochLoss: t.epochLoss, epochSteps: t.epochSteps, best: t.best, stale: t.stale}
+	t.opt.save(st)
+	return st
 }
 
 func finite(v []float64) bool {
