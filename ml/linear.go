@@ -3,6 +3,7 @@ package ml
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"math"
 	"time"
@@ -302,12 +303,19 @@ func (lr LinearRegression) fitNormal(ctx context.Context, x cluster.Executor, ds
 	}
 	beta := mat.NewVecDense(d, nil)
 	var ch mat.Cholesky
-	if ch.Factorize(a) {
-		if err := ch.SolveVecTo(beta, c); err != nil {
+	solved := ch.Factorize(a)
+	if solved {
+		var cond mat.Condition
+		switch err := ch.SolveVecTo(beta, c); {
+		case errors.As(err, &cond):
+			solved = false // factored, but too ill-conditioned to trust
+		case err != nil:
 			return nil, fmt.Errorf("ml: linear: normal equations: %w", err)
 		}
-	} else {
-		// Singular (collinear features, no penalty): the minimum-norm
+	}
+	if !solved {
+		// Singular or nearly (collinear features, such as every one-hot
+		// column beside the intercept, with no penalty): the minimum-norm
 		// solution by SVD.
 		var svd mat.SVD
 		if !svd.Factorize(a, mat.SVDFull) {

@@ -323,3 +323,33 @@ func TestGDOnHousePricesSaysWhyItStopped(t *testing.T) {
 		t.Errorf("GD's loss %v, the normal equations' %v", sum.Loss, exact.Summary.Loss)
 	}
 }
+
+// TestNormalEquationsWithEveryOneHotColumn: every city's one-hot column
+// beside the intercept makes the normal equations singular in exact
+// arithmetic and, in floating point, factorable but ill-conditioned
+// (condition number about 1e19). The solve then takes the minimum-norm
+// solution by SVD instead of failing, and it predicts as well as the fit
+// that leaves one city out.
+func TestNormalEquationsWithEveryOneHotColumn(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 1))
+	premium := []float64{150000, 60000, 90000, 20000}
+	const rows, cols = 4000, 6
+	s := synth{rows: rows, cols: cols, x: make([]float64, rows*cols), y: make([]float64, rows)}
+	for i := range rows {
+		area, rooms, city := 20+r.Float64()*180, 1+r.IntN(6), r.IntN(4)
+		x := s.x[i*cols : (i+1)*cols]
+		x[0], x[1], x[2+city] = area, float64(rooms), 1
+		s.y[i] = 500*area + 20000*float64(rooms) + premium[city] + r.NormFloat64()*10000
+	}
+	e := newEngine(t, 2)
+	ds := s.dense(t, e, 4)
+	m, err := LinearRegression{Standardization: true, Solver: "normal"}.Fit(context.Background(), e, ds)
+	if err != nil {
+		t.Fatalf("every one-hot column: %v", err)
+	}
+	pred := make([]float64, rows)
+	m.PredictBatch(pred, s.x, rows)
+	if rmse := RMSE(s.y, pred, nil); rmse > 10500 {
+		t.Errorf("RMSE %v, want about the noise's 10000", rmse)
+	}
+}
