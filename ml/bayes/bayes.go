@@ -22,6 +22,12 @@ const (
 // billion classes.
 const MaxClasses = 1 << 16
 
+// MaxParams bounds classes × features (each statistic of the pass, and
+// each parameter matrix of the model, holds that many float64s: 512 MiB),
+// so that a stray label in wide data is an error, not an allocation that
+// takes every worker's memory.
+const MaxParams = 1 << 26
+
 // Config configures Fit. Zero fields take the defaults given. A Config is a
 // plain value and is not modified by Fit.
 type Config struct {
@@ -32,8 +38,8 @@ type Config struct {
 	// Smoothing is the additive (Laplace/Lidstone) smoothing α of the
 	// multinomial and Bernoulli models: MLlib's smoothing, scikit-learn's
 	// alpha. 0 means 1, both libraries' default; it must not be negative.
-	// (Both accept 0; scikit-learn then uses 1e-10. Give a small positive
-	// value for that.) The Gaussian model ignores it.
+	// (Both accept 0, which scikit-learn before 1.4 raises to 1e-10. Give
+	// a small positive value for that.) The Gaussian model ignores it.
 	Smoothing float64
 	// VarSmoothing is the fraction of the largest feature variance that
 	// the Gaussian model adds to every variance, for numerical stability:
@@ -114,6 +120,9 @@ func Fit(ctx context.Context, x cluster.Executor, ds *cluster.Dataset, cfg Confi
 	}
 	if ds.Cols() == 0 {
 		return nil, fmt.Errorf("bayes: dataset %q has no features", ds.Name())
+	}
+	if cfg.Classes*ds.Cols() > MaxParams {
+		return nil, fmt.Errorf("bayes: Config.Classes = %d classes of the %d features of dataset %q are more than %d parameters (MaxParams)", cfg.Classes, ds.Cols(), ds.Name(), MaxParams)
 	}
 	a := fitArg{Kind: cfg.kind(), D: ds.Cols(), Classes: cfg.Classes, Given: cfg.Classes > 0}
 	if !a.Given {

@@ -75,7 +75,9 @@
 //     MLlib's raw predictions leave out; probabilities are the same.
 //   - Smoothing 0 means the default 1 (Flint's zero-means-default
 //     configuration); both libraries accept α = 0, which scikit-learn
-//     raises to 1e-10.
+//     before 1.4 raises to 1e-10.
+//   - Classes × features may not exceed MaxParams (2²⁶), so that a stray
+//     label in wide data fails the fit instead of exhausting memory.
 //   - The classes are 0 … K−1 with K = Config.Classes, or the largest
 //     label plus one: a class without training rows gets log prior −Inf
 //     and is never predicted. Both libraries know only the labels they

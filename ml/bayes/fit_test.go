@@ -184,6 +184,7 @@ func TestDataErrors(t *testing.T) {
 		d.y[row] = y
 		return d
 	}
+	wide := data{rows: 2, cols: 2000, x: make([]float64, 4000), y: []float64{0, 60000}}
 	cases := []struct {
 		name string
 		d    data
@@ -200,6 +201,7 @@ func TestDataErrors(t *testing.T) {
 		{"negative label", label(base(Gaussian), 2, -1), Config{ModelType: Gaussian}, []string{"label -1 of row 2 in partition 0", "not a class index"}},
 		{"fractional label", label(base(Bernoulli), 2, 1.5), Config{ModelType: Bernoulli}, []string{"label 1.5 of row 2"}},
 		{"huge label", label(base(Multinomial), 2, 1e9), Config{}, []string{"label 1e+09 of row 2", "[0, 65536)"}},
+		{"too many parameters", wide, Config{}, []string{"label 60000 of row 0 in partition 1 makes 60001 classes of 2000 features, more than 67108864 parameters"}},
 	}
 	e := newEngine(t, 2)
 	for _, c := range cases {
@@ -229,6 +231,7 @@ func TestConfigAndDatasetErrors(t *testing.T) {
 	negW := synthetic(18, 10, 3, 2, Multinomial, 0, false)
 	negW.w = make([]float64, negW.rows)
 	negW.w[7] = -1
+	wide := data{rows: 2, cols: 2000, x: make([]float64, 4000), y: []float64{0, 1}}
 	empty, err := e.FromBlocks(context.Background(), "empty", []*cluster.Block{cluster.NewDenseBuilder(3, 0).Block()})
 	if err != nil {
 		t.Fatal(err)
@@ -244,6 +247,7 @@ func TestConfigAndDatasetErrors(t *testing.T) {
 		{"smoothing NaN", ok, Config{Smoothing: math.NaN()}, "Config.Smoothing"},
 		{"var smoothing", ok, Config{ModelType: Gaussian, VarSmoothing: math.Inf(1)}, "Config.VarSmoothing"},
 		{"one class", ok, Config{Classes: 1}, "Config.Classes must be 0 (from the labels) or in [2, 65536], got 1"},
+		{"too many parameters", wide.load(t, e, 1, true), Config{Classes: 1 << 16}, "Config.Classes = 65536 classes of the 2000 features"},
 		{"no rows", empty, Config{}, `dataset "empty" has no rows`},
 		{"zero weights", zeroW.load(t, e, 2, false), Config{}, "sum to 0"},
 		{"negative weight", negW.load(t, e, 2, false), Config{}, "weight -1 of row 2 in partition 1"},

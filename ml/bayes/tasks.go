@@ -117,6 +117,9 @@ func (s *partScan) row(ctx context.Context, i int) (int, float64, error) {
 		return 0, 0, fmt.Errorf("bayes: weight %v of row %d in partition %d is not a finite number >= 0", w, i, s.part)
 	}
 	c := int(y)
+	if c >= len(s.acc.Count) && (c+1)*s.a.D > MaxParams {
+		return 0, 0, fmt.Errorf("bayes: label %v of row %d in partition %d makes %d classes of %d features, more than %d parameters (MaxParams)", y, i, s.part, c+1, s.a.D, MaxParams)
+	}
 	s.acc.grow(s.a.Kind == gaussianKind, c+1, s.a.D)
 	return c, w, nil
 }
