@@ -266,7 +266,8 @@ func trainLoss(m *Model, p *fitPartial, total float64) float64 {
 }
 
 // Estimator fits naive Bayes models with its Config; it implements
-// ml.Estimator, so ml.CrossValidate and ml.GridSearch take it.
+// ml.Estimator, so ml.CrossValidate takes it. (A job's grid over
+// smoothing and var_smoothing is the trainer's.)
 type Estimator struct {
 	Config Config
 }
@@ -276,28 +277,4 @@ var _ ml.Estimator = Estimator{}
 // FitModel implements ml.Estimator.
 func (e Estimator) FitModel(ctx context.Context, x cluster.Executor, ds *cluster.Dataset) (ml.Model, error) {
 	return Fit(ctx, x, ds, e.Config)
-}
-
-// Build returns the estimator with the grid's hyper-parameters set:
-// "smoothing" (Config.Smoothing) and "var_smoothing"
-// (Config.VarSmoothing). It fails on any other name, and on a value of 0,
-// which would silently mean the default. Use it as ml.GridSearch.Build.
-func (e Estimator) Build(p ml.Params) (ml.Estimator, error) {
-	for name, v := range p {
-		if v == 0 {
-			return nil, fmt.Errorf("bayes: grid parameter %s = 0 would mean the default; give a positive value", name)
-		}
-		switch name {
-		case "smoothing":
-			e.Config.Smoothing = v
-		case "var_smoothing":
-			e.Config.VarSmoothing = v
-		default:
-			return nil, fmt.Errorf("bayes: unknown grid parameter %q: want smoothing or var_smoothing", name)
-		}
-	}
-	if err := e.Config.withDefaults().validate(); err != nil {
-		return nil, err
-	}
-	return e, nil
 }
