@@ -85,9 +85,9 @@
 //
 // # Model
 //
-// Model implements ml.Classifier, so ml.Evaluate, ml.CrossValidate and
-// ml.GridSearch (through Estimator, with the grid parameters "smoothing"
-// and "var_smoothing") take it, and it is registered with ml.RegisterModel
+// Model implements ml.Classifier, so ml.Evaluate and ml.CrossValidate
+// (through Estimator) take it, and a job's grid over "smoothing" and
+// "var_smoothing" goes through the trainer; it is registered with ml.RegisterModel
 // as "naive_bayes": ml.UnmarshalModel and Flint's serving decode it. Its
 // encoding is ml's model envelope around a versioned payload (see
 // MarshalBinary). PredictSparse and ProbaSparse predict a CSR row in time
