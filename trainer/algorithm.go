@@ -15,13 +15,19 @@ import (
 // algorithm: in a spec. Each field is one algorithm, and the field is its
 // whole registration: the type it points to (in the algorithm's own file,
 // algo_*.go) implements algo, which is everything the trainer asks of an
-// algorithm. Adding an algorithm is adding its file and one field here.
+// algorithm. Adding an algorithm is adding its file and one field here
+// (the fields stand apart, so that gofmt's alignment of one never
+// rewrites the others).
 type Algorithm struct {
-	LinearRegression   *LinearParams   `yaml:"linear_regression" doc:"Least-squares linear regression."`
+	LinearRegression *LinearParams `yaml:"linear_regression" doc:"Least-squares linear regression."`
+
 	LogisticRegression *LogisticParams `yaml:"logistic_regression" doc:"Binary or multinomial logistic regression."`
-	KMeans             *KMeansParams   `yaml:"kmeans" doc:"k-means clustering."`
-	ALS                *ALSParams      `yaml:"als" doc:"Alternating least squares matrix factorisation for recommendation."`
-	MLP                *MLPParams      `yaml:"mlp" doc:"A multilayer perceptron classifier trained with autodiff gradients."`
+
+	KMeans *KMeansParams `yaml:"kmeans" doc:"k-means clustering."`
+
+	ALS *ALSParams `yaml:"als" doc:"Alternating least squares matrix factorisation for recommendation."`
+
+	MLP *MLPParams `yaml:"mlp" doc:"A multilayer perceptron classifier trained with autodiff gradients."`
 }
 
 // algo is the contract every algorithm implements, on the type of its spec
