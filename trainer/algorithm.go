@@ -28,6 +28,8 @@ type Algorithm struct {
 	ALS *ALSParams `yaml:"als" doc:"Alternating least squares matrix factorisation for recommendation."`
 
 	MLP *MLPParams `yaml:"mlp" doc:"A multilayer perceptron classifier trained with autodiff gradients."`
+
+	NaiveBayes *NaiveBayesParams `yaml:"naive_bayes" doc:"Naive Bayes classification: multinomial, Bernoulli or Gaussian, as MLlib's NaiveBayes."`
 }
 
 // algo is the contract every algorithm implements, on the type of its spec
