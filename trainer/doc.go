@@ -1,9 +1,57 @@
 // Package trainer runs Flint's training jobs: a YAML spec (Spec, ParseSpec)
 // names a source, a schema, feature transforms, an algorithm and its
-// evaluation, and Run reads the source, fits the transforms, caches the
-// feature rows on a cluster.Cluster, trains (with a grid search when the
-// spec has one), evaluates and publishes the model to a models.Registry.
-// Plan describes what Run would do, for --dry-run.
+// evaluation, and Run trains the model and publishes it to a
+// models.Registry. Plan describes what Run would do, for --dry-run.
+//
+// # Files
+//
+// The package has three concerns, each in its own files:
+//
+//   - the spec: its types (spec.go), the strict YAML decoder that reports
+//     every problem at once with file:line:column (spec_decode.go,
+//     spec_syntax.go), the JSON Schema and reference generated from the
+//     types (spec_schema.go), the --dry-run plan (spec_plan.go) and the
+//     check that its files and topics exist (spec_sources.go);
+//   - the algorithms: the contract (algorithm.go) and one file per
+//     algorithm (algo_*.go);
+//   - the run: Run and its one flow (run.go, flow.go), turning records into
+//     data (prepare.go, data.go), selection (select.go), scoring
+//     (evaluate.go), checkpoints (checkpoint.go) and dead letters
+//     (deadletter.go).
+//
+// Jobs submitted to a long-running driver — the persistent queue, retries,
+// the HTTP API and its Go client — are package trainer/jobs.
+//
+// # Algorithms
+//
+// Every algorithm is one field of Algorithm, pointing to the type of its
+// spec section, which implements the unexported algo contract: its checks,
+// its grid parameters, its metrics and the one it chooses by, what its
+// records become (feature rows, or ALS's ratings), and its fit, whose
+// result scores itself on data and encodes itself for the artefact. The
+// field is the whole registration: the spec's decoder, validation, JSON
+// Schema, reference documentation, plan and run find the algorithm
+// through it.
+//
+// # The flow
+//
+// Every algorithm, supervised or not, goes through one flow: plan the
+// sources and pin them (in the checkpoint, when the job has one) →
+// fit the feature transforms on the training records → cache the rows →
+// hold out the rows the metrics are reported on → select (a grid, scored
+// by cross-validation of the training rows or on a validation share of
+// them; or cross-validate the algorithm without a grid) → fit the
+// published model (again on all the training rows after a grid, unless
+// evaluation.refit is false) → evaluate → publish, moving the alias when
+// the metric thresholds hold.
+//
+// Evaluation is honest by construction: the rows the metrics are reported
+// on (a held-out share, evaluation.test's records, or with
+// test_fraction: 0 the training rows, as Result.EvaluatedOn says) are
+// never those a grid point is chosen by; a grid point that fails is
+// skipped and recorded (Result.Trials); a NaN metric is an error naming
+// its cause; and the result says how many iterations the published fit
+// ran and why it stopped.
 //
 // # Datasets
 //
@@ -18,13 +66,7 @@
 //
 // Every fit reports its iterations to the Options.Observer: the
 // optimisers, k-means (its cost as the loss), ALS (no loss), the MLP, a
-// linear regression's direct solve (one iteration), and the fits of each
-// grid point (as trial i > 0).
-//
-// # Jobs on a driver
-//
-// Package trainer/jobs runs specs submitted to a long-running driver: a
-// queue of jobs kept in a models.Store with their checkpoints
-// (CheckpointPrefix), resumed by the next driver and retried after
-// transient failures, its HTTP API, and the API's Go client.
+// linear regression's direct solve and naive Bayes's one pass (one
+// iteration each), and the fits of each grid point and fold (as trial
+// i > 0). The last report of a fit says why it stopped (ml.Progress.Stop).
 package trainer
