@@ -152,18 +152,6 @@ func algorithmNames() []string {
 	return out
 }
 
-// algoOf returns the parameters of the named algorithm at their zero
-// values (the defaults), or nil for a name that is not an algorithm.
-func algoOf(name string) algo {
-	t := reflect.TypeOf(Algorithm{})
-	for i := 0; i < t.NumField(); i++ {
-		if yamlName(t.Field(i)) == name {
-			return reflect.New(t.Field(i).Type.Elem()).Interface().(algo)
-		}
-	}
-	return nil
-}
-
 func init() {
 	// Every field of Algorithm must be an algorithm: fail at start, not
 	// when a spec first chooses it.
