@@ -65,7 +65,11 @@ func (j *job) search(ctx context.Context, a algo, env *fitEnv, train data, metri
 			t.Err = err.Error()
 			j.log.Warn("trainer: grid point failed; skipping it", "params", p.String(), "err", err)
 		} else {
-			j.log.Info("trainer: grid point", "params", p.String(), metric, t.Score, "std", t.Std)
+			if len(t.Folds) > 0 {
+				j.log.Info("trainer: grid point", "params", p.String(), metric, t.Score, "std", t.Std)
+			} else {
+				j.log.Info("trainer: grid point", "params", p.String(), metric, t.Score)
+			}
 			if bestIdx < 0 || (larger && t.Score > res.Trials[bestIdx].Score) || (!larger && t.Score < res.Trials[bestIdx].Score) {
 				bestIdx = len(res.Trials)
 				if keepBest {
