@@ -21,6 +21,14 @@ type Source struct {
 	From, To int64
 	// Format decodes the records or lines.
 	Format Format
+	// Join, when set, names a registered join (RegisterJoin) that reads the
+	// log source's records and hands on values of its own instead: a
+	// point-in-time join of label records with the features as of their
+	// time, say. JoinArg is its argument. Everything that reads a source
+	// (loads, scans, re-reads after a lost partition) sees the join's
+	// values.
+	Join    string
+	JoinArg []byte
 }
 
 func (s Source) String() string {

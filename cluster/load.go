@@ -135,6 +135,9 @@ func EachValue(ctx context.Context, l LogReader, s Source, fn func(value []byte,
 		if l == nil {
 			return fmt.Errorf("cluster: %s: no log to read from", s)
 		}
+		if s.Join != "" {
+			return eachJoinedValue(ctx, l, s, fn)
+		}
 		return eachLogValue(ctx, l, s, fn)
 	case "file":
 		return eachFileLine(ctx, s, fn)

@@ -56,6 +56,10 @@ type Schema struct {
 	Columns []string `json:"columns,omitempty" yaml:"columns,omitempty"`
 	// Delimiter separates CSV fields; default ",".
 	Delimiter string `json:"delimiter,omitempty" yaml:"delimiter,omitempty"`
+	// IgnoreUnknown skips JSON fields the schema does not name instead of
+	// refusing the record: for reading a few fields of records that hold
+	// more (label records, say).
+	IgnoreUnknown bool `json:"ignore_unknown,omitempty" yaml:"ignore_unknown,omitempty"`
 }
 
 // FieldError reports a record that does not fit the schema.
@@ -220,7 +224,7 @@ func (s *Schema) DecodeMap(row Row, m map[string]any) error {
 		row[i] = Value{Vec: row[i].Vec[:0]}
 	}
 	for k := range m {
-		if s.Index(k) < 0 {
+		if !s.IgnoreUnknown && s.Index(k) < 0 {
 			return fieldErr(k, "not in the schema")
 		}
 	}

@@ -21,6 +21,7 @@ var fieldDocs = map[string]string{
 	"Schema.weight":                "A numeric field of sample weights.",
 	"Schema.columns":               "CSV column order by field name; an empty name skips a column.",
 	"Schema.delimiter":             "CSV delimiter (default ',').",
+	"Schema.ignore_unknown":        "JSON records: skip fields the schema does not name instead of refusing the record (default false).",
 	"Field.name":                   "Field name, as in JSON records.",
 	"Field.type":                   "numeric, categorical, text, vector or timestamp (RFC 3339 or Unix seconds).",
 	"Field.dim":                    "Length of a vector field.",

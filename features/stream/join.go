@@ -1,0 +1,249 @@
+package stream
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"strconv"
+
+	"github.com/flintml/flint/cluster"
+	"github.com/flintml/flint/features"
+	"github.com/flintml/flint/log"
+)
+
+// JoinName is the cluster join (cluster.Source.Join) that answers label
+// records with a definition's features as of their time: the point-in-time
+// training set of a job with features, and flint features backfill.
+const JoinName = "stream.asof"
+
+// JoinArg is a point-in-time join's cluster.Source.JoinArg. The source
+// is a partition of the label topic; its keys' events are the same
+// partition of the definition's source topic (both keyed by the entity key
+// with the same partitioner and partition count), read from EventFrom to
+// EventTo.
+type JoinArg struct {
+	// Definition is the definition's YAML, File the file it came from.
+	Definition string
+	File       string
+	// EventFrom and EventTo bound the events read, offsets of the same
+	// partition of the definition's source topic.
+	EventFrom, EventTo int64
+	// OnEvents says the labels are the events themselves (a label field on
+	// the events): each is answered as of its own time, before it is
+	// applied. Otherwise the label records hold Key and Time fields.
+	OnEvents bool
+	// Key is the label records' entity key field, Time their event-time
+	// field ("" for the record timestamp).
+	Key, Time string
+	// Partitions is the number of partitions of both topics: a label whose
+	// key belongs in another partition is an error, since its events are
+	// not in this one.
+	Partitions int
+}
+
+func init() { cluster.RegisterJoin(JoinName, asOfJoin) }
+
+// JoinSource makes the source of a point-in-time join of one label
+// partition (the label topic's range) with the events of its keys.
+func JoinSource(labels cluster.Source, arg JoinArg) (cluster.Source, error) {
+	b, err := json.Marshal(arg)
+	if err != nil {
+		return cluster.Source{}, err
+	}
+	labels.Join, labels.JoinArg = JoinName, b
+	return labels, nil
+}
+
+// asOfJoin reads the events of the label partition's keys, answers every label
+// record with the features as of its time (AsOf: never an event after it),
+// and hands on each label record with the features appended as JSON fields
+// named after them (null for a NaN value: an empty window's mean, say). A
+// label record whose key or time does not decode is handed on unchanged,
+// for the job's schema to refuse; an event that does not decode is
+// skipped, as the processor skips it.
+func asOfJoin(ctx context.Context, l cluster.LogReader, s cluster.Source, fn func([]byte, func() string) error) error {
+	var a JoinArg
+	if err := json.Unmarshal(s.JoinArg, &a); err != nil {
+		return fmt.Errorf("stream: join argument of %s: %w", s, err)
+	}
+	def, err := Parse(a.File, []byte(a.Definition))
+	if err != nil {
+		return err
+	}
+	records, err := readRange(ctx, l, s.Topic, s.LogPartition, s.From, s.To)
+	if err != nil {
+		return err
+	}
+	var events []Event
+	var labels []Label
+	if a.OnEvents {
+		events, labels = decodeEvents(def, records, true)
+	} else {
+		evRecs, err := readRange(ctx, l, def.Source.Topic, s.LogPartition, a.EventFrom, a.EventTo)
+		if err != nil {
+			return err
+		}
+		events, _ = decodeEvents(def, evRecs, false)
+		labels = recordLabels(a.Key, a.Time, records)
+	}
+	agg := NewAggregator(def)
+	nf := len(def.Features)
+	vals := make([]float64, len(labels)*nf)
+	answered := make([]Label, 0, len(labels))
+	index := make([]int, 0, len(labels)) // labels[i] is records[index[i]]
+	for i, lb := range labels {
+		if lb.Time != noTime {
+			answered = append(answered, lb)
+			index = append(index, i)
+		}
+	}
+	for k, lb := range answered {
+		if q := log.Partition([]byte(lb.Key), a.Partitions); a.Partitions > 0 && q != s.LogPartition {
+			return fmt.Errorf("stream: label record %s/%d at offset %d has key %q, which belongs in partition %d: the label topic must be keyed by the entity key (flint ingest --key %s) so that its events and labels share partitions",
+				s.Topic, s.LogPartition, records[index[k]].Offset, lb.Key, q, orField(a.Key, def.Source.Key))
+		}
+	}
+	if err := agg.AsOf(events, answered, vals); err != nil {
+		return err
+	}
+	names := def.FeatureNames()
+	var buf []byte
+	next := 0
+	for i, r := range records {
+		where := func() string { return fmt.Sprintf("%s/%d@%d", s.Topic, s.LogPartition, r.Offset) }
+		if next < len(index) && index[next] == i {
+			buf = appendFeatures(buf[:0], r.Value, names, vals[next*nf:(next+1)*nf])
+			next++
+			if err := fn(buf, where); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := fn(r.Value, where); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// noTime marks a label whose record did not decode.
+const noTime = math.MinInt64
+
+// decodeEvents decodes events from records, skipping those that do not
+// decode; with labels, it also returns each record's label (its key and
+// time; none for a record that does not decode).
+func decodeEvents(def *Definition, recs []log.Record, labels bool) ([]Event, []Label) {
+	dec := NewRecordDecoder(def)
+	events := make([]Event, 0, len(recs))
+	var out []Label
+	if labels {
+		out = make([]Label, len(recs))
+	}
+	for i := range recs {
+		ev := def.NewEvent()
+		err := dec.Decode(&recs[i], &ev)
+		if err == nil {
+			events = append(events, ev)
+		}
+		if labels {
+			out[i] = Label{Key: ev.Key, Time: ev.Time}
+			if err != nil {
+				out[i].Time = noTime
+			}
+		}
+	}
+	return events, out
+}
+
+// recordLabels decodes the key and time fields of label records, through
+// the features package as every field value is.
+func recordLabels(key, timeField string, recs []log.Record) []Label {
+	schema := features.Schema{Format: "json", IgnoreUnknown: true, Fields: []features.Field{{Name: key, Type: features.Categorical}}}
+	if timeField != "" {
+		schema.Fields = append(schema.Fields, features.Field{Name: timeField, Type: features.Timestamp})
+	}
+	row := schema.NewRow()
+	out := make([]Label, len(recs))
+	for i, r := range recs {
+		if schema.Decode(row, r.Value) != nil {
+			out[i] = Label{Time: noTime}
+			continue
+		}
+		t := r.Time.UnixMilli()
+		if timeField != "" {
+			t = int64(math.Round(row[1].Num * 1000))
+		}
+		out[i] = Label{Key: row[0].Str, Time: t}
+	}
+	return out
+}
+
+// readRange reads the records [from, to) of a partition.
+func readRange(ctx context.Context, l cluster.LogReader, topic string, partition int, from, to int64) ([]log.Record, error) {
+	var out []log.Record
+	for off := from; off < to; {
+		recs, err := l.Read(ctx, topic, partition, off, log.ReadOptions{MaxRecords: 10000, MaxBytes: 8 << 20})
+		if err != nil {
+			return nil, fmt.Errorf("stream: read %s/%d at offset %d: %w", topic, partition, off, cluster.LogUnavailable(ctx, err))
+		}
+		if len(recs) == 0 {
+			return nil, fmt.Errorf("stream: read %s/%d: no records at offset %d below the end of the range %d", topic, partition, off, to)
+		}
+		for _, r := range recs {
+			if r.Offset >= to {
+				return out, nil
+			}
+			out = append(out, r)
+			off = r.Offset + 1
+		}
+	}
+	return out, nil
+}
+
+// appendFeatures appends to dst the JSON object value with the features
+// added as fields: its members, then "name":value for each feature (null
+// for NaN, which JSON cannot hold). A value that is not an object is
+// copied unchanged, for the job's schema to refuse.
+func appendFeatures(dst, value []byte, names []string, vals []float64) []byte {
+	i, j := 0, len(value)
+	for i < j && isSpace(value[i]) {
+		i++
+	}
+	for j > i && isSpace(value[j-1]) {
+		j--
+	}
+	if j-i < 2 || value[i] != '{' || value[j-1] != '}' {
+		return append(dst, value...)
+	}
+	dst = append(dst, value[i:j-1]...)
+	empty := true
+	for k := i + 1; k < j-1; k++ {
+		if !isSpace(value[k]) {
+			empty = false
+			break
+		}
+	}
+	for f, name := range names {
+		if !empty || f > 0 {
+			dst = append(dst, ',')
+		}
+		dst = strconv.AppendQuote(dst, name)
+		dst = append(dst, ':')
+		if v := vals[f]; math.IsNaN(v) || math.IsInf(v, 0) {
+			dst = append(dst, "null"...)
+		} else {
+			dst = strconv.AppendFloat(dst, v, 'g', -1, 64)
+		}
+	}
+	return append(dst, '}')
+}
+
+func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
+
+func orField(f, def string) string {
+	if f == "" {
+		return def
+	}
+	return f
+}

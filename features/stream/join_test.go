@@ -1,0 +1,223 @@
+package stream
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/flintml/flint/cluster"
+	"github.com/flintml/flint/log"
+)
+
+// joined runs the point-in-time join of every partition of a label topic
+// through cluster.EachValue, as loads and scans read it, and decodes each
+// value it hands on.
+func joined(t *testing.T, l log.Log, labels string, arg JoinArg) []map[string]any {
+	t.Helper()
+	ctx := context.Background()
+	sources, err := cluster.PlanLog(ctx, l, labels, cluster.LogOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []map[string]any
+	for _, s := range sources {
+		ev, err := l.Offsets(ctx, "tx", s.LogPartition)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a := arg
+		a.EventFrom, a.EventTo, a.Partitions = ev.Earliest, ev.Latest, len(sources)
+		if a.OnEvents {
+			a.EventFrom, a.EventTo = s.From, s.To
+		}
+		js, err := JoinSource(s, a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = cluster.EachValue(ctx, l, js, func(v []byte, where func() string) error {
+			var m map[string]any
+			if err := json.Unmarshal(v, &m); err != nil {
+				return fmt.Errorf("%s: %q: %v", where(), v, err)
+			}
+			out = append(out, m)
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	return out
+}
+
+// eventsOf decodes every record of the source topic, partition after
+// partition: each key's events in its log order.
+func eventsOf(t *testing.T, def *Definition, l log.Log) []Event {
+	t.Helper()
+	dec := NewRecordDecoder(def)
+	var evs []Event
+	for _, recs := range readAll(t, l, "tx") {
+		for i := range recs {
+			ev := def.NewEvent()
+			if dec.Decode(&recs[i], &ev) == nil {
+				evs = append(evs, ev)
+			}
+		}
+	}
+	return evs
+}
+
+// checkRow compares a joined row's features with reference values, bit
+// for bit (JSON's shortest form of a float64 reads back exactly; null is
+// NaN).
+func checkRow(t *testing.T, def *Definition, row map[string]any, want []float64, what string) {
+	t.Helper()
+	for f, name := range def.FeatureNames() {
+		got := math.NaN()
+		if v, ok := row[name]; !ok {
+			t.Fatalf("%s: no feature %s in %v", what, name, row)
+		} else if v != nil {
+			got = v.(float64)
+		}
+		if math.Float64bits(got) != math.Float64bits(want[f]) && !(math.IsNaN(got) && math.IsNaN(want[f])) {
+			t.Fatalf("%s: %s = %v, as of the label %v", what, name, got, want[f])
+		}
+	}
+}
+
+// A label topic keyed by card: every label record comes back with the
+// features as of its time, equal bit for bit to AsOf over the whole log,
+// its own fields kept.
+func TestJoinLabelTopic(t *testing.T) {
+	def := procDef(t)
+	l := openDisk(t, t.TempDir())
+	defer l.Close()
+	ctx := context.Background()
+	for _, topic := range []string{"tx", "labels"} {
+		if err := l.CreateTopic(ctx, topic, log.TopicConfig{Partitions: 3}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	base := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	appendEvents(t, l, makeEvents(5, 3000, 40, base))
+	r := rand.New(rand.NewPCG(7, 8))
+	var recs []log.Record
+	var want []Label
+	for i := 0; i < 600; i++ {
+		card := fmt.Sprintf("c%d", r.IntN(45)) // some cards have no events
+		at := base.Add(time.Duration(r.IntN(3000*7)) * time.Second)
+		recs = append(recs, log.Record{Key: []byte(card), Value: []byte(fmt.Sprintf(`{"card":%q,"when":%.3f,"fraud":%d}`,
+			card, float64(at.UnixMilli())/1000, r.IntN(2)))})
+		want = append(want, Label{Key: card, Time: at.UnixMilli()})
+	}
+	if err := l.Append(ctx, "labels", recs); err != nil {
+		t.Fatal(err)
+	}
+	rows := joined(t, l, "labels", JoinArg{Definition: procDefYAML, File: "cards.yaml", Key: "card", Time: "when"})
+	if len(rows) != len(want) {
+		t.Fatalf("%d rows, want %d", len(rows), len(want))
+	}
+	// The rows come partition by partition; find each label's reference by
+	// its key and time.
+	ref := make([]float64, len(want)*len(def.Features))
+	if err := NewAggregator(def).AsOf(eventsOf(t, def, l), want, ref); err != nil {
+		t.Fatal(err)
+	}
+	byLabel := map[string][]float64{}
+	nf := len(def.Features)
+	for i, lb := range want {
+		byLabel[fmt.Sprintf("%s@%d", lb.Key, lb.Time)] = ref[i*nf : (i+1)*nf]
+	}
+	for _, row := range rows {
+		k := fmt.Sprintf("%s@%d", row["card"], int64(math.Round(row["when"].(float64)*1000)))
+		w, ok := byLabel[k]
+		if !ok || row["fraud"] == nil {
+			t.Fatalf("row %v is no label record", row)
+		}
+		checkRow(t, def, row, w, k)
+	}
+}
+
+// Labels on the events themselves: each event is answered as of its own
+// time before it is applied, so a count over a window never includes the
+// event being labelled.
+func TestJoinOnEvents(t *testing.T) {
+	def := procDef(t)
+	l := openDisk(t, t.TempDir())
+	defer l.Close()
+	if err := l.CreateTopic(context.Background(), "tx", log.TopicConfig{Partitions: 2}); err != nil {
+		t.Fatal(err)
+	}
+	base := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	appendEvents(t, l, makeEvents(9, 1500, 20, base))
+	rows := joined(t, l, "tx", JoinArg{Definition: procDefYAML, File: "cards.yaml", OnEvents: true})
+	evs := eventsOf(t, def, l)
+	labels := make([]Label, len(evs))
+	for i, ev := range evs {
+		labels[i] = Label{Key: ev.Key, Time: ev.Time}
+	}
+	ref := make([]float64, len(evs)*len(def.Features))
+	if err := NewAggregator(def).AsOf(evs, labels, ref); err != nil {
+		t.Fatal(err)
+	}
+	nf := len(def.Features)
+	k := 0
+	for _, row := range rows {
+		if _, ok := row["tx_10m"]; !ok {
+			continue // a malformed event, handed on unchanged
+		}
+		checkRow(t, def, row, ref[k*nf:(k+1)*nf], fmt.Sprintf("event %d", k))
+		k++
+	}
+	if k != len(evs) {
+		t.Fatalf("%d rows with features, %d events", k, len(evs))
+	}
+}
+
+// A label in the wrong partition cannot see its key's events: an error
+// naming the record and what to do, not silently empty windows.
+func TestJoinLabelInWrongPartition(t *testing.T) {
+	l := openDisk(t, t.TempDir())
+	defer l.Close()
+	ctx := context.Background()
+	for _, topic := range []string{"tx", "labels"} {
+		if err := l.CreateTopic(ctx, topic, log.TopicConfig{Partitions: 3}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	key := "c1"
+	wrong := (log.Partition([]byte(key), 3) + 1) % 3
+	if err := l.Append(ctx, "labels", []log.Record{{Partition: wrong, Value: []byte(`{"card":"c1","when":1}`)}}); err != nil {
+		t.Fatal(err)
+	}
+	sources, err := cluster.PlanLog(ctx, l, "labels", cluster.LogOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	js, err := JoinSource(sources[wrong], JoinArg{Definition: procDefYAML, File: "cards.yaml", Key: "card", Time: "when", Partitions: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = cluster.EachValue(ctx, l, js, func([]byte, func() string) error { return nil })
+	if err == nil || !strings.Contains(err.Error(), "must be keyed by the entity key (flint ingest --key card)") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestAppendFeatures(t *testing.T) {
+	for _, c := range []struct{ in, want string }{
+		{`{"a":1}`, `{"a":1,"x":1.5,"y":null}`},
+		{` { } `, `{ "x":1.5,"y":null}`},
+		{`[1]`, `[1]`},
+		{`{"a":"}"}` + "\n", `{"a":"}","x":1.5,"y":null}`},
+	} {
+		got := string(appendFeatures(nil, []byte(c.in), []string{"x", "y"}, []float64{1.5, math.NaN()}))
+		if got != c.want {
+			t.Errorf("%q: got %s, want %s", c.in, got, c.want)
+		}
+	}
+}
