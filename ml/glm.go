@@ -112,9 +112,9 @@ func (o *glmObjective) eval(ctx context.Context, grad, v []float64) (float64, er
 	return f, nil
 }
 
-// glmSpec is what the linear and logistic estimators share.
+// glmSpec is what the linear, logistic and linear SVM estimators share.
 type glmSpec struct {
-	what            string // "linear" or "logistic", for errors
+	what            string // "linear", "logistic" or "linear SVC", for errors
 	kind            lossKind
 	k               int // margin columns
 	classes         int // for the summary's label check; 0 for regression
@@ -159,7 +159,8 @@ func fitGLM(ctx context.Context, x cluster.Executor, ds *cluster.Dataset, g glmS
 		l1w = make([]float64, o.Dim()) // intercepts stay 0: not penalised
 	}
 	// The curvature of the loss in the margin, at most: 1 for the squared
-	// loss, ¼ for the logistic ones.
+	// loss, ¼ for the logistic ones. The hinge loss is piecewise linear,
+	// with no curvature but at its kink; ¼ serves it as well.
 	curv := 0.25
 	if g.kind == squaredLoss {
 		curv = 1

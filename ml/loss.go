@@ -49,17 +49,18 @@ func combineLoss(dst, src *lossPartial) {
 	floats.Add(dst.Bias, src.Bias)
 }
 
-// lossKind is one of the three losses.
+// lossKind is one of the losses.
 type lossKind int
 
 const (
 	squaredLoss  lossKind = iota // ½(m−y)², y real
 	logisticLoss                 // log(1+eᵐ) − y·m, y ∈ {0, 1}
 	softmaxLoss                  // log Σₖ e^{mₖ} − m_y, y ∈ {0, …, K−1}
+	hingeLoss                    // max(0, 1 − (2y−1)·m), y ∈ {0, 1}
 )
 
 func (k lossKind) String() string {
-	return [...]string{"squared", "logistic", "softmax"}[k]
+	return [...]string{"squared", "logistic", "softmax", "hinge"}[k]
 }
 
 func lossTask(kind lossKind) *cluster.Task[lossArg, lossPartial] {
@@ -77,10 +78,11 @@ var (
 	squaredTask  = cluster.Register(lossTask(squaredLoss))
 	logisticTask = cluster.Register(lossTask(logisticLoss))
 	softmaxTask  = cluster.Register(lossTask(softmaxLoss))
+	hingeTask    = cluster.Register(lossTask(hingeLoss))
 )
 
 func taskFor(kind lossKind) *cluster.Task[lossArg, lossPartial] {
-	return [...]*cluster.Task[lossArg, lossPartial]{squaredTask, logisticTask, softmaxTask}[kind]
+	return [...]*cluster.Task[lossArg, lossPartial]{squaredTask, logisticTask, softmaxTask, hingeTask}[kind]
 }
 
 func lossMap(ctx context.Context, kind lossKind, p cluster.Part, a *lossArg, acc *lossPartial) error {
@@ -245,8 +247,11 @@ func (k *kernel) denseK(ctx context.Context) error {
 // when it grows large and at the end of the partition: the sum of the
 // logarithms to within a few ulps, at a fraction of the cost.
 func (k *kernel) residuals(m []float64, lo, n int) error {
-	if k.kind == logisticLoss {
+	switch k.kind {
+	case logisticLoss:
 		return k.logisticResiduals(m, lo, n)
+	case hingeLoss:
+		return k.hingeResiduals(m, lo, n)
 	}
 	a, b, acc := k.a, k.b, k.acc
 	K := a.K
@@ -402,8 +407,44 @@ func (k *kernel) logisticResiduals(m []float64, lo, n int) error {
 	return nil
 }
 
+// hingeResiduals is residuals for the hinge loss of a linear SVM. With
+// s = 2y−1 ∈ {−1, 1} the row's loss is max(0, 1 − s·m) and its residual
+// the subgradient −s where s·m < 1, 0 where the row is beyond the margin
+// (at s·m = 1 exactly, 0 too: the subgradient MLlib's LinearSVC takes).
+// No logarithm: k.prod is left alone.
+func (k *kernel) hingeResiduals(m []float64, lo, n int) error {
+	b, acc := k.b, k.acc
+	c := k.a.Intercept[0]
+	y := b.Y[lo : lo+n]
+	m = m[:n]
+	var loss, wsum, bias float64
+	for i, yi := range y {
+		if yi != 0 && yi != 1 {
+			return k.notBinary(lo + i)
+		}
+		w := 1.0
+		if b.W != nil {
+			w = b.W[lo+i]
+		}
+		s := 2*yi - 1
+		h := 1 - s*(m[i]+c)
+		r := 0.0
+		if !(h <= 0) { // a NaN margin reaches the loss, and the optimiser's check
+			loss += w * h
+			r = -w * s
+		}
+		m[i] = r
+		wsum += w
+		bias += r
+	}
+	acc.Loss += loss
+	acc.Weight += wsum
+	acc.Bias[0] += bias
+	return nil
+}
+
 func (k *kernel) notBinary(row int) error {
-	return fmt.Errorf("ml: logistic loss: label %v at row %d of partition %d is not 0 or 1", k.b.Y[row], row, k.part)
+	return fmt.Errorf("ml: %s loss: label %v at row %d of partition %d is not 0 or 1", k.kind, k.b.Y[row], row, k.part)
 }
 
 // softmax turns margins m (without intercepts b) into w·(p − onehot(y)) in
