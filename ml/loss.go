@@ -28,6 +28,9 @@ type lossArg struct {
 	Fraction float64
 	Seed     uint64
 	Iter     uint64
+	// Smooth, for the hinge loss, is the width μ of the quadratic piece
+	// that replaces its kink (see hingeResiduals); 0 is the exact hinge.
+	Smooth float64
 }
 
 // lossPartial is what a loss pass returns from a partition.
@@ -408,13 +411,18 @@ func (k *kernel) logisticResiduals(m []float64, lo, n int) error {
 }
 
 // hingeResiduals is residuals for the hinge loss of a linear SVM. With
-// s = 2y−1 ∈ {−1, 1} the row's loss is max(0, 1 − s·m) and its residual
-// the subgradient −s where s·m < 1, 0 where the row is beyond the margin
-// (at s·m = 1 exactly, 0 too: the subgradient MLlib's LinearSVC takes).
-// No logarithm: k.prod is left alone.
+// s = 2y−1 ∈ {−1, 1} and z = 1 − s·m the row's loss is max(0, z) and its
+// residual the subgradient −s where z > 0, 0 where the row is on or beyond
+// the margin (z ≤ 0: at the kink, the subgradient MLlib's LinearSVC takes).
+//
+// With a smoothing width μ = Smooth > 0 the kink becomes a quadratic piece
+// (the Huberised hinge): z²/(2μ) on 0 < z ≤ μ, z − μ/2 above, with the
+// residual −s·min(z/μ, 1). Its gradient is continuous, and it is below the
+// hinge by at most μ/2 per row, so the minimum of its objective is within
+// μ/2 of the hinge's. No logarithm: k.prod is left alone.
 func (k *kernel) hingeResiduals(m []float64, lo, n int) error {
 	b, acc := k.b, k.acc
-	c := k.a.Intercept[0]
+	c, mu := k.a.Intercept[0], k.a.Smooth
 	y := b.Y[lo : lo+n]
 	m = m[:n]
 	var loss, wsum, bias float64
@@ -427,11 +435,15 @@ func (k *kernel) hingeResiduals(m []float64, lo, n int) error {
 			w = b.W[lo+i]
 		}
 		s := 2*yi - 1
-		h := 1 - s*(m[i]+c)
+		z := 1 - s*(m[i]+c)
 		r := 0.0
-		if !(h <= 0) { // a NaN margin reaches the loss, and the optimiser's check
-			loss += w * h
+		switch {
+		case z > mu: // the linear piece (every z > 0 when μ = 0)
+			loss += w * (z - 0.5*mu)
 			r = -w * s
+		case !(z <= 0): // the quadratic piece; a NaN margin too, so that it reaches the loss
+			loss += w * z * z / (2 * mu)
+			r = -w * s * z / mu
 		}
 		m[i] = r
 		wsum += w

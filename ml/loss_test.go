@@ -24,6 +24,7 @@ type gradCase struct {
 	intercept       bool
 	l2              float64
 	standardization bool
+	smooth          float64 // the hinge's smoothing width
 }
 
 func (c gradCase) String() string {
@@ -31,7 +32,11 @@ func (c gradCase) String() string {
 	if c.sparse {
 		layout = "sparse"
 	}
-	return fmt.Sprintf("loss=%s/k=%d/%s/weights=%v/intercept=%v/l2=%g/std=%v", c.kind, c.k, layout, c.weights, c.intercept, c.l2, c.standardization)
+	name := fmt.Sprintf("loss=%s/k=%d/%s/weights=%v/intercept=%v/l2=%g/std=%v", c.kind, c.k, layout, c.weights, c.intercept, c.l2, c.standardization)
+	if c.kind == hingeLoss {
+		name += fmt.Sprintf("/smooth=%g", c.smooth)
+	}
+	return name
 }
 
 func gradCases() []gradCase {
@@ -45,7 +50,12 @@ func gradCases() []gradCase {
 						if kind == softmaxLoss {
 							k = 4
 						}
-						cs = append(cs, gradCase{kind: kind, k: k, sparse: sparse, weights: w, intercept: icpt, l2: l2, standardization: l2 > 0 && w})
+						c := gradCase{kind: kind, k: k, sparse: sparse, weights: w, intercept: icpt, l2: l2, standardization: l2 > 0 && w}
+						cs = append(cs, c)
+						if kind == hingeLoss {
+							c.smooth = 0.5
+							cs = append(cs, c)
+						}
 					}
 				}
 			}
@@ -94,7 +104,7 @@ func objectiveFor(t *testing.T, c gradCase, seed uint64) (*glmObjective, synth) 
 	}
 	o := &glmObjective{x: e, ds: ds, kind: c.kind, k: c.k, d: cols, intercept: c.intercept,
 		scale: make([]float64, cols), center: make([]float64, cols), l2: make([]float64, cols)}
-	o.arg = lossArg{K: c.k, D: cols, Coef: make([]float64, c.k*cols), Intercept: make([]float64, c.k)}
+	o.arg = lossArg{K: c.k, D: cols, Coef: make([]float64, c.k*cols), Intercept: make([]float64, c.k), Smooth: c.smooth}
 	for j := 0; j < cols; j++ {
 		o.scale[j] = sum.Std[j]
 		if c.intercept {
@@ -171,7 +181,13 @@ func naiveObjective(c gradCase, s synth, coef, icpt, l2orig []float64) float64 {
 			}
 			l = math.Log(z) - m[int(y)]
 		case hingeLoss:
-			l = math.Max(0, 1-(2*y-1)*m[0])
+			z := 1 - (2*y-1)*m[0]
+			switch {
+			case z > c.smooth:
+				l = z - c.smooth/2
+			case z > 0:
+				l = z * z / (2 * c.smooth)
+			}
 		}
 		loss += w * l
 		wsum += w
@@ -346,28 +362,33 @@ func TestLogisticResidualKernel(t *testing.T) {
 }
 
 // TestHingeResiduals checks the hinge kernel row by row against its
-// definition: the loss max(0, 1 − s·m) with s = 2y−1, the residual −w·s
-// inside the margin and 0 on or beyond it (the kink s·m = 1 included).
+// definition: the loss max(0, z), z = 1 − s·m with s = 2y−1, the residual
+// −w·s inside the margin and 0 on or beyond it (the kink z = 0 included);
+// smoothed with width μ, z²/(2μ) and −w·s·z/μ on 0 < z ≤ μ, z − μ/2 above.
 func TestHingeResiduals(t *testing.T) {
 	for _, c := range []struct {
-		name       string
-		m, y, w    float64 // margin (the intercept 0.25 added), label, weight
-		loss, resi float64
+		name        string
+		m, y, w, mu float64 // margin (the intercept 0.25 added), label, weight, smoothing
+		loss, resi  float64 // the row's unweighted loss, its weighted residual
 	}{
-		{"positive beyond the margin", 2, 1, 1, 0, 0},
-		{"positive on the kink", 1, 1, 1, 0, 0},
-		{"positive inside the margin", 0.5, 1, 1, 0.5, -1},
-		{"positive misclassified", -2, 1, 1, 3, -1},
-		{"negative beyond the margin", -3, 0, 1, 0, 0},
-		{"negative on the kink", -1, 0, 1, 0, 0},
-		{"negative inside the margin", -0.5, 0, 1, 0.5, 1},
-		{"negative misclassified, weighted", 1.5, 0, 2, 2.5, 2},
-		{"zero weight", 0, 1, 0, 0, 0},
+		{"positive beyond the margin", 2, 1, 1, 0, 0, 0},
+		{"positive on the kink", 1, 1, 1, 0, 0, 0},
+		{"positive inside the margin", 0.5, 1, 1, 0, 0.5, -1},
+		{"positive misclassified", -2, 1, 1, 0, 3, -1},
+		{"negative beyond the margin", -3, 0, 1, 0, 0, 0},
+		{"negative on the kink", -1, 0, 1, 0, 0, 0},
+		{"negative inside the margin", -0.5, 0, 1, 0, 0.5, 1},
+		{"negative misclassified, weighted", 1.5, 0, 2, 0, 2.5, 2},
+		{"zero weight", 0, 1, 0, 0, 1, 0},
+		{"smoothed, beyond the margin", 1.25, 1, 1, 0.5, 0, 0},
+		{"smoothed, in the quadratic piece", 0.75, 1, 1, 0.5, 0.0625, -0.5},
+		{"smoothed, where the pieces meet", -0.5, 0, 2, 0.5, 0.25, 2},
+		{"smoothed, on the linear piece", -0.5, 1, 1, 0.5, 1.25, -1},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			const icpt = 0.25
 			b := &cluster.Block{Rows: 1, Cols: 1, X: []float64{0}, Y: []float64{c.y}, W: []float64{c.w}}
-			a := &lossArg{K: 1, D: 1, Coef: []float64{0}, Intercept: []float64{icpt}}
+			a := &lossArg{K: 1, D: 1, Coef: []float64{0}, Intercept: []float64{icpt}, Smooth: c.mu}
 			acc := newLossPartial(a)
 			k := &kernel{kind: hingeLoss, a: a, acc: acc, b: b, prod: 1}
 			m := []float64{c.m - icpt}
