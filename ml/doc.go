@@ -1,7 +1,7 @@
 // Package ml is Flint's machine learning: optimisers, linear and logistic
-// regression, evaluation metrics and model selection, written against the
-// execution engine of package cluster. It knows no YAML, no model store and
-// no HTTP; everything here is usable from Go alone.
+// regression, linear SVMs, evaluation metrics and model selection, written
+// against the execution engine of package cluster. It knows no YAML, no
+// model store and no HTTP; everything here is usable from Go alone.
 //
 // # How a fit runs
 //
@@ -86,6 +86,15 @@
 // largest curvature, rather than σ: a feature of tiny variance, such as a
 // border pixel, would otherwise be dominated by the penalty and slow
 // L-BFGS down several-fold.)
+//
+// LinearSVC is MLlib's linear SVM: the hinge loss with an L2 penalty and
+// labels 0/1, through the same standardised objective. Its kink stalls
+// L-BFGS short of the minimum, so L-BFGS and GD minimise a sequence of
+// hinges smoothed by a quadratic piece of width 1, 0.1, … 1e-6, each
+// started where the last stopped (SGD takes the exact hinge's
+// subgradients). Its SVMModel predicts classes from margins and has no
+// probabilities: it is a ClassPredictor, not a Classifier, and Evaluate
+// takes its AUC from the margins.
 //
 // # Kernels
 //

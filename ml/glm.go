@@ -112,9 +112,9 @@ func (o *glmObjective) eval(ctx context.Context, grad, v []float64) (float64, er
 	return f, nil
 }
 
-// glmSpec is what the linear and logistic estimators share.
+// glmSpec is what the linear, logistic and linear SVM estimators share.
 type glmSpec struct {
-	what            string // "linear" or "logistic", for errors
+	what            string // "linear", "logistic" or "linear SVC", for errors
 	kind            lossKind
 	k               int // margin columns
 	classes         int // for the summary's label check; 0 for regression
@@ -148,6 +148,30 @@ type glmFit struct {
 // starting intercepts in the standardised space (where the coefficients
 // start at zero).
 func fitGLM(ctx context.Context, x cluster.Executor, ds *cluster.Dataset, g glmSpec, sum *summary, init func(b []float64)) (*glmFit, error) {
+	o, l1w := newGLMObjective(x, ds, g, sum)
+	v0 := make([]float64, o.Dim())
+	if o.intercept && init != nil {
+		init(v0[o.k*o.d:])
+	}
+	// Minimize's errors name the method and iteration, and those of a pass
+	// the loss, row and partition; they go back as they are.
+	res, err := Minimize(ctx, o, v0, l1w, g.opt)
+	if err != nil {
+		return nil, err
+	}
+	return o.fit(res), nil
+}
+
+// fit maps the optimiser's result back to the original features.
+func (o *glmObjective) fit(res *Result) *glmFit {
+	f := &glmFit{coef: make([]float64, o.k*o.d), icpt: make([]float64, o.k), res: res}
+	o.original(f.coef, f.icpt, res.X)
+	return f
+}
+
+// newGLMObjective is the objective of g on ds in the standardised space,
+// with the L1 weights of its parameters (nil without an L1 term).
+func newGLMObjective(x cluster.Executor, ds *cluster.Dataset, g glmSpec, sum *summary) (*glmObjective, []float64) {
 	d, k := ds.Cols(), g.k
 	o := &glmObjective{x: x, ds: ds, kind: g.kind, k: k, d: d, intercept: !g.noIntercept,
 		scale: make([]float64, d), center: make([]float64, d), l2: make([]float64, d)}
@@ -159,7 +183,8 @@ func fitGLM(ctx context.Context, x cluster.Executor, ds *cluster.Dataset, g glmS
 		l1w = make([]float64, o.Dim()) // intercepts stay 0: not penalised
 	}
 	// The curvature of the loss in the margin, at most: 1 for the squared
-	// loss, ¼ for the logistic ones.
+	// loss, ¼ for the logistic ones. The hinge loss is piecewise linear,
+	// with no curvature but at its kink; ¼ serves it as well.
 	curv := 0.25
 	if g.kind == squaredLoss {
 		curv = 1
@@ -197,17 +222,5 @@ func fitGLM(ctx context.Context, x cluster.Executor, ds *cluster.Dataset, g glmS
 			}
 		}
 	}
-	v0 := make([]float64, o.Dim())
-	if o.intercept && init != nil {
-		init(v0[k*d:])
-	}
-	// Minimize's errors name the method and iteration, and those of a pass
-	// the loss, row and partition; they go back as they are.
-	res, err := Minimize(ctx, o, v0, l1w, g.opt)
-	if err != nil {
-		return nil, err
-	}
-	fit := &glmFit{coef: make([]float64, k*d), icpt: make([]float64, k), res: res}
-	o.original(fit.coef, fit.icpt, res.X)
-	return fit, nil
+	return o, l1w
 }

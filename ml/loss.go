@@ -28,6 +28,9 @@ type lossArg struct {
 	Fraction float64
 	Seed     uint64
 	Iter     uint64
+	// Smooth, for the hinge loss, is the width μ of the quadratic piece
+	// that replaces its kink (see hingeResiduals); 0 is the exact hinge.
+	Smooth float64
 }
 
 // lossPartial is what a loss pass returns from a partition.
@@ -49,17 +52,18 @@ func combineLoss(dst, src *lossPartial) {
 	floats.Add(dst.Bias, src.Bias)
 }
 
-// lossKind is one of the three losses.
+// lossKind is one of the losses.
 type lossKind int
 
 const (
 	squaredLoss  lossKind = iota // ½(m−y)², y real
 	logisticLoss                 // log(1+eᵐ) − y·m, y ∈ {0, 1}
 	softmaxLoss                  // log Σₖ e^{mₖ} − m_y, y ∈ {0, …, K−1}
+	hingeLoss                    // max(0, 1 − (2y−1)·m), y ∈ {0, 1}
 )
 
 func (k lossKind) String() string {
-	return [...]string{"squared", "logistic", "softmax"}[k]
+	return [...]string{"squared", "logistic", "softmax", "hinge"}[k]
 }
 
 func lossTask(kind lossKind) *cluster.Task[lossArg, lossPartial] {
@@ -77,10 +81,11 @@ var (
 	squaredTask  = cluster.Register(lossTask(squaredLoss))
 	logisticTask = cluster.Register(lossTask(logisticLoss))
 	softmaxTask  = cluster.Register(lossTask(softmaxLoss))
+	hingeTask    = cluster.Register(lossTask(hingeLoss))
 )
 
 func taskFor(kind lossKind) *cluster.Task[lossArg, lossPartial] {
-	return [...]*cluster.Task[lossArg, lossPartial]{squaredTask, logisticTask, softmaxTask}[kind]
+	return [...]*cluster.Task[lossArg, lossPartial]{squaredTask, logisticTask, softmaxTask, hingeTask}[kind]
 }
 
 func lossMap(ctx context.Context, kind lossKind, p cluster.Part, a *lossArg, acc *lossPartial) error {
@@ -245,8 +250,11 @@ func (k *kernel) denseK(ctx context.Context) error {
 // when it grows large and at the end of the partition: the sum of the
 // logarithms to within a few ulps, at a fraction of the cost.
 func (k *kernel) residuals(m []float64, lo, n int) error {
-	if k.kind == logisticLoss {
+	switch k.kind {
+	case logisticLoss:
 		return k.logisticResiduals(m, lo, n)
+	case hingeLoss:
+		return k.hingeResiduals(m, lo, n)
 	}
 	a, b, acc := k.a, k.b, k.acc
 	K := a.K
@@ -402,8 +410,53 @@ func (k *kernel) logisticResiduals(m []float64, lo, n int) error {
 	return nil
 }
 
+// hingeResiduals is residuals for the hinge loss of a linear SVM. With
+// s = 2y−1 ∈ {−1, 1} and z = 1 − s·m the row's loss is max(0, z) and its
+// residual the subgradient −s where z > 0, 0 where the row is on or beyond
+// the margin (z ≤ 0: at the kink, the subgradient MLlib's LinearSVC takes).
+//
+// With a smoothing width μ = Smooth > 0 the kink becomes a quadratic piece
+// (the Huberised hinge): z²/(2μ) on 0 < z ≤ μ, z − μ/2 above, with the
+// residual −s·min(z/μ, 1). Its gradient is continuous, and it is below the
+// hinge by at most μ/2 per row, so the minimum of its objective is within
+// μ/2 of the hinge's. No logarithm: k.prod is left alone.
+func (k *kernel) hingeResiduals(m []float64, lo, n int) error {
+	b, acc := k.b, k.acc
+	c, mu := k.a.Intercept[0], k.a.Smooth
+	y := b.Y[lo : lo+n]
+	m = m[:n]
+	var loss, wsum, bias float64
+	for i, yi := range y {
+		if yi != 0 && yi != 1 {
+			return k.notBinary(lo + i)
+		}
+		w := 1.0
+		if b.W != nil {
+			w = b.W[lo+i]
+		}
+		s := 2*yi - 1
+		z := 1 - s*(m[i]+c)
+		r := 0.0
+		switch {
+		case z > mu: // the linear piece (every z > 0 when μ = 0)
+			loss += w * (z - 0.5*mu)
+			r = -w * s
+		case !(z <= 0): // the quadratic piece; a NaN margin too, so that it reaches the loss
+			loss += w * z * z / (2 * mu)
+			r = -w * s * z / mu
+		}
+		m[i] = r
+		wsum += w
+		bias += r
+	}
+	acc.Loss += loss
+	acc.Weight += wsum
+	acc.Bias[0] += bias
+	return nil
+}
+
 func (k *kernel) notBinary(row int) error {
-	return fmt.Errorf("ml: logistic loss: label %v at row %d of partition %d is not 0 or 1", k.b.Y[row], row, k.part)
+	return fmt.Errorf("ml: %s loss: label %v at row %d of partition %d is not 0 or 1", k.kind, k.b.Y[row], row, k.part)
 }
 
 // softmax turns margins m (without intercepts b) into w·(p − onehot(y)) in

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"gonum.org/v1/gonum/diff/fd"
@@ -23,6 +24,7 @@ type gradCase struct {
 	intercept       bool
 	l2              float64
 	standardization bool
+	smooth          float64 // the hinge's smoothing width
 }
 
 func (c gradCase) String() string {
@@ -30,12 +32,16 @@ func (c gradCase) String() string {
 	if c.sparse {
 		layout = "sparse"
 	}
-	return fmt.Sprintf("loss=%s/k=%d/%s/weights=%v/intercept=%v/l2=%g/std=%v", c.kind, c.k, layout, c.weights, c.intercept, c.l2, c.standardization)
+	name := fmt.Sprintf("loss=%s/k=%d/%s/weights=%v/intercept=%v/l2=%g/std=%v", c.kind, c.k, layout, c.weights, c.intercept, c.l2, c.standardization)
+	if c.kind == hingeLoss {
+		name += fmt.Sprintf("/smooth=%g", c.smooth)
+	}
+	return name
 }
 
 func gradCases() []gradCase {
 	var cs []gradCase
-	for _, kind := range []lossKind{squaredLoss, logisticLoss, softmaxLoss} {
+	for _, kind := range []lossKind{squaredLoss, logisticLoss, softmaxLoss, hingeLoss} {
 		for _, sparse := range []bool{false, true} {
 			for _, w := range []bool{false, true} {
 				for _, icpt := range []bool{false, true} {
@@ -44,7 +50,12 @@ func gradCases() []gradCase {
 						if kind == softmaxLoss {
 							k = 4
 						}
-						cs = append(cs, gradCase{kind: kind, k: k, sparse: sparse, weights: w, intercept: icpt, l2: l2, standardization: l2 > 0 && w})
+						c := gradCase{kind: kind, k: k, sparse: sparse, weights: w, intercept: icpt, l2: l2, standardization: l2 > 0 && w}
+						cs = append(cs, c)
+						if kind == hingeLoss {
+							c.smooth = 0.5
+							cs = append(cs, c)
+						}
 					}
 				}
 			}
@@ -62,7 +73,7 @@ func objectiveFor(t *testing.T, c gradCase, seed uint64) (*glmObjective, synth) 
 	switch c.kind {
 	case squaredLoss:
 		s, _, _ = linearData(seed, rows, cols, 0.5, c.weights)
-	case logisticLoss, softmaxLoss:
+	case logisticLoss, softmaxLoss, hingeLoss:
 		kk := c.k
 		icpt := make([]float64, kk)
 		coef := make([]float64, kk*cols)
@@ -93,7 +104,7 @@ func objectiveFor(t *testing.T, c gradCase, seed uint64) (*glmObjective, synth) 
 	}
 	o := &glmObjective{x: e, ds: ds, kind: c.kind, k: c.k, d: cols, intercept: c.intercept,
 		scale: make([]float64, cols), center: make([]float64, cols), l2: make([]float64, cols)}
-	o.arg = lossArg{K: c.k, D: cols, Coef: make([]float64, c.k*cols), Intercept: make([]float64, c.k)}
+	o.arg = lossArg{K: c.k, D: cols, Coef: make([]float64, c.k*cols), Intercept: make([]float64, c.k), Smooth: c.smooth}
 	for j := 0; j < cols; j++ {
 		o.scale[j] = sum.Std[j]
 		if c.intercept {
@@ -169,6 +180,14 @@ func naiveObjective(c gradCase, s synth, coef, icpt, l2orig []float64) float64 {
 				z += math.Exp(v)
 			}
 			l = math.Log(z) - m[int(y)]
+		case hingeLoss:
+			z := 1 - (2*y-1)*m[0]
+			switch {
+			case z > c.smooth:
+				l = z - c.smooth/2
+			case z > 0:
+				l = z * z / (2 * c.smooth)
+			}
 		}
 		loss += w * l
 		wsum += w
@@ -240,7 +259,7 @@ func TestFusedAndPlainPassesAgree(t *testing.T) {
 		t.Log("this CPU has no AVX2+FMA: the fused kernel is gonum's (still checked)")
 	}
 	defer func(v bool) { hasAVX2 = v }(hasAVX2)
-	for _, kind := range []lossKind{squaredLoss, logisticLoss} {
+	for _, kind := range []lossKind{squaredLoss, logisticLoss, hingeLoss} {
 		for _, rows := range []int{1, 7, 8, 9, 17, 100} {
 			s := softmaxData(uint64(rows), rows, 37, make([]float64, 37), []float64{0.3}, 0, rows%2 == 0)
 			for i := range s.x {
@@ -339,5 +358,84 @@ func TestLogisticResidualKernel(t *testing.T) {
 				t.Errorf("n=%d: label 0.5 not reported", n)
 			}
 		}
+	}
+}
+
+// TestHingeResiduals checks the hinge kernel row by row against its
+// definition: the loss max(0, z), z = 1 − s·m with s = 2y−1, the residual
+// −w·s inside the margin and 0 on or beyond it (the kink z = 0 included);
+// smoothed with width μ, z²/(2μ) and −w·s·z/μ on 0 < z ≤ μ, z − μ/2 above.
+func TestHingeResiduals(t *testing.T) {
+	for _, c := range []struct {
+		name        string
+		m, y, w, mu float64 // margin (the intercept 0.25 added), label, weight, smoothing
+		loss, resi  float64 // the row's unweighted loss, its weighted residual
+	}{
+		{"positive beyond the margin", 2, 1, 1, 0, 0, 0},
+		{"positive on the kink", 1, 1, 1, 0, 0, 0},
+		{"positive inside the margin", 0.5, 1, 1, 0, 0.5, -1},
+		{"positive misclassified", -2, 1, 1, 0, 3, -1},
+		{"negative beyond the margin", -3, 0, 1, 0, 0, 0},
+		{"negative on the kink", -1, 0, 1, 0, 0, 0},
+		{"negative inside the margin", -0.5, 0, 1, 0, 0.5, 1},
+		{"negative misclassified, weighted", 1.5, 0, 2, 0, 2.5, 2},
+		{"zero weight", 0, 1, 0, 0, 1, 0},
+		{"smoothed, beyond the margin", 1.25, 1, 1, 0.5, 0, 0},
+		{"smoothed, in the quadratic piece", 0.75, 1, 1, 0.5, 0.0625, -0.5},
+		{"smoothed, where the pieces meet", -0.5, 0, 2, 0.5, 0.25, 2},
+		{"smoothed, on the linear piece", -0.5, 1, 1, 0.5, 1.25, -1},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			const icpt = 0.25
+			b := &cluster.Block{Rows: 1, Cols: 1, X: []float64{0}, Y: []float64{c.y}, W: []float64{c.w}}
+			a := &lossArg{K: 1, D: 1, Coef: []float64{0}, Intercept: []float64{icpt}, Smooth: c.mu}
+			acc := newLossPartial(a)
+			k := &kernel{kind: hingeLoss, a: a, acc: acc, b: b, prod: 1}
+			m := []float64{c.m - icpt}
+			if err := k.residuals(m, 0, 1); err != nil {
+				t.Fatal(err)
+			}
+			if acc.Loss != c.w*c.loss || m[0] != c.resi || acc.Bias[0] != c.resi || acc.Weight != c.w {
+				t.Errorf("loss %v, residual %v, bias %v, weight %v; want %v, %v, %v, %v",
+					acc.Loss, m[0], acc.Bias[0], acc.Weight, c.w*c.loss, c.resi, c.resi, c.w)
+			}
+		})
+	}
+}
+
+// TestHingeLabelErrors: a label other than 0 or 1 is an error naming it,
+// its row and its partition, on every path of the pass; a NaN margin
+// reaches the loss instead of passing for a row beyond the margin.
+func TestHingeLabelErrors(t *testing.T) {
+	s := softmaxData(4, 30, 3, []float64{1, -1, 0.5}, []float64{0}, 0.3, false)
+	s.y[21] = -1
+	for _, c := range []struct {
+		name string
+		arg  lossArg
+		ds   func(e *cluster.Engine) *cluster.Dataset
+	}{
+		{"dense", lossArg{}, func(e *cluster.Engine) *cluster.Dataset { return s.dense(t, e, 2) }},
+		{"sparse", lossArg{}, func(e *cluster.Engine) *cluster.Dataset { return s.sparse(t, e, 2) }},
+		{"sampled", lossArg{Fraction: 0.999999, Seed: 1}, func(e *cluster.Engine) *cluster.Dataset { return s.dense(t, e, 2) }},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			e := newEngine(t, 2)
+			a := c.arg
+			a.K, a.D, a.Coef, a.Intercept = 1, 3, []float64{0.1, 0.2, 0.3}, []float64{0}
+			_, err := cluster.Aggregate(context.Background(), e, c.ds(e), taskFor(hingeLoss), &a)
+			want := "ml: hinge loss: label -1 at row 6 of partition 1 is not 0 or 1"
+			if err == nil || !strings.Contains(err.Error(), want) {
+				t.Fatalf("got %v, want an error containing %q", err, want)
+			}
+		})
+	}
+	b := &cluster.Block{Rows: 1, Cols: 1, X: []float64{math.NaN()}, Y: []float64{1}}
+	a := &lossArg{K: 1, D: 1, Coef: []float64{1}, Intercept: []float64{0}}
+	acc := newLossPartial(a)
+	if err := lossMap(context.Background(), hingeLoss, cluster.Part{Block: b}, a, acc); err != nil {
+		t.Fatal(err)
+	}
+	if !math.IsNaN(acc.Loss) {
+		t.Errorf("a NaN margin gave loss %v, want NaN", acc.Loss)
 	}
 }

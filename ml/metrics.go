@@ -269,7 +269,8 @@ func aucSorted(s []scored) (float64, error) {
 }
 
 // Metrics are a model's scores on a dataset. Fields that do not apply to
-// the model (R2 for a classifier, AUC for more than two classes) are NaN.
+// the model (R2 for a classifier, AUC for more than two classes, LogLoss
+// for a classifier without probabilities) are NaN.
 type Metrics struct {
 	Rows   int
 	Weight float64
@@ -350,11 +351,30 @@ var evalTask = cluster.Register(&cluster.Task[evalArg, evalPartial]{
 })
 
 // sparseRower is implemented by models that predict a CSR row without
-// densifying it (LinearModel, LogisticModel); Evaluate uses it.
+// densifying it (LinearModel, LogisticModel, SVMModel); Evaluate uses it.
 type sparseRower interface {
-	// predictSparse writes the row's prediction to pred[0] and, for a
-	// classifier, its class probabilities to proba.
-	predictSparse(pred, proba []float64, ind []int32, val []float64)
+	// predictSparse writes the row's prediction to pred[0] and its scores
+	// to score (see evalScores).
+	predictSparse(pred, score []float64, ind []int32, val []float64)
+}
+
+// marginer is a binary ClassPredictor without probabilities that ranks
+// rows by a margin (SVMModel); Evaluate takes its AUC from the margins.
+type marginer interface {
+	Margins(dst, x []float64, rows int)
+}
+
+// evalScores is the number of scores per row Evaluate reads from m:
+// NumClasses probabilities for a Classifier, the margin for a marginer, 0
+// otherwise.
+func evalScores(m Model) int {
+	switch m := m.(type) {
+	case Classifier:
+		return m.NumClasses()
+	case marginer:
+		return 1
+	}
+	return 0
 }
 
 func evalMap(ctx context.Context, p cluster.Part, a *evalArg, acc *evalPartial) error {
@@ -367,12 +387,12 @@ func evalMap(ctx context.Context, p cluster.Part, a *evalArg, acc *evalPartial) 
 	if b.Cols != d {
 		return fmt.Errorf("ml: evaluate: partition %d has %d features, the model %d", p.Index, b.Cols, d)
 	}
-	cl, _ := m.(Classifier)
 	k := 0
-	if cl != nil {
-		k = cl.NumClasses()
+	if cp, ok := m.(ClassPredictor); ok {
+		k = cp.NumClasses()
 		acc.Counts = make([]float64, k*k)
 	}
+	ns := evalScores(m)
 	// Rows go to the model a chunk at a time: dense rows as they are cached,
 	// CSR rows one by one when the model reads them (sparseRower), else
 	// written into a dense scratch chunk of at most 4 Mi values.
@@ -387,7 +407,7 @@ func evalMap(ctx context.Context, p cluster.Part, a *evalArg, acc *evalPartial) 
 			dense = make([]float64, chunk*d)
 		}
 	}
-	proba := make([]float64, chunk*max(k, 1))
+	score := make([]float64, chunk*max(ns, 1))
 	pred := make([]float64, chunk)
 	for lo := 0; lo < b.Rows; lo += chunk {
 		if lo%(64*chunk) == 0 {
@@ -399,14 +419,10 @@ func evalMap(ctx context.Context, p cluster.Part, a *evalArg, acc *evalPartial) 
 		n := hi - lo
 		switch {
 		case !b.Sparse():
-			x := b.X[lo*d : hi*d]
-			m.PredictBatch(pred[:n], x, n)
-			if cl != nil {
-				cl.ProbaBatch(proba[:n*k], x, n)
-			}
+			predictDense(m, pred[:n], score[:n*ns], b.X[lo*d:hi*d], n)
 		case sr != nil:
 			ind, val := b.SparseRow(lo)
-			sr.predictSparse(pred[:1], proba[:max(k, 1)], ind, val)
+			sr.predictSparse(pred[:1], score[:max(ns, 1)], ind, val)
 		default:
 			x := dense[:n*d]
 			for i := 0; i < n; i++ {
@@ -415,10 +431,7 @@ func evalMap(ctx context.Context, p cluster.Part, a *evalArg, acc *evalPartial) 
 					x[i*d+int(j)] = val[t]
 				}
 			}
-			m.PredictBatch(pred[:n], x, n)
-			if cl != nil {
-				cl.ProbaBatch(proba[:n*k], x, n)
-			}
+			predictDense(m, pred[:n], score[:n*ns], x, n)
 			for i := 0; i < n; i++ { // clear what was set, not the whole chunk
 				ind, _ := b.SparseRow(lo + i)
 				for _, j := range ind {
@@ -426,41 +439,67 @@ func evalMap(ctx context.Context, p cluster.Part, a *evalArg, acc *evalPartial) 
 				}
 			}
 		}
-		for i := 0; i < n; i++ {
-			row := lo + i
-			w, y := b.Weight(row), b.Y[row]
-			if cl == nil {
-				e := pred[i] - y
-				acc.SSE += w * e * e
-				acc.SAE += w * math.Abs(e)
-				// Welford's weighted update of the label moments.
-				acc.Weight += w
-				if w > 0 {
-					dy := y - acc.YMean
-					acc.YMean += dy * w / acc.Weight
-					acc.YM2 += w * dy * (y - acc.YMean)
-				}
-				continue
-			}
-			t, err := classIndex("evaluate: label", y, k, row)
-			if err != nil {
-				return fmt.Errorf("%w of partition %d", err, p.Index)
-			}
-			pc, err := classIndex("evaluate: prediction", pred[i], k, row)
-			if err != nil {
-				return err
-			}
-			pr := proba[i*k : (i+1)*k]
-			acc.Counts[t*k+pc] += w
-			acc.Weight += w
-			acc.LogLoss -= w * math.Log(min(max(pr[t], probEps), 1-probEps))
-			if k == 2 {
-				acc.Scores = append(acc.Scores, scored{pr[1], y, w})
-			}
+		if err := acc.add(b, p.Index, lo, k, ns, pred[:n], score); err != nil {
+			return err
 		}
 	}
 	acc.Rows = int64(b.Rows)
 	sort.Slice(acc.Scores, func(i, j int) bool { return lessScored(acc.Scores[i], acc.Scores[j]) })
+	return nil
+}
+
+// predictDense writes the predictions of n dense rows into pred and their
+// scores (see evalScores) into score.
+func predictDense(m Model, pred, score, x []float64, n int) {
+	m.PredictBatch(pred, x, n)
+	switch m := m.(type) {
+	case Classifier:
+		m.ProbaBatch(score, x, n)
+	case marginer:
+		m.Margins(score, x, n)
+	}
+}
+
+// add accumulates the rows [lo, lo+len(pred)) of b, predicted pred with ns
+// scores each in score; k is the number of classes, 0 for a regressor.
+func (acc *evalPartial) add(b *cluster.Block, part, lo, k, ns int, pred, score []float64) error {
+	for i := range pred {
+		row := lo + i
+		w, y := b.Weight(row), b.Y[row]
+		if k == 0 {
+			e := pred[i] - y
+			acc.SSE += w * e * e
+			acc.SAE += w * math.Abs(e)
+			// Welford's weighted update of the label moments.
+			acc.Weight += w
+			if w > 0 {
+				dy := y - acc.YMean
+				acc.YMean += dy * w / acc.Weight
+				acc.YM2 += w * dy * (y - acc.YMean)
+			}
+			continue
+		}
+		t, err := classIndex("evaluate: label", y, k, row)
+		if err != nil {
+			return fmt.Errorf("%w of partition %d", err, part)
+		}
+		pc, err := classIndex("evaluate: prediction", pred[i], k, row)
+		if err != nil {
+			return err
+		}
+		acc.Counts[t*k+pc] += w
+		acc.Weight += w
+		sc := score[i*ns : (i+1)*ns]
+		switch {
+		case ns == k: // probabilities
+			acc.LogLoss -= w * math.Log(min(max(sc[t], probEps), 1-probEps))
+			if k == 2 {
+				acc.Scores = append(acc.Scores, scored{sc[1], y, w})
+			}
+		case ns == 1 && k == 2: // a margin
+			acc.Scores = append(acc.Scores, scored{sc[0], y, w})
+		}
+	}
 	return nil
 }
 
@@ -516,9 +555,10 @@ func combineEval(dst, src *evalPartial) {
 // Evaluate scores a model on a dataset in one engine aggregation: the
 // model travels to the workers encoded (any registered algorithm), each
 // partition predicts its rows, and the partials combine into regression
-// metrics (RMSE, MAE, R²) or classification metrics (confusion matrix,
-// accuracy, precision, recall, F1, log-loss and, for two classes, the
-// exact AUC).
+// metrics (RMSE, MAE, R²) or, for a ClassPredictor, classification
+// metrics (confusion matrix, accuracy, precision, recall, F1; log-loss for
+// a Classifier; for two classes the exact AUC of the probability of class
+// 1, or of the margin of a model without probabilities such as SVMModel).
 func Evaluate(ctx context.Context, x cluster.Executor, ds *cluster.Dataset, m Model) (*Metrics, error) {
 	enc, err := m.MarshalBinary()
 	if err != nil {
@@ -534,21 +574,23 @@ func Evaluate(ctx context.Context, x cluster.Executor, ds *cluster.Dataset, m Mo
 	nan := math.NaN()
 	r := &Metrics{Rows: int(p.Rows), Weight: p.Weight, RMSE: nan, MAE: nan, R2: nan,
 		Accuracy: nan, Precision: nan, Recall: nan, F1: nan, LogLoss: nan, AUC: nan}
-	cl, ok := m.(Classifier)
+	cp, ok := m.(ClassPredictor)
 	if !ok {
 		r.RMSE = math.Sqrt(p.SSE / p.Weight)
 		r.MAE = p.SAE / p.Weight
 		r.R2 = 1 - p.SSE/p.YM2
 		return r, nil
 	}
-	k := cl.NumClasses()
+	k := cp.NumClasses()
 	c := &Confusion{K: k, Counts: p.Counts}
 	if c.Counts == nil {
 		c.Counts = make([]float64, k*k)
 	}
 	r.Confusion = c
 	r.Accuracy = c.Accuracy()
-	r.LogLoss = p.LogLoss / p.Weight
+	if _, ok := m.(Classifier); ok {
+		r.LogLoss = p.LogLoss / p.Weight
+	}
 	if k == 2 {
 		r.Precision, r.Recall, r.F1 = c.Precision(1), c.Recall(1), c.F1(1)
 		if auc, err := aucSorted(p.Scores); err == nil {

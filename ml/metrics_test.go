@@ -282,3 +282,104 @@ func TestEvaluateSparseWithoutCSRPath(t *testing.T) {
 		t.Fatalf("sparse through the dense scratch: RMSE %v R2 %v; dense %v %v", got.RMSE, got.R2, want.RMSE, want.R2)
 	}
 }
+
+// signModel is a binary ClassPredictor without probabilities: class 1
+// where the linear model's value is positive. marginModel adds its values
+// as margins, which make it a marginer.
+type signModel struct{ LinearModel }
+
+type marginModel struct{ signModel }
+
+func init() {
+	RegisterModel("test.sign", func() Model { return new(signModel) })
+	RegisterModel("test.margin", func() Model { return new(marginModel) })
+}
+
+func (*signModel) Algorithm() string   { return "test.sign" }
+func (*marginModel) Algorithm() string { return "test.margin" }
+func (*signModel) NumClasses() int     { return 2 }
+func (m *signModel) PredictBatch(dst, x []float64, rows int) {
+	m.LinearModel.PredictBatch(dst, x, rows)
+	for i, v := range dst {
+		dst[i] = 0
+		if v > 0 {
+			dst[i] = 1
+		}
+	}
+}
+func (m *signModel) MarshalBinary() ([]byte, error) { return m.marshal("test.sign") }
+func (m *marginModel) MarshalBinary() ([]byte, error) {
+	return m.marshal("test.margin")
+}
+func (m *signModel) marshal(algorithm string) ([]byte, error) {
+	enc, err := m.LinearModel.MarshalBinary()
+	if err != nil {
+		return nil, err
+	}
+	_, payload, err := ParseModel(enc)
+	return AppendModel(nil, algorithm, 1, payload), err
+}
+func (m *signModel) UnmarshalBinary(data []byte) error {
+	_, payload, err := ParseModel(data)
+	if err != nil {
+		return err
+	}
+	return m.LinearModel.UnmarshalBinary(AppendModel(nil, "linear", linearPayloadVersion, payload))
+}
+func (m *marginModel) Margins(dst, x []float64, rows int) { m.LinearModel.PredictBatch(dst, x, rows) }
+
+// predictSparse hides LinearModel's: the CSR path would predict values.
+//
+//lint:ignore U1000 it is there to hide the embedded method, not to be called
+func (*signModel) predictSparse() {}
+
+// TestEvaluateClassPredictorWithoutProbabilities: a ClassPredictor that is
+// not a Classifier gets the confusion metrics and, when it has margins,
+// the AUC of its margins; its log-loss is NaN, and asking for it is an
+// error.
+func TestEvaluateClassPredictorWithoutProbabilities(t *testing.T) {
+	s := softmaxData(35, 800, 4, []float64{1, -1, 0.5, 0.2}, []float64{0.1}, 0.3, true)
+	e := newEngine(t, 2)
+	ctx := context.Background()
+	lm, err := LinearRegression{}.Fit(ctx, e, s.dense(t, e, 3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lm.Intercept -= 0.5 // the value of a 0/1 label: margin 0 at one half
+	margin := make([]float64, s.rows)
+	lm.PredictBatch(margin, s.x, s.rows)
+	cls := make([]float64, s.rows)
+	(&signModel{*lm}).PredictBatch(cls, s.x, s.rows)
+	conf, _ := NewConfusion(2, s.y, cls, s.w)
+	auc, _ := AUC(s.y, margin, s.w)
+	for _, c := range []struct {
+		name    string
+		m       Model
+		wantAUC float64
+	}{
+		{"margins", &marginModel{signModel{*lm}}, auc},
+		{"no margins", &signModel{*lm}, math.NaN()},
+	} {
+		for _, sparse := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/sparse=%v", c.name, sparse), func(t *testing.T) {
+				ds := s.dense(t, e, 3)
+				if sparse {
+					ds = s.sparse(t, e, 3)
+				}
+				ev, err := Evaluate(ctx, e, ds, c.m)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !near(ev.Accuracy, conf.Accuracy()) || !near(ev.F1, conf.F1(1)) || !math.IsNaN(ev.RMSE) {
+					t.Errorf("accuracy %v F1 %v RMSE %v; slices %v %v", ev.Accuracy, ev.F1, ev.RMSE, conf.Accuracy(), conf.F1(1))
+				}
+				if !(near(ev.AUC, c.wantAUC) || math.IsNaN(ev.AUC) && math.IsNaN(c.wantAUC)) {
+					t.Errorf("AUC %v, want %v", ev.AUC, c.wantAUC)
+				}
+				if _, err := ev.Value("logloss"); !math.IsNaN(ev.LogLoss) || err == nil {
+					t.Errorf("log-loss %v (%v) of a model without probabilities", ev.LogLoss, err)
+				}
+			})
+		}
+	}
+}

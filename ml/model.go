@@ -26,11 +26,18 @@ type Model interface {
 	encoding.BinaryUnmarshaler
 }
 
-// Classifier is a Model that predicts class probabilities.
-type Classifier interface {
+// ClassPredictor is a Model whose predictions are class indices in
+// [0, NumClasses). Every Classifier is one; a model that decides classes
+// without probabilities (SVMModel) is a ClassPredictor only.
+type ClassPredictor interface {
 	Model
 	// NumClasses is the number of classes, 2 or more.
 	NumClasses() int
+}
+
+// Classifier is a ClassPredictor that also predicts class probabilities.
+type Classifier interface {
+	ClassPredictor
 	// ProbaBatch writes the class probabilities of each row of x into dst,
 	// rows×NumClasses row-major.
 	ProbaBatch(dst, x []float64, rows int)

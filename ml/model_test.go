@@ -26,6 +26,7 @@ func goldenModels() map[string]Model {
 			Threshold: 0.5},
 		"logistic_multinomial_v1.hex": &LogisticModel{Classes: 3, Multinomial: true,
 			Coef: []float64{1, 0, -1, 0, 1, 0}, Intercept: []float64{0.1, -0.2, 0.1}, Threshold: 0.5},
+		"linear_svc_v1.hex": &SVMModel{Coef: []float64{0.5, -1, 2}, Intercept: -0.75, Threshold: 0.25},
 	}
 }
 

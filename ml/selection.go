@@ -10,8 +10,8 @@ import (
 	"github.com/flintml/flint/cluster"
 )
 
-// Estimator fits a model to a dataset. LinearRegression and
-// LogisticRegression implement it.
+// Estimator fits a model to a dataset. LinearRegression,
+// LogisticRegression and LinearSVC implement it.
 type Estimator interface {
 	FitModel(ctx context.Context, x cluster.Executor, ds *cluster.Dataset) (Model, error)
 }
