@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"strconv"
 
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas64"
@@ -153,6 +154,7 @@ func minimizeHinge(ctx context.Context, o *glmObjective, s Settings) (*Result, e
 	total := &Result{X: v0, Status: IterationLimit}
 	user := s.Progress
 	stage := s
+	lastStage := false
 	stage.Progress = func(p Progress) bool {
 		if p.Iter == 0 && total.Evaluations > 0 {
 			return false // the end of the stage before
@@ -160,19 +162,25 @@ func minimizeHinge(ctx context.Context, o *glmObjective, s Settings) (*Result, e
 		p.Iter += total.Iterations
 		p.Evals += total.Evaluations
 		p.Elapsed += total.Elapsed
+		p.Stop = svmStop(p.Stop, lastStage, p.Iter >= maxIter, maxIter)
 		return user != nil && user(p)
 	}
 	for mu := svmSmoothStart; ; mu *= svmSmoothFactor {
 		o.arg.Smooth = mu
+		lastStage = mu*svmSmoothFactor < svmSmoothEnd*(1-1e-9)
 		stage.MaxIter = maxIter - total.Iterations
 		res, err := Minimize(ctx, o, total.X, nil, stage)
 		if res != nil {
 			addStage(total, res)
+			total.Stop = svmStop(res.Stop, lastStage, total.Iterations >= maxIter, maxIter)
 		}
 		if err != nil {
 			return total, err
 		}
 		last := mu*svmSmoothFactor < svmSmoothEnd*(1-1e-9)
+		if res.Status == Stopped {
+			total.Stop = res.Stop
+		}
 		if last || res.Status == Stopped || total.Iterations >= maxIter {
 			break
 		}
@@ -186,6 +194,21 @@ func minimizeHinge(ctx context.Context, o *glmObjective, s Settings) (*Result, e
 	}
 	total.F = f
 	return total, nil
+}
+
+// svmStop is the stop reason of the staged run for a stage's: none while
+// another stage follows, the budget's when the stages used it up, the last
+// stage's otherwise.
+func svmStop(stop string, last, budget bool, maxIter int) string {
+	switch {
+	case stop == "":
+		return ""
+	case budget:
+		return fmt.Sprintf("max_iter %d reached", maxIter)
+	case !last:
+		return ""
+	}
+	return stop + " (the last stage, hinge smoothed over " + strconv.FormatFloat(svmSmoothEnd, 'g', -1, 64) + ")"
 }
 
 // addStage adds the result of a stage to the run's, r.

@@ -207,9 +207,9 @@ func TestSVMLabelAndSettingErrors(t *testing.T) {
 		{LinearSVC{RegParam: math.Inf(1)}, "RegParam must be"},
 		{LinearSVC{Threshold: math.NaN()}, "Threshold must be a finite number, got NaN"},
 		{LinearSVC{Optimizer: Settings{Method: 7}}, "Method 7"},
-		{LinearSVC{Optimizer: Settings{CheckpointEvery: 5, Checkpoint: checkpoint}}, "CheckpointEvery and Resume need Method SGD, got lbfgs"},
-		{LinearSVC{Optimizer: Settings{Method: GD, Resume: &State{}}}, "need Method SGD, got gd"},
-		{LinearSVC{Optimizer: Settings{Method: SGD, CheckpointEvery: 5, Checkpoint: checkpoint}}, ""},
+		{LinearSVC{Optimizer: Settings{Checkpointing: Checkpointing[State]{CheckpointEvery: 5, Checkpoint: checkpoint}}}, "CheckpointEvery and Resume need Method SGD, got lbfgs"},
+		{LinearSVC{Optimizer: Settings{Method: GD, Checkpointing: Checkpointing[State]{Resume: &State{}}}}, "need Method SGD, got gd"},
+		{LinearSVC{Optimizer: Settings{Method: SGD, Checkpointing: Checkpointing[State]{CheckpointEvery: 5, Checkpoint: checkpoint}}}, ""},
 		{LinearSVC{RegParam: 0.1, Threshold: -2, NoIntercept: true, Standardization: true}, ""},
 	} {
 		err := c.svc.Validate()
@@ -442,20 +442,6 @@ func TestSVMSelection(t *testing.T) {
 	if err != nil || cv.Mean < 0.93 {
 		t.Errorf("cross-validated F1 %+v, %v", cv, err)
 	}
-	g := GridSearch{
-		Grid: map[string][]float64{"regParam": {1e-3, 1e-1, 100}},
-		Build: func(p Params) (Estimator, error) {
-			return LinearSVC{RegParam: p["regParam"], Standardization: true}, nil
-		},
-		Metric: "accuracy",
-	}
-	res, err := g.Run(ctx, e, ds)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(res.Trials) != 3 || res.Best["regParam"] == 100 {
-		t.Errorf("grid search: best %v of %d trials %+v", res.Best, len(res.Trials), res.Trials)
-	}
 }
 
 // TestSVMSGD: SGD runs once on the exact hinge, taking its subgradients
@@ -529,5 +515,35 @@ func BenchmarkLinearSVC(b *testing.B) {
 			b.ReportMetric(float64(m.Summary.Evaluations), "evals")
 			b.ReportMetric(m.Summary.Loss, "loss")
 		})
+	}
+}
+
+// TestSVMStopReason: the stages of a smoothed fit report as one run, so
+// only its last report says why it stopped — the last stage's reason, or
+// the shared max_iter.
+func TestSVMStopReason(t *testing.T) {
+	ref := readSVMReference(t)
+	s := svmSet(t, ref.SVM[0].Data)
+	e := newEngine(t, 2)
+	ds := s.dense(t, e, 3)
+	for _, c := range []struct {
+		maxIter int
+		want    string
+	}{{0, "(the last stage, hinge smoothed over 1e-06)"}, {15, "max_iter 15 reached"}} {
+		var stops []string
+		var last Progress
+		m, err := LinearSVC{RegParam: 1e-2, Optimizer: Settings{MaxIter: c.maxIter, Progress: func(p Progress) bool {
+			if p.Stop != "" {
+				stops = append(stops, p.Stop)
+			}
+			last = p
+			return false
+		}}}.Fit(context.Background(), e, ds)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(stops) != 1 || last.Stop == "" || !strings.Contains(last.Stop, c.want) || m.Summary.Stop != last.Stop {
+			t.Errorf("max_iter %d: stop reasons %q, last %q, summary %q; want one, containing %q", c.maxIter, stops, last.Stop, m.Summary.Stop, c.want)
+		}
 	}
 }
