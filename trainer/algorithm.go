@@ -30,6 +30,8 @@ type Algorithm struct {
 	MLP *MLPParams `yaml:"mlp" doc:"A multilayer perceptron classifier trained with autodiff gradients."`
 
 	NaiveBayes *NaiveBayesParams `yaml:"naive_bayes" doc:"Naive Bayes classification: multinomial, Bernoulli or Gaussian, as MLlib's NaiveBayes."`
+
+	LinearSVC *LinearSVCParams `yaml:"linear_svc" doc:"A linear support vector machine (hinge loss, L2 penalty) for binary classification, as MLlib's LinearSVC."`
 }
 
 // algo is the contract every algorithm implements, on the type of its spec
