@@ -47,7 +47,7 @@ algorithm:
 evaluation: {test_fraction: 0.2, seed: 7, metrics: [auc, accuracy]}
 `
 
-// mlpSpec, linearSpec and nbSpec read the same records as lrSpec.
+// mlpSpec, linearSpec, nbSpec and svmSpec read the same records as lrSpec.
 var (
 	mlpSpec = strings.Replace(strings.Replace(lrSpec, "name: clicks", "name: clicks-mlp", 1),
 		"logistic_regression: {reg_param: 0.01, max_iter: 30}", "mlp: {hidden_layers: [8], batch_size: 128, max_iter: 40, seed: 4}", 1)
@@ -56,6 +56,8 @@ var (
 		"metrics: [auc, accuracy]", "metrics: [rmse]", 1)
 	nbSpec = strings.Replace(strings.Replace(lrSpec, "name: clicks", "name: clicks-nb", 1),
 		"logistic_regression: {reg_param: 0.01, max_iter: 30}", "naive_bayes: {model_type: gaussian}", 1)
+	svmSpec = strings.Replace(strings.Replace(lrSpec, "name: clicks", "name: clicks-svm", 1),
+		"logistic_regression: {reg_param: 0.01, max_iter: 30}", "linear_svc: {reg_param: 0.01, max_iter: 60}", 1)
 )
 
 const kmeansSpec = `
@@ -198,7 +200,7 @@ func TestJobsOnWorkersEqualInProcess(t *testing.T) {
 			jobData(t, l)
 			d := newDriver(t, Config{HeartbeatInterval: 100 * time.Millisecond, HeartbeatTimeout: 5 * time.Second, Log: spec})
 			startWorkers(t, d, 3, "")
-			for _, job := range []struct{ name, spec string }{{"logistic", lrSpec}, {"linear (OWL-QN)", linearSpec}, {"mlp", mlpSpec}, {"kmeans", kmeansSpec}, {"als", alsSpec}, {"naive bayes", nbSpec}} {
+			for _, job := range []struct{ name, spec string }{{"logistic", lrSpec}, {"linear (OWL-QN)", linearSpec}, {"mlp", mlpSpec}, {"kmeans", kmeansSpec}, {"als", alsSpec}, {"naive bayes", nbSpec}, {"linear svm", svmSpec}} {
 				want, wantRes := runJob(t, l, job.spec, nil, nil) // in-process
 				got, gotRes := runJob(t, l, job.spec, d, nil)
 				sameArtifact(t, job.name, got, want, gotRes, wantRes)
