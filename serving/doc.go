@@ -151,8 +151,10 @@
 // # Algorithms
 //
 // Every model ml.UnmarshalModel decodes is served: a classifier (an
-// ml.Classifier) gets classes and probabilities, a model with a
-// NumClusters method clusters, any other ml.Model a value. Algorithms with
+// ml.ClassPredictor) gets classes, and probabilities too when it has them
+// (an ml.Classifier; a linear SVM has margins, not probabilities, and its
+// answers and V2 outputs have none), a model with a NumClusters method
+// clusters, any other ml.Model a value. Algorithms with
 // encodings of their own plug in as adapters (adapters.go), found by
 // Artifact.Algorithm: "kmeans" (ml/kmeans: the nearest centre of each row)
 // and "als" (ml/als). An ALS model serves the recommendation routes

@@ -27,6 +27,7 @@ type loadedModel struct {
 	pairs    pairScorer         // pred, when it scores (user, item) rows
 	rec      recommender        // nil when the model does not recommend
 	kind     outputKind
+	proba    bool     // a classifier that gives class probabilities
 	width    int      // feature vector length
 	classes  []string // class names of a classifier, in index order
 
@@ -88,6 +89,7 @@ func newLoadedModel(adapters map[string]adapter, name string, info models.Versio
 			lm.inputValues += max(1, f.Dim) // every field: tensors of those not read are taken too
 		}
 		if lm.kind == classification {
+			lm.proba = hasProbabilities(lm.pred)
 			k := lm.pred.numClasses()
 			if len(p.Classes) == k {
 				lm.classes = p.Classes
@@ -131,7 +133,12 @@ func (lm *loadedModel) prepareJSON() {
 			h := appendJSONString([]byte(`{"class":`), c)
 			h = append(h, `,"index":`...)
 			h = strconv.AppendInt(h, int64(i), 10)
-			lm.classHead[i] = append(h, `,"probabilities":[`...)
+			if lm.proba {
+				h = append(h, `,"probabilities":[`...)
+			} else {
+				h = append(h, '}')
+			}
+			lm.classHead[i] = h
 		}
 	}
 	lm.nativeHead = append(b, `,"predictions":[`...)
@@ -235,7 +242,7 @@ func (lm *loadedModel) flush(w *worker) error {
 	done := w.rows - n
 	w.pred = growKeep(w.pred, w.rows)
 	var pb []float64
-	if w.wantProba && lm.kind == classification {
+	if w.wantProba && lm.proba {
 		k := len(lm.classes)
 		w.proba = growKeep(w.proba, w.rows*k)
 		pb = w.proba[done*k : w.rows*k]

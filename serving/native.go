@@ -252,7 +252,7 @@ func (lm *loadedModel) checkFinite(w *worker, form rowForm, single bool) error {
 	nc := len(lm.classes)
 	for i, p := range w.pred[:w.rows] {
 		bad := math.IsNaN(p) || math.IsInf(p, 0)
-		if !bad && w.wantProba && nc > 0 {
+		if !bad && w.wantProba && lm.proba && nc > 0 {
 			for _, q := range w.proba[i*nc : (i+1)*nc] {
 				bad = bad || math.IsNaN(q) || math.IsInf(q, 0)
 			}
@@ -375,6 +375,9 @@ func (lm *loadedModel) encodeNative(w *worker) ([]byte, error) {
 				return nil, err
 			}
 			b = append(b, lm.classHead[k]...)
+			if !lm.proba {
+				break // the head closes the row: classes only
+			}
 			for j, p := range w.proba[i*nc : (i+1)*nc] {
 				if j > 0 {
 					b = append(b, ',')

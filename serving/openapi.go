@@ -60,7 +60,7 @@ func (s *Server) routes() []route {
 		return opDoc{id: id, tag: "v2", summary: "Inference on " + which + " (Open Inference Protocol)",
 			desc: "One input tensor per schema field, named after it: shape [N] (or [N, dim] for a vector field), " +
 				"FP64/FP32/INT64/INT32/BOOL data for numbers, BYTES for categorical and text fields. Outputs: " +
-				"\"predict\" (class index, value or cluster, shape [N]) and, for classifiers, \"probabilities\" (FP64, [N, classes]). " +
+				"\"predict\" (class index, value or cluster, shape [N]) and, for classifiers with probabilities, \"probabilities\" (FP64, [N, classes]). " +
 				"Tensors for schema fields the model does not read are ignored (refused when the server is strict about fields). " + bodyNote,
 			body: "InferenceRequest", ok: "InferenceResponse", fail: []int{400, 404, 408, 413, 415, 422, 503}}
 	}
@@ -268,7 +268,7 @@ func schemas() j {
 			"model!", str("Model name."), "version!", integer("The version that predicted."),
 			"classes", arr(str("Class names of a classifier, in index order.")),
 			"predictions!", arr(ref("Prediction"))),
-		"Prediction": object("One per row, in input order. Classifiers give class, index and probabilities; "+
+		"Prediction": object("One per row, in input order. Classifiers give class and index, and probabilities when they have them (a linear SVM has none); "+
 			"regressors value; clustering models cluster.",
 			"class", str("Predicted class name."), "index", integer("Predicted class index."),
 			"probabilities", arr(num), "value", j{"type": "number", "description": "Predicted value (always finite: a row whose prediction is not gets 422)."},

@@ -126,10 +126,12 @@ func decodeModel(adapters map[string]adapter, a *models.Artifact) (any, error) {
 	return newMLPredictor(m), nil
 }
 
-// mlPredictor adapts an ml.Model (and an ml.Classifier) to predictor.
+// mlPredictor adapts an ml.Model (and an ml.ClassPredictor or
+// ml.Classifier) to predictor.
 type mlPredictor struct {
-	m ml.Model
-	c ml.Classifier // nil for a regressor
+	m  ml.Model
+	cp ml.ClassPredictor // nil for a regressor
+	c  ml.Classifier     // nil for a model without probabilities (a linear SVM)
 }
 
 // clusterer is optional: an ml.Model whose predictions are cluster
@@ -141,12 +143,24 @@ type clusterer interface {
 
 func newMLPredictor(m ml.Model) *mlPredictor {
 	p := &mlPredictor{m: m}
+	p.cp, _ = m.(ml.ClassPredictor)
 	p.c, _ = m.(ml.Classifier)
 	return p
 }
 
+// probabilities says whether the model gives class probabilities.
+func (p *mlPredictor) probabilities() bool { return p.c != nil }
+
+// hasProbabilities says whether a classification predictor gives class
+// probabilities: those of ml.Classifier models do, others (a linear SVM)
+// give classes only.
+func hasProbabilities(p predictor) bool {
+	pp, ok := p.(interface{ probabilities() bool })
+	return ok && pp.probabilities()
+}
+
 func (p *mlPredictor) output() outputKind {
-	if p.c != nil {
+	if p.cp != nil {
 		return classification
 	}
 	if _, ok := p.m.(clusterer); ok {
@@ -158,10 +172,10 @@ func (p *mlPredictor) output() outputKind {
 func (p *mlPredictor) numFeatures() int { return p.m.NumFeatures() }
 
 func (p *mlPredictor) numClasses() int {
-	if p.c == nil {
+	if p.cp == nil {
 		return 0
 	}
-	return p.c.NumClasses()
+	return p.cp.NumClasses()
 }
 
 func (p *mlPredictor) predict(pred, proba, x []float64, rows int) error {

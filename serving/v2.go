@@ -168,7 +168,7 @@ func (lm *loadedModel) decodeV2(ctx context.Context, w *worker, body []byte, max
 	if !seen["inputs"] {
 		return req, badRequest(`no "inputs" in the request`)
 	}
-	w.wantProba = req.wantsProba()
+	w.wantProba = req.wantsProba() && lm.proba
 	if err := lm.v2Rows(ctx, w, w.tensors[:req.nTensors], maxRows); err != nil {
 		return req, err
 	}

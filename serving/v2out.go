@@ -127,7 +127,7 @@ func (lm *loadedModel) v2Metadata(versions []string) v2ModelMetadata {
 			dt = "INT64"
 		}
 		md.Outputs = append(md.Outputs, v2Tensor{Name: outPredict, Datatype: dt, Shape: []int{-1}})
-		if lm.kind == classification {
+		if lm.proba {
 			md.Outputs = append(md.Outputs, v2Tensor{Name: outProba, Datatype: "FP64", Shape: []int{-1, len(lm.classes)}})
 		}
 		if lm.pairs != nil {
@@ -200,7 +200,7 @@ func (lm *loadedModel) parseOutputs(sc *scanner, req *v2Request) error {
 // v2Outputs names the model's output tensors.
 func (lm *loadedModel) v2Outputs() []string {
 	switch {
-	case lm.kind == classification:
+	case lm.proba:
 		return []string{outPredict, outProba}
 	case lm.pairs != nil:
 		return []string{outPredict, outRow}
