@@ -8,6 +8,7 @@ import (
 
 	"github.com/flintml/flint/cluster"
 	"github.com/flintml/flint/features"
+	"github.com/flintml/flint/features/stream"
 	"github.com/flintml/flint/ml"
 )
 
@@ -90,6 +91,7 @@ type fitEnv struct {
 	progress func(ml.Progress)  // reports the fit's iterations
 	ckpt     *checkpointer      // nil: the fit takes no checkpoints
 	ratings  *ratingKeys        // rating rows: the names of string ids
+	features *stream.Enrichment // the streaming features joined to the records, if any
 }
 
 // classes is the number of classes of a categorical label, 0 for a

@@ -132,6 +132,18 @@ func (j *job) planAll(ctx context.Context) (sources, test []cluster.Source, err 
 			return nil, nil, fmt.Errorf("trainer: evaluation.test: %w", err)
 		}
 	}
+	if f := j.spec.Features; f != nil {
+		e, def, err := f.enrichment()
+		if err != nil {
+			return nil, nil, err
+		}
+		if sources, err = j.joinSources(ctx, sources, e, def); err != nil {
+			return nil, nil, err
+		}
+		if test, err = j.joinSources(ctx, test, e, def); err != nil {
+			return nil, nil, fmt.Errorf("%w (evaluation.test)", err)
+		}
+	}
 	return sources, test, nil
 }
 

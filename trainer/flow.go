@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/flintml/flint/features/stream"
 	"github.com/flintml/flint/ml"
 	"github.com/flintml/flint/models"
 )
@@ -73,6 +74,13 @@ func (j *job) run(ctx context.Context) (*Result, error) {
 		if art.Pipeline, err = json.Marshal(env.pipe); err != nil {
 			return nil, err
 		}
+	}
+	if env.features != nil {
+		sec, err := artifactSection(*env.features)
+		if err != nil {
+			return nil, err
+		}
+		art.Extra = map[string][]byte{stream.ArtifactSection: sec}
 	}
 	return j.publish(ctx, res, art)
 }

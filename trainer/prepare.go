@@ -29,6 +29,16 @@ func (j *job) skipBad() bool {
 // evaluation.test's) and caches the feature rows of both.
 func (j *job) prepareRows(ctx context.Context, env *fitEnv, sources, testSources []cluster.Source, res *Result) (data, data, error) {
 	spec := j.spec
+	if f := spec.Features; f != nil {
+		e, def, err := f.enrichment()
+		if err != nil {
+			return nil, nil, err
+		}
+		if err := checkFeatures(spec.Schema, def, e); err != nil {
+			return nil, nil, err
+		}
+		env.features = &e
+	}
 	j.obs.Phase("fitting feature transforms")
 	pipe, err := features.New(spec.Schema, spec.Transforms)
 	if err != nil {

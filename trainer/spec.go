@@ -19,6 +19,7 @@ type Spec struct {
 	Description string                   `yaml:"description" doc:"Free text, stored with the model."`
 	Source      Source                   `yaml:"source" doc:"Where the training records come from: a log topic or files." required:"true"`
 	Schema      features.Schema          `yaml:"schema" doc:"The fields of a record and how records are encoded." required:"true"`
+	Features    *FeaturesSpec            `yaml:"features" doc:"Streaming features joined to every record as of its time (point in time), from a feature definition; served from the entity key alone."`
 	Transforms  []features.TransformSpec `yaml:"transforms" doc:"Feature transforms, fitted on the training data and stored with the model."`
 	Algorithm   Algorithm                `yaml:"algorithm" doc:"The algorithm and its hyper-parameters: exactly one of its fields." required:"true"`
 	Evaluation  Evaluation               `yaml:"evaluation" doc:"How the model is evaluated: held-out split or cross-validation, metrics, and a hyper-parameter grid."`
@@ -247,6 +248,16 @@ func (s *Spec) validate(d *decoder) {
 		a.check(s, "algorithm."+name, d.at)
 	}
 	s.validateEvaluation(d, name, a)
+	if f := s.Features; f != nil {
+		switch {
+		case f.Definition == "":
+			d.at("features.definition", "required: the feature definition file")
+		case s.Source.Topic == "":
+			d.at("features", "the records must come from a topic keyed by the entity key, not files")
+		case chosen && a.input() != featureRows:
+			d.at("features", "%s reads its own fields; it takes no streaming features", name)
+		}
+	}
 	if s.Engine.CheckpointEvery < 0 {
 		d.at("engine.checkpoint_every", "must not be negative, got %d", s.Engine.CheckpointEvery)
 	}

@@ -46,6 +46,10 @@ func Plan(s *Spec) string {
 			}
 		}
 	}
+	if f := s.Features; f != nil {
+		fmt.Fprintf(&b, "  streaming features: the aggregates of %s, as of each record's %s, by entity key %s\n",
+			f.Definition, orDefault(f.Time, "log timestamp"), orDefault(f.Key, "(the definition's key)"))
+	}
 	fmt.Fprintf(&b, "  algorithm: %s\n", s.Algorithm.Name())
 	planEvaluation(&b, s)
 	workers := "one worker per core"

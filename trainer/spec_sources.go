@@ -25,6 +25,13 @@ func (s *Spec) CheckSources(ctx context.Context, l log.Log, where string) error 
 	if t := s.Evaluation.Test; t != nil && (t.Topic != "" || len(t.Files) > 0) {
 		checkSourceExists(ctx, "evaluation.test", *t, l, where, at)
 	}
+	if f := s.Features; f != nil {
+		if _, def, err := f.enrichment(); err != nil {
+			at("features.definition", "%v", err)
+		} else if l != nil {
+			checkSourceExists(ctx, "features.definition", Source{Topic: def.Source.Topic}, l, where, at)
+		}
+	}
 	if len(errs) > 0 {
 		return errs
 	}

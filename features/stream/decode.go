@@ -9,7 +9,8 @@ import (
 )
 
 // RecordDecoder turns source records (JSON objects, as flint ingest
-// appends them) into events. Field values decode only through the features
+// appends them) into events, reading the definition's fields and skipping
+// any others (a label, say). Field values decode only through the features
 // package (features.Schema.Decode), as at training and serving: number
 // fields are numeric, string fields categorical and timestamp fields
 // timestamps (RFC 3339 text or Unix seconds, kept as milliseconds). The key
@@ -26,7 +27,9 @@ type RecordDecoder struct {
 
 // NewRecordDecoder returns a decoder for a definition's source records.
 func NewRecordDecoder(def *Definition) *RecordDecoder {
-	d := &RecordDecoder{def: def, schema: features.Schema{Format: "json"}, time: -1}
+	// Events may hold fields the definition does not read (a label, say):
+	// they are skipped.
+	d := &RecordDecoder{def: def, schema: features.Schema{Format: "json", IgnoreUnknown: true}, time: -1}
 	for i, f := range def.Source.Fields {
 		ff := features.Field{Name: f.Name, Optional: f.Name != def.Source.Key && f.Name != def.Source.Time}
 		switch f.Type {

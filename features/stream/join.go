@@ -30,7 +30,8 @@ type JoinArg struct {
 	// partition of the definition's source topic.
 	EventFrom, EventTo int64
 	// OnEvents says the labels are the events themselves (a label field on
-	// the events): each is answered as of its own time, before it is
+	// the events; the source is a range of the definition's topic, within
+	// the events read): each is answered as of its own time, before it is
 	// applied. Otherwise the label records hold Key and Time fields.
 	OnEvents bool
 	// Key is the label records' entity key field, Time their event-time
@@ -77,14 +78,16 @@ func asOfJoin(ctx context.Context, l cluster.LogReader, s cluster.Source, fn fun
 	}
 	var events []Event
 	var labels []Label
-	if a.OnEvents {
-		events, labels = decodeEvents(def, records, true)
-	} else {
-		evRecs, err := readRange(ctx, l, def.Source.Topic, s.LogPartition, a.EventFrom, a.EventTo)
-		if err != nil {
+	evRecs := records
+	if !a.OnEvents || a.EventFrom != s.From || a.EventTo != s.To {
+		if evRecs, err = readRange(ctx, l, def.Source.Topic, s.LogPartition, a.EventFrom, a.EventTo); err != nil {
 			return err
 		}
-		events, _ = decodeEvents(def, evRecs, false)
+	}
+	events, _ = decodeEvents(def, evRecs, false)
+	if a.OnEvents {
+		_, labels = decodeEvents(def, records, true)
+	} else {
 		labels = recordLabels(a.Key, a.Time, records)
 	}
 	agg := NewAggregator(def)
@@ -247,3 +250,24 @@ func orField(f, def string) string {
 	}
 	return f
 }
+
+// Enrichment says how records are joined with a definition's features:
+// a training job's records as of their time, and, stored with the model
+// it trains, the rows a server predicts for, so that both get their
+// features the same way.
+type Enrichment struct {
+	// Definition is the definition's YAML, File the file it came from.
+	Definition string `json:"definition"`
+	File       string `json:"file"`
+	// Key is the records' entity key field; Time their time field ("" for
+	// the record timestamp at training, and the request time at serving).
+	Key  string `json:"key"`
+	Time string `json:"time,omitempty"`
+}
+
+// Parse parses the enrichment's definition.
+func (e Enrichment) Parse() (*Definition, error) { return Parse(e.File, []byte(e.Definition)) }
+
+// ArtifactSection is the name of the model artefact section
+// (models.Artifact.Extra) that holds a model's Enrichment, as JSON.
+const ArtifactSection = "features"
