@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/flintml/flint/internal/bearer"
+	"github.com/flintml/flint/log"
 	"github.com/flintml/flint/models"
 )
 
@@ -20,6 +21,11 @@ type Config struct {
 	// Registry holds the models to serve (a local directory or S3; serving
 	// does not care). Required.
 	Registry *models.Registry
+	// Log is where models trained with streaming features find their
+	// definitions' changelogs, to fill the features in from the entity key
+	// (see features.go). nil: such models are served only with rows that
+	// give every feature.
+	Log log.Log
 	// Addr is where ListenAndServe listens. Default ":8080".
 	Addr string
 	// WatchInterval is how often the registry is polled for new versions

@@ -85,7 +85,7 @@ func (s *Server) StartLoader() {
 			return
 		}
 		ctx, cancel := context.WithCancel(context.Background())
-		s.stop = cancel
+		s.stop, s.life = cancel, ctx
 		s.loaderDone = make(chan struct{})
 		go s.runLoader(ctx)
 	})
@@ -356,6 +356,12 @@ func (s *Server) loadVersion(ctx context.Context, name string, info models.Versi
 	}
 	if lm != nil {
 		lm.strict = s.cfg.StrictFields
+		lm.featureAge = s.metrics.featureAge.WithLabelValues(name)
+		if ferr := s.attachFeatures(lm, a); errors.Is(ferr, errNoLog) {
+			s.log.Warn("serving: rows must give every streaming feature", "model", name, "version", info.Version, "why", ferr)
+		} else if ferr != nil {
+			err = ferr
+		}
 	}
 	if err != nil {
 		err = fmt.Errorf("load model %s version %d: %w", name, info.Version, err)

@@ -24,8 +24,9 @@ type metrics struct {
 	failing     *prometheus.GaugeVec     // model
 	inMemory    prometheus.Gauge
 	watchErrors prometheus.Counter
-	shed        prometheus.Counter // requests refused for the in-flight bytes bound
-	authRefused prometheus.Counter // requests refused for a missing or invalid token
+	shed        prometheus.Counter       // requests refused for the in-flight bytes bound
+	authRefused prometheus.Counter       // requests refused for a missing or invalid token
+	featureAge  *prometheus.HistogramVec // model: seconds from a served key's last event to the request
 }
 
 func newMetrics() *metrics {
@@ -76,8 +77,13 @@ func newMetrics() *metrics {
 			Name: "flint_serving_auth_refused_total",
 			Help: "Requests refused with 401 for a missing or invalid bearer token.",
 		}),
+		featureAge: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "flint_serving_feature_age_seconds",
+			Help:    "Freshness of served streaming features: seconds from the last event of the row's entity key the server's replica holds to the request, by model.",
+			Buckets: []float64{.01, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 86400},
+		}, []string{"model"}),
 	}
-	m.reg.MustRegister(m.requests, m.shed, m.authRefused, m.latency, m.rows, m.loads, m.version, m.ready, m.failing, m.inMemory, m.watchErrors,
+	m.reg.MustRegister(m.requests, m.shed, m.authRefused, m.featureAge, m.latency, m.rows, m.loads, m.version, m.ready, m.failing, m.inMemory, m.watchErrors,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

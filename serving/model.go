@@ -9,6 +9,8 @@ import (
 	"sync"
 	"unicode/utf8"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/flintml/flint/features"
 	"github.com/flintml/flint/models"
 )
@@ -31,11 +33,13 @@ type loadedModel struct {
 	width    int      // feature vector length
 	classes  []string // class names of a classifier, in index order
 
-	fields      []features.Field // the schema's fields
-	input       []bool           // the pipeline reads fields[i] (features.Pipeline.ReadsField); others are ignored
-	index       map[string]int   // field name -> index in fields
-	inputValues int              // values in one row of the schema's fields (a vector field counts its dim)
-	strict      bool             // Config.StrictFields: refuse the fields the pipeline does not read
+	fields      []features.Field    // the schema's fields
+	input       []bool              // the pipeline reads fields[i] (features.Pipeline.ReadsField); others are ignored
+	feat        *modelFeatures      // the streaming features the server fills in; nil for none
+	featureAge  prometheus.Observer // seconds from a served key's last event to the request
+	index       map[string]int      // field name -> index in fields
+	inputValues int                 // values in one row of the schema's fields (a vector field counts its dim)
+	strict      bool                // Config.StrictFields: refuse the fields the pipeline does not read
 
 	workers sync.Pool // *worker
 
@@ -157,7 +161,8 @@ func (lm *loadedModel) labelOrWeight(j int) bool {
 type worker struct {
 	t    *features.Transformer
 	row  features.Row
-	seen []uint32 // seen[i] == gen: field i was given in the current row
+	feat []float64 // a row's streaming feature values
+	seen []uint32  // seen[i] == gen: field i was given in the current row
 	gen  uint32
 	sc   scanner
 

@@ -316,7 +316,7 @@ func (lm *loadedModel) readRow(w *worker, i int, form rowForm) error {
 			return rowError(i, form, fieldErr(lm.fields[j].Name, "given twice"))
 		}
 		w.seen[j] = w.gen
-		if !lm.input[j] { // the label, the weight, a field no transform reads: accepted, not used
+		if !lm.reads(j) { // the label, the weight, a field no transform reads: accepted, not used
 			if lm.strict {
 				return rowError(i, form, fieldErr(lm.fields[j].Name, "the model does not use this field (the server is strict about fields)"))
 			}
@@ -347,6 +347,11 @@ func (w *worker) nextRow() {
 // checkRow marks the fields not given (or null) as missing and checks that
 // the required ones are there.
 func (lm *loadedModel) checkRow(w *worker, i int, form rowForm) error {
+	if lm.feat != nil {
+		if err := lm.fillFeatures(w, i, form); err != nil {
+			return err
+		}
+	}
 	row := w.row
 	for j, f := range lm.fields {
 		if w.seen[j] == w.gen && !row[j].Missing {

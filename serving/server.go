@@ -18,6 +18,7 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/flintml/flint/features/stream"
 	"github.com/flintml/flint/internal/bearer"
 	"github.com/flintml/flint/models"
 )
@@ -47,9 +48,11 @@ type Server struct {
 	retries map[string]*backoff // guarded by loadMu: models with failed loads
 
 	startOnce  sync.Once
-	mu         sync.Mutex         // guards the fields below
-	stop       context.CancelFunc // stops the loader goroutine StartLoader started
-	loaderDone chan struct{}      // closed when it has exited
+	mu         sync.Mutex                 // guards the fields below
+	stop       context.CancelFunc         // stops the loader goroutine StartLoader started
+	life       context.Context            // the loader's: ends when the server stops
+	replicas   map[string]*stream.Replica // streaming-feature replicas by definition name
+	loaderDone chan struct{}              // closed when it has exited
 	closed     bool
 	ln         net.Listener
 }

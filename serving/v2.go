@@ -452,7 +452,7 @@ func (lm *loadedModel) v2Rows(ctx context.Context, w *worker, ts []tensor, maxRo
 		if byField[j] >= 0 {
 			return badRequest("input %q given twice", t.name)
 		}
-		if !lm.input[j] { // a field of the schema the model does not read: ignored
+		if !lm.reads(j) { // a field of the schema the model does not read: ignored
 			byField[j], t.field = i, -1
 			continue
 		}
@@ -529,7 +529,7 @@ func (lm *loadedModel) v2Rows(ctx context.Context, w *worker, ts []tensor, maxRo
 		n = 0
 	}
 	for j, f := range lm.fields {
-		if lm.input[j] && !f.Optional && byField[j] < 0 {
+		if lm.input[j] && !f.Optional && byField[j] < 0 && !lm.filled(j) {
 			return badRequest("no input %q (the model needs one tensor per field; see GET /v2/models/%s)", f.Name, lm.name)
 		}
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/flintml/flint/log"
 	"github.com/flintml/flint/serving"
 )
 
@@ -47,6 +48,11 @@ Bearer-token auth is on when --tokens-file (lines "read TOKEN" or "admin TOKEN")
 or $FLINT_SERVE_TOKENS holds tokens: read tokens may predict and read metadata,
 admin tokens may also move aliases. $FLINT_SERVE_TOKENS set but holding no token
 is refused, as an empty --tokens-file is. The start-up line says whether auth is on.
+
+A model trained with streaming features (a job's features: section) is served from
+the entity key and the request-time fields alone: the server follows the feature
+definition's changelog in the --log (read beside the process that writes it) and
+fills the aggregates in as of the row's time field, or the request time.
 
 The access log is off by default; --access-log N logs one request in N.`,
 		Example: `  flint serve --addr 127.0.0.1:8080
@@ -88,7 +94,17 @@ func runServe(cmd *cobra.Command, s streams, o serveOptions) error {
 	if err != nil {
 		return err
 	}
-	srv, err := serving.New(serving.Config{Registry: reg, Addr: o.addr, WatchInterval: o.watch, DefaultAlias: o.alias,
+	// Models trained with streaming features fill them in from their
+	// definitions' changelogs in the log, read beside its writer.
+	logSpec, _ := cmd.Flags().GetString("log")
+	var l log.Log
+	if l, err = openLogReadOnly(ctx, logSpec); err != nil {
+		logger.Info("flint serve: no log to follow feature changelogs in; models with streaming features need every feature in their rows", "log", logSpec, "err", err)
+		l = nil
+	} else {
+		defer l.Close()
+	}
+	srv, err := serving.New(serving.Config{Registry: reg, Log: l, Addr: o.addr, WatchInterval: o.watch, DefaultAlias: o.alias,
 		MaxBodyBytes: o.maxBody, MaxInFlightBytes: o.maxFlight, AccessLog: o.accessLog, StrictFields: o.strict, MaxRows: o.maxRows, Tokens: tokens, TokensFile: o.tokensFile, TLSCert: o.tlsCert, TLSKey: o.tlsKey,
 		RequestTimeout: o.timeout, Logger: logger, Version: version})
 	if err != nil {
