@@ -131,12 +131,7 @@ func Ingest(ctx context.Context, l Appender, r io.Reader, opt IngestOptions) (In
 		}
 		rec := log.Record{Value: append([]byte(nil), line...)}
 		if key >= 0 {
-			v := row[key]
-			k := v.Str
-			if opt.Schema.Fields[key].Type == Numeric || opt.Schema.Fields[key].Type == Timestamp {
-				k = formatCategory(v.Num)
-			}
-			rec.Key = []byte(k)
+			rec.Key = []byte(KeyText(row[key], opt.Schema.Fields[key]))
 		}
 		batch = append(batch, rec)
 		if len(batch) == batchSize {
@@ -162,4 +157,16 @@ func trimSpace(b []byte) []byte {
 		b = b[:len(b)-1]
 	}
 	return b
+}
+
+// KeyText is the text a record is keyed by when its field f, of value v,
+// keys it: the text of a categorical or text field, the shortest form of a
+// number (as a number becomes a category). flint ingest --key, the HTTP
+// ingest endpoint, the feature processor and the server all key by it, so
+// a key's records share a partition and its state is found again.
+func KeyText(v Value, f Field) string {
+	if f.Type == Numeric || f.Type == Timestamp {
+		return formatCategory(v.Num)
+	}
+	return v.Str
 }

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"math"
 	"slices"
-	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -165,10 +164,7 @@ func (lm *loadedModel) fillFeatures(w *worker, i int, form rowForm) error {
 	if !given(f.key) {
 		return rowError(i, form, fieldErr(lm.fields[f.key].Name, "missing: the model's streaming features are looked up by this entity key"))
 	}
-	key := row[f.key].Str
-	if lm.fields[f.key].Type != features.Categorical {
-		key = strconv.FormatFloat(row[f.key].Num, 'g', -1, 64) // as flint ingest keys a record by a number
-	}
+	key := features.KeyText(row[f.key], lm.fields[f.key])
 	now := time.Now().UnixMilli()
 	at := now
 	if f.time >= 0 && given(f.time) {

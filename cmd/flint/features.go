@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
 
+	"github.com/flintml/flint/features/httpingest"
 	"github.com/flintml/flint/features/stream"
 	"github.com/flintml/flint/internal/logspec"
 	"github.com/flintml/flint/log"
@@ -54,7 +55,7 @@ func defaultStateDir(def *stream.Definition) string {
 }
 
 func newFeaturesRunCmd(s streams) *cobra.Command {
-	var file, state, group, metrics string
+	var file, state, group, metrics, httpAddr, tokenFile string
 	cmd := &cobra.Command{
 		Use:   "run -f DEFS",
 		Short: "Keep a definition's features current from its source topic",
@@ -70,28 +71,39 @@ The source must be keyed by the definition's key field (flint ingest --key FIELD
 An embedded log (dir:) is opened with an fsync before every append is acknowledged,
 so a machine crash loses nothing the store has counted as published; it has one
 writer process, so flint ingest cannot append to it while the processor runs (a
-kafka: log takes both at once).`,
-		Example: `  flint features run -f card_activity.yaml --metrics :9464`,
-		Args:    cobra.NoArgs,
+kafka: log takes both at once): --http ADDR serves an ingest endpoint for services
+instead, POST /v1/topics/SOURCE/records with {"records": [JSON objects]}, each
+checked against the definition's fields and keyed by its key field, answered with
+the partition and offset of each once the log has them on disk; it needs the
+bearer token in --token-file (or $FLINT_INGEST_TOKEN) when one is given.`,
+		Example: `  flint features run -f card_activity.yaml --metrics :9464
+  flint features run -f card_activity.yaml --http 127.0.0.1:8090`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if file == "" {
 				return errors.New("--file (-f) is required: the feature definition to run")
 			}
-			return runFeatures(cmd, s, file, state, group, metrics)
+			return runFeatures(cmd, s, featuresRun{file, state, group, metrics, httpAddr, tokenFile})
 		},
 	}
 	cmd.Flags().StringVarP(&file, "file", "f", "", "the feature definition (YAML)")
 	cmd.Flags().StringVar(&state, "state", "", "the state store's directory (default flint-data/features/NAME)")
 	cmd.Flags().StringVar(&group, "group", "", "the consumer group (default features.NAME)")
 	cmd.Flags().StringVar(&metrics, "metrics", "", "serve Prometheus metrics on this address (host:port) at /metrics")
+	cmd.Flags().StringVar(&httpAddr, "http", "", "serve the HTTP ingest endpoint for the source topic on this address (host:port)")
+	cmd.Flags().StringVar(&tokenFile, "token-file", "", "a file holding the bearer token the ingest endpoint asks for (default $FLINT_INGEST_TOKEN; none: no token)")
 	return cmd
 }
 
-func runFeatures(cmd *cobra.Command, s streams, file, state, group, metricsAddr string) error {
-	def, err := loadDefinition(file)
+// featuresRun is what flint features run was asked to do.
+type featuresRun struct{ file, state, group, metrics, http, tokenFile string }
+
+func runFeatures(cmd *cobra.Command, s streams, o featuresRun) error {
+	def, err := loadDefinition(o.file)
 	if err != nil {
 		return err
 	}
+	state, group, metricsAddr := o.state, o.group, o.metrics
 	if state == "" {
 		state = defaultStateDir(def)
 	}
@@ -108,8 +120,18 @@ func runFeatures(cmd *cobra.Command, s streams, file, state, group, metricsAddr 
 		return err
 	}
 	defer p.Close()
+	collectors := p.Metrics().Collectors()
+	if o.http != "" {
+		stop, cs, err := serveIngest(o, def, l, logger)
+		if err != nil {
+			return err
+		}
+		defer stop()
+		collectors = append(collectors, cs...)
+		fmt.Fprintf(s.err, "features %s: ingest endpoint http://%s/v1/topics/%s/records\n", def.Name, o.http, def.Source.Topic)
+	}
 	if metricsAddr != "" {
-		stop, err := serveMetrics(metricsAddr, p.Metrics().Collectors(), logger)
+		stop, err := serveMetrics(metricsAddr, collectors, logger)
 		if err != nil {
 			return err
 		}
@@ -117,6 +139,41 @@ func runFeatures(cmd *cobra.Command, s streams, file, state, group, metricsAddr 
 	}
 	fmt.Fprintf(s.err, "features %s: consuming %s; state in %s\n", def.Name, def.Source.Topic, state)
 	return p.Run(ctx)
+}
+
+// serveIngest serves the HTTP ingest endpoint for the definition's source
+// topic on o.http.
+func serveIngest(o featuresRun, def *stream.Definition, l log.Log, logger *slog.Logger) (stop func(), cs []prometheus.Collector, err error) {
+	token := os.Getenv("FLINT_INGEST_TOKEN")
+	if o.tokenFile != "" {
+		b, err := os.ReadFile(o.tokenFile)
+		if err != nil {
+			return nil, nil, fmt.Errorf("--token-file: %w", err)
+		}
+		if token = strings.TrimSpace(string(b)); token == "" {
+			return nil, nil, fmt.Errorf("--token-file %s holds no token", o.tokenFile)
+		}
+	}
+	h, err := httpingest.New(httpingest.Config{Log: l, Logger: logger, Token: token,
+		Topics: map[string]httpingest.Topic{def.Source.Topic: {Schema: def.SourceSchema(), Key: def.Source.Key}}})
+	if err != nil {
+		return nil, nil, err
+	}
+	ln, err := net.Listen("tcp", o.http)
+	if err != nil {
+		return nil, nil, fmt.Errorf("--http: %w", err)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			logger.Error("features: ingest endpoint", "err", err)
+		}
+	}()
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+	}, h.Collectors(), nil
 }
 
 // openSyncedLog opens the log for the processor: the embedded log with an

@@ -25,12 +25,13 @@ type RecordDecoder struct {
 	time   int    // schema index of the time field, -1 for the record's timestamp
 }
 
-// NewRecordDecoder returns a decoder for a definition's source records.
-func NewRecordDecoder(def *Definition) *RecordDecoder {
-	// Events may hold fields the definition does not read (a label, say):
-	// they are skipped.
-	d := &RecordDecoder{def: def, schema: features.Schema{Format: "json", IgnoreUnknown: true}, time: -1}
-	for i, f := range def.Source.Fields {
+// SourceSchema is the schema of the definition's source records, in the
+// features package's terms: its fields (numbers numeric, strings
+// categorical, timestamps timestamps), the key and time fields required,
+// the others optional, and fields it does not name skipped.
+func (def *Definition) SourceSchema() features.Schema {
+	s := features.Schema{Format: "json", IgnoreUnknown: true}
+	for _, f := range def.Source.Fields {
 		ff := features.Field{Name: f.Name, Optional: f.Name != def.Source.Key && f.Name != def.Source.Time}
 		switch f.Type {
 		case Number:
@@ -40,7 +41,15 @@ func NewRecordDecoder(def *Definition) *RecordDecoder {
 		default:
 			ff.Type = features.Timestamp
 		}
-		d.schema.Fields = append(d.schema.Fields, ff)
+		s.Fields = append(s.Fields, ff)
+	}
+	return s
+}
+
+// NewRecordDecoder returns a decoder for a definition's source records.
+func NewRecordDecoder(def *Definition) *RecordDecoder {
+	d := &RecordDecoder{def: def, schema: def.SourceSchema(), time: -1}
+	for i, f := range def.Source.Fields {
 		d.slots = append(d.slots, def.slots[f.Name])
 		if f.Name == def.Source.Key {
 			d.key = i
@@ -71,12 +80,7 @@ func (d *RecordDecoder) Decode(r *log.Record, ev *Event) error {
 			ev.Num[s.i] = v.Num
 		}
 	}
-	k := d.row[d.key]
-	if d.slots[d.key].str {
-		ev.Key = k.Str
-	} else {
-		ev.Key = fmt.Sprint(k.Num) // as flint ingest keys a record by a number field
-	}
+	ev.Key = features.KeyText(d.row[d.key], d.schema.Fields[d.key]) // as flint ingest keys the record
 	if d.time >= 0 {
 		t := ev.Num[d.slots[d.time].i]
 		if !(t >= -MaxTime && t <= MaxTime) {
