@@ -67,41 +67,11 @@ func checkFeatures(schema features.Schema, def *stream.Definition, e stream.Enri
 }
 
 // joinSources turns the planned log sources of the job's records into
-// point-in-time joins with the definition's events: record partition p
-// with event partition p, pinned to the events there now.
+// point-in-time joins with the definition's events (stream.PlanJoin).
 func (j *job) joinSources(ctx context.Context, sources []cluster.Source, e stream.Enrichment, def *stream.Definition) ([]cluster.Source, error) {
-	if len(sources) == 0 {
-		return sources, nil
-	}
-	if sources[0].Kind != "log" {
-		return nil, fmt.Errorf("trainer: features: the records must come from a topic keyed by %s, not files", e.Key)
-	}
-	topic := sources[0].Topic
-	info, err := j.opt.Log.Describe(ctx, def.Source.Topic)
+	out, err := stream.PlanJoin(ctx, j.opt.Log, sources, e, def)
 	if err != nil {
-		return nil, fmt.Errorf("trainer: features: describe topic %s of definition %q: %w", def.Source.Topic, def.Name, cluster.LogUnavailable(ctx, err))
-	}
-	rec, err := j.opt.Log.Describe(ctx, topic)
-	if err != nil {
-		return nil, fmt.Errorf("trainer: features: describe topic %s: %w", topic, cluster.LogUnavailable(ctx, err))
-	}
-	n := len(info.Partitions)
-	if len(rec.Partitions) != n {
-		return nil, fmt.Errorf("trainer: features: topic %s has %d partitions and topic %s of definition %q %d: a key's records and events must share a partition number, so give both the same count",
-			topic, len(rec.Partitions), def.Source.Topic, def.Name, n)
-	}
-	out := make([]cluster.Source, len(sources))
-	for i, s := range sources {
-		arg := stream.JoinArg{Definition: e.Definition, File: e.File, Key: e.Key, Time: e.Time, Partitions: n,
-			OnEvents: topic == def.Source.Topic}
-		p := info.Partitions[s.LogPartition]
-		arg.EventFrom, arg.EventTo = p.Earliest, p.Latest
-		if arg.OnEvents {
-			arg.EventTo = s.To // the records' own events and those before them
-		}
-		if out[i], err = stream.JoinSource(s, arg); err != nil {
-			return nil, err
-		}
+		return nil, fmt.Errorf("trainer: features: %w", err)
 	}
 	return out, nil
 }

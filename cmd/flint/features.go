@@ -36,7 +36,7 @@ them current: it consumes the source in a consumer group, keeps every key's stat
 in a local store, and publishes a changelog and a feature table (both keyed by
 entity key) to the log, exactly once across crashes.`,
 	}
-	cmd.AddCommand(newFeaturesRunCmd(s), newFeaturesGetCmd(s), newFeaturesDescribeCmd(s))
+	cmd.AddCommand(newFeaturesRunCmd(s), newFeaturesGetCmd(s), newFeaturesDescribeCmd(s), newFeaturesBackfillCmd(s))
 	return cmd
 }
 

@@ -102,3 +102,24 @@ func (k *replayKey) answer(a *Aggregator, labels []Label, out []float64, until i
 		a.Value(k.state, labels[i].Time, out[i*nf:(i+1)*nf])
 	}
 }
+
+// BeforeEach writes, for every event in log order, its key's values at the
+// event's time just before the event is applied (the values a server
+// following the stream returns for a request at that time, before the
+// event arrives), then applies it: out receives len(events) rows of
+// len(Definition.Features) values. Apply writes derived fields into the
+// events.
+func (a *Aggregator) BeforeEach(events []Event, out []float64) {
+	nf := len(a.feats)
+	states := map[string]*State{}
+	for i := range events {
+		ev := &events[i]
+		st := states[ev.Key]
+		if st == nil {
+			st = a.NewState()
+			states[ev.Key] = st
+		}
+		a.Value(st, ev.Time, out[i*nf:(i+1)*nf])
+		a.Apply(st, ev)
+	}
+}

@@ -31,8 +31,10 @@ type JoinArg struct {
 	EventFrom, EventTo int64
 	// OnEvents says the labels are the events themselves (a label field on
 	// the events; the source is a range of the definition's topic, within
-	// the events read): each is answered as of its own time, before it is
-	// applied. Otherwise the label records hold Key and Time fields.
+	// the events read): each is answered with its key's values at its time
+	// just before it is applied (BeforeEach), as a server following the
+	// stream answers for it before it arrives. Otherwise the label records
+	// hold Key and Time fields, answered by AsOf.
 	OnEvents bool
 	// Key is the label records' entity key field, Time their event-time
 	// field ("" for the record timestamp).
@@ -56,6 +58,49 @@ func JoinSource(labels cluster.Source, arg JoinArg) (cluster.Source, error) {
 	return labels, nil
 }
 
+// PlanJoin turns the planned log sources of label records (cluster.PlanLog
+// of their topic) into point-in-time joins with the definition's events:
+// label partition p with event partition p, pinned to the events there
+// now. Both topics must have the same partition count (a key's labels and
+// events then share a partition number, as flint ingest --key places
+// them). When the labels are the definition's own topic, each event is
+// its own label.
+func PlanJoin(ctx context.Context, l log.Log, labels []cluster.Source, e Enrichment, def *Definition) ([]cluster.Source, error) {
+	if len(labels) == 0 {
+		return labels, nil
+	}
+	if labels[0].Kind != "log" {
+		return nil, fmt.Errorf("the records must come from a topic keyed by %s, not files", e.Key)
+	}
+	topic := labels[0].Topic
+	info, err := l.Describe(ctx, def.Source.Topic)
+	if err != nil {
+		return nil, fmt.Errorf("describe topic %s of definition %q: %w", def.Source.Topic, def.Name, cluster.LogUnavailable(ctx, err))
+	}
+	rec, err := l.Describe(ctx, topic)
+	if err != nil {
+		return nil, fmt.Errorf("describe topic %s: %w", topic, cluster.LogUnavailable(ctx, err))
+	}
+	n := len(info.Partitions)
+	if len(rec.Partitions) != n {
+		return nil, fmt.Errorf("topic %s has %d partitions and topic %s of definition %q %d: a key's records and events must share a partition number, so give both the same count",
+			topic, len(rec.Partitions), def.Source.Topic, def.Name, n)
+	}
+	out := make([]cluster.Source, len(labels))
+	for i, s := range labels {
+		arg := JoinArg{Definition: e.Definition, File: e.File, Key: e.Key, Time: e.Time, Partitions: n, OnEvents: topic == def.Source.Topic}
+		p := info.Partitions[s.LogPartition]
+		arg.EventFrom, arg.EventTo = p.Earliest, p.Latest
+		if arg.OnEvents {
+			arg.EventTo = s.To // the records' own events and those before them
+		}
+		if out[i], err = JoinSource(s, arg); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
 // asOfJoin reads the events of the label partition's keys, answers every label
 // record with the features as of its time (AsOf: never an event after it),
 // and hands on each label record with the features appended as JSON fields
@@ -76,39 +121,50 @@ func asOfJoin(ctx context.Context, l cluster.LogReader, s cluster.Source, fn fun
 	if err != nil {
 		return err
 	}
-	var events []Event
-	var labels []Label
 	evRecs := records
 	if !a.OnEvents || a.EventFrom != s.From || a.EventTo != s.To {
 		if evRecs, err = readRange(ctx, l, def.Source.Topic, s.LogPartition, a.EventFrom, a.EventTo); err != nil {
 			return err
 		}
 	}
-	events, _ = decodeEvents(def, evRecs, false)
-	if a.OnEvents {
-		_, labels = decodeEvents(def, records, true)
-	} else {
-		labels = recordLabels(a.Key, a.Time, records)
-	}
+	events, offsets := decodeEvents(def, evRecs)
 	agg := NewAggregator(def)
 	nf := len(def.Features)
-	vals := make([]float64, len(labels)*nf)
-	answered := make([]Label, 0, len(labels))
-	index := make([]int, 0, len(labels)) // labels[i] is records[index[i]]
-	for i, lb := range labels {
-		if lb.Time != noTime {
+	var vals []float64 // per answered record, in record order
+	var index []int    // the records answered: vals[k*nf:] is records[index[k]]'s
+	if a.OnEvents {
+		// Each event is answered just before it is applied: what a server
+		// following the stream returns for it before it arrives.
+		before := make([]float64, len(events)*nf)
+		agg.BeforeEach(events, before)
+		at := make(map[int64]int, len(offsets))
+		for i, off := range offsets {
+			at[off] = i
+		}
+		for i, r := range records {
+			if k, ok := at[r.Offset]; ok {
+				index = append(index, i)
+				vals = append(vals, before[k*nf:(k+1)*nf]...)
+			}
+		}
+	} else {
+		labels := recordLabels(a.Key, a.Time, records)
+		answered := make([]Label, 0, len(labels))
+		for i, lb := range labels {
+			if lb.Time == noTime {
+				continue
+			}
+			if q := log.Partition([]byte(lb.Key), a.Partitions); a.Partitions > 0 && q != s.LogPartition {
+				return fmt.Errorf("stream: label record %s/%d at offset %d has key %q, which belongs in partition %d: the label topic must be keyed by the entity key (flint ingest --key %s) so that its events and labels share partitions",
+					s.Topic, s.LogPartition, records[i].Offset, lb.Key, q, orField(a.Key, def.Source.Key))
+			}
 			answered = append(answered, lb)
 			index = append(index, i)
 		}
-	}
-	for k, lb := range answered {
-		if q := log.Partition([]byte(lb.Key), a.Partitions); a.Partitions > 0 && q != s.LogPartition {
-			return fmt.Errorf("stream: label record %s/%d at offset %d has key %q, which belongs in partition %d: the label topic must be keyed by the entity key (flint ingest --key %s) so that its events and labels share partitions",
-				s.Topic, s.LogPartition, records[index[k]].Offset, lb.Key, q, orField(a.Key, def.Source.Key))
+		vals = make([]float64, len(answered)*nf)
+		if err := agg.AsOf(events, answered, vals); err != nil {
+			return err
 		}
-	}
-	if err := agg.AsOf(events, answered, vals); err != nil {
-		return err
 	}
 	names := def.FeatureNames()
 	var buf []byte
@@ -134,29 +190,19 @@ func asOfJoin(ctx context.Context, l cluster.LogReader, s cluster.Source, fn fun
 const noTime = math.MinInt64
 
 // decodeEvents decodes events from records, skipping those that do not
-// decode; with labels, it also returns each record's label (its key and
-// time; none for a record that does not decode).
-func decodeEvents(def *Definition, recs []log.Record, labels bool) ([]Event, []Label) {
+// decode, and returns each event's offset.
+func decodeEvents(def *Definition, recs []log.Record) ([]Event, []int64) {
 	dec := NewRecordDecoder(def)
 	events := make([]Event, 0, len(recs))
-	var out []Label
-	if labels {
-		out = make([]Label, len(recs))
-	}
+	offsets := make([]int64, 0, len(recs))
 	for i := range recs {
 		ev := def.NewEvent()
-		err := dec.Decode(&recs[i], &ev)
-		if err == nil {
+		if dec.Decode(&recs[i], &ev) == nil {
 			events = append(events, ev)
-		}
-		if labels {
-			out[i] = Label{Key: ev.Key, Time: ev.Time}
-			if err != nil {
-				out[i].Time = noTime
-			}
+			offsets = append(offsets, recs[i].Offset)
 		}
 	}
-	return events, out
+	return events, offsets
 }
 
 // recordLabels decodes the key and time fields of label records, through

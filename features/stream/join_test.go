@@ -142,9 +142,10 @@ func TestJoinLabelTopic(t *testing.T) {
 	}
 }
 
-// Labels on the events themselves: each event is answered as of its own
-// time before it is applied, so a count over a window never includes the
-// event being labelled.
+// Labels on the events themselves: each event is answered with its key's
+// values just before it is applied, so a count never includes the event
+// being labelled — bit for bit a naive replay that reads every key's
+// values before each of its events.
 func TestJoinOnEvents(t *testing.T) {
 	def := procDef(t)
 	l := openDisk(t, t.TempDir())
@@ -156,21 +157,30 @@ func TestJoinOnEvents(t *testing.T) {
 	appendEvents(t, l, makeEvents(9, 1500, 20, base))
 	rows := joined(t, l, "tx", JoinArg{Definition: procDefYAML, File: "cards.yaml", OnEvents: true})
 	evs := eventsOf(t, def, l)
-	labels := make([]Label, len(evs))
-	for i, ev := range evs {
-		labels[i] = Label{Key: ev.Key, Time: ev.Time}
-	}
-	ref := make([]float64, len(evs)*len(def.Features))
-	if err := NewAggregator(def).AsOf(evs, labels, ref); err != nil {
-		t.Fatal(err)
-	}
 	nf := len(def.Features)
+	ref := make([]float64, len(evs)*nf)
+	agg := NewAggregator(def)
+	states := map[string]*State{}
+	for i := range evs {
+		st := states[evs[i].Key]
+		if st == nil {
+			st = agg.NewState()
+			states[evs[i].Key] = st
+		}
+		agg.Value(st, evs[i].Time, ref[i*nf:(i+1)*nf])
+		agg.Apply(st, &evs[i])
+	}
 	k := 0
+	seen := map[string]bool{}
 	for _, row := range rows {
 		if _, ok := row["tx_10m"]; !ok {
 			continue // a malformed event, handed on unchanged
 		}
 		checkRow(t, def, row, ref[k*nf:(k+1)*nf], fmt.Sprintf("event %d", k))
+		if card := row["card"].(string); !seen[card] && row["tx_10m"].(float64) != 0 {
+			t.Fatalf("the first event of %s counts %v events", card, row["tx_10m"])
+		}
+		seen[row["card"].(string)] = true
 		k++
 	}
 	if k != len(evs) {
@@ -189,9 +199,14 @@ func TestJoinLabelInWrongPartition(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	key := "c1"
-	wrong := (log.Partition([]byte(key), 3) + 1) % 3
-	if err := l.Append(ctx, "labels", []log.Record{{Partition: wrong, Value: []byte(`{"card":"c1","when":1}`)}}); err != nil {
+	// The record holds card c1 but is keyed by a key of another partition.
+	right := log.Partition([]byte("c1"), 3)
+	other := "k0"
+	for i := 0; log.Partition([]byte(other), 3) == right; i++ {
+		other = fmt.Sprintf("k%d", i)
+	}
+	wrong := log.Partition([]byte(other), 3)
+	if err := l.Append(ctx, "labels", []log.Record{{Key: []byte(other), Value: []byte(`{"card":"c1","when":1}`)}}); err != nil {
 		t.Fatal(err)
 	}
 	sources, err := cluster.PlanLog(ctx, l, "labels", cluster.LogOptions{})
