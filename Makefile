@@ -29,6 +29,10 @@ build:
 run: build
 	FLINT=$(BIN) ./examples/demo.sh
 
+## run-fraud: the streaming-features example end to end (HTTP ingest → features run → train → serve by key)
+run-fraud: build
+	FLINT=$(BIN) ./examples/fraud.sh
+
 ## tools: install what the tests and linters need into .tools/
 tools: $(TOOLS)/staticcheck $(TOOLS)/minio
 

@@ -361,6 +361,12 @@ func (s *Server) loadVersion(ctx context.Context, name string, info models.Versi
 			s.log.Warn("serving: rows must give every streaming feature", "model", name, "version", info.Version, "why", ferr)
 		} else if ferr != nil {
 			err = ferr
+		} else if lm.feat != nil {
+			// Ready only once the replica has read the changelog as far as
+			// it reaches now: a restarted server serves no stale values.
+			if ferr := lm.feat.rep.Sync(ctx); ferr != nil {
+				err = fmt.Errorf("catch up with the changelog of feature definition %q: %w", lm.feat.def, ferr)
+			}
 		}
 	}
 	if err != nil {

@@ -113,8 +113,16 @@ func runTrain(cmd *cobra.Command, s streams, o trainOptions) error {
 		return nil
 	}
 	var l log.Log
-	if spec.Source.Topic != "" || spec.DeadLetter != "" {
+	switch {
+	case spec.DeadLetter != "": // the job appends its bad records
 		if l, err = openLog(ctx, logSpec); err != nil {
+			return err
+		}
+		defer l.Close()
+	case spec.Source.Topic != "":
+		// Read only, so a job trains beside the process that writes the
+		// embedded log (flint features run, say).
+		if l, err = openLogForReading(ctx, logSpec); err != nil {
 			return err
 		}
 		defer l.Close()

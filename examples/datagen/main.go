@@ -13,13 +13,14 @@ import (
 	"math/rand/v2"
 	"os"
 	"strconv"
+	"time"
 
 	"github.com/flintml/flint/internal/datasets"
 )
 
 func main() {
 	if len(os.Args) != 2 {
-		fmt.Fprintln(os.Stderr, "usage: datagen fashion-train|fashion-test|houses|blobs|ratings")
+		fmt.Fprintln(os.Stderr, "usage: datagen fashion-train|fashion-test|houses|blobs|ratings|fraud|fraud-batches")
 		os.Exit(2)
 	}
 	w := bufio.NewWriterSize(os.Stdout, 1<<20)
@@ -112,8 +113,10 @@ func write(w *bufio.Writer, set string) error {
 				fmt.Fprintf(w, "%d,%d,%.2f\n", u, it, s)
 			}
 		}
+	case "fraud", "fraud-batches":
+		return writeFraud(w, set == "fraud-batches", time.Now())
 	default:
-		return fmt.Errorf("unknown data set %q: want fashion-train, fashion-test, houses, blobs or ratings", set)
+		return fmt.Errorf("unknown data set %q: want fashion-train, fashion-test, houses, blobs, ratings, fraud or fraud-batches", set)
 	}
 	return nil
 }
