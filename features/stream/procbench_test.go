@@ -60,3 +60,41 @@ func benchProcessor(b *testing.B, sync disk.SyncPolicy) {
 	}
 	b.ReportMetric(float64(n*b.N)/total.Seconds(), "events/s")
 }
+
+// BenchmarkLogRead reads the same 20,000 events as BenchmarkProcessor from
+// the embedded log, polls of 1,000 records, decoding nothing: the log's own
+// read rate, the floor the processor's events/s is a share of.
+func BenchmarkLogRead(b *testing.B) {
+	const n = 20000
+	l, err := disk.Open(disk.Config{Dir: filepath.Join(b.TempDir(), "log"), Logger: quiet})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer l.Close()
+	ctx := context.Background()
+	if err := l.CreateTopic(ctx, "tx", log.TopicConfig{Partitions: 4}); err != nil {
+		b.Fatal(err)
+	}
+	appendEvents(b, l, makeEvents(7, n, 1000, time.UnixMilli(1_700_000_000_000)))
+	b.ResetTimer()
+	read := 0
+	for range b.N {
+		for p := 0; p < 4; p++ {
+			for off := int64(0); ; {
+				recs, err := l.Read(ctx, "tx", p, off, log.ReadOptions{MaxRecords: 1000})
+				if err != nil {
+					b.Fatal(err)
+				}
+				if len(recs) == 0 {
+					break
+				}
+				read += len(recs)
+				off = recs[len(recs)-1].Offset + 1
+			}
+		}
+	}
+	if read != n*b.N {
+		b.Fatalf("read %d records, want %d", read, n*b.N)
+	}
+	b.ReportMetric(float64(read)/b.Elapsed().Seconds(), "events/s")
+}
