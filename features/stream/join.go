@@ -230,7 +230,7 @@ func recordLabels(key, timeField string, recs []log.Record) []Label {
 
 // readRange reads the records [from, to) of a partition.
 func readRange(ctx context.Context, l cluster.LogReader, topic string, partition int, from, to int64) ([]log.Record, error) {
-	var out []log.Record
+	out := make([]log.Record, 0, max(to-from, 0))
 	for off := from; off < to; {
 		recs, err := l.Read(ctx, topic, partition, off, log.ReadOptions{MaxRecords: 10000, MaxBytes: 8 << 20})
 		if err != nil {
