@@ -108,11 +108,13 @@ func crossValidate(ctx context.Context, x cluster.Executor, folds []Fold, est Es
 			return nil, fmt.Errorf("ml: fold %d of %d: %w", i+1, len(folds), err)
 		}
 	}
-	r.Mean, r.Std = meanStd(r.Folds)
+	r.Mean, r.Std = MeanStd(r.Folds)
 	return r, nil
 }
 
-func meanStd(v []float64) (mean, std float64) {
+// MeanStd returns the mean of v and its standard deviation with the n−1
+// denominator (0 for fewer than two values).
+func MeanStd(v []float64) (mean, std float64) {
 	for _, x := range v {
 		mean += x
 	}

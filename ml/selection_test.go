@@ -88,7 +88,7 @@ func TestCrossValidate(t *testing.T) {
 			t.Errorf("fold %d: RMSE %.4f, want about 0.5", i, v)
 		}
 	}
-	if m, _ := meanStd(cv.Folds); m != cv.Mean {
+	if m, _ := MeanStd(cv.Folds); m != cv.Mean {
 		t.Errorf("mean %v of folds %v", cv.Mean, cv.Folds)
 	}
 	before := e.Cached()

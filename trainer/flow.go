@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 
 	"github.com/flintml/flint/features/stream"
 	"github.com/flintml/flint/ml"
@@ -215,24 +214,10 @@ func (j *job) crossValidate(ctx context.Context, a algo, env *fitEnv, train data
 	}
 	out := map[string]float64{}
 	for n, v := range per {
-		out[n+"_cv_mean"], out[n+"_cv_std"] = meanStd(v)
+		out[n+"_cv_mean"], out[n+"_cv_std"] = ml.MeanStd(v)
 	}
 	return out, nil
 }
 
-func meanStd(v []float64) (mean, std float64) {
-	for _, x := range v {
-		mean += x
-	}
-	mean /= float64(len(v))
-	if len(v) < 2 {
-		return mean, 0
-	}
-	var ss float64
-	for _, x := range v {
-		ss += (x - mean) * (x - mean)
-	}
-	return mean, math.Sqrt(ss / float64(len(v)-1))
-}
 
 var errAllTrialsFailed = errors.New("trainer: every grid point failed")

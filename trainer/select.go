@@ -129,7 +129,7 @@ func (j *job) trial(ctx context.Context, a algo, env *fitEnv, n int, t *Trial, f
 		}
 		t.Folds = append(t.Folds, s[t.Metric])
 	}
-	t.Score, t.Std = meanStd(t.Folds)
+	t.Score, t.Std = ml.MeanStd(t.Folds)
 	return nil, nil
 }
 
