@@ -219,5 +219,4 @@ func (j *job) crossValidate(ctx context.Context, a algo, env *fitEnv, train data
 	return out, nil
 }
 
-
 var errAllTrialsFailed = errors.New("trainer: every grid point failed")

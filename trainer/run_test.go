@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -177,15 +176,6 @@ output: {alias: production, min: {accuracy: 0.99}}
 	if man.Aliases["production"] != 1 {
 		t.Fatalf("production points at %d", man.Aliases["production"])
 	}
-}
-
-func writeLines(t testing.TB, name string, lines []string) string {
-	t.Helper()
-	p := filepath.Join(t.TempDir(), name)
-	if err := os.WriteFile(p, []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return p
 }
 
 func TestLinearJobFromFilesWithGrid(t *testing.T) {
