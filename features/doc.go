@@ -12,7 +12,11 @@
 // One set of setters turns a raw value into a field's value (SetNumber,
 // given a JSON number's literal text; SetString; SetBool; SetNull). The
 // schema decoder, DecodeMap and serving's JSON scanners all call them, so a
-// value decodes to the same bits at training and at serving. A number sent
+// value decodes to the same bits at training and at serving. One JSON field
+// decoder, ScanValue, reads a value off the shared scanner
+// (internal/jsonscan) into a field: Schema.Decode scans JSON records with
+// it straight into the row, and serving scans request rows with it. A
+// number sent
 // for a categorical field is the category of its canonical text
 // (NumberCategory: the exact decimal value, no exponent, no trailing
 // zeros: 7.0 is "7", 1e2 is "100", 0.10 is "0.1"); a string is taken as

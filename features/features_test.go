@@ -375,11 +375,19 @@ func FuzzDecode(f *testing.F) {
 	f.Add([]byte(`1,2024-01-02T03:04:05Z,1 2,0`), true)
 	f.Add([]byte(`"a,b",1,,`), true)
 	f.Add([]byte{0, 1, 2}, false)
+	f.Add([]byte(`{"x": 1, "t": "2024-01-02T03:04:05Z", "v": [1, 2e-3], "c": 7.0, "s": "a\u00e9\ud83d\ude00", "y": {"z": [1e999]}}`), false)
+	f.Add([]byte(`{"rooms": 1, "rooms": 2, "c": null} }`), false)
 	csv := Schema{Format: "csv", Fields: []Field{{Name: "x", Type: Numeric}, {Name: "t", Type: Timestamp, Optional: true}, {Name: "v", Type: Vector, Dim: 2}, {Name: "c", Type: Categorical, Optional: true}}}
 	f.Fuzz(func(t *testing.T, data []byte, isCSV bool) {
 		s := houseSchema
 		if isCSV {
 			s = csv
+		}
+		if !isCSV {
+			checkAgainstMap(t, &s, data)
+			for i := range jsonSchemas {
+				checkAgainstMap(t, &jsonSchemas[i], data)
+			}
 		}
 		row := s.NewRow()
 		err := s.Decode(row, data) // must not panic

@@ -1,7 +1,6 @@
 package features
 
 import (
-	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -315,19 +314,6 @@ func setNum(dst *Value, f Field, n float64) error {
 	}
 	dst.Num = n
 	return nil
-}
-
-func (s *Schema) decodeJSON(row Row, data []byte) error {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	var m map[string]any
-	if err := dec.Decode(&m); err != nil {
-		return &FieldError{Err: fmt.Errorf("not a JSON object: %v", err)}
-	}
-	if dec.More() {
-		return &FieldError{Err: errors.New("trailing data after the JSON object")}
-	}
-	return s.DecodeMap(row, m)
 }
 
 // setText parses a CSV cell into a field.

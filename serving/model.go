@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/flintml/flint/features"
+	"github.com/flintml/flint/internal/jsonscan"
 	"github.com/flintml/flint/models"
 )
 
@@ -164,7 +165,7 @@ type worker struct {
 	feat []float64 // a row's streaming feature values
 	seen []uint32  // seen[i] == gen: field i was given in the current row
 	gen  uint32
-	sc   scanner
+	sc   jsonscan.Scanner
 
 	// Rows are transformed into x and predicted a chunk at a time (see
 	// chunkValues), so that memory does not grow with the model's width.

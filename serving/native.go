@@ -9,6 +9,7 @@ import (
 	"strconv"
 
 	"github.com/flintml/flint/features"
+	"github.com/flintml/flint/internal/jsonscan"
 )
 
 // requestError is a request the server refuses: the status and a message
@@ -43,11 +44,11 @@ func badRequest(format string, args ...any) *requestError {
 
 // malformed reports a scanner error as the client's.
 func malformed(err error) error {
-	var se *syntaxError
+	var se *jsonscan.SyntaxError
 	if errors.As(err, &se) {
 		return badRequest("%v", se)
 	}
-	var ne *numberError
+	var ne *jsonscan.RangeError
 	if errors.As(err, &ne) {
 		return badRequest("%v", ne)
 	}
@@ -88,97 +89,26 @@ func fieldErr(field, format string, args ...any) error {
 	return &features.FieldError{Field: field, Err: fmt.Errorf(format, args...)}
 }
 
-// decodeValue reads the JSON value of field f into dst; null leaves it
-// missing. The value is set by the features setters, the ones training's
-// decoder calls, so a value decodes to the same bits here as there.
-func decodeValue(sc *scanner, dst *features.Value, f features.Field) error {
-	switch c := sc.peek(); {
-	case c == 'n':
-		if _, err := sc.literal(); err != nil {
-			return err
-		}
-		features.SetNull(dst)
-		return nil
-	case c == '"':
-		s, err := sc.str()
-		if err != nil {
-			return err
-		}
-		return features.SetString(dst, f, s)
-	case c == 't' || c == 'f':
-		l, err := sc.literal()
-		if err != nil {
-			return err
-		}
-		return features.SetBool(dst, f, l == 't')
-	case c == '-' || '0' <= c && c <= '9':
-		start := sc.pos
-		if err := features.SetNumber(dst, f, sc.numLit()); err != nil {
-			return syntaxOr(sc, start, err)
-		}
-		return nil
-	case c == '[' && f.Type == features.Vector:
-		return decodeVector(sc, dst, f)
-	}
-	return features.WrongType(f, sc.kind())
-}
-
-// syntaxOr returns the scanner's syntax error when err says the number
-// that started at byte start is not JSON, and err otherwise.
-func syntaxOr(sc *scanner, start int, err error) error {
-	var ne *features.NumberError
-	if errors.As(err, &ne) && ne.Syntax() {
-		return sc.numErr(start, ne)
-	}
-	return err
-}
-
-// decodeVector reads the array of numbers of vector field f into dst.
-func decodeVector(sc *scanner, dst *features.Value, f features.Field) error {
-	if err := sc.enter('['); err != nil {
-		return err
-	}
-	for j := 0; ; j++ {
-		more, err := sc.next(']', j)
-		if err != nil {
-			return err
-		}
-		if !more {
-			if j != f.Dim {
-				return fieldErr(f.Name, "want %d numbers, got %d", f.Dim, j)
-			}
-			return nil
-		}
-		if c := sc.peek(); c != '-' && (c < '0' || c > '9') {
-			return fieldErr(f.Name, "element %d: want a number, got %s", j, sc.kind())
-		}
-		start := sc.pos
-		if err := features.AppendElement(dst, f, j, sc.numLit()); err != nil {
-			return syntaxOr(sc, start, err)
-		}
-	}
-}
-
 // decodeNative reads a native predict body, {"rows": [{…}, …]} or
 // {"row": {…}}, straight into feature vectors, and predicts them: w.pred
 // (and w.proba) hold the predictions of the w.rows rows afterwards.
 func (lm *loadedModel) decodeNative(ctx context.Context, w *worker, body []byte, maxRows int) error {
 	sc := &w.sc
-	sc.reset(body)
+	sc.Reset(body)
 	w.begin(true)
-	if err := sc.enter('{'); err != nil {
+	if err := sc.Enter('{'); err != nil {
 		return badRequest(`%v (want {"rows": [...]} or {"row": {...}})`, err)
 	}
 	var sawRows, sawRow bool
 	for n := 0; ; n++ {
-		more, err := sc.next('}', n)
+		more, err := sc.Next('}', n)
 		if err != nil {
 			return malformed(err)
 		}
 		if !more {
 			break
 		}
-		k, err := sc.key()
+		k, err := sc.Key()
 		if err != nil {
 			return malformed(err)
 		}
@@ -188,16 +118,16 @@ func (lm *loadedModel) decodeNative(ctx context.Context, w *worker, body []byte,
 				return badRequest(`"rows" given twice`)
 			}
 			sawRows = true
-			switch sc.peek() {
+			switch sc.Peek() {
 			case '[':
 			default:
-				return badRequest(`"rows": want an array of rows (objects keyed by field name), got %s`, sc.kind())
+				return badRequest(`"rows": want an array of rows (objects keyed by field name), got %s`, sc.Kind())
 			}
-			if err := sc.enter('['); err != nil {
+			if err := sc.Enter('['); err != nil {
 				return malformed(err)
 			}
 			for i := 0; ; i++ {
-				more, err := sc.next(']', i)
+				more, err := sc.Next(']', i)
 				if err != nil {
 					return malformed(err)
 				}
@@ -229,7 +159,7 @@ func (lm *loadedModel) decodeNative(ctx context.Context, w *worker, body []byte,
 			return badRequest(`unknown key %q: want "rows" or "row"`, k)
 		}
 	}
-	if err := sc.end(); err != nil {
+	if err := sc.End(); err != nil {
 		return malformed(err)
 	}
 	switch {
@@ -283,24 +213,24 @@ func (lm *loadedModel) decodeRow(w *worker, i int, form rowForm) error {
 // readRow reads one row object into w.row and checks it.
 func (lm *loadedModel) readRow(w *worker, i int, form rowForm) error {
 	sc := &w.sc
-	if sc.peek() != '{' {
-		return rowError(i, form, fmt.Errorf("want an object keyed by field name, got %s", sc.kind()))
+	if sc.Peek() != '{' {
+		return rowError(i, form, fmt.Errorf("want an object keyed by field name, got %s", sc.Kind()))
 	}
-	if err := sc.enter('{'); err != nil {
+	if err := sc.Enter('{'); err != nil {
 		return rowError(i, form, err)
 	}
 	w.nextRow()
 	row := w.row
 	j := -1
 	for n := 0; ; n++ {
-		more, err := sc.next('}', n)
+		more, err := sc.Next('}', n)
 		if err != nil {
 			return rowError(i, form, err)
 		}
 		if !more {
 			break
 		}
-		k, err := sc.key()
+		k, err := sc.Key()
 		if err != nil {
 			return rowError(i, form, err)
 		}
@@ -320,12 +250,12 @@ func (lm *loadedModel) readRow(w *worker, i int, form rowForm) error {
 			if lm.strict {
 				return rowError(i, form, fieldErr(lm.fields[j].Name, "the model does not use this field (the server is strict about fields)"))
 			}
-			if err := sc.skip(); err != nil {
+			if err := sc.Skip(); err != nil {
 				return rowError(i, form, err)
 			}
 			continue
 		}
-		if err := decodeValue(sc, &row[j], lm.fields[j]); err != nil {
+		if err := features.ScanValue(sc, &row[j], lm.fields[j]); err != nil {
 			return rowError(i, form, err)
 		}
 	}

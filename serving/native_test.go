@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/flintml/flint/features"
+	"github.com/flintml/flint/internal/jsonscan"
 	"github.com/flintml/flint/ml"
 	"github.com/flintml/flint/models"
 )
@@ -343,7 +344,7 @@ func TestDecoderAgreesWithDecodeMap(t *testing.T) {
 		refErr := schema.DecodeMap(ref, m)
 
 		w := lm.getWorker()
-		w.sc.reset([]byte(row))
+		w.sc.Reset([]byte(row))
 		err := lm.readRow(w, 0, inRow)
 		if (err == nil) != (refErr == nil) {
 			t.Errorf("%s: serving decoder says %v, DecodeMap says %v", row, err, refErr)
@@ -418,7 +419,7 @@ func linearParams(t testing.TB, n int) []byte {
 func TestRequestErrorStatus(t *testing.T) {
 	// Every decoding error the handlers return maps to a 4xx.
 	var re *requestError
-	for _, err := range []error{malformed(&syntaxError{Offset: 3, Msg: "x"}), malformed(&numberError{text: "1e999"}),
+	for _, err := range []error{malformed(&jsonscan.SyntaxError{Offset: 3, Msg: "x"}), malformed(&jsonscan.RangeError{Text: "1e999"}),
 		rowError(2, inRows, fieldErr("a", "bad"))} {
 		if !asRequestError(err, &re) || re.Status != http.StatusBadRequest {
 			t.Errorf("%v: not a 400 requestError", err)

@@ -13,6 +13,7 @@ import (
 	"slices"
 
 	"github.com/flintml/flint/features"
+	"github.com/flintml/flint/internal/jsonscan"
 )
 
 // Output tensor names.
@@ -115,22 +116,22 @@ type v2Request struct {
 func (lm *loadedModel) decodeV2(ctx context.Context, w *worker, body []byte, maxRows int) (v2Request, error) {
 	var req v2Request
 	sc := &w.sc
-	sc.reset(body)
+	sc.Reset(body)
 	w.begin(false)
-	if err := sc.enter('{'); err != nil {
+	if err := sc.Enter('{'); err != nil {
 		return req, badRequest(`%v (want an inference request {"inputs": [...]})`, err)
 	}
 	seen := map[string]bool{}
 	b := budget{left: maxRows * lm.inputValues, maxRows: maxRows}
 	for n := 0; ; n++ {
-		more, err := sc.next('}', n)
+		more, err := sc.Next('}', n)
 		if err != nil {
 			return req, malformed(err)
 		}
 		if !more {
 			break
 		}
-		k, err := sc.key()
+		k, err := sc.Key()
 		if err != nil {
 			return req, malformed(err)
 		}
@@ -162,7 +163,7 @@ func (lm *loadedModel) decodeV2(ctx context.Context, w *worker, body []byte, max
 			return req, badRequest(`unknown key %q: an inference request has "id", "parameters", "inputs" and "outputs"`, key)
 		}
 	}
-	if err := sc.end(); err != nil {
+	if err := sc.End(); err != nil {
 		return req, malformed(err)
 	}
 	if !seen["inputs"] {
@@ -181,46 +182,46 @@ func (lm *loadedModel) decodeV2(ctx context.Context, w *worker, body []byte, max
 // parseParameters checks a "Parameters" object: string, number or boolean
 // values. None is defined by the protocol and Flint defines none, so they
 // are checked and ignored.
-func parseParameters(sc *scanner, where string) error {
-	if sc.peek() != '{' {
-		return badRequest("%s: want an object, got %s", where, sc.kind())
+func parseParameters(sc *jsonscan.Scanner, where string) error {
+	if sc.Peek() != '{' {
+		return badRequest("%s: want an object, got %s", where, sc.Kind())
 	}
-	if err := sc.enter('{'); err != nil {
+	if err := sc.Enter('{'); err != nil {
 		return malformed(err)
 	}
 	for n := 0; ; n++ {
-		more, err := sc.next('}', n)
+		more, err := sc.Next('}', n)
 		if err != nil {
 			return malformed(err)
 		}
 		if !more {
 			return nil
 		}
-		k, err := sc.key()
+		k, err := sc.Key()
 		if err != nil {
 			return malformed(err)
 		}
-		switch c := sc.peek(); {
+		switch c := sc.Peek(); {
 		case c == '"' || c == 't' || c == 'f' || c == '-' || '0' <= c && c <= '9':
-			if err := sc.skip(); err != nil {
+			if err := sc.Skip(); err != nil {
 				return malformed(err)
 			}
 		default:
-			return badRequest("%s %q: want a string, number or boolean, got %s", where, k, sc.kind())
+			return badRequest("%s %q: want a string, number or boolean, got %s", where, k, sc.Kind())
 		}
 	}
 }
 
 // parseInputs reads the "inputs" array ("Request Input" objects).
-func (lm *loadedModel) parseInputs(sc *scanner, w *worker, req *v2Request, b *budget) error {
-	if sc.peek() != '[' {
-		return badRequest(`"inputs": want an array of input tensors, got %s`, sc.kind())
+func (lm *loadedModel) parseInputs(sc *jsonscan.Scanner, w *worker, req *v2Request, b *budget) error {
+	if sc.Peek() != '[' {
+		return badRequest(`"inputs": want an array of input tensors, got %s`, sc.Kind())
 	}
-	if err := sc.enter('['); err != nil {
+	if err := sc.Enter('['); err != nil {
 		return malformed(err)
 	}
 	for n := 0; ; n++ {
-		more, err := sc.next(']', n)
+		more, err := sc.Next(']', n)
 		if err != nil {
 			return malformed(err)
 		}
@@ -241,7 +242,7 @@ func (lm *loadedModel) parseInputs(sc *scanner, w *worker, req *v2Request, b *bu
 	}
 }
 
-func parseTensor(sc *scanner, t *tensor, n int, b *budget) error {
+func parseTensor(sc *jsonscan.Scanner, t *tensor, n int, b *budget) error {
 	t.name, t.datatype, t.shape, t.elems, t.strs, t.dims, t.leaf, t.has = "", "", t.shape[:0], t.elems[:0], t.strs[:0], t.dims[:0], -1, 0
 	where := func() string {
 		if t.has&hasName != 0 {
@@ -249,21 +250,21 @@ func parseTensor(sc *scanner, t *tensor, n int, b *budget) error {
 		}
 		return fmt.Sprintf("inputs[%d]", n)
 	}
-	if sc.peek() != '{' {
-		return badRequest("%s: want an input tensor object, got %s", where(), sc.kind())
+	if sc.Peek() != '{' {
+		return badRequest("%s: want an input tensor object, got %s", where(), sc.Kind())
 	}
-	if err := sc.enter('{'); err != nil {
+	if err := sc.Enter('{'); err != nil {
 		return malformed(err)
 	}
 	for i := 0; ; i++ {
-		more, err := sc.next('}', i)
+		more, err := sc.Next('}', i)
 		if err != nil {
 			return malformed(err)
 		}
 		if !more {
 			break
 		}
-		k, err := sc.key()
+		k, err := sc.Key()
 		if err != nil {
 			return malformed(err)
 		}
@@ -290,8 +291,8 @@ func parseTensor(sc *scanner, t *tensor, n int, b *budget) error {
 			}
 		case "data":
 			bit = hasData
-			if sc.peek() != '[' {
-				return badRequest(`%s: "data": want an array, got %s`, where(), sc.kind())
+			if sc.Peek() != '[' {
+				return badRequest(`%s: "data": want an array, got %s`, where(), sc.Kind())
 			}
 			if err := parseData(sc, t, 0, where, b); err != nil {
 				return err
@@ -319,26 +320,26 @@ func parseTensor(sc *scanner, t *tensor, n int, b *budget) error {
 	return nil
 }
 
-func parseShape(sc *scanner, t *tensor, where func() string, b *budget) error {
-	if sc.peek() != '[' {
-		return badRequest(`%s: "shape": want an array of sizes, got %s`, where(), sc.kind())
+func parseShape(sc *jsonscan.Scanner, t *tensor, where func() string, b *budget) error {
+	if sc.Peek() != '[' {
+		return badRequest(`%s: "shape": want an array of sizes, got %s`, where(), sc.Kind())
 	}
-	if err := sc.enter('['); err != nil {
+	if err := sc.Enter('['); err != nil {
 		return malformed(err)
 	}
 	for i := 0; ; i++ {
-		more, err := sc.next(']', i)
+		more, err := sc.Next(']', i)
 		if err != nil {
 			return malformed(err)
 		}
 		if !more {
 			return nil
 		}
-		c := sc.peek()
+		c := sc.Peek()
 		if c != '-' && (c < '0' || c > '9') {
-			return badRequest(`%s: "shape"[%d]: want a size, got %s`, where(), i, sc.kind())
+			return badRequest(`%s: "shape"[%d]: want a size, got %s`, where(), i, sc.Kind())
 		}
-		f, err := sc.num()
+		f, err := sc.Num()
 		if err != nil || f < 0 || f != math.Trunc(f) {
 			return badRequest(`%s: "shape"[%d]: want a size (an integer >= 0)`, where(), i)
 		}
@@ -356,8 +357,8 @@ func parseShape(sc *scanner, t *tensor, where func() string, b *budget) error {
 // parseData reads "Tensor Data": a flat array of scalars, or nested arrays
 // in the tensor's natural multi-dimensional form, in row-major order.
 // Nested arrays must be regular; their lengths are kept in t.dims.
-func parseData(sc *scanner, t *tensor, level int, where func() string, b *budget) error {
-	if err := sc.enter('['); err != nil {
+func parseData(sc *jsonscan.Scanner, t *tensor, level int, where func() string, b *budget) error {
+	if err := sc.Enter('['); err != nil {
 		return malformed(err)
 	}
 	if level == len(t.dims) {
@@ -365,7 +366,7 @@ func parseData(sc *scanner, t *tensor, level int, where func() string, b *budget
 	}
 	count := 0
 	for n := 0; ; n++ {
-		more, err := sc.next(']', n)
+		more, err := sc.Next(']', n)
 		if err != nil {
 			return malformed(err)
 		}
@@ -373,7 +374,7 @@ func parseData(sc *scanner, t *tensor, level int, where func() string, b *budget
 			break
 		}
 		count++
-		if sc.peek() == '[' {
+		if sc.Peek() == '[' {
 			if t.leaf >= 0 && t.leaf <= level {
 				return badRequest(`%s: "data" mixes scalars and arrays at one level`, where())
 			}
@@ -388,16 +389,16 @@ func parseData(sc *scanner, t *tensor, level int, where func() string, b *budget
 			return badRequest(`%s: "data" has scalars at different nesting levels`, where())
 		}
 		e := elem{}
-		switch c := sc.peek(); {
+		switch c := sc.Peek(); {
 		case c == '"':
-			s, err := sc.str()
+			s, err := sc.Str()
 			if err != nil {
 				return malformed(err)
 			}
 			e.kind, e.num = 's', float64(len(t.strs))
 			t.strs = append(t.strs, string(s))
 		case c == 't' || c == 'f' || c == 'n':
-			l, err := sc.literal()
+			l, err := sc.Literal()
 			if err != nil {
 				return malformed(err)
 			}
@@ -409,17 +410,17 @@ func parseData(sc *scanner, t *tensor, level int, where func() string, b *budget
 				e.kind = 'z'
 			}
 		case c == '-' || '0' <= c && c <= '9':
-			start := sc.pos
-			f, err := sc.num()
+			start := sc.Pos()
+			f, err := sc.Num()
 			if err != nil {
-				if _, ok := err.(*numberError); ok {
+				if _, ok := err.(*jsonscan.RangeError); ok {
 					return badRequest("%s element %d: %v", where(), len(t.elems), err)
 				}
 				return malformed(err)
 			}
-			e.kind, e.num, e.lit0, e.lit1 = 'n', f, start, sc.pos
+			e.kind, e.num, e.lit0, e.lit1 = 'n', f, start, sc.Pos()
 		default:
-			return badRequest("%s element %d: want a number, string or boolean, got %s", where(), len(t.elems), sc.kind())
+			return badRequest("%s element %d: want a number, string or boolean, got %s", where(), len(t.elems), sc.Kind())
 		}
 		if b.left--; b.left < 0 {
 			return errorf(http.StatusRequestEntityTooLarge, "more tensor elements than %d rows of the model's inputs hold (the server's limit per request)", b.maxRows)
@@ -591,7 +592,7 @@ func (lm *loadedModel) v2Row(w *worker, ts []tensor, r int) error {
 				err = features.SetNumber(dst, f, "0")
 			}
 		default: // the literal text, as the native API and training read it
-			err = features.SetNumber(dst, f, w.sc.b[e.lit0:e.lit1])
+			err = features.SetNumber(dst, f, w.sc.Input()[e.lit0:e.lit1])
 		}
 		if err != nil {
 			return rowError(r, inV2, err)
@@ -602,11 +603,11 @@ func (lm *loadedModel) v2Row(w *worker, ts []tensor, r int) error {
 
 // stringValue reads the JSON string at the scanner; what names the key in
 // the error when the value is something else.
-func stringValue(sc *scanner, what string) (string, error) {
-	if sc.peek() != '"' {
-		return "", badRequest("%s: want a string, got %s", what, sc.kind())
+func stringValue(sc *jsonscan.Scanner, what string) (string, error) {
+	if sc.Peek() != '"' {
+		return "", badRequest("%s: want a string, got %s", what, sc.Kind())
 	}
-	s, err := sc.str()
+	s, err := sc.Str()
 	if err != nil {
 		return "", malformed(err)
 	}

@@ -9,6 +9,7 @@ import (
 	"strconv"
 
 	"github.com/flintml/flint/features"
+	"github.com/flintml/flint/internal/jsonscan"
 )
 
 // encodeV2 writes an "Inference Response JSON Object".
@@ -138,38 +139,38 @@ func (lm *loadedModel) v2Metadata(versions []string) v2ModelMetadata {
 }
 
 // parseOutputs reads the "outputs" array ("Request Output" objects).
-func (lm *loadedModel) parseOutputs(sc *scanner, req *v2Request) error {
-	if sc.peek() != '[' {
-		return badRequest(`"outputs": want an array of {"name": ...}, got %s`, sc.kind())
+func (lm *loadedModel) parseOutputs(sc *jsonscan.Scanner, req *v2Request) error {
+	if sc.Peek() != '[' {
+		return badRequest(`"outputs": want an array of {"name": ...}, got %s`, sc.Kind())
 	}
-	if err := sc.enter('['); err != nil {
+	if err := sc.Enter('['); err != nil {
 		return malformed(err)
 	}
 	req.outputs = []string{}
 	for n := 0; ; n++ {
-		more, err := sc.next(']', n)
+		more, err := sc.Next(']', n)
 		if err != nil {
 			return malformed(err)
 		}
 		if !more {
 			return nil
 		}
-		if sc.peek() != '{' {
-			return badRequest(`outputs[%d]: want {"name": ...}, got %s`, n, sc.kind())
+		if sc.Peek() != '{' {
+			return badRequest(`outputs[%d]: want {"name": ...}, got %s`, n, sc.Kind())
 		}
-		if err := sc.enter('{'); err != nil {
+		if err := sc.Enter('{'); err != nil {
 			return malformed(err)
 		}
 		name := ""
 		for i := 0; ; i++ {
-			more, err := sc.next('}', i)
+			more, err := sc.Next('}', i)
 			if err != nil {
 				return malformed(err)
 			}
 			if !more {
 				break
 			}
-			k, err := sc.key()
+			k, err := sc.Key()
 			if err != nil {
 				return malformed(err)
 			}

@@ -1,4 +1,4 @@
-package serving
+package jsonscan
 
 import (
 	"math"
@@ -20,26 +20,26 @@ func TestNumMatchesParseFloat(t *testing.T) {
 		cases = append(cases, strconv.FormatFloat(f, 'f', rng.IntN(12), 64), strconv.FormatFloat(f, 'g', -1, 64),
 			strconv.FormatFloat(f, 'e', rng.IntN(17), 64))
 	}
-	var sc scanner
+	var sc Scanner
 	for _, c := range cases {
 		want, err := strconv.ParseFloat(c, 64)
 		if err != nil {
 			t.Fatal(err)
 		}
-		sc.reset([]byte(c))
-		got, err := sc.num()
+		sc.Reset([]byte(c))
+		got, err := sc.Num()
 		if err != nil || math.Float64bits(got) != math.Float64bits(want) || sc.pos != len(c) {
 			t.Errorf("num(%s) = %v (%x), %v; ParseFloat gives %v (%x)", c, got, math.Float64bits(got), err, want, math.Float64bits(want))
 		}
 	}
 	for _, bad := range []string{"-", "01", "1.", ".5", "1e", "1e+", "+1", "-a", "1.e3"} {
-		sc.reset([]byte(bad))
-		if _, err := sc.num(); err == nil && sc.pos == len(bad) {
+		sc.Reset([]byte(bad))
+		if _, err := sc.Num(); err == nil && sc.pos == len(bad) {
 			t.Errorf("num(%q) accepted it", bad)
 		}
 	}
-	sc.reset([]byte("1e400"))
-	if _, err := sc.num(); err == nil {
+	sc.Reset([]byte("1e400"))
+	if _, err := sc.Num(); err == nil {
 		t.Error("num(1e400) accepted it")
 	}
 }

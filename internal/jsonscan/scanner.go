@@ -1,51 +1,62 @@
-package serving
+// Package jsonscan is a strict JSON scanner that reads values in place,
+// without reflection and, for numbers and strings without escapes, without
+// allocating. Serving reads request bodies with it and features reads JSON
+// records with it; both turn what it reads into field values only through
+// the features setters.
+package jsonscan
 
 import (
 	"errors"
 	"fmt"
 	"unicode/utf16"
 	"unicode/utf8"
-
-	"github.com/flintml/flint/features"
 )
 
-// scanner reads JSON request bodies without reflection and, for numbers and
-// strings without escapes, without allocating. It is strict (RFC 8259): no
+// Scanner reads JSON input token by token. It is strict (RFC 8259): no
 // trailing commas, no comments, strings must be valid UTF-8, and only
-// whitespace may follow the top-level value. Nesting deeper than maxDepth
-// is an error, so no body can exhaust the stack.
+// whitespace may follow the top-level value. Nesting deeper than MaxDepth
+// is an error, so no input can exhaust the stack.
 //
-// The decoders drive it directly (next/key/str/num/...), so a body is
-// decoded into feature vectors in one pass with no intermediate tree.
-type scanner struct {
+// The decoders drive it directly (Next/Key/Str/Num/...), so an input is
+// decoded into its destination in one pass with no intermediate tree. The
+// zero Scanner is ready for Reset.
+type Scanner struct {
 	b     []byte
 	pos   int
 	depth int
 	buf   []byte // unescaped string scratch; str results may point here
 }
 
-// maxDepth bounds the nesting of JSON objects and arrays.
-const maxDepth = 64
+// MaxDepth bounds the nesting of JSON objects and arrays.
+const MaxDepth = 64
 
-// syntaxError is malformed JSON; Offset is the byte where it was found.
-type syntaxError struct {
+// SyntaxError is malformed JSON; Offset is the byte where it was found.
+// Every error of the Scanner's own is one, except Num's *RangeError.
+type SyntaxError struct {
 	Offset int
 	Msg    string
 }
 
-func (e *syntaxError) Error() string {
+func (e *SyntaxError) Error() string {
 	return fmt.Sprintf("malformed JSON at byte %d: %s", e.Offset, e.Msg)
 }
 
-func (s *scanner) reset(b []byte) {
+// Reset starts reading b; the scratch space of earlier inputs is kept.
+func (s *Scanner) Reset(b []byte) {
 	s.b, s.pos, s.depth = b, 0, 0
 }
 
-func (s *scanner) errf(format string, args ...any) error {
-	return &syntaxError{Offset: s.pos, Msg: fmt.Sprintf(format, args...)}
+// Pos returns the offset in the input of the next byte to be read.
+func (s *Scanner) Pos() int { return s.pos }
+
+// Input returns the input given to Reset.
+func (s *Scanner) Input() []byte { return s.b }
+
+func (s *Scanner) errf(format string, args ...any) error {
+	return &SyntaxError{Offset: s.pos, Msg: fmt.Sprintf(format, args...)}
 }
 
-func (s *scanner) ws() {
+func (s *Scanner) ws() {
 	for s.pos < len(s.b) {
 		switch s.b[s.pos] {
 		case ' ', '\t', '\n', '\r':
@@ -56,8 +67,8 @@ func (s *scanner) ws() {
 	}
 }
 
-// peek returns the first byte of the next token, or 0 at the end of input.
-func (s *scanner) peek() byte {
+// Peek returns the first byte of the next token, or 0 at the end of input.
+func (s *Scanner) Peek() byte {
 	s.ws()
 	if s.pos >= len(s.b) {
 		return 0
@@ -65,9 +76,9 @@ func (s *scanner) peek() byte {
 	return s.b[s.pos]
 }
 
-// kind names the JSON type of the next value, for error messages.
-func (s *scanner) kind() string {
-	switch c := s.peek(); {
+// Kind names the JSON type of the next value, for error messages.
+func (s *Scanner) Kind() string {
+	switch c := s.Peek(); {
 	case c == '{':
 		return "an object"
 	case c == '[':
@@ -86,24 +97,24 @@ func (s *scanner) kind() string {
 	return fmt.Sprintf("%q", s.b[s.pos])
 }
 
-// enter consumes the opening '{' or '[' of a container.
-func (s *scanner) enter(open byte) error {
-	if c := s.peek(); c != open {
-		return s.errf("want %c, got %s", open, s.kind())
+// Enter consumes the opening '{' or '[' of a container.
+func (s *Scanner) Enter(open byte) error {
+	if c := s.Peek(); c != open {
+		return s.errf("want %c, got %s", open, s.Kind())
 	}
 	s.depth++
-	if s.depth > maxDepth {
-		return s.errf("nested deeper than %d levels", maxDepth)
+	if s.depth > MaxDepth {
+		return s.errf("nested deeper than %d levels", MaxDepth)
 	}
 	s.pos++
 	return nil
 }
 
-// next reports whether the container being read has another member; n is
+// Next reports whether the container being read has another member; n is
 // the number of members read so far. It consumes the ',' before a member
 // and the closing delimiter after the last.
-func (s *scanner) next(close byte, n int) (bool, error) {
-	c := s.peek()
+func (s *Scanner) Next(close byte, n int) (bool, error) {
+	c := s.Peek()
 	switch {
 	case c == close:
 		s.pos++
@@ -115,44 +126,44 @@ func (s *scanner) next(close byte, n int) (bool, error) {
 		return true, nil
 	case c == ',':
 		s.pos++
-		if s.peek() == close {
+		if s.Peek() == close {
 			return false, s.errf("trailing comma before '%c'", close)
 		}
 		return true, nil
 	}
-	return false, s.errf("want ',' or '%c', got %s", close, s.kind())
+	return false, s.errf("want ',' or '%c', got %s", close, s.Kind())
 }
 
-// key reads an object key and the ':' after it. The result is valid until
+// Key reads an object key and the ':' after it. The result is valid until
 // the next string is read.
-func (s *scanner) key() ([]byte, error) {
-	if s.peek() != '"' {
-		return nil, s.errf("want an object key (a string), got %s", s.kind())
+func (s *Scanner) Key() ([]byte, error) {
+	if s.Peek() != '"' {
+		return nil, s.errf("want an object key (a string), got %s", s.Kind())
 	}
-	k, err := s.str()
+	k, err := s.Str()
 	if err != nil {
 		return nil, err
 	}
-	if s.peek() != ':' {
+	if s.Peek() != ':' {
 		return nil, s.errf("want ':' after object key")
 	}
 	s.pos++
 	return k, nil
 }
 
-// end checks that nothing but whitespace follows the top-level value.
-func (s *scanner) end() error {
-	if s.peek() != 0 {
-		return s.errf("unexpected %s after the top-level value", s.kind())
+// End checks that nothing but whitespace follows the top-level value.
+func (s *Scanner) End() error {
+	if s.Peek() != 0 {
+		return s.errf("unexpected %s after the top-level value", s.Kind())
 	}
 	return nil
 }
 
-// str reads a string. The result points into the input or into s.buf and
-// is valid until the next call.
-func (s *scanner) str() ([]byte, error) {
-	if c := s.peek(); c != '"' {
-		return nil, s.errf("want a string, got %s", s.kind())
+// Str reads a string. The result points into the input or into s.buf and
+// is valid until the next string is read.
+func (s *Scanner) Str() ([]byte, error) {
+	if c := s.Peek(); c != '"' {
+		return nil, s.errf("want a string, got %s", s.Kind())
 	}
 	start := s.pos + 1
 	var high byte
@@ -180,7 +191,7 @@ func (s *scanner) str() ([]byte, error) {
 }
 
 // unescape finishes a string with escapes; s.pos is at the first '\\'.
-func (s *scanner) unescape(start int) ([]byte, error) {
+func (s *Scanner) unescape(start int) ([]byte, error) {
 	out := append(s.buf[:0], s.b[start:s.pos]...)
 	i := s.pos
 	for i < len(s.b) {
@@ -271,53 +282,54 @@ func hex4(b []byte) (rune, bool) {
 	return r, true
 }
 
-// numberError is a well-formed number that is not a finite float64.
-type numberError struct{ text string }
+// RangeError is a well-formed number that is not a finite float64 (Num
+// reports it; Skip accepts such a number).
+type RangeError struct{ Text string }
 
-func (e *numberError) Error() string { return fmt.Sprintf("number %s is out of range", e.text) }
+func (e *RangeError) Error() string { return fmt.Sprintf("number %s is out of range", e.Text) }
 
-// numLit reads the bytes of a number without checking them: features
-// checks the grammar where it converts them (numErr turns its error into
-// the scanner's).
-func (s *scanner) numLit() []byte {
+// NumLit reads the bytes of a number without checking them: the caller
+// checks the grammar where it converts them (ParseNumber, or the features
+// setters; NumErr turns their error into the Scanner's).
+func (s *Scanner) NumLit() []byte {
 	s.ws()
 	start := s.pos
-	s.pos += features.NumberLen(s.b[s.pos:])
+	s.pos += NumberLen(s.b[s.pos:])
 	return s.b[start:s.pos]
 }
 
-// num reads a number and converts it with features.ParseNumber. A number
-// too large for a float64 is a *numberError.
-func (s *scanner) num() (float64, error) {
+// Num reads a number and converts it with ParseNumber. A number too large
+// for a float64 is a *RangeError.
+func (s *Scanner) Num() (float64, error) {
 	s.ws()
 	start := s.pos
-	if c := s.peek(); c != '-' && (c < '0' || c > '9') {
-		return 0, s.errf("want a number, got %s", s.kind())
+	if c := s.Peek(); c != '-' && (c < '0' || c > '9') {
+		return 0, s.errf("want a number, got %s", s.Kind())
 	}
-	f, err := features.ParseNumber(s.numLit())
+	f, err := ParseNumber(s.NumLit())
 	if err != nil {
-		return 0, s.numErr(start, err)
+		return 0, s.NumErr(start, err)
 	}
 	return f, nil
 }
 
-// numErr turns a features.NumberError about the number that started at
-// byte start into a *syntaxError (not a JSON number) or a *numberError
-// (out of range); other errors pass through.
-func (s *scanner) numErr(start int, err error) error {
-	var ne *features.NumberError
+// NumErr turns a *NumberError about the number that started at byte
+// start into a *SyntaxError (not a JSON number) or a *RangeError (out of
+// range); other errors pass through.
+func (s *Scanner) NumErr(start int, err error) error {
+	var ne *NumberError
 	switch {
 	case !errors.As(err, &ne):
 		return err
 	case ne.Syntax():
-		return &syntaxError{Offset: start + ne.Offset, Msg: ne.Msg}
+		return &SyntaxError{Offset: start + ne.Offset, Msg: ne.Msg}
 	}
-	return &numberError{text: ne.Text}
+	return &RangeError{Text: ne.Text}
 }
 
-// literal reads true, false or null.
-func (s *scanner) literal() (byte, error) {
-	c := s.peek()
+// Literal reads true, false or null.
+func (s *Scanner) Literal() (byte, error) {
+	c := s.Peek()
 	var want string
 	switch c {
 	case 't':
@@ -327,7 +339,7 @@ func (s *scanner) literal() (byte, error) {
 	case 'n':
 		want = "null"
 	default:
-		return 0, s.errf("want true, false or null, got %s", s.kind())
+		return 0, s.errf("want true, false or null, got %s", s.Kind())
 	}
 	if len(s.b)-s.pos < len(want) || string(s.b[s.pos:s.pos+len(want)]) != want {
 		return 0, s.errf("bad literal, want %s", want)
@@ -336,49 +348,49 @@ func (s *scanner) literal() (byte, error) {
 	return c, nil
 }
 
-// skip reads and discards one value of any type, checking its syntax.
-func (s *scanner) skip() error {
-	switch c := s.peek(); {
+// Skip reads and discards one value of any type, checking its syntax.
+func (s *Scanner) Skip() error {
+	switch c := s.Peek(); {
 	case c == '{':
-		if err := s.enter('{'); err != nil {
+		if err := s.Enter('{'); err != nil {
 			return err
 		}
 		for n := 0; ; n++ {
-			more, err := s.next('}', n)
+			more, err := s.Next('}', n)
 			if err != nil || !more {
 				return err
 			}
-			if _, err := s.key(); err != nil {
+			if _, err := s.Key(); err != nil {
 				return err
 			}
-			if err := s.skip(); err != nil {
+			if err := s.Skip(); err != nil {
 				return err
 			}
 		}
 	case c == '[':
-		if err := s.enter('['); err != nil {
+		if err := s.Enter('['); err != nil {
 			return err
 		}
 		for n := 0; ; n++ {
-			more, err := s.next(']', n)
+			more, err := s.Next(']', n)
 			if err != nil || !more {
 				return err
 			}
-			if err := s.skip(); err != nil {
+			if err := s.Skip(); err != nil {
 				return err
 			}
 		}
 	case c == '"':
-		_, err := s.str()
+		_, err := s.Str()
 		return err
 	case c == 't' || c == 'f' || c == 'n':
-		_, err := s.literal()
+		_, err := s.Literal()
 		return err
 	case c == 0:
 		return s.errf("unexpected end of input, want a value")
 	default:
-		_, err := s.num()
-		if _, ok := err.(*numberError); ok {
+		_, err := s.Num()
+		if _, ok := err.(*RangeError); ok {
 			return nil // out of range but well-formed: a skipped value is not used
 		}
 		return err
