@@ -121,6 +121,14 @@ func runFeatures(cmd *cobra.Command, s streams, o featuresRun) error {
 	}
 	defer p.Close()
 	collectors := p.Metrics().Collectors()
+	var rep *stream.Processor // the repartition stage of an unkeyed source
+	if def.Source.Repartition {
+		if rep, err = stream.NewProcessor(ctx, stream.ProcessorConfig{Log: l, Definition: def, Dir: state + ".repartition", Repartition: true, Logger: logger}); err != nil {
+			return err
+		}
+		defer rep.Close()
+		collectors = append(collectors, rep.Metrics().Collectors()...)
+	}
 	if o.http != "" {
 		stop, cs, err := serveIngest(o, def, l, logger)
 		if err != nil {
@@ -137,8 +145,24 @@ func runFeatures(cmd *cobra.Command, s streams, o featuresRun) error {
 		}
 		defer stop()
 	}
-	fmt.Fprintf(s.err, "features %s: consuming %s; state in %s\n", def.Name, def.Source.Topic, state)
-	return p.Run(ctx)
+	if rep == nil {
+		fmt.Fprintf(s.err, "features %s: consuming %s; state in %s\n", def.Name, def.Source.Topic, state)
+		return p.Run(ctx)
+	}
+	fmt.Fprintf(s.err, "features %s: repartitioning %s by %s into %s; consuming that; state in %s\n",
+		def.Name, def.Source.Topic, def.Source.Key, def.EventTopic(), state)
+	// Both stages run until ctx ends or one of them fails, which stops the other.
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errc := make(chan error, 2)
+	for _, proc := range []*stream.Processor{rep, p} {
+		go func() {
+			err := proc.Run(rctx)
+			cancel()
+			errc <- err
+		}()
+	}
+	return errors.Join(<-errc, <-errc)
 }
 
 // serveIngest serves the HTTP ingest endpoint for the definition's source

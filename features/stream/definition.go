@@ -43,6 +43,21 @@ type Source struct {
 	Key    string
 	Time   string
 	Fields []Field
+	// Repartition says the topic is not keyed by Key: a repartition stage
+	// re-appends its records keyed by Key to EventTopic, which the
+	// aggregates are computed from.
+	Repartition bool
+}
+
+// EventTopic is the topic the aggregates are computed from: the source
+// topic, or, when it is repartitioned, "features.NAME.repartition", where
+// the repartition stage appends its records keyed by the key field. A
+// point-in-time join reads its events from it.
+func (d *Definition) EventTopic() string {
+	if d.Source.Repartition {
+		return "features." + d.Name + ".repartition"
+	}
+	return d.Source.Topic
 }
 
 // Op is a derived field's arithmetic operation.

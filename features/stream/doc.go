@@ -139,6 +139,15 @@
 // values never depend on how partitions interleave. A record whose key
 // field belongs in another partition stops the processor with an error.
 //
+// A source not keyed that way (source.repartition: true) is repartitioned
+// first, as Kafka Streams does through an internal topic: a repartition
+// stage (ProcessorConfig.Repartition; its own group and store) appends
+// every source record that decodes, unchanged (value and timestamp), keyed
+// by the key field, to the event topic features.NAME.repartition
+// (Definition.EventTopic), exactly once by the means the feature table uses
+// (source headers and marks); the aggregating processor and point-in-time
+// joins read the event topic. flint features run runs both stages.
+//
 // The states live in a Store: Pebble, an LSM tree made for exactly this
 // (small keyed writes, atomic synced batches behind a write-ahead log),
 // used by CockroachDB, and pure Go: built with CGO_ENABLED=0 (or -tags

@@ -73,9 +73,10 @@ func PlanJoin(ctx context.Context, l log.Log, labels []cluster.Source, e Enrichm
 		return nil, fmt.Errorf("the records must come from a topic keyed by %s, not files", e.Key)
 	}
 	topic := labels[0].Topic
-	info, err := l.Describe(ctx, def.Source.Topic)
+	events := def.EventTopic()
+	info, err := l.Describe(ctx, events)
 	if err != nil {
-		return nil, fmt.Errorf("describe topic %s of definition %q: %w", def.Source.Topic, def.Name, cluster.LogUnavailable(ctx, err))
+		return nil, fmt.Errorf("describe topic %s of definition %q: %w", events, def.Name, cluster.LogUnavailable(ctx, err))
 	}
 	rec, err := l.Describe(ctx, topic)
 	if err != nil {
@@ -84,11 +85,11 @@ func PlanJoin(ctx context.Context, l log.Log, labels []cluster.Source, e Enrichm
 	n := len(info.Partitions)
 	if len(rec.Partitions) != n {
 		return nil, fmt.Errorf("topic %s has %d partitions and topic %s of definition %q %d: a key's records and events must share a partition number, so give both the same count",
-			topic, len(rec.Partitions), def.Source.Topic, def.Name, n)
+			topic, len(rec.Partitions), events, def.Name, n)
 	}
 	out := make([]cluster.Source, len(labels))
 	for i, s := range labels {
-		arg := JoinArg{Definition: e.Definition, File: e.File, Key: e.Key, Time: e.Time, Partitions: n, OnEvents: topic == def.Source.Topic}
+		arg := JoinArg{Definition: e.Definition, File: e.File, Key: e.Key, Time: e.Time, Partitions: n, OnEvents: topic == events}
 		p := info.Partitions[s.LogPartition]
 		arg.EventFrom, arg.EventTo = p.Earliest, p.Latest
 		if arg.OnEvents {
@@ -123,7 +124,7 @@ func asOfJoin(ctx context.Context, l cluster.LogReader, s cluster.Source, fn fun
 	}
 	evRecs := records
 	if !a.OnEvents || a.EventFrom != s.From || a.EventTo != s.To {
-		if evRecs, err = readRange(ctx, l, def.Source.Topic, s.LogPartition, a.EventFrom, a.EventTo); err != nil {
+		if evRecs, err = readRange(ctx, l, def.EventTopic(), s.LogPartition, a.EventFrom, a.EventTo); err != nil {
 			return err
 		}
 	}

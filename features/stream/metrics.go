@@ -70,7 +70,7 @@ func (p *Processor) measureLag(ctx context.Context) {
 func (p *Processor) lag(ctx context.Context) (int64, error) {
 	var lag int64
 	for q, o := range p.owned {
-		pi, err := p.cfg.Log.Offsets(ctx, p.cfg.Definition.Source.Topic, q)
+		pi, err := p.cfg.Log.Offsets(ctx, p.input, q)
 		if err != nil {
 			return 0, err
 		}

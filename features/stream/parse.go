@@ -268,7 +268,7 @@ func (p *parser) definition(root *yaml.Node) *Definition {
 }
 
 func (p *parser) source(def *Definition, n *yaml.Node) {
-	src, ok := p.mapping(n, "source", "topic", "key", "time", "fields")
+	src, ok := p.mapping(n, "source", "topic", "key", "time", "fields", "repartition")
 	if !ok {
 		return
 	}
@@ -284,6 +284,13 @@ func (p *parser) source(def *Definition, n *yaml.Node) {
 			if _, known := def.slots[key]; !known {
 				p.fail(v, "source.key", "no field %q in source.fields", key)
 			}
+		}
+	}
+	if v := src.vals["repartition"]; v != nil {
+		if v.Kind != yaml.ScalarNode || v.Tag != "!!bool" {
+			p.fail(v, "source.repartition", "want true or false, got %s", kindName(v))
+		} else {
+			def.Source.Repartition = v.Value == "true"
 		}
 	}
 	if v := src.vals["time"]; v != nil {

@@ -141,8 +141,12 @@ func (p *Processor) apply(b *batch, r *log.Record) error {
 		p.warnBad(err)
 		return nil
 	}
+	if p.cfg.Repartition {
+		p.repartition(b, r, ev.Key)
+		return nil
+	}
 	if q := log.Partition([]byte(ev.Key), p.nIn); q != r.Partition {
-		return fmt.Errorf("stream: definition %q: record %s/%d at offset %d has key %q, which belongs in partition %d: the source topic must be keyed by the definition's key field %q",
+		return fmt.Errorf("stream: definition %q: record %s/%d at offset %d has key %q, which belongs in partition %d: the source topic must be keyed by the definition's key field %q (flint ingest --key), or the definition must say source.repartition: true",
 			p.cfg.Definition.Name, r.Topic, r.Partition, r.Offset, ev.Key, q, p.cfg.Definition.Source.Key)
 	}
 	st, err := p.load(b, ev.Key)
@@ -181,6 +185,20 @@ func (p *Processor) apply(b *batch, r *log.Record) error {
 
 var outcomeNames = [...]string{Applied: "applied", Late: "late", Dropped: "dropped"}
 
+// repartition makes the event-topic record of a source record: the same
+// value and timestamp, keyed by the key field, unless an earlier run
+// already published it.
+func (p *Processor) repartition(b *batch, r *log.Record, key string) {
+	p.metrics.Events.WithLabelValues("repartitioned").Inc()
+	src := SourcePos{r.Partition, r.Offset}
+	if p.published[src] {
+		delete(p.published, src)
+		return
+	}
+	b.table = append(b.table, log.Record{Key: []byte(key), Value: append([]byte(nil), r.Value...), Time: r.Time,
+		Headers: []log.Header{sourceHeader(r.Partition, r.Offset)}})
+}
+
 // changelog makes the batch's changelog records: each changed key's state
 // once, unless an earlier run already published it or a newer one.
 func (p *Processor) changelog(b *batch) []log.Record {
@@ -207,7 +225,7 @@ func (p *Processor) changelog(b *batch) []log.Record {
 // beyond it (after a dropped batch, the consumer's position is past
 // records this processor never committed).
 func (p *Processor) fillGap(ctx context.Context, b *batch, q int, upto int64) error {
-	topic := p.cfg.Definition.Source.Topic
+	topic := p.input
 	for o := p.owned[q]; o.next < upto; {
 		recs, err := p.cfg.Log.Read(ctx, topic, q, o.next, log.ReadOptions{MaxRecords: int(min(upto-o.next, 1000))})
 		if err != nil {

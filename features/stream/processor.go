@@ -36,6 +36,15 @@ type ProcessorConfig struct {
 	RestoreSkew time.Duration
 	// Logger receives restores and rebalances; nil means slog.Default().
 	Logger *slog.Logger
+	// Repartition makes this processor the repartition stage of a
+	// definition whose source is not keyed by its key field
+	// (source.repartition): it consumes the source topic and appends each
+	// record that decodes, unchanged (value, timestamp), keyed by its key
+	// field, to Definition.EventTopic, exactly once by the same means as
+	// the feature table; it keeps no states. Its defaults are the group
+	// "features.NAME.repartition" and no changelog; Table is the event
+	// topic. The aggregating processor then consumes the event topic.
+	Repartition bool
 }
 
 func (c *ProcessorConfig) defaults() error {
@@ -43,10 +52,19 @@ func (c *ProcessorConfig) defaults() error {
 		return errors.New("stream: a processor needs a log, a definition and a state directory")
 	}
 	name := c.Definition.Name
+	if c.Repartition {
+		if !c.Definition.Source.Repartition {
+			return fmt.Errorf("stream: definition %q: a repartition stage needs source.repartition: true", name)
+		}
+		if c.Group == "" {
+			c.Group = "features." + name + ".repartition"
+		}
+		c.Changelog, c.Table = "", c.Definition.EventTopic()
+	}
 	if c.Group == "" {
 		c.Group = "features." + name
 	}
-	if c.Changelog == "" {
+	if c.Changelog == "" && !c.Repartition {
 		c.Changelog = "features." + name + ".changelog"
 	}
 	if c.Table == "" {
@@ -80,6 +98,7 @@ type Processor struct {
 	metrics *Metrics
 	nIn     int            // source partitions
 	nOut    map[string]int // output topic → partitions
+	input   string         // the topic consumed: the source, or the event topic after a repartition stage
 
 	owned map[int]*owned     // prepared source partitions → their progress
 	marks map[markSpot]int64 // output partition → end of our last append there
@@ -106,15 +125,32 @@ func NewProcessor(ctx context.Context, cfg ProcessorConfig) (*Processor, error) 
 		return nil, err
 	}
 	def := cfg.Definition
-	info, err := cfg.Log.Describe(ctx, def.Source.Topic)
-	if err != nil {
-		return nil, fmt.Errorf("stream: definition %q: describe source topic %q: %w", def.Name, def.Source.Topic, err)
+	input := def.EventTopic()
+	if cfg.Repartition {
+		input = def.Source.Topic
 	}
-	p := &Processor{cfg: cfg, agg: NewAggregator(def), dec: NewRecordDecoder(def), nIn: len(info.Partitions),
+	info, err := cfg.Log.Describe(ctx, input)
+	if err != nil && errors.Is(err, log.ErrUnknownTopic) && input != def.Source.Topic {
+		// The event topic of a repartitioned source: as many partitions as
+		// the source, created by whichever stage starts first.
+		if info, err = cfg.Log.Describe(ctx, def.Source.Topic); err == nil {
+			err = cfg.Log.CreateTopic(ctx, input, log.TopicConfig{Partitions: len(info.Partitions)})
+			if err == nil || errors.Is(err, log.ErrTopicExists) {
+				info, err = cfg.Log.Describe(ctx, input)
+			}
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("stream: definition %q: describe source topic %q: %w", def.Name, input, err)
+	}
+	p := &Processor{cfg: cfg, input: input, agg: NewAggregator(def), dec: NewRecordDecoder(def), nIn: len(info.Partitions),
 		nOut: map[string]int{}, owned: map[int]*owned{}, marks: map[markSpot]int64{},
 		published: map[SourcePos]bool{}, clPublished: map[string]int64{},
 		ev: def.NewEvent(), vals: make([]float64, len(def.Features))}
 	for _, t := range []string{cfg.Changelog, cfg.Table} {
+		if t == "" {
+			continue // a repartition stage keeps no changelog
+		}
 		err := cfg.Log.CreateTopic(ctx, t, log.TopicConfig{Partitions: p.nIn})
 		if err != nil && !errors.Is(err, log.ErrTopicExists) {
 			return nil, fmt.Errorf("stream: definition %q: create topic %q: %w", def.Name, t, err)
@@ -128,7 +164,11 @@ func NewProcessor(ctx context.Context, cfg ProcessorConfig) (*Processor, error) 
 	if p.store, err = OpenStore(cfg.Dir, p.agg); err != nil {
 		return nil, err
 	}
-	p.metrics = newMetrics(def.Name, p.store)
+	name := def.Name
+	if cfg.Repartition {
+		name += ".repartition" // the stage's metrics stand beside the aggregating processor's
+	}
+	p.metrics = newMetrics(name, p.store)
 	if err := p.initMarks(ctx); err != nil {
 		_ = p.store.Close()
 		return nil, err
@@ -185,7 +225,7 @@ func (p *Processor) Close() error { return p.store.Close() }
 // it resumes exactly where the store's last commit left off.
 func (p *Processor) Run(ctx context.Context) error {
 	def := p.cfg.Definition
-	c, err := p.cfg.Log.JoinGroup(ctx, log.GroupConfig{Group: p.cfg.Group, Topics: []string{def.Source.Topic}})
+	c, err := p.cfg.Log.JoinGroup(ctx, log.GroupConfig{Group: p.cfg.Group, Topics: []string{p.input}})
 	if err != nil {
 		return fmt.Errorf("stream: definition %q: join group %q: %w", def.Name, p.cfg.Group, err)
 	}
@@ -196,9 +236,12 @@ func (p *Processor) Run(ctx context.Context) error {
 			return nil
 		}
 		if err != nil {
-			return fmt.Errorf("stream: definition %q: poll %q: %w", def.Name, def.Source.Topic, err)
+			return fmt.Errorf("stream: definition %q: poll %q: %w", def.Name, p.input, err)
 		}
 		if err := p.track(ctx, c.Assignment(), recs); err != nil {
+			if ctx.Err() != nil {
+				return nil // stopped while preparing partitions
+			}
 			return err
 		}
 		if err := p.process(ctx, c, recs); err != nil {

@@ -130,7 +130,7 @@ func offline(t *testing.T, def *Definition, l log.Log) expected {
 	agg, dec := NewAggregator(def), NewRecordDecoder(def)
 	exp := expected{table: map[SourcePos]tableRec{}, states: map[string]Stored{}}
 	vals := make([]float64, len(def.Features))
-	for q, recs := range readAll(t, l, "tx") {
+	for q, recs := range readAll(t, l, def.EventTopic()) {
 		for i := range recs {
 			r := &recs[i]
 			ev := def.NewEvent()

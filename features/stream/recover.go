@@ -17,7 +17,7 @@ import (
 // and from RestoreSkew before the time of the first record to re-derive
 // (what another processor that owned the partition meanwhile appended).
 func (p *Processor) prepare(ctx context.Context, parts []int) error {
-	src := p.cfg.Definition.Source.Topic
+	src := p.input
 	committed, err := p.cfg.Log.Committed(ctx, p.cfg.Group, src)
 	if err != nil {
 		return fmt.Errorf("stream: read group %q's committed offsets of %q: %w", p.cfg.Group, src, err)
