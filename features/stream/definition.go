@@ -60,6 +60,23 @@ func (d *Definition) EventTopic() string {
 	return d.Source.Topic
 }
 
+// Table is a keyed table topic events are enriched from (a stream–table
+// join, as Kafka Streams joins a KStream with a KTable): each event gets,
+// as fields NAME_FIELD, the values of the table record keyed by the
+// event's Key field with the latest record time at or before the event's
+// time (a temporal join: versions are kept, so a replay gives the same
+// answer). A table record's key is its record key; its value a JSON
+// object of Fields (null or an empty value deletes the key from then on).
+type Table struct {
+	Name   string
+	Topic  string
+	Key    string  // the event field whose value is the table key
+	Fields []Field // number or string
+}
+
+// JoinedName is the event field a table's field becomes.
+func (t Table) JoinedName(field string) string { return t.Name + "_" + field }
+
 // Op is a derived field's arithmetic operation.
 type Op uint8
 
@@ -190,6 +207,7 @@ type Feature struct {
 type Definition struct {
 	Name     string
 	Source   Source
+	Tables   []Table
 	Lateness int64 // milliseconds
 	Derived  []Derived
 	Features []Feature

@@ -40,6 +40,25 @@
 // Durations are Go durations (90s, 15m, 1h30m) or whole days (7d), in
 // whole milliseconds. Times are milliseconds since the Unix epoch.
 //
+// # Tables
+//
+// A definition may enrich its events from keyed table topics (tables:), as
+// Kafka Streams joins a KStream with a KTable:
+//
+//	tables:
+//	  - {name: m, topic: merchants, key: merchant, fields: {category: string, risk: number}}
+//
+// Each event gets fields m_category and m_risk — usable by derived fields,
+// filters and features like any other — from the merchants record keyed by
+// the event's merchant value whose record time is the latest at or before
+// the event's time (a temporal join: every version is kept, see Tables;
+// null or an empty value deletes the key from its time on). The processor
+// reads the tables to their ends before each batch, and a point-in-time
+// join pins their ends, so both give an event the same version as long as
+// a table record is in the log before the events of its time are
+// processed; a record appended later with an earlier time changes the
+// joins computed after it only.
+//
 // # Aggregates
 //
 // count, sum, mean, min, max, variance (population: Σ(x−mean)²/n, by

@@ -43,6 +43,9 @@ type JoinArg struct {
 	// key belongs in another partition is an error, since its events are
 	// not in this one.
 	Partitions int
+	// TableEnds pins the definition's tables: every partition of each
+	// table topic is read up to these offsets.
+	TableEnds map[string]map[int]int64 `json:",omitempty"`
 }
 
 func init() { cluster.RegisterJoin(JoinName, asOfJoin) }
@@ -87,9 +90,16 @@ func PlanJoin(ctx context.Context, l log.Log, labels []cluster.Source, e Enrichm
 		return nil, fmt.Errorf("topic %s has %d partitions and topic %s of definition %q %d: a key's records and events must share a partition number, so give both the same count",
 			topic, len(rec.Partitions), events, def.Name, n)
 	}
+	var tableEnds map[string]map[int]int64
+	if len(def.Tables) > 0 {
+		if tableEnds, err = NewTables(def).Ends(ctx, l); err != nil {
+			return nil, err
+		}
+	}
 	out := make([]cluster.Source, len(labels))
 	for i, s := range labels {
-		arg := JoinArg{Definition: e.Definition, File: e.File, Key: e.Key, Time: e.Time, Partitions: n, OnEvents: topic == events}
+		arg := JoinArg{Definition: e.Definition, File: e.File, Key: e.Key, Time: e.Time, Partitions: n, OnEvents: topic == events,
+			TableEnds: tableEnds}
 		p := info.Partitions[s.LogPartition]
 		arg.EventFrom, arg.EventTo = p.Earliest, p.Latest
 		if arg.OnEvents {
@@ -129,6 +139,15 @@ func asOfJoin(ctx context.Context, l cluster.LogReader, s cluster.Source, fn fun
 		}
 	}
 	events, offsets := decodeEvents(def, evRecs)
+	if len(def.Tables) > 0 {
+		tables := NewTables(def)
+		if err := tables.CatchUp(ctx, l, a.TableEnds); err != nil {
+			return err
+		}
+		for i := range events {
+			tables.Enrich(&events[i])
+		}
+	}
 	agg := NewAggregator(def)
 	nf := len(def.Features)
 	var vals []float64 // per answered record, in record order
@@ -231,7 +250,7 @@ func recordLabels(key, timeField string, recs []log.Record) []Label {
 
 // readRange reads the records [from, to) of a partition.
 func readRange(ctx context.Context, l cluster.LogReader, topic string, partition int, from, to int64) ([]log.Record, error) {
-	out := make([]log.Record, 0, max(to-from, 0))
+	out := make([]log.Record, 0, min(max(to-from, 0), 1<<16))
 	for off := from; off < to; {
 		recs, err := l.Read(ctx, topic, partition, off, log.ReadOptions{MaxRecords: 10000, MaxBytes: 8 << 20})
 		if err != nil {

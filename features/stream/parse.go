@@ -227,7 +227,7 @@ func (p *parser) definition(root *yaml.Node) *Definition {
 		p.fail(nil, "", "the definition is empty")
 		return nil
 	}
-	top, ok := p.mapping(root, "", "name", "source", "lateness", "derived", "features")
+	top, ok := p.mapping(root, "", "name", "source", "tables", "lateness", "derived", "features")
 	if !ok {
 		return nil
 	}
@@ -237,6 +237,11 @@ func (p *parser) definition(root *yaml.Node) *Definition {
 	}
 	if n := p.required(top, "source"); n != nil {
 		p.source(def, n)
+	}
+	if n := top.vals["tables"]; n != nil {
+		for i, item := range p.list(n, "tables") {
+			p.table(def, item, fmt.Sprintf("tables[%d]", i))
+		}
 	}
 	if n := top.vals["lateness"]; n != nil {
 		def.Lateness, _ = p.duration(n, "lateness", true)
@@ -354,7 +359,69 @@ func (p *parser) fieldType(def *Definition, name string) FieldType {
 			return f.Type
 		}
 	}
+	for _, t := range def.Tables {
+		for _, f := range t.Fields {
+			if t.JoinedName(f.Name) == name {
+				return f.Type
+			}
+		}
+	}
 	return 0
+}
+
+// table parses one entry of tables: its fields become event fields
+// NAME_FIELD, after the source's.
+func (p *parser) table(def *Definition, n *yaml.Node, path string) {
+	f, ok := p.mapping(n, path, "name", "topic", "key", "fields")
+	if !ok {
+		return
+	}
+	var t Table
+	if v := p.required(f, "name"); v != nil {
+		t.Name, _ = p.str(v, path+".name")
+	}
+	if v := p.required(f, "topic"); v != nil {
+		t.Topic, _ = p.str(v, path+".topic")
+	}
+	if v := p.required(f, "key"); v != nil {
+		if key, ok := p.str(v, path+".key"); ok {
+			t.Key = key
+			if ft := p.fieldType(def, key); ft != String && ft != Number {
+				p.fail(v, path+".key", "want a string or number field of source.fields, got %s", p.describe(def, key))
+			}
+		}
+	}
+	v := p.required(f, "fields")
+	if v == nil {
+		return
+	}
+	v = deref(v)
+	if v.Kind != yaml.MappingNode || len(v.Content) == 0 {
+		p.fail(v, path+".fields", "want a mapping of field names to number or string")
+		return
+	}
+	for i := 0; i+1 < len(v.Content); i += 2 {
+		k, tv := v.Content[i], deref(v.Content[i+1])
+		ft, ok := fieldTypeNames[tv.Value]
+		if tv.Kind != yaml.ScalarNode || !ok || ft == Timestamp {
+			p.fail(tv, join(path+".fields", k.Value), "unknown type %s; want number or string", kindName(tv))
+			continue
+		}
+		name := t.JoinedName(k.Value)
+		if _, dup := def.slots[name]; dup {
+			p.fail(k, join(path+".fields", k.Value), "%q is already a field", name)
+			continue
+		}
+		t.Fields = append(t.Fields, Field{Name: k.Value, Type: ft})
+		if ft == String {
+			def.slots[name] = slot{str: true, i: def.nStr}
+			def.nStr++
+		} else {
+			def.slots[name] = slot{i: def.nNum}
+			def.nNum++
+		}
+	}
+	def.Tables = append(def.Tables, t)
 }
 
 func (p *parser) describe(def *Definition, name string) string {

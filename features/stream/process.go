@@ -46,6 +46,12 @@ func (p *Processor) process(ctx context.Context, c log.Consumer, recs []log.Reco
 	if len(recs) == 0 {
 		return nil
 	}
+	if p.tables != nil {
+		// The table records in the log now, before the events they apply to.
+		if err := p.tables.CatchUp(ctx, p.cfg.Log, nil); err != nil {
+			return err
+		}
+	}
 	b := &batch{states: map[string]*Stored{}, dirty: map[string]bool{}, last: map[int]log.Record{}}
 	start := map[int]int64{}
 	for i := range recs {
@@ -144,6 +150,9 @@ func (p *Processor) apply(b *batch, r *log.Record) error {
 	if p.cfg.Repartition {
 		p.repartition(b, r, ev.Key)
 		return nil
+	}
+	if p.tables != nil {
+		p.tables.Enrich(ev)
 	}
 	if q := log.Partition([]byte(ev.Key), p.nIn); q != r.Partition {
 		return fmt.Errorf("stream: definition %q: record %s/%d at offset %d has key %q, which belongs in partition %d: the source topic must be keyed by the definition's key field %q (flint ingest --key), or the definition must say source.repartition: true",

@@ -99,6 +99,7 @@ type Processor struct {
 	nIn     int            // source partitions
 	nOut    map[string]int // output topic → partitions
 	input   string         // the topic consumed: the source, or the event topic after a repartition stage
+	tables  *Tables        // the definition's tables, read up to their ends before each batch; nil for none
 
 	owned map[int]*owned     // prepared source partitions → their progress
 	marks map[markSpot]int64 // output partition → end of our last append there
@@ -147,6 +148,9 @@ func NewProcessor(ctx context.Context, cfg ProcessorConfig) (*Processor, error) 
 		nOut: map[string]int{}, owned: map[int]*owned{}, marks: map[markSpot]int64{},
 		published: map[SourcePos]bool{}, clPublished: map[string]int64{},
 		ev: def.NewEvent(), vals: make([]float64, len(def.Features))}
+	if len(def.Tables) > 0 && !cfg.Repartition {
+		p.tables = NewTables(def)
+	}
 	for _, t := range []string{cfg.Changelog, cfg.Table} {
 		if t == "" {
 			continue // a repartition stage keeps no changelog

@@ -129,6 +129,10 @@ func offline(t *testing.T, def *Definition, l log.Log) expected {
 	t.Helper()
 	agg, dec := NewAggregator(def), NewRecordDecoder(def)
 	exp := expected{table: map[SourcePos]tableRec{}, states: map[string]Stored{}}
+	tables := NewTables(def) // a definition's tables, as of the end of their topics
+	if err := tables.CatchUp(context.Background(), l, nil); err != nil {
+		t.Fatal(err)
+	}
 	vals := make([]float64, len(def.Features))
 	for q, recs := range readAll(t, l, def.EventTopic()) {
 		for i := range recs {
@@ -137,6 +141,7 @@ func offline(t *testing.T, def *Definition, l log.Log) expected {
 			if dec.Decode(r, &ev) != nil {
 				continue
 			}
+			tables.Enrich(&ev)
 			st, ok := exp.states[ev.Key]
 			if !ok {
 				st = Stored{State: agg.NewState()}
