@@ -110,7 +110,7 @@ var parseErrorCases = []struct {
 		`d.yaml:1:1: missing field "name"`, `d.yaml:1:1: missing field "source"`, `d.yaml:1:1: missing field "features"`}},
 	{"unknown and duplicate fields", errHead + errOK + "name: y\nlatenes: 1m\n", []string{
 		"d.yaml:4:1: name: duplicate field",
-		"d.yaml:5:1: latenes: unknown field; want one of name, source, lateness, derived, features"}},
+		"d.yaml:5:1: latenes: unknown field; want one of name, source, tables, lateness, derived, features"}},
 	{"source", "name: x\nsource:\n  topic: 5\n  key: nope\n  time: s\n  fields: {s: string, t: date, s: number}\n" + errOK, []string{
 		`d.yaml:3:10: source.topic: want a non-empty string, got "5"`,
 		`d.yaml:4:8: source.key: no field "nope" in source.fields`,
@@ -167,7 +167,7 @@ var parseErrorCases = []struct {
 		`d.yaml:9:63: features[5].precision: want a whole number from 4 to 16 (2^precision registers), got "17"`,
 		`d.yaml:10:75: features[6].window: distinct_count keeps 61 buckets of 65536 registers (3997696 bytes) per key; at most 1048576: use a lower precision or a coarser bucket`,
 		`d.yaml:11:5: features[7].name: feature "a" is defined twice`,
-		`d.yaml:12:1: features2: unknown field; want one of name, source, lateness, derived, features`}},
+		`d.yaml:12:1: features2: unknown field; want one of name, source, tables, lateness, derived, features`}},
 	{"derived and filters", errHead + "derived:\n" +
 		"  - {name: v, add: [v, 1]}\n" +
 		"  - {name: d1, mul: [v]}\n" +
