@@ -37,7 +37,6 @@ var (
 	clicksCSV      = trainertest.ClicksCSV
 	jobSpec        = trainertest.JobSpec
 	quietLogger    = trainertest.QuietLogger
-	writeLines     = trainertest.WriteLines
 	algorithmSpecs = trainertest.AlgorithmSpecs
 )
 
