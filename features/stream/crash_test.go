@@ -29,7 +29,8 @@ const (
 	childEnv      = "FLINT_STREAM_PROCESSOR_CHILD" // the log: dir:PATH or kafka:HOST:PORT,...
 	childDefsEnv  = "FLINT_STREAM_PROCESSOR_DEFS"
 	childStateEnv = "FLINT_STREAM_PROCESSOR_STATE"
-	childCrashEnv = "FLINT_STREAM_PROCESSOR_CRASH" // POINT:N: SIGKILL itself the Nth time at POINT
+	childCrashEnv = "FLINT_STREAM_PROCESSOR_CRASH"       // POINT:N: SIGKILL itself the Nth time at POINT
+	childRepEnv   = "FLINT_STREAM_PROCESSOR_REPARTITION" // set: run the repartition stage
 )
 
 func TestMain(m *testing.M) {
@@ -82,7 +83,7 @@ func runChild(spec string) error {
 		return err
 	}
 	p, err := NewProcessor(ctx, ProcessorConfig{Log: l, Definition: def, Dir: os.Getenv(childStateEnv),
-		MaxRecords: 7, PollWait: 50 * time.Millisecond,
+		MaxRecords: 7, PollWait: 50 * time.Millisecond, Repartition: os.Getenv(childRepEnv) != "",
 		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
 	if err != nil {
 		return err

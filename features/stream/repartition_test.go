@@ -3,6 +3,8 @@ package stream
 import (
 	"context"
 	"fmt"
+	"github.com/flintml/flint/log/disk"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -107,4 +109,98 @@ func TestProcessorRepartitionsUnkeyedInput(t *testing.T) {
 	}
 	checkTable(t, exp, got)
 	checkStates(t, def, filepath.Join(dir, "state"), exp, readAll(t, l, def.EventTopic()))
+}
+
+// The repartition stage under SIGKILL at every point of a batch (after its
+// append, after the store's commit, from outside), its store deleted on
+// some restarts: the event topic ends holding every source record that
+// decodes exactly once.
+func TestRepartitionExactlyOnceUnderKillsDisk(t *testing.T) {
+	yaml := strings.Replace(procDefYAML, "  key: card\n", "  key: card\n  repartition: true\n", 1)
+	def, err := Parse("cards.yaml", []byte(yaml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), "log")
+	l := openDisk(t, dir)
+	if err := l.CreateTopic(context.Background(), "tx", log.TopicConfig{Partitions: 4}); err != nil {
+		t.Fatal(err)
+	}
+	recs := makeEvents(5, 1500, 40, time.UnixMilli(1_700_000_000_000))
+	want := 0
+	for i := range recs {
+		recs[i].Key = nil
+		if !strings.Contains(string(recs[i].Value), "yesterday") {
+			want++
+		}
+	}
+	appendEvents(t, l, recs)
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	reader := openReader(t, dir)
+	defs := filepath.Join(t.TempDir(), "cards.yaml")
+	if err := os.WriteFile(defs, []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv(childRepEnv, "1")
+	state := filepath.Join(t.TempDir(), "state")
+	count := func() int {
+		info, err := reader.Describe(context.Background(), def.EventTopic())
+		if err != nil {
+			return 0
+		}
+		n := 0
+		for _, p := range info.Partitions {
+			n += int(p.Latest)
+		}
+		return n
+	}
+	for i, k := range []kill{{"table", false}, {"commit", false}, {"", false}, {"table", true}, {"commit", true}, {"", true}, {"table", false}} {
+		crash := ""
+		if k.point != "" {
+			crash = fmt.Sprintf("%s:%d", k.point, 2+i*3)
+		}
+		prev := count()
+		c := startChild(t, "dir:"+dir, defs, state, crash)
+		waitFor(t, 2*time.Minute, func() (bool, string) {
+			if k.point != "" {
+				return c.exited() || count() >= want, fmt.Sprintf("the child has not reached %s\n%s", crash, c.stderr)
+			}
+			return count() >= prev+100 || count() >= want, fmt.Sprintf("the event topic holds %d records\n%s", count(), c.stderr)
+		})
+		c.kill(t)
+		if k.delete {
+			if err := os.RemoveAll(state); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	c := startChild(t, "dir:"+dir, defs, state, "")
+	consumed(t, reader, "features.cards.repartition", "tx")
+	c.kill(t)
+	seen := map[SourcePos]bool{}
+	for _, part := range readAll(t, reader, def.EventTopic()) {
+		for i := range part {
+			src, ok := RecordSource(&part[i])
+			if !ok || seen[src] {
+				t.Fatalf("source %v appended twice (or without its header)", src)
+			}
+			seen[src] = true
+		}
+	}
+	if len(seen) != want {
+		t.Fatalf("the event topic holds %d source records; %d decode", len(seen), want)
+	}
+}
+
+// openReader opens the embedded log read-only beside its writer.
+func openReader(t *testing.T, dir string) log.Log {
+	t.Helper()
+	r, err := disk.Open(disk.Config{Dir: dir, ReadOnly: true, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	return r
 }
