@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 
 	"github.com/flintml/flint/log"
@@ -278,6 +279,9 @@ func eachFileLine(ctx context.Context, s Source, fn func([]byte, func() string) 
 		}
 	}
 	var long []byte
+	// Line numbers for where(): the first asked for is counted from the
+	// file's start (lineOf); later ones add the lines read since.
+	base, baseN := int64(-1), 0
 	for n := 0; ; n++ {
 		if s.To >= 0 && pos >= s.To {
 			return nil
@@ -297,7 +301,12 @@ func eachFileLine(ctx context.Context, s Source, fn func([]byte, func() string) 
 			text := bytes.TrimRight(line, "\r\n")
 			skip := len(bytes.TrimSpace(text)) == 0 || (s.Format.Header && start == 0)
 			if !skip {
-				where := func() string { return fmt.Sprintf("%s:%d", s.Path, lineOf(s.Path, start)) }
+				where := func() string {
+					if base < 0 {
+						base, baseN = lineOf(s.Path, start), n
+					}
+					return s.Path + ":" + strconv.FormatInt(base+int64(n-baseN), 10)
+				}
 				if ferr := fn(text, where); ferr != nil {
 					return ferr
 				}

@@ -1,0 +1,186 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/flintml/flint/cluster"
+	"github.com/flintml/flint/log"
+	"github.com/flintml/flint/models"
+	"github.com/flintml/flint/serving/batch"
+)
+
+type predictOptions struct {
+	model, topic, out, toTopic string
+	files                      []string
+	header, skipBad            bool
+	partitions                 int
+	cluster                    trainOptions // --listen, --workers, --wait, --secret-file, TLS
+}
+
+func newPredictCmd(s streams) *cobra.Command {
+	var o predictOptions
+	cmd := &cobra.Command{
+		Use:   "predict --model MODEL[:VERSION|@ALIAS] (--topic TOPIC | --files FILE...)",
+		Short: "Score a topic or files with a published model, partitions in parallel",
+		Long: `Score every record of a topic (all of it, as it is now) or of files with a published
+model: each record goes through the model's fitted pipeline and the model as the
+server scores a row, on all cores (or, with --listen, on worker processes, each
+reading its own partitions). One JSON line per record, in source order, naming the
+record's position: {"source":"clicks/2@117","class":"yes","index":1,"probabilities":[…]}.
+
+The lines go to standard output, to --out FILE (with FILE.lineage.json: the model,
+its version and the offset or byte ranges scored), or are appended to --to-topic
+with the model and version in their headers.`,
+		Example: `  flint predict --model houses@production --topic houses --out predictions.jsonl
+  flint predict --model fraud:3 --files payments.jsonl --skip-bad
+  flint predict --model houses --topic houses --listen :7077 --workers 3`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runPredict(cmd, s, o) },
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.model, "model", "", "the model: NAME (latest version), NAME:VERSION or NAME@ALIAS")
+	f.StringVar(&o.topic, "topic", "", "score the records of this topic")
+	f.StringSliceVar(&o.files, "files", nil, "score the lines of these files instead (JSON or CSV, as the model's schema says)")
+	f.BoolVar(&o.header, "header", false, "with --files: skip the first line of each (a CSV header)")
+	f.IntVar(&o.partitions, "partitions", 0, "with --files: partitions to cut them into (default one per worker)")
+	f.StringVar(&o.out, "out", "", "write the predictions to this file, with FILE.lineage.json beside it")
+	f.StringVar(&o.toTopic, "to-topic", "", "append the predictions to this topic instead")
+	f.BoolVar(&o.skipBad, "skip-bad", false, "skip records that do not fit the model's schema (counted) instead of stopping at the first")
+	f.StringVar(&o.cluster.listen, "listen", "", "score on worker processes that register at this address (this process is their driver)")
+	f.IntVar(&o.cluster.workers, "workers", 1, "with --listen: worker processes to wait for")
+	f.DurationVar(&o.cluster.wait, "wait", 2*time.Minute, "with --listen: how long to wait for --workers to register")
+	f.StringVar(&o.cluster.secretFile, "secret-file", "", "with --listen: the cluster secret the workers present")
+	return cmd
+}
+
+func runPredict(cmd *cobra.Command, s streams, o predictOptions) error {
+	switch {
+	case o.model == "":
+		return errors.New("--model is required: the model to score with (NAME, NAME:VERSION or NAME@ALIAS)")
+	case (o.topic == "") == (len(o.files) == 0):
+		return errors.New("give --topic or --files: what to score")
+	case o.out != "" && o.toTopic != "":
+		return errors.New("give --out or --to-topic, not both")
+	}
+	ctx := cmd.Context()
+	storeSpec, _ := cmd.Flags().GetString("store")
+	reg, err := openRegistry(ctx, storeSpec)
+	if err != nil {
+		return err
+	}
+	art, info, err := getRef(ctx, reg, o.model)
+	if err != nil {
+		return err
+	}
+	logSpec, _ := cmd.Flags().GetString("log")
+	var l log.Log
+	if o.topic != "" || o.toTopic != "" {
+		if o.toTopic != "" {
+			l, err = openLog(ctx, logSpec)
+		} else {
+			l, err = openLogForReading(ctx, logSpec)
+		}
+		if err != nil {
+			return err
+		}
+		defer l.Close()
+	}
+	logger := slog.New(slog.NewTextHandler(s.err, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	var x interface {
+		cluster.Scanner
+		Workers() int
+	}
+	if o.cluster.listen != "" {
+		d, err := listenForWorkers(cmd, s, o.cluster, logger)
+		if err != nil {
+			return err
+		}
+		defer d.Close()
+		x = d
+	} else {
+		e := cluster.NewEngine(cluster.Config{Logger: logger})
+		defer e.Close()
+		x = e
+	}
+	var sources []cluster.Source
+	if o.topic != "" {
+		sources, err = cluster.PlanLog(ctx, l, o.topic, cluster.LogOptions{})
+	} else {
+		parts := o.partitions
+		if parts == 0 {
+			parts = x.Workers()
+		}
+		sources, err = cluster.PlanFiles(o.files, cluster.FileOptions{Format: cluster.Format{Header: o.header}, Partitions: parts})
+	}
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	res, err := batch.Predict(ctx, x, l, art, sources, batch.Options{SkipBad: o.skipBad})
+	if err != nil {
+		return err
+	}
+	name, _, _ := strings.Cut(o.model, "@")
+	name, _, _ = strings.Cut(name, ":")
+	ref := art.Algorithm + " model " + name + " version " + strconv.Itoa(info.Version)
+	if err := writePredictions(ctx, s, o, l, res, name, info.Version, sources); err != nil {
+		return err
+	}
+	fmt.Fprintf(s.err, "scored %d records with %s in %s", res.Rows, ref, time.Since(start).Round(time.Millisecond))
+	if res.Skipped > 0 {
+		fmt.Fprintf(s.err, "; %d records that do not fit its schema skipped", res.Skipped)
+	}
+	fmt.Fprintln(s.err)
+	return nil
+}
+
+// lineage is FILE.lineage.json: what a prediction file was made from.
+type lineage struct {
+	Model   string          `json:"model"`
+	Version int             `json:"version"`
+	Sources []models.Source `json:"sources"`
+	Rows    int             `json:"rows"`
+	Skipped int             `json:"skipped"`
+	Created time.Time       `json:"created"`
+}
+
+func writePredictions(ctx context.Context, s streams, o predictOptions, l log.Log, res *batch.Result, name string, version int, sources []cluster.Source) error {
+	switch {
+	case o.toTopic != "":
+		var recs []log.Record
+		hdr := []log.Header{{Key: "flint-model", Value: []byte(name)}, {Key: "flint-model-version", Value: []byte(strconv.Itoa(version))}}
+		for line := range bytes.Lines(res.Lines) {
+			recs = append(recs, log.Record{Value: bytes.TrimSuffix(line, []byte("\n")), Headers: hdr})
+		}
+		if len(recs) == 0 {
+			return nil
+		}
+		return l.Append(ctx, o.toTopic, recs)
+	case o.out == "":
+		_, err := s.out.Write(res.Lines)
+		return err
+	}
+	if err := os.WriteFile(o.out, res.Lines, 0o644); err != nil {
+		return err
+	}
+	lin := lineage{Model: name, Version: version, Rows: res.Rows, Skipped: res.Skipped, Created: time.Now().UTC()}
+	for _, src := range sources {
+		lin.Sources = append(lin.Sources, models.Source{Kind: src.Kind, Topic: src.Topic, Partition: src.LogPartition, Path: src.Path, From: src.From, To: src.To})
+	}
+	b, err := json.MarshalIndent(lin, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(o.out+".lineage.json", append(b, '\n'), 0o644)
+}
