@@ -29,11 +29,32 @@ type Manifest struct {
 	Versions []VersionInfo
 	// Aliases maps alias names to version numbers.
 	Aliases map[string]int
+	// History is every alias decision, oldest first: moves, removals, and
+	// moves a trainer held back (with why). It is append-only.
+	History []AliasEvent
 	// Tag is the Store's tag of the manifest object; it changes whenever
 	// the manifest does.
 	Tag string
 
 	deleted bool // a tombstone left by DeleteModel, to keep Next
+}
+
+// AliasEvent is one alias decision of a model's history.
+type AliasEvent struct {
+	Time  time.Time `json:"time"`
+	Alias string    `json:"alias"`
+	// From is the version the alias pointed at before (0: none), To the
+	// version decided on (0: the alias was removed).
+	From int `json:"from"`
+	To   int `json:"to"`
+	// Moved is false for a move held back (a trainer's thresholds failed):
+	// the alias stayed at From.
+	Moved bool `json:"moved"`
+	// Actor says who decided (a job, a command and its user, an API
+	// token's scope), Reason why (the metrics against the thresholds, a
+	// note given with the command).
+	Actor  string `json:"actor,omitempty"`
+	Reason string `json:"reason,omitempty"`
 }
 
 // VersionInfo describes one published version; the manifest carries it, so
@@ -88,6 +109,7 @@ type manifestJSON struct {
 	Deleted  bool           `json:"deleted,omitempty"`
 	Versions []versionJSON  `json:"versions"`
 	Aliases  map[string]int `json:"aliases"`
+	History  []AliasEvent   `json:"history,omitempty"`
 }
 
 type versionJSON struct {
@@ -139,7 +161,7 @@ func (v *metricValue) UnmarshalJSON(b []byte) error {
 func (m *Manifest) marshal() ([]byte, error) {
 	w := manifestJSON{
 		Format: manifestFormat, Name: m.Name, Revision: m.Revision, Next: m.Next,
-		Deleted: m.deleted, Aliases: m.Aliases, Versions: make([]versionJSON, len(m.Versions)),
+		Deleted: m.deleted, Aliases: m.Aliases, Versions: make([]versionJSON, len(m.Versions)), History: m.History,
 	}
 	if w.Aliases == nil {
 		w.Aliases = map[string]int{}
@@ -174,7 +196,7 @@ func unmarshalManifest(name, key string, data []byte, tag string) (*Manifest, er
 	if w.Name != name {
 		return nil, bad("names model %q, want %q", w.Name, name)
 	}
-	m := &Manifest{Name: w.Name, Revision: w.Revision, Next: w.Next, Aliases: w.Aliases, Tag: tag, deleted: w.Deleted}
+	m := &Manifest{Name: w.Name, Revision: w.Revision, Next: w.Next, Aliases: w.Aliases, History: w.History, Tag: tag, deleted: w.Deleted}
 	if m.Aliases == nil {
 		m.Aliases = map[string]int{}
 	}

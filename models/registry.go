@@ -299,8 +299,21 @@ func (r *Registry) fetch(ctx context.Context, name string, info VersionInfo) (*A
 }
 
 // SetAlias points alias at version v of model name (promotion, e.g.
-// "production" or "staging"), moving it if it pointed elsewhere.
+// "production" or "staging"), moving it if it pointed elsewhere. The move
+// is recorded in the model's history without an actor or reason;
+// SetAliasBy gives them.
 func (r *Registry) SetAlias(ctx context.Context, name, alias string, v int) error {
+	return r.SetAliasBy(ctx, name, alias, v, AliasChange{})
+}
+
+// AliasChange says who moves an alias and why, for the model's history.
+type AliasChange struct {
+	Actor, Reason string
+}
+
+// SetAliasBy is SetAlias recording the change's actor and reason in the
+// model's history (Manifest.History).
+func (r *Registry) SetAliasBy(ctx context.Context, name, alias string, v int, c AliasChange) error {
 	if err := CheckName(name); err != nil {
 		return err
 	}
@@ -317,7 +330,27 @@ func (r *Registry) SetAlias(ctx context.Context, name, alias string, v int) erro
 		if m.Aliases[alias] == v {
 			return errNoChange
 		}
+		m.History = append(m.History, AliasEvent{Time: time.Now().UTC(), Alias: alias, From: m.Aliases[alias], To: v, Moved: true, Actor: c.Actor, Reason: c.Reason})
 		m.Aliases[alias] = v
+		return nil
+	})
+	return err
+}
+
+// HoldAlias records in model name's history that alias was not moved to
+// version v, and why (a trainer's thresholds failed); the alias stays.
+func (r *Registry) HoldAlias(ctx context.Context, name, alias string, v int, c AliasChange) error {
+	if err := CheckName(name); err != nil {
+		return err
+	}
+	if err := CheckAlias(alias); err != nil {
+		return err
+	}
+	_, err := r.update(ctx, name, func(m *Manifest) error {
+		if m.Tag == "" || m.deleted {
+			return fmt.Errorf("models: hold alias %q: model %q: %w", alias, name, ErrNotFound)
+		}
+		m.History = append(m.History, AliasEvent{Time: time.Now().UTC(), Alias: alias, From: m.Aliases[alias], To: v, Actor: c.Actor, Reason: c.Reason})
 		return nil
 	})
 	return err
@@ -335,6 +368,7 @@ func (r *Registry) RemoveAlias(ctx context.Context, name, alias string) error {
 		if _, ok := m.Aliases[alias]; !ok || m.deleted {
 			return fmt.Errorf("models: remove alias: model %q alias %q: %w", name, alias, ErrNotFound)
 		}
+		m.History = append(m.History, AliasEvent{Time: time.Now().UTC(), Alias: alias, From: m.Aliases[alias], Moved: true})
 		delete(m.Aliases, alias)
 		return nil
 	})

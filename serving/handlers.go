@@ -177,7 +177,7 @@ func (s *Server) setAlias(c echo.Context) error {
 		return badRequest(`want {"version": N} with N >= 1`)
 	}
 	v := *req.Version
-	if err := s.cfg.Registry.SetAlias(ctx, name, alias, v); err != nil {
+	if err := s.cfg.Registry.SetAliasBy(ctx, name, alias, v, models.AliasChange{Actor: "flint serve admin API from " + c.RealIP()}); err != nil {
 		if errors.Is(err, models.ErrNotFound) {
 			if _, derr := s.cfg.Registry.Describe(ctx, name); errors.Is(derr, models.ErrNotFound) {
 				return errorf(http.StatusNotFound, "model %q not found", name).withCause(err)

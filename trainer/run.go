@@ -210,17 +210,37 @@ func (j *job) publish(ctx context.Context, res *Result, art *models.Artifact) (*
 	res.Version = v
 	j.ckpt.clear(ctx)
 	if alias := j.spec.Output.Alias; alias != "" {
+		actor := "training job " + j.spec.Name
 		if why := thresholdsFail(res.Metrics, j.spec.Output); why != "" {
 			res.AliasHeld = why
 			j.log.Warn("trainer: alias not moved", "model", res.Model, "alias", alias, "version", v, "why", why)
+			if err := j.opt.Registry.HoldAlias(ctx, res.Model, alias, v, models.AliasChange{Actor: actor, Reason: "thresholds failed: " + why}); err != nil {
+				j.log.Warn("trainer: record the held alias in the model's history", "model", res.Model, "err", err)
+			}
 		} else {
-			if err := j.opt.Registry.SetAlias(ctx, res.Model, alias, v); err != nil {
+			reason := "no thresholds"
+			if held := thresholdsHeld(res.Metrics, j.spec.Output); held != "" {
+				reason = "thresholds held: " + held
+			}
+			if err := j.opt.Registry.SetAliasBy(ctx, res.Model, alias, v, models.AliasChange{Actor: actor, Reason: reason}); err != nil {
 				return nil, fmt.Errorf("trainer: move alias %s of %s to version %d: %w", alias, res.Model, v, err)
 			}
 			res.Alias = alias
 		}
 	}
 	return res, nil
+}
+
+// thresholdsHeld lists the thresholds a model meets, e.g. "r2 0.976 >= 0.9".
+func thresholdsHeld(m map[string]float64, out Output) string {
+	var held []string
+	for _, name := range sortedNames(out.Min) {
+		held = append(held, fmt.Sprintf("%s %.4g >= %v", name, m[name], out.Min[name]))
+	}
+	for _, name := range sortedNames(out.Max) {
+		held = append(held, fmt.Sprintf("%s %.4g <= %v", name, m[name], out.Max[name]))
+	}
+	return strings.Join(held, ", ")
 }
 
 // thresholdsFail says which threshold a model misses, or "".

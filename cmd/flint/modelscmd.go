@@ -72,25 +72,8 @@ without a restart.`,
 				})
 			},
 		},
-		&cobra.Command{
-			Use:     "promote MODEL VERSION ALIAS",
-			Short:   "Point an alias (e.g. production) at a version",
-			Example: "  flint models promote fashion 3 production",
-			Args:    cobra.ExactArgs(3),
-			RunE: func(cmd *cobra.Command, args []string) error {
-				v, err := strconv.Atoi(args[1])
-				if err != nil || v < 1 {
-					return fmt.Errorf("version %q: want a number ≥ 1", args[1])
-				}
-				return withRegistry(cmd, func(ctx context.Context, r *models.Registry) error {
-					if err := r.SetAlias(ctx, args[0], args[2], v); err != nil {
-						return err
-					}
-					fmt.Fprintf(s.out, "%s: alias %s → version %d\n", args[0], args[2], v)
-					return nil
-				})
-			},
-		},
+		newModelsPromoteCmd(s),
+		newModelsHistoryCmd(s),
 		newModelsRmCmd(s),
 		&cobra.Command{
 			Use:   "export MODEL[:VERSION|@ALIAS] FILE",
