@@ -65,6 +65,10 @@ func newModelsHistoryCmd(s streams) *cobra.Command {
 				if err != nil {
 					return err
 				}
+				if len(m.History) == 0 {
+					fmt.Fprintf(s.out, "model %s: no alias decision recorded (versions published before Flint kept a history have none)\n", m.Name)
+					return nil
+				}
 				w := tabwriter.NewWriter(s.out, 0, 4, 2, ' ', 0)
 				fmt.Fprintln(w, "TIME\tALIAS\tCHANGE\tBY\tWHY")
 				for _, e := range m.History {

@@ -80,6 +80,9 @@ func runPredict(cmd *cobra.Command, s streams, o predictOptions) error {
 		return err
 	}
 	art, info, err := getRef(ctx, reg, o.model)
+	if errors.Is(err, models.ErrNotFound) {
+		return fmt.Errorf("--model %s: not in the store %s (flint models ls lists the models, flint models show NAME their versions and aliases)", o.model, storeSpec)
+	}
 	if err != nil {
 		return err
 	}
@@ -116,6 +119,9 @@ func runPredict(cmd *cobra.Command, s streams, o predictOptions) error {
 	var sources []cluster.Source
 	if o.topic != "" {
 		sources, err = cluster.PlanLog(ctx, l, o.topic, cluster.LogOptions{})
+		if errors.Is(err, log.ErrUnknownTopic) {
+			return fmt.Errorf("--topic %s: no such topic in the log %s (flint log topics lists them)", o.topic, logSpec)
+		}
 	} else {
 		parts := o.partitions
 		if parts == 0 {
@@ -149,10 +155,20 @@ func runPredict(cmd *cobra.Command, s streams, o predictOptions) error {
 type lineage struct {
 	Model   string          `json:"model"`
 	Version int             `json:"version"`
-	Sources []models.Source `json:"sources"`
+	Sources []lineageSource `json:"sources"`
 	Rows    int             `json:"rows"`
 	Skipped int             `json:"skipped"`
 	Created time.Time       `json:"created"`
+}
+
+// lineageSource is one range scored: offsets [from, to) of a topic's
+// partition, or bytes [from, to) of a file (to -1: to its end).
+type lineageSource struct {
+	Topic     string `json:"topic,omitempty"`
+	Partition *int   `json:"partition,omitempty"`
+	File      string `json:"file,omitempty"`
+	From      int64  `json:"from"`
+	To        int64  `json:"to"`
 }
 
 func writePredictions(ctx context.Context, s streams, o predictOptions, l log.Log, res *batch.Result, name string, version int, sources []cluster.Source) error {
@@ -176,7 +192,12 @@ func writePredictions(ctx context.Context, s streams, o predictOptions, l log.Lo
 	}
 	lin := lineage{Model: name, Version: version, Rows: res.Rows, Skipped: res.Skipped, Created: time.Now().UTC()}
 	for _, src := range sources {
-		lin.Sources = append(lin.Sources, models.Source{Kind: src.Kind, Topic: src.Topic, Partition: src.LogPartition, Path: src.Path, From: src.From, To: src.To})
+		ls := lineageSource{File: src.Path, From: src.From, To: src.To}
+		if src.Kind == "log" {
+			p := src.LogPartition
+			ls.Topic, ls.Partition = src.Topic, &p
+		}
+		lin.Sources = append(lin.Sources, ls)
 	}
 	b, err := json.MarshalIndent(lin, "", "  ")
 	if err != nil {

@@ -35,10 +35,10 @@ func TestPredictCommand(t *testing.T) {
 		Model   string
 		Version int
 		Rows    int
-		Sources []struct{ Path string }
+		Sources []struct{ File string }
 	}
 	b, err := os.ReadFile(out + ".lineage.json")
-	if err != nil || json.Unmarshal(b, &lin) != nil || lin.Model != "clicks" || lin.Version != 1 || lin.Rows != 1000 || len(lin.Sources) == 0 || lin.Sources[0].Path != csv {
+	if err != nil || json.Unmarshal(b, &lin) != nil || lin.Model != "clicks" || lin.Version != 1 || lin.Rows != 1000 || len(lin.Sources) == 0 || lin.Sources[0].File != csv {
 		t.Fatalf("lineage %s: %v", b, err)
 	}
 	for _, c := range []struct {
@@ -47,7 +47,8 @@ func TestPredictCommand(t *testing.T) {
 	}{
 		{[]string{"predict", "--files", csv}, "--model is required"},
 		{[]string{"predict", "--model", "clicks"}, "give --topic or --files"},
-		{[]string{"predict", "--model", "clicks@staging", "--files", csv}, "staging"},
+		{[]string{"predict", "--model", "clicks@staging", "--files", csv}, "--model clicks@staging: not in the store"},
+		{[]string{"predict", "--model", "nope", "--files", csv}, "flint models ls lists the models"},
 	} {
 		_, errOut, err := run(t, "", append([]string{"--store", store}, c.args...)...)
 		if err == nil || !strings.Contains(err.Error()+errOut, c.want) {
