@@ -29,14 +29,29 @@ type Manifest struct {
 	Versions []VersionInfo
 	// Aliases maps alias names to version numbers.
 	Aliases map[string]int
-	// History is every alias decision, oldest first: moves, removals, and
-	// moves a trainer held back (with why). It is append-only.
+	// History is the alias decisions, oldest first: moves, removals, and
+	// moves a trainer held back (with why). It is append-only, and keeps
+	// the newest MaxHistory, so that a model retrained every hour for
+	// years does not make the manifest every server polls grow without
+	// bound.
 	History []AliasEvent
 	// Tag is the Store's tag of the manifest object; it changes whenever
 	// the manifest does.
 	Tag string
 
 	deleted bool // a tombstone left by DeleteModel, to keep Next
+}
+
+// MaxHistory is how many alias decisions a manifest keeps.
+const MaxHistory = 1000
+
+// record appends an alias decision to the history, dropping the oldest
+// beyond MaxHistory.
+func (m *Manifest) record(e AliasEvent) {
+	m.History = append(m.History, e)
+	if n := len(m.History) - MaxHistory; n > 0 {
+		m.History = append(m.History[:0:0], m.History[n:]...)
+	}
 }
 
 // AliasEvent is one alias decision of a model's history.

@@ -330,7 +330,7 @@ func (r *Registry) SetAliasBy(ctx context.Context, name, alias string, v int, c 
 		if m.Aliases[alias] == v {
 			return errNoChange
 		}
-		m.History = append(m.History, AliasEvent{Time: time.Now().UTC(), Alias: alias, From: m.Aliases[alias], To: v, Moved: true, Actor: c.Actor, Reason: c.Reason})
+		m.record(AliasEvent{Time: time.Now().UTC(), Alias: alias, From: m.Aliases[alias], To: v, Moved: true, Actor: c.Actor, Reason: c.Reason})
 		m.Aliases[alias] = v
 		return nil
 	})
@@ -350,7 +350,7 @@ func (r *Registry) HoldAlias(ctx context.Context, name, alias string, v int, c A
 		if m.Tag == "" || m.deleted {
 			return fmt.Errorf("models: hold alias %q: model %q: %w", alias, name, ErrNotFound)
 		}
-		m.History = append(m.History, AliasEvent{Time: time.Now().UTC(), Alias: alias, From: m.Aliases[alias], To: v, Actor: c.Actor, Reason: c.Reason})
+		m.record(AliasEvent{Time: time.Now().UTC(), Alias: alias, From: m.Aliases[alias], To: v, Actor: c.Actor, Reason: c.Reason})
 		return nil
 	})
 	return err
@@ -368,7 +368,7 @@ func (r *Registry) RemoveAlias(ctx context.Context, name, alias string) error {
 		if _, ok := m.Aliases[alias]; !ok || m.deleted {
 			return fmt.Errorf("models: remove alias: model %q alias %q: %w", name, alias, ErrNotFound)
 		}
-		m.History = append(m.History, AliasEvent{Time: time.Now().UTC(), Alias: alias, From: m.Aliases[alias], Moved: true})
+		m.record(AliasEvent{Time: time.Now().UTC(), Alias: alias, From: m.Aliases[alias], Moved: true})
 		delete(m.Aliases, alias)
 		return nil
 	})
