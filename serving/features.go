@@ -2,6 +2,8 @@ package serving
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -64,7 +66,7 @@ func (s *Server) attachFeatures(lm *loadedModel, a *models.Artifact) error {
 		}
 		f.idx = append(f.idx, j)
 	}
-	if f.rep, err = s.replica(def); err != nil {
+	if f.rep, err = s.replica(def, e.Definition); err != nil {
 		return err
 	}
 	lm.feat = f
@@ -77,13 +79,18 @@ var errNoLog = errors.New("the model fills streaming features from a definition'
 
 // replica returns the server's replica of def's states, starting it the
 // first time.
-func (s *Server) replica(def *stream.Definition) (*stream.Replica, error) {
+func (s *Server) replica(def *stream.Definition, text string) (*stream.Replica, error) {
 	if s.cfg.Log == nil {
 		return nil, errNoLog
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if r, ok := s.replicas[def.Name]; ok {
+	// One replica per definition text: versions of a model trained on an
+	// edited definition of the same name (other features, another state
+	// layout) must not share one.
+	sum := sha256.Sum256([]byte(text))
+	id := def.Name + "@" + hex.EncodeToString(sum[:4])
+	if r, ok := s.replicas[id]; ok {
 		return r, nil
 	}
 	if s.life == nil {
@@ -93,8 +100,8 @@ func (s *Server) replica(def *stream.Definition) (*stream.Replica, error) {
 	if s.replicas == nil {
 		s.replicas = map[string]*stream.Replica{}
 	}
-	s.replicas[def.Name] = r
-	labels := prometheus.Labels{"definition": def.Name}
+	s.replicas[id] = r
+	labels := prometheus.Labels{"definition": def.Name, "definition_sha256": hex.EncodeToString(sum[:4])}
 	s.metrics.reg.MustRegister(
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "flint_serving_feature_replica_keys", ConstLabels: labels,
 			Help: "Entity keys the server's replica of a feature definition's states holds."},

@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -149,7 +150,7 @@ func TestServeWithStreamingFeatures(t *testing.T) {
 			}
 		}
 		code, metrics := ts.do(t, "GET", "/metrics", "")
-		if code != 200 || !strings.Contains(string(metrics), `flint_serving_feature_replica_keys{definition="cards"} 30`) ||
+		if code != 200 || !regexp.MustCompile(`flint_serving_feature_replica_keys\{definition="cards",definition_sha256="[0-9a-f]{8}"\} 30\n`).Match(metrics) ||
 			!strings.Contains(string(metrics), `flint_serving_feature_age_seconds_count{model="cards"}`) {
 			t.Errorf("metrics lack the replica's keys or the features' age:\n%s", metrics)
 		}

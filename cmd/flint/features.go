@@ -187,7 +187,9 @@ func serveIngest(o featuresRun, def *stream.Definition, l log.Log, logger *slog.
 	if err != nil {
 		return nil, nil, fmt.Errorf("--http: %w", err)
 	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	// A slow or stalled client holds a connection only so long.
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+		WriteTimeout: 40 * time.Second, IdleTimeout: 2 * time.Minute}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			logger.Error("features: ingest endpoint", "err", err)

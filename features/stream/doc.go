@@ -57,7 +57,10 @@
 // join pins their ends, so both give an event the same version as long as
 // a table record is in the log before the events of its time are
 // processed; a record appended later with an earlier time changes the
-// joins computed after it only.
+// joins computed after it only. The processor keeps every version of every
+// table key in memory, since an event of a quiet key may be old: tables
+// are for reference data that changes now and then (merchants, products),
+// not for a stream of updates.
 //
 // # Aggregates
 //
