@@ -52,16 +52,21 @@ func (r *retrier) retry(ctx context.Context, m *Manager, e *entry, err error, lo
 			"max_retries", max(m.cfg.Retries, 0), "failing_for", now.Sub(r.since).Round(time.Second), "retry_for", m.cfg.RetryFor, "err", err)
 		return false
 	}
+	// Stored before anyone sees it (Get and Watch read the entry), as the
+	// final states are: the record is written from a copy, then the entry
+	// takes it.
 	m.mu.Lock()
-	e.job.LastError, e.job.NextAttempt = err.Error(), next.UTC()
-	e.job.Phase, e.job.Progress = "waiting to retry after a transient failure", nil
-	attempt := e.job.Attempts
+	waiting := e.job
 	m.mu.Unlock()
-	// Stored before watchers see it, as the final states are.
-	if serr := m.save(e, nil); serr != nil {
+	waiting.LastError, waiting.NextAttempt = err.Error(), next.UTC()
+	waiting.Phase, waiting.Progress = "waiting to retry after a transient failure", nil
+	attempt := waiting.Attempts
+	if serr := m.save(e, &waiting); serr != nil {
 		logger.Warn("jobs: record job retry", "err", serr)
 	}
 	m.mu.Lock()
+	e.job.LastError, e.job.NextAttempt = waiting.LastError, waiting.NextAttempt
+	e.job.Phase, e.job.Progress = waiting.Phase, nil
 	m.changedLocked(e)
 	m.mu.Unlock()
 	logger.Warn("jobs: job attempt failed for a transient reason; retrying from its newest checkpoint",
