@@ -223,8 +223,10 @@ func (a *Aggregator) roll(s *State, t int64) {
 		f := &a.feats[i]
 		old, head := floorDiv(s.time, f.step), floorDiv(t, f.step)
 		n := head - old
-		if n > f.nb {
-			n = f.nb
+		if n >= f.nb { // the whole ring
+			clear(s.cells[f.cell : f.cell+int(f.nb)*f.width])
+			clear(s.regs[f.reg : f.reg+int(f.nb)*f.m])
+			continue
 		}
 		for b := head - n + 1; b <= head; b++ {
 			k := mod(b, f.nb)

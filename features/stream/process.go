@@ -2,6 +2,8 @@ package stream
 
 import (
 	"context"
+	"encoding/binary"
+	"slices"
 	"errors"
 	"fmt"
 	"time"
@@ -12,17 +14,73 @@ import (
 // batch is the work of one poll: the states it loaded, those it changed
 // in the order first changed, and the feature-table records it makes.
 type batch struct {
-	states map[string]*Stored
+	states map[string]*batchState
 	order  []string // the changed keys
-	dirty  map[string]bool
 	table  []log.Record
 	last   map[int]log.Record // per source partition, its last record
+	// arena holds the bytes of the batch's output records (keys, values,
+	// headers), which refer into it: one allocation per batch, not four
+	// per record.
+	arena   []byte
+	headers []log.Header
+}
+
+// batchState is a key's state in a batch, and whether the batch changed it.
+type batchState struct {
+	Stored
+	dirty bool
+}
+
+// reset empties the batch for a poll of n records, keeping its memory
+// (the log does not keep appended records' bytes once Append returns).
+func (b *batch) reset(n, values int) {
+	if b.states == nil {
+		b.states, b.last = map[string]*batchState{}, map[int]log.Record{}
+	}
+	clear(b.states)
+	clear(b.last)
+	clear(b.table) // drop references into older arenas
+	b.order, b.table, b.headers = b.order[:0], slices.Grow(b.table[:0], n), slices.Grow(b.headers[:0], n)
+	b.arena = slices.Grow(b.arena[:0], n*(24+tableValueSize(values)))
+}
+
+// bytes copies b into the batch's arena and returns the copy. The arena
+// grows by a fresh block when full, so earlier copies stay valid.
+func (b *batch) bytes(parts ...[]byte) []byte {
+	n := 0
+	for _, p := range parts {
+		n += len(p)
+	}
+	if cap(b.arena)-len(b.arena) < n {
+		b.arena = make([]byte, 0, max(2*cap(b.arena), n))
+	}
+	start := len(b.arena)
+	for _, p := range parts {
+		b.arena = append(b.arena, p...)
+	}
+	return b.arena[start:len(b.arena):len(b.arena)]
+}
+
+// header returns a one-element header slice of the source position,
+// backed by the batch.
+func (b *batch) header(p int, o int64) []log.Header {
+	var buf [2 * binary.MaxVarintLen64]byte
+	v := binary.AppendUvarint(binary.AppendUvarint(buf[:0], uint64(p)), uint64(o))
+	if len(b.headers) == cap(b.headers) {
+		b.headers = make([]log.Header, 0, max(2*cap(b.headers), 64))
+	}
+	b.headers = append(b.headers, log.Header{Key: SourceHeader, Value: b.bytes(v)})
+	return b.headers[len(b.headers)-1 : len(b.headers) : len(b.headers)]
 }
 
 // load returns a key's state for the batch: changed already in it, stored,
 // or new (Offset −1).
-func (p *Processor) load(b *batch, key string) (*Stored, error) {
+func (p *Processor) load(b *batch, key string) (*batchState, error) {
 	if st := b.states[key]; st != nil {
+		return st, nil
+	}
+	if st := p.cache.get(key); st != nil {
+		b.states[key] = st
 		return st, nil
 	}
 	st, ok, err := p.store.Get(key)
@@ -33,8 +91,9 @@ func (p *Processor) load(b *batch, key string) (*Stored, error) {
 		st = Stored{Offset: -1, State: p.agg.NewState()}
 		p.metrics.Keys.Inc()
 	}
-	b.states[key] = &st
-	return &st, nil
+	bs := &batchState{Stored: st}
+	b.states[key] = bs
+	return bs, nil
 }
 
 // publishTimeout bounds publishing a batch's outputs once begun.
@@ -52,7 +111,16 @@ func (p *Processor) process(ctx context.Context, c log.Consumer, recs []log.Reco
 			return err
 		}
 	}
-	b := &batch{states: map[string]*Stored{}, dirty: map[string]bool{}, last: map[int]log.Record{}}
+	b := &p.batch
+	b.reset(len(recs), len(p.vals))
+	committed := false
+	defer func() {
+		if !committed {
+			// The batch changed these states in place, and they were not
+			// stored: the next batch reads them from the store again.
+			p.cache.forget(b.states)
+		}
+	}()
 	start := map[int]int64{}
 	for i := range recs {
 		r := &recs[i]
@@ -107,7 +175,7 @@ func (p *Processor) process(ctx context.Context, c log.Consumer, recs []log.Reco
 	}
 	commit := storeCommit{States: make(map[string]Stored, len(b.order)), Offsets: map[int]int64{}, Marks: marks}
 	for _, k := range b.order {
-		commit.States[k] = *b.states[k]
+		commit.States[k] = b.states[k].Stored
 	}
 	for q := range b.last {
 		commit.Offsets[q] = p.owned[q].next
@@ -118,6 +186,8 @@ func (p *Processor) process(ctx context.Context, c log.Consumer, recs []log.Reco
 	for s, m := range marks {
 		p.marks[s] = m
 	}
+	committed = true
+	p.cache.keep(b.states)
 	p.metrics.Commits.Inc()
 	p.crash("commit")
 	last := make([]log.Record, 0, len(b.last))
@@ -143,7 +213,7 @@ func (p *Processor) apply(b *batch, r *log.Record) error {
 	b.last[r.Partition] = log.Record{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset}
 	ev := &p.ev
 	if err := p.dec.Decode(r, ev); err != nil {
-		p.metrics.Events.WithLabelValues("bad").Inc()
+		p.counts[outcomeBad].Inc()
 		p.warnBad(err)
 		return nil
 	}
@@ -163,7 +233,7 @@ func (p *Processor) apply(b *batch, r *log.Record) error {
 		return err
 	}
 	if st.Partition == r.Partition && r.Offset <= st.Offset {
-		p.metrics.Events.WithLabelValues("skipped").Inc()
+		p.counts[outcomeSkipped].Inc()
 		delete(p.published, SourcePos{r.Partition, r.Offset})
 		if m, ok := p.clPublished[ev.Key]; ok && m <= st.Offset {
 			delete(p.clPublished, ev.Key)
@@ -172,40 +242,50 @@ func (p *Processor) apply(b *batch, r *log.Record) error {
 	}
 	out := p.agg.Apply(st.State, ev)
 	st.Partition, st.Offset = r.Partition, r.Offset
-	if !b.dirty[ev.Key] {
-		b.dirty[ev.Key] = true
+	if !st.dirty {
+		st.dirty = true
 		b.order = append(b.order, ev.Key)
 	}
-	p.metrics.Events.WithLabelValues(outcomeNames[out]).Inc()
+	p.counts[out].Inc()
 	if out == Dropped {
 		return nil
 	}
-	src := SourcePos{r.Partition, r.Offset}
-	if p.published[src] {
-		delete(p.published, src)
-		return nil
+	if len(p.published) > 0 {
+		src := SourcePos{r.Partition, r.Offset}
+		if p.published[src] {
+			delete(p.published, src)
+			return nil
+		}
 	}
 	p.agg.Value(st.State, st.State.time, p.vals)
-	b.table = append(b.table, log.Record{Key: []byte(ev.Key),
-		Value:   AppendTableValue(nil, TableValue{Time: st.State.time, Values: p.vals}),
-		Headers: []log.Header{sourceHeader(r.Partition, r.Offset)}})
+	p.tv = AppendTableValue(p.tv[:0], TableValue{Time: st.State.time, Values: p.vals})
+	b.table = append(b.table, log.Record{Key: b.bytes([]byte(ev.Key)), Value: b.bytes(p.tv), Headers: b.header(r.Partition, r.Offset)})
 	return nil
 }
 
-var outcomeNames = [...]string{Applied: "applied", Late: "late", Dropped: "dropped"}
+// The outcomes counted beside Apply's (Applied, Late, Dropped).
+const (
+	outcomeBad = Dropped + 1 + iota
+	outcomeSkipped
+	outcomeRepartitioned
+	nOutcomes
+)
+
+var outcomeNames = [...]string{Applied: "applied", Late: "late", Dropped: "dropped",
+	outcomeBad: "bad", outcomeSkipped: "skipped", outcomeRepartitioned: "repartitioned"}
 
 // repartition makes the event-topic record of a source record: the same
 // value and timestamp, keyed by the key field, unless an earlier run
 // already published it.
 func (p *Processor) repartition(b *batch, r *log.Record, key string) {
-	p.metrics.Events.WithLabelValues("repartitioned").Inc()
+	p.counts[outcomeRepartitioned].Inc()
 	src := SourcePos{r.Partition, r.Offset}
 	if p.published[src] {
 		delete(p.published, src)
 		return
 	}
-	b.table = append(b.table, log.Record{Key: []byte(key), Value: append([]byte(nil), r.Value...), Time: r.Time,
-		Headers: []log.Header{sourceHeader(r.Partition, r.Offset)}})
+	b.table = append(b.table, log.Record{Key: b.bytes([]byte(key)), Value: b.bytes(r.Value), Time: r.Time,
+		Headers: b.header(r.Partition, r.Offset)})
 }
 
 // changelog makes the batch's changelog records: each changed key's state
@@ -223,8 +303,8 @@ func (p *Processor) changelog(b *batch) []log.Record {
 			}
 			delete(p.clPublished, k)
 		}
-		recs = append(recs, log.Record{Key: []byte(k), Value: p.agg.AppendStored(nil, *st),
-			Headers: []log.Header{sourceHeader(st.Partition, st.Offset)}})
+		p.tv = p.agg.AppendStored(p.tv[:0], st.Stored)
+		recs = append(recs, log.Record{Key: b.bytes([]byte(k)), Value: b.bytes(p.tv), Headers: b.header(st.Partition, st.Offset)})
 	}
 	return recs
 }

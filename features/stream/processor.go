@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/flintml/flint/log"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // ProcessorConfig configures a Processor. Zero fields take the defaults
@@ -45,6 +46,11 @@ type ProcessorConfig struct {
 	// "features.NAME.repartition" and no changelog; Table is the event
 	// topic. The aggregating processor then consumes the event topic.
 	Repartition bool
+	// CacheKeys bounds how many keys' committed states the processor keeps
+	// decoded in memory between batches, beside the store; default 10,000
+	// (about a kilobyte each for a few windowed features). A key read
+	// again within the bound costs no store read or decode.
+	CacheKeys int
 }
 
 func (c *ProcessorConfig) defaults() error {
@@ -75,6 +81,9 @@ func (c *ProcessorConfig) defaults() error {
 	}
 	if c.PollWait <= 0 {
 		c.PollWait = 500 * time.Millisecond
+	}
+	if c.CacheKeys <= 0 {
+		c.CacheKeys = 10000
 	}
 	if c.RestoreSkew <= 0 {
 		c.RestoreSkew = 10 * time.Minute
@@ -111,6 +120,10 @@ type Processor struct {
 	lastLag     time.Time
 	ev          Event     // the event being applied
 	vals        []float64 // its key's values
+	tv          []byte    // scratch for an output value
+	counts      [nOutcomes]prometheus.Counter
+	cache       stateCache // committed states of recently changed keys
+	batch       batch      // the batch being processed, its memory reused
 	// crashPoint, when set (by tests), is called at each point of a batch
 	// where a crash leaves something half done: "table" and "changelog"
 	// after those appends, "commit" after the store's commit.
@@ -173,6 +186,12 @@ func NewProcessor(ctx context.Context, cfg ProcessorConfig) (*Processor, error) 
 		name += ".repartition" // the stage's metrics stand beside the aggregating processor's
 	}
 	p.metrics = newMetrics(name, p.store)
+	for o, n := range outcomeNames {
+		if n != "" {
+			p.counts[o] = p.metrics.Events.WithLabelValues(n)
+		}
+	}
+	p.cache = newStateCache(cfg.CacheKeys)
 	if err := p.initMarks(ctx); err != nil {
 		_ = p.store.Close()
 		return nil, err
@@ -259,8 +278,8 @@ func (p *Processor) Run(ctx context.Context) error {
 	return nil
 }
 
-// track forgets partitions no longer assigned and prepares the ones that
-// records arrived from for the first time.
+// track forgets partitions no longer assigned and prepares the newly
+// assigned ones (and any that records arrived from for the first time).
 func (p *Processor) track(ctx context.Context, assigned []log.TopicPartition, recs []log.Record) error {
 	keep := map[int]bool{}
 	for _, tp := range assigned {
@@ -272,8 +291,16 @@ func (p *Processor) track(ctx context.Context, assigned []log.TopicPartition, re
 			p.cfg.Logger.Info("features: partition revoked", "definition", p.cfg.Definition.Name, "partition", q)
 		}
 	}
+	// Every newly assigned partition is prepared at once, before any
+	// batch appends outputs a later preparation would have to read past.
 	var fresh []int
 	seen := map[int]bool{}
+	for _, tp := range assigned {
+		if q := tp.Partition; p.owned[q] == nil && !seen[q] {
+			seen[q] = true
+			fresh = append(fresh, q)
+		}
+	}
 	for i := range recs {
 		q := recs[i].Partition
 		if p.owned[q] == nil && !seen[q] {

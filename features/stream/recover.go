@@ -17,6 +17,7 @@ import (
 // and from RestoreSkew before the time of the first record to re-derive
 // (what another processor that owned the partition meanwhile appended).
 func (p *Processor) prepare(ctx context.Context, parts []int) error {
+	p.cache.clear() // a restore or an adopted state may replace what it holds
 	src := p.input
 	committed, err := p.cfg.Log.Committed(ctx, p.cfg.Group, src)
 	if err != nil {

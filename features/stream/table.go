@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/flintml/flint/log"
 )
@@ -34,6 +35,7 @@ const SourceHeader = "flint-src"
 
 // AppendTableValue appends the encoding of a feature-table value.
 func AppendTableValue(dst []byte, v TableValue) []byte {
+	dst = slices.Grow(dst, tableValueSize(len(v.Values)))
 	dst = append(dst, tableVersion)
 	dst = binary.AppendVarint(dst, v.Time)
 	dst = binary.AppendUvarint(dst, uint64(len(v.Values)))
@@ -42,6 +44,9 @@ func AppendTableValue(dst []byte, v TableValue) []byte {
 	}
 	return dst
 }
+
+// tableValueSize bounds the encoded size of a table value of n values.
+func tableValueSize(n int) int { return 1 + 2*binary.MaxVarintLen64 + 8*n }
 
 // DecodeTableValue decodes a feature-table record's value.
 func DecodeTableValue(b []byte) (TableValue, error) {
