@@ -3,9 +3,9 @@ package stream
 import (
 	"context"
 	"encoding/binary"
-	"slices"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/flintml/flint/log"
