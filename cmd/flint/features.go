@@ -55,7 +55,7 @@ func defaultStateDir(def *stream.Definition) string {
 }
 
 func newFeaturesRunCmd(s streams) *cobra.Command {
-	var file, state, group, metrics, httpAddr, tokenFile string
+	var file, state, group, metrics, httpAddr, tokenFile, emit string
 	cmd := &cobra.Command{
 		Use:   "run -f DEFS",
 		Short: "Keep a definition's features current from its source topic",
@@ -63,7 +63,9 @@ func newFeaturesRunCmd(s streams) *cobra.Command {
 apply every event to its key's state in the store in --state (default
 flint-data/features/NAME), and publish every changed state to the changelog topic
 features.NAME.changelog and every key's new values to the feature table
-features.NAME.table. It runs until interrupted; killed at any moment and started
+features.NAME.table (once per poll for each key it changed, --emit latest, as
+Kafka Streams' caches forward a table; after every event with --emit every).
+It runs until interrupted; killed at any moment and started
 again, it ends with exactly the values of an uninterrupted run. Started without its
 store (another machine), it restores the states from the changelog.
 
@@ -83,7 +85,7 @@ bearer token in --token-file (or $FLINT_INGEST_TOKEN) when one is given.`,
 			if file == "" {
 				return errors.New("--file (-f) is required: the feature definition to run")
 			}
-			return runFeatures(cmd, s, featuresRun{file, state, group, metrics, httpAddr, tokenFile})
+			return runFeatures(cmd, s, featuresRun{file, state, group, metrics, httpAddr, tokenFile, emit})
 		},
 	}
 	cmd.Flags().StringVarP(&file, "file", "f", "", "the feature definition (YAML)")
@@ -91,14 +93,19 @@ bearer token in --token-file (or $FLINT_INGEST_TOKEN) when one is given.`,
 	cmd.Flags().StringVar(&group, "group", "", "the consumer group (default features.NAME)")
 	cmd.Flags().StringVar(&metrics, "metrics", "", "serve Prometheus metrics on this address (host:port) at /metrics")
 	cmd.Flags().StringVar(&httpAddr, "http", "", "serve the HTTP ingest endpoint for the source topic on this address (host:port)")
+	cmd.Flags().StringVar(&emit, "emit", "latest", "what the feature table gets: latest (each changed key's newest values, once per poll) or every (the values after every event)")
 	cmd.Flags().StringVar(&tokenFile, "token-file", "", "a file holding the bearer token the ingest endpoint asks for (default $FLINT_INGEST_TOKEN; none: no token)")
 	return cmd
 }
 
 // featuresRun is what flint features run was asked to do.
-type featuresRun struct{ file, state, group, metrics, http, tokenFile string }
+type featuresRun struct{ file, state, group, metrics, http, tokenFile, emit string }
 
 func runFeatures(cmd *cobra.Command, s streams, o featuresRun) error {
+	emit, err := stream.ParseEmit(o.emit)
+	if err != nil {
+		return fmt.Errorf("--emit %q is neither latest nor every", o.emit)
+	}
 	def, err := loadDefinition(o.file)
 	if err != nil {
 		return err
@@ -115,7 +122,7 @@ func runFeatures(cmd *cobra.Command, s streams, o featuresRun) error {
 		return err
 	}
 	defer l.Close()
-	p, err := stream.NewProcessor(ctx, stream.ProcessorConfig{Log: l, Definition: def, Dir: state, Group: group, Logger: logger})
+	p, err := stream.NewProcessor(ctx, stream.ProcessorConfig{Log: l, Definition: def, Dir: state, Group: group, Logger: logger, Emit: emit})
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,7 @@
 package stream
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -31,6 +32,7 @@ const (
 	childStateEnv = "FLINT_STREAM_PROCESSOR_STATE"
 	childCrashEnv = "FLINT_STREAM_PROCESSOR_CRASH"       // POINT:N: SIGKILL itself the Nth time at POINT
 	childRepEnv   = "FLINT_STREAM_PROCESSOR_REPARTITION" // set: run the repartition stage
+	childEmitEnv  = "FLINT_STREAM_PROCESSOR_EMIT"        // every (default) or latest
 )
 
 func TestMain(m *testing.M) {
@@ -82,8 +84,12 @@ func runChild(spec string) error {
 	if err != nil {
 		return err
 	}
+	emit, err := ParseEmit(cmp.Or(os.Getenv(childEmitEnv), "every"))
+	if err != nil {
+		return err
+	}
 	p, err := NewProcessor(ctx, ProcessorConfig{Log: l, Definition: def, Dir: os.Getenv(childStateEnv),
-		MaxRecords: 7, PollWait: 50 * time.Millisecond, Repartition: os.Getenv(childRepEnv) != "",
+		MaxRecords: 7, PollWait: 50 * time.Millisecond, Repartition: os.Getenv(childRepEnv) != "", Emit: emit,
 		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
 	if err != nil {
 		return err
@@ -111,10 +117,11 @@ type child struct {
 	done   chan struct{} // closed when it has exited
 }
 
-func startChild(t *testing.T, spec, defs, state, crash string) *child {
+func startChild(t *testing.T, spec, defs, state, crash string, emit Emit) *child {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), childEnv+"="+spec, childDefsEnv+"="+defs, childStateEnv+"="+state, childCrashEnv+"="+crash)
+	cmd.Env = append(os.Environ(), childEnv+"="+spec, childDefsEnv+"="+defs, childStateEnv+"="+state, childCrashEnv+"="+crash,
+		childEmitEnv+"="+[...]string{EmitLatest: "latest", EmitEvery: "every"}[emit])
 	c := &child{cmd: cmd, stderr: &syncbuf.Buffer{}, done: make(chan struct{})}
 	cmd.Stderr = c.stderr
 	if err := cmd.Start(); err != nil {
@@ -208,7 +215,11 @@ var kills = []kill{{"table", false}, {"changelog", false}, {"commit", false}, {"
 // crashRun crashes processor children as kills says while they consume,
 // then lets a last one finish, and compares the feature table and the
 // states with the offline run's.
-func crashRun(t *testing.T, spec string, reader log.Log) {
+func crashRun(t *testing.T, spec string, reader log.Log) { crashRunEmit(t, spec, reader, EmitEvery) }
+
+// crashRunEmit is crashRun with the feature table emitted as emit says:
+// with EmitLatest, the table is checked as checkTableLatest says.
+func crashRunEmit(t *testing.T, spec string, reader log.Log, emit Emit) {
 	def := procDef(t)
 	defs := writeDefFile(t)
 	state := filepath.Join(t.TempDir(), "state")
@@ -222,7 +233,7 @@ func crashRun(t *testing.T, spec string, reader log.Log) {
 		if k.point != "" {
 			crash = fmt.Sprintf("%s:%d", k.point, 1+r.IntN(20))
 		}
-		c := startChild(t, spec, defs, state, crash)
+		c := startChild(t, spec, defs, state, crash, emit)
 		step := 1 + r.IntN(len(exp.table)/(2*len(kills)))
 		waitFor(t, 2*time.Minute, func() (bool, string) {
 			n := tableCount(t, reader)
@@ -241,7 +252,7 @@ func crashRun(t *testing.T, spec string, reader log.Log) {
 			}
 		}
 	}
-	c := startChild(t, spec, defs, state, "")
+	c := startChild(t, spec, defs, state, "", emit)
 	waitFor(t, 2*time.Minute, func() (bool, string) {
 		ok, msg := committedAll(t, reader)
 		return ok, msg + "\n" + c.stderr.String()
@@ -251,7 +262,11 @@ func crashRun(t *testing.T, spec string, reader log.Log) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkTable(t, exp, got)
+	if emit == EmitLatest {
+		checkTableLatest(t, exp, got)
+	} else {
+		checkTable(t, exp, got)
+	}
 	checkChangelog(t, def, reader, exp)
 	checkStates(t, def, state, exp, readAll(t, reader, "tx"))
 }
@@ -272,6 +287,27 @@ func TestProcessorExactlyOnceUnderKillsDisk(t *testing.T) {
 	}
 	defer reader.Close()
 	crashRun(t, "dir:"+dir, reader)
+}
+
+// The same kills with the feature table emitted once per poll
+// (EmitLatest, the default): every value published is the key's value
+// after the event it names, and every key's newest value is there.
+func TestProcessorExactlyOnceUnderKillsDiskLatest(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "log")
+	l := openDisk(t, dir)
+	if err := l.CreateTopic(context.Background(), "tx", log.TopicConfig{Partitions: 4}); err != nil {
+		t.Fatal(err)
+	}
+	appendEvents(t, l, makeEvents(5, 2000, 40, time.UnixMilli(1_700_000_000_000)))
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	reader, err := disk.Open(disk.Config{Dir: dir, ReadOnly: true, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reader.Close()
+	crashRunEmit(t, "dir:"+dir, reader, EmitLatest)
 }
 
 func TestProcessorExactlyOnceUnderKillsKafka(t *testing.T) {
@@ -309,8 +345,8 @@ func TestProcessorScaleOutKafka(t *testing.T) {
 	def, defs, spec := procDef(t), writeDefFile(t), "kafka:"+strings.Join(addrs, ",")
 	exp := offline(t, def, l)
 	dirA, dirB := filepath.Join(t.TempDir(), "a"), filepath.Join(t.TempDir(), "b")
-	a := startChild(t, spec, defs, dirA, "")
-	b := startChild(t, spec, defs, dirB, "")
+	a := startChild(t, spec, defs, dirA, "", EmitEvery)
+	b := startChild(t, spec, defs, dirB, "", EmitEvery)
 	waitFor(t, 2*time.Minute, func() (bool, string) {
 		n := tableCount(t, l)
 		return n >= len(exp.table)/3, fmt.Sprintf("the feature table holds %d of %d records\n%s\n%s", n, len(exp.table), a.stderr, b.stderr)

@@ -147,9 +147,12 @@
 // the definition names no time field), applies it to its key's State, and
 // publishes two topics, both keyed by entity key:
 //
-//   - the feature table (default features.NAME.table): after every event
-//     applied (late ones included; dropped ones change no value), the key's
-//     values at its stream time, encoded as TableValue documents;
+//   - the feature table (default features.NAME.table): the key's values at
+//     its stream time, encoded as TableValue documents, after every event
+//     applied (EmitEvery; late ones included, dropped ones change no
+//     value), or, by default (EmitLatest), once per poll for each key the
+//     poll changed, after its last event in it, as Kafka Streams' record
+//     caches forward a KTable's updates once per commit;
 //   - the changelog (default features.NAME.changelog): every changed
 //     state, once per poll, as AppendStored encodes it (the source
 //     partition and offset of the key's last event, then the state), so a
@@ -194,7 +197,9 @@
 // past are read from the log), re-derives B+1 with the same code, and
 // reads each output partition from its mark to its end, noting the source
 // positions already published: a feature-table record whose source
-// position is there, or a changelog record for a key with one as new or
+// position is there (EmitLatest: the key's last event in the re-derived
+// poll; a record a crashed run published for an event in the middle of
+// it stays, a correct value more than an uninterrupted run has), or a changelog record for a key with one as new or
 // newer, is not appended again. So the outputs and the states end exactly
 // as an uninterrupted run's: no double count, no gap.
 //

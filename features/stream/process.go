@@ -25,10 +25,15 @@ type batch struct {
 	headers []log.Header
 }
 
-// batchState is a key's state in a batch, and whether the batch changed it.
+// batchState is a key's state in a batch, whether the batch changed it,
+// and (EmitLatest) the source position of its last event applied in the
+// batch, whose table record is due unless already published.
 type batchState struct {
 	Stored
-	dirty bool
+	dirty     bool
+	emit      bool
+	published bool
+	last      SourcePos
 }
 
 // reset empties the batch for a poll of n records, keeping its memory
@@ -80,6 +85,7 @@ func (p *Processor) load(b *batch, key string) (*batchState, error) {
 		return st, nil
 	}
 	if st := p.cache.get(key); st != nil {
+		st.dirty, st.emit = false, false
 		b.states[key] = st
 		return st, nil
 	}
@@ -148,6 +154,9 @@ func (p *Processor) process(ctx context.Context, c log.Consumer, recs []log.Reco
 			p.owned[q].next = n
 		}
 		return nil
+	}
+	if p.cfg.Emit == EmitLatest {
+		p.latest(b)
 	}
 	changelog := p.changelog(b)
 	// Once its outputs start to go out, a batch is finished even if ctx
@@ -250,12 +259,18 @@ func (p *Processor) apply(b *batch, r *log.Record) error {
 	if out == Dropped {
 		return nil
 	}
-	if len(p.published) > 0 {
-		src := SourcePos{r.Partition, r.Offset}
-		if p.published[src] {
-			delete(p.published, src)
-			return nil
-		}
+	src := SourcePos{r.Partition, r.Offset}
+	published := false
+	if len(p.published) > 0 && p.published[src] {
+		delete(p.published, src)
+		published = true
+	}
+	if p.cfg.Emit == EmitLatest {
+		st.emit, st.published, st.last = true, published, src
+		return nil
+	}
+	if published {
+		return nil
 	}
 	p.agg.Value(st.State, st.State.time, p.vals)
 	p.tv = AppendTableValue(p.tv[:0], TableValue{Time: st.State.time, Values: p.vals})
@@ -286,6 +301,21 @@ func (p *Processor) repartition(b *batch, r *log.Record, key string) {
 	}
 	b.table = append(b.table, log.Record{Key: b.bytes([]byte(key)), Value: b.bytes(r.Value), Time: r.Time,
 		Headers: b.header(r.Partition, r.Offset)})
+}
+
+// latest makes the feature-table records of EmitLatest: each changed
+// key's values after its last event applied in the batch, unless an
+// earlier run published that one.
+func (p *Processor) latest(b *batch) {
+	for _, k := range b.order {
+		st := b.states[k]
+		if !st.emit || st.published {
+			continue
+		}
+		p.agg.Value(st.State, st.State.time, p.vals)
+		p.tv = AppendTableValue(p.tv[:0], TableValue{Time: st.State.time, Values: p.vals})
+		b.table = append(b.table, log.Record{Key: b.bytes([]byte(k)), Value: b.bytes(p.tv), Headers: b.header(st.last.Partition, st.last.Offset)})
+	}
 }
 
 // changelog makes the batch's changelog records: each changed key's state

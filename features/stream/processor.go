@@ -46,11 +46,43 @@ type ProcessorConfig struct {
 	// "features.NAME.repartition" and no changelog; Table is the event
 	// topic. The aggregating processor then consumes the event topic.
 	Repartition bool
+	// Emit says which values go to the feature table: EmitLatest (the
+	// default) the newest value of every key a poll changed, once per
+	// poll, as Kafka Streams' record caches forward a table's updates;
+	// EmitEvery the value after every event applied.
+	Emit Emit
 	// CacheKeys bounds how many keys' committed states the processor keeps
 	// decoded in memory between batches, beside the store; default 10,000
 	// (about a kilobyte each for a few windowed features). A key read
 	// again within the bound costs no store read or decode.
 	CacheKeys int
+}
+
+// Emit is how often the feature table gets a key's values.
+type Emit uint8
+
+const (
+	// EmitLatest publishes, once per poll (one commit), the values of every
+	// key the poll changed as of its last event in it. Each record is the
+	// key's value after that event, exactly as EmitEvery would have
+	// published it; the values in between are left out. A restart may
+	// publish one such intermediate value more than an uninterrupted run
+	// (its polls end elsewhere), never a wrong one or a key's newest one
+	// twice.
+	EmitLatest Emit = iota
+	// EmitEvery publishes the key's values after every event applied.
+	EmitEvery
+)
+
+// ParseEmit reads "latest" or "every".
+func ParseEmit(s string) (Emit, error) {
+	switch s {
+	case "latest":
+		return EmitLatest, nil
+	case "every":
+		return EmitEvery, nil
+	}
+	return 0, fmt.Errorf("stream: emit %q is neither latest nor every", s)
 }
 
 func (c *ProcessorConfig) defaults() error {

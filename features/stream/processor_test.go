@@ -39,7 +39,7 @@ type running struct {
 func startProcessor(t *testing.T, l log.Log, def *Definition, dir string, maxRecords int) *running {
 	t.Helper()
 	p, err := NewProcessor(context.Background(), ProcessorConfig{Log: l, Definition: def, Dir: dir,
-		MaxRecords: maxRecords, PollWait: 50 * time.Millisecond, Logger: quiet})
+		MaxRecords: maxRecords, PollWait: 50 * time.Millisecond, Logger: quiet, Emit: EmitEvery})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -220,6 +220,36 @@ func checkTable(t *testing.T, exp expected, got map[SourcePos]tableRec) {
 	}
 }
 
+// checkTableLatest checks a feature table emitted with EmitLatest against
+// the offline run's every-event table: each record is the value after the
+// event it names, and each key's last value is there.
+func checkTableLatest(t *testing.T, exp expected, got map[SourcePos]tableRec) {
+	t.Helper()
+	newest := map[string]SourcePos{}
+	for src, e := range exp.table {
+		if n, ok := newest[e.key]; !ok || src.Offset > n.Offset {
+			newest[e.key] = src
+		}
+		g, ok := got[src]
+		if ok && (g.key != e.key || g.val.Time != e.val.Time || !sameFloats(g.val.Values, e.val.Values)) {
+			t.Errorf("the feature table's value after source %v is %s %+v; want %s %+v", src, g.key, g.val, e.key, e.val)
+		}
+	}
+	for src := range got {
+		if _, ok := exp.table[src]; !ok {
+			t.Errorf("the feature table has a value after source %v, which applies no event", src)
+		}
+	}
+	for key, src := range newest {
+		if _, ok := got[src]; !ok {
+			t.Errorf("the feature table misses key %s's newest value, after source %v", key, src)
+		}
+	}
+	if len(got) >= len(exp.table) && len(exp.table) > 2*len(newest) {
+		t.Errorf("the feature table holds %d values of %d events: emitting the latest per poll left none out", len(got), len(exp.table))
+	}
+}
+
 // checkStates compares a store's states with the offline run's, byte for
 // byte, and the values at each key's stream time with AsOf's.
 func checkStates(t *testing.T, def *Definition, dir string, exp expected, events [][]log.Record) {

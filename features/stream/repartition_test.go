@@ -17,7 +17,7 @@ import (
 func startStage(t *testing.T, l log.Log, def *Definition, dir string, rep bool) *running {
 	t.Helper()
 	p, err := NewProcessor(context.Background(), ProcessorConfig{Log: l, Definition: def, Dir: dir, Repartition: rep,
-		MaxRecords: 50, PollWait: 20 * time.Millisecond, Logger: quiet})
+		MaxRecords: 50, PollWait: 20 * time.Millisecond, Logger: quiet, Emit: EmitEvery})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,7 +162,7 @@ func TestRepartitionExactlyOnceUnderKillsDisk(t *testing.T) {
 			crash = fmt.Sprintf("%s:%d", k.point, 2+i*3)
 		}
 		prev := count()
-		c := startChild(t, "dir:"+dir, defs, state, crash)
+		c := startChild(t, "dir:"+dir, defs, state, crash, EmitEvery)
 		waitFor(t, 2*time.Minute, func() (bool, string) {
 			if k.point != "" {
 				return c.exited() || count() >= want, fmt.Sprintf("the child has not reached %s\n%s", crash, c.stderr)
@@ -176,7 +176,7 @@ func TestRepartitionExactlyOnceUnderKillsDisk(t *testing.T) {
 			}
 		}
 	}
-	c := startChild(t, "dir:"+dir, defs, state, "")
+	c := startChild(t, "dir:"+dir, defs, state, "", EmitEvery)
 	consumed(t, reader, "features.cards.repartition", "tx")
 	c.kill(t)
 	seen := map[SourcePos]bool{}
