@@ -6,9 +6,10 @@
 //
 // A model is a plain value updated in place by Update with one mini-batch
 // at a time: a flat, row-major []float64 of rows×Dim features (and labels
-// for the regressions). Update allocates nothing once the model is built,
-// and the result depends only on the batches, their order and the seed:
-// the same stream gives the same bits. Models are not safe for concurrent
+// for the regressions). Update allocates nothing (k-means allocates once,
+// to seed its centres on the first batch), and the result depends only on
+// the batches, their order and the seed: the same stream gives the same
+// bits. Models are not safe for concurrent
 // use; the caller owns one per goroutine. Model returns a snapshot in the
 // encodings of packages ml and ml/kmeans, so a streaming model is stored
 // and served as a batch-trained one is.

@@ -26,7 +26,7 @@ type env struct {
 	reg *models.Registry
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	t.Helper()
 	l, err := disk.Open(disk.Config{Dir: t.TempDir(), Sync: disk.SyncUnsafeNever})
 	if err != nil {
@@ -55,7 +55,7 @@ func record(r *rand.Rand) map[string]any {
 }
 
 // appendRecords appends n records, keyed so that both partitions get some.
-func (e *env) appendRecords(t *testing.T, topic string, r *rand.Rand, n int) {
+func (e *env) appendRecords(t testing.TB, topic string, r *rand.Rand, n int) {
 	t.Helper()
 	recs := make([]log.Record, n)
 	for i := range recs {
@@ -92,7 +92,7 @@ algorithm:
   %s
 `
 
-func mustSpec(t *testing.T, text string) *Spec {
+func mustSpec(t testing.TB, text string) *Spec {
 	t.Helper()
 	s, err := ParseSpec("test.yaml", []byte(text))
 	if err != nil {
