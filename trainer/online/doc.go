@@ -21,7 +21,9 @@
 // Transforms that learn parameters (scalers, encoders, ...) are fitted
 // once, at the first start, on the first fit_records records (read again
 // from the log by their offset ranges, as the batch trainer fits), and are
-// then frozen: every version carries the same pipeline.
+// then frozen: every version carries the same pipeline. A restart whose
+// spec has another schema or other transforms than the version's pipeline
+// is refused, as is one with another algorithm or topic.
 //
 // # Restarts and the offset guarantee
 //

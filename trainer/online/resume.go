@@ -1,6 +1,7 @@
 package online
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -47,6 +48,13 @@ func (r *runner) resume(ctx context.Context) error {
 	if err := json.Unmarshal(a.Pipeline, r.pipe); err != nil {
 		return fmt.Errorf("online: %s: %w", where, err)
 	}
+	want, err := features.New(r.spec.Schema, r.spec.Transforms)
+	if err != nil {
+		return fmt.Errorf("online: %w", err)
+	}
+	if !bytes.Equal(definition(want), definition(r.pipe)) {
+		return fmt.Errorf("online: the spec's schema or transforms differ from those %s was fitted with (its pipeline is kept from the first start): restore them, or give output.model another name", where)
+	}
 	if err := r.setup(func(l learner) error { return l.restore(a.Params, st) }); err != nil {
 		return fmt.Errorf("online: resume from %s: %w", where, err)
 	}
@@ -57,6 +65,20 @@ func (r *runner) resume(ctx context.Context) error {
 	r.records = st.Records
 	r.log.Info("online: resuming", "model", r.name, "version", info.Version, "records", st.Records, "offsets", lineage(st.Topic, st.Offsets))
 	return nil
+}
+
+// definition is the schema and transform specs of a pipeline, encoded:
+// what a spec decides, without what fitting learnt.
+func definition(p *features.Pipeline) []byte {
+	specs := make([]features.TransformSpec, len(p.Stages))
+	for i, st := range p.Stages {
+		specs[i] = st.Spec
+	}
+	b, _ := json.Marshal(struct {
+		Schema     features.Schema
+		Transforms []features.TransformSpec
+	}{p.Schema, specs})
+	return b
 }
 
 // setup readies the fitted pipeline, the model (restored by restore when

@@ -9,26 +9,37 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/flintml/flint/features"
 	"github.com/flintml/flint/log"
 	"github.com/flintml/flint/log/disk"
+	"github.com/flintml/flint/log/kafka"
+	"github.com/flintml/flint/log/kafka/kafkatest"
 	"github.com/flintml/flint/models"
 	"github.com/flintml/flint/models/local"
 	"github.com/flintml/flint/serving"
 )
 
-// env is a real embedded log and a real local model store.
+// env is a real log and a real local model store.
 type env struct {
-	log *disk.Log
+	log log.Log
 	reg *models.Registry
 }
 
-func newEnv(t testing.TB) *env {
+// newEnv opens the embedded log, or with backend "kafka" a Kafka-protocol
+// broker over TCP (FLINT_TEST_KAFKA, or kfake in process).
+func newEnv(t testing.TB, backend ...string) *env {
 	t.Helper()
-	l, err := disk.Open(disk.Config{Dir: t.TempDir(), Sync: disk.SyncUnsafeNever})
+	var l log.Log
+	var err error
+	if len(backend) > 0 && backend[0] == "kafka" {
+		l, err = kafka.New(context.Background(), kafka.Config{Brokers: kafkatest.Brokers(t)})
+	} else {
+		l, err = disk.Open(disk.Config{Dir: t.TempDir(), Sync: disk.SyncUnsafeNever})
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -306,9 +317,16 @@ func TestVersionsServe(t *testing.T) {
 // parameters and the group's offsets: it learns only the records that
 // arrived since (the records count and lineage say so), and its model
 // continues the first's. A run in a new group (as after a crash between a
-// publish and its commit) still drops what the version holds.
+// publish and its commit) still drops what the version holds. On the
+// embedded log and on a Kafka-protocol broker.
 func TestRestartResumes(t *testing.T) {
-	e := newEnv(t)
+	for _, backend := range []string{"disk", "kafka"} {
+		t.Run(backend, func(t *testing.T) { testRestartResumes(t, backend) })
+	}
+}
+
+func testRestartResumes(t *testing.T, backend string) {
+	e := newEnv(t, backend)
 	ctx := context.Background()
 	if err := e.log.CreateTopic(ctx, "events", log.TopicConfig{Partitions: 2}); err != nil {
 		t.Fatal(err)
@@ -425,6 +443,11 @@ func TestResumeRefusesOtherModels(t *testing.T) {
 	if err == nil || !bytes.Contains([]byte(err.Error()), []byte("was trained by streaming_linear, the spec asks for streaming_kmeans")) {
 		t.Fatalf("Run = %v, want a refusal naming both algorithms", err)
 	}
+	changed := mustSpec(t, strings.Replace(fmt.Sprintf(specHead, "m", "events", "y", "streaming_linear: {}"), "inputs: [a, b], output: ab", "inputs: [a], output: ab", 1))
+	err = Run(ctx, changed, Options{Log: e.log, Registry: e.reg})
+	if err == nil || !strings.Contains(err.Error(), "the spec's schema or transforms differ from those model m version 1 was fitted with") {
+		t.Fatalf("Run = %v, want a refusal of changed transforms", err)
+	}
 	p, err := features.New(spec.Schema, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -437,5 +460,40 @@ func TestResumeRefusesOtherModels(t *testing.T) {
 	err = Run(ctx, spec, Options{Log: e.log, Registry: e.reg})
 	if err == nil || !bytes.Contains([]byte(err.Error()), []byte("was not published by flint online")) {
 		t.Fatalf("Run = %v, want a refusal of a batch-trained model", err)
+	}
+}
+
+// TestDeterministicVersions: two runs over the same records (one
+// partition, so one order) in different groups publish the same
+// parameters and pipeline bit for bit, version by version.
+func TestDeterministicVersions(t *testing.T) {
+	for _, algo := range []string{"streaming_kmeans: {k: 3}", "streaming_logistic: {mini_batch_fraction: 0.5}"} {
+		t.Run(algo, func(t *testing.T) {
+			e := newEnv(t)
+			ctx := context.Background()
+			if err := e.log.CreateTopic(ctx, "events", log.TopicConfig{Partitions: 1}); err != nil {
+				t.Fatal(err)
+			}
+			e.appendRecords(t, "events", rand.New(rand.NewPCG(13, 14)), 1000)
+			for _, name := range []string{"a", "b"} {
+				run := start(t, e, mustSpec(t, fmt.Sprintf(specHead, name, "events", "buy", algo)), nil)
+				run.next(t)
+				run.next(t)
+				run.stop()
+			}
+			for v := 1; v <= 2; v++ {
+				a, _, err := e.reg.Get(ctx, "a", v)
+				if err != nil {
+					t.Fatal(err)
+				}
+				b, _, err := e.reg.Get(ctx, "b", v)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !bytes.Equal(a.Params, b.Params) || !bytes.Equal(a.Pipeline, b.Pipeline) {
+					t.Errorf("version %d differs between the two runs", v)
+				}
+			}
+		})
 	}
 }
