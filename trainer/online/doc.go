@@ -14,9 +14,12 @@
 // artefact the batch trainer writes for k-means, linear or logistic
 // regression (Algorithm "kmeans", "linear" or "logistic", the same
 // parameter encodings and pipeline), so `flint serve` serves it with no
-// change. Its lineage is, per partition, the offsets [from, to) consumed
-// since the model's first version; its "online" section holds what a
-// restart needs (the algorithm, counters, k-means weights).
+// change. Its lineage is, per partition, the offset ranges [from, to)
+// learnt since the model's first version: one range, or more when a run
+// began past where the version ended (the group's offsets were moved on,
+// or retention removed records), so a gap shows records never learnt. Its
+// "online" section holds what a restart needs (the algorithm, counters,
+// k-means weights, the ranges).
 //
 // Transforms that learn parameters (scalers, encoders, ...) are fitted
 // once, at the first start, on the first fit_records records (read again

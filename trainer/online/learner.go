@@ -30,10 +30,10 @@ type state struct {
 	Rows      int64       `json:"rows"`    // rows the model learnt from
 	Batches   int64       `json:"batches"`
 	Weights   []float64   `json:"weights,omitempty"` // streaming_kmeans: the clusters' weights
-	Offsets   []partRange `json:"offsets"`           // per partition: offsets [from, to) consumed since the first version
+	Offsets   []partRange `json:"offsets"`           // the offset ranges [from, to) consumed since the first version, by partition and offset
 }
 
-// partRange is the offsets [From, To) of one partition the model holds.
+// partRange is offsets [From, To) of one partition the model holds.
 type partRange struct {
 	Partition int   `json:"partition"`
 	From      int64 `json:"from"`
@@ -52,12 +52,16 @@ func decodeState(b []byte) (*state, error) {
 	if st.Records < 0 || st.Rows < 0 || st.Batches < 0 {
 		return nil, fmt.Errorf("section %q: negative counters", StateSection)
 	}
-	seen := map[int]bool{}
-	for _, r := range st.Offsets {
-		if r.Partition < 0 || r.From < 0 || r.To < r.From || seen[r.Partition] {
+	for i, r := range st.Offsets {
+		if r.Partition < 0 || r.From < 0 || r.To <= r.From {
 			return nil, fmt.Errorf("section %q: bad offset range %+v", StateSection, r)
 		}
-		seen[r.Partition] = true
+		if i > 0 {
+			q := st.Offsets[i-1]
+			if q.Partition > r.Partition || q.Partition == r.Partition && q.To > r.From {
+				return nil, fmt.Errorf("section %q: offset ranges %+v and %+v are out of order or overlap", StateSection, q, r)
+			}
+		}
 	}
 	for _, w := range st.Weights {
 		if !(w >= 0) || math.IsInf(w, 0) {

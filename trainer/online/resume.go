@@ -58,8 +58,8 @@ func (r *runner) resume(ctx context.Context) error {
 	if err := r.setup(func(l learner) error { return l.restore(a.Params, st) }); err != nil {
 		return fmt.Errorf("online: resume from %s: %w", where, err)
 	}
-	for _, p := range st.Offsets {
-		r.offs[p.Partition] = &p
+	for _, p := range st.Offsets { // ascending by partition and offset: decodeState checked
+		r.offs[p.Partition] = append(r.offs[p.Partition], p)
 		r.held[p.Partition] = p.To
 	}
 	r.records = st.Records

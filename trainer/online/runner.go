@@ -71,8 +71,9 @@ type runner struct {
 
 	fitBuf []log.Record // records read before the transforms were fitted
 
-	offs    map[int]*partRange // per partition: offsets consumed since the first version
-	held    map[int]int64      // per partition: the resumed version holds offsets below this
+	offs    map[int][]partRange // per partition: the offset ranges consumed since the first version, ascending
+	seen    map[int]bool        // partitions this run has taken a record of
+	held    map[int]int64       // per partition: the resumed version holds offsets below this
 	records int64              // records consumed, bad ones included
 	bad     int64              // records skipped (on_bad_record: skip)
 	since   int64              // records since the last version
@@ -92,7 +93,7 @@ func Run(ctx context.Context, spec *Spec, opt Options) error {
 		return errors.New("online: Options.Log and Options.Registry are required")
 	}
 	r := &runner{spec: spec, opt: opt, log: opt.Logger, name: spec.ModelName(), group: spec.GroupName(),
-		offs: map[int]*partRange{}, held: map[int]int64{}}
+		offs: map[int][]partRange{}, seen: map[int]bool{}, held: map[int]int64{}}
 	if r.log == nil {
 		r.log = slog.New(slog.DiscardHandler)
 	}
@@ -184,12 +185,7 @@ func (r *runner) add(ctx context.Context, rec *log.Record) error {
 	} else {
 		r.n++
 	}
-	p := r.offs[rec.Partition]
-	if p == nil {
-		p = &partRange{Partition: rec.Partition, From: rec.Offset}
-		r.offs[rec.Partition] = p
-	}
-	p.To = rec.Offset + 1
+	r.extend(rec.Partition, rec.Offset)
 	r.records++
 	r.since++
 	if r.n == r.spec.batch() {
@@ -199,6 +195,22 @@ func (r *runner) add(ctx context.Context, rec *log.Record) error {
 		}
 	}
 	return nil
+}
+
+// extend adds offset to the partition's ranges. Within a run a group
+// reads a partition in order, so the last range grows (over gaps the log
+// itself has, such as Kafka's transaction markers); the first record of a
+// run starts a new range unless it follows the version's, as when the
+// group's committed offset was moved past what the model holds.
+func (r *runner) extend(partition int, offset int64) {
+	rs := r.offs[partition]
+	first := !r.seen[partition]
+	r.seen[partition] = true
+	if n := len(rs); n > 0 && (!first || rs[n-1].To == offset) {
+		rs[n-1].To = offset + 1
+		return
+	}
+	r.offs[partition] = append(rs, partRange{Partition: partition, From: offset, To: offset + 1})
 }
 
 // decode writes the record's features, label and weight into row r.n of
@@ -250,13 +262,18 @@ func (r *runner) due() bool {
 	return (n > 0 && r.since >= n) || r.timeDue()
 }
 
-// partitions returns the consumed offset ranges, by partition.
+// partitions returns the consumed offset ranges, by partition and offset.
 func (r *runner) partitions() []partRange {
-	out := make([]partRange, 0, len(r.offs))
-	for _, p := range r.offs {
-		out = append(out, *p)
+	var out []partRange
+	for _, rs := range r.offs {
+		out = append(out, rs...)
 	}
-	slices.SortFunc(out, func(a, b partRange) int { return a.Partition - b.Partition })
+	slices.SortFunc(out, func(a, b partRange) int {
+		if a.Partition != b.Partition {
+			return a.Partition - b.Partition
+		}
+		return int(a.From - b.From)
+	})
 	return out
 }
 
@@ -292,9 +309,9 @@ func (r *runner) publish(ctx context.Context) error {
 			return fmt.Errorf("online: move alias %s of %s to version %d: %w", a, r.name, v, err)
 		}
 	}
-	commit := make([]log.Record, 0, len(st.Offsets))
-	for _, p := range st.Offsets {
-		commit = append(commit, log.Record{Topic: st.Topic, Partition: p.Partition, Offset: p.To - 1})
+	commit := make([]log.Record, 0, len(r.offs))
+	for p, rs := range r.offs {
+		commit = append(commit, log.Record{Topic: st.Topic, Partition: p, Offset: rs[len(rs)-1].To - 1})
 	}
 	if err := r.c.Commit(ctx, commit...); err != nil {
 		// Harmless for the model: the next run skips what the version holds.

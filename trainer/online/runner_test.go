@@ -373,6 +373,62 @@ func testRestartResumes(t *testing.T, backend string) {
 	if v4.Version != 4 || v4.Records != 2000 {
 		t.Fatalf("in a new group: version %d with %d records, want version 4 with 2000", v4.Version, v4.Records)
 	}
+
+	// A group whose offsets were moved past 300 records the model never
+	// saw: the lineage gets a second range per partition, with the gap.
+	e.appendRecords(t, "events", r, 300)
+	spec.Source.Group = "ahead"
+	commitAtEnd(t, e.log, "ahead", "events")
+	e.appendRecords(t, "events", r, 500)
+	run = start(t, e, spec, nil)
+	v5 := run.next(t)
+	run.stop()
+	var n int64
+	ranges := map[int]int{}
+	for _, s := range v5.Lineage {
+		n += s.To - s.From
+		ranges[s.Partition]++
+	}
+	if v5.Records != 2500 || n != 2500 || ranges[0] != 2 || ranges[1] != 2 {
+		t.Fatalf("after a skip: %d records, lineage %v covering %d; want 2500 in two ranges per partition", v5.Records, v5.Lineage, n)
+	}
+	for i := 0; i < len(v5.Lineage); i += 2 {
+		if a, b := v5.Lineage[i], v5.Lineage[i+1]; a.To >= b.From {
+			t.Errorf("partition %d: ranges %v and %v leave no gap for the skipped records", a.Partition, a, b)
+		}
+	}
+}
+
+// commitAtEnd commits group's offsets at the end of every partition of
+// topic, as a group that skipped records would have.
+func commitAtEnd(t *testing.T, l log.Log, group, topic string) {
+	t.Helper()
+	ctx := context.Background()
+	info, err := l.Describe(ctx, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := l.JoinGroup(ctx, log.GroupConfig{Group: group, Topics: []string{topic}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	deadline := time.Now().Add(time.Minute)
+	for len(c.Assignment()) < len(info.Partitions) {
+		if time.Now().After(deadline) {
+			t.Fatalf("group %s was not assigned every partition of %s within a minute", group, topic)
+		}
+		if _, err := c.Poll(ctx, log.ReadOptions{MaxRecords: 1, Wait: 10 * time.Millisecond}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var recs []log.Record
+	for _, p := range info.Partitions {
+		recs = append(recs, log.Record{Topic: topic, Partition: p.ID, Offset: p.Latest - 1})
+	}
+	if err := c.Commit(ctx, recs...); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // TestPublishEvery: with publish.every, records fewer than every_records

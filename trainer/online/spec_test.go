@@ -107,14 +107,15 @@ func FuzzDecodeState(f *testing.F) {
 	f.Add([]byte(`{"format":1,"algorithm":"streaming_kmeans","topic":"t","records":5,"rows":5,"batches":1,"weights":[2,3],"offsets":[{"partition":0,"from":0,"to":5}]}`))
 	f.Add([]byte(`{"format":2}`))
 	f.Add([]byte(`{"format":1,"offsets":[{"partition":0,"from":4,"to":2}]}`))
+	f.Add([]byte(`{"format":1,"offsets":[{"partition":0,"from":0,"to":5},{"partition":0,"from":3,"to":9}]}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		st, err := decodeState(data)
 		if err != nil {
 			return
 		}
-		for _, r := range st.Offsets {
-			if r.From < 0 || r.To < r.From {
-				t.Fatalf("accepted range %+v", r)
+		for i, r := range st.Offsets {
+			if r.From < 0 || r.To <= r.From || i > 0 && st.Offsets[i-1].Partition == r.Partition && st.Offsets[i-1].To > r.From {
+				t.Fatalf("accepted ranges %+v", st.Offsets)
 			}
 		}
 		for _, w := range st.Weights {
