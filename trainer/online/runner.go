@@ -74,10 +74,10 @@ type runner struct {
 	offs    map[int][]partRange // per partition: the offset ranges consumed since the first version, ascending
 	seen    map[int]bool        // partitions this run has taken a record of
 	held    map[int]int64       // per partition: the resumed version holds offsets below this
-	records int64              // records consumed, bad ones included
-	bad     int64              // records skipped (on_bad_record: skip)
-	since   int64              // records since the last version
-	last    time.Time          // when the last version was published (or the run began)
+	records int64               // records consumed, bad ones included
+	bad     int64               // records skipped (on_bad_record: skip)
+	since   int64               // records since the last version
+	last    time.Time           // when the last version was published (or the run began)
 
 	c log.Consumer
 }
