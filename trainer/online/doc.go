@@ -38,7 +38,10 @@
 // and drops every record below the version's offsets, so no record is
 // learnt twice and none is lost. Records read after the
 // last version are learnt again by the next run (they were in no
-// version). A run stopped by its context publishes nothing more.
+// version). A run stopped by its context publishes nothing more. A
+// publish the store refuses is retried with backoff (0.1 s doubling to
+// 30 s) until it succeeds: an outage stalls the run, commits nothing, and
+// ends only with the context.
 //
 // One runner per model: two runners in one group would each publish their
 // own versions of the partitions they were given.

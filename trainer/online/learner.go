@@ -27,6 +27,7 @@ type state struct {
 	Group     string      `json:"group"`
 	Topic     string      `json:"topic"`
 	Records   int64       `json:"records"` // records consumed, bad ones included
+	Bad       int64       `json:"bad"`     // records skipped as bad
 	Rows      int64       `json:"rows"`    // rows the model learnt from
 	Batches   int64       `json:"batches"`
 	Weights   []float64   `json:"weights,omitempty"` // streaming_kmeans: the clusters' weights
@@ -49,7 +50,7 @@ func decodeState(b []byte) (*state, error) {
 	if st.Format != stateFormat {
 		return nil, fmt.Errorf("section %q: format %d, this Flint reads %d", StateSection, st.Format, stateFormat)
 	}
-	if st.Records < 0 || st.Rows < 0 || st.Batches < 0 {
+	if st.Records < 0 || st.Rows < 0 || st.Batches < 0 || st.Bad < 0 {
 		return nil, fmt.Errorf("section %q: negative counters", StateSection)
 	}
 	for i, r := range st.Offsets {

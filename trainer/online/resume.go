@@ -62,7 +62,7 @@ func (r *runner) resume(ctx context.Context) error {
 		r.offs[p.Partition] = append(r.offs[p.Partition], p)
 		r.held[p.Partition] = p.To
 	}
-	r.records = st.Records
+	r.records, r.bad = st.Records, st.Bad
 	r.log.Info("online: resuming", "model", r.name, "version", info.Version, "records", st.Records, "offsets", lineage(st.Topic, st.Offsets))
 	return nil
 }

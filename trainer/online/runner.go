@@ -289,7 +289,7 @@ func (r *runner) publish(ctx context.Context) error {
 		return err
 	}
 	st := state{Format: stateFormat, Algorithm: r.spec.Algorithm.name(), Group: r.group, Topic: r.spec.Source.Topic,
-		Records: r.records, Offsets: r.partitions()}
+		Records: r.records, Bad: r.bad, Offsets: r.partitions()}
 	r.l.save(&st)
 	sec, err := json.Marshal(st)
 	if err != nil {
@@ -300,13 +300,18 @@ func (r *runner) publish(ctx context.Context) error {
 	lin := lineage(st.Topic, st.Offsets)
 	art := &models.Artifact{Algorithm: alg, FlintVersion: r.opt.FlintVersion, Pipeline: pj, Params: params, Metrics: metrics,
 		Spec: r.opt.SpecText, Lineage: lin, Extra: map[string][]byte{StateSection: sec}}
-	v, err := r.opt.Registry.Publish(ctx, r.name, art)
-	if err != nil {
-		return fmt.Errorf("online: publish %s: %w", r.name, err)
+	var v int
+	if err := r.retry(ctx, "publish "+r.name, func() (err error) {
+		v, err = r.opt.Registry.Publish(ctx, r.name, art)
+		return err
+	}); err != nil {
+		return err
 	}
 	if a := r.spec.Output.Alias; a != "" {
-		if err := r.opt.Registry.SetAlias(ctx, r.name, a, v); err != nil {
-			return fmt.Errorf("online: move alias %s of %s to version %d: %w", a, r.name, v, err)
+		if err := r.retry(ctx, fmt.Sprintf("move alias %s of %s to version %d", a, r.name, v), func() error {
+			return r.opt.Registry.SetAlias(ctx, r.name, a, v)
+		}); err != nil {
+			return err
 		}
 	}
 	commit := make([]log.Record, 0, len(r.offs))
@@ -325,4 +330,36 @@ func (r *runner) publish(ctx context.Context) error {
 			Predict: r.l.predictBatch})
 	}
 	return nil
+}
+
+// Backoff between attempts of a failed store operation.
+const (
+	firstBackoff = 100 * time.Millisecond
+	maxBackoff   = 30 * time.Second
+)
+
+// retry runs op until it succeeds, waiting firstBackoff, doubling up to
+// maxBackoff, between attempts, so a store outage stalls the runner
+// instead of ending it (nothing is committed meanwhile). It gives up only
+// when ctx ends.
+func (r *runner) retry(ctx context.Context, what string, op func() error) error {
+	wait := firstBackoff
+	for {
+		err := op()
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("online: %s: %w", what, err)
+		}
+		r.log.Warn("online: store operation failed; retrying", "op", what, "in", wait, "err", err)
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("online: %s: %w", what, err)
+		case <-t.C:
+		}
+		wait = min(2*wait, maxBackoff)
+	}
 }

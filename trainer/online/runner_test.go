@@ -4,12 +4,15 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"math"
 	"math/rand/v2"
 	"net"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -551,5 +554,43 @@ func TestDeterministicVersions(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// flakyStore is a real local store whose first puts fail, as a store
+// outage would.
+type flakyStore struct {
+	models.Store
+	fail atomic.Int32 // puts left to fail
+}
+
+func (f *flakyStore) Put(ctx context.Context, key string, r io.Reader, size int64) error {
+	if f.fail.Add(-1) >= 0 {
+		return errors.New("store unavailable")
+	}
+	return f.Store.Put(ctx, key, r, size)
+}
+
+// TestPublishRetries: a publish that fails is retried with backoff, so
+// the version comes out once the store is back, and the run goes on.
+func TestPublishRetries(t *testing.T) {
+	e := newEnv(t)
+	st, err := local.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	flaky := &flakyStore{Store: st}
+	flaky.fail.Store(2)
+	e.reg = models.NewRegistry(flaky)
+	e.appendRecords(t, "events", rand.New(rand.NewPCG(2, 3)), 1000)
+	run := start(t, e, mustSpec(t, fmt.Sprintf(specHead, "m", "events", "y", "streaming_linear: {}")), nil)
+	if v := run.next(t); v.Version != 1 || v.Records != 500 {
+		t.Errorf("first version %d with %d records, want 1 with 500", v.Version, v.Records)
+	}
+	if v := run.next(t); v.Version != 2 || v.Records != 1000 {
+		t.Errorf("second version %d with %d records, want 2 with 1000", v.Version, v.Records)
+	}
+	if n := flaky.fail.Load(); n >= 0 {
+		t.Errorf("the store failed %d puts fewer than asked", n+1)
 	}
 }
