@@ -23,7 +23,8 @@
 //
 // where n is the centre's weight so far, x̄ and m the mean and count of its
 // new rows, and a the discount: the decay factor once per batch
-// (TimeUnit "batches") or raised to the number of new rows ("points").
+// (TimeUnit "batches") or raised to the number of new rows, their total
+// weight ("points").
 // A half-life h sets the decay to 0.5^(1/h). A decay of 1 weighs every
 // row ever seen alike (MLlib's default); a smaller one forgets the past and
 // tracks centres that move. When the smallest weight falls below 1e-8 of
