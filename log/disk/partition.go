@@ -384,6 +384,7 @@ func (p *partition) roll() (*segment, error) {
 		}
 		p.sealMu.Unlock()
 		if err != nil {
+			p.failed = err // a failed fsync: as for the active segment's
 			ns.release()
 			os.Remove(ns.path)
 			return nil, err
