@@ -21,14 +21,13 @@ type deadlineCtx struct {
 	cancel context.CancelFunc
 }
 
-// withDeadline returns parent bounded by deadline, and the function that
-// releases its timer, if Done started one.
-func withDeadline(parent context.Context, deadline time.Time) (*deadlineCtx, func()) {
+// withDeadline returns parent bounded by deadline; the caller calls its
+// release when done with it, as it would a context.CancelFunc.
+func withDeadline(parent context.Context, deadline time.Time) *deadlineCtx {
 	if d, ok := parent.Deadline(); ok && d.Before(deadline) {
 		deadline = d
 	}
-	c := &deadlineCtx{parent: parent, deadline: deadline}
-	return c, c.release
+	return &deadlineCtx{parent: parent, deadline: deadline}
 }
 
 func (c *deadlineCtx) Deadline() (time.Time, bool) { return c.deadline, true }

@@ -26,8 +26,8 @@ func TestDeadlineCtx(t *testing.T) {
 		t.Run(c.name+"/deadline", func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				parent := context.WithValue(context.Background(), ctxKey{}, "v")
-				ctx, release := withDeadline(parent, time.Now().Add(time.Second))
-				defer release()
+				ctx := withDeadline(parent, time.Now().Add(time.Second))
+				defer ctx.release()
 				var done <-chan struct{}
 				if c.done {
 					done = ctx.Done()
@@ -60,8 +60,8 @@ func TestDeadlineCtx(t *testing.T) {
 		t.Run(c.name+"/parent canceled", func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				parent, cancel := context.WithCancel(context.Background())
-				ctx, release := withDeadline(parent, time.Now().Add(time.Hour))
-				defer release()
+				ctx := withDeadline(parent, time.Now().Add(time.Hour))
+				defer ctx.release()
 				if c.done {
 					ctx.Done()
 				}
@@ -77,8 +77,8 @@ func TestDeadlineCtx(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
 			parent, cancel := context.WithTimeout(context.Background(), time.Second)
 			defer cancel()
-			ctx, release := withDeadline(parent, time.Now().Add(time.Hour))
-			defer release()
+			ctx := withDeadline(parent, time.Now().Add(time.Hour))
+			defer ctx.release()
 			if d, _ := ctx.Deadline(); !d.Equal(time.Now().Add(time.Second)) {
 				t.Fatalf("Deadline = %v, want the parent's", d)
 			}

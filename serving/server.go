@@ -316,8 +316,8 @@ func refuseAuth(_ echo.Context, e *bearer.Error[Scope]) error {
 // withTimeout bounds the request's context by Config.RequestTimeout.
 func (s *Server) withTimeout(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		ctx, release := withDeadline(c.Request().Context(), time.Now().Add(s.cfg.RequestTimeout))
-		defer release()
+		ctx := withDeadline(c.Request().Context(), time.Now().Add(s.cfg.RequestTimeout))
+		defer ctx.release()
 		c.SetRequest(c.Request().WithContext(ctx))
 		return next(c)
 	}

@@ -3,10 +3,12 @@
 package serving
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -155,3 +157,49 @@ func cpuTime() time.Duration {
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
+
+// BenchmarkHandler is a single-row prediction through the server's
+// handler chain (middleware, routing, body, decode, predict, encode,
+// metrics) without the network: the server's own CPU time and allocations
+// per request, which BenchmarkServeWrk's %floor-cpu compares with the echo
+// handler's. The access log is off.
+//
+//	go test ./serving -run '^$' -bench 'Handler$' -benchmem
+func BenchmarkHandler(b *testing.B) {
+	reg := newRegistry(b)
+	publish(b, reg, "bench", benchModel().artifact(b))
+	ts := startServer(b, Config{Registry: reg})
+	ts.waitReady(b)
+	h := ts.Handler()
+	body := benchBody(1)
+	r := httptest.NewRequest("POST", "/v1/models/bench/predict", nil)
+	r.Header.Set("Content-Type", "application/json")
+	rd := bytes.NewReader(body)
+	w := &discardWriter{h: http.Header{}}
+	b.ReportAllocs()
+	for b.Loop() {
+		rd.Reset(body)
+		r.Body, r.ContentLength = io.NopCloser(rd), int64(len(body))
+		clear(w.h)
+		w.code = 0
+		h.ServeHTTP(w, r)
+		if w.code != http.StatusOK {
+			b.Fatalf("status %d", w.code)
+		}
+	}
+}
+
+// discardWriter is a ResponseWriter that keeps only the status.
+type discardWriter struct {
+	h    http.Header
+	code int
+}
+
+func (w *discardWriter) Header() http.Header { return w.h }
+func (w *discardWriter) Write(p []byte) (int, error) {
+	if w.code == 0 {
+		w.code = http.StatusOK
+	}
+	return len(p), nil
+}
+func (w *discardWriter) WriteHeader(code int) { w.code = code }
