@@ -62,9 +62,10 @@ test: tools lint
 test-long: tools
 	FLINT_LONG=1 $(GO) test -timeout 60m ./...
 
-## bench: every benchmark, with the machine's floors measured in the same run
+## bench: every benchmark, with the machine's floors (memory bandwidth, dd fdatasync, numpy dgemm, a bare echo
+## handler under wrk) measured in the same run and a table of the hot paths beside them (bench/floors)
 bench:
-	$(GO) test -run '^$$' -bench . -benchtime 2s -timeout 60m ./...
+	$(GO) run ./bench/floors -benchtime 2s -timeout 60m
 
 ## proto: regenerate cluster/remote/remotepb (needs protoc: apt-get install -y protobuf-compiler)
 proto:

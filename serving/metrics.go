@@ -27,6 +27,10 @@ type metrics struct {
 	shed        prometheus.Counter       // requests refused for the in-flight bytes bound
 	authRefused prometheus.Counter       // requests refused for a missing or invalid token
 	featureAge  *prometheus.HistogramVec // model: seconds from a served key's last event to the request
+
+	// accessDropped counts access-log records dropped because the logger
+	// fell behind (see accessLog).
+	accessDropped prometheus.Counter
 }
 
 func newMetrics() *metrics {
@@ -73,6 +77,10 @@ func newMetrics() *metrics {
 			Name: "flint_serving_shed_requests_total",
 			Help: "Requests answered 503 because the server held its limit of request bytes in flight (Config.MaxInFlightBytes).",
 		}),
+		accessDropped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "flint_serving_access_log_dropped_total",
+			Help: "Access-log records dropped because the logger could not keep up (Config.AccessLogBuffer records were waiting).",
+		}),
 		authRefused: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "flint_serving_auth_refused_total",
 			Help: "Requests refused with 401 for a missing or invalid bearer token.",
@@ -83,7 +91,7 @@ func newMetrics() *metrics {
 			Buckets: []float64{.01, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 86400},
 		}, []string{"model"}),
 	}
-	m.reg.MustRegister(m.requests, m.shed, m.authRefused, m.featureAge, m.latency, m.rows, m.loads, m.version, m.ready, m.failing, m.inMemory, m.watchErrors,
+	m.reg.MustRegister(m.requests, m.shed, m.authRefused, m.accessDropped, m.featureAge, m.latency, m.rows, m.loads, m.version, m.ready, m.failing, m.inMemory, m.watchErrors,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

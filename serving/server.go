@@ -40,6 +40,7 @@ type Server struct {
 	bodies   sync.Pool     // *[]byte request bodies
 	flight   *inflight     // request bytes held now
 	seq      atomic.Uint64 // requests seen, for sampling the access log
+	access   *accessLog    // nil when Config.AccessLog is 0
 	ctxs     sync.Pool     // *reqCtx
 
 	snap atomic.Pointer[snapshot] // what is served now; swapped whole
@@ -98,6 +99,9 @@ func New(cfg Config) (*Server, error) {
 		})
 	}
 	s.metrics.watchInflight(s.flight)
+	if cfg.AccessLog > 0 {
+		s.access = newAccessLog(s.log, cfg.AccessLogBuffer, s.metrics.accessDropped)
+	}
 	s.bodies.New = func() any { return new([]byte) }
 	s.ctxs.New = func() any { return new(reqCtx) }
 	s.snap.Store(newSnapshot(map[string]*modelState{}, false))
@@ -175,6 +179,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	stop, done := s.stop, s.loaderDone
 	s.mu.Unlock()
 	err := errors.Join(s.http.Shutdown(ctx), s.cache.close(ctx))
+	if s.access != nil {
+		err = errors.Join(err, s.access.stop(ctx))
+	}
 	if stop != nil {
 		stop()
 		select {
@@ -257,7 +264,8 @@ func (s *Server) newEcho() *echo.Echo {
 }
 
 // observe records every request: metrics, and an access-log record for one
-// request in Config.AccessLog.
+// request in Config.AccessLog, which a goroutine of the access log writes
+// (see accessLog).
 func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		start := time.Now()
@@ -284,10 +292,8 @@ func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		r := c.Request()
 		if n := uint64(s.cfg.AccessLog); n > 0 && s.seq.Add(1)%n == 0 && s.log.Enabled(r.Context(), slog.LevelInfo) {
-			s.log.LogAttrs(r.Context(), slog.LevelInfo, "request",
-				slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Int("status", status),
-				slog.Duration("latency", d), slog.String("model", model), slog.String("version", version),
-				slog.Int("rows", rc.rows), slog.String("remote", r.RemoteAddr))
+			s.access.add(accessRecord{method: r.Method, path: r.URL.Path, status: status, latency: d,
+				model: model, version: version, rows: rc.rows, remote: r.RemoteAddr})
 		}
 		*rc = reqCtx{}
 		s.ctxs.Put(rc)
@@ -310,8 +316,8 @@ func refuseAuth(_ echo.Context, e *bearer.Error[Scope]) error {
 // withTimeout bounds the request's context by Config.RequestTimeout.
 func (s *Server) withTimeout(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		ctx, cancel := context.WithTimeout(c.Request().Context(), s.cfg.RequestTimeout)
-		defer cancel()
+		ctx := withDeadline(c.Request().Context(), time.Now().Add(s.cfg.RequestTimeout))
+		defer ctx.release()
 		c.SetRequest(c.Request().WithContext(ctx))
 		return next(c)
 	}

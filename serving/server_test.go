@@ -647,9 +647,14 @@ func TestMetrics(t *testing.T) {
 	if strings.Contains(m, "made-up-name") || strings.Contains(m, "/no/such/route") {
 		t.Error("metrics carry a client-chosen name")
 	}
-	// Access log: one record per request with model, version and rows.
-	if !regexp.MustCompile(`msg=request method=POST path=/v1/models/price/predict status=200 latency=\S+ model=price version=1 rows=3`).MatchString(ts.logs.String()) {
-		t.Errorf("no access log record for the prediction:\n%s", ts.logs)
+	// Access log: one record per request with model, version and rows,
+	// written by the access log's goroutine.
+	record := regexp.MustCompile(`msg=request method=POST path=/v1/models/price/predict status=200 latency=\S+ model=price version=1 rows=3`)
+	for deadline := time.Now().Add(10 * time.Second); !record.MatchString(ts.logs.String()); {
+		if time.Now().After(deadline) {
+			t.Fatalf("no access log record for the prediction in 10s:\n%s", ts.logs)
+		}
+		time.Sleep(time.Millisecond)
 	}
 }
 

@@ -193,3 +193,48 @@ func BenchmarkDiskFloor(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkAppendSyncRatio appends batches of 1000 100-byte records to two
+// logs in the same run, one under SyncInterval and one under
+// SyncUnsafeNever, in alternating rounds of appendRatioRound batches (the
+// order flips every round), and reports both rates and their ratio
+// (interval/never): the cost of interval fsync on the append path, with the
+// machine's load the same for both (rounds alternate because a shared
+// machine's speed drifts more than the difference measured):
+//
+//	go test ./log/disk -run '^$' -bench AppendSyncRatio -benchtime 80x -count 5
+func BenchmarkAppendSyncRatio(b *testing.B) {
+	logs := [2]*Log{benchLog(b, SyncInterval), benchLog(b, SyncUnsafeNever)}
+	recs := benchRecords(100)
+	ctx := context.Background()
+	var elapsed [2]time.Duration
+	var batches [2]int
+	b.ReportAllocs()
+	settle()
+	round := 0
+	for b.Loop() {
+		for k := range 2 {
+			i := (k + round) % 2
+			start := time.Now()
+			for range appendRatioRound {
+				for j := range recs {
+					recs[j].Time = time.Time{}
+				}
+				if err := logs[i].Append(ctx, "b", recs); err != nil {
+					b.Fatal(err)
+				}
+			}
+			elapsed[i] += time.Since(start)
+			batches[i] += appendRatioRound
+		}
+		round++
+	}
+	rate := func(i int) float64 { return float64(batches[i]*benchBatch) / elapsed[i].Seconds() }
+	b.ReportMetric(rate(0), "interval-records/s")
+	b.ReportMetric(rate(1), "never-records/s")
+	b.ReportMetric(rate(0)/rate(1), "interval/never")
+}
+
+// appendRatioRound is the number of batches BenchmarkAppendSyncRatio
+// appends to one log before it turns to the other: about 10 MB.
+const appendRatioRound = 100

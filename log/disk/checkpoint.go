@@ -268,6 +268,9 @@ func (p *partition) advancePoint() (bool, error) {
 		return false, p.fail(err)
 	}
 	defer seg.release()
+	if err := p.sealRolled(); err != nil { // the segments before seg first
+		return false, p.fail(err)
+	}
 	if err := p.l.fsync(seg.f); err != nil {
 		return false, p.fail(fmt.Errorf("fdatasync %s: %w", seg.path, err))
 	}

@@ -122,6 +122,24 @@ func TestCrash(t *testing.T) {
 	if os.Getenv(crashDirEnv) != "" {
 		t.Skip("in the crash child")
 	}
+	testCrash(t, 0)
+}
+
+// TestCrashWhileRolling is TestCrash with 16 KiB segments, so that the
+// child rolls every few appends and is killed with a rolled segment still
+// waiting for its background fsync (partition.sealRolled), often more than
+// one roll into a partition since the last.
+func TestCrashWhileRolling(t *testing.T) {
+	if os.Getenv(crashDirEnv) != "" {
+		t.Skip("in the crash child")
+	}
+	testCrash(t, 16<<10)
+}
+
+// testCrash kills the crash child at random moments, with segmentBytes as
+// its Config.SegmentBytes (0: the default), and checks after each kill that
+// Open recovers every acknowledged record and nothing else.
+func testCrash(t *testing.T, segmentBytes int64) {
 	iterations := 12
 	if testing.Short() {
 		iterations = 4
@@ -137,7 +155,7 @@ func TestCrash(t *testing.T) {
 			sync = "each"
 		}
 		delay := time.Duration(20+rng.IntN(130)) * time.Millisecond
-		acks, stderr := runCrashChild(t, dir, it, sync, delay, it == 0)
+		acks, stderr := runCrashChild(t, dir, it, sync, segmentBytes, delay, it == 0)
 		for _, line := range acks {
 			var a ack
 			var key string
@@ -221,16 +239,21 @@ func TestCrash(t *testing.T) {
 	if seen != len(acked) {
 		t.Fatalf("%d of %d acknowledged records found", seen, len(acked))
 	}
+	if n := len(segments(t, dir, crashTopic, 0)); segmentBytes > 0 && n < iterations {
+		t.Fatalf("partition 0 has %d segments after %d kills, want rolls in most runs", n, iterations)
+	}
 	t.Logf("%d kills, %d records acknowledged, %d torn tails truncated", iterations, total, recovered)
 }
 
-// runCrashChild runs the child until it has acknowledged records for delay,
+// runCrashChild runs the child (with segmentBytes as its
+// Config.SegmentBytes) until it has acknowledged records for delay,
 // kills it, and returns the ack lines it wrote. checkLock makes it check
 // that the child holds the directory's lock.
-func runCrashChild(t *testing.T, dir string, it int, sync string, delay time.Duration, checkLock bool) ([]string, string) {
+func runCrashChild(t *testing.T, dir string, it int, sync string, segmentBytes int64, delay time.Duration, checkLock bool) ([]string, string) {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.count=1")
-	cmd.Env = append(os.Environ(), crashDirEnv+"="+dir, crashSyncEnv+"="+sync, crashIterEnv+"="+strconv.Itoa(it))
+	cmd.Env = append(os.Environ(), crashDirEnv+"="+dir, crashSyncEnv+"="+sync, crashIterEnv+"="+strconv.Itoa(it),
+		crashSegmentEnv+"="+strconv.FormatInt(segmentBytes, 10))
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.StdoutPipe()

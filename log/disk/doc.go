@@ -21,8 +21,10 @@
 // digits, so lexical order is offset order. The names "__groups", ".lock"
 // and ".recovery-points" cannot be topics. A partition's last segment is its active one; when an
 // append would take it past the topic's SegmentBytes (Config.SegmentBytes by
-// default, 64 MiB), the segment is fsynced, the next one created at the
-// high watermark, and the directory fsynced. topic.json is written to
+// default, 64 MiB), the next one is created at the high watermark, and the
+// old one is sealed: its data and index files fdatasynced, then the
+// directory fsynced (under SyncEachAppend before the append returns; under
+// SyncInterval in the background, see Durability). topic.json is written to
 // topic.json.tmp, fsynced, renamed and the directory fsynced; it is written
 // last, so a topic exists once and only once it is complete.
 //
@@ -101,11 +103,14 @@
 //     set the Append that brings a partition to SyncBytes unsynced bytes
 //     fsyncs it before returning. The Append that brings a partition to a
 //     quarter of its segment size (at most 8 MiB) unsynced asks that
-//     goroutine to fdatasync it at once, and returns without waiting, so
-//     that the fdatasync of a roll, which the Append that rolls waits for,
-//     has little left to write. A power failure or kernel crash loses at
-//     most the appends of the last SyncEvery (or SyncBytes) per partition,
-//     always a suffix: recovery never leaves a hole.
+//     goroutine to fdatasync it at once, and returns without waiting; so
+//     does the Append that rolls a segment, which leaves the sealing of the
+//     old segment to that goroutine and waits for no fsync (unless the
+//     segment before it is still not sealed, a whole segment later). No
+//     segment is fsynced before the one before it is sealed. A power
+//     failure or kernel crash loses at most the appends of the last
+//     SyncEvery (or SyncBytes) per partition, and of the segment being
+//     sealed, always a suffix: recovery never leaves a hole.
 //   - SyncEachAppend: the batch was also fdatasynced before Append
 //     returned, so it survives power failure too (on a disk that honours
 //     flushes).
@@ -115,11 +120,15 @@
 //
 // Except under SyncUnsafeNever, segment rolls, topic creation and retention
 // fsync the directories they change, committed group offsets are fsynced
-// before Commit returns, and Close fsyncs every active segment. Since a
-// segment is fsynced before the next one is created, only the last segment
-// of a partition can have a torn tail after a power failure (under
-// SyncUnsafeNever an earlier one can, and Open then reports it as a
-// *CorruptionError).
+// before Commit returns, and Close seals and fsyncs every segment not yet
+// synced. Since at most one segment, the one before the last, waits to be
+// sealed, only the last two segments of a partition can have a torn tail
+// after a power failure. When the one before the last does, and no
+// recovery point covers it (a sealed segment's would, once set), Open
+// truncates it there and removes the last segment, whose records follow
+// the hole, reporting both in (*Log).Recovery. Damage anywhere else, or
+// with intact batches after it, is a *CorruptionError (under
+// SyncUnsafeNever torn tails further back can occur, and are reported so).
 // Every fdatasync of a segment, index file or group offsets file is timed:
 // (*Log).SyncStats sums them up, (*Log).SyncDurations is a Prometheus
 // histogram of them (flint_log_disk_fsync_duration_seconds) for the caller

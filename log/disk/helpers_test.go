@@ -169,6 +169,14 @@ func crash(t testing.TB, l *Log) {
 	l.closed = true
 	l.closeMu.Unlock()
 	for _, p := range l.allPartitions() {
+		if s := p.sealing.Swap(nil); s != nil {
+			for _, f := range []*os.File{s.idxFile, s.tixFile} {
+				if f != nil {
+					f.Close()
+				}
+			}
+			s.release() // the reference the seal held
+		}
 		for _, s := range p.segs {
 			for _, f := range []*os.File{s.idxFile, s.tixFile} {
 				if f != nil {

@@ -151,6 +151,16 @@ type partition struct {
 
 	// point is the recovery point to write, nil until a sync set it.
 	point atomic.Pointer[recoveryPoint]
+
+	// sealing is the segment a roll under SyncInterval left for the
+	// background to seal (see sealRolled), nil when none is: at most one is, the
+	// one before the active segment. It holds a reference to it. Set by
+	// roll holding p.mu and sealMu, cleared holding sealMu.
+	sealing atomic.Pointer[segment]
+	// sealMu serializes sealRolled, so that whoever fsyncs the active segment
+	// after sealing returns knows the segments before it are on stable
+	// storage. Taken after p.mu when both are held, never before.
+	sealMu sync.Mutex
 }
 
 func (p *partition) String() string { return fmt.Sprintf("%s/%d", p.topic.name, p.id) }
@@ -257,9 +267,9 @@ func (p *partition) append(recs []log.Record, sel []int32) error {
 // syncAheadBytes is the unsynced size at which an append under
 // SyncInterval asks the background syncer to fsync the partition at once,
 // without waiting for it: a quarter of the segment size, at most
-// maxSyncAheadBytes. It keeps the fdatasync of a roll, which the append
-// that rolls waits for (the segment must be on stable storage before the
-// next one is created), down to what was written since.
+// maxSyncAheadBytes. It keeps the fdatasync that seals a rolled segment
+// (see sealRolled) down to what was written since, so that the segment
+// waits less to be sealed, and the syncer does not fall a segment behind.
 func (p *partition) syncAheadBytes() int64 {
 	return min(p.topic.segmentBytes/4, maxSyncAheadBytes)
 }
@@ -323,39 +333,115 @@ func (p *partition) addBatch(s *segment, pos int64, h batchHeader) (indexEntry, 
 	return e, ok
 }
 
-// roll seals the active segment (its data fsynced, its index flushed) and
-// starts a new one at the high watermark. p.mu is held.
+// roll starts a new segment at the high watermark after the active one.
+// Under SyncEachAppend it seals the old one first (its index files
+// fsynced, its data already is) and fsyncs the directory before returning,
+// since the next acknowledged append must survive a power failure. Under
+// SyncInterval it only writes the old one's pending index entries, and
+// leaves it to sealRolled, which the background syncer calls at once: the
+// append that rolls waits for no fsync. doc.go's "Durability" says why
+// recovery still loses only a suffix. p.mu is held.
 func (p *partition) roll() (*segment, error) {
 	old := p.active()
-	noSync := p.l.cfg.Sync == SyncUnsafeNever
-	var sync func(*os.File) error
-	if !noSync {
-		sync = p.l.fsync
-	}
-	if err := old.closeIndex(sync); err != nil {
-		p.l.logger.Warn("disk: write index", "segment", old.path, "err", err)
-	}
-	if !noSync {
+	switch p.l.cfg.Sync {
+	case SyncUnsafeNever:
+		if err := old.closeIndex(nil); err != nil {
+			p.l.logger.Warn("disk: write index", "segment", old.path, "err", err)
+		}
+	case SyncEachAppend:
+		if err := old.closeIndex(p.l.fsync); err != nil {
+			p.l.logger.Warn("disk: write index", "segment", old.path, "err", err)
+		}
 		if err := p.l.fsync(old.f); err != nil {
 			p.failed = err
 			return nil, fmt.Errorf("fdatasync %s: %w", old.path, err)
+		}
+	case SyncInterval:
+		if err := old.flushIndex(); err != nil {
+			p.l.logger.Warn("disk: write index", "segment", old.path, "err", err)
 		}
 	}
 	ns, err := createSegment(p.dir, old.next)
 	if err != nil {
 		return nil, err
 	}
-	if !noSync {
+	if p.l.cfg.Sync == SyncEachAppend {
 		if err := syncDir(p.dir); err != nil {
 			ns.release()
 			os.Remove(ns.path)
 			return nil, err
 		}
 	}
+	if p.l.cfg.Sync == SyncInterval {
+		// At most one segment waits to be sealed: the one before this, if
+		// the syncer has not got to it in a whole segment's appends, is
+		// sealed here (holding p.mu, as before this change every roll did).
+		p.sealMu.Lock()
+		err := p.sealRolledLocked()
+		if err == nil {
+			old.refs.Add(1)
+			p.sealing.Store(old)
+		}
+		p.sealMu.Unlock()
+		if err != nil {
+			p.failed = err // a failed fsync: as for the active segment's
+			ns.release()
+			os.Remove(ns.path)
+			return nil, err
+		}
+		p.ahead.Store(true)
+		select {
+		case p.l.syncAhead <- struct{}{}:
+		default: // the syncer is asked already
+		}
+	}
 	p.smu.Lock()
 	p.segs = append(p.segs, ns)
 	p.smu.Unlock()
 	return ns, nil
+}
+
+// sealRolled puts the segment a roll left behind under SyncInterval, if any, on
+// stable storage: its data and index files fdatasynced, then the
+// directory fsynced (which holds the active segment's new entry). Whoever
+// fsyncs the active segment calls it first, so that no segment is synced
+// before the one before it is. A failure makes the partition refuse
+// appends, as a failed fsync of the active segment does. p.mu is not held.
+func (p *partition) sealRolled() error {
+	p.sealMu.Lock()
+	err := p.sealRolledLocked()
+	p.sealMu.Unlock() // before p.mu: roll takes them the other way round
+	if err != nil {
+		p.mu.Lock()
+		p.failed = err
+		p.mu.Unlock()
+		return err
+	}
+	return nil
+}
+
+// sealRolledLocked is sealRolled with p.sealMu held (and p.mu held or not); it leaves
+// setting p.failed to its caller.
+func (p *partition) sealRolledLocked() error {
+	s := p.sealing.Load()
+	if s == nil {
+		return nil
+	}
+	err := s.closeIndex(p.l.fsync)
+	if err == nil {
+		if err = p.l.fsync(s.f); err != nil {
+			err = fmt.Errorf("fdatasync %s: %w", s.path, err)
+		}
+	}
+	if err == nil {
+		err = syncDir(p.dir)
+	}
+	if err != nil {
+		return fmt.Errorf("seal %s: %w", s.path, err)
+	}
+	p.sealing.Store(nil)
+	s.release()
+	return nil
 }
 
 // sync fsyncs what was appended to the partition so far. The fdatasync runs
@@ -374,6 +460,11 @@ func (p *partition) sync() error {
 	p.unsynced = 0
 	p.mu.Unlock()
 	defer seg.release()
+	// The segments before seg first (see sealRolled); a roll since seg was taken
+	// leaves seg itself to seal, which is as good.
+	if err := p.sealRolled(); err != nil {
+		return fmt.Errorf("disk: sync %s: %w", p, err)
+	}
 	if err := p.l.fsync(seg.f); err != nil {
 		p.mu.Lock()
 		p.failed = err
@@ -409,7 +500,20 @@ func (p *partition) close() error {
 	if sync {
 		syncFn = p.l.fsync
 	}
-	err := seg.closeIndex(syncFn)
+	var err error
+	p.sealMu.Lock()
+	if sync {
+		err = p.sealRolledLocked()
+	}
+	if s := p.sealing.Swap(nil); s != nil {
+		// Not sealed: its index files are closed unsynced, and a failed
+		// sync (or an earlier failure) keeps the point from covering it.
+		sync = false
+		err = errors.Join(err, s.closeIndex(nil))
+		s.release()
+	}
+	p.sealMu.Unlock()
+	err = errors.Join(err, seg.closeIndex(syncFn))
 	if sync {
 		if serr := p.l.fsync(seg.f); serr != nil {
 			err = errors.Join(err, fmt.Errorf("fdatasync %s: %w", seg.path, serr))

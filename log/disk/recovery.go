@@ -32,7 +32,9 @@ func (e *CorruptionError) Error() string {
 func (e *CorruptionError) Unwrap() error { return e.Err }
 
 // Recovery reports what Open cut off the end of a file: the torn tail a
-// crash leaves when it interrupts a write.
+// crash leaves when it interrupts a write; or a segment Open removed whole
+// (TruncatedAt 0) because a crash tore the one before it before a roll's
+// background fsync of it was done (doc.go, "Durability").
 type Recovery struct {
 	Segment      string // path of the file truncated (a segment or a group's offsets file)
 	TruncatedAt  int64  // its new size: the end of its last intact batch
@@ -137,7 +139,12 @@ func (p *partition) openSegments() ([]Recovery, error) {
 		}
 	}()
 	for i, base := range bases {
-		s, rec, err := l.openSegment(p, base, i == len(bases)-1)
+		// The segment before the last one may be unsealed, when a crash
+		// came during the background fsync of a roll (see sealRolled): unless a
+		// recovery point covers it, its torn tail is truncated too, and the
+		// last segment then removed.
+		unsealed := i == len(bases)-2 && !l.cfg.ReadOnly && !p.covered(base)
+		s, rec, err := l.openSegment(p, base, i == len(bases)-1 || unsealed)
 		if err != nil {
 			return nil, err
 		}
@@ -149,6 +156,14 @@ func (p *partition) openSegments() ([]Recovery, error) {
 			if err := checkContinues(p.segs[i-1], s); err != nil {
 				return nil, err
 			}
+		}
+		if unsealed && (rec != nil || s.next < bases[i+1]) {
+			drop, err := p.dropAfterUnsealed(s, bases[i+1])
+			if err != nil {
+				return nil, err
+			}
+			recs = append(recs, drop)
+			break
 		}
 	}
 	if len(p.segs) == 0 && !l.cfg.ReadOnly {
@@ -170,6 +185,42 @@ func (p *partition) openSegments() ([]Recovery, error) {
 	return recs, nil
 }
 
+// covered reports whether the partition's recovery point, as Open read it,
+// covers the whole segment whose first offset is base.
+func (p *partition) covered(base int64) bool {
+	rp, ok := p.l.points[log.TopicPartition{Topic: p.topic.name, Partition: p.id}]
+	_, have := rp.segs[base]
+	return ok && have && base < rp.base
+}
+
+// dropAfterUnsealed removes the partition's last segment, whose first
+// offset is base, when the one before it, s, lost its tail in a crash
+// before a roll's background fsync of it was done (see sealRolled): what the last
+// one holds follows a hole, so it is dropped, as a torn tail is, and
+// reported as a Recovery that truncated it at byte 0.
+func (p *partition) dropAfterUnsealed(s *segment, base int64) (Recovery, error) {
+	path := filepath.Join(p.dir, segmentName(base))
+	fi, err := os.Stat(path)
+	if err != nil {
+		return Recovery{}, fmt.Errorf("open partition %s: %w", p, err)
+	}
+	idx, tix := segmentIndexPaths(path)
+	for _, f := range []string{path, idx, tix} {
+		if err := os.Remove(f); err != nil && !os.IsNotExist(err) {
+			return Recovery{}, fmt.Errorf("open partition %s: remove the segment after a torn one: %w", p, err)
+		}
+	}
+	if p.l.cfg.Sync != SyncUnsafeNever {
+		if err := syncDir(p.dir); err != nil {
+			return Recovery{}, fmt.Errorf("open partition %s: %w", p, err)
+		}
+	}
+	rec := Recovery{Segment: path, BytesDropped: fi.Size(),
+		Err: fmt.Errorf("the segment before it, %s, ends at offset %d, before this one's first, %d: a crash came before the fsync of a roll", s.path, s.next, base)}
+	p.l.logger.Warn("disk: removed the segment after the torn tail of an unsealed one", "segment", path, "bytes_dropped", fi.Size(), "previous_ends_at", s.next)
+	return rec, nil
+}
+
 // checkContinues reports a *CorruptionError unless segment s starts where
 // prev, the segment before it, ends.
 func checkContinues(prev, s *segment) error {
@@ -181,8 +232,9 @@ func checkContinues(prev, s *segment) error {
 }
 
 // openSegment opens and verifies one segment; last says it is the
-// partition's last, whose torn tail is truncated (left alone by a read-only
-// log) rather than reported as corruption.
+// partition's last, or the unsealed one before it (see openSegments), whose
+// torn tail is truncated (left alone by a read-only log) rather than
+// reported as corruption.
 func (l *Log) openSegment(p *partition, base int64, last bool) (*segment, *Recovery, error) {
 	ro := l.cfg.ReadOnly
 	path := filepath.Join(p.dir, segmentName(base))

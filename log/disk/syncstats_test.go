@@ -43,8 +43,8 @@ func TestSyncStats(t *testing.T) {
 
 // TestSyncAhead checks that under SyncInterval an append that brings a
 // partition to syncAheadBytes unsynced gets it fsynced in the background
-// at once, without waiting for Config.SyncEvery, and that a roll still
-// fsyncs the segment it seals before it returns.
+// at once, without waiting for Config.SyncEvery, and that a roll gets the
+// segment it leaves behind sealed in the background at once too.
 func TestSyncAhead(t *testing.T) {
 	cfg, _ := testConfig(t.TempDir())
 	cfg.SyncEvery = time.Hour // only a sync ahead can run
@@ -69,14 +69,23 @@ func TestSyncAhead(t *testing.T) {
 		t.Fatalf("%d segments, want 1", n)
 	}
 
-	// A roll fsyncs the sealed segment before the append that rolled returns.
+	// A roll leaves the old segment to the background syncer, which seals
+	// it (index files and data fdatasynced, directory fsynced) without
+	// waiting for SyncEvery.
 	before = l.SyncStats().Count
 	appendBatches(t, l, "t", 10, 1, 12, 3<<10) // 36 KiB more: rolls
 	if n := len(segments(t, cfg.Dir, "t", 0)); n != 2 {
 		t.Fatalf("%d segments, want 2", n)
 	}
-	if n := l.SyncStats().Count - before; n < 1 {
-		t.Fatalf("the roll counted %d fsyncs", n)
+	deadline = time.Now().Add(10 * time.Second)
+	for p.sealing.Load() != nil {
+		if time.Now().After(deadline) {
+			t.Fatal("the rolled segment was not sealed in 10s")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if n := l.SyncStats().Count - before; n < 3 {
+		t.Fatalf("sealing the rolled segment counted %d fsyncs, want its index files and its data", n)
 	}
 }
 
