@@ -166,7 +166,8 @@ except /healthz. --tls-cert/--tls-key encrypt the workers' connections and
 serve the job API over HTTPS.
 
 A web console is served at --http under /console/: jobs with live loss
-curves, models with their alias history, the log's topics and consumer lag.
+curves, models with their alias history, the log's topics and consumer lag,
+the workers.
 It takes the cluster secret as an admin token (cancel jobs, move aliases), and
 the tokens of --console-tokens ("read TOKEN" may only look).`,
 		Example: `  FLINT_CLUSTER_SECRET=... flint --log kafka:kafka:9092 --store s3://minio:9000/models driver --listen :7077 --http :8081
@@ -261,14 +262,15 @@ func serveJobs(cmd *cobra.Command, s streams, d *remote.Driver, o jobsOptions, s
 	}
 	defer m.Close()
 	metrics := prometheus.NewRegistry()
-	api := jobs.NewAPI(jobs.APIConfig{Manager: m, Token: secret, Logger: logger, Metrics: metrics, Workers: func() []jobs.Worker {
+	workers := func() []jobs.Worker {
 		var ws []jobs.Worker
 		for _, w := range d.Members() {
 			ws = append(ws, jobs.Worker{ID: w.ID, Name: w.Name, Addr: w.Addr, Alive: w.Alive, CachedBytes: w.CachedBytes,
 				MemoryLimit: w.MemoryLimit, HeapLiveBytes: w.HeapLiveBytes, LastHeartbeat: w.LastHeartbeat, Reason: w.Reason})
 		}
 		return ws
-	}})
+	}
+	api := jobs.NewAPI(jobs.APIConfig{Manager: m, Token: secret, Logger: logger, Metrics: metrics, Workers: workers})
 	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.Collector(), api.Collector(), d.Collector())
 	ln, err := net.Listen("tcp", o.http)
@@ -279,7 +281,7 @@ func serveJobs(cmd *cobra.Command, s streams, d *remote.Driver, o jobsOptions, s
 	if err != nil {
 		return err
 	}
-	con, err := console.New(console.Config{Jobs: m, Curves: curves, Models: reg, Log: l, Tokens: tokens, Logger: logger})
+	con, err := console.New(console.Config{Jobs: m, Curves: curves, Models: reg, Log: l, Workers: workers, Tokens: tokens, Logger: logger})
 	if err != nil {
 		return err
 	}
@@ -289,6 +291,7 @@ func serveJobs(cmd *cobra.Command, s streams, d *remote.Driver, o jobsOptions, s
 	mux.Handle("/", api)
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
 		ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
+	srv.RegisterOnShutdown(func() { con.Close() }) // the console's live streams end, so Shutdown does not wait on them
 	scheme := "http"
 	if tf.cert != "" {
 		scheme = "https"

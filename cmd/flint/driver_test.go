@@ -429,7 +429,8 @@ func TestUpServesJobs(t *testing.T) {
 		t.Fatalf("train on up: %v\n%s\n%s\nup:\n%s", err, got, stderr, errOut.String())
 	}
 	// The web console sits beside the job API (open, as the API is here).
-	for path, want := range map[string]string{"/console/jobs": ">up v1<", "/console/models/up": `data-version="1"`} {
+	for path, want := range map[string]string{"/console/jobs": ">up v1<", "/console/models/up": `data-version="1"`,
+		"/console/workers": `<b id="alive">2</b>`} {
 		resp, err := http.Get(api + path)
 		if err != nil {
 			t.Fatal(err)

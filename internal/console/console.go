@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/flintml/flint/internal/bearer"
@@ -81,6 +82,9 @@ type Config struct {
 	Models Models
 	// Log is the log whose topics and consumer groups are shown.
 	Log Log
+	// Workers lists the cluster's worker processes (what GET /v1/workers
+	// of the job API lists); nil leaves the workers page out.
+	Workers func() []jobs.Worker
 	// Tokens are the bearer tokens the console accepts, the same as the
 	// APIs beside it. Nil or empty leaves the console open, with admin
 	// rights, as those APIs are then.
@@ -101,6 +105,9 @@ type Console struct {
 	mux   *http.ServeMux
 	log   *slog.Logger
 	start time.Time
+
+	closeOnce sync.Once
+	done      chan struct{} // closed by Close: live streams end
 }
 
 // New builds the console's handler.
@@ -118,7 +125,7 @@ func New(cfg Config) (*Console, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	c := &Console{cfg: cfg, log: cfg.Logger, start: time.Now()}
+	c := &Console{cfg: cfg, log: cfg.Logger, start: time.Now(), done: make(chan struct{})}
 	var err error
 	if c.pages, err = parsePages(); err != nil {
 		return nil, err
@@ -129,6 +136,14 @@ func New(cfg Config) (*Console, error) {
 
 // ServeHTTP implements http.Handler.
 func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) { c.mux.ServeHTTP(w, r) }
+
+// Close ends the live streams (server-sent events) the console is
+// serving, so that the server's Shutdown does not wait on them; pass it to
+// http.Server.RegisterOnShutdown. Pages are still served after it.
+func (c *Console) Close() error {
+	c.closeOnce.Do(func() { close(c.done) })
+	return nil
+}
 
 // Prefix is the path the console is mounted at, without a trailing slash.
 func (c *Console) Prefix() string { return c.cfg.Prefix }
@@ -155,6 +170,10 @@ func (c *Console) routes() {
 		m.HandleFunc("GET "+p+"/models/{name}", c.read(c.modelPage))
 		m.HandleFunc("GET "+p+"/models/{name}/compare", c.read(c.comparePage))
 		m.HandleFunc("POST "+p+"/models/{name}/promote", c.admin(c.promote))
+	}
+	if c.cfg.Workers != nil {
+		m.HandleFunc("GET "+p+"/workers", c.read(c.workersPage))
+		m.HandleFunc("GET "+p+"/workers/events", c.read(c.workersEvents))
 	}
 	if c.cfg.Log != nil {
 		m.HandleFunc("GET "+p+"/log", c.read(c.logPage))
@@ -193,13 +212,14 @@ type view struct {
 	Jobs    bool // the sections there are
 	Models  bool
 	Log     bool
+	Workers bool
 	Events  string // the page's server-sent events URL, if live
 	Data    any
 }
 
 func (c *Console) view(title, section string, s Scope, data any) view {
 	return view{Title: title, Prefix: c.cfg.Prefix, Section: section, Scope: s, Admin: s >= ScopeAdmin,
-		Open: c.cfg.Tokens.Len() == 0, Jobs: c.cfg.Jobs != nil, Models: c.cfg.Models != nil, Log: c.cfg.Log != nil, Data: data}
+		Open: c.cfg.Tokens.Len() == 0, Jobs: c.cfg.Jobs != nil, Models: c.cfg.Models != nil, Log: c.cfg.Log != nil, Workers: c.cfg.Workers != nil, Data: data}
 }
 
 // render writes page name with v, or a 500 naming what failed.

@@ -63,12 +63,18 @@ func newEnv(t testing.TB) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	e.url = serve(t, con)
+	return e
+}
+
+// serve serves con on loopback and returns its URL.
+func serve(tb testing.TB, con *Console) string {
 	mux := http.NewServeMux()
 	mux.Handle("/console/", con)
 	srv := httptest.NewServer(mux)
-	t.Cleanup(srv.Close)
-	e.url = srv.URL + "/console"
-	return e
+	tb.Cleanup(srv.Close)
+	tb.Cleanup(func() { con.Close() }) // first: ends the live streams Close would wait for
+	return srv.URL + "/console"
 }
 
 // observers passes each report to every observer.

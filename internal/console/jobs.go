@@ -100,9 +100,15 @@ func (c *Console) jobsPage(w http.ResponseWriter, r *http.Request, s Scope) {
 	c.render(w, "jobs", v)
 }
 
-// jobsEvents sends the jobs table again whenever it changes, checked every
-// Config.Poll, until the browser goes away.
+// jobsEvents sends the jobs table again whenever it changes.
 func (c *Console) jobsEvents(w http.ResponseWriter, r *http.Request, s Scope) {
+	q := r.URL.Query()
+	c.pollEvents(w, r, "jobs", "jobs-table", func() (any, error) { return c.jobsList(q) })
+}
+
+// pollEvents sends fragment id of page, built from build's data, every
+// Config.Poll when it changed, until the browser goes away.
+func (c *Console) pollEvents(w http.ResponseWriter, r *http.Request, page, id string, build func() (any, error)) {
 	sse, ok := newSSE(w)
 	if !ok {
 		return
@@ -111,23 +117,25 @@ func (c *Console) jobsEvents(w http.ResponseWriter, r *http.Request, s Scope) {
 	t := time.NewTicker(c.cfg.Poll)
 	defer t.Stop()
 	for {
-		d, err := c.jobsList(r.URL.Query())
+		d, err := build()
 		if err != nil {
 			return
 		}
-		html, err := c.fragment("jobs", "jobs-table", d)
+		html, err := c.fragment(page, id, d)
 		if err != nil {
-			c.log.Warn("console: live jobs list", "err", err)
+			c.log.Warn("console: live update", "page", page, "err", err)
 			return
 		}
 		if h := hash(html); h != last {
 			last = h
-			if sse.send("jobs-table", html) != nil {
+			if sse.send(id, html) != nil {
 				return
 			}
 		}
 		select {
 		case <-r.Context().Done():
+			return
+		case <-c.done:
 			return
 		case <-t.C:
 		}
@@ -275,11 +283,15 @@ func (c *Console) jobEvents(w http.ResponseWriter, r *http.Request, s Scope) {
 		select {
 		case <-r.Context().Done():
 			return
+		case <-c.done:
+			return
 		case <-changed:
 		case <-points:
 		}
 		select {
 		case <-r.Context().Done():
+			return
+		case <-c.done:
 			return
 		case <-time.After(minGap):
 		}
