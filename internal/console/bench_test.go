@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"strconv"
 	"testing"
 	"time"
 
@@ -70,7 +71,11 @@ func bigEnv(tb testing.TB, nJobs, nVersions int) *env {
 //
 //	go test ./internal/console -run '^$' -bench FirstRender -benchtime 50x
 func BenchmarkFirstRender(b *testing.B) {
-	e := bigEnv(b, 10000, 1000)
+	versions := 1000
+	if v := os.Getenv("FLINT_BENCH_VERSIONS"); v != "" { // a quicker set-up when profiling the jobs list
+		versions, _ = strconv.Atoi(v)
+	}
+	e := bigEnv(b, 10000, versions)
 	for _, p := range []string{"/jobs", "/models", "/models/big"} {
 		b.Run("page="+p, func(b *testing.B) {
 			var size int

@@ -74,7 +74,7 @@ func tab(t *testing.T) context.Context {
 func shotOnFailure(t *testing.T, ctx context.Context) {
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	png, err := chromedp.Run(sctx, chromedp.FullScreenshot(90))
+	png, err := chromedp.Run(sctx, chromedp.FullScreenshot(100))
 	if err != nil {
 		t.Logf("screenshot: %v", err)
 		return
@@ -94,7 +94,7 @@ func docShot(t *testing.T, ctx context.Context, name string) {
 	if dir == "" {
 		return
 	}
-	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(85))
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -183,8 +183,9 @@ func TestBrowserJobLiveCurve(t *testing.T) {
 		<-e.hook.held
 		n := e.hook.count(j.ID)
 		waitJS(t, ctx, points(n)+" && "+running)
-		if next > 0 {
+		if next == 0 {
 			docShot(t, ctx, "job-running")
+		} else {
 			readerCannotCancel(t, e, j.ID)
 			if !eval[bool](t, ctx, `document.getElementById("cancel") !== null`) {
 				t.Error("an admin sees no cancel button on a running job")

@@ -64,10 +64,13 @@ func (c *Console) jobsList(q url.Values) (jobsData, error) {
 	}
 	all := c.cfg.Jobs.List("")
 	counts := make(map[jobs.State]int, len(allStates))
-	var sel []jobs.Job
+	sel := all
+	if state != "" {
+		sel = nil
+	}
 	for _, j := range all {
 		counts[j.State]++
-		if state == "" || j.State == state {
+		if state != "" && j.State == state {
 			sel = append(sel, j)
 		}
 	}
