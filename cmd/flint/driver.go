@@ -49,6 +49,8 @@ type jobsOptions struct {
 	jobRetries      int
 	retryFor        time.Duration
 	consoleTokens   string
+	consoleServers  []string
+	serverTokenFile string
 }
 
 func (o *jobsOptions) add(f *pflag.FlagSet, defaultHTTP, httpUsage string) {
@@ -59,6 +61,8 @@ func (o *jobsOptions) add(f *pflag.FlagSet, defaultHTTP, httpUsage string) {
 	f.DurationVar(&o.workerWait, "worker-wait", 90*time.Second, "how long a call waits for a worker to (re)join when none is alive before it fails (0: it fails at once)")
 	f.IntVar(&o.jobRetries, "job-retries", 5, "times a job is started again from its checkpoint after a transient failure (no live worker, the log unreachable); 0: never")
 	f.DurationVar(&o.retryFor, "retry-for", 10*time.Minute, "how long after its first transient failure a job is retried")
+	f.StringSliceVar(&o.consoleServers, "console-servers", nil, "base URLs of flint serve processes whose /metrics the console's serving page reads, e.g. http://10.0.0.5:8080")
+	f.StringVar(&o.serverTokenFile, "console-server-token-file", "", "file holding a read token of those servers, when they ask for one")
 	f.StringVar(&o.consoleTokens, "console-tokens", "", "more tokens for the web console at /console/, one per line: \"read TOKEN\" (may look) or \"admin TOKEN\"; the cluster secret is an admin token")
 }
 
@@ -167,7 +171,8 @@ serve the job API over HTTPS.
 
 A web console is served at --http under /console/: jobs with live loss
 curves, models with their alias history, the log's topics and consumer lag,
-the workers.
+the workers, and with --console-servers the request rate, latency and errors of
+flint serve processes per model version, from their /metrics.
 It takes the cluster secret as an admin token (cancel jobs, move aliases), and
 the tokens of --console-tokens ("read TOKEN" may only look).`,
 		Example: `  FLINT_CLUSTER_SECRET=... flint --log kafka:kafka:9092 --store s3://minio:9000/models driver --listen :7077 --http :8081
@@ -281,7 +286,16 @@ func serveJobs(cmd *cobra.Command, s streams, d *remote.Driver, o jobsOptions, s
 	if err != nil {
 		return err
 	}
-	con, err := console.New(console.Config{Jobs: m, Curves: curves, Models: reg, Log: l, Workers: workers, Tokens: tokens, Logger: logger})
+	var serverToken string
+	if o.serverTokenFile != "" {
+		b, err := os.ReadFile(o.serverTokenFile)
+		if err != nil {
+			return fmt.Errorf("--console-server-token-file: %w", err)
+		}
+		serverToken = strings.TrimSpace(string(b))
+	}
+	con, err := console.New(console.Config{Jobs: m, Curves: curves, Models: reg, Log: l, Workers: workers, Tokens: tokens, Logger: logger,
+		Servers: o.consoleServers, ServerToken: serverToken})
 	if err != nil {
 		return err
 	}

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -19,47 +20,59 @@ var logReadOne = flog.ReadOptions{MaxRecords: 1}
 // chromiumPath is Debian's Chromium; make tools installs it.
 const chromiumPath = "/usr/bin/chromium"
 
-// browser is the one headless Chromium the tests of this package share
-// (each test opens its own tab in its own browser context, so cookies are
-// not shared); nil when Chromium is not installed.
-var browser context.Context
+// browser is the one headless Chromium the tests of this package share,
+// started by the first test that needs it (each test opens its own tab in
+// its own browser context, so cookies are not shared).
+var browser struct {
+	once   sync.Once
+	ctx    context.Context
+	err    error
+	cancel []context.CancelFunc
+	dir    string
+}
 
-func TestMain(m *testing.M) { os.Exit(runTests(m)) }
+func TestMain(m *testing.M) {
+	code := m.Run()
+	for i := len(browser.cancel) - 1; i >= 0; i-- {
+		browser.cancel[i]()
+	}
+	if browser.dir != "" {
+		os.RemoveAll(browser.dir)
+	}
+	os.Exit(code)
+}
 
-func runTests(m *testing.M) int {
-	if _, err := os.Stat(chromiumPath); err != nil {
-		return m.Run()
+func startBrowser() {
+	browser.dir, browser.err = os.MkdirTemp("", "flint-console-chromium-")
+	if browser.err != nil {
+		return
 	}
-	dir, err := os.MkdirTemp("", "flint-console-chromium-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
 		chromedp.ExecPath(chromiumPath), chromedp.NoSandbox, chromedp.Headless, chromedp.DisableGPU, chromedp.NoFirstRun,
 		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true), chromedp.Flag("disable-dev-shm-usage", true), chromedp.UserDataDir(dir),
+		chromedp.Flag("disable-sync", true), chromedp.Flag("disable-dev-shm-usage", true), chromedp.UserDataDir(browser.dir),
 		chromedp.WindowSize(1280, 900))
-	defer cancelAlloc()
 	bctx, cancelBrowser := chromedp.NewContext(actx)
-	defer cancelBrowser()
+	browser.cancel = append(browser.cancel, cancelAlloc, cancelBrowser)
 	if err := chromedp.Do(bctx); err != nil {
-		fmt.Fprintln(os.Stderr, "console tests: start", chromiumPath+":", err)
-		return 1
+		browser.err = fmt.Errorf("start %s: %w", chromiumPath, err)
+		return
 	}
-	browser = bctx
-	return m.Run()
+	browser.ctx = bctx
 }
 
 // tab opens a tab with its own cookies. On failure it saves a screenshot
 // of the page to testdata/failed/TEST.png (ignored by git).
 func tab(t *testing.T) context.Context {
 	t.Helper()
-	if browser == nil {
+	if _, err := os.Stat(chromiumPath); err != nil {
 		t.Skip(chromiumPath + " is not installed (make tools installs it)")
 	}
-	ctx, cancel := chromedp.NewContext(browser, chromedp.WithNewBrowserContext())
+	browser.once.Do(startBrowser)
+	if browser.err != nil {
+		t.Fatal(browser.err)
+	}
+	ctx, cancel := chromedp.NewContext(browser.ctx, chromedp.WithNewBrowserContext())
 	ctx, cancelT := context.WithTimeout(ctx, 2*time.Minute)
 	t.Cleanup(func() {
 		if t.Failed() {

@@ -85,6 +85,13 @@ type Config struct {
 	// Workers lists the cluster's worker processes (what GET /v1/workers
 	// of the job API lists); nil leaves the workers page out.
 	Workers func() []jobs.Worker
+	// Servers are the base URLs of flint serve processes whose /metrics
+	// the serving page reads (request rate, latency, errors, versions).
+	Servers []string
+	// ServerToken is sent to Servers as a bearer token, when set.
+	ServerToken string
+	// HTTPClient scrapes the Servers; nil means one with a 5s timeout.
+	HTTPClient *http.Client
 	// Tokens are the bearer tokens the console accepts, the same as the
 	// APIs beside it. Nil or empty leaves the console open, with admin
 	// rights, as those APIs are then.
@@ -106,6 +113,9 @@ type Console struct {
 	log   *slog.Logger
 	start time.Time
 
+	mu      sync.Mutex
+	scrapes map[string]*serverScrape // the latest scrape of each server, for rates
+
 	closeOnce sync.Once
 	done      chan struct{} // closed by Close: live streams end
 }
@@ -125,7 +135,10 @@ func New(cfg Config) (*Console, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	c := &Console{cfg: cfg, log: cfg.Logger, start: time.Now(), done: make(chan struct{})}
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = &http.Client{Timeout: 5 * time.Second}
+	}
+	c := &Console{cfg: cfg, log: cfg.Logger, start: time.Now(), done: make(chan struct{}), scrapes: map[string]*serverScrape{}}
 	var err error
 	if c.pages, err = parsePages(); err != nil {
 		return nil, err
@@ -171,6 +184,10 @@ func (c *Console) routes() {
 		m.HandleFunc("GET "+p+"/models/{name}/compare", c.read(c.comparePage))
 		m.HandleFunc("POST "+p+"/models/{name}/promote", c.admin(c.promote))
 	}
+	if len(c.cfg.Servers) > 0 {
+		m.HandleFunc("GET "+p+"/serving", c.read(c.servingPage))
+		m.HandleFunc("GET "+p+"/serving/events", c.read(c.servingEvents))
+	}
 	if c.cfg.Workers != nil {
 		m.HandleFunc("GET "+p+"/workers", c.read(c.workersPage))
 		m.HandleFunc("GET "+p+"/workers/events", c.read(c.workersEvents))
@@ -213,13 +230,14 @@ type view struct {
 	Models  bool
 	Log     bool
 	Workers bool
+	Serving bool
 	Events  string // the page's server-sent events URL, if live
 	Data    any
 }
 
 func (c *Console) view(title, section string, s Scope, data any) view {
 	return view{Title: title, Prefix: c.cfg.Prefix, Section: section, Scope: s, Admin: s >= ScopeAdmin,
-		Open: c.cfg.Tokens.Len() == 0, Jobs: c.cfg.Jobs != nil, Models: c.cfg.Models != nil, Log: c.cfg.Log != nil, Workers: c.cfg.Workers != nil, Data: data}
+		Open: c.cfg.Tokens.Len() == 0, Jobs: c.cfg.Jobs != nil, Models: c.cfg.Models != nil, Log: c.cfg.Log != nil, Workers: c.cfg.Workers != nil, Serving: len(c.cfg.Servers) > 0, Data: data}
 }
 
 // render writes page name with v, or a 500 naming what failed.

@@ -14,7 +14,7 @@ import (
 
 // pageNames are the page templates under assets/pages; each is parsed with
 // assets/base.html, which defines "base" and calls the page's "content".
-var pageNames = []string{"login", "error", "jobs", "job", "models", "model", "compare", "log", "topic", "workers"}
+var pageNames = []string{"login", "error", "jobs", "job", "models", "model", "compare", "log", "topic", "workers", "serving"}
 
 var funcs = template.FuncMap{
 	"ts": func(t time.Time) string {
@@ -29,6 +29,9 @@ var funcs = template.FuncMap{
 	"join":  strings.Join,
 	"add":   func(a, b int) int { return a + b },
 	"sub":   func(a, b int64) int64 { return a - b },
+	"ms":    func(s float64) string { return strconv.FormatFloat(s*1000, 'f', 2, 64) },
+	"pct":   func(f float64) string { return strconv.FormatFloat(f*100, 'f', 2, 64) + "%" },
+	"rate":  func(f float64) string { return strconv.FormatFloat(f, 'f', 1, 64) },
 }
 
 func parsePages() (map[string]*template.Template, error) {
