@@ -12,6 +12,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/flintml/flint/internal/trainertest"
 	flog "github.com/flintml/flint/log"
 )
 
@@ -336,5 +337,44 @@ func TestBrowserLog(t *testing.T) {
 	row := eval[string](t, ctx, `document.querySelector("#records tbody tr").innerText`)
 	if !strings.Contains(row, string(recs[0].Value)) || !strings.HasPrefix(row, "5") {
 		t.Errorf("first record row %q, want offset 5 with value %s", row, recs[0].Value)
+	}
+}
+
+// A grid search's points show as a table with a row per point, which
+// sorts by a column when its header is clicked, and as a chart of the
+// score over the parameter.
+func TestBrowserGridTable(t *testing.T) {
+	e := newEnv(t)
+	spec := strings.Replace(trainertest.JobSpec("grid", trainertest.ClicksCSV(t)), "engine:", "evaluation: {folds: 3, grid: {reg_param: [0.001, 0.1, 1, 10]}}\nengine:", 1)
+	j, err := e.m.Submit(context.Background(), "grid.yaml", []byte(spec))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if j, err = e.m.Wait(wctx, j.ID); err != nil || j.Result == nil {
+		t.Fatalf("the job: %v %s", err, j.Error)
+	}
+	ctx := tab(t)
+	login(t, ctx, e, readToken)
+	do(t, ctx, chromedp.Navigate(e.url+"/jobs/"+j.ID), chromedp.WaitVisible("#trials"))
+	if n := eval[int](t, ctx, `document.querySelectorAll("#trials tbody tr").length`); n != len(j.Result.Trials) || n != 4 {
+		t.Errorf("%d grid rows, want one per point (%d)", n, len(j.Result.Trials))
+	}
+	if got := eval[string](t, ctx, `document.querySelector("#grid-reg_param polyline").dataset.points`); got != "4" {
+		t.Errorf("the grid chart has %s points, want 4", got)
+	}
+	// Sorting by the score column (the third), descending after two clicks.
+	col := `Array.from(document.querySelectorAll("#trials tbody tr")).map(r => parseFloat(r.cells[2].textContent))`
+	do(t, ctx, chromedp.Click("#trials thead th:nth-child(3)"), chromedp.Click("#trials thead th:nth-child(3)"))
+	scores := eval[[]float64](t, ctx, col)
+	for i := 1; i < len(scores); i++ {
+		if scores[i] > scores[i-1] {
+			t.Fatalf("scores after sorting descending: %v", scores)
+		}
+	}
+	// The loss chart has a curve per grid point besides the final fit.
+	if n := eval[int](t, ctx, `document.querySelectorAll("#loss-chart polyline").length`); n < 2 {
+		t.Errorf("%d curves in the loss chart, want the final fit and the grid points", n)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/flintml/flint/models"
@@ -326,6 +327,7 @@ type trialTable struct {
 	Rows   []trialRow
 	Metric string
 	Best   map[string]float64
+	Charts []template.HTML // the score over each parameter
 }
 
 type trialRow struct {
@@ -361,6 +363,49 @@ func newTrialTable(res *jobs.Result) *trialTable {
 			row.Values = append(row.Values, tr.Params[k])
 		}
 		t.Rows = append(t.Rows, row)
+	}
+	for pi, k := range t.Params {
+		// One series per combination of the other parameters, sorted
+		// along this one, so a 2-D grid reads as a family of curves.
+		groups := map[string]*series{}
+		var order []string
+		for _, row := range t.Rows {
+			if row.Err != "" {
+				continue
+			}
+			var other []string
+			for pj, k2 := range t.Params {
+				if pj != pi {
+					other = append(other, k2+"="+fmtNum(row.Values[pj]))
+				}
+			}
+			name := strings.Join(other, " ")
+			if name == "" {
+				name = t.Metric
+			}
+			g := groups[name]
+			if g == nil {
+				g = &series{Name: name}
+				groups[name] = g
+				order = append(order, name)
+			}
+			g.X, g.Y = append(g.X, row.Values[pi]), append(g.Y, row.Score)
+		}
+		c := chart{ID: "grid-" + k, Title: t.Metric + " by " + k, XLabel: k, Markers: true}
+		for _, name := range order {
+			g := groups[name]
+			idx := make([]int, len(g.X))
+			for i := range idx {
+				idx[i] = i
+			}
+			sort.Slice(idx, func(a, b int) bool { return g.X[idx[a]] < g.X[idx[b]] })
+			sx, sy := make([]float64, len(idx)), make([]float64, len(idx))
+			for i, j := range idx {
+				sx[i], sy[i] = g.X[j], g.Y[j]
+			}
+			c.Series = append(c.Series, series{Name: name, X: sx, Y: sy})
+		}
+		t.Charts = append(t.Charts, c.render())
 	}
 	return t
 }
