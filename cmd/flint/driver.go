@@ -70,7 +70,7 @@ func (o *jobsOptions) add(f *pflag.FlagSet, defaultHTTP, httpUsage string) {
 // allows everything the job API does, as an admin token, and those of
 // --console-tokens (serve's --tokens-file format). None leaves the console
 // open, as the job API is then.
-func consoleTokens(secret, file string) (*bearer.Tokens[console.Scope], error) {
+func consoleTokens(secret, file, flag string) (*bearer.Tokens[console.Scope], error) {
 	var ts bearer.Tokens[console.Scope]
 	if secret != "" {
 		ts.Add(secret, console.ScopeAdmin)
@@ -80,14 +80,14 @@ func consoleTokens(secret, file string) (*bearer.Tokens[console.Scope], error) {
 	}
 	text, err := os.ReadFile(file)
 	if err != nil {
-		return nil, fmt.Errorf("--console-tokens: %w", err)
+		return nil, fmt.Errorf("%s: %w", flag, err)
 	}
 	list, err := serving.ParseTokens(string(text), file)
 	if err != nil {
-		return nil, fmt.Errorf("--console-tokens: %w", err)
+		return nil, fmt.Errorf("%s: %w", flag, err)
 	}
 	if len(list) == 0 {
-		return nil, fmt.Errorf("--console-tokens %s: no token in it (lines \"read TOKEN\" or \"admin TOKEN\")", file)
+		return nil, fmt.Errorf("%s %s: no token in it (lines \"read TOKEN\" or \"admin TOKEN\")", flag, file)
 	}
 	for _, t := range list {
 		scope := console.ScopeRead
@@ -282,7 +282,7 @@ func serveJobs(cmd *cobra.Command, s streams, d *remote.Driver, o jobsOptions, s
 	if err != nil {
 		return fmt.Errorf("--http: %w", err)
 	}
-	tokens, err := consoleTokens(secret, o.consoleTokens)
+	tokens, err := consoleTokens(secret, o.consoleTokens, "--console-tokens")
 	if err != nil {
 		return err
 	}
