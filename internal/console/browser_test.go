@@ -193,6 +193,10 @@ func TestBrowserJobLiveCurve(t *testing.T) {
 		return fmt.Sprintf(`(document.querySelector('#loss-chart polyline[data-series="final fit"]')||{dataset:{}}).dataset.points === "%d"`, n)
 	}
 	running := `document.getElementById("job-state").textContent === "running"`
+	list := tab(t) // the jobs list, open while the job runs
+	login(t, list, e, readToken)
+	do(t, list, chromedp.Navigate(e.url+"/jobs"), chromedp.WaitVisible("#jobs"))
+	rowState := fmt.Sprintf(`(document.querySelector('tr[data-job="%s"] .state')||{textContent:""}).textContent`, j.ID)
 	for _, next := range []int{8, 0} {
 		<-e.hook.held
 		n := e.hook.count(j.ID)
@@ -201,6 +205,7 @@ func TestBrowserJobLiveCurve(t *testing.T) {
 			docShot(t, ctx, "job-running")
 		} else {
 			readerCannotCancel(t, e, j.ID)
+			waitJS(t, list, rowState+` === "running"`)
 			if !eval[bool](t, ctx, `document.getElementById("cancel") !== null`) {
 				t.Error("an admin sees no cancel button on a running job")
 			}
@@ -220,7 +225,9 @@ func TestBrowserJobLiveCurve(t *testing.T) {
 	if got := eval[string](t, ctx, `document.getElementById("iterations").textContent`); got == "" {
 		t.Error("no iteration count in the result")
 	}
-	// The list shows it, with its attempts.
+	// The list open all along shows it finished, without a reload.
+	waitJS(t, list, rowState+` === "succeeded"`)
+	// A fresh list shows it, with its model.
 	do(t, ctx, chromedp.Navigate(e.url+"/jobs"), chromedp.WaitVisible("#jobs"))
 	row := eval[string](t, ctx, fmt.Sprintf(`document.querySelector('tr[data-job="%s"]').innerText`, j.ID))
 	if !strings.Contains(row, "succeeded") || !strings.Contains(row, "live v1") {

@@ -88,12 +88,15 @@ func (c *Curves) add(id string, trial int, p Point) {
 }
 
 // Get returns copies of job id's curves by trial, and a channel closed at
-// its next point. A job with no point yet gets an empty map and a channel
-// that is closed at its first.
+// its next point. A job with no point recorded gets an empty map and a nil
+// channel (Get records nothing, so looking at old jobs evicts no curve).
 func (c *Curves) Get(id string) (map[int][]Point, <-chan struct{}) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	jc := c.entry(id)
+	jc := c.jobs[id]
+	if jc == nil {
+		return map[int][]Point{}, nil
+	}
 	out := make(map[int][]Point, len(jc.trials))
 	for t, pts := range jc.trials {
 		out[t] = append([]Point(nil), pts...)

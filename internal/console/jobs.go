@@ -263,7 +263,7 @@ func (c *Console) jobEvents(w http.ResponseWriter, r *http.Request, s Scope) {
 		if err != nil {
 			return
 		}
-		var points <-chan struct{}
+		var points <-chan struct{} // nil until the job's first point: its change wakes the loop then
 		if c.cfg.Curves != nil {
 			_, points = c.cfg.Curves.Get(id)
 		}
