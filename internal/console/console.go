@@ -111,7 +111,6 @@ type Console struct {
 	pages map[string]*template.Template
 	mux   *http.ServeMux
 	log   *slog.Logger
-	start time.Time
 
 	mu      sync.Mutex
 	scrapes map[string]*serverScrape // the latest scrape of each server, for rates
@@ -138,7 +137,7 @@ func New(cfg Config) (*Console, error) {
 	if cfg.HTTPClient == nil {
 		cfg.HTTPClient = &http.Client{Timeout: 5 * time.Second}
 	}
-	c := &Console{cfg: cfg, log: cfg.Logger, start: time.Now(), done: make(chan struct{}), scrapes: map[string]*serverScrape{}}
+	c := &Console{cfg: cfg, log: cfg.Logger, done: make(chan struct{}), scrapes: map[string]*serverScrape{}}
 	var err error
 	if c.pages, err = parsePages(); err != nil {
 		return nil, err

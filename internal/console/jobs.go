@@ -364,6 +364,13 @@ func newTrialTable(res *jobs.Result) *trialTable {
 		}
 		t.Rows = append(t.Rows, row)
 	}
+	t.Charts = gridCharts(t)
+	return t
+}
+
+// gridCharts draws the score over each parameter of the grid.
+func gridCharts(t *trialTable) []template.HTML {
+	var charts []template.HTML
 	for pi, k := range t.Params {
 		// One series per combination of the other parameters, sorted
 		// along this one, so a 2-D grid reads as a family of curves.
@@ -405,7 +412,7 @@ func newTrialTable(res *jobs.Result) *trialTable {
 			}
 			c.Series = append(c.Series, series{Name: name, X: sx, Y: sy})
 		}
-		t.Charts = append(t.Charts, c.render())
+		charts = append(charts, c.render())
 	}
-	return t
+	return charts
 }
