@@ -133,3 +133,31 @@ func waitFor(t *testing.T, cond func() bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// Two versions side by side: each metric with its change, the lineage,
+// and the spec lines that differ marked; a version that is not there is
+// a 404 naming it.
+func TestCompare(t *testing.T) {
+	e := newEnv(t)
+	e.publish(t, "m", 3)
+	resp, body := e.get(t, "GET", "/models/m/compare?a=1&b=3", readToken, nil)
+	if resp.StatusCode != 200 {
+		t.Fatalf("compare: %d\n%s", resp.StatusCode, body)
+	}
+	for _, want := range []string{
+		"<td>auc</td><td class=\"num\">0.7</td><td class=\"num\">0.766667</td><td class=\"num\">0.0666667</td>",
+		`<tr class="diff"><td class="value">algorithm: {logistic_regression: {max_iter: 100}}</td><td class="value">algorithm: {logistic_regression: {max_iter: 102}}</td></tr>`,
+		"log clicks/0 offsets [0, 300)",
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("compare page lacks %s", want)
+		}
+	}
+	if strings.Count(body, `class="diff"`) != 1 {
+		t.Errorf("%d spec lines marked as differing, want 1", strings.Count(body, `class="diff"`))
+	}
+	resp, body = e.get(t, "GET", "/models/m/compare?a=1&b=9", readToken, nil)
+	if resp.StatusCode != http.StatusNotFound || !strings.Contains(body, "compare m v1 and v9") {
+		t.Errorf("compare with a missing version: %d\n%s", resp.StatusCode, body)
+	}
+}
