@@ -18,7 +18,7 @@ OTHER_PKGS = $$($(GO) list ./... | grep -v -E 'flint/(log|cluster|features|model
 
 export FLINT_MINIO := $(TOOLS)/minio
 
-.PHONY: all build run test test-long vet lint staticcheck tools bench fmt clean docs proto
+.PHONY: all build run test test-long vet lint staticcheck tools bench fmt clean docs proto chromium
 
 all: build
 
@@ -34,7 +34,12 @@ run-fraud: build
 	FLINT=$(BIN) ./examples/fraud.sh
 
 ## tools: install what the tests and linters need into .tools/
-tools: $(TOOLS)/staticcheck $(TOOLS)/minio
+tools: $(TOOLS)/staticcheck $(TOOLS)/minio chromium
+
+# Debian's Chromium, the headless browser internal/console's tests drive
+# (installed only where it is missing; needs root, as in CI).
+chromium:
+	@test -x /usr/bin/chromium || apt-get install -y chromium
 
 $(TOOLS)/staticcheck:
 	GOBIN=$(TOOLS) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)

@@ -19,9 +19,13 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/flintml/flint/cluster/remote"
+	"github.com/flintml/flint/internal/bearer"
+	"github.com/flintml/flint/internal/console"
 	"github.com/flintml/flint/internal/logspec"
 	"github.com/flintml/flint/log"
 	"github.com/flintml/flint/ml"
+	"github.com/flintml/flint/models"
+	"github.com/flintml/flint/serving"
 	"github.com/flintml/flint/trainer/jobs"
 )
 
@@ -44,6 +48,9 @@ type jobsOptions struct {
 	workerWait      time.Duration
 	jobRetries      int
 	retryFor        time.Duration
+	consoleTokens   string
+	consoleServers  []string
+	serverTokenFile string
 }
 
 func (o *jobsOptions) add(f *pflag.FlagSet, defaultHTTP, httpUsage string) {
@@ -54,6 +61,42 @@ func (o *jobsOptions) add(f *pflag.FlagSet, defaultHTTP, httpUsage string) {
 	f.DurationVar(&o.workerWait, "worker-wait", 90*time.Second, "how long a call waits for a worker to (re)join when none is alive before it fails (0: it fails at once)")
 	f.IntVar(&o.jobRetries, "job-retries", 5, "times a job is started again from its checkpoint after a transient failure (no live worker, the log unreachable); 0: never")
 	f.DurationVar(&o.retryFor, "retry-for", 10*time.Minute, "how long after its first transient failure a job is retried")
+	f.StringSliceVar(&o.consoleServers, "console-servers", nil, "base URLs of flint serve processes whose /metrics the console's serving page reads, e.g. http://10.0.0.5:8080")
+	f.StringVar(&o.serverTokenFile, "console-server-token-file", "", "file holding a read token of those servers, when they ask for one")
+	f.StringVar(&o.consoleTokens, "console-tokens", "", "more tokens for the web console at /console/, one per line: \"read TOKEN\" (may look) or \"admin TOKEN\"; the cluster secret is an admin token")
+}
+
+// consoleTokens are the web console's tokens: the cluster secret, which
+// allows everything the job API does, as an admin token, and those of
+// --console-tokens (serve's --tokens-file format). None leaves the console
+// open, as the job API is then.
+func consoleTokens(secret, file, flag string) (*bearer.Tokens[console.Scope], error) {
+	var ts bearer.Tokens[console.Scope]
+	if secret != "" {
+		ts.Add(secret, console.ScopeAdmin)
+	}
+	if file == "" {
+		return &ts, nil
+	}
+	text, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", flag, err)
+	}
+	list, err := serving.ParseTokens(string(text), file)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", flag, err)
+	}
+	if len(list) == 0 {
+		return nil, fmt.Errorf("%s %s: no token in it (lines \"read TOKEN\" or \"admin TOKEN\")", flag, file)
+	}
+	for _, t := range list {
+		scope := console.ScopeRead
+		if t.Scope == serving.ScopeAdmin {
+			scope = console.ScopeAdmin
+		}
+		ts.Add(t.Value, scope)
+	}
+	return &ts, nil
 }
 
 // remoteWorkerWait is --worker-wait as remote.Config.WorkerWait takes it.
@@ -124,7 +167,14 @@ readable by every worker at the same path.
 With a shared secret (--secret-file or $FLINT_CLUSTER_SECRET) workers must
 present it, and so must every HTTP request (Authorization: Bearer SECRET)
 except /healthz. --tls-cert/--tls-key encrypt the workers' connections and
-serve the job API over HTTPS.`,
+serve the job API over HTTPS.
+
+A web console is served at --http under /console/: jobs with live loss
+curves, models with their alias history, the log's topics and consumer lag,
+the workers, and with --console-servers the request rate, latency and errors of
+flint serve processes per model version, from their /metrics.
+It takes the cluster secret as an admin token (cancel jobs, move aliases), and
+the tokens of --console-tokens ("read TOKEN" may only look).`,
 		Example: `  FLINT_CLUSTER_SECRET=... flint --log kafka:kafka:9092 --store s3://minio:9000/models driver --listen :7077 --http :8081
   flint train --driver http://127.0.0.1:8081 -f job.yaml`,
 		Args: cobra.NoArgs,
@@ -205,8 +255,10 @@ func serveJobs(cmd *cobra.Command, s streams, d *remote.Driver, o jobsOptions, s
 		defer l.Close()
 	}
 	minWorkers := o.minWorkers
+	reg := models.NewRegistry(store)
+	curves := console.NewCurves() // every iteration, for the console's loss curves
 	m, err := jobs.NewManager(ctx, jobs.ManagerConfig{
-		Store: store, Log: l, LogReadOnly: strings.HasPrefix(logSpec, "dir:"), Cluster: d, Logger: logger, FlintVersion: version,
+		Store: store, Registry: reg, Observe: curves.Observe, Log: l, LogReadOnly: strings.HasPrefix(logSpec, "dir:"), Cluster: d, Logger: logger, FlintVersion: version,
 		CheckpointEvery: o.checkpointEvery, MaxConcurrent: o.maxConcurrent, Retries: o.managerRetries(), RetryFor: o.retryFor,
 		Ready: func(ctx context.Context) error { return d.WaitWorkers(ctx, minWorkers) },
 	})
@@ -214,23 +266,46 @@ func serveJobs(cmd *cobra.Command, s streams, d *remote.Driver, o jobsOptions, s
 		return err
 	}
 	defer m.Close()
-	reg := prometheus.NewRegistry()
-	api := jobs.NewAPI(jobs.APIConfig{Manager: m, Token: secret, Logger: logger, Metrics: reg, Workers: func() []jobs.Worker {
+	metrics := prometheus.NewRegistry()
+	workers := func() []jobs.Worker {
 		var ws []jobs.Worker
 		for _, w := range d.Members() {
 			ws = append(ws, jobs.Worker{ID: w.ID, Name: w.Name, Addr: w.Addr, Alive: w.Alive, CachedBytes: w.CachedBytes,
 				MemoryLimit: w.MemoryLimit, HeapLiveBytes: w.HeapLiveBytes, LastHeartbeat: w.LastHeartbeat, Reason: w.Reason})
 		}
 		return ws
-	}})
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	}
+	api := jobs.NewAPI(jobs.APIConfig{Manager: m, Token: secret, Logger: logger, Metrics: metrics, Workers: workers})
+	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.Collector(), api.Collector(), d.Collector())
 	ln, err := net.Listen("tcp", o.http)
 	if err != nil {
 		return fmt.Errorf("--http: %w", err)
 	}
-	srv := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
+	tokens, err := consoleTokens(secret, o.consoleTokens, "--console-tokens")
+	if err != nil {
+		return err
+	}
+	var serverToken string
+	if o.serverTokenFile != "" {
+		b, err := os.ReadFile(o.serverTokenFile)
+		if err != nil {
+			return fmt.Errorf("--console-server-token-file: %w", err)
+		}
+		serverToken = strings.TrimSpace(string(b))
+	}
+	con, err := console.New(console.Config{Jobs: m, Curves: curves, Models: reg, Log: l, Workers: workers, Tokens: tokens, Logger: logger,
+		Servers: o.consoleServers, ServerToken: serverToken})
+	if err != nil {
+		return err
+	}
+	mux := http.NewServeMux()
+	mux.Handle(con.Prefix()+"/", con)
+	mux.Handle(con.Prefix(), con)
+	mux.Handle("/", api)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
 		ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
+	srv.RegisterOnShutdown(func() { con.Close() }) // the console's live streams end, so Shutdown does not wait on them
 	scheme := "http"
 	if tf.cert != "" {
 		scheme = "https"
@@ -244,6 +319,7 @@ func serveJobs(cmd *cobra.Command, s streams, d *remote.Driver, o jobsOptions, s
 		}
 	}()
 	fmt.Fprintf(s.out, "job API on %s://%s\n", scheme, ln.Addr())
+	fmt.Fprintf(s.out, "console on %s://%s%s/\n", scheme, ln.Addr(), con.Prefix())
 	select {
 	case <-ctx.Done():
 	case err := <-served:

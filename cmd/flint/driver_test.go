@@ -428,6 +428,19 @@ func TestUpServesJobs(t *testing.T) {
 	if err != nil || !strings.Contains(got, "published up version 1") {
 		t.Fatalf("train on up: %v\n%s\n%s\nup:\n%s", err, got, stderr, errOut.String())
 	}
+	// The web console sits beside the job API (open, as the API is here).
+	for path, want := range map[string]string{"/console/jobs": ">up v1<", "/console/models/up": `data-version="1"`,
+		"/console/workers": `<b id="alive">2</b>`} {
+		resp, err := http.Get(api + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), want) {
+			t.Errorf("GET %s: %s, want 200 and %q in:\n%s", path, resp.Status, want, body)
+		}
+	}
 	cancel()
 	for range lines { // the rest of up's output
 	}
