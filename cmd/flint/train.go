@@ -33,7 +33,7 @@ type trainOptions struct {
 	wait       time.Duration // with --listen: how long to wait for them
 	tlsCert    string
 	tlsKey     string
-	checkpoint int // iterations between checkpoints in the store; 0: none
+	checkpoint int  // iterations between checkpoints in the store; 0: none
 	follow     bool // run the job each time its trigger fires, until Ctrl-C
 }
 
