@@ -48,7 +48,7 @@ func (j *job) challenge(ctx context.Context, env *fitEnv, evalOn data, res *Resu
 	res.Promotion = pr
 	if j.prev == nil {
 		pr.beats = true
-		pr.Reason = fmt.Sprintf("no version behind alias %s: %s %.4g on %d held-out rows", p.Alias, metric, pr.ChallengerValue, pr.Rows)
+		pr.Reason = fmt.Sprintf("no version behind alias %s: %s %.6g on %d held-out rows", p.Alias, metric, pr.ChallengerValue, pr.Rows)
 		return nil
 	}
 	pr.Champion = j.prev.version
@@ -71,7 +71,7 @@ func (j *job) challenge(ctx context.Context, env *fitEnv, evalOn data, res *Resu
 	if !pr.beats {
 		verb = "does not beat"
 	}
-	pr.Reason = fmt.Sprintf("challenger %s %.4g %s champion v%d's %.4g by the margin %v (difference %+.4g) on %d held-out rows",
+	pr.Reason = fmt.Sprintf("challenger %s %.6g %s champion v%d's %.6g by the margin %v (difference %+.4g) on %d held-out rows",
 		metric, pr.ChallengerValue, verb, pr.Champion, v, p.Margin, gain, pr.Rows)
 	if rows != pr.Rows {
 		pr.Reason += fmt.Sprintf(" (the champion's pipeline kept %d of them)", rows)

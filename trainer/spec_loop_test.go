@@ -87,3 +87,14 @@ func TestLoopSpecErrors(t *testing.T) {
 		t.Fatalf("parsed %+v %+v %+v", s.Trigger, s.Promote, s.Source.Window)
 	}
 }
+
+// The triggered example in examples/ is a valid spec.
+func TestTriggeredExampleParses(t *testing.T) {
+	s, err := LoadSpec("../examples/houses-triggered.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Trigger == nil || s.Promote == nil || !s.warmStart() || s.Source.Window.Records != 20000 {
+		t.Fatalf("parsed %+v", s)
+	}
+}

@@ -32,7 +32,7 @@ func runFollow(ctx context.Context, s streams, file string, data []byte, l log.L
 		}
 	})
 	if ctx.Err() != nil {
-		fmt.Fprintln(s.err, "stopped following; a run in progress was canceled and published nothing")
+		fmt.Fprintln(s.err, "stopped following (a run in progress, if any, was canceled and published nothing)")
 		return nil
 	}
 	return err

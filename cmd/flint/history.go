@@ -110,14 +110,14 @@ func change(e models.AliasEvent) string {
 }
 
 // compared describes a promotion's comparison: "logloss v5 11.75 vs v4
-// 0.09171 (margin 0.01, 300 rows)", or "-".
+// 0.0917119 (margin 0.01, 300 rows)", or "-".
 func compared(e models.AliasEvent) string {
 	c := e.Comparison
 	switch {
 	case c == nil:
 		return "-"
 	case c.Champion == 0:
-		return fmt.Sprintf("%s v%d %.4g, no champion (%d rows)", c.Metric, e.To, c.ChallengerValue, c.Rows)
+		return fmt.Sprintf("%s v%d %.6g, no champion (%d rows)", c.Metric, e.To, c.ChallengerValue, c.Rows)
 	}
-	return fmt.Sprintf("%s v%d %.4g vs v%d %.4g (margin %v, %d rows)", c.Metric, e.To, c.ChallengerValue, c.Champion, c.ChampionValue, c.Margin, c.Rows)
+	return fmt.Sprintf("%s v%d %.6g vs v%d %.6g (margin %v, %d rows)", c.Metric, e.To, c.ChallengerValue, c.Champion, c.ChampionValue, c.Margin, c.Rows)
 }

@@ -77,7 +77,7 @@ promote it moves the alias only if it beats the version behind it.`,
   flint --log kafka:localhost:9092 --store s3://localhost:9000/models train -f job.yaml
   flint train --driver http://127.0.0.1:8081 -f job.yaml
   flint train --listen :7077 --workers 3 -f job.yaml
-  flint train --follow -f examples/clicks-triggered.yaml`,
+  flint train --follow -f examples/houses-triggered.yaml`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if o.file == "" {
