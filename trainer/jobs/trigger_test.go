@@ -133,3 +133,28 @@ func TestIntervalTriggerCoalesces(t *testing.T) {
 		t.Fatalf("a stopped trigger came back: %+v", ts)
 	}
 }
+
+// The API lists the triggered jobs and stops one; a spec POSTed with a
+// trigger starts its first run at once.
+func TestTriggersAPI(t *testing.T) {
+	s := newAPIServer(t, ManagerConfig{}, APIConfig{Token: "tok"})
+	j := s.submit(t, "job.yaml", jobSpec("tick", clicksCSV(t))+"trigger: {every: 1h}\n")
+	if j.Trigger != "submitted" {
+		t.Fatalf("the first run: %+v", j)
+	}
+	waitJob(t, s.m, j.ID)
+	var list TriggerList
+	if resp := s.do(t, "GET", "/v1/triggers", "", nil, &list); resp.StatusCode != 200 {
+		t.Fatalf("GET /v1/triggers: %d", resp.StatusCode)
+	}
+	if len(list.Triggers) != 1 || list.Triggers[0].Name != "tick" || list.Triggers[0].Every != "1h0m0s" || list.Triggers[0].LastRun != j.ID {
+		t.Fatalf("triggers: %+v", list)
+	}
+	if resp := s.do(t, "DELETE", "/v1/triggers/tick", "", nil, nil); resp.StatusCode != 204 {
+		t.Fatalf("DELETE /v1/triggers/tick: %d", resp.StatusCode)
+	}
+	var e ErrorBody
+	if resp := s.do(t, "DELETE", "/v1/triggers/tick", "", nil, &e); resp.StatusCode != 404 || e.Error != `no triggered job "tick"` {
+		t.Fatalf("DELETE again: %d %+v", resp.StatusCode, e)
+	}
+}
