@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/flintml/flint/ml"
 	"github.com/flintml/flint/ml/kmeans"
@@ -170,6 +171,10 @@ func (j *job) newWarmState(res *Result) *warmState {
 	if !j.spec.warmStart() {
 		return nil
 	}
+	if name := j.spec.Algorithm.Name(); !slices.Contains(warmStartable, name) {
+		res.WarmStart = &WarmStart{Note: fmt.Sprintf("%s starts cold: warm start applies to %s", name, strings.Join(warmStartable, ", "))}
+		return nil
+	}
 	if j.prev == nil {
 		res.WarmStart = &WarmStart{Note: "no previous version to start from"}
 		return nil
@@ -186,8 +191,11 @@ func (j *job) newWarmState(res *Result) *warmState {
 func (j *job) training(w *warmState, res *Result) Training {
 	t := Training{Iterations: res.Iterations, ColdIterations: res.Iterations, Holdout: res.Holdout}
 	if w == nil || !w.used {
-		if w != nil {
+		switch {
+		case w != nil:
 			res.WarmStart = &WarmStart{Note: w.why, Iterations: res.Iterations}
+		case res.WarmStart != nil: // newWarmState said why there is none
+			res.WarmStart.Iterations = res.Iterations
 		}
 		return t
 	}
