@@ -165,3 +165,57 @@ warm_start: true
 		t.Fatalf("k 4 after k 3: %+v", third.WarmStart)
 	}
 }
+
+// The MLP warm-starts from the previous version's weights when its label
+// is categorical (the network's outputs known before the rows are read),
+// stopping in fewer iterations than a cold fit of the same rows.
+func TestMLPWarmStart(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	if err := e.log.CreateTopic(ctx, "moons", log.TopicConfig{Partitions: 2}); err != nil {
+		t.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(5, 6))
+	rows := func(n int) []map[string]any {
+		out := make([]map[string]any, n)
+		for i := range out {
+			a, b := r.NormFloat64(), r.NormFloat64()
+			c := "in"
+			if a*a+b*b > 1.4 {
+				c = "out"
+			}
+			out[i] = map[string]any{"a": a, "b": b, "c": c}
+		}
+		return out
+	}
+	e.appendJSON(t, "moons", rows(1500))
+	const job = `name: %s
+source: {topic: moons}
+schema:
+  format: json
+  fields: [{name: a, type: numeric}, {name: b, type: numeric}, {name: c, type: categorical}]
+  label: c
+transforms: [{type: assembler, inputs: [a, b]}]
+algorithm: {mlp: {hidden_layers: [8], batch_size: 64, learning_rate: 0.01, max_iter: 5000, tol: 0.01}}
+warm_start: %v
+`
+	if _, err := e.run(t, fmt.Sprintf(job, "moons", true)); err != nil {
+		t.Fatal(err)
+	}
+	e.appendJSON(t, "moons", rows(500))
+	warm, err := e.run(t, fmt.Sprintf(job, "moons", true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cold, err := e.run(t, fmt.Sprintf(job, "moons-cold", false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ws := warm.WarmStart; ws == nil || ws.From != 1 {
+		t.Fatalf("second run's warm start: %+v", warm.WarmStart)
+	}
+	t.Logf("mlp: warm %d iterations (%s), a cold fit of the same rows %d (%s)", warm.Iterations, warm.Stop, cold.Iterations, cold.Stop)
+	if warm.Iterations >= cold.Iterations {
+		t.Errorf("warm start ran %d iterations, a cold fit of the same rows %d", warm.Iterations, cold.Iterations)
+	}
+}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/flintml/flint/ml"
 	"github.com/flintml/flint/ml/kmeans"
+	"github.com/flintml/flint/ml/mlp"
 	"github.com/flintml/flint/models"
 )
 
@@ -144,6 +145,30 @@ func (w *warmState) glm(k, d int) *ml.WarmStart {
 	}
 	w.used = true
 	return s
+}
+
+// network returns the previous MLP's weights when its layer sizes are
+// sizes, else nil (recording why).
+func (w *warmState) network(sizes []int) []float64 {
+	if w == nil {
+		return nil
+	}
+	var net *mlp.Model
+	switch m := w.prev.model.(type) {
+	case *mlp.Classifier:
+		net = m.Net
+	case *mlp.Regressor:
+		net = m.Net
+	default:
+		w.skip("version %d is a %s model", w.prev.version, w.prev.art.Algorithm)
+		return nil
+	}
+	if !slices.Equal(net.Sizes, sizes) {
+		w.skip("version %d has layer sizes %v; this fit has %v", w.prev.version, net.Sizes, sizes)
+		return nil
+	}
+	w.used = true
+	return slices.Clone(net.Params)
 }
 
 // centres returns the previous k-means centres when there are k of dim
