@@ -123,6 +123,7 @@ type glmSpec struct {
 	noIntercept     bool
 	standardization bool
 	opt             Settings
+	start           *WarmStart // nil: start from zero
 }
 
 func (g glmSpec) validate() error {
@@ -144,14 +145,14 @@ type glmFit struct {
 	res        *Result
 }
 
-// fitGLM standardises, minimises and maps the solution back. init sets the
-// starting intercepts in the standardised space (where the coefficients
-// start at zero).
+// fitGLM standardises, minimises and maps the solution back. It starts
+// from g.start when it is set; else init sets the starting intercepts in
+// the standardised space (where the coefficients start at zero).
 func fitGLM(ctx context.Context, x cluster.Executor, ds *cluster.Dataset, g glmSpec, sum *summary, init func(b []float64)) (*glmFit, error) {
 	o, l1w := newGLMObjective(x, ds, g, sum)
-	v0 := make([]float64, o.Dim())
-	if o.intercept && init != nil {
-		init(v0[o.k*o.d:])
+	v0, err := o.start(g, init)
+	if err != nil {
+		return nil, err
 	}
 	// Minimize's errors name the method and iteration, and those of a pass
 	// the loss, row and partition; they go back as they are.

@@ -46,6 +46,10 @@ type LinearRegression struct {
 	Solver string
 	// Optimizer configures the iterative solver.
 	Optimizer Settings
+	// WarmStart, when set, starts the iterative solver from an earlier
+	// model's coefficients and intercept instead of zero; the normal
+	// equations, solved directly, do not use it.
+	WarmStart *WarmStart
 }
 
 // maxNormalFeatures is where "auto" stops choosing the normal equations,
@@ -54,7 +58,7 @@ const maxNormalFeatures = 4096
 
 func (lr LinearRegression) spec() glmSpec {
 	return glmSpec{what: "linear", kind: squaredLoss, k: 1, regParam: lr.RegParam, elasticNet: lr.ElasticNetParam,
-		noIntercept: lr.NoIntercept, standardization: lr.Standardization, opt: lr.Optimizer}
+		noIntercept: lr.NoIntercept, standardization: lr.Standardization, opt: lr.Optimizer, start: lr.WarmStart}
 }
 
 // Validate checks the hyper-parameters.

@@ -46,6 +46,10 @@ type LogisticRegression struct {
 	// Optimizer configures the optimiser (L-BFGS, or OWL-QN with an L1
 	// term, by default).
 	Optimizer Settings
+	// WarmStart, when set, starts the fit from an earlier model's
+	// coefficients and intercepts (LogisticModel.Coef and Intercept)
+	// instead of zero coefficients.
+	WarmStart *WarmStart
 }
 
 // maxClasses bounds the label values a dataset may hold when Classes is
@@ -77,7 +81,7 @@ func (lr LogisticRegression) Validate() error {
 
 func (lr LogisticRegression) spec(classes int) glmSpec {
 	g := glmSpec{what: "logistic", kind: logisticLoss, k: 1, classes: classes, regParam: lr.RegParam,
-		elasticNet: lr.ElasticNetParam, noIntercept: lr.NoIntercept, standardization: lr.Standardization, opt: lr.Optimizer}
+		elasticNet: lr.ElasticNetParam, noIntercept: lr.NoIntercept, standardization: lr.Standardization, opt: lr.Optimizer, start: lr.WarmStart}
 	if lr.Family == "multinomial" || (lr.Family != "binomial" && classes > 2) {
 		g.kind, g.k = softmaxLoss, classes
 	}

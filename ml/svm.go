@@ -54,11 +54,14 @@ type LinearSVC struct {
 	// one run. Checkpoints (CheckpointEvery, Resume) need SGD, which runs
 	// once on the exact hinge.
 	Optimizer Settings
+	// WarmStart, when set, starts the fit (its first smoothing stage)
+	// from an earlier model's coefficients and intercept instead of zero.
+	WarmStart *WarmStart
 }
 
 func (s LinearSVC) spec() glmSpec {
 	return glmSpec{what: "linear SVC", kind: hingeLoss, k: 1, classes: 2, regParam: s.RegParam,
-		noIntercept: s.NoIntercept, standardization: s.Standardization, opt: s.Optimizer}
+		noIntercept: s.NoIntercept, standardization: s.Standardization, opt: s.Optimizer, start: s.WarmStart}
 }
 
 // Validate checks the hyper-parameters.
@@ -108,7 +111,11 @@ func (s LinearSVC) Fit(ctx context.Context, x cluster.Executor, ds *cluster.Data
 		return m, nil
 	}
 	o, _ := newGLMObjective(x, ds, g, sum)
-	res, err := minimizeHinge(ctx, o, g.opt)
+	v0, err := o.start(g, nil)
+	if err != nil {
+		return nil, err
+	}
+	res, err := minimizeHinge(ctx, o, v0, g.opt)
 	if err != nil {
 		return nil, err
 	}
@@ -127,7 +134,8 @@ const (
 	svmMaxIter      = 1000 // Settings.MaxIter 0, for the stages together
 )
 
-// minimizeHinge minimises the hinge objective o from zero. SGD's
+// minimizeHinge minimises the hinge objective o from v0 (zero, or a warm
+// start). SGD's
 // subgradient steps need nothing more: it runs once on the exact hinge.
 // L-BFGS and GD, which assume a continuous gradient, stall at the kink (on
 // breast_cancer plain L-BFGS stops 1% above the minimum, its line search
@@ -141,8 +149,7 @@ const (
 // sees them as one run: iterations and passes counted from the first
 // stage's start, each stage's starting point (its predecessor's end) not
 // reported again; Loss is the objective of the stage's smoothing.
-func minimizeHinge(ctx context.Context, o *glmObjective, s Settings) (*Result, error) {
-	v0 := make([]float64, o.Dim())
+func minimizeHinge(ctx context.Context, o *glmObjective, v0 []float64, s Settings) (*Result, error) {
 	if s.Method == SGD {
 		o.arg.Smooth = 0
 		return Minimize(ctx, o, v0, nil, s)

@@ -70,6 +70,60 @@ type AliasEvent struct {
 	// note given with the command).
 	Actor  string `json:"actor,omitempty"`
 	Reason string `json:"reason,omitempty"`
+	// Comparison is the evidence of a champion/challenger decision (a
+	// trainer's promote section), whether the alias moved or not; nil for
+	// other decisions.
+	Comparison *Comparison `json:"comparison,omitempty"`
+}
+
+// Comparison is a champion/challenger decision's evidence: the version
+// behind the alias (the champion) and the version decided on (the
+// challenger, AliasEvent.To) scored by one metric on the same held-out
+// rows, and the margin the challenger had to win by.
+type Comparison struct {
+	Metric string
+	// Champion is the version behind the alias when they were compared
+	// (0: none, and ChampionValue is NaN).
+	Champion        int
+	ChampionValue   float64
+	ChallengerValue float64
+	// Margin is how much better the challenger had to be; LargerIsBetter
+	// says which way better is.
+	Margin         float64
+	LargerIsBetter bool
+	// Rows is the number of held-out rows both were scored on, and
+	// Holdout the records they came from (e.g. "log clicks/0 offsets
+	// [900, 1000)"), never trained on by the challenger.
+	Rows    int
+	Holdout []string
+}
+
+type comparisonJSON struct {
+	Metric          string      `json:"metric"`
+	Champion        int         `json:"champion,omitempty"`
+	ChampionValue   metricValue `json:"champion_value"`
+	ChallengerValue metricValue `json:"challenger_value"`
+	Margin          float64     `json:"margin"`
+	LargerIsBetter  bool        `json:"larger_is_better"`
+	Rows            int         `json:"rows"`
+	Holdout         []string    `json:"holdout,omitempty"`
+}
+
+// MarshalJSON encodes the comparison; a NaN or infinite metric is a
+// string, as in the manifest's metrics.
+func (c Comparison) MarshalJSON() ([]byte, error) {
+	return json.Marshal(comparisonJSON{c.Metric, c.Champion, metricValue(c.ChampionValue), metricValue(c.ChallengerValue),
+		c.Margin, c.LargerIsBetter, c.Rows, c.Holdout})
+}
+
+// UnmarshalJSON decodes what MarshalJSON encodes.
+func (c *Comparison) UnmarshalJSON(b []byte) error {
+	var w comparisonJSON
+	if err := json.Unmarshal(b, &w); err != nil {
+		return err
+	}
+	*c = Comparison{w.Metric, w.Champion, float64(w.ChampionValue), float64(w.ChallengerValue), w.Margin, w.LargerIsBetter, w.Rows, w.Holdout}
+	return nil
 }
 
 // VersionInfo describes one published version; the manifest carries it, so

@@ -309,6 +309,9 @@ func (r *Registry) SetAlias(ctx context.Context, name, alias string, v int) erro
 // AliasChange says who moves an alias and why, for the model's history.
 type AliasChange struct {
 	Actor, Reason string
+	// Comparison, when set, is recorded with the decision: the evidence of
+	// a champion/challenger promotion or of its refusal.
+	Comparison *Comparison
 }
 
 // SetAliasBy is SetAlias recording the change's actor and reason in the
@@ -330,7 +333,7 @@ func (r *Registry) SetAliasBy(ctx context.Context, name, alias string, v int, c 
 		if m.Aliases[alias] == v {
 			return errNoChange
 		}
-		m.record(AliasEvent{Time: time.Now().UTC(), Alias: alias, From: m.Aliases[alias], To: v, Moved: true, Actor: c.Actor, Reason: c.Reason})
+		m.record(AliasEvent{Time: time.Now().UTC(), Alias: alias, From: m.Aliases[alias], To: v, Moved: true, Actor: c.Actor, Reason: c.Reason, Comparison: c.Comparison})
 		m.Aliases[alias] = v
 		return nil
 	})
@@ -338,7 +341,8 @@ func (r *Registry) SetAliasBy(ctx context.Context, name, alias string, v int, c 
 }
 
 // HoldAlias records in model name's history that alias was not moved to
-// version v, and why (a trainer's thresholds failed); the alias stays.
+// version v, and why (a trainer's thresholds failed, or a challenger did
+// not beat the champion: c.Comparison); the alias stays.
 func (r *Registry) HoldAlias(ctx context.Context, name, alias string, v int, c AliasChange) error {
 	if err := CheckName(name); err != nil {
 		return err
@@ -350,7 +354,7 @@ func (r *Registry) HoldAlias(ctx context.Context, name, alias string, v int, c A
 		if m.Tag == "" || m.deleted {
 			return fmt.Errorf("models: hold alias %q: model %q: %w", alias, name, ErrNotFound)
 		}
-		m.record(AliasEvent{Time: time.Now().UTC(), Alias: alias, From: m.Aliases[alias], To: v, Actor: c.Actor, Reason: c.Reason})
+		m.record(AliasEvent{Time: time.Now().UTC(), Alias: alias, From: m.Aliases[alias], To: v, Actor: c.Actor, Reason: c.Reason, Comparison: c.Comparison})
 		return nil
 	})
 	return err

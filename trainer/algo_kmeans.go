@@ -66,7 +66,11 @@ func (p *KMeansParams) fit(ctx context.Context, f *fitEnv, d data) (fitted, erro
 		f.progress(ml.Progress{Iter: pr.Iter, Loss: pr.Cost, GradNorm: math.NaN(), Elapsed: pr.Elapsed, Stop: pr.Stop})
 	}
 	wire(ctx, f.ckpt, &cfg.Checkpointing)
-	m, err := kmeans.Fit(ctx, f.engine, d.(rowsData).ds, cfg)
+	ds := d.(rowsData).ds
+	if c := f.warm.centres(p.K, ds.Cols()); c != nil {
+		cfg.InitialCentres, cfg.Init, cfg.Runs = c, "", 1 // one run, from the previous centres
+	}
+	m, err := kmeans.Fit(ctx, f.engine, ds, cfg)
 	if err != nil {
 		return nil, err
 	}

@@ -51,7 +51,16 @@ func (p *LinearParams) fit(ctx context.Context, f *fitEnv, d data) (fitted, erro
 	case "gd", "sgd":
 		solver = "iterative"
 	}
+	ds := d.(rowsData).ds
 	lr := ml.LinearRegression{RegParam: p.RegParam, ElasticNetParam: p.ElasticNetParam, NoIntercept: !p.intercept(),
 		Standardization: boolOr(p.Standardization, true), Solver: solver, Optimizer: s}
-	return fitModel(lr.FitModel(ctx, f.engine, d.(rowsData).ds))
+	switch {
+	case f.warm == nil:
+	case solver == "normal" || solver == "auto" && p.RegParam*p.ElasticNetParam == 0 && ds.Cols() <= 4096:
+		// ml.LinearRegression's auto solver takes the normal equations here.
+		f.warm.skip("the normal equations are solved directly, without iterations to save; give solver: gd or sgd to warm-start")
+	default:
+		lr.WarmStart = f.warm.glm(1, ds.Cols())
+	}
+	return fitModel(lr.FitModel(ctx, f.engine, ds))
 }

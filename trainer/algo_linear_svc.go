@@ -70,7 +70,8 @@ func (p *LinearSVCParams) fit(ctx context.Context, f *fitEnv, d data) (fitted, e
 	if err != nil {
 		return nil, err
 	}
+	ds := d.(rowsData).ds
 	svc := ml.LinearSVC{RegParam: p.RegParam, NoIntercept: !r.intercept(), Standardization: boolOr(p.Standardization, true),
-		Threshold: p.Threshold, Optimizer: s}
-	return fitModel(svc.FitModel(ctx, f.engine, d.(rowsData).ds))
+		Threshold: p.Threshold, Optimizer: s, WarmStart: f.warm.glm(1, ds.Cols())}
+	return fitModel(svc.FitModel(ctx, f.engine, ds))
 }

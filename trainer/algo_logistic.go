@@ -44,7 +44,13 @@ func (p *LogisticParams) fit(ctx context.Context, f *fitEnv, d data) (fitted, er
 	if err != nil {
 		return nil, err
 	}
+	ds := d.(rowsData).ds
+	k := 1
+	if p.Family == "multinomial" || (p.Family != "binomial" && f.classes() > 2) {
+		k = f.classes()
+	}
 	lr := ml.LogisticRegression{RegParam: p.RegParam, ElasticNetParam: p.ElasticNetParam, NoIntercept: !p.intercept(),
-		Standardization: boolOr(p.Standardization, true), Family: p.Family, Classes: f.classes(), Optimizer: s}
-	return fitModel(lr.FitModel(ctx, f.engine, d.(rowsData).ds))
+		Standardization: boolOr(p.Standardization, true), Family: p.Family, Classes: f.classes(), Optimizer: s,
+		WarmStart: f.warm.glm(k, ds.Cols())}
+	return fitModel(lr.FitModel(ctx, f.engine, ds))
 }

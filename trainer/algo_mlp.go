@@ -85,7 +85,21 @@ func (p *MLPParams) fit(ctx context.Context, f *fitEnv, d data) (fitted, error) 
 		f.progress(ml.Progress{Iter: pr.Iteration, Loss: pr.Loss, Elapsed: pr.Elapsed, Stop: pr.Stop})
 	}
 	wire(ctx, f.ckpt, &c.Checkpointing)
-	r, err := mlp.Train(ctx, f.engine, d.(rowsData).ds, c)
+	ds := d.(rowsData).ds
+	hidden := p.Hidden
+	if hidden == nil {
+		hidden = []int{100} // mlp.Config's default
+	}
+	switch {
+	case f.warm == nil:
+	case f.classes() == 0:
+		// mlp.Train counts the classes of a numeric label from the rows:
+		// the network's shape is not known here.
+		f.warm.skip("the label is numeric, so the network's outputs are known only once the rows are read; declare it categorical to warm-start")
+	default:
+		c.InitialParams = f.warm.network(append(append([]int{ds.Cols()}, hidden...), f.classes()))
+	}
+	r, err := mlp.Train(ctx, f.engine, ds, c)
 	if err != nil {
 		return nil, err
 	}

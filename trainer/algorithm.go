@@ -92,6 +92,7 @@ type fitEnv struct {
 	ckpt     *checkpointer      // nil: the fit takes no checkpoints
 	ratings  *ratingKeys        // rating rows: the names of string ids
 	features *stream.Enrichment // the streaming features joined to the records, if any
+	warm     *warmState         // the published fit's warm start; nil: cold
 }
 
 // classes is the number of classes of a categorical label, 0 for a

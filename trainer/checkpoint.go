@@ -124,8 +124,15 @@ func (j *job) pinSources(ctx context.Context) (sources, test []cluster.Source, e
 
 // planAll plans the job's source and evaluation.test's.
 func (j *job) planAll(ctx context.Context) (sources, test []cluster.Source, err error) {
-	if sources, err = j.planSources(ctx, j.spec.Source); err != nil {
-		return nil, nil, err
+	switch {
+	case j.spec.Promote != nil:
+		if sources, test, err = j.planHoldout(ctx); err != nil {
+			return nil, nil, err
+		}
+	default:
+		if sources, err = j.planSources(ctx, j.spec.Source); err != nil {
+			return nil, nil, err
+		}
 	}
 	if t := j.spec.Evaluation.testSource(j.spec.Source); t != nil {
 		if test, err = j.planSources(ctx, *t); err != nil {

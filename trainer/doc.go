@@ -17,7 +17,13 @@
 //   - the run: Run and its one flow (run.go, flow.go), turning records into
 //     data (prepare.go, data.go), selection (select.go), scoring
 //     (evaluate.go), checkpoints (checkpoint.go) and dead letters
-//     (deadletter.go).
+//     (deadletter.go);
+//   - continuous training: the trigger, source.window, warm_start and
+//     promote sections (spec_loop.go), windows and the held-out recent
+//     records planned as offsets (loop_plan.go), the warm start from the
+//     previous version and its training section (warmstart.go), and the
+//     champion/challenger promotion (promote.go). The trigger itself is
+//     followed by package trainer/jobs.
 //
 // Jobs submitted to a long-running driver — the persistent queue, retries,
 // the HTTP API and its Go client — are package trainer/jobs.
@@ -43,7 +49,8 @@
 // them; or cross-validate the algorithm without a grid) → fit the
 // published model (again on all the training rows after a grid, unless
 // evaluation.refit is false) → evaluate → publish, moving the alias when
-// the metric thresholds hold.
+// the metric thresholds hold (with promote: when the new version also
+// beats the version behind the alias on the held-out recent records).
 //
 // Evaluation is honest by construction: the rows the metrics are reported
 // on (a held-out share, evaluation.test's records, or with

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/flintml/flint/features/stream"
 	"github.com/flintml/flint/ml"
@@ -25,6 +26,16 @@ func (j *job) run(ctx context.Context) (*Result, error) {
 		return nil, err
 	}
 	res.Lineage = lineage(sources)
+	if spec.Promote != nil {
+		res.Holdout = lineage(testSources)
+		j.holdout = holdoutSources(testSources)
+	}
+	if spec.warmStart() || spec.Promote != nil {
+		if j.prev, err = j.loadPrevious(ctx, res.Model); err != nil {
+			return nil, err
+		}
+	}
+	j.warm = j.newWarmState(res)
 
 	env := &fitEnv{job: j, engine: j.engine, progress: func(ml.Progress) {}}
 	all, test, err := j.prepare(ctx, a, env, sources, testSources, res)
@@ -44,6 +55,9 @@ func (j *job) run(ctx context.Context) (*Result, error) {
 	if len(metrics) == 0 {
 		metrics = a.reports()
 	}
+	if spec.Promote != nil && !slices.Contains(metrics, spec.promoteMetric(a)) {
+		metrics = append(slices.Clone(metrics), spec.promoteMetric(a))
+	}
 	model, cv, err := j.choose(ctx, a, env, train, metrics, res)
 	if err != nil {
 		return nil, err
@@ -59,7 +73,6 @@ func (j *job) run(ctx context.Context) (*Result, error) {
 	if res.Metrics, err = model.score(ctx, env, evalOn, metrics); err != nil {
 		return nil, fmt.Errorf("%w (evaluating on the %s)", err, res.EvaluatedOn)
 	}
-	evalOn.drop()
 	for k, v := range cv {
 		res.Metrics[k] = v
 	}
@@ -74,13 +87,23 @@ func (j *job) run(ctx context.Context) (*Result, error) {
 			return nil, err
 		}
 	}
+	art.Extra = map[string][]byte{}
 	if env.features != nil {
 		sec, err := artifactSection(*env.features)
 		if err != nil {
 			return nil, err
 		}
-		art.Extra = map[string][]byte{stream.ArtifactSection: sec}
+		art.Extra[stream.ArtifactSection] = sec
 	}
+	if art.Extra[trainingSection], err = json.Marshal(j.training(j.warm, res)); err != nil {
+		return nil, err
+	}
+	if spec.Promote != nil {
+		if err := j.challenge(ctx, env, evalOn, res); err != nil {
+			return nil, err
+		}
+	}
+	evalOn.drop()
 	return j.publish(ctx, res, art)
 }
 
@@ -126,6 +149,9 @@ func (j *job) choose(ctx context.Context, a algo, env *fitEnv, train data, metri
 func (j *job) holdOut(ctx context.Context, all, test data, res *Result) (data, data, error) {
 	if test != nil {
 		res.EvaluatedOn = "test source"
+		if j.spec.Promote != nil {
+			res.EvaluatedOn = "held-out recent records"
+		}
 		return all, test, nil
 	}
 	frac := j.spec.Evaluation.testFraction()
@@ -161,6 +187,7 @@ func (j *job) fitFinal(ctx context.Context, a algo, env *fitEnv, train data, res
 	seen := false
 	fe := *env
 	fe.ckpt = j.ckpt
+	fe.warm = j.warm
 	fe.progress = func(p ml.Progress) {
 		last, seen = p, true
 		j.obs.Iteration(0, p, a.maxIter())

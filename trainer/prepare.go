@@ -87,6 +87,9 @@ func (j *job) prepareRows(ctx context.Context, env *fitEnv, sources, testSources
 	}
 	res.Rows, res.Skipped = res.Rows+tds.Rows(), res.Skipped+tds.Skipped()
 	if tds.Rows() == 0 {
+		if h := spec.Promote; h != nil {
+			return nil, nil, fmt.Errorf("trainer: promote.holdout (%s) holds no valid records to compare the versions on", h.Holdout.String())
+		}
 		return nil, nil, errors.New("trainer: evaluation.test holds no valid records")
 	}
 	return all, rowsData{j.engine, tds}, nil

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
@@ -44,6 +43,9 @@ type Options struct {
 	// or any other cluster.Cluster. nil means an in-process engine sized
 	// by the spec's engine section.
 	Cluster cluster.Cluster
+	// Now is the time a source window and promote.holdout measure back
+	// from; nil means time.Now.
+	Now func() time.Time
 	// Checkpoints, when set, saves the optimiser state of the final fit to
 	// a store every few iterations, and resumes the fit from the newest
 	// checkpoint there (when it was taken for the same spec) instead of
@@ -91,6 +93,14 @@ type Result struct {
 	DeadLetter int // bad records sent to the dead-letter topic
 	Lineage    []models.Source
 	Duration   time.Duration
+	// WarmStart says whether the fit started from a previous version, and
+	// the iterations it saved; nil when the spec does not warm-start.
+	WarmStart *WarmStart
+	// Holdout is the recent records promote.holdout kept out of training,
+	// which Metrics are of; Promotion the comparison with the version
+	// behind the alias, and its outcome.
+	Holdout   []models.Source
+	Promotion *Promotion
 }
 
 type nopObserver struct{}
@@ -106,6 +116,11 @@ type job struct {
 	log    *slog.Logger
 	engine cluster.Cluster
 	ckpt   *checkpointer // nil: no checkpoints
+	prev   *previous     // the version behind promote.alias, else the latest; nil: none
+	warm   *warmState    // nil: the final fit starts cold
+	// holdout is promote.holdout's records, as planned (before prepare
+	// sets the new pipeline's format on them).
+	holdout []cluster.Source
 }
 
 // Run executes a training job: it reads the source, fits the transforms,
@@ -160,26 +175,11 @@ func (j *job) planSources(ctx context.Context, s Source) ([]cluster.Source, erro
 		}
 		return cluster.PlanFiles(s.Files, cluster.FileOptions{Format: cluster.Format{Header: s.Header}, Partitions: parts})
 	}
-	opt := cluster.LogOptions{Split: s.Split}
-	if (s.From != "" && s.From != "earliest") || (s.To != "" && s.To != "latest") {
-		info, err := j.opt.Log.Describe(ctx, s.Topic)
-		if err != nil {
-			return nil, fmt.Errorf("trainer: describe source topic %s: %w", s.Topic, cluster.LogUnavailable(ctx, err))
-		}
-		opt.Ranges = map[int][2]int64{}
-		for _, p := range info.Partitions {
-			from, to := p.Earliest, p.Latest
-			if s.From != "" && s.From != "earliest" {
-				from, _ = strconv.ParseInt(s.From, 10, 64)
-				from = max(from, p.Earliest)
-			}
-			if s.To != "" && s.To != "latest" {
-				to, _ = strconv.ParseInt(s.To, 10, 64)
-				to = min(to, p.Latest)
-			}
-			opt.Ranges[p.ID] = [2]int64{min(from, to), to}
-		}
+	ranges, err := j.sourceRanges(ctx, s)
+	if err != nil {
+		return nil, err
 	}
+	opt := cluster.LogOptions{Split: s.Split, Ranges: ranges}
 	return cluster.PlanLog(ctx, j.opt.Log, s.Topic, opt)
 }
 
@@ -209,6 +209,12 @@ func (j *job) publish(ctx context.Context, res *Result, art *models.Artifact) (*
 	}
 	res.Version = v
 	j.ckpt.clear(ctx)
+	if j.spec.Promote != nil {
+		if err := j.promote(ctx, res, v); err != nil {
+			return nil, err
+		}
+		return res, nil
+	}
 	if alias := j.spec.Output.Alias; alias != "" {
 		actor := "training job " + j.spec.Name
 		if why := thresholdsFail(res.Metrics, j.spec.Output); why != "" {

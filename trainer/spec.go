@@ -27,6 +27,9 @@ type Spec struct {
 	Output      Output                   `yaml:"output" doc:"Where the trained model is published."`
 	OnBadRecord string                   `yaml:"on_bad_record" doc:"What a record that does not fit the schema does: fail (default; the error names topic, partition, offset or file and line, and the field), skip (counted and reported), or dead_letter (skipped and appended to dead_letter_topic)."`
 	DeadLetter  string                   `yaml:"dead_letter_topic" doc:"The log topic bad records go to with on_bad_record: dead_letter."`
+	Trigger     *Trigger                 `yaml:"trigger" doc:"When flint driver (or flint train --follow) runs the job again: every interval, every N new records on the source topic, or both (whichever comes first). Runs of one job never overlap; a trigger that fires during a run is coalesced into one run after it."`
+	WarmStart   *bool                    `yaml:"warm_start" doc:"Start the fit from the parameters of the model's previous version (the version behind promote.alias, else the latest) when it has the same algorithm and shape: linear_regression, logistic_regression, linear_svc (coefficients), kmeans (centres) and mlp (weights). Default true for a job with a trigger, else false. The result reports the iterations used and those saved against the newest cold fit recorded in the model's history."`
+	Promote     *Promote                 `yaml:"promote" doc:"Champion/challenger promotion: the new version and the version behind the alias are scored on the same most recent records, held out of training by time; the alias moves only if the new version is better by the margin and passes output.min and output.max. Every decision, with both metrics, is recorded in the model's alias history (flint models history)."`
 
 	file string         // the file the spec was read from, for CheckSources
 	pos  map[string]Pos // field path → position, for CheckSources
@@ -43,6 +46,8 @@ type Source struct {
 	Partitions int `yaml:"partitions" doc:"Dataset partitions the files are cut into (default one per worker). Results depend on the partitioning only: fix it to train the same model bit for bit on any number of workers, in process or remote."`
 	// Header skips the first line of each file.
 	Header bool `yaml:"header" doc:"Skip the first line of each file (a CSV header)."`
+	// Window bounds a topic source to its most recent records.
+	Window *Window `yaml:"window" doc:"Read only the most recent records of the topic: records (the last N of each partition) or last (a duration of log time before the run starts). Not with from or to."`
 }
 
 // Evaluation says how the model is judged and its hyper-parameters chosen.
@@ -265,6 +270,7 @@ func (s *Spec) validate(d *decoder) {
 		d.at("engine.workers", "must not be negative, got %d", s.Engine.Workers)
 	}
 	s.validateOutput(d, name, a)
+	s.validateLoop(d, name, a)
 }
 
 // checkSource checks a source section; test says it is evaluation.test,

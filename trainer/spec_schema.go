@@ -159,6 +159,8 @@ func typeName(t reflect.Type) string {
 	switch {
 	case t == reflect.TypeOf(ByteSize(0)):
 		return "size"
+	case t == reflect.TypeOf(time.Duration(0)):
+		return "duration"
 	case t == reflect.TypeOf(features.FieldType("")):
 		return "string"
 	}

@@ -150,6 +150,10 @@ at --listen, and that takes training jobs over HTTP at --http:
   GET /v1/jobs/ID/events, GET /v1/workers, GET /metrics, GET /healthz  (docs/driver.md)
 
 "flint train --driver http://HOST:PORT -f job.yaml" submits a job and follows it.
+A spec with a trigger (every, records) is a triggered job: it runs at once and
+again each time its trigger fires, kept in the store (triggers/NAME.json) so a
+restarted driver goes on with it; GET /v1/triggers lists them, DELETE
+/v1/triggers/NAME stops one.
 Jobs run one at a time (--max-concurrent) on the workers, each once at least
 --min-workers are alive, and publish to the model store (--store). Each job's
 record (jobs/ID.json) and optimiser checkpoints (every --checkpoint-every

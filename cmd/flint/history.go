@@ -56,6 +56,11 @@ func newModelsHistoryCmd(s streams) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "history MODEL",
 		Short: "Show every alias decision of a model: moves, removals, moves held back, who and why",
+		Long: `Show every alias decision of a model: moves, removals and moves held back, who made
+them and why. A training job's champion/challenger promotion (its promote section)
+shows, as COMPARED, the metric of the new version and of the version behind the
+alias on the same held-out records, the margin and the number of rows, whether
+the alias moved or not.`,
 		Example: `  flint models history fraud
   flint models history fraud --alias production`,
 		Args: cobra.ExactArgs(1),
@@ -70,12 +75,13 @@ func newModelsHistoryCmd(s streams) *cobra.Command {
 					return nil
 				}
 				w := tabwriter.NewWriter(s.out, 0, 4, 2, ' ', 0)
-				fmt.Fprintln(w, "TIME\tALIAS\tCHANGE\tBY\tWHY")
+				fmt.Fprintln(w, "TIME\tALIAS\tCHANGE\tCOMPARED\tBY\tWHY")
 				for _, e := range m.History {
 					if alias != "" && e.Alias != alias {
 						continue
 					}
-					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", e.Time.UTC().Format(time.RFC3339), e.Alias, change(e), orDefault(e.Actor, "-"), orDefault(e.Reason, "-"))
+					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", e.Time.UTC().Format(time.RFC3339), e.Alias, change(e), compared(e),
+						orDefault(e.Actor, "-"), orDefault(e.Reason, "-"))
 				}
 				return w.Flush()
 			})
@@ -101,4 +107,17 @@ func change(e models.AliasEvent) string {
 		return fmt.Sprintf("→ %d", e.To)
 	}
 	return fmt.Sprintf("%d → %d", e.From, e.To)
+}
+
+// compared describes a promotion's comparison: "logloss v5 11.75 vs v4
+// 0.0917119 (margin 0.01, 300 rows)", or "-".
+func compared(e models.AliasEvent) string {
+	c := e.Comparison
+	switch {
+	case c == nil:
+		return "-"
+	case c.Champion == 0:
+		return fmt.Sprintf("%s v%d %.6g, no champion (%d rows)", c.Metric, e.To, c.ChallengerValue, c.Rows)
+	}
+	return fmt.Sprintf("%s v%d %.6g vs v%d %.6g (margin %v, %d rows)", c.Metric, e.To, c.ChallengerValue, c.Champion, c.ChampionValue, c.Margin, c.Rows)
 }

@@ -33,7 +33,8 @@ type trainOptions struct {
 	wait       time.Duration // with --listen: how long to wait for them
 	tlsCert    string
 	tlsKey     string
-	checkpoint int // iterations between checkpoints in the store; 0: none
+	checkpoint int  // iterations between checkpoints in the store; 0: none
+	follow     bool // run the job each time its trigger fires, until Ctrl-C
 }
 
 func newTrainCmd(s streams) *cobra.Command {
@@ -63,12 +64,20 @@ kill, Ctrl-C) resumes from it, on the records the first run read.
 With --listen, this process is the driver: it waits for --workers worker
 processes ("flint worker --driver ADDR") to register, runs the job on them —
 each reads its own partitions from the --log (kafka:, or the embedded dir: log,
-read-only beside this process) — and stops when the job ends.`,
+read-only beside this process) — and stops when the job ends.
+
+With --follow, a job whose spec has a trigger (every, records) runs now and
+again each time the trigger fires, until Ctrl-C: runs never overlap, and a
+trigger that fires during a run is coalesced into one run after it. Each run
+pins the offsets it reads in the version's lineage; with warm_start (the
+default for a triggered job) it starts from the previous version, and with
+promote it moves the alias only if it beats the version behind it.`,
 		Example: `  flint train -f examples/fashion-logreg.yaml
   flint train -f job.yaml --dry-run
   flint --log kafka:localhost:9092 --store s3://localhost:9000/models train -f job.yaml
   flint train --driver http://127.0.0.1:8081 -f job.yaml
-  flint train --listen :7077 --workers 3 -f job.yaml`,
+  flint train --listen :7077 --workers 3 -f job.yaml
+  flint train --follow -f examples/houses-triggered.yaml`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if o.file == "" {
@@ -83,6 +92,7 @@ read-only beside this process) — and stops when the job ends.`,
 	cmd.Flags().StringVar(&o.secretFile, "secret-file", "", "with --driver: file holding the cluster secret the driver asks for (default $"+envClusterSecret+")")
 	cmd.Flags().StringVar(&o.tlsCA, "tls-ca", "", "with an https:// --driver: CA certificates (PEM) its certificate must chain to (default the system roots); with --listen, the CA of the workers' certificates")
 	cmd.Flags().IntVar(&o.checkpoint, "checkpoint-every", 0, "save the optimiser state to the model store every N iterations (under checkpoints/NAME), and resume from it when the same job is run again after an interruption")
+	cmd.Flags().BoolVar(&o.follow, "follow", false, "run a job with a trigger now and again each time its trigger fires, in the foreground, until Ctrl-C")
 	cmd.Flags().StringVar(&o.listen, "listen", "", "run the job on worker processes that register at this address (this process is their driver)")
 	cmd.Flags().IntVar(&o.workers, "workers", 1, "with --listen: worker processes to wait for before the job starts")
 	cmd.Flags().DurationVar(&o.wait, "wait", 2*time.Minute, "with --listen: how long to wait for --workers to register")
@@ -147,6 +157,10 @@ func runTrain(cmd *cobra.Command, s streams, o trainOptions) error {
 		}
 		defer d.Close()
 		opt.Cluster = d
+	}
+	if o.follow {
+		obs.finish()
+		return runFollow(ctx, s, o.file, data, l, store, opt.Cluster, obs.logger)
 	}
 	res, err := trainer.Run(ctx, spec, opt)
 	obs.finish()
@@ -251,6 +265,20 @@ func printSummary(w io.Writer, r *trainer.Result) {
 			refit = "the search's model (refit: false)"
 		}
 		fmt.Fprintf(w, "  best grid point: %s, %s\n", r.Best, refit)
+	}
+	if ws := r.WarmStart; ws != nil {
+		switch {
+		case ws.From == 0:
+			fmt.Fprintf(w, "  warm start: none (%s)\n", ws.Note)
+		case ws.ColdIterations > 0:
+			fmt.Fprintf(w, "  warm start: from version %d, %d iterations; %d saved against version %d's cold fit (%d iterations)\n",
+				ws.From, ws.Iterations, ws.Saved, ws.ColdVersion, ws.ColdIterations)
+		default:
+			fmt.Fprintf(w, "  warm start: from version %d, %d iterations (%s)\n", ws.From, ws.Iterations, ws.Note)
+		}
+	}
+	if p := r.Promotion; p != nil {
+		fmt.Fprintf(w, "  promotion to %s: %s\n", p.Alias, p.Reason)
 	}
 	switch {
 	case r.Alias != "":

@@ -106,6 +106,13 @@ type Config struct {
 	// stopped (Progress.Stop). It should return quickly.
 	Progress func(Progress)
 
+	// InitialParams, when not nil, are the starting weights and biases
+	// (Model.Params layout) instead of the seeded random draw: a warm
+	// start from an earlier network of the same layer sizes. Train fails,
+	// naming both lengths, when it does not fit the network. Resume, when
+	// set too, takes precedence.
+	InitialParams []float64
+
 	// Checkpointing (CheckpointEvery, Checkpoint, Resume) hands the run's
 	// State to Checkpoint after every CheckpointEvery-th iteration that
 	// does not end training, on the goroutine that called Train, and

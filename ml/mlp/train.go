@@ -116,6 +116,12 @@ func newTraining(ctx context.Context, x cluster.Executor, ds *cluster.Dataset, c
 	t := &training{cfg: cfg, x: x, ds: ds, rows: scan.Rows, res: &Result{}, best: math.Inf(1)}
 	t.sizes = append(append([]int{ds.Cols()}, cfg.Hidden...), outputs)
 	t.params = initParams(t.sizes, cfg.Activation, cfg.Seed)
+	if w := cfg.InitialParams; w != nil {
+		if len(w) != len(t.params) {
+			return nil, fmt.Errorf("mlp: Config.InitialParams has %d values; a network of layer sizes %v has %d", len(w), t.sizes, len(t.params))
+		}
+		copy(t.params, w)
+	}
 	stats := ds.Stats()
 	partRows := make([]int, len(stats))
 	for i, s := range stats {

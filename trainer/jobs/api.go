@@ -75,6 +75,8 @@ const DefaultMaxSpecBytes = 1 << 20
 //	DELETE /v1/jobs/:id         cancel it → 200 canceled (202 while it stops), 409 if finished
 //	GET    /v1/jobs/:id/events  the job's state as newline-delimited JSON, a line per change, until it ends
 //	GET    /v1/workers          the cluster's worker processes
+//	GET    /v1/triggers         the triggered jobs the driver follows (a spec with a trigger, POSTed to /v1/jobs)
+//	DELETE /v1/triggers/:name   stop following one (a run in progress goes on)
 //	GET    /metrics             Prometheus metrics (APIConfig.Metrics), when set
 //	GET    /healthz             200 while the manager takes jobs
 //
@@ -134,6 +136,8 @@ func NewAPI(cfg APIConfig) *API {
 	v1.DELETE("/jobs/:id", a.cancel)
 	v1.GET("/jobs/:id/events", a.events)
 	v1.GET("/workers", a.workers)
+	v1.GET("/triggers", a.triggers)
+	v1.DELETE("/triggers/:name", a.stopTrigger)
 	a.echo = e
 	return a
 }
@@ -377,4 +381,24 @@ func (a *API) workers(c echo.Context) error {
 		ws = append(ws, a.cfg.Workers()...)
 	}
 	return c.JSON(http.StatusOK, WorkerList{Workers: ws})
+}
+
+// TriggerList is the body of GET /v1/triggers.
+type TriggerList struct {
+	Triggers []TriggerStatus `json:"triggers"`
+}
+
+func (a *API) triggers(c echo.Context) error {
+	return c.JSON(http.StatusOK, TriggerList{Triggers: a.m.Triggers()})
+}
+
+func (a *API) stopTrigger(c echo.Context) error {
+	name := c.Param("name")
+	if err := a.m.StopTrigger(c.Request().Context(), name); err != nil {
+		if errors.Is(err, ErrNotFound) {
+			return apiErrorf(http.StatusNotFound, "no triggered job %q", name)
+		}
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
 }

@@ -21,6 +21,20 @@
 // to ManagerConfig.MaxAttempts. A final state is written to the store, and
 // the job's checkpoints deleted, before anyone watching the job sees it.
 //
+// # Triggered jobs
+//
+// A spec with a trigger (every, records) is a triggered job: Submit runs it
+// at once and keeps it in the store as triggers/<name>.json, and a
+// goroutine of the Manager checks the trigger every
+// ManagerConfig.TriggerPoll (the interval since the last run started, on
+// ManagerConfig.Clock; the records appended to the source topic past the
+// offsets the latest version read) and queues a run (a Job whose Trigger
+// says why) when it is due. Runs of one job never overlap: a firing
+// during a run is coalesced into at most one run after it, if the trigger
+// is still due then. A new Manager on the store follows the triggered
+// jobs kept there; StopTrigger ends one; Follow runs one in the
+// foreground without keeping it (flint train --follow).
+//
 // # Retries
 //
 // An attempt that fails for a transient reason — an error wrapping

@@ -23,7 +23,10 @@ type Job struct {
 	// File is the file name the spec's problems were reported against.
 	File string `json:"file"`
 	// Spec is the YAML text submitted. Lists and event streams leave it out.
-	Spec      string    `json:"spec,omitempty"`
+	Spec string `json:"spec,omitempty"`
+	// Trigger is set on a run of a triggered job (a spec with a trigger):
+	// why it ran, e.g. "1000 new records" or "10m0s since the last run".
+	Trigger   string    `json:"trigger,omitempty"`
 	State     State     `json:"state"`
 	Submitted time.Time `json:"submitted"`
 	// Started is when the latest attempt started.
@@ -87,6 +90,40 @@ type Result struct {
 	Skipped     int                `json:"skipped,omitempty"`
 	DeadLetter  int                `json:"dead_letter,omitempty"`
 	DurationSec float64            `json:"duration_s"`
+	// WarmStart is the fit's warm start and the iterations it saved.
+	WarmStart *trainer.WarmStart `json:"warm_start,omitempty"`
+	// Promotion is the champion/challenger comparison and its outcome.
+	Promotion *Promotion `json:"promotion,omitempty"`
+}
+
+// Promotion is the JSON form of trainer.Promotion.
+type Promotion struct {
+	Alias           string  `json:"alias"`
+	Metric          string  `json:"metric"`
+	Margin          float64 `json:"margin"`
+	Champion        int     `json:"champion,omitempty"`
+	ChampionValue   Float   `json:"champion_value"`
+	ChallengerValue Float   `json:"challenger_value"`
+	LargerIsBetter  bool    `json:"larger_is_better"`
+	Rows            int     `json:"rows"`
+	Promoted        bool    `json:"promoted"`
+	Reason          string  `json:"reason"`
+}
+
+func newPromotion(p *trainer.Promotion) *Promotion {
+	if p == nil {
+		return nil
+	}
+	return &Promotion{Alias: p.Alias, Metric: p.Metric, Margin: p.Margin, Champion: p.Champion, ChampionValue: Float(p.ChampionValue),
+		ChallengerValue: Float(p.ChallengerValue), LargerIsBetter: p.LargerIsBetter, Rows: p.Rows, Promoted: p.Promoted, Reason: p.Reason}
+}
+
+func (p *Promotion) promotion() *trainer.Promotion {
+	if p == nil {
+		return nil
+	}
+	return &trainer.Promotion{Alias: p.Alias, Metric: p.Metric, Margin: p.Margin, Champion: p.Champion, ChampionValue: float64(p.ChampionValue),
+		ChallengerValue: float64(p.ChallengerValue), LargerIsBetter: p.LargerIsBetter, Rows: p.Rows, Promoted: p.Promoted, Reason: p.Reason}
 }
 
 func newResult(r *trainer.Result) *Result {
@@ -97,7 +134,7 @@ func newResult(r *trainer.Result) *Result {
 	return &Result{Model: r.Model, Version: r.Version, Alias: r.Alias, AliasHeld: r.AliasHeld, Algorithm: r.Algorithm,
 		Metrics: m, Best: r.Best, Trials: r.Trials, Refit: r.Refit, EvaluatedOn: r.EvaluatedOn, Iterations: r.Iterations, Stop: r.Stop,
 		Rows: r.Rows, TrainRows: r.TrainRows, TestRows: r.TestRows, Skipped: r.Skipped,
-		DeadLetter: r.DeadLetter, DurationSec: r.Duration.Seconds()}
+		DeadLetter: r.DeadLetter, DurationSec: r.Duration.Seconds(), WarmStart: r.WarmStart, Promotion: newPromotion(r.Promotion)}
 }
 
 // Result converts back to a trainer.Result (without the lineage, which is
@@ -110,7 +147,7 @@ func (r *Result) Result() *trainer.Result {
 	return &trainer.Result{Model: r.Model, Version: r.Version, Alias: r.Alias, AliasHeld: r.AliasHeld, Algorithm: r.Algorithm,
 		Metrics: m, Best: r.Best, Trials: r.Trials, Refit: r.Refit, EvaluatedOn: r.EvaluatedOn, Iterations: r.Iterations, Stop: r.Stop,
 		Rows: r.Rows, TrainRows: r.TrainRows, TestRows: r.TestRows, Skipped: r.Skipped,
-		DeadLetter: r.DeadLetter, Duration: time.Duration(r.DurationSec * float64(time.Second))}
+		DeadLetter: r.DeadLetter, Duration: time.Duration(r.DurationSec * float64(time.Second)), WarmStart: r.WarmStart, Promotion: r.Promotion.promotion()}
 }
 
 // Float is a float64 that encodes NaN and ±Inf (a diverged loss, an

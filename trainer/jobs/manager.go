@@ -111,6 +111,12 @@ type ManagerConfig struct {
 	// retries then wait 75 s together, so an outage of a minute is survived
 	// even when every attempt fails at once.
 	RetryBackoff time.Duration
+	// Clock is the time triggered jobs read; nil means the real clock.
+	Clock Clock
+	// TriggerPoll is how often a triggered job checks its trigger: the
+	// interval since its last run and the records appended to its source
+	// topic. 0 means 1 s.
+	TriggerPoll time.Duration
 }
 
 func (c ManagerConfig) withDefaults() ManagerConfig {
@@ -135,6 +141,12 @@ func (c ManagerConfig) withDefaults() ManagerConfig {
 	if c.RetryBackoff == 0 {
 		c.RetryBackoff = 3 * time.Second
 	}
+	if c.Clock == nil {
+		c.Clock = realClock{}
+	}
+	if c.TriggerPoll == 0 {
+		c.TriggerPoll = defaultTriggerPoll
+	}
 	return c
 }
 
@@ -151,6 +163,9 @@ func (c ManagerConfig) validate() error {
 	}
 	if c.MaxAttempts < 0 {
 		errs = append(errs, fmt.Errorf("ManagerConfig.MaxAttempts must be >= 0, got %d", c.MaxAttempts))
+	}
+	if c.TriggerPoll < 0 {
+		errs = append(errs, fmt.Errorf("ManagerConfig.TriggerPoll must be >= 0, got %v", c.TriggerPoll))
 	}
 	if c.RetryFor < 0 || c.RetryBackoff < 0 {
 		errs = append(errs, fmt.Errorf("ManagerConfig.RetryFor and RetryBackoff must be >= 0, got %v and %v", c.RetryFor, c.RetryBackoff))
@@ -183,7 +198,9 @@ type Manager struct {
 	running int
 	lastID  string
 	closed  bool
-	wg      sync.WaitGroup // job goroutines, and Submit and Cancel while they write
+	// triggers are the triggered jobs followed, by name.
+	triggers map[string]*trigger
+	wg       sync.WaitGroup // job goroutines, and Submit and Cancel while they write
 }
 
 type entry struct {
@@ -191,6 +208,7 @@ type entry struct {
 	cancel  context.CancelCauseFunc // guarded by Manager.mu; set while running
 	changed chan struct{}           // guarded by Manager.mu; closed and replaced on every change
 	resumed bool                    // guarded by Manager.mu; queued again by NewManager
+	readTo  map[int]int64           // guarded by Manager.mu; a succeeded run's offsets read up to, per partition
 
 	saveMu sync.Mutex  // serialises writes of the record, so the last write has the latest state
 	dirty  atomic.Bool // progress changed since the record was last written
@@ -223,7 +241,7 @@ func NewManager(ctx context.Context, cfg ManagerConfig) (*Manager, error) {
 		return nil, err
 	}
 	m := &Manager{cfg: cfg, log: cfg.Logger, closing: make(chan struct{}), saveEvery: progressEvery, jobs: map[string]*entry{},
-		metrics: newManagerMetrics()}
+		metrics: newManagerMetrics(), triggers: map[string]*trigger{}}
 	resume, err := m.load(ctx)
 	if err != nil {
 		return nil, err
@@ -255,6 +273,10 @@ func NewManager(ctx context.Context, cfg ManagerConfig) (*Manager, error) {
 	m.mu.Lock()
 	m.schedule()
 	m.mu.Unlock()
+	if err := m.loadTriggers(ctx); err != nil {
+		m.Close()
+		return nil, err
+	}
 	return m, nil
 }
 
@@ -306,77 +328,6 @@ func (m *Manager) load(ctx context.Context) ([]*entry, error) {
 		return strings.Compare(a.job.ID, b.job.ID)
 	})
 	return resume, nil
-}
-
-// Submit validates a job spec (file names it in error positions) and queues
-// the job. A spec with problems returns SpecErrors, every problem at once,
-// and queues nothing.
-func (m *Manager) Submit(ctx context.Context, file string, spec []byte) (Job, error) {
-	if file == "" {
-		file = "job.yaml"
-	}
-	s, err := trainer.ParseSpec(file, spec)
-	if err != nil {
-		return Job{}, err
-	}
-	if m.cfg.Log != nil && m.cfg.LogReadOnly && s.DeadLetter != "" {
-		return Job{}, trainer.SpecErrors{{File: file, Path: "dead_letter_topic",
-			Msg: fmt.Sprintf("this driver reads its log read-only and cannot write dead letters to topic %q (use --log kafka:HOST:PORT, or on_bad_record: skip)", s.DeadLetter)}}
-	}
-	if m.cfg.Log == nil {
-		var errs trainer.SpecErrors
-		if s.Source.Topic != "" {
-			errs = append(errs, trainer.SpecError{File: file, Path: "source.topic",
-				Msg: fmt.Sprintf("this driver has no log its workers can read topic %q from (start it with --log kafka:HOST:PORT); use source.files", s.Source.Topic)})
-		}
-		if s.DeadLetter != "" {
-			errs = append(errs, trainer.SpecError{File: file, Path: "dead_letter_topic",
-				Msg: fmt.Sprintf("this driver has no log to write dead letters to topic %q (start it with --log kafka:HOST:PORT)", s.DeadLetter)})
-		}
-		if len(errs) > 0 {
-			return Job{}, errs
-		}
-	}
-
-	m.mu.Lock()
-	if m.closed {
-		m.mu.Unlock()
-		return Job{}, ErrClosed
-	}
-	m.wg.Add(1)
-	m.mu.Unlock()
-	defer m.wg.Done()
-
-	now := time.Now().UTC()
-	j := Job{Name: s.Name, File: file, Spec: string(spec), State: Queued, Submitted: now}
-	// Claim an id no other job has: the record is created only if its key
-	// is free, which also holds against another process sharing the store.
-	for range 100 {
-		m.mu.Lock()
-		j.ID = m.nextID(now)
-		m.mu.Unlock()
-		data, err := json.Marshal(j)
-		if err != nil {
-			return Job{}, err
-		}
-		_, err = m.cfg.Store.PutIf(ctx, jobKey(j.ID), data, "")
-		if errors.Is(err, models.ErrConflict) {
-			continue
-		}
-		if err != nil {
-			return Job{}, fmt.Errorf("jobs: write job record %s: %w", jobKey(j.ID), err)
-		}
-		e := &entry{job: j, changed: make(chan struct{})}
-		m.mu.Lock()
-		m.jobs[j.ID] = e
-		m.queue = append(m.queue, e)
-		m.schedule()
-		j = e.job
-		m.mu.Unlock()
-		m.log.Info("jobs: job submitted", "job", j.ID, "name", j.Name)
-		return j, nil
-	}
-	return Job{}, fmt.Errorf("jobs: no free job id after 100 tries (last %s)", j.ID)
 }
 
 // schedule starts queued jobs while fewer than MaxConcurrent run. Called
@@ -575,6 +526,9 @@ func (m *Manager) Close() error {
 			if e.cancel != nil {
 				e.cancel(errClosing)
 			}
+		}
+		for _, t := range m.triggers {
+			t.stop()
 		}
 	}
 	m.mu.Unlock()

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime/debug"
+	"slices"
 	"time"
 
 	"github.com/flintml/flint/ml"
@@ -62,6 +63,9 @@ func (m *Manager) run(ctx context.Context, e *entry) {
 	e.cancel = nil
 	if next.State.Final() {
 		next.CancelRequested = next.CancelRequested || e.job.CancelRequested
+		if res != nil && err == nil {
+			e.readTo = readTo(res)
+		}
 		e.job = next
 		m.changedLocked(e)
 	}
@@ -76,6 +80,18 @@ func (m *Manager) run(ctx context.Context, e *entry) {
 	case Canceled:
 		logger.Info("jobs: job canceled")
 	}
+}
+
+// readTo is the offset a run read up to in each partition of its source
+// topic, training and held-out records together.
+func readTo(res *trainer.Result) map[int]int64 {
+	out := map[int]int64{}
+	for _, s := range append(slices.Clone(res.Lineage), res.Holdout...) {
+		if s.Kind == "log" {
+			out[s.Partition] = max(out[s.Partition], s.To)
+		}
+	}
+	return out
 }
 
 // attempt runs one attempt of a job, recording its start and progress.
