@@ -163,3 +163,81 @@ func TestCachedFitRefuses(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkPrepare turns 5 000 Fashion-shaped CSV records (784 values)
+// into min-max-scaled feature rows both ways: a scan to fit then a load
+// through the fitted pipeline (parse=twice), and the raw rows cached, the
+// scaler fitted from them and the rows transformed in place (parse=once).
+//
+//	go test ./features -run '^$' -bench Prepare -benchtime 5x
+func BenchmarkPrepare(b *testing.B) {
+	const n, dim = 5000, 784
+	r := rand.New(rand.NewPCG(1, 2))
+	var sb strings.Builder
+	for i := 0; i < n; i++ {
+		fmt.Fprintf(&sb, "%d,", r.IntN(10))
+		for j := 0; j < dim; j++ {
+			if j > 0 {
+				sb.WriteByte(' ')
+			}
+			fmt.Fprint(&sb, r.IntN(256))
+		}
+		sb.WriteByte('\n')
+	}
+	path := filepath.Join(b.TempDir(), "pixels.csv")
+	if err := os.WriteFile(path, []byte(sb.String()), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	schema := Schema{Format: "csv", Fields: []Field{{Name: "label", Type: Numeric}, {Name: "pixels", Type: Vector, Dim: dim}}, Label: "label"}
+	spec := []TransformSpec{{Type: "minmax_scaler", Inputs: []string{"pixels"}, Output: "scaled"}}
+	ctx := context.Background()
+	for _, once := range []bool{false, true} {
+		name := "parse=twice"
+		if once {
+			name = "parse=once"
+		}
+		b.Run(name, func(b *testing.B) {
+			e := cluster.NewEngine(cluster.Config{Workers: 2})
+			defer e.Close()
+			b.SetBytes(int64(sb.Len()))
+			for b.Loop() {
+				p, _ := New(schema, spec)
+				src, err := cluster.PlanFiles([]string{path}, cluster.FileOptions{Format: cluster.Format{Kind: "csv"}, Partitions: 4})
+				if err != nil {
+					b.Fatal(err)
+				}
+				var ds *cluster.Dataset
+				if once {
+					fm, _ := p.RawFormat(false)
+					for i := range src {
+						src[i].Format = fm
+					}
+					raw, err := e.LoadSources(ctx, nil, "raw", src)
+					if err != nil {
+						b.Fatal(err)
+					}
+					if _, err := p.FitCached(ctx, e, raw); err != nil {
+						b.Fatal(err)
+					}
+					if ds, err = p.TransformCached(ctx, e, raw, "rows", false); err != nil {
+						b.Fatal(err)
+					}
+					e.Drop(raw)
+				} else {
+					if _, err := p.Fit(ctx, e, nil, src, FitOptions{}); err != nil {
+						b.Fatal(err)
+					}
+					fm, _ := p.Format(false)
+					for i := range src {
+						src[i].Format = fm
+					}
+					if ds, err = e.LoadSources(ctx, nil, "rows", src); err != nil {
+						b.Fatal(err)
+					}
+				}
+				e.Drop(ds)
+			}
+			b.ReportMetric(float64(b.N*n)/b.Elapsed().Seconds(), "records/s")
+		})
+	}
+}
