@@ -95,6 +95,9 @@ func (j *job) prepareCached(ctx context.Context, pipe *features.Pipeline, env *f
 		return nil, err
 	}
 	defer j.engine.Drop(rds) // the feature rows take its memory over
+	if rds.Rows() == 0 {
+		return nil, errors.New("trainer: the source holds no valid records")
+	}
 	j.obs.Phase("fitting feature transforms")
 	fitRep, err := pipe.FitCached(ctx, j.engine, rds)
 	if err != nil {
