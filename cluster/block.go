@@ -10,8 +10,10 @@ import (
 // A block is dense or sparse. Dense: X holds Rows*Cols values, row-major, so
 // element (i, j) is X[i*Cols+j]. Sparse (CSR): row i's non-zeros are
 // Ind[Ptr[i]:Ptr[i+1]] (column indices, increasing) with values
-// Val[Ptr[i]:Ptr[i+1]], and X is nil. A block is never modified after it is
-// cached; tasks read it concurrently.
+// Val[Ptr[i]:Ptr[i+1]], and X is nil. A block is not modified after it is
+// cached (tasks read it concurrently), with one exception: a consuming split
+// (SplitArg.Consume) reorders its rows once, for a dataset about to be
+// dropped.
 type Block struct {
 	Rows, Cols int
 	X          []float64
@@ -26,6 +28,8 @@ type Block struct {
 	// Skipped counts records the decoder skipped as bad (by policy) while
 	// building the block.
 	Skipped int
+
+	arranged *arrangement // set once a consuming split reordered the rows
 }
 
 // Sparse reports whether the block is in CSR form.

@@ -85,10 +85,23 @@ func (t *Transform[A]) apply(ctx context.Context, part Part, arg any) (*Block, e
 // each row: the rows with Lo <= u < Hi, or all the others when Complement
 // is set. A random split is [0, f) and its complement; fold i of k is
 // [i/k, (i+1)/k).
+//
+// With Consume the selection copies nothing: it rearranges the parent's
+// rows within each partition, the rows in [Lo, Hi) first and the others
+// after them, each group in its original order, and returns a view of its
+// side that shares the parent's memory. Both sides of one split (the same
+// Seed, Lo and Hi, with and without Complement) share the one
+// rearrangement, so the two together hold exactly the parent's memory once.
+// The parent then keeps the same rows in the new order: a caller that
+// consumes a dataset this way drops it after taking the sides and runs
+// nothing else on it, and a second consuming split of it with another range
+// fails. The rows of each side, and their order, are those a copying split
+// gives, so results are the same either way.
 type SplitArg struct {
 	Seed       uint64
 	Lo, Hi     float64
 	Complement bool
+	Consume    bool
 }
 
 // splitTransform keeps the rows of one side of a seeded random split. A
@@ -98,6 +111,19 @@ var splitTransform = RegisterTransform(&Transform[SplitArg]{
 	Name: "cluster.randomSplit",
 	Apply: func(_ context.Context, part Part, a *SplitArg) (*Block, error) {
 		b := part.Block
+		if a.Consume {
+			n, err := arrange(b, part.Index, a)
+			if err != nil {
+				return nil, err
+			}
+			if a.Complement {
+				return b.Slice(n, b.Rows), nil
+			}
+			return b.Slice(0, n), nil
+		}
+		if b.arranged != nil {
+			return nil, b.arranged.reused(part.Index)
+		}
 		var nb *Builder
 		if b.Sparse() {
 			nb = NewSparseBuilder(b.Cols)
@@ -125,17 +151,34 @@ var splitTransform = RegisterTransform(&Transform[SplitArg]{
 })
 
 // RandomSplit splits ds into two datasets holding about fraction and
-// 1-fraction of the rows, chosen by seed. It is deterministic.
+// 1-fraction of the rows, chosen by seed. It is deterministic. Both
+// datasets are copies; ds is left as it was.
 func RandomSplit(ctx context.Context, x Deriver, ds *Dataset, fraction float64, seed uint64) (first, second *Dataset, err error) {
+	return randomSplit(ctx, x, ds, fraction, seed, false)
+}
+
+// SplitConsuming splits ds as RandomSplit does, into the same rows in the
+// same order, without copying them: both datasets are views of ds's
+// memory (SplitArg.Consume), and ds is dropped. Nothing may run on ds
+// while it is being split; on an error ds is dropped too.
+func SplitConsuming(ctx context.Context, x Cluster, ds *Dataset, fraction float64, seed uint64) (first, second *Dataset, err error) {
+	defer x.Drop(ds)
+	return randomSplit(ctx, x, ds, fraction, seed, true)
+}
+
+func randomSplit(ctx context.Context, x Deriver, ds *Dataset, fraction float64, seed uint64, consume bool) (first, second *Dataset, err error) {
 	if !(fraction > 0 && fraction < 1) {
 		return nil, nil, fmt.Errorf("cluster: split fraction %v must be in (0, 1)", fraction)
 	}
-	first, err = Select(ctx, x, ds, ds.name+"[split a]", SplitArg{Seed: seed, Lo: 0, Hi: fraction})
+	first, err = Select(ctx, x, ds, ds.name+"[split a]", SplitArg{Seed: seed, Lo: 0, Hi: fraction, Consume: consume})
 	if err != nil {
 		return nil, nil, err
 	}
-	second, err = Select(ctx, x, ds, ds.name+"[split b]", SplitArg{Seed: seed, Lo: 0, Hi: fraction, Complement: true})
+	second, err = Select(ctx, x, ds, ds.name+"[split b]", SplitArg{Seed: seed, Lo: 0, Hi: fraction, Complement: true, Consume: consume})
 	if err != nil {
+		if d, ok := x.(interface{ Drop(*Dataset) }); ok {
+			d.Drop(first)
+		}
 		return nil, nil, err
 	}
 	return first, second, nil

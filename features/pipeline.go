@@ -595,6 +595,13 @@ func (t *Transformer) Transform(dst []float64, row Row) error {
 			}
 		}
 	}
+	return t.transformFrame(dst)
+}
+
+// transformFrame applies the stages to the frame, whose field slots are
+// loaded, and writes the feature vector into dst (length Width).
+func (t *Transformer) transformFrame(dst []float64) error {
+	p := t.p
 	for _, st := range p.Stages {
 		if err := t.apply(st); err != nil {
 			return err

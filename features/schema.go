@@ -1,6 +1,7 @@
 package features
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -357,8 +358,9 @@ func (s *Schema) decodeCSV(row Row, data []byte) error {
 	if s.Delimiter != "" {
 		delim = s.Delimiter
 	}
-	line := strings.TrimRight(string(data), "\r\n")
-	cells := splitCSV(line, delim[0])
+	if b := bytes.TrimRight(data, "\r\n"); bytes.IndexByte(b, '"') < 0 {
+		return s.decodeCSVBytes(row, b, delim[0])
+	}
 	cols := s.Columns
 	if len(cols) == 0 {
 		cols = make([]string, len(s.Fields))
@@ -366,6 +368,11 @@ func (s *Schema) decodeCSV(row Row, data []byte) error {
 			cols[i] = f.Name
 		}
 	}
+	return s.decodeCSVCells(row, splitCSV(strings.TrimRight(string(data), "\r\n"), delim[0]), cols)
+}
+
+// decodeCSVCells sets row from a record's cells, named by cols.
+func (s *Schema) decodeCSVCells(row Row, cells, cols []string) error {
 	if len(cells) != len(cols) {
 		return &FieldError{Err: fmt.Errorf("%d columns, want %d", len(cells), len(cols))}
 	}

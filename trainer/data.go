@@ -17,8 +17,14 @@ import (
 type data interface {
 	// rows is the number of rows (or ratings).
 	rows() int
-	// split divides the rows into the rest and about frac of them held out.
+	// split divides the rows into the rest and about frac of them held out,
+	// leaving the receiver as it was.
 	split(ctx context.Context, frac float64, seed uint64) (rest, held data, err error)
+	// splitOff divides the rows as split does, into the same halves, but
+	// consumes the receiver: the halves share its memory where they can
+	// (rowsData's are views of the cached blocks, nothing is copied) and
+	// the receiver is released, so it must not be used again.
+	splitOff(ctx context.Context, frac float64, seed uint64) (rest, held data, err error)
 	// folds makes k seeded folds.
 	folds(ctx context.Context, k int, seed uint64) ([]fold, error)
 	// drop releases what the data holds on the cluster.
@@ -51,6 +57,14 @@ func (r rowsData) split(ctx context.Context, frac float64, seed uint64) (data, d
 	return rowsData{r.x, rest}, rowsData{r.x, held}, nil
 }
 
+func (r rowsData) splitOff(ctx context.Context, frac float64, seed uint64) (data, data, error) {
+	rest, held, err := cluster.SplitConsuming(ctx, r.x, r.ds, 1-frac, seed)
+	if err != nil {
+		return nil, nil, err
+	}
+	return rowsData{r.x, rest}, rowsData{r.x, held}, nil
+}
+
 func (r rowsData) folds(ctx context.Context, k int, seed uint64) ([]fold, error) {
 	fs, err := ml.KFold(ctx, r.x, r.ds, k, seed)
 	if err != nil {
@@ -73,6 +87,12 @@ func (r ratingsData) rows() int { return len(r) }
 func (r ratingsData) split(_ context.Context, frac float64, seed uint64) (data, data, error) {
 	held, rest := als.Select(r, seed, 0, frac)
 	return ratingsData(rest), ratingsData(held), nil
+}
+
+// splitOff is split: the ratings are on the driver, and the halves are
+// new slices whatever the receiver becomes.
+func (r ratingsData) splitOff(ctx context.Context, frac float64, seed uint64) (data, data, error) {
+	return r.split(ctx, frac, seed)
 }
 
 func (r ratingsData) folds(_ context.Context, k int, seed uint64) ([]fold, error) {

@@ -69,6 +69,31 @@
 // cached on the workers. Intermediates are dropped as soon as the run no
 // longer needs them.
 //
+// # The data path: parse once, split without copying
+//
+// A job's records are decoded once when its pipeline allows
+// (features.Pipeline.CachedFit: every field numeric or a vector and
+// required, no weight field, transforms only min-max and standard scalers
+// of fields and an assembler): the rows are cached as the fields' raw
+// numbers (Pipeline.RawFormat), the transforms are fitted from the cached
+// floats by a task over the partitions (Pipeline.FitCached, bit for bit
+// what the scan over the records learns), and each cached row is replaced
+// by its feature vector in the same memory (Pipeline.TransformCached); the
+// raw dataset is then dropped. Any other pipeline (imputers, encoders with
+// vocabularies, discretisers, text) keeps the two passes: Pipeline.Fit
+// scans the records, and the rows are decoded again through the fitted
+// pipeline. evaluation.test's records always take the second way, through
+// the pipeline fitted on the job's records. On the parse-once way a bad
+// record is named (source and offset) when it is cached; a row whose
+// features are not finite is named by partition and row.
+//
+// The held-out split (evaluation.test_fraction) takes views, not copies:
+// cluster.SplitConsuming rearranges each partition's rows in place (the
+// training rows first, each side in its original order, so the sides are
+// the rows a copying split gives, in the same order) and drops the unsplit
+// dataset. Cross-validation folds and a grid's validation share still copy
+// (their parent stays in use).
+//
 // # Progress
 //
 // Every fit reports its iterations to the Options.Observer: the

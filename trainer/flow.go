@@ -159,11 +159,10 @@ func (j *job) holdOut(ctx context.Context, all, test data, res *Result) (data, d
 		res.EvaluatedOn = "training rows"
 		return all, nil, nil
 	}
-	train, test, err := all.split(ctx, frac, seedOr(j.spec.Evaluation.Seed))
+	train, test, err := all.splitOff(ctx, frac, seedOr(j.spec.Evaluation.Seed)) // all is released: the halves hold its rows
 	if err != nil {
 		return nil, nil, err
 	}
-	all.drop() // the two halves hold every row
 	if train.rows() == 0 || test.rows() == 0 {
 		return nil, nil, fmt.Errorf("trainer: evaluation.test_fraction %v of %d rows leaves %d to train on and %d to test on; both need rows", frac, all.rows(), train.rows(), test.rows())
 	}

@@ -39,48 +39,26 @@ func (j *job) prepareRows(ctx context.Context, env *fitEnv, sources, testSources
 		}
 		env.features = &e
 	}
-	j.obs.Phase("fitting feature transforms")
 	pipe, err := features.New(spec.Schema, spec.Transforms)
 	if err != nil {
 		return nil, nil, fmt.Errorf("trainer: %w", err)
 	}
-	fitRep, err := pipe.Fit(ctx, j.engine, j.opt.Log, sources, features.FitOptions{SkipBad: j.skipBad()})
-	if err != nil {
-		return nil, nil, fmt.Errorf("trainer: %w", cluster.SummarizeUnavailable("fit of the feature transforms", err))
-	}
-	if fitRep.Bad > 0 {
-		j.log.Warn("trainer: skipping records that do not fit the schema", "count", fitRep.Bad, "examples", fitRep.Examples)
-	}
-	env.pipe = pipe
-	if err := j.deadLetters(ctx, spec.Schema, res, sources, testSources); err != nil {
+	var all data
+	if pipe.CachedFit() {
+		if all, err = j.prepareCached(ctx, pipe, env, sources, testSources, res); err != nil {
+			return nil, nil, err
+		}
+	} else if all, err = j.prepareScanned(ctx, pipe, env, sources, testSources, res); err != nil {
 		return nil, nil, err
 	}
-	j.obs.Phase("caching feature rows")
+	if testSources == nil {
+		return all, nil, nil
+	}
 	format, err := pipe.Format(j.skipBad())
 	if err != nil {
 		return nil, nil, err
 	}
-	withFormat := func(src []cluster.Source) {
-		for i := range src {
-			header := src[i].Format.Header
-			src[i].Format = format
-			src[i].Format.Header = header
-		}
-	}
-	withFormat(sources)
-	ds, err := j.load(ctx, spec.Name, sources)
-	if err != nil {
-		return nil, nil, err
-	}
-	res.Rows, res.Skipped = ds.Rows(), ds.Skipped()
-	if ds.Rows() == 0 {
-		return nil, nil, errors.New("trainer: the source holds no valid records")
-	}
-	all := rowsData{j.engine, ds}
-	if testSources == nil {
-		return all, nil, nil
-	}
-	withFormat(testSources)
+	withFormat(testSources, format)
 	tds, err := j.load(ctx, spec.Name+"[test]", testSources)
 	if err != nil {
 		return nil, nil, err
@@ -93,6 +71,91 @@ func (j *job) prepareRows(ctx context.Context, env *fitEnv, sources, testSources
 		return nil, nil, errors.New("trainer: evaluation.test holds no valid records")
 	}
 	return all, rowsData{j.engine, tds}, nil
+}
+
+// withFormat sets the format of every source, keeping its header flag.
+func withFormat(src []cluster.Source, format cluster.Format) {
+	for i := range src {
+		header := src[i].Format.Header
+		src[i].Format = format
+		src[i].Format.Header = header
+	}
+}
+
+// prepareCached parses the job's records once: it caches their raw field
+// values, fits the transforms from the cached rows and turns them into
+// feature rows in place (features.Pipeline.CachedFit says when it may).
+func (j *job) prepareCached(ctx context.Context, pipe *features.Pipeline, env *fitEnv, sources, testSources []cluster.Source, res *Result) (data, error) {
+	spec := j.spec
+	j.obs.Phase("caching decoded rows")
+	raw, err := pipe.RawFormat(j.skipBad())
+	if err != nil {
+		return nil, err
+	}
+	withFormat(sources, raw)
+	rds, err := j.load(ctx, spec.Name+"[raw]", sources)
+	if err != nil {
+		return nil, err
+	}
+	defer j.engine.Drop(rds) // the feature rows take its memory over
+	if rds.Rows() == 0 {
+		return nil, errors.New("trainer: the source holds no valid records")
+	}
+	j.obs.Phase("fitting feature transforms")
+	fitRep, err := pipe.FitCached(ctx, j.engine, rds)
+	if err != nil {
+		return nil, fmt.Errorf("trainer: %w", err)
+	}
+	if fitRep.Bad > 0 {
+		j.log.Warn("trainer: skipping records that do not fit the schema", "count", fitRep.Bad)
+	}
+	env.pipe = pipe
+	if err := j.deadLetters(ctx, spec.Schema, res, sources, testSources); err != nil {
+		return nil, err
+	}
+	j.obs.Phase("transforming cached rows")
+	ds, err := pipe.TransformCached(ctx, j.engine, rds, spec.Name, j.skipBad())
+	if err != nil {
+		return nil, fmt.Errorf("trainer: %w", err)
+	}
+	res.Rows, res.Skipped = ds.Rows(), ds.Skipped() // the partitions count the records skipped while decoding too
+	if ds.Rows() == 0 {
+		return nil, errors.New("trainer: the source holds no valid records")
+	}
+	return rowsData{j.engine, ds}, nil
+}
+
+// prepareScanned fits the transforms by scanning the job's records, then
+// decodes them again through the fitted pipeline into feature rows.
+func (j *job) prepareScanned(ctx context.Context, pipe *features.Pipeline, env *fitEnv, sources, testSources []cluster.Source, res *Result) (data, error) {
+	spec := j.spec
+	j.obs.Phase("fitting feature transforms")
+	fitRep, err := pipe.Fit(ctx, j.engine, j.opt.Log, sources, features.FitOptions{SkipBad: j.skipBad()})
+	if err != nil {
+		return nil, fmt.Errorf("trainer: %w", cluster.SummarizeUnavailable("fit of the feature transforms", err))
+	}
+	if fitRep.Bad > 0 {
+		j.log.Warn("trainer: skipping records that do not fit the schema", "count", fitRep.Bad, "examples", fitRep.Examples)
+	}
+	env.pipe = pipe
+	if err := j.deadLetters(ctx, spec.Schema, res, sources, testSources); err != nil {
+		return nil, err
+	}
+	j.obs.Phase("caching feature rows")
+	format, err := pipe.Format(j.skipBad())
+	if err != nil {
+		return nil, err
+	}
+	withFormat(sources, format)
+	ds, err := j.load(ctx, spec.Name, sources)
+	if err != nil {
+		return nil, err
+	}
+	res.Rows, res.Skipped = ds.Rows(), ds.Skipped()
+	if ds.Rows() == 0 {
+		return nil, errors.New("trainer: the source holds no valid records")
+	}
+	return rowsData{j.engine, ds}, nil
 }
 
 // deadLetters sends the bad records of every source to the dead-letter

@@ -60,6 +60,29 @@ var (
 		"logistic_regression: {reg_param: 0.01, max_iter: 30}", "linear_svc: {reg_param: 0.01, max_iter: 60}", 1)
 )
 
+// cachedSpec reads the same records through a numeric pipeline of
+// scalers (the colour column skipped), which the trainer fits from the
+// rows cached once (features.Pipeline.CachedFit).
+const cachedSpec = `
+name: clicks-cached
+source: {topic: clicks, split: 2}
+schema:
+  format: csv
+  label: y
+  columns: [y, a, b, c, ""]
+  fields:
+    - {name: y, type: numeric}
+    - {name: a, type: numeric}
+    - {name: b, type: numeric}
+    - {name: c, type: numeric}
+transforms:
+  - {type: minmax_scaler, inputs: [a, b], output: ab}
+  - {type: standard_scaler, inputs: [c], output: cs}
+algorithm:
+  logistic_regression: {reg_param: 0.01, max_iter: 30}
+evaluation: {test_fraction: 0.2, seed: 7, metrics: [auc, accuracy]}
+`
+
 const kmeansSpec = `
 name: blobs
 source: {topic: blobs}
@@ -200,7 +223,7 @@ func TestJobsOnWorkersEqualInProcess(t *testing.T) {
 			jobData(t, l)
 			d := newDriver(t, Config{HeartbeatInterval: 100 * time.Millisecond, HeartbeatTimeout: 5 * time.Second, Log: spec})
 			startWorkers(t, d, 3, "")
-			for _, job := range []struct{ name, spec string }{{"logistic", lrSpec}, {"linear (OWL-QN)", linearSpec}, {"mlp", mlpSpec}, {"kmeans", kmeansSpec}, {"als", alsSpec}, {"naive bayes", nbSpec}, {"linear svm", svmSpec}} {
+			for _, job := range []struct{ name, spec string }{{"logistic", lrSpec}, {"logistic, parsed once", cachedSpec}, {"linear (OWL-QN)", linearSpec}, {"mlp", mlpSpec}, {"kmeans", kmeansSpec}, {"als", alsSpec}, {"naive bayes", nbSpec}, {"linear svm", svmSpec}} {
 				want, wantRes := runJob(t, l, job.spec, nil, nil) // in-process
 				got, gotRes := runJob(t, l, job.spec, d, nil)
 				sameArtifact(t, job.name, got, want, gotRes, wantRes)
@@ -240,7 +263,7 @@ func TestJobSIGKILLMidJobIdenticalModel(t *testing.T) {
 			for _, job := range []struct {
 				name, spec string
 				at         int64
-			}{{"logistic", lrSpec, 5}, {"kmeans", kmeansSpec, 8}, {"als", alsSpec, 6}} {
+			}{{"logistic", lrSpec, 5}, {"logistic, parsed once", cachedSpec, 5}, {"kmeans", kmeansSpec, 8}, {"als", alsSpec, 6}} {
 				want, wantRes := runJob(t, l, job.spec, nil, nil)
 				d := newDriver(t, Config{HeartbeatInterval: 50 * time.Millisecond, HeartbeatTimeout: 2 * time.Second, Log: spec})
 				cmds := startWorkers(t, d, 3, "")

@@ -576,3 +576,33 @@ func TestDeriveEqualsEngine(t *testing.T) {
 	}
 	sameLR(t, fitLR(t, d, c), fitLR(t, e, cRef))
 }
+
+// A consuming split (views of the parent's rows) on workers gives the
+// copying split's rows, and a side whose worker is lost is rebuilt from the
+// source plus the split.
+func TestSplitConsumingEqualsEngine(t *testing.T) {
+	sources := fileSources(t, 4000, 6)
+	e, ref := engineDataset(t, nil, sources)
+	d := newDriver(t, Config{HeartbeatInterval: 50 * time.Millisecond, HeartbeatTimeout: 2 * time.Second})
+	cmds := startWorkers(t, d, 3, "")
+	ctx := context.Background()
+	ds, err := d.Load(ctx, sources, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b, err := cluster.SplitConsuming(ctx, d, ds, 0.7, 11)
+	if err != nil {
+		t.Fatal(err)
+	}
+	aRef, bRef, err := cluster.RandomSplit(ctx, e, ref, 0.7, 11)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Rows() != aRef.Rows() || b.Rows() != bRef.Rows() {
+		t.Fatalf("split %d + %d rows, engine %d + %d", a.Rows(), b.Rows(), aRef.Rows(), bRef.Rows())
+	}
+	sameLR(t, fitLR(t, d, a), fitLR(t, e, aRef))
+	cmds[0].Process.Kill()
+	sameLR(t, fitLR(t, d, b), fitLR(t, e, bRef))
+	sameLR(t, fitLR(t, d, a), fitLR(t, e, aRef))
+}
