@@ -63,6 +63,11 @@ func (j *job) run(ctx context.Context) (*Result, error) {
 		return nil, err
 	}
 
+	profile, err := j.profile(ctx, env, train)
+	if err != nil {
+		return nil, err
+	}
+
 	j.obs.Phase("evaluating")
 	evalOn := test
 	if evalOn == nil {
@@ -94,6 +99,9 @@ func (j *job) run(ctx context.Context) (*Result, error) {
 			return nil, err
 		}
 		art.Extra[stream.ArtifactSection] = sec
+	}
+	if profile != nil {
+		art.Extra[profileSection] = profile
 	}
 	if art.Extra[trainingSection], err = json.Marshal(j.training(j.warm, res)); err != nil {
 		return nil, err

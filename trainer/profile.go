@@ -1,0 +1,71 @@
+package trainer
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/flintml/flint/cluster"
+	"github.com/flintml/flint/features/drift"
+)
+
+// profileSection is the artefact section holding the training rows'
+// profile (drift.Profile as JSON): what a monitor compares served rows
+// with.
+const profileSection = "profile"
+
+// maxProfileCols bounds the feature vectors a profile is taken of: wider
+// ones (feature hashing, TF-IDF) are left without one.
+const maxProfileCols = 4096
+
+type profileArg struct {
+	Every int // take every Every-th row of each partition
+}
+
+type profileRows struct {
+	Cols int
+	X    []float64
+}
+
+// profileTask gathers an evenly spaced sample of the cached feature rows.
+var profileTask = cluster.Register(&cluster.Task[profileArg, profileRows]{
+	Name: "trainer.profile.sample",
+	New:  func(*profileArg) *profileRows { return &profileRows{} },
+	Map: func(_ context.Context, part cluster.Part, b *profileArg, acc *profileRows) error {
+		blk := part.Block
+		if blk.Sparse() || blk.Rows == 0 {
+			return nil
+		}
+		acc.Cols = blk.Cols
+		for i := 0; i < blk.Rows; i += b.Every {
+			acc.X = append(acc.X, blk.Row(i)...)
+		}
+		return nil
+	},
+	Combine: func(dst, src *profileRows) {
+		dst.Cols = max(dst.Cols, src.Cols)
+		dst.X = append(dst.X, src.X...)
+	},
+})
+
+// profile takes the profile of the training rows for the artefact: nil
+// for ratings, sparse rows or vectors wider than maxProfileCols.
+func (j *job) profile(ctx context.Context, env *fitEnv, train data) ([]byte, error) {
+	rd, ok := train.(rowsData)
+	if !ok || env.pipe == nil || env.pipe.Width() > maxProfileCols || rd.rows() == 0 {
+		return nil, nil
+	}
+	every := max(1, (rd.rows()+drift.MaxRows-1)/drift.MaxRows)
+	p, err := cluster.Aggregate(ctx, rd.x, rd.ds, profileTask, &profileArg{Every: every})
+	if err != nil {
+		return nil, fmt.Errorf("trainer: sample the training rows for their profile: %w", err)
+	}
+	if p.Cols == 0 {
+		return nil, nil // sparse rows
+	}
+	prof, err := drift.Build(p.X, p.Cols, env.pipe.FeatureNames())
+	if err != nil {
+		return nil, fmt.Errorf("trainer: %w", err)
+	}
+	return json.Marshal(prof)
+}
