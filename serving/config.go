@@ -12,6 +12,7 @@ import (
 	"github.com/flintml/flint/internal/bearer"
 	"github.com/flintml/flint/log"
 	"github.com/flintml/flint/models"
+	"github.com/flintml/flint/serving/predlog"
 )
 
 // Config configures a Server. The zero value of every field but Registry
@@ -88,6 +89,11 @@ type Config struct {
 	AccessLog int
 	// Version is the server version GET /v2 reports. Default "dev".
 	Version string
+	// PredictionLog, when set, receives a sample of the native predict
+	// requests (see package serving/predlog), and every such request gets
+	// a request id (RequestIDHeader). The caller creates it and closes it
+	// after Shutdown.
+	PredictionLog *predlog.Writer
 }
 
 // Defaults.

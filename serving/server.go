@@ -98,6 +98,9 @@ func New(cfg Config) (*Server, error) {
 		})
 	}
 	s.metrics.watchInflight(s.flight)
+	if cfg.PredictionLog != nil {
+		s.metrics.reg.MustRegister(cfg.PredictionLog.Collectors()...)
+	}
 	s.bodies.New = func() any { return new([]byte) }
 	s.ctxs.New = func() any { return new(reqCtx) }
 	s.snap.Store(newSnapshot(map[string]*modelState{}, false))
@@ -413,6 +416,7 @@ func (s *Server) predict(kind refKind, param string) echo.HandlerFunc {
 			return err
 		}
 		rc.rows = w.rows
+		s.logPrediction(c, lm, body, out)
 		return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, out)
 	}
 }
