@@ -3,15 +3,19 @@ package serving
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/flintml/flint/log"
 	"github.com/flintml/flint/log/disk"
 	"github.com/flintml/flint/serving/predlog"
+	"github.com/flintml/flint/serving/predlog/join"
 )
 
 // TestPredictionLog: a server on loopback with a prediction log on the
@@ -111,5 +115,100 @@ func TestPredictionLog(t *testing.T) {
 	}
 	if n := testutil.ToFloat64(pl.Collectors()[0]); n != 0 {
 		t.Errorf("%v requests dropped", n)
+	}
+}
+
+// TestPredictionLogJoin is the feedback loop on the embedded log: a real
+// server on loopback logs its predictions, labels for them arrive later
+// in another topic under the request ids the server answered, and the
+// joiner appends each labelled row, with its label, to the training
+// topic; a label for a request never logged is counted as unmatched.
+func TestPredictionLogJoin(t *testing.T) {
+	l, err := disk.Open(disk.Config{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	ctx := context.Background()
+	pl, err := predlog.New(ctx, predlog.Config{Log: l, Topic: "predictions"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := newRegistry(t)
+	publish(t, reg, "price", priceModel(1).artifact(t))
+	ts := startServer(t, Config{Registry: reg, PredictionLog: pl})
+	ts.waitReady(t)
+	if err := l.CreateTopic(ctx, "labels", log.TopicConfig{}); err != nil {
+		t.Fatal(err)
+	}
+	j, err := join.Open(ctx, join.Config{Log: l, Predictions: "predictions", Labels: "labels", Out: "train",
+		StateDir: t.TempDir(), Window: time.Hour, LabelField: "y", PollWait: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	jctx, stop := context.WithCancel(ctx)
+	jdone := make(chan error, 1)
+	go func() { jdone <- j.Run(jctx) }()
+
+	var labels []log.Record
+	for i := range 5 {
+		req, err := http.NewRequest("POST", ts.url+"/v1/models/price/predict", strings.NewReader(fmt.Sprintf(`{"row":{"x":%d}}`, i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := ts.client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		id := resp.Header.Get(RequestIDHeader)
+		if resp.StatusCode != http.StatusOK || id == "" {
+			t.Fatalf("predict: status %d, id %q", resp.StatusCode, id)
+		}
+		labels = append(labels, log.Record{Key: []byte(id), Value: fmt.Appendf(nil, `{"id":%q,"label":%d}`, id, 10*i)})
+	}
+	labels = append(labels, log.Record{Value: []byte(`{"id":"never-predicted","label":1}`)})
+	if err := l.Append(ctx, "labels", labels); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the joiner to join 5 rows", func() bool { return j.Stats().Joined == 5 })
+	// A record two hours on closes the window of the label for a request
+	// that was never logged.
+	if err := l.Append(ctx, "labels", []log.Record{{Value: []byte(`{"id":"later","label":1}`), Time: time.Now().Add(2 * time.Hour)}}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the unmatched label to be counted", func() bool { return j.Stats().UnmatchedLabels == 1 })
+	stop()
+	if err := <-jdone; err != nil {
+		t.Fatal(err)
+	}
+	st := j.Stats()
+	if err := j.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if st.Malformed != 0 || st.ExpiredPredictions != 0 {
+		t.Errorf("stats %+v", st)
+	}
+	var got []string
+	info, err := l.Describe(ctx, "train")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range info.Partitions {
+		if p.Latest == p.Earliest {
+			continue
+		}
+		recs, err := l.Read(ctx, "train", p.ID, p.Earliest, log.ReadOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range recs {
+			got = append(got, string(r.Value))
+		}
+	}
+	slices.Sort(got)
+	want := []string{`{"x":0,"y":0}`, `{"x":1,"y":10}`, `{"x":2,"y":20}`, `{"x":3,"y":30}`, `{"x":4,"y":40}`}
+	if !slices.Equal(got, want) {
+		t.Errorf("training topic holds %q, want %q", got, want)
 	}
 }
