@@ -118,8 +118,8 @@ func TestJoin(t *testing.T) {
 		}
 	}
 	appendTo(t, l, "labels",
-		label("b", 0, `1`, t0.Add(time.Minute)), // before its prediction
-		label("zz", 0, `"x"`, t0),                // no prediction ever
+		label("b", 0, `1`, t0.Add(time.Minute)),                        // before its prediction
+		label("zz", 0, `"x"`, t0),                                      // no prediction ever
 		log.Record{Value: []byte(`{"id":"q","label":null}`), Time: t0}) // malformed
 	appendTo(t, l, "preds",
 		prediction("a", 0, `{"x": 1, "label": "sent by the client"}`, t0),

@@ -31,14 +31,6 @@ func rowKey(id string, row int) []byte {
 	return binary.BigEndian.AppendUint32(b, uint32(row))
 }
 
-// splitRowKey undoes rowKey.
-func splitRowKey(k []byte) (id string, row int) {
-	if len(k) < 5 {
-		return string(k), 0
-	}
-	return string(k[:len(k)-5]), int(binary.BigEndian.Uint32(k[len(k)-4:]))
-}
-
 func waitKey(kind byte, rk []byte) []byte { return append([]byte{kind}, rk...) }
 
 func expiryKey(at int64, kind byte, rk []byte) []byte {
