@@ -89,6 +89,15 @@ type Config struct {
 	AccessLog int
 	// Version is the server version GET /v2 reports. Default "dev".
 	Version string
+	// WatchURL, when set, is a registry event stream (package
+	// models/regevents: GET /v1/registry/events of the flint serve or the
+	// flint driver that publishes) the server follows besides polling
+	// every WatchInterval: a change there is applied at once, and a
+	// reset, or a reconnection that could not resume, re-reads the whole
+	// registry. While the stream is down, the poll still finds every change.
+	WatchURL string
+	// WatchToken is the bearer token sent to WatchURL, if it asks for one.
+	WatchToken string
 	// PredictionLog, when set, receives a sample of the native predict
 	// requests (see package serving/predlog), and every such request gets
 	// a request id (RequestIDHeader). The caller creates it and closes it

@@ -21,6 +21,7 @@ import (
 	"github.com/flintml/flint/features/stream"
 	"github.com/flintml/flint/internal/bearer"
 	"github.com/flintml/flint/models"
+	"github.com/flintml/flint/models/regevents"
 )
 
 // Server serves the models of a registry over HTTP: the native API, the
@@ -41,6 +42,10 @@ type Server struct {
 	flight   *inflight     // request bytes held now
 	seq      atomic.Uint64 // requests seen, for sampling the access log
 	ctxs     sync.Pool     // *reqCtx
+
+	// hub streams the registry changes made through this server (GET
+	// /v1/registry/events).
+	hub *regevents.Hub
 
 	snap atomic.Pointer[snapshot] // what is served now; swapped whole
 
@@ -87,6 +92,7 @@ func New(cfg Config) (*Server, error) {
 		cache:    newVersionCache(cfg.VersionCache),
 		retries:  map[string]*backoff{},
 		flight:   &inflight{max: cfg.MaxInFlightBytes},
+		hub:      regevents.NewHub(cfg.Registry),
 	}
 	if ts := newTokens(tokens); ts != nil {
 		s.guard = bearer.New(bearer.Config[Scope]{

@@ -22,6 +22,8 @@ import (
 	"github.com/flintml/flint/internal/logspec"
 	"github.com/flintml/flint/log"
 	"github.com/flintml/flint/ml"
+	"github.com/flintml/flint/models"
+	"github.com/flintml/flint/models/regevents"
 	"github.com/flintml/flint/trainer/jobs"
 )
 
@@ -44,6 +46,7 @@ type jobsOptions struct {
 	workerWait      time.Duration
 	jobRetries      int
 	retryFor        time.Duration
+	events          string
 }
 
 func (o *jobsOptions) add(f *pflag.FlagSet, defaultHTTP, httpUsage string) {
@@ -54,6 +57,7 @@ func (o *jobsOptions) add(f *pflag.FlagSet, defaultHTTP, httpUsage string) {
 	f.DurationVar(&o.workerWait, "worker-wait", 90*time.Second, "how long a call waits for a worker to (re)join when none is alive before it fails (0: it fails at once)")
 	f.IntVar(&o.jobRetries, "job-retries", 5, "times a job is started again from its checkpoint after a transient failure (no live worker, the log unreachable); 0: never")
 	f.DurationVar(&o.retryFor, "retry-for", 10*time.Minute, "how long after its first transient failure a job is retried")
+	f.StringVar(&o.events, "registry-events", "", "serve the registry changes this process makes (versions published, aliases moved) as server-sent events at http://ADDR/v1/registry/events, for flint serve --watch-url (off when empty)")
 }
 
 // remoteWorkerWait is --worker-wait as remote.Config.WorkerWait takes it.
@@ -205,8 +209,16 @@ func serveJobs(cmd *cobra.Command, s streams, d *remote.Driver, o jobsOptions, s
 		defer l.Close()
 	}
 	minWorkers := o.minWorkers
+	registry := models.NewRegistry(store)
+	if o.events != "" {
+		stop, err := serveRegistryEvents(o.events, regevents.NewHub(registry), secret, logger)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
 	m, err := jobs.NewManager(ctx, jobs.ManagerConfig{
-		Store: store, Log: l, LogReadOnly: strings.HasPrefix(logSpec, "dir:"), Cluster: d, Logger: logger, FlintVersion: version,
+		Store: store, Registry: registry, Log: l, LogReadOnly: strings.HasPrefix(logSpec, "dir:"), Cluster: d, Logger: logger, FlintVersion: version,
 		CheckpointEvery: o.checkpointEvery, MaxConcurrent: o.maxConcurrent, Retries: o.managerRetries(), RetryFor: o.retryFor,
 		Ready: func(ctx context.Context) error { return d.WaitWorkers(ctx, minWorkers) },
 	})

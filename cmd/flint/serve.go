@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -32,6 +33,7 @@ type serveOptions struct {
 	quiet      bool
 	predLog    string
 	predSample float64
+	watchURL   string
 }
 
 func newServeCmd(s streams) *cobra.Command {
@@ -44,7 +46,11 @@ func newServeCmd(s streams) *cobra.Command {
 metrics at /metrics and the OpenAPI document at /openapi.json.
 
 New versions and alias moves are picked up without a restart (the store is polled
-every --watch); a version that fails to load leaves the previous one serving.
+every --watch); a version that fails to load leaves the previous one serving. With
+--watch-url, the server also follows the registry event stream of the process that
+publishes (GET /v1/registry/events of another flint serve, whose admin API moves
+aliases, or of flint driver --registry-events) and applies a change at once; the
+poll remains the fallback while the stream is down.
 SIGTERM or Ctrl-C drains in-flight requests, then exits.
 
 Bearer-token auth is on when --tokens-file (lines "read TOKEN" or "admin TOKEN")
@@ -86,6 +92,7 @@ embedded log, the server then opens it for writing: no other process may write i
 	f.DurationVar(&o.timeout, "request-timeout", serving.DefaultRequestTimeout, "bound on the work of one request")
 	f.DurationVar(&o.drain, "drain-timeout", 30*time.Second, "how long shutdown waits for in-flight requests")
 	f.BoolVar(&o.quiet, "quiet", false, "log only warnings and errors (no load events, no access log)")
+	f.StringVar(&o.watchURL, "watch-url", "", "registry event stream to follow besides polling (GET /v1/registry/events of the flint serve or flint driver --registry-events that publishes); bearer token from $"+watchTokenEnv)
 	f.StringVar(&o.predLog, "prediction-log", "", "topic of the --log to append a sample of the predictions to (off when empty)")
 	f.Float64Var(&o.predSample, "prediction-log-sample", 1, "fraction of the predict requests --prediction-log logs, in (0, 1]")
 	return cmd
@@ -137,7 +144,8 @@ func runServe(cmd *cobra.Command, s streams, o serveOptions) error {
 	}
 	srv, err := serving.New(serving.Config{Registry: reg, Log: l, Addr: o.addr, WatchInterval: o.watch, DefaultAlias: o.alias,
 		MaxBodyBytes: o.maxBody, MaxInFlightBytes: o.maxFlight, AccessLog: o.accessLog, StrictFields: o.strict, MaxRows: o.maxRows, Tokens: tokens, TokensFile: o.tokensFile, TLSCert: o.tlsCert, TLSKey: o.tlsKey,
-		RequestTimeout: o.timeout, Logger: logger, Version: version, PredictionLog: pl})
+		RequestTimeout: o.timeout, Logger: logger, Version: version, PredictionLog: pl,
+		WatchURL: o.watchURL, WatchToken: os.Getenv(watchTokenEnv)})
 	if err != nil {
 		return err
 	}
