@@ -10,8 +10,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kfake"
+
 	"github.com/flintml/flint/log"
 	"github.com/flintml/flint/log/disk"
+	"github.com/flintml/flint/log/kafka"
 	"github.com/flintml/flint/serving/predlog"
 	"github.com/flintml/flint/serving/predlog/join"
 )
@@ -109,8 +112,34 @@ func run(t *testing.T, cfg join.Config, cond func(join.Stats) bool) join.Stats {
 	return st
 }
 
+// backends are the real logs the joiner runs on: the embedded log and a
+// Kafka-protocol broker (kfake) on loopback.
+var backends = []struct {
+	name string
+	open func(t *testing.T) log.Log
+}{
+	{"disk", func(t *testing.T) log.Log { return openLog(t, t.TempDir()) }},
+	{"kafka", func(t *testing.T) log.Log {
+		c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.DefaultNumPartitions(2))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(c.Close)
+		l, err := kafka.New(context.Background(), kafka.Config{Brokers: c.ListenAddrs()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l
+	}},
+}
+
 func TestJoin(t *testing.T) {
-	l := openLog(t, t.TempDir())
+	for _, be := range backends {
+		t.Run(be.name, func(t *testing.T) { testJoin(t, be.open(t)) })
+	}
+}
+
+func testJoin(t *testing.T, l log.Log) {
 	defer l.Close()
 	for _, tp := range []string{"preds", "labels"} {
 		if err := l.CreateTopic(context.Background(), tp, log.TopicConfig{}); err != nil {
@@ -171,7 +200,12 @@ func TestJoin(t *testing.T) {
 // store's commit, with the group's offsets not committed either); the
 // rerun re-derives the batch and appends none of its rows again.
 func TestJoinExactlyOnce(t *testing.T) {
-	l := openLog(t, t.TempDir())
+	for _, be := range backends {
+		t.Run(be.name, func(t *testing.T) { testJoinExactlyOnce(t, be.open(t)) })
+	}
+}
+
+func testJoinExactlyOnce(t *testing.T, l log.Log) {
 	defer l.Close()
 	for _, tp := range []string{"preds", "labels"} {
 		if err := l.CreateTopic(context.Background(), tp, log.TopicConfig{}); err != nil {
