@@ -55,12 +55,12 @@ func Decode(value []byte) (Record, error) {
 // client and the server wrote them (no re-encoding): this runs beside the
 // predictions, on the same CPUs.
 func appendRecords(recs []log.Record, sc *jsonscan.Scanner, spans *[2][]span, q queued) ([]log.Record, error) {
-	rows, err := members(sc, (*spans)[0][:0], q.buf[:q.split], "rows", "row")
+	rows, err := split(sc, (*spans)[0][:0], q.buf[:q.split], "rows", "row")
 	(*spans)[0] = rows
 	if err != nil {
 		return recs, fmt.Errorf("request body: %w", err)
 	}
-	preds, err := members(sc, (*spans)[1][:0], q.buf[q.split:], "predictions", "")
+	preds, err := split(sc, (*spans)[1][:0], q.buf[q.split:], "predictions", "")
 	(*spans)[1] = preds
 	if err != nil {
 		return recs, fmt.Errorf("response body: %w", err)
