@@ -147,19 +147,17 @@ func skipValue(b []byte, i int) (int, error) {
 	return i, nil
 }
 
-// skipString returns the end of the string whose quote is at b[i].
+// skipString returns the end of the string whose quote is at b[i]. A
+// byte loop: the strings here are short keys and values, for which
+// bytes.IndexAny costs more to set up than it saves.
 func skipString(b []byte, i int) (int, error) {
-	for j := i + 1; j < len(b); {
-		k := bytes.IndexAny(b[j:], `"\`)
-		if k < 0 {
-			break
+	for j := i + 1; j < len(b); j++ {
+		switch b[j] {
+		case '\\':
+			j++
+		case '"':
+			return j + 1, nil
 		}
-		j += k
-		if b[j] == '\\' {
-			j += 2
-			continue
-		}
-		return j + 1, nil
 	}
 	return len(b), errSplit
 }
