@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -204,6 +205,11 @@ func (c Config) validate() error {
 	if c.DefaultAlias != "" {
 		if err := models.CheckAlias(c.DefaultAlias); err != nil {
 			bad("DefaultAlias: %v", err)
+		}
+	}
+	if c.WatchURL != "" {
+		if u, err := url.Parse(c.WatchURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad("WatchURL: %q is not an http:// or https:// URL", c.WatchURL)
 		}
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {

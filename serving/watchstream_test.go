@@ -2,6 +2,7 @@ package serving
 
 import (
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -73,5 +74,14 @@ func waitWithin(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestWatchURLValidation(t *testing.T) {
+	for _, u := range []string{"localhost:8080", "ftp://x/events", "http://"} {
+		_, err := New(Config{Registry: newRegistry(t), WatchURL: u})
+		if err == nil || !strings.Contains(err.Error(), "WatchURL: ") {
+			t.Errorf("WatchURL %q: %v, want an error naming WatchURL", u, err)
+		}
 	}
 }
