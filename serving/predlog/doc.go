@@ -12,9 +12,11 @@
 // blocking. When the queue is full (too many requests or too many bytes
 // waiting) the request is dropped and counted in
 // flint_prediction_log_dropped_requests_total; nothing else happens to the
-// prediction. One background goroutine drains the queue, turns each
-// request into its records and appends them in batches (Config.Batch
-// records, or what has waited Config.FlushInterval). A failed append is
+// prediction. One background goroutine drains the queue every
+// Config.FlushInterval (sooner when it is half full), turns each request
+// into its records and appends them in batches of Config.Batch records; a
+// request never wakes it, so handing an entry over costs the request a copy
+// and a channel send. A failed append is
 // logged and its records counted in
 // flint_prediction_log_records_total{result="failed"}; they are not
 // retried, so a log that is down costs the server nothing but the queue.

@@ -34,10 +34,11 @@ type Config struct {
 	// QueueBytes bounds the bytes of the requests waiting (request and
 	// response bodies). Default 64 MiB.
 	QueueBytes int64
-	// Batch is the most records one append carries. Default 512.
+	// Batch is how many records the writer gathers before it appends
+	// (one request's rows are never split). Default 512.
 	Batch int
-	// FlushInterval is the longest a record waits for its batch to fill.
-	// Default 200ms.
+	// FlushInterval is how often the writer drains the queue (sooner when
+	// it is half full): about the longest a record waits. Default 100ms.
 	FlushInterval time.Duration
 	// AppendTimeout bounds one append. Default 10s.
 	AppendTimeout time.Duration
@@ -50,7 +51,7 @@ const (
 	DefaultQueueRequests = 4096
 	DefaultQueueBytes    = 64 << 20
 	DefaultBatch         = 512
-	DefaultFlushInterval = 200 * time.Millisecond
+	DefaultFlushInterval = 100 * time.Millisecond
 	DefaultAppendTimeout = 10 * time.Second
 )
 
@@ -137,7 +138,9 @@ type Writer struct {
 	done    chan struct{}
 	closeMu sync.RWMutex // Offer holds it shared; Close exclusively, to close queue
 	closed  bool
-	prefix  string // of the request ids NewID makes
+	kick    chan struct{} // wakes the writer early: the queue is half full
+	stop    chan struct{} // closed by Close, after queue
+	prefix  string        // of the request ids NewID makes
 	seq     atomic.Uint64
 
 	dropped prometheus.Counter
@@ -161,6 +164,8 @@ func New(ctx context.Context, cfg Config) (*Writer, error) {
 		cfg:    cfg,
 		queue:  make(chan queued, cfg.QueueRequests),
 		done:   make(chan struct{}),
+		kick:   make(chan struct{}, 1),
+		stop:   make(chan struct{}),
 		prefix: hex.EncodeToString(p[:]) + "-",
 		dropped: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "flint_prediction_log_dropped_requests_total",
@@ -219,6 +224,12 @@ func (w *Writer) Offer(e Entry) bool {
 	if !w.closed {
 		select {
 		case w.queue <- q:
+			if len(w.queue) >= cap(w.queue)/2 || w.bytes.Load() >= w.cfg.QueueBytes/2 {
+				select {
+				case w.kick <- struct{}{}:
+				default:
+				}
+			}
 			return true
 		default:
 		}
@@ -235,6 +246,7 @@ func (w *Writer) Close(ctx context.Context) error {
 	if !w.closed {
 		w.closed = true
 		close(w.queue)
+		close(w.stop)
 	}
 	w.closeMu.Unlock()
 	select {
@@ -245,32 +257,35 @@ func (w *Writer) Close(ctx context.Context) error {
 	}
 }
 
-// run is the background writer: it turns queued requests into records and
-// appends them in batches.
+// run is the background writer. It sleeps between drains instead of
+// waiting on the queue, so that a request hands its entry over without
+// waking a goroutine: every FlushInterval (or sooner, when Offer finds the
+// queue half full) it takes whatever waits, turns it into records and
+// appends them in batches of Batch.
 func (w *Writer) run() {
 	defer close(w.done)
-	batch := make([]log.Record, 0, w.cfg.Batch)
+	tick := time.NewTicker(w.cfg.FlushInterval)
+	defer tick.Stop()
 	var sc jsonscan.Scanner
 	var spans [2][]span
-	timer := time.NewTimer(time.Hour)
-	timer.Stop()
-	armed := false
-	flush := func() {
-		if len(batch) > 0 {
-			w.append(batch)
-			batch = batch[:0]
-		}
-		if armed {
-			timer.Stop()
-			armed = false
-		}
-	}
+	batch := make([]log.Record, 0, w.cfg.Batch)
 	for {
+		stopping := false
 		select {
-		case q, ok := <-w.queue:
-			if !ok {
-				flush()
-				return
+		case <-tick.C:
+		case <-w.kick:
+		case <-w.stop:
+			stopping = true
+		}
+		for more := true; more; {
+			var q queued
+			select {
+			case q, more = <-w.queue:
+			default:
+				more = false
+			}
+			if !more {
+				break
 			}
 			w.bytes.Add(-int64(len(q.buf)))
 			recs, err := appendRecords(batch, &sc, &spans, q)
@@ -279,16 +294,17 @@ func (w *Writer) run() {
 				w.cfg.Logger.Warn("predlog: a logged prediction request could not be split into rows", "request_id", q.id, "err", err)
 				continue
 			}
-			batch = recs
-			if len(batch) >= w.cfg.Batch {
-				flush()
-			} else if !armed {
-				timer.Reset(w.cfg.FlushInterval)
-				armed = true
+			if batch = recs; len(batch) >= w.cfg.Batch {
+				w.append(batch)
+				batch = batch[:0]
 			}
-		case <-timer.C:
-			armed = false
-			flush()
+		}
+		if len(batch) > 0 {
+			w.append(batch)
+			batch = batch[:0]
+		}
+		if stopping {
+			return
 		}
 	}
 }
