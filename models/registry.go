@@ -19,7 +19,8 @@ import (
 // values, in any number of processes, may share one Store. A Registry is
 // safe for concurrent use.
 type Registry struct {
-	store Store
+	store   Store
+	changes changeHooks // see OnChange
 }
 
 // NewRegistry returns a registry kept in s.
@@ -91,6 +92,7 @@ func (r *Registry) update(ctx context.Context, name string, fn func(m *Manifest)
 		tag, err := r.store.PutIf(ctx, manifestKey(name), data, m.Tag)
 		if err == nil {
 			m.Tag = tag
+			r.changes.call(name, m.Revision)
 			return m, nil
 		}
 		if !errors.Is(err, ErrConflict) {

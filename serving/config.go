@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/flintml/flint/internal/bearer"
 	"github.com/flintml/flint/log"
 	"github.com/flintml/flint/models"
+	"github.com/flintml/flint/serving/predlog"
 )
 
 // Config configures a Server. The zero value of every field but Registry
@@ -95,6 +97,20 @@ type Config struct {
 	AccessLogBuffer int
 	// Version is the server version GET /v2 reports. Default "dev".
 	Version string
+	// WatchURL, when set, is a registry event stream (package
+	// models/regevents: GET /v1/registry/events of the flint serve or the
+	// flint driver that publishes) the server follows besides polling
+	// every WatchInterval: a change there is applied at once, and a
+	// reset, or a reconnection that could not resume, re-reads the whole
+	// registry. While the stream is down, the poll still finds every change.
+	WatchURL string
+	// WatchToken is the bearer token sent to WatchURL, if it asks for one.
+	WatchToken string
+	// PredictionLog, when set, receives a sample of the native predict
+	// requests (see package serving/predlog), and every such request gets
+	// a request id (RequestIDHeader). The caller creates it and closes it
+	// after Shutdown.
+	PredictionLog *predlog.Writer
 }
 
 // Defaults.
@@ -203,6 +219,11 @@ func (c Config) validate() error {
 	if c.DefaultAlias != "" {
 		if err := models.CheckAlias(c.DefaultAlias); err != nil {
 			bad("DefaultAlias: %v", err)
+		}
+	}
+	if c.WatchURL != "" {
+		if u, err := url.Parse(c.WatchURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad("WatchURL: %q is not an http:// or https:// URL", c.WatchURL)
 		}
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/flintml/flint/models"
+	"github.com/flintml/flint/models/regevents"
 )
 
 // snapshot is the set of served models at one moment. It is immutable:
@@ -104,8 +105,16 @@ func (s *Server) runLoader(ctx context.Context) {
 	watched := map[string]bool{}
 	tick := time.NewTicker(s.cfg.WatchInterval)
 	defer tick.Stop()
+	var changes <-chan regevents.Change // nil without a WatchURL: never ready
+	if s.cfg.WatchURL != "" {
+		changes = regevents.Subscribe(ctx, s.cfg.WatchURL, regevents.Options{Token: s.cfg.WatchToken, Logger: s.log})
+	}
 	for {
 		select {
+		case c, ok := <-changes:
+			if ok {
+				s.follow(ctx, c)
+			}
 		case ev, ok := <-events:
 			if !ok {
 				return

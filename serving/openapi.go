@@ -123,6 +123,11 @@ func (s *Server) routes() []route {
 		{http.MethodPost, "/v2/models/:model/infer", ScopeRead, true, s.infer(refDefault), inferDoc("infer", "a model")},
 		{http.MethodPost, "/v2/models/:model/versions/:version/infer", ScopeRead, true, s.infer(refVersion),
 			inferDoc("inferVersion", "a model version")},
+		{http.MethodGet, "/v1/registry/events", ScopeRead, false, echo.WrapHandler(s.hub),
+			opDoc{id: "registryEvents", tag: "native", summary: "The registry changes made through this server, as server-sent events",
+				desc: "A text/event-stream (package models/regevents): one \"change\" event per manifest change made through this " +
+					"server (an alias moved by the admin API) with data {\"model\": NAME, \"revision\": N}, or \"reset\" when the client " +
+					"must re-read the registry; Last-Event-ID resumes. flint serve --watch-url subscribes to it."}},
 		{http.MethodGet, "/metrics", ScopeRead, false, s.serveMetrics(),
 			opDoc{id: "metrics", tag: "operations", summary: "Prometheus metrics (text exposition format)"}},
 		{http.MethodGet, "/openapi.json", 0, false, s.serveOpenAPI,

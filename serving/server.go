@@ -21,6 +21,7 @@ import (
 	"github.com/flintml/flint/features/stream"
 	"github.com/flintml/flint/internal/bearer"
 	"github.com/flintml/flint/models"
+	"github.com/flintml/flint/models/regevents"
 )
 
 // Server serves the models of a registry over HTTP: the native API, the
@@ -42,6 +43,10 @@ type Server struct {
 	seq      atomic.Uint64 // requests seen, for sampling the access log
 	access   *accessLog    // nil when Config.AccessLog is 0
 	ctxs     sync.Pool     // *reqCtx
+
+	// hub streams the registry changes made through this server (GET
+	// /v1/registry/events).
+	hub *regevents.Hub
 
 	snap atomic.Pointer[snapshot] // what is served now; swapped whole
 
@@ -88,6 +93,7 @@ func New(cfg Config) (*Server, error) {
 		cache:    newVersionCache(cfg.VersionCache),
 		retries:  map[string]*backoff{},
 		flight:   &inflight{max: cfg.MaxInFlightBytes},
+		hub:      regevents.NewHub(cfg.Registry),
 	}
 	if ts := newTokens(tokens); ts != nil {
 		s.guard = bearer.New(bearer.Config[Scope]{
@@ -101,6 +107,9 @@ func New(cfg Config) (*Server, error) {
 	s.metrics.watchInflight(s.flight)
 	if cfg.AccessLog > 0 {
 		s.access = newAccessLog(s.log, cfg.AccessLogBuffer, s.metrics.accessDropped)
+	}
+	if cfg.PredictionLog != nil {
+		s.metrics.reg.MustRegister(cfg.PredictionLog.Collectors()...)
 	}
 	s.bodies.New = func() any { return new([]byte) }
 	s.ctxs.New = func() any { return new(reqCtx) }
@@ -419,6 +428,7 @@ func (s *Server) predict(kind refKind, param string) echo.HandlerFunc {
 			return err
 		}
 		rc.rows = w.rows
+		s.logPrediction(c, lm, body, out)
 		return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, out)
 	}
 }

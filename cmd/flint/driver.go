@@ -25,6 +25,7 @@ import (
 	"github.com/flintml/flint/log"
 	"github.com/flintml/flint/ml"
 	"github.com/flintml/flint/models"
+	"github.com/flintml/flint/models/regevents"
 	"github.com/flintml/flint/serving"
 	"github.com/flintml/flint/trainer/jobs"
 )
@@ -51,6 +52,7 @@ type jobsOptions struct {
 	consoleTokens   string
 	consoleServers  []string
 	serverTokenFile string
+	events          string
 }
 
 func (o *jobsOptions) add(f *pflag.FlagSet, defaultHTTP, httpUsage string) {
@@ -64,6 +66,7 @@ func (o *jobsOptions) add(f *pflag.FlagSet, defaultHTTP, httpUsage string) {
 	f.StringSliceVar(&o.consoleServers, "console-servers", nil, "base URLs of flint serve processes whose /metrics the console's serving page reads, e.g. http://10.0.0.5:8080")
 	f.StringVar(&o.serverTokenFile, "console-server-token-file", "", "file holding a read token of those servers, when they ask for one")
 	f.StringVar(&o.consoleTokens, "console-tokens", "", "more tokens for the web console at /console/, one per line: \"read TOKEN\" (may look) or \"admin TOKEN\"; the cluster secret is an admin token")
+	f.StringVar(&o.events, "registry-events", "", "serve the registry changes this process makes (versions published, aliases moved) as server-sent events at http://ADDR/v1/registry/events, for flint serve --watch-url (off when empty)")
 }
 
 // consoleTokens are the web console's tokens: the cluster secret, which
@@ -260,6 +263,13 @@ func serveJobs(cmd *cobra.Command, s streams, d *remote.Driver, o jobsOptions, s
 	}
 	minWorkers := o.minWorkers
 	reg := models.NewRegistry(store)
+	if o.events != "" {
+		stop, err := serveRegistryEvents(o.events, regevents.NewHub(reg), secret, logger)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
 	curves := console.NewCurves() // every iteration, for the console's loss curves
 	m, err := jobs.NewManager(ctx, jobs.ManagerConfig{
 		Store: store, Registry: reg, Observe: curves.Observe, Log: l, LogReadOnly: strings.HasPrefix(logSpec, "dir:"), Cluster: d, Logger: logger, FlintVersion: version,

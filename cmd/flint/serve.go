@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/flintml/flint/log"
 	"github.com/flintml/flint/serving"
+	"github.com/flintml/flint/serving/predlog"
 )
 
 type serveOptions struct {
@@ -29,6 +31,9 @@ type serveOptions struct {
 	timeout    time.Duration
 	drain      time.Duration
 	quiet      bool
+	predLog    string
+	predSample float64
+	watchURL   string
 }
 
 func newServeCmd(s streams) *cobra.Command {
@@ -41,7 +46,11 @@ func newServeCmd(s streams) *cobra.Command {
 metrics at /metrics and the OpenAPI document at /openapi.json.
 
 New versions and alias moves are picked up without a restart (the store is polled
-every --watch); a version that fails to load leaves the previous one serving.
+every --watch); a version that fails to load leaves the previous one serving. With
+--watch-url, the server also follows the registry event stream of the process that
+publishes (GET /v1/registry/events of another flint serve, whose admin API moves
+aliases, or of flint driver --registry-events) and applies a change at once; the
+poll remains the fallback while the stream is down.
 SIGTERM or Ctrl-C drains in-flight requests, then exits.
 
 Bearer-token auth is on when --tokens-file (lines "read TOKEN" or "admin TOKEN")
@@ -54,7 +63,15 @@ the entity key and the request-time fields alone: the server follows the feature
 definition's changelog in the --log (read beside the process that writes it) and
 fills the aggregates in as of the row's time field, or the request time.
 
-The access log is off by default; --access-log N logs one request in N.`,
+The access log is off by default; --access-log N logs one request in N.
+
+--prediction-log TOPIC appends a sample (--prediction-log-sample) of the native
+predict requests to TOPIC of the --log, one JSON record per row (its fields, the
+prediction, model, version, time and request id), for flint predictions join.
+Every predict response then carries X-Request-Id (the client's, or a new one).
+Logging never slows or fails a prediction: when its queue is full the record is
+dropped and counted (flint_prediction_log_dropped_requests_total). With the
+embedded log, the server then opens it for writing: no other process may write it.`,
 		Example: `  flint serve --addr 127.0.0.1:8080
   flint --store s3://minio:9000/models serve --tokens-file tokens.txt --tls-cert cert.pem --tls-key key.pem`,
 		Args: cobra.NoArgs,
@@ -75,6 +92,9 @@ The access log is off by default; --access-log N logs one request in N.`,
 	f.DurationVar(&o.timeout, "request-timeout", serving.DefaultRequestTimeout, "bound on the work of one request")
 	f.DurationVar(&o.drain, "drain-timeout", 30*time.Second, "how long shutdown waits for in-flight requests")
 	f.BoolVar(&o.quiet, "quiet", false, "log only warnings and errors (no load events, no access log)")
+	f.StringVar(&o.watchURL, "watch-url", "", "registry event stream to follow besides polling (GET /v1/registry/events of the flint serve or flint driver --registry-events that publishes); bearer token from $"+watchTokenEnv)
+	f.StringVar(&o.predLog, "prediction-log", "", "topic of the --log to append a sample of the predictions to (off when empty)")
+	f.Float64Var(&o.predSample, "prediction-log-sample", 1, "fraction of the predict requests --prediction-log logs, in (0, 1]")
 	return cmd
 }
 
@@ -98,7 +118,25 @@ func runServe(cmd *cobra.Command, s streams, o serveOptions) error {
 	// definitions' changelogs in the log, read beside its writer.
 	logSpec, _ := cmd.Flags().GetString("log")
 	var l log.Log
-	if l, err = openLogReadOnly(ctx, logSpec); err != nil {
+	var pl *predlog.Writer
+	if o.predLog != "" {
+		// The prediction log writes: the log is opened for writing, and
+		// must be there.
+		if l, err = openLog(ctx, logSpec); err != nil {
+			return fmt.Errorf("--prediction-log %s: open the log %s for writing: %w", o.predLog, logSpec, err)
+		}
+		defer l.Close()
+		if pl, err = predlog.New(ctx, predlog.Config{Log: l, Topic: o.predLog, Sample: o.predSample, Logger: logger}); err != nil {
+			return fmt.Errorf("--prediction-log %s: %w", o.predLog, err)
+		}
+		defer func() {
+			cctx, cancel := context.WithTimeout(context.Background(), o.drain)
+			defer cancel()
+			if err := pl.Close(cctx); err != nil {
+				logger.Warn("flint serve: prediction log", "err", err)
+			}
+		}()
+	} else if l, err = openLogReadOnly(ctx, logSpec); err != nil {
 		logger.Info("flint serve: no log to follow feature changelogs in; models with streaming features need every feature in their rows", "log", logSpec, "err", err)
 		l = nil
 	} else {
@@ -106,7 +144,8 @@ func runServe(cmd *cobra.Command, s streams, o serveOptions) error {
 	}
 	srv, err := serving.New(serving.Config{Registry: reg, Log: l, Addr: o.addr, WatchInterval: o.watch, DefaultAlias: o.alias,
 		MaxBodyBytes: o.maxBody, MaxInFlightBytes: o.maxFlight, AccessLog: o.accessLog, StrictFields: o.strict, MaxRows: o.maxRows, Tokens: tokens, TokensFile: o.tokensFile, TLSCert: o.tlsCert, TLSKey: o.tlsKey,
-		RequestTimeout: o.timeout, Logger: logger, Version: version})
+		RequestTimeout: o.timeout, Logger: logger, Version: version, PredictionLog: pl,
+		WatchURL: o.watchURL, WatchToken: os.Getenv(watchTokenEnv)})
 	if err != nil {
 		return err
 	}
