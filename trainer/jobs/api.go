@@ -77,6 +77,7 @@ const DefaultMaxSpecBytes = 1 << 20
 //	GET    /v1/workers          the cluster's worker processes
 //	GET    /v1/triggers         the triggered jobs the driver follows (a spec with a trigger, POSTed to /v1/jobs)
 //	DELETE /v1/triggers/:name   stop following one (a run in progress goes on)
+//	POST   /v1/triggers/:name/fire  run it now ({"reason": "..."}; a run in progress stands for it)
 //	GET    /metrics             Prometheus metrics (APIConfig.Metrics), when set
 //	GET    /healthz             200 while the manager takes jobs
 //
@@ -138,6 +139,7 @@ func NewAPI(cfg APIConfig) *API {
 	v1.GET("/workers", a.workers)
 	v1.GET("/triggers", a.triggers)
 	v1.DELETE("/triggers/:name", a.stopTrigger)
+	v1.POST("/triggers/:name/fire", a.fireTrigger)
 	a.echo = e
 	return a
 }
@@ -390,6 +392,31 @@ type TriggerList struct {
 
 func (a *API) triggers(c echo.Context) error {
 	return c.JSON(http.StatusOK, TriggerList{Triggers: a.m.Triggers()})
+}
+
+// FireRequest is the body of POST /v1/triggers/:name/fire.
+type FireRequest struct {
+	Reason string `json:"reason"`
+}
+
+func (a *API) fireTrigger(c echo.Context) error {
+	name := c.Param("name")
+	var req FireRequest
+	if c.Request().ContentLength != 0 {
+		if err := json.NewDecoder(io.LimitReader(c.Request().Body, 64<<10)).Decode(&req); err != nil {
+			return apiErrorf(http.StatusBadRequest, "the body of POST /v1/triggers/%s/fire is not a JSON object with a reason: %v", name, err)
+		}
+	}
+	if req.Reason == "" {
+		req.Reason = "fired through the API"
+	}
+	if err := a.m.Fire(name, req.Reason); err != nil {
+		if errors.Is(err, ErrNotFound) {
+			return apiErrorf(http.StatusNotFound, "no triggered job %q", name)
+		}
+		return err
+	}
+	return c.NoContent(http.StatusAccepted)
 }
 
 func (a *API) stopTrigger(c echo.Context) error {

@@ -213,6 +213,20 @@ func (c *Client) Cancel(ctx context.Context, id string) (Job, error) {
 	return j, err
 }
 
+// Fire asks the driver's triggered job name for a run now (see
+// Manager.Fire), saying why.
+func (c *Client) Fire(ctx context.Context, name, reason string) error {
+	body, err := json.Marshal(FireRequest{Reason: reason})
+	if err != nil {
+		return err
+	}
+	resp, err := c.do(ctx, http.MethodPost, "/v1/triggers/"+url.PathEscape(name)+"/fire", "application/json", body)
+	if err != nil {
+		return err
+	}
+	return resp.Body.Close()
+}
+
 // Workers returns the cluster's worker processes.
 func (c *Client) Workers(ctx context.Context) ([]Worker, error) {
 	var wl WorkerList

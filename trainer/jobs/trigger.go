@@ -71,6 +71,7 @@ type trigger struct {
 	spec   *trainer.Spec
 	stop   context.CancelFunc
 	done   chan struct{} // closed when the loop returns
+	fire   chan string   // a firing from outside (Fire), with its reason
 	status TriggerStatus // guarded by Manager.mu
 }
 
@@ -81,6 +82,7 @@ type triggerState struct {
 	running   string          // the run in progress
 	ended     <-chan struct{} // closed when it has finished
 	coalesced bool            // the trigger fired during the run in progress
+	fired     string          // why Fire asked for a run, not yet started
 }
 
 // submitTriggered registers (or replaces) a triggered job, keeps it in the
@@ -130,7 +132,7 @@ func (m *Manager) inFlight(name string) string {
 // that ends.
 func (m *Manager) startTrigger(rec triggerRecord, s *trainer.Spec, each func(Job)) error {
 	ctx, cancel := context.WithCancel(context.Background())
-	t := &trigger{rec: rec, spec: s, stop: cancel, done: make(chan struct{})}
+	t := &trigger{rec: rec, spec: s, stop: cancel, done: make(chan struct{}), fire: make(chan string, 1)}
 	t.status = TriggerStatus{Name: rec.Name, Records: s.Trigger.Records}
 	if s.Trigger.Every > 0 {
 		t.status.Every = s.Trigger.Every.String()
@@ -287,7 +289,12 @@ func (m *Manager) follow(ctx context.Context, t *trigger, each func(Job)) {
 			default:
 			}
 		}
-		if why := m.due(ctx, t, &st); why != "" {
+		why := m.due(ctx, t, &st)
+		if why == "" {
+			why = st.fired
+		}
+		st.fired = "" // a firing during a run is absorbed by it
+		if why != "" {
 			switch {
 			case st.running == "":
 				j, err := m.enqueue(ctx, Job{Name: t.rec.Name, File: t.rec.File, Spec: t.rec.Spec, Trigger: why})
@@ -311,9 +318,28 @@ func (m *Manager) follow(ctx context.Context, t *trigger, each func(Job)) {
 		case <-ctx.Done():
 			return
 		case <-st.ended:
+		case st.fired = <-t.fire:
 		case <-m.clock().After(m.cfg.TriggerPoll):
 		}
 	}
+}
+
+// Fire asks the triggered job name for a run now, whatever its trigger
+// says (a monitor that saw the served data drift calls it): the run starts
+// unless one is in progress, which then stands for it. why is recorded as
+// the run's trigger.
+func (m *Manager) Fire(name, why string) error {
+	m.mu.Lock()
+	t, ok := m.triggers[name]
+	m.mu.Unlock()
+	if !ok {
+		return fmt.Errorf("%w: no triggered job %q", ErrNotFound, name)
+	}
+	select {
+	case t.fire <- why:
+	default: // a firing is already waiting for the loop
+	}
+	return nil
 }
 
 func (m *Manager) clock() Clock { return m.cfg.Clock }

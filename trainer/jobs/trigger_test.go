@@ -134,6 +134,58 @@ func TestIntervalTriggerCoalesces(t *testing.T) {
 	}
 }
 
+// Fire starts a run of a triggered job whose trigger is not due, with the
+// reason given; a firing during a run is absorbed by it. Through the API
+// and the client as a monitor calls it.
+func TestFireTrigger(t *testing.T) {
+	reached, release := make(chan struct{}, 4), make(chan struct{})
+	s := newAPIServer(t, ManagerConfig{Clock: newFakeClock(time.Now()), TriggerPoll: time.Hour,
+		Ready: func(ctx context.Context) error {
+			reached <- struct{}{}
+			select {
+			case <-release:
+				return nil
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}}, APIConfig{Token: "tok"})
+	first := s.submit(t, "job.yaml", jobSpec("tick", clicksCSV(t))+"trigger: {every: 24h}\n")
+	<-reached
+	c, err := NewClient(ClientConfig{URL: s.url, Token: "tok"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Fire(context.Background(), "tick", "drift 0.31 on amount"); err != nil {
+		t.Fatal(err)
+	}
+	release <- struct{}{}
+	waitJob(t, s.m, first.ID)
+	status := func() TriggerStatus { return s.m.Triggers()[0] }
+	// The firing came while the first run was in progress: absorbed by it.
+	waitFor(t, "the trigger to see the first run end", func() bool { return status().Running == "" && status().LastRun == first.ID })
+	if err := c.Fire(context.Background(), "tick", "drift 0.42 on amount"); err != nil {
+		t.Fatal(err)
+	}
+	<-reached
+	release <- struct{}{}
+	waitFor(t, "a fired run", func() bool { s := status(); return s.Runs == 1 && s.Running == "" })
+	if st := status(); st.LastReason != "drift 0.42 on amount" {
+		t.Fatalf("the fired run's reason: %+v", st)
+	}
+	if n := len(s.m.List("")); n != 2 {
+		t.Fatalf("%d runs; want the submitted one and the fired one", n)
+	}
+	err = c.Fire(context.Background(), "nope", "x")
+	var ae *APIError
+	if !errors.As(err, &ae) || ae.StatusCode != 404 {
+		t.Fatalf("firing a job that is not there: %v", err)
+	}
+	wrong, _ := NewClient(ClientConfig{URL: s.url, Token: "wrong"})
+	if err := wrong.Fire(context.Background(), "tick", "x"); !errors.Is(err, ErrUnauthorized) {
+		t.Fatalf("firing with a wrong token: %v", err)
+	}
+}
+
 // The API lists the triggered jobs and stops one; a spec POSTed with a
 // trigger starts its first run at once.
 func TestTriggersAPI(t *testing.T) {
