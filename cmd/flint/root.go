@@ -49,7 +49,7 @@ and every command that touches models takes --store:
 	root.SetErr(errOut)
 	root.PersistentFlags().String("log", defaultLogSpec(), "the log: dir:PATH, or kafka:HOST:PORT[,HOST:PORT...][?tls=true&ca=FILE&sasl=plain|scram-sha-256|scram-sha-512] (SASL credentials from $FLINT_KAFKA_USERNAME and $FLINT_KAFKA_PASSWORD)")
 	root.PersistentFlags().String("store", defaultStoreSpec(), "the model store: dir:PATH or s3://HOST:PORT/BUCKET[/PREFIX]")
-	root.AddCommand(newLogCmd(s), newIngestCmd(s), newTrainCmd(s), newModelsCmd(s), newServeCmd(s), newWorkerCmd(s), newUpCmd(s), newDriverCmd(s), newFeaturesCmd(s), newPredictCmd(s), newPredictionsCmd(s), newConsoleCmd(s), newVersionCmd(s))
+	root.AddCommand(newLogCmd(s), newIngestCmd(s), newTrainCmd(s), newModelsCmd(s), newServeCmd(s), newWorkerCmd(s), newUpCmd(s), newDriverCmd(s), newFeaturesCmd(s), newPredictCmd(s), newPredictionsCmd(s), newMonitorCmd(s), newConsoleCmd(s), newVersionCmd(s))
 	root.AddCommand(newOnlineCmd(s))
 	refuseUnknownSubcommands(root)
 	return root
