@@ -2,7 +2,25 @@
 
 package tile
 
-const hasAVX2FMA = false
+const (
+	hasAVX2FMA = false
+	hasAVX512  = false
+)
+
+// useAVX2 and useAVX512 are false: there is no assembly here.
+var useAVX2, useAVX512 = false, false
+
+func lanes6(x []float64, xs int, c []float64, cs, w, n4 int, acc *[144]float64) {
+	panic("tile: lanes6 without AVX-512")
+}
+
+func lanes6n(x []float64, xs int, c []float64, cs, n4 int, acc *[168]float64) {
+	panic("tile: lanes6n without AVX-512")
+}
+
+func rank4(g []float64, gs int, r []float64, rs int, x []float64, xs, n, cols int) {
+	rank4Generic(g, gs, r, rs, x, xs, n, cols)
+}
 
 func lanes1(x, c []float64, n4 int, acc *[4]float64) { lanesGeneric(x, c, n4, acc[:]) }
 
