@@ -134,3 +134,13 @@ func lanes33(x0, x1, x2, c0, c1, c2 []float64, n4 int, acc *[36]float64) {
 	}
 	lanes33Generic(x0, x1, x2, c0, c1, c2, n4, acc)
 }
+
+//go:noescape
+func addAVX512(dst, x *float64, n int)
+
+// add32 adds x[:n] to dst[:n], n a positive multiple of 32, with the
+// AVX-512 kernel; only call it when useAVX512 is true.
+func add32(dst, x []float64, n int) {
+	_, _ = dst[n-1], x[n-1]
+	addAVX512(&dst[0], &x[0], n)
+}

@@ -35,3 +35,5 @@ func lanes31(x0, x1, x2, c []float64, n4 int, acc *[12]float64) {
 func lanes33n(x0, x1, x2, c0, c1, c2 []float64, n4 int, acc *[48]float64) {
 	lanes33nGeneric(x0, x1, x2, c0, c1, c2, n4, acc)
 }
+
+func add32(dst, x []float64, n int) { panic("tile: add32 without AVX-512") }

@@ -190,3 +190,19 @@ func rank4Generic(g []float64, gs int, r []float64, rs int, x []float64, xs, n, 
 		}
 	}
 }
+
+// Add adds x to dst (len(dst) >= len(x)), element by element: the same
+// bits on every CPU, by AVX-512 where the CPU has it (gonum's floats.Add
+// is SSE2 on amd64), in Go elsewhere.
+func Add(dst, x []float64) {
+	n := len(x)
+	dst = dst[:n]
+	i := 0
+	if useAVX512 && n >= 32 {
+		i = n &^ 31
+		add32(dst, x, i)
+	}
+	for ; i < n; i++ {
+		dst[i] += x[i]
+	}
+}

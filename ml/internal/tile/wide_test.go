@@ -91,6 +91,28 @@ func TestVariantsMatchReference(t *testing.T) {
 	}
 }
 
+// TestAdd checks Add against the plain sums with every kernel choice.
+func TestAdd(t *testing.T) {
+	rng := rand.New(rand.NewPCG(17, 18))
+	for name, set := range variants(t) {
+		restore := set()
+		for _, n := range []int{0, 1, 31, 32, 33, 64, 784, 1000} {
+			x, dst := randVec(rng, n), randVec(rng, n+3)
+			want := append([]float64(nil), dst...)
+			for i := range x {
+				want[i] += x[i]
+			}
+			Add(dst, x)
+			for i := range dst {
+				if math.Float64bits(dst[i]) != math.Float64bits(want[i]) {
+					t.Fatalf("%s: n=%d: dst[%d] = %v, want %v", name, n, i, dst[i], want[i])
+				}
+			}
+		}
+		restore()
+	}
+}
+
 // TestWideLanesMatchGo checks the AVX-512 lanes against lanes33Generic
 // pair by pair, for every tile width.
 func TestWideLanesMatchGo(t *testing.T) {
