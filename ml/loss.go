@@ -214,8 +214,8 @@ func axpy(alpha float64, x, y []float64) {
 // the margins M = X·Wᵀ (tile.Products: register tiles, AVX-512 or AVX2
 // where the CPU has them), the residuals row by row, then the gradient
 // G += Rᵀ·X (tile.RankUpdate) while the block is still in cache. The rank
-// update takes four classes at a time, so with K not a multiple of 4 the
-// residuals are copied into rows padded with zeros and the gradient goes to
+// update takes four, then two classes at a time, so with an odd K the
+// residuals are copied into rows padded with a zero and the gradient goes to
 // a padded scratch matrix, added to the partial at the end. Every product
 // is summed in an order fixed by tile, whatever the CPU: the pass gives the
 // same bits with every kernel.
@@ -224,10 +224,10 @@ func (k *kernel) denseK(ctx context.Context) error {
 	d, K := a.D, a.K
 	br := blockRows(k.kind, d)
 	m := make([]float64, br*K) // margins, then residuals, row-major br×K
-	K4, r, g := K, m, k.acc.Grad
-	if K%4 != 0 {
-		K4 = (K + 3) &^ 3
-		r, g = make([]float64, br*K4), make([]float64, K4*d)
+	K2, r, g := K, m, k.acc.Grad
+	if K%2 != 0 {
+		K2 = K + 1
+		r, g = make([]float64, br*K2), make([]float64, K2*d)
 	}
 	for lo := 0; lo < b.Rows; lo += br {
 		if err := ctx.Err(); err != nil {
@@ -241,14 +241,14 @@ func (k *kernel) denseK(ctx context.Context) error {
 		if err := k.residuals(mb, lo, n); err != nil {
 			return err
 		}
-		if K4 != K {
+		if K2 != K {
 			for i := range n {
-				copy(r[i*K4:i*K4+K], mb[i*K:(i+1)*K])
+				copy(r[i*K2:i*K2+K], mb[i*K:(i+1)*K])
 			}
 		}
-		tile.RankUpdate(g, r[:n*K4], K4, xb, n, d)
+		tile.RankUpdate(g, r[:n*K2], K2, xb, n, d)
 	}
-	if K4 != K {
+	if K2 != K {
 		floats.Add(k.acc.Grad, g[:K*d])
 	}
 	return nil

@@ -61,7 +61,26 @@ func lanes6n(x []float64, xs int, c []float64, cs, n4 int, acc *[168]float64) {
 	lanes6x6nAVX512(&x[0], xs, &c[0], cs, n4, acc)
 }
 
-// rank4 is rank4Generic by the best kernel chosen; cols is a positive
+//go:noescape
+func rank2AVX512(dst *float64, gs int, r *float64, rs int, x *float64, xs int, n, cols int)
+
+//go:noescape
+func rank2AVX2(dst *float64, gs int, r *float64, rs int, x *float64, xs int, n, cols int)
+
+// rank2 is rank4 for two rows of g.
+func rank2(g []float64, gs int, r []float64, rs int, x []float64, xs, n, cols int) {
+	_, _, _ = g[gs+cols-1], r[(n-1)*rs+1], x[(n-1)*xs+cols-1]
+	switch {
+	case useAVX512:
+		rank2AVX512(&g[0], gs, &r[0], rs, &x[0], xs, n, cols)
+	case useAVX2:
+		rank2AVX2(&g[0], gs, &r[0], rs, &x[0], xs, n, cols)
+	default:
+		rankGeneric(g, gs, r, rs, x, xs, n, cols, 2)
+	}
+}
+
+// rank4 is rankGeneric for four rows by the best kernel chosen; cols is a positive
 // multiple of 8 and n positive.
 func rank4(g []float64, gs int, r []float64, rs int, x []float64, xs, n, cols int) {
 	_, _, _ = g[3*gs+cols-1], r[(n-1)*rs+3], x[(n-1)*xs+cols-1]
@@ -71,7 +90,7 @@ func rank4(g []float64, gs int, r []float64, rs int, x []float64, xs, n, cols in
 	case useAVX2:
 		rank4AVX2(&g[0], gs, &r[0], rs, &x[0], xs, n, cols)
 	default:
-		rank4Generic(g, gs, r, rs, x, xs, n, cols)
+		rankGeneric(g, gs, r, rs, x, xs, n, cols, 4)
 	}
 }
 

@@ -242,3 +242,52 @@ rows:
 	JLT  strip
 	VZEROUPPER
 	RET
+
+// func rank2AVX2(dst *float64, gs int, r *float64, rs int, x *float64, xs int, n, cols int)
+//
+// rank2AVX512 with Y registers: 8-column strips, 2×2 Y registers of dst.
+TEXT ·rank2AVX2(SB), NOSPLIT, $0-64
+	MOVQ dst+0(FP), DI
+	MOVQ gs+8(FP), BX
+	MOVQ rs+24(FP), DX
+	MOVQ xs+40(FP), AX
+	MOVQ cols+56(FP), R8
+	SHLQ $3, BX
+	SHLQ $3, DX
+	SHLQ $3, AX
+	SHLQ $3, R8
+	XORQ R10, R10
+
+strip2:
+	LEAQ (DI)(R10*1), R11
+	VMOVUPD 0(R11), Y0
+	VMOVUPD 32(R11), Y1
+	VMOVUPD 0(R11)(BX*1), Y2
+	VMOVUPD 32(R11)(BX*1), Y3
+	MOVQ x+32(FP), R13
+	ADDQ R10, R13
+	MOVQ r+16(FP), R14
+	MOVQ n+48(FP), CX
+
+rows2:
+	VMOVUPD (R13), Y8
+	VMOVUPD 32(R13), Y9
+	VBROADCASTSD 0(R14), Y10
+	VFMADD231PD Y8, Y10, Y0
+	VFMADD231PD Y9, Y10, Y1
+	VBROADCASTSD 8(R14), Y10
+	VFMADD231PD Y8, Y10, Y2
+	VFMADD231PD Y9, Y10, Y3
+	ADDQ AX, R13
+	ADDQ DX, R14
+	DECQ CX
+	JNZ  rows2
+	VMOVUPD Y0, 0(R11)
+	VMOVUPD Y1, 32(R11)
+	VMOVUPD Y2, 0(R11)(BX*1)
+	VMOVUPD Y3, 32(R11)(BX*1)
+	ADDQ $64, R10
+	CMPQ R10, R8
+	JLT  strip2
+	VZEROUPPER
+	RET

@@ -371,10 +371,10 @@ loop6n:
 
 // func rank4AVX512(dst *float64, gs int, r *float64, rs int, x *float64, xs int, n, cols int)
 //
-// For c < 4 and l < cols (a positive multiple of 8), g[c·gs+l] gets, for
-// each row i < n in order, the fused product r[i·rs+c]·x[i·xs+l]. Strips
-// of 32 columns keep 4×4 Z registers of g while the rows go by; 8-column
-// strips take the rest.
+// For c < 4 and l < cols (a positive multiple of 8), dst[c·gs+l] gets,
+// for each row i < n in order, the fused product r[i·rs+c]·x[i·xs+l].
+// Strips of 32 columns keep 4×4 Z registers of dst while the rows go
+// by; 8-column strips take the rest.
 TEXT ·rank4AVX512(SB), NOSPLIT, $0-64
 	MOVQ dst+0(FP), DI
 	MOVQ gs+8(FP), BX
@@ -389,10 +389,10 @@ TEXT ·rank4AVX512(SB), NOSPLIT, $0-64
 	ADDQ DI, R9
 	XORQ R10, R10
 
-strip32:
+strip32r4:
 	LEAQ 256(R10), R11
 	CMPQ R11, R8
-	JGT  strip8
+	JGT  strip8r4
 	LEAQ (DI)(R10*1), R11
 	LEAQ (R9)(R10*1), R12
 	VMOVUPD 0(R11), Z0
@@ -416,7 +416,7 @@ strip32:
 	MOVQ r+16(FP), R14
 	MOVQ n+48(FP), CX
 
-rows32:
+rows32r4:
 	VMOVUPD 0(R13), Z16
 	VMOVUPD 64(R13), Z17
 	VMOVUPD 128(R13), Z18
@@ -444,7 +444,7 @@ rows32:
 	ADDQ AX, R13
 	ADDQ DX, R14
 	DECQ CX
-	JNZ  rows32
+	JNZ  rows32r4
 	VMOVUPD Z0, 0(R11)
 	VMOVUPD Z1, 64(R11)
 	VMOVUPD Z2, 128(R11)
@@ -462,11 +462,11 @@ rows32:
 	VMOVUPD Z14, 128(R12)
 	VMOVUPD Z15, 192(R12)
 	ADDQ $256, R10
-	JMP  strip32
+	JMP  strip32r4
 
-strip8:
+strip8r4:
 	CMPQ R10, R8
-	JGE  done
+	JGE  doner4
 	LEAQ (DI)(R10*1), R11
 	LEAQ (R9)(R10*1), R12
 	VMOVUPD 0(R11), Z0
@@ -478,7 +478,7 @@ strip8:
 	MOVQ r+16(FP), R14
 	MOVQ n+48(FP), CX
 
-rows8:
+rows8r4:
 	VMOVUPD (R13), Z16
 	VFMADD231PD.BCST 0(R14), Z16, Z0
 	VFMADD231PD.BCST 8(R14), Z16, Z4
@@ -487,15 +487,110 @@ rows8:
 	ADDQ AX, R13
 	ADDQ DX, R14
 	DECQ CX
-	JNZ  rows8
+	JNZ  rows8r4
 	VMOVUPD Z0, 0(R11)
 	VMOVUPD Z4, 0(R11)(BX*1)
 	VMOVUPD Z8, 0(R11)(BX*2)
 	VMOVUPD Z12, 0(R12)
 	ADDQ $64, R10
-	JMP  strip8
+	JMP  strip8r4
 
-done:
+doner4:
+	VZEROUPPER
+	RET
+
+// func rank2AVX512(dst *float64, gs int, r *float64, rs int, x *float64, xs int, n, cols int)
+//
+// rank4AVX512 for 2 rows of dst.
+TEXT ·rank2AVX512(SB), NOSPLIT, $0-64
+	MOVQ dst+0(FP), DI
+	MOVQ gs+8(FP), BX
+	MOVQ rs+24(FP), DX
+	MOVQ xs+40(FP), AX
+	MOVQ cols+56(FP), R8
+	SHLQ $3, BX
+	SHLQ $3, DX
+	SHLQ $3, AX
+	SHLQ $3, R8
+	LEAQ (BX)(BX*2), R9
+	ADDQ DI, R9
+	XORQ R10, R10
+
+strip32r2:
+	LEAQ 256(R10), R11
+	CMPQ R11, R8
+	JGT  strip8r2
+	LEAQ (DI)(R10*1), R11
+	LEAQ (R9)(R10*1), R12
+	VMOVUPD 0(R11), Z0
+	VMOVUPD 64(R11), Z1
+	VMOVUPD 128(R11), Z2
+	VMOVUPD 192(R11), Z3
+	VMOVUPD 0(R11)(BX*1), Z4
+	VMOVUPD 64(R11)(BX*1), Z5
+	VMOVUPD 128(R11)(BX*1), Z6
+	VMOVUPD 192(R11)(BX*1), Z7
+	MOVQ x+32(FP), R13
+	ADDQ R10, R13
+	MOVQ r+16(FP), R14
+	MOVQ n+48(FP), CX
+
+rows32r2:
+	VMOVUPD 0(R13), Z16
+	VMOVUPD 64(R13), Z17
+	VMOVUPD 128(R13), Z18
+	VMOVUPD 192(R13), Z19
+	VBROADCASTSD 0(R14), Z20
+	VFMADD231PD Z16, Z20, Z0
+	VFMADD231PD Z17, Z20, Z1
+	VFMADD231PD Z18, Z20, Z2
+	VFMADD231PD Z19, Z20, Z3
+	VBROADCASTSD 8(R14), Z21
+	VFMADD231PD Z16, Z21, Z4
+	VFMADD231PD Z17, Z21, Z5
+	VFMADD231PD Z18, Z21, Z6
+	VFMADD231PD Z19, Z21, Z7
+	ADDQ AX, R13
+	ADDQ DX, R14
+	DECQ CX
+	JNZ  rows32r2
+	VMOVUPD Z0, 0(R11)
+	VMOVUPD Z1, 64(R11)
+	VMOVUPD Z2, 128(R11)
+	VMOVUPD Z3, 192(R11)
+	VMOVUPD Z4, 0(R11)(BX*1)
+	VMOVUPD Z5, 64(R11)(BX*1)
+	VMOVUPD Z6, 128(R11)(BX*1)
+	VMOVUPD Z7, 192(R11)(BX*1)
+	ADDQ $256, R10
+	JMP  strip32r2
+
+strip8r2:
+	CMPQ R10, R8
+	JGE  doner2
+	LEAQ (DI)(R10*1), R11
+	LEAQ (R9)(R10*1), R12
+	VMOVUPD 0(R11), Z0
+	VMOVUPD 0(R11)(BX*1), Z4
+	MOVQ x+32(FP), R13
+	ADDQ R10, R13
+	MOVQ r+16(FP), R14
+	MOVQ n+48(FP), CX
+
+rows8r2:
+	VMOVUPD (R13), Z16
+	VFMADD231PD.BCST 0(R14), Z16, Z0
+	VFMADD231PD.BCST 8(R14), Z16, Z4
+	ADDQ AX, R13
+	ADDQ DX, R14
+	DECQ CX
+	JNZ  rows8r2
+	VMOVUPD Z0, 0(R11)
+	VMOVUPD Z4, 0(R11)(BX*1)
+	ADDQ $64, R10
+	JMP  strip8r2
+
+doner2:
 	VZEROUPPER
 	RET
 

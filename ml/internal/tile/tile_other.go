@@ -18,8 +18,12 @@ func lanes6n(x []float64, xs int, c []float64, cs, n4 int, acc *[168]float64) {
 	panic("tile: lanes6n without AVX-512")
 }
 
+func rank2(g []float64, gs int, r []float64, rs int, x []float64, xs, n, cols int) {
+	rankGeneric(g, gs, r, rs, x, xs, n, cols, 2)
+}
+
 func rank4(g []float64, gs int, r []float64, rs int, x []float64, xs, n, cols int) {
-	rank4Generic(g, gs, r, rs, x, xs, n, cols)
+	rankGeneric(g, gs, r, rs, x, xs, n, cols, 4)
 }
 
 func lanes1(x, c []float64, n4 int, acc *[4]float64) { lanesGeneric(x, c, n4, acc[:]) }

@@ -139,9 +139,10 @@ func syrk6(a, p []float64, k, n int) int {
 // of r (n×k) and x (n×d), row-major, g being k×d. Each element of g takes
 // its rows in order, one fused multiply-add each, whatever the CPU, so the
 // result is bit-for-bit the same everywhere. Four rows of g go at a time
-// through the kernels (AVX-512 or AVX2 where the CPU has them) and eight
-// columns at a time; a k that is a multiple of 4 and a d of 8 make the
-// most of them.
+// through the kernels (AVX-512 or AVX2 where the CPU has them), then a
+// pair, eight columns at a time; an even k and a d that is a multiple of
+// 8 make the most of them (a last odd row and the last d%8 columns are
+// summed in Go).
 func RankUpdate(g, r []float64, k int, x []float64, n, d int) {
 	if n == 0 || k == 0 || d == 0 {
 		return
@@ -154,6 +155,13 @@ func RankUpdate(g, r []float64, k int, x []float64, n, d int) {
 			rank4(g[c*d:], d, r[c:], k, x, d, n, d8)
 		}
 		rankTail(g[c*d:], d, r[c:], k, x, n, d8, d, 4)
+	}
+	if c+2 <= k {
+		if d8 > 0 {
+			rank2(g[c*d:], d, r[c:], k, x, d, n, d8)
+		}
+		rankTail(g[c*d:], d, r[c:], k, x, n, d8, d, 2)
+		c += 2
 	}
 	if c < k {
 		rankTail(g[c*d:], d, r[c:], k, x, n, 0, d, k-c)
@@ -175,11 +183,11 @@ func rankTail(g []float64, gs int, r []float64, rs int, x []float64, n, lo, d, r
 	}
 }
 
-// rank4Generic is the kernels' contract in Go: rows [0, 4) of g (gs apart)
-// and columns [0, cols) get, for each row i < n in order, the fused
+// rankGeneric is the kernels' contract in Go: rows [0, rows) of g (gs
+// apart) and columns [0, cols) get, for each row i < n in order, the fused
 // product r[i*rs+c]·x[i*xs+l].
-func rank4Generic(g []float64, gs int, r []float64, rs int, x []float64, xs, n, cols int) {
-	for c := range 4 {
+func rankGeneric(g []float64, gs int, r []float64, rs int, x []float64, xs, n, cols, rows int) {
+	for c := range rows {
 		gc := g[c*gs : c*gs+cols]
 		for i := range n {
 			v := r[i*rs+c]
