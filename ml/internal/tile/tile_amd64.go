@@ -19,7 +19,8 @@ var (
 	useAVX512 = hasAVX512
 )
 
-// The AVX-512 kernels, documented in tile_avx512_amd64.s.
+// The AVX-512 kernels, documented in tile_avx512_amd64.s and
+// rank_avx512_amd64.s.
 //
 //go:noescape
 func lanes6x6AVX512(x *float64, xs int, c *float64, cs int, n4 int, acc *[144]float64)
