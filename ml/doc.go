@@ -19,7 +19,9 @@
 // number of workers, L-BFGS, GD and SGD alike (SGD samples a row when a
 // hash of seed, iteration, partition and row falls below the fraction).
 // Across machines the last bits may differ: on amd64 with AVX2 and FMA the
-// dense kernel fuses multiply and add (see Kernels), elsewhere it does not.
+// dense kernel of one margin column fuses multiply and add (see Kernels),
+// elsewhere it does not; the products of the softmax pass give the same
+// bits on every amd64 CPU, with or without AVX-512 or AVX2.
 //
 // # Optimisers
 //
@@ -106,8 +108,11 @@
 // they run while the dot products wait for memory, and the logistic
 // residuals — an exponential, a division and the loss terms — are computed
 // four rows at a time; elsewhere gonum's kernels and plain Go do the same
-// work. For softmax, one matrix–vector product per class over a block of
-// rows that stays in L2 (faster here than a gemm on the block). The losses
+// work. For softmax, two matrix products over a block of 42 rows that stays
+// in L2, the margins X·Wᵀ and the gradient G += Rᵀ·X, by package
+// ml/internal/tile (AVX-512 or AVX2 assembly chosen at run time, Go
+// elsewhere; every variant gives the same bits, since tile fixes the
+// summation order of each product). The losses
 // share one logarithm among many unit-weight rows (the logarithm of the
 // product of the rows' arguments), and the Go loops make no calls, since
 // every call in Go's register ABI spills the loop's state. CSR rows take

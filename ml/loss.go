@@ -5,11 +5,11 @@ import (
 	"fmt"
 	"math"
 
-	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas64"
 	"gonum.org/v1/gonum/floats"
 
 	"github.com/flintml/flint/cluster"
+	"github.com/flintml/flint/ml/internal/tile"
 )
 
 // The loss passes of the generalised linear models. Each is a cluster task:
@@ -126,13 +126,15 @@ type kernel struct {
 // blockRows is the number of rows a dense block pass handles at once. For
 // one margin column the rows are few (their dot products, then their
 // residuals, then their scaled additions: the exponentials of a block
-// overlap instead of stalling each row); for softmax, whose block is read
-// once per class, as many as fit in about 256 KB (L2).
+// overlap instead of stalling each row); for softmax, whose block both
+// products read, as many as fit in about 256 KB (L2), rounded up to the
+// six rows of tile's widest tiles.
 func blockRows(kind lossKind, d int) int {
 	if kind != softmaxLoss {
 		return 8
 	}
-	return max(4, min(512, (256<<10)/(8*max(d, 1))))
+	n := max(4, min(512, (256<<10)/(8*max(d, 1))))
+	return (n + 5) / 6 * 6
 }
 
 // dense runs the blocked pass over a dense partition.
@@ -208,34 +210,46 @@ func axpy(alpha float64, x, y []float64) {
 	blas64.Implementation().Daxpy(len(x), alpha, x, 1, y, 1)
 }
 
-// denseK is the softmax pass: margins of a block of rows by one
-// matrix–vector product per class, the residuals row by row, then the
-// gradient by transposed products over the same block while it is still
-// in cache.
+// denseK is the softmax pass as two matrix products per block of rows:
+// the margins M = X·Wᵀ (tile.Products: register tiles, AVX-512 or AVX2
+// where the CPU has them), the residuals row by row, then the gradient
+// G += Rᵀ·X (tile.RankUpdate) while the block is still in cache. The rank
+// update takes four, then two classes at a time, so with an odd K the
+// residuals are copied into rows padded with a zero and the gradient goes to
+// a padded scratch matrix, added to the partial at the end. Every product
+// is summed in an order fixed by tile, whatever the CPU: the pass gives the
+// same bits with every kernel.
 func (k *kernel) denseK(ctx context.Context) error {
 	a, b := k.a, k.b
 	d, K := a.D, a.K
 	br := blockRows(k.kind, d)
 	m := make([]float64, br*K) // margins, then residuals, row-major br×K
+	K2, r, g := K, m, k.acc.Grad
+	if K%2 != 0 {
+		K2 = K + 1
+		r, g = make([]float64, br*K2), make([]float64, K2*d)
+	}
 	for lo := 0; lo < b.Rows; lo += br {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
 		hi := min(lo+br, b.Rows)
 		n := hi - lo
-		xb := blas64.General{Rows: n, Cols: d, Stride: d, Data: b.X[lo*d : hi*d]}
+		xb := b.X[lo*d : hi*d]
 		mb := m[:n*K]
-		for c := 0; c < K; c++ {
-			blas64.Gemv(blas.NoTrans, 1, xb, blas64.Vector{N: d, Inc: 1, Data: a.Coef[c*d : (c+1)*d]},
-				0, blas64.Vector{N: n, Inc: K, Data: mb[c:]})
-		}
+		tile.Products(mb, xb, n, a.Coef, K, d)
 		if err := k.residuals(mb, lo, n); err != nil {
 			return err
 		}
-		for c := 0; c < K; c++ {
-			blas64.Gemv(blas.Trans, 1, xb, blas64.Vector{N: n, Inc: K, Data: mb[c:]},
-				1, blas64.Vector{N: d, Inc: 1, Data: k.acc.Grad[c*d : (c+1)*d]})
+		if K2 != K {
+			for i := range n {
+				copy(r[i*K2:i*K2+K], mb[i*K:(i+1)*K])
+			}
 		}
+		tile.RankUpdate(g, r[:n*K2], K2, xb, n, d)
+	}
+	if K2 != K {
+		floats.Add(k.acc.Grad, g[:K*d])
 	}
 	return nil
 }

@@ -1,13 +1,14 @@
 package als
 
 import (
-	"github.com/flintml/flint/ml/internal/tile"
-
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"os/exec"
 	"testing"
 	"time"
+
+	"github.com/flintml/flint/ml/internal/tile"
 
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas64"
@@ -46,6 +47,31 @@ func dgemmGFLOPS(n, reps int) (wall, cpu float64) {
 	return flops / bestWall.Seconds() / 1e9, flops / bestCPU.Seconds() / 1e9
 }
 
+// numpyDgemm is the OpenBLAS floor: numpy's a @ b on n×n matrices (best
+// of reps) in /usr/bin/python3 (the python3 on PATH may lack numpy), on
+// the cores OpenBLAS takes, as GFLOP per second of wall time and per
+// second of the process's CPU time.
+func numpyDgemm(n, reps int) (wall, cpu float64, err error) {
+	script := fmt.Sprintf(`import numpy as np, time
+n, reps = %d, %d
+a, b = np.random.rand(n, n), np.random.rand(n, n)
+a @ b
+w = c = 1e9
+for _ in range(reps):
+    t0, c0 = time.perf_counter(), time.process_time()
+    a @ b
+    w, c = min(w, time.perf_counter() - t0), min(c, time.process_time() - c0)
+print(2 * n**3 / w / 1e9, 2 * n**3 / c / 1e9)`, n, reps)
+	out, err := exec.Command("/usr/bin/python3", "-c", script).Output()
+	if err != nil {
+		return 0, 0, fmt.Errorf("/usr/bin/python3 with numpy: %w", err)
+	}
+	if _, err := fmt.Sscan(string(out), &wall, &cpu); err != nil {
+		return 0, 0, fmt.Errorf("numpy dgemm printed %q: %w", out, err)
+	}
+	return wall, cpu, nil
+}
+
 // solveFlops counts the floating-point operations one iteration needs to
 // form and solve the normal equations of every user and item: per row with
 // n ratings at rank k, n·k(k+1) for the upper triangle of Σ y·yᵀ, 2nk for
@@ -66,7 +92,9 @@ func solveFlops(t *trainer) float64 {
 // and reports the solve step's GFLOP/s (solveFlops over the iteration's
 // time) against gonum's dgemm on 1024×1024 matrices measured in the same
 // run: %dgemm compares wall-clock rates, %dgemm-cpu rates per CPU-second
-// (all cores), which other processes on the machine disturb less.
+// (all cores), which other processes on the machine disturb less; and
+// against OpenBLAS's dgemm through numpy (%openblas, %openblas-cpu), the
+// floor the goal is set against (at rank 50, at least 50 %).
 //
 //	go test ./ml/als -run '^$' -bench ALSIteration -benchtime 3x -count 3 -timeout 30m
 func BenchmarkALSIteration(b *testing.B) {
@@ -75,6 +103,10 @@ func BenchmarkALSIteration(b *testing.B) {
 	rs := benchRatings(nu, ni, n, 1)
 	gen := time.Since(start)
 	dgemm, dgemmCPU := dgemmGFLOPS(1024, 3)
+	npWall, npCPU, err := numpyDgemm(1024, 3)
+	if err != nil {
+		b.Logf("no OpenBLAS floor: %v", err)
+	}
 	ctx := context.Background()
 	for _, rank := range []int{10, 50} {
 		b.Run(fmt.Sprintf("users=%d/items=%d/ratings=%d/rank=%d", nu, ni, n, rank), func(b *testing.B) {
@@ -102,6 +134,13 @@ func BenchmarkALSIteration(b *testing.B) {
 			b.ReportMetric(100*flops/sec/1e9/dgemm, "%dgemm")
 			if cpuSec > 0 && dgemmCPU > 0 {
 				b.ReportMetric(100*flops/cpuSec/1e9/dgemmCPU, "%dgemm-cpu")
+			}
+			if npWall > 0 {
+				b.ReportMetric(npWall, "openblas-GFLOP/s")
+				b.ReportMetric(100*flops/sec/1e9/npWall, "%openblas")
+				if cpuSec > 0 {
+					b.ReportMetric(100*flops/cpuSec/1e9/npCPU, "%openblas-cpu")
+				}
 			}
 		})
 	}

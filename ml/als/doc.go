@@ -46,8 +46,8 @@
 //
 // A row with n ratings forms its normal equations in O(n·Rank²): the
 // other side's factors of its ratings are gathered (transposed) and
-// multiplied by package ml/internal/tile in register tiles (AVX2 and FMA
-// assembly on amd64), then solved by Cholesky (gonum's lapack64.Potrf and
+// multiplied by package ml/internal/tile in register tiles (AVX-512, or AVX2
+// and FMA, assembly on amd64, chosen at run time), then solved by Cholesky (gonum's lapack64.Potrf and
 // two triangular solves) or, for non-negative factors, by an active-set
 // NNLS (Lawson–Hanson on the normal equations). For implicit feedback the
 // sum over all items, YᵀY + Yᵀ(C − I)Y, is YᵀY — computed once per

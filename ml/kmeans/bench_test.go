@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"testing"
+	"time"
 
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas64"
+	"gonum.org/v1/gonum/floats"
 
 	"github.com/flintml/flint/cluster"
 	"github.com/flintml/flint/internal/datasets"
@@ -29,12 +31,27 @@ func fashionInit(b *testing.B) (*datasets.Set, []float64) {
 	return s, c
 }
 
+// sumTask is the floor of a pass: the cheapest one possible, a sum of
+// every value (gonum's SIMD floats.Sum) over the same partitions.
+var sumTask = cluster.Register(&cluster.Task[struct{}, float64]{
+	Name: "ml.kmeans.bench.sum",
+	New:  func(*struct{}) *float64 { return new(float64) },
+	Map: func(_ context.Context, p cluster.Part, _ *struct{}, acc *float64) error {
+		*acc = floats.Sum(p.Block.X)
+		return nil
+	},
+	Combine: func(dst, src *float64) { *dst += *src },
+})
+
 // BenchmarkLloydFashionMNIST times one Lloyd iteration (the assignment
 // pass with its sums, counts, cost and farthest rows, then the update) on
 // the 60 000 × 784 Fashion-MNIST training images with k = 10, on one worker
 // per core. Its peer is bench/peers/kmeans_fashion_mnist.py --mode bench.
 // cpu-ms/iter is the CPU time of all cores per iteration: on a machine
 // other processes share, wall time also counts the waits for a core.
+// floor-x is the iteration's time over that of the floor, a plain sum over
+// the same partitions run (timer stopped) before each iteration, and
+// cpu-floor-x the same ratio of CPU times (the goal is at most 1.5).
 //
 //	go test ./ml/kmeans -run '^$' -bench LloydFashionMNIST -benchtime 20x -count 5
 //	/usr/bin/python3 bench/peers/kmeans_fashion_mnist.py --mode bench --lo 5 --hi 25 --repeat 5
@@ -49,17 +66,31 @@ func BenchmarkLloydFashionMNIST(b *testing.B) {
 	}
 	const k = 10
 	b.Run(fmt.Sprintf("rows=%d/dim=%d/k=%d/workers=%d", s.Rows, s.Cols, k, e.Workers()), func(b *testing.B) {
-		cpu := cpuTime()
+		var floorWall, floorCPU, iterCPU time.Duration
 		for b.Loop() {
+			b.StopTimer()
+			start, cpu := time.Now(), cpuTime()
+			if _, err := cluster.Aggregate(ctx, e, ds, sumTask, &struct{}{}); err != nil {
+				b.Fatal(err)
+			}
+			floorWall += time.Since(start)
+			floorCPU += cpuTime() - cpu
+			b.StartTimer()
+			cpu = cpuTime()
 			p, err := cluster.Aggregate(ctx, e, ds, lloydTask, &lloydArgs{Centres: newCentres(c, k, s.Cols, false), Far: k})
 			if err != nil {
 				b.Fatal(err)
 			}
 			c = update(c, p, k, s.Cols)
+			iterCPU += cpuTime() - cpu
 		}
 		b.ReportMetric(float64(b.Elapsed().Microseconds())/1e3/float64(b.N), "ms/iter")
-		b.ReportMetric(float64((cpuTime()-cpu).Microseconds())/1e3/float64(b.N), "cpu-ms/iter")
+		b.ReportMetric(float64(iterCPU.Microseconds())/1e3/float64(b.N), "cpu-ms/iter")
 		b.ReportMetric(2*float64(s.Rows*s.Cols*k)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+		b.ReportMetric(b.Elapsed().Seconds()/floorWall.Seconds(), "floor-x")
+		if floorCPU > 0 {
+			b.ReportMetric(iterCPU.Seconds()/floorCPU.Seconds(), "cpu-floor-x")
+		}
 	})
 }
 

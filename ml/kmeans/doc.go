@@ -39,8 +39,8 @@
 //
 // Squared distances are computed as ‖x‖² − 2x·c + ‖c‖²: for dense rows the
 // products x·c of a block of 48 rows with all centres are one small matrix
-// product, computed by package ml/internal/tile in 3×3 register tiles
-// (AVX2 and FMA assembly on amd64) that also yield ‖x‖² from the values
+// product, computed by package ml/internal/tile in register tiles (6×6
+// with AVX-512, 3×3 with AVX2 and FMA, chosen at run time) that also yield ‖x‖² from the values
 // they load. Row norms are therefore computed inside every pass, not
 // cached: fused into the product they cost almost nothing, where a
 // separate pass over the rows cost about 20% of an iteration (measured on

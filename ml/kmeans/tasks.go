@@ -116,7 +116,7 @@ func denseRow(blk *cluster.Block, i int) []float64 {
 func addRow(dst []float64, blk *cluster.Block, i int, w float64) {
 	if !blk.Sparse() {
 		if w == 1 {
-			floats.Add(dst, blk.Row(i))
+			tile.Add(dst, blk.Row(i))
 		} else {
 			floats.AddScaled(dst, w, blk.Row(i))
 		}

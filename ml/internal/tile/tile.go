@@ -15,7 +15,9 @@
 //	s   = fma(x[l], c[l], s)    for l = n4 … n−1
 //
 // On amd64 with AVX2 and FMA the four running sums are the four lanes of a
-// vector register (assembly, VFMADD231PD); elsewhere, or built with the
+// vector register (assembly, VFMADD231PD); with AVX-512 they are one half
+// of a Z register whose other half sums another product, in 6×6 tiles
+// (wide.go), which changes the speed but not a bit; elsewhere, or built with the
 // noasm tag, portable Go computes the same values with math.FMA, which is
 // exact everywhere, but more slowly.
 package tile
@@ -114,7 +116,7 @@ func Dot3x1(x0, x1, x2, c []float64) (s [3]float64) {
 // both of width d, row-major and unpadded: the product X·Cᵀ.
 func Products(g, x []float64, m int, c []float64, k, d int) {
 	_ = g[m*k-1]
-	i := 0
+	i := products6(g, x, m, c, k, d)
 	for ; i+3 <= m; i += 3 {
 		x0, x1, x2 := x[i*d:(i+1)*d], x[(i+1)*d:(i+2)*d], x[(i+2)*d:(i+3)*d]
 		g0, g1, g2 := g[i*k:(i+1)*k], g[(i+1)*k:(i+2)*k], g[(i+2)*k:(i+3)*k]
@@ -149,7 +151,7 @@ func ProductsNorms(g, xn, x []float64, m int, c []float64, k, d int) {
 		return
 	}
 	_, _ = g[m*k-1], xn[m-1]
-	i := 0
+	i := productsNorms6(g, xn, x, m, c, k, d)
 	for ; i+3 <= m; i += 3 {
 		x0, x1, x2 := x[i*d:(i+1)*d], x[(i+1)*d:(i+2)*d], x[(i+2)*d:(i+3)*d]
 		g0, g1, g2 := g[i*k:(i+1)*k], g[(i+1)*k:(i+2)*k], g[(i+2)*k:(i+3)*k]
@@ -180,10 +182,11 @@ func ProductsNorms(g, xn, x []float64, m int, c []float64, k, d int) {
 }
 
 // SyrkUpper adds P·Pᵀ to a (k×k, row-major), P being k×n row-major: the
-// upper triangle, and the whole of each diagonal 3×3 tile, so a few
-// entries just below the diagonal are written too and must be ignored.
+// upper triangle, and the whole of each diagonal tile (3×3, or 6×6 with
+// AVX-512), so a few entries just below the diagonal are written too and
+// must be ignored.
 func SyrkUpper(a, p []float64, k, n int) {
-	i := 0
+	i := syrk6(a, p, k, n)
 	for ; i+3 <= k; i += 3 {
 		p0, p1, p2 := p[i*n:(i+1)*n], p[(i+1)*n:(i+2)*n], p[(i+2)*n:(i+3)*n]
 		a0, a1, a2 := a[i*k:(i+1)*k], a[(i+1)*k:(i+2)*k], a[(i+2)*k:(i+3)*k]

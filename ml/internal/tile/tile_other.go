@@ -2,7 +2,29 @@
 
 package tile
 
-const hasAVX2FMA = false
+const (
+	hasAVX2FMA = false
+	hasAVX512  = false
+)
+
+// useAVX2 and useAVX512 are false: there is no assembly here.
+var useAVX2, useAVX512 = false, false
+
+func lanes6(x []float64, xs int, c []float64, cs, w, n4 int, acc *[144]float64) {
+	panic("tile: lanes6 without AVX-512")
+}
+
+func lanes6n(x []float64, xs int, c []float64, cs, n4 int, acc *[168]float64) {
+	panic("tile: lanes6n without AVX-512")
+}
+
+func rank2(g []float64, gs int, r []float64, rs int, x []float64, xs, n, cols int) {
+	rankGeneric(g, gs, r, rs, x, xs, n, cols, 2)
+}
+
+func rank4(g []float64, gs int, r []float64, rs int, x []float64, xs, n, cols int) {
+	rankGeneric(g, gs, r, rs, x, xs, n, cols, 4)
+}
 
 func lanes1(x, c []float64, n4 int, acc *[4]float64) { lanesGeneric(x, c, n4, acc[:]) }
 
@@ -17,3 +39,5 @@ func lanes31(x0, x1, x2, c []float64, n4 int, acc *[12]float64) {
 func lanes33n(x0, x1, x2, c0, c1, c2 []float64, n4 int, acc *[48]float64) {
 	lanes33nGeneric(x0, x1, x2, c0, c1, c2, n4, acc)
 }
+
+func add32(dst, x []float64, n int) { panic("tile: add32 without AVX-512") }

@@ -1,0 +1,216 @@
+package tile
+
+import "math"
+
+// The wide tiles: six rows against six (or four, or two) rows at a time,
+// for CPUs with AVX-512. Each Z register holds the four running sums of two
+// products, so the summation order, and every result, is the one the
+// package documents: the wide tiles are only faster.
+
+// products6 sets the products of the rows of x in whole groups of six (rows
+// [0, m−m%6)) with every row of c, as Products does, and returns how many
+// rows it did. It does nothing without AVX-512 or with rows shorter than 4.
+func products6(g, x []float64, m int, c []float64, k, d int) int {
+	n4 := d &^ 3
+	if !useAVX512 || n4 == 0 || k < 2 {
+		return 0
+	}
+	var acc [144]float64
+	i := 0
+	for ; i+6 <= m; i += 6 {
+		xi := x[i*d:]
+		j := 0
+		for j+2 <= k {
+			w := min(6, (k-j)&^1)
+			lanes6(xi, d, c[j*d:], d, w, n4, &acc)
+			finish6(g[i*k+j:], k, &acc, w, xi, d, c[j*d:], n4)
+			j += w
+		}
+		if j < k {
+			cj := c[j*d : (j+1)*d]
+			s := Dot3x1(xi[:d], xi[d:2*d], xi[2*d:3*d], cj)
+			t := Dot3x1(xi[3*d:4*d], xi[4*d:5*d], xi[5*d:6*d], cj)
+			for r := range 3 {
+				g[(i+r)*k+j], g[(i+3+r)*k+j] = s[r], t[r]
+			}
+		}
+	}
+	return i
+}
+
+// finish6 reduces the lanes of a 6×w tile (acc[4(r·w+j)+q]) into g[r*gs+j],
+// adding the tails past n4 of rows x_r = x[r*d:] and c_j = c[j*d:].
+func finish6(g []float64, gs int, acc *[144]float64, w int, x []float64, d int, c []float64, n4 int) {
+	for r := range 6 {
+		xr := x[r*d : (r+1)*d]
+		for j := range w {
+			a := acc[4*(r*w+j) : 4*(r*w+j)+4]
+			v := (a[0] + a[1]) + (a[2] + a[3])
+			cj := c[j*d : (j+1)*d]
+			for l := n4; l < d; l++ {
+				v = math.FMA(xr[l], cj[l], v)
+			}
+			g[r*gs+j] = v
+		}
+	}
+}
+
+// productsNorms6 is products6 that also sets xn[i] = x_i·x_i, the squares
+// summed in the first tile of centres. It needs k >= 6.
+func productsNorms6(g, xn, x []float64, m int, c []float64, k, d int) int {
+	n4 := d &^ 3
+	if !useAVX512 || n4 == 0 || k < 6 {
+		return 0
+	}
+	var accn [168]float64
+	var acc [144]float64
+	i := 0
+	for ; i+6 <= m; i += 6 {
+		xi := x[i*d:]
+		lanes6n(xi, d, c, d, n4, &accn)
+		copy(acc[:], accn[:144])
+		finish6(g[i*k:], k, &acc, 6, xi, d, c, n4)
+		for r := range 6 {
+			a := accn[144+4*r : 148+4*r]
+			v := (a[0] + a[1]) + (a[2] + a[3])
+			xr := xi[r*d : (r+1)*d]
+			for l := n4; l < d; l++ {
+				v = math.FMA(xr[l], xr[l], v)
+			}
+			xn[i+r] = v
+		}
+		j := 6
+		for j+2 <= k {
+			w := min(6, (k-j)&^1)
+			lanes6(xi, d, c[j*d:], d, w, n4, &acc)
+			finish6(g[i*k+j:], k, &acc, w, xi, d, c[j*d:], n4)
+			j += w
+		}
+		if j < k {
+			cj := c[j*d : (j+1)*d]
+			s := Dot3x1(xi[:d], xi[d:2*d], xi[2*d:3*d], cj)
+			t := Dot3x1(xi[3*d:4*d], xi[4*d:5*d], xi[5*d:6*d], cj)
+			for r := range 3 {
+				g[(i+r)*k+j], g[(i+3+r)*k+j] = s[r], t[r]
+			}
+		}
+	}
+	return i
+}
+
+// syrk6 adds the products of rows [0, k−k%6) of p with the rows at or past
+// their own tile, as SyrkUpper does, and returns how many rows it did.
+func syrk6(a, p []float64, k, n int) int {
+	n4 := n &^ 3
+	if !useAVX512 || n4 == 0 {
+		return 0
+	}
+	var acc [144]float64
+	var s [36]float64
+	i := 0
+	for ; i+6 <= k; i += 6 {
+		pi := p[i*n:]
+		j := i
+		for j+2 <= k {
+			w := min(6, (k-j)&^1)
+			lanes6(pi, n, p[j*n:], n, w, n4, &acc)
+			finish6(s[:], w, &acc, w, pi, n, p[j*n:], n4)
+			for r := range 6 {
+				for jj := range w {
+					a[(i+r)*k+j+jj] += s[r*w+jj]
+				}
+			}
+			j += w
+		}
+		if j < k {
+			pj := p[j*n : (j+1)*n]
+			s := Dot3x1(pi[:n], pi[n:2*n], pi[2*n:3*n], pj)
+			t := Dot3x1(pi[3*n:4*n], pi[4*n:5*n], pi[5*n:6*n], pj)
+			for r := range 3 {
+				a[(i+r)*k+j] += s[r]
+				a[(i+3+r)*k+j] += t[r]
+			}
+		}
+	}
+	return i
+}
+
+// RankUpdate adds Rᵀ·X to g: g[c*d+l] += Σᵢ r[i*k+c]·x[i*d+l] for the n rows
+// of r (n×k) and x (n×d), row-major, g being k×d. Each element of g takes
+// its rows in order, one fused multiply-add each, whatever the CPU, so the
+// result is bit-for-bit the same everywhere. Four rows of g go at a time
+// through the kernels (AVX-512 or AVX2 where the CPU has them), then a
+// pair, eight columns at a time; an even k and a d that is a multiple of
+// 8 make the most of them (a last odd row and the last d%8 columns are
+// summed in Go).
+func RankUpdate(g, r []float64, k int, x []float64, n, d int) {
+	if n == 0 || k == 0 || d == 0 {
+		return
+	}
+	_, _, _ = g[k*d-1], r[n*k-1], x[n*d-1]
+	d8 := d &^ 7
+	c := 0
+	for ; c+4 <= k; c += 4 {
+		if d8 > 0 {
+			rank4(g[c*d:], d, r[c:], k, x, d, n, d8)
+		}
+		rankTail(g[c*d:], d, r[c:], k, x, n, d8, d, 4)
+	}
+	if c+2 <= k {
+		if d8 > 0 {
+			rank2(g[c*d:], d, r[c:], k, x, d, n, d8)
+		}
+		rankTail(g[c*d:], d, r[c:], k, x, n, d8, d, 2)
+		c += 2
+	}
+	if c < k {
+		rankTail(g[c*d:], d, r[c:], k, x, n, 0, d, k-c)
+	}
+}
+
+// rankTail is RankUpdate's contract for rows [0, rows) of g and columns
+// [lo, d), in Go.
+func rankTail(g []float64, gs int, r []float64, rs int, x []float64, n, lo, d, rows int) {
+	for c := range rows {
+		gc := g[c*gs : c*gs+d]
+		for i := range n {
+			v := r[i*rs+c]
+			xi := x[i*d : i*d+d]
+			for l := lo; l < d; l++ {
+				gc[l] = math.FMA(v, xi[l], gc[l])
+			}
+		}
+	}
+}
+
+// rankGeneric is the kernels' contract in Go: rows [0, rows) of g (gs
+// apart) and columns [0, cols) get, for each row i < n in order, the fused
+// product r[i*rs+c]·x[i*xs+l].
+func rankGeneric(g []float64, gs int, r []float64, rs int, x []float64, xs, n, cols, rows int) {
+	for c := range rows {
+		gc := g[c*gs : c*gs+cols]
+		for i := range n {
+			v := r[i*rs+c]
+			xi := x[i*xs : i*xs+cols]
+			for l := range gc {
+				gc[l] = math.FMA(v, xi[l], gc[l])
+			}
+		}
+	}
+}
+
+// Add adds x to dst (len(dst) >= len(x)), element by element: the same
+// bits on every CPU, by AVX-512 where the CPU has it (gonum's floats.Add
+// is SSE2 on amd64), in Go elsewhere.
+func Add(dst, x []float64) {
+	n := len(x)
+	dst = dst[:n]
+	i := 0
+	if useAVX512 && n >= 32 {
+		i = n &^ 31
+		add32(dst, x, i)
+	}
+	for ; i < n; i++ {
+		dst[i] += x[i]
+	}
+}
