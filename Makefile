@@ -69,8 +69,9 @@ test-long: tools
 
 ## bench: every benchmark, with the machine's floors (memory bandwidth, dd fdatasync, numpy dgemm, a bare echo
 ## handler under wrk) measured in the same run and a table of the hot paths beside them (bench/floors)
-bench:
+bench: build
 	$(GO) run ./bench/floors -benchtime 2s -timeout 60m
+	FLINT=$(BIN) ./bench/fashion-e2e.sh
 
 ## proto: regenerate cluster/remote/remotepb (needs protoc: apt-get install -y protobuf-compiler)
 proto:

@@ -18,6 +18,9 @@ const profileSection = "profile"
 // ones (feature hashing, TF-IDF) are left without one.
 const maxProfileCols = 4096
 
+// maxProfileValues bounds the values sampled for a profile (16 MB).
+const maxProfileValues = 1 << 21
+
 type profileArg struct {
 	Every int // take every Every-th row of each partition
 }
@@ -55,7 +58,10 @@ func (j *job) profile(ctx context.Context, env *fitEnv, train data) ([]byte, err
 	if !ok || env.pipe == nil || env.pipe.Width() > maxProfileCols || rd.rows() == 0 {
 		return nil, nil
 	}
-	every := max(1, (rd.rows()+drift.MaxRows-1)/drift.MaxRows)
+	// At most drift.MaxRows rows and maxProfileValues values: a profile's
+	// deciles need a few thousand rows, not a second copy of wide data.
+	want := min(drift.MaxRows, max(1, maxProfileValues/env.pipe.Width()))
+	every := max(1, (rd.rows()+want-1)/want)
 	p, err := cluster.Aggregate(ctx, rd.x, rd.ds, profileTask, &profileArg{Every: every})
 	if err != nil {
 		return nil, fmt.Errorf("trainer: sample the training rows for their profile: %w", err)

@@ -338,7 +338,8 @@ func (p *progress) Phase(name string) {
 	if p.tty {
 		fmt.Fprintf(p.w, "• %s\n", name)
 	} else {
-		fmt.Fprintf(p.w, "time=%s level=INFO msg=phase phase=%q\n", time.Now().Format(time.RFC3339), name)
+		fmt.Fprintf(p.w, "time=%s level=INFO msg=phase phase=%q elapsed=%s\n", time.Now().Format(time.RFC3339), name,
+			time.Since(p.start).Round(time.Millisecond))
 	}
 }
 

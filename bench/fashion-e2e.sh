@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# The Fashion-MNIST job end to end, Flint beside scikit-learn, in one run:
+#   Flint:        datagen fashion-train | flint ingest   (the records into the embedded log)
+#                 flint train -f examples/fashion-logreg.yaml   (fit min-max, cache, 85/15 split, 60 L-BFGS
+#                 iterations of multinomial logistic regression, score, publish)
+#   scikit-learn: bench/peers/fashion_job.py (load the IDX files, min-max scale, 85/15 split, lbfgs with the
+#                 same penalty and iterations, score)
+# It prints each phase's wall time, both totals, both peak RSS figures and the ratios.
+#   make build && bench/fashion-e2e.sh           (ROUNDS=3 for more rounds; PYTHON=/usr/bin/python3)
+set -euo pipefail
+FLINT=${FLINT:-bin/flint}
+PYTHON=${PYTHON:-/usr/bin/python3}
+ROUNDS=${ROUNDS:-1}
+D=$(mktemp -d)
+trap 'rm -rf "$D"' EXIT
+go build -o "$D/datagen" ./examples/datagen
+"$D/datagen" fashion-train > "$D/fashion.csv"   # the source file, as a user has it
+
+secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
+for round in $(seq "$ROUNDS"); do
+  rm -rf "$D/log" "$D/models"
+  export FLINT_LOG="dir:$D/log"
+  t0=$(date +%s.%N)
+  /usr/bin/time -f "%M" -o "$D/ingest.rss" "$FLINT" ingest --topic fashion --schema examples/fashion-logreg.yaml < "$D/fashion.csv" > /dev/null
+  t1=$(date +%s.%N)
+  /usr/bin/time -f "%M" -o "$D/train.rss" "$FLINT" --store "dir:$D/models" train -f examples/fashion-logreg.yaml > "$D/train.out" 2>&1
+  t2=$(date +%s.%N)
+  flint_total=$(secs "$t0" "$t2")
+  echo "round $round — Flint"
+  echo "  ingest 60 000 records            $(secs "$t0" "$t1") s   peak RSS $(( $(cat "$D/ingest.rss") / 1024 )) MiB"
+  # Phase times from the train log: each phase line carries the time since the start.
+  awk '/msg=phase/ { match($0, /phase="[^"]*"/); p = substr($0, RSTART + 7, RLENGTH - 8);
+                      match($0, /elapsed=[0-9.]+(ms|s|m[0-9.]+s)/); e = substr($0, RSTART + 8, RLENGTH - 8);
+                      if (e ~ /ms$/) e = e / 1000; else if (e ~ /m/) { split(e, a, "m"); e = a[1] * 60 + a[2] } else e = e + 0;
+                      if (name != "") printf "  %-32s %.2f s\n", name, e - last; name = p; last = e }
+       /^published/ { print "  " $0 }' "$D/train.out"
+  echo "  train                            $(secs "$t1" "$t2") s   peak RSS $(( $(cat "$D/train.rss") / 1024 )) MiB"
+  grep -E '^\s+accuracy' "$D/train.out" | sed 's/^ */  held-out /'
+  echo "  total                            $flint_total s"
+  echo "round $round — scikit-learn ($PYTHON bench/peers/fashion_job.py)"
+  "$PYTHON" bench/peers/fashion_job.py | sed 's/^/  /' | tee "$D/sk.out"
+  sk_total=$(awk '/^  total/ { print $(NF-1) }' "$D/sk.out")
+  sk_rss=$(awk '/peak RSS/ { print $(NF-1) }' "$D/sk.out")
+  awk -v f="$flint_total" -v s="$sk_total" -v fr="$(cat "$D/train.rss")" -v sr="$sk_rss" 'BEGIN {
+    printf "round %d: Flint / scikit-learn: time %.2f (goal ≤ 0.5), peak RSS %.2f\n", '"$round"', f / s, fr / 1024 / sr }'
+done
