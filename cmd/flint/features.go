@@ -146,7 +146,7 @@ func runFeatures(cmd *cobra.Command, s streams, o featuresRun) error {
 		fmt.Fprintf(s.err, "features %s: ingest endpoint http://%s/v1/topics/%s/records\n", def.Name, o.http, def.Source.Topic)
 	}
 	if metricsAddr != "" {
-		stop, err := serveMetrics(metricsAddr, collectors, logger)
+		stop, err := serveMetrics("--metrics", metricsAddr, collectors, logger)
 		if err != nil {
 			return err
 		}
@@ -228,13 +228,14 @@ func openSyncedLog(ctx context.Context, spec string, logger *slog.Logger) (log.L
 	return l, nil
 }
 
-// serveMetrics serves the collectors at /metrics until stop is called.
-func serveMetrics(addr string, cs []prometheus.Collector, logger *slog.Logger) (stop func(), err error) {
+// serveMetrics serves the collectors at /metrics until stop is called;
+// flag names the flag addr came from, for the error.
+func serveMetrics(flag, addr string, cs []prometheus.Collector, logger *slog.Logger) (stop func(), err error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(cs...)
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("--metrics %s: %w", addr, err)
+		return nil, fmt.Errorf("%s %s: %w", flag, addr, err)
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))

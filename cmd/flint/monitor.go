@@ -5,12 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
-	"net/http"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
 
 	"github.com/flintml/flint/serving/monitor"
@@ -123,17 +119,11 @@ func runMonitor(cmd *cobra.Command, s streams, o monitorOptions) error {
 		return err
 	}
 	if o.metrics != "" {
-		pr := prometheus.NewRegistry()
-		pr.MustRegister(m.Metrics().Collectors()...)
-		ln, err := net.Listen("tcp", o.metrics)
+		stop, err := serveMetrics("--metrics-addr", o.metrics, m.Metrics().Collectors(), logger)
 		if err != nil {
-			return fmt.Errorf("--metrics-addr %s: %w", o.metrics, err)
+			return err
 		}
-		mux := http.NewServeMux()
-		mux.Handle("/metrics", promhttp.HandlerFor(pr, promhttp.HandlerOpts{}))
-		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-		go func() { _ = srv.Serve(ln) }()
-		defer srv.Close()
+		defer stop()
 	}
 	fmt.Fprintf(s.err, "flint monitor: model %s from %s (group %s, %d rows a reading, threshold %g)\n", o.model, o.predictions, group, o.window, o.threshold)
 	return m.Run(ctx)

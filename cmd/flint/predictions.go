@@ -5,12 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
-	"net/http"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
 
 	"github.com/flintml/flint/serving/predlog/join"
@@ -92,17 +88,11 @@ func runJoin(cmd *cobra.Command, s streams, o joinOptions) error {
 	}
 	defer j.Close()
 	if o.metrics != "" {
-		reg := prometheus.NewRegistry()
-		reg.MustRegister(j.Collectors()...)
-		ln, err := net.Listen("tcp", o.metrics)
+		stop, err := serveMetrics("--metrics-addr", o.metrics, j.Collectors(), logger)
 		if err != nil {
-			return fmt.Errorf("--metrics-addr %s: %w", o.metrics, err)
+			return err
 		}
-		mux := http.NewServeMux()
-		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-		go func() { _ = srv.Serve(ln) }()
-		defer srv.Close()
+		defer stop()
 	}
 	fmt.Fprintf(s.err, "flint predictions join: %s + %s -> %s (group %s, window %v, state %s)\n", o.predictions, o.labels, o.out, group, o.window, o.state)
 	err = j.Run(ctx)
