@@ -16,6 +16,8 @@ import (
 
 	"github.com/flintml/flint/log"
 	"github.com/flintml/flint/log/disk"
+	"github.com/flintml/flint/log/kafka"
+	"github.com/flintml/flint/log/kafka/kafkatest"
 	"github.com/flintml/flint/models"
 	"github.com/flintml/flint/models/local"
 	"github.com/flintml/flint/serving"
@@ -63,15 +65,30 @@ promote: {alias: production, metric: accuracy, margin: 0.02, holdout: {records: 
 // rows asked about move with it); the monitor reads the drift and fires
 // the job; the retrained version beats version 1 on the most recent
 // records, is promoted, and the server answers with it.
+// It runs on the embedded log and on a Kafka-protocol broker.
 func TestDriftRetrainsAndServes(t *testing.T) {
+	t.Run("disk", func(t *testing.T) {
+		l, err := disk.Open(disk.Config{Dir: filepath.Join(t.TempDir(), "log"), Logger: quiet})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		driftLoop(t, l)
+	})
+	t.Run("kafka", func(t *testing.T) {
+		l, err := kafka.New(context.Background(), kafka.Config{Brokers: kafkatest.Brokers(t)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		driftLoop(t, l)
+	})
+}
+
+func driftLoop(t *testing.T, l log.Log) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	dir := t.TempDir()
-	l, err := disk.Open(disk.Config{Dir: filepath.Join(dir, "log"), Logger: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
 	if err := l.CreateTopic(ctx, "events", log.TopicConfig{Partitions: 1}); err != nil {
 		t.Fatal(err)
 	}
