@@ -23,6 +23,9 @@ type batch struct {
 	// per record.
 	arena   []byte
 	headers []log.Header
+	// encoded is every changed state's encoding, made once for both the
+	// changelog and the store.
+	encoded []encodedState
 }
 
 // batchState is a key's state in a batch, whether the batch changed it,
@@ -45,7 +48,7 @@ func (b *batch) reset(n, values int) {
 	clear(b.states)
 	clear(b.last)
 	clear(b.table) // drop references into older arenas
-	b.order, b.table, b.headers = b.order[:0], slices.Grow(b.table[:0], n), slices.Grow(b.headers[:0], n)
+	b.order, b.table, b.headers, b.encoded = b.order[:0], slices.Grow(b.table[:0], n), slices.Grow(b.headers[:0], n), b.encoded[:0]
 	b.arena = slices.Grow(b.arena[:0], n*(24+tableValueSize(values)))
 }
 
@@ -182,10 +185,7 @@ func (p *Processor) process(ctx context.Context, c log.Consumer, recs []log.Reco
 		p.metrics.Published.WithLabelValues(out.topic).Add(float64(len(out.recs)))
 		p.crash(out.point)
 	}
-	commit := storeCommit{States: make(map[string]Stored, len(b.order)), Offsets: map[int]int64{}, Marks: marks}
-	for _, k := range b.order {
-		commit.States[k] = b.states[k].Stored
-	}
+	commit := storeCommit{Encoded: b.encoded, Offsets: map[int]int64{}, Marks: marks}
 	for q := range b.last {
 		commit.Offsets[q] = p.owned[q].next
 	}
@@ -318,12 +318,16 @@ func (p *Processor) latest(b *batch) {
 	}
 }
 
-// changelog makes the batch's changelog records: each changed key's state
-// once, unless an earlier run already published it or a newer one.
+// changelog encodes the batch's changed states (for the changelog and the
+// store) and makes its changelog records: each changed key's state once,
+// unless an earlier run already published it or a newer one.
 func (p *Processor) changelog(b *batch) []log.Record {
 	recs := make([]log.Record, 0, len(b.order))
 	for _, k := range b.order {
 		st := b.states[k]
+		p.tv = p.agg.AppendStored(p.tv[:0], st.Stored)
+		val := b.bytes(p.tv)
+		b.encoded = append(b.encoded, encodedState{k, val})
 		if m, ok := p.clPublished[k]; ok {
 			if m >= st.Offset {
 				if m == st.Offset {
@@ -333,8 +337,7 @@ func (p *Processor) changelog(b *batch) []log.Record {
 			}
 			delete(p.clPublished, k)
 		}
-		p.tv = p.agg.AppendStored(p.tv[:0], st.Stored)
-		recs = append(recs, log.Record{Key: b.bytes([]byte(k)), Value: b.bytes(p.tv), Headers: b.header(st.Partition, st.Offset)})
+		recs = append(recs, log.Record{Key: b.bytes([]byte(k)), Value: val, Headers: b.header(st.Partition, st.Offset)})
 	}
 	return recs
 }

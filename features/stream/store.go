@@ -198,8 +198,15 @@ func (s *Store) Each(fn func(key string, st Stored) bool) error {
 // storeCommit is one atomic, synced change to the store.
 type storeCommit struct {
 	States  map[string]Stored
+	Encoded []encodedState // states already encoded by AppendStored
 	Offsets map[int]int64      // source partition → next input offset
 	Marks   map[markSpot]int64 // output partition → mark
+}
+
+// encodedState is a key's state as AppendStored encodes it.
+type encodedState struct {
+	key string
+	val []byte
 }
 
 type markSpot struct {
@@ -216,6 +223,13 @@ func (s *Store) commit(c storeCommit) error {
 	for k, st := range c.States {
 		buf = s.agg.AppendStored(buf[:0], st)
 		if err := b.Set(stateKey(k), buf, nil); err != nil {
+			return fmt.Errorf("stream: batch a state for the store in %s: %w", s.dir, err)
+		}
+	}
+	var key []byte
+	for _, e := range c.Encoded {
+		key = append(append(key[:0], 's'), e.key...) // stateKey, in one buffer: Set copies it
+		if err := b.Set(key, e.val, nil); err != nil {
 			return fmt.Errorf("stream: batch a state for the store in %s: %w", s.dir, err)
 		}
 	}
