@@ -21,6 +21,7 @@ type consoleOptions struct {
 	tokensFile      string
 	servers         []string
 	serverTokenFile string
+	features        []string
 }
 
 func newConsoleCmd(s streams) *cobra.Command {
@@ -32,7 +33,8 @@ func newConsoleCmd(s streams) *cobra.Command {
 over the model store (--store: models, versions, aliases, their history, promote),
 the log (--log, opened read-only: topics, consumer lag, records) and, with
 --servers, the /metrics of flint serve processes (request rate, latency, errors
-per model version). Jobs and workers are a driver's: open its console for them.
+per model version) and, with --features, feature definitions (their processors' lag,
+their tables' freshness, a key's current values). Jobs and workers are a driver's: open its console for them.
 
 --tokens-file holds the console's tokens, as flint serve's ("read TOKEN" may look,
 "admin TOKEN" may also move aliases). Without it the console is open to anyone who
@@ -46,6 +48,7 @@ reaches --addr, and says so.`,
 	f.StringVar(&o.tokensFile, "tokens-file", "", "the console's tokens, one per line: \"read TOKEN\" or \"admin TOKEN\"")
 	f.StringSliceVar(&o.servers, "servers", nil, "base URLs of flint serve processes whose /metrics the serving page reads")
 	f.StringVar(&o.serverTokenFile, "server-token-file", "", "file holding a read token of those servers, when they ask for one")
+	f.StringSliceVar(&o.features, "features", nil, "feature definition files (YAML) whose processors' lag, tables' freshness and current values the features page shows")
 	return cmd
 }
 
@@ -57,7 +60,11 @@ func runConsole(cmd *cobra.Command, s streams, o consoleOptions) error {
 	if err != nil {
 		return err
 	}
-	cfg := console.Config{Models: reg, Servers: o.servers, Logger: logger}
+	defs, err := loadDefinitions(o.features)
+	if err != nil {
+		return err
+	}
+	cfg := console.Config{Models: reg, Servers: o.servers, Features: defs, Logger: logger}
 	logSpec, _ := cmd.Flags().GetString("log")
 	var l log.Log
 	if l, err = openLogReadOnly(ctx, logSpec); err != nil {

@@ -51,6 +51,7 @@ type jobsOptions struct {
 	retryFor        time.Duration
 	consoleTokens   string
 	consoleServers  []string
+	consoleFeatures []string
 	serverTokenFile string
 	events          string
 }
@@ -63,6 +64,7 @@ func (o *jobsOptions) add(f *pflag.FlagSet, defaultHTTP, httpUsage string) {
 	f.DurationVar(&o.workerWait, "worker-wait", 90*time.Second, "how long a call waits for a worker to (re)join when none is alive before it fails (0: it fails at once)")
 	f.IntVar(&o.jobRetries, "job-retries", 5, "times a job is started again from its checkpoint after a transient failure (no live worker, the log unreachable); 0: never")
 	f.DurationVar(&o.retryFor, "retry-for", 10*time.Minute, "how long after its first transient failure a job is retried")
+	f.StringSliceVar(&o.consoleFeatures, "console-features", nil, "feature definition files (YAML) the console's features page shows (lag, freshness, a key's current values)")
 	f.StringSliceVar(&o.consoleServers, "console-servers", nil, "base URLs of flint serve processes whose /metrics the console's serving page reads, e.g. http://10.0.0.5:8080")
 	f.StringVar(&o.serverTokenFile, "console-server-token-file", "", "file holding a read token of those servers, when they ask for one")
 	f.StringVar(&o.consoleTokens, "console-tokens", "", "more tokens for the web console at /console/, one per line: \"read TOKEN\" (may look) or \"admin TOKEN\"; the cluster secret is an admin token")
@@ -300,6 +302,10 @@ func serveJobs(cmd *cobra.Command, s streams, d *remote.Driver, o jobsOptions, s
 	if err != nil {
 		return err
 	}
+	defs, err := loadDefinitions(o.consoleFeatures)
+	if err != nil {
+		return err
+	}
 	var serverToken string
 	if o.serverTokenFile != "" {
 		b, err := os.ReadFile(o.serverTokenFile)
@@ -309,7 +315,7 @@ func serveJobs(cmd *cobra.Command, s streams, d *remote.Driver, o jobsOptions, s
 		serverToken = strings.TrimSpace(string(b))
 	}
 	con, err := console.New(console.Config{Jobs: m, Curves: curves, Models: reg, Log: l, Workers: workers, Tokens: tokens, Logger: logger,
-		Servers: o.consoleServers, ServerToken: serverToken})
+		Servers: o.consoleServers, ServerToken: serverToken, Features: defs})
 	if err != nil {
 		return err
 	}

@@ -362,31 +362,12 @@ func getFromTable(ctx context.Context, w io.Writer, logSpec string, def *stream.
 	}
 	defer l.Close()
 	topic := "features." + def.Name + ".table"
-	info, err := l.Describe(ctx, topic)
+	v, _, ok, err := stream.LatestValue(ctx, l, topic, key)
 	if err != nil {
-		return fmt.Errorf("feature table %q of definition %q: %w", topic, def.Name, err)
+		return fmt.Errorf("definition %q: %w", def.Name, err)
 	}
-	q := log.Partition([]byte(key), len(info.Partitions))
-	pi := info.Partitions[q]
-	var last []byte
-	for off := pi.Earliest; off < pi.Latest; {
-		recs, err := l.Read(ctx, topic, q, off, log.ReadOptions{})
-		if err != nil {
-			return fmt.Errorf("read %s/%d at offset %d: %w", topic, q, off, err)
-		}
-		for _, r := range recs {
-			if string(r.Key) == key {
-				last = r.Value
-			}
-			off = r.Offset + 1
-		}
-	}
-	if last == nil {
+	if !ok {
 		return fmt.Errorf("key %q has no value in feature table %q", key, topic)
-	}
-	v, err := stream.DecodeTableValue(last)
-	if err != nil {
-		return fmt.Errorf("key %q in feature table %q: %w", key, topic, err)
 	}
 	if len(v.Values) != len(def.Features) {
 		return fmt.Errorf("key %q in feature table %q has %d values; definition %q has %d features", key, topic, len(v.Values), def.Name, len(def.Features))
@@ -469,4 +450,17 @@ func fmtDur(ms int64) string {
 		return strconv.FormatInt(ms/(24*3600*1000), 10) + "d"
 	}
 	return (time.Duration(ms) * time.Millisecond).String()
+}
+
+// loadDefinitions parses feature definition files.
+func loadDefinitions(files []string) ([]*stream.Definition, error) {
+	var defs []*stream.Definition
+	for _, f := range files {
+		def, err := loadDefinition(f)
+		if err != nil {
+			return nil, err
+		}
+		defs = append(defs, def)
+	}
+	return defs, nil
 }

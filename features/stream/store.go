@@ -198,7 +198,7 @@ func (s *Store) Each(fn func(key string, st Stored) bool) error {
 // storeCommit is one atomic, synced change to the store.
 type storeCommit struct {
 	States  map[string]Stored
-	Encoded []encodedState // states already encoded by AppendStored
+	Encoded []encodedState     // states already encoded by AppendStored
 	Offsets map[int]int64      // source partition → next input offset
 	Marks   map[markSpot]int64 // output partition → mark
 }

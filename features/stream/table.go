@@ -1,11 +1,13 @@
 package stream
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
 	"slices"
+	"time"
 
 	"github.com/flintml/flint/log"
 )
@@ -101,4 +103,46 @@ func RecordSource(r *log.Record) (SourcePos, bool) {
 		return SourcePos{int(p), int64(o)}, true
 	}
 	return SourcePos{}, false
+}
+
+// TableReader is what LatestValue reads of a log; every log.Log is one.
+type TableReader interface {
+	Describe(ctx context.Context, topic string) (log.TopicInfo, error)
+	Read(ctx context.Context, topic string, partition int, offset int64, opt log.ReadOptions) ([]log.Record, error)
+}
+
+// LatestValue returns a key's newest record in a feature table (the
+// processor's Table topic), read from the start of the key's partition,
+// with the record's log time; false when the table holds none for the key.
+func LatestValue(ctx context.Context, l TableReader, topic, key string) (TableValue, time.Time, bool, error) {
+	info, err := l.Describe(ctx, topic)
+	if err != nil {
+		return TableValue{}, time.Time{}, false, fmt.Errorf("stream: feature table %q: %w", topic, err)
+	}
+	q := log.Partition([]byte(key), len(info.Partitions))
+	pi := info.Partitions[q]
+	var last *log.Record
+	for off := pi.Earliest; off < pi.Latest; {
+		recs, err := l.Read(ctx, topic, q, off, log.ReadOptions{})
+		if err != nil {
+			return TableValue{}, time.Time{}, false, fmt.Errorf("stream: read %s/%d at offset %d: %w", topic, q, off, err)
+		}
+		if len(recs) == 0 {
+			break
+		}
+		for i := range recs {
+			if string(recs[i].Key) == key {
+				last = &recs[i]
+			}
+			off = recs[i].Offset + 1
+		}
+	}
+	if last == nil {
+		return TableValue{}, time.Time{}, false, nil
+	}
+	v, err := DecodeTableValue(last.Value)
+	if err != nil {
+		return TableValue{}, time.Time{}, false, fmt.Errorf("stream: key %q in feature table %q: %w", key, topic, err)
+	}
+	return v, last.Time, true, nil
 }

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/flintml/flint/features/stream"
 	"github.com/flintml/flint/internal/bearer"
 	"github.com/flintml/flint/log"
 	"github.com/flintml/flint/models"
@@ -85,6 +86,10 @@ type Config struct {
 	// Workers lists the cluster's worker processes (what GET /v1/workers
 	// of the job API lists); nil leaves the workers page out.
 	Workers func() []jobs.Worker
+	// Features are the feature definitions whose processors' lag, table
+	// freshness and current values the features page shows (read from
+	// Log); none leaves the page out.
+	Features []*stream.Definition
 	// Servers are the base URLs of flint serve processes whose /metrics
 	// the serving page reads (request rate, latency, errors, versions).
 	Servers []string
@@ -191,6 +196,10 @@ func (c *Console) routes() {
 		m.HandleFunc("GET "+p+"/workers", c.read(c.workersPage))
 		m.HandleFunc("GET "+p+"/workers/events", c.read(c.workersEvents))
 	}
+	if c.cfg.Log != nil && len(c.cfg.Features) > 0 {
+		m.HandleFunc("GET "+p+"/features", c.read(c.featuresPage))
+		m.HandleFunc("GET "+p+"/features/events", c.read(c.featuresEvents))
+	}
 	if c.cfg.Log != nil {
 		m.HandleFunc("GET "+p+"/log", c.read(c.logPage))
 		m.HandleFunc("GET "+p+"/log/topics/{topic}", c.read(c.topicPage))
@@ -230,13 +239,15 @@ type view struct {
 	Log     bool
 	Workers bool
 	Serving bool
+	Feats   bool
 	Events  string // the page's server-sent events URL, if live
 	Data    any
 }
 
 func (c *Console) view(title, section string, s Scope, data any) view {
 	return view{Title: title, Prefix: c.cfg.Prefix, Section: section, Scope: s, Admin: s >= ScopeAdmin,
-		Open: c.cfg.Tokens.Len() == 0, Jobs: c.cfg.Jobs != nil, Models: c.cfg.Models != nil, Log: c.cfg.Log != nil, Workers: c.cfg.Workers != nil, Serving: len(c.cfg.Servers) > 0, Data: data}
+		Open: c.cfg.Tokens.Len() == 0, Jobs: c.cfg.Jobs != nil, Models: c.cfg.Models != nil, Log: c.cfg.Log != nil, Workers: c.cfg.Workers != nil, Serving: len(c.cfg.Servers) > 0,
+		Feats: c.cfg.Log != nil && len(c.cfg.Features) > 0, Data: data}
 }
 
 // render writes page name with v, or a 500 naming what failed.

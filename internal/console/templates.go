@@ -14,7 +14,7 @@ import (
 
 // pageNames are the page templates under assets/pages; each is parsed with
 // assets/base.html, which defines "base" and calls the page's "content".
-var pageNames = []string{"login", "error", "jobs", "job", "models", "model", "compare", "log", "topic", "workers", "serving"}
+var pageNames = []string{"login", "error", "jobs", "job", "models", "model", "compare", "log", "topic", "workers", "serving", "features"}
 
 var funcs = template.FuncMap{
 	"ts": func(t time.Time) string {
