@@ -16,35 +16,14 @@ C = 1/(λ·n) for the n training rows.
     /usr/bin/python3 bench/peers/fashion_job.py            # python3 on PATH may lack sklearn
 """
 import argparse
-import gzip
 import os
 import resource
-import struct
-import sys
 import time
 import warnings
 
 import numpy as np
 
-
-def data_dir():
-    d = os.environ.get("FLINT_DATA")
-    if d:
-        return d
-    here = os.path.dirname(os.path.abspath(__file__))
-    return os.path.normpath(os.path.join(here, "..", "..", "..", "shared", "data"))
-
-
-def read_idx(path, magic):
-    with gzip.open(path, "rb") as f:
-        m = struct.unpack(">I", f.read(4))[0]
-        if m != magic:
-            sys.exit(f"{path}: magic {m:#x}, want {magic:#x}")
-        dims = [struct.unpack(">I", f.read(4))[0] for _ in range(m & 0xFF)]
-        data = np.frombuffer(f.read(), dtype=np.uint8)
-    if data.size != int(np.prod(dims)):
-        sys.exit(f"{path}: {data.size} bytes of data for dims {dims}")
-    return data.reshape(dims)
+from peerdata import data_dir, read_idx
 
 
 def main():

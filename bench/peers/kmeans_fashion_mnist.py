@@ -38,40 +38,21 @@ Run it from the repository root with Debian's scikit-learn:
     /usr/bin/python3 bench/peers/kmeans_fashion_mnist.py --mode bench --lo 5 --hi 25 --repeat 5
 """
 import argparse
-import gzip
 import json
 import os
 import resource
-import struct
 import sys
 import time
 
 import numpy as np
+
+from peerdata import data_dir, read_idx
 
 INIT_ROWS = [i * 6000 for i in range(10)]
 
 
 def repo_root():
     return os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
-
-
-def data_dir():
-    d = os.environ.get("FLINT_DATA")
-    if d:
-        return d
-    return os.path.normpath(os.path.join(repo_root(), "..", "shared", "data"))
-
-
-def read_idx(path, magic):
-    with gzip.open(path, "rb") as f:
-        m = struct.unpack(">I", f.read(4))[0]
-        if m != magic:
-            sys.exit(f"{path}: magic {m:#x}, want {magic:#x}")
-        dims = [struct.unpack(">I", f.read(4))[0] for _ in range(m & 0xFF)]
-        data = np.frombuffer(f.read(), dtype=np.uint8)
-    if data.size != int(np.prod(dims)):
-        sys.exit(f"{path}: {data.size} bytes of data for dims {dims}")
-    return data.reshape(dims)
 
 
 def load_train():

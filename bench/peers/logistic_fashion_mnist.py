@@ -26,36 +26,16 @@ of the Go benchmark, is its output with --json:
         > ml/testdata/sklearn_fashion_mnist.json
 """
 import argparse
-import gzip
 import json
 import os
 import platform
-import struct
 import sys
 import time
 import warnings
 
 import numpy as np
 
-
-def data_dir():
-    d = os.environ.get("FLINT_DATA")
-    if d:
-        return d
-    here = os.path.dirname(os.path.abspath(__file__))
-    return os.path.normpath(os.path.join(here, "..", "..", "..", "shared", "data"))
-
-
-def read_idx(path, magic):
-    with gzip.open(path, "rb") as f:
-        m = struct.unpack(">I", f.read(4))[0]
-        if m != magic:
-            sys.exit(f"{path}: magic {m:#x}, want {magic:#x}")
-        dims = [struct.unpack(">I", f.read(4))[0] for _ in range(m & 0xFF)]
-        data = np.frombuffer(f.read(), dtype=np.uint8)
-    if data.size != int(np.prod(dims)):
-        sys.exit(f"{path}: {data.size} bytes of data for dims {dims}")
-    return data.reshape(dims)
+from peerdata import data_dir, read_idx
 
 
 def load(split):
