@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"net/url"
 	"os"
 	"strings"
@@ -97,6 +98,10 @@ type Config struct {
 	AccessLogBuffer int
 	// Version is the server version GET /v2 reports. Default "dev".
 	Version string
+	// Mounts are more handlers the server serves beside its API, each at
+	// its path prefix and below (flint serve --console mounts the web
+	// console); they do their own authentication.
+	Mounts []Mount
 	// WatchURL, when set, is a registry event stream (package
 	// models/regevents: GET /v1/registry/events of the flint serve or the
 	// flint driver that publishes) the server follows besides polling
@@ -365,4 +370,11 @@ func newTokens(ts []Token) *bearer.Tokens[Scope] {
 		set.Add(t.Value, t.Scope) // a token listed twice gets its wider scope
 	}
 	return &set
+}
+
+// Mount is a handler served at Prefix (e.g. "/console") and every path
+// below it.
+type Mount struct {
+	Prefix  string
+	Handler http.Handler
 }

@@ -269,6 +269,11 @@ func (s *Server) newEcho() *echo.Echo {
 		}
 		e.Add(r.method, r.path, r.handler, mw...)
 	}
+	for _, m := range s.cfg.Mounts {
+		h := echo.WrapHandler(m.Handler)
+		e.Any(m.Prefix, h)
+		e.Any(m.Prefix+"/*", h)
+	}
 	return e
 }
 

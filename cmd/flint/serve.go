@@ -11,7 +11,9 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/flintml/flint/internal/console"
 	"github.com/flintml/flint/log"
+	"github.com/flintml/flint/models"
 	"github.com/flintml/flint/serving"
 	"github.com/flintml/flint/serving/predlog"
 )
@@ -26,6 +28,7 @@ type serveOptions struct {
 	strict     bool
 	maxRows    int
 	tokensFile string
+	console    bool
 	tlsCert    string
 	tlsKey     string
 	timeout    time.Duration
@@ -87,6 +90,7 @@ embedded log, the server then opens it for writing: no other process may write i
 	f.BoolVar(&o.strict, "strict-fields", false, "refuse rows that give schema fields the model does not read (by default they are ignored)")
 	f.IntVar(&o.maxRows, "max-rows", serving.DefaultMaxRows, "most rows in one prediction request")
 	f.StringVar(&o.tokensFile, "tokens-file", "", "bearer tokens, one per line: \"read TOKEN\" or \"admin TOKEN\"")
+	f.BoolVar(&o.console, "console", false, "serve the web console at /console/ (models, this server's traffic, the log when there is one), behind the same tokens")
 	f.StringVar(&o.tlsCert, "tls-cert", "", "TLS certificate (PEM); with --tls-key, serve HTTPS only")
 	f.StringVar(&o.tlsKey, "tls-key", "", "TLS private key (PEM)")
 	f.DurationVar(&o.timeout, "request-timeout", serving.DefaultRequestTimeout, "bound on the work of one request")
@@ -142,13 +146,6 @@ func runServe(cmd *cobra.Command, s streams, o serveOptions) error {
 	} else {
 		defer l.Close()
 	}
-	srv, err := serving.New(serving.Config{Registry: reg, Log: l, Addr: o.addr, WatchInterval: o.watch, DefaultAlias: o.alias,
-		MaxBodyBytes: o.maxBody, MaxInFlightBytes: o.maxFlight, AccessLog: o.accessLog, StrictFields: o.strict, MaxRows: o.maxRows, Tokens: tokens, TokensFile: o.tokensFile, TLSCert: o.tlsCert, TLSKey: o.tlsKey,
-		RequestTimeout: o.timeout, Logger: logger, Version: version, PredictionLog: pl,
-		WatchURL: o.watchURL, WatchToken: os.Getenv(watchTokenEnv)})
-	if err != nil {
-		return err
-	}
 	ln, err := net.Listen("tcp", o.addr)
 	if err != nil {
 		return err
@@ -156,6 +153,24 @@ func runServe(cmd *cobra.Command, s streams, o serveOptions) error {
 	scheme := "http"
 	if o.tlsCert != "" {
 		scheme = "https"
+	}
+	var mounts []serving.Mount
+	if o.console {
+		con, err := serveConsole(reg, l, scheme+"://"+ln.Addr().String(), tokens, o.tokensFile, logger)
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		defer con.Close()
+		mounts = append(mounts, serving.Mount{Prefix: con.Prefix(), Handler: con})
+	}
+	srv, err := serving.New(serving.Config{Registry: reg, Log: l, Addr: o.addr, WatchInterval: o.watch, DefaultAlias: o.alias,
+		MaxBodyBytes: o.maxBody, MaxInFlightBytes: o.maxFlight, AccessLog: o.accessLog, StrictFields: o.strict, MaxRows: o.maxRows, Tokens: tokens, TokensFile: o.tokensFile, TLSCert: o.tlsCert, TLSKey: o.tlsKey,
+		RequestTimeout: o.timeout, Logger: logger, Version: version, PredictionLog: pl,
+		WatchURL: o.watchURL, WatchToken: os.Getenv(watchTokenEnv), Mounts: mounts})
+	if err != nil {
+		ln.Close()
+		return err
 	}
 	auth := "off: no route asks for a token"
 	if srv.AuthEnabled() {
@@ -176,4 +191,40 @@ func runServe(cmd *cobra.Command, s streams, o serveOptions) error {
 		return err
 	}
 	return <-errc
+}
+
+// serveConsole builds the web console flint serve --console mounts: the
+// models of its registry, its own traffic (its /metrics at self), and the
+// log when it has one, behind the server's tokens (read and admin alike).
+func serveConsole(reg *models.Registry, l log.Log, self string, env []serving.Token, file string, logger *slog.Logger) (*console.Console, error) {
+	ts, err := consoleTokens("", file, "--tokens-file")
+	if err != nil {
+		return nil, err
+	}
+	readToken := ""
+	for _, t := range env {
+		scope := console.ScopeRead
+		if t.Scope == serving.ScopeAdmin {
+			scope = console.ScopeAdmin
+		}
+		ts.Add(t.Value, scope)
+	}
+	if file != "" {
+		text, err := os.ReadFile(file)
+		if err != nil {
+			return nil, fmt.Errorf("--tokens-file: %w", err)
+		}
+		list, _ := serving.ParseTokens(string(text), file)
+		env = append(env, list...)
+	}
+	for _, t := range env {
+		if readToken == "" || t.Scope == serving.ScopeRead {
+			readToken = t.Value // the console reads the server's /metrics with it
+		}
+	}
+	cfg := console.Config{Models: reg, Servers: []string{self}, ServerToken: readToken, Tokens: ts, Logger: logger}
+	if l != nil { // a nil log.Log, not a typed nil, leaves the log pages out
+		cfg.Log = l
+	}
+	return console.New(cfg)
 }
