@@ -238,6 +238,9 @@ func (m *Monitor) served(ctx context.Context, r *log.Record) error {
 	}
 	v, err := m.version(ctx, rec.Version)
 	if err != nil || v.win == nil {
+		if err == nil && v.err != nil {
+			m.metrics.bad.WithLabelValues(r.Topic).Inc() // said once, when the version was loaded
+		}
 		return err
 	}
 	if err := v.vector(rec.Fields); err != nil {
@@ -298,7 +301,10 @@ func (m *Monitor) labeled(ctx context.Context, r *log.Record) error {
 		return bad("header %s is not a version number: %w", join.HeaderVersion, err)
 	}
 	v, err := m.version(ctx, ver)
-	if err != nil {
+	if err != nil || v.err != nil {
+		if err == nil {
+			m.metrics.bad.WithLabelValues(r.Topic).Inc()
+		}
 		return err
 	}
 	label, err := v.label(r.Value)
@@ -371,18 +377,41 @@ func (m *Monitor) version(ctx context.Context, ver int) (*version, error) {
 	}
 	v, err := newVersion(art)
 	if err != nil {
-		return nil, fmt.Errorf("monitor: model %s version %d: %w", m.cfg.Model, ver, err)
-	}
-	if v.win == nil {
+		// A version the monitor cannot read (a model of pairs, a damaged
+		// section) is said once and its rows passed over; the others go on.
+		m.cfg.Logger.Warn("monitor: a version it cannot measure; its rows are passed over", "model", m.cfg.Model, "version", ver, "err", err)
+		v = &version{err: err}
+	} else if v.win == nil {
 		m.cfg.Logger.Warn("monitor: a version without a training profile: its drift is not measured (trained before profiles, or on sparse or very wide vectors)",
 			"model", m.cfg.Model, "version", ver)
 	}
 	m.versions[ver] = v
+	m.forgetOld()
 	return v, nil
+}
+
+// maxVersions bounds the versions a monitor keeps loaded: a model retrained
+// every hour for months would otherwise grow it without end.
+const maxVersions = 8
+
+// forgetOld drops the oldest versions beyond maxVersions: old versions are
+// rarely served once newer ones are, and one that is comes back from the
+// registry with empty windows.
+func (m *Monitor) forgetOld() {
+	for len(m.versions) > maxVersions {
+		oldest := -1
+		for v := range m.versions {
+			if oldest < 0 || v < oldest {
+				oldest = v
+			}
+		}
+		delete(m.versions, oldest)
+	}
 }
 
 // version is one model version's pipeline, profile and running counts.
 type version struct {
+	err        error // why the version cannot be measured; the rest is then empty
 	pipe       *features.Pipeline
 	schema     features.Schema // the pipeline's, as JSON objects, the label optional
 	tr         *features.Transformer
