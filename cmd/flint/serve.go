@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/flintml/flint/internal/bearer"
 	"github.com/flintml/flint/internal/console"
 	"github.com/flintml/flint/log"
 	"github.com/flintml/flint/models"
@@ -195,34 +196,35 @@ func runServe(cmd *cobra.Command, s streams, o serveOptions) error {
 
 // serveConsole builds the web console flint serve --console mounts: the
 // models of its registry, its own traffic (its /metrics at self), and the
-// log when it has one, behind the server's tokens (read and admin alike).
-func serveConsole(reg *models.Registry, l log.Log, self string, env []serving.Token, file string, logger *slog.Logger) (*console.Console, error) {
-	ts, err := consoleTokens("", file, "--tokens-file")
-	if err != nil {
-		return nil, err
-	}
-	readToken := ""
-	for _, t := range env {
-		scope := console.ScopeRead
-		if t.Scope == serving.ScopeAdmin {
-			scope = console.ScopeAdmin
-		}
-		ts.Add(t.Value, scope)
-	}
+// log when it has one, behind the server's tokens ($FLINT_SERVE_TOKENS and
+// --tokens-file, read and admin alike). The console reads the tokens file
+// once: a token added to it later is the server's, not the console's, until
+// a restart.
+func serveConsole(reg *models.Registry, l log.Log, self string, list []serving.Token, file string, logger *slog.Logger) (*console.Console, error) {
 	if file != "" {
 		text, err := os.ReadFile(file)
 		if err != nil {
 			return nil, fmt.Errorf("--tokens-file: %w", err)
 		}
-		list, _ := serving.ParseTokens(string(text), file)
-		env = append(env, list...)
+		more, err := serving.ParseTokens(string(text), file)
+		if err != nil {
+			return nil, fmt.Errorf("--tokens-file: %w", err)
+		}
+		list = append(list, more...)
 	}
-	for _, t := range env {
+	var ts bearer.Tokens[console.Scope]
+	readToken := "" // the console reads the server's /metrics with it
+	for _, t := range list {
+		scope := console.ScopeRead
+		if t.Scope == serving.ScopeAdmin {
+			scope = console.ScopeAdmin
+		}
+		ts.Add(t.Value, scope)
 		if readToken == "" || t.Scope == serving.ScopeRead {
-			readToken = t.Value // the console reads the server's /metrics with it
+			readToken = t.Value
 		}
 	}
-	cfg := console.Config{Models: reg, Servers: []string{self}, ServerToken: readToken, Tokens: ts, Logger: logger}
+	cfg := console.Config{Models: reg, Servers: []string{self}, ServerToken: readToken, Tokens: &ts, Logger: logger}
 	if l != nil { // a nil log.Log, not a typed nil, leaves the log pages out
 		cfg.Log = l
 	}
