@@ -72,8 +72,15 @@ func runMonitor(cmd *cobra.Command, s streams, o monitorOptions) error {
 	if (o.retrain == "") != (o.driver == "") {
 		return errors.New("--retrain and --driver go together: the triggered job to fire, and the driver that runs it")
 	}
-	if o.window <= 0 || o.labeledWindow <= 0 || o.threshold <= 0 || o.cooldown <= 0 {
-		return errors.New("--window, --labeled-window, --threshold and --cooldown must be positive")
+	for _, f := range []struct {
+		name string
+		ok   bool
+		v    any
+	}{{"--window", o.window > 0, o.window}, {"--labeled-window", o.labeledWindow > 0, o.labeledWindow},
+		{"--threshold", o.threshold > 0, o.threshold}, {"--cooldown", o.cooldown > 0, o.cooldown}} {
+		if !f.ok {
+			return fmt.Errorf("%s %v: want a positive value", f.name, f.v)
+		}
 	}
 	ctx := cmd.Context()
 	logger := slog.New(slog.NewTextHandler(s.err, nil))
