@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -106,8 +107,11 @@ func SummarizeUnavailable(what string, err error) error {
 }
 
 // slowRead is how long a log read may go unanswered before a load or scan
-// logs what it is waiting for; a variable for tests.
-var slowRead = 5 * time.Second
+// logs what it is waiting for, in nanoseconds; a variable for tests, which
+// change it while a load runs.
+var slowRead atomic.Int64
+
+func init() { slowRead.Store(int64(5 * time.Second)) }
 
 // watchedLog is a LogReader that notices reads the log leaves unanswered
 // for slowRead and logs, once, which ones the load or scan waits for.
@@ -139,7 +143,7 @@ func watchLog(l LogReader, what string, logger *slog.Logger) (LogReader, func())
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		t := time.NewTicker(max(slowRead/5, time.Millisecond))
+		t := time.NewTicker(min(max(time.Duration(slowRead.Load())/5, time.Millisecond), time.Second))
 		defer t.Stop()
 		for {
 			select {
@@ -176,8 +180,9 @@ func (w *watchedLog) check() bool {
 	w.mu.Lock()
 	var slow []string
 	var oldest time.Duration
+	limit := time.Duration(slowRead.Load())
 	for _, r := range w.reads {
-		if d := time.Since(r.since); d >= slowRead {
+		if d := time.Since(r.since); d >= limit {
 			slow = append(slow, fmt.Sprintf("%s/%d@%d", r.topic, r.partition, r.offset))
 			oldest = max(oldest, d)
 		}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/flintml/flint/internal/syncbuf"
 	"io"
 	"log/slog"
 	"net"
@@ -15,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flintml/flint/internal/syncbuf"
 	"github.com/flintml/flint/log"
 	"github.com/flintml/flint/log/kafka"
 	"github.com/flintml/flint/log/kafka/kafkatest"
@@ -103,9 +103,11 @@ func TestUnreachableLogIsOneUnavailableError(t *testing.T) {
 // A load waiting on a log that does not answer says so once, with the
 // reads it waits for.
 func TestLoadLogsWhatItWaitsFor(t *testing.T) {
-	old := slowRead
-	slowRead = 20 * time.Millisecond
-	t.Cleanup(func() { slowRead = old })
+	// The reads count as slow only once both have started, so that the
+	// one line names both however slowly the engine starts the second.
+	old := slowRead.Load()
+	slowRead.Store(int64(time.Hour))
+	t.Cleanup(func() { slowRead.Store(old) })
 	var buf syncbuf.Buffer
 	e := NewEngine(Config{Workers: 2, Logger: slog.New(slog.NewTextHandler(&buf, nil))})
 	defer e.Close()
@@ -115,6 +117,8 @@ func TestLoadLogsWhatItWaitsFor(t *testing.T) {
 		_, err := e.LoadSources(context.Background(), l, "clicks", logSources(2))
 		done <- err
 	}()
+	<-l.all
+	slowRead.Store(int64(20 * time.Millisecond))
 	deadline := time.Now().Add(30 * time.Second)
 	for !strings.Contains(buf.String(), "waiting for the log") {
 		if time.Now().After(deadline) {
