@@ -13,6 +13,8 @@ import (
 
 	"github.com/flintml/flint/log"
 	"github.com/flintml/flint/log/disk"
+	"github.com/flintml/flint/log/kafka"
+	"github.com/flintml/flint/log/kafka/kafkatest"
 	"github.com/flintml/flint/models"
 	"github.com/flintml/flint/trainer"
 )
@@ -92,14 +94,29 @@ func nextRun(t *testing.T, m *Manager, prev string) Job {
 // new version, better on the newest records, takes the alias. Then a
 // challenger trained on label-flipped records is published but not
 // promoted, and the history says why, with both metrics. Every version is
-// reproduced bit for bit from the offsets it recorded.
+// reproduced bit for bit from the offsets it recorded. It runs on the
+// embedded log and on a Kafka-protocol broker.
 func TestContinuousTrainingLoop(t *testing.T) {
+	t.Run("disk", func(t *testing.T) {
+		l, err := disk.Open(disk.Config{Dir: filepath.Join(t.TempDir(), "log"), Sync: disk.SyncUnsafeNever})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		continuousLoop(t, l)
+	})
+	t.Run("kafka", func(t *testing.T) {
+		l, err := kafka.New(context.Background(), kafka.Config{Brokers: kafkatest.Brokers(t), Logger: quietLogger()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		continuousLoop(t, l)
+	})
+}
+
+func continuousLoop(t *testing.T, l log.Log) {
 	ctx := context.Background()
-	l, err := disk.Open(disk.Config{Dir: filepath.Join(t.TempDir(), "log"), Sync: disk.SyncUnsafeNever})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
 	if err := l.CreateTopic(ctx, "events", log.TopicConfig{Partitions: 1}); err != nil {
 		t.Fatal(err)
 	}

@@ -95,6 +95,7 @@ func (c Config) validate() error {
 
 // Stats counts what a Joiner did since Open.
 type Stats struct {
+	Predictions        int64 // prediction rows read from the prediction log
 	Joined             int64 // rows appended to the out topic (or found there, published before a restart)
 	ExpiredPredictions int64 // predictions whose label did not come within the window
 	UnmatchedLabels    int64 // labels whose prediction did not come within the window
@@ -328,6 +329,7 @@ func (j *Joiner) nextOffset(tp log.TopicPartition) (int64, error) {
 
 func (j *Joiner) count(st Stats) {
 	j.mu.Lock()
+	j.stats.Predictions += st.Predictions
 	j.stats.Joined += st.Joined
 	j.stats.ExpiredPredictions += st.ExpiredPredictions
 	j.stats.UnmatchedLabels += st.UnmatchedLabels
@@ -376,6 +378,7 @@ func (j *Joiner) prediction(b *pebble.Batch, r *log.Record, outs []log.Record, s
 		j.cfg.Logger.Warn("join: skipped a prediction record", "topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "err", err)
 		return outs, nil
 	}
+	st.Predictions++
 	rk := rowKey(rec.ID, rec.Row)
 	label, ok, err := j.take(b, kindLabel, rk)
 	if err != nil {
