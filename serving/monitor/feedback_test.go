@@ -91,7 +91,7 @@ func TestFeedbackLoop(t *testing.T) {
 
 // loopServer is a prediction server on loopback with its prediction log.
 type loopServer struct {
-	t    *testing.T
+	t    testing.TB
 	addr string
 }
 
