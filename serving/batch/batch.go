@@ -55,9 +55,11 @@ type arg struct {
 	SkipBad   bool
 }
 
-// partial is one source's predictions.
+// partial is one source's predictions: its lines, in chunks of about
+// chunkSize bytes, so that neither a growing source nor the combination of
+// sources copies the lines written so far.
 type partial struct {
-	Lines   []byte
+	Chunks  [][]byte
 	Rows    int
 	Skipped int
 
@@ -75,7 +77,11 @@ var scan = cluster.RegisterScan(&cluster.ScanTask[arg, partial]{
 			}
 			p.s = s
 		}
-		line, err := p.s.score(p.Lines, v, where())
+		if n := len(p.Chunks); n == 0 || len(p.Chunks[n-1]) >= chunkSize {
+			p.Chunks = append(p.Chunks, make([]byte, 0, chunkSize+chunkSlack))
+		}
+		last := len(p.Chunks) - 1
+		line, err := p.s.score(p.Chunks[last], v, where())
 		if err != nil {
 			if a.SkipBad {
 				p.Skipped++
@@ -83,12 +89,12 @@ var scan = cluster.RegisterScan(&cluster.ScanTask[arg, partial]{
 			}
 			return fmt.Errorf("%s: %w", where(), err)
 		}
-		p.Lines = line
+		p.Chunks[last] = line
 		p.Rows++
 		return nil
 	},
 	Combine: func(dst, src *partial) {
-		dst.Lines = append(dst.Lines, src.Lines...)
+		dst.Chunks = append(dst.Chunks, src.Chunks...)
 		dst.Rows += src.Rows
 		dst.Skipped += src.Skipped
 	},
@@ -104,8 +110,23 @@ func Predict(ctx context.Context, x cluster.Scanner, l cluster.LogReader, a *mod
 	if err != nil {
 		return nil, fmt.Errorf("batch: %w", err)
 	}
-	return &Result{Lines: got.Lines, Rows: got.Rows, Skipped: got.Skipped}, nil
+	n := 0
+	for _, c := range got.Chunks {
+		n += len(c)
+	}
+	lines := make([]byte, 0, n)
+	for _, c := range got.Chunks {
+		lines = append(lines, c...)
+	}
+	return &Result{Lines: lines, Rows: got.Rows, Skipped: got.Skipped}, nil
 }
+
+// A partial's chunks are started with room for chunkSize bytes and a line
+// more, and closed once they hold chunkSize.
+const (
+	chunkSize  = 1 << 20
+	chunkSlack = 4 << 10
+)
 
 // scorer scores one record at a time through the pipeline and the model.
 type scorer struct {
@@ -174,7 +195,7 @@ func (s *scorer) score(dst, value []byte, where string) ([]byte, error) {
 		return dst, err
 	}
 	dst = append(dst, `{"source":`...)
-	dst = strconv.AppendQuote(dst, where)
+	dst = appendQuoted(dst, where)
 	switch {
 	case s.km != nil:
 		c, err := s.km.Predict(s.x)
@@ -213,6 +234,21 @@ func (s *scorer) score(dst, value []byte, where string) ([]byte, error) {
 		}
 	}
 	return append(dst, "}\n"...), nil
+}
+
+// appendQuoted appends s as a JSON string: as it is between quotes when it
+// holds only printable ASCII other than quote and backslash (a source's
+// topic and offset, or a file's path and line, almost always do), else
+// escaped.
+func appendQuoted(dst []byte, s string) []byte {
+	for i := range len(s) {
+		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
+			return strconv.AppendQuote(dst, s)
+		}
+	}
+	dst = append(dst, '"')
+	dst = append(dst, s...)
+	return append(dst, '"')
 }
 
 // appendFinite appends v in its shortest form, or null when it is not
