@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -8,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -122,33 +124,159 @@ func runPredict(cmd *cobra.Command, s streams, o predictOptions) error {
 		if errors.Is(err, log.ErrUnknownTopic) {
 			return fmt.Errorf("--topic %s: no such topic in the log %s (flint log topics lists them)", o.topic, logSpec)
 		}
+		sources = batch.SplitLog(sources, predictSourceRecords)
 	} else {
 		parts := o.partitions
 		if parts == 0 {
-			parts = x.Workers()
+			parts = max(x.Workers(), filePartitions(o.files))
 		}
 		sources, err = cluster.PlanFiles(o.files, cluster.FileOptions{Format: cluster.Format{Header: o.header}, Partitions: parts})
 	}
 	if err != nil {
 		return err
 	}
-	start := time.Now()
-	res, err := batch.Predict(ctx, x, l, art, sources, batch.Options{SkipBad: o.skipBad})
+	name, _, _ := strings.Cut(o.model, "@")
+	name, _, _ = strings.Cut(name, ":")
+	out, err := newPredictionSink(ctx, s, o, l, name, info.Version)
 	if err != nil {
 		return err
 	}
-	name, _, _ := strings.Cut(o.model, "@")
-	name, _, _ = strings.Cut(name, ":")
-	ref := art.Algorithm + " model " + name + " version " + strconv.Itoa(info.Version)
-	if err := writePredictions(ctx, s, o, l, res, name, info.Version, sources); err != nil {
+	start := time.Now()
+	res, err := batch.PredictTo(ctx, x, l, art, sources, batch.Options{SkipBad: o.skipBad, Wave: 2 * x.Workers()}, out.write)
+	if err == nil {
+		err = out.finish(res, sources)
+	}
+	if err != nil {
+		out.abandon()
 		return err
 	}
+	ref := art.Algorithm + " model " + name + " version " + strconv.Itoa(info.Version)
 	fmt.Fprintf(s.err, "scored %d records with %s in %s", res.Rows, ref, time.Since(start).Round(time.Millisecond))
 	if res.Skipped > 0 {
 		fmt.Fprintf(s.err, "; %d records that do not fit its schema skipped", res.Skipped)
 	}
 	fmt.Fprintln(s.err)
 	return nil
+}
+
+// predictSourceRecords bounds the offsets of one scored log source, and
+// predictFileBytes the bytes of one file source, so that the lines held
+// at once (a wave of two sources per worker) stay bounded however big the
+// topic or the files are.
+const (
+	predictSourceRecords = 128 << 10
+	predictFileBytes     = 8 << 20
+)
+
+// filePartitions is how many sources of at most predictFileBytes the
+// files make (0 when they cannot be read: planning says why).
+func filePartitions(paths []string) int {
+	var total int64
+	for _, p := range paths {
+		if fi, err := os.Stat(p); err == nil {
+			total += fi.Size()
+		}
+	}
+	return int((total + predictFileBytes - 1) / predictFileBytes)
+}
+
+// predictionSink is where flint predict's lines go as they are made: a
+// topic, standard output, or --out's file (written under a temporary name
+// and renamed when every line is in, so that a failed run leaves no
+// partial file behind).
+type predictionSink struct {
+	ctx     context.Context
+	s       streams
+	o       predictOptions
+	l       log.Log
+	name    string
+	version int
+	hdr     []log.Header
+	file    *os.File
+	bw      *bufio.Writer
+}
+
+func newPredictionSink(ctx context.Context, s streams, o predictOptions, l log.Log, name string, version int) (*predictionSink, error) {
+	p := &predictionSink{ctx: ctx, s: s, o: o, l: l, name: name, version: version}
+	switch {
+	case o.toTopic != "":
+		p.hdr = []log.Header{{Key: "flint-model", Value: []byte(name)}, {Key: "flint-model-version", Value: []byte(strconv.Itoa(version))}}
+	case o.out != "":
+		f, err := os.CreateTemp(filepath.Dir(o.out), filepath.Base(o.out)+".partial-*")
+		if err != nil {
+			return nil, fmt.Errorf("--out %s: %w", o.out, err)
+		}
+		if err := f.Chmod(0o644); err != nil {
+			f.Close()
+			os.Remove(f.Name())
+			return nil, fmt.Errorf("--out %s: %w", o.out, err)
+		}
+		p.file, p.bw = f, bufio.NewWriterSize(f, 1<<20)
+	}
+	return p, nil
+}
+
+// write takes one chunk of whole lines.
+func (p *predictionSink) write(lines []byte) error {
+	switch {
+	case p.o.toTopic != "":
+		var recs []log.Record
+		for line := range bytes.Lines(lines) {
+			recs = append(recs, log.Record{Value: bytes.TrimSuffix(line, []byte("\n")), Headers: p.hdr})
+		}
+		if len(recs) == 0 {
+			return nil
+		}
+		return p.l.Append(p.ctx, p.o.toTopic, recs)
+	case p.file != nil:
+		_, err := p.bw.Write(lines)
+		return err
+	}
+	_, err := p.s.out.Write(lines)
+	return err
+}
+
+// finish completes --out's file and writes its lineage.
+func (p *predictionSink) finish(res *batch.Result, sources []cluster.Source) error {
+	if p.file == nil {
+		return nil
+	}
+	err := p.bw.Flush()
+	if err == nil {
+		err = p.file.Sync()
+	}
+	if cerr := p.file.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(p.file.Name(), p.o.out)
+	}
+	if err != nil {
+		return fmt.Errorf("--out %s: %w", p.o.out, err)
+	}
+	p.file = nil
+	lin := lineage{Model: p.name, Version: p.version, Rows: res.Rows, Skipped: res.Skipped, Created: time.Now().UTC()}
+	for _, src := range sources {
+		ls := lineageSource{File: src.Path, From: src.From, To: src.To}
+		if src.Kind == "log" {
+			part := src.LogPartition
+			ls.Topic, ls.Partition = src.Topic, &part
+		}
+		lin.Sources = append(lin.Sources, ls)
+	}
+	b, err := json.MarshalIndent(lin, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(p.o.out+".lineage.json", append(b, '\n'), 0o644)
+}
+
+// abandon removes --out's partial file after a failure.
+func (p *predictionSink) abandon() {
+	if p.file != nil {
+		p.file.Close()
+		os.Remove(p.file.Name())
+	}
 }
 
 // lineage is FILE.lineage.json: what a prediction file was made from.
@@ -169,39 +297,4 @@ type lineageSource struct {
 	File      string `json:"file,omitempty"`
 	From      int64  `json:"from"`
 	To        int64  `json:"to"`
-}
-
-func writePredictions(ctx context.Context, s streams, o predictOptions, l log.Log, res *batch.Result, name string, version int, sources []cluster.Source) error {
-	switch {
-	case o.toTopic != "":
-		var recs []log.Record
-		hdr := []log.Header{{Key: "flint-model", Value: []byte(name)}, {Key: "flint-model-version", Value: []byte(strconv.Itoa(version))}}
-		for line := range bytes.Lines(res.Lines) {
-			recs = append(recs, log.Record{Value: bytes.TrimSuffix(line, []byte("\n")), Headers: hdr})
-		}
-		if len(recs) == 0 {
-			return nil
-		}
-		return l.Append(ctx, o.toTopic, recs)
-	case o.out == "":
-		_, err := s.out.Write(res.Lines)
-		return err
-	}
-	if err := os.WriteFile(o.out, res.Lines, 0o644); err != nil {
-		return err
-	}
-	lin := lineage{Model: name, Version: version, Rows: res.Rows, Skipped: res.Skipped, Created: time.Now().UTC()}
-	for _, src := range sources {
-		ls := lineageSource{File: src.Path, From: src.From, To: src.To}
-		if src.Kind == "log" {
-			p := src.LogPartition
-			ls.Topic, ls.Partition = src.Topic, &p
-		}
-		lin.Sources = append(lin.Sources, ls)
-	}
-	b, err := json.MarshalIndent(lin, "", "  ")
-	if err != nil {
-		return err
-	}
-	return os.WriteFile(o.out+".lineage.json", append(b, '\n'), 0o644)
 }

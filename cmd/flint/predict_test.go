@@ -41,6 +41,19 @@ func TestPredictCommand(t *testing.T) {
 	if err != nil || json.Unmarshal(b, &lin) != nil || lin.Model != "clicks" || lin.Version != 1 || lin.Rows != 1000 || len(lin.Sources) == 0 || lin.Sources[0].File != csv {
 		t.Fatalf("lineage %s: %v", b, err)
 	}
+	// A run that fails leaves neither its file nor a partial one behind.
+	bad := filepath.Join(dir, "bad.csv")
+	if err := os.WriteFile(bad, []byte("x1,x2,y\n1,2,0\n1,oops,0\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	failed := filepath.Join(dir, "failed.jsonl")
+	if _, errOut, err := run(t, "", "--store", store, "predict", "--model", "clicks", "--files", bad, "--header", "--out", failed); err == nil ||
+		!strings.Contains(err.Error()+errOut, bad+":3") {
+		t.Fatalf("a bad record: %v %s", err, errOut)
+	}
+	if left, _ := filepath.Glob(failed + "*"); len(left) != 0 {
+		t.Fatalf("a failed run left %v", left)
+	}
 	for _, c := range []struct {
 		args []string
 		want string

@@ -16,6 +16,10 @@
 // index only). The model is ml's (linear, logistic, MLP, naive Bayes,
 // linear SVM) or k-means; ALS recommends through the server's routes and
 // is not scored here.
+//
+// PredictTo hands the lines on as they are made, a wave of sources at a
+// time, so its memory is bounded by a wave's lines, not by the source's
+// size; SplitLog cuts log partitions into sources of bounded size for it.
 package batch
 
 import (
@@ -38,7 +42,13 @@ type Options struct {
 	// SkipBad skips records that do not fit the model's schema (counted
 	// in Result.Skipped) instead of failing with the first one's position.
 	SkipBad bool
+	// Wave is how many sources are scored at once before their lines are
+	// handed on (PredictTo). 0 means DefaultWave.
+	Wave int
 }
+
+// DefaultWave is Options.Wave's default.
+const DefaultWave = 8
 
 // Result is what Predict scored.
 type Result struct {
@@ -100,25 +110,69 @@ var scan = cluster.RegisterScan(&cluster.ScanTask[arg, partial]{
 	},
 })
 
-// Predict scores every record of sources with the artefact's model on x.
-// l reads log sources (nil for files).
+// Predict scores every record of sources with the artefact's model on x
+// and returns every line. l reads log sources (nil for files).
 func Predict(ctx context.Context, x cluster.Scanner, l cluster.LogReader, a *models.Artifact, sources []cluster.Source, opt Options) (*Result, error) {
+	var lines []byte
+	res, err := PredictTo(ctx, x, l, a, sources, opt, func(b []byte) error {
+		lines = append(lines, b...)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	res.Lines = lines
+	return res, nil
+}
+
+// PredictTo scores sources as Predict does, Options.Wave of them at a
+// time, and hands the lines to emit in source order, a chunk at a time,
+// as each wave ends; the Result it returns has no Lines. It stops at the
+// first error, from the scan or from emit; the lines emitted before it
+// are those of the sources before the failing wave.
+func PredictTo(ctx context.Context, x cluster.Scanner, l cluster.LogReader, a *models.Artifact, sources []cluster.Source, opt Options, emit func([]byte) error) (*Result, error) {
 	if _, err := newScorer(a.Algorithm, a.Pipeline, a.Params); err != nil {
 		return nil, err
 	}
-	got, err := cluster.Scan(ctx, x, l, sources, scan, &arg{Algorithm: a.Algorithm, Pipeline: a.Pipeline, Params: a.Params, SkipBad: opt.SkipBad})
-	if err != nil {
-		return nil, fmt.Errorf("batch: %w", err)
+	wave := opt.Wave
+	if wave <= 0 {
+		wave = DefaultWave
 	}
-	n := 0
-	for _, c := range got.Chunks {
-		n += len(c)
+	b := &arg{Algorithm: a.Algorithm, Pipeline: a.Pipeline, Params: a.Params, SkipBad: opt.SkipBad}
+	res := &Result{}
+	for lo := 0; lo < len(sources); lo += wave {
+		got, err := cluster.Scan(ctx, x, l, sources[lo:min(lo+wave, len(sources))], scan, b)
+		if err != nil {
+			return nil, fmt.Errorf("batch: %w", err)
+		}
+		for _, c := range got.Chunks {
+			if err := emit(c); err != nil {
+				return nil, err
+			}
+		}
+		res.Rows += got.Rows
+		res.Skipped += got.Skipped
 	}
-	lines := make([]byte, 0, n)
-	for _, c := range got.Chunks {
-		lines = append(lines, c...)
+	return res, nil
+}
+
+// SplitLog cuts each log source into sources of at most maxRecords
+// offsets (files and shorter ranges are kept as they are), so that a
+// wave's lines stay bounded however long a partition is.
+func SplitLog(sources []cluster.Source, maxRecords int64) []cluster.Source {
+	var out []cluster.Source
+	for _, s := range sources {
+		if s.Kind != "log" || maxRecords <= 0 || s.To-s.From <= maxRecords {
+			out = append(out, s)
+			continue
+		}
+		for from := s.From; from < s.To; from += maxRecords {
+			part := s
+			part.From, part.To = from, min(from+maxRecords, s.To)
+			out = append(out, part)
+		}
 	}
-	return &Result{Lines: lines, Rows: got.Rows, Skipped: got.Skipped}, nil
+	return out
 }
 
 // A partial's chunks are started with room for chunkSize bytes and a line

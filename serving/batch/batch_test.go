@@ -11,6 +11,8 @@ import (
 
 	"github.com/flintml/flint/cluster"
 	"github.com/flintml/flint/internal/trainertest"
+	"github.com/flintml/flint/log"
+	"github.com/flintml/flint/log/disk"
 	"github.com/flintml/flint/models"
 	"github.com/flintml/flint/models/local"
 	"github.com/flintml/flint/trainer"
@@ -98,5 +100,71 @@ func TestPredictBadRecords(t *testing.T) {
 	if _, err := Predict(context.Background(), nil, nil, &models.Artifact{Algorithm: "als", Params: []byte("x")}, nil, Options{}); err == nil ||
 		!strings.Contains(err.Error(), "recommendation routes") {
 		t.Fatalf("als: %v", err)
+	}
+}
+
+// PredictTo hands on the same lines as Predict, in source order, a wave
+// at a time: here a topic of two partitions cut by SplitLog into ranges
+// of 37 offsets, scored 3 ranges at a time, so no emitted chunk holds
+// more than one wave's lines.
+func TestPredictToWaves(t *testing.T) {
+	art, csv := trained(t)
+	ctx := context.Background()
+	l, err := disk.Open(disk.Config{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if err := l.CreateTopic(ctx, "clicks", log.TopicConfig{Partitions: 2}); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(csv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var recs []log.Record
+	for i, line := range strings.Split(strings.TrimSpace(string(data)), "\n")[1:] {
+		recs = append(recs, log.Record{Key: []byte{byte(i)}, Value: []byte(line)})
+	}
+	if err := l.Append(ctx, "clicks", recs); err != nil {
+		t.Fatal(err)
+	}
+	sources, err := cluster.PlanLog(ctx, l, "clicks", cluster.LogOptions{Format: cluster.Format{Kind: "csv"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := cluster.NewEngine(cluster.Config{Workers: 2})
+	defer e.Close()
+	whole, err := Predict(ctx, e, l, art, sources, Options{})
+	if err != nil || whole.Rows != 1000 {
+		t.Fatalf("%+v %v", whole, err)
+	}
+	split := SplitLog(sources, 37)
+	if len(split) < 27 {
+		t.Fatalf("SplitLog made %d sources of %d", len(split), len(sources))
+	}
+	var got []byte
+	var emits, most int
+	res, err := PredictTo(ctx, e, l, art, split, Options{Wave: 3}, func(b []byte) error {
+		emits++
+		most = max(most, strings.Count(string(b), "\n"))
+		got = append(got, b...)
+		return nil
+	})
+	if err != nil || res.Rows != 1000 || res.Lines != nil {
+		t.Fatalf("%+v %v", res, err)
+	}
+	if string(got) != string(whole.Lines) {
+		t.Fatal("the lines scored in waves differ from those scored at once")
+	}
+	if emits < 9 || most > 3*37 {
+		t.Fatalf("%d chunks emitted, the largest of %d lines; want waves of at most 3×37", emits, most)
+	}
+
+	// An error from emit stops the scoring.
+	stop := fmt.Errorf("disk full")
+	calls := 0
+	if _, err := PredictTo(ctx, e, l, art, split, Options{Wave: 3}, func([]byte) error { calls++; return stop }); err != stop || calls != 1 {
+		t.Fatalf("emit failing: %v after %d calls", err, calls)
 	}
 }
