@@ -30,12 +30,26 @@ type solveArgs struct {
 	// biases, and Other's last column is 1 (the row's own bias).
 	OtherBias []float64
 	Mean      float64
+	// Loss asks for each solved row's term of the objective (Config.Tol):
+	// lossReg its regularisation λ·n·‖x‖², lossAll that and its data
+	// term as well (see solver.loss). lossNone measures nothing.
+	Loss lossKind
 }
+
+// lossKind is what a half-iteration measures of the objective.
+type lossKind uint8
+
+const (
+	lossNone lossKind = iota
+	lossReg           // the rows' regularisation only (the first half-iteration: its data term is stale by the second)
+	lossAll           // the rows' data term and regularisation
+)
 
 // solvedBlock is the new factors of the rows of one partition.
 type solvedBlock struct {
 	Rows []int32   // row numbers on the solved side
 	F    []float64 // len(Rows)×Rank
+	Loss []float64 // len(Rows): each row's term of the objective (solveArgs.Loss); nil when not measured
 }
 
 // solvedPartial lists solved blocks; combining two partials concatenates
@@ -60,6 +74,9 @@ var solveTask = cluster.Register(&cluster.Task[solveArgs, solvedPartial]{
 		blk, k := p.Block, a.Rank
 		s := newSolver(a)
 		out := solvedBlock{Rows: make([]int32, blk.Rows), F: make([]float64, blk.Rows*k)}
+		if a.Loss != lossNone {
+			out.Loss = make([]float64, blk.Rows)
+		}
 		for i := range blk.Rows {
 			ind, val := blk.SparseRow(i)
 			out.Rows[i] = int32(blk.Y[i])
@@ -68,6 +85,9 @@ var solveTask = cluster.Register(&cluster.Task[solveArgs, solvedPartial]{
 					se.Row = int(blk.Y[i])
 				}
 				return err
+			}
+			if out.Loss != nil {
+				out.Loss[i] = s.loss(out.F[i*k:(i+1)*k], ind, val)
 			}
 			if i%1024 == 1023 {
 				if err := ctx.Err(); err != nil {
@@ -96,6 +116,7 @@ type solver struct {
 	b     []float64 // right-hand side
 	res   []float64 // chunk: the ratings less the mean and biases (OtherBias)
 	nn    *nnlsScratch
+	count int // the ratings λ was scaled by in the last solve
 }
 
 func newSolver(a *solveArgs) *solver {
@@ -174,6 +195,7 @@ func (s *solver) solve(x []float64, ind []int32, val []float64) error {
 			}
 		}
 	}
+	s.count = count
 	reg := args.Lambda * float64(count)
 	for i := range k {
 		a[i*k+i] += reg
@@ -355,4 +377,53 @@ func gram(f []float64, k int) []float64 {
 		tile.SyrkUpper(g, yt[:k*m], k, m)
 	}
 	return g
+}
+
+// loss returns the row's term of the objective at its solved factor x
+// (the last solve's row): its regularisation λ·n·‖x‖² (with biases x
+// holds the row's bias as well, regularised alike) and, for lossAll, its
+// data term:
+//
+//	explicit: Σ (r_i − x·y_i)²
+//	biased:   Σ (r_i − μ − b_i − x·y_i)²  (y_i's last entry 1: x·y_i includes the row's bias)
+//	implicit: Σ_all c_i (p_i − x·y_i)² = xᵀ(YᵀY)x + Σ_rated c_i (p_i − x·y_i)² − (x·y_i)²
+//
+// It costs O(n·Rank) (implicit: plus Rank²), against the solve's
+// O(n·Rank²).
+func (s *solver) loss(x []float64, ind []int32, val []float64) float64 {
+	args, k := s.args, s.k
+	reg := args.Lambda * float64(s.count) * tile.Dot(x, x)
+	if args.Loss != lossAll {
+		return reg
+	}
+	data := 0.0
+	for l, j := range ind {
+		p := tile.Dot(x, args.Other[int(j)*k:int(j)*k+k])
+		r := val[l]
+		switch {
+		case args.Implicit:
+			c, pref := 1+args.Alpha*math.Abs(r), 0.0
+			if r > 0 {
+				pref = 1
+			}
+			data += c*(pref-p)*(pref-p) - p*p
+		case args.OtherBias != nil:
+			e := r - args.Mean - args.OtherBias[j] - p
+			data += e * e
+		default:
+			e := r - p
+			data += e * e
+		}
+	}
+	if args.Implicit {
+		g := args.YtY // upper triangle
+		for i := range k {
+			row := 0.0
+			for j := i + 1; j < k; j++ {
+				row += g[i*k+j] * x[j]
+			}
+			data += x[i] * (g[i*k+i]*x[i] + 2*row)
+		}
+	}
+	return data + reg
 }
