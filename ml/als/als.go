@@ -31,9 +31,12 @@ type Config struct {
 	// Tol, when > 0, stops the fit before MaxIter once it has converged:
 	// after an iteration whose objective (the loss in the package doc, at
 	// the new factors) is within Tol·objective of the previous
-	// iteration's, so no sooner than the second iteration. Measuring the
-	// objective adds a pass of O(ratings·Rank) to each iteration (the
-	// solves are O(ratings·Rank²)). 0 runs MaxIter iterations.
+	// iteration's, so no sooner than the second iteration. Each row's
+	// term comes from its own solve (Σ r² − xᵀb at the solution of its
+	// normal equations), O(ratings + rows·Rank) in all, beside the solves'
+	// O(ratings·Rank²); its precision is about 1e-16 of Σ r², so a Tol
+	// far below 1e-16·Σ r² / objective stops on rounding. 0 runs MaxIter
+	// iterations.
 	Tol float64
 	// Start, if not nil, is a warm start: the fit starts from this
 	// model's factors (and biases) for the ids it shares with the

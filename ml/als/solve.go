@@ -87,7 +87,7 @@ var solveTask = cluster.Register(&cluster.Task[solveArgs, solvedPartial]{
 				return err
 			}
 			if out.Loss != nil {
-				out.Loss[i] = s.loss(out.F[i*k:(i+1)*k], ind, val)
+				out.Loss[i] = s.loss(out.F[i*k : (i+1)*k])
 			}
 			if i%1024 == 1023 {
 				if err := ctx.Err(); err != nil {
@@ -117,6 +117,10 @@ type solver struct {
 	res   []float64 // chunk: the ratings less the mean and biases (OtherBias)
 	nn    *nnlsScratch
 	count int // the ratings λ was scaled by in the last solve
+	// With solveArgs.Loss == lossAll, the last solve's Σ c·p² (explicit:
+	// Σ r², less the mean and biases with biases) and right-hand side.
+	sumSq float64
+	rhs   []float64
 }
 
 func newSolver(a *solveArgs) *solver {
@@ -128,6 +132,9 @@ func newSolver(a *solveArgs) *solver {
 	}
 	if a.NonNeg {
 		s.nn = newNNLSScratch(k)
+	}
+	if a.Loss == lossAll {
+		s.rhs = make([]float64, k)
 	}
 	return s
 }
@@ -150,7 +157,7 @@ func (s *solver) solve(x []float64, ind []int32, val []float64) error {
 	other := args.Other
 	clear(a)
 	clear(s.b)
-	count := 0
+	count, sumSq := 0, 0.0
 	for lo := 0; lo < len(ind); lo += s.chunk {
 		hi := min(lo+s.chunk, len(ind))
 		n := hi - lo
@@ -169,6 +176,9 @@ func (s *solver) solve(x []float64, ind []int32, val []float64) error {
 			for c := range k {
 				s.b[c] += tile.Dot(yt[c*n:(c+1)*n], r)
 			}
+			if s.rhs != nil {
+				sumSq += tile.Dot(r, r)
+			}
 			continue
 		}
 		for l := lo; l < hi; l++ {
@@ -177,6 +187,7 @@ func (s *solver) solve(x []float64, ind []int32, val []float64) error {
 			c1 := args.Alpha * math.Abs(r)
 			if r > 0 {
 				count++
+				sumSq += 1 + c1
 				for c, v := range y {
 					s.b[c] += (1 + c1) * v
 				}
@@ -195,7 +206,10 @@ func (s *solver) solve(x []float64, ind []int32, val []float64) error {
 			}
 		}
 	}
-	s.count = count
+	s.count, s.sumSq = count, sumSq
+	if s.rhs != nil {
+		copy(s.rhs, s.b)
+	}
 	reg := args.Lambda * float64(count)
 	for i := range k {
 		a[i*k+i] += reg
@@ -382,48 +396,21 @@ func gram(f []float64, k int) []float64 {
 // loss returns the row's term of the objective at its solved factor x
 // (the last solve's row): its regularisation λ·n·‖x‖² (with biases x
 // holds the row's bias as well, regularised alike) and, for lossAll, its
-// data term:
+// data term as well:
 //
 //	explicit: Σ (r_i − x·y_i)²
 //	biased:   Σ (r_i − μ − b_i − x·y_i)²  (y_i's last entry 1: x·y_i includes the row's bias)
-//	implicit: Σ_all c_i (p_i − x·y_i)² = xᵀ(YᵀY)x + Σ_rated c_i (p_i − x·y_i)² − (x·y_i)²
+//	implicit: Σ_all c_i (p_i − x·y_i)²
 //
-// It costs O(n·Rank) (implicit: plus Rank²), against the solve's
-// O(n·Rank²).
-func (s *solver) loss(x []float64, ind []int32, val []float64) float64 {
-	args, k := s.args, s.k
-	reg := args.Lambda * float64(s.count) * tile.Dot(x, x)
-	if args.Loss != lossAll {
-		return reg
+// Both together are Σ c_i p_i² − 2xᵀb + xᵀA x for the normal equations
+// A x = b that x solves (c_i = 1 and p_i = r_i for explicit feedback; A
+// holds the regularisation), so at the solution, where xᵀA x = xᵀb, they
+// are Σ c_i p_i² − xᵀb: a sum the solve accumulated and a dot product of
+// Rank values, with no pass over the other side's factors. For NNLS the
+// same holds: at its solution each x_j is 0 or has (A x − b)_j = 0.
+func (s *solver) loss(x []float64) float64 {
+	if s.args.Loss != lossAll {
+		return s.args.Lambda * float64(s.count) * tile.Dot(x, x)
 	}
-	data := 0.0
-	for l, j := range ind {
-		p := tile.Dot(x, args.Other[int(j)*k:int(j)*k+k])
-		r := val[l]
-		switch {
-		case args.Implicit:
-			c, pref := 1+args.Alpha*math.Abs(r), 0.0
-			if r > 0 {
-				pref = 1
-			}
-			data += c*(pref-p)*(pref-p) - p*p
-		case args.OtherBias != nil:
-			e := r - args.Mean - args.OtherBias[j] - p
-			data += e * e
-		default:
-			e := r - p
-			data += e * e
-		}
-	}
-	if args.Implicit {
-		g := args.YtY // upper triangle
-		for i := range k {
-			row := 0.0
-			for j := i + 1; j < k; j++ {
-				row += g[i*k+j] * x[j]
-			}
-			data += x[i] * (g[i*k+i]*x[i] + 2*row)
-		}
-	}
-	return data + reg
+	return s.sumSq - tile.Dot(x, s.rhs)
 }
