@@ -190,3 +190,15 @@ func TestALSWarmStartSkips(t *testing.T) {
 		})
 	}
 }
+
+// TestALSWarmStartIntegerIDs: integer ids are the same ids in every run,
+// so the previous model is the start as it is (Fit matches the ids).
+func TestALSWarmStartIntegerIDs(t *testing.T) {
+	prev := &als.Model{Rank: 1, UserIDs: []int64{3, 9}, ItemIDs: []int64{-2}, UserFactors: []float64{0.5, 0.25}, ItemFactors: []float64{2}}
+	w := &warmState{prev: &previous{model: prev, version: 1, art: &models.Artifact{Algorithm: "als"}}}
+	start := w.als(&ALSParams{Rank: 1, Tol: 1e-4}, &ratingKeys{})
+	if start == nil || !w.used || w.note != "" || !slices.Equal(start.UserIDs, prev.UserIDs) || !slices.Equal(start.UserFactors, prev.UserFactors) ||
+		!slices.Equal(start.ItemIDs, prev.ItemIDs) || !slices.Equal(start.ItemFactors, prev.ItemFactors) {
+		t.Fatalf("start %+v (used %v, why %q, note %q), want the previous model's ids and factors", start, w.used, w.why, w.note)
+	}
+}
