@@ -22,6 +22,7 @@ type ALSParams struct {
 	Alpha         float64  `yaml:"alpha" doc:"Confidence scale for implicit feedback (default 1)."`
 	Nonnegative   bool     `yaml:"nonnegative" doc:"Constrain factors to be non-negative."`
 	MaxIter       int      `yaml:"max_iter" doc:"Iterations (default 10)."`
+	Tol           float64  `yaml:"tol" doc:"Stop before max_iter once the objective (squared errors plus the regularisation) changes by no more than this fraction of itself from one iteration to the next (default 0: run max_iter iterations). Each row's solve yields its term of the objective, so measuring it costs next to nothing. A warm start saves iterations only with tol."`
 	ColdStart     string   `yaml:"cold_start_strategy" doc:"nan (default, as MLlib: a prediction for a user or item the training ratings lack is NaN, and so is an error metric of held-out ratings holding one, which fails the job naming how many) or drop (such ratings are left out of evaluation)."`
 	Seed          uint64   `yaml:"seed" doc:"Seed (default 1)."`
 	RankingK      int      `yaml:"ranking_k" doc:"k for precision@k, recall@k and NDCG@k (default 10). The job reports them (precision_at_k, recall_at_k, ndcg_at_k, map) beside the same metrics of recommending the most-rated training items to the same users (precision_at_k_popular, recall_at_k_popular, ndcg_at_k_popular, map_popular), so a model worse than that trivial answer shows."`
@@ -51,8 +52,8 @@ func (p *ALSParams) check(s *Spec, path string, at func(path, format string, arg
 	if p.Biases && (p.Implicit || p.Nonnegative) {
 		at(path+".biases", "biases apply to explicit feedback without nonnegative factors; drop implicit_prefs and nonnegative, or biases")
 	}
-	if p.Rank < 0 || p.MaxIter < 0 || p.RegParam < 0 || p.Alpha < 0 || p.RankingK < 0 || p.MaxBroadcastB < 0 {
-		at(path, "rank, max_iter, reg_param, alpha, ranking_k and max_broadcast_bytes must not be negative")
+	if p.Rank < 0 || p.MaxIter < 0 || p.RegParam < 0 || p.Alpha < 0 || p.RankingK < 0 || p.MaxBroadcastB < 0 || p.Tol < 0 {
+		at(path, "rank, max_iter, reg_param, alpha, ranking_k, max_broadcast_bytes and tol must not be negative")
 	}
 	switch p.ColdStart {
 	case "", "nan", "drop":
@@ -96,12 +97,12 @@ func (p *ALSParams) with(g ml.Params) (algo, error) {
 }
 
 func (p *ALSParams) fit(ctx context.Context, f *fitEnv, d data) (fitted, error) {
-	cfg := als.Config{Rank: p.Rank, MaxIter: p.MaxIter, Lambda: p.RegParam, Implicit: p.Implicit, Alpha: p.Alpha,
+	cfg := als.Config{Rank: p.Rank, MaxIter: p.MaxIter, Tol: p.Tol, Lambda: p.RegParam, Implicit: p.Implicit, Alpha: p.Alpha,
 		NonNegative: p.Nonnegative, Seed: seedOr(p.Seed), ColdStart: p.ColdStart, MaxBroadcastBytes: p.MaxBroadcastB,
-		KeepRated: true, Biases: p.Biases}
+		KeepRated: true, Biases: p.Biases, Start: f.warm.als(p, f.ratings)}
 	cfg.Progress = func(pr als.Progress) {
-		// ALS computes no loss while it iterates.
-		f.progress(ml.Progress{Iter: pr.Iter, Loss: math.NaN(), GradNorm: math.NaN(), Elapsed: pr.Elapsed, Stop: pr.Stop})
+		// The loss is the objective with tol, else NaN.
+		f.progress(ml.Progress{Iter: pr.Iter, Loss: pr.Loss, GradNorm: math.NaN(), Elapsed: pr.Elapsed, Stop: pr.Stop})
 	}
 	wire(ctx, f.ckpt, &cfg.Checkpointing)
 	train := d.(ratingsData)

@@ -97,7 +97,8 @@
 // # Progress
 //
 // Every fit reports its iterations to the Options.Observer: the
-// optimisers, k-means (its cost as the loss), ALS (no loss), the MLP, a
+// optimisers, k-means (its cost as the loss), ALS (its objective as the
+// loss with algorithm.als.tol, else none), the MLP, a
 // linear regression's direct solve and naive Bayes's one pass (one
 // iteration each), and the fits of each grid point and fold (as trial
 // i > 0). The last report of a fit says why it stopped (ml.Progress.Stop).

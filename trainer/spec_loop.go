@@ -58,7 +58,7 @@ func (s *Spec) warmStart() bool {
 
 // warmStartable lists the algorithms whose fit can start from a previous
 // model's parameters.
-var warmStartable = []string{"linear_regression", "logistic_regression", "linear_svc", "kmeans", "mlp"}
+var warmStartable = []string{"linear_regression", "logistic_regression", "linear_svc", "kmeans", "mlp", "als"}
 
 // promotable lists the algorithms a promotion can compare: their models
 // score held-out feature rows by a label.

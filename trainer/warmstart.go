@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/flintml/flint/ml"
+	"github.com/flintml/flint/ml/als"
 	"github.com/flintml/flint/ml/kmeans"
 	"github.com/flintml/flint/ml/mlp"
 	"github.com/flintml/flint/models"
@@ -69,7 +70,7 @@ type WarmStart struct {
 type previous struct {
 	art     *models.Artifact
 	version int
-	model   any // the decoded parameters: an ml.Model or a *kmeans.Model
+	model   any // the decoded parameters: an ml.Model, a *kmeans.Model or an *als.Model
 	train   Training
 }
 
@@ -96,13 +97,21 @@ func (j *job) loadPrevious(ctx context.Context, model string) (*previous, error)
 			j.log.Warn("trainer: the previous version's training section does not decode", "model", model, "version", info.Version, "err", err)
 		}
 	}
-	if art.Algorithm == "kmeans" {
+	switch art.Algorithm {
+	case "kmeans":
 		km := new(kmeans.Model)
 		if err := km.UnmarshalBinary(art.Params); err == nil {
 			p.model = km
 		}
-	} else if m, err := ml.UnmarshalModel(art.Params); err == nil {
-		p.model = m
+	case "als":
+		m := new(als.Model)
+		if err := m.UnmarshalBinary(art.Params); err == nil {
+			p.model = m
+		}
+	default:
+		if m, err := ml.UnmarshalModel(art.Params); err == nil {
+			p.model = m
+		}
 	}
 	return p, nil
 }
@@ -113,6 +122,7 @@ type warmState struct {
 	prev *previous
 	used bool   // the fit started from prev
 	why  string // why it did not
+	note string // what the report should add when it did (e.g. that it saves nothing)
 }
 
 // skip records why the fit starts cold.
@@ -233,6 +243,7 @@ func (j *job) training(w *warmState, res *Result) Training {
 	ws := &WarmStart{From: p.version, Iterations: res.Iterations, ColdIterations: t.ColdIterations, ColdVersion: t.ColdVersion}
 	if t.ColdIterations > 0 {
 		ws.Saved = t.ColdIterations - res.Iterations
+		ws.Note = w.note
 	} else {
 		ws.Note = fmt.Sprintf("version %d records no cold fit to count the iterations saved against", p.version)
 	}

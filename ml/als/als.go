@@ -28,6 +28,27 @@ type Config struct {
 	// MaxIter is the number of iterations, each solving all item factors
 	// and then all user factors. 0 means 10.
 	MaxIter int
+	// Tol, when > 0, stops the fit before MaxIter once it has converged:
+	// after an iteration whose objective (the loss in the package doc, at
+	// the new factors) is within Tol·objective of the previous
+	// iteration's, so no sooner than the second iteration. Each row's
+	// term comes from its own solve (Σ r² − xᵀb at the solution of its
+	// normal equations), O(ratings + rows·Rank) in all, beside the solves'
+	// O(ratings·Rank²); its precision is about 1e-16 of Σ r², so a Tol
+	// far below 1e-16·Σ r² / objective stops on rounding. 0 runs MaxIter
+	// iterations.
+	Tol float64
+	// Start, if not nil, is a warm start: the fit starts from this
+	// model's factors (and biases) for the ids it shares with the
+	// ratings, matched by id (not by position, so users and items may
+	// have come and gone since), and from the seeded random factors of a
+	// cold fit for the others. Its Rank must be Config.Rank, it must have
+	// biases exactly when Config.Biases is set and, with NonNegative, no
+	// negative factor. An iteration solves the items first, from the user
+	// factors and biases, so those are what shape the fit; the item
+	// factors are overwritten before they are read. Start is not
+	// modified; Resume, when set, takes precedence.
+	Start *Model
 	// Lambda is the regularisation, multiplied for each user and item by
 	// its number of ratings (ALS-WR; positive ratings for implicit
 	// feedback), as in MLlib. 0 means 0.1; it must not be negative.
@@ -85,8 +106,12 @@ type Config struct {
 type Progress struct {
 	Iter    int           // iterations done, counting this one (and those before a resume)
 	Elapsed time.Duration // since Fit started
+	// Loss is the objective after the iteration when Config.Tol > 0
+	// (the package doc's loss, summed in row order), else NaN.
+	Loss float64
 	// Stop is empty on every report but the last, where it says why the
-	// fit stopped: "max_iter 10 reached" (ALS runs MaxIter iterations).
+	// fit stopped: "max_iter 10 reached", or, with Config.Tol,
+	// "converged: the objective changed by 3.1e-05 of itself, within tol 0.0001".
 	Stop string
 }
 
@@ -121,6 +146,8 @@ func (c Config) validate() error {
 		return fmt.Errorf("als: Config.Rank must be >= 1, got %d", c.Rank)
 	case c.MaxIter < 0:
 		return fmt.Errorf("als: Config.MaxIter must be >= 0, got %d", c.MaxIter)
+	case !(c.Tol >= 0) || math.IsInf(c.Tol, 0):
+		return fmt.Errorf("als: Config.Tol must be finite and >= 0, got %v", c.Tol)
 	case !(c.Lambda >= 0) || math.IsInf(c.Lambda, 0):
 		return fmt.Errorf("als: Config.Lambda must be finite and >= 0, got %v", c.Lambda)
 	case !(c.Alpha >= 0) || math.IsInf(c.Alpha, 0):
@@ -138,6 +165,9 @@ func (c Config) validate() error {
 	}
 	if err := c.ValidateCheckpointing("Config"); err != nil {
 		return fmt.Errorf("als: %w", err)
+	}
+	if c.Start != nil && c.Resume == nil {
+		return c.checkStart()
 	}
 	return nil
 }
@@ -182,25 +212,32 @@ func Fit(ctx context.Context, x Executor, ratings []Rating, cfg Config) (*Model,
 		return nil, err
 	}
 	defer t.close()
-	first := 0
-	if t.cfg.Resume != nil {
-		first = t.cfg.Resume.Iter
+	first, prev := 0, math.NaN()
+	if st := t.cfg.Resume; st != nil {
+		first, prev = st.Iter, st.Loss
 	}
 	for it := first; it < t.cfg.MaxIter; it++ {
 		if err := t.iterate(ctx); err != nil {
 			return nil, fmt.Errorf("als: iteration %d: %w", it+1, err)
 		}
-		if t.cfg.Progress != nil {
-			stop := ""
-			if it+1 == t.cfg.MaxIter {
-				stop = fmt.Sprintf("max_iter %d reached", t.cfg.MaxIter)
-			}
-			t.cfg.Progress(Progress{Iter: it + 1, Elapsed: time.Since(start), Stop: stop})
+		done, loss, stop := it+1, t.objective(), ""
+		switch {
+		case t.cfg.Tol > 0 && math.Abs(prev-loss) <= t.cfg.Tol*math.Abs(prev):
+			stop = fmt.Sprintf("converged: the objective changed by %.2g of itself, within tol %g", math.Abs(prev-loss)/math.Abs(prev), t.cfg.Tol)
+		case done == t.cfg.MaxIter:
+			stop = fmt.Sprintf("max_iter %d reached", t.cfg.MaxIter)
 		}
-		if done := it + 1; t.cfg.CheckpointDue(done, done >= t.cfg.MaxIter) {
-			if err := t.cfg.SaveCheckpoint(done, t.state(done)); err != nil {
+		prev = loss
+		if t.cfg.Progress != nil {
+			t.cfg.Progress(Progress{Iter: done, Elapsed: time.Since(start), Loss: loss, Stop: stop})
+		}
+		if t.cfg.CheckpointDue(done, stop != "") {
+			if err := t.cfg.SaveCheckpoint(done, t.state(done, loss)); err != nil {
 				return nil, fmt.Errorf("als: %w", err)
 			}
+		}
+		if stop != "" {
+			break
 		}
 	}
 	return t.model(), nil
@@ -227,6 +264,7 @@ type trainer struct {
 	users, items   *cluster.Dataset
 	userF, itemF   []float64
 	userB, itemB   []float64 // biases (Config.Biases), else nil
+	userL, itemL   []float64 // each row's term of the objective (Config.Tol), else nil
 	mean           float64   // the mean training rating (Config.Biases)
 	userNNZ, itNNZ []int     // ratings per row, for flop counts
 	lo, hi         float64   // the range of the ratings
@@ -294,6 +332,12 @@ func newTrainer(ctx context.Context, x Executor, ratings []Rating, cfg Config) (
 		if cfg.Biases {
 			t.userB, t.itemB = make([]float64, nu), make([]float64, ni)
 		}
+		if cfg.Start != nil {
+			t.startFrom(cfg.Start)
+		}
+	}
+	if cfg.Tol > 0 {
+		t.userL, t.itemL = make([]float64, nu), make([]float64, ni)
 	}
 	return t, nil
 }
@@ -355,15 +399,36 @@ func (t *trainer) close() {
 }
 
 // iterate runs one iteration: items from users, then users from items.
+// With Config.Tol the items' half measures their regularisation and the
+// users' half their data terms and regularisation: together, the
+// objective at the new factors.
 func (t *trainer) iterate(ctx context.Context) error {
-	if err := t.halfStep(ctx, t.items, sideF{t.userF, t.userB}, sideF{t.itemF, t.itemB}, "item", t.itemIDs); err != nil {
+	if err := t.halfStep(ctx, t.items, sideF{t.userF, t.userB, nil}, sideF{t.itemF, t.itemB, t.itemL}, "item", t.itemIDs); err != nil {
 		return err
 	}
-	return t.halfStep(ctx, t.users, sideF{t.itemF, t.itemB}, sideF{t.userF, t.userB}, "user", t.userIDs)
+	return t.halfStep(ctx, t.users, sideF{t.itemF, t.itemB, nil}, sideF{t.userF, t.userB, t.userL}, "user", t.userIDs)
 }
 
-// sideF is one side's factors and biases (nil without Config.Biases).
-type sideF struct{ f, b []float64 }
+// objective sums the rows' terms of the last iteration's objective, in
+// row order (the same sum for any number of workers and blocks); NaN
+// without Config.Tol.
+func (t *trainer) objective() float64 {
+	if t.userL == nil {
+		return math.NaN()
+	}
+	s := 0.0
+	for _, v := range t.itemL {
+		s += v
+	}
+	for _, v := range t.userL {
+		s += v
+	}
+	return s
+}
+
+// sideF is one side's factors, biases (nil without Config.Biases) and
+// terms of the objective (nil without Config.Tol).
+type sideF struct{ f, b, loss []float64 }
 
 // halfStep solves the factors (and biases) dst of every row of ds (one
 // side) with the other side's fixed. With biases the solve is of rank+1
@@ -377,6 +442,12 @@ func (t *trainer) halfStep(ctx context.Context, ds *cluster.Dataset, other, dst 
 	}
 	if t.cfg.Biases {
 		args.Rank, args.Other, args.OtherBias, args.Mean = k+1, withOnes(other.f, k), other.b, t.mean
+	}
+	if dst.loss != nil {
+		args.Loss = lossReg
+		if side == "user" {
+			args.Loss = lossAll
+		}
 	}
 	p, err := cluster.Aggregate(ctx, t.x, ds, solveTask, args)
 	if err != nil {
@@ -393,6 +464,9 @@ func (t *trainer) halfStep(ctx context.Context, ds *cluster.Dataset, other, dst 
 			copy(dst.f[int(row)*k:int(row+1)*k], b.F[r*d:r*d+k])
 			if dst.b != nil {
 				dst.b[row] = b.F[r*d+k]
+			}
+			if dst.loss != nil {
+				dst.loss[row] = b.Loss[r]
 			}
 		}
 	}

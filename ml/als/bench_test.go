@@ -244,3 +244,35 @@ func BenchmarkNormal(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkObjective measures what Config.Tol costs: an iteration without
+// it and with it (each row's term of the objective measured in the
+// half-iterations and summed on the driver).
+//
+//	go test ./ml/als -run '^$' -bench Objective -count 3
+func BenchmarkObjective(b *testing.B) {
+	const nu, ni, n = 20_000, 5_000, 1_000_000
+	rs := benchRatings(nu, ni, n, 1)
+	ctx := context.Background()
+	for _, rank := range []int{10, 50} {
+		for _, tol := range []float64{0, 1e-4} {
+			b.Run(fmt.Sprintf("rank=%d/tol=%g", rank, tol), func(b *testing.B) {
+				e := newEngine(b, 0)
+				t, err := newTrainer(ctx, e, rs, Config{Rank: rank, Lambda: 0.05, Tol: tol, Blocks: 4 * e.Workers()})
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer t.close()
+				for b.Loop() {
+					if err := t.iterate(ctx); err != nil {
+						b.Fatal(err)
+					}
+					t.objective()
+				}
+				sec := b.Elapsed().Seconds() / float64(b.N)
+				b.ReportMetric(sec*1e3, "ms/iter")
+				b.ReportMetric(n/sec, "ratings/s")
+			})
+		}
+	}
+}

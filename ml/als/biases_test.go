@@ -182,7 +182,7 @@ func TestModelVersions(t *testing.T) {
 
 // TestStateVersion1: a checkpoint state of version 1 (before biases) still
 // resumes a fit without biases.
-func TestStateVersion1(t *testing.T) {
+func TestStateVersions(t *testing.T) {
 	st := &State{Rank: 1, UserIDs: []int64{1}, ItemIDs: []int64{2}, Iter: 1, UserFactors: []float64{1}, ItemFactors: []float64{2}}
 	b, err := st.MarshalBinary()
 	if err != nil {
@@ -192,9 +192,15 @@ func TestStateVersion1(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Version 3 ends in Biases (1 byte) and Loss (8); version 2 lacks the
+	// loss, version 1 both.
 	var back State
-	if err := back.UnmarshalBinary(ml.AppendState(nil, "als", 1, payload[:len(payload)-1])); err != nil || back.Biases || back.ItemFactors[0] != 2 {
+	if err := back.UnmarshalBinary(ml.AppendState(nil, "als", 1, payload[:len(payload)-9])); err != nil || back.Biases || back.ItemFactors[0] != 2 || !math.IsNaN(back.Loss) {
 		t.Errorf("version 1 state: %v, %+v", err, back)
+	}
+	back = State{}
+	if err := back.UnmarshalBinary(ml.AppendState(nil, "als", 2, payload[:len(payload)-8])); err != nil || back.Biases || back.ItemFactors[0] != 2 || !math.IsNaN(back.Loss) {
+		t.Errorf("version 2 state: %v, %+v", err, back)
 	}
 }
 

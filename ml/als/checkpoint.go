@@ -3,6 +3,7 @@ package als
 import (
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 
 	"github.com/flintml/flint/ml"
@@ -35,6 +36,11 @@ type State struct {
 	Biases                 bool
 	Mean                   float64
 	UserBiases, ItemBiases []float64
+	// Loss is the objective after Iter when the fit measures it
+	// (Config.Tol > 0), else NaN: a resumed fit compares its next
+	// iteration's objective with it, so it stops where the uninterrupted
+	// fit does.
+	Loss float64
 }
 
 // The state's encoding is ml.AppendState's envelope, algorithm "als",
@@ -45,20 +51,22 @@ type State struct {
 //	| UserIDs users × int64 | ItemIDs items × int64
 //	| UserFactors users×Rank float64 | ItemFactors items×Rank float64
 //	| Biases bool | (Biases) Mean float64 | UserBiases users×float64 | ItemBiases items×float64
+//	| Loss float64
 //
-// Version 2 added the biases; version 1, which ends after the factors, is
-// still read (a fit without biases).
+// Version 3 added the loss, version 2 the biases; versions 1 (ending after
+// the factors: a fit without biases) and 2 are still read, with Loss NaN.
 const (
 	stateAlgorithm = "als"
-	stateVersion   = 2
+	stateVersion   = 3
 )
 
-// state copies what a fit needs to go on after iteration iter.
-func (t *trainer) state(iter int) *State {
+// state copies what a fit needs to go on after iteration iter, whose
+// objective was loss.
+func (t *trainer) state(iter int, loss float64) *State {
 	return &State{Rank: t.cfg.Rank, Implicit: t.cfg.Implicit, NonNegative: t.cfg.NonNegative,
 		UserIDs: slices.Clone(t.userIDs), ItemIDs: slices.Clone(t.itemIDs), Iter: iter,
 		UserFactors: slices.Clone(t.userF), ItemFactors: slices.Clone(t.itemF),
-		Biases: t.cfg.Biases, Mean: t.mean, UserBiases: slices.Clone(t.userB), ItemBiases: slices.Clone(t.itemB)}
+		Biases: t.cfg.Biases, Mean: t.mean, UserBiases: slices.Clone(t.userB), ItemBiases: slices.Clone(t.itemB), Loss: loss}
 }
 
 func (s *State) check() error {
@@ -105,6 +113,7 @@ func (s *State) MarshalBinary() ([]byte, error) {
 		w.F64sN(s.UserBiases)
 		w.F64sN(s.ItemBiases)
 	}
+	w.F64(s.Loss)
 	return ml.AppendState(nil, stateAlgorithm, stateVersion, w.B), nil
 }
 
@@ -151,6 +160,10 @@ func (s *State) UnmarshalBinary(data []byte) error {
 			out.Mean = r.F64()
 			out.UserBiases, out.ItemBiases = r.F64sN(nu), r.F64sN(ni)
 		}
+	}
+	out.Loss = math.NaN()
+	if h.PayloadVersion >= 3 {
+		out.Loss = r.F64()
 	}
 	if err := r.Done(); err != nil {
 		return err

@@ -129,7 +129,7 @@ func TestResumeRejectsMismatch(t *testing.T) {
 		{"another algorithm", ml.AppendState(nil, "kmeans", 1, payload), `the checkpoint state is of "kmeans", not "als"`},
 		{"truncated", good[:len(good)-1], "truncated"},
 		{"trailing", ml.AppendState(nil, "als", 1, append(slices.Clone(payload), 1)), "unexpected bytes"},
-		{"newer", ml.AppendState(nil, "als", 3, payload), "als state encoding version 3 is unknown"},
+		{"newer", ml.AppendState(nil, "als", 4, payload), "als state encoding version 4 is unknown"},
 	} {
 		var s State
 		err := s.UnmarshalBinary(c.data)

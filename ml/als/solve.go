@@ -30,12 +30,26 @@ type solveArgs struct {
 	// biases, and Other's last column is 1 (the row's own bias).
 	OtherBias []float64
 	Mean      float64
+	// Loss asks for each solved row's term of the objective (Config.Tol):
+	// lossReg its regularisation λ·n·‖x‖², lossAll that and its data
+	// term as well (see solver.loss). lossNone measures nothing.
+	Loss lossKind
 }
+
+// lossKind is what a half-iteration measures of the objective.
+type lossKind uint8
+
+const (
+	lossNone lossKind = iota
+	lossReg           // the rows' regularisation only (the first half-iteration: its data term is stale by the second)
+	lossAll           // the rows' data term and regularisation
+)
 
 // solvedBlock is the new factors of the rows of one partition.
 type solvedBlock struct {
 	Rows []int32   // row numbers on the solved side
 	F    []float64 // len(Rows)×Rank
+	Loss []float64 // len(Rows): each row's term of the objective (solveArgs.Loss); nil when not measured
 }
 
 // solvedPartial lists solved blocks; combining two partials concatenates
@@ -60,6 +74,9 @@ var solveTask = cluster.Register(&cluster.Task[solveArgs, solvedPartial]{
 		blk, k := p.Block, a.Rank
 		s := newSolver(a)
 		out := solvedBlock{Rows: make([]int32, blk.Rows), F: make([]float64, blk.Rows*k)}
+		if a.Loss != lossNone {
+			out.Loss = make([]float64, blk.Rows)
+		}
 		for i := range blk.Rows {
 			ind, val := blk.SparseRow(i)
 			out.Rows[i] = int32(blk.Y[i])
@@ -68,6 +85,9 @@ var solveTask = cluster.Register(&cluster.Task[solveArgs, solvedPartial]{
 					se.Row = int(blk.Y[i])
 				}
 				return err
+			}
+			if out.Loss != nil {
+				out.Loss[i] = s.loss(out.F[i*k : (i+1)*k])
 			}
 			if i%1024 == 1023 {
 				if err := ctx.Err(); err != nil {
@@ -96,6 +116,11 @@ type solver struct {
 	b     []float64 // right-hand side
 	res   []float64 // chunk: the ratings less the mean and biases (OtherBias)
 	nn    *nnlsScratch
+	count int // the ratings λ was scaled by in the last solve
+	// With solveArgs.Loss == lossAll, the last solve's Σ c·p² (explicit:
+	// Σ r², less the mean and biases with biases) and right-hand side.
+	sumSq float64
+	rhs   []float64
 }
 
 func newSolver(a *solveArgs) *solver {
@@ -107,6 +132,9 @@ func newSolver(a *solveArgs) *solver {
 	}
 	if a.NonNeg {
 		s.nn = newNNLSScratch(k)
+	}
+	if a.Loss == lossAll {
+		s.rhs = make([]float64, k)
 	}
 	return s
 }
@@ -129,7 +157,7 @@ func (s *solver) solve(x []float64, ind []int32, val []float64) error {
 	other := args.Other
 	clear(a)
 	clear(s.b)
-	count := 0
+	count, sumSq := 0, 0.0
 	for lo := 0; lo < len(ind); lo += s.chunk {
 		hi := min(lo+s.chunk, len(ind))
 		n := hi - lo
@@ -148,6 +176,9 @@ func (s *solver) solve(x []float64, ind []int32, val []float64) error {
 			for c := range k {
 				s.b[c] += tile.Dot(yt[c*n:(c+1)*n], r)
 			}
+			if s.rhs != nil {
+				sumSq += tile.Dot(r, r)
+			}
 			continue
 		}
 		for l := lo; l < hi; l++ {
@@ -156,6 +187,7 @@ func (s *solver) solve(x []float64, ind []int32, val []float64) error {
 			c1 := args.Alpha * math.Abs(r)
 			if r > 0 {
 				count++
+				sumSq += 1 + c1
 				for c, v := range y {
 					s.b[c] += (1 + c1) * v
 				}
@@ -173,6 +205,10 @@ func (s *solver) solve(x []float64, ind []int32, val []float64) error {
 				a[i*k+j] += args.YtY[i*k+j]
 			}
 		}
+	}
+	s.count, s.sumSq = count, sumSq
+	if s.rhs != nil {
+		copy(s.rhs, s.b)
 	}
 	reg := args.Lambda * float64(count)
 	for i := range k {
@@ -355,4 +391,26 @@ func gram(f []float64, k int) []float64 {
 		tile.SyrkUpper(g, yt[:k*m], k, m)
 	}
 	return g
+}
+
+// loss returns the row's term of the objective at its solved factor x
+// (the last solve's row): its regularisation λ·n·‖x‖² (with biases x
+// holds the row's bias as well, regularised alike) and, for lossAll, its
+// data term as well:
+//
+//	explicit: Σ (r_i − x·y_i)²
+//	biased:   Σ (r_i − μ − b_i − x·y_i)²  (y_i's last entry 1: x·y_i includes the row's bias)
+//	implicit: Σ_all c_i (p_i − x·y_i)²
+//
+// Both together are Σ c_i p_i² − 2xᵀb + xᵀA x for the normal equations
+// A x = b that x solves (c_i = 1 and p_i = r_i for explicit feedback; A
+// holds the regularisation), so at the solution, where xᵀA x = xᵀb, they
+// are Σ c_i p_i² − xᵀb: a sum the solve accumulated and a dot product of
+// Rank values, with no pass over the other side's factors. For NNLS the
+// same holds: at its solution each x_j is 0 or has (A x − b)_j = 0.
+func (s *solver) loss(x []float64) float64 {
+	if s.args.Loss != lossAll {
+		return s.args.Lambda * float64(s.count) * tile.Dot(x, x)
+	}
+	return s.sumSq - tile.Dot(x, s.rhs)
 }
