@@ -124,7 +124,8 @@
 // and sums stay float64 and a fit gives the bits of a fit on the values
 // rounded to float32. The loss passes (linear, logistic, softmax, hinge),
 // the normal equations, standardization and Evaluate accept such
-// partitions; k-means, naive Bayes, the MLP and ALS read float64 rows only.
+// partitions, and so does k-means (ml/kmeans); naive Bayes, the MLP and ALS
+// read float64 rows only.
 //
 // # Evaluation and selection
 //
