@@ -7,12 +7,19 @@
 #                 same penalty and iterations, score)
 # It prints each phase's wall time, both totals, both peak RSS figures and the ratios.
 #   make build && bench/fashion-e2e.sh           (ROUNDS=3 for more rounds; PYTHON=/usr/bin/python3)
+#   PRECISION=float32 bench/fashion-e2e.sh       (the job with engine.precision: float32: its rows cached in float32)
 set -euo pipefail
 FLINT=${FLINT:-bin/flint}
 PYTHON=${PYTHON:-/usr/bin/python3}
 ROUNDS=${ROUNDS:-1}
+PRECISION=${PRECISION:-float64}
 D=$(mktemp -d)
 trap 'rm -rf "$D"' EXIT
+SPEC=examples/fashion-logreg.yaml
+if [ "$PRECISION" != float64 ]; then
+  SPEC="$D/fashion-logreg-$PRECISION.yaml"
+  { cat examples/fashion-logreg.yaml; echo "engine: {precision: $PRECISION}"; } > "$SPEC"
+fi
 go build -o "$D/datagen" ./examples/datagen
 "$D/datagen" fashion-train > "$D/fashion.csv"   # the source file, as a user has it
 
@@ -23,10 +30,10 @@ for round in $(seq "$ROUNDS"); do
   t0=$(date +%s.%N)
   /usr/bin/time -f "%M" -o "$D/ingest.rss" "$FLINT" ingest --topic fashion --schema examples/fashion-logreg.yaml < "$D/fashion.csv" > /dev/null
   t1=$(date +%s.%N)
-  /usr/bin/time -f "%M" -o "$D/train.rss" "$FLINT" --store "dir:$D/models" train -f examples/fashion-logreg.yaml > "$D/train.out" 2>&1
+  /usr/bin/time -f "%M" -o "$D/train.rss" "$FLINT" --store "dir:$D/models" train -f "$SPEC" > "$D/train.out" 2>&1
   t2=$(date +%s.%N)
   flint_total=$(secs "$t0" "$t2")
-  echo "round $round — Flint"
+  echo "round $round — Flint (engine.precision: $PRECISION)"
   echo "  ingest 60 000 records            $(secs "$t0" "$t1") s   peak RSS $(( $(cat "$D/ingest.rss") / 1024 )) MiB"
   # Phase times from the train log: each phase line carries the time since the start.
   awk '/msg=phase/ { match($0, /phase="[^"]*"/); p = substr($0, RSTART + 7, RLENGTH - 8);

@@ -52,7 +52,11 @@ type rowMover struct {
 
 func (m rowMover) toTmp(k, i int) {
 	c := m.b.Cols
-	copy(m.tmp.X[k*c:(k+1)*c], m.b.X[i*c:(i+1)*c])
+	if m.b.X32 != nil {
+		copy(m.tmp.X32[k*c:(k+1)*c], m.b.X32[i*c:(i+1)*c])
+	} else {
+		copy(m.tmp.X[k*c:(k+1)*c], m.b.X[i*c:(i+1)*c])
+	}
 	m.tmp.Y[k] = m.b.Y[i]
 	if m.b.W != nil {
 		m.tmp.W[k] = m.b.W[i]
@@ -61,7 +65,11 @@ func (m rowMover) toTmp(k, i int) {
 
 func (m rowMover) fromTmp(i, k int) {
 	c := m.b.Cols
-	copy(m.b.X[i*c:(i+1)*c], m.tmp.X[k*c:(k+1)*c])
+	if m.b.X32 != nil {
+		copy(m.b.X32[i*c:(i+1)*c], m.tmp.X32[k*c:(k+1)*c])
+	} else {
+		copy(m.b.X[i*c:(i+1)*c], m.tmp.X[k*c:(k+1)*c])
+	}
 	m.b.Y[i] = m.tmp.Y[k]
 	if m.b.W != nil {
 		m.b.W[i] = m.tmp.W[k]
@@ -70,7 +78,11 @@ func (m rowMover) fromTmp(i, k int) {
 
 func (m rowMover) move(dst, src int) {
 	c := m.b.Cols
-	copy(m.b.X[dst*c:(dst+1)*c], m.b.X[src*c:(src+1)*c])
+	if m.b.X32 != nil {
+		copy(m.b.X32[dst*c:(dst+1)*c], m.b.X32[src*c:(src+1)*c])
+	} else {
+		copy(m.b.X[dst*c:(dst+1)*c], m.b.X[src*c:(src+1)*c])
+	}
 	m.b.Y[dst] = m.b.Y[src]
 	if m.b.W != nil {
 		m.b.W[dst] = m.b.W[src]
@@ -88,7 +100,12 @@ func arrangeDense(b *Block, in []bool, n int) {
 	if small == 0 {
 		return
 	}
-	tmp := &Block{Cols: b.Cols, X: make([]float64, small*b.Cols), Y: make([]float64, small)}
+	tmp := &Block{Cols: b.Cols, Y: make([]float64, small)}
+	if b.Float32() {
+		tmp.X32 = make([]float32, small*b.Cols)
+	} else {
+		tmp.X = make([]float64, small*b.Cols)
+	}
 	if b.W != nil {
 		tmp.W = make([]float64, small)
 	}

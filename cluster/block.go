@@ -10,13 +10,17 @@ import (
 // A block is dense or sparse. Dense: X holds Rows*Cols values, row-major, so
 // element (i, j) is X[i*Cols+j]. Sparse (CSR): row i's non-zeros are
 // Ind[Ptr[i]:Ptr[i+1]] (column indices, increasing) with values
-// Val[Ptr[i]:Ptr[i+1]], and X is nil. A block is not modified after it is
+// Val[Ptr[i]:Ptr[i+1]], and X is nil. A dense block may instead hold its
+// values in float32 (Format.Float32): X32 holds the Rows*Cols values,
+// row-major, and X is nil; labels and weights stay float64. A block is not
+// modified after it is
 // cached (tasks read it concurrently), with one exception: a consuming split
 // (SplitArg.Consume) reorders its rows once, for a dataset about to be
 // dropped.
 type Block struct {
 	Rows, Cols int
 	X          []float64
+	X32        []float32 // dense values in float32, instead of X
 
 	Ptr []int
 	Ind []int32
@@ -35,9 +39,29 @@ type Block struct {
 // Sparse reports whether the block is in CSR form.
 func (b *Block) Sparse() bool { return b.Ptr != nil }
 
+// Float32 reports whether the block is dense with its values in X32.
+func (b *Block) Float32() bool { return b.X32 != nil }
+
 // Row returns dense row i, sharing the block's memory. It panics on a sparse
-// block.
+// or float32 block (see DenseRow and Row32).
 func (b *Block) Row(i int) []float64 { return b.X[i*b.Cols : (i+1)*b.Cols : (i+1)*b.Cols] }
+
+// Row32 returns row i of a float32 block, sharing the block's memory.
+func (b *Block) Row32(i int) []float32 { return b.X32[i*b.Cols : (i+1)*b.Cols : (i+1)*b.Cols] }
+
+// DenseRow returns dense row i in float64: the block's own memory for a
+// float64 block, or the float32 values widened (exactly) into dst, which
+// must hold Cols values. It panics on a sparse block.
+func (b *Block) DenseRow(i int, dst []float64) []float64 {
+	if b.X32 == nil {
+		return b.Row(i)
+	}
+	dst = dst[:b.Cols]
+	for j, v := range b.Row32(i) {
+		dst[j] = float64(v)
+	}
+	return dst
+}
 
 // SparseRow returns the indices and values of sparse row i.
 func (b *Block) SparseRow(i int) ([]int32, []float64) {
@@ -55,7 +79,7 @@ func (b *Block) Weight(i int) float64 {
 
 // Bytes is the memory the block's slices hold.
 func (b *Block) Bytes() int64 {
-	return int64(8*(cap(b.X)+cap(b.Val)+cap(b.Y)+cap(b.W)+cap(b.Ptr)) + 4*cap(b.Ind))
+	return int64(8*(cap(b.X)+cap(b.Val)+cap(b.Y)+cap(b.W)+cap(b.Ptr)) + 4*(cap(b.Ind)+cap(b.X32)))
 }
 
 // Validate checks the block's shape invariants.
@@ -68,6 +92,15 @@ func (b *Block) Validate() error {
 	}
 	if b.W != nil && len(b.W) != b.Rows {
 		return fmt.Errorf("cluster: block has %d rows but %d weights", b.Rows, len(b.W))
+	}
+	if b.X32 != nil && (b.Sparse() || b.X != nil) {
+		return fmt.Errorf("cluster: block %d×%d has float32 values beside float64 or sparse ones", b.Rows, b.Cols)
+	}
+	if b.X32 != nil {
+		if len(b.X32) != b.Rows*b.Cols {
+			return fmt.Errorf("cluster: dense float32 block %d×%d has %d values, want %d", b.Rows, b.Cols, len(b.X32), b.Rows*b.Cols)
+		}
+		return nil
 	}
 	if !b.Sparse() {
 		if len(b.X) != b.Rows*b.Cols {
@@ -99,6 +132,10 @@ func (b *Block) Slice(lo, hi int) *Block {
 	if b.W != nil {
 		s.W = b.W[lo:hi:hi]
 	}
+	if b.X32 != nil {
+		s.X32 = b.X32[lo*b.Cols : hi*b.Cols : hi*b.Cols]
+		return s
+	}
 	if !b.Sparse() {
 		s.X = b.X[lo*b.Cols : hi*b.Cols : hi*b.Cols]
 		return s
@@ -128,6 +165,13 @@ func NewDenseBuilder(cols, rowsHint int) *Builder {
 	return &Builder{b: Block{Cols: cols, X: make([]float64, 0, cols*rowsHint), Y: make([]float64, 0, rowsHint)}, fixed: cols > 0}
 }
 
+// NewDense32Builder is NewDenseBuilder for a float32 block: each row added
+// is rounded to float32 as it is copied in (labels and weights stay
+// float64), so no float64 matrix is ever built.
+func NewDense32Builder(cols, rowsHint int) *Builder {
+	return &Builder{b: Block{Cols: cols, X32: make([]float32, 0, cols*rowsHint), Y: make([]float64, 0, rowsHint)}, fixed: cols > 0}
+}
+
 // NewSparseBuilder returns a builder of sparse rows. cols 0 means the
 // column count is one more than the largest index seen.
 func NewSparseBuilder(cols int) *Builder {
@@ -145,7 +189,13 @@ func (bb *Builder) AddDense(x []float64, y, w float64) error {
 	if len(x) != bb.b.Cols {
 		return fmt.Errorf("row has %d features, want %d", len(x), bb.b.Cols)
 	}
-	bb.b.X = append(bb.b.X, x...)
+	if bb.b.X32 != nil {
+		for _, v := range x {
+			bb.b.X32 = append(bb.b.X32, float32(v))
+		}
+	} else {
+		bb.b.X = append(bb.b.X, x...)
+	}
 	bb.addLabel(y, w)
 	return nil
 }
@@ -200,6 +250,9 @@ func (bb *Builder) Rows() int { return bb.b.Rows }
 func (bb *Builder) Block() *Block {
 	b := bb.b
 	b.X = trim(b.X)
+	if b.X32 != nil && cap(b.X32)-len(b.X32) > len(b.X32)/8 {
+		b.X32 = append(make([]float32, 0, len(b.X32)), b.X32...)
+	}
 	b.Y = trim(b.Y)
 	b.W = trim(b.W)
 	b.Val = trim(b.Val)

@@ -17,11 +17,13 @@ const (
 const (
 	blockSparse = 1 << iota
 	blockWeighted
+	blockFloat32 // the dense values are float32 (Block.X32), 4 bytes each
 )
 
 // EncodeBlock appends a compact binary form of b to dst: how a driver ships
 // a block it built to a worker. Values are stored bit for bit (little
-// endian), so DecodeBlock returns an identical block.
+// endian; float32 blocks in 4 bytes a value), so DecodeBlock returns an
+// identical block.
 func EncodeBlock(dst []byte, b *Block) []byte {
 	var flags byte
 	if b.Sparse() {
@@ -30,12 +32,20 @@ func EncodeBlock(dst []byte, b *Block) []byte {
 	if b.W != nil {
 		flags |= blockWeighted
 	}
+	nx := len(b.X)
+	if b.X32 != nil {
+		flags |= blockFloat32
+		nx = len(b.X32)
+	}
 	dst = append(dst, blockMagic...)
 	dst = append(dst, blockVersion, flags)
-	for _, n := range []int{b.Rows, b.Cols, len(b.X), len(b.Ind), b.Skipped, 0} {
+	for _, n := range []int{b.Rows, b.Cols, nx, len(b.Ind), b.Skipped, 0} {
 		dst = binary.LittleEndian.AppendUint64(dst, uint64(n))
 	}
 	dst = appendFloats(dst, b.X)
+	for _, x := range b.X32 {
+		dst = binary.LittleEndian.AppendUint32(dst, math.Float32bits(x))
+	}
 	if b.Sparse() {
 		for _, p := range b.Ptr {
 			dst = binary.LittleEndian.AppendUint64(dst, uint64(p))
@@ -77,10 +87,17 @@ func DecodeBlock(data []byte) (*Block, error) {
 	}
 	sparse := flags&blockSparse != 0
 	weighted := flags&blockWeighted != 0
-	if flags&^(blockSparse|blockWeighted) != 0 {
+	f32 := flags&blockFloat32 != 0
+	if flags&^(blockSparse|blockWeighted|blockFloat32) != 0 {
 		return nil, fmt.Errorf("cluster: decode block: unknown flags %#x", flags)
 	}
+	if f32 && sparse {
+		return nil, errors.New("cluster: decode block: flags say both sparse and float32")
+	}
 	want := 8 * (nx + rows)
+	if f32 {
+		want = 4*nx + 8*rows
+	}
 	if sparse {
 		want += 8*(rows+1) + 12*nnz
 	}
@@ -92,7 +109,15 @@ func DecodeBlock(data []byte) (*Block, error) {
 	}
 	p := data[blockHeader:]
 	b := &Block{Rows: int(rows), Cols: int(cols), Skipped: int(skipped)}
-	b.X, p = readFloats(p, int(nx))
+	if f32 {
+		b.X32 = make([]float32, nx)
+		for i := range b.X32 {
+			b.X32[i] = math.Float32frombits(binary.LittleEndian.Uint32(p[4*i:]))
+		}
+		p = p[4*nx:]
+	} else {
+		b.X, p = readFloats(p, int(nx))
+	}
 	if sparse {
 		b.Ptr = make([]int, rows+1)
 		for i := range b.Ptr {

@@ -48,6 +48,11 @@ type Format struct {
 	// Cols fixes the number of features (required for dense LIBSVM; for
 	// sparse data 0 means the largest index seen).
 	Cols int
+
+	// Float32 stores dense rows in float32 (Block.X32): half the memory,
+	// each value rounded to the nearest float32 as it is decoded. Sparse
+	// rows stay float64.
+	Float32 bool
 }
 
 func (f Format) kind() string {
@@ -123,11 +128,15 @@ func (f Format) rowDecoder() (RowDecoder, error) {
 	return d, nil
 }
 
-// newBuilder returns a builder suited to a decoder's layout.
-func newBuilder(d RowDecoder, rowsHint int) *Builder {
+// newBuilder returns a builder suited to a decoder's layout and the
+// format's precision.
+func newBuilder(d RowDecoder, rowsHint int, f32 bool) *Builder {
 	sparse, cols := d.Layout()
-	if sparse {
+	switch {
+	case sparse:
 		return NewSparseBuilder(cols)
+	case f32:
+		return NewDense32Builder(cols, rowsHint)
 	}
 	return NewDenseBuilder(cols, rowsHint)
 }

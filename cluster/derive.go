@@ -125,9 +125,13 @@ var splitTransform = RegisterTransform(&Transform[SplitArg]{
 			return nil, b.arranged.reused(part.Index)
 		}
 		var nb *Builder
-		if b.Sparse() {
+		var row []float64 // a float32 row widened (exactly; the builder rounds it back)
+		switch {
+		case b.Sparse():
 			nb = NewSparseBuilder(b.Cols)
-		} else {
+		case b.Float32():
+			nb, row = NewDense32Builder(b.Cols, int(float64(b.Rows)*(a.Hi-a.Lo))+1), make([]float64, b.Cols)
+		default:
 			nb = NewDenseBuilder(b.Cols, int(float64(b.Rows)*(a.Hi-a.Lo))+1)
 		}
 		for i := 0; i < b.Rows; i++ {
@@ -140,7 +144,7 @@ var splitTransform = RegisterTransform(&Transform[SplitArg]{
 				ind, val := b.SparseRow(i)
 				err = nb.AddSparse(ind, val, b.Y[i], b.Weight(i))
 			} else {
-				err = nb.AddDense(b.Row(i), b.Y[i], b.Weight(i))
+				err = nb.AddDense(b.DenseRow(i, row), b.Y[i], b.Weight(i))
 			}
 			if err != nil {
 				return nil, err

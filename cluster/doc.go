@@ -5,7 +5,8 @@
 // # Datasets and partitions
 //
 // A Dataset is a list of partitions, each a Block of rows held once in memory
-// as flat slices: dense row-major []float64, or sparse CSR, with labels and
+// as flat slices: dense row-major []float64 (or []float32 with
+// Format.Float32: half the memory), or sparse CSR, with labels and
 // optional sample weights. Datasets are built from the log (one partition per
 // log partition, or several per log partition when re-split), from CSV, JSON
 // lines or LIBSVM files, or from in-memory slices. Every partition remembers

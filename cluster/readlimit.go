@@ -32,7 +32,7 @@ func ReadSourceWithin(ctx context.Context, l LogReader, s Source, budget int64) 
 	if s.Kind == "log" {
 		hint = int(s.To - s.From)
 	}
-	b := newBuilder(dec, hint)
+	b := newBuilder(dec, hint, s.Format.Float32)
 	err = EachValue(ctx, l, s, func(value []byte, where func() string) error {
 		if err := dec.Decode(b, value); err != nil {
 			return &DecodeError{Where: where(), Err: err}
@@ -54,5 +54,5 @@ func ReadSourceWithin(ctx context.Context, l LogReader, s Source, budget int64) 
 // capacity (which Block trims).
 func (bb *Builder) bytes() int64 {
 	b := &bb.b
-	return int64(8*(len(b.X)+len(b.Val)+len(b.Y)+len(b.W)+len(b.Ptr)) + 4*len(b.Ind))
+	return int64(8*(len(b.X)+len(b.Val)+len(b.Y)+len(b.W)+len(b.Ptr)) + 4*(len(b.Ind)+len(b.X32)))
 }

@@ -193,7 +193,7 @@ var fitCachedTask = cluster.Register(&cluster.Task[cachedArg, fitStats]{
 			return fmt.Errorf("features: fit on cached rows: partition %d has %d columns, want the %d of the raw rows", part.Index, b.Cols, w)
 		}
 		for i := 0; i < b.Rows; i++ {
-			copy(t.num[:w], b.Row(i))
+			copy(t.num[:w], b.DenseRow(i, t.num[:w])) // a float32 row is widened in place
 			s.Rows++
 			for k, st := range p.Stages {
 				if st.Spec.Type == "assembler" {
@@ -248,7 +248,7 @@ var transformCached = cluster.RegisterTransform(&cluster.Transform[cachedArg]{
 })
 
 // applyCached replaces each raw row of a partition with its feature
-// vector, in the block's own memory (the vector is never wider than the
+// vector (rounded to float32 in a float32 block), in the block's own memory (the vector is never wider than the
 // raw row, so row i's output never overwrites a raw row not yet read). A
 // row the pipeline rejects (a feature that is not finite) is dropped and
 // counted with SkipBad, and fails the partition otherwise.
@@ -264,7 +264,7 @@ func applyCached(ctx context.Context, part cluster.Part, a *cachedArg) (*cluster
 	t, vec := p.NewTransformer(), make([]float64, out)
 	kept := 0
 	for i := 0; i < b.Rows; i++ {
-		copy(t.num[:w], b.X[i*w:(i+1)*w])
+		copy(t.num[:w], b.DenseRow(i, t.num[:w]))
 		if err := t.transformFrame(vec); err != nil {
 			if !a.SkipBad {
 				return nil, fmt.Errorf("features: cached row %d of partition %d: %w", i, part.Index, err)
@@ -272,7 +272,13 @@ func applyCached(ctx context.Context, part cluster.Part, a *cachedArg) (*cluster
 			b.Skipped++
 			continue
 		}
-		copy(b.X[kept*out:(kept+1)*out], vec)
+		if b.Float32() {
+			for j, v := range vec {
+				b.X32[kept*out+j] = float32(v)
+			}
+		} else {
+			copy(b.X[kept*out:(kept+1)*out], vec)
+		}
 		b.Y[kept] = b.Y[i]
 		kept++
 		if i%4096 == 4095 && ctx.Err() != nil {
@@ -280,7 +286,12 @@ func applyCached(ctx context.Context, part cluster.Part, a *cachedArg) (*cluster
 		}
 	}
 	b.Rows, b.Cols = kept, out
-	b.X, b.Y = b.X[:kept*out], b.Y[:kept]
+	if b.Float32() {
+		b.X32 = b.X32[:kept*out]
+	} else {
+		b.X = b.X[:kept*out]
+	}
+	b.Y = b.Y[:kept]
 	return b, nil
 }
 

@@ -118,6 +118,15 @@
 // every call in Go's register ABI spills the loop's state. CSR rows take
 // gathers and scatters.
 //
+// Dense partitions cached in float32 (cluster.Format.Float32) are read by
+// the same passes: a block of rows is widened to float64 in cache
+// (tile.Widen, VCVTPS2PD) and the float64 kernels run on it, so products
+// and sums stay float64 and a fit gives the bits of a fit on the values
+// rounded to float32. The loss passes (linear, logistic, softmax, hinge),
+// the normal equations, standardization and Evaluate accept such
+// partitions, and so does k-means (ml/kmeans); naive Bayes, the MLP and ALS
+// read float64 rows only.
+//
 // # Evaluation and selection
 //
 // Metrics come from prediction slices (RMSE, MAE, R2, Accuracy,

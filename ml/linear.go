@@ -182,6 +182,10 @@ func gramMap(ctx context.Context, p cluster.Part, a *gramArg, acc *gramPartial) 
 	acc.Weight, acc.W2 = wsum, w2
 	acc.YMean = ysum / wsum
 	// Means.
+	var row []float64 // a float32 row, widened
+	if b.Float32() {
+		row = make([]float64, d)
+	}
 	for i := 0; i < b.Rows; i++ {
 		w := b.Weight(i)
 		if b.Sparse() {
@@ -190,7 +194,7 @@ func gramMap(ctx context.Context, p cluster.Part, a *gramArg, acc *gramPartial) 
 				acc.Mean[j] += w * val[t]
 			}
 		} else {
-			floats.AddScaled(acc.Mean, w, b.Row(i))
+			floats.AddScaled(acc.Mean, w, b.DenseRow(i, row))
 		}
 	}
 	floats.Scale(1/wsum, acc.Mean)
@@ -213,7 +217,7 @@ func gramMap(ctx context.Context, p cluster.Part, a *gramArg, acc *gramPartial) 
 					row[j] = val[t]
 				}
 			} else {
-				copy(row, b.Row(lo+i))
+				copy(row, b.DenseRow(lo+i, row))
 			}
 			floats.Sub(row, acc.Mean)
 			sw := math.Sqrt(b.Weight(lo + i))

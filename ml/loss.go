@@ -137,7 +137,12 @@ func blockRows(kind lossKind, d int) int {
 	return (n + 5) / 6 * 6
 }
 
-// dense runs the blocked pass over a dense partition.
+// dense runs the blocked pass over a dense partition. A float32 partition
+// (cluster.Block.X32) is read a block of rows at a time and widened,
+// exactly, into a float64 scratch that stays in cache (kernel.rows); every
+// product and sum after that is the float64 pass's, so the pass gives the
+// bits of a float64 partition of the rounded values while reading half the
+// bytes from memory.
 func (k *kernel) dense(ctx context.Context) error {
 	if k.a.K == 1 {
 		return k.dense1(ctx)
@@ -154,11 +159,16 @@ func (k *kernel) dense(ctx context.Context) error {
 // products spend waiting for memory.
 func (k *kernel) dense1(ctx context.Context) error {
 	a, b := k.a, k.b
-	br := blockRows(k.kind, a.D)
+	d := a.D
+	br := blockRows(k.kind, d)
 	cur := make([]float64, br)  // margins, then residuals, of this block
 	prev := make([]float64, br) // residuals of the block before (fused only)
+	var xcur, xprev []float64   // the two blocks' rows (float32 blocks: widened into scratch)
+	if b.Float32() {
+		xcur, xprev = make([]float64, br*d), make([]float64, br*d)
+	}
 	g := k.acc.Grad
-	prevLo, prevN := 0, 0
+	prevN := 0
 	for lo := 0; lo < b.Rows; lo += br {
 		if lo%(64*br) == 0 {
 			if err := ctx.Err(); err != nil {
@@ -166,21 +176,22 @@ func (k *kernel) dense1(ctx context.Context) error {
 			}
 		}
 		n := min(br, b.Rows-lo)
+		x := k.rows(xcur, lo, lo+n)
 		if hasAVX2 {
 			for i := 0; i < n; i++ {
 				if i < prevN {
 					// Every row, the coefficients and g have a.D values.
-					cur[i] = dotAxpyAVX2(b.Row(lo+i), a.Coef, b.Row(prevLo+i), g, prev[i])
+					cur[i] = dotAxpyAVX2(x[i*d:(i+1)*d], a.Coef, xprev[i*d:(i+1)*d], g, prev[i])
 				} else {
-					cur[i] = floats.Dot(b.Row(lo+i), a.Coef)
+					cur[i] = floats.Dot(x[i*d:(i+1)*d], a.Coef)
 				}
 			}
 			for i := n; i < prevN; i++ {
-				axpy(prev[i], b.Row(prevLo+i), g)
+				axpy(prev[i], xprev[i*d:(i+1)*d], g)
 			}
 		} else {
 			for i := 0; i < n; i++ {
-				cur[i] = floats.Dot(b.Row(lo+i), a.Coef)
+				cur[i] = floats.Dot(x[i*d:(i+1)*d], a.Coef)
 			}
 		}
 		if err := k.residuals(cur[:n], lo, n); err != nil {
@@ -188,19 +199,39 @@ func (k *kernel) dense1(ctx context.Context) error {
 		}
 		if hasAVX2 {
 			cur, prev = prev, cur
-			prevLo, prevN = lo, n
+			prevN = n
+			if b.Float32() {
+				xcur, xprev = xprev, xcur
+			} else {
+				xprev = x
+			}
 			continue
 		}
 		for i := 0; i < n; i++ {
 			if r := cur[i]; r != 0 {
-				axpy(r, b.Row(lo+i), g)
+				axpy(r, x[i*d:(i+1)*d], g)
 			}
 		}
 	}
 	for i := 0; i < prevN; i++ {
-		axpy(prev[i], b.Row(prevLo+i), g)
+		axpy(prev[i], xprev[i*d:(i+1)*d], g)
 	}
 	return nil
+}
+
+// rows returns the values of rows [lo, hi) of a dense block, row-major: the
+// block's own memory for a float64 block; for a float32 block, the values
+// widened (exactly, tile.Widen) into buf, which holds at least that many.
+// A float32 block thus gives the bits of a float64 block of the same
+// (rounded) values: only the memory read differs.
+func (k *kernel) rows(buf []float64, lo, hi int) []float64 {
+	d := k.b.Cols
+	if !k.b.Float32() {
+		return k.b.X[lo*d : hi*d : hi*d]
+	}
+	buf = buf[:(hi-lo)*d]
+	tile.Widen(buf, k.b.X32[lo*d:hi*d])
+	return buf
 }
 
 // axpy adds alpha·x to y with the BLAS's in-place kernel (gonum's SIMD one
@@ -225,6 +256,10 @@ func (k *kernel) denseK(ctx context.Context) error {
 	br := blockRows(k.kind, d)
 	m := make([]float64, br*K) // margins, then residuals, row-major br×K
 	K2, r, g := K, m, k.acc.Grad
+	var xbuf []float64 // a float32 block's rows, widened
+	if b.Float32() {
+		xbuf = make([]float64, br*d)
+	}
 	if K%2 != 0 {
 		K2 = K + 1
 		r, g = make([]float64, br*K2), make([]float64, K2*d)
@@ -235,7 +270,7 @@ func (k *kernel) denseK(ctx context.Context) error {
 		}
 		hi := min(lo+br, b.Rows)
 		n := hi - lo
-		xb := b.X[lo*d : hi*d]
+		xb := k.rows(xbuf, lo, hi)
 		mb := m[:n*K]
 		tile.Products(mb, xb, n, a.Coef, K, d)
 		if err := k.residuals(mb, lo, n); err != nil {
@@ -547,6 +582,10 @@ func (k *kernel) sampled(ctx context.Context) error {
 	a, b := k.a, k.b
 	d, K := a.D, a.K
 	m := make([]float64, K)
+	var xbuf []float64 // a float32 row, widened
+	if b.Float32() {
+		xbuf = make([]float64, d)
+	}
 	for row := 0; row < b.Rows; row++ {
 		if row%1024 == 0 {
 			if err := ctx.Err(); err != nil {
@@ -562,7 +601,7 @@ func (k *kernel) sampled(ctx context.Context) error {
 			}
 			continue
 		}
-		x := b.Row(row)
+		x := k.rows(xbuf, row, row+1)
 		for c := 0; c < K; c++ {
 			m[c] = floats.Dot(x, a.Coef[c*d:(c+1)*d])
 		}

@@ -7,6 +7,7 @@ import (
 	"sort"
 
 	"github.com/flintml/flint/cluster"
+	"github.com/flintml/flint/ml/internal/tile"
 )
 
 // Metrics over prediction slices. Every function takes optional sample
@@ -399,13 +400,14 @@ func evalMap(ctx context.Context, p cluster.Part, a *evalArg, acc *evalPartial) 
 	chunk := 256
 	sr, _ := m.(sparseRower)
 	var dense []float64
-	if b.Sparse() {
-		if sr != nil {
-			chunk = 1
-		} else {
-			chunk = max(1, min(chunk, (4<<20)/max(d, 1)))
-			dense = make([]float64, chunk*d)
-		}
+	switch {
+	case b.Sparse() && sr != nil:
+		chunk = 1
+	case b.Sparse():
+		chunk = max(1, min(chunk, (4<<20)/max(d, 1)))
+		dense = make([]float64, chunk*d)
+	case b.Float32(): // widened a chunk at a time
+		dense = make([]float64, chunk*d)
 	}
 	score := make([]float64, chunk*max(ns, 1))
 	pred := make([]float64, chunk)
@@ -418,6 +420,10 @@ func evalMap(ctx context.Context, p cluster.Part, a *evalArg, acc *evalPartial) 
 		hi := min(lo+chunk, b.Rows)
 		n := hi - lo
 		switch {
+		case b.Float32():
+			x := dense[:n*d]
+			tile.Widen(x, b.X32[lo*d:hi*d])
+			predictDense(m, pred[:n], score[:n*ns], x, n)
 		case !b.Sparse():
 			predictDense(m, pred[:n], score[:n*ns], b.X[lo*d:hi*d], n)
 		case sr != nil:

@@ -109,8 +109,9 @@ func summaryMap(ctx context.Context, p cluster.Part, a *summaryArg, acc *summary
 		}
 		return nil
 	}
+	row := make([]float64, d) // a float32 row, widened
 	for i := 0; i < b.Rows; i++ {
-		floats.AddScaled(acc.Mean, b.Weight(i), b.Row(i))
+		floats.AddScaled(acc.Mean, b.Weight(i), b.DenseRow(i, row))
 	}
 	floats.Scale(1/wsum, acc.Mean)
 	diff := make([]float64, d)
@@ -119,7 +120,7 @@ func summaryMap(ctx context.Context, p cluster.Part, a *summaryArg, acc *summary
 		if w == 0 {
 			continue
 		}
-		floats.SubTo(diff, b.Row(i), acc.Mean)
+		floats.SubTo(diff, b.DenseRow(i, row), acc.Mean)
 		floats.Mul(diff, diff)
 		floats.AddScaled(acc.M2, w, diff)
 	}

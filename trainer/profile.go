@@ -40,8 +40,9 @@ var profileTask = cluster.Register(&cluster.Task[profileArg, profileRows]{
 			return nil
 		}
 		acc.Cols = blk.Cols
+		row := make([]float64, blk.Cols) // a float32 row, widened
 		for i := 0; i < blk.Rows; i += b.Every {
-			acc.X = append(acc.X, blk.Row(i)...)
+			acc.X = append(acc.X, blk.DenseRow(i, row)...)
 		}
 		return nil
 	},

@@ -186,6 +186,11 @@ func (j *job) planSources(ctx context.Context, s Source) ([]cluster.Source, erro
 // load caches the sources as the job's dataset. Partitions that failed
 // because the cluster or the log was unavailable come back as one error.
 func (j *job) load(ctx context.Context, name string, sources []cluster.Source) (*cluster.Dataset, error) {
+	if j.spec.Engine.Precision == "float32" {
+		for i := range sources { // in the sources, so a lost partition is rebuilt in float32 too
+			sources[i].Format.Float32 = true
+		}
+	}
 	ds, err := j.engine.LoadSources(ctx, j.opt.Log, name, sources)
 	if err != nil {
 		return nil, fmt.Errorf("trainer: %w", cluster.SummarizeUnavailable(fmt.Sprintf("load of dataset %q", name), err))

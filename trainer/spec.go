@@ -110,7 +110,13 @@ type EngineSpec struct {
 	// CheckpointEvery applies when the job runs with checkpoints (on a
 	// flint driver, or flint train --checkpoint-every).
 	CheckpointEvery int `yaml:"checkpoint_every" doc:"Iterations between checkpoints of the optimiser state when the job runs with checkpoints (flint driver; default 10)."`
+	// Precision is the storage type of cached dense feature rows.
+	Precision string `yaml:"precision" doc:"Storage of the cached dense feature rows: float64 (default) or float32, half the memory and half the bytes each pass reads; each value is rounded to float32 when decoded, and every product and sum stays float64. float32 applies to linear_regression, logistic_regression, linear_svc and kmeans; sparse rows stay float64."`
 }
+
+// float32Algorithms are the algorithms that read float32 rows
+// (engine.precision: float32).
+var float32Algorithms = []string{"linear_regression", "logistic_regression", "linear_svc", "kmeans"}
 
 // Output says where the model goes.
 type Output struct {
@@ -268,6 +274,15 @@ func (s *Spec) validate(d *decoder) {
 	}
 	if s.Engine.Workers < 0 {
 		d.at("engine.workers", "must not be negative, got %d", s.Engine.Workers)
+	}
+	switch s.Engine.Precision {
+	case "", "float64":
+	case "float32":
+		if chosen && !slices.Contains(float32Algorithms, name) {
+			d.at("engine.precision", "%s reads float64 rows only; float32 applies to %s", name, strings.Join(float32Algorithms, ", "))
+		}
+	default:
+		d.at("engine.precision", "want float64 or float32, got %q", s.Engine.Precision)
 	}
 	s.validateOutput(d, name, a)
 	s.validateLoop(d, name, a)

@@ -58,7 +58,7 @@ func (d *Driver) FromBlocks(ctx context.Context, name string, blocks []*cluster.
 		sources[i] = cluster.Source{Kind: "memory", From: row, To: row + int64(b.Rows)}
 		row += int64(b.Rows)
 		enc[i] = cluster.EncodeBlock(nil, b)
-		sizes[i] = int64(8*(len(b.X)+len(b.Val)+len(b.Y)+len(b.W)+len(b.Ptr)) + 4*len(b.Ind)) // as decoded
+		sizes[i] = int64(8*(len(b.X)+len(b.Val)+len(b.Y)+len(b.W)+len(b.Ptr)) + 4*(len(b.Ind)+len(b.X32))) // as decoded
 	}
 	return d.loadNew(ctx, name, "", sources, enc, sizes)
 }

@@ -208,7 +208,7 @@ var collectTask = cluster.Register(&cluster.Task[collectArgs, collectPartial]{
 	New:  func(*collectArgs) *collectPartial { return &collectPartial{} },
 	Map: func(_ context.Context, p cluster.Part, a *collectArgs, acc *collectPartial) error {
 		b := p.Block
-		if b.Rows > 0 && (b.Sparse() || b.Cols < a.MinCols) {
+		if b.Rows > 0 && (b.Sparse() || b.Float32() || b.Cols < a.MinCols) {
 			return fmt.Errorf("als: partition %d is not rows of (user, item, rating): decode it with als.Format", p.Index)
 		}
 		acc.Ratings = make([]Rating, b.Rows)

@@ -83,6 +83,9 @@ func fitMap(ctx context.Context, p cluster.Part, a *fitArg, acc *fitPartial) err
 	if b.Cols != a.D {
 		return fmt.Errorf("bayes: partition %d has %d features, the dataset %d", p.Index, b.Cols, a.D)
 	}
+	if b.Float32() {
+		return fmt.Errorf("bayes: partition %d holds float32 rows; naive Bayes reads float64 rows only", p.Index)
+	}
 	acc.Rows, acc.D, acc.Gauss = int64(b.Rows), a.D, a.Kind == gaussianKind
 	s := &partScan{a: a, b: b, part: p.Index, acc: acc}
 	switch {

@@ -59,10 +59,10 @@ func nearest(g, cn []float64) (int, float64) {
 // each calls fn for every row of blk with its nearest centre and squared
 // distance to it. With no centres, j is -1 and d2 is 1, so that sampling
 // by d2 samples by weight alone.
-func (cs *centres) each(ctx context.Context, blk *cluster.Block, fn func(i, j int, d2 float64)) error {
+func (cs *centres) each(ctx context.Context, blk *cluster.Block, fn func(i, j int, d2 float64, x []float64)) error {
 	if cs.K == 0 {
 		for i := 0; i < blk.Rows; i++ {
-			fn(i, -1, 1)
+			fn(i, -1, 1, nil)
 		}
 		return nil
 	}
@@ -73,7 +73,7 @@ func (cs *centres) each(ctx context.Context, blk *cluster.Block, fn func(i, j in
 			ind, val := blk.SparseRow(i)
 			sparseDots(g, ind, val, cs.CT, k)
 			j, m := nearest(g, cs.CN)
-			fn(i, j, max(0, sqNorm(val)+m))
+			fn(i, j, max(0, sqNorm(val)+m), nil)
 			if i%4096 == 4095 {
 				if err := ctx.Err(); err != nil {
 					return err
@@ -84,12 +84,23 @@ func (cs *centres) each(ctx context.Context, blk *cluster.Block, fn func(i, j in
 	}
 	d := blk.Cols
 	g, xn := make([]float64, tileRows*k), make([]float64, tileRows)
+	var wide []float64 // a float32 block's rows, widened a tile at a time
+	if blk.Float32() {
+		wide = make([]float64, tileRows*d)
+	}
 	for lo := 0; lo < blk.Rows; lo += tileRows {
 		hi := min(lo+tileRows, blk.Rows)
-		tile.ProductsNorms(g, xn, blk.X[lo*d:hi*d], hi-lo, cs.C, k, d)
+		var x []float64
+		if blk.Float32() {
+			x = wide[:(hi-lo)*d]
+			tile.Widen(x, blk.X32[lo*d:hi*d])
+		} else {
+			x = blk.X[lo*d : hi*d]
+		}
+		tile.ProductsNorms(g, xn, x, hi-lo, cs.C, k, d)
 		for i := lo; i < hi; i++ {
 			j, m := nearest(g[(i-lo)*k:(i-lo+1)*k], cs.CN)
-			fn(i, j, max(0, xn[i-lo]+m))
+			fn(i, j, max(0, xn[i-lo]+m), x[(i-lo)*d:(i-lo+1)*d])
 		}
 		if err := ctx.Err(); err != nil {
 			return err
@@ -102,7 +113,7 @@ func (cs *centres) each(ctx context.Context, blk *cluster.Block, fn func(i, j in
 func denseRow(blk *cluster.Block, i int) []float64 {
 	x := make([]float64, blk.Cols)
 	if !blk.Sparse() {
-		copy(x, blk.Row(i))
+		copy(x, blk.DenseRow(i, x))
 		return x
 	}
 	ind, val := blk.SparseRow(i)
@@ -112,13 +123,17 @@ func denseRow(blk *cluster.Block, i int) []float64 {
 	return x
 }
 
-// addRow adds w·(row i of blk) to dst.
-func addRow(dst []float64, blk *cluster.Block, i int, w float64) {
+// addRow adds w·(row i of blk) to dst; x is the row when each gave it
+// (dense rows, float32 ones widened).
+func addRow(dst []float64, blk *cluster.Block, i int, x []float64, w float64) {
 	if !blk.Sparse() {
+		if x == nil {
+			x = blk.DenseRow(i, make([]float64, blk.Cols))
+		}
 		if w == 1 {
-			tile.Add(dst, blk.Row(i))
+			tile.Add(dst, x)
 		} else {
-			floats.AddScaled(dst, w, blk.Row(i))
+			floats.AddScaled(dst, w, x)
 		}
 		return
 	}
@@ -178,9 +193,9 @@ var lloydTask = cluster.Register(&cluster.Task[lloydArgs, lloydPartial]{
 	Map: func(ctx context.Context, p cluster.Part, a *lloydArgs, acc *lloydPartial) error {
 		blk, d := p.Block, a.Centres.D
 		var far farHeap
-		err := a.Centres.each(ctx, blk, func(i, j int, d2 float64) {
+		err := a.Centres.each(ctx, blk, func(i, j int, d2 float64, x []float64) {
 			w := blk.Weight(i)
-			addRow(acc.Sums[j*d:(j+1)*d], blk, i, w)
+			addRow(acc.Sums[j*d:(j+1)*d], blk, i, x, w)
 			acc.Weight[j] += w
 			acc.Count[j]++
 			acc.Cost += w * d2
@@ -290,7 +305,7 @@ var costTask = cluster.Register(&cluster.Task[centres, costPartial]{
 	},
 	Map: func(ctx context.Context, p cluster.Part, c *centres, acc *costPartial) error {
 		blk := p.Block
-		return c.each(ctx, blk, func(i, j int, d2 float64) {
+		return c.each(ctx, blk, func(i, j int, d2 float64, _ []float64) {
 			w := blk.Weight(i)
 			acc.Cost += w * d2
 			acc.Weight[j] += w
@@ -331,7 +346,7 @@ var sampleTask = cluster.Register(&cluster.Task[sampleArgs, rowsPartial]{
 	New:  func(*sampleArgs) *rowsPartial { return &rowsPartial{} },
 	Map: func(ctx context.Context, p cluster.Part, a *sampleArgs, acc *rowsPartial) error {
 		blk := p.Block
-		return a.Centres.each(ctx, blk, func(i, _ int, d2 float64) {
+		return a.Centres.each(ctx, blk, func(i, _ int, d2 float64, _ []float64) {
 			q := a.Scale * blk.Weight(i) * d2
 			if q > 0 && unitHash(a.Seed, a.Round, uint64(p.Index), uint64(i)) < q {
 				acc.Rows = append(acc.Rows, pickedRow{Part: int32(p.Index), Row: int32(i), X: denseRow(blk, i)})
@@ -371,7 +386,7 @@ var pickTask = cluster.Register(&cluster.Task[pickArgs, pickPartial]{
 		blk := p.Block
 		acc.First = int32(p.Index)
 		pick := -1
-		err := a.Centres.each(ctx, blk, func(i, _ int, d2 float64) {
+		err := a.Centres.each(ctx, blk, func(i, _ int, d2 float64, _ []float64) {
 			q := blk.Weight(i) * d2
 			if q <= 0 {
 				return

@@ -32,6 +32,9 @@ var scanTask = cluster.Register(&cluster.Task[scanArgs, scanStats]{
 	New:  func(*scanArgs) *scanStats { return &scanStats{MaxLabel: math.Inf(-1)} },
 	Map: func(ctx context.Context, part cluster.Part, a *scanArgs, acc *scanStats) error {
 		b := part.Block
+		if b.Float32() {
+			return fmt.Errorf("mlp: partition %d holds float32 rows; the MLP reads float64 rows only", part.Index)
+		}
 		bad := func(i int, format string, args ...any) error {
 			acc.Bad = fmt.Sprintf("partition %d row %d: %s", part.Index, i, fmt.Sprintf(format, args...))
 			return nil

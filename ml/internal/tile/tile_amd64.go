@@ -164,3 +164,22 @@ func add32(dst, x []float64, n int) {
 	_, _ = dst[n-1], x[n-1]
 	addAVX512(&dst[0], &x[0], n)
 }
+
+//go:noescape
+func widenAVX512(dst *float64, src *float32, n int)
+
+//go:noescape
+func widenAVX2(dst *float64, src *float32, n int)
+
+// widen32 widens src[:n] into dst[:n], n a positive multiple of 32, with
+// the AVX-512 kernel; only call it when useAVX512 is true.
+func widen32(dst []float64, src []float32, n int) {
+	_, _ = dst[n-1], src[n-1]
+	widenAVX512(&dst[0], &src[0], n)
+}
+
+// widen16 is widen32 with the AVX2 kernel, n a positive multiple of 16.
+func widen16(dst []float64, src []float32, n int) {
+	_, _ = dst[n-1], src[n-1]
+	widenAVX2(&dst[0], &src[0], n)
+}

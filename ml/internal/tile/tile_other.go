@@ -41,3 +41,7 @@ func lanes33n(x0, x1, x2, c0, c1, c2 []float64, n4 int, acc *[48]float64) {
 }
 
 func add32(dst, x []float64, n int) { panic("tile: add32 without AVX-512") }
+
+func widen32(dst []float64, src []float32, n int) { panic("tile: widen32 without AVX-512") }
+
+func widen16(dst []float64, src []float32, n int) { panic("tile: widen16 without AVX2") }

@@ -1,0 +1,235 @@
+package ml
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"runtime"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/flintml/flint/cluster"
+)
+
+// dense32 caches s as float32 blocks of parts partitions (each value
+// rounded to float32 by the builder, as Format.Float32 decodes).
+func (s synth) dense32(t testing.TB, e *cluster.Engine, parts int) *cluster.Dataset {
+	t.Helper()
+	blocks := make([]*cluster.Block, parts)
+	for p := range blocks {
+		lo, hi := p*s.rows/parts, (p+1)*s.rows/parts
+		bb := cluster.NewDense32Builder(s.cols, hi-lo)
+		for i := lo; i < hi; i++ {
+			w := 1.0
+			if s.w != nil {
+				w = s.w[i]
+			}
+			if err := bb.AddDense(s.x[i*s.cols:(i+1)*s.cols], s.y[i], w); err != nil {
+				t.Fatal(err)
+			}
+		}
+		blocks[p] = bb.Block()
+	}
+	ds, err := e.FromBlocks(context.Background(), "synth-f32", blocks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ds
+}
+
+// rounded returns s with every feature value rounded to float32.
+func (s synth) rounded() synth {
+	r := s
+	r.x = make([]float64, len(s.x))
+	for i, v := range s.x {
+		r.x[i] = float64(float32(v))
+	}
+	return r
+}
+
+// TestFloat32PassEqualsRoundedFloat64: a loss pass over a float32 block
+// gives, bit for bit, the loss, weight and gradient of the pass over a
+// float64 block of the same values rounded to float32, for every loss,
+// with and without weights, mini-batch sampling and the fused AVX2 kernel:
+// the float32 rows are widened exactly and summed by the float64 kernels.
+func TestFloat32PassEqualsRoundedFloat64(t *testing.T) {
+	avail := hasAVX2
+	defer func() { hasAVX2 = avail }()
+	const d = 37
+	for _, c := range []struct {
+		kind lossKind
+		k    int
+	}{{squaredLoss, 1}, {logisticLoss, 1}, {hingeLoss, 1}, {softmaxLoss, 3}, {softmaxLoss, 4}} {
+		for _, rows := range []int{1, 9, 17, 100, 301} {
+			for _, weighted := range []bool{false, true} {
+				for _, frac := range []float64{0, 0.5} {
+					for _, fused := range []bool{false, true} {
+						name := fmt.Sprintf("%v/k=%d/rows=%d/weighted=%v/fraction=%v/fused=%v", c.kind, c.k, rows, weighted, frac, fused)
+						hasAVX2 = fused && avail
+						s := softmaxData(uint64(rows), rows, d, make([]float64, c.k*d), make([]float64, c.k), 0, weighted)
+						for i := range s.x {
+							s.x[i] = 0.3*s.x[i] + 1e-3
+						}
+						r := s.rounded()
+						b64 := &cluster.Block{Rows: rows, Cols: d, X: r.x, Y: r.y, W: r.w}
+						bb := cluster.NewDense32Builder(d, rows)
+						for i := 0; i < rows; i++ {
+							if err := bb.AddDense(s.x[i*d:(i+1)*d], s.y[i], b64.Weight(i)); err != nil {
+								t.Fatal(err)
+							}
+						}
+						b32 := bb.Block()
+						a := &lossArg{K: c.k, D: d, Coef: make([]float64, c.k*d), Intercept: make([]float64, c.k), Fraction: frac, Seed: 3}
+						for j := range a.Coef {
+							a.Coef[j] = 0.2 * math.Sin(float64(j))
+						}
+						var got [2]*lossPartial
+						for i, b := range []*cluster.Block{b64, b32} {
+							got[i] = newLossPartial(a)
+							if err := lossMap(context.Background(), c.kind, cluster.Part{Block: b}, a, got[i]); err != nil {
+								t.Fatalf("%s: %v", name, err)
+							}
+						}
+						g, w := got[1], got[0]
+						if math.Float64bits(g.Loss) != math.Float64bits(w.Loss) || g.Weight != w.Weight ||
+							!slices.Equal(g.Grad, w.Grad) || !slices.Equal(g.Bias, w.Bias) {
+							t.Fatalf("%s: float32 pass (loss %v) differs from the rounded float64 pass (loss %v)", name, g.Loss, w.Loss)
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// The float32 tolerance, stated: held-out accuracy within 0.01 of the
+// float64 fit's, and final training loss within 1e-3 relative. Rounding a
+// feature to float32 moves it by at most 2⁻²⁴ of itself (6·10⁻⁸); every
+// product and sum stays float64, so the fits differ by the data's
+// rounding only.
+const (
+	float32AccuracyTol = 0.01
+	float32LossTol     = 1e-3
+)
+
+// TestFloat32FitWithinTolerance fits logistic regression (binary on
+// breast_cancer's raw features, which span 10⁻³ to 10³ with many digits;
+// multinomial on wine) to the same training rows in float64 and float32
+// blocks and compares held-out accuracy (scored on float32 test blocks for
+// the float32 model) and final loss against the stated tolerance.
+func TestFloat32FitWithinTolerance(t *testing.T) {
+	for _, name := range []string{"breast_cancer", "wine"} {
+		t.Run(name, func(t *testing.T) {
+			s := setOf(t, sklearnSet(t, name))
+			// Every 3rd row is held out (the files are sorted by class).
+			train, test := interleave(s, 3)
+			e := newEngine(t, 2)
+			lr := LogisticRegression{RegParam: 1e-3, Standardization: true, Optimizer: Settings{MaxIter: 200}}
+			ctx := context.Background()
+			var acc, loss [2]float64
+			for i, f32 := range []bool{false, true} {
+				trainDS, testDS := train.dense(t, e, 3), test.dense(t, e, 2)
+				if f32 {
+					trainDS, testDS = train.dense32(t, e, 3), test.dense32(t, e, 2)
+				}
+				m, err := lr.Fit(ctx, e, trainDS)
+				if err != nil {
+					t.Fatal(err)
+				}
+				ev, err := Evaluate(ctx, e, testDS, m)
+				if err != nil {
+					t.Fatal(err)
+				}
+				acc[i], loss[i] = ev.Accuracy, m.Summary.Loss
+			}
+			t.Logf("held-out accuracy float64 %.4f, float32 %.4f; final loss %.6g, %.6g", acc[0], acc[1], loss[0], loss[1])
+			if d := math.Abs(acc[1] - acc[0]); d > float32AccuracyTol {
+				t.Errorf("held-out accuracy differs by %.4f (float64 %.4f, float32 %.4f), tolerance %v", d, acc[0], acc[1], float32AccuracyTol)
+			}
+			if d := math.Abs(loss[1]-loss[0]) / math.Abs(loss[0]); d > float32LossTol {
+				t.Errorf("final loss differs by %.3g relative (float64 %v, float32 %v), tolerance %v", d, loss[0], loss[1], float32LossTol)
+			}
+		})
+	}
+}
+
+// interleave puts every k-th row of s in the second set, the rest in the first.
+func interleave(s synth, k int) (a, b synth) {
+	a.cols, b.cols = s.cols, s.cols
+	for i := 0; i < s.rows; i++ {
+		dst := &a
+		if i%k == k-1 {
+			dst = &b
+		}
+		dst.x = append(dst.x, s.x[i*s.cols:(i+1)*s.cols]...)
+		dst.y = append(dst.y, s.y[i])
+		dst.rows++
+	}
+	return a, b
+}
+
+// BenchmarkFloat32Pass: one loss-and-gradient pass over the same rows
+// cached as float64 and as float32 blocks, the two alternating in every
+// iteration so both see the same conditions on a shared machine: binary
+// logistic over 1 000 000 × 100 and softmax over Fashion-MNIST's shape
+// (60 000 × 784, 10 classes). GB/s counts the bytes of X each pass reads
+// (8 or 4 a value); f32/f64 is the ratio of the passes' wall times, and
+// cpu-f32/f64 of their CPU times (the steadier under load).
+//
+//	go test ./ml -run '^$' -bench Float32Pass -benchtime 10x -count 2
+func BenchmarkFloat32Pass(b *testing.B) {
+	workers := runtime.GOMAXPROCS(0)
+	for _, c := range []struct {
+		name string
+		kind lossKind
+		s    func() synth
+		k    int
+	}{{"logistic/rows=1000000/cols=100", logisticLoss, passSet, 1}, {"softmax/rows=60000/cols=784/classes=10", softmaxLoss, softmaxSet, softmaxClasses}} {
+		b.Run(fmt.Sprintf("%s/workers=%d", c.name, workers), func(b *testing.B) {
+			s := c.s()
+			e := newEngine(b, workers)
+			var pass [2]func()
+			for i, ds := range []*cluster.Dataset{s.dense(b, e, 4*workers), s.dense32(b, e, 4*workers)} {
+				d, k := s.cols, c.k
+				o := &glmObjective{x: e, ds: ds, kind: c.kind, k: k, d: d, intercept: true,
+					scale: make([]float64, d), center: make([]float64, d), l2: make([]float64, d)}
+				o.arg = lossArg{K: k, D: d, Coef: make([]float64, k*d), Intercept: make([]float64, k)}
+				v := make([]float64, o.Dim())
+				for j := range v {
+					v[j] = 0.001 * float64(j%7-3)
+				}
+				for j := range o.scale {
+					o.scale[j] = 1
+				}
+				grad := make([]float64, len(v))
+				pass[i] = func() {
+					if _, err := o.Eval(context.Background(), grad, v); err != nil {
+						b.Fatal(err)
+					}
+				}
+				pass[i]() // warm
+			}
+			var wall, cpu [2]time.Duration
+			n := 0
+			for b.Loop() {
+				for i := range pass {
+					start, c0 := time.Now(), cpuTime()
+					pass[i]()
+					wall[i] += time.Since(start)
+					cpu[i] += cpuTime() - c0
+				}
+				n++
+			}
+			values := float64(s.rows * s.cols * n)
+			b.ReportMetric(8*values/wall[0].Seconds()/1e9, "f64-GB/s")
+			b.ReportMetric(4*values/wall[1].Seconds()/1e9, "f32-GB/s")
+			b.ReportMetric(wall[0].Seconds()*1e3/float64(n), "f64-ms/pass")
+			b.ReportMetric(wall[1].Seconds()*1e3/float64(n), "f32-ms/pass")
+			b.ReportMetric(wall[1].Seconds()/wall[0].Seconds(), "f32/f64")
+			if cpu[0] > 0 {
+				b.ReportMetric(cpu[1].Seconds()/cpu[0].Seconds(), "cpu-f32/f64")
+			}
+		})
+	}
+}
