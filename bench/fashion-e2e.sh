@@ -31,7 +31,7 @@ flint_run() {
   rm -rf "$D/log" "$D/models"
   export FLINT_LOG="dir:$D/log"
   t0=$(date +%s.%N)
-  /usr/bin/time -f "%M %U %S" -o "$D/ingest.rss" "$FLINT" ingest --topic fashion --schema examples/fashion-logreg.yaml "${flags[@]}" < "$D/fashion.csv" > /dev/null
+  /usr/bin/time -f "%M %U %S" -o "$D/ingest.rss" "$FLINT" ingest --topic fashion --schema examples/fashion-logreg.yaml --progress 1h "${flags[@]}" < "$D/fashion.csv" > /dev/null
   t1=$(date +%s.%N)
   /usr/bin/time -f "%M %U %S" -o "$D/train.rss" "$FLINT" --store "dir:$D/models" train -f examples/fashion-logreg.yaml > "$D/train.out" 2>&1
   t2=$(date +%s.%N)
