@@ -1,12 +1,15 @@
 package features
 
 import (
+	"context"
 	"fmt"
 	"math/rand/v2"
 	"strconv"
 	"testing"
 
 	"github.com/flintml/flint/cluster"
+	"github.com/flintml/flint/log"
+	"github.com/flintml/flint/log/disk"
 )
 
 // fashionRecords are n Fashion-shaped records (a label 0–9 and 784 pixels
@@ -92,5 +95,59 @@ func BenchmarkDecodeBinary(b *testing.B) {
 				b.ReportMetric(float64(n)*float64(size)/float64(len(rs))/sec/1e9, "GB/s")
 			})
 		}
+	}
+}
+
+// BenchmarkLoadBinaryTopic caches 5 000 Fashion-shaped records from a topic
+// of the embedded log (4 partitions, 2 workers) as a parse-once job does
+// (Pipeline.RawFormat): the records as CSV text against binary f32 and f64
+// records. A CPU profile shows where the time goes:
+//
+//	go test ./features -run '^$' -bench LoadBinaryTopic -benchtime 5x -count 3
+//	go test ./features -run '^$' -bench 'LoadBinaryTopic/enc=f32' -benchtime 20x -cpuprofile cpu.out && go tool pprof -top -cum cpu.out
+func BenchmarkLoadBinaryTopic(b *testing.B) {
+	const n = 5000
+	s, recs := fashionRecords(n)
+	p, err := New(s, []TransformSpec{{Type: "minmax_scaler", Inputs: []string{"pixels"}, Output: "scaled"}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	fm, err := p.RawFormat(false)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	for _, enc := range []string{"csv", "f32", "f64"} {
+		b.Run("enc="+enc, func(b *testing.B) {
+			l, err := disk.Open(disk.Config{Dir: b.TempDir()})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer l.Close()
+			batch := make([]log.Record, len(recs[enc]))
+			var size int64
+			for i, r := range recs[enc] {
+				batch[i] = log.Record{Key: []byte(strconv.Itoa(i)), Value: r}
+				size += int64(len(r))
+			}
+			if err := l.Append(ctx, "px", batch); err != nil {
+				b.Fatal(err)
+			}
+			e := cluster.NewEngine(cluster.Config{Workers: 2})
+			defer e.Close()
+			b.SetBytes(size)
+			b.ReportAllocs()
+			for b.Loop() {
+				ds, err := e.LoadLog(ctx, l, "px", cluster.LogOptions{Format: fm})
+				if err != nil {
+					b.Fatal(err)
+				}
+				if ds.Rows() != n {
+					b.Fatalf("cached %d rows of %d", ds.Rows(), n)
+				}
+				e.Drop(ds)
+			}
+			b.ReportMetric(float64(b.N*n)/b.Elapsed().Seconds(), "records/s")
+		})
 	}
 }
