@@ -147,37 +147,42 @@ func (s *Schema) AppendBinary(dst []byte, row Row, enc Encoding) ([]byte, error)
 		}
 		v := row[i]
 		if f.Type == Numeric {
-			num := v.Num
-			if v.Missing {
-				num = math.NaN()
-			}
-			if dst, err = appendValue(dst, enc, num); err != nil {
-				return dst, fieldErr(f.Name, "%v is beyond float32's range (encode as f64)", num)
+			if dst, err = appendValue(dst, enc, v.Num, v.Missing); err != nil {
+				return dst, &FieldError{Field: f.Name, Err: err}
 			}
 			continue
+		}
+		if !v.Missing && len(v.Vec) != f.Dim {
+			return dst, fieldErr(f.Name, "%d elements, want %d", len(v.Vec), f.Dim)
 		}
 		for j := 0; j < f.Dim; j++ {
 			x := math.NaN()
 			if !v.Missing {
 				x = v.Vec[j]
 			}
-			if dst, err = appendValue(dst, enc, x); err != nil {
-				return dst, fieldErr(f.Name, "element %d: %v is beyond float32's range (encode as f64)", j, x)
+			if dst, err = appendValue(dst, enc, x, v.Missing); err != nil {
+				return dst, fieldErr(f.Name, "element %d: %v", j, err)
 			}
 		}
 	}
 	return dst, nil
 }
 
-var errRange = errors.New("beyond float32's range")
-
-func appendValue(dst []byte, enc Encoding, x float64) ([]byte, error) {
+// appendValue appends x, or NaN for a missing value, in the encoding. A
+// present value must be finite and, for Float32, within float32's range.
+func appendValue(dst []byte, enc Encoding, x float64, missing bool) ([]byte, error) {
+	switch {
+	case missing:
+		x = math.NaN()
+	case math.IsNaN(x) || math.IsInf(x, 0):
+		return dst, fmt.Errorf("%v is not a finite number", x)
+	}
 	if enc == Float64 {
 		return binary.LittleEndian.AppendUint64(dst, math.Float64bits(x)), nil
 	}
 	f := float32(x)
-	if math.IsInf(float64(f), 0) && !math.IsInf(x, 0) {
-		return dst, errRange
+	if math.IsInf(float64(f), 0) {
+		return dst, fmt.Errorf("%v is beyond float32's range (encode as f64)", x)
 	}
 	return binary.LittleEndian.AppendUint32(dst, math.Float32bits(f)), nil
 }

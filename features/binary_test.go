@@ -212,6 +212,19 @@ func TestAppendBinaryErrors(t *testing.T) {
 	if _, err := vecSchema.AppendBinary(nil, row, Float64); err != nil {
 		t.Fatalf("f64 of 1e39: %v", err)
 	}
+	inf := Row{{Num: 1}, {Vec: []float64{1, math.Inf(-1), 0}}}
+	if _, err := vecSchema.AppendBinary(nil, inf, Float64); err == nil || err.Error() != `field "pixels": element 1: -Inf is not a finite number` {
+		t.Fatalf("a row holding -Inf: %v", err)
+	}
+	short := Row{{Num: 1}, {Vec: []float64{1, 2}}}
+	if _, err := vecSchema.AppendBinary(nil, short, Float64); err == nil || err.Error() != `field "pixels": 2 elements, want 3` {
+		t.Fatalf("a row with a short vector: %v", err)
+	}
+	nan := decodeText(t, mixedSchema, "1,a,,")
+	nan[0].Num = math.NaN()
+	if _, err := mixedSchema.AppendBinary(nil, nan, Float32); err == nil || err.Error() != `field "x": NaN is not a finite number` {
+		t.Fatalf("a present NaN: %v", err)
+	}
 	if _, err := houseSchema.AppendBinary(nil, houseSchema.NewRow(), Float64); err == nil || !strings.Contains(err.Error(), `"city" is categorical`) {
 		t.Fatalf("a schema with a categorical field: %v", err)
 	}
