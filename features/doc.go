@@ -5,6 +5,10 @@
 // A Schema names the fields of a record (numeric, categorical, text, vector,
 // timestamp; the label and an optional weight) and how records are encoded:
 // JSON objects, CSV lines, LIBSVM lines or raw little-endian float vectors.
+// Whatever the format, a record may also be a binary record (binary.go;
+// flint ingest --encode writes them): a label and the numeric and vector
+// fields as little-endian float32s or float64s, recognised by its first
+// byte and decoded without parsing.
 // Decoding a record that does not fit the schema returns a *FieldError
 // naming the field at fault; the caller adds where the record was (topic,
 // partition and offset, or file and line).

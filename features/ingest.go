@@ -36,6 +36,11 @@ type IngestOptions struct {
 	// Progress, when set, is called after every acknowledged batch with the
 	// running total of appended records.
 	Progress func(appended int64)
+	// Encode, when set, appends each line as a binary record of that
+	// encoding (Schema.AppendBinary) instead of as its text: the schema's
+	// fields other than the label must be numeric or vectors. Zero appends
+	// the lines as they are.
+	Encode Encoding
 }
 
 // IngestReport says what Ingest did.
@@ -63,23 +68,9 @@ func (e *LineError) Unwrap() error { return e.Err }
 // many records were acknowledged.
 func Ingest(ctx context.Context, l Appender, r io.Reader, opt IngestOptions) (IngestReport, error) {
 	var rep IngestReport
-	if err := opt.Schema.Validate(); err != nil {
-		return rep, fmt.Errorf("features: ingest schema: %w", err)
-	}
-	if err := log.ValidTopicName(opt.Topic); err != nil {
+	key, err := opt.check()
+	if err != nil {
 		return rep, err
-	}
-	key := -1
-	if opt.Key != "" {
-		if key = opt.Schema.Index(opt.Key); key < 0 {
-			return rep, fmt.Errorf("features: ingest: key field %q is not in the schema", opt.Key)
-		}
-		if t := opt.Schema.Fields[key].Type; t == Vector {
-			return rep, fmt.Errorf("features: ingest: key field %q is a vector", opt.Key)
-		}
-	}
-	if opt.Schema.format() == "vector" {
-		return rep, errors.New("features: ingest reads text lines; the vector format is binary")
 	}
 	batchSize := opt.Batch
 	if batchSize <= 0 {
@@ -90,6 +81,7 @@ func Ingest(ctx context.Context, l Appender, r io.Reader, opt IngestOptions) (In
 		name = "input"
 	}
 	row := opt.Schema.NewRow()
+	var enc []byte // the binary record of a line (Encode)
 	batch := make([]log.Record, 0, batchSize)
 	flush := func() error {
 		if len(batch) == 0 {
@@ -115,7 +107,13 @@ func Ingest(ctx context.Context, l Appender, r io.Reader, opt IngestOptions) (In
 			continue
 		}
 		rep.Lines++
-		if err := opt.Schema.Decode(row, line); err != nil {
+		value := line
+		err := opt.Schema.Decode(row, line)
+		if err == nil && opt.Encode != 0 {
+			enc, err = opt.Schema.AppendBinary(enc[:0], row, opt.Encode)
+			value = enc
+		}
+		if err != nil {
 			le := &LineError{Name: name, Line: lineNo, Err: err}
 			if !opt.SkipBad {
 				if ferr := flush(); ferr != nil {
@@ -129,7 +127,7 @@ func Ingest(ctx context.Context, l Appender, r io.Reader, opt IngestOptions) (In
 			}
 			continue
 		}
-		rec := log.Record{Value: append([]byte(nil), line...)}
+		rec := log.Record{Value: append([]byte(nil), value...)}
 		if key >= 0 {
 			rec.Key = []byte(KeyText(row[key], opt.Schema.Fields[key]))
 		}
@@ -147,6 +145,38 @@ func Ingest(ctx context.Context, l Appender, r io.Reader, opt IngestOptions) (In
 		return rep, fmt.Errorf("features: ingest %s: line %d: %w (%d records before it were acknowledged)", name, lineNo+1, err, rep.Appended)
 	}
 	return rep, flush()
+}
+
+// check validates the options and returns the index of the key field (-1
+// for none).
+func (opt *IngestOptions) check() (int, error) {
+	if err := opt.Schema.Validate(); err != nil {
+		return -1, fmt.Errorf("features: ingest schema: %w", err)
+	}
+	if err := log.ValidTopicName(opt.Topic); err != nil {
+		return -1, err
+	}
+	key := -1
+	if opt.Key != "" {
+		if key = opt.Schema.Index(opt.Key); key < 0 {
+			return -1, fmt.Errorf("features: ingest: key field %q is not in the schema", opt.Key)
+		}
+		if t := opt.Schema.Fields[key].Type; t == Vector {
+			return -1, fmt.Errorf("features: ingest: key field %q is a vector", opt.Key)
+		}
+	}
+	if opt.Schema.format() == "vector" {
+		return -1, errors.New("features: ingest reads text lines; the vector format is binary")
+	}
+	if opt.Encode != 0 {
+		if opt.Encode != Float32 && opt.Encode != Float64 {
+			return -1, fmt.Errorf("features: ingest: %v is not a binary encoding", opt.Encode)
+		}
+		if _, err := opt.Schema.BinaryWidth(); err != nil {
+			return -1, fmt.Errorf("features: ingest as %s binary records: %v", opt.Encode, err)
+		}
+	}
+	return key, nil
 }
 
 func trimSpace(b []byte) []byte {

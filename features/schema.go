@@ -40,6 +40,9 @@ type Schema struct {
 	// default), "csv" (fields in schema order, or in Columns order),
 	// "libsvm" ("label index:value ...", into one vector field) or "vector"
 	// (raw little-endian float64s: the label, then one vector field).
+	// Besides records of the format, a topic may hold binary records
+	// (IsBinary; binary.go has the layout), which every format but "vector"
+	// reads.
 	Format string `json:"format,omitempty" yaml:"format,omitempty"`
 	// Fields are the record's fields. The label and weight are fields too.
 	Fields []Field `json:"fields" yaml:"fields"`
@@ -185,20 +188,24 @@ type Row []Value
 func (s *Schema) NewRow() Row { return make(Row, len(s.Fields)) }
 
 // Decode parses one encoded record into row, which must come from NewRow.
-// A record that does not fit returns a *FieldError.
+// A record that does not fit returns a *FieldError. A binary record
+// (IsBinary: what flint ingest --encode writes) decodes whatever the text
+// format, except for the raw "vector" format.
 func (s *Schema) Decode(row Row, data []byte) error {
 	for i := range row {
 		row[i] = Value{Vec: row[i].Vec[:0]}
 	}
 	var err error
-	switch s.format() {
-	case "json":
+	switch f := s.format(); {
+	case IsBinary(data) && f != "vector":
+		err = s.decodeBinary(row, data) // binary.go: the encoding flint ingest --encode writes
+	case f == "json":
 		err = s.decodeJSON(row, data)
-	case "csv":
+	case f == "csv":
 		err = s.decodeCSV(row, data)
-	case "libsvm":
+	case f == "libsvm":
 		err = s.decodeLIBSVM(row, data)
-	case "vector":
+	case f == "vector":
 		err = s.decodeVector(row, data)
 	default:
 		err = fmt.Errorf("unknown format %q", s.Format)

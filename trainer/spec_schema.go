@@ -14,7 +14,7 @@ import (
 // fieldDocs documents the fields of types from other packages that a spec
 // embeds, which carry no doc tags of their own.
 var fieldDocs = map[string]string{
-	"Schema.format":                "json (default), csv, libsvm or vector (raw little-endian float64s: label then one vector).",
+	"Schema.format":                "json (default), csv, libsvm or vector (raw little-endian float64s: label then one vector). Besides records of the format, a topic may hold binary records, written by flint ingest --encode f32|f64 and read with the same schema (docs/binary-records.md).",
 	"Schema.fields":                "The record's fields, in CSV column order unless columns is given.",
 	"Schema.label":                 "The label field: numeric, or categorical (class names, indexed in lexical order unless classes is given).",
 	"Schema.classes":               "Class names of a categorical label, in index order.",

@@ -29,6 +29,7 @@ type ingestOptions struct {
 	files    []string
 	acks     bool
 	progress time.Duration
+	encode   string // "": the lines as text; "f32" or "f64": binary records
 }
 
 func newIngestCmd(s streams) *cobra.Command {
@@ -50,9 +51,18 @@ With --acks, each acknowledged record is printed to standard output as
 count goes to standard error instead. When standard error is not a
 terminal, a progress line goes there every --progress. SIGINT or SIGTERM
 stops it at once, even while it waits for input, reporting what was
-appended.`,
+appended.
+
+With --encode f32 or f64, each validated line is appended as a binary record
+instead of its text: the label, then the schema's other fields (numeric or
+vectors) as little-endian float32s or float64s, so that training reads the
+numbers without parsing them. Jobs read such a topic with the same schema; f32
+rounds every value but the label to the nearest float32 (a value beyond
+float32's range is refused with its line and field). docs/job-spec.md has the
+layout.`,
 		Example: `  flint ingest --topic ratings --schema examples/ratings.yaml --key user ratings.csv
-  zcat events.jsonl.gz | flint ingest --topic events --schema job.yaml`,
+  zcat events.jsonl.gz | flint ingest --topic events --schema job.yaml
+  flint ingest --topic fashion --schema examples/fashion-logreg.yaml --encode f32 fashion.csv`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.files = args
 			if o.topic == "" || o.schema == "" {
@@ -71,6 +81,7 @@ appended.`,
 	cmd.Flags().BoolVar(&o.skipBad, "skip-bad", false, "skip and count lines that do not fit the schema")
 	cmd.Flags().IntVar(&o.batch, "batch", 1000, "records per append")
 	cmd.Flags().BoolVar(&o.acks, "acks", false, `print "TOPIC PARTITION OFFSET" to stdout for each acknowledged record`)
+	cmd.Flags().StringVar(&o.encode, "encode", "", "append binary records of float32 (f32) or float64 (f64) values instead of the lines' text")
 	cmd.Flags().DurationVar(&o.progress, "progress", 10*time.Second, "interval of the progress lines on stderr when it is not a terminal")
 	return cmd
 }
@@ -110,6 +121,12 @@ func runIngest(cmd *cobra.Command, s streams, o ingestOptions) error {
 	if err != nil {
 		return err
 	}
+	var enc features.Encoding
+	if o.encode != "" {
+		if enc, err = features.ParseEncoding(o.encode); err != nil {
+			return fmt.Errorf("--encode: %v", err)
+		}
+	}
 	ctx := cmd.Context()
 	logSpec, _ := cmd.Flags().GetString("log")
 	l, err := openLog(ctx, logSpec)
@@ -142,7 +159,7 @@ func runIngest(cmd *cobra.Command, s streams, o ingestOptions) error {
 		}
 		base := total.Appended
 		rep, err := features.Ingest(ctx, l, r, features.IngestOptions{Schema: schema, Topic: o.topic, Key: o.key, Name: name,
-			Header: o.header, SkipBad: o.skipBad, Batch: o.batch, Progress: func(n int64) { bar.set(base + n) }})
+			Header: o.header, SkipBad: o.skipBad, Batch: o.batch, Encode: enc, Progress: func(n int64) { bar.set(base + n) }})
 		total.Lines += rep.Lines
 		total.Appended += rep.Appended
 		total.Skipped += rep.Skipped
