@@ -38,7 +38,7 @@ func (r *logDirsRequest) Broker(c protocol.Cluster) (protocol.Broker, error) {
 }
 
 type logDirsResponse struct {
-	ThrottleTimeMs int32               `kafka:"min=v0,max=v1"`
+	ThrottleTimeMs int32              `kafka:"min=v0,max=v1"`
 	Results        []logDirsResultDir `kafka:"min=v0,max=v1"`
 }
 
