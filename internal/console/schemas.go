@@ -20,7 +20,9 @@ import (
 //  2. Config.Features: a feature definition's source topic has the schema
 //     its processor decodes with (stream.Definition.SourceSchema);
 //  3. the jobs it lists: the newest job whose spec reads the topic
-//     (source.topic) gives its schema: section.
+//     (source.topic) gives its schema: section. Only the newest
+//     maxSchemaJobs jobs are looked at, so that a driver with thousands of
+//     job records does not parse them all for a topic no job reads.
 //
 // The record browser decodes with it through features.Schema.Decode, as
 // ingest, training and serving do, and says where the schema came from.
@@ -30,6 +32,8 @@ type topicSchema struct {
 	Schema features.Schema
 	Origin string // e.g. "--console-schema", "feature definition clicks", "job 20261207-1200-0001 (clicks)"
 }
+
+const maxSchemaJobs = 200
 
 // schemaBook finds topics' schemas. The parsed specs of jobs are kept by
 // job ID, since a job's spec never changes.
@@ -56,7 +60,8 @@ func (c *Console) schemaFor(topic string) *topicSchema {
 	if c.cfg.Jobs == nil {
 		return nil
 	}
-	for _, j := range c.cfg.Jobs.List("") { // newest first
+	list := c.cfg.Jobs.List("") // newest first
+	for _, j := range list[:min(len(list), maxSchemaJobs)] {
 		src, ok := c.jobSource(j.ID)
 		if ok && src.topic == topic {
 			return &topicSchema{Schema: src.schema, Origin: fmt.Sprintf("job %s (%s)", j.ID, j.Name)}
