@@ -205,6 +205,17 @@ type Log interface {
 	Close() error
 }
 
+// Sizer is an optional ability of a Log: telling how many bytes each
+// partition of a topic takes in storage. Callers check for it with a type
+// assertion; log/disk and log/kafka implement it.
+type Sizer interface {
+	// PartitionSizes returns the bytes each partition of topic takes,
+	// indexed by partition ID. A partition whose size the backend could not
+	// learn (a broker that did not say) is -1, never 0. A missing topic
+	// fails with ErrUnknownTopic.
+	PartitionSizes(ctx context.Context, topic string) ([]int64, error)
+}
+
 // Consumer is one member of a consumer group. It is safe for use by one
 // goroutine at a time; Close may be called from any goroutine.
 type Consumer interface {

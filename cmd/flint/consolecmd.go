@@ -22,6 +22,7 @@ type consoleOptions struct {
 	servers         []string
 	serverTokenFile string
 	features        []string
+	schemas         []string
 }
 
 func newConsoleCmd(s streams) *cobra.Command {
@@ -49,6 +50,7 @@ reaches --addr, and says so.`,
 	f.StringSliceVar(&o.servers, "servers", nil, "base URLs of flint serve processes whose /metrics the serving page reads")
 	f.StringVar(&o.serverTokenFile, "server-token-file", "", "file holding a read token of those servers, when they ask for one")
 	f.StringSliceVar(&o.features, "features", nil, "feature definition files (YAML) whose processors' lag, tables' freshness and current values the features page shows")
+	f.StringArrayVar(&o.schemas, "schema", nil, "TOPIC=FILE: the schema (or job spec) the record browser decodes TOPIC's records with; repeatable (without it, a topic's schema comes from --features)")
 	return cmd
 }
 
@@ -64,7 +66,11 @@ func runConsole(cmd *cobra.Command, s streams, o consoleOptions) error {
 	if err != nil {
 		return err
 	}
-	cfg := console.Config{Models: reg, Servers: o.servers, Features: defs, Logger: logger}
+	schemas, err := loadConsoleSchemas(o.schemas, "--schema")
+	if err != nil {
+		return err
+	}
+	cfg := console.Config{Models: reg, Servers: o.servers, Features: defs, Schemas: schemas, Logger: logger}
 	logSpec, _ := cmd.Flags().GetString("log")
 	var l log.Log
 	if l, err = openLogReadOnly(ctx, logSpec); err != nil {

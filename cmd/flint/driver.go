@@ -52,6 +52,7 @@ type jobsOptions struct {
 	consoleTokens   string
 	consoleServers  []string
 	consoleFeatures []string
+	consoleSchemas  []string
 	serverTokenFile string
 	events          string
 }
@@ -65,6 +66,7 @@ func (o *jobsOptions) add(f *pflag.FlagSet, defaultHTTP, httpUsage string) {
 	f.IntVar(&o.jobRetries, "job-retries", 5, "times a job is started again from its checkpoint after a transient failure (no live worker, the log unreachable); 0: never")
 	f.DurationVar(&o.retryFor, "retry-for", 10*time.Minute, "how long after its first transient failure a job is retried")
 	f.StringSliceVar(&o.consoleFeatures, "console-features", nil, "feature definition files (YAML) the console's features page shows (lag, freshness, a key's current values)")
+	f.StringArrayVar(&o.consoleSchemas, "console-schema", nil, "TOPIC=FILE: the schema (or job spec) the console's record browser decodes TOPIC's records with; repeatable (without it, a topic's schema comes from --console-features or the newest job reading it)")
 	f.StringSliceVar(&o.consoleServers, "console-servers", nil, "base URLs of flint serve processes whose /metrics the console's serving page reads, e.g. http://10.0.0.5:8080")
 	f.StringVar(&o.serverTokenFile, "console-server-token-file", "", "file holding a read token of those servers, when they ask for one")
 	f.StringVar(&o.consoleTokens, "console-tokens", "", "more tokens for the web console at /console/, one per line: \"read TOKEN\" (may look) or \"admin TOKEN\"; the cluster secret is an admin token")
@@ -306,6 +308,10 @@ func serveJobs(cmd *cobra.Command, s streams, d *remote.Driver, o jobsOptions, s
 	if err != nil {
 		return err
 	}
+	schemas, err := loadConsoleSchemas(o.consoleSchemas, "--console-schema")
+	if err != nil {
+		return err
+	}
 	var serverToken string
 	if o.serverTokenFile != "" {
 		b, err := os.ReadFile(o.serverTokenFile)
@@ -315,7 +321,7 @@ func serveJobs(cmd *cobra.Command, s streams, d *remote.Driver, o jobsOptions, s
 		serverToken = strings.TrimSpace(string(b))
 	}
 	con, err := console.New(console.Config{Jobs: m, Curves: curves, Models: reg, Log: l, Workers: workers, Tokens: tokens, Logger: logger,
-		Servers: o.consoleServers, ServerToken: serverToken, Features: defs})
+		Servers: o.consoleServers, ServerToken: serverToken, Features: defs, Schemas: schemas})
 	if err != nil {
 		return err
 	}

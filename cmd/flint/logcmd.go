@@ -151,7 +151,7 @@ func newLogCreateCmd(s streams) *cobra.Command {
 func newLogDescribeCmd(s streams) *cobra.Command {
 	return &cobra.Command{
 		Use:   "describe TOPIC",
-		Short: "Show a topic's configuration and the offsets of each partition",
+		Short: "Show a topic's configuration and the offsets and size in bytes of each partition",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return withReadLog(cmd, func(ctx context.Context, l log.Log) error {
@@ -164,10 +164,20 @@ func newLogDescribeCmd(s streams) *cobra.Command {
 					info.Name, len(info.Partitions), orNone(c.RetentionAge > 0, c.RetentionAge.String()),
 					orNone(c.RetentionBytes > 0, strconv.FormatInt(c.RetentionBytes, 10)),
 					orNone(c.SegmentBytes > 0, strconv.FormatInt(c.SegmentBytes, 10)))
+				var sizes []int64 // bytes by partition, when the log tells
+				if sz, ok := l.(log.Sizer); ok {
+					if sizes, err = sz.PartitionSizes(ctx, args[0]); err != nil {
+						return err
+					}
+				}
 				w := tabwriter.NewWriter(s.out, 0, 4, 2, ' ', 0)
-				fmt.Fprintln(w, "PARTITION\tEARLIEST\tLATEST\tRECORDS")
+				fmt.Fprintln(w, "PARTITION\tEARLIEST\tLATEST\tRECORDS\tBYTES")
 				for _, p := range info.Partitions {
-					fmt.Fprintf(w, "%d\t%d\t%d\t%d\n", p.ID, p.Earliest, p.Latest, p.Latest-p.Earliest)
+					size := "unknown"
+					if p.ID < len(sizes) && sizes[p.ID] >= 0 {
+						size = strconv.FormatInt(sizes[p.ID], 10)
+					}
+					fmt.Fprintf(w, "%d\t%d\t%d\t%d\t%s\n", p.ID, p.Earliest, p.Latest, p.Latest-p.Earliest, size)
 				}
 				return w.Flush()
 			})

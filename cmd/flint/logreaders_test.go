@@ -27,6 +27,9 @@ func TestReadersBesideAWriter(t *testing.T) {
 	mustContain(t, "topics", topics, "t      2           10")
 	desc := mustProc(t, "", logFlag, "log", "describe", "t")
 	mustContain(t, "describe", desc, "2 partitions")
+	if !strings.Contains(desc, "BYTES") || strings.Contains(desc, "unknown") {
+		t.Errorf("describe of the embedded log shows no size of some partition:\n%s", desc)
+	}
 	if got := mustProc(t, "", logFlag, "log", "consume", "t", "--format", "kv"); strings.Count(got, "\n") != 10 {
 		t.Fatalf("consume beside the writer printed %q, want its 10 records", got)
 	}

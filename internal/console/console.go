@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/flintml/flint/features"
 	"github.com/flintml/flint/features/stream"
 	"github.com/flintml/flint/internal/bearer"
 	"github.com/flintml/flint/log"
@@ -90,6 +91,10 @@ type Config struct {
 	// freshness and current values the features page shows (read from
 	// Log); none leaves the page out.
 	Features []*stream.Definition
+	// Schemas are the schemas of topics, by topic, that the record browser
+	// decodes with before any it finds in Features or in the jobs' specs
+	// (see schemas.go).
+	Schemas map[string]features.Schema
 	// Servers are the base URLs of flint serve processes whose /metrics
 	// the serving page reads (request rate, latency, errors, versions).
 	Servers []string
@@ -119,6 +124,7 @@ type Console struct {
 
 	mu      sync.Mutex
 	scrapes map[string]*serverScrape // the latest scrape of each server, for rates
+	schemas *schemaBook              // topics' schemas from the jobs' specs
 
 	closeOnce sync.Once
 	done      chan struct{} // closed by Close: live streams end
@@ -142,7 +148,13 @@ func New(cfg Config) (*Console, error) {
 	if cfg.HTTPClient == nil {
 		cfg.HTTPClient = &http.Client{Timeout: 5 * time.Second}
 	}
-	c := &Console{cfg: cfg, log: cfg.Logger, done: make(chan struct{}), scrapes: map[string]*serverScrape{}}
+	c := &Console{cfg: cfg, log: cfg.Logger, done: make(chan struct{}), scrapes: map[string]*serverScrape{},
+		schemas: &schemaBook{specs: map[string]jobSource{}}}
+	for topic, s := range cfg.Schemas {
+		if err := s.Validate(); err != nil {
+			return nil, fmt.Errorf("console: schema of topic %q: %w", topic, err)
+		}
+	}
 	var err error
 	if c.pages, err = parsePages(); err != nil {
 		return nil, err

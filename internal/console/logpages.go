@@ -1,6 +1,7 @@
 package console
 
 import (
+	"context"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/flintml/flint/features"
 	"github.com/flintml/flint/log"
 )
 
@@ -16,6 +18,46 @@ type topicRow struct {
 	log.TopicInfo
 	Records int64 // retained, over every partition
 	Err     string
+	sizes
+}
+
+// sizes are the bytes a topic's partitions take in the log's storage, as
+// log.Sizer reports them; -1 is unknown.
+type sizes struct {
+	Sizes    []int64 // by partition
+	Total    int64   // -1 when any partition's size is unknown
+	SizeNote string  // why sizes are unknown, when they are
+}
+
+// partitionSizes asks the log for the size of each of the n partitions of
+// topic. A log that is no log.Sizer, or that fails to answer, gives every
+// partition -1 ("unknown" on the page, never 0) and a note saying why.
+func (c *Console) partitionSizes(ctx context.Context, topic string, n int) sizes {
+	s := sizes{Sizes: make([]int64, n)}
+	var got []int64
+	sz, ok := c.cfg.Log.(log.Sizer)
+	if !ok {
+		s.SizeNote = "this log does not report sizes"
+	} else if v, err := sz.PartitionSizes(ctx, topic); err != nil {
+		s.SizeNote = err.Error()
+	} else {
+		got = v
+	}
+	for i := range s.Sizes {
+		s.Sizes[i] = -1
+		if i < len(got) {
+			s.Sizes[i] = got[i]
+		}
+		if s.Sizes[i] < 0 {
+			s.Total = -1
+		} else if s.Total >= 0 {
+			s.Total += s.Sizes[i]
+		}
+	}
+	if s.Total < 0 && s.SizeNote == "" {
+		s.SizeNote = "the log did not give the size of every partition"
+	}
+	return s
 }
 
 // groupLag is one consumer group's position in one topic.
@@ -59,6 +101,9 @@ func (c *Console) logPage(w http.ResponseWriter, r *http.Request, s Scope) {
 		}
 		for _, p := range info.Partitions {
 			row.Records += p.Latest - p.Earliest
+		}
+		if err == nil {
+			row.sizes = c.partitionSizes(ctx, n, len(info.Partitions))
 		}
 		d.Topics = append(d.Topics, row)
 	}
@@ -106,14 +151,17 @@ type topicData struct {
 	Records   []recordRow
 	Next      int64
 	Err       string
+	sizes
+	Schema *topicSchema // nil when no schema of the topic is known
 }
 
 type recordRow struct {
-	Offset int64
-	Time   time.Time
-	Key    string
-	Value  string
-	Size   int
+	Offset  int64
+	Time    time.Time
+	Key     string
+	Value   string
+	Size    int
+	Decoded decodedRecord // with Schema
 }
 
 const maxShown = 2048 // bytes of a key or value shown
@@ -131,7 +179,7 @@ func (c *Console) topicPage(w http.ResponseWriter, r *http.Request, s Scope) {
 		return
 	}
 	q := r.URL.Query()
-	d := topicData{Prefix: c.cfg.Prefix, Info: info, Max: 50, At: q.Get("time")}
+	d := topicData{Prefix: c.cfg.Prefix, Info: info, Max: 50, At: q.Get("time"), sizes: c.partitionSizes(ctx, topic, len(info.Partitions))}
 	if v := q.Get("partition"); v != "" {
 		if d.Partition, err = strconv.Atoi(v); err != nil || d.Partition < 0 || d.Partition >= len(info.Partitions) {
 			c.fail(w, r, s, http.StatusBadRequest, fmt.Errorf("topic %s: ?partition=%q: want 0 to %d", topic, v, len(info.Partitions)-1))
@@ -173,8 +221,17 @@ func (c *Console) topicPage(w http.ResponseWriter, r *http.Request, s Scope) {
 		if err != nil {
 			d.Err = err.Error()
 		}
-		for _, rec := range recs {
-			d.Records = append(d.Records, recordRow{Offset: rec.Offset, Time: rec.Time, Key: showBytes(rec.Key), Value: showBytes(rec.Value), Size: rec.Size()})
+		var row features.Row
+		if d.Schema = c.schemaFor(topic); d.Schema != nil {
+			row = d.Schema.Schema.NewRow()
+		}
+		for i := range recs {
+			rec := &recs[i]
+			rr := recordRow{Offset: rec.Offset, Time: rec.Time, Key: showBytes(rec.Key), Value: showBytes(rec.Value), Size: rec.Size()}
+			if d.Schema != nil {
+				rr.Decoded = decode(&d.Schema.Schema, row, rec)
+			}
+			d.Records = append(d.Records, rr)
 			d.Next = rec.Offset + 1
 		}
 	}

@@ -168,6 +168,7 @@ type compareData struct {
 	LinB    []models.Source
 	FlintA  string
 	FlintB  string
+	Params  paramsCompare
 }
 
 type metricPair struct {
@@ -209,7 +210,8 @@ func (c *Console) comparePage(w http.ResponseWriter, r *http.Request, s Scope) {
 }
 
 func compare(prefix, name string, a, b *models.Artifact, ia, ib models.VersionInfo) compareData {
-	d := compareData{Prefix: prefix, Name: name, A: ia, B: ib, LinA: a.Lineage, LinB: b.Lineage, FlintA: a.FlintVersion, FlintB: b.FlintVersion}
+	d := compareData{Prefix: prefix, Name: name, A: ia, B: ib, LinA: a.Lineage, LinB: b.Lineage, FlintA: a.FlintVersion, FlintB: b.FlintVersion,
+		Params: compareParams(a, b)}
 	var keys []string
 	for k := range a.Metrics {
 		keys = append(keys, k)

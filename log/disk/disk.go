@@ -601,3 +601,35 @@ func (l *Log) Append(ctx context.Context, name string, recs []log.Record) error 
 	}
 	return nil
 }
+
+var _ log.Sizer = (*Log)(nil)
+
+// PartitionSizes returns the bytes of each partition's segment files (the
+// whole batches they hold; the rebuildable index files are not counted). A
+// read-only log looks at the files first, as Describe does.
+func (l *Log) PartitionSizes(ctx context.Context, name string) ([]int64, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if err := l.begin(); err != nil {
+		return nil, err
+	}
+	defer l.end()
+	t, err := l.topic(name, false)
+	if err != nil {
+		return nil, err
+	}
+	sizes := make([]int64, len(t.parts))
+	for i, p := range t.parts {
+		if err := p.damaged(); err != nil {
+			return nil, err
+		}
+		if l.cfg.ReadOnly {
+			if err := p.refresh(); err != nil {
+				return nil, fmt.Errorf("disk: size of %s: %w", p, err)
+			}
+		}
+		sizes[i] = p.bytes()
+	}
+	return sizes, nil
+}

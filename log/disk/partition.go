@@ -543,3 +543,14 @@ func (p *partition) info() log.PartitionInfo {
 	defer p.smu.RUnlock()
 	return log.PartitionInfo{ID: p.id, Earliest: p.earliest(), Latest: p.hw}
 }
+
+// bytes returns the size of the partition's segments.
+func (p *partition) bytes() int64 {
+	p.smu.RLock()
+	defer p.smu.RUnlock()
+	var n int64
+	for _, s := range p.segs {
+		n += s.size
+	}
+	return n
+}

@@ -53,6 +53,10 @@ func (s *splitLog) Committed(ctx context.Context, group, topic string) (map[int]
 
 func (s *splitLog) Groups(ctx context.Context) ([]string, error) { return s.r.Groups(ctx) }
 
+func (s *splitLog) PartitionSizes(ctx context.Context, topic string) ([]int64, error) {
+	return s.r.PartitionSizes(ctx, topic)
+}
+
 func (s *splitLog) Close() error { return errors.Join(s.r.Close(), s.Log.Close()) }
 
 func openSplit(t *testing.T, dir string) *splitLog {

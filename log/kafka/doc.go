@@ -28,7 +28,9 @@
 // retention.bytes and segment.bytes; 0 retention ("keep forever") is sent
 // as -1, so the broker's default does not apply. Describe reads them back
 // with DescribeConfigs (the effective values, -1 read as 0) and the offset
-// range of each partition with ListOffsets.
+// range of each partition with ListOffsets. PartitionSizes (log.Sizer)
+// asks each partition's leader for the size of its replica with
+// DescribeLogDirs, declared in sizes.go since kafka-go has no call for it.
 //
 // Append places keyed records with kafka-go's Murmur2Balancer, which is
 // Kafka's Java default partitioner and so equals log.Partition; unkeyed

@@ -2,7 +2,8 @@
 // Every backend runs the same tests, so the embedded log and Kafka are held
 // to one behaviour: ordering within a partition, Kafka's key → partition
 // mapping, dense offsets, bounded and blocking reads, consumer-group
-// division and resumption from committed offsets, and retention.
+// division and resumption from committed offsets, retention, and the
+// partition sizes of backends that implement log.Sizer.
 //
 // A backend's test calls Run with a Harness:
 //
@@ -69,6 +70,7 @@ func Run(t *testing.T, h Harness) {
 		{"GroupStartLatest", testGroupStartLatest},
 		{"RetentionBytes", testRetentionBytes},
 		{"RetentionAge", testRetentionAge},
+		{"PartitionSizes", testPartitionSizes},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, h) })
