@@ -299,11 +299,28 @@ func runCrashChild(t *testing.T, dir string, it int, sync string, segmentBytes i
 			t.Errorf("Open while the child runs = %v, want ErrLocked naming pid %d", err, cmd.Process.Pid)
 		}
 	}
-	kill := time.After(delay)
+	// The kill comes delay after the first ack, but with small segments
+	// not before the child has acknowledged about a segment's worth of
+	// records in each partition, so that every run rolls however slowly
+	// the machine lets the child append.
+	minAcks := int(crashParts * segmentBytes / 64)
+	deadline := time.Now().Add(delay)
+	var kill <-chan time.Time // armed once minAcks are in
+	arm := func() {
+		if kill == nil && len(acks) >= minAcks {
+			kill = time.After(time.Until(deadline))
+		}
+	}
+	arm()
 	for killed := false; !killed; {
 		select {
-		case line := <-lines:
+		case line, ok := <-lines:
+			if !ok {
+				cmd.Wait()
+				t.Fatalf("crash child exited before it was killed: %s", stderr.String())
+			}
 			take(line)
+			arm()
 		case <-kill:
 			if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
 				t.Fatal(err)
