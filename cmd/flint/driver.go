@@ -438,7 +438,7 @@ func printJob(obs *progress, attempts int) func(jobs.Job) {
 		// phase at once: the iteration goes first.
 		if p := j.Progress; p != nil && *p != prog {
 			prog = *p
-			obs.Iteration(p.Trial, ml.Progress{Iter: p.Iter, Loss: float64(p.Loss), GradNorm: float64(p.GradNorm),
+			obs.Iteration(p.Trial, ml.Progress{Iter: p.Iter, Loss: float64(p.Loss), GradNorm: float64(p.GradNorm), Step: float64(p.Step),
 				Elapsed: time.Duration(p.ElapsedSec * float64(time.Second))}, p.MaxIter)
 		}
 		if j.Phase != "" && j.Phase != phase {

@@ -289,7 +289,7 @@ func TestAPIEventsStream(t *testing.T) {
 		lines = append(lines, ev)
 		if !sawIter2 && ev.Progress != nil && ev.Progress.Iter == 2 {
 			sawIter2 = true
-			if ev.State != Running || ev.Progress.MaxIter != 100 || ev.Phase != "training logistic_regression" {
+			if ev.State != Running || ev.Progress.MaxIter != 100 || ev.Phase != "training logistic_regression" || !(ev.Progress.Step > 0) {
 				t.Fatalf("iteration event %+v (progress %+v)", ev, ev.Progress)
 			}
 			close(seen)
