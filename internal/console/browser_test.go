@@ -180,7 +180,8 @@ func TestBrowserLoginPrompt(t *testing.T) {
 }
 
 // A job's loss curve grows while the job runs, over server-sent events,
-// and has as many points as iterations the job reported.
+// and has as many points as iterations the job reported; its step-size
+// curve has one fewer (the starting point, iteration 0, took no step).
 func TestBrowserJobLiveCurve(t *testing.T) {
 	e := newEnv(t)
 	e.hook.hold(3)
@@ -190,7 +191,8 @@ func TestBrowserJobLiveCurve(t *testing.T) {
 	login(t, ctx, e, adminToken)
 	do(t, ctx, chromedp.Navigate(e.url+"/jobs/"+j.ID), chromedp.WaitVisible("#loss-chart"))
 	points := func(n int) string {
-		return fmt.Sprintf(`(document.querySelector('#loss-chart polyline[data-series="final fit"]')||{dataset:{}}).dataset.points === "%d"`, n)
+		return fmt.Sprintf(`(document.querySelector('#loss-chart polyline[data-series="final fit"]')||{dataset:{}}).dataset.points === "%d"`, n) +
+			fmt.Sprintf(` && (document.querySelector('#step-chart polyline[data-series="final fit"]')||{dataset:{}}).dataset.points === "%d"`, n-1)
 	}
 	running := `document.getElementById("job-state").textContent === "running"`
 	list := tab(t) // the jobs list, open while the job runs
