@@ -283,14 +283,7 @@ func serveJobs(cmd *cobra.Command, s streams, d *remote.Driver, o jobsOptions, s
 	}
 	defer m.Close()
 	metrics := prometheus.NewRegistry()
-	workers := func() []jobs.Worker {
-		var ws []jobs.Worker
-		for _, w := range d.Members() {
-			ws = append(ws, jobs.Worker{ID: w.ID, Name: w.Name, Addr: w.Addr, Alive: w.Alive, CachedBytes: w.CachedBytes,
-				MemoryLimit: w.MemoryLimit, HeapLiveBytes: w.HeapLiveBytes, LastHeartbeat: w.LastHeartbeat, Reason: w.Reason})
-		}
-		return ws
-	}
+	workers := console.RemoteWorkers(d)
 	api := jobs.NewAPI(jobs.APIConfig{Manager: m, Token: secret, Logger: logger, Metrics: metrics, Workers: workers})
 	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.Collector(), api.Collector(), d.Collector())

@@ -33,6 +33,7 @@ var browser struct {
 }
 
 func TestMain(m *testing.M) {
+	workerProcess() // when the test binary is started as a worker (workers_test.go)
 	code := m.Run()
 	for i := len(browser.cancel) - 1; i >= 0; i-- {
 		browser.cancel[i]()
