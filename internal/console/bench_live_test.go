@@ -124,9 +124,11 @@ func btoi(v bool) int {
 // liveBench is a Manager and its console, served on loopback, whose jobs
 // wait at the Ready gate until their subscribers are attached.
 type liveBench struct {
-	m    *jobs.Manager
-	url  string
-	gate chan struct{}
+	m      *jobs.Manager
+	con    *Console
+	url    string
+	gate   chan struct{}
+	lastID string // the last job run
 
 	mu   sync.Mutex
 	fits map[string]fitRate // by job id, the final fit's
@@ -158,11 +160,11 @@ func newLiveBench(b *testing.B) *liveBench {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { lb.m.Close() })
-	con, err := New(Config{Jobs: lb.m, Curves: curves, Logger: trainertest.QuietLogger()})
+	lb.con, err = New(Config{Jobs: lb.m, Curves: curves, Logger: trainertest.QuietLogger()})
 	if err != nil {
 		b.Fatal(err)
 	}
-	lb.url = serve(b, con)
+	lb.url = serve(b, lb.con)
 	return lb
 }
 
@@ -206,6 +208,7 @@ func (lb *liveBench) run(b *testing.B, spec string, subs int) (int, time.Duratio
 		b.Fatalf("job: %v %s", err, j.Error)
 	}
 	done.Wait()
+	lb.lastID = j.ID
 	lb.mu.Lock()
 	f := lb.fits[j.ID]
 	lb.mu.Unlock()
@@ -234,4 +237,33 @@ func (lb *liveBench) follow(b *testing.B, id string, attached func()) {
 			once() // a whole message has arrived
 		}
 	}
+}
+
+// BenchmarkLiveUpdateRender is the CPU one live update of a job page costs
+// its stream's goroutine: the job's status and its three charts of 300
+// points each, rendered. A running job's stream renders at most ten a
+// second, so N subscribers take at most 10·N times this a second of CPU.
+//
+//	go test ./internal/console -run '^$' -bench LiveUpdateRender -count 3
+func BenchmarkLiveUpdateRender(b *testing.B) {
+	lb := newLiveBench(b)
+	lb.run(b, liveBenchSpec(b), 0)
+	var n int
+	for b.Loop() {
+		d, err := lb.con.jobData(lb.lastID, ScopeRead)
+		if err != nil {
+			b.Fatal(err)
+		}
+		status, err := lb.con.fragment("job", "job-status", d)
+		if err != nil {
+			b.Fatal(err)
+		}
+		charts, err := lb.con.fragment("job", "job-charts", d)
+		if err != nil {
+			b.Fatal(err)
+		}
+		n = len(status) + len(charts)
+	}
+	b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N), "µs/update")
+	b.ReportMetric(float64(n), "bytes/update")
 }

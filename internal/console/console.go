@@ -120,6 +120,8 @@ type Console struct {
 	mu      sync.Mutex
 	scrapes map[string]*serverScrape // the latest scrape of each server, for rates
 
+	live liveRenders // a running job's live fragments, rendered once for all its streams
+
 	closeOnce sync.Once
 	done      chan struct{} // closed by Close: live streams end
 }

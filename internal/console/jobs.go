@@ -272,7 +272,6 @@ func (c *Console) jobEvents(w http.ResponseWriter, r *http.Request, s Scope) {
 	if !ok {
 		return
 	}
-	const minGap = 100 * time.Millisecond
 	for {
 		j, changed, err := c.cfg.Jobs.Watch(id)
 		if err != nil {
@@ -282,37 +281,38 @@ func (c *Console) jobEvents(w http.ResponseWriter, r *http.Request, s Scope) {
 		if c.cfg.Curves != nil {
 			_, points = c.cfg.Curves.Get(id)
 		}
-		d, err := c.jobData(id, s)
-		if err != nil {
+		status, charts, current, err := c.liveFragments(id, s, changed, points)
+		if errors.Is(err, jobs.ErrNotFound) {
 			return
 		}
-		status, err := c.fragment("job", "job-status", d)
 		if err != nil {
 			c.log.Warn("console: live job", "job", id, "err", err)
 			return
 		}
-		charts, _ := c.fragment("job", "job-charts", d)
 		if sse.send("job-status", status) != nil || sse.send("job-charts", charts) != nil {
 			return
 		}
 		if j.State.Final() {
+			c.forgetLive(id)
 			_ = sse.event("end", id)
 			return
 		}
-		select {
-		case <-r.Context().Done():
-			return
-		case <-c.done:
-			return
-		case <-changed:
-		case <-points:
+		if current { // else the job has changed since: look again after the gap
+			select {
+			case <-r.Context().Done():
+				return
+			case <-c.done:
+				return
+			case <-changed:
+			case <-points:
+			}
 		}
 		select {
 		case <-r.Context().Done():
 			return
 		case <-c.done:
 			return
-		case <-time.After(minGap):
+		case <-time.After(liveGap):
 		}
 	}
 }
