@@ -53,6 +53,7 @@ type methodKind struct {
 type iterate struct {
 	x        []float64 // the method's own slice: valid until its next step
 	f, gnorm float64   // the objective (L1 term included) and the (pseudo-)gradient norm at x
+	step     float64   // the step length taken to reach x (Progress.Step); 0 for none
 	// skipped: the iteration's mini-batch was empty (SGD); x did not move
 	// and the iteration is neither reported nor counted.
 	skipped bool
@@ -81,7 +82,7 @@ func (r *runner) drive(m stepper, x0 []float64) (*Result, error) {
 		}
 	} else if kind.full {
 		why := r.gradStop(kind, cur.gnorm)
-		if r.report(res, 0, cur.f, cur.gnorm, why) {
+		if r.report(res, 0, cur.f, cur.gnorm, 0, why) {
 			return r.finish(res, cur, Stopped, stopByCallback, nil)
 		}
 		if why != "" {
@@ -101,7 +102,7 @@ func (r *runner) drive(m stepper, x0 []float64) (*Result, error) {
 			cur = next
 			res.Iterations = iter
 			status, why := r.verdict(kind, iter, cur)
-			if r.report(res, iter, cur.f, cur.gnorm, why) {
+			if r.report(res, iter, cur.f, cur.gnorm, cur.step, why) {
 				return r.finish(res, cur, Stopped, stopByCallback, nil)
 			}
 			if status != 0 {
@@ -165,14 +166,15 @@ func finite(f float64, grad []float64) error {
 	return nil
 }
 
-// report appends f to the history and calls the Progress callback; stop
-// is the reason the run ends here, "" if it goes on.
-func (r *runner) report(res *Result, iter int, f, gnorm float64, stop string) (stopped bool) {
+// report appends f to the history and calls the Progress callback; step
+// is the step length that led to iteration iter (0 for none), stop the
+// reason the run ends here, "" if it goes on.
+func (r *runner) report(res *Result, iter int, f, gnorm, step float64, stop string) (stopped bool) {
 	res.History = append(res.History, f)
 	if r.s.Progress == nil {
 		return false
 	}
-	return r.s.Progress(Progress{Iter: iter, Loss: f, GradNorm: gnorm, Evals: r.evals, Elapsed: time.Since(r.start), Stop: stop})
+	return r.s.Progress(Progress{Iter: iter, Loss: f, GradNorm: gnorm, Evals: r.evals, Elapsed: time.Since(r.start), Step: step, Stop: stop})
 }
 
 // The stop reasons. Each is formatted only when its test passes, so a run

@@ -83,6 +83,7 @@ func (m *gd) step(int) (iterate, error) {
 		at.stalled = stalled
 		return at, nil
 	}
+	taken := m.t
 	// Barzilai–Borwein step for the next trial.
 	var sy, ss float64
 	for j := range diff {
@@ -100,6 +101,7 @@ func (m *gd) step(int) (iterate, error) {
 	m.F = m.f + l1Norm(m.x, r.l1)
 	pseudoGradient(m.pg, m.x, m.g, r.l1)
 	at := m.at()
+	at.step = taken
 	at.tol = relStop(r.s.Tol, prev, m.F)
 	return at, nil
 }

@@ -24,7 +24,8 @@ func (r *runner) lbfgs(x0 []float64) (*Result, error) {
 	p := r.problem(len(x0))
 	res := &Result{}
 	conv := &relConverger{tol: r.s.Tol}
-	rec := &recorder{r: r, res: res, gradTol: r.s.GradTol}
+	search := &stepSearch{Linesearcher: &optimize.Bisection{}} // gonum's default for L-BFGS
+	rec := &recorder{r: r, res: res, gradTol: r.s.GradTol, search: search}
 	settings := &optimize.Settings{
 		MajorIterations:   r.s.MaxIter + 1, // gonum counts the starting point as an iteration
 		Converger:         conv,
@@ -40,7 +41,7 @@ func (r *runner) lbfgs(x0 []float64) (*Result, error) {
 		rec.offset, rec.resumed = st.Iter, true
 		res.History = slices.Clone(st.History)
 	}
-	method := &optimize.LBFGS{Store: r.s.Memory, GradStopThreshold: math.NaN()}
+	method := &optimize.LBFGS{Store: r.s.Memory, GradStopThreshold: math.NaN(), Linesearcher: search}
 	gres, err := optimize.Minimize(p, x0, settings, method)
 	if gres == nil {
 		return nil, err
@@ -129,6 +130,33 @@ func (c *relConverger) Converged(loc *optimize.Location) optimize.Status {
 var errStop = errors.New("ml: stopped by the progress callback")
 var errGradDone = errors.New("ml: gradient converged")
 
+// stepSearch is a gonum line search that keeps the step length it last
+// accepted, for Progress.Step. gonum calls it on its method's goroutine and
+// the Recorder on its own after a channel exchange, so the Recorder reads
+// accepted after the line search wrote it.
+type stepSearch struct {
+	optimize.Linesearcher
+	trial    float64 // the step of the last evaluation asked for
+	accepted float64 // the step of the last line search that ended; 0 before the first
+}
+
+func (s *stepSearch) Init(value, derivative, step float64) optimize.Operation {
+	s.trial = step
+	return s.Linesearcher.Init(value, derivative, step)
+}
+
+func (s *stepSearch) Iterate(value, derivative float64) (optimize.Operation, float64, error) {
+	op, step, err := s.Linesearcher.Iterate(value, derivative)
+	switch {
+	case err != nil:
+	case op == optimize.MajorIteration: // the last step evaluated is the one taken
+		s.accepted = s.trial
+	default:
+		s.trial = step
+	}
+	return op, step, err
+}
+
 // recorder forwards gonum's major iterations to the Progress callback,
 // applies the Euclidean gradient test and takes the checkpoints.
 type recorder struct {
@@ -139,6 +167,7 @@ type recorder struct {
 	resumed  bool // the starting point is Settings.Resume's, already reported
 	stopped  bool
 	gradDone string // why the gradient test ended the run
+	search   *stepSearch
 }
 
 func (rc *recorder) Init() error { return nil }
@@ -157,7 +186,11 @@ func (rc *recorder) Record(loc *optimize.Location, op optimize.Operation, st *op
 	if rc.gradTol > 0 && gnorm <= rc.gradTol {
 		why = gradTolStop(gnorm, rc.gradTol)
 	}
-	if rc.r.report(rc.res, iter, loc.F, gnorm, why) {
+	step := rc.search.accepted
+	if iter == rc.offset {
+		step = 0 // the starting point
+	}
+	if rc.r.report(rc.res, iter, loc.F, gnorm, step, why) {
 		rc.stopped = true
 		return errStop
 	}
@@ -185,6 +218,10 @@ func (rc *recorder) result(g *optimize.Result, conv *relConverger, err error) (*
 	res.X, res.F, res.GradNorm = g.X, g.F, floats.Norm(g.Gradient, 2)
 	res.Iterations = rc.offset + max(g.MajorIterations-1, 0)
 	unseen := len(res.History) < res.Iterations+1 // gonum did not record the final iteration
+	step := rc.search.accepted                    // of the final iteration, when it moved
+	if res.Iterations == rc.offset {
+		step = 0
+	}
 	switch {
 	case rc.stopped:
 		res.Status, res.Stop, err = Stopped, stopByCallback, nil
@@ -204,11 +241,12 @@ func (rc *recorder) result(g *optimize.Result, conv *relConverger, err error) (*
 			res.Iterations++ // the failed iteration, at the point it started from
 			unseen = true
 		}
+		step = 0
 	case err == nil:
 		res.Stop = "gonum: " + g.Status.String()
 	}
 	if unseen {
-		rc.r.report(res, res.Iterations, res.F, res.GradNorm, res.Stop)
+		rc.r.report(res, res.Iterations, res.F, res.GradNorm, step, res.Stop)
 	}
 	if err != nil {
 		res.Stop = ""

@@ -159,6 +159,12 @@ type Progress struct {
 	GradNorm float64       // Euclidean norm of the (pseudo-)gradient
 	Evals    int           // passes over the data so far
 	Elapsed  time.Duration // since Minimize started
+	// Step is the step length the iteration took along its search
+	// direction: the step the line search accepted (L-BFGS, OWL-QN, GD)
+	// or the learning rate (SGD: StepSize/√iter). It is 0 where no step
+	// was taken: the starting point (iteration 0), an iteration whose line
+	// search failed, and fits with no step (closed-form solutions).
+	Step float64
 	// Stop is empty on every report but the last of a run, where it says
 	// in one phrase why the run stopped, as Result.Stop does: for example
 	// "converged: relative loss change 3.2e-07 <= tol 1e-06" or

@@ -304,3 +304,63 @@ func TestLBFGSHistoryRejectedPairKeepsOldest(t *testing.T) {
 		t.Fatalf("after a rejected pair H·d = %v, before %v", d, want)
 	}
 }
+
+// Progress.Step is the step length each iteration took: 0 at the starting
+// point, and ‖x_k − x_{k−1}‖ / ‖g_{k−1}‖ where the direction is the
+// negative gradient (every GD and SGD iteration without L1, L-BFGS's
+// first). x_k is the result of the same run stopped at k iterations.
+func TestProgressStep(t *testing.T) {
+	x0 := []float64{-1.2, 1}
+	g0 := make([]float64, 2)
+	rosenbrock(2).f(g0, x0)
+	for _, tc := range []struct {
+		name    string
+		method  Method
+		l1      bool // LBFGS with an L1 term runs OWL-QN
+		checked int  // iterations whose move is checked against the step
+	}{{"L-BFGS", LBFGS, false, 1}, {"GD", GD, false, 6}, {"SGD", SGD, false, 6}, {"OWL-QN", LBFGS, true, 0}} {
+		t.Run(tc.name, func(t *testing.T) {
+			run := func(maxIter int) ([]Progress, []float64) {
+				var ps []Progress
+				var l1 []float64
+				if tc.l1 {
+					l1 = []float64{0.01, 0.01}
+				}
+				s := Settings{Method: tc.method, MaxIter: maxIter, Tol: -1, StepSize: 0.001, MiniBatchFraction: 1,
+					Progress: func(p Progress) bool { ps = append(ps, p); return false }}
+				res, err := Minimize(context.Background(), rosenbrock(2), x0, l1, s)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return ps, res.X
+			}
+			ps, _ := run(6)
+			gnorm := map[int]float64{0: floats.Norm(g0, 2)}
+			for _, p := range ps {
+				gnorm[p.Iter] = p.GradNorm
+				switch {
+				case p.Iter == 0 && p.Step != 0:
+					t.Errorf("iteration 0 has step %v, want 0", p.Step)
+				case p.Iter > 0 && !(p.Step > 0 && !math.IsInf(p.Step, 0)):
+					t.Errorf("iteration %d has step %v, want a positive length", p.Iter, p.Step)
+				}
+			}
+			if len(ps) == 0 || ps[len(ps)-1].Iter != 6 {
+				t.Fatalf("reports %+v, want iterations up to 6", ps)
+			}
+			prev := x0
+			for k := 1; k <= tc.checked; k++ {
+				_, xk := run(k)
+				p := ps[k-ps[0].Iter]
+				g := gnorm[k-1]
+				if tc.method == SGD {
+					g = p.GradNorm // SGD reports the gradient of the batch it stepped along
+				}
+				if got, want := floats.Distance(xk, prev, 2), p.Step*g; math.Abs(got-want) > 1e-9*math.Max(1, want) {
+					t.Errorf("iteration %d moved %v, step %v × gradient norm %v = %v", k, got, p.Step, g, want)
+				}
+				prev = xk
+			}
+		})
+	}
+}

@@ -100,6 +100,7 @@ func (m *owlqn) step(int) (iterate, error) {
 	m.F = Fn
 	pseudoGradient(pg, m.x, m.g, r.l1)
 	at := m.at()
+	at.step = step
 	at.tol = relStop(r.s.Tol, prev, m.F)
 	return at, nil
 }

@@ -55,6 +55,7 @@ func (m *sgd) step(iter int) (iterate, error) {
 	floats.AddScaled(m.x, -eta, m.g)
 	softThreshold(m.x, r.l1, eta)
 	at := m.at()
+	at.step = eta
 	if tol := r.s.Tol; tol >= 0 {
 		// MLlib's test: the step moved x by less than Tol·max(‖x‖, 1).
 		if d, lim := floats.Distance(m.x, m.prev, 2), math.Max(floats.Norm(m.x, 2), 1); d < tol*lim {

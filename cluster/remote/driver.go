@@ -211,6 +211,11 @@ type worker struct {
 	dead     bool
 	reason   string    // why it died: lossHeartbeat, lossConnection or lossLeft
 	died     time.Time // when it died
+
+	// Its calls of fan-outs (activity.go): running now, completed, failed
+	// with the task's error; and its recent history.
+	running, completed, failedTasks int
+	events                          eventRing
 }
 
 func (w *worker) String() string { return fmt.Sprintf("worker %s (%s at %s)", w.id, w.name, w.addr) }
@@ -251,6 +256,17 @@ type WorkerInfo struct {
 	// nothing leaks.
 	HeapLiveBytes int64
 	LastHeartbeat time.Time
+	// TasksRunning, TasksCompleted and TasksFailed count the driver's calls
+	// to the worker — a task on its partitions, a partition load, a
+	// transform, a scan of sources: running now, completed, and failed with
+	// the task's or the data's error (a call cut by the worker's loss is
+	// neither).
+	TasksRunning, TasksCompleted, TasksFailed int
+	// Events is the worker's recent history, newest first, at most
+	// MaxWorkerEvents: when it joined, was lost (and why) or left, the
+	// partitions it recovered from a lost worker (or, on the lost one,
+	// which worker recovered its partitions), its failed tasks.
+	Events []WorkerEvent
 }
 
 // NewDriver starts listening for workers. Close stops it.

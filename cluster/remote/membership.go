@@ -40,7 +40,8 @@ func (d *Driver) Members() []WorkerInfo {
 			continue
 		}
 		info := WorkerInfo{ID: w.id, Name: w.name, Addr: w.addr, Alive: !w.dead, Reason: w.reason,
-			CachedBytes: w.cached, MemoryLimit: w.limit, HeapLiveBytes: w.heapLive, LastHeartbeat: w.last}
+			CachedBytes: w.cached, MemoryLimit: w.limit, HeapLiveBytes: w.heapLive, LastHeartbeat: w.last,
+			TasksRunning: w.running, TasksCompleted: w.completed, TasksFailed: w.failedTasks, Events: w.events.list()}
 		if w.dead {
 			info.CachedBytes, info.HeapLiveBytes = 0, 0
 		}
@@ -127,6 +128,7 @@ func (d *Driver) Heartbeat(_ context.Context, req *remotepb.HeartbeatRequest) (*
 		w.joined = true
 		at := sort.Search(len(d.live), func(i int) bool { return idLess(w.id, d.live[i].id) })
 		d.live = slices.Insert(d.live, at, w) // in registration order
+		w.events.add(WorkerEvent{At: w.last, Kind: EventJoined, Text: fmt.Sprintf("%s at %s joined", w.name, w.addr)})
 		d.cfg.Logger.Info("remote: worker joined", "worker", w.id, "name", w.name, "addr", w.addr, "memory_limit", w.limit, "live", len(d.live))
 	}
 	return &remotepb.HeartbeatReply{Known: true}, nil
@@ -186,6 +188,11 @@ func (d *Driver) markDead(w *worker, reason, why string) {
 		return
 	}
 	w.dead, w.reason, w.died = true, reason, time.Now()
+	if reason == lossLeft {
+		w.events.add(WorkerEvent{At: w.died, Kind: EventLeft, Text: why})
+	} else {
+		w.events.add(WorkerEvent{At: w.died, Kind: EventLost, Text: reason + ": " + why})
+	}
 	for i, x := range d.live {
 		if x == w {
 			d.live = append(d.live[:i:i], d.live[i+1:]...)

@@ -243,10 +243,12 @@ func (d *Driver) place(ds *dataset, parts []int) (map[*worker][]int, error) {
 // which read them again from their sources.
 func (d *Driver) relocate(ctx context.Context, ds *dataset, parts []int) error {
 	var moved []int
+	from := map[int]*worker{}
 	d.mu.Lock()
 	for _, i := range parts {
 		if ds.owner[i].dead {
 			moved = append(moved, i)
+			from[i] = ds.owner[i]
 		}
 	}
 	d.mu.Unlock()
@@ -254,7 +256,11 @@ func (d *Driver) relocate(ctx context.Context, ds *dataset, parts []int) error {
 		return nil
 	}
 	d.cfg.Logger.Info("remote: re-reading lost partitions on survivors", "dataset", ds.name, "partitions", moved)
-	return d.load(ctx, ds, moved, nil)
+	if err := d.load(ctx, ds, moved, nil); err != nil {
+		return err
+	}
+	d.recovered(ds, from)
+	return nil
 }
 
 // spread moves partitions of ds to live workers that hold fewer than their

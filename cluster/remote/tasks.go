@@ -48,7 +48,9 @@ func (d *Driver) fanOut(ctx context.Context, units []unit, fn func(ctx context.C
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			d.taskStarted(u.w)
 			err := d.call(ctx, u.w, func(ctx context.Context) error { return fn(ctx, u) })
+			d.taskEnded(u.w, err == nil)
 			if err == nil {
 				return
 			}
@@ -59,7 +61,9 @@ func (d *Driver) fanOut(ctx context.Context, units []unit, fn func(ctx context.C
 			case d.failed(u.w, err):
 				retry = append(retry, u.idx...)
 			default:
-				errs = append(errs, d.callError(what(u), u.w, err))
+				err := d.callError(what(u), u.w, err)
+				d.taskFailed(u.w, err)
+				errs = append(errs, err)
 			}
 		}()
 	}

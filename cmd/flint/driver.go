@@ -285,14 +285,7 @@ func serveJobs(cmd *cobra.Command, s streams, d *remote.Driver, o jobsOptions, s
 	}
 	defer m.Close()
 	metrics := prometheus.NewRegistry()
-	workers := func() []jobs.Worker {
-		var ws []jobs.Worker
-		for _, w := range d.Members() {
-			ws = append(ws, jobs.Worker{ID: w.ID, Name: w.Name, Addr: w.Addr, Alive: w.Alive, CachedBytes: w.CachedBytes,
-				MemoryLimit: w.MemoryLimit, HeapLiveBytes: w.HeapLiveBytes, LastHeartbeat: w.LastHeartbeat, Reason: w.Reason})
-		}
-		return ws
-	}
+	workers := console.RemoteWorkers(d)
 	api := jobs.NewAPI(jobs.APIConfig{Manager: m, Token: secret, Logger: logger, Metrics: metrics, Workers: workers})
 	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.Collector(), api.Collector(), d.Collector())
@@ -444,7 +437,7 @@ func printJob(obs *progress, attempts int) func(jobs.Job) {
 		// phase at once: the iteration goes first.
 		if p := j.Progress; p != nil && *p != prog {
 			prog = *p
-			obs.Iteration(p.Trial, ml.Progress{Iter: p.Iter, Loss: float64(p.Loss), GradNorm: float64(p.GradNorm),
+			obs.Iteration(p.Trial, ml.Progress{Iter: p.Iter, Loss: float64(p.Loss), GradNorm: float64(p.GradNorm), Step: float64(p.Step),
 				Elapsed: time.Duration(p.ElapsedSec * float64(time.Second))}, p.MaxIter)
 		}
 		if j.Phase != "" && j.Phase != phase {

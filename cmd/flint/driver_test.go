@@ -324,6 +324,11 @@ func TestDriverEndToEnd(t *testing.T) {
 	if len(wl.Workers) != 2 || !wl.Workers[0].Alive || !wl.Workers[1].Alive {
 		t.Fatalf("GET /v1/workers: %+v", wl)
 	}
+	for _, w := range wl.Workers { // the job ran on both: each loaded partitions and ran tasks
+		if w.TasksCompleted == 0 || w.TasksRunning != 0 || len(w.Events) == 0 || w.Events[len(w.Events)-1].Kind != "joined" {
+			t.Errorf("GET /v1/workers: %s has %d tasks completed, %d running, events %+v", w.ID, w.TasksCompleted, w.TasksRunning, w.Events)
+		}
+	}
 	req, _ = http.NewRequest(http.MethodGet, api+"/metrics", nil)
 	req.Header.Set("Authorization", "Bearer e2e-secret")
 	resp, err = http.DefaultClient.Do(req)

@@ -19,7 +19,6 @@ import (
 	"github.com/flintml/flint/ml"
 	"github.com/flintml/flint/models"
 	"github.com/flintml/flint/models/local"
-	"github.com/flintml/flint/trainer"
 	"github.com/flintml/flint/trainer/jobs"
 )
 
@@ -139,72 +138,5 @@ func TestFirstRenderInBrowser(t *testing.T) {
 			do(t, ctx, chromedp.Navigate(e.url+p.path), chromedp.WaitVisible(p.ready))
 			t.Logf("%s (view %d): usable after %v", p.path, i+1, time.Since(t0).Round(time.Millisecond))
 		}
-	}
-}
-
-// BenchmarkLiveUpdates is the cost of the console on a running job's
-// iteration rate: the same small logistic job (1 000 rows, 100 L-BFGS
-// iterations) run back to back by a Manager without the console, and with
-// the console recording every iteration while a browser-like client
-// follows the job's page over server-sent events (a render of the status
-// and both charts at each change, ten a second at most).
-//
-//	go test ./internal/console -run '^$' -bench LiveUpdates -benchtime 20x -count 3
-func BenchmarkLiveUpdates(b *testing.B) {
-	csv := trainertest.ClicksCSV(b)
-	for _, live := range []bool{false, true} {
-		b.Run(fmt.Sprintf("console=%v", live), func(b *testing.B) {
-			st, err := local.New(b.TempDir())
-			if err != nil {
-				b.Fatal(err)
-			}
-			hook := &iterHook{counts: map[string]int{}}
-			curves := NewCurves()
-			ctx := context.Background()
-			m, err := jobs.NewManager(ctx, jobs.ManagerConfig{Store: st, Logger: trainertest.QuietLogger(),
-				Observe: func(id string) trainer.Observer {
-					if live {
-						return observers{curves.Observe(id), hook.observer(id)}
-					}
-					return hook.observer(id)
-				}})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer m.Close()
-			con, err := New(Config{Jobs: m, Curves: curves, Logger: trainertest.QuietLogger()})
-			if err != nil {
-				b.Fatal(err)
-			}
-			url := serve(b, con)
-			var iters int
-			var fit time.Duration
-			for b.Loop() {
-				j, err := m.Submit(ctx, "job.yaml", []byte(trainertest.JobSpec("bench", csv)))
-				if err != nil {
-					b.Fatal(err)
-				}
-				done := make(chan struct{})
-				if live {
-					go func() { // follows the job's page until the stream ends
-						defer close(done)
-						resp, err := http.Get(url + "/jobs/" + j.ID + "/events")
-						if err == nil {
-							_, _ = io.Copy(io.Discard, resp.Body)
-							resp.Body.Close()
-						}
-					}()
-				} else {
-					close(done)
-				}
-				if j, err = m.Wait(ctx, j.ID); err != nil || j.Result == nil {
-					b.Fatalf("job: %v %s", err, j.Error)
-				}
-				<-done
-				iters += hook.count(j.ID)
-				fit += time.Duration(j.Result.DurationSec * float64(time.Second))
-			}
-			b.ReportMetric(float64(iters)/fit.Seconds(), "iterations/s")
-		})
 	}
 }

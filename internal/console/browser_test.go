@@ -33,6 +33,7 @@ var browser struct {
 }
 
 func TestMain(m *testing.M) {
+	workerProcess() // when the test binary is started as a worker (workers_test.go)
 	code := m.Run()
 	for i := len(browser.cancel) - 1; i >= 0; i-- {
 		browser.cancel[i]()
@@ -180,7 +181,8 @@ func TestBrowserLoginPrompt(t *testing.T) {
 }
 
 // A job's loss curve grows while the job runs, over server-sent events,
-// and has as many points as iterations the job reported.
+// and has as many points as iterations the job reported; its step-size
+// curve has one fewer (the starting point, iteration 0, took no step).
 func TestBrowserJobLiveCurve(t *testing.T) {
 	e := newEnv(t)
 	e.hook.hold(3)
@@ -190,7 +192,8 @@ func TestBrowserJobLiveCurve(t *testing.T) {
 	login(t, ctx, e, adminToken)
 	do(t, ctx, chromedp.Navigate(e.url+"/jobs/"+j.ID), chromedp.WaitVisible("#loss-chart"))
 	points := func(n int) string {
-		return fmt.Sprintf(`(document.querySelector('#loss-chart polyline[data-series="final fit"]')||{dataset:{}}).dataset.points === "%d"`, n)
+		return fmt.Sprintf(`(document.querySelector('#loss-chart polyline[data-series="final fit"]')||{dataset:{}}).dataset.points === "%d"`, n) +
+			fmt.Sprintf(` && (document.querySelector('#step-chart polyline[data-series="final fit"]')||{dataset:{}}).dataset.points === "%d"`, n-1)
 	}
 	running := `document.getElementById("job-state").textContent === "running"`
 	list := tab(t) // the jobs list, open while the job runs

@@ -126,6 +126,8 @@ type Console struct {
 	scrapes map[string]*serverScrape // the latest scrape of each server, for rates
 	schemas *schemaBook              // topics' schemas from the jobs' specs
 
+	live liveRenders // a running job's live fragments, rendered once for all its streams
+
 	closeOnce sync.Once
 	done      chan struct{} // closed by Close: live streams end
 }

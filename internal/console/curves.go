@@ -13,12 +13,13 @@ type Point struct {
 	Iter     int
 	Loss     float64
 	GradNorm float64
+	Step     float64 // the step length taken (ml.Progress.Step); 0 for none
 	Elapsed  time.Duration
 	Stop     string // the last report of a fit says why it stopped
 }
 
 // Curves records every iteration the jobs of a Manager report, per job and
-// trial, for the loss and gradient-norm charts: the Manager keeps only a
+// trial, for the loss, gradient-norm and step-size charts: the Manager keeps only a
 // job's latest iteration. Wire Observe into jobs.ManagerConfig.Observe.
 // Curves is safe for concurrent use; the optimiser's goroutine pays one
 // mutex-guarded append per iteration.
@@ -62,7 +63,7 @@ type observer struct {
 func (o observer) Phase(string) {}
 
 func (o observer) Iteration(trial int, p ml.Progress, _ int) {
-	o.c.add(o.id, trial, Point{Iter: p.Iter, Loss: p.Loss, GradNorm: p.GradNorm, Elapsed: p.Elapsed, Stop: p.Stop})
+	o.c.add(o.id, trial, Point{Iter: p.Iter, Loss: p.Loss, GradNorm: p.GradNorm, Step: p.Step, Elapsed: p.Elapsed, Stop: p.Stop})
 }
 
 func (c *Curves) add(id string, trial int, p Point) {

@@ -24,7 +24,8 @@
 // Live pages name a server-sent events URL (body data-events). Each message
 // is an element id, a newline and that element's new HTML; console.js puts
 // it in place. A running job's page gets its status and charts at every
-// change of the job or new iteration, at most ten times a second; the jobs
+// change of the job or new iteration, at most ten times a second, rendered
+// once for all the pages that follow the job (liverender.go); the jobs
 // list is checked every Config.Poll and sent when it changed. When the job
 // ends the stream sends "end" and the page reloads, with the result, grid
 // table and lineage.

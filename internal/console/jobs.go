@@ -176,8 +176,11 @@ func (c *Console) jobData(id string, s Scope) (jobData, error) {
 	return d, nil
 }
 
-// jobCharts draws the loss and gradient norm of every fit of the job: the
-// final fit, and each grid point.
+// jobCharts draws the loss, gradient norm and step size of every fit of
+// the job: the final fit, and each grid point. A fit's step-size series
+// has a point per iteration that took a step (not the starting point), and
+// the step-size chart is left out when no fit took one (k-means, ALS, an
+// MLP, a closed-form solution).
 func (c *Console) jobCharts(j jobs.Job) (charts []template.HTML, points int, partial bool) {
 	var trials map[int][]Point
 	if c.cfg.Curves != nil {
@@ -187,7 +190,7 @@ func (c *Console) jobCharts(j jobs.Job) (charts []template.HTML, points int, par
 		// Iterations from before this console started are not recorded:
 		// chart the latest one the job reports.
 		p := j.Progress
-		trials = map[int][]Point{p.Trial: {{Iter: p.Iter, Loss: float64(p.Loss), GradNorm: float64(p.GradNorm)}}}
+		trials = map[int][]Point{p.Trial: {{Iter: p.Iter, Loss: float64(p.Loss), GradNorm: float64(p.GradNorm), Step: float64(p.Step)}}}
 		partial = p.Iter > 0
 	}
 	keys := make([]int, 0, len(trials))
@@ -197,6 +200,7 @@ func (c *Console) jobCharts(j jobs.Job) (charts []template.HTML, points int, par
 	slices.Sort(keys)
 	loss := chart{ID: "loss-chart", Title: "Loss", XLabel: "iteration", LogY: true}
 	grad := chart{ID: "grad-chart", Title: "Gradient norm", XLabel: "iteration", LogY: true}
+	step := chart{ID: "step-chart", Title: "Step size", XLabel: "iteration", LogY: true}
 	for _, t := range keys {
 		pts := trials[t]
 		name := "final fit"
@@ -204,14 +208,25 @@ func (c *Console) jobCharts(j jobs.Job) (charts []template.HTML, points int, par
 			name = "grid point " + strconv.Itoa(t)
 		}
 		x, l, g := make([]float64, len(pts)), make([]float64, len(pts)), make([]float64, len(pts))
+		var sx, sy []float64
 		for i, p := range pts {
 			x[i], l[i], g[i] = float64(p.Iter), p.Loss, p.GradNorm
+			if p.Step > 0 {
+				sx, sy = append(sx, float64(p.Iter)), append(sy, p.Step)
+			}
 		}
 		points += len(pts)
 		loss.Series = append(loss.Series, series{Name: name, X: x, Y: l})
 		grad.Series = append(grad.Series, series{Name: name, X: x, Y: g})
+		if len(sx) > 0 {
+			step.Series = append(step.Series, series{Name: name, X: sx, Y: sy})
+		}
 	}
-	return []template.HTML{loss.render(), grad.render()}, points, partial
+	charts = []template.HTML{loss.render(), grad.render()}
+	if len(step.Series) > 0 {
+		charts = append(charts, step.render())
+	}
+	return charts, points, partial
 }
 
 func (c *Console) jobPage(w http.ResponseWriter, r *http.Request, s Scope) {
@@ -257,7 +272,6 @@ func (c *Console) jobEvents(w http.ResponseWriter, r *http.Request, s Scope) {
 	if !ok {
 		return
 	}
-	const minGap = 100 * time.Millisecond
 	for {
 		j, changed, err := c.cfg.Jobs.Watch(id)
 		if err != nil {
@@ -267,37 +281,38 @@ func (c *Console) jobEvents(w http.ResponseWriter, r *http.Request, s Scope) {
 		if c.cfg.Curves != nil {
 			_, points = c.cfg.Curves.Get(id)
 		}
-		d, err := c.jobData(id, s)
-		if err != nil {
+		status, charts, current, err := c.liveFragments(id, s, changed, points)
+		if errors.Is(err, jobs.ErrNotFound) {
 			return
 		}
-		status, err := c.fragment("job", "job-status", d)
 		if err != nil {
 			c.log.Warn("console: live job", "job", id, "err", err)
 			return
 		}
-		charts, _ := c.fragment("job", "job-charts", d)
 		if sse.send("job-status", status) != nil || sse.send("job-charts", charts) != nil {
 			return
 		}
 		if j.State.Final() {
+			c.forgetLive(id)
 			_ = sse.event("end", id)
 			return
 		}
-		select {
-		case <-r.Context().Done():
-			return
-		case <-c.done:
-			return
-		case <-changed:
-		case <-points:
+		if current { // else the job has changed since: look again after the gap
+			select {
+			case <-r.Context().Done():
+				return
+			case <-c.done:
+				return
+			case <-changed:
+			case <-points:
+			}
 		}
 		select {
 		case <-r.Context().Done():
 			return
 		case <-c.done:
 			return
-		case <-time.After(minGap):
+		case <-time.After(liveGap):
 		}
 	}
 }

@@ -62,6 +62,24 @@ type Worker struct {
 	// Reason says why a dead worker was declared dead: heartbeat,
 	// connection or left.
 	Reason string `json:"reason,omitempty"`
+	// TasksRunning, TasksCompleted and TasksFailed count the driver's
+	// calls to the worker (a task on its partitions, a partition load, a
+	// transform, a scan): running now, completed, and failed with the
+	// task's or the data's error.
+	TasksRunning   int `json:"tasks_running"`
+	TasksCompleted int `json:"tasks_completed"`
+	TasksFailed    int `json:"tasks_failed"`
+	// Events is the worker's recent history, newest first (at most 50):
+	// joined, lost (and why), left, partitions recovered, tasks failed.
+	Events []WorkerEvent `json:"events,omitempty"`
+}
+
+// WorkerEvent is one entry of a worker's recent history.
+type WorkerEvent struct {
+	At time.Time `json:"at"`
+	// Kind is "joined", "lost", "left", "recovered" or "task failed".
+	Kind string `json:"kind"`
+	Text string `json:"text"`
 }
 
 // DefaultMaxSpecBytes is the default bound on a submitted spec.

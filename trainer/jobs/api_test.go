@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -105,7 +106,8 @@ func (s *apiServer) poll(t *testing.T, id string) Job {
 }
 
 func TestAPISubmitPollList(t *testing.T) {
-	workers := []Worker{{ID: "w1", Name: "host/1", Addr: "127.0.0.1:7078", Alive: true}}
+	workers := []Worker{{ID: "w1", Name: "host/1", Addr: "127.0.0.1:7078", Alive: true, TasksRunning: 1, TasksCompleted: 7, TasksFailed: 1,
+		Events: []WorkerEvent{{At: time.Date(2026, 12, 7, 16, 0, 0, 0, time.UTC), Kind: "recovered", Text: `read 1 partition [2] of dataset "d" again, lost with w2`}}}}
 	s := newAPIServer(t, ManagerConfig{}, APIConfig{Workers: func() []Worker { return workers }})
 	spec := jobSpec("clicks", clicksCSV(t))
 	j := s.submit(t, "clicks.yaml", spec)
@@ -142,7 +144,7 @@ func TestAPISubmitPollList(t *testing.T) {
 	}
 	var wl WorkerList
 	s.do(t, http.MethodGet, "/v1/workers", "", nil, &wl)
-	if len(wl.Workers) != 1 || wl.Workers[0] != workers[0] {
+	if !reflect.DeepEqual(wl.Workers, workers) {
 		t.Fatalf("GET /v1/workers: %+v", wl)
 	}
 	var h map[string]string
@@ -289,7 +291,7 @@ func TestAPIEventsStream(t *testing.T) {
 		lines = append(lines, ev)
 		if !sawIter2 && ev.Progress != nil && ev.Progress.Iter == 2 {
 			sawIter2 = true
-			if ev.State != Running || ev.Progress.MaxIter != 100 || ev.Phase != "training logistic_regression" {
+			if ev.State != Running || ev.Progress.MaxIter != 100 || ev.Phase != "training logistic_regression" || !(ev.Progress.Step > 0) {
 				t.Fatalf("iteration event %+v (progress %+v)", ev, ev.Progress)
 			}
 			close(seen)

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -74,7 +75,7 @@ func TestClientCalls(t *testing.T) {
 	if list, err := c.List(ctx, Running); err != nil || len(list) != 0 {
 		t.Fatalf("list running: %+v, %v", list, err)
 	}
-	if ws, err := c.Workers(ctx); err != nil || len(ws) != 1 || ws[0] != workers[0] {
+	if ws, err := c.Workers(ctx); err != nil || !reflect.DeepEqual(ws, workers) {
 		t.Fatalf("workers: %+v, %v", ws, err)
 	}
 	var ae *APIError

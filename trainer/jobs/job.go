@@ -66,6 +66,9 @@ type Progress struct {
 	MaxIter  int   `json:"max_iter"`
 	Loss     Float `json:"loss"`
 	GradNorm Float `json:"grad_norm"`
+	// Step is the step length the iteration took (ml.Progress.Step); 0,
+	// and left out, where it took none.
+	Step Float `json:"step,omitempty"`
 	// ElapsedSec is the seconds since this fit started.
 	ElapsedSec float64 `json:"elapsed_s"`
 }

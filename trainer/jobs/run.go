@@ -186,7 +186,7 @@ func (o *jobObserver) Iteration(trial int, p ml.Progress, maxIter int) {
 	o.m.metrics.iterations.Inc()
 	o.m.mu.Lock()
 	o.e.job.Progress = &Progress{Trial: trial, Iter: p.Iter, MaxIter: maxIter, Loss: Float(p.Loss),
-		GradNorm: Float(p.GradNorm), ElapsedSec: p.Elapsed.Seconds()}
+		GradNorm: Float(p.GradNorm), Step: Float(p.Step), ElapsedSec: p.Elapsed.Seconds()}
 	o.m.changedLocked(o.e)
 	o.m.mu.Unlock()
 	o.e.dirty.Store(true)
