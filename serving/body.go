@@ -76,19 +76,19 @@ func (l *limitedReader) Read(p []byte) (int, error) {
 
 // readBody reads the request body into a pooled buffer: at most
 // Config.MaxBodyBytes (after decompression, for Content-Encoding gzip),
-// counted against Config.MaxInFlightBytes until done is called, once the
-// response is written. A Content-Type other than JSON, or a
+// counted against Config.MaxInFlightBytes until held.release is called,
+// once the response is written. A Content-Type other than JSON, or a
 // Content-Encoding other than gzip or identity, gets 415.
-func (s *Server) readBody(r *http.Request) (body []byte, done func(), err error) {
+func (s *Server) readBody(r *http.Request) (body []byte, held heldBody, err error) {
 	limit := s.cfg.MaxBodyBytes
 	tooLarge := func(what string) error {
 		return errorf(http.StatusRequestEntityTooLarge, "request body%s larger than %d bytes (the server's limit)", what, limit)
 	}
 	if err := checkContentType(r.Header.Get("Content-Type")); err != nil {
-		return nil, nil, err
+		return nil, heldBody{}, err
 	}
 	if r.ContentLength > limit {
-		return nil, nil, tooLarge("")
+		return nil, heldBody{}, tooLarge("")
 	}
 	var src io.Reader = r.Body
 	decompressed := ""
@@ -97,63 +97,86 @@ func (s *Server) readBody(r *http.Request) (body []byte, done func(), err error)
 	case "gzip", "x-gzip":
 		zr, err := gzip.NewReader(&limitedReader{r: r.Body, n: limit, err: tooLarge(" (compressed)")})
 		if err != nil {
-			return nil, nil, bodyError(err, "the gzip body")
+			return nil, heldBody{}, bodyError(err, "the gzip body")
 		}
 		defer zr.Close()
 		src, decompressed = zr, " (decompressed)"
 	default:
-		return nil, nil, errorf(http.StatusUnsupportedMediaType, "Content-Encoding %q is not accepted; send gzip or no encoding", enc)
+		return nil, heldBody{}, errorf(http.StatusUnsupportedMediaType, "Content-Encoding %q is not accepted; send gzip or no encoding", enc)
 	}
 
-	var reserved int64
-	release := func() { s.flight.release(reserved) }
-	reserve := func(need int64) error {
-		if need <= reserved {
-			return nil
-		}
-		more := min(max(need, 2*reserved, minReserve), limit+1) - reserved
-		if !s.flight.acquire(more) {
-			s.metrics.shed.Inc()
-			return &requestError{Status: http.StatusServiceUnavailable, Row: -1, RetryAfter: 1,
-				Msg: fmt.Sprintf("the server holds its limit of %d request bytes in flight; retry later", s.flight.max)}
-		}
-		reserved += more
-		return nil
+	h := heldBody{s: s}
+	if err := h.reserve(max(r.ContentLength, 0) + 1); err != nil { // +1: the read that sees EOF
+		return nil, heldBody{}, err
 	}
-	if err := reserve(max(r.ContentLength, 0) + 1); err != nil { // +1: the read that sees EOF
-		return nil, nil, err
-	}
-	bp := s.bodies.Get().(*[]byte)
-	b := (*bp)[:0]
-	fail := func(err error) ([]byte, func(), error) {
-		s.putBody(bp, b)
-		release()
-		return nil, nil, err
+	h.bp = s.bodies.Get().(*[]byte)
+	b := (*h.bp)[:0]
+	fail := func(err error) ([]byte, heldBody, error) {
+		h.b = b
+		h.release()
+		return nil, heldBody{}, err
 	}
 	if n := int(r.ContentLength); n > cap(b) && decompressed == "" {
 		b = make([]byte, 0, n+1) // +1: the read that sees EOF needs room
 	}
 	for {
-		if int64(len(b)) >= reserved {
-			if err := reserve(int64(len(b)) + 1); err != nil {
+		if int64(len(b)) >= h.reserved {
+			if err := h.reserve(int64(len(b)) + 1); err != nil {
 				return fail(err)
 			}
 		}
 		if len(b) == cap(b) {
 			b = append(b, 0)[:len(b)]
 		}
-		n, err := src.Read(b[len(b):min(cap(b), int(reserved))])
+		n, err := src.Read(b[len(b):min(cap(b), int(h.reserved))])
 		b = b[:len(b)+n]
 		if int64(len(b)) > limit {
 			return fail(tooLarge(decompressed))
 		}
 		if err == io.EOF {
-			return b, func() { s.putBody(bp, b); release() }, nil
+			h.b = b
+			return b, h, nil
 		}
 		if err != nil {
 			return fail(bodyError(err, "the request body"))
 		}
 	}
+}
+
+// heldBody is a request body readBody holds: its pooled buffer and the
+// in-flight bytes it reserved, until release. A value, so that reading a
+// body allocates nothing.
+type heldBody struct {
+	s        *Server
+	bp       *[]byte
+	b        []byte
+	reserved int64
+}
+
+// reserve grows the reservation to need bytes (doubling, at least
+// minReserve, at most the body limit + 1), or answers 503.
+func (h *heldBody) reserve(need int64) error {
+	if need <= h.reserved {
+		return nil
+	}
+	s := h.s
+	more := min(max(need, 2*h.reserved, minReserve), s.cfg.MaxBodyBytes+1) - h.reserved
+	if !s.flight.acquire(more) {
+		s.metrics.shed.Inc()
+		return &requestError{Status: http.StatusServiceUnavailable, Row: -1, RetryAfter: 1,
+			Msg: fmt.Sprintf("the server holds its limit of %d request bytes in flight; retry later", s.flight.max)}
+	}
+	h.reserved += more
+	return nil
+}
+
+// release returns the buffer to the pool and the reservation.
+func (h *heldBody) release() {
+	if h.s == nil {
+		return
+	}
+	h.s.putBody(h.bp, h.b)
+	h.s.flight.release(h.reserved)
 }
 
 // bodyError is the error for a body that could not be read.

@@ -157,11 +157,11 @@ func (s *Server) setAlias(c echo.Context) error {
 	if err := models.CheckAlias(alias); err != nil {
 		return badRequest("%v", err)
 	}
-	body, done, err := s.readBody(c.Request())
+	body, held, err := s.readBody(c.Request())
 	if err != nil {
 		return err
 	}
-	defer done()
+	defer held.release()
 	var req struct {
 		Version *int `json:"version"`
 	}

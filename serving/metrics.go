@@ -160,3 +160,31 @@ func codeLabel(code int) string {
 	}
 	return strconv.Itoa(code)
 }
+
+// obsKey names the request metrics' series of one model version.
+type obsKey struct{ route, code string }
+
+// observers are the request metrics' series of one route and status code
+// of a model version.
+type observers struct {
+	requests prometheus.Counter
+	latency  prometheus.Observer
+	rows     prometheus.Counter // only for status 200
+}
+
+// observers returns lm's series for route and code, looking the labels up
+// in the metric vectors once per version, route and code instead of three
+// times a request.
+func (m *metrics) observers(lm *loadedModel, route, code string) *observers {
+	k := obsKey{route, code}
+	if o, ok := lm.obs.Load(k); ok {
+		return o.(*observers)
+	}
+	o := &observers{
+		requests: m.requests.WithLabelValues(route, lm.name, lm.versionStr, code),
+		latency:  m.latency.WithLabelValues(route, lm.name, lm.versionStr, code),
+		rows:     m.rows.WithLabelValues(lm.name, lm.versionStr),
+	}
+	got, _ := lm.obs.LoadOrStore(k, o)
+	return got.(*observers)
+}

@@ -43,6 +43,7 @@ type loadedModel struct {
 	strict      bool                // Config.StrictFields: refuse the fields the pipeline does not read
 
 	workers sync.Pool // *worker
+	obs     sync.Map  // obsKey -> *observers: the request metrics' series of this version, resolved once
 
 	// JSON written into every response, prepared once.
 	nativeHead []byte   // {"model":…,"version":…,["classes":[…],]"predictions":[

@@ -95,14 +95,19 @@ func TestPredictionLog(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, r := range recs {
-			rec, err := predlog.Decode(r.Value)
+			got, err := predlog.DecodeRows(nil, r.Value)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if rec.Model != "price" || rec.Version != 1 {
-				t.Errorf("record %s: model %s version %d", rec.ID, rec.Model, rec.Version)
+			if len(got) == 0 {
+				t.Errorf("record %s has no rows", r.Key)
 			}
-			rows[rec.ID] = append(rows[rec.ID], string(rec.Fields)+" "+string(rec.Prediction))
+			for _, rec := range got {
+				if rec.Model != "price" || rec.Version != 1 {
+					t.Errorf("record %s: model %s version %d", rec.ID, rec.Model, rec.Version)
+				}
+				rows[rec.ID] = append(rows[rec.ID], string(rec.Fields)+" "+string(rec.Prediction))
+			}
 		}
 	}
 	if len(rows) != len(tests) {

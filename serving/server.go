@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -15,7 +16,6 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
-	"github.com/labstack/echo/v4/middleware"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/flintml/flint/features/stream"
@@ -251,14 +251,7 @@ func (s *Server) newEcho() *echo.Echo {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError
-	e.Use(s.observe, middleware.RecoverWithConfig(middleware.RecoverConfig{
-		DisableStackAll: true,
-		LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
-			s.log.Error("serving: handler panicked", "method", c.Request().Method, "path", c.Request().URL.Path,
-				"err", err, "stack", string(stack))
-			return fmt.Errorf("handler panicked: %w", err)
-		},
-	}))
+	e.Use(s.observe)
 	for _, r := range s.routes() {
 		var mw []echo.MiddlewareFunc
 		if r.scope != 0 && s.guard != nil {
@@ -267,7 +260,13 @@ func (s *Server) newEcho() *echo.Echo {
 		if r.timeout {
 			mw = append(mw, s.withTimeout)
 		}
-		e.Add(r.method, r.path, r.handler, mw...)
+		// Chained here, once: echo would chain a route's middleware
+		// again on every request (a closure allocated per middleware).
+		h := r.handler
+		for i := len(mw) - 1; i >= 0; i-- {
+			h = mw[i](h)
+		}
+		e.Add(r.method, r.path, h)
 	}
 	for _, m := range s.cfg.Mounts {
 		h := echo.WrapHandler(m.Handler)
@@ -279,13 +278,13 @@ func (s *Server) newEcho() *echo.Echo {
 
 // observe records every request: metrics, and an access-log record for one
 // request in Config.AccessLog, which a goroutine of the access log writes
-// (see accessLog).
+// (see accessLog). It also recovers a handler's panic (see recovered).
 func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		start := time.Now()
 		rc := s.ctxs.Get().(*reqCtx)
 		*rc = reqCtx{Context: c}
-		if err := next(rc); err != nil {
+		if err := s.recovered(next, rc); err != nil {
 			c.Error(err)
 		}
 		d := time.Since(start)
@@ -295,14 +294,18 @@ func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 			route = "unmatched"
 		}
 		var model, version string
-		if rc.model != nil {
-			model, version = rc.model.name, rc.model.versionStr
-		}
 		code := codeLabel(status)
-		s.metrics.requests.WithLabelValues(route, model, version, code).Inc()
-		s.metrics.latency.WithLabelValues(route, model, version, code).Observe(d.Seconds())
-		if rc.rows > 0 && status == http.StatusOK {
-			s.metrics.rows.WithLabelValues(model, version).Add(float64(rc.rows))
+		if lm := rc.model; lm != nil {
+			model, version = lm.name, lm.versionStr
+			o := s.metrics.observers(lm, route, code)
+			o.requests.Inc()
+			o.latency.Observe(d.Seconds())
+			if rc.rows > 0 && status == http.StatusOK {
+				o.rows.Add(float64(rc.rows))
+			}
+		} else {
+			s.metrics.requests.WithLabelValues(route, "", "", code).Inc()
+			s.metrics.latency.WithLabelValues(route, "", "", code).Observe(d.Seconds())
 		}
 		r := c.Request()
 		if n := uint64(s.cfg.AccessLog); n > 0 && s.seq.Add(1)%n == 0 && s.log.Enabled(r.Context(), slog.LevelInfo) {
@@ -313,6 +316,31 @@ func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 		s.ctxs.Put(rc)
 		return nil
 	}
+}
+
+// recovered runs next, turning a panic into an error (answered 500) and
+// an Error log line with the goroutine's stack; http.ErrAbortHandler
+// panics on, for net/http to abort the response.
+func (s *Server) recovered(next echo.HandlerFunc, c echo.Context) (err error) {
+	defer func() {
+		r := recover()
+		if r == nil {
+			return
+		}
+		if r == http.ErrAbortHandler {
+			panic(r)
+		}
+		perr, ok := r.(error)
+		if !ok {
+			perr = fmt.Errorf("%v", r)
+		}
+		stack := make([]byte, 4<<10)
+		stack = stack[:runtime.Stack(stack, false)]
+		req := c.Request()
+		s.log.Error("serving: handler panicked", "method", req.Method, "path", req.URL.Path, "err", perr, "stack", string(stack))
+		err = fmt.Errorf("handler panicked: %w", perr)
+	}()
+	return next(c)
 }
 
 // refuseAuth is the answer to a request without a token of the route's
@@ -418,11 +446,11 @@ func (s *Server) predict(kind refKind, param string) echo.HandlerFunc {
 		if lm.pred == nil {
 			return badRequest("model %q version %d (%s) does not predict rows; see /v1/models/%s/recommend", lm.name, lm.version, lm.algorithm, lm.name)
 		}
-		body, done, err := s.readBody(c.Request())
+		body, held, err := s.readBody(c.Request())
 		if err != nil {
 			return err
 		}
-		defer done()
+		defer held.release()
 		w := lm.getWorker()
 		defer lm.putWorker(w)
 		if err := lm.decodeNative(ctx, w, body, s.cfg.MaxRows); err != nil {
@@ -451,11 +479,11 @@ func (s *Server) infer(kind refKind) echo.HandlerFunc {
 		if lm.pred == nil {
 			return badRequest("model %q version %d (%s) does not take input tensors", lm.name, lm.version, lm.algorithm)
 		}
-		body, done, err := s.readBody(c.Request())
+		body, held, err := s.readBody(c.Request())
 		if err != nil {
 			return err
 		}
-		defer done()
+		defer held.release()
 		w := lm.getWorker()
 		defer lm.putWorker(w)
 		req, err := lm.decodeV2(ctx, w, body, s.cfg.MaxRows)

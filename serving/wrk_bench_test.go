@@ -4,6 +4,7 @@ package serving
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -19,6 +20,11 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/flintml/flint/log/disk"
+	"github.com/flintml/flint/serving/predlog"
 )
 
 // wrkRounds is how many times BenchmarkServeWrk alternates between the
@@ -162,30 +168,60 @@ func cpuTime() time.Duration {
 // handler chain (middleware, routing, body, decode, predict, encode,
 // metrics) without the network: the server's own CPU time and allocations
 // per request, which BenchmarkServeWrk's %floor-cpu compares with the echo
-// handler's. The access log is off.
+// handler's. The access log is off; the prediction log off, or on for
+// every request (the embedded log), when this process's CPU time per
+// request (cpu-ns/op) counts its writer's work too: the loop ends when
+// every record is written.
 //
 //	go test ./serving -run '^$' -bench 'Handler$' -benchmem
 func BenchmarkHandler(b *testing.B) {
 	reg := newRegistry(b)
 	publish(b, reg, "bench", benchModel().artifact(b))
-	ts := startServer(b, Config{Registry: reg})
-	ts.waitReady(b)
-	h := ts.Handler()
-	body := benchBody(1)
-	r := httptest.NewRequest("POST", "/v1/models/bench/predict", nil)
-	r.Header.Set("Content-Type", "application/json")
-	rd := bytes.NewReader(body)
-	w := &discardWriter{h: http.Header{}}
-	b.ReportAllocs()
-	for b.Loop() {
-		rd.Reset(body)
-		r.Body, r.ContentLength = io.NopCloser(rd), int64(len(body))
-		clear(w.h)
-		w.code = 0
-		h.ServeHTTP(w, r)
-		if w.code != http.StatusOK {
-			b.Fatalf("status %d", w.code)
-		}
+	for _, logged := range []bool{false, true} {
+		b.Run(fmt.Sprintf("predlog=%v", logged), func(b *testing.B) {
+			cfg := Config{Registry: reg}
+			var pl *predlog.Writer
+			if logged {
+				l, err := disk.Open(disk.Config{Dir: b.TempDir()})
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer l.Close()
+				if pl, err = predlog.New(context.Background(), predlog.Config{Log: l, Topic: "predictions"}); err != nil {
+					b.Fatal(err)
+				}
+				cfg.PredictionLog = pl
+			}
+			ts := startServer(b, cfg)
+			ts.waitReady(b)
+			h := ts.Handler()
+			body := benchBody(1)
+			r := httptest.NewRequest("POST", "/v1/models/bench/predict", nil)
+			r.Header.Set("Content-Type", "application/json")
+			rd := bytes.NewReader(body)
+			w := &discardWriter{h: http.Header{}}
+			b.ReportAllocs()
+			cpu := cpuTime()
+			for b.Loop() {
+				rd.Reset(body)
+				r.Body, r.ContentLength = io.NopCloser(rd), int64(len(body))
+				clear(w.h)
+				w.code = 0
+				h.ServeHTTP(w, r)
+				if w.code != http.StatusOK {
+					b.Fatalf("status %d", w.code)
+				}
+			}
+			if pl != nil {
+				if err := pl.Close(context.Background()); err != nil {
+					b.Fatal(err)
+				}
+				if n := testutil.ToFloat64(pl.Collectors()[0]); n > 0 {
+					b.ReportMetric(n, "dropped")
+				}
+			}
+			b.ReportMetric(float64(cpuTime()-cpu)/float64(b.N), "cpu-ns/op")
+		})
 	}
 }
 

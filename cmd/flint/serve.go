@@ -70,8 +70,9 @@ fills the aggregates in as of the row's time field, or the request time.
 The access log is off by default; --access-log N logs one request in N.
 
 --prediction-log TOPIC appends a sample (--prediction-log-sample) of the native
-predict requests to TOPIC of the --log, one JSON record per row (its fields, the
-prediction, model, version, time and request id), for flint predictions join.
+predict requests to TOPIC of the --log, one JSON record per request (its body and
+the response as they were, model, version, time and request id), for flint
+predictions join, which splits them into rows.
 Every predict response then carries X-Request-Id (the client's, or a new one).
 Logging never slows or fails a prediction: when its queue is full the record is
 dropped and counted (flint_prediction_log_dropped_requests_total). With the

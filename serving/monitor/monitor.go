@@ -151,6 +151,7 @@ type Monitor struct {
 	metrics  *Metrics
 	versions map[int]*version
 	lastFire time.Time
+	rows     []predlog.Record // scratch of served: one record's rows
 	// Readings and Qualities, when set (by tests), get every reading.
 	readings  func(Reading)
 	qualities func(Quality)
@@ -227,19 +228,33 @@ func (b *badRecord) Error() string { return b.err.Error() }
 
 func bad(format string, args ...any) error { return &badRecord{fmt.Errorf(format, args...)} }
 
-// served counts a prediction log row into its version's drift window.
+// served counts the rows of a prediction log record into their version's
+// drift window. A row that does not fit passes over the rest of its
+// record.
 func (m *Monitor) served(ctx context.Context, r *log.Record) error {
-	rec, err := predlog.Decode(r.Value)
+	rows, err := predlog.DecodeRows(m.rows[:0], r.Value)
+	m.rows = rows[:0]
+	defer clear(rows) // they point into r.Value
 	if err != nil {
 		return &badRecord{err}
 	}
+	for i := range rows {
+		if err := m.servedRow(ctx, &rows[i]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// servedRow counts one row.
+func (m *Monitor) servedRow(ctx context.Context, rec *predlog.Record) error {
 	if rec.Model != m.cfg.Model {
 		return nil
 	}
 	v, err := m.version(ctx, rec.Version)
 	if err != nil || v.win == nil {
 		if err == nil && v.err != nil {
-			m.metrics.bad.WithLabelValues(r.Topic).Inc() // said once, when the version was loaded
+			m.metrics.bad.WithLabelValues(m.cfg.Predictions).Inc() // said once, when the version was loaded
 		}
 		return err
 	}

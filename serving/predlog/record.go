@@ -10,11 +10,11 @@ import (
 	"unicode/utf8"
 
 	"github.com/flintml/flint/internal/jsonscan"
-	"github.com/flintml/flint/log"
 )
 
-// Record is the value of one prediction log record (see the package
-// documentation for its JSON form).
+// Record is one predicted row: what a row record of format 1 holds, and
+// what DecodeRows reads out of a request record of format 2 (see the
+// package documentation for both).
 type Record struct {
 	ID         string          `json:"id"`
 	Row        int             `json:"row"`
@@ -25,8 +25,8 @@ type Record struct {
 	Prediction json.RawMessage `json:"prediction"`
 }
 
-// Decode reads a prediction log record's value. The error says which
-// field is missing or malformed.
+// Decode reads a row record of format 1: one row, no "v". The error says
+// which field is missing or malformed. DecodeRows reads both formats.
 func Decode(value []byte) (Record, error) {
 	var r Record
 	dec := json.NewDecoder(bytes.NewReader(value))
@@ -37,70 +37,43 @@ func Decode(value []byte) (Record, error) {
 	if dec.More() {
 		return Record{}, errors.New("prediction log record: data after the JSON object")
 	}
-	switch {
-	case r.ID == "":
-		return Record{}, errors.New(`prediction log record: "id" is missing or empty`)
-	case r.Row < 0:
-		return Record{}, fmt.Errorf(`prediction log record %s: "row" is %d, want >= 0`, r.ID, r.Row)
-	case len(r.Fields) == 0 || r.Fields[0] != '{':
-		return Record{}, fmt.Errorf(`prediction log record %s row %d: "fields" is not a JSON object`, r.ID, r.Row)
-	case len(r.Prediction) == 0:
-		return Record{}, fmt.Errorf(`prediction log record %s row %d: "prediction" is missing`, r.ID, r.Row)
-	}
-	return r, nil
+	return r, r.check()
 }
 
-// appendRecords splits a queued request into one record per prediction
-// and appends them to recs. The rows and predictions are copied as the
-// client and the server wrote them (no re-encoding): this runs beside the
-// predictions, on the same CPUs.
-func appendRecords(recs []log.Record, sc *jsonscan.Scanner, spans *[2][]span, q queued) ([]log.Record, error) {
-	rows, err := split(sc, (*spans)[0][:0], q.buf[:q.split], "rows", "row")
-	(*spans)[0] = rows
-	if err != nil {
-		return recs, fmt.Errorf("request body: %w", err)
+// check reports a row that lacks what a join needs.
+func (r *Record) check() error {
+	switch {
+	case r.ID == "":
+		return errors.New(`prediction log record: "id" is missing or empty`)
+	case r.Row < 0:
+		return fmt.Errorf(`prediction log record %s: "row" is %d, want >= 0`, r.ID, r.Row)
+	case len(r.Fields) == 0 || r.Fields[0] != '{':
+		return fmt.Errorf(`prediction log record %s row %d: "fields" is not a JSON object`, r.ID, r.Row)
+	case len(r.Prediction) == 0:
+		return fmt.Errorf(`prediction log record %s row %d: "prediction" is missing`, r.ID, r.Row)
 	}
-	preds, err := split(sc, (*spans)[1][:0], q.buf[q.split:], "predictions", "")
-	(*spans)[1] = preds
-	if err != nil {
-		return recs, fmt.Errorf("response body: %w", err)
-	}
-	resp := q.buf[q.split:]
-	aligned := len(preds) == len(rows)
-	key := []byte(q.id)
-	start := len(recs)
-	for i, p := range preds {
-		pred := resp[p.from:p.to]
-		row := i
-		if !aligned { // a pair model dropped rows: the prediction names its row
-			var at struct {
-				Row *int `json:"row"`
-			}
-			if err := json.Unmarshal(pred, &at); err != nil || at.Row == nil || *at.Row < 0 || *at.Row >= len(rows) {
-				return recs[:start], fmt.Errorf("prediction %d of %d rows names no row of the request", i, len(rows))
-			}
-			row = *at.Row
-		}
-		fields := q.buf[rows[row].from:rows[row].to]
-		v := make([]byte, 0, 128+len(q.id)+len(q.model)+len(fields)+len(pred))
-		v = append(v, `{"id":`...)
-		v = appendString(v, q.id)
-		v = append(v, `,"row":`...)
-		v = strconv.AppendInt(v, int64(row), 10)
-		v = append(v, `,"time":"`...)
-		v = q.time.UTC().AppendFormat(v, time.RFC3339Nano)
-		v = append(v, `","model":`...)
-		v = appendString(v, q.model)
-		v = append(v, `,"version":`...)
-		v = strconv.AppendInt(v, int64(q.version), 10)
-		v = append(v, `,"fields":`...)
-		v = append(v, fields...)
-		v = append(v, `,"prediction":`...)
-		v = append(v, pred...)
-		v = append(v, '}')
-		recs = append(recs, log.Record{Key: key, Value: v, Time: q.time})
-	}
-	return recs, nil
+	return nil
+}
+
+// AppendRow appends r as a row record of format 1 (the form the joiner
+// keeps a waiting row in; Decode reads it back). Fields and Prediction are
+// copied as they are.
+func AppendRow(v []byte, r Record) []byte {
+	v = append(v, `{"id":`...)
+	v = appendString(v, r.ID)
+	v = append(v, `,"row":`...)
+	v = strconv.AppendInt(v, int64(r.Row), 10)
+	v = append(v, `,"time":"`...)
+	v = r.Time.UTC().AppendFormat(v, time.RFC3339Nano)
+	v = append(v, `","model":`...)
+	v = appendString(v, r.Model)
+	v = append(v, `,"version":`...)
+	v = strconv.AppendInt(v, int64(r.Version), 10)
+	v = append(v, `,"fields":`...)
+	v = append(v, r.Fields...)
+	v = append(v, `,"prediction":`...)
+	v = append(v, r.Prediction...)
+	return append(v, '}')
 }
 
 // span is a value's place in its input.

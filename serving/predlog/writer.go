@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	randv2 "math/rand/v2"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -15,7 +16,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/flintml/flint/internal/jsonscan"
 	"github.com/flintml/flint/log"
 )
 
@@ -34,8 +34,8 @@ type Config struct {
 	// QueueBytes bounds the bytes of the requests waiting (request and
 	// response bodies). Default 64 MiB.
 	QueueBytes int64
-	// Batch is how many records the writer gathers before it appends
-	// (one request's rows are never split). Default 512.
+	// Batch is how many records (requests) the writer gathers before it
+	// appends; a batch also ends at 4 MiB. Default 512.
 	Batch int
 	// FlushInterval is how often the writer drains the queue (sooner when
 	// it is half full): about the longest a record waits. Default 100ms.
@@ -118,15 +118,27 @@ type Entry struct {
 	Request, Response []byte
 }
 
-// queued is an Entry on the queue: buf holds the request then the response.
+// queued is an Entry on the queue. buf holds the record's value but for
+// its header: head bytes of room, then the request body, between, the
+// response body and the closing brace; the writer goroutine writes the
+// header into the room (right-aligned), so that the request goroutine
+// only copies the bodies.
 type queued struct {
 	id      string
 	time    time.Time
 	model   string
 	version int
-	buf     []byte
-	split   int // buf[:split] is the request
+	buf     *[]byte // pooled
+	head    int
+	req     int // the request body's length
+	n       int64
 }
+
+// maxPooled bounds the buffers kept for reuse.
+const maxPooled = 4 << 20
+
+// batchBytes bounds the bytes of one append's records.
+const batchBytes = 4 << 20
 
 // Writer samples prediction requests and appends them to the prediction
 // log in the background. Create it with New, hand it requests with Offer,
@@ -142,6 +154,8 @@ type Writer struct {
 	stop    chan struct{} // closed by Close, after queue
 	prefix  string        // of the request ids NewID makes
 	seq     atomic.Uint64
+
+	bufs sync.Pool // *[]byte record buffers, returned after their append
 
 	dropped prometheus.Counter
 	records *prometheus.CounterVec // result: written, failed, malformed
@@ -173,7 +187,7 @@ func New(ctx context.Context, cfg Config) (*Writer, error) {
 		}),
 		records: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "flint_prediction_log_records_total",
-			Help: "Prediction log records by result: written, failed (the append failed) or malformed (a request or response that could not be split into rows).",
+			Help: "Prediction log records by result: written, failed (the append failed) or malformed (a request or response body that is not a JSON object).",
 		}, []string{"result"}),
 	}
 	w.waiting = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
@@ -183,6 +197,7 @@ func New(ctx context.Context, cfg Config) (*Writer, error) {
 	for _, r := range []string{"written", "failed", "malformed"} {
 		w.records.WithLabelValues(r)
 	}
+	w.bufs.New = func() any { return new([]byte) }
 	go w.run()
 	return w, nil
 }
@@ -216,9 +231,14 @@ func (w *Writer) Offer(e Entry) bool {
 		w.dropped.Inc()
 		return false
 	}
-	buf := make([]byte, 0, n)
-	buf = append(append(buf, e.Request...), e.Response...)
-	q := queued{id: e.ID, time: e.Time, model: e.Model, version: e.Version, buf: buf, split: len(e.Request)}
+	head := maxHeader(e.ID, e.Model)
+	bp := w.bufs.Get().(*[]byte)
+	buf := slices.Grow((*bp)[:0], head+len(e.Request)+len(between)+len(e.Response)+1)[:head]
+	buf = append(buf, e.Request...)
+	buf = append(buf, between...)
+	buf = append(buf, e.Response...)
+	*bp = append(buf, '}')
+	q := queued{id: e.ID, time: e.Time, model: e.Model, version: e.Version, buf: bp, head: head, req: len(e.Request), n: n}
 	w.closeMu.RLock()
 	defer w.closeMu.RUnlock()
 	if !w.closed {
@@ -236,7 +256,14 @@ func (w *Writer) Offer(e Entry) bool {
 	}
 	w.bytes.Add(-n)
 	w.dropped.Inc()
+	w.putBuf(bp)
 	return false
+}
+
+func (w *Writer) putBuf(bp *[]byte) {
+	if cap(*bp) <= maxPooled {
+		w.bufs.Put(bp)
+	}
 }
 
 // Close stops taking requests, writes what is queued and returns when it
@@ -260,15 +287,28 @@ func (w *Writer) Close(ctx context.Context) error {
 // run is the background writer. It sleeps between drains instead of
 // waiting on the queue, so that a request hands its entry over without
 // waking a goroutine: every FlushInterval (or sooner, when Offer finds the
-// queue half full) it takes whatever waits, turns it into records and
-// appends them in batches of Batch.
+// queue half full) it takes whatever waits, writes each request's record
+// header and appends the records in batches of Batch (or batchBytes).
 func (w *Writer) run() {
 	defer close(w.done)
 	tick := time.NewTicker(w.cfg.FlushInterval)
 	defer tick.Stop()
-	var sc jsonscan.Scanner
-	var spans [2][]span
 	batch := make([]log.Record, 0, w.cfg.Batch)
+	var held []*[]byte // the buffers of batch's records
+	var size int
+	var hdr []byte
+	flush := func() {
+		// A failed append's buffers are left to the collector: a
+		// backend whose append timed out may still be reading them.
+		if len(batch) > 0 && w.append(batch) {
+			for _, bp := range held {
+				w.putBuf(bp)
+			}
+		}
+		clear(held)
+		clear(batch)
+		batch, held, size = batch[:0], held[:0], 0
+	}
 	for {
 		stopping := false
 		select {
@@ -287,36 +327,56 @@ func (w *Writer) run() {
 			if !more {
 				break
 			}
-			w.bytes.Add(-int64(len(q.buf)))
-			recs, err := appendRecords(batch, &sc, &spans, q)
-			if err != nil {
-				w.records.WithLabelValues("malformed").Inc()
-				w.cfg.Logger.Warn("predlog: a logged prediction request could not be split into rows", "request_id", q.id, "err", err)
+			w.bytes.Add(-q.n)
+			var v []byte
+			if v, hdr = w.record(hdr, q); v == nil {
+				w.putBuf(q.buf)
 				continue
 			}
-			if batch = recs; len(batch) >= w.cfg.Batch {
-				w.append(batch)
-				batch = batch[:0]
+			batch = append(batch, log.Record{Key: []byte(q.id), Value: v, Time: q.time})
+			held = append(held, q.buf)
+			if size += len(v); len(batch) >= w.cfg.Batch || size >= batchBytes {
+				flush()
 			}
 		}
-		if len(batch) > 0 {
-			w.append(batch)
-			batch = batch[:0]
-		}
+		flush()
 		if stopping {
 			return
 		}
 	}
 }
 
+// record completes q's record value by writing its header into the room
+// Offer left (hdr is scratch); nil when a body is not a JSON object,
+// which is logged and counted.
+func (w *Writer) record(hdr []byte, q queued) (v, scratch []byte) {
+	buf := *q.buf
+	req := buf[q.head : q.head+q.req]
+	resp := buf[q.head+q.req+len(between) : len(buf)-1]
+	if !objectBody(req) || !objectBody(resp) {
+		w.records.WithLabelValues("malformed").Inc()
+		w.cfg.Logger.Warn("predlog: a prediction request or response to log is not a JSON object", "request_id", q.id)
+		return nil, hdr
+	}
+	hdr = appendHeader(hdr[:0], q.id, q.time, q.model, q.version)
+	if len(hdr) > q.head { // maxHeader's bound is wrong: never, but never a corrupt record either
+		v := make([]byte, 0, len(hdr)+len(buf)-q.head)
+		return append(append(v, hdr...), buf[q.head:]...), hdr
+	}
+	start := q.head - len(hdr)
+	copy(buf[start:], hdr)
+	return buf[start:], hdr
+}
+
 // append writes one batch; a failure is logged and counted, not retried.
-func (w *Writer) append(batch []log.Record) {
+// It reports whether every record was written.
+func (w *Writer) append(batch []log.Record) bool {
 	ctx, cancel := context.WithTimeout(context.Background(), w.cfg.AppendTimeout)
 	defer cancel()
 	err := w.cfg.Log.Append(ctx, w.cfg.Topic, batch)
 	if err == nil {
 		w.records.WithLabelValues("written").Add(float64(len(batch)))
-		return
+		return true
 	}
 	failed := 0
 	for i := range batch {
@@ -327,4 +387,5 @@ func (w *Writer) append(batch []log.Record) {
 	w.records.WithLabelValues("written").Add(float64(len(batch) - failed))
 	w.records.WithLabelValues("failed").Add(float64(failed))
 	w.cfg.Logger.Warn("predlog: append to the prediction log", "topic", w.cfg.Topic, "records", failed, "err", err)
+	return false
 }

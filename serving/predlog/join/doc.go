@@ -12,6 +12,13 @@
 // of the request (default 0); label any JSON value but null. Keying label
 // records by the request id is not required.
 //
+// # Predictions
+//
+// The prediction log's records are split into rows with
+// predlog.DecodeRows: a record of format 2 (one request) gives each of its
+// rows, one of format 1 (written by earlier versions) its one row; a
+// prediction row waits in the store in format 1.
+//
 // # Output
 //
 // Each prediction row whose label arrives within Config.Window of it (in

@@ -111,8 +111,9 @@ type Joiner struct {
 
 	next      map[log.TopicPartition]int64 // next input offsets (the store's, then this run's)
 	marks     map[int]int64
-	now       int64           // newest record time read, unix ns
-	published map[string]bool // joins found past the marks at Open
+	now       int64            // newest record time read, unix ns
+	rows      []predlog.Record // scratch of prediction: one record's rows
+	published map[string]bool  // joins found past the marks at Open
 
 	mu      sync.Mutex
 	stats   Stats
@@ -370,27 +371,38 @@ func (j *Joiner) publish(ctx context.Context, b *pebble.Batch, outs []log.Record
 	return nil
 }
 
-// prediction applies one prediction log record.
+// prediction applies one prediction log record: each of its rows joins
+// the label that waits for it, or waits (in format 1, one row a value).
 func (j *Joiner) prediction(b *pebble.Batch, r *log.Record, outs []log.Record, st *Stats) ([]log.Record, error) {
-	rec, err := predlog.Decode(r.Value)
+	rows, err := predlog.DecodeRows(j.rows[:0], r.Value)
+	j.rows = rows[:0]
+	defer clear(rows) // they point into r.Value
 	if err != nil {
 		st.Malformed++
 		j.cfg.Logger.Warn("join: skipped a prediction record", "topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "err", err)
 		return outs, nil
 	}
-	st.Predictions++
-	rk := rowKey(rec.ID, rec.Row)
-	label, ok, err := j.take(b, kindLabel, rk)
-	if err != nil {
-		return outs, err
+	for _, rec := range rows {
+		st.Predictions++
+		rk := rowKey(rec.ID, rec.Row)
+		label, ok, err := j.take(b, kindLabel, rk)
+		if err != nil {
+			return outs, err
+		}
+		if ok {
+			if outs, err = j.joined(outs, rec, label, st); err != nil {
+				return outs, err
+			}
+			continue
+		}
+		if _, _, err := j.take(b, kindPrediction, rk); err != nil { // a prediction logged twice: the newer waits
+			return outs, err
+		}
+		if err := j.wait(b, kindPrediction, rk, r.Time.UnixNano(), predlog.AppendRow(nil, rec)); err != nil {
+			return outs, err
+		}
 	}
-	if ok {
-		return j.joined(outs, rec, label, st)
-	}
-	if _, _, err := j.take(b, kindPrediction, rk); err != nil { // a prediction logged twice: the newer waits
-		return outs, err
-	}
-	return outs, j.wait(b, kindPrediction, rk, r.Time.UnixNano(), r.Value)
+	return outs, nil
 }
 
 // label applies one label record.

@@ -30,14 +30,28 @@ func openLog(t *testing.T, dir string) log.Log {
 	return l
 }
 
-func prediction(id string, row int, fields string, at time.Time) log.Record {
-	v, err := json.Marshal(predlog.Record{ID: id, Row: row, Time: at, Model: "m", Version: 2,
-		Fields: json.RawMessage(fields), Prediction: json.RawMessage(`{"value":1.5}`)})
-	if err != nil {
-		panic(err)
+// predictions are the prediction log records of request id's rows, in
+// format 1 (a record per row, as flint serve wrote them before format 2)
+// or 2 (a record per request, {"rows": [...]}).
+func predictions(format int, id string, at time.Time, rows ...string) []log.Record {
+	if format == 1 {
+		var recs []log.Record
+		for i, fields := range rows {
+			// The rows as sent, as the writer of format 1 copied them.
+			v := predlog.AppendRow(nil, predlog.Record{ID: id, Row: i, Time: at, Model: "m", Version: 2,
+				Fields: json.RawMessage(fields), Prediction: json.RawMessage(`{"value":1.5}`)})
+			recs = append(recs, log.Record{Key: []byte(id), Value: v, Time: at})
+		}
+		return recs
 	}
-	return log.Record{Key: []byte(id), Value: v, Time: at}
+	preds := strings.Repeat(`{"value":1.5},`, len(rows))
+	v := fmt.Appendf(nil, `{"v":2,"id":%q,"time":%q,"model":"m","version":2,"request":{"rows": [%s]},"response":{"model":"m","version":2,"predictions":[%s]}}`,
+		id, at.Format(time.RFC3339Nano), strings.Join(rows, ", "), preds[:len(preds)-1])
+	return []log.Record{{Key: []byte(id), Value: v, Time: at}}
 }
+
+// formats are the prediction log's record formats the joiner reads.
+var formats = []int{1, 2}
 
 func label(id string, row int, lab string, at time.Time) log.Record {
 	return log.Record{Key: []byte(id), Value: fmt.Appendf(nil, `{"id":%q,"row":%d,"label":%s}`, id, row, lab), Time: at}
@@ -135,11 +149,13 @@ var backends = []struct {
 
 func TestJoin(t *testing.T) {
 	for _, be := range backends {
-		t.Run(be.name, func(t *testing.T) { testJoin(t, be.open(t)) })
+		for _, f := range formats {
+			t.Run(fmt.Sprintf("%s/format=%d", be.name, f), func(t *testing.T) { testJoin(t, be.open(t), f) })
+		}
 	}
 }
 
-func testJoin(t *testing.T, l log.Log) {
+func testJoin(t *testing.T, l log.Log, format int) {
 	defer l.Close()
 	for _, tp := range []string{"preds", "labels"} {
 		if err := l.CreateTopic(context.Background(), tp, log.TopicConfig{}); err != nil {
@@ -150,11 +166,11 @@ func testJoin(t *testing.T, l log.Log) {
 		label("b", 0, `1`, t0.Add(time.Minute)),                        // before its prediction
 		label("zz", 0, `"x"`, t0),                                      // no prediction ever
 		log.Record{Value: []byte(`{"id":"q","label":null}`), Time: t0}) // malformed
-	appendTo(t, l, "preds",
-		prediction("a", 0, `{"x": 1, "label": "sent by the client"}`, t0),
-		prediction("a", 1, `{"x": 2}`, t0),
-		prediction("b", 0, `{}`, t0),
-		prediction("c", 0, `{"x": 3}`, t0))
+	var preds []log.Record
+	preds = append(preds, predictions(format, "a", t0, `{"x": 1, "label": "sent by the client"}`, `{"x": 2}`)...)
+	preds = append(preds, predictions(format, "b", t0, `{}`)...)
+	preds = append(preds, predictions(format, "c", t0, `{"x": 3}`)...)
+	appendTo(t, l, "preds", preds...)
 	appendTo(t, l, "labels", label("a", 0, `"yes"`, t0.Add(time.Hour)))
 	cfg := join.Config{Log: l, Predictions: "preds", Labels: "labels", Out: "train", StateDir: t.TempDir(), Window: 2 * time.Hour}
 	st := run(t, cfg, func(s join.Stats) bool { return s.Joined == 2 && s.Malformed == 1 })
@@ -168,7 +184,8 @@ func testJoin(t *testing.T, l log.Log) {
 		t.Errorf("after the window closed: %+v, want 2 expired predictions (a/1, c/0) and 1 unmatched label (zz)", st)
 	}
 	out := readOut(t, l, "train")
-	want := map[string]string{"a/0": `{"x":1,"label":"yes"}`, "b/0": `{"label":1}`}
+	// The fields as the client sent them (the same from either format).
+	want := map[string]string{"a/0": `{"x": 1,"label":"yes"}`, "b/0": `{"label":1}`}
 	if len(out) != len(want) {
 		t.Errorf("out has %d records, want %d", len(out), len(want))
 	}
@@ -201,11 +218,13 @@ func testJoin(t *testing.T, l log.Log) {
 // rerun re-derives the batch and appends none of its rows again.
 func TestJoinExactlyOnce(t *testing.T) {
 	for _, be := range backends {
-		t.Run(be.name, func(t *testing.T) { testJoinExactlyOnce(t, be.open(t)) })
+		for _, f := range formats {
+			t.Run(fmt.Sprintf("%s/format=%d", be.name, f), func(t *testing.T) { testJoinExactlyOnce(t, be.open(t), f) })
+		}
 	}
 }
 
-func testJoinExactlyOnce(t *testing.T, l log.Log) {
+func testJoinExactlyOnce(t *testing.T, l log.Log, format int) {
 	defer l.Close()
 	for _, tp := range []string{"preds", "labels"} {
 		if err := l.CreateTopic(context.Background(), tp, log.TopicConfig{}); err != nil {
@@ -216,7 +235,7 @@ func testJoinExactlyOnce(t *testing.T, l log.Log) {
 	cfg := join.Config{Log: l, Predictions: "preds", Labels: "labels", Out: "train", StateDir: state, Group: "g1"}
 	var preds, labels []log.Record
 	for i := range 20 {
-		preds = append(preds, prediction(fmt.Sprint("r", i), 0, fmt.Sprintf(`{"x":%d}`, i), t0))
+		preds = append(preds, predictions(format, fmt.Sprint("r", i), t0, fmt.Sprintf(`{"x":%d}`, i))...)
 		labels = append(labels, label(fmt.Sprint("r", i), 0, fmt.Sprint(i%2), t0.Add(time.Second)))
 	}
 	appendTo(t, l, "preds", preds[:10]...)
