@@ -4,11 +4,24 @@ import "fmt"
 
 // arrangement records how a consuming split (SplitArg.Consume) rearranged
 // a block's rows: the n rows whose seeded number fell in [lo, hi) first,
-// then the others, each group in its original order.
+// then the others, each group in its original order. When folds is set,
+// Folds rearranged them instead, and the block stays usable.
 type arrangement struct {
 	seed   uint64
 	lo, hi float64
 	n      int
+	folds  *foldLayout
+}
+
+// foldLayout records how Folds rearranged a block's rows: grouped by their
+// fold of k for seed, fold i's rows at [bounds[i], bounds[i+1]), each
+// fold's in their original order. orig[r] is the original position of the
+// row now at r.
+type foldLayout struct {
+	seed   uint64
+	k      int
+	bounds []int
+	orig   []int32
 }
 
 func (r *arrangement) reused(part int) error {
@@ -21,6 +34,9 @@ func (r *arrangement) reused(part int) error {
 // sparse block's arrays are rebuilt at their current capacities.
 func arrange(b *Block, part int, a *SplitArg) (int, error) {
 	if r := b.arranged; r != nil {
+		if r.folds != nil {
+			return 0, fmt.Errorf("cluster: partition %d was rearranged into %d-fold views (seed %d) and cannot be split consuming; split it with a copying Select, or before making folds", part, r.folds.k, r.folds.seed)
+		}
 		if r.seed == a.Seed && r.lo == a.Lo && r.hi == a.Hi {
 			return r.n, nil
 		}

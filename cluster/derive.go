@@ -121,8 +121,12 @@ var splitTransform = RegisterTransform(&Transform[SplitArg]{
 			}
 			return b.Slice(0, n), nil
 		}
-		if b.arranged != nil {
-			return nil, b.arranged.reused(part.Index)
+		var orig []int32 // the rows' original positions, after Folds rearranged them
+		if r := b.arranged; r != nil {
+			if r.folds == nil {
+				return nil, r.reused(part.Index)
+			}
+			orig = r.folds.orig
 		}
 		var nb *Builder
 		if b.Sparse() {
@@ -130,11 +134,13 @@ var splitTransform = RegisterTransform(&Transform[SplitArg]{
 		} else {
 			nb = NewDenseBuilder(b.Cols, int(float64(b.Rows)*(a.Hi-a.Lo))+1)
 		}
-		for i := 0; i < b.Rows; i++ {
-			u := unitHash(a.Seed, uint64(part.Index), uint64(i))
+		at := originalOrder(orig)
+		for o := 0; o < b.Rows; o++ {
+			u := unitHash(a.Seed, uint64(part.Index), uint64(o))
 			if (u >= a.Lo && u < a.Hi) == a.Complement {
 				continue
 			}
+			i := at(o)
 			var err error
 			if b.Sparse() {
 				ind, val := b.SparseRow(i)

@@ -46,6 +46,13 @@
 // lost side is rebuilt from its sources plus the split like any derived
 // dataset.
 //
+// Folds makes the k train/test pairs of cross-validation the same way,
+// keeping the parent: each partition's rows are grouped by fold once (in
+// place, one row of scratch space for dense blocks), fold i's test set is
+// one row range of every partition and its training set the ranges before
+// and after it, as two partitions. The views hold no bytes of their own
+// (Engine.Cached does not grow) and dropping them frees only metadata.
+//
 // # Transient failures
 //
 // ErrUnavailable marks a failure that may not happen again: no live worker,
