@@ -40,7 +40,7 @@
 // RandomSplit and Select copy the rows they keep. SplitConsuming splits a
 // dataset the job is done with into the same two sides without copying:
 // each partition's rows are rearranged in place (one side's rows first,
-// each side in its original order, scratch space for the smaller side of one
+// each side in its original order, one row of scratch space for a dense
 // partition), both sides are views of that memory, and the parent is
 // dropped. A remote worker does the same to the partitions it holds, and a
 // lost side is rebuilt from its sources plus the split like any derived
