@@ -170,3 +170,47 @@ func TestFoldViewsGuards(t *testing.T) {
 		t.Fatalf("%d bytes cached after the scope closed", e.Cached())
 	}
 }
+
+// BenchmarkFolds makes 5 folds of a Fashion-MNIST-sized dense dataset
+// (60 000 × 784, 4 partitions): as copies (two Selects a fold) and as
+// views. B/op is what the folds allocate; the views' is the permutation.
+//
+//	go test ./cluster -run '^$' -bench Folds -benchtime 3x
+func BenchmarkFolds(b *testing.B) {
+	const rows, cols, parts, k = 60000, 784, 4, 5
+	ctx := context.Background()
+	for _, views := range []bool{false, true} {
+		b.Run(fmt.Sprintf("views=%v", views), func(b *testing.B) {
+			e := NewEngine(Config{Workers: 2})
+			defer e.Close()
+			x := make([]float64, rows*cols)
+			for i := range x {
+				x[i] = float64(i % 255)
+			}
+			y := make([]float64, rows)
+			b.SetBytes(int64(8 * rows * cols))
+			b.ReportAllocs()
+			for seed := uint64(1); b.Loop(); seed++ {
+				b.StopTimer()
+				ds, err := e.FromDense(ctx, "d", x, rows, cols, y, nil, parts)
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.StartTimer()
+				var train, test []*Dataset
+				if views {
+					train, test, err = Folds(ctx, e, ds, k, seed)
+				} else {
+					train, test, err = copyFolds(ctx, e, ds, k, seed)
+				}
+				if err != nil {
+					b.Fatal(err)
+				}
+				dropAll(e, train)
+				dropAll(e, test)
+				e.Drop(ds)
+			}
+			b.ReportMetric(float64(b.N*rows)/b.Elapsed().Seconds(), "rows/s")
+		})
+	}
+}
