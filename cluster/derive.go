@@ -59,6 +59,9 @@ func (e *Engine) DerivePartitions(ctx context.Context, ds *Dataset, name, transf
 	if !ok {
 		return nil, fmt.Errorf("cluster: transform %q is malformed", transform)
 	}
+	if a, ok := arg.(*SplitArg); ok && a.Consume && e.isView(ds) {
+		return nil, fmt.Errorf("cluster: dataset %q is a fold view of another dataset's rows and cannot be split consuming; split it with a copying Select", ds.name)
+	}
 	parent, err := e.datasetBlocks(ds)
 	if err != nil {
 		return nil, err

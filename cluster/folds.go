@@ -24,7 +24,8 @@ import (
 // dataset's rows come fold by fold rather than in their original order, so
 // sums over them may differ from a copying split's in the last bits.
 //
-// Other executors (a remote cluster) get copies, made with Select.
+// Other executors (a remote cluster) get copies, made with Select, and so
+// do folds of a fold view.
 func Folds(ctx context.Context, x Deriver, ds *Dataset, k int, seed uint64) (train, test []*Dataset, err error) {
 	if k < 2 {
 		return nil, nil, fmt.Errorf("cluster: cross-validation needs at least 2 folds, got %d", k)
@@ -33,6 +34,16 @@ func Folds(ctx context.Context, x Deriver, ds *Dataset, k int, seed uint64) (tra
 		return fv.foldViews(ctx, ds, k, seed)
 	}
 	return copyFolds(ctx, x, ds, k, seed)
+}
+
+// isView reports whether ds is a fold view: its rows are another
+// dataset's memory, which rearranging them would reorder under that
+// dataset's other views.
+func (e *Engine) isView(ds *Dataset) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	_, ok := e.views[ds.id]
+	return ok
 }
 
 // foldViewer is an executor that makes k-fold splits as views.
@@ -85,6 +96,10 @@ func dropAll(x any, ds []*Dataset) {
 // foldViews implements foldViewer: it arranges every partition of ds by
 // fold on its worker, then registers the views.
 func (e *Engine) foldViews(ctx context.Context, ds *Dataset, k int, seed uint64) (train, test []*Dataset, err error) {
+	if e.isView(ds) {
+		// Folds of a fold (nested cross-validation) are copies.
+		return copyFolds(ctx, e, ds, k, seed)
+	}
 	if err := e.begin(); err != nil {
 		return nil, nil, err
 	}

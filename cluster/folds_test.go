@@ -162,6 +162,26 @@ func TestFoldViewsGuards(t *testing.T) {
 	if _, _, err := Folds(ctx, s, ds, 1, 1); err == nil || !strings.Contains(err.Error(), "at least 2 folds") {
 		t.Fatalf("one fold: %v", err)
 	}
+	// Folds of a fold are copies, and leave the parent's folds as they were.
+	train, test, err := Folds(ctx, s, ds, 3, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := labelsOf(t, e, test[0])
+	before := e.Cached()
+	inner, _, err := Folds(ctx, s, train[0], 2, 9)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.Cached() == before || inner[0].Bytes() == 0 {
+		t.Fatal("folds of a fold view are views too")
+	}
+	if got := labelsOf(t, e, test[0]); !slices.Equal(got, want) {
+		t.Fatal("folds of a fold moved the parent's rows")
+	}
+	if _, _, err := SplitConsuming(ctx, s, train[0], 0.5, 1); err == nil || !strings.Contains(err.Error(), "fold view") {
+		t.Fatalf("consuming split of a fold view: %v", err)
+	}
 	if _, _, err := SplitConsuming(ctx, s, ds, 0.5, 1); err == nil || !strings.Contains(err.Error(), "fold views") {
 		t.Fatalf("consuming split of a rearranged dataset: %v", err)
 	}
