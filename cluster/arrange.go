@@ -4,11 +4,24 @@ import "fmt"
 
 // arrangement records how a consuming split (SplitArg.Consume) rearranged
 // a block's rows: the n rows whose seeded number fell in [lo, hi) first,
-// then the others, each group in its original order.
+// then the others, each group in its original order. When folds is set,
+// Folds rearranged them instead, and the block stays usable.
 type arrangement struct {
 	seed   uint64
 	lo, hi float64
 	n      int
+	folds  *foldLayout
+}
+
+// foldLayout records how Folds rearranged a block's rows: grouped by their
+// fold of k for seed, fold i's rows at [bounds[i], bounds[i+1]), each
+// fold's in their original order. orig[r] is the original position of the
+// row now at r.
+type foldLayout struct {
+	seed   uint64
+	k      int
+	bounds []int
+	orig   []int32
 }
 
 func (r *arrangement) reused(part int) error {
@@ -17,10 +30,13 @@ func (r *arrangement) reused(part int) error {
 
 // arrange rearranges b's rows for the consuming split a, once, and returns
 // how many rows lie in [a.Lo, a.Hi) (they come first). A dense block is
-// rearranged in place with scratch space for the smaller group only; a
-// sparse block's arrays are rebuilt at their current capacities.
+// rearranged in place with one row of scratch space; a sparse block's
+// arrays are rebuilt at their current capacities.
 func arrange(b *Block, part int, a *SplitArg) (int, error) {
 	if r := b.arranged; r != nil {
+		if r.folds != nil {
+			return 0, fmt.Errorf("cluster: partition %d was rearranged into %d-fold views (seed %d) and cannot be split consuming; split it with a copying Select, or before making folds", part, r.folds.k, r.folds.seed)
+		}
 		if r.seed == a.Seed && r.lo == a.Lo && r.hi == a.Hi {
 			return r.n, nil
 		}
@@ -44,107 +60,24 @@ func arrange(b *Block, part int, a *SplitArg) (int, error) {
 	return n, nil
 }
 
-// rowMover moves whole rows of a dense block (features, label, weight)
-// between the block and a scratch block.
-type rowMover struct {
-	b, tmp *Block
-}
-
-func (m rowMover) toTmp(k, i int) {
-	c := m.b.Cols
-	if m.b.X32 != nil {
-		copy(m.tmp.X32[k*c:(k+1)*c], m.b.X32[i*c:(i+1)*c])
-	} else {
-		copy(m.tmp.X[k*c:(k+1)*c], m.b.X[i*c:(i+1)*c])
-	}
-	m.tmp.Y[k] = m.b.Y[i]
-	if m.b.W != nil {
-		m.tmp.W[k] = m.b.W[i]
-	}
-}
-
-func (m rowMover) fromTmp(i, k int) {
-	c := m.b.Cols
-	if m.b.X32 != nil {
-		copy(m.b.X32[i*c:(i+1)*c], m.tmp.X32[k*c:(k+1)*c])
-	} else {
-		copy(m.b.X[i*c:(i+1)*c], m.tmp.X[k*c:(k+1)*c])
-	}
-	m.b.Y[i] = m.tmp.Y[k]
-	if m.b.W != nil {
-		m.b.W[i] = m.tmp.W[k]
-	}
-}
-
-func (m rowMover) move(dst, src int) {
-	c := m.b.Cols
-	if m.b.X32 != nil {
-		copy(m.b.X32[dst*c:(dst+1)*c], m.b.X32[src*c:(src+1)*c])
-	} else {
-		copy(m.b.X[dst*c:(dst+1)*c], m.b.X[src*c:(src+1)*c])
-	}
-	m.b.Y[dst] = m.b.Y[src]
-	if m.b.W != nil {
-		m.b.W[dst] = m.b.W[src]
-	}
-}
-
-// arrangeDense is a stable partition in place: the smaller group goes to
-// scratch space, the larger slides (stably) to its end of the block, and
-// the smaller comes back into the gap.
+// arrangeDense is a stable partition in place: it moves the n rows marked
+// in to the front and the others after them, each group in its order,
+// following the permutation's cycles with one row of scratch space (and
+// 4 bytes a row for the permutation), so a split allocates next to
+// nothing the size of the data.
 func arrangeDense(b *Block, in []bool, n int) {
-	small, first := n, true // the smaller group: the n rows in range (first), or the others
-	if b.Rows-n < n {
-		small, first = b.Rows-n, false
-	}
-	if small == 0 {
-		return
-	}
-	tmp := &Block{Cols: b.Cols, Y: make([]float64, small)}
-	if b.Float32() {
-		tmp.X32 = make([]float32, small*b.Cols)
-	} else {
-		tmp.X = make([]float64, small*b.Cols)
-	}
-	if b.W != nil {
-		tmp.W = make([]float64, small)
-	}
-	m := rowMover{b, tmp}
-	k := 0
-	for i, v := range in {
-		if v == first {
-			m.toTmp(k, i)
-			k++
-		}
-	}
-	if first {
-		// The other rows slide to the end, last one first.
-		w := b.Rows - 1
-		for i := b.Rows - 1; i >= 0; i-- {
-			if !in[i] {
-				if w != i {
-					m.move(w, i)
-				}
-				w--
-			}
-		}
-		for k := 0; k < small; k++ {
-			m.fromTmp(k, k)
-		}
-		return
-	}
-	w := 0
+	dest := make([]int32, b.Rows)
+	first, rest := 0, n
 	for i, v := range in {
 		if v {
-			if w != i {
-				m.move(w, i)
-			}
-			w++
+			dest[i] = int32(first)
+			first++
+		} else {
+			dest[i] = int32(rest)
+			rest++
 		}
 	}
-	for k := 0; k < small; k++ {
-		m.fromTmp(n+k, k)
-	}
+	permuteDense(b, dest)
 }
 
 // arrangeSparse rebuilds a CSR block's arrays in the arranged order, each

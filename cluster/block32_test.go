@@ -155,3 +155,43 @@ func TestSplitFloat32(t *testing.T) {
 		})
 	}
 }
+
+// TestFoldsFloat32 checks that fold views of float32 blocks stay float32
+// and hold the rows the float64 blocks' copying folds hold: each test fold
+// the same rows in the same order, each training fold the same labels.
+func TestFoldsFloat32(t *testing.T) {
+	for _, weighted := range []bool{false, true} {
+		t.Run(fmt.Sprintf("weighted=%v", weighted), func(t *testing.T) {
+			ctx := context.Background()
+			e := newEngine(t, 2)
+			src := testBlocks(4, 120, 5, false, weighted, 6)
+			ref, err := e.FromBlocks(ctx, "ref", cloneBlocks(src))
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantTrain, wantTest, err := copyFolds(ctx, e, ref, 4, 21)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ds, err := e.FromBlocks(ctx, "ds32", to32(t, src))
+			if err != nil {
+				t.Fatal(err)
+			}
+			train, test, err := Folds(ctx, e, ds, 4, 21)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range test {
+				same32(t, fmt.Sprintf("fold %d test", i), blocksOf(t, e, test[i]), blocksOf(t, e, wantTest[i]))
+				for _, b := range blocksOf(t, e, train[i]) {
+					if b.Rows > 0 && !b.Float32() {
+						t.Fatalf("fold %d: a training view is not float32", i)
+					}
+				}
+				if got, want := labelsOf(t, e, train[i]), labelsOf(t, e, wantTrain[i]); !slices.Equal(got, want) {
+					t.Fatalf("fold %d: training view has %d rows, the copy %d, or other ones", i, len(got), len(want))
+				}
+			}
+		})
+	}
+}

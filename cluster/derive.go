@@ -59,6 +59,9 @@ func (e *Engine) DerivePartitions(ctx context.Context, ds *Dataset, name, transf
 	if !ok {
 		return nil, fmt.Errorf("cluster: transform %q is malformed", transform)
 	}
+	if a, ok := arg.(*SplitArg); ok && a.Consume && e.isView(ds) {
+		return nil, fmt.Errorf("cluster: dataset %q is a fold view of another dataset's rows and cannot be split consuming; split it with a copying Select", ds.name)
+	}
 	parent, err := e.datasetBlocks(ds)
 	if err != nil {
 		return nil, err
@@ -121,8 +124,12 @@ var splitTransform = RegisterTransform(&Transform[SplitArg]{
 			}
 			return b.Slice(0, n), nil
 		}
-		if b.arranged != nil {
-			return nil, b.arranged.reused(part.Index)
+		var orig []int32 // the rows' original positions, after Folds rearranged them
+		if r := b.arranged; r != nil {
+			if r.folds == nil {
+				return nil, r.reused(part.Index)
+			}
+			orig = r.folds.orig
 		}
 		var nb *Builder
 		var row []float64 // a float32 row widened (exactly; the builder rounds it back)
@@ -134,11 +141,13 @@ var splitTransform = RegisterTransform(&Transform[SplitArg]{
 		default:
 			nb = NewDenseBuilder(b.Cols, int(float64(b.Rows)*(a.Hi-a.Lo))+1)
 		}
-		for i := 0; i < b.Rows; i++ {
-			u := unitHash(a.Seed, uint64(part.Index), uint64(i))
+		at := originalOrder(orig)
+		for o := 0; o < b.Rows; o++ {
+			u := unitHash(a.Seed, uint64(part.Index), uint64(o))
 			if (u >= a.Lo && u < a.Hi) == a.Complement {
 				continue
 			}
+			i := at(o)
 			var err error
 			if b.Sparse() {
 				ind, val := b.SparseRow(i)

@@ -41,11 +41,18 @@
 // RandomSplit and Select copy the rows they keep. SplitConsuming splits a
 // dataset the job is done with into the same two sides without copying:
 // each partition's rows are rearranged in place (one side's rows first,
-// each side in its original order, scratch space for the smaller side of one
+// each side in its original order, one row of scratch space for a dense
 // partition), both sides are views of that memory, and the parent is
 // dropped. A remote worker does the same to the partitions it holds, and a
 // lost side is rebuilt from its sources plus the split like any derived
 // dataset.
+//
+// Folds makes the k train/test pairs of cross-validation the same way,
+// keeping the parent: each partition's rows are grouped by fold once (in
+// place, one row of scratch space for dense blocks), fold i's test set is
+// one row range of every partition and its training set the ranges before
+// and after it, as two partitions. The views hold no bytes of their own
+// (Engine.Cached does not grow) and dropping them frees only metadata.
 //
 // # Transient failures
 //

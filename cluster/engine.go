@@ -55,11 +55,14 @@ var ErrClosed = errors.New("cluster: engine closed")
 type Engine struct {
 	cfg Config
 
-	mu       sync.Mutex // guards the fields below
-	cached   int64
-	blocks   map[uint64][]*Block // dataset id → block per partition
-	closed   bool
-	inflight sync.WaitGroup // running MapPartitions/loads; Close waits for them
+	mu     sync.Mutex // guards the fields below
+	cached int64
+	blocks map[uint64][]*Block // dataset id → block per partition
+	views  map[uint64]uint64   // fold view dataset id → the id of the dataset it views
+	// foldUsers counts the live fold views of a dataset by its id.
+	foldUsers map[uint64]foldUse
+	closed    bool
+	inflight  sync.WaitGroup // running MapPartitions/loads; Close waits for them
 
 	workers []chan func() // one job queue per worker goroutine
 	done    sync.WaitGroup
@@ -68,7 +71,7 @@ type Engine struct {
 // NewEngine starts an engine's workers. Close stops them.
 func NewEngine(cfg Config) *Engine {
 	cfg = cfg.withDefaults()
-	e := &Engine{cfg: cfg, blocks: map[uint64][]*Block{}}
+	e := &Engine{cfg: cfg, blocks: map[uint64][]*Block{}, views: map[uint64]uint64{}, foldUsers: map[uint64]foldUse{}}
 	e.workers = make([]chan func(), cfg.Workers)
 	for i := range e.workers {
 		ch := make(chan func())
@@ -110,6 +113,7 @@ func (e *Engine) Close() error {
 	e.done.Wait()
 	e.mu.Lock()
 	e.blocks, e.cached = map[uint64][]*Block{}, 0
+	e.views, e.foldUsers = map[uint64]uint64{}, map[uint64]foldUse{}
 	e.mu.Unlock()
 	return nil
 }
@@ -236,10 +240,16 @@ func (e *Engine) Block(ds *Dataset, i int) (*Block, error) {
 	return blocks[i], nil
 }
 
-// Drop releases a dataset's cached partitions.
+// Drop releases a dataset's cached partitions. Dropping a view (Folds)
+// releases only its metadata.
 func (e *Engine) Drop(ds *Dataset) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	if _, ok := e.views[ds.id]; ok {
+		e.dropView(ds.id)
+		delete(e.blocks, ds.id)
+		return
+	}
 	for _, b := range e.blocks[ds.id] {
 		e.cached -= b.Bytes()
 	}
@@ -367,7 +377,8 @@ func (e *Engine) FromBlocks(ctx context.Context, name string, blocks []*Block) (
 
 // FromDense caches rows×cols row-major x with labels y (and weights w, or
 // nil) as a dataset of parts partitions of contiguous rows (0 means one per
-// worker). The slices are shared, not copied, and must not be modified.
+// worker). The slices are shared, not copied, and must not be modified
+// (Folds reorders their rows in place).
 func (e *Engine) FromDense(ctx context.Context, name string, x []float64, rows, cols int, y, w []float64, parts int) (*Dataset, error) {
 	if len(x) != rows*cols || len(y) != rows || (w != nil && len(w) != rows) {
 		return nil, fmt.Errorf("cluster: FromDense(%q): %d values, %d labels, %d weights for %d×%d", name, len(x), len(y), len(w), rows, cols)

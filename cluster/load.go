@@ -11,6 +11,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/flintml/flint/log"
 )
@@ -146,9 +147,37 @@ func EachValue(ctx context.Context, l LogReader, s Source, fn func(value []byte,
 	return fmt.Errorf("cluster: %s cannot be re-read", s)
 }
 
+// logReadBytes bounds the payload of one log read while a source is read.
+const logReadBytes = 8 << 20
+
+// readBufferBytes is the size of a log read buffer: twice the payload
+// bound leaves room for the records' framing and for the part of a batch
+// before the read's first offset, which log/disk reads too.
+const readBufferBytes = 2 * logReadBytes
+
+// readBuffers holds log read buffers between the sources one worker reads
+// after another (ReadOptions.Buffer).
+var readBuffers sync.Pool
+
 func eachLogValue(ctx context.Context, l LogReader, s Source, fn func([]byte, func() string) error) error {
+	// Reads go into a pooled buffer (values are handed on and forgotten):
+	// without one each read leaves its own behind as garbage, about the
+	// size of the source in all. A source that one read covers takes a
+	// buffer only if one is free.
+	var buf []byte
+	if p, ok := readBuffers.Get().(*[]byte); ok {
+		buf = *p
+	}
+	defer func() {
+		if buf != nil {
+			readBuffers.Put(&buf)
+		}
+	}()
 	for off := s.From; off < s.To; {
-		recs, err := l.Read(ctx, s.Topic, s.LogPartition, off, log.ReadOptions{MaxRecords: 10000, MaxBytes: 8 << 20})
+		if off > s.From && buf == nil {
+			buf = make([]byte, 0, readBufferBytes)
+		}
+		recs, err := l.Read(ctx, s.Topic, s.LogPartition, off, log.ReadOptions{MaxRecords: 10000, MaxBytes: logReadBytes, Buffer: buf})
 		if err != nil {
 			return &ReadError{Source: s, Offset: off, Err: LogUnavailable(ctx, err)}
 		}

@@ -111,3 +111,26 @@ func (s *Scope) Close() error {
 	}
 	return nil
 }
+
+// foldViews implements foldViewer: views where the wrapped cluster makes
+// them (Folds), copies through the scope otherwise; either way the scope
+// owns the folds.
+func (s *Scope) foldViews(ctx context.Context, ds *Dataset, k int, seed uint64) (train, test []*Dataset, err error) {
+	fv, ok := s.c.(foldViewer)
+	if !ok {
+		return copyFolds(ctx, s, ds, k, seed)
+	}
+	train, test, err = fv.foldViews(ctx, ds, k, seed)
+	if err != nil {
+		return nil, nil, err
+	}
+	for i, d := range append(append([]*Dataset(nil), train...), test...) {
+		if _, err = s.add(d, nil); err != nil {
+			// The scope closed: add dropped d; drop the ones not added yet.
+			rest := append(append([]*Dataset(nil), train...), test...)[i+1:]
+			dropAll(s.c, rest)
+			return nil, nil, err
+		}
+	}
+	return train, test, nil
+}

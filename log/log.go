@@ -86,6 +86,13 @@ type ReadOptions struct {
 	// records. 0 returns at once; a read that times out returns no records
 	// and a nil error.
 	Wait time.Duration
+	// Buffer is memory a backend may read the records into instead of
+	// allocating, when its capacity is enough (log/disk uses it for the
+	// read's first pread; others ignore it). The keys and values returned
+	// may then alias it, so they are valid only until the caller reuses
+	// it: a reader that hands each value on and forgets it reads a whole
+	// partition with one buffer instead of leaving one behind per read.
+	Buffer []byte
 }
 
 // Defaults for ReadOptions.

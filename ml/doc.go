@@ -132,8 +132,8 @@
 // Metrics come from prediction slices (RMSE, MAE, R2, Accuracy,
 // NewConfusion, LogLoss, AUC) or from a dataset in one aggregation
 // (Evaluate). KFold and CrossValidate split with the engine's seeded
-// selections (cluster.Select), so folds too are the same for any number of
-// workers. Choosing hyper-parameters (a grid, validation splits, refits)
+// folds (cluster.Folds: views on the in-process engine, copies elsewhere),
+// so folds too are the same for any number of workers. Choosing hyper-parameters (a grid, validation splits, refits)
 // is the trainer's: package trainer searches every algorithm's grid the
 // same way.
 package ml

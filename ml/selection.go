@@ -17,11 +17,11 @@ type Estimator interface {
 }
 
 // Splitting a dataset for validation uses the engine's seeded selections:
-// cluster.RandomSplit for a train/test split, and cluster.Select with the
-// range [i/k, (i+1)/k) of a row's seeded uniform number for fold i of k
-// (its complement being fold i's training rows). A row's side depends only
-// on the seed, its partition and its position, so folds are the same for
-// any number of workers.
+// cluster.RandomSplit for a train/test split, and cluster.Folds for k
+// folds: fold i's test rows are those whose seeded uniform number falls in
+// [i/k, (i+1)/k), its training rows the rest. A row's side depends only on
+// the seed, its partition and its position, so folds are the same for any
+// number of workers.
 
 // Fold is one train/test pair of a k-fold split.
 type Fold struct{ Train, Test *cluster.Dataset }
@@ -29,28 +29,23 @@ type Fold struct{ Train, Test *cluster.Dataset }
 // dropper is the part of an executor that releases derived datasets.
 type dropper interface{ Drop(ds *cluster.Dataset) }
 
-// KFold splits ds into k seeded folds: fold i's test rows are those whose
-// seeded uniform number falls in [i/k, (i+1)/k), its training rows the
-// rest. Release them with DropFolds.
+// KFold splits ds into k seeded folds (cluster.Folds): fold i's test rows
+// are those whose seeded uniform number falls in [i/k, (i+1)/k), its
+// training rows the rest. On the in-process engine the folds are views of
+// ds that copy nothing, and ds's rows are reordered by fold (see
+// cluster.Folds for what that asks of the caller). Release them with
+// DropFolds, before ds.
 func KFold(ctx context.Context, x cluster.Deriver, ds *cluster.Dataset, k int, seed uint64) ([]Fold, error) {
 	if k < 2 {
 		return nil, fmt.Errorf("ml: cross-validation needs at least 2 folds, got %d", k)
 	}
-	folds := make([]Fold, 0, k)
-	for i := 0; i < k; i++ {
-		a := cluster.SplitArg{Seed: seed, Lo: float64(i) / float64(k), Hi: float64(i+1) / float64(k)}
-		test, err := cluster.Select(ctx, x, ds, fmt.Sprintf("%s[fold %d/%d test]", ds.Name(), i+1, k), a)
-		if err != nil {
-			DropFolds(x, folds)
-			return nil, err
-		}
-		a.Complement = true
-		train, err := cluster.Select(ctx, x, ds, fmt.Sprintf("%s[fold %d/%d train]", ds.Name(), i+1, k), a)
-		if err != nil {
-			DropFolds(x, append(folds, Fold{Test: test}))
-			return nil, err
-		}
-		folds = append(folds, Fold{Train: train, Test: test})
+	train, test, err := cluster.Folds(ctx, x, ds, k, seed)
+	if err != nil {
+		return nil, err
+	}
+	folds := make([]Fold, k)
+	for i := range folds {
+		folds[i] = Fold{Train: train[i], Test: test[i]}
 	}
 	return folds, nil
 }

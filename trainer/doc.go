@@ -91,8 +91,12 @@
 // cluster.SplitConsuming rearranges each partition's rows in place (the
 // training rows first, each side in its original order, so the sides are
 // the rows a copying split gives, in the same order) and drops the unsplit
-// dataset. Cross-validation folds and a grid's validation share still copy
-// (their parent stays in use).
+// dataset. Cross-validation folds (evaluation.folds) are views too:
+// cluster.Folds groups each partition of the training rows by fold in
+// place, once, and each fold's test and training sets are row ranges of
+// that memory, so k folds cache no more bytes than the training rows. The
+// training rows stay cached, in fold order, for the refit. A grid's
+// validation share still copies (its parent stays in use).
 //
 // # Progress
 //

@@ -41,6 +41,9 @@ var profileTask = cluster.Register(&cluster.Task[profileArg, profileRows]{
 		}
 		acc.Cols = blk.Cols
 		row := make([]float64, blk.Cols) // a float32 row, widened
+		// Sized exactly: the sample is garbage once profiled, and growing
+		// it would leave as much again behind.
+		acc.X = make([]float64, 0, (blk.Rows+b.Every-1)/b.Every*blk.Cols)
 		for i := 0; i < blk.Rows; i += b.Every {
 			acc.X = append(acc.X, blk.DenseRow(i, row)...)
 		}
@@ -63,7 +66,7 @@ func (j *job) profile(ctx context.Context, env *fitEnv, train data) ([]byte, err
 	// deciles need a few thousand rows, not a second copy of wide data.
 	want := min(drift.MaxRows, max(1, maxProfileValues/env.pipe.Width()))
 	every := max(1, (rd.rows()+want-1)/want)
-	p, err := cluster.Aggregate(ctx, rd.x, rd.ds, profileTask, &profileArg{Every: every})
+	p, err := sampleRows(ctx, rd, every)
 	if err != nil {
 		return nil, fmt.Errorf("trainer: sample the training rows for their profile: %w", err)
 	}
@@ -75,4 +78,31 @@ func (j *job) profile(ctx context.Context, env *fitEnv, train data) ([]byte, err
 		return nil, fmt.Errorf("trainer: %w", err)
 	}
 	return json.Marshal(prof)
+}
+
+// sampleRows runs profileTask and joins the partitions' samples in
+// partition order, as Aggregate's tree would, but into one slice of the
+// exact size instead of one that grows level by level.
+func sampleRows(ctx context.Context, rd rowsData, every int) (*profileRows, error) {
+	partials, err := rd.x.MapPartitions(ctx, rd.ds, profileTask.Name, &profileArg{Every: every})
+	if err != nil {
+		return nil, err
+	}
+	rs := make([]*profileRows, len(partials))
+	out, n := &profileRows{}, 0
+	for i, p := range partials {
+		r, ok := p.(*profileRows)
+		if !ok {
+			return nil, fmt.Errorf("partition %d returned %T, want %T", i, p, r)
+		}
+		rs[i] = r
+		out.Cols = max(out.Cols, r.Cols)
+		n += len(r.X)
+	}
+	out.X = make([]float64, 0, n)
+	for i, r := range rs {
+		out.X = append(out.X, r.X...)
+		rs[i], partials[i] = nil, nil // each sample is garbage once copied
+	}
+	return out, nil
 }

@@ -128,7 +128,12 @@ func (p *partition) readSegment(v readView, offset int64, opt log.ReadOptions) (
 	expect := offset // offset the next decoded record must have
 	for pos < v.size {
 		n := min(max(want, batchHeaderSize), v.size-pos)
-		buf := make([]byte, n)
+		var buf []byte
+		if len(out) == 0 && int64(cap(opt.Buffer)) >= n {
+			buf = opt.Buffer[:n] // no record returned aliases it yet
+		} else {
+			buf = make([]byte, n)
+		}
 		if _, err := seg.f.ReadAt(buf, pos); err != nil {
 			return nil, fmt.Errorf("disk: read %s at offset %d: %s at byte %d: %w", p, offset, seg.path, pos, err)
 		}
