@@ -113,15 +113,20 @@ var scan = cluster.RegisterScan(&cluster.ScanTask[arg, partial]{
 // Predict scores every record of sources with the artefact's model on x
 // and returns every line. l reads log sources (nil for files).
 func Predict(ctx context.Context, x cluster.Scanner, l cluster.LogReader, a *models.Artifact, sources []cluster.Source, opt Options) (*Result, error) {
-	var lines []byte
+	var chunks [][]byte // PredictTo hands on each chunk once and keeps none
+	n := 0
 	res, err := PredictTo(ctx, x, l, a, sources, opt, func(b []byte) error {
-		lines = append(lines, b...)
+		chunks = append(chunks, b)
+		n += len(b)
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	res.Lines = lines
+	res.Lines = make([]byte, 0, n)
+	for _, c := range chunks {
+		res.Lines = append(res.Lines, c...)
+	}
 	return res, nil
 }
 
@@ -129,7 +134,8 @@ func Predict(ctx context.Context, x cluster.Scanner, l cluster.LogReader, a *mod
 // time, and hands the lines to emit in source order, a chunk at a time,
 // as each wave ends; the Result it returns has no Lines. It stops at the
 // first error, from the scan or from emit; the lines emitted before it
-// are those of the sources before the failing wave.
+// are those of the sources before the failing wave. emit may keep the
+// chunks it is given: they are not reused.
 func PredictTo(ctx context.Context, x cluster.Scanner, l cluster.LogReader, a *models.Artifact, sources []cluster.Source, opt Options, emit func([]byte) error) (*Result, error) {
 	if _, err := newScorer(a.Algorithm, a.Pipeline, a.Params); err != nil {
 		return nil, err
