@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -92,7 +91,7 @@ func TestFeedbackLoop(t *testing.T) {
 // loopServer is a prediction server on loopback with its prediction log.
 type loopServer struct {
 	t    testing.TB
-	addr string
+	base string // the server's URL
 }
 
 // predict sends rows to production and returns the version that answered
@@ -100,7 +99,7 @@ type loopServer struct {
 func (s loopServer) predict(rows []map[string]any) (int, string) {
 	s.t.Helper()
 	body, _ := json.Marshal(map[string]any{"rows": rows})
-	resp, err := http.Post("http://"+s.addr+"/v1/models/clicks/predict", "application/json", bytes.NewReader(body))
+	resp, err := http.Post(s.base+"/v1/models/clicks/predict", "application/json", bytes.NewReader(body))
 	if err != nil {
 		s.t.Fatal(err)
 	}
@@ -157,18 +156,8 @@ func feedbackLoop(t *testing.T, l log.Log) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := serving.New(serving.Config{Registry: reg, PredictionLog: pl, DefaultAlias: "production", Logger: quiet, WatchInterval: 20 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(ln)
-	defer srv.Shutdown(context.Background())
-	waitFor(t, "the server to load version 1", func() bool { return srv.Ready() })
-	s := loopServer{t: t, addr: ln.Addr().String()}
+	_, base := serve(t, serving.Config{Registry: reg, PredictionLog: pl, DefaultAlias: "production", Logger: quiet, WatchInterval: 20 * time.Millisecond})
+	s := loopServer{t: t, base: base}
 
 	jn, err := join.Open(ctx, join.Config{Log: l, Predictions: "predictions", Labels: "labels", Out: "train",
 		StateDir: filepath.Join(dir, "join"), LabelField: "y", PollWait: 20 * time.Millisecond, Logger: quiet})

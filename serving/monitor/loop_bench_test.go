@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"math/rand/v2"
-	"net"
 	"net/http/httptest"
 	"path/filepath"
 	"testing"
@@ -48,7 +47,7 @@ func BenchmarkTriggerToServed(b *testing.B) {
 	}
 	reg := models.NewRegistry(st)
 	events := httptest.NewServer(regevents.NewHub(reg))
-	defer events.Close()
+	b.Cleanup(events.Close) // after the server's shutdown (cleanups run last first): Close waits for its streams
 	m, err := jobs.NewManager(ctx, jobs.ManagerConfig{Store: st, Registry: reg, Log: l, TriggerPoll: 5 * time.Millisecond, Logger: quiet, FlintVersion: "test"})
 	if err != nil {
 		b.Fatal(err)
@@ -90,23 +89,8 @@ engine: {workers: 2}
 	if err != nil {
 		b.Fatal(err)
 	}
-	srv, err := serving.New(serving.Config{Registry: models.NewRegistry(reader), Logger: quiet,
-		WatchInterval: time.Hour, WatchURL: events.URL})
-	if err != nil {
-		b.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	go srv.Serve(ln)
-	defer srv.Shutdown(context.Background())
-	for deadline := time.Now().Add(time.Minute); !srv.Ready(); time.Sleep(time.Millisecond) {
-		if time.Now().After(deadline) {
-			b.Fatal("the server did not load version 1 within a minute")
-		}
-	}
-	s := loopServer{t: b, addr: ln.Addr().String()}
+	_, base := serve(b, serving.Config{Registry: models.NewRegistry(reader), Logger: quiet, WatchInterval: time.Hour, WatchURL: events.URL})
+	s := loopServer{t: b, base: base}
 	row := []map[string]any{{"x1": 0.1, "x2": 0.2}}
 	var total time.Duration
 	b.ResetTimer()

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -118,17 +117,7 @@ func driftLoop(t *testing.T, l log.Log) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := serving.New(serving.Config{Registry: reg, PredictionLog: pl, DefaultAlias: "production", Logger: quiet, WatchInterval: 20 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(ln)
-	defer srv.Shutdown(context.Background())
-	waitFor(t, "the server to load version 1", func() bool { return srv.Ready() })
+	_, base := serve(t, serving.Config{Registry: reg, PredictionLog: pl, DefaultAlias: "production", Logger: quiet, WatchInterval: 20 * time.Millisecond})
 
 	fired := make(chan string, 4)
 	mon, err := New(Config{Log: l, Registry: reg, Model: "buyers", Predictions: "predictions", Window: 300,
@@ -149,7 +138,7 @@ func driftLoop(t *testing.T, l log.Log) {
 	}
 	predict := func(rows []map[string]any) int {
 		body, _ := json.Marshal(map[string]any{"rows": rows})
-		resp, err := http.Post("http://"+ln.Addr().String()+"/v1/models/buyers/predict", "application/json", bytes.NewReader(body))
+		resp, err := http.Post(base+"/v1/models/buyers/predict", "application/json", bytes.NewReader(body))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -102,18 +102,7 @@ func TestMonitorDriftAndQuality(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := serving.New(serving.Config{Registry: reg, PredictionLog: pl, Logger: quiet, WatchInterval: 20 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(ln)
-	defer srv.Shutdown(context.Background())
-	base := "http://" + ln.Addr().String()
-	waitFor(t, "the server to load the model", func() bool { return srv.Ready() })
+	_, base := serve(t, serving.Config{Registry: reg, PredictionLog: pl, Logger: quiet, WatchInterval: 20 * time.Millisecond})
 
 	if err := l.CreateTopic(ctx, "labels", log.TopicConfig{Partitions: 1}); err != nil {
 		t.Fatal(err)
@@ -223,7 +212,7 @@ func TestMonitorDriftAndQuality(t *testing.T) {
 	}
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
+func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(2 * time.Minute)
 	for !cond() {
@@ -232,4 +221,23 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// serve starts a prediction server with cfg on loopback, shut down when the
+// test ends, and waits until it has loaded its models; it returns the
+// server and its base URL.
+func serve(tb testing.TB, cfg serving.Config) (*serving.Server, string) {
+	tb.Helper()
+	srv, err := serving.New(cfg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	go srv.Serve(ln)
+	tb.Cleanup(func() { srv.Shutdown(context.Background()) })
+	waitFor(tb, "the server to load its models", srv.Ready)
+	return srv, "http://" + ln.Addr().String()
 }
