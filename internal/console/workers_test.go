@@ -188,6 +188,9 @@ func TestWorkersLossAndRecovery(t *testing.T) {
 	waitJS(t, ctx, `document.getElementById("dead").textContent === "1"`)
 	waitJS(t, ctx, `document.querySelector('#worker-events tr[data-worker="w1"][data-kind="lost"]') !== null`)
 	waitJS(t, ctx, `[...document.querySelectorAll('#worker-events tr[data-kind="recovered"]')].some(r => r.innerText.includes("lost with w1"))`)
+	// The recovery shows in an update made during the second fit; the
+	// page's next update, after it, has w2 idle.
+	waitJS(t, ctx, `document.querySelector('tr[data-worker="w2"] .tasks').innerText.includes("0 running")`)
 	tasks := eval[string](t, ctx, `document.querySelector('tr[data-worker="w2"] .tasks').innerText`)
 	if !strings.Contains(tasks, "0 running") || strings.Contains(tasks, " 0 done") {
 		t.Errorf("w2's tasks read %q, want none running and some done", tasks)
