@@ -55,7 +55,7 @@ with the model and version in their headers.`,
 	f.StringVar(&o.topic, "topic", "", "score the records of this topic")
 	f.StringSliceVar(&o.files, "files", nil, "score the lines of these files instead (JSON or CSV, as the model's schema says)")
 	f.BoolVar(&o.header, "header", false, "with --files: skip the first line of each (a CSV header)")
-	f.IntVar(&o.partitions, "partitions", 0, "with --files: partitions to cut them into (default one per worker)")
+	f.IntVar(&o.partitions, "partitions", 0, "with --files: partitions to cut them into (default one per 8 MiB of input, at least one per worker)")
 	f.StringVar(&o.out, "out", "", "write the predictions to this file, with FILE.lineage.json beside it")
 	f.StringVar(&o.toTopic, "to-topic", "", "append the predictions to this topic instead")
 	f.BoolVar(&o.skipBad, "skip-bad", false, "skip records that do not fit the model's schema (counted) instead of stopping at the first")
