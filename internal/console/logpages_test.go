@@ -267,3 +267,23 @@ algorithm:
 		t.Errorf("New with a bad schema: %v, want an error naming the topic", err)
 	}
 }
+
+// The parsed specs the record browser keeps are bounded: once they pass
+// twice the jobs it looks at, those of jobs no longer among the newest go,
+// so a driver that runs jobs for months keeps its memory flat.
+func TestSchemaBookForgetsOldJobs(t *testing.T) {
+	b := &schemaBook{specs: map[string]jobSource{}}
+	for i := range 2 * maxSchemaJobs {
+		b.specs[fmt.Sprint(i)] = jobSource{topic: "t"}
+	}
+	keep := []jobs.Job{{ID: "1"}, {ID: "2"}, {ID: "new"}}
+	b.forgetAllBut(keep)
+	if len(b.specs) != 2*maxSchemaJobs {
+		t.Fatalf("%d specs kept at the bound, want all %d", len(b.specs), 2*maxSchemaJobs)
+	}
+	b.specs["one more"] = jobSource{}
+	b.forgetAllBut(keep)
+	if _, ok := b.specs["1"]; len(b.specs) != 2 || !ok {
+		t.Fatalf("past the bound kept %d specs, want those of jobs 1 and 2", len(b.specs))
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"github.com/flintml/flint/features"
 	"github.com/flintml/flint/log"
 	"github.com/flintml/flint/trainer"
+	"github.com/flintml/flint/trainer/jobs"
 )
 
 // A topic's schema is known to the console from, in this order:
@@ -61,13 +62,33 @@ func (c *Console) schemaFor(topic string) *topicSchema {
 		return nil
 	}
 	list := c.cfg.Jobs.List("") // newest first
-	for _, j := range list[:min(len(list), maxSchemaJobs)] {
+	list = list[:min(len(list), maxSchemaJobs)]
+	defer c.schemas.forgetAllBut(list)
+	for _, j := range list {
 		src, ok := c.jobSource(j.ID)
 		if ok && src.topic == topic {
 			return &topicSchema{Schema: src.schema, Origin: fmt.Sprintf("job %s (%s)", j.ID, j.Name)}
 		}
 	}
 	return nil
+}
+
+// forgetAllBut drops the parsed specs of jobs no longer among the newest
+// (those in keep), once they are twice as many as are looked at, so that a
+// driver running for months keeps at most 2×maxSchemaJobs of them.
+func (b *schemaBook) forgetAllBut(keep []jobs.Job) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(b.specs) <= 2*maxSchemaJobs {
+		return
+	}
+	kept := make(map[string]jobSource, len(keep))
+	for _, j := range keep {
+		if src, ok := b.specs[j.ID]; ok {
+			kept[j.ID] = src
+		}
+	}
+	b.specs = kept
 }
 
 // jobSource returns the topic and schema of a job's spec, parsing it the
