@@ -104,34 +104,11 @@ func trainBinary(t *testing.T, enc features.Encoding, lines []string) (*features
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := cluster.NewEngine(cluster.Config{Workers: 1})
-	defer e.Close()
 	sources, err := cluster.PlanLog(ctx, l, "bin", cluster.LogOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := p.Fit(ctx, e, l, sources, features.FitOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	format, err := p.Format(false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := range sources {
-		sources[i].Format = format
-	}
-	ds, err := e.LoadSources(ctx, l, "train", sources)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var rows [][]float64
-	b, err := e.Block(ds, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for j := 0; j < b.Rows; j++ {
-		rows = append(rows, append([]float64(nil), b.Row(j)...))
-	}
+	rows := trainingRows(t, p, l, sources)
 	if len(rows) != len(lines) {
 		t.Fatalf("training cached %d rows of %d records", len(rows), len(lines))
 	}

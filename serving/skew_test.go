@@ -71,7 +71,6 @@ func (r skewRecord) json(label bool) string {
 // trainer does (features.Pipeline.Format on the engine); it returns the
 // pipeline and the cached feature rows, in record order.
 func trainSkew(t *testing.T) (*features.Pipeline, [][]float64) {
-	ctx := context.Background()
 	var lines []string
 	for _, r := range skewRecords {
 		lines = append(lines, r.json(true))
@@ -90,13 +89,25 @@ func trainSkew(t *testing.T) (*features.Pipeline, [][]float64) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := cluster.NewEngine(cluster.Config{Workers: 1})
-	defer e.Close()
 	sources, err := cluster.PlanFiles([]string{path}, cluster.FileOptions{Format: cluster.Format{Kind: "jsonl"}, Partitions: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := p.Fit(ctx, e, nil, sources, features.FitOptions{}); err != nil {
+	rows := trainingRows(t, p, nil, sources)
+	if len(rows) != len(skewRecords) {
+		t.Fatalf("training cached %d rows of %d records", len(rows), len(skewRecords))
+	}
+	return p, rows
+}
+
+// trainingRows fits p on sources as a training job does, on an engine of
+// one worker, caches the rows through its format, and returns them.
+func trainingRows(t *testing.T, p *features.Pipeline, l cluster.LogReader, sources []cluster.Source) [][]float64 {
+	t.Helper()
+	ctx := context.Background()
+	e := cluster.NewEngine(cluster.Config{Workers: 1})
+	defer e.Close()
+	if _, err := p.Fit(ctx, e, l, sources, features.FitOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	format, err := p.Format(false)
@@ -106,7 +117,7 @@ func trainSkew(t *testing.T) (*features.Pipeline, [][]float64) {
 	for i := range sources {
 		sources[i].Format = format
 	}
-	ds, err := e.LoadSources(ctx, nil, "train", sources)
+	ds, err := e.LoadSources(ctx, l, "train", sources)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,10 +131,7 @@ func trainSkew(t *testing.T) (*features.Pipeline, [][]float64) {
 			rows = append(rows, append([]float64(nil), b.Row(j)...))
 		}
 	}
-	if len(rows) != len(skewRecords) {
-		t.Fatalf("training cached %d rows of %d records", len(rows), len(skewRecords))
-	}
-	return p, rows
+	return rows
 }
 
 // v2Datatype names the V2 datatype of a JSON literal.
