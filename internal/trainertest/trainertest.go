@@ -102,3 +102,24 @@ func AlgorithmSpecs(t testing.TB) map[string]string {
 func QuietLogger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(&bytes.Buffer{}, &slog.HandlerOptions{Level: slog.LevelError + 1}))
 }
+
+// Clicks draws n rows {x1, x2} whose label is 1 when 2·x1 − x2 + shift
+// (plus noise of standard deviation 0.3) is positive, the labels of the
+// first flipped rows inverted: the drifting stream of the continuous
+// training tests, where shift moves the world and flipped makes a
+// deliberately wrong batch.
+func Clicks(r *rand.Rand, n int, shift float64, flipped int) (rows []map[string]any, labels []int) {
+	for i := range n {
+		x1, x2 := r.NormFloat64(), r.NormFloat64()
+		y := 0
+		if 2*x1-x2+shift+0.3*r.NormFloat64() > 0 {
+			y = 1
+		}
+		if i < flipped {
+			y = 1 - y
+		}
+		rows = append(rows, map[string]any{"x1": x1, "x2": x2})
+		labels = append(labels, y)
+	}
+	return rows, labels
+}

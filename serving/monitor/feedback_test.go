@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flintml/flint/internal/trainertest"
 	"github.com/flintml/flint/log"
 	"github.com/flintml/flint/log/disk"
 	"github.com/flintml/flint/log/kafka"
@@ -41,24 +42,6 @@ trigger: {records: 1000}
 promote: {alias: production, metric: logloss, margin: 0.01, holdout: {records: 300}}
 engine: {workers: 2}
 `
-
-// clicks draws n rows whose label is 1 when 2·x1 − x2 + shift (plus noise)
-// is positive; the labels of the first flipped rows are inverted.
-func clicks(r *rand.Rand, n int, shift float64, flipped int) (rows []map[string]any, labels []int) {
-	for i := range n {
-		x1, x2 := r.NormFloat64(), r.NormFloat64()
-		y := 0
-		if 2*x1-x2+shift+0.3*r.NormFloat64() > 0 {
-			y = 1
-		}
-		if i < flipped {
-			y = 1 - y
-		}
-		rows = append(rows, map[string]any{"x1": x1, "x2": x2})
-		labels = append(labels, y)
-	}
-	return rows, labels
-}
 
 // The feedback loop of continuous training on real parts, on the embedded
 // log and on a Kafka-protocol broker: a server answers with the version
@@ -134,7 +117,7 @@ func feedbackLoop(t *testing.T, l log.Log) {
 
 	// Labelled history bootstraps version 1.
 	r := rand.New(rand.NewPCG(5, 6))
-	rows, labels := clicks(r, 1000, 0, 0)
+	rows, labels := trainertest.Clicks(r, 1000, 0, 0)
 	seed := make([]log.Record, len(rows))
 	for i, row := range rows {
 		row["y"] = labels[i]
@@ -181,7 +164,7 @@ func feedbackLoop(t *testing.T, l log.Log) {
 	// and returns the run they fire.
 	round := func(serving int, shift float64, flipped int) jobs.Job {
 		t.Helper()
-		rows, labels := clicks(r, 1000, shift, flipped)
+		rows, labels := trainertest.Clicks(r, 1000, shift, flipped)
 		seen := jn.Stats().Predictions
 		var events []log.Record
 		for i := 0; i < len(rows); i += 100 {

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flintml/flint/internal/trainertest"
 	"github.com/flintml/flint/log"
 	"github.com/flintml/flint/log/disk"
 	"github.com/flintml/flint/models"
@@ -55,7 +56,7 @@ func BenchmarkTriggerToServed(b *testing.B) {
 	defer m.Close()
 	r := rand.New(rand.NewPCG(7, 8))
 	labelled := func(n int, shift float64) []log.Record {
-		rows, labels := clicks(r, n, shift, 0)
+		rows, labels := trainertest.Clicks(r, n, shift, 0)
 		recs := make([]log.Record, n)
 		for i, row := range rows {
 			row["y"] = labels[i]

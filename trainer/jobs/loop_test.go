@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flintml/flint/internal/trainertest"
 	"github.com/flintml/flint/log"
 	"github.com/flintml/flint/log/disk"
 	"github.com/flintml/flint/log/kafka"
@@ -39,19 +40,11 @@ engine: {workers: 2}
 // batch is n events whose label is 1 when 2·x1 − x2 + shift (plus noise)
 // is positive; flip inverts the label of the first flipped of them.
 func batch(seed uint64, n int, shift float64, flipped int) []log.Record {
-	r := rand.New(rand.NewPCG(seed, 99))
+	rows, labels := trainertest.Clicks(rand.New(rand.NewPCG(seed, 99)), n, shift, flipped)
 	recs := make([]log.Record, n)
-	for i := range recs {
-		x1, x2 := r.NormFloat64(), r.NormFloat64()
-		y := 0
-		if 2*x1-x2+shift+0.3*r.NormFloat64() > 0 {
-			y = 1
-		}
-		if i < flipped {
-			y = 1 - y
-		}
-		b, _ := json.Marshal(map[string]any{"x1": x1, "x2": x2, "y": y})
-		recs[i] = log.Record{Value: b}
+	for i, row := range rows {
+		row["y"] = labels[i]
+		recs[i].Value, _ = json.Marshal(row)
 	}
 	return recs
 }
