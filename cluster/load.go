@@ -155,9 +155,56 @@ const logReadBytes = 8 << 20
 // before the read's first offset, which log/disk reads too.
 const readBufferBytes = 2 * logReadBytes
 
-// readBuffers holds log read buffers between the sources one worker reads
-// after another (ReadOptions.Buffer).
-var readBuffers sync.Pool
+// readBuffers holds log read buffers (ReadOptions.Buffer) between the
+// sources read one after another while a load or scan runs. It keeps them
+// only while some source is being read: when the last reader ends they
+// are let go, so an idle worker holds none (a sync.Pool would keep them
+// until two collections later, which an idle process may not have).
+var readBuffers readBufferPool
+
+type readBufferPool struct {
+	mu     sync.Mutex
+	active int       // sources being read
+	free   []*[]byte // at most maxFreeReadBuffers
+}
+
+const maxFreeReadBuffers = 8
+
+// get starts a reader and returns a free buffer, or nil when none is.
+func (p *readBufferPool) get() *[]byte {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.active++
+	if n := len(p.free); n > 0 {
+		b := p.free[n-1]
+		p.free[n-1] = nil
+		p.free = p.free[:n-1]
+		return b
+	}
+	return nil
+}
+
+// put ends a reader, handing back its buffer (nil: none).
+func (p *readBufferPool) put(b *[]byte) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.active--
+	if p.active == 0 {
+		clear(p.free)
+		p.free = p.free[:0]
+		return
+	}
+	if b != nil && len(p.free) < maxFreeReadBuffers {
+		p.free = append(p.free, b)
+	}
+}
+
+// held is how many buffers are kept; for tests.
+func (p *readBufferPool) held() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.free)
+}
 
 func eachLogValue(ctx context.Context, l LogReader, s Source, fn func([]byte, func() string) error) error {
 	// Reads go into a pooled buffer (values are handed on and forgotten):
@@ -165,12 +212,14 @@ func eachLogValue(ctx context.Context, l LogReader, s Source, fn func([]byte, fu
 	// size of the source in all. A source that one read covers takes a
 	// buffer only if one is free.
 	var buf []byte
-	if p, ok := readBuffers.Get().(*[]byte); ok {
+	if p := readBuffers.get(); p != nil {
 		buf = *p
 	}
 	defer func() {
 		if buf != nil {
-			readBuffers.Put(&buf)
+			readBuffers.put(&buf)
+		} else {
+			readBuffers.put(nil)
 		}
 	}()
 	for off := s.From; off < s.To; {
