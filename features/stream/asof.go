@@ -36,6 +36,27 @@ func (a *Aggregator) AsOf(events []Event, labels []Label, out []float64) error {
 				i, len(ev.Num), len(ev.Str), a.def.Name, a.def.NumSlots(), a.def.StrSlots())
 		}
 	}
+	r := a.newReplay(labels, out)
+	for i := range events {
+		r.add(&events[i])
+	}
+	r.finish()
+	return nil
+}
+
+// replay is AsOf taking its events one at a time, in log order: the
+// streaming join feeds it events as it reads them, so a partition's events
+// need not be held.
+type replay struct {
+	a      *Aggregator
+	labels []Label
+	out    []float64
+	keys   map[string]*replayKey
+}
+
+// newReplay prepares the labels' keys, each with its labels by time; out
+// must hold len(labels) rows of the definition's features.
+func (a *Aggregator) newReplay(labels []Label, out []float64) *replay {
 	keys := map[string]*replayKey{}
 	for i, l := range labels {
 		k := keys[l.Key]
@@ -50,21 +71,27 @@ func (a *Aggregator) AsOf(events []Event, labels []Label, out []float64) error {
 			return cmpInt64(labels[x].Time, labels[y].Time)
 		})
 	}
-	for i := range events {
-		ev := &events[i]
-		k := keys[ev.Key]
-		if k == nil {
-			continue
-		}
-		if a.advances(k.state, ev.Time) {
-			k.answer(a, labels, out, ev.Time)
-		}
-		a.Apply(k.state, ev)
+	return &replay{a: a, labels: labels, out: out, keys: keys}
+}
+
+// add answers the labels of ev's key that ev would move past, then applies
+// ev; events of keys without labels are skipped.
+func (r *replay) add(ev *Event) {
+	k := r.keys[ev.Key]
+	if k == nil {
+		return
 	}
-	for _, k := range keys {
-		k.answer(a, labels, out, MaxTime+1)
+	if r.a.advances(k.state, ev.Time) {
+		k.answer(r.a, r.labels, r.out, ev.Time)
 	}
-	return nil
+	r.a.Apply(k.state, ev)
+}
+
+// finish answers the labels after every key's last event.
+func (r *replay) finish() {
+	for _, k := range r.keys {
+		k.answer(r.a, r.labels, r.out, MaxTime+1)
+	}
 }
 
 // advances reports whether applying an event at t would move the stream
@@ -111,15 +138,27 @@ func (k *replayKey) answer(a *Aggregator, labels []Label, out []float64, until i
 // events.
 func (a *Aggregator) BeforeEach(events []Event, out []float64) {
 	nf := len(a.feats)
-	states := map[string]*State{}
+	b := a.newBefore()
 	for i := range events {
-		ev := &events[i]
-		st := states[ev.Key]
-		if st == nil {
-			st = a.NewState()
-			states[ev.Key] = st
-		}
-		a.Value(st, ev.Time, out[i*nf:(i+1)*nf])
-		a.Apply(st, ev)
+		b.step(&events[i], out[i*nf:(i+1)*nf])
 	}
+}
+
+// before is BeforeEach taking its events one at a time, in log order.
+type before struct {
+	a      *Aggregator
+	states map[string]*State
+}
+
+func (a *Aggregator) newBefore() *before { return &before{a: a, states: map[string]*State{}} }
+
+// step writes ev's key's values at ev's time into out, then applies ev.
+func (b *before) step(ev *Event, out []float64) {
+	st := b.states[ev.Key]
+	if st == nil {
+		st = b.a.NewState()
+		b.states[ev.Key] = st
+	}
+	b.a.Value(st, ev.Time, out)
+	b.a.Apply(st, ev)
 }

@@ -112,13 +112,16 @@ func PlanJoin(ctx context.Context, l log.Log, labels []cluster.Source, e Enrichm
 	return out, nil
 }
 
-// asOfJoin reads the events of the label partition's keys, answers every label
-// record with the features as of its time (AsOf: never an event after it),
-// and hands on each label record with the features appended as JSON fields
-// named after them (null for a NaN value: an empty window's mean, say). A
-// label record whose key or time does not decode is handed on unchanged,
-// for the job's schema to refuse; an event that does not decode is
-// skipped, as the processor skips it.
+// asOfJoin answers every label record of the source with the features as
+// of its time (AsOf: never an event after it) and hands it on with the
+// features appended as JSON fields named after them (null for a NaN value:
+// an empty window's mean, say). A label record whose key or time does not
+// decode is handed on unchanged, for the job's schema to refuse; an event
+// that does not decode is skipped, as the processor skips it.
+//
+// It streams: events are decoded one at a time into one reused Event and
+// applied as they are read, so what it holds is each key's state and the
+// labels' keys, times and values, never the partition's records.
 func asOfJoin(ctx context.Context, l cluster.LogReader, s cluster.Source, fn func([]byte, func() string) error) error {
 	var a JoinArg
 	if err := json.Unmarshal(s.JoinArg, &a); err != nil {
@@ -128,146 +131,202 @@ func asOfJoin(ctx context.Context, l cluster.LogReader, s cluster.Source, fn fun
 	if err != nil {
 		return err
 	}
-	records, err := readRange(ctx, l, s.Topic, s.LogPartition, s.From, s.To)
+	ev, err := newEventReader(ctx, l, def, a.TableEnds)
 	if err != nil {
 		return err
 	}
-	evRecs := records
-	if !a.OnEvents || a.EventFrom != s.From || a.EventTo != s.To {
-		if evRecs, err = readRange(ctx, l, def.EventTopic(), s.LogPartition, a.EventFrom, a.EventTo); err != nil {
-			return err
-		}
-	}
-	events, offsets := decodeEvents(def, evRecs)
-	if len(def.Tables) > 0 {
-		tables := NewTables(def)
-		if err := tables.CatchUp(ctx, l, a.TableEnds); err != nil {
-			return err
-		}
-		for i := range events {
-			tables.Enrich(&events[i])
-		}
-	}
-	agg := NewAggregator(def)
-	nf := len(def.Features)
-	var vals []float64 // per answered record, in record order
-	var index []int    // the records answered: vals[k*nf:] is records[index[k]]'s
 	if a.OnEvents {
-		// Each event is answered just before it is applied: what a server
-		// following the stream returns for it before it arrives.
-		before := make([]float64, len(events)*nf)
-		agg.BeforeEach(events, before)
-		at := make(map[int64]int, len(offsets))
-		for i, off := range offsets {
-			at[off] = i
+		if s.Topic != def.EventTopic() {
+			return fmt.Errorf("stream: join of %s on its own events, but definition %q's events are in topic %s", s, def.Name, def.EventTopic())
 		}
-		for i, r := range records {
-			if k, ok := at[r.Offset]; ok {
-				index = append(index, i)
-				vals = append(vals, before[k*nf:(k+1)*nf]...)
-			}
-		}
-	} else {
-		labels := recordLabels(a.Key, a.Time, records)
-		answered := make([]Label, 0, len(labels))
-		for i, lb := range labels {
-			if lb.Time == noTime {
-				continue
-			}
-			if q := log.Partition([]byte(lb.Key), a.Partitions); a.Partitions > 0 && q != s.LogPartition {
-				return fmt.Errorf("stream: label record %s/%d at offset %d has key %q, which belongs in partition %d: the label topic must be keyed by the entity key (flint ingest --key %s) so that its events and labels share partitions",
-					s.Topic, s.LogPartition, records[i].Offset, lb.Key, q, orField(a.Key, def.Source.Key))
-			}
-			answered = append(answered, lb)
-			index = append(index, i)
-		}
-		vals = make([]float64, len(answered)*nf)
-		if err := agg.AsOf(events, answered, vals); err != nil {
-			return err
-		}
+		return joinOnEvents(ctx, l, s, a, def, ev, fn)
 	}
+	return joinLabels(ctx, l, s, a, def, ev, fn)
+}
+
+// joinOnEvents hands on the records of s, each event answered just before
+// it is applied (BeforeEach): what a server following the stream returns
+// for it before it arrives. The events before s.From are applied first.
+func joinOnEvents(ctx context.Context, l cluster.LogReader, s cluster.Source, a JoinArg, def *Definition, ev *eventReader, fn func([]byte, func() string) error) error {
+	b := NewAggregator(def).newBefore()
+	names := def.FeatureNames()
+	vals := make([]float64, len(names))
+	var buf []byte
+	return eachRecord(ctx, l, s.Topic, s.LogPartition, min(a.EventFrom, s.From), max(a.EventTo, s.To), ev.buf, func(r *log.Record) error {
+		answered := false
+		if r.Offset >= a.EventFrom && r.Offset < a.EventTo && ev.decode(r) {
+			b.step(&ev.ev, vals)
+			answered = true
+		}
+		if r.Offset < s.From || r.Offset >= s.To {
+			return nil
+		}
+		if answered {
+			buf = appendFeatures(buf[:0], r.Value, names, vals)
+			return fn(buf, recordWhere(s.Topic, s.LogPartition, r.Offset))
+		}
+		return fn(r.Value, recordWhere(s.Topic, s.LogPartition, r.Offset))
+	})
+}
+
+// joinLabels answers the label records of s in three streaming passes:
+// their keys and times, then the events (replayed through AsOf's code),
+// then the records again, handed on with their values.
+func joinLabels(ctx context.Context, l cluster.LogReader, s cluster.Source, a JoinArg, def *Definition, ev *eventReader, fn func([]byte, func() string) error) error {
+	dec := newLabelDecoder(a.Key, a.Time)
+	var (
+		labels []Label
+		at     []int64 // the offsets of the answered label records
+	)
+	err := eachRecord(ctx, l, s.Topic, s.LogPartition, s.From, s.To, ev.buf, func(r *log.Record) error {
+		lb, ok := dec.decode(r)
+		if !ok {
+			return nil
+		}
+		if q := log.Partition([]byte(lb.Key), a.Partitions); a.Partitions > 0 && q != s.LogPartition {
+			return fmt.Errorf("stream: label record %s/%d at offset %d has key %q, which belongs in partition %d: the label topic must be keyed by the entity key (flint ingest --key %s) so that its events and labels share partitions",
+				s.Topic, s.LogPartition, r.Offset, lb.Key, q, orField(a.Key, def.Source.Key))
+		}
+		labels, at = append(labels, lb), append(at, r.Offset)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	nf := len(def.Features)
+	vals := make([]float64, len(labels)*nf)
+	rp := NewAggregator(def).newReplay(labels, vals)
+	err = eachRecord(ctx, l, def.EventTopic(), s.LogPartition, a.EventFrom, a.EventTo, ev.buf, func(r *log.Record) error {
+		if ev.decode(r) {
+			rp.add(&ev.ev)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	rp.finish()
 	names := def.FeatureNames()
 	var buf []byte
 	next := 0
-	for i, r := range records {
-		where := func() string { return fmt.Sprintf("%s/%d@%d", s.Topic, s.LogPartition, r.Offset) }
-		if next < len(index) && index[next] == i {
+	return eachRecord(ctx, l, s.Topic, s.LogPartition, s.From, s.To, ev.buf, func(r *log.Record) error {
+		if next < len(at) && at[next] == r.Offset {
 			buf = appendFeatures(buf[:0], r.Value, names, vals[next*nf:(next+1)*nf])
 			next++
-			if err := fn(buf, where); err != nil {
-				return err
-			}
-			continue
+			return fn(buf, recordWhere(s.Topic, s.LogPartition, r.Offset))
 		}
-		if err := fn(r.Value, where); err != nil {
-			return err
-		}
-	}
-	return nil
+		return fn(r.Value, recordWhere(s.Topic, s.LogPartition, r.Offset))
+	})
+}
+
+// recordWhere names a record's place for error messages.
+func recordWhere(topic string, partition int, offset int64) func() string {
+	return func() string { return fmt.Sprintf("%s/%d@%d", topic, partition, offset) }
 }
 
 // noTime marks a label whose record did not decode.
 const noTime = math.MinInt64
 
-// decodeEvents decodes events from records, skipping those that do not
-// decode, and returns each event's offset.
-func decodeEvents(def *Definition, recs []log.Record) ([]Event, []int64) {
-	dec := NewRecordDecoder(def)
-	events := make([]Event, 0, len(recs))
-	offsets := make([]int64, 0, len(recs))
-	for i := range recs {
-		ev := def.NewEvent()
-		if dec.Decode(&recs[i], &ev) == nil {
-			events = append(events, ev)
-			offsets = append(offsets, recs[i].Offset)
-		}
-	}
-	return events, offsets
+// eventReader decodes event records into one reused Event, enriched from
+// the definition's tables: an event that does not decode is skipped, as the
+// processor skips it. It holds the join's read buffer too.
+type eventReader struct {
+	dec    *RecordDecoder
+	tables *Tables
+	ev     Event
+	buf    []byte // the join's log read buffer (eachRecord)
 }
 
-// recordLabels decodes the key and time fields of label records, through
+// newEventReader prepares the decoder, with the definition's tables read
+// up to the pinned ends.
+func newEventReader(ctx context.Context, l cluster.LogReader, def *Definition, ends map[string]map[int]int64) (*eventReader, error) {
+	e := &eventReader{dec: NewRecordDecoder(def), ev: def.NewEvent(), buf: make([]byte, 0, 2*joinReadBytes)}
+	if len(def.Tables) > 0 {
+		e.tables = NewTables(def)
+		if err := e.tables.CatchUp(ctx, l, ends); err != nil {
+			return nil, err
+		}
+	}
+	return e, nil
+}
+
+// decode decodes r into e.ev and reports whether it is an event.
+func (e *eventReader) decode(r *log.Record) bool {
+	if e.dec.Decode(r, &e.ev) != nil {
+		return false
+	}
+	if e.tables != nil {
+		e.tables.Enrich(&e.ev)
+	}
+	return true
+}
+
+// labelDecoder decodes the key and time fields of label records, through
 // the features package as every field value is.
-func recordLabels(key, timeField string, recs []log.Record) []Label {
+type labelDecoder struct {
+	schema    features.Schema
+	row       []features.Value
+	timeField bool
+}
+
+func newLabelDecoder(key, timeField string) *labelDecoder {
 	schema := features.Schema{Format: "json", IgnoreUnknown: true, Fields: []features.Field{{Name: key, Type: features.Categorical}}}
 	if timeField != "" {
 		schema.Fields = append(schema.Fields, features.Field{Name: timeField, Type: features.Timestamp})
 	}
-	row := schema.NewRow()
-	out := make([]Label, len(recs))
-	for i, r := range recs {
-		if schema.Decode(row, r.Value) != nil {
-			out[i] = Label{Time: noTime}
-			continue
-		}
-		t := r.Time.UnixMilli()
-		if timeField != "" {
-			t = int64(math.Round(row[1].Num * 1000))
-		}
-		out[i] = Label{Key: row[0].Str, Time: t}
+	return &labelDecoder{schema: schema, row: schema.NewRow(), timeField: timeField != ""}
+}
+
+// decode returns r's label, or false when its fields do not decode.
+func (d *labelDecoder) decode(r *log.Record) (Label, bool) {
+	if d.schema.Decode(d.row, r.Value) != nil {
+		return Label{Time: noTime}, false
 	}
-	return out
+	t := r.Time.UnixMilli()
+	if d.timeField {
+		t = int64(math.Round(d.row[1].Num * 1000))
+	}
+	return Label{Key: d.row[0].Str, Time: t}, true
+}
+
+// joinReadBytes bounds the payload of one log read of a join.
+const joinReadBytes = 8 << 20
+
+// eachRecord calls fn with each record [from, to) of a partition, read in
+// chunks into buf when it is big enough (twice joinReadBytes: the framing
+// and the part of a batch before the first offset are read too). A record
+// aliases buf: it is valid only during the call.
+func eachRecord(ctx context.Context, l cluster.LogReader, topic string, partition int, from, to int64, buf []byte, fn func(*log.Record) error) error {
+	for off := from; off < to; {
+		recs, err := l.Read(ctx, topic, partition, off, log.ReadOptions{MaxRecords: 10000, MaxBytes: joinReadBytes, Buffer: buf})
+		if err != nil {
+			return fmt.Errorf("stream: read %s/%d at offset %d: %w", topic, partition, off, cluster.LogUnavailable(ctx, err))
+		}
+		if len(recs) == 0 {
+			return fmt.Errorf("stream: read %s/%d: no records at offset %d below the end of the range %d", topic, partition, off, to)
+		}
+		for i := range recs {
+			r := &recs[i]
+			if r.Offset >= to {
+				return nil
+			}
+			if err := fn(r); err != nil {
+				return err
+			}
+			off = r.Offset + 1
+		}
+	}
+	return nil
 }
 
 // readRange reads the records [from, to) of a partition.
 func readRange(ctx context.Context, l cluster.LogReader, topic string, partition int, from, to int64) ([]log.Record, error) {
 	out := make([]log.Record, 0, min(max(to-from, 0), 1<<16))
-	for off := from; off < to; {
-		recs, err := l.Read(ctx, topic, partition, off, log.ReadOptions{MaxRecords: 10000, MaxBytes: 8 << 20})
-		if err != nil {
-			return nil, fmt.Errorf("stream: read %s/%d at offset %d: %w", topic, partition, off, cluster.LogUnavailable(ctx, err))
-		}
-		if len(recs) == 0 {
-			return nil, fmt.Errorf("stream: read %s/%d: no records at offset %d below the end of the range %d", topic, partition, off, to)
-		}
-		for _, r := range recs {
-			if r.Offset >= to {
-				return out, nil
-			}
-			out = append(out, r)
-			off = r.Offset + 1
-		}
-	}
-	return out, nil
+	err := eachRecord(ctx, l, topic, partition, from, to, nil, func(r *log.Record) error {
+		out = append(out, *r)
+		return nil
+	})
+	return out, err
 }
 
 // appendFeatures appends to dst the JSON object value with the features
