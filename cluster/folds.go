@@ -25,7 +25,10 @@ import (
 // sums over them may differ from a copying split's in the last bits.
 //
 // Other executors (a remote cluster) get copies, made with Select, and so
-// do folds of a fold view.
+// do folds of a fold view: all k folds at once then hold k times ds's
+// rows, so a caller that can use the folds one at a time asks
+// FoldsAreViews first and, when they would be copies, makes each with
+// FoldCopy and drops it before making the next.
 func Folds(ctx context.Context, x Deriver, ds *Dataset, k int, seed uint64) (train, test []*Dataset, err error) {
 	if k < 2 {
 		return nil, nil, fmt.Errorf("cluster: cross-validation needs at least 2 folds, got %d", k)
@@ -34,6 +37,34 @@ func Folds(ctx context.Context, x Deriver, ds *Dataset, k int, seed uint64) (tra
 		return fv.foldViews(ctx, ds, k, seed)
 	}
 	return copyFolds(ctx, x, ds, k, seed)
+}
+
+// FoldsAreViews reports whether Folds of ds on x makes views, which hold
+// no memory of their own, rather than copies.
+func FoldsAreViews(x Deriver, ds *Dataset) bool {
+	fv, ok := x.(foldViewer)
+	return ok && fv.viewsFolds(ds)
+}
+
+// FoldCopy makes fold i of Folds' k folds as copies, with Select: the
+// rows, in the order, that Folds copies for fold i.
+func FoldCopy(ctx context.Context, x Deriver, ds *Dataset, i, k int, seed uint64) (train, test *Dataset, err error) {
+	if k < 2 {
+		return nil, nil, fmt.Errorf("cluster: cross-validation needs at least 2 folds, got %d", k)
+	}
+	if i < 0 || i >= k {
+		return nil, nil, fmt.Errorf("cluster: fold %d of %d does not exist", i, k)
+	}
+	a := SplitArg{Seed: seed, Lo: float64(i) / float64(k), Hi: float64(i+1) / float64(k)}
+	if test, err = Select(ctx, x, ds, foldName(ds, i, k, "test"), a); err != nil {
+		return nil, nil, err
+	}
+	a.Complement = true
+	if train, err = Select(ctx, x, ds, foldName(ds, i, k, "train"), a); err != nil {
+		dropAll(x, []*Dataset{test})
+		return nil, nil, err
+	}
+	return train, test, nil
 }
 
 // isView reports whether ds is a fold view: its rows are another
@@ -49,6 +80,8 @@ func (e *Engine) isView(ds *Dataset) bool {
 // foldViewer is an executor that makes k-fold splits as views.
 type foldViewer interface {
 	foldViews(ctx context.Context, ds *Dataset, k int, seed uint64) (train, test []*Dataset, err error)
+	// viewsFolds reports whether foldViews makes views of ds.
+	viewsFolds(ds *Dataset) bool
 }
 
 func foldName(ds *Dataset, i, k int, side string) string {
@@ -65,18 +98,11 @@ func copyFolds(ctx context.Context, x Deriver, ds *Dataset, k int, seed uint64) 
 		}
 	}()
 	for i := 0; i < k; i++ {
-		a := SplitArg{Seed: seed, Lo: float64(i) / float64(k), Hi: float64(i+1) / float64(k)}
-		te, err := Select(ctx, x, ds, foldName(ds, i, k, "test"), a)
+		tr, te, err := FoldCopy(ctx, x, ds, i, k, seed)
 		if err != nil {
 			return train, test, err
 		}
-		test = append(test, te)
-		a.Complement = true
-		tr, err := Select(ctx, x, ds, foldName(ds, i, k, "train"), a)
-		if err != nil {
-			return train, test, err
-		}
-		train = append(train, tr)
+		train, test = append(train, tr), append(test, te)
 	}
 	return train, test, nil
 }
@@ -92,6 +118,9 @@ func dropAll(x any, ds []*Dataset) {
 		}
 	}
 }
+
+// viewsFolds implements foldViewer: folds of a fold view are copies.
+func (e *Engine) viewsFolds(ds *Dataset) bool { return !e.isView(ds) }
 
 // foldViews implements foldViewer: it arranges every partition of ds by
 // fold on its worker, then registers the views.

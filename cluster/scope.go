@@ -112,6 +112,10 @@ func (s *Scope) Close() error {
 	return nil
 }
 
+// viewsFolds implements foldViewer: views where the wrapped cluster makes
+// them.
+func (s *Scope) viewsFolds(ds *Dataset) bool { return FoldsAreViews(s.c, ds) }
+
 // foldViews implements foldViewer: views where the wrapped cluster makes
 // them (Folds), copies through the scope otherwise; either way the scope
 // owns the folds.

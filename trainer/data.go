@@ -25,8 +25,8 @@ type data interface {
 	// (rowsData's are views of the cached blocks, nothing is copied) and
 	// the receiver is released, so it must not be used again.
 	splitOff(ctx context.Context, frac float64, seed uint64) (rest, held data, err error)
-	// folds makes k seeded folds.
-	folds(ctx context.Context, k int, seed uint64) ([]fold, error)
+	// folds makes a k-fold split with a seed.
+	folds(ctx context.Context, k int, seed uint64) (foldSet, error)
 	// drop releases what the data holds on the cluster.
 	drop()
 }
@@ -34,12 +34,52 @@ type data interface {
 // fold is one train/test pair of a k-fold split.
 type fold struct{ train, test data }
 
-func dropFolds(folds []fold) {
-	for _, f := range folds {
+// foldSet is a k-fold split. Its users take the folds one at a time, so
+// folds that are copies are made when asked for and dropped when done
+// with: a split holds at most one fold's copies, not k.
+type foldSet interface {
+	len() int
+	// fold returns fold i; done releases what fold made for it.
+	fold(ctx context.Context, i int) (f fold, done func(), err error)
+	// drop releases what the split holds.
+	drop()
+}
+
+// madeFolds are folds made all at once: views of the cached rows, which
+// hold no memory of their own.
+type madeFolds []fold
+
+func (m madeFolds) len() int { return len(m) }
+
+func (m madeFolds) fold(_ context.Context, i int) (fold, func(), error) { return m[i], func() {}, nil }
+
+func (m madeFolds) drop() {
+	for _, f := range m {
 		f.train.drop()
 		f.test.drop()
 	}
 }
+
+// copiedFolds are a cluster's folds that Folds would copy (a remote
+// cluster's): each is copied when asked for and dropped when done with.
+type copiedFolds struct {
+	r    rowsData
+	k    int
+	seed uint64
+}
+
+func (c copiedFolds) len() int { return c.k }
+
+func (c copiedFolds) fold(ctx context.Context, i int) (fold, func(), error) {
+	train, test, err := cluster.FoldCopy(ctx, c.r.x, c.r.ds, i, c.k, c.seed)
+	if err != nil {
+		return fold{}, nil, err
+	}
+	f := fold{rowsData{c.r.x, train}, rowsData{c.r.x, test}}
+	return f, func() { f.train.drop(); f.test.drop() }, nil
+}
+
+func (copiedFolds) drop() {}
 
 // rowsData is feature rows cached on the cluster.
 type rowsData struct {
@@ -65,12 +105,18 @@ func (r rowsData) splitOff(ctx context.Context, frac float64, seed uint64) (data
 	return rowsData{r.x, rest}, rowsData{r.x, held}, nil
 }
 
-func (r rowsData) folds(ctx context.Context, k int, seed uint64) ([]fold, error) {
+func (r rowsData) folds(ctx context.Context, k int, seed uint64) (foldSet, error) {
+	if !cluster.FoldsAreViews(r.x, r.ds) {
+		if k < 2 {
+			return nil, fmt.Errorf("trainer: cross-validation needs at least 2 folds, got %d", k)
+		}
+		return copiedFolds{r, k, seed}, nil
+	}
 	fs, err := ml.KFold(ctx, r.x, r.ds, k, seed)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]fold, len(fs))
+	out := make(madeFolds, len(fs))
 	for i, f := range fs {
 		out[i] = fold{rowsData{r.x, f.Train}, rowsData{r.x, f.Test}}
 	}
@@ -95,16 +141,28 @@ func (r ratingsData) splitOff(ctx context.Context, frac float64, seed uint64) (d
 	return r.split(ctx, frac, seed)
 }
 
-func (r ratingsData) folds(_ context.Context, k int, seed uint64) ([]fold, error) {
+// folds makes each fold's ratings when asked for: the driver holds one
+// fold's copies at a time.
+func (r ratingsData) folds(_ context.Context, k int, seed uint64) (foldSet, error) {
 	if k < 2 {
 		return nil, fmt.Errorf("trainer: cross-validation needs at least 2 folds, got %d", k)
 	}
-	out := make([]fold, k)
-	for i := range out {
-		test, train := als.Select(r, seed, float64(i)/float64(k), float64(i+1)/float64(k))
-		out[i] = fold{ratingsData(train), ratingsData(test)}
-	}
-	return out, nil
+	return ratingFolds{r, k, seed}, nil
 }
+
+type ratingFolds struct {
+	r    ratingsData
+	k    int
+	seed uint64
+}
+
+func (f ratingFolds) len() int { return f.k }
+
+func (f ratingFolds) fold(_ context.Context, i int) (fold, func(), error) {
+	test, train := als.Select(f.r, f.seed, float64(i)/float64(f.k), float64(i+1)/float64(f.k))
+	return fold{ratingsData(train), ratingsData(test)}, func() {}, nil
+}
+
+func (ratingFolds) drop() {}
 
 func (ratingsData) drop() {}

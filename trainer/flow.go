@@ -229,18 +229,20 @@ func (j *job) crossValidate(ctx context.Context, a algo, env *fitEnv, train data
 	if err != nil {
 		return nil, err
 	}
-	defer dropFolds(folds)
+	defer folds.drop()
 	per := map[string][]float64{}
-	for i, f := range folds {
+	k := folds.len()
+	for i := range k {
+		f, done, err := folds.fold(ctx, i)
+		if err != nil {
+			return nil, fmt.Errorf("trainer: fold %d of %d: %w", i+1, k, err)
+		}
 		fe := *env
 		fe.progress = func(p ml.Progress) { j.obs.Iteration(1, p, a.maxIter()) }
-		m, err := a.fit(ctx, &fe, f.train)
+		s, err := fitScore(ctx, a, &fe, f, metrics)
+		done()
 		if err != nil {
-			return nil, fmt.Errorf("trainer: fold %d of %d: %w", i+1, len(folds), err)
-		}
-		s, err := m.score(ctx, &fe, f.test, metrics)
-		if err != nil {
-			return nil, fmt.Errorf("trainer: fold %d of %d: %w", i+1, len(folds), err)
+			return nil, fmt.Errorf("trainer: fold %d of %d: %w", i+1, k, err)
 		}
 		for _, n := range metrics {
 			per[n] = append(per[n], s[n])

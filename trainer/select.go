@@ -33,19 +33,27 @@ func (j *job) search(ctx context.Context, a algo, env *fitEnv, train data, metri
 	larger, _ := largerIsBetter(metric)
 	points := combinations(ev.Grid)
 	var (
-		folds    []fold
+		folds    foldSet
 		fitPart  data
 		valPart  data
 		err      error
 		bestFit  fitted
 		bestIdx  = -1
 		keepBest = !ev.refit()
+		fits     = make([]fitted, len(points))
 	)
+	trials := make([]Trial, len(points))
+	for i, p := range points {
+		trials[i] = Trial{Params: p, Metric: metric}
+	}
 	if ev.Folds > 0 {
 		if folds, err = train.folds(ctx, ev.Folds, seedOr(ev.Seed)); err != nil {
 			return nil, nil, nil, err
 		}
-		defer dropFolds(folds)
+		defer folds.drop()
+		if err := j.crossValidateTrials(ctx, a, env, trials, folds); err != nil {
+			return nil, nil, nil, err
+		}
 	} else {
 		// A seed of its own, so the validation share is not the test
 		// split's pattern again.
@@ -54,26 +62,30 @@ func (j *job) search(ctx context.Context, a algo, env *fitEnv, train data, metri
 		}
 		defer fitPart.drop()
 		defer valPart.drop()
-	}
-	for i, p := range points {
-		t := Trial{Params: p, Metric: metric}
-		m, err := j.trial(ctx, a, env, i+1, &t, folds, fitPart, valPart)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil, nil, nil, ctx.Err()
+		for i := range trials {
+			m, err := j.trial(ctx, a, env, i+1, &trials[i], fitPart, valPart)
+			if err != nil {
+				if ctx.Err() != nil {
+					return nil, nil, nil, ctx.Err()
+				}
+				trials[i].Err = err.Error()
 			}
-			t.Err = err.Error()
-			j.log.Warn("trainer: grid point failed; skipping it", "params", p.String(), "err", err)
+			fits[i] = m
+		}
+	}
+	for i, t := range trials {
+		if t.Err != "" {
+			j.log.Warn("trainer: grid point failed; skipping it", "params", t.Params.String(), "err", t.Err)
 		} else {
 			if len(t.Folds) > 0 {
-				j.log.Info("trainer: grid point", "params", p.String(), metric, t.Score, "std", t.Std)
+				j.log.Info("trainer: grid point", "params", t.Params.String(), metric, t.Score, "std", t.Std)
 			} else {
-				j.log.Info("trainer: grid point", "params", p.String(), metric, t.Score)
+				j.log.Info("trainer: grid point", "params", t.Params.String(), metric, t.Score)
 			}
 			if bestIdx < 0 || (larger && t.Score > res.Trials[bestIdx].Score) || (!larger && t.Score < res.Trials[bestIdx].Score) {
 				bestIdx = len(res.Trials)
 				if keepBest {
-					bestFit = m
+					bestFit = fits[i]
 				}
 			}
 		}
@@ -95,42 +107,82 @@ func (j *job) search(ctx context.Context, a algo, env *fitEnv, train data, metri
 	return chosen, bestFit, best, nil
 }
 
-// trial scores one grid point, by cross-validation over folds or by a
-// fit on fitPart scored on valPart; the fitted model comes back only in
-// the latter case.
-func (j *job) trial(ctx context.Context, a algo, env *fitEnv, n int, t *Trial, folds []fold, fitPart, valPart data) (fitted, error) {
+// trial scores one grid point by a fit on fitPart scored on valPart, and
+// returns the fitted model.
+func (j *job) trial(ctx context.Context, a algo, env *fitEnv, n int, t *Trial, fitPart, valPart data) (fitted, error) {
 	pa, err := a.with(t.Params)
 	if err != nil {
 		return nil, err
 	}
 	fe := *env
 	fe.progress = func(pr ml.Progress) { j.obs.Iteration(n, pr, pa.maxIter()) }
-	names := []string{t.Metric}
-	if folds == nil {
-		m, err := pa.fit(ctx, &fe, fitPart)
-		if err != nil {
-			return nil, err
-		}
-		s, err := m.score(ctx, &fe, valPart, names)
-		if err != nil {
-			return nil, fmt.Errorf("%w (on the validation rows)", err)
-		}
-		t.Score = s[t.Metric]
-		return m, nil
+	m, err := pa.fit(ctx, &fe, fitPart)
+	if err != nil {
+		return nil, err
 	}
-	for i, f := range folds {
-		m, err := pa.fit(ctx, &fe, f.train)
-		if err != nil {
-			return nil, fmt.Errorf("fold %d of %d: %w", i+1, len(folds), err)
-		}
-		s, err := m.score(ctx, &fe, f.test, names)
-		if err != nil {
-			return nil, fmt.Errorf("fold %d of %d: %w", i+1, len(folds), err)
-		}
-		t.Folds = append(t.Folds, s[t.Metric])
+	s, err := m.score(ctx, &fe, valPart, []string{t.Metric})
+	if err != nil {
+		return nil, fmt.Errorf("%w (on the validation rows)", err)
 	}
-	t.Score, t.Std = ml.MeanStd(t.Folds)
-	return nil, nil
+	t.Score = s[t.Metric]
+	return m, nil
+}
+
+// crossValidateTrials scores every grid point by cross-validation, fold
+// by fold: each fold is made once and every point not failed yet is
+// fitted on it and scored, so folds that are copies (a remote cluster's)
+// are made one at a time and dropped before the next. A point that fails
+// on a fold gets the error and is not fitted again.
+func (j *job) crossValidateTrials(ctx context.Context, a algo, env *fitEnv, trials []Trial, folds foldSet) error {
+	pas := make([]algo, len(trials))
+	for n := range trials {
+		var err error
+		if pas[n], err = a.with(trials[n].Params); err != nil {
+			trials[n].Err = err.Error()
+		}
+	}
+	k := folds.len()
+	for i := range k {
+		f, done, err := folds.fold(ctx, i)
+		if err != nil {
+			return fmt.Errorf("trainer: fold %d of %d: %w", i+1, k, err)
+		}
+		for n := range trials {
+			t := &trials[n]
+			if t.Err != "" {
+				continue
+			}
+			fe := *env
+			fe.progress = func(pr ml.Progress) { j.obs.Iteration(n+1, pr, pas[n].maxIter()) }
+			s, err := fitScore(ctx, pas[n], &fe, f, []string{t.Metric})
+			if err != nil {
+				if ctx.Err() != nil {
+					done()
+					return ctx.Err()
+				}
+				t.Err = fmt.Sprintf("fold %d of %d: %v", i+1, k, err)
+				continue
+			}
+			t.Folds = append(t.Folds, s[t.Metric])
+		}
+		done()
+	}
+	for n := range trials {
+		if trials[n].Err == "" {
+			trials[n].Score, trials[n].Std = ml.MeanStd(trials[n].Folds)
+		}
+	}
+	return nil
+}
+
+// fitScore fits a on a fold's training rows and scores it on its test
+// rows.
+func fitScore(ctx context.Context, a algo, env *fitEnv, f fold, metrics []string) (map[string]float64, error) {
+	m, err := a.fit(ctx, env, f.train)
+	if err != nil {
+		return nil, err
+	}
+	return m.score(ctx, env, f.test, metrics)
 }
 
 // largerIsBetter says which way a metric improves; ok is false for a name

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"math"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -47,7 +48,8 @@ algorithm:
 evaluation: {test_fraction: 0.2, seed: 7, metrics: [auc, accuracy]}
 `
 
-// mlpSpec, linearSpec, nbSpec and svmSpec read the same records as lrSpec.
+// mlpSpec, linearSpec, nbSpec, svmSpec and cvSpec read the same records as
+// lrSpec.
 var (
 	mlpSpec = strings.Replace(strings.Replace(lrSpec, "name: clicks", "name: clicks-mlp", 1),
 		"logistic_regression: {reg_param: 0.01, max_iter: 30}", "mlp: {hidden_layers: [8], batch_size: 128, max_iter: 40, seed: 4}", 1)
@@ -58,6 +60,9 @@ var (
 		"logistic_regression: {reg_param: 0.01, max_iter: 30}", "naive_bayes: {model_type: gaussian}", 1)
 	svmSpec = strings.Replace(strings.Replace(lrSpec, "name: clicks", "name: clicks-svm", 1),
 		"logistic_regression: {reg_param: 0.01, max_iter: 30}", "linear_svc: {reg_param: 0.01, max_iter: 60}", 1)
+	// cvSpec chooses reg_param by 3-fold cross-validation.
+	cvSpec = strings.Replace(strings.Replace(lrSpec, "name: clicks", "name: clicks-cv", 1),
+		"evaluation: {test_fraction: 0.2,", "evaluation: {folds: 3, grid: {reg_param: [0.001, 1]}, test_fraction: 0.2,", 1)
 )
 
 // cachedSpec reads the same records through a numeric pipeline of
@@ -230,6 +235,39 @@ func TestJobsOnWorkersEqualInProcess(t *testing.T) {
 				t.Logf("%s on %d workers: %v (in-process %v)", job.name, d.Workers(), gotRes.Duration, wantRes.Duration)
 			}
 		})
+	}
+}
+
+// A grid chosen by cross-validation on workers, whose folds are copies
+// made one at a time, scores each point as the engine's fold views do and
+// chooses the same one. The engine's views leave the training rows in fold
+// order, so sums (and the refit model) agree to rounding, not bit for bit.
+func TestCrossValidatedJobOnWorkers(t *testing.T) {
+	l, spec := diskJobLog(t)
+	jobData(t, l)
+	d := newDriver(t, Config{HeartbeatInterval: 100 * time.Millisecond, HeartbeatTimeout: 5 * time.Second, Log: spec})
+	startWorkers(t, d, 3, "")
+	_, want := runJob(t, l, cvSpec, nil, nil)
+	_, got := runJob(t, l, cvSpec, d, nil)
+	close := func(a, b float64) bool { return math.Abs(a-b) <= 1e-9*math.Max(1, math.Abs(b)) }
+	if fmt.Sprint(got.Best) != fmt.Sprint(want.Best) || len(got.Trials) != 2 || len(want.Trials) != 2 {
+		t.Fatalf("workers chose %v of %d trials, in-process %v of %d", got.Best, len(got.Trials), want.Best, len(want.Trials))
+	}
+	for i := range got.Trials {
+		g, w := got.Trials[i], want.Trials[i]
+		if g.Err != "" || len(g.Folds) != 3 || len(w.Folds) != 3 {
+			t.Fatalf("trial %d on workers: folds %v, error %q; in-process folds %v", i, g.Folds, g.Err, w.Folds)
+		}
+		for f := range g.Folds {
+			if !close(g.Folds[f], w.Folds[f]) {
+				t.Errorf("trial %d fold %d: %v on workers, %v in-process", i, f, g.Folds[f], w.Folds[f])
+			}
+		}
+	}
+	for name, w := range want.Metrics {
+		if g, ok := got.Metrics[name]; !ok || !close(g, w) {
+			t.Errorf("held-out %s: %v on workers, %v in-process", name, g, w)
+		}
 	}
 }
 
