@@ -95,7 +95,10 @@
 // cluster.Folds groups each partition of the training rows by fold in
 // place, once, and each fold's test and training sets are row ranges of
 // that memory, so k folds cache no more bytes than the training rows. The
-// training rows stay cached, in fold order, for the refit. A grid's
+// training rows stay cached, in fold order, for the refit. A cluster that
+// cannot make views (remote workers) copies folds; cross-validation takes
+// them one at a time (foldSet), fitting every grid point on a fold before
+// the next is made, so it holds one fold's copies, not k. A grid's
 // validation share still copies (its parent stays in use).
 //
 // # Progress
