@@ -60,26 +60,19 @@ func (m madeFolds) drop() {
 	}
 }
 
-// copiedFolds are a cluster's folds that Folds would copy (a remote
-// cluster's): each is copied when asked for and dropped when done with.
-type copiedFolds struct {
-	r    rowsData
+// lazyFolds are folds made one at a time, when asked for: a cluster's
+// that Folds would copy (a remote cluster's), each dropped when done with,
+// or ALS's ratings on the driver.
+type lazyFolds struct {
 	k    int
-	seed uint64
+	make func(ctx context.Context, i int) (fold, func(), error)
 }
 
-func (c copiedFolds) len() int { return c.k }
+func (l lazyFolds) len() int { return l.k }
 
-func (c copiedFolds) fold(ctx context.Context, i int) (fold, func(), error) {
-	train, test, err := cluster.FoldCopy(ctx, c.r.x, c.r.ds, i, c.k, c.seed)
-	if err != nil {
-		return fold{}, nil, err
-	}
-	f := fold{rowsData{c.r.x, train}, rowsData{c.r.x, test}}
-	return f, func() { f.train.drop(); f.test.drop() }, nil
-}
+func (l lazyFolds) fold(ctx context.Context, i int) (fold, func(), error) { return l.make(ctx, i) }
 
-func (copiedFolds) drop() {}
+func (lazyFolds) drop() {}
 
 // rowsData is feature rows cached on the cluster.
 type rowsData struct {
@@ -110,7 +103,14 @@ func (r rowsData) folds(ctx context.Context, k int, seed uint64) (foldSet, error
 		if k < 2 {
 			return nil, fmt.Errorf("trainer: cross-validation needs at least 2 folds, got %d", k)
 		}
-		return copiedFolds{r, k, seed}, nil
+		return lazyFolds{k, func(ctx context.Context, i int) (fold, func(), error) {
+			train, test, err := cluster.FoldCopy(ctx, r.x, r.ds, i, k, seed)
+			if err != nil {
+				return fold{}, nil, err
+			}
+			f := fold{rowsData{r.x, train}, rowsData{r.x, test}}
+			return f, func() { f.train.drop(); f.test.drop() }, nil
+		}}, nil
 	}
 	fs, err := ml.KFold(ctx, r.x, r.ds, k, seed)
 	if err != nil {
@@ -147,22 +147,10 @@ func (r ratingsData) folds(_ context.Context, k int, seed uint64) (foldSet, erro
 	if k < 2 {
 		return nil, fmt.Errorf("trainer: cross-validation needs at least 2 folds, got %d", k)
 	}
-	return ratingFolds{r, k, seed}, nil
+	return lazyFolds{k, func(_ context.Context, i int) (fold, func(), error) {
+		test, train := als.Select(r, seed, float64(i)/float64(k), float64(i+1)/float64(k))
+		return fold{ratingsData(train), ratingsData(test)}, func() {}, nil
+	}}, nil
 }
-
-type ratingFolds struct {
-	r    ratingsData
-	k    int
-	seed uint64
-}
-
-func (f ratingFolds) len() int { return f.k }
-
-func (f ratingFolds) fold(_ context.Context, i int) (fold, func(), error) {
-	test, train := als.Select(f.r, f.seed, float64(i)/float64(f.k), float64(i+1)/float64(f.k))
-	return fold{ratingsData(train), ratingsData(test)}, func() {}, nil
-}
-
-func (ratingFolds) drop() {}
 
 func (ratingsData) drop() {}
