@@ -9,6 +9,7 @@ import (
 	"gonum.org/v1/gonum/floats"
 
 	"github.com/flintml/flint/cluster"
+	"github.com/flintml/flint/ml/internal/openblas"
 	"github.com/flintml/flint/ml/internal/tile"
 )
 
@@ -146,6 +147,9 @@ func blockRows(kind lossKind, d int) int {
 func (k *kernel) dense(ctx context.Context) error {
 	if k.a.K == 1 {
 		return k.dense1(ctx)
+	}
+	if openblas.Enabled {
+		return k.denseKBLAS(ctx)
 	}
 	return k.denseK(ctx)
 }
@@ -285,6 +289,35 @@ func (k *kernel) denseK(ctx context.Context) error {
 	}
 	if K2 != K {
 		floats.Add(k.acc.Grad, g[:K*d])
+	}
+	return nil
+}
+
+// denseKBLAS is denseK through OpenBLAS (the openblas build): per block of
+// rows the margins M = X·Wᵀ and, after the residuals, the gradient
+// G += Rᵀ·X, each one DGEMM.
+func (k *kernel) denseKBLAS(ctx context.Context) error {
+	a, b := k.a, k.b
+	d, K := a.D, a.K
+	br := blockRows(k.kind, d)
+	m := make([]float64, br*K) // margins, then residuals, row-major br×K
+	var xbuf []float64         // a float32 block's rows, widened
+	if b.Float32() {
+		xbuf = make([]float64, br*d)
+	}
+	for lo := 0; lo < b.Rows; lo += br {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		hi := min(lo+br, b.Rows)
+		n := hi - lo
+		xb := k.rows(xbuf, lo, hi)
+		mb := m[:n*K]
+		openblas.Gemm(false, true, n, K, d, 1, xb, d, a.Coef, d, 0, mb, K)
+		if err := k.residuals(mb, lo, n); err != nil {
+			return err
+		}
+		openblas.Gemm(true, false, K, d, n, 1, mb, K, xb, d, 1, k.acc.Grad, d)
 	}
 	return nil
 }
