@@ -12,28 +12,34 @@ import (
 	"github.com/flintml/flint/cluster"
 )
 
-// openblasTol is how far the openblas build's softmax pass may stray from
+// openblasTol is how far the openblas build's dense pass may stray from
 // the default build's tiles: relative to the largest gradient entry (and
 // to the loss), the products differ only in summation order.
 const openblasTol = 1e-12
 
-// TestSoftmaxPassOpenBLAS runs the dense softmax pass of one partition
-// through OpenBLAS (denseKBLAS) and through tile (denseK, the default
-// build's) and compares the loss and gradient, for odd and even class
-// counts, float64 and float32 blocks, with and without weights.
-func TestSoftmaxPassOpenBLAS(t *testing.T) {
+// TestDensePassOpenBLAS runs the dense loss pass of one partition through
+// OpenBLAS (denseBLAS) and as the default build does (denseK for softmax,
+// dense1 for one margin column) and compares the loss and gradient, for
+// odd and even class counts and every loss of one column, float64 and
+// float32 blocks, with and without weights.
+func TestDensePassOpenBLAS(t *testing.T) {
 	rng := rand.New(rand.NewPCG(11, 12))
 	for _, c := range []struct {
+		kind          lossKind
 		rows, d, k    int
 		f32, weighted bool
 	}{
-		{1000, 784, 10, false, false},
-		{257, 31, 3, false, true},
-		{100, 7, 5, true, false},
-		{5, 784, 2, true, true},
+		{softmaxLoss, 1000, 784, 10, false, false},
+		{softmaxLoss, 257, 31, 3, false, true},
+		{softmaxLoss, 100, 7, 5, true, false},
+		{softmaxLoss, 5, 784, 2, true, true},
+		{logisticLoss, 3001, 100, 1, false, false},
+		{logisticLoss, 77, 784, 1, true, true},
+		{squaredLoss, 500, 13, 1, false, true},
+		{hingeLoss, 500, 13, 1, false, false},
 	} {
-		t.Run(fmt.Sprintf("rows=%d/d=%d/k=%d/f32=%v/weighted=%v", c.rows, c.d, c.k, c.f32, c.weighted), func(t *testing.T) {
-			b := randomBlock(rng, c.rows, c.d, c.k, c.f32, c.weighted)
+		t.Run(fmt.Sprintf("%v/rows=%d/d=%d/k=%d/f32=%v/weighted=%v", c.kind, c.rows, c.d, c.k, c.f32, c.weighted), func(t *testing.T) {
+			b := randomBlock(rng, c.rows, c.d, max(c.k, 2), c.f32, c.weighted)
 			a := &lossArg{K: c.k, D: c.d, Coef: make([]float64, c.k*c.d), Intercept: make([]float64, c.k)}
 			for i := range a.Coef {
 				a.Coef[i] = 0.05 * rng.NormFloat64()
@@ -43,11 +49,14 @@ func TestSoftmaxPassOpenBLAS(t *testing.T) {
 			}
 			run := func(blas bool) *lossPartial {
 				acc := newLossPartial(a)
-				k := &kernel{kind: softmaxLoss, a: a, acc: acc, b: b, prod: 1}
+				k := &kernel{kind: c.kind, a: a, acc: acc, b: b, prod: 1}
 				var err error
-				if blas {
-					err = k.denseKBLAS(context.Background())
-				} else {
+				switch {
+				case blas:
+					err = k.denseBLAS(context.Background())
+				case c.k == 1:
+					err = k.dense1(context.Background())
+				default:
 					err = k.denseK(context.Background())
 				}
 				if err != nil {
@@ -60,7 +69,8 @@ func TestSoftmaxPassOpenBLAS(t *testing.T) {
 			if d := math.Abs(got.Loss - want.Loss); d > openblasTol*math.Abs(want.Loss) {
 				t.Errorf("loss %v through OpenBLAS, %v through tile", got.Loss, want.Loss)
 			}
-			if got.Weight != want.Weight {
+			// The weights are summed a block at a time, and the blocks differ.
+			if d := math.Abs(got.Weight - want.Weight); d > openblasTol*want.Weight {
 				t.Errorf("weight %v through OpenBLAS, %v through tile", got.Weight, want.Weight)
 			}
 			scale := 0.0
