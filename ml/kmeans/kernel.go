@@ -16,7 +16,9 @@ import (
 // blas64.Gemm on one core; for short rows (50 features) the two are even
 // (see BenchmarkDistanceKernel). tile fixes the summation order of every dot
 // product, so a single-row Predict reaches the same bits as the blocked
-// training pass, on any machine.
+// training pass, on any machine. The opt-in openblas build (see
+// ml/internal/openblas) gives that up for the training pass's products,
+// which it computes by DGEMM (productsNorms).
 
 // productsNorms sets g[i*k+j] = x_i·c_j and xn[i] = ‖x_i‖² for the m rows
 // of x and the k centres c (both of width d, row-major): tile.ProductsNorms
