@@ -18,7 +18,7 @@ OTHER_PKGS = $$($(GO) list ./... | grep -v -E 'flint/(log|cluster|features|model
 
 export FLINT_MINIO := $(TOOLS)/minio
 
-.PHONY: all build run test test-long vet lint staticcheck tools bench fmt clean docs proto chromium
+.PHONY: all build run test test-long vet lint staticcheck tools bench bench-openblas fmt clean docs proto chromium
 
 all: build
 
@@ -72,6 +72,12 @@ test-long: tools
 bench: build
 	$(GO) run ./bench/floors -benchtime 2s -timeout 60m
 	FLINT=$(BIN) ./bench/fashion-e2e.sh
+
+## bench-openblas: the kernel benchmarks (logistic and softmax passes, Lloyd, ALS) of the default build and of the
+## OpenBLAS build (-tags openblas: cgo and libopenblas-dev), alternating in one run, beside the same floors
+bench-openblas:
+	$(GO) run ./bench/floors -builds default,openblas -disk-mib 0 -echo-for 0 -pkgs "./ml ./ml/kmeans ./ml/als" \
+		-bench '^Benchmark(GradientPass|SoftmaxPass|LloydFashionMNIST|ALSIteration)$$' -benchtime 5x -count 3 -timeout 60m
 
 ## proto: regenerate cluster/remote/remotepb (needs protoc: apt-get install -y protobuf-compiler)
 proto:

@@ -9,6 +9,7 @@ import (
 	"gonum.org/v1/gonum/floats"
 
 	"github.com/flintml/flint/cluster"
+	"github.com/flintml/flint/ml/internal/openblas"
 	"github.com/flintml/flint/ml/internal/tile"
 )
 
@@ -144,6 +145,9 @@ func blockRows(kind lossKind, d int) int {
 // bits of a float64 partition of the rounded values while reading half the
 // bytes from memory.
 func (k *kernel) dense(ctx context.Context) error {
+	if openblas.Enabled {
+		return k.denseBLAS(ctx)
+	}
 	if k.a.K == 1 {
 		return k.dense1(ctx)
 	}
@@ -285,6 +289,45 @@ func (k *kernel) denseK(ctx context.Context) error {
 	}
 	if K2 != K {
 		floats.Add(k.acc.Grad, g[:K*d])
+	}
+	return nil
+}
+
+// denseBLAS is the dense pass through OpenBLAS (the openblas build): per
+// block of rows the margins M = X·Wᵀ and, after the residuals, the gradient
+// G += Rᵀ·X, each one DGEMM (DGEMV for one margin column), with the block
+// still in cache for the second. The blocks are softmax's (about 256 KB)
+// whatever the loss: one margin column gains nothing from tiny blocks here.
+func (k *kernel) denseBLAS(ctx context.Context) error {
+	a, b := k.a, k.b
+	d, K := a.D, a.K
+	br := blockRows(softmaxLoss, d)
+	m := make([]float64, br*K) // margins, then residuals, row-major br×K
+	var xbuf []float64         // a float32 block's rows, widened
+	if b.Float32() {
+		xbuf = make([]float64, br*d)
+	}
+	for lo := 0; lo < b.Rows; lo += br {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		hi := min(lo+br, b.Rows)
+		n := hi - lo
+		xb := k.rows(xbuf, lo, hi)
+		mb := m[:n*K]
+		if K == 1 {
+			openblas.Gemv(false, n, d, 1, xb, d, a.Coef, 0, mb)
+		} else {
+			openblas.Gemm(false, true, n, K, d, 1, xb, d, a.Coef, d, 0, mb, K)
+		}
+		if err := k.residuals(mb, lo, n); err != nil {
+			return err
+		}
+		if K == 1 {
+			openblas.Gemv(true, n, d, 1, xb, d, mb, 1, k.acc.Grad)
+		} else {
+			openblas.Gemm(true, false, K, d, n, 1, mb, K, xb, d, 1, k.acc.Grad, d)
+		}
 	}
 	return nil
 }

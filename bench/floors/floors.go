@@ -215,13 +215,17 @@ func (f *floors) measure(dir, python string) {
 	f.CPU, f.Cores = cpuName(), runtime.NumCPU()
 	f.SumGBs, f.CopyGBs = memoryBandwidth(f.memBytes)
 	var err error
-	if f.DiskMBs, err = diskWrite(dir, f.diskBytes); err != nil {
+	if f.diskBytes <= 0 {
+		f.Notes = append(f.Notes, "disk floor not asked for (-disk-mib 0)")
+	} else if f.DiskMBs, err = diskWrite(dir, f.diskBytes); err != nil {
 		f.Notes = append(f.Notes, "disk floor not measured: "+err.Error())
 	}
 	if f.DgemmGF, f.BLAS, err = dgemm(python, 2048); err != nil {
 		f.Notes = append(f.Notes, "dgemm floor not measured (numpy): "+err.Error())
 	}
-	if wrk, err := exec.LookPath("wrk"); err != nil {
+	if f.echoPeriod <= 0 {
+		f.Notes = append(f.Notes, "echo floor not asked for (-echo-for 0)")
+	} else if wrk, err := exec.LookPath("wrk"); err != nil {
 		f.Notes = append(f.Notes, "echo floor not measured: wrk is not installed (apt-get install -y wrk)")
 	} else if f.EchoReqs, err = echoRate(wrk, f.echoPeriod); err != nil {
 		f.Notes = append(f.Notes, "echo floor not measured: "+err.Error())

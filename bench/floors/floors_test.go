@@ -66,7 +66,7 @@ func TestParseBenchAndTable(t *testing.T) {
 	}
 	f := &floors{SumGBs: 40}
 	var b strings.Builder
-	printTable(&b, f, r)
+	printTable(&b, f, []string{"default", "openblas"}, map[string]results{"default": r, "openblas": {}})
 	out := b.String()
 	for _, want := range []string{
 		"log append 100 B, interval fsync",
@@ -76,6 +76,7 @@ func TestParseBenchAndTable(t *testing.T) {
 		"37.9%",
 		"not run",
 		"not measured",
+		"openblas",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("table lacks %q:\n%s", want, out)

@@ -135,6 +135,9 @@ var hotPaths = []hotPath{
 	{what: "logistic gradient pass", bench: regexp.MustCompile(mlPkg + `BenchmarkGradientPass/`),
 		unit: "GB/s", rateUnit: "GB/s", floorUnit: "GB/s",
 		floor: fromFloors("memory bandwidth (sum)", func(f *floors) float64 { return f.SumGBs }), goal: "≥ 50 % (≤ 2× its time)"},
+	{what: "softmax gradient pass (60 000 × 784, 10 classes)", bench: regexp.MustCompile(mlPkg + `BenchmarkSoftmaxPass/`),
+		unit: "GB/s", rateUnit: "GB/s", floorUnit: "GB/s",
+		floor: sameRun("parallel sum, same partitions (same run)", "floor-GB/s"), goal: "≥ 50 % (≤ 2× its time)"},
 	{what: "k-means Lloyd iteration (Fashion-MNIST)", bench: regexp.MustCompile(kmeans + `BenchmarkLloydFashionMNIST/`),
 		unit: "ms/iter", rate: func(ms float64) float64 { return lloydBytes / (ms / 1e3) / 1e9 }, rateUnit: "GB/s", floorUnit: "GB/s",
 		floor: fromFloors("memory bandwidth (sum)", func(f *floors) float64 { return f.SumGBs }), goal: "≥ 67 % (≤ 1.5× its time)"},
@@ -167,24 +170,27 @@ func printFloors(w io.Writer, f *floors) {
 	}
 }
 
-// printTable writes each hot path beside its floor.
-func printTable(w io.Writer, f *floors, r results) {
+// printTable writes each hot path beside its floor, one row per build
+// (builds name the keys of r, in order), the builds of a path together.
+func printTable(w io.Writer, f *floors, builds []string, r map[string]results) {
 	fmt.Fprintf(w, "\nHot paths against their floors (medians over -count runs):\n")
-	fmt.Fprintf(w, "  %-40s %14s %-8s  %-42s %14s  %7s  %s\n", "hot path", "measured", "", "floor", "floor value", "ratio", "goal")
+	fmt.Fprintf(w, "  %-48s %-9s %14s %-8s  %-42s %14s  %7s  %s\n", "hot path", "build", "measured", "", "floor", "floor value", "ratio", "goal")
 	for _, h := range hotPaths {
-		v, key, ok := r.median(h.bench, h.unit)
-		if !ok {
-			fmt.Fprintf(w, "  %-40s %14s\n", h.what, "not run")
-			continue
+		for _, build := range builds {
+			v, key, ok := r[build].median(h.bench, h.unit)
+			if !ok {
+				fmt.Fprintf(w, "  %-48s %-9s %14s\n", h.what, build, "not run")
+				continue
+			}
+			if h.rate != nil {
+				v = h.rate(v)
+			}
+			name, fv, ok := h.floor(f, r[build], key)
+			if !ok {
+				fmt.Fprintf(w, "  %-48s %-9s %14.4g %-8s  %-42s %14s\n", h.what, build, v, h.rateUnit, name, "not measured")
+				continue
+			}
+			fmt.Fprintf(w, "  %-48s %-9s %14.4g %-8s  %-42s %14.4g  %6.1f%%  %s\n", h.what, build, v, h.rateUnit, name, fv, 100*v/fv, h.goal)
 		}
-		if h.rate != nil {
-			v = h.rate(v)
-		}
-		name, fv, ok := h.floor(f, r, key)
-		if !ok {
-			fmt.Fprintf(w, "  %-40s %14.4g %-8s  %-42s %14s\n", h.what, v, h.rateUnit, name, "not measured")
-			continue
-		}
-		fmt.Fprintf(w, "  %-40s %14.4g %-8s  %-42s %14.4g  %6.1f%%  %s\n", h.what, v, h.rateUnit, name, fv, 100*v/fv, h.goal)
 	}
 }

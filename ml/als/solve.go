@@ -10,6 +10,7 @@ import (
 	"gonum.org/v1/gonum/lapack/lapack64"
 
 	"github.com/flintml/flint/cluster"
+	"github.com/flintml/flint/ml/internal/openblas"
 	"github.com/flintml/flint/ml/internal/tile"
 )
 
@@ -121,12 +122,19 @@ type solver struct {
 	// Σ r², less the mean and biases with biases) and right-hand side.
 	sumSq float64
 	rhs   []float64
+	// blas routes the solve through OpenBLAS (openblas.Enabled: only in
+	// the openblas build, where the tests also turn it off to compare).
+	blas bool
+	y    []float64 // chunk×Rank: the gathered factors, row-major (blas only)
 }
 
 func newSolver(a *solveArgs) *solver {
 	k := a.Rank
-	s := &solver{args: a, k: k, chunk: chunkFor(k), a: make([]float64, k*k), b: make([]float64, k)}
+	s := &solver{args: a, k: k, chunk: chunkFor(k), a: make([]float64, k*k), b: make([]float64, k), blas: openblas.Enabled}
 	s.yt = make([]float64, k*s.chunk)
+	if s.blas {
+		s.y = s.yt
+	}
 	if a.OtherBias != nil {
 		s.res = make([]float64, s.chunk)
 	}
@@ -161,6 +169,11 @@ func (s *solver) solve(x []float64, ind []int32, val []float64) error {
 	for lo := 0; lo < len(ind); lo += s.chunk {
 		hi := min(lo+s.chunk, len(ind))
 		n := hi - lo
+		if s.blas {
+			c, sq := s.chunkBLAS(ind[lo:hi], val[lo:hi])
+			count, sumSq = count+c, sumSq+sq
+			continue
+		}
 		yt := s.yt[:k*n]
 		if !args.Implicit {
 			count += n
@@ -217,6 +230,13 @@ func (s *solver) solve(x []float64, ind []int32, val []float64) error {
 	if args.NonNeg {
 		return s.nn.solve(x, a, s.b, k)
 	}
+	if s.blas {
+		if !openblas.CholSolve(a, s.b, k) {
+			return &singularError{Ratings: len(ind)}
+		}
+		copy(x, s.b)
+		return nil
+	}
 	t, ok := lapack64.Potrf(blas64.Symmetric{Uplo: blas.Upper, N: k, Stride: k, Data: a})
 	if !ok {
 		return &singularError{Ratings: len(ind)}
@@ -224,6 +244,52 @@ func (s *solver) solve(x []float64, ind []int32, val []float64) error {
 	cholSolve(t, s.b)
 	copy(x, s.b)
 	return nil
+}
+
+// chunkBLAS is one chunk of a row's ratings added to its normal equations
+// through OpenBLAS: the other side's factors gathered as rows (weighted by
+// √(c−1) for implicit feedback), their Gramian by DSYRK, the explicit
+// right-hand side by DGEMV. It returns the ratings λ is scaled by and the
+// chunk's part of Σ c·p² (see solver.sumSq).
+func (s *solver) chunkBLAS(ind []int32, val []float64) (count int, sumSq float64) {
+	args, k, n := s.args, s.k, len(ind)
+	other, y := args.Other, s.y[:n*k]
+	if args.Implicit {
+		for l, j := range ind {
+			f := other[int(j)*k : int(j)*k+k]
+			r := val[l]
+			c1 := args.Alpha * math.Abs(r)
+			if r > 0 {
+				count++
+				sumSq += 1 + c1
+				for c, v := range f {
+					s.b[c] += (1 + c1) * v
+				}
+			}
+			w := math.Sqrt(c1)
+			for c, v := range f {
+				y[l*k+c] = w * v
+			}
+		}
+		openblas.SyrkUpper(s.a, y, k, n)
+		return count, sumSq
+	}
+	for l, j := range ind {
+		copy(y[l*k:(l+1)*k], other[int(j)*k:int(j)*k+k])
+	}
+	openblas.SyrkUpper(s.a, y, k, n)
+	r := val
+	if args.OtherBias != nil {
+		r = s.res[:n]
+		for l, j := range ind {
+			r[l] = val[l] - args.Mean - args.OtherBias[j]
+		}
+	}
+	openblas.Gemv(true, n, k, 1, y, k, r, 1, s.b)
+	if s.rhs != nil {
+		sumSq = tile.Dot(r, r)
+	}
+	return n, sumSq
 }
 
 // cholSolve solves UᵀU·x = b in place for the upper Cholesky factor t:
@@ -378,6 +444,10 @@ func (s *nnlsScratch) solvePassive(b []float64, k int) error {
 func gram(f []float64, k int) []float64 {
 	g := make([]float64, k*k)
 	n := len(f) / k
+	if openblas.Enabled {
+		openblas.SyrkUpper(g, f, k, n)
+		return g
+	}
 	chunk := chunkFor(k)
 	yt := make([]float64, k*chunk)
 	for lo := 0; lo < n; lo += chunk {

@@ -3,6 +3,7 @@ package kmeans
 import (
 	"math"
 
+	"github.com/flintml/flint/ml/internal/openblas"
 	"github.com/flintml/flint/ml/internal/tile"
 )
 
@@ -15,7 +16,29 @@ import (
 // blas64.Gemm on one core; for short rows (50 features) the two are even
 // (see BenchmarkDistanceKernel). tile fixes the summation order of every dot
 // product, so a single-row Predict reaches the same bits as the blocked
-// training pass, on any machine.
+// training pass, on any machine. The opt-in openblas build (see
+// ml/internal/openblas) gives that up for the training pass's products,
+// which it computes by DGEMM (productsNorms).
+
+// productsNorms sets g[i*k+j] = x_i·c_j and xn[i] = ‖x_i‖² for the m rows
+// of x and the k centres c (both of width d, row-major): tile.ProductsNorms
+// in the default build, DGEMM in the openblas one.
+func productsNorms(g, xn, x []float64, m int, c []float64, k, d int) {
+	if openblas.Enabled {
+		productsNormsBLAS(g, xn, x, m, c, k, d)
+		return
+	}
+	tile.ProductsNorms(g, xn, x, m, c, k, d)
+}
+
+// productsNormsBLAS is productsNorms through OpenBLAS (one DGEMM); the
+// squared norms are tile's, as in the default build.
+func productsNormsBLAS(g, xn, x []float64, m int, c []float64, k, d int) {
+	openblas.Gemm(false, true, m, k, d, 1, x, d, c, d, 0, g, k)
+	for i := range m {
+		xn[i] = sqNorm(x[i*d : (i+1)*d])
+	}
+}
 
 // sparseDots sets g[j] = x·c_j for a sparse row (ind, val) against the
 // centres stored transposed: ct[l*k+j] is feature l of centre j. Each

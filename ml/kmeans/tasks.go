@@ -97,7 +97,7 @@ func (cs *centres) each(ctx context.Context, blk *cluster.Block, fn func(i, j in
 		} else {
 			x = blk.X[lo*d : hi*d]
 		}
-		tile.ProductsNorms(g, xn, x, hi-lo, cs.C, k, d)
+		productsNorms(g, xn, x, hi-lo, cs.C, k, d)
 		for i := lo; i < hi; i++ {
 			j, m := nearest(g[(i-lo)*k:(i-lo+1)*k], cs.CN)
 			fn(i, j, max(0, xn[i-lo]+m), x[(i-lo)*d:(i-lo+1)*d])
