@@ -18,6 +18,9 @@ OTHER_PKGS = $$($(GO) list ./... | grep -v -E 'flint/(log|cluster|features|model
 
 export FLINT_MINIO := $(TOOLS)/minio
 
+# The packages with code of the opt-in OpenBLAS build (-tags openblas).
+OPENBLAS_PKGS := ./ml/internal/openblas ./ml ./ml/kmeans ./ml/als
+
 .PHONY: all build run test test-long vet lint staticcheck tools bench bench-openblas fmt clean docs proto chromium
 
 all: build
@@ -62,6 +65,12 @@ test: tools lint
 	$(GO) test -race -timeout 15m $(RACE_PKGS)
 	$(GO) test -timeout 15m $(OTHER_PKGS)
 	cd deploy && $(GO) vet ./... && $(TOOLS)/staticcheck ./... && $(GO) test -timeout 5m ./...
+	@# The opt-in OpenBLAS build's tests, where cgo and libopenblas-dev are there (not installed for them).
+	@if [ "$$($(GO) env CGO_ENABLED)" = 1 ] && [ -e /usr/include/x86_64-linux-gnu/f77blas.h -o -e /usr/include/f77blas.h ]; then \
+		echo "$(GO) test -tags openblas $(OPENBLAS_PKGS)"; \
+		$(GO) vet -tags openblas $(OPENBLAS_PKGS) && $(TOOLS)/staticcheck -tags openblas $(OPENBLAS_PKGS) && \
+		$(GO) test -tags openblas -timeout 10m $(OPENBLAS_PKGS); \
+	else echo "skipping the OpenBLAS build's tests: no cgo or no libopenblas-dev"; fi
 
 ## test-long: also the full-size real-data tests (Fashion-MNIST accuracy and the like)
 test-long: tools
