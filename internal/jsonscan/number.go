@@ -165,8 +165,9 @@ func scanDecimal[T Literal](b T) (d decimal, end int, msg string) {
 // not fit, it stops, for the byte-at-a-time loop to go on.
 func eights[T Literal](b T, i int, mant *uint64, nd int) (int, int) {
 	for nd <= 19-8 && len(b)-i >= 8 {
-		x := uint64(b[i]) | uint64(b[i+1])<<8 | uint64(b[i+2])<<16 | uint64(b[i+3])<<24 |
-			uint64(b[i+4])<<32 | uint64(b[i+5])<<40 | uint64(b[i+6])<<48 | uint64(b[i+7])<<56
+		e := b[i : i+8]
+		x := uint64(e[0]) | uint64(e[1])<<8 | uint64(e[2])<<16 | uint64(e[3])<<24 |
+			uint64(e[4])<<32 | uint64(e[5])<<40 | uint64(e[6])<<48 | uint64(e[7])<<56
 		// A byte's high bit is set in bad when it is not a digit: below
 		// '0' the subtraction wraps it, above '9' the addition carries
 		// into the high bit. Borrows and carries only move up, from a
