@@ -146,7 +146,9 @@
 // access log (log/slog, level Info: method, path, status, latency, model,
 // version, rows) is off by default; Config.AccessLog N logs one request in
 // N, so that its volume stays bounded under load. A goroutine of its own
-// writes the records: a request only queues its record, and when
+// writes the records in batches, every 50 ms or when half the buffer
+// waits (it is not woken for each record): a request only appends its
+// record to the buffer, and when
 // Config.AccessLogBuffer records wait (the Logger's writer cannot keep up)
 // the next are dropped and counted (flint_serving_access_log_dropped_total)
 // instead of slowing requests down; Shutdown writes what waits. 5xx errors

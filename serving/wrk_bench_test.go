@@ -172,18 +172,28 @@ func cpuTime() time.Duration {
 // handler chain (middleware, routing, body, decode, predict, encode,
 // metrics) without the network: the server's own CPU time and allocations
 // per request, which BenchmarkServeWrk's %floor-cpu compares with the echo
-// handler's. The access log is off; the prediction log off, or on for
-// every request (the embedded log), when this process's CPU time per
-// request (cpu-ns/op) counts its writer's work too: the loop ends when
-// every record is written.
+// handler's. The access log is off, or on for every request (JSON to
+// io.Discard: this process's CPU time per request then counts its
+// goroutine's formatting too); the prediction log off, or on for every
+// request (the embedded log), when cpu-ns/op counts its writer's work too:
+// the loop ends when every record is written.
 //
 //	go test ./serving -run '^$' -bench 'Handler$' -benchmem
 func BenchmarkHandler(b *testing.B) {
 	reg := newRegistry(b)
 	publish(b, reg, "bench", benchModel().artifact(b))
-	for _, logged := range []bool{false, true} {
-		b.Run(fmt.Sprintf("predlog=%v", logged), func(b *testing.B) {
-			cfg := Config{Registry: reg, WatchInterval: models.DefaultWatchInterval}
+	for _, c := range []struct {
+		logged bool // the prediction log
+		access int  // Config.AccessLog
+	}{{false, 0}, {true, 0}, {false, 1}} {
+		name := fmt.Sprintf("predlog=%v", c.logged)
+		if c.access > 0 {
+			name += fmt.Sprintf("/accesslog=%d", c.access)
+		}
+		logged := c.logged
+		b.Run(name, func(b *testing.B) {
+			cfg := Config{Registry: reg, WatchInterval: models.DefaultWatchInterval, AccessLog: c.access,
+				Logger: slog.New(slog.NewJSONHandler(io.Discard, nil))}
 			var pl *predlog.Writer
 			if logged {
 				l, err := disk.Open(disk.Config{Dir: b.TempDir()})
