@@ -28,7 +28,11 @@
 // value means the same here as in training, bit for bit: a number sent for
 // a categorical field is the category of its canonical text
 // (features.NumberCategory: 7, 7.0 and 0.7e1 are "7", 1e2 is "100", 0.10
-// is "0.1"), while a string is taken as written ("7.0" stays "7.0").
+// is "0.1"), while a string is taken as written ("7.0" stays "7.0"). A
+// model whose pipeline reads only numeric and timestamp fields
+// (features.Pipeline.NumericInputs) reads a row straight into its fields'
+// numbers (features.ScanNumber, then Transformer.TransformNumbers), with
+// the same results and errors as the general path.
 //
 //	curl -s localhost:8080/v1/models/churn/predict --json '{"rows": [
 //	    {"age": 30, "plan": "pro", "usage": [0.1, 0.2]},
