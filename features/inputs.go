@@ -1,5 +1,7 @@
 package features
 
+import "fmt"
+
 // ReadsField reports, for each schema field in order, whether the fitted
 // pipeline's feature vector depends on it: the field reaches the vector
 // directly or through the transforms. The label and weight are read by
@@ -24,4 +26,35 @@ func (p *Pipeline) ReadsField() []bool {
 		out[i] = needed[f.Name]
 	}
 	return out
+}
+
+// NumericInputs reports whether every field the feature vector reads
+// (ReadsField) is Numeric or Timestamp: then a row is its fields'
+// numbers, and TransformNumbers takes it so.
+func (p *Pipeline) NumericInputs() bool {
+	for i, r := range p.ReadsField() {
+		if t := p.Schema.Fields[i].Type; r && t != Numeric && t != Timestamp {
+			return false
+		}
+	}
+	return true
+}
+
+// TransformNumbers is Transform for a row given as the numbers of the
+// schema's fields, in schema order, NaN for a missing value (what
+// ScanNumber reads): the same vector Transform writes for the row whose
+// Values have those Nums. The pipeline's NumericInputs must be true; the
+// values of the fields it does not read are not used. It never
+// allocates.
+func (t *Transformer) TransformNumbers(dst, vals []float64) error {
+	p := t.p
+	if len(dst) != p.width || len(vals) != len(p.Schema.Fields) {
+		return fmt.Errorf("features: TransformNumbers: dst has length %d, vals %d, want %d and %d", len(dst), len(vals), p.width, len(p.Schema.Fields))
+	}
+	for _, c := range p.cols {
+		if c.field >= 0 && !c.str && c.w == 1 {
+			t.num[c.off] = vals[c.field]
+		}
+	}
+	return t.transformFrame(dst)
 }

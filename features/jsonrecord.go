@@ -36,6 +36,12 @@ func ScanValue(sc *jsonscan.Scanner, dst *Value, f Field) error {
 		}
 		return SetBool(dst, f, l == 't')
 	case c == '-' || '0' <= c && c <= '9':
+		if f.Type == Numeric || f.Type == Timestamp {
+			if n, ok := sc.Float(); ok { // SetNumber's value, read in one pass
+				dst.Num = n
+				return nil
+			}
+		}
 		start := sc.Pos()
 		if err := SetNumber(dst, f, sc.NumLit()); err != nil {
 			return syntaxOr(sc, start, err)
@@ -45,6 +51,29 @@ func ScanValue(sc *jsonscan.Scanner, dst *Value, f Field) error {
 		return scanVector(sc, dst, f)
 	}
 	return WrongType(f, sc.Kind())
+}
+
+// ScanNumber reads the JSON value at sc into dst, the number of field *f,
+// which must be Numeric or Timestamp: dst is what
+// ScanValue sets Value.Num to, NaN for null (a missing value). No
+// non-null value of such a field is NaN, so NaN is missing. A value that
+// does not fit the field is a *FieldError, malformed JSON a
+// *jsonscan.SyntaxError.
+func ScanNumber(sc *jsonscan.Scanner, dst *float64, f *Field) error {
+	if f.Type == Numeric {
+		if n, ok := sc.Float(); ok {
+			*dst = n
+			return nil
+		}
+	} else if f.Type != Timestamp {
+		return fmt.Errorf("features: ScanNumber: field %q is %s, not a number", f.Name, f.Type)
+	}
+	var v Value
+	if err := ScanValue(sc, &v, *f); err != nil {
+		return err
+	}
+	*dst = v.Num
+	return nil
 }
 
 // syntaxOr returns the scanner's syntax error when err says the number

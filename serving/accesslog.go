@@ -10,24 +10,33 @@ import (
 )
 
 // accessLog writes the access log from a goroutine of its own, so that a
-// request only copies its record into a buffered channel: the slog
-// handler's formatting, locking and write(2) are off the request path.
-// When the buffer is full (the logger cannot keep up), records are
-// dropped and counted (flint_serving_access_log_dropped_total), never
-// waited for. The goroutine starts with the first record; stop writes what
-// is buffered and ends it.
+// request only appends its record to a buffer under a mutex: the slog
+// handler's formatting, locking and write(2) are off the request path, and
+// so is waking the goroutine, which takes the buffered records in batches,
+// every accessLogFlush or when the buffer is half full, rather than being
+// woken for every record. When the buffer is full (the logger cannot keep
+// up) records are dropped and counted
+// (flint_serving_access_log_dropped_total), never waited for. The
+// goroutine starts with the first record; stop writes what is buffered
+// and ends it.
 type accessLog struct {
 	log     *slog.Logger
-	ch      chan accessRecord
+	max     int // records buffered at most
 	dropped prometheus.Counter
 
-	once    sync.Once
-	quit    chan struct{} // closed by stop
-	done    chan struct{} // closed when the goroutine has exited
 	mu      sync.Mutex
-	running bool // guarded by mu: the goroutine was started
-	stopped bool // guarded by mu
+	buf     []accessRecord // guarded by mu: waiting for the goroutine
+	running bool           // guarded by mu: the goroutine was started
+	stopped bool           // guarded by mu
+
+	wake chan struct{} // the buffer is half full (capacity 1)
+	quit chan struct{} // closed by stop
+	done chan struct{} // closed when the goroutine has exited
 }
+
+// accessLogFlush is how long a record waits for the access log's
+// goroutine at most, unless the buffer fills first.
+const accessLogFlush = 50 * time.Millisecond
 
 // accessRecord is one request's access-log record.
 type accessRecord struct {
@@ -37,50 +46,73 @@ type accessRecord struct {
 }
 
 func newAccessLog(log *slog.Logger, buffer int, dropped prometheus.Counter) *accessLog {
-	return &accessLog{log: log, ch: make(chan accessRecord, buffer), dropped: dropped,
-		quit: make(chan struct{}), done: make(chan struct{})}
+	return &accessLog{log: log, max: buffer, dropped: dropped,
+		wake: make(chan struct{}, 1), quit: make(chan struct{}), done: make(chan struct{})}
 }
 
-// add queues r, or drops it when the buffer is full. After stop it writes
+// add buffers r, or drops it when the buffer is full. After stop it writes
 // r itself, so that a request that outlived Shutdown is still logged (one
 // that races stop may be lost).
 func (a *accessLog) add(r accessRecord) {
-	a.once.Do(func() {
-		a.mu.Lock()
-		defer a.mu.Unlock()
-		if !a.stopped {
-			a.running = true
-			go a.run()
-		}
-	})
-	select {
-	case <-a.quit:
+	a.mu.Lock()
+	if a.stopped {
+		a.mu.Unlock()
 		a.write(r)
 		return
-	default:
 	}
-	select {
-	case a.ch <- r:
-	default:
+	if !a.running {
+		a.running = true
+		a.buf = make([]accessRecord, 0, a.max)
+		go a.run()
+	}
+	n := len(a.buf)
+	if n == a.max {
+		a.mu.Unlock()
 		a.dropped.Inc()
+		return
+	}
+	a.buf = append(a.buf, r)
+	a.mu.Unlock()
+	if n+1 == (a.max+1)/2 {
+		select {
+		case a.wake <- struct{}{}:
+		default:
+		}
 	}
 }
 
+// buffered returns how many records wait for the goroutine.
+func (a *accessLog) buffered() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return len(a.buf)
+}
+
+// run writes the buffered records, a batch at a time, until stop.
 func (a *accessLog) run() {
 	defer close(a.done)
+	tick := time.NewTicker(accessLogFlush)
+	defer tick.Stop()
+	spare := make([]accessRecord, 0, a.max)
 	for {
+		var quit bool
 		select {
-		case r := <-a.ch:
-			a.write(r)
+		case <-tick.C:
+		case <-a.wake:
 		case <-a.quit:
-			for {
-				select {
-				case r := <-a.ch:
-					a.write(r)
-				default:
-					return
-				}
-			}
+			quit = true
+		}
+		a.mu.Lock()
+		batch := a.buf
+		a.buf = spare[:0]
+		a.mu.Unlock()
+		for _, r := range batch {
+			a.write(r)
+		}
+		clear(batch) // let go of the records' strings
+		spare = batch
+		if quit {
+			return
 		}
 	}
 }

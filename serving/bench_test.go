@@ -151,7 +151,7 @@ func load(b *testing.B, client *http.Client, url string, body []byte, n int) loa
 
 // floorServer is a bare echo server that reads the request and answers
 // body: what serving costs without the model.
-func floorServer(b *testing.B, body []byte) string {
+func floorServer(b testing.TB, body []byte) string {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.POST("/v1/models/:model/predict", func(c echo.Context) error {
@@ -181,7 +181,7 @@ func floorServer(b *testing.B, body []byte) string {
 func BenchmarkServe(b *testing.B) {
 	reg := newRegistry(b)
 	publish(b, reg, "bench", benchModel().artifact(b))
-	ts := startServer(b, Config{Registry: reg, AccessLog: 1, Logger: slog.New(slog.NewJSONHandler(io.Discard, nil))})
+	ts := startServer(b, Config{Registry: reg, WatchInterval: models.DefaultWatchInterval, AccessLog: 1, Logger: slog.New(slog.NewJSONHandler(io.Discard, nil))})
 	ts.waitReady(b)
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: benchClients, DisableCompression: true}}
 	b.Cleanup(client.CloseIdleConnections)
@@ -226,7 +226,10 @@ func BenchmarkServe(b *testing.B) {
 }
 
 // BenchmarkDecodeNative is the server's work on a body without HTTP: rows
-// of 100 features parsed, transformed, predicted and encoded.
+// of 100 features parsed, transformed, predicted and encoded. read=numbers
+// is the path of a model whose pipeline reads only numbers (readNumbers),
+// read=values the general one (readRow, into features.Values), on the
+// same bodies.
 //
 //	go test ./serving -run '^$' -bench DecodeNative -benchmem
 func BenchmarkDecodeNative(b *testing.B) {
@@ -234,23 +237,31 @@ func BenchmarkDecodeNative(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	if !lm.numeric {
+		b.Fatal("the benchmark model does not read its rows as numbers")
+	}
 	for _, rows := range []int{1, 1000} {
-		b.Run(fmt.Sprintf("rows=%d", rows), func(b *testing.B) {
-			body := benchBody(rows)
-			b.SetBytes(int64(len(body)))
-			b.ReportAllocs()
-			for b.Loop() {
-				w := lm.getWorker()
-				if err := lm.decodeNative(context.Background(), w, body, 10_000); err != nil {
-					b.Fatal(err)
+		for _, numeric := range []bool{true, false} {
+			read := map[bool]string{true: "numbers", false: "values"}[numeric]
+			b.Run(fmt.Sprintf("rows=%d/read=%s", rows, read), func(b *testing.B) {
+				lm.numeric = numeric
+				defer func() { lm.numeric = true }()
+				body := benchBody(rows)
+				b.SetBytes(int64(len(body)))
+				b.ReportAllocs()
+				for b.Loop() {
+					w := lm.getWorker()
+					if err := lm.decodeNative(context.Background(), w, body, 10_000); err != nil {
+						b.Fatal(err)
+					}
+					if _, err := lm.encodeNative(w); err != nil {
+						b.Fatal(err)
+					}
+					lm.putWorker(w)
 				}
-				if _, err := lm.encodeNative(w); err != nil {
-					b.Fatal(err)
-				}
-				lm.putWorker(w)
-			}
-			b.ReportMetric(float64(rows)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
-		})
+				b.ReportMetric(float64(rows)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
+			})
+		}
 	}
 }
 

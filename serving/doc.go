@@ -28,7 +28,11 @@
 // value means the same here as in training, bit for bit: a number sent for
 // a categorical field is the category of its canonical text
 // (features.NumberCategory: 7, 7.0 and 0.7e1 are "7", 1e2 is "100", 0.10
-// is "0.1"), while a string is taken as written ("7.0" stays "7.0").
+// is "0.1"), while a string is taken as written ("7.0" stays "7.0"). A
+// model whose pipeline reads only numeric and timestamp fields
+// (features.Pipeline.NumericInputs) reads a row straight into its fields'
+// numbers (features.ScanNumber, then Transformer.TransformNumbers), with
+// the same results and errors as the general path.
 //
 //	curl -s localhost:8080/v1/models/churn/predict --json '{"rows": [
 //	    {"age": 30, "plan": "pro", "usage": [0.1, 0.2]},
@@ -146,7 +150,9 @@
 // access log (log/slog, level Info: method, path, status, latency, model,
 // version, rows) is off by default; Config.AccessLog N logs one request in
 // N, so that its volume stays bounded under load. A goroutine of its own
-// writes the records: a request only queues its record, and when
+// writes the records in batches, every 50 ms or when half the buffer
+// waits (it is not woken for each record): a request only appends its
+// record to the buffer, and when
 // Config.AccessLogBuffer records wait (the Logger's writer cannot keep up)
 // the next are dropped and counted (flint_serving_access_log_dropped_total)
 // instead of slowing requests down; Shutdown writes what waits. 5xx errors

@@ -41,6 +41,8 @@ type loadedModel struct {
 	index       map[string]int      // field name -> index in fields
 	inputValues int                 // values in one row of the schema's fields (a vector field counts its dim)
 	strict      bool                // Config.StrictFields: refuse the fields the pipeline does not read
+	numeric     bool                // the pipeline reads only numbers, and no pairs: native rows are read as numbers (readNumbers)
+	keys        []string            // fields[i].Name as a JSON string without escapes, "" when it needs some (jsonscan.PlainKey)
 
 	workers sync.Pool // *worker
 	obs     sync.Map  // obsKey -> *observers: the request metrics' series of this version, resolved once
@@ -89,9 +91,12 @@ func newLoadedModel(adapters map[string]adapter, name string, info models.Versio
 		s := &p.Schema
 		lm.fields = s.Fields
 		lm.input = p.ReadsField()
+		lm.numeric = p.NumericInputs() && lm.pairs == nil
 		lm.index = make(map[string]int, len(s.Fields))
+		lm.keys = make([]string, len(s.Fields))
 		for i, f := range s.Fields {
 			lm.index[f.Name] = i
+			lm.keys[i], _ = jsonscan.PlainKey(f.Name)
 			lm.inputValues += max(1, f.Dim) // every field: tensors of those not read are taken too
 		}
 		if lm.kind == classification {
@@ -114,6 +119,7 @@ func newLoadedModel(adapters map[string]adapter, name string, info models.Versio
 			w.t = p.NewTransformer()
 			w.row = p.Schema.NewRow()
 			w.seen = make([]uint32, len(p.Schema.Fields))
+			w.nums = make([]float64, len(p.Schema.Fields))
 		}
 		return w
 	}
@@ -164,6 +170,7 @@ type worker struct {
 	t    *features.Transformer
 	row  features.Row
 	feat []float64 // a row's streaming feature values
+	nums []float64 // a row read as its fields' numbers (readNumbers)
 	seen []uint32  // seen[i] == gen: field i was given in the current row
 	gen  uint32
 	sc   jsonscan.Scanner
@@ -206,10 +213,10 @@ func (w *worker) begin(wantProba bool) {
 	w.x, w.pred, w.proba, w.kept = w.x[:0], w.pred[:0], w.proba[:0], w.kept[:0]
 }
 
-// addRow transforms w.row into the next feature vector, predicting the
-// pending ones when the chunk is full. i is the row's index in the
-// request.
-func (lm *loadedModel) addRow(w *worker, i int, form rowForm) error {
+// addRow transforms w.row (w.nums, when nums: see readNumbers) into the
+// next feature vector, predicting the pending ones when the chunk is full.
+// i is the row's index in the request.
+func (lm *loadedModel) addRow(w *worker, i int, form rowForm, nums bool) error {
 	var ids [2]int64
 	if lm.pairs != nil {
 		var keep bool
@@ -229,7 +236,7 @@ func (lm *loadedModel) addRow(w *worker, i int, form rowForm) error {
 	w.x = w.x[:need]
 	if lm.pairs != nil { // the resolved ids are the features
 		w.x[w.pending*d], w.x[w.pending*d+1] = float64(ids[0]), float64(ids[1])
-	} else if err := w.t.Transform(w.x[w.pending*d:need], w.row); err != nil {
+	} else if err := lm.transform(w, w.x[w.pending*d:need], nums); err != nil {
 		return rowError(i, form, err)
 	}
 	w.pending++
@@ -238,6 +245,14 @@ func (lm *loadedModel) addRow(w *worker, i int, form rowForm) error {
 		return lm.flush(w)
 	}
 	return nil
+}
+
+// transform writes the feature vector of w.row, or of w.nums, into dst.
+func (lm *loadedModel) transform(w *worker, dst []float64, nums bool) error {
+	if nums {
+		return w.t.TransformNumbers(dst, w.nums)
+	}
+	return w.t.Transform(dst, w.row)
 }
 
 // flush predicts the pending rows into w.pred (and w.proba).

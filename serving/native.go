@@ -204,10 +204,82 @@ func (lm *loadedModel) checkFinite(w *worker, form rowForm, single bool) error {
 // decodeRow reads one row object and transforms it into the next feature
 // vector. i is the row's index in the request.
 func (lm *loadedModel) decodeRow(w *worker, i int, form rowForm) error {
+	if lm.numeric && lm.feat == nil {
+		if err := lm.readNumbers(w, i, form); err != nil {
+			return err
+		}
+		return lm.addRow(w, i, form, true)
+	}
 	if err := lm.readRow(w, i, form); err != nil {
 		return err
 	}
-	return lm.addRow(w, i, form)
+	return lm.addRow(w, i, form, false)
+}
+
+// readNumbers is readRow for a model whose pipeline reads only numbers
+// (lm.numeric) and that fills no streaming features: the row's values go
+// straight into w.nums, in schema order, NaN for a missing one
+// (features.ScanNumber), and a key that comes in schema order is matched
+// in place (jsonscan.KeyIs). What it accepts, and the errors it returns,
+// are readRow's.
+func (lm *loadedModel) readNumbers(w *worker, i int, form rowForm) error {
+	sc := &w.sc
+	if sc.Peek() != '{' {
+		return rowError(i, form, fmt.Errorf("want an object keyed by field name, got %s", sc.Kind()))
+	}
+	if err := sc.Enter('{'); err != nil {
+		return rowError(i, form, err)
+	}
+	w.nextGen()
+	nums := w.nums
+	j := -1
+	for n := 0; ; n++ {
+		more, err := sc.Next('}', n)
+		if err != nil {
+			return rowError(i, form, err)
+		}
+		if !more {
+			break
+		}
+		if j++; j >= len(lm.fields) || lm.keys[j] == "" || !sc.KeyIs(lm.keys[j]) {
+			k, err := sc.Key()
+			if err != nil {
+				return rowError(i, form, err)
+			}
+			if j >= len(lm.fields) || lm.fields[j].Name != string(k) {
+				var ok bool
+				if j, ok = lm.index[string(k)]; !ok {
+					return rowError(i, form, fieldErr(string(k), "not in the schema"))
+				}
+			}
+		}
+		if w.seen[j] == w.gen {
+			return rowError(i, form, fieldErr(lm.fields[j].Name, "given twice"))
+		}
+		w.seen[j] = w.gen
+		if !lm.input[j] { // as readRow: accepted, not used, unless strict
+			if lm.strict {
+				return rowError(i, form, fieldErr(lm.fields[j].Name, "the model does not use this field (the server is strict about fields)"))
+			}
+			if err := sc.Skip(); err != nil {
+				return rowError(i, form, err)
+			}
+			continue
+		}
+		if err := features.ScanNumber(sc, &nums[j], &lm.fields[j]); err != nil {
+			return rowError(i, form, err)
+		}
+	}
+	for j, f := range lm.fields { // checkRow's checks
+		if w.seen[j] == w.gen && !math.IsNaN(nums[j]) {
+			continue
+		}
+		nums[j] = math.NaN()
+		if lm.input[j] && !f.Optional {
+			return rowError(i, form, fieldErr(f.Name, "missing"))
+		}
+	}
+	return nil
 }
 
 // readRow reads one row object into w.row and checks it.
@@ -264,13 +336,18 @@ func (lm *loadedModel) readRow(w *worker, i int, form rowForm) error {
 
 // nextRow clears the worker's row for the next record.
 func (w *worker) nextRow() {
+	w.nextGen()
+	for j := range w.row {
+		w.row[j] = features.Value{Vec: w.row[j].Vec[:0]}
+	}
+}
+
+// nextGen starts the marks of the fields seen in the next record.
+func (w *worker) nextGen() {
 	w.gen++
 	if w.gen == 0 { // wrapped: old marks could match again
 		clear(w.seen)
 		w.gen = 1
-	}
-	for j := range w.row {
-		w.row[j] = features.Value{Vec: w.row[j].Vec[:0]}
 	}
 }
 

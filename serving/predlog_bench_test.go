@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/flintml/flint/log/disk"
+	"github.com/flintml/flint/models"
 	"github.com/flintml/flint/serving/predlog"
 )
 
@@ -52,8 +53,8 @@ func BenchmarkPredictionLog(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				plain := startServer(b, Config{Registry: reg, Logger: quiet})
-				withLog := startServer(b, Config{Registry: reg, Logger: quiet, PredictionLog: pl})
+				plain := startServer(b, Config{Registry: reg, WatchInterval: models.DefaultWatchInterval, Logger: quiet})
+				withLog := startServer(b, Config{Registry: reg, WatchInterval: models.DefaultWatchInterval, Logger: quiet, PredictionLog: pl})
 				plain.waitReady(b)
 				withLog.waitReady(b)
 				body := benchBody(rows)

@@ -547,7 +547,7 @@ func (lm *loadedModel) v2Rows(ctx context.Context, w *worker, ts []tensor, maxRo
 		if err := lm.checkRow(w, r, inV2); err != nil {
 			return err
 		}
-		if err := lm.addRow(w, r, inV2); err != nil {
+		if err := lm.addRow(w, r, inV2, false); err != nil {
 			return err
 		}
 	}

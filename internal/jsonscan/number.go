@@ -3,6 +3,7 @@ package jsonscan
 import (
 	"fmt"
 	"math"
+	"math/bits"
 	"strconv"
 )
 
@@ -37,7 +38,7 @@ const maxExp = 100_000
 // conversion, which checks the grammar.
 func NumberLen(b []byte) int {
 	for i, c := range b {
-		if !('0' <= c && c <= '9' || c == '-' || c == '+' || c == '.' || c == 'e' || c == 'E') {
+		if !isNumberByte(c) {
 			return i
 		}
 	}
@@ -53,50 +54,85 @@ func NumberLen(b []byte) int {
 // correctly rounded multiplication or division, as strconv does it),
 // anything else by strconv.
 func ParseNumber[T Literal](lit T) (float64, error) {
-	b := lit
-	bad := func(i int, msg string) (float64, error) {
-		return 0, &NumberError{Text: string(lit), Offset: i, Msg: msg}
+	d, end, msg := scanDecimal(lit)
+	if msg == "" && end != len(lit) {
+		msg = fmt.Sprintf("unexpected %q", lit[end])
 	}
+	if msg != "" {
+		return 0, &NumberError{Text: string(lit), Offset: end, Msg: msg}
+	}
+	if f, ok := fastNumber(d.mant, d.exp, d.neg); d.exact && ok {
+		return f, nil
+	}
+	f, err := strconv.ParseFloat(string(lit), 64) // the conversion does not escape, so it does not allocate
+	if err != nil || math.IsInf(f, 0) {
+		return 0, &NumberError{Text: string(lit), Offset: -1, Msg: "out of range"}
+	}
+	return f, nil
+}
+
+// decimal is a JSON number read by scanDecimal: ±mant·10^exp, exact when
+// every significant digit fit in mant.
+type decimal struct {
+	mant  uint64
+	exp   int
+	neg   bool
+	exact bool
+}
+
+// scanDecimal reads the JSON number at the start of b, up to end, the
+// first byte after it. A number keeps at most 19 significant digits in
+// mant (exact is false when it has more). msg, when not "", is why the
+// grammar fails at byte end.
+func scanDecimal[T Literal](b T) (d decimal, end int, msg string) {
 	i := 0
-	neg := len(b) > 0 && b[0] == '-'
-	if neg {
+	d.exact = true
+	if len(b) > 0 && b[0] == '-' {
+		d.neg = true
 		i++
 	}
-	var mant uint64
-	nd, exp := 0, 0 // digits kept in mant; the power of ten to apply to it
-	exact := true   // false once a significant digit did not fit in mant
+	nd := 0 // digits kept in mant
 	switch {
 	case i < len(b) && b[i] == '0':
 		i++
 	case i < len(b) && '1' <= b[i] && b[i] <= '9':
+		i, nd = eights(b, i, &d.mant, nd)
 		for ; i < len(b) && '0' <= b[i] && b[i] <= '9'; i++ {
 			if nd < 19 {
-				mant = mant*10 + uint64(b[i]-'0')
+				d.mant = d.mant*10 + uint64(b[i]-'0')
 				nd++
 			} else {
-				exact = false
+				d.exact = false
+				d.exp++
 			}
 		}
 	default:
-		return bad(i, "want a digit")
+		return d, i, "want a digit"
 	}
 	if i < len(b) && b[i] == '.' {
 		i++
 		j := i
+		for d.mant == 0 && i < len(b) && b[i] == '0' { // leading zeros, as in 0.001
+			d.exp--
+			i++
+		}
+		k := i
+		i, nd = eights(b, i, &d.mant, nd)
+		d.exp -= i - k
 		for ; i < len(b) && '0' <= b[i] && b[i] <= '9'; i++ {
 			switch {
-			case mant == 0 && b[i] == '0': // a leading zero, as in 0.001
-				exp--
+			case d.mant == 0 && b[i] == '0': // a leading zero, as in 0.001
+				d.exp--
 			case nd < 19:
-				mant = mant*10 + uint64(b[i]-'0')
+				d.mant = d.mant*10 + uint64(b[i]-'0')
 				nd++
-				exp--
+				d.exp--
 			default:
-				exact = false
+				d.exact = false
 			}
 		}
 		if i == j {
-			return bad(i, "want digits after the decimal point")
+			return d, i, "want digits after the decimal point"
 		}
 	}
 	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
@@ -115,21 +151,53 @@ func ParseNumber[T Literal](lit T) (float64, error) {
 			}
 		}
 		if i == j {
-			return bad(i, "want digits in the exponent")
+			return d, i, "want digits in the exponent"
 		}
-		exp += sign * e
+		d.exp += sign * e
 	}
-	if i != len(b) {
-		return bad(i, fmt.Sprintf("unexpected %q", b[i]))
+	return d, i, ""
+}
+
+// eights reads the digits of b from i on, eight at a time (SWAR), into
+// *mant while they fit in the 19 significant digits it keeps (nd of them
+// are there already); it returns where it stopped and the digits kept.
+// Where fewer than eight bytes are left, or the next eight digits might
+// not fit, it stops, for the byte-at-a-time loop to go on.
+func eights[T Literal](b T, i int, mant *uint64, nd int) (int, int) {
+	for nd <= 19-8 && len(b)-i >= 8 {
+		e := b[i : i+8]
+		x := uint64(e[0]) | uint64(e[1])<<8 | uint64(e[2])<<16 | uint64(e[3])<<24 |
+			uint64(e[4])<<32 | uint64(e[5])<<40 | uint64(e[6])<<48 | uint64(e[7])<<56
+		// A byte's high bit is set in bad when it is not a digit: below
+		// '0' the subtraction wraps it, above '9' the addition carries
+		// into the high bit. Borrows and carries only move up, from a
+		// byte that is not a digit, so the lowest such byte is found.
+		v := x - 0x3030303030303030
+		bad := (v | (x + 0x4646464646464646)) & 0x8080808080808080
+		n := bits.TrailingZeros64(bad) >> 3 // 8 when every byte is a digit
+		if n == 0 {
+			break
+		}
+		v <<= 8 * (8 - n) // the n digits at the top, zeros (leading) below
+		v = (v & 0x0F0F0F0F0F0F0F0F) * 2561 >> 8
+		v = (v & 0x00FF00FF00FF00FF) * 6553601 >> 16
+		v = (v & 0x0000FFFF0000FFFF) * 42949672960001 >> 32
+		*mant = *mant*pow10u[n] + v
+		nd += n
+		i += n
+		if n < 8 {
+			break
+		}
 	}
-	if f, ok := fastNumber(mant, exp, neg); exact && ok {
-		return f, nil
-	}
-	f, err := strconv.ParseFloat(string(lit), 64) // the conversion does not escape, so it does not allocate
-	if err != nil || math.IsInf(f, 0) {
-		return 0, &NumberError{Text: string(lit), Offset: -1, Msg: "out of range"}
-	}
-	return f, nil
+	return i, nd
+}
+
+// pow10u are the powers of ten eights scales by.
+var pow10u = [...]uint64{1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8}
+
+// isNumberByte reports whether c may appear in a JSON number (NumberLen).
+func isNumberByte(c byte) bool {
+	return '0' <= c && c <= '9' || c == '-' || c == '+' || c == '.' || c == 'e' || c == 'E'
 }
 
 // fastNumber is Clinger's fast path for ±mant·10^exp, the digits all

@@ -151,6 +151,44 @@ func (s *Scanner) Key() ([]byte, error) {
 	return k, nil
 }
 
+// KeyIs reads the next object key and the ':' after it when the key is
+// written exactly as quoted (a JSON string without escapes, its quotes
+// included: see PlainKey), and reports true. Otherwise it reads nothing
+// and reports false: another key, the same one written with escapes, or
+// no key at all are for Key to read. Decoders that expect the keys in a
+// known order try the expected one with it before calling Key.
+func (s *Scanner) KeyIs(quoted string) bool {
+	s.ws()
+	b := s.b[s.pos:]
+	if len(b) <= len(quoted) || string(b[:len(quoted)]) != quoted {
+		return false
+	}
+	i := len(quoted)
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	if i == len(b) || b[i] != ':' {
+		return false
+	}
+	s.pos += i + 1
+	return true
+}
+
+// PlainKey returns name as a JSON string when it is written without
+// escapes (valid UTF-8 with no '"', '\\' or control character), for
+// KeyIs; ok is false when name needs escapes.
+func PlainKey(name string) (quoted string, ok bool) {
+	if !utf8.ValidString(name) {
+		return "", false
+	}
+	for i := 0; i < len(name); i++ {
+		if c := name[i]; c < 0x20 || c == '"' || c == '\\' {
+			return "", false
+		}
+	}
+	return `"` + name + `"`, true
+}
+
 // End checks that nothing but whitespace follows the top-level value.
 func (s *Scanner) End() error {
 	if s.Peek() != 0 {
@@ -296,6 +334,26 @@ func (s *Scanner) NumLit() []byte {
 	start := s.pos
 	s.pos += NumberLen(s.b[s.pos:])
 	return s.b[start:s.pos]
+}
+
+// Float reads a number when it is one ParseNumber converts on its fast
+// path (at most 19 significant digits, a power of ten a float64 holds
+// exactly) and reports true; the result has the bits ParseNumber (and
+// strconv.ParseFloat) give. Anything else, a number or not, it leaves
+// unread and reports false, for NumLit or Num to read: it reads the input
+// once, where NumLit and ParseNumber read it twice.
+func (s *Scanner) Float() (float64, bool) {
+	s.ws()
+	b := s.b[s.pos:]
+	d, end, msg := scanDecimal(b)
+	if msg != "" || !d.exact || end < len(b) && isNumberByte(b[end]) {
+		return 0, false // not a number, or one NumLit would read differently
+	}
+	f, ok := fastNumber(d.mant, d.exp, d.neg)
+	if ok {
+		s.pos += end
+	}
+	return f, ok
 }
 
 // Num reads a number and converts it with ParseNumber. A number too large

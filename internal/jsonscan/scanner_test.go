@@ -43,3 +43,104 @@ func TestNumMatchesParseFloat(t *testing.T) {
 		t.Error("num(1e400) accepted it")
 	}
 }
+
+// checkFloat fails unless Float, on input b, either reads exactly what
+// NumLit and ParseNumber read, to the same bits, or reads nothing.
+func checkFloat(t *testing.T, b []byte) (ok bool) {
+	var fast, ref Scanner
+	fast.Reset(b)
+	got, ok := fast.Float()
+	ref.Reset(b)
+	ref.ws()
+	start := ref.pos
+	want, err := ParseNumber(ref.NumLit())
+	if !ok {
+		if fast.pos != start {
+			t.Fatalf("Float(%q) declined but moved to byte %d (from %d)", b, fast.pos, start)
+		}
+		return false
+	}
+	if err != nil || math.Float64bits(got) != math.Float64bits(want) || fast.pos != ref.pos {
+		t.Fatalf("Float(%q) = %v to byte %d; NumLit and ParseNumber give %v (%v) to byte %d", b, got, fast.pos, want, err, ref.pos)
+	}
+	return true
+}
+
+// TestFloat: Float reads the numbers of the fast path, to the bits
+// ParseNumber gives, and leaves everything else unread.
+func TestFloat(t *testing.T) {
+	for _, c := range []struct {
+		in string
+		ok bool
+	}{
+		{"0", true}, {"-0", true}, {" 1.5,", true}, {"0.000123}", true}, {"12345678901234 ", true}, {"123456789012345678", false}, {"-3.25e2]", true},
+		{"1E-22", true}, {"9007199254740993", false}, {"12345678901234567890", false}, {"1e23", false}, {"4.9e-324", false},
+		{"1e400", false}, {"01", false}, {"1.", false}, {".5", false}, {"-", false}, {"1.5.3", false}, {"1-2", false},
+		{"1e", false}, {"+1", false}, {"null", false}, {`"1"`, false}, {"", false}, {"1.5x", true},
+	} {
+		if ok := checkFloat(t, []byte(c.in)); ok != c.ok {
+			t.Errorf("Float(%q) reported %v, want %v", c.in, ok, c.ok)
+		}
+	}
+	rng := rand.New(rand.NewPCG(3, 4))
+	for range 20000 {
+		f := rng.NormFloat64() * math.Pow(10, float64(rng.IntN(30)-15))
+		checkFloat(t, []byte(strconv.FormatFloat(f, 'f', rng.IntN(10), 64)+","))
+		checkFloat(t, []byte(strconv.FormatFloat(f, 'e', rng.IntN(17), 64)+"}"))
+	}
+}
+
+// FuzzFloat: whatever the input, Float reads what NumLit and ParseNumber
+// read, to the same bits, or nothing.
+//
+//	go test ./internal/jsonscan -run '^$' -fuzz FuzzFloat -fuzztime 1m
+func FuzzFloat(f *testing.F) {
+	for _, s := range []string{"0", "-0.0,", " 1e2}", "0.10", "12345678901234567890", "1.7976931348623157e308", "1e400", "01", "-", "1.e5", "1.5.3", "null"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) { checkFloat(t, b) })
+}
+
+// TestKeyIs: KeyIs reads the expected key and its ':', and nothing when
+// the next key is another, or the same written with escapes.
+func TestKeyIs(t *testing.T) {
+	for _, c := range []struct {
+		in, key string
+		ok      bool
+		rest    string
+	}{
+		{`"f1": 2`, "f1", true, " 2"},
+		{` "f1" :2`, "f1", true, "2"},
+		{`"f1":`, "f1", true, ""},
+		{`"f10": 2`, "f1", false, ""},
+		{`"f": 2`, "f1", false, ""},
+		{`"f\u0031": 2`, "f1", false, ""},
+		{`"f1" 2`, "f1", false, ""},
+		{`"f1"`, "f1", false, ""},
+		{`"é": 1`, "é", true, " 1"},
+		{`}`, "f1", false, ""},
+	} {
+		q, ok := PlainKey(c.key)
+		if !ok {
+			t.Fatalf("PlainKey(%q) refused it", c.key)
+		}
+		var s Scanner
+		s.Reset([]byte(c.in))
+		s.ws()
+		start := s.pos
+		got := s.KeyIs(q)
+		switch {
+		case got != c.ok:
+			t.Errorf("KeyIs(%s) on %q = %v, want %v", q, c.in, got, c.ok)
+		case got && string(s.b[s.pos:]) != c.rest:
+			t.Errorf("KeyIs(%s) on %q left %q, want %q", q, c.in, s.b[s.pos:], c.rest)
+		case !got && s.pos != start:
+			t.Errorf("KeyIs(%s) on %q declined but moved to byte %d", q, c.in, s.pos)
+		}
+	}
+	for _, name := range []string{`a"b`, `a\b`, "a\nb", "\xff"} {
+		if q, ok := PlainKey(name); ok {
+			t.Errorf("PlainKey(%q) = %s, but it needs escapes", name, q)
+		}
+	}
+}
