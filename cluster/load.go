@@ -111,6 +111,7 @@ func (e *Engine) LoadSources(ctx context.Context, l LogReader, name string, sour
 	what := fmt.Sprintf("load of dataset %q", name)
 	l, stop := watchLog(l, what, e.cfg.Logger)
 	defer stop()
+	defer readBuffers.hold()()
 	ds, err := e.build(ctx, name, sources, func(ctx context.Context, i int) (*Block, error) {
 		return ReadSource(ctx, l, sources[i])
 	})
@@ -129,8 +130,8 @@ func ReadSource(ctx context.Context, l LogReader, s Source) (*Block, error) {
 
 // EachValue calls fn with every record value (log) or non-blank line (file)
 // of a source, in order. where describes the value's position for errors:
-// "topic/partition@offset" or "file:line". The value is only valid during
-// the call. An error from fn stops the iteration and is returned as is.
+// "topic/partition@offset" or "file:line". The value and where are only
+// valid during the call. An error from fn stops the iteration and is returned as is.
 func EachValue(ctx context.Context, l LogReader, s Source, fn func(value []byte, where func() string) error) error {
 	switch s.Kind {
 	case "log":
@@ -147,8 +148,14 @@ func EachValue(ctx context.Context, l LogReader, s Source, fn func(value []byte,
 	return fmt.Errorf("cluster: %s cannot be re-read", s)
 }
 
-// logReadBytes bounds the payload of one log read while a source is read.
-const logReadBytes = 8 << 20
+// logReadBytes bounds the payload of one log read while a source is read:
+// a few of the batches an ingest appends (1000 records), and half of
+// log/disk's bound on a batch, so its read buffer (readBufferBytes) holds
+// any whole batch a read must come back for.
+const logReadBytes = 4 << 20
+
+// logReadRecords bounds the records of one log read.
+const logReadRecords = 10000
 
 // readBufferBytes is the size of a log read buffer: twice the payload
 // bound leaves room for the records' framing and for the part of a batch
@@ -157,14 +164,15 @@ const readBufferBytes = 2 * logReadBytes
 
 // readBuffers holds log read buffers (ReadOptions.Buffer) between the
 // sources read one after another while a load or scan runs. It keeps them
-// only while some source is being read: when the last reader ends they
-// are let go, so an idle worker holds none (a sync.Pool would keep them
-// until two collections later, which an idle process may not have).
+// only while some source is being read or a load or scan on the Engine is
+// under way (hold): when the last of those ends they are let go, so an
+// idle worker holds none (a sync.Pool would keep them until two
+// collections later, which an idle process may not have).
 var readBuffers readBufferPool
 
 type readBufferPool struct {
 	mu     sync.Mutex
-	active int       // sources being read
+	active int       // sources being read, plus loads and scans holding the pool
 	free   []*[]byte // at most maxFreeReadBuffers
 }
 
@@ -199,6 +207,14 @@ func (p *readBufferPool) put(b *[]byte) {
 	}
 }
 
+// hold keeps the free buffers while the sources of one load or scan are
+// read, including the moments between one source and the next on a worker
+// when no source of it is being read; the returned func lets go.
+func (p *readBufferPool) hold() (release func()) {
+	p.get()
+	return func() { p.put(nil) }
+}
+
 // held is how many buffers are kept; for tests.
 func (p *readBufferPool) held() int {
 	p.mu.Lock()
@@ -206,14 +222,29 @@ func (p *readBufferPool) held() int {
 	return len(p.free)
 }
 
+// logPosition names the record being handed on, for errors: one per
+// source read, so naming a record allocates nothing until it is asked for.
+type logPosition struct {
+	s   *Source
+	off int64
+}
+
+func (p *logPosition) where() string {
+	return fmt.Sprintf("%s/%d@%d", p.s.Topic, p.s.LogPartition, p.off)
+}
+
 func eachLogValue(ctx context.Context, l LogReader, s Source, fn func([]byte, func() string) error) error {
 	// Reads go into a pooled buffer (values are handed on and forgotten):
 	// without one each read leaves its own behind as garbage, about the
-	// size of the source in all. A source that one read covers takes a
-	// buffer only if one is free.
+	// size of the source in all. A source that one read may cover takes a
+	// buffer only if one is free; one of more records than a read returns
+	// takes one from its first read on. The records of one read go into a
+	// slice the next read reuses.
 	var buf []byte
 	if p := readBuffers.get(); p != nil {
 		buf = *p
+	} else if s.To-s.From > logReadRecords {
+		buf = make([]byte, 0, readBufferBytes)
 	}
 	defer func() {
 		if buf != nil {
@@ -222,22 +253,28 @@ func eachLogValue(ctx context.Context, l LogReader, s Source, fn func([]byte, fu
 			readBuffers.put(nil)
 		}
 	}()
+	var recs []log.Record
+	pos := &logPosition{s: &s}
+	where := pos.where
 	for off := s.From; off < s.To; {
 		if off > s.From && buf == nil {
 			buf = make([]byte, 0, readBufferBytes)
 		}
-		recs, err := l.Read(ctx, s.Topic, s.LogPartition, off, log.ReadOptions{MaxRecords: 10000, MaxBytes: logReadBytes, Buffer: buf})
+		clear(recs) // the last read's records: let go of what they point to
+		var err error
+		recs, err = l.Read(ctx, s.Topic, s.LogPartition, off, log.ReadOptions{MaxRecords: logReadRecords, MaxBytes: logReadBytes, Buffer: buf, Records: recs[:0]})
 		if err != nil {
 			return &ReadError{Source: s, Offset: off, Err: LogUnavailable(ctx, err)}
 		}
 		if len(recs) == 0 {
 			return fmt.Errorf("cluster: read %s: no records at offset %d below the end of the range", s, off)
 		}
-		for _, r := range recs {
+		for i := range recs {
+			r := &recs[i]
 			if r.Offset >= s.To {
 				break
 			}
-			where := func() string { return fmt.Sprintf("%s/%d@%d", s.Topic, s.LogPartition, r.Offset) }
+			pos.off = r.Offset
 			if err := fn(r.Value, where); err != nil {
 				return err
 			}

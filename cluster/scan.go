@@ -100,6 +100,7 @@ func (e *Engine) ScanSources(ctx context.Context, l LogReader, sources []Source,
 	what := "scan " + task
 	l, stop := watchLog(l, what, e.cfg.Logger)
 	defer stop()
+	defer readBuffers.hold()()
 	out := make([]any, len(sources))
 	err := e.runOnWorkers(ctx, len(sources), "scan "+task, func(ctx context.Context, i int) error {
 		p, err := t.scan(ctx, l, sources[i], b)
