@@ -66,43 +66,38 @@ func (j *job) profile(ctx context.Context, env *fitEnv, train data) ([]byte, err
 	// deciles need a few thousand rows, not a second copy of wide data.
 	want := min(drift.MaxRows, max(1, maxProfileValues/env.pipe.Width()))
 	every := max(1, (rd.rows()+want-1)/want)
-	p, err := sampleRows(ctx, rd, every)
+	parts, cols, err := sampleRows(ctx, rd, every)
 	if err != nil {
 		return nil, fmt.Errorf("trainer: sample the training rows for their profile: %w", err)
 	}
-	if p.Cols == 0 {
+	if cols == 0 {
 		return nil, nil // sparse rows
 	}
-	prof, err := drift.Build(p.X, p.Cols, env.pipe.FeatureNames())
+	prof, err := drift.BuildParts(parts, cols, env.pipe.FeatureNames())
 	if err != nil {
 		return nil, fmt.Errorf("trainer: %w", err)
 	}
 	return json.Marshal(prof)
 }
 
-// sampleRows runs profileTask and joins the partitions' samples in
-// partition order, as Aggregate's tree would, but into one slice of the
-// exact size instead of one that grows level by level.
-func sampleRows(ctx context.Context, rd rowsData, every int) (*profileRows, error) {
+// sampleRows runs profileTask and returns the partitions' samples in
+// partition order, the rows Aggregate's tree would join, left unjoined:
+// joining them would hold the sample twice.
+func sampleRows(ctx context.Context, rd rowsData, every int) (parts [][]float64, cols int, err error) {
 	partials, err := rd.x.MapPartitions(ctx, rd.ds, profileTask.Name, &profileArg{Every: every})
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
-	rs := make([]*profileRows, len(partials))
-	out, n := &profileRows{}, 0
+	parts = make([][]float64, 0, len(partials))
 	for i, p := range partials {
 		r, ok := p.(*profileRows)
 		if !ok {
-			return nil, fmt.Errorf("partition %d returned %T, want %T", i, p, r)
+			return nil, 0, fmt.Errorf("partition %d returned %T, want %T", i, p, r)
 		}
-		rs[i] = r
-		out.Cols = max(out.Cols, r.Cols)
-		n += len(r.X)
+		cols = max(cols, r.Cols)
+		if len(r.X) > 0 {
+			parts = append(parts, r.X)
+		}
 	}
-	out.X = make([]float64, 0, n)
-	for i, r := range rs {
-		out.X = append(out.X, r.X...)
-		rs[i], partials[i] = nil, nil // each sample is garbage once copied
-	}
-	return out, nil
+	return parts, cols, nil
 }
