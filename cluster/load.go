@@ -198,8 +198,16 @@ func (p *readBufferPool) put(b *[]byte) {
 	defer p.mu.Unlock()
 	p.active--
 	if p.active == 0 {
+		var n int64
+		for _, b := range p.free {
+			n += int64(cap(*b))
+		}
+		if b != nil {
+			n += int64(cap(*b))
+		}
 		clear(p.free)
 		p.free = p.free[:0]
+		paceDead(n)
 		return
 	}
 	if b != nil && len(p.free) < maxFreeReadBuffers {
