@@ -111,8 +111,10 @@ func (e *Engine) LoadSources(ctx context.Context, l LogReader, name string, sour
 	what := fmt.Sprintf("load of dataset %q", name)
 	l, stop := watchLog(l, what, e.cfg.Logger)
 	defer stop()
-	defer readBuffers.hold()()
+	h := readBuffers.hold(len(sources))
+	defer h.release()
 	ds, err := e.build(ctx, name, sources, func(ctx context.Context, i int) (*Block, error) {
+		h.start()
 		return ReadSource(ctx, l, sources[i])
 	})
 	if err != nil {
@@ -165,15 +167,20 @@ const readBufferBytes = 2 * logReadBytes
 // readBuffers holds log read buffers (ReadOptions.Buffer) between the
 // sources read one after another while a load or scan runs. It keeps them
 // only while some source is being read or a load or scan on the Engine is
-// under way (hold): when the last of those ends they are let go, so an
-// idle worker holds none (a sync.Pool would keep them until two
-// collections later, which an idle process may not have).
+// under way (hold), and while a load or scan has sources left to start,
+// no more of them than those: the last sources' buffers go as they end,
+// not beside the whole cache at the end of the load, and when the last
+// reader ends every one goes, so an idle worker holds none (a sync.Pool
+// would keep them until two collections later, which an idle process may
+// not have).
 var readBuffers readBufferPool
 
 type readBufferPool struct {
-	mu     sync.Mutex
-	active int       // sources being read, plus loads and scans holding the pool
-	free   []*[]byte // at most maxFreeReadBuffers
+	mu      sync.Mutex
+	active  int       // sources being read, plus loads and scans holding the pool
+	holds   int       // loads and scans holding the pool
+	toStart int       // sources of those not started yet
+	free    []*[]byte // at most maxFreeReadBuffers
 }
 
 const maxFreeReadBuffers = 8
@@ -192,35 +199,71 @@ func (p *readBufferPool) get() *[]byte {
 	return nil
 }
 
-// put ends a reader, handing back its buffer (nil: none).
+// put ends a reader, handing back its buffer (nil: none). A buffer kept
+// for no one is garbage, and the collector's pacing is told so.
 func (p *readBufferPool) put(b *[]byte) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.active--
-	if p.active == 0 {
-		var n int64
-		for _, b := range p.free {
-			n += int64(cap(*b))
-		}
-		if b != nil {
-			n += int64(cap(*b))
+	var dead int64
+	switch {
+	case p.active == 0:
+		for _, f := range p.free {
+			dead += int64(cap(*f))
 		}
 		clear(p.free)
 		p.free = p.free[:0]
-		paceDead(n)
-		return
-	}
-	if b != nil && len(p.free) < maxFreeReadBuffers {
+		if b != nil {
+			dead += int64(cap(*b))
+		}
+	case b == nil:
+	case len(p.free) < maxFreeReadBuffers && (p.holds == 0 || len(p.free) < p.toStart):
 		p.free = append(p.free, b)
+	default:
+		dead = int64(cap(*b))
+	}
+	if dead > 0 {
+		paceDead(dead)
 	}
 }
 
-// hold keeps the free buffers while the sources of one load or scan are
-// read, including the moments between one source and the next on a worker
-// when no source of it is being read; the returned func lets go.
-func (p *readBufferPool) hold() (release func()) {
+// readHold is a load's or scan's hold on the pool (hold).
+type readHold struct {
+	p    *readBufferPool
+	left int // its sources not started yet
+}
+
+// hold keeps free buffers while the n sources of one load or scan are
+// read, including the moments between one source and the next on a
+// worker when none of them is being read. Call start as each source
+// begins and release at the end.
+func (p *readBufferPool) hold(n int) *readHold {
+	p.mu.Lock()
+	p.holds++
+	p.toStart += n
+	p.mu.Unlock()
 	p.get()
-	return func() { p.put(nil) }
+	return &readHold{p: p, left: n}
+}
+
+// start says one more of the hold's sources began.
+func (h *readHold) start() {
+	h.p.mu.Lock()
+	defer h.p.mu.Unlock()
+	if h.left > 0 {
+		h.left--
+		h.p.toStart--
+	}
+}
+
+// release ends the hold.
+func (h *readHold) release() {
+	h.p.mu.Lock()
+	h.p.holds--
+	h.p.toStart -= h.left
+	h.left = 0
+	h.p.mu.Unlock()
+	h.p.put(nil)
 }
 
 // held is how many buffers are kept; for tests.
