@@ -119,7 +119,7 @@ func (e *Engine) Close() error {
 	e.done.Wait()
 	e.mu.Lock()
 	if e.cfg.PaceGC {
-		paceCached(-e.cached)
+		PaceCached(-e.cached)
 	}
 	e.blocks, e.cached = map[uint64][]*Block{}, 0
 	e.views, e.foldUsers = map[uint64]uint64{}, map[uint64]foldUse{}
@@ -265,7 +265,7 @@ func (e *Engine) Drop(ds *Dataset) {
 	}
 	e.cached -= freed
 	if e.cfg.PaceGC {
-		paceCached(-freed)
+		PaceCached(-freed)
 	}
 	delete(e.blocks, ds.id)
 }
@@ -280,7 +280,7 @@ func (e *Engine) reserve(name string, i int, n int64) error {
 	}
 	e.cached += n
 	if e.cfg.PaceGC {
-		paceCached(n)
+		PaceCached(n)
 	}
 	return nil
 }
@@ -290,7 +290,7 @@ func (e *Engine) release(n int64) {
 	e.cached -= n
 	e.mu.Unlock()
 	if e.cfg.PaceGC {
-		paceCached(-n)
+		PaceCached(-n)
 	}
 }
 

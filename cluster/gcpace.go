@@ -40,9 +40,11 @@ var gcPace struct {
 // gcPaceFloor is the least room a paced heap gets over what it holds live.
 const gcPaceFloor = 4 << 20
 
-// paceCached adds delta bytes to what the pacing engines cache, starting or
-// stopping the pacing as the total leaves or returns to zero.
-func paceCached(delta int64) {
+// PaceCached adds delta bytes to the cached bytes the collector is paced
+// by (see Config.PaceGC), starting or stopping the pacing as the total
+// leaves or returns to zero. Engines with PaceGC call it; so may anything
+// else that holds cached blocks, a remote worker's cache for one.
+func PaceCached(delta int64) {
 	gcPace.mu.Lock()
 	defer gcPace.mu.Unlock()
 	gcPace.cached += delta
