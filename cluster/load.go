@@ -151,17 +151,19 @@ func EachValue(ctx context.Context, l LogReader, s Source, fn func(value []byte,
 }
 
 // logReadBytes bounds the payload of one log read while a source is read:
-// a few of the batches an ingest appends (1000 records), and half of
-// log/disk's bound on a batch, so its read buffer (readBufferBytes) holds
-// any whole batch a read must come back for.
+// a few of the batches an ingest appends (1000 records each). Its buffer
+// (readBufferBytes) is what a reading worker holds beside the rows it
+// caches.
 const logReadBytes = 4 << 20
 
 // logReadRecords bounds the records of one log read.
 const logReadRecords = 10000
 
 // readBufferBytes is the size of a log read buffer: twice the payload
-// bound leaves room for the records' framing and for the part of a batch
-// before the read's first offset, which log/disk reads too.
+// bound leaves room for the records' framing, the part of a batch before
+// the read's first offset and the rest of the batch it ends in, which
+// log/disk reads too (a read that needs more allocates the rest: per
+// read, never per record).
 const readBufferBytes = 2 * logReadBytes
 
 // readBuffers holds log read buffers (ReadOptions.Buffer) between the
