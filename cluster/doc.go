@@ -68,5 +68,8 @@
 // check ctx. A panic inside a task becomes an error naming the task and the
 // partition. The bytes each cached partition holds are reported (Dataset.Stats);
 // Config.MemoryLimit turns a load that would exceed it into a clear error before
-// the machine runs out of memory.
+// the machine runs out of memory. With Config.PaceGC the garbage collector is
+// paced by the heap that is not cached while partitions are: cached blocks
+// make no garbage and hold no pointers, so they earn no room for garbage
+// (GOGC's percent of them would let garbage grow to the cache's size).
 package cluster

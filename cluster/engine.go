@@ -21,6 +21,12 @@ type Config struct {
 	MemoryLimit int64
 	// Logger receives load and task events. nil means slog.Default().
 	Logger *slog.Logger
+	// PaceGC paces the process's garbage collector by the heap that is not
+	// cached while the engine caches partitions: collections come after
+	// GOGC percent of the rest of the heap instead of GOGC percent of the
+	// cache too (see gcpace.go). The setting is the process's, shared by
+	// the engines that pace; false leaves the collector alone.
+	PaceGC bool
 }
 
 func (c Config) withDefaults() Config {
@@ -112,6 +118,9 @@ func (e *Engine) Close() error {
 	}
 	e.done.Wait()
 	e.mu.Lock()
+	if e.cfg.PaceGC {
+		PaceCached(-e.cached)
+	}
 	e.blocks, e.cached = map[uint64][]*Block{}, 0
 	e.views, e.foldUsers = map[uint64]uint64{}, map[uint64]foldUse{}
 	e.mu.Unlock()
@@ -250,8 +259,13 @@ func (e *Engine) Drop(ds *Dataset) {
 		delete(e.blocks, ds.id)
 		return
 	}
+	var freed int64
 	for _, b := range e.blocks[ds.id] {
-		e.cached -= b.Bytes()
+		freed += b.Bytes()
+	}
+	e.cached -= freed
+	if e.cfg.PaceGC {
+		PaceCached(-freed)
 	}
 	delete(e.blocks, ds.id)
 }
@@ -265,6 +279,9 @@ func (e *Engine) reserve(name string, i int, n int64) error {
 		return &ErrMemoryLimit{Dataset: name, Partition: i, Need: n, Cached: e.cached, Limit: e.cfg.MemoryLimit}
 	}
 	e.cached += n
+	if e.cfg.PaceGC {
+		PaceCached(n)
+	}
 	return nil
 }
 
@@ -272,6 +289,9 @@ func (e *Engine) release(n int64) {
 	e.mu.Lock()
 	e.cached -= n
 	e.mu.Unlock()
+	if e.cfg.PaceGC {
+		PaceCached(-n)
+	}
 }
 
 // build runs load(i) for every partition on its worker, accounts for the

@@ -111,7 +111,10 @@ func (e *Engine) LoadSources(ctx context.Context, l LogReader, name string, sour
 	what := fmt.Sprintf("load of dataset %q", name)
 	l, stop := watchLog(l, what, e.cfg.Logger)
 	defer stop()
+	h := readBuffers.hold(len(sources))
+	defer h.release()
 	ds, err := e.build(ctx, name, sources, func(ctx context.Context, i int) (*Block, error) {
+		h.start()
 		return ReadSource(ctx, l, sources[i])
 	})
 	if err != nil {
@@ -129,8 +132,8 @@ func ReadSource(ctx context.Context, l LogReader, s Source) (*Block, error) {
 
 // EachValue calls fn with every record value (log) or non-blank line (file)
 // of a source, in order. where describes the value's position for errors:
-// "topic/partition@offset" or "file:line". The value is only valid during
-// the call. An error from fn stops the iteration and is returned as is.
+// "topic/partition@offset" or "file:line". The value and where are only
+// valid during the call. An error from fn stops the iteration and is returned as is.
 func EachValue(ctx context.Context, l LogReader, s Source, fn func(value []byte, where func() string) error) error {
 	switch s.Kind {
 	case "log":
@@ -147,25 +150,39 @@ func EachValue(ctx context.Context, l LogReader, s Source, fn func(value []byte,
 	return fmt.Errorf("cluster: %s cannot be re-read", s)
 }
 
-// logReadBytes bounds the payload of one log read while a source is read.
-const logReadBytes = 8 << 20
+// logReadBytes bounds the payload of one log read while a source is read:
+// a few of the batches an ingest appends (1000 records each). Its buffer
+// (readBufferBytes) is what a reading worker holds beside the rows it
+// caches.
+const logReadBytes = 4 << 20
+
+// logReadRecords bounds the records of one log read.
+const logReadRecords = 10000
 
 // readBufferBytes is the size of a log read buffer: twice the payload
-// bound leaves room for the records' framing and for the part of a batch
-// before the read's first offset, which log/disk reads too.
+// bound leaves room for the records' framing, the part of a batch before
+// the read's first offset and the rest of the batch it ends in, which
+// log/disk reads too (a read that needs more allocates the rest: per
+// read, never per record).
 const readBufferBytes = 2 * logReadBytes
 
 // readBuffers holds log read buffers (ReadOptions.Buffer) between the
 // sources read one after another while a load or scan runs. It keeps them
-// only while some source is being read: when the last reader ends they
-// are let go, so an idle worker holds none (a sync.Pool would keep them
-// until two collections later, which an idle process may not have).
+// only while some source is being read or a load or scan on the Engine is
+// under way (hold), and while a load or scan has sources left to start,
+// no more of them than those: the last sources' buffers go as they end,
+// not beside the whole cache at the end of the load, and when the last
+// reader ends every one goes, so an idle worker holds none (a sync.Pool
+// would keep them until two collections later, which an idle process may
+// not have).
 var readBuffers readBufferPool
 
 type readBufferPool struct {
-	mu     sync.Mutex
-	active int       // sources being read
-	free   []*[]byte // at most maxFreeReadBuffers
+	mu      sync.Mutex
+	active  int       // sources being read, plus loads and scans holding the pool
+	holds   int       // loads and scans holding the pool
+	toStart int       // sources of those not started yet
+	free    []*[]byte // at most maxFreeReadBuffers
 }
 
 const maxFreeReadBuffers = 8
@@ -184,19 +201,71 @@ func (p *readBufferPool) get() *[]byte {
 	return nil
 }
 
-// put ends a reader, handing back its buffer (nil: none).
+// put ends a reader, handing back its buffer (nil: none). A buffer kept
+// for no one is garbage, and the collector's pacing is told so.
 func (p *readBufferPool) put(b *[]byte) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.active--
-	if p.active == 0 {
+	var dead int64
+	switch {
+	case p.active == 0:
+		for _, f := range p.free {
+			dead += int64(cap(*f))
+		}
 		clear(p.free)
 		p.free = p.free[:0]
-		return
-	}
-	if b != nil && len(p.free) < maxFreeReadBuffers {
+		if b != nil {
+			dead += int64(cap(*b))
+		}
+	case b == nil:
+	case len(p.free) < maxFreeReadBuffers && (p.holds == 0 || len(p.free) < p.toStart):
 		p.free = append(p.free, b)
+	default:
+		dead = int64(cap(*b))
 	}
+	if dead > 0 {
+		paceDead(dead)
+	}
+}
+
+// readHold is a load's or scan's hold on the pool (hold).
+type readHold struct {
+	p    *readBufferPool
+	left int // its sources not started yet
+}
+
+// hold keeps free buffers while the n sources of one load or scan are
+// read, including the moments between one source and the next on a
+// worker when none of them is being read. Call start as each source
+// begins and release at the end.
+func (p *readBufferPool) hold(n int) *readHold {
+	p.mu.Lock()
+	p.holds++
+	p.toStart += n
+	p.mu.Unlock()
+	p.get()
+	return &readHold{p: p, left: n}
+}
+
+// start says one more of the hold's sources began.
+func (h *readHold) start() {
+	h.p.mu.Lock()
+	defer h.p.mu.Unlock()
+	if h.left > 0 {
+		h.left--
+		h.p.toStart--
+	}
+}
+
+// release ends the hold.
+func (h *readHold) release() {
+	h.p.mu.Lock()
+	h.p.holds--
+	h.p.toStart -= h.left
+	h.left = 0
+	h.p.mu.Unlock()
+	h.p.put(nil)
 }
 
 // held is how many buffers are kept; for tests.
@@ -206,14 +275,29 @@ func (p *readBufferPool) held() int {
 	return len(p.free)
 }
 
+// logPosition names the record being handed on, for errors: one per
+// source read, so naming a record allocates nothing until it is asked for.
+type logPosition struct {
+	s   *Source
+	off int64
+}
+
+func (p *logPosition) where() string {
+	return fmt.Sprintf("%s/%d@%d", p.s.Topic, p.s.LogPartition, p.off)
+}
+
 func eachLogValue(ctx context.Context, l LogReader, s Source, fn func([]byte, func() string) error) error {
 	// Reads go into a pooled buffer (values are handed on and forgotten):
 	// without one each read leaves its own behind as garbage, about the
-	// size of the source in all. A source that one read covers takes a
-	// buffer only if one is free.
+	// size of the source in all. A source that one read may cover takes a
+	// buffer only if one is free; one of more records than a read returns
+	// takes one from its first read on. The records of one read go into a
+	// slice the next read reuses.
 	var buf []byte
 	if p := readBuffers.get(); p != nil {
 		buf = *p
+	} else if s.To-s.From > logReadRecords {
+		buf = make([]byte, 0, readBufferBytes)
 	}
 	defer func() {
 		if buf != nil {
@@ -222,22 +306,28 @@ func eachLogValue(ctx context.Context, l LogReader, s Source, fn func([]byte, fu
 			readBuffers.put(nil)
 		}
 	}()
+	var recs []log.Record
+	pos := &logPosition{s: &s}
+	where := pos.where
 	for off := s.From; off < s.To; {
 		if off > s.From && buf == nil {
 			buf = make([]byte, 0, readBufferBytes)
 		}
-		recs, err := l.Read(ctx, s.Topic, s.LogPartition, off, log.ReadOptions{MaxRecords: 10000, MaxBytes: logReadBytes, Buffer: buf})
+		clear(recs) // the last read's records: let go of what they point to
+		var err error
+		recs, err = l.Read(ctx, s.Topic, s.LogPartition, off, log.ReadOptions{MaxRecords: logReadRecords, MaxBytes: logReadBytes, Buffer: buf, Records: recs[:0]})
 		if err != nil {
 			return &ReadError{Source: s, Offset: off, Err: LogUnavailable(ctx, err)}
 		}
 		if len(recs) == 0 {
 			return fmt.Errorf("cluster: read %s: no records at offset %d below the end of the range", s, off)
 		}
-		for _, r := range recs {
+		for i := range recs {
+			r := &recs[i]
 			if r.Offset >= s.To {
 				break
 			}
-			where := func() string { return fmt.Sprintf("%s/%d@%d", s.Topic, s.LogPartition, r.Offset) }
+			pos.off = r.Offset
 			if err := fn(r.Value, where); err != nil {
 				return err
 			}

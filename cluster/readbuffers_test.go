@@ -67,3 +67,33 @@ func TestReadBuffersLetGoWhenIdle(t *testing.T) {
 		t.Fatalf("after the load the pool holds %d read buffers", n)
 	}
 }
+
+// A load keeps a read buffer between its sources only while it has
+// sources left to start: the buffers of its last sources go as they end,
+// not beside the whole cache at the end of the load.
+func TestReadBuffersKeptOnlyForSourcesLeft(t *testing.T) {
+	var p readBufferPool
+	h := p.hold(2)
+	h.start()
+	if p.get() != nil {
+		t.Fatal("an empty pool handed out a buffer")
+	}
+	one := make([]byte, 0, 8)
+	p.put(&one) // a source is left to start: kept for it
+	if p.held() != 1 {
+		t.Fatalf("held %d buffers with a source left to start, want 1", p.held())
+	}
+	h.start()
+	got := p.get()
+	if got != &one {
+		t.Fatal("the last source did not get the kept buffer")
+	}
+	p.put(got) // no source left to start: let go, though the load runs on
+	if p.held() != 0 {
+		t.Fatalf("held %d buffers with no source left to start, want 0", p.held())
+	}
+	h.release()
+	if p.active != 0 || p.holds != 0 || p.toStart != 0 {
+		t.Fatalf("after the load: %d readers, %d holds, %d sources to start", p.active, p.holds, p.toStart)
+	}
+}

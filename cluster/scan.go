@@ -100,8 +100,11 @@ func (e *Engine) ScanSources(ctx context.Context, l LogReader, sources []Source,
 	what := "scan " + task
 	l, stop := watchLog(l, what, e.cfg.Logger)
 	defer stop()
+	h := readBuffers.hold(len(sources))
+	defer h.release()
 	out := make([]any, len(sources))
 	err := e.runOnWorkers(ctx, len(sources), "scan "+task, func(ctx context.Context, i int) error {
+		h.start()
 		p, err := t.scan(ctx, l, sources[i], b)
 		if err != nil {
 			return fmt.Errorf("scan %s of %s: %w", task, sources[i], err)

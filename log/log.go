@@ -93,6 +93,11 @@ type ReadOptions struct {
 	// it: a reader that hands each value on and forgets it reads a whole
 	// partition with one buffer instead of leaving one behind per read.
 	Buffer []byte
+	// Records is a slice a backend may append the records it returns to,
+	// from length 0, instead of allocating one per read (log/disk uses it;
+	// others ignore it). The records returned may then share its memory,
+	// so a caller passes it again only once it is done with them.
+	Records []Record
 }
 
 // Defaults for ReadOptions.

@@ -21,8 +21,15 @@ const maxProfileCols = 4096
 // maxProfileValues bounds the values sampled for a profile (16 MB).
 const maxProfileValues = 1 << 21
 
+// maxProfilePassValues bounds the values one sampling pass holds (2 MB):
+// the sample is taken a few columns at a time, each column's profile
+// needing only its own values, so that a wide one is never held whole
+// beside the cached rows.
+const maxProfilePassValues = 1 << 18
+
 type profileArg struct {
-	Every int // take every Every-th row of each partition
+	Every  int // take every Every-th row of each partition
+	Lo, Hi int // of its columns [Lo, Hi); Hi 0 means all
 }
 
 type profileRows struct {
@@ -39,13 +46,20 @@ var profileTask = cluster.Register(&cluster.Task[profileArg, profileRows]{
 		if blk.Sparse() || blk.Rows == 0 {
 			return nil
 		}
-		acc.Cols = blk.Cols
+		lo, hi := b.Lo, b.Hi
+		if hi == 0 {
+			hi = blk.Cols
+		}
+		if lo < 0 || hi > blk.Cols || lo >= hi {
+			return fmt.Errorf("trainer: profile columns [%d, %d) of partition %d, which has %d", lo, hi, part.Index, blk.Cols)
+		}
+		acc.Cols = hi - lo
 		row := make([]float64, blk.Cols) // a float32 row, widened
 		// Sized exactly: the sample is garbage once profiled, and growing
 		// it would leave as much again behind.
-		acc.X = make([]float64, 0, (blk.Rows+b.Every-1)/b.Every*blk.Cols)
+		acc.X = make([]float64, 0, (blk.Rows+b.Every-1)/b.Every*acc.Cols)
 		for i := 0; i < blk.Rows; i += b.Every {
-			acc.X = append(acc.X, blk.DenseRow(i, row)...)
+			acc.X = append(acc.X, blk.DenseRow(i, row)[lo:hi]...)
 		}
 		return nil
 	},
@@ -64,45 +78,51 @@ func (j *job) profile(ctx context.Context, env *fitEnv, train data) ([]byte, err
 	}
 	// At most drift.MaxRows rows and maxProfileValues values: a profile's
 	// deciles need a few thousand rows, not a second copy of wide data.
-	want := min(drift.MaxRows, max(1, maxProfileValues/env.pipe.Width()))
+	width := env.pipe.Width()
+	want := min(drift.MaxRows, max(1, maxProfileValues/width))
 	every := max(1, (rd.rows()+want-1)/want)
-	p, err := sampleRows(ctx, rd, every)
-	if err != nil {
-		return nil, fmt.Errorf("trainer: sample the training rows for their profile: %w", err)
-	}
-	if p.Cols == 0 {
-		return nil, nil // sparse rows
-	}
-	prof, err := drift.Build(p.X, p.Cols, env.pipe.FeatureNames())
-	if err != nil {
-		return nil, fmt.Errorf("trainer: %w", err)
+	// A pass samples the same rows' values of a few columns; each
+	// column's profile is built from them as from the whole sample.
+	step := max(1, maxProfilePassValues/want)
+	names := env.pipe.FeatureNames()
+	prof := &drift.Profile{Columns: make([]drift.Column, 0, width)}
+	for lo := 0; lo < width; lo += step {
+		hi := min(width, lo+step)
+		parts, cols, err := sampleRows(ctx, rd, &profileArg{Every: every, Lo: lo, Hi: hi})
+		if err != nil {
+			return nil, fmt.Errorf("trainer: sample the training rows for their profile: %w", err)
+		}
+		if cols == 0 {
+			return nil, nil // sparse rows
+		}
+		p, err := drift.BuildParts(parts, cols, names[lo:hi])
+		if err != nil {
+			return nil, fmt.Errorf("trainer: %w", err)
+		}
+		prof.Rows = max(prof.Rows, p.Rows)
+		prof.Columns = append(prof.Columns, p.Columns...)
 	}
 	return json.Marshal(prof)
 }
 
-// sampleRows runs profileTask and joins the partitions' samples in
-// partition order, as Aggregate's tree would, but into one slice of the
-// exact size instead of one that grows level by level.
-func sampleRows(ctx context.Context, rd rowsData, every int) (*profileRows, error) {
-	partials, err := rd.x.MapPartitions(ctx, rd.ds, profileTask.Name, &profileArg{Every: every})
+// sampleRows runs profileTask and returns the partitions' samples in
+// partition order, the rows Aggregate's tree would join, left unjoined:
+// joining them would hold the sample twice.
+func sampleRows(ctx context.Context, rd rowsData, arg *profileArg) (parts [][]float64, cols int, err error) {
+	partials, err := rd.x.MapPartitions(ctx, rd.ds, profileTask.Name, arg)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
-	rs := make([]*profileRows, len(partials))
-	out, n := &profileRows{}, 0
+	parts = make([][]float64, 0, len(partials))
 	for i, p := range partials {
 		r, ok := p.(*profileRows)
 		if !ok {
-			return nil, fmt.Errorf("partition %d returned %T, want %T", i, p, r)
+			return nil, 0, fmt.Errorf("partition %d returned %T, want %T", i, p, r)
 		}
-		rs[i] = r
-		out.Cols = max(out.Cols, r.Cols)
-		n += len(r.X)
+		cols = max(cols, r.Cols)
+		if len(r.X) > 0 {
+			parts = append(parts, r.X)
+		}
 	}
-	out.X = make([]float64, 0, n)
-	for i, r := range rs {
-		out.X = append(out.X, r.X...)
-		rs[i], partials[i] = nil, nil // each sample is garbage once copied
-	}
-	return out, nil
+	return parts, cols, nil
 }

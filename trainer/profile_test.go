@@ -8,6 +8,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/flintml/flint/cluster"
 	"github.com/flintml/flint/features"
 	"github.com/flintml/flint/features/drift"
 )
@@ -79,5 +80,55 @@ evaluation: {test_fraction: 0.2}
 		if len(c.Frac) != 2 || math.Abs(c.Frac[1]-want[c.Name]) > 0.05 {
 			t.Errorf("one-hot column %s has bins %v; want two, %.2f of the rows beyond 0", c.Name, c.Frac, want[c.Name])
 		}
+	}
+}
+
+// The profile of wide rows is sampled a few columns per pass; it is the
+// profile of the whole sample, taken at once.
+func TestProfileInPassesIsTheWholeSamples(t *testing.T) {
+	const rows, width = 9000, 300 // 300 columns: several passes
+	schema := features.Schema{Fields: []features.Field{{Name: "v", Type: features.Vector, Dim: width}, {Name: "y", Type: features.Numeric}}, Label: "y"}
+	pipe, err := features.New(schema, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pipe.Width() != width || maxProfilePassValues/min(drift.MaxRows, maxProfileValues/width) >= width {
+		t.Fatalf("the pipeline is %d wide, and a pass would take every column: the test needs several passes", pipe.Width())
+	}
+	r := rand.New(rand.NewPCG(3, 4))
+	x := make([]float64, rows*width)
+	for i := range x {
+		x[i] = math.Round(r.NormFloat64() * 5)
+	}
+	e := cluster.NewEngine(cluster.Config{Workers: 2})
+	defer e.Close()
+	ds, err := e.FromDense(context.Background(), "wide", x, rows, width, make([]float64, rows), nil, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := (&job{}).profile(context.Background(), &fitEnv{pipe: pipe}, rowsData{e, ds})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The whole sample, at once: every every-th row of each partition.
+	want := min(drift.MaxRows, maxProfileValues/width)
+	every := (rows + want - 1) / want
+	var sample []float64
+	for p := 0; p < 3; p++ {
+		b, err := e.Block(ds, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; i < b.Rows; i += every {
+			sample = append(sample, b.Row(i)...)
+		}
+	}
+	whole, err := drift.Build(sample, width, pipe.FeatureNames())
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantJSON, _ := json.Marshal(whole)
+	if string(got) != string(wantJSON) {
+		t.Fatal("the profile taken in passes differs from the whole sample's")
 	}
 }

@@ -145,7 +145,7 @@ func Run(ctx context.Context, spec *Spec, opt Options) (*Result, error) {
 	}
 	j.engine = opt.Cluster
 	if j.engine == nil {
-		e := cluster.NewEngine(cluster.Config{Workers: spec.Engine.Workers, MemoryLimit: int64(spec.Engine.MemoryLimit), Logger: j.log})
+		e := cluster.NewEngine(cluster.Config{Workers: spec.Engine.Workers, MemoryLimit: int64(spec.Engine.MemoryLimit), Logger: j.log, PaceGC: true})
 		defer e.Close()
 		j.engine = e
 	}

@@ -49,6 +49,10 @@ type WorkerConfig struct {
 	// what it needs and what is in use), caching nothing of it; the driver
 	// then places the partition on a worker with room. 0 means no limit.
 	MemoryLimit int64
+	// PaceGC paces the process's garbage collector by the heap that is not
+	// cached while the worker caches partitions (cluster.PaceCached, as
+	// cluster.Config.PaceGC does for an Engine). false leaves it alone.
+	PaceGC bool
 	// Logger receives events. nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -258,6 +262,7 @@ func (w *Worker) reset() {
 	dropped := w.cached
 	w.reg = ""
 	w.datasets, w.cached = map[uint64]map[int]*cluster.Block{}, 0
+	w.pace(-dropped)
 	w.mu.Unlock()
 	debug.FreeOSMemory()
 	if dropped > 0 {
@@ -327,4 +332,12 @@ func heapLive() int64 {
 		}
 	}
 	return 0
+}
+
+// pace counts a change of the cached bytes in the collector's pacing,
+// with WorkerConfig.PaceGC.
+func (w *Worker) pace(delta int64) {
+	if w.cfg.PaceGC && delta != 0 {
+		cluster.PaceCached(delta)
+	}
 }

@@ -160,6 +160,7 @@ func (w *Worker) cache(dataset uint64, bs []*cluster.Block, idx []int) error {
 		parts[i] = bs[k]
 	}
 	w.cached += delta
+	w.pace(delta)
 	return nil
 }
 
@@ -199,6 +200,8 @@ func (w *Worker) Drop(_ context.Context, req *remotepb.DropRequest) (*remotepb.D
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	parts := w.datasets[req.Dataset]
+	before := w.cached
+	defer func() { w.pace(w.cached - before) }()
 	if len(req.Partitions) > 0 {
 		for _, i := range req.Partitions {
 			if b := parts[int(i)]; b != nil {

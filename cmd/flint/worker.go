@@ -90,7 +90,7 @@ is leaving, so its partitions move to the other workers at once.`,
 			err = remote.RunWorker(cmd.Context(), remote.WorkerConfig{
 				Driver: o.driver, Listen: o.listen, Advertise: o.advertise, Name: o.name,
 				Secret: secret, TLS: tlsFiles, Parallelism: o.parallelism, MemoryLimit: int64(o.memoryLimit.n),
-				Logger: slog.New(slog.NewTextHandler(s.err, nil)),
+				PaceGC: true, Logger: slog.New(slog.NewTextHandler(s.err, nil)),
 			})
 			if cmd.Context().Err() != nil && errors.Is(err, cmd.Context().Err()) {
 				return nil // stopped by a signal

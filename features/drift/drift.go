@@ -47,13 +47,23 @@ const MaxRows = 20000
 // Build profiles rows, a flat row-major matrix of width columns named by
 // names. NaN values (missing) are left out of a column's distribution.
 func Build(rows []float64, width int, names []string) (*Profile, error) {
-	if width <= 0 || len(rows)%width != 0 {
-		return nil, fmt.Errorf("drift: %d values are not rows of %d columns", len(rows), width)
+	return BuildParts([][]float64{rows}, width, names)
+}
+
+// BuildParts is Build on the rows of parts one after another, each a flat
+// row-major matrix of width columns (the samples of a dataset's
+// partitions, say), without joining them into one.
+func BuildParts(parts [][]float64, width int, names []string) (*Profile, error) {
+	n := 0
+	for _, rows := range parts {
+		if width <= 0 || len(rows)%width != 0 {
+			return nil, fmt.Errorf("drift: %d values are not rows of %d columns", len(rows), width)
+		}
+		n += len(rows) / width
 	}
 	if len(names) != width {
 		return nil, fmt.Errorf("drift: %d column names for %d columns", len(names), width)
 	}
-	n := len(rows) / width
 	if n == 0 {
 		return nil, errors.New("drift: no training rows to profile")
 	}
@@ -62,10 +72,16 @@ func Build(rows []float64, width int, names []string) (*Profile, error) {
 	col := make([]float64, 0, n/step+1)
 	for j := range width {
 		col = col[:0]
-		for i := 0; i < n; i += step {
-			if v := rows[i*width+j]; !math.IsNaN(v) {
-				col = append(col, v)
+		skip := 0 // rows of the parts before to skip, to keep taking every step-th row
+		for _, rows := range parts {
+			m := len(rows) / width
+			i := skip
+			for ; i < m; i += step {
+				if v := rows[i*width+j]; !math.IsNaN(v) {
+					col = append(col, v)
+				}
 			}
+			skip = i - m
 		}
 		p.Rows = max(p.Rows, len(col))
 		p.Columns[j] = profileColumn(names[j], col)

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"math"
 	"math/rand/v2"
+	"reflect"
 	"testing"
 )
 
@@ -151,6 +152,37 @@ func TestProfileJSON(t *testing.T) {
 	for j, v := range w.PSI() {
 		if v > 1e-9 {
 			t.Errorf("the training rows themselves drift by %v in column %s after a JSON round trip", v, names[j])
+		}
+	}
+}
+
+// BuildParts profiles the rows of its parts as Build profiles them joined,
+// the sample of every step-th row included, wherever the parts end.
+func TestBuildPartsIsBuildOfTheJoinedRows(t *testing.T) {
+	const width = 3
+	rng := rand.New(rand.NewPCG(7, 8))
+	names := []string{"a", "b", "c"}
+	for _, n := range []int{5, MaxRows, 2*MaxRows + 7, 5*MaxRows + 3} {
+		rows := make([]float64, n*width)
+		for i := range rows {
+			rows[i] = math.Round(rng.NormFloat64() * 10)
+		}
+		want, err := Build(rows, width, names)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var parts [][]float64
+		for lo := 0; lo < n; {
+			hi := min(n, lo+1+rng.IntN(n/3+1))
+			parts = append(parts, rows[lo*width:hi*width])
+			lo = hi
+		}
+		got, err := BuildParts(parts, width, names)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("%d rows in %d parts: BuildParts gave a profile of %d rows, Build of the joined rows one of %d (or other cuts)", n, len(parts), got.Rows, want.Rows)
 		}
 	}
 }

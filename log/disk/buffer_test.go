@@ -55,3 +55,61 @@ func TestReadIntoBuffer(t *testing.T) {
 		}
 	}
 }
+
+// TestReadSeveralBatchesIntoBuffer: a read that needs more than one pread
+// (its first stops inside a batch) puts every pread into the buffer while
+// it fits, after the bytes the records before alias, and appends the
+// records to ReadOptions.Records: a reader that passes both again reads a
+// partition without allocating per read (the cluster's loads do).
+func TestReadSeveralBatchesIntoBuffer(t *testing.T) {
+	cfg, _ := testConfig(t.TempDir())
+	l := mustOpen(t, cfg)
+	defer closeLog(t, l)
+	create(t, l, "t", log.TopicConfig{Partitions: 1})
+	ctx := context.Background()
+	const batches, perBatch = 12, 200
+	value := func(off int64) string { return fmt.Sprintf("%-100s", fmt.Sprintf("value %d of a batch", off)) }
+	for b := range batches {
+		var recs []log.Record
+		for i := range perBatch {
+			recs = append(recs, log.Record{Key: []byte("k"), Value: []byte(value(int64(b*perBatch + i)))})
+		}
+		if err := l.Append(ctx, "t", recs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	within := func(b, buf []byte) bool {
+		p, lo := uintptr(unsafe.Pointer(unsafe.SliceData(b))), uintptr(unsafe.Pointer(unsafe.SliceData(buf[:1])))
+		return p >= lo && p < lo+uintptr(cap(buf))
+	}
+	for _, maxBytes := range []int{50000, 60000, 90000} {
+		buf := make([]byte, 0, 1<<20)
+		var records []log.Record
+		reads := 0
+		for off := int64(0); off < batches*perBatch; reads++ {
+			got, err := l.Read(ctx, "t", 0, off, log.ReadOptions{MaxRecords: 1000, MaxBytes: maxBytes, Buffer: buf, Records: records[:0]})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) == 0 {
+				t.Fatalf("MaxBytes %d: no records at offset %d", maxBytes, off)
+			}
+			if records != nil && unsafe.SliceData(got) != unsafe.SliceData(records) {
+				t.Fatalf("MaxBytes %d: the records of the read at offset %d are not in ReadOptions.Records", maxBytes, off)
+			}
+			for _, r := range got {
+				if r.Offset != off || string(r.Value) != value(off) {
+					t.Fatalf("MaxBytes %d: got offset %d %q, want offset %d %q", maxBytes, r.Offset, r.Value, off, value(off))
+				}
+				if !within(r.Value, buf) {
+					t.Fatalf("MaxBytes %d: the value at offset %d is not in the buffer", maxBytes, r.Offset)
+				}
+				off++
+			}
+			records = got
+		}
+		if reads < 3 {
+			t.Fatalf("MaxBytes %d: %d reads, want several", maxBytes, reads)
+		}
+	}
+}

@@ -123,14 +123,22 @@ func (p *partition) readSegment(v readView, offset int64, opt log.ReadOptions) (
 	// interval.
 	budget := min(int64(opt.MaxBytes), int64(opt.MaxRecords)*v.avgSize)
 	want := (offset-seg.base-int64(v.index[k].rel))*v.avgSize + budget + budget/8 + indexInterval
-	out := make([]log.Record, 0, min(int64(opt.MaxRecords), budget/v.avgSize+1))
+	out := opt.Records[:0]
+	if out == nil {
+		out = make([]log.Record, 0, min(int64(opt.MaxRecords), budget/v.avgSize+1))
+	}
 	size := 0        // payload bytes in out
 	expect := offset // offset the next decoded record must have
+	// Preads go into opt.Buffer from its start while they fit, each after
+	// the bytes the records of the ones before alias (taken); one that
+	// does not fit allocates.
+	taken := 0
 	for pos < v.size {
 		n := min(max(want, batchHeaderSize), v.size-pos)
 		var buf []byte
-		if len(out) == 0 && int64(cap(opt.Buffer)) >= n {
-			buf = opt.Buffer[:n] // no record returned aliases it yet
+		inBuffer := int64(cap(opt.Buffer)-taken) >= n
+		if inBuffer {
+			buf = opt.Buffer[taken : taken+int(n) : taken+int(n)]
 		} else {
 			buf = make([]byte, n)
 		}
@@ -194,6 +202,9 @@ func (p *partition) readSegment(v readView, offset int64, opt log.ReadOptions) (
 			continue
 		}
 		pos += int64(used)
+		if inBuffer {
+			taken += used // the rest was not decoded and will be read again
+		}
 		left := min(int64(opt.MaxBytes-size), int64(opt.MaxRecords-len(out))*v.avgSize)
 		want = left + left/8 + batchHeaderSize
 	}
