@@ -273,6 +273,10 @@ func (m *Manager) follow(ctx context.Context, t *trigger, each func(Job)) {
 		st.running, st.ended, st.lastStart = id, m.ended(ctx, id), m.clock().Now()
 		m.setStatus(t, func(s *TriggerStatus) { s.Running, s.LastRun = id, id })
 	}
+	// poll is the pending wait for the next check: kept across wake-ups
+	// by a run's end or a firing, so the loop waits on one timer at a time
+	// and a check comes every TriggerPoll whatever else woke it.
+	var poll <-chan time.Time
 	for {
 		if st.running != "" {
 			select {
@@ -314,12 +318,16 @@ func (m *Manager) follow(ctx context.Context, t *trigger, each func(Job)) {
 				m.log.Info("jobs: trigger fired during a run; coalesced", "job", t.rec.Name, "run", st.running, "why", why)
 			}
 		}
+		if poll == nil {
+			poll = m.clock().After(m.cfg.TriggerPoll)
+		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-st.ended:
 		case st.fired = <-t.fire:
-		case <-m.clock().After(m.cfg.TriggerPoll):
+		case <-poll:
+			poll = nil
 		}
 	}
 }
