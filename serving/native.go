@@ -224,11 +224,8 @@ func (lm *loadedModel) decodeRow(w *worker, i int, form rowForm) error {
 // are readRow's.
 func (lm *loadedModel) readNumbers(w *worker, i int, form rowForm) error {
 	sc := &w.sc
-	if sc.Peek() != '{' {
-		return rowError(i, form, fmt.Errorf("want an object keyed by field name, got %s", sc.Kind()))
-	}
-	if err := sc.Enter('{'); err != nil {
-		return rowError(i, form, err)
+	if err := enterRow(sc, i, form); err != nil {
+		return err
 	}
 	w.nextGen()
 	nums := w.nums
@@ -282,14 +279,22 @@ func (lm *loadedModel) readNumbers(w *worker, i int, form rowForm) error {
 	return nil
 }
 
-// readRow reads one row object into w.row and checks it.
-func (lm *loadedModel) readRow(w *worker, i int, form rowForm) error {
-	sc := &w.sc
+// enterRow enters row i's object, or says what came instead.
+func enterRow(sc *jsonscan.Scanner, i int, form rowForm) error {
 	if sc.Peek() != '{' {
 		return rowError(i, form, fmt.Errorf("want an object keyed by field name, got %s", sc.Kind()))
 	}
 	if err := sc.Enter('{'); err != nil {
 		return rowError(i, form, err)
+	}
+	return nil
+}
+
+// readRow reads one row object into w.row and checks it.
+func (lm *loadedModel) readRow(w *worker, i int, form rowForm) error {
+	sc := &w.sc
+	if err := enterRow(sc, i, form); err != nil {
+		return err
 	}
 	w.nextRow()
 	row := w.row
