@@ -57,6 +57,29 @@ engine: {workers: 2}
 `, name, csv)
 }
 
+// LoopSpec is the continuous-training job of the loop tests on Clicks
+// records (JSON) in topic: logistic regression on the newest 1000 records,
+// retrained every trigger new records, warm-started; with holdout > 0,
+// promoted to production only if it beats the version behind it on the
+// newest holdout records by 0.01 of log-loss.
+func LoopSpec(topic string, trigger, holdout int) string {
+	promote := ""
+	if holdout > 0 {
+		promote = fmt.Sprintf("promote: {alias: production, metric: logloss, margin: 0.01, holdout: {records: %d}}\n", holdout)
+	}
+	return fmt.Sprintf(`name: clicks
+source: {topic: %s, window: {records: 1000}}
+schema:
+  format: json
+  fields: [{name: x1, type: numeric}, {name: x2, type: numeric}, {name: y, type: numeric}]
+  label: y
+algorithm:
+  logistic_regression: {max_iter: 300, tol: 1e-12}
+trigger: {records: %d}
+%sengine: {workers: 2}
+`, topic, trigger, promote)
+}
+
 // AlgorithmSpecs are one small job per algorithm (logistic, kmeans, als,
 // mlp), reading files, with models named lc-ALGORITHM.
 func AlgorithmSpecs(t testing.TB) map[string]string {

@@ -30,18 +30,7 @@ import (
 // retrained on every 1000 new ones, warm-started, and promoted only if it
 // beats the version behind production on the newest 300 by 0.01 of
 // log-loss.
-const feedbackJob = `name: clicks
-source: {topic: train, window: {records: 1000}}
-schema:
-  format: json
-  fields: [{name: x1, type: numeric}, {name: x2, type: numeric}, {name: y, type: numeric}]
-  label: y
-algorithm:
-  logistic_regression: {max_iter: 300, tol: 1e-12}
-trigger: {records: 1000}
-promote: {alias: production, metric: logloss, margin: 0.01, holdout: {records: 300}}
-engine: {workers: 2}
-`
+var feedbackJob = trainertest.LoopSpec("train", 1000, 300)
 
 // The feedback loop of continuous training on real parts, on the embedded
 // log and on a Kafka-protocol broker: a server answers with the version

@@ -67,17 +67,7 @@ func BenchmarkTriggerToServed(b *testing.B) {
 	if err := l.Append(ctx, "train", labelled(1000, 0)); err != nil {
 		b.Fatal(err)
 	}
-	spec := []byte(`name: clicks
-source: {topic: train, window: {records: 1000}}
-schema:
-  format: json
-  fields: [{name: x1, type: numeric}, {name: x2, type: numeric}, {name: y, type: numeric}]
-  label: y
-algorithm:
-  logistic_regression: {max_iter: 300, tol: 1e-12}
-trigger: {records: 100}
-engine: {workers: 2}
-`)
+	spec := []byte(trainertest.LoopSpec("train", 100, 0))
 	j, err := m.Submit(ctx, "job.yaml", spec)
 	if err != nil {
 		b.Fatal(err)

@@ -3,10 +3,10 @@ package jobs
 import (
 	"context"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
+	"github.com/flintml/flint/internal/trainertest"
 	"github.com/flintml/flint/log"
 	"github.com/flintml/flint/log/disk"
 	"github.com/flintml/flint/models"
@@ -42,7 +42,7 @@ func BenchmarkTriggerToPublish(b *testing.B) {
 	if err := l.Append(ctx, "events", batch(1, 1000, 0, 0)); err != nil {
 		b.Fatal(err)
 	}
-	spec := strings.NewReplacer("trigger: {records: 1000}", "trigger: {records: 100}", "holdout: {records: 300}", "holdout: {records: 100}").Replace(loopSpec)
+	spec := trainertest.LoopSpec("events", 100, 100)
 	j, err := m.Submit(ctx, "job.yaml", []byte(spec))
 	if err != nil {
 		b.Fatal(err)

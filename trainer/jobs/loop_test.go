@@ -24,18 +24,7 @@ import (
 // newest 1000 records, retrained every 1000 new records, warm-started, and
 // promoted to production only if it beats the version behind it on the
 // newest 300 records by 0.01 of log-loss.
-const loopSpec = `name: clicks
-source: {topic: events, window: {records: 1000}}
-schema:
-  format: json
-  fields: [{name: x1, type: numeric}, {name: x2, type: numeric}, {name: y, type: numeric}]
-  label: y
-algorithm:
-  logistic_regression: {max_iter: 300, tol: 1e-12}
-trigger: {records: 1000}
-promote: {alias: production, metric: logloss, margin: 0.01, holdout: {records: 300}}
-engine: {workers: 2}
-`
+var loopSpec = trainertest.LoopSpec("events", 1000, 300)
 
 // batch is n events whose label is 1 when 2·x1 − x2 + shift (plus noise)
 // is positive; flip inverts the label of the first flipped of them.
