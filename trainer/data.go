@@ -64,13 +64,13 @@ func (m madeFolds) drop() {
 // that Folds would copy (a remote cluster's), each dropped when done with,
 // or ALS's ratings on the driver.
 type lazyFolds struct {
-	k    int
-	make func(ctx context.Context, i int) (fold, func(), error)
+	k     int
+	build func(ctx context.Context, i int) (fold, func(), error)
 }
 
 func (l lazyFolds) len() int { return l.k }
 
-func (l lazyFolds) fold(ctx context.Context, i int) (fold, func(), error) { return l.make(ctx, i) }
+func (l lazyFolds) fold(ctx context.Context, i int) (fold, func(), error) { return l.build(ctx, i) }
 
 func (lazyFolds) drop() {}
 
