@@ -86,6 +86,9 @@ func runBackfill(cmd *cobra.Command, s streams, o backfillOptions) error {
 	}
 	defer l.Close()
 	labels, err := cluster.PlanLog(ctx, l, o.labels, cluster.LogOptions{})
+	if errors.Is(err, log.ErrUnknownTopic) {
+		return fmt.Errorf("--labels %s: no such topic in the log %s (flint log topics lists them)", o.labels, logSpec)
+	}
 	if err != nil {
 		return err
 	}

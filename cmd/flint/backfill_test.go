@@ -65,4 +65,8 @@ func TestFeaturesBackfill(t *testing.T) {
 	if err == nil || !strings.Contains(errOut+err.Error(), "--labels are required") {
 		t.Errorf("no --labels: %v %s", err, errOut)
 	}
+	_, errOut, err = run(t, "", "--log", logSpec, "features", "backfill", "-f", defs, "--labels", "nosuch")
+	if want := "--labels nosuch: no such topic in the log " + logSpec; err == nil || !strings.Contains(errOut+err.Error(), want) {
+		t.Errorf("an unknown label topic: %v %s, want %q", err, errOut, want)
+	}
 }
