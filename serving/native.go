@@ -231,14 +231,15 @@ func (lm *loadedModel) readNumbers(w *worker, i int, form rowForm) error {
 	nums := w.nums
 	j := -1
 	for n := 0; ; n++ {
-		more, err := sc.Next('}', n)
-		if err != nil {
+		// The key expected next, in schema order, is read with the ','
+		// before it in one step; anything else takes the general path.
+		if j+1 < len(lm.keys) && lm.keys[j+1] != "" && sc.NextKeyIs(n, lm.keys[j+1]) {
+			j++
+		} else if more, err := sc.Next('}', n); err != nil {
 			return rowError(i, form, err)
-		}
-		if !more {
+		} else if !more {
 			break
-		}
-		if j++; j >= len(lm.fields) || lm.keys[j] == "" || !sc.KeyIs(lm.keys[j]) {
+		} else if j++; j >= len(lm.fields) || lm.keys[j] == "" || !sc.KeyIs(lm.keys[j]) {
 			k, err := sc.Key()
 			if err != nil {
 				return rowError(i, form, err)

@@ -174,6 +174,41 @@ func (s *Scanner) KeyIs(quoted string) bool {
 	return true
 }
 
+// NextKeyIs is Next and KeyIs in one step, for a decoder reading the
+// members of an object whose keys it expects in a known order: when the
+// object has another member (n were read before it) whose key is written
+// exactly as quoted, it reads the ',' before it (when n > 0), the key and
+// the ':' and reports true. Otherwise it reads nothing and reports false:
+// the end of the object, another key, the same one written with escapes,
+// or malformed input are for Next and Key to read (and report).
+func (s *Scanner) NextKeyIs(n int, quoted string) bool {
+	b, i := s.b, skipWS(s.b, s.pos)
+	if n > 0 {
+		if i >= len(b) || b[i] != ',' {
+			return false
+		}
+		i = skipWS(b, i+1)
+	}
+	if len(b)-i <= len(quoted) || string(b[i:i+len(quoted)]) != quoted {
+		return false
+	}
+	i = skipWS(b, i+len(quoted))
+	if i == len(b) || b[i] != ':' {
+		return false
+	}
+	s.pos = i + 1
+	return true
+}
+
+// skipWS returns the position of the first byte of b at or after i that
+// is not JSON whitespace (len(b) when there is none).
+func skipWS(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\n' || b[i] == '\t' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
 // PlainKey returns name as a JSON string when it is written without
 // escapes (valid UTF-8 with no '"', '\\' or control character), for
 // KeyIs; ok is false when name needs escapes.
@@ -344,6 +379,10 @@ func (s *Scanner) NumLit() []byte {
 // once, where NumLit and ParseNumber read it twice.
 func (s *Scanner) Float() (float64, bool) {
 	s.ws()
+	if f, end, ok := plainFloat(s.b, s.pos); ok {
+		s.pos = end
+		return f, true
+	}
 	b := s.b[s.pos:]
 	d, end, msg := scanDecimal(b)
 	if msg != "" || !d.exact || end < len(b) && isNumberByte(b[end]) {

@@ -77,6 +77,10 @@ func TestFloat(t *testing.T) {
 		{"1E-22", true}, {"9007199254740993", false}, {"12345678901234567890", false}, {"1e23", false}, {"4.9e-324", false},
 		{"1e400", false}, {"01", false}, {"1.", false}, {".5", false}, {"-", false}, {"1.5.3", false}, {"1-2", false},
 		{"1e", false}, {"+1", false}, {"null", false}, {`"1"`, false}, {"", false}, {"1.5x", true},
+		// The plain form (plainFloat): a sign, digits, a point, digits.
+		{"-0.123456,", true}, {"0.12345678}", true}, {"-12345678.87654321 ", true}, {"900719925474099.1", true},
+		{"9007199254740992.5", false}, {"0.1234567890123456789", false}, {"1234567890.1234567890", false},
+		{"-0.", false}, {"-.5", false}, {"00.5", false}, {"-01.5", false}, {"1.5e", false}, {"0.0000000000000000000001", true},
 	} {
 		if ok := checkFloat(t, []byte(c.in)); ok != c.ok {
 			t.Errorf("Float(%q) reported %v, want %v", c.in, ok, c.ok)
@@ -99,6 +103,41 @@ func FuzzFloat(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) { checkFloat(t, b) })
+}
+
+// TestNextKeyIs: NextKeyIs reads the ',' (after the first member), the
+// expected key and its ':', and nothing when anything else comes.
+func TestNextKeyIs(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		n    int
+		ok   bool
+		rest string
+	}{
+		{`"f1": 2`, 0, true, " 2"},
+		{` , "f1" :2`, 1, true, "2"},
+		{",\n\t\"f1\":", 3, true, ""},
+		{`"f1": 2`, 1, false, ""},   // no ',' before a second member
+		{`, "f1": 2`, 0, false, ""}, // a ',' before the first
+		{`, "f10": 2`, 1, false, ""},
+		{`, "f\u0031": 2`, 1, false, ""},
+		{`, "f1" 2`, 1, false, ""},
+		{`, }`, 1, false, ""},
+		{`}`, 1, false, ""},
+		{``, 0, false, ""},
+	} {
+		var s Scanner
+		s.Reset([]byte(c.in))
+		got := s.NextKeyIs(c.n, `"f1"`)
+		switch {
+		case got != c.ok:
+			t.Errorf("NextKeyIs(%d) on %q = %v, want %v", c.n, c.in, got, c.ok)
+		case got && string(s.b[s.pos:]) != c.rest:
+			t.Errorf("NextKeyIs(%d) on %q left %q, want %q", c.n, c.in, s.b[s.pos:], c.rest)
+		case !got && s.pos != 0:
+			t.Errorf("NextKeyIs(%d) on %q declined but moved to byte %d", c.n, c.in, s.pos)
+		}
+	}
 }
 
 // TestKeyIs: KeyIs reads the expected key and its ':', and nothing when
