@@ -231,6 +231,7 @@ type dataset struct {
 	sparse  bool
 	owner   []*worker // by partition; guarded by Driver.mu
 	size    []int64   // cached bytes by partition, as last loaded; guarded by Driver.mu
+	viewOf  *dataset  // the dataset whose rows this one's partitions share (cluster.Fold's views); nil if none
 	// gate is held shared by the calls that use the cached partitions and
 	// exclusively while partitions move to workers that joined (spread), so
 	// no call finds its partition dropped under it.

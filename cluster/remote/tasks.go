@@ -192,6 +192,8 @@ var (
 	_ cluster.Executor = (*Driver)(nil)
 	_ cluster.Scanner  = (*Driver)(nil)
 	_ cluster.Deriver  = (*Driver)(nil)
+
+	_ cluster.ViewDeriver = (*Driver)(nil)
 )
 
 // DerivePartitions implements cluster.Deriver: each worker applies the
@@ -209,8 +211,25 @@ func (d *Driver) DerivePartitions(ctx context.Context, h *cluster.Dataset, name,
 	if err != nil {
 		return nil, err
 	}
-	parent.gate.RLock()
-	defer parent.gate.RUnlock()
+	_, view, err := cluster.TransformView(transform, enc)
+	if err != nil {
+		return nil, err
+	}
+	if a, ok := arg.(*cluster.SplitArg); ok && a.Consume && parent.viewOf != nil {
+		return nil, fmt.Errorf("remote: dataset %q is a view of another dataset's rows and cannot be split consuming; split it with a copying Select", parent.name)
+	}
+	if view {
+		if parent.viewOf != nil {
+			return nil, fmt.Errorf("remote: dataset %q is a view of another dataset's rows; its folds are copies (cluster.Fold)", parent.name)
+		}
+		// The workers rearrange the parent's rows in place: no task may
+		// read them meanwhile.
+		parent.gate.Lock()
+		defer parent.gate.Unlock()
+	} else {
+		parent.gate.RLock()
+		defer parent.gate.RUnlock()
+	}
 	n := len(parent.sources)
 	// Every owner must hold its parent partition: rebuild the lost ones.
 	if err := d.relocate(ctx, parent, seq(n)); err != nil {
@@ -221,6 +240,9 @@ func (d *Driver) DerivePartitions(ctx context.Context, h *cluster.Dataset, name,
 	d.nextDS++
 	child := &dataset{id: d.nextDS, name: name, log: parent.log, sources: parent.sources, blocks: parent.blocks,
 		steps: append(append([]*remotepb.Step(nil), parent.steps...), step), owner: append([]*worker(nil), parent.owner...), size: make([]int64, n)}
+	if view {
+		child.viewOf = parent
+	}
 	groups := map[*worker][]int{}
 	for i, w := range child.owner {
 		groups[w] = append(groups[w], i)
@@ -267,6 +289,18 @@ func (d *Driver) DerivePartitions(ctx context.Context, h *cluster.Dataset, name,
 		}
 	}
 	return d.finish(child, replies)
+}
+
+// DerivesViews implements cluster.ViewDeriver: the workers make
+// cluster.Fold's views of the partitions they cache, sharing their memory,
+// of any dataset that is not a view itself. A view's partition rebuilt on
+// another worker, after its worker was lost, is a copy of its rows made
+// from its lineage.
+func (d *Driver) DerivesViews(h *cluster.Dataset) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	ds, ok := d.datasets[h]
+	return ok && ds.viewOf == nil
 }
 
 // ScanSources implements cluster.Scanner: source i is scanned by the
