@@ -145,9 +145,9 @@ func (d *Driver) mapPartitions(ctx context.Context, h *cluster.Dataset, task str
 		if err := d.awaitLive(ctx); err != nil {
 			return nil, err
 		}
-		groups, err := d.place(ds, pending)
-		if err != nil {
-			return nil, err
+		groups, lost := d.held(ds, pending)
+		if lost {
+			continue // an owner died since relocate: its partitions are loaded again first
 		}
 		retry, err := d.fanOut(ctx, unitsOf(groups), func(ctx context.Context, u unit) error {
 			req := &remotepb.RunRequest{Dataset: ds.id, Task: task, Broadcast: bc, Cols: int32(ds.cols), Sparse: ds.sparse}
