@@ -49,6 +49,16 @@
 // on the workers unchanged; FromBlocks datasets, which have no source to
 // re-read (ALS's rating blocks), are sent from the driver.
 //
+// # Fold views
+//
+// cluster.Fold makes a cross-validation fold of a dataset as views
+// (Driver.DerivesViews): each worker rearranges the partitions it holds in
+// place for the fold and caches row ranges of them, which count for no
+// cached bytes. While a partition has live views the worker refuses to
+// rearrange it for another fold, and a partition dropped before its views
+// stays counted until they go. A view lost with its worker is rebuilt on a
+// survivor from its lineage, as a copy of its rows.
+//
 // # Failures
 //
 // A worker whose connection breaks, or whose heartbeats stop for

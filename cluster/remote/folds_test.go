@@ -168,3 +168,90 @@ func TestWorkerKilledDuringCrossValidation(t *testing.T) {
 	sameCV(t, "after a SIGKILL", got, want)
 	waitFor(t, 5*time.Second, "the driver to count 2 live workers", func() bool { return d.Workers() == 2 })
 }
+
+// Fold views on workers (in-process, so the race detector sees the
+// workers' side): a fold's views hold no bytes and give the copies' sums;
+// another fold waits until they are released; a view's folds are copies
+// and it cannot be split consuming; a parent dropped before its views
+// stays cached, and counted, until they are released.
+func TestFoldViewsOnWorkers(t *testing.T) {
+	d := newDriver(t, Config{HeartbeatInterval: 50 * time.Millisecond, HeartbeatTimeout: 5 * time.Second})
+	goWorkers(t, d, 2, "")
+	ctx := context.Background()
+	ds, err := d.Load(ctx, fileSources(t, 3000, 6), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cached := func() int64 { // as the workers' last replies (or heartbeats) said
+		var n int64
+		for _, w := range d.Members() {
+			n += w.CachedBytes
+		}
+		return n
+	}
+	rows := ds.Bytes()
+	waitFor(t, 10*time.Second, fmt.Sprintf("the workers to report the rows' %d bytes cached", rows), func() bool { return rows > 0 && cached() == rows })
+	grad := func(x cluster.Cluster, ds *cluster.Dataset) *gradP {
+		t.Helper()
+		p, err := cluster.Aggregate(ctx, x, ds, gradTask, &gradArgs{W: []float64{0.1, -0.2, 0.3, 0, 0.05}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	same := func(what string, got, want *gradP) {
+		t.Helper()
+		close := func(a, b float64) bool { return math.Abs(a-b) <= 1e-9*math.Max(1, math.Abs(b)) }
+		ok := close(got.Loss, want.Loss)
+		for j := range want.Grad {
+			ok = ok && close(got.Grad[j], want.Grad[j])
+		}
+		if !ok {
+			t.Fatalf("%s: views sum to %v %v, copies to %v %v", what, got.Loss, got.Grad, want.Loss, want.Grad)
+		}
+	}
+	if !cluster.FoldIsView(d, ds) {
+		t.Fatal("FoldIsView: the driver makes no fold views of a loaded dataset")
+	}
+	const k, seed = 4, 9
+	for i := range k {
+		train, test, release, err := cluster.Fold(ctx, d, ds, i, k, seed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if train.Bytes() != 0 || test.Bytes() != 0 || train.Rows()+test.Rows() != ds.Rows() {
+			t.Fatalf("fold %d: views of %d and %d bytes, %d+%d rows of %d", i, train.Bytes(), test.Bytes(), train.Rows(), test.Rows(), ds.Rows())
+		}
+		ctrain, ctest, err := cluster.FoldCopy(ctx, d, ds, i, k, seed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		same(fmt.Sprintf("fold %d training rows", i), grad(d, train), grad(d, ctrain))
+		same(fmt.Sprintf("fold %d test rows", i), grad(d, test), grad(d, ctest))
+		d.Drop(ctrain)
+		d.Drop(ctest)
+		if i == 1 {
+			other := (i + 1) % k
+			if _, _, _, err := cluster.Fold(ctx, d, ds, other, k, seed); err == nil || !strings.Contains(err.Error(), "drop them") {
+				t.Fatalf("fold %d made while fold %d's views are alive: %v", other, i, err)
+			}
+			if d.DerivesViews(train) || cluster.FoldIsView(d, train) {
+				t.Fatal("a fold view's folds would be views")
+			}
+			if _, _, err := cluster.SplitConsuming(ctx, d, test, 0.5, 1); err == nil {
+				t.Fatal("a fold view split consuming")
+			}
+		}
+		if i == k-1 {
+			// The parent dropped first: its memory stays counted while its
+			// views use it.
+			d.Drop(ds) // its workers' replies say what they count now
+			if cached() != rows {
+				t.Fatalf("with the parent dropped and its views alive the workers count %d bytes, want the rows' %d", cached(), rows)
+			}
+			same("the training view of a dropped parent", grad(d, train), grad(d, train))
+		}
+		release()
+	}
+	waitFor(t, 10*time.Second, "the workers to count no bytes once the parent and every view are dropped", func() bool { return cached() == 0 })
+}

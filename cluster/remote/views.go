@@ -4,9 +4,6 @@ import (
 	"context"
 	"fmt"
 
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
-
 	"github.com/flintml/flint/cluster"
 	"github.com/flintml/flint/cluster/remote/remotepb"
 )
@@ -69,19 +66,18 @@ func (w *Worker) deriveViews(ctx context.Context, req *remotepb.DeriveRequest, a
 }
 
 // canArrange refuses to arrange partitions that are views themselves, or
-// whose live views need another arrangement.
+// whose live views need another arrangement: an error of the call
+// (codes.Unknown), not of the worker, which stays live.
 func (w *Worker) canArrange(parent uint64, parts []int32, arrangement string) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for _, i := range parts {
 		key := partKey{parent, int(i)}
 		if _, ok := w.views[key]; ok {
-			return status.Errorf(codes.FailedPrecondition, "worker %s: partition %d of dataset %d is a view of another partition's rows and cannot be arranged for views of its own",
-				w.cfg.Name, i, parent)
+			return w.failure(fmt.Errorf("partition %d of dataset %d is a view of another partition's rows and cannot be arranged for views of its own", i, parent))
 		}
 		if u := w.viewed[key]; u != nil && u.live > 0 && u.arrangement != arrangement {
-			return status.Errorf(codes.FailedPrecondition, "worker %s: partition %d of dataset %d has %d views of %s alive; drop them before making views of %s",
-				w.cfg.Name, i, parent, u.live, u.arrangement, arrangement)
+			return w.failure(fmt.Errorf("partition %d of dataset %d has %d views of %s alive; drop them before making views of %s", i, parent, u.live, u.arrangement, arrangement))
 		}
 	}
 	return nil
@@ -94,7 +90,7 @@ func (w *Worker) cacheViews(dataset, parent uint64, parts []int32, parents, view
 	defer w.mu.Unlock()
 	for k, i := range parts {
 		if w.datasets[parent][int(i)] != parents[k] {
-			return status.Errorf(codes.FailedPrecondition, "worker %s: partition %d of dataset %d was dropped while views of it were made", w.cfg.Name, i, parent)
+			return w.failure(fmt.Errorf("partition %d of dataset %d was dropped while views of it were made", i, parent))
 		}
 	}
 	cached := w.datasets[dataset]
