@@ -211,25 +211,11 @@ func (d *Driver) DerivePartitions(ctx context.Context, h *cluster.Dataset, name,
 	if err != nil {
 		return nil, err
 	}
-	_, view, err := cluster.TransformView(transform, enc)
+	view, unlock, err := gateForDerive(parent, transform, enc, arg)
 	if err != nil {
 		return nil, err
 	}
-	if a, ok := arg.(*cluster.SplitArg); ok && a.Consume && parent.viewOf != nil {
-		return nil, fmt.Errorf("remote: dataset %q is a view of another dataset's rows and cannot be split consuming; split it with a copying Select", parent.name)
-	}
-	if view {
-		if parent.viewOf != nil {
-			return nil, fmt.Errorf("remote: dataset %q is a view of another dataset's rows; its folds are copies (cluster.Fold)", parent.name)
-		}
-		// The workers rearrange the parent's rows in place: no task may
-		// read them meanwhile.
-		parent.gate.Lock()
-		defer parent.gate.Unlock()
-	} else {
-		parent.gate.RLock()
-		defer parent.gate.RUnlock()
-	}
+	defer unlock()
 	n := len(parent.sources)
 	// Every owner must hold its parent partition: rebuild the lost ones.
 	if err := d.relocate(ctx, parent, seq(n)); err != nil {
@@ -289,6 +275,29 @@ func (d *Driver) DerivePartitions(ctx context.Context, h *cluster.Dataset, name,
 		}
 	}
 	return d.finish(child, replies)
+}
+
+// gateForDerive holds parent's gate for a derivation: shared, or
+// exclusively for a transform that makes views (the workers rearrange the
+// parent's rows in place, so no task may read them meanwhile). It refuses
+// views, and consuming splits, of a dataset that is a view itself.
+func gateForDerive(parent *dataset, transform string, enc []byte, arg any) (view bool, unlock func(), err error) {
+	_, view, err = cluster.TransformView(transform, enc)
+	if err != nil {
+		return false, nil, err
+	}
+	if a, ok := arg.(*cluster.SplitArg); ok && a.Consume && parent.viewOf != nil {
+		return false, nil, fmt.Errorf("remote: dataset %q is a view of another dataset's rows and cannot be split consuming; split it with a copying Select", parent.name)
+	}
+	if !view {
+		parent.gate.RLock()
+		return false, parent.gate.RUnlock, nil
+	}
+	if parent.viewOf != nil {
+		return false, nil, fmt.Errorf("remote: dataset %q is a view of another dataset's rows; its folds are copies (cluster.Fold)", parent.name)
+	}
+	parent.gate.Lock()
+	return true, parent.gate.Unlock, nil
 }
 
 // DerivesViews implements cluster.ViewDeriver: the workers make
