@@ -13,13 +13,15 @@ type arrangement struct {
 	folds  *foldLayout
 }
 
-// foldLayout records how Folds rearranged a block's rows: grouped by their
-// fold of k for seed, fold i's rows at [bounds[i], bounds[i+1]), each
-// fold's in their original order. orig[r] is the original position of the
-// row now at r.
+// foldLayout records how Folds (or Fold's views) rearranged a block's
+// rows: grouped by their fold of k for seed, fold i's rows at [bounds[i],
+// bounds[i+1]), each fold's in their original order — or, when last is
+// not -1, fold last's rows moved after all the others' (arrangeFoldsLast).
+// orig[r] is the original position of the row now at r.
 type foldLayout struct {
 	seed   uint64
 	k      int
+	last   int
 	bounds []int
 	orig   []int32
 }

@@ -61,7 +61,7 @@ func cloneBlocks(bs []*Block) []*Block {
 	out := make([]*Block, len(bs))
 	for i, b := range bs {
 		c := *b
-		c.X, c.Y, c.W = slices.Clone(b.X), slices.Clone(b.Y), slices.Clone(b.W)
+		c.X, c.X32, c.Y, c.W = slices.Clone(b.X), slices.Clone(b.X32), slices.Clone(b.Y), slices.Clone(b.W)
 		c.Ptr, c.Ind, c.Val = slices.Clone(b.Ptr), slices.Clone(b.Ind), slices.Clone(b.Val)
 		out[i] = &c
 	}

@@ -18,12 +18,22 @@ func foldOf(u float64, k int) int {
 // is drawn from its original position, so arranging again for another
 // seed gives the folds a copying split would.
 func arrangeFolds(b *Block, part, k int, seed uint64) ([]int, error) {
+	return arrangeFoldsLast(b, part, k, seed, -1)
+}
+
+// arrangeFoldsLast is arrangeFolds with fold last (unless -1) moved after
+// all the others: the rows of folds 0..last-1 and last+1..k-1, then those
+// of fold last, each fold's rows in their original order (Fold's views).
+// The bounds are those of the groups in that order, so fold last's rows
+// are [bounds[k-1], bounds[k]). Only the rows whose place changes move: from
+// the arrangement for fold i to fold i+1's, the rows of folds 0..i-1 stay.
+func arrangeFoldsLast(b *Block, part, k int, seed uint64, last int) ([]int, error) {
 	var orig []int32
 	if r := b.arranged; r != nil {
 		if r.folds == nil {
 			return nil, r.reused(part)
 		}
-		if r.folds.seed == seed && r.folds.k == k {
+		if r.folds.seed == seed && r.folds.k == k && r.folds.last == last {
 			return r.folds.bounds, nil
 		}
 		orig = r.folds.orig
@@ -39,12 +49,24 @@ func arrangeFolds(b *Block, part, k int, seed uint64) ([]int, error) {
 	for r, o := range orig {
 		pos[o] = int32(r)
 	}
-	fold := make([]int32, n) // by original position
+	// group[f]: the place of fold f in the new order.
+	group := make([]int, k)
+	for f := range group {
+		switch {
+		case last < 0 || f < last:
+			group[f] = f
+		case f == last:
+			group[f] = k - 1
+		default:
+			group[f] = f - 1
+		}
+	}
+	fold := make([]int32, n) // the group of each row, by original position
 	bounds := make([]int, k+1)
 	for o := range fold {
-		f := foldOf(unitHash(seed, uint64(part), uint64(o)), k)
-		fold[o] = int32(f)
-		bounds[f+1]++
+		g := group[foldOf(unitHash(seed, uint64(part), uint64(o)), k)]
+		fold[o] = int32(g)
+		bounds[g+1]++
 	}
 	for i := 1; i <= k; i++ {
 		bounds[i] += bounds[i-1]
@@ -52,9 +74,9 @@ func arrangeFolds(b *Block, part, k int, seed uint64) ([]int, error) {
 	next := append([]int(nil), bounds[:k]...)
 	dest := make([]int32, n) // dest[r]: where the row now at r goes
 	newOrig := make([]int32, n)
-	for o, f := range fold {
-		d := next[f]
-		next[f]++
+	for o, g := range fold {
+		d := next[g]
+		next[g]++
 		dest[pos[o]] = int32(d)
 		newOrig[d] = int32(o)
 	}
@@ -63,7 +85,7 @@ func arrangeFolds(b *Block, part, k int, seed uint64) ([]int, error) {
 	} else {
 		permuteDense(b, dest)
 	}
-	b.arranged = &arrangement{folds: &foldLayout{seed: seed, k: k, bounds: bounds, orig: newOrig}}
+	b.arranged = &arrangement{folds: &foldLayout{seed: seed, k: k, last: last, bounds: bounds, orig: newOrig}}
 	return bounds, nil
 }
 

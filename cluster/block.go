@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"fmt"
+	"slices"
 )
 
 // Block is the cached data of one partition: Rows rows of Cols features,
@@ -273,4 +274,13 @@ func trim(s []float64) []float64 {
 		return s
 	}
 	return append([]float64(nil), s...)
+}
+
+// Clone returns a copy of b that shares no memory with it: a view's rows
+// (Block.Slice) made into a block of their own.
+func (b *Block) Clone() *Block {
+	return &Block{Rows: b.Rows, Cols: b.Cols, Skipped: b.Skipped,
+		X: slices.Clone(b.X), X32: slices.Clone(b.X32),
+		Ptr: slices.Clone(b.Ptr), Ind: slices.Clone(b.Ind), Val: slices.Clone(b.Val),
+		Y: slices.Clone(b.Y), W: slices.Clone(b.W)}
 }

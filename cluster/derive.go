@@ -59,6 +59,9 @@ func (e *Engine) DerivePartitions(ctx context.Context, ds *Dataset, name, transf
 	if !ok {
 		return nil, fmt.Errorf("cluster: transform %q is malformed", transform)
 	}
+	if transform == foldViewTransform.Name {
+		return nil, fmt.Errorf("cluster: transform %s makes views, which an Engine makes with Folds; use Fold", transform)
+	}
 	if a, ok := arg.(*SplitArg); ok && a.Consume && e.isView(ds) {
 		return nil, fmt.Errorf("cluster: dataset %q is a fold view of another dataset's rows and cannot be split consuming; split it with a copying Select", ds.name)
 	}

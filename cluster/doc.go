@@ -53,6 +53,11 @@
 // one row range of every partition and its training set the ranges before
 // and after it, as two partitions. The views hold no bytes of their own
 // (Engine.Cached does not grow) and dropping them frees only metadata.
+// Fold makes one fold at a time, for callers that use them in turn: on a
+// remote cluster each worker rearranges the partitions it holds for fold i
+// (the other folds' rows first, fold i's last), the fold's training and
+// test sets are one row range each of every partition, and the workers'
+// cached bytes do not grow; a lost view is rebuilt from its lineage.
 //
 // # Transient failures
 //

@@ -28,7 +28,8 @@ import (
 // do folds of a fold view: all k folds at once then hold k times ds's
 // rows, so a caller that can use the folds one at a time asks
 // FoldsAreViews first and, when they would be copies, makes each with
-// FoldCopy and drops it before making the next.
+// Fold (views on a remote cluster's workers, copies elsewhere) and
+// releases it before making the next.
 func Folds(ctx context.Context, x Deriver, ds *Dataset, k int, seed uint64) (train, test []*Dataset, err error) {
 	if k < 2 {
 		return nil, nil, fmt.Errorf("cluster: cross-validation needs at least 2 folds, got %d", k)

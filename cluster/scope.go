@@ -24,7 +24,10 @@ type Scope struct {
 	closed bool
 }
 
-var _ Cluster = (*Scope)(nil)
+var (
+	_ Cluster     = (*Scope)(nil)
+	_ ViewDeriver = (*Scope)(nil)
+)
 
 // NewScope wraps c. Close the scope to drop what was cached through it;
 // c itself stays open.
@@ -110,6 +113,13 @@ func (s *Scope) Close() error {
 		s.c.Drop(ds)
 	}
 	return nil
+}
+
+// DerivesViews implements ViewDeriver: where the wrapped cluster does.
+// The scope owns the views as it owns every derived dataset.
+func (s *Scope) DerivesViews(ds *Dataset) bool {
+	vd, ok := s.c.(ViewDeriver)
+	return ok && vd.DerivesViews(ds)
 }
 
 // viewsFolds implements foldViewer: views where the wrapped cluster makes

@@ -60,9 +60,10 @@ func (m madeFolds) drop() {
 	}
 }
 
-// lazyFolds are folds made one at a time, when asked for: a cluster's
-// that Folds would copy (a remote cluster's), each dropped when done with,
-// or ALS's ratings on the driver.
+// lazyFolds are folds made one at a time, when asked for, each dropped
+// when done with: a remote cluster's (cluster.Fold: views its workers
+// rearrange for each fold in turn, or copies where a cluster makes no
+// views), or ALS's ratings on the driver.
 type lazyFolds struct {
 	k     int
 	build func(ctx context.Context, i int) (fold, func(), error)
@@ -103,13 +104,14 @@ func (r rowsData) folds(ctx context.Context, k int, seed uint64) (foldSet, error
 		if k < 2 {
 			return nil, fmt.Errorf("trainer: cross-validation needs at least 2 folds, got %d", k)
 		}
+		// One fold at a time: views of the cached rows where the cluster
+		// makes them so (a remote cluster's workers), copies otherwise.
 		return lazyFolds{k, func(ctx context.Context, i int) (fold, func(), error) {
-			train, test, err := cluster.FoldCopy(ctx, r.x, r.ds, i, k, seed)
+			train, test, release, err := cluster.Fold(ctx, r.x, r.ds, i, k, seed)
 			if err != nil {
 				return fold{}, nil, err
 			}
-			f := fold{rowsData{r.x, train}, rowsData{r.x, test}}
-			return f, func() { f.train.drop(); f.test.drop() }, nil
+			return fold{rowsData{r.x, train}, rowsData{r.x, test}}, release, nil
 		}}, nil
 	}
 	fs, err := ml.KFold(ctx, r.x, r.ds, k, seed)

@@ -95,11 +95,14 @@
 // cluster.Folds groups each partition of the training rows by fold in
 // place, once, and each fold's test and training sets are row ranges of
 // that memory, so k folds cache no more bytes than the training rows. The
-// training rows stay cached, in fold order, for the refit. A cluster that
-// cannot make views (remote workers) copies folds; cross-validation takes
-// them one at a time (foldSet), fitting every grid point on a fold before
-// the next is made, so it holds one fold's copies, not k. A grid's
-// validation share still copies (its parent stays in use).
+// training rows stay cached, in fold order, for the refit. On remote
+// workers cross-validation takes the folds one at a time (foldSet),
+// fitting every grid point on a fold before the next is made, and
+// cluster.Fold makes each as views too: every worker rearranges the rows
+// it holds for fold i in turn, so the workers cache no more bytes than the
+// training rows. A cluster that makes no views copies each fold then, and
+// holds one fold's copies, not k. A grid's validation share still copies
+// (its parent stays in use).
 //
 // # Progress
 //

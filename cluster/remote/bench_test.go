@@ -63,20 +63,7 @@ var gradTask = cluster.Register(&cluster.Task[gradArgs, gradP]{
 // (a broadcast out, 8 partials back, per pass).
 func BenchmarkGradientPass(b *testing.B) {
 	const rows, cols, parts = 200_000, 32, 8
-	r := rand.New(rand.NewPCG(1, 1))
-	var sb strings.Builder
-	for range rows {
-		fmt.Fprintf(&sb, "%d", r.IntN(2))
-		for range cols {
-			fmt.Fprintf(&sb, ",%.6g", r.NormFloat64())
-		}
-		sb.WriteByte('\n')
-	}
-	path := filepath.Join(b.TempDir(), "grad.csv")
-	if err := os.WriteFile(path, []byte(sb.String()), 0o644); err != nil {
-		b.Fatal(err)
-	}
-	sources, err := cluster.PlanFiles([]string{path}, cluster.FileOptions{Format: cluster.Format{Kind: "csv"}, Partitions: parts})
+	sources, err := cluster.PlanFiles([]string{gradCSV(b, rows, cols)}, cluster.FileOptions{Format: cluster.Format{Kind: "csv"}, Partitions: parts})
 	if err != nil {
 		b.Fatal(err)
 	}

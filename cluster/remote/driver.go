@@ -49,6 +49,16 @@
 // on the workers unchanged; FromBlocks datasets, which have no source to
 // re-read (ALS's rating blocks), are sent from the driver.
 //
+// # Fold views
+//
+// cluster.Fold makes a cross-validation fold of a dataset as views
+// (Driver.DerivesViews): each worker rearranges the partitions it holds in
+// place for the fold and caches row ranges of them, which count for no
+// cached bytes. While a partition has live views the worker refuses to
+// rearrange it for another fold, and a partition dropped before its views
+// stays counted until they go. A view lost with its worker is rebuilt on a
+// survivor from its lineage, as a copy of its rows.
+//
 // # Failures
 //
 // A worker whose connection breaks, or whose heartbeats stop for
@@ -231,6 +241,7 @@ type dataset struct {
 	sparse  bool
 	owner   []*worker // by partition; guarded by Driver.mu
 	size    []int64   // cached bytes by partition, as last loaded; guarded by Driver.mu
+	viewOf  *dataset  // the dataset whose rows this one's partitions share (cluster.Fold's views); nil if none
 	// gate is held shared by the calls that use the cached partitions and
 	// exclusively while partitions move to workers that joined (spread), so
 	// no call finds its partition dropped under it.

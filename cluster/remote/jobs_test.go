@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"math"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -235,39 +234,6 @@ func TestJobsOnWorkersEqualInProcess(t *testing.T) {
 				t.Logf("%s on %d workers: %v (in-process %v)", job.name, d.Workers(), gotRes.Duration, wantRes.Duration)
 			}
 		})
-	}
-}
-
-// A grid chosen by cross-validation on workers, whose folds are copies
-// made one at a time, scores each point as the engine's fold views do and
-// chooses the same one. The engine's views leave the training rows in fold
-// order, so sums (and the refit model) agree to rounding, not bit for bit.
-func TestCrossValidatedJobOnWorkers(t *testing.T) {
-	l, spec := diskJobLog(t)
-	jobData(t, l)
-	d := newDriver(t, Config{HeartbeatInterval: 100 * time.Millisecond, HeartbeatTimeout: 5 * time.Second, Log: spec})
-	startWorkers(t, d, 3, "")
-	_, want := runJob(t, l, cvSpec, nil, nil)
-	_, got := runJob(t, l, cvSpec, d, nil)
-	close := func(a, b float64) bool { return math.Abs(a-b) <= 1e-9*math.Max(1, math.Abs(b)) }
-	if fmt.Sprint(got.Best) != fmt.Sprint(want.Best) || len(got.Trials) != 2 || len(want.Trials) != 2 {
-		t.Fatalf("workers chose %v of %d trials, in-process %v of %d", got.Best, len(got.Trials), want.Best, len(want.Trials))
-	}
-	for i := range got.Trials {
-		g, w := got.Trials[i], want.Trials[i]
-		if g.Err != "" || len(g.Folds) != 3 || len(w.Folds) != 3 {
-			t.Fatalf("trial %d on workers: folds %v, error %q; in-process folds %v", i, g.Folds, g.Err, w.Folds)
-		}
-		for f := range g.Folds {
-			if !close(g.Folds[f], w.Folds[f]) {
-				t.Errorf("trial %d fold %d: %v on workers, %v in-process", i, f, g.Folds[f], w.Folds[f])
-			}
-		}
-	}
-	for name, w := range want.Metrics {
-		if g, ok := got.Metrics[name]; !ok || !close(g, w) {
-			t.Errorf("held-out %s: %v on workers, %v in-process", name, g, w)
-		}
 	}
 }
 

@@ -239,6 +239,24 @@ func (d *Driver) place(ds *dataset, parts []int) (map[*worker][]int, error) {
 	return groups, nil
 }
 
+// held groups parts by the worker that holds each, and reports whether
+// one of those workers is dead: its partitions must then be relocated (and
+// loaded by their new owners) before a task can run on them, which place
+// alone would not do.
+func (d *Driver) held(ds *dataset, parts []int) (groups map[*worker][]int, lost bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	groups = map[*worker][]int{}
+	for _, i := range parts {
+		w := ds.owner[i]
+		if w.dead {
+			return nil, true
+		}
+		groups[w] = append(groups[w], i)
+	}
+	return groups, false
+}
+
 // relocate moves the partitions of dead workers among parts to survivors,
 // which read them again from their sources.
 func (d *Driver) relocate(ctx context.Context, ds *dataset, parts []int) error {

@@ -145,9 +145,9 @@ func (d *Driver) mapPartitions(ctx context.Context, h *cluster.Dataset, task str
 		if err := d.awaitLive(ctx); err != nil {
 			return nil, err
 		}
-		groups, err := d.place(ds, pending)
-		if err != nil {
-			return nil, err
+		groups, lost := d.held(ds, pending)
+		if lost {
+			continue // an owner died since relocate: its partitions are loaded again first
 		}
 		retry, err := d.fanOut(ctx, unitsOf(groups), func(ctx context.Context, u unit) error {
 			req := &remotepb.RunRequest{Dataset: ds.id, Task: task, Broadcast: bc, Cols: int32(ds.cols), Sparse: ds.sparse}
@@ -192,6 +192,8 @@ var (
 	_ cluster.Executor = (*Driver)(nil)
 	_ cluster.Scanner  = (*Driver)(nil)
 	_ cluster.Deriver  = (*Driver)(nil)
+
+	_ cluster.ViewDeriver = (*Driver)(nil)
 )
 
 // DerivePartitions implements cluster.Deriver: each worker applies the
@@ -209,8 +211,11 @@ func (d *Driver) DerivePartitions(ctx context.Context, h *cluster.Dataset, name,
 	if err != nil {
 		return nil, err
 	}
-	parent.gate.RLock()
-	defer parent.gate.RUnlock()
+	view, unlock, err := gateForDerive(parent, transform, enc, arg)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	n := len(parent.sources)
 	// Every owner must hold its parent partition: rebuild the lost ones.
 	if err := d.relocate(ctx, parent, seq(n)); err != nil {
@@ -221,6 +226,9 @@ func (d *Driver) DerivePartitions(ctx context.Context, h *cluster.Dataset, name,
 	d.nextDS++
 	child := &dataset{id: d.nextDS, name: name, log: parent.log, sources: parent.sources, blocks: parent.blocks,
 		steps: append(append([]*remotepb.Step(nil), parent.steps...), step), owner: append([]*worker(nil), parent.owner...), size: make([]int64, n)}
+	if view {
+		child.viewOf = parent
+	}
 	groups := map[*worker][]int{}
 	for i, w := range child.owner {
 		groups[w] = append(groups[w], i)
@@ -267,6 +275,41 @@ func (d *Driver) DerivePartitions(ctx context.Context, h *cluster.Dataset, name,
 		}
 	}
 	return d.finish(child, replies)
+}
+
+// gateForDerive holds parent's gate for a derivation: shared, or
+// exclusively for a transform that makes views (the workers rearrange the
+// parent's rows in place, so no task may read them meanwhile). It refuses
+// views, and consuming splits, of a dataset that is a view itself.
+func gateForDerive(parent *dataset, transform string, enc []byte, arg any) (view bool, unlock func(), err error) {
+	_, view, err = cluster.TransformView(transform, enc)
+	if err != nil {
+		return false, nil, err
+	}
+	if a, ok := arg.(*cluster.SplitArg); ok && a.Consume && parent.viewOf != nil {
+		return false, nil, fmt.Errorf("remote: dataset %q is a view of another dataset's rows and cannot be split consuming; split it with a copying Select", parent.name)
+	}
+	if !view {
+		parent.gate.RLock()
+		return false, parent.gate.RUnlock, nil
+	}
+	if parent.viewOf != nil {
+		return false, nil, fmt.Errorf("remote: dataset %q is a view of another dataset's rows; its folds are copies (cluster.Fold)", parent.name)
+	}
+	parent.gate.Lock()
+	return true, parent.gate.Unlock, nil
+}
+
+// DerivesViews implements cluster.ViewDeriver: the workers make
+// cluster.Fold's views of the partitions they cache, sharing their memory,
+// of any dataset that is not a view itself. A view's partition rebuilt on
+// another worker, after its worker was lost, is a copy of its rows made
+// from its lineage.
+func (d *Driver) DerivesViews(h *cluster.Dataset) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	ds, ok := d.datasets[h]
+	return ok && ds.viewOf == nil
 }
 
 // ScanSources implements cluster.Scanner: source i is scanned by the

@@ -70,6 +70,10 @@ type Worker struct {
 	logs     map[string]cluster.LogReader      // log spec → open log
 	closers  []func() error
 	cached   int64
+	views    map[partKey]partKey  // view partition → the partition whose rows it shares
+	viewed   map[partKey]*viewUse // partition → its live views
+
+	viewMu sync.Mutex // held while views are derived (they rearrange their parents)
 
 	releasing atomic.Bool // a releaseMemory is under way
 }
@@ -108,7 +112,8 @@ func RunWorker(ctx context.Context, cfg WorkerConfig) error {
 	if err != nil {
 		return fmt.Errorf("remote: worker %s: incarnation: %w", cfg.Name, err)
 	}
-	w := &Worker{cfg: cfg, incarnation: inc, datasets: map[uint64]map[int]*cluster.Block{}, logs: map[string]cluster.LogReader{}}
+	w := &Worker{cfg: cfg, incarnation: inc, datasets: map[uint64]map[int]*cluster.Block{}, logs: map[string]cluster.LogReader{},
+		views: map[partKey]partKey{}, viewed: map[partKey]*viewUse{}}
 	defer w.closeLogs()
 
 	creds, dial, err := cfg.TLS.transport()
@@ -262,6 +267,7 @@ func (w *Worker) reset() {
 	dropped := w.cached
 	w.reg = ""
 	w.datasets, w.cached = map[uint64]map[int]*cluster.Block{}, 0
+	w.views, w.viewed = map[partKey]partKey{}, map[partKey]*viewUse{}
 	w.pace(-dropped)
 	w.mu.Unlock()
 	debug.FreeOSMemory()

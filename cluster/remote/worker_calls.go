@@ -79,6 +79,9 @@ func (w *Worker) Load(ctx context.Context, req *remotepb.LoadRequest) (*remotepb
 		conform(b, int(st.Cols), st.Sparse)
 		b, err = cluster.ApplyTransformEncoded(ctx, st.Transform, cluster.Part{Index: int(req.Partition), Block: b}, st.Arg)
 	}
+	if err == nil {
+		b, err = asOwnRows(b, req.Steps)
+	}
 	if err != nil {
 		return nil, w.failure(fmt.Errorf("partition %d (%s): %w", req.Partition, src, err))
 	}
@@ -146,7 +149,7 @@ func (w *Worker) cache(dataset uint64, bs []*cluster.Block, idx []int) error {
 	for k, i := range idx {
 		delta += bs[k].Bytes()
 		if old := parts[i]; old != nil {
-			delta -= old.Bytes()
+			delta -= w.releasable(partKey{dataset, i}, old)
 		}
 	}
 	if limit := w.cfg.MemoryLimit; limit > 0 && delta > 0 && w.cached+delta > limit {
@@ -156,10 +159,15 @@ func (w *Worker) cache(dataset uint64, bs []*cluster.Block, idx []int) error {
 		parts = map[int]*cluster.Block{}
 		w.datasets[dataset] = parts
 	}
+	before := w.cached
 	for k, i := range idx {
+		if old := parts[i]; old != nil {
+			w.cached -= w.release(partKey{dataset, i}, old)
+		}
 		parts[i] = bs[k]
+		w.cached += bs[k].Bytes()
 	}
-	w.cached += delta
+	delta = w.cached - before
 	w.pace(delta)
 	return nil
 }
@@ -168,6 +176,13 @@ func (w *Worker) cache(dataset uint64, bs []*cluster.Block, idx []int) error {
 func (w *Worker) Derive(ctx context.Context, req *remotepb.DeriveRequest) (*remotepb.DeriveReply, error) {
 	if req.Step == nil {
 		return nil, status.Errorf(codes.InvalidArgument, "worker %s: derive without a step", w.cfg.Name)
+	}
+	arrangement, view, err := cluster.TransformView(req.Step.Transform, req.Step.Arg)
+	if err != nil {
+		return nil, status.Errorf(codes.InvalidArgument, "worker %s: %v", w.cfg.Name, err)
+	}
+	if view {
+		return w.deriveViews(ctx, req, arrangement)
 	}
 	parents, err := w.blocks(&remotepb.RunRequest{Dataset: req.Parent, Partitions: req.Partitions, Cols: req.Step.Cols, Sparse: req.Step.Sparse})
 	if err != nil {
@@ -205,14 +220,14 @@ func (w *Worker) Drop(_ context.Context, req *remotepb.DropRequest) (*remotepb.D
 	if len(req.Partitions) > 0 {
 		for _, i := range req.Partitions {
 			if b := parts[int(i)]; b != nil {
-				w.cached -= b.Bytes()
+				w.cached -= w.release(partKey{req.Dataset, int(i)}, b)
 				delete(parts, int(i))
 			}
 		}
 		return &remotepb.DropReply{CachedBytes: w.cached}, nil
 	}
-	for _, b := range parts {
-		w.cached -= b.Bytes()
+	for i, b := range parts {
+		w.cached -= w.release(partKey{req.Dataset, i}, b)
 	}
 	delete(w.datasets, req.Dataset)
 	if w.cached == 0 && len(parts) > 0 {
