@@ -1,5 +1,6 @@
-// Package tile computes the dense dot products of Flint's clustering and
-// factorisation kernels (k-means distances, ALS normal equations) in
+// Package tile computes the dense dot products of Flint's clustering,
+// factorisation and softmax kernels (k-means distances, ALS normal
+// equations, margins and gradients) in
 // register tiles: three rows against three rows at a time, so that each
 // value loaded from memory feeds three multiply-adds.
 //
@@ -20,6 +21,29 @@
 // (wide.go), which changes the speed but not a bit; elsewhere, or built with the
 // noasm tag, portable Go computes the same values with math.FMA, which is
 // exact everywhere, but more slowly.
+//
+// # Float32 rows
+//
+// Products32 and Dot32 multiply float32 rows in float32 lanes, sixteen to
+// a product, each step one multiply-add rounded once to float32:
+//
+//	s_q = fma32(x[l], c[l], s_q)  for l = q, q+16, q+32, … below n16 = n − n%16, q = 0…15, each s_q from 0
+//	t_q = s_q + s_{q+8}, u_q = t_q + t_{q+4}, v_q = u_q + u_{q+2}, s = v_0 + v_1   (in float64, q from 0)
+//	s   = fma(x[l], c[l], s)      for l = n16 … n−1, in float64
+//
+// The lanes are one Z register with AVX-512 (VFMADD231PS, 4×6 tiles) or
+// two Y registers with AVX2 (2×3 tiles); portable Go rounds each step once
+// as well (fma32: the product of two float32 values is exact in float64,
+// and the rare float64 sums that land on a float32 midpoint are rounded to
+// odd first, so there is no double rounding). So this order too gives the
+// same bits from every variant on every machine. It does not give the bits
+// of the float64 order on the widened values: each lane's running sum is
+// rounded to float32 at every step, so x·c is within (⌈n/16⌉+1)·2⁻²⁴·Σ|x_l·c_l|
+// of the exact product (the tests hold every variant to that bound and to
+// the documented bits). RankUpdate32 keeps float64 arithmetic: it widens the
+// float32 rows exactly as it loads them and gives RankUpdate's bits on the
+// widened rows; sums over many rows (a gradient over a partition) must
+// stay float64.
 package tile
 
 import "math"
