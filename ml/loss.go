@@ -254,15 +254,24 @@ func axpy(alpha float64, x, y []float64) {
 // a padded scratch matrix, added to the partial at the end. Every product
 // is summed in an order fixed by tile, whatever the CPU: the pass gives the
 // same bits with every kernel.
+//
+// A float32 block (cluster.Block.X32) is read in place, never widened into
+// a copy: its margins are float32 products (tile.Products32, sixteen
+// float32 lanes to a register, against the coefficients rounded to float32
+// once per pass) and its gradient takes the float32 values widened as
+// they are loaded (tile.RankUpdate32: float64 multiply-adds, float64 sums).
 func (k *kernel) denseK(ctx context.Context) error {
 	a, b := k.a, k.b
 	d, K := a.D, a.K
 	br := blockRows(k.kind, d)
 	m := make([]float64, br*K) // margins, then residuals, row-major br×K
 	K2, r, g := K, m, k.acc.Grad
-	var xbuf []float64 // a float32 block's rows, widened
+	var c32 []float32 // a float32 block's coefficients, rounded
 	if b.Float32() {
-		xbuf = make([]float64, br*d)
+		c32 = make([]float32, len(a.Coef))
+		for i, v := range a.Coef {
+			c32[i] = float32(v)
+		}
 	}
 	if K%2 != 0 {
 		K2 = K + 1
@@ -274,9 +283,12 @@ func (k *kernel) denseK(ctx context.Context) error {
 		}
 		hi := min(lo+br, b.Rows)
 		n := hi - lo
-		xb := k.rows(xbuf, lo, hi)
 		mb := m[:n*K]
-		tile.Products(mb, xb, n, a.Coef, K, d)
+		if c32 != nil {
+			tile.Products32(mb, b.X32[lo*d:hi*d], n, c32, K, d)
+		} else {
+			tile.Products(mb, b.X[lo*d:hi*d], n, a.Coef, K, d)
+		}
 		if err := k.residuals(mb, lo, n); err != nil {
 			return err
 		}
@@ -285,7 +297,11 @@ func (k *kernel) denseK(ctx context.Context) error {
 				copy(r[i*K2:i*K2+K], mb[i*K:(i+1)*K])
 			}
 		}
-		tile.RankUpdate(g, r[:n*K2], K2, xb, n, d)
+		if c32 != nil {
+			tile.RankUpdate32(g, r[:n*K2], K2, b.X32[lo*d:hi*d], n, d)
+		} else {
+			tile.RankUpdate(g, r[:n*K2], K2, b.X[lo*d:hi*d], n, d)
+		}
 	}
 	if K2 != K {
 		floats.Add(k.acc.Grad, g[:K*d])
