@@ -214,7 +214,7 @@ func TestFloat32FitWithinTolerance(t *testing.T) {
 				}
 				acc[i], loss[i] = ev.Accuracy, m.Summary.Loss
 			}
-			t.Logf("held-out accuracy float64 %.4f, float32 %.4f; final loss %.6g, %.6g", acc[0], acc[1], loss[0], loss[1])
+			t.Logf("held-out accuracy float64 %.4f, float32 %.4f; final loss %.9g, %.9g", acc[0], acc[1], loss[0], loss[1])
 			if d := math.Abs(acc[1] - acc[0]); d > float32AccuracyTol {
 				t.Errorf("held-out accuracy differs by %.4f (float64 %.4f, float32 %.4f), tolerance %v", d, acc[0], acc[1], float32AccuracyTol)
 			}
@@ -302,5 +302,45 @@ func BenchmarkFloat32Pass(b *testing.B) {
 				b.ReportMetric(cpu[1].Seconds()/cpu[0].Seconds(), "cpu-f32/f64")
 			}
 		})
+	}
+}
+
+// TestFloat32FashionMNIST: multinomial logistic regression on all 60 000
+// Fashion-MNIST training rows, cached as float64 and as float32 blocks
+// (whose softmax passes multiply in float32 lanes), 30 L-BFGS iterations
+// each (a full fit takes about 100; this keeps the test to a few seconds):
+// the float32 fit's accuracy on the 10 000 test rows is within
+// float32AccuracyTol of the float64 fit's, its final loss within
+// float32LossTol. bench/fashion-precision.sh compares full fits.
+func TestFloat32FashionMNIST(t *testing.T) {
+	if testing.Short() {
+		t.Skip("fits Fashion-MNIST twice")
+	}
+	train, test := fashionMNIST(t)
+	e := newEngine(t, 2)
+	lr := LogisticRegression{RegParam: 1 / float64(train.Rows), Optimizer: Settings{MaxIter: 30, Tol: -1}}
+	ctx := context.Background()
+	var acc, loss [2]float64
+	for i, f32 := range []bool{false, true} {
+		trainDS, testDS := setOf(t, train).dense(t, e, 4), setOf(t, test).dense(t, e, 2)
+		if f32 {
+			trainDS, testDS = setOf(t, train).dense32(t, e, 4), setOf(t, test).dense32(t, e, 2)
+		}
+		m, err := lr.Fit(ctx, e, trainDS)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ev, err := Evaluate(ctx, e, testDS, m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		acc[i], loss[i] = ev.Accuracy, m.Summary.Loss
+	}
+	t.Logf("test accuracy float64 %.4f, float32 %.4f; final loss %.9g, %.9g", acc[0], acc[1], loss[0], loss[1])
+	if d := math.Abs(acc[1] - acc[0]); d > float32AccuracyTol {
+		t.Errorf("test accuracy differs by %.4f (float64 %.4f, float32 %.4f), tolerance %v", d, acc[0], acc[1], float32AccuracyTol)
+	}
+	if d := math.Abs(loss[1]-loss[0]) / loss[0]; d > float32LossTol {
+		t.Errorf("final loss differs by %.3g relative (float64 %v, float32 %v), tolerance %v", d, loss[0], loss[1], float32LossTol)
 	}
 }
