@@ -138,6 +138,40 @@ func Products32(g []float64, x []float32, m int, c []float32, k, d int) {
 	}
 }
 
+// ProductsNorms32 is Products32 that also sets xn[i] = x_i·x_i, summed as
+// Dot32 sums (so the squares too are float32 lanes, reduced in float64).
+func ProductsNorms32(g, xn []float64, x []float32, m int, c []float32, k, d int) {
+	Products32(g, x, m, c, k, d)
+	if m == 0 {
+		return
+	}
+	xn = xn[:m]
+	if d == 0 {
+		clear(xn)
+		return
+	}
+	_ = x[m*d-1]
+	n16 := d &^ 15
+	switch {
+	case n16 == 0:
+		clear(xn)
+	case useAVX2:
+		squares4(xn, x, m, d, n16)
+	default:
+		var acc [16]float32
+		for i := range m {
+			xi := x[i*d : i*d+n16]
+			acc = [16]float32{}
+			lanes16Generic(xi, xi, n16, &acc)
+			xn[i] = reduce16(&acc)
+		}
+	}
+	for i := range m {
+		xi := x[i*d : (i+1)*d]
+		xn[i] = tail32(xn[i], xi, xi, n16)
+	}
+}
+
 // RankUpdate32 is RankUpdate for float32 rows x: g[c*d+l] += Σᵢ
 // r[i*k+c]·float64(x[i*d+l]), each row in order, one float64 fused
 // multiply-add each. Widening is exact, so the result is bit for bit
@@ -194,5 +228,24 @@ func rankGeneric32(g []float64, gs int, r []float64, rs int, x []float32, xs, n,
 				gc[l] = math.FMA(v, float64(xi[l]), gc[l])
 			}
 		}
+	}
+}
+
+// AddWidened adds float64(x[l]) to dst[l] (len(dst) >= len(x)): Add of the
+// widened values, the same bits on every CPU, without a widened copy.
+func AddWidened(dst []float64, x []float32) {
+	n := len(x)
+	dst = dst[:n]
+	i := 0
+	switch {
+	case useAVX512 && n >= 32:
+		i = n &^ 31
+		addWiden32(dst, x, i)
+	case useAVX2 && n >= 16:
+		i = n &^ 15
+		addWiden16(dst, x, i)
+	}
+	for ; i < n; i++ {
+		dst[i] += float64(x[i])
 	}
 }

@@ -8,6 +8,12 @@ package tile
 func dots4x6AVX512(x0, x1, x2, x3, c0, c1, c2, c3, c4, c5 *float32, n16 int, out *[24]float64)
 
 //go:noescape
+func squares4AVX512(x0, x1, x2, x3 *float32, n16 int, out *[4]float64)
+
+//go:noescape
+func squares2AVX2(x0, x1 *float32, n16 int, out *[2]float64)
+
+//go:noescape
 func dots2x3AVX2(x0, x1, c0, c1, c2 *float32, n16 int, out *[6]float64)
 
 // products4x6 sets g[i*k+j] to the reduced float32 lanes of x_i·c_j up to
@@ -97,4 +103,46 @@ func rank2w(g []float64, gs int, r []float64, rs int, x []float32, xs, n, cols i
 	default:
 		rankGeneric32(g, gs, r, rs, x, xs, n, cols, 2)
 	}
+}
+
+// squares4 sets xn[i] to the reduced float32 lanes of x_i·x_i up to n16,
+// four rows at a time (the last group repeating its last row) with
+// AVX-512, two with AVX2; only call it when useAVX2 is true.
+func squares4(xn []float64, x []float32, m, d, n16 int) {
+	if useAVX512 {
+		var out [4]float64
+		for i := 0; i < m; i += 4 {
+			rows := min(4, m-i)
+			r := func(q int) *float32 { return &x[(i+min(q, rows-1))*d] }
+			squares4AVX512(r(0), r(1), r(2), r(3), n16, &out)
+			copy(xn[i:i+rows], out[:rows])
+		}
+		return
+	}
+	var out [2]float64
+	for i := 0; i < m; i += 2 {
+		rows := min(2, m-i)
+		squares2AVX2(&x[i*d], &x[(i+rows-1)*d], n16, &out)
+		copy(xn[i:i+rows], out[:rows])
+	}
+}
+
+//go:noescape
+func addWidenAVX512(dst *float64, x *float32, n int)
+
+//go:noescape
+func addWidenAVX2(dst *float64, x *float32, n int)
+
+// addWiden32 adds the widened x[:n] to dst[:n], n a positive multiple of
+// 32, with the AVX-512 kernel; only call it when useAVX512 is true.
+func addWiden32(dst []float64, x []float32, n int) {
+	_, _ = dst[n-1], x[n-1]
+	addWidenAVX512(&dst[0], &x[0], n)
+}
+
+// addWiden16 is addWiden32 with the AVX2 kernel, n a positive multiple of
+// 16.
+func addWiden16(dst []float64, x []float32, n int) {
+	_, _ = dst[n-1], x[n-1]
+	addWidenAVX2(&dst[0], &x[0], n)
 }

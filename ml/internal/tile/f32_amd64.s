@@ -209,3 +209,131 @@ loop2x3:
 	REDUCE8x2(Y10, X10, Y11, X11, 40)
 	VZEROUPPER
 	RET
+
+// func squares4AVX512(x0, x1, x2, x3 *float32, n16 int, out *[4]float64)
+//
+// out[r] is dots4x6AVX512's reduction for x_r·x_r: four Z registers of
+// sums.
+TEXT ·squares4AVX512(SB), NOSPLIT, $0-48
+	MOVQ x0+0(FP), BX
+	MOVQ x1+8(FP), CX
+	MOVQ x2+16(FP), DX
+	MOVQ x3+24(FP), SI
+	MOVQ n16+32(FP), R13
+	SHLQ $2, R13
+	XORQ AX, AX
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+
+loopsq4:
+	VMOVUPS (BX)(AX*1), Z4
+	VFMADD231PS Z4, Z4, Z0
+	VMOVUPS (CX)(AX*1), Z5
+	VFMADD231PS Z5, Z5, Z1
+	VMOVUPS (DX)(AX*1), Z6
+	VFMADD231PS Z6, Z6, Z2
+	VMOVUPS (SI)(AX*1), Z7
+	VFMADD231PS Z7, Z7, Z3
+	ADDQ $64, AX
+	CMPQ AX, R13
+	JLT  loopsq4
+	MOVQ out+40(FP), BX
+	REDUCE16(Z0, Y0, 0)
+	REDUCE16(Z1, Y1, 8)
+	REDUCE16(Z2, Y2, 16)
+	REDUCE16(Z3, Y3, 24)
+	VZEROUPPER
+	RET
+
+// func squares2AVX2(x0, x1 *float32, n16 int, out *[2]float64)
+//
+// squares4AVX512 for two rows with Y registers.
+TEXT ·squares2AVX2(SB), NOSPLIT, $0-32
+	MOVQ x0+0(FP), BX
+	MOVQ x1+8(FP), CX
+	MOVQ n16+16(FP), R8
+	SHLQ $2, R8
+	XORQ AX, AX
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+
+loopsq2:
+	VMOVUPS (BX)(AX*1), Y4
+	VMOVUPS 32(BX)(AX*1), Y5
+	VMOVUPS (CX)(AX*1), Y6
+	VMOVUPS 32(CX)(AX*1), Y7
+	VFMADD231PS Y4, Y4, Y0
+	VFMADD231PS Y5, Y5, Y1
+	VFMADD231PS Y6, Y6, Y2
+	VFMADD231PS Y7, Y7, Y3
+	ADDQ $64, AX
+	CMPQ AX, R8
+	JLT  loopsq2
+	MOVQ out+24(FP), BX
+	REDUCE8x2(Y0, X0, Y1, X1, 0)
+	REDUCE8x2(Y2, X2, Y3, X3, 8)
+	VZEROUPPER
+	RET
+
+// func addWidenAVX512(dst *float64, x *float32, n int)
+//
+// dst[l] += float64(x[l]) for l < n, n a positive multiple of 32: four Z
+// registers a step, the float32 values widened as they are loaded.
+TEXT ·addWidenAVX512(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ n+16(FP), CX
+	SHRQ $5, CX
+
+addwloop:
+	VCVTPS2PD 0(SI), Z0
+	VCVTPS2PD 32(SI), Z1
+	VCVTPS2PD 64(SI), Z2
+	VCVTPS2PD 96(SI), Z3
+	VADDPD 0(DI), Z0, Z0
+	VADDPD 64(DI), Z1, Z1
+	VADDPD 128(DI), Z2, Z2
+	VADDPD 192(DI), Z3, Z3
+	VMOVUPD Z0, 0(DI)
+	VMOVUPD Z1, 64(DI)
+	VMOVUPD Z2, 128(DI)
+	VMOVUPD Z3, 192(DI)
+	ADDQ $256, DI
+	ADDQ $128, SI
+	DECQ CX
+	JNZ  addwloop
+	VZEROUPPER
+	RET
+
+// func addWidenAVX2(dst *float64, x *float32, n int)
+//
+// addWidenAVX512 with Y registers, n a positive multiple of 16.
+TEXT ·addWidenAVX2(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ n+16(FP), CX
+	SHRQ $4, CX
+
+addw2loop:
+	VCVTPS2PD 0(SI), Y0
+	VCVTPS2PD 16(SI), Y1
+	VCVTPS2PD 32(SI), Y2
+	VCVTPS2PD 48(SI), Y3
+	VADDPD 0(DI), Y0, Y0
+	VADDPD 32(DI), Y1, Y1
+	VADDPD 64(DI), Y2, Y2
+	VADDPD 96(DI), Y3, Y3
+	VMOVUPD Y0, 0(DI)
+	VMOVUPD Y1, 32(DI)
+	VMOVUPD Y2, 64(DI)
+	VMOVUPD Y3, 96(DI)
+	ADDQ $128, DI
+	ADDQ $64, SI
+	DECQ CX
+	JNZ  addw2loop
+	VZEROUPPER
+	RET

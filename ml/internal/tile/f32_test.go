@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/big"
 	"math/rand/v2"
+	"slices"
 	"testing"
 )
 
@@ -90,7 +91,7 @@ func widened(x []float32) []float64 {
 }
 
 // TestFloat32VariantsMatchReference: with every kernel choice, Products32
-// gives the documented float32 sums bit for bit (so the variants agree
+// and ProductsNorms32 give the documented float32 sums bit for bit (so the variants agree
 // exactly), each within the float32 error bound of the exact product; and
 // RankUpdate32 gives RankUpdate's bits on the widened rows.
 func TestFloat32VariantsMatchReference(t *testing.T) {
@@ -106,6 +107,17 @@ func TestFloat32VariantsMatchReference(t *testing.T) {
 				x, cm := randVec32(rng, c.m*c.d), randVec32(rng, c.k*c.d)
 				g := make([]float64, c.m*c.k)
 				Products32(g, x, c.m, cm, c.k, c.d)
+				g2, xn := make([]float64, c.m*c.k), make([]float64, c.m)
+				ProductsNorms32(g2, xn, x, c.m, cm, c.k, c.d)
+				if !slices.Equal(g, g2) {
+					t.Fatalf("%+v: ProductsNorms32's products differ from Products32's", c)
+				}
+				for i := range c.m {
+					xi := x[i*c.d : (i+1)*c.d]
+					if want := reference32(xi, xi); math.Float64bits(xn[i]) != math.Float64bits(want) {
+						t.Fatalf("%+v: xn[%d] = %v, want %v", c, i, xn[i], want)
+					}
+				}
 				for i := range c.m {
 					xi := x[i*c.d : (i+1)*c.d]
 					for j := range c.k {
@@ -132,9 +144,19 @@ func TestFloat32VariantsMatchReference(t *testing.T) {
 						}
 					}
 				}
+				// AddWidened of every row of x.
+				sum, want := randVec(rng, c.d), []float64(nil)
+				want = append(want, sum...)
+				for i := range c.m {
+					AddWidened(sum, x[i*c.d:(i+1)*c.d])
+					Add(want, widened(x[i*c.d:(i+1)*c.d]))
+				}
+				if !slices.Equal(sum, want) {
+					t.Fatalf("%+v: AddWidened differs from Add of the widened rows", c)
+				}
 				r := randVec(rng, c.m*c.k)
 				u := randVec(rng, c.k*c.d)
-				want := append([]float64(nil), u...)
+				want = append([]float64(nil), u...)
 				RankUpdate32(u, r, c.k, x, c.m, c.d)
 				rankReference(want, r, c.k, widened(x), c.m, c.d)
 				for l := range u {

@@ -61,3 +61,11 @@ func rank4w(g []float64, gs int, r []float64, rs int, x []float32, xs, n, cols i
 func rank2w(g []float64, gs int, r []float64, rs int, x []float32, xs, n, cols int) {
 	rankGeneric32(g, gs, r, rs, x, xs, n, cols, 2)
 }
+
+func squares4(xn []float64, x []float32, m, d, n16 int) {
+	panic("tile: squares4 without AVX2")
+}
+
+func addWiden32(dst []float64, x []float32, n int) { panic("tile: addWiden32 without AVX-512") }
+
+func addWiden16(dst []float64, x []float32, n int) { panic("tile: addWiden16 without AVX2") }
