@@ -1,8 +1,8 @@
 // Package tile computes the dense dot products of Flint's clustering,
 // factorisation and softmax kernels (k-means distances, ALS normal
-// equations, margins and gradients) in
-// register tiles: three rows against three rows at a time, so that each
-// value loaded from memory feeds three multiply-adds.
+// equations, softmax margins and gradients) in register tiles: three rows
+// against three rows at a time, so that each value loaded from memory
+// feeds three multiply-adds.
 //
 // # Summation order
 //
