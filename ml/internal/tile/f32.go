@@ -249,3 +249,53 @@ func AddWidened(dst []float64, x []float32) {
 		dst[i] += float64(x[i])
 	}
 }
+
+// RankUpdateF32 is RankUpdate in float32: g[c*d+l] += Σᵢ r[i*k+c]·x[i*d+l]
+// for float32 g (k×d), r (n×k) and x (n×d), each element of g taking its
+// rows in order, one multiply-add rounded once to float32 each (fma32), on
+// every CPU: the same bits from every variant. Four rows of g go at a time
+// through the kernels (sixteen columns to a Z register with AVX-512, eight
+// to a Y register with AVX2), then a pair; the last d%16 columns and a
+// last odd row are summed in Go. Every step rounds to float32, so keep n
+// small (a block of rows) and add g into float64 sums (AddWidened) between
+// blocks: each element is then within (n+1)·2⁻²⁴·Σᵢ|r_ic·x_il| of the
+// exact sum (the +1 for rounding r to float32, where it was float64).
+func RankUpdateF32(g, r []float32, k int, x []float32, n, d int) {
+	if n == 0 || k == 0 || d == 0 {
+		return
+	}
+	_, _, _ = g[k*d-1], r[n*k-1], x[n*d-1]
+	d16 := d &^ 15
+	c := 0
+	for ; c+4 <= k; c += 4 {
+		if d16 > 0 {
+			rank4f(g[c*d:], d, r[c:], k, x, d, n, d16)
+		}
+		rankGenericF32(g[c*d:], d, r[c:], k, x, d, n, d16, d, 4)
+	}
+	if c+2 <= k {
+		if d16 > 0 {
+			rank2f(g[c*d:], d, r[c:], k, x, d, n, d16)
+		}
+		rankGenericF32(g[c*d:], d, r[c:], k, x, d, n, d16, d, 2)
+		c += 2
+	}
+	if c < k {
+		rankGenericF32(g[c*d:], d, r[c:], k, x, d, n, 0, d, k-c)
+	}
+}
+
+// rankGenericF32 is RankUpdateF32's contract in Go for rows [0, rows) of g
+// (gs apart) and columns [lo, hi).
+func rankGenericF32(g []float32, gs int, r []float32, rs int, x []float32, xs, n, lo, hi, rows int) {
+	for c := range rows {
+		gc := g[c*gs : c*gs+hi]
+		for i := range n {
+			v := r[i*rs+c]
+			xi := x[i*xs : i*xs+hi]
+			for l := lo; l < hi; l++ {
+				gc[l] = fma32(v, xi[l], gc[l])
+			}
+		}
+	}
+}

@@ -146,3 +146,42 @@ func addWiden16(dst []float64, x []float32, n int) {
 	_, _ = dst[n-1], x[n-1]
 	addWidenAVX2(&dst[0], &x[0], n)
 }
+
+//go:noescape
+func rank4F32AVX512(dst *float32, gs int, r *float32, rs int, x *float32, xs int, n, cols int)
+
+//go:noescape
+func rank2F32AVX512(dst *float32, gs int, r *float32, rs int, x *float32, xs int, n, cols int)
+
+//go:noescape
+func rank4F32AVX2(dst *float32, gs int, r *float32, rs int, x *float32, xs int, n, cols int)
+
+//go:noescape
+func rank2F32AVX2(dst *float32, gs int, r *float32, rs int, x *float32, xs int, n, cols int)
+
+// rank4f is RankUpdateF32's kernel for four rows of g (rankf32_amd64.s),
+// cols a positive multiple of 16 and n positive.
+func rank4f(g []float32, gs int, r []float32, rs int, x []float32, xs, n, cols int) {
+	_, _, _ = g[3*gs+cols-1], r[(n-1)*rs+3], x[(n-1)*xs+cols-1]
+	switch {
+	case useAVX512:
+		rank4F32AVX512(&g[0], gs, &r[0], rs, &x[0], xs, n, cols)
+	case useAVX2:
+		rank4F32AVX2(&g[0], gs, &r[0], rs, &x[0], xs, n, cols)
+	default:
+		rankGenericF32(g, gs, r, rs, x, xs, n, 0, cols, 4)
+	}
+}
+
+// rank2f is rank4f for two rows of g.
+func rank2f(g []float32, gs int, r []float32, rs int, x []float32, xs, n, cols int) {
+	_, _, _ = g[gs+cols-1], r[(n-1)*rs+1], x[(n-1)*xs+cols-1]
+	switch {
+	case useAVX512:
+		rank2F32AVX512(&g[0], gs, &r[0], rs, &x[0], xs, n, cols)
+	case useAVX2:
+		rank2F32AVX2(&g[0], gs, &r[0], rs, &x[0], xs, n, cols)
+	default:
+		rankGenericF32(g, gs, r, rs, x, xs, n, 0, cols, 2)
+	}
+}

@@ -92,8 +92,9 @@ func widened(x []float32) []float64 {
 
 // TestFloat32VariantsMatchReference: with every kernel choice, Products32
 // and ProductsNorms32 give the documented float32 sums bit for bit (so the variants agree
-// exactly), each within the float32 error bound of the exact product; and
-// RankUpdate32 gives RankUpdate's bits on the widened rows.
+// exactly), each within the float32 error bound of the exact product;
+// RankUpdate32 gives RankUpdate's bits on the widened rows; and
+// RankUpdateF32 rounds every step once, within its stated bound.
 func TestFloat32VariantsMatchReference(t *testing.T) {
 	shapes := []struct{ m, k, d int }{
 		{1, 1, 1}, {1, 1, 16}, {4, 6, 32}, {5, 7, 17}, {2, 3, 48}, {3, 2, 15}, {7, 10, 13},
@@ -164,6 +165,34 @@ func TestFloat32VariantsMatchReference(t *testing.T) {
 						t.Fatalf("%+v: RankUpdate32 g[%d] = %v, want %v", c, l, u[l], want[l])
 					}
 				}
+				// RankUpdateF32: every element's rows in order, each
+				// step rounded once, and within the stated bound of
+				// the exact sum.
+				r32 := make([]float32, len(r))
+				for i, v := range r {
+					r32[i] = float32(v)
+				}
+				u32 := randVec32(rng, c.k*c.d)
+				want32 := slices.Clone(u32)
+				RankUpdateF32(u32, r32, c.k, x, c.m, c.d)
+				for cc := range c.k {
+					for l := range c.d {
+						e := cc*c.d + l
+						v, exact, abs := want32[e], float64(want32[e]), math.Abs(float64(want32[e]))
+						for i := range c.m {
+							v = exactFMA32(r32[i*c.k+cc], x[i*c.d+l], v)
+							p := r[i*c.k+cc] * float64(x[i*c.d+l])
+							exact += p
+							abs += math.Abs(p)
+						}
+						if math.Float32bits(u32[e]) != math.Float32bits(v) {
+							t.Fatalf("%+v: RankUpdateF32 g[%d][%d] = %v, want %v", c, cc, l, u32[e], v)
+						}
+						if bound := float64(c.m+1) * 0x1p-24 * abs * 1.01; math.Abs(float64(u32[e])-exact) > bound {
+							t.Fatalf("%+v: RankUpdateF32 g[%d][%d] = %v, exact %v: off by more than %g", c, cc, l, u32[e], exact, bound)
+						}
+					}
+				}
 			}
 		})
 	}
@@ -182,8 +211,10 @@ func rankReference(g, r []float64, k int, x []float64, n, d int) {
 
 // BenchmarkFloat32 compares the float32 kernels with the float64 ones on
 // the softmax pass's shapes: a block of 48 rows of 784 features against 10
-// classes (products), and the gradient's rank update of those rows; the
-// float64 kernels read the rows widened beforehand, as the passes did.
+// classes (products), and the gradient's rank update of those rows (float32
+// rows widened into float64 lanes, or float32 lanes into a scratch added
+// into the float64 sums); the float64 kernels read the rows widened
+// beforehand, as the passes did.
 //
 //	go test ./ml/internal/tile -run '^$' -bench Float32 -cpu 1
 func BenchmarkFloat32(b *testing.B) {
@@ -193,6 +224,10 @@ func BenchmarkFloat32(b *testing.B) {
 	x64, c64 := widened(x32), widened(c32)
 	g := make([]float64, m*k)
 	r, u := randVec(rng, m*k), make([]float64, k*d)
+	r32, s32 := make([]float32, m*k), make([]float32, k*d)
+	for i, v := range r {
+		r32[i] = float32(v)
+	}
 	for _, name := range []string{"avx512", "avx2", "go"} {
 		set, ok := variants(b)[name]
 		if !ok {
@@ -222,11 +257,23 @@ func BenchmarkFloat32(b *testing.B) {
 			}
 			report(b, 2*m*k*d, cpu)
 		})
-		b.Run(fmt.Sprintf("rankupdate/float32/n=%d/k=%d/d=%d/kernel=%s", m, k, d, name), func(b *testing.B) {
+		b.Run(fmt.Sprintf("rankupdate/float32-widened/n=%d/k=%d/d=%d/kernel=%s", m, k, d, name), func(b *testing.B) {
 			defer set()()
 			cpu := cpuTime()
 			for b.Loop() {
 				RankUpdate32(u, r, k, x32, m, d)
+			}
+			report(b, 2*m*k*d, cpu)
+		})
+		// Float32 lanes into a float32 scratch, added into the float64
+		// gradient after the block, as the softmax pass does.
+		b.Run(fmt.Sprintf("rankupdate/float32-lanes/n=%d/k=%d/d=%d/kernel=%s", m, k, d, name), func(b *testing.B) {
+			defer set()()
+			cpu := cpuTime()
+			for b.Loop() {
+				clear(s32)
+				RankUpdateF32(s32, r32, k, x32, m, d)
+				AddWidened(u, s32)
 			}
 			report(b, 2*m*k*d, cpu)
 		})

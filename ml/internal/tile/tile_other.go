@@ -69,3 +69,11 @@ func squares4(xn []float64, x []float32, m, d, n16 int) {
 func addWiden32(dst []float64, x []float32, n int) { panic("tile: addWiden32 without AVX-512") }
 
 func addWiden16(dst []float64, x []float32, n int) { panic("tile: addWiden16 without AVX2") }
+
+func rank4f(g []float32, gs int, r []float32, rs int, x []float32, xs, n, cols int) {
+	rankGenericF32(g, gs, r, rs, x, xs, n, 0, cols, 4)
+}
+
+func rank2f(g []float32, gs int, r []float32, rs int, x []float32, xs, n, cols int) {
+	rankGenericF32(g, gs, r, rs, x, xs, n, 0, cols, 2)
+}
