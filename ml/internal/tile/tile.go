@@ -38,12 +38,11 @@
 // odd first, so there is no double rounding, at about a fifth of the
 // float64 Go kernels' speed: off amd64 float32 rows save memory, not
 // time). So this order too gives the same bits from every variant on every
-// machine. It does not give the bits
-// of the float64 order on the widened values: each lane's running sum is
-// rounded to float32 at every step, so x·c is within (⌈n/16⌉+1)·2⁻²⁴·Σ|x_l·c_l|
-// of the exact product (the tests hold every variant to that bound and to
-// the documented bits). ProductsNorms32 adds the squares x·x in the same
-// order.
+// machine. It does not give the bits of the float64 order on the widened
+// values: each lane's running sum is rounded to float32 at every step, so
+// x·c is within (⌈n/16⌉+1)·2⁻²⁴·Σ|x_l·c_l| of the exact product (the tests
+// hold every variant to that bound and to the documented bits).
+// ProductsNorms32 adds the squares x·x in the same order.
 //
 // RankUpdateF32 is the rank update in float32 lanes: each element of g
 // takes its rows in order, one multiply-add rounded once to float32 each,
