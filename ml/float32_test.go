@@ -315,10 +315,16 @@ func BenchmarkFloat32Pass(b *testing.B) {
 // each (a full fit takes about 100; this keeps the test to a few seconds):
 // the float32 fit's accuracy on the 10 000 test rows is within
 // float32AccuracyTol of the float64 fit's, its final loss within
-// float32LossTol. bench/fashion-precision.sh compares full fits.
+// float32LossTol. bench/fashion-precision.sh compares full fits. Skipped
+// without the amd64 kernels (the noasm tag), where it would take minutes.
 func TestFloat32FashionMNIST(t *testing.T) {
 	if testing.Short() {
 		t.Skip("fits Fashion-MNIST twice")
+	}
+	if !hasAVX2 {
+		// The portable float32 kernels take minutes for these fits;
+		// TestFloat32Pass checks them pass by pass.
+		t.Skip("no assembly kernels on this build or CPU")
 	}
 	train, test := fashionMNIST(t)
 	e := newEngine(t, 2)
