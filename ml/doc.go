@@ -119,13 +119,21 @@
 // gathers and scatters.
 //
 // Dense partitions cached in float32 (cluster.Format.Float32) are read by
-// the same passes: a block of rows is widened to float64 in cache
-// (tile.Widen, VCVTPS2PD) and the float64 kernels run on it, so products
-// and sums stay float64 and a fit gives the bits of a fit on the values
-// rounded to float32. The loss passes (linear, logistic, softmax, hinge),
-// the normal equations, standardization and Evaluate accept such
-// partitions, and so does k-means (ml/kmeans); naive Bayes, the MLP and ALS
-// read float64 rows only.
+// the same passes. The softmax block pass multiplies them in float32: its
+// margins are tile.Products32 of the float32 rows and the coefficients
+// rounded to float32 once per pass (sixteen float32 lanes to a register,
+// each lane's sum rounded to float32 at every step), and its gradient is
+// tile.RankUpdate32 (each value widened exactly, float64 multiply-adds and
+// sums), so a pass is within a stated bound of the float64 pass on the
+// rounded values, not equal to it (TestFloat32Pass; a fit's accuracy and
+// loss are held to float32AccuracyTol and float32LossTol, on Fashion-MNIST
+// too). The other passes (one margin column, mini-batches, the normal
+// equations, standardization, Evaluate) widen a block of rows to float64
+// in cache (tile.Widen) and run the float64 kernels, giving the bits of a
+// float64 partition of the rounded values. k-means (ml/kmeans) takes
+// float32 products in its Lloyd passes. Sums over a partition stay float64
+// everywhere, and the float32 kernels give the same bits on every CPU.
+// Naive Bayes, the MLP and ALS read float64 rows only.
 //
 // # Evaluation and selection
 //

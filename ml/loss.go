@@ -254,19 +254,27 @@ func axpy(alpha float64, x, y []float64) {
 // a padded scratch matrix, added to the partial at the end. Every product
 // is summed in an order fixed by tile, whatever the CPU: the pass gives the
 // same bits with every kernel.
+//
+// A float32 block (cluster.Block.X32) is read in place, never widened into
+// a copy, and multiplied in float32 lanes (sixteen to a register): its
+// margins are tile.Products32 of the rows and the coefficients rounded to
+// float32 once per pass, and its gradient tile.RankUpdateF32 of the
+// residuals rounded to float32, into a float32 scratch of K×D that is
+// added into the float64 gradient (tile.AddWidened) every f32Rows rows, so
+// no float32 sum runs over more rows than that.
 func (k *kernel) denseK(ctx context.Context) error {
 	a, b := k.a, k.b
 	d, K := a.D, a.K
 	br := blockRows(k.kind, d)
 	m := make([]float64, br*K) // margins, then residuals, row-major br×K
 	K2, r, g := K, m, k.acc.Grad
-	var xbuf []float64 // a float32 block's rows, widened
-	if b.Float32() {
-		xbuf = make([]float64, br*d)
-	}
 	if K%2 != 0 {
 		K2 = K + 1
 		r, g = make([]float64, br*K2), make([]float64, K2*d)
+	}
+	var f *f32Scratch
+	if b.Float32() {
+		f = newF32Scratch(a.Coef, br, K2, d)
 	}
 	for lo := 0; lo < b.Rows; lo += br {
 		if err := ctx.Err(); err != nil {
@@ -274,9 +282,12 @@ func (k *kernel) denseK(ctx context.Context) error {
 		}
 		hi := min(lo+br, b.Rows)
 		n := hi - lo
-		xb := k.rows(xbuf, lo, hi)
 		mb := m[:n*K]
-		tile.Products(mb, xb, n, a.Coef, K, d)
+		if f != nil {
+			tile.Products32(mb, b.X32[lo*d:hi*d], n, f.coef, K, d)
+		} else {
+			tile.Products(mb, b.X[lo*d:hi*d], n, a.Coef, K, d)
+		}
 		if err := k.residuals(mb, lo, n); err != nil {
 			return err
 		}
@@ -285,12 +296,53 @@ func (k *kernel) denseK(ctx context.Context) error {
 				copy(r[i*K2:i*K2+K], mb[i*K:(i+1)*K])
 			}
 		}
-		tile.RankUpdate(g, r[:n*K2], K2, xb, n, d)
+		if f != nil {
+			f.rankUpdate(g, r[:n*K2], K2, b.X32[lo*d:hi*d], n, d)
+		} else {
+			tile.RankUpdate(g, r[:n*K2], K2, b.X[lo*d:hi*d], n, d)
+		}
 	}
 	if K2 != K {
 		floats.Add(k.acc.Grad, g[:K*d])
 	}
 	return nil
+}
+
+// f32Rows is the most rows a float32 gradient sum of denseK runs over
+// before it is added into the float64 gradient: each of its steps rounds
+// to float32 (2⁻²⁴ relative), so the error of a sum of n rows grows as n.
+const f32Rows = 48
+
+// f32Scratch is denseK's float32 state for a float32 block: the
+// coefficients rounded to float32 (K×D), the residuals of up to f32Rows
+// rows rounded (row-major, K2 a row), and the gradient sum of those rows
+// (K2×D).
+type f32Scratch struct {
+	coef, r, g []float32
+}
+
+func newF32Scratch(coef []float64, br, k2, d int) *f32Scratch {
+	f := &f32Scratch{coef: make([]float32, len(coef)), r: make([]float32, min(br, f32Rows)*k2), g: make([]float32, k2*d)}
+	for i, v := range coef {
+		f.coef[i] = float32(v)
+	}
+	return f
+}
+
+// rankUpdate adds Rᵀ·X to the float64 g (k×d) for the n residual rows r
+// (n×k) and float32 rows x, f32Rows rows at a time in float32 lanes
+// (tile.RankUpdateF32), each group's sum widened into g.
+func (f *f32Scratch) rankUpdate(g, r []float64, k int, x []float32, n, d int) {
+	for lo := 0; lo < n; lo += f32Rows {
+		nn := min(f32Rows, n-lo)
+		rr := f.r[:nn*k]
+		for i, v := range r[lo*k : (lo+nn)*k] {
+			rr[i] = float32(v)
+		}
+		clear(f.g)
+		tile.RankUpdateF32(f.g, rr, k, x[lo*d:(lo+nn)*d], nn, d)
+		tile.AddWidened(g, f.g)
+	}
 }
 
 // denseBLAS is the dense pass through OpenBLAS (the openblas build): per

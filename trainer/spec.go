@@ -111,7 +111,7 @@ type EngineSpec struct {
 	// flint driver, or flint train --checkpoint-every).
 	CheckpointEvery int `yaml:"checkpoint_every" doc:"Iterations between checkpoints of the optimiser state when the job runs with checkpoints (flint driver; default 10)."`
 	// Precision is the storage type of cached dense feature rows.
-	Precision string `yaml:"precision" doc:"Storage of the cached dense feature rows: float64 (default) or float32, half the memory and half the bytes each pass reads; each value is rounded to float32 when decoded, and every product and sum stays float64. float32 applies to linear_regression, logistic_regression, linear_svc and kmeans; sparse rows stay float64."`
+	Precision string `yaml:"precision" doc:"Storage of the cached dense feature rows: float64 (default) or float32, half the memory and half the bytes each pass reads; each value is rounded to float32 when decoded; the softmax and k-means (Lloyd) passes multiply in float32 SIMD lanes, within a stated tolerance of float64, while sums over rows and the other passes stay float64. float32 applies to linear_regression, logistic_regression, linear_svc and kmeans; sparse rows stay float64."`
 }
 
 // float32Algorithms are the algorithms that read float32 rows

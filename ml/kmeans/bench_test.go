@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 
@@ -51,47 +52,77 @@ var sumTask = cluster.Register(&cluster.Task[struct{}, float64]{
 // other processes share, wall time also counts the waits for a core.
 // floor-x is the iteration's time over that of the floor, a plain sum over
 // the same partitions run (timer stopped) before each iteration, and
-// cpu-floor-x the same ratio of CPU times (the goal is at most 1.5).
+// cpu-floor-x the same ratio of CPU times (the goal is at most 1.5). The
+// precision=float32 runs take the same rows cached as float32 blocks (their
+// floor is still the float64 sum).
 //
 //	go test ./ml/kmeans -run '^$' -bench LloydFashionMNIST -benchtime 20x -count 5
 //	/usr/bin/python3 bench/peers/kmeans_fashion_mnist.py --mode bench --lo 5 --hi 25 --repeat 5
 func BenchmarkLloydFashionMNIST(b *testing.B) {
-	s, c := fashionInit(b)
+	s, c0 := fashionInit(b)
 	ctx := context.Background()
 	e := cluster.NewEngine(cluster.Config{})
 	defer e.Close()
-	ds, err := e.FromDense(ctx, "fashion-mnist", s.X, s.Rows, s.Cols, s.Y, nil, 4*e.Workers())
+	ds64, err := e.FromDense(ctx, "fashion-mnist", s.X, s.Rows, s.Cols, s.Y, nil, 4*e.Workers())
 	if err != nil {
 		b.Fatal(err)
 	}
+	ds32 := dense32(b, e, s.X, s.Rows, s.Cols, 4*e.Workers())
 	const k = 10
-	b.Run(fmt.Sprintf("rows=%d/dim=%d/k=%d/workers=%d", s.Rows, s.Cols, k, e.Workers()), func(b *testing.B) {
-		var floorWall, floorCPU, iterCPU time.Duration
-		for b.Loop() {
-			b.StopTimer()
-			start, cpu := time.Now(), cpuTime()
-			if _, err := cluster.Aggregate(ctx, e, ds, sumTask, &struct{}{}); err != nil {
+	for _, prec := range []string{"float64", "float32"} {
+		ds := ds64
+		if prec == "float32" {
+			ds = ds32
+		}
+		c := slices.Clone(c0)
+		b.Run(fmt.Sprintf("rows=%d/dim=%d/k=%d/precision=%s/workers=%d", s.Rows, s.Cols, k, prec, e.Workers()), func(b *testing.B) {
+			var floorWall, floorCPU, iterCPU time.Duration
+			for b.Loop() {
+				b.StopTimer()
+				start, cpu := time.Now(), cpuTime()
+				if _, err := cluster.Aggregate(ctx, e, ds64, sumTask, &struct{}{}); err != nil {
+					b.Fatal(err)
+				}
+				floorWall += time.Since(start)
+				floorCPU += cpuTime() - cpu
+				b.StartTimer()
+				cpu = cpuTime()
+				p, err := cluster.Aggregate(ctx, e, ds, lloydTask, &lloydArgs{Centres: newCentres(c, k, s.Cols, false), Far: k})
+				if err != nil {
+					b.Fatal(err)
+				}
+				c = update(c, p, k, s.Cols)
+				iterCPU += cpuTime() - cpu
+			}
+			b.ReportMetric(float64(b.Elapsed().Microseconds())/1e3/float64(b.N), "ms/iter")
+			b.ReportMetric(float64(iterCPU.Microseconds())/1e3/float64(b.N), "cpu-ms/iter")
+			b.ReportMetric(2*float64(s.Rows*s.Cols*k)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			b.ReportMetric(b.Elapsed().Seconds()/floorWall.Seconds(), "floor-x")
+			if floorCPU > 0 {
+				b.ReportMetric(iterCPU.Seconds()/floorCPU.Seconds(), "cpu-floor-x")
+			}
+		})
+	}
+}
+
+// dense32 caches n rows of x as float32 blocks in parts partitions.
+func dense32(b *testing.B, e *cluster.Engine, x []float64, n, d, parts int) *cluster.Dataset {
+	blocks := make([]*cluster.Block, parts)
+	for p := range blocks {
+		lo, hi := p*n/parts, (p+1)*n/parts
+		bb := cluster.NewDense32Builder(d, hi-lo)
+		for i := lo; i < hi; i++ {
+			if err := bb.AddDense(x[i*d:(i+1)*d], 0, 1); err != nil {
 				b.Fatal(err)
 			}
-			floorWall += time.Since(start)
-			floorCPU += cpuTime() - cpu
-			b.StartTimer()
-			cpu = cpuTime()
-			p, err := cluster.Aggregate(ctx, e, ds, lloydTask, &lloydArgs{Centres: newCentres(c, k, s.Cols, false), Far: k})
-			if err != nil {
-				b.Fatal(err)
-			}
-			c = update(c, p, k, s.Cols)
-			iterCPU += cpuTime() - cpu
 		}
-		b.ReportMetric(float64(b.Elapsed().Microseconds())/1e3/float64(b.N), "ms/iter")
-		b.ReportMetric(float64(iterCPU.Microseconds())/1e3/float64(b.N), "cpu-ms/iter")
-		b.ReportMetric(2*float64(s.Rows*s.Cols*k)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
-		b.ReportMetric(b.Elapsed().Seconds()/floorWall.Seconds(), "floor-x")
-		if floorCPU > 0 {
-			b.ReportMetric(iterCPU.Seconds()/floorCPU.Seconds(), "cpu-floor-x")
-		}
-	})
+		blocks[p] = bb.Block()
+	}
+	ds, err := e.FromBlocks(context.Background(), "fashion-mnist-f32", blocks)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return ds
 }
 
 // BenchmarkDistanceKernel compares the register-tiled product the passes

@@ -16,7 +16,9 @@ import (
 // blas64.Gemm on one core; for short rows (50 features) the two are even
 // (see BenchmarkDistanceKernel). tile fixes the summation order of every dot
 // product, so a single-row Predict reaches the same bits as the blocked
-// training pass, on any machine. The opt-in openblas build (see
+// training pass, on any machine (for float64 rows: Lloyd's passes over
+// float32 rows take tile.ProductsNorms32's float32 products, see
+// centres.each). The opt-in openblas build (see
 // ml/internal/openblas) gives that up for the training pass's products,
 // which it computes by DGEMM (productsNorms).
 

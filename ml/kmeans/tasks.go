@@ -7,6 +7,7 @@ import (
 	"gonum.org/v1/gonum/floats"
 
 	"github.com/flintml/flint/cluster"
+	"github.com/flintml/flint/ml/internal/openblas"
 	"github.com/flintml/flint/ml/internal/tile"
 )
 
@@ -59,7 +60,20 @@ func nearest(g, cn []float64) (int, float64) {
 // each calls fn for every row of blk with its nearest centre and squared
 // distance to it. With no centres, j is -1 and d2 is 1, so that sampling
 // by d2 samples by weight alone.
-func (cs *centres) each(ctx context.Context, blk *cluster.Block, fn func(i, j int, d2 float64, x []float64)) error {
+//
+// A float32 block's rows are widened a tile at a time (exactly, tile.Widen)
+// for fn and, unless products32, for float64 products: the bits of a
+// float64 block of the same values. With products32 the products x·c_j and
+// the squared norms ‖x‖² are float32 ones (tile.ProductsNorms32, the
+// centres rounded to float32 once per call, sixteen float32 lanes to a
+// register): each d2 is then within (⌈d/16⌉+2)·2⁻²⁴·(2·Σ_l|x_l·c_jl| +
+// ‖x‖²) of the float64 one (the lanes' rounding and the centres'). Lloyd's passes, the
+// bulk of a fit, take products32; the initialisation, the cost and the
+// silhouette keep float64 products, so a float32 fit starts from the
+// rounded float64 fit's centres and its sums stay float64. With products32
+// a float32 block of unit weights is not widened at all: fn gets x nil,
+// and addRow adds the float32 row widened (tile.AddWidened).
+func (cs *centres) each(ctx context.Context, blk *cluster.Block, products32 bool, fn func(i, j int, d2 float64, x []float64)) error {
 	if cs.K == 0 {
 		for i := 0; i < blk.Rows; i++ {
 			fn(i, -1, 1, nil)
@@ -85,22 +99,38 @@ func (cs *centres) each(ctx context.Context, blk *cluster.Block, fn func(i, j in
 	d := blk.Cols
 	g, xn := make([]float64, tileRows*k), make([]float64, tileRows)
 	var wide []float64 // a float32 block's rows, widened a tile at a time
+	var c32 []float32  // the centres rounded, for products32
 	if blk.Float32() {
 		wide = make([]float64, tileRows*d)
+		if products32 && !openblas.Enabled {
+			c32 = make([]float32, len(cs.C))
+			for i, v := range cs.C {
+				c32[i] = float32(v)
+			}
+		}
 	}
 	for lo := 0; lo < blk.Rows; lo += tileRows {
 		hi := min(lo+tileRows, blk.Rows)
 		var x []float64
-		if blk.Float32() {
+		switch {
+		case !blk.Float32():
+			x = blk.X[lo*d : hi*d]
+		case c32 == nil || blk.W != nil:
 			x = wide[:(hi-lo)*d]
 			tile.Widen(x, blk.X32[lo*d:hi*d])
-		} else {
-			x = blk.X[lo*d : hi*d]
 		}
-		productsNorms(g, xn, x, hi-lo, cs.C, k, d)
+		if c32 != nil {
+			tile.ProductsNorms32(g, xn, blk.X32[lo*d:hi*d], hi-lo, c32, k, d)
+		} else {
+			productsNorms(g, xn, x, hi-lo, cs.C, k, d)
+		}
 		for i := lo; i < hi; i++ {
 			j, m := nearest(g[(i-lo)*k:(i-lo+1)*k], cs.CN)
-			fn(i, j, max(0, xn[i-lo]+m), x[(i-lo)*d:(i-lo+1)*d])
+			var xi []float64
+			if x != nil {
+				xi = x[(i-lo)*d : (i-lo+1)*d]
+			}
+			fn(i, j, max(0, xn[i-lo]+m), xi)
 		}
 		if err := ctx.Err(); err != nil {
 			return err
@@ -124,8 +154,14 @@ func denseRow(blk *cluster.Block, i int) []float64 {
 }
 
 // addRow adds w·(row i of blk) to dst; x is the row when each gave it
-// (dense rows, float32 ones widened).
+// (dense rows, float32 ones widened; nil for float32 rows of unit weight
+// under products32, whose widened values are added in place).
 func addRow(dst []float64, blk *cluster.Block, i int, x []float64, w float64) {
+	if x == nil && blk.Float32() && w == 1 {
+		d := blk.Cols
+		tile.AddWidened(dst, blk.X32[i*d:(i+1)*d])
+		return
+	}
 	if !blk.Sparse() {
 		if x == nil {
 			x = blk.DenseRow(i, make([]float64, blk.Cols))
@@ -193,7 +229,7 @@ var lloydTask = cluster.Register(&cluster.Task[lloydArgs, lloydPartial]{
 	Map: func(ctx context.Context, p cluster.Part, a *lloydArgs, acc *lloydPartial) error {
 		blk, d := p.Block, a.Centres.D
 		var far farHeap
-		err := a.Centres.each(ctx, blk, func(i, j int, d2 float64, x []float64) {
+		err := a.Centres.each(ctx, blk, true, func(i, j int, d2 float64, x []float64) {
 			w := blk.Weight(i)
 			addRow(acc.Sums[j*d:(j+1)*d], blk, i, x, w)
 			acc.Weight[j] += w
@@ -305,7 +341,7 @@ var costTask = cluster.Register(&cluster.Task[centres, costPartial]{
 	},
 	Map: func(ctx context.Context, p cluster.Part, c *centres, acc *costPartial) error {
 		blk := p.Block
-		return c.each(ctx, blk, func(i, j int, d2 float64, _ []float64) {
+		return c.each(ctx, blk, false, func(i, j int, d2 float64, _ []float64) {
 			w := blk.Weight(i)
 			acc.Cost += w * d2
 			acc.Weight[j] += w
@@ -346,7 +382,7 @@ var sampleTask = cluster.Register(&cluster.Task[sampleArgs, rowsPartial]{
 	New:  func(*sampleArgs) *rowsPartial { return &rowsPartial{} },
 	Map: func(ctx context.Context, p cluster.Part, a *sampleArgs, acc *rowsPartial) error {
 		blk := p.Block
-		return a.Centres.each(ctx, blk, func(i, _ int, d2 float64, _ []float64) {
+		return a.Centres.each(ctx, blk, false, func(i, _ int, d2 float64, _ []float64) {
 			q := a.Scale * blk.Weight(i) * d2
 			if q > 0 && unitHash(a.Seed, a.Round, uint64(p.Index), uint64(i)) < q {
 				acc.Rows = append(acc.Rows, pickedRow{Part: int32(p.Index), Row: int32(i), X: denseRow(blk, i)})
@@ -386,7 +422,7 @@ var pickTask = cluster.Register(&cluster.Task[pickArgs, pickPartial]{
 		blk := p.Block
 		acc.First = int32(p.Index)
 		pick := -1
-		err := a.Centres.each(ctx, blk, func(i, _ int, d2 float64, _ []float64) {
+		err := a.Centres.each(ctx, blk, false, func(i, _ int, d2 float64, _ []float64) {
 			q := blk.Weight(i) * d2
 			if q <= 0 {
 				return

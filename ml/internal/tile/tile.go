@@ -1,7 +1,8 @@
-// Package tile computes the dense dot products of Flint's clustering and
-// factorisation kernels (k-means distances, ALS normal equations) in
-// register tiles: three rows against three rows at a time, so that each
-// value loaded from memory feeds three multiply-adds.
+// Package tile computes the dense dot products of Flint's clustering,
+// factorisation and softmax kernels (k-means distances, ALS normal
+// equations, softmax margins and gradients) in register tiles: three rows
+// against three rows at a time, so that each value loaded from memory
+// feeds three multiply-adds.
 //
 // # Summation order
 //
@@ -20,6 +21,38 @@
 // (wide.go), which changes the speed but not a bit; elsewhere, or built with the
 // noasm tag, portable Go computes the same values with math.FMA, which is
 // exact everywhere, but more slowly.
+//
+// # Float32 rows
+//
+// Products32 and Dot32 multiply float32 rows in float32 lanes, sixteen to
+// a product, each step one multiply-add rounded once to float32:
+//
+//	s_q = fma32(x[l], c[l], s_q)  for l = q, q+16, q+32, … below n16 = n − n%16, q = 0…15, each s_q from 0
+//	t_q = s_q + s_{q+8}, u_q = t_q + t_{q+4}, v_q = u_q + u_{q+2}, s = v_0 + v_1   (in float64, q from 0)
+//	s   = fma(x[l], c[l], s)      for l = n16 … n−1, in float64
+//
+// The lanes are one Z register with AVX-512 (VFMADD231PS, 4×6 tiles) or
+// two Y registers with AVX2 (2×3 tiles); portable Go rounds each step once
+// as well (fma32: the product of two float32 values is exact in float64,
+// and the rare float64 sums that land on a float32 midpoint are rounded to
+// odd first, so there is no double rounding, at about a fifth of the
+// float64 Go kernels' speed: off amd64 float32 rows save memory, not
+// time). So this order too gives the same bits from every variant on every
+// machine. It does not give the bits of the float64 order on the widened
+// values: each lane's running sum is rounded to float32 at every step, so
+// x·c is within (⌈n/16⌉+1)·2⁻²⁴·Σ|x_l·c_l| of the exact product (the tests
+// hold every variant to that bound and to the documented bits).
+// ProductsNorms32 adds the squares x·x in the same order.
+//
+// RankUpdateF32 is the rank update in float32 lanes: each element of g
+// takes its rows in order, one multiply-add rounded once to float32 each,
+// so it too gives the same bits everywhere, within (n+1)·2⁻²⁴·Σ|r·x| of
+// the exact sum over n rows. Its sums must stay short (a block of rows,
+// added into float64 sums by AddWidened); a gradient over a whole partition
+// is never summed in float32. RankUpdate32 keeps float64 arithmetic
+// instead, widening the float32 rows exactly as it loads them (RankUpdate's
+// bits on the widened rows); the softmax pass takes RankUpdateF32, which
+// BenchmarkFloat32 measures 1.4–1.9× faster.
 package tile
 
 import "math"

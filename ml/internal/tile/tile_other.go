@@ -45,3 +45,35 @@ func add32(dst, x []float64, n int) { panic("tile: add32 without AVX-512") }
 func widen32(dst []float64, src []float32, n int) { panic("tile: widen32 without AVX-512") }
 
 func widen16(dst []float64, src []float32, n int) { panic("tile: widen16 without AVX2") }
+
+func products4x6(g []float64, x []float32, m int, c []float32, k, d, n16 int) {
+	panic("tile: products4x6 without AVX-512")
+}
+
+func products2x3(g []float64, x []float32, m int, c []float32, k, d, n16 int) {
+	panic("tile: products2x3 without AVX2")
+}
+
+func rank4w(g []float64, gs int, r []float64, rs int, x []float32, xs, n, cols int) {
+	rankGeneric32(g, gs, r, rs, x, xs, n, cols, 4)
+}
+
+func rank2w(g []float64, gs int, r []float64, rs int, x []float32, xs, n, cols int) {
+	rankGeneric32(g, gs, r, rs, x, xs, n, cols, 2)
+}
+
+func squares4(xn []float64, x []float32, m, d, n16 int) {
+	panic("tile: squares4 without AVX2")
+}
+
+func addWiden32(dst []float64, x []float32, n int) { panic("tile: addWiden32 without AVX-512") }
+
+func addWiden16(dst []float64, x []float32, n int) { panic("tile: addWiden16 without AVX2") }
+
+func rank4f(g []float32, gs int, r []float32, rs int, x []float32, xs, n, cols int) {
+	rankGenericF32(g, gs, r, rs, x, xs, n, 0, cols, 4)
+}
+
+func rank2f(g []float32, gs int, r []float32, rs int, x []float32, xs, n, cols int) {
+	rankGenericF32(g, gs, r, rs, x, xs, n, 0, cols, 2)
+}

@@ -1,0 +1,339 @@
+//go:build !noasm
+
+// The float32 product tiles (Products32): running sums in float32 lanes,
+// one fused multiply-add per value (VFMADD231PS), sixteen lanes a product
+// (one Z register, or two Y registers), reduced to float64 in the order
+// reduce16 documents (f32.go).
+
+#include "textflag.h"
+
+// REDUCE16 sets off(BX) to the float64 reduction of the 16 float32 lanes
+// of Z register acc (ya: the same register's Y name), with Z28 and Z29 as
+// scratch, in 512-bit operations only (AVX512F).
+#define REDUCE16(acc, ya, off) \
+	VCVTPS2PD ya, Z28 \
+	VEXTRACTF64X4 $1, acc, Y29 \
+	VCVTPS2PD Y29, Z29 \
+	VADDPD Z29, Z28, Z28 \
+	VSHUFF64X2 $0x4e, Z28, Z28, Z29 \
+	VADDPD Z29, Z28, Z28 \
+	VSHUFF64X2 $0xb1, Z28, Z28, Z29 \
+	VADDPD Z29, Z28, Z28 \
+	VPERMILPD $1, Z28, Z29 \
+	VADDPD Z29, Z28, Z28 \
+	VMOVSD X28, off(BX)
+
+// func dots4x6AVX512(x0, x1, x2, x3, c0, c1, c2, c3, c4, c5 *float32, n16 int, out *[24]float64)
+//
+// out[6r+j] is the float64 reduction of the sixteen float32 lanes
+// s_q = fma(x_r[l], c_j[l], s_q), l ≡ q (mod 16), l < n16 (a positive
+// multiple of 16), summed in increasing l: 24 Z registers of sums, four
+// rows and two centres' values in registers at a time.
+TEXT ·dots4x6AVX512(SB), NOSPLIT, $0-96
+	MOVQ x0+0(FP), BX
+	MOVQ x1+8(FP), CX
+	MOVQ x2+16(FP), DX
+	MOVQ x3+24(FP), SI
+	MOVQ c0+32(FP), DI
+	MOVQ c1+40(FP), R8
+	MOVQ c2+48(FP), R9
+	MOVQ c3+56(FP), R10
+	MOVQ c4+64(FP), R11
+	MOVQ c5+72(FP), R12
+	MOVQ n16+80(FP), R13
+	SHLQ $2, R13
+	XORQ AX, AX
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+	VPXORD Z8, Z8, Z8
+	VPXORD Z9, Z9, Z9
+	VPXORD Z10, Z10, Z10
+	VPXORD Z11, Z11, Z11
+	VPXORD Z12, Z12, Z12
+	VPXORD Z13, Z13, Z13
+	VPXORD Z14, Z14, Z14
+	VPXORD Z15, Z15, Z15
+	VPXORD Z16, Z16, Z16
+	VPXORD Z17, Z17, Z17
+	VPXORD Z18, Z18, Z18
+	VPXORD Z19, Z19, Z19
+	VPXORD Z20, Z20, Z20
+	VPXORD Z21, Z21, Z21
+	VPXORD Z22, Z22, Z22
+	VPXORD Z23, Z23, Z23
+
+loop4x6:
+	VMOVUPS (BX)(AX*1), Z24
+	VMOVUPS (CX)(AX*1), Z25
+	VMOVUPS (DX)(AX*1), Z26
+	VMOVUPS (SI)(AX*1), Z27
+	VMOVUPS (DI)(AX*1), Z28
+	VFMADD231PS Z28, Z24, Z0
+	VFMADD231PS Z28, Z25, Z6
+	VFMADD231PS Z28, Z26, Z12
+	VFMADD231PS Z28, Z27, Z18
+	VMOVUPS (R8)(AX*1), Z29
+	VFMADD231PS Z29, Z24, Z1
+	VFMADD231PS Z29, Z25, Z7
+	VFMADD231PS Z29, Z26, Z13
+	VFMADD231PS Z29, Z27, Z19
+	VMOVUPS (R9)(AX*1), Z30
+	VFMADD231PS Z30, Z24, Z2
+	VFMADD231PS Z30, Z25, Z8
+	VFMADD231PS Z30, Z26, Z14
+	VFMADD231PS Z30, Z27, Z20
+	VMOVUPS (R10)(AX*1), Z31
+	VFMADD231PS Z31, Z24, Z3
+	VFMADD231PS Z31, Z25, Z9
+	VFMADD231PS Z31, Z26, Z15
+	VFMADD231PS Z31, Z27, Z21
+	VMOVUPS (R11)(AX*1), Z28
+	VFMADD231PS Z28, Z24, Z4
+	VFMADD231PS Z28, Z25, Z10
+	VFMADD231PS Z28, Z26, Z16
+	VFMADD231PS Z28, Z27, Z22
+	VMOVUPS (R12)(AX*1), Z29
+	VFMADD231PS Z29, Z24, Z5
+	VFMADD231PS Z29, Z25, Z11
+	VFMADD231PS Z29, Z26, Z17
+	VFMADD231PS Z29, Z27, Z23
+	ADDQ $64, AX
+	CMPQ AX, R13
+	JLT  loop4x6
+	MOVQ out+88(FP), BX
+	REDUCE16(Z0, Y0, 0)
+	REDUCE16(Z1, Y1, 8)
+	REDUCE16(Z2, Y2, 16)
+	REDUCE16(Z3, Y3, 24)
+	REDUCE16(Z4, Y4, 32)
+	REDUCE16(Z5, Y5, 40)
+	REDUCE16(Z6, Y6, 48)
+	REDUCE16(Z7, Y7, 56)
+	REDUCE16(Z8, Y8, 64)
+	REDUCE16(Z9, Y9, 72)
+	REDUCE16(Z10, Y10, 80)
+	REDUCE16(Z11, Y11, 88)
+	REDUCE16(Z12, Y12, 96)
+	REDUCE16(Z13, Y13, 104)
+	REDUCE16(Z14, Y14, 112)
+	REDUCE16(Z15, Y15, 120)
+	REDUCE16(Z16, Y16, 128)
+	REDUCE16(Z17, Y17, 136)
+	REDUCE16(Z18, Y18, 144)
+	REDUCE16(Z19, Y19, 152)
+	REDUCE16(Z20, Y20, 160)
+	REDUCE16(Z21, Y21, 168)
+	REDUCE16(Z22, Y22, 176)
+	REDUCE16(Z23, Y23, 184)
+	VZEROUPPER
+	RET
+
+// REDUCE8x2 sets off(BX) to the float64 reduction of the 16 float32
+// lanes of Y registers lo (lanes 0–7) and hi (8–15), with Y12–Y15 as
+// scratch: the order of REDUCE16.
+#define REDUCE8x2(lo, xlo, hi, xhi, off) \
+	VCVTPS2PD xlo, Y12 \
+	VEXTRACTF128 $1, lo, X13 \
+	VCVTPS2PD X13, Y13 \
+	VCVTPS2PD xhi, Y14 \
+	VEXTRACTF128 $1, hi, X15 \
+	VCVTPS2PD X15, Y15 \
+	VADDPD Y14, Y12, Y12 \
+	VADDPD Y15, Y13, Y13 \
+	VADDPD Y13, Y12, Y12 \
+	VEXTRACTF128 $1, Y12, X13 \
+	VADDPD X13, X12, X12 \
+	VPERMILPD $1, X12, X13 \
+	VADDSD X13, X12, X12 \
+	VMOVSD X12, off(BX)
+
+// func dots2x3AVX2(x0, x1, c0, c1, c2 *float32, n16 int, out *[6]float64)
+//
+// dots4x6AVX512 for two rows and three centres with Y registers: each
+// product's sixteen lanes are two Y registers; the centres' values are
+// read by the multiply-adds from memory.
+TEXT ·dots2x3AVX2(SB), NOSPLIT, $0-56
+	MOVQ x0+0(FP), BX
+	MOVQ x1+8(FP), CX
+	MOVQ c0+16(FP), DX
+	MOVQ c1+24(FP), SI
+	MOVQ c2+32(FP), DI
+	MOVQ n16+40(FP), R8
+	SHLQ $2, R8
+	XORQ AX, AX
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	VXORPS Y8, Y8, Y8
+	VXORPS Y9, Y9, Y9
+	VXORPS Y10, Y10, Y10
+	VXORPS Y11, Y11, Y11
+
+loop2x3:
+	VMOVUPS (BX)(AX*1), Y12
+	VMOVUPS 32(BX)(AX*1), Y13
+	VMOVUPS (CX)(AX*1), Y14
+	VMOVUPS 32(CX)(AX*1), Y15
+	VFMADD231PS (DX)(AX*1), Y12, Y0
+	VFMADD231PS 32(DX)(AX*1), Y13, Y1
+	VFMADD231PS (DX)(AX*1), Y14, Y6
+	VFMADD231PS 32(DX)(AX*1), Y15, Y7
+	VFMADD231PS (SI)(AX*1), Y12, Y2
+	VFMADD231PS 32(SI)(AX*1), Y13, Y3
+	VFMADD231PS (SI)(AX*1), Y14, Y8
+	VFMADD231PS 32(SI)(AX*1), Y15, Y9
+	VFMADD231PS (DI)(AX*1), Y12, Y4
+	VFMADD231PS 32(DI)(AX*1), Y13, Y5
+	VFMADD231PS (DI)(AX*1), Y14, Y10
+	VFMADD231PS 32(DI)(AX*1), Y15, Y11
+	ADDQ $64, AX
+	CMPQ AX, R8
+	JLT  loop2x3
+	MOVQ out+48(FP), BX
+	REDUCE8x2(Y0, X0, Y1, X1, 0)
+	REDUCE8x2(Y2, X2, Y3, X3, 8)
+	REDUCE8x2(Y4, X4, Y5, X5, 16)
+	REDUCE8x2(Y6, X6, Y7, X7, 24)
+	REDUCE8x2(Y8, X8, Y9, X9, 32)
+	REDUCE8x2(Y10, X10, Y11, X11, 40)
+	VZEROUPPER
+	RET
+
+// func squares4AVX512(x0, x1, x2, x3 *float32, n16 int, out *[4]float64)
+//
+// out[r] is dots4x6AVX512's reduction for x_r·x_r: four Z registers of
+// sums.
+TEXT ·squares4AVX512(SB), NOSPLIT, $0-48
+	MOVQ x0+0(FP), BX
+	MOVQ x1+8(FP), CX
+	MOVQ x2+16(FP), DX
+	MOVQ x3+24(FP), SI
+	MOVQ n16+32(FP), R13
+	SHLQ $2, R13
+	XORQ AX, AX
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+
+loopsq4:
+	VMOVUPS (BX)(AX*1), Z4
+	VFMADD231PS Z4, Z4, Z0
+	VMOVUPS (CX)(AX*1), Z5
+	VFMADD231PS Z5, Z5, Z1
+	VMOVUPS (DX)(AX*1), Z6
+	VFMADD231PS Z6, Z6, Z2
+	VMOVUPS (SI)(AX*1), Z7
+	VFMADD231PS Z7, Z7, Z3
+	ADDQ $64, AX
+	CMPQ AX, R13
+	JLT  loopsq4
+	MOVQ out+40(FP), BX
+	REDUCE16(Z0, Y0, 0)
+	REDUCE16(Z1, Y1, 8)
+	REDUCE16(Z2, Y2, 16)
+	REDUCE16(Z3, Y3, 24)
+	VZEROUPPER
+	RET
+
+// func squares2AVX2(x0, x1 *float32, n16 int, out *[2]float64)
+//
+// squares4AVX512 for two rows with Y registers.
+TEXT ·squares2AVX2(SB), NOSPLIT, $0-32
+	MOVQ x0+0(FP), BX
+	MOVQ x1+8(FP), CX
+	MOVQ n16+16(FP), R8
+	SHLQ $2, R8
+	XORQ AX, AX
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+
+loopsq2:
+	VMOVUPS (BX)(AX*1), Y4
+	VMOVUPS 32(BX)(AX*1), Y5
+	VMOVUPS (CX)(AX*1), Y6
+	VMOVUPS 32(CX)(AX*1), Y7
+	VFMADD231PS Y4, Y4, Y0
+	VFMADD231PS Y5, Y5, Y1
+	VFMADD231PS Y6, Y6, Y2
+	VFMADD231PS Y7, Y7, Y3
+	ADDQ $64, AX
+	CMPQ AX, R8
+	JLT  loopsq2
+	MOVQ out+24(FP), BX
+	REDUCE8x2(Y0, X0, Y1, X1, 0)
+	REDUCE8x2(Y2, X2, Y3, X3, 8)
+	VZEROUPPER
+	RET
+
+// func addWidenAVX512(dst *float64, x *float32, n int)
+//
+// dst[l] += float64(x[l]) for l < n, n a positive multiple of 32: four Z
+// registers a step, the float32 values widened as they are loaded.
+TEXT ·addWidenAVX512(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ n+16(FP), CX
+	SHRQ $5, CX
+
+addwloop:
+	VCVTPS2PD 0(SI), Z0
+	VCVTPS2PD 32(SI), Z1
+	VCVTPS2PD 64(SI), Z2
+	VCVTPS2PD 96(SI), Z3
+	VADDPD 0(DI), Z0, Z0
+	VADDPD 64(DI), Z1, Z1
+	VADDPD 128(DI), Z2, Z2
+	VADDPD 192(DI), Z3, Z3
+	VMOVUPD Z0, 0(DI)
+	VMOVUPD Z1, 64(DI)
+	VMOVUPD Z2, 128(DI)
+	VMOVUPD Z3, 192(DI)
+	ADDQ $256, DI
+	ADDQ $128, SI
+	DECQ CX
+	JNZ  addwloop
+	VZEROUPPER
+	RET
+
+// func addWidenAVX2(dst *float64, x *float32, n int)
+//
+// addWidenAVX512 with Y registers, n a positive multiple of 16.
+TEXT ·addWidenAVX2(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ n+16(FP), CX
+	SHRQ $4, CX
+
+addw2loop:
+	VCVTPS2PD 0(SI), Y0
+	VCVTPS2PD 16(SI), Y1
+	VCVTPS2PD 32(SI), Y2
+	VCVTPS2PD 48(SI), Y3
+	VADDPD 0(DI), Y0, Y0
+	VADDPD 32(DI), Y1, Y1
+	VADDPD 64(DI), Y2, Y2
+	VADDPD 96(DI), Y3, Y3
+	VMOVUPD Y0, 0(DI)
+	VMOVUPD Y1, 32(DI)
+	VMOVUPD Y2, 64(DI)
+	VMOVUPD Y3, 96(DI)
+	ADDQ $128, DI
+	ADDQ $64, SI
+	DECQ CX
+	JNZ  addw2loop
+	VZEROUPPER
+	RET
