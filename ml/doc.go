@@ -123,8 +123,9 @@
 // margins are tile.Products32 of the float32 rows and the coefficients
 // rounded to float32 once per pass (sixteen float32 lanes to a register,
 // each lane's sum rounded to float32 at every step), and its gradient is
-// tile.RankUpdate32 (each value widened exactly, float64 multiply-adds and
-// sums), so a pass is within a stated bound of the float64 pass on the
+// tile.RankUpdateF32 in float32 lanes too, into a float32 scratch that is
+// added into the float64 gradient after every block of 48 rows (no float32
+// sum covers more rows than that), so a pass is within a stated bound of the float64 pass on the
 // rounded values, not equal to it (TestFloat32Pass; a fit's accuracy and
 // loss are held to float32AccuracyTol and float32LossTol, on Fashion-MNIST
 // too). The other passes (one margin column, mini-batches, the normal
