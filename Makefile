@@ -20,6 +20,8 @@ export FLINT_MINIO := $(TOOLS)/minio
 
 # The packages with code of the opt-in OpenBLAS build (-tags openblas).
 OPENBLAS_PKGS := ./ml/internal/openblas ./ml ./ml/kmeans ./ml/als
+# The packages whose amd64 assembly has a portable fallback (-tags noasm, and every other architecture).
+NOASM_PKGS := ./ml/internal/tile ./ml ./ml/kmeans ./ml/als
 
 .PHONY: all build run test test-long vet lint staticcheck tools bench bench-openblas fmt clean docs proto chromium
 
@@ -65,6 +67,8 @@ test: tools lint
 	$(GO) test -race -timeout 15m $(RACE_PKGS)
 	$(GO) test -timeout 15m $(OTHER_PKGS)
 	cd deploy && $(GO) vet ./... && $(TOOLS)/staticcheck ./... && $(GO) test -timeout 5m ./...
+	@# The portable kernels, as a machine without the amd64 assembly runs them.
+	$(GO) vet -tags noasm $(NOASM_PKGS) && $(GO) test -tags noasm -timeout 10m $(NOASM_PKGS)
 	@# The opt-in OpenBLAS build's tests, where cgo and libopenblas-dev are there (not installed for them).
 	@if [ "$$($(GO) env CGO_ENABLED)" = 1 ] && [ -e /usr/include/x86_64-linux-gnu/f77blas.h -o -e /usr/include/f77blas.h ]; then \
 		echo "$(GO) test -tags openblas $(OPENBLAS_PKGS)"; \
