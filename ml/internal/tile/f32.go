@@ -4,9 +4,9 @@ import "math"
 
 // The float32 kernels: rows (and centres) held as float32, for blocks
 // cached at half the bytes. Products32 multiplies in float32 lanes, sixteen
-// to a product (twice the lanes of the float64 kernels); RankUpdate32 widens
-// each value (exactly) and sums in float64 lanes, as RankUpdate does. The
-// package documentation states the summation order and what it guarantees.
+// to a product (twice the lanes of the float64 kernels), and RankUpdateF32
+// sums in float32 lanes too. The package documentation states the
+// summation order and what it guarantees.
 
 // fma32 returns a·b+c rounded once to float32, as VFMADD231PS computes it.
 // The product of two float32 values is exact in float64, so the float64
@@ -169,65 +169,6 @@ func ProductsNorms32(g, xn []float64, x []float32, m int, c []float32, k, d int)
 	for i := range m {
 		xi := x[i*d : (i+1)*d]
 		xn[i] = tail32(xn[i], xi, xi, n16)
-	}
-}
-
-// RankUpdate32 is RankUpdate for float32 rows x: g[c*d+l] += Σᵢ
-// r[i*k+c]·float64(x[i*d+l]), each row in order, one float64 fused
-// multiply-add each. Widening is exact, so the result is bit for bit
-// RankUpdate's on the widened rows, on every CPU; the kernels widen the
-// values as they load them (half the bytes read, no scratch copy).
-func RankUpdate32(g, r []float64, k int, x []float32, n, d int) {
-	if n == 0 || k == 0 || d == 0 {
-		return
-	}
-	_, _, _ = g[k*d-1], r[n*k-1], x[n*d-1]
-	d8 := d &^ 7
-	c := 0
-	for ; c+4 <= k; c += 4 {
-		if d8 > 0 {
-			rank4w(g[c*d:], d, r[c:], k, x, d, n, d8)
-		}
-		rankTail32(g[c*d:], d, r[c:], k, x, n, d8, d, 4)
-	}
-	if c+2 <= k {
-		if d8 > 0 {
-			rank2w(g[c*d:], d, r[c:], k, x, d, n, d8)
-		}
-		rankTail32(g[c*d:], d, r[c:], k, x, n, d8, d, 2)
-		c += 2
-	}
-	if c < k {
-		rankTail32(g[c*d:], d, r[c:], k, x, n, 0, d, k-c)
-	}
-}
-
-// rankTail32 is rankTail for float32 rows.
-func rankTail32(g []float64, gs int, r []float64, rs int, x []float32, n, lo, d, rows int) {
-	for c := range rows {
-		gc := g[c*gs : c*gs+d]
-		for i := range n {
-			v := r[i*rs+c]
-			xi := x[i*d : i*d+d]
-			for l := lo; l < d; l++ {
-				gc[l] = math.FMA(v, float64(xi[l]), gc[l])
-			}
-		}
-	}
-}
-
-// rankGeneric32 is rankGeneric for float32 rows: the kernels' contract in
-// Go.
-func rankGeneric32(g []float64, gs int, r []float64, rs int, x []float32, xs, n, cols, rows int) {
-	for c := range rows {
-		gc := g[c*gs : c*gs+cols]
-		for i := range n {
-			v := r[i*rs+c]
-			xi := x[i*xs : i*xs+cols]
-			for l := range gc {
-				gc[l] = math.FMA(v, float64(xi[l]), gc[l])
-			}
-		}
 	}
 }
 

@@ -66,45 +66,6 @@ func products2x3(g []float64, x []float32, m int, c []float32, k, d, n16 int) {
 	}
 }
 
-//go:noescape
-func rank4W32AVX512(dst *float64, gs int, r *float64, rs int, x *float32, xs int, n, cols int)
-
-//go:noescape
-func rank2W32AVX512(dst *float64, gs int, r *float64, rs int, x *float32, xs int, n, cols int)
-
-//go:noescape
-func rank4W32AVX2(dst *float64, gs int, r *float64, rs int, x *float32, xs int, n, cols int)
-
-//go:noescape
-func rank2W32AVX2(dst *float64, gs int, r *float64, rs int, x *float32, xs int, n, cols int)
-
-// rank4w is rank4 for float32 rows (rank32_amd64.s), cols a positive
-// multiple of 8 and n positive.
-func rank4w(g []float64, gs int, r []float64, rs int, x []float32, xs, n, cols int) {
-	_, _, _ = g[3*gs+cols-1], r[(n-1)*rs+3], x[(n-1)*xs+cols-1]
-	switch {
-	case useAVX512:
-		rank4W32AVX512(&g[0], gs, &r[0], rs, &x[0], xs, n, cols)
-	case useAVX2:
-		rank4W32AVX2(&g[0], gs, &r[0], rs, &x[0], xs, n, cols)
-	default:
-		rankGeneric32(g, gs, r, rs, x, xs, n, cols, 4)
-	}
-}
-
-// rank2w is rank4w for two rows of g.
-func rank2w(g []float64, gs int, r []float64, rs int, x []float32, xs, n, cols int) {
-	_, _, _ = g[gs+cols-1], r[(n-1)*rs+1], x[(n-1)*xs+cols-1]
-	switch {
-	case useAVX512:
-		rank2W32AVX512(&g[0], gs, &r[0], rs, &x[0], xs, n, cols)
-	case useAVX2:
-		rank2W32AVX2(&g[0], gs, &r[0], rs, &x[0], xs, n, cols)
-	default:
-		rankGeneric32(g, gs, r, rs, x, xs, n, cols, 2)
-	}
-}
-
 // squares4 sets xn[i] to the reduced float32 lanes of x_i·x_i up to n16,
 // four rows at a time (the last group repeating its last row) with
 // AVX-512, two with AVX2; only call it when useAVX2 is true.

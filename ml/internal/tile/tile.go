@@ -49,10 +49,9 @@
 // so it too gives the same bits everywhere, within (n+1)·2⁻²⁴·Σ|r·x| of
 // the exact sum over n rows. Its sums must stay short (a block of rows,
 // added into float64 sums by AddWidened); a gradient over a whole partition
-// is never summed in float32. RankUpdate32 keeps float64 arithmetic
-// instead, widening the float32 rows exactly as it loads them (RankUpdate's
-// bits on the widened rows); the softmax pass takes RankUpdateF32, which
-// BenchmarkFloat32 measures 1.4–1.9× faster.
+// is never summed in float32. (A rank update that widened the float32 rows
+// as it loaded them, keeping RankUpdate's float64 bits, measured 1.4–1.9×
+// slower than RankUpdateF32 and was removed.)
 package tile
 
 import "math"

@@ -54,14 +54,6 @@ func products2x3(g []float64, x []float32, m int, c []float32, k, d, n16 int) {
 	panic("tile: products2x3 without AVX2")
 }
 
-func rank4w(g []float64, gs int, r []float64, rs int, x []float32, xs, n, cols int) {
-	rankGeneric32(g, gs, r, rs, x, xs, n, cols, 4)
-}
-
-func rank2w(g []float64, gs int, r []float64, rs int, x []float32, xs, n, cols int) {
-	rankGeneric32(g, gs, r, rs, x, xs, n, cols, 2)
-}
-
 func squares4(xn []float64, x []float32, m, d, n16 int) {
 	panic("tile: squares4 without AVX2")
 }
