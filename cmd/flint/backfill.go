@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -96,54 +97,8 @@ func runBackfill(cmd *cobra.Command, s streams, o backfillOptions) error {
 	if err != nil {
 		return fmt.Errorf("features backfill: %w", err)
 	}
-	// The partitions are joined in parallel, and written in order.
-	parts := make([][]log.Record, len(sources))
-	errs := make([]error, len(sources))
-	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
-	var wg sync.WaitGroup
-	for i, src := range sources {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			errs[i] = cluster.EachValue(ctx, l, src, func(v []byte, _ func() string) error {
-				parts[i] = append(parts[i], log.Record{Value: append([]byte(nil), v...)})
-				return nil
-			})
-		}()
-	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("features backfill: %w", err)
-	}
-	n := 0
 	if o.toTopic != "" {
-		// The joined topic is keyed, and partitioned, as the labels are.
-		info, err := l.Describe(ctx, o.labels)
-		if err != nil {
-			return err
-		}
-		if err := l.CreateTopic(ctx, o.toTopic, log.TopicConfig{Partitions: len(info.Partitions)}); err != nil && !errors.Is(err, log.ErrTopicExists) {
-			return fmt.Errorf("features backfill: create %s: %w", o.toTopic, err)
-		}
-		keyOf := features.Schema{Format: "json", IgnoreUnknown: true, Fields: []features.Field{{Name: e.Key, Type: features.Categorical, Optional: true}}}
-		row := keyOf.NewRow()
-		for _, p := range parts {
-			for i := range p {
-				if keyOf.Decode(row, p[i].Value) == nil && !row[0].Missing {
-					p[i].Key = []byte(row[0].Str) // keyed as the label, so it lands in its partition
-				}
-			}
-			if len(p) > 0 {
-				if err := l.Append(ctx, o.toTopic, p); err != nil {
-					return fmt.Errorf("features backfill: append to %s: %w", o.toTopic, err)
-				}
-			}
-			n += len(p)
-		}
-		fmt.Fprintf(s.err, "features backfill: %d records of %s joined with %s, appended to %s\n", n, o.labels, def.Name, o.toTopic)
-		return nil
+		return backfillToTopic(ctx, s, l, sources, o, e.Key, def.Name)
 	}
 	w := s.out
 	if o.out != "" {
@@ -155,16 +110,158 @@ func runBackfill(cmd *cobra.Command, s streams, o backfillOptions) error {
 		w = fh
 	}
 	bw := bufio.NewWriterSize(w, 1<<20)
-	for _, p := range parts {
-		for _, r := range p {
-			bw.Write(r.Value)
-			bw.WriteByte('\n')
-			n++
-		}
+	n := 0
+	err = joinInOrder(ctx, l, sources, func(_ int, v []byte) error {
+		bw.Write(v)
+		n++
+		return bw.WriteByte('\n')
+	})
+	if err != nil {
+		return fmt.Errorf("features backfill: %w", err)
 	}
 	if err := bw.Flush(); err != nil {
 		return err
 	}
 	fmt.Fprintf(s.err, "features backfill: %d records of %s joined with %s\n", n, o.labels, def.Name)
 	return nil
+}
+
+// backfillToTopic appends the joined records to o.toTopic, created with as
+// many partitions as the labels' topic and keyed as the labels are (by
+// key, the entity key field), so each lands in its label's partition; the
+// records go in batches of backfillBatch as they are joined.
+func backfillToTopic(ctx context.Context, s streams, l log.Log, sources []cluster.Source, o backfillOptions, key, defName string) error {
+	info, err := l.Describe(ctx, o.labels)
+	if err != nil {
+		return err
+	}
+	if err := l.CreateTopic(ctx, o.toTopic, log.TopicConfig{Partitions: len(info.Partitions)}); err != nil && !errors.Is(err, log.ErrTopicExists) {
+		return fmt.Errorf("features backfill: create %s: %w", o.toTopic, err)
+	}
+	keyOf := features.Schema{Format: "json", IgnoreUnknown: true, Fields: []features.Field{{Name: key, Type: features.Categorical, Optional: true}}}
+	row := keyOf.NewRow()
+	var batch []log.Record
+	n := 0
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		if err := l.Append(ctx, o.toTopic, batch); err != nil {
+			return fmt.Errorf("append to %s: %w", o.toTopic, err)
+		}
+		n += len(batch)
+		batch = batch[:0]
+		return nil
+	}
+	err = joinInOrder(ctx, l, sources, func(_ int, v []byte) error {
+		r := log.Record{Value: v}
+		if keyOf.Decode(row, v) == nil && !row[0].Missing {
+			r.Key = []byte(row[0].Str) // keyed as the label, so it lands in its partition
+		}
+		if batch = append(batch, r); len(batch) >= backfillBatch {
+			return flush()
+		}
+		return nil
+	})
+	if err == nil {
+		err = flush()
+	}
+	if err != nil {
+		return fmt.Errorf("features backfill: %w", err)
+	}
+	fmt.Fprintf(s.err, "features backfill: %d records of %s joined with %s, appended to %s\n", n, o.labels, defName, o.toTopic)
+	return nil
+}
+
+// backfillBatch is the records a backfill appends to its topic at once;
+// a partition joined ahead of the one being written holds at most
+// backfillAhead chunks of about backfillChunk bytes of values (32 MiB),
+// then waits.
+const (
+	backfillBatch = 4096
+	backfillChunk = 1 << 20
+	backfillAhead = 32
+)
+
+// joinInOrder joins sources, up to GOMAXPROCS at once, and hands every
+// joined value to emit in the sources' order, partition after partition,
+// as they come: a partition joined ahead of the one being written holds at
+// most backfillAhead·backfillChunk bytes of values and then waits, so what is held
+// stays bounded by the parallelism, not by the size of the labels' topic.
+// The joins start in the sources' order, so the one being written always
+// runs; values travel in chunks, so the hand-over costs little per value.
+// emit owns each value (a copy of the read's); an error from it or from a
+// join stops them all and is returned.
+func joinInOrder(ctx context.Context, l log.Log, sources []cluster.Source, emit func(part int, v []byte) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	chunks := make([]chan [][]byte, len(sources))
+	errs := make([]error, len(sources))
+	for i := range chunks {
+		chunks[i] = make(chan [][]byte, backfillAhead)
+	}
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	wg.Go(func() {
+		sem := make(chan struct{}, runtime.GOMAXPROCS(0))
+		for i, src := range sources {
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				for j := i; j < len(chunks); j++ {
+					errs[j] = ctx.Err() // never joined: the writer must not end as if they were empty
+					close(chunks[j])
+				}
+				return
+			}
+			wg.Go(func() {
+				defer func() { <-sem }()
+				defer close(chunks[i])
+				errs[i] = joinChunks(ctx, l, src, chunks[i])
+			})
+		}
+	})
+	for i, ch := range chunks {
+		for chunk := range ch {
+			for _, v := range chunk {
+				if err := emit(i, v); err != nil {
+					cancel()
+					return err
+				}
+			}
+		}
+		if errs[i] != nil { // written before the channel's close
+			cancel()
+			return errs[i]
+		}
+	}
+	return nil
+}
+
+// joinChunks joins src and sends its values to out, in chunks of about
+// backfillChunk bytes.
+func joinChunks(ctx context.Context, l log.Log, src cluster.Source, out chan<- [][]byte) error {
+	send := func(chunk [][]byte) error {
+		select {
+		case out <- chunk:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	var chunk [][]byte
+	size := 0
+	err := cluster.EachValue(ctx, l, src, func(v []byte, _ func() string) error {
+		chunk = append(chunk, append([]byte(nil), v...))
+		if size += len(v); size < backfillChunk {
+			return nil
+		}
+		err := send(chunk)
+		chunk, size = nil, 0
+		return err
+	})
+	if err == nil && len(chunk) > 0 {
+		err = send(chunk)
+	}
+	return err
 }

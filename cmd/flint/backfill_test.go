@@ -3,9 +3,14 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"os"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/flintml/flint/cluster"
+	"github.com/flintml/flint/features/stream"
 	"github.com/flintml/flint/log"
 )
 
@@ -68,5 +73,79 @@ func TestFeaturesBackfill(t *testing.T) {
 	_, errOut, err = run(t, "", "--log", logSpec, "features", "backfill", "-f", defs, "--labels", "nosuch")
 	if want := "--labels nosuch: no such topic in the log " + logSpec; err == nil || !strings.Contains(errOut+err.Error(), want) {
 		t.Errorf("an unknown label topic: %v %s, want %q", err, errOut, want)
+	}
+}
+
+// joinInOrder hands the values over in the sources' order, the same as
+// reading the joins one after another, and stops every join when emit
+// fails or the context ends, returning that error instead of hanging on
+// the joins that are waiting to hand their values over.
+func TestJoinInOrder(t *testing.T) {
+	_, defs, logSpec := featuresFixture(t)
+	ctx := context.Background()
+	l, err := openLogReadOnly(ctx, logSpec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	data, err := os.ReadFile(defs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	def, err := stream.Parse(defs, data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	labels, err := cluster.PlanLog(ctx, l, "tx", cluster.LogOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := stream.Enrichment{Definition: string(data), File: defs, Key: def.Source.Key}
+	sources, err := stream.PlanJoin(ctx, l, labels, e, def)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sources) < 2 {
+		t.Fatalf("%d sources: the test needs several partitions", len(sources))
+	}
+	var want []string
+	for _, src := range sources {
+		if err := cluster.EachValue(ctx, l, src, func(v []byte, _ func() string) error {
+			want = append(want, string(v))
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var got []string
+	last := 0
+	if err := joinInOrder(ctx, l, sources, func(part int, v []byte) error {
+		if part < last {
+			t.Fatalf("a value of partition %d after one of %d", part, last)
+		}
+		last = part
+		got = append(got, string(v))
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("%d values, want the %d of the joins read in order", len(got), len(want))
+	}
+
+	stop := errors.New("the writer failed")
+	n := 0
+	if err := joinInOrder(ctx, l, sources, func(int, []byte) error {
+		if n++; n == 10 {
+			return stop
+		}
+		return nil
+	}); !errors.Is(err, stop) || n != 10 {
+		t.Errorf("emit failing at the 10th value: %v after %d values", err, n)
+	}
+	canceled, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := joinInOrder(canceled, l, sources, func(int, []byte) error { return nil }); !errors.Is(err, context.Canceled) {
+		t.Errorf("a canceled context: %v", err)
 	}
 }
