@@ -201,31 +201,42 @@ func TestFloat32FitWithinTolerance(t *testing.T) {
 			train, test := interleave(s, 3)
 			e := newEngine(t, 2)
 			lr := LogisticRegression{RegParam: 1e-3, Standardization: true, Optimizer: Settings{MaxIter: 200}}
-			ctx := context.Background()
-			var acc, loss [2]float64
-			for i, f32 := range []bool{false, true} {
-				trainDS, testDS := train.dense(t, e, 3), test.dense(t, e, 2)
-				if f32 {
-					trainDS, testDS = train.dense32(t, e, 3), test.dense32(t, e, 2)
-				}
-				m, err := lr.Fit(ctx, e, trainDS)
-				if err != nil {
-					t.Fatal(err)
-				}
-				ev, err := Evaluate(ctx, e, testDS, m)
-				if err != nil {
-					t.Fatal(err)
-				}
-				acc[i], loss[i] = ev.Accuracy, m.Summary.Loss
-			}
-			t.Logf("held-out accuracy float64 %.4f, float32 %.4f; final loss %.9g, %.9g", acc[0], acc[1], loss[0], loss[1])
-			if d := math.Abs(acc[1] - acc[0]); d > float32AccuracyTol {
-				t.Errorf("held-out accuracy differs by %.4f (float64 %.4f, float32 %.4f), tolerance %v", d, acc[0], acc[1], float32AccuracyTol)
-			}
-			if d := math.Abs(loss[1]-loss[0]) / math.Abs(loss[0]); d > float32LossTol {
-				t.Errorf("final loss differs by %.3g relative (float64 %v, float32 %v), tolerance %v", d, loss[0], loss[1], float32LossTol)
-			}
+			compareFloat32Fit(t, e, lr, train, test, 3)
 		})
+	}
+}
+
+// compareFloat32Fit fits lr to train cached in float64 and in float32
+// blocks (parts partitions), scores each model on test cached the same
+// way, and holds the float32 fit's held-out accuracy and final loss to
+// float32AccuracyTol and float32LossTol of the float64 fit's.
+func compareFloat32Fit(t *testing.T, e *cluster.Engine, lr LogisticRegression, train, test synth, parts int) {
+	t.Helper()
+	ctx := context.Background()
+	var acc, loss [2]float64
+	for i, f32 := range []bool{false, true} {
+		trainDS, testDS := train.dense(t, e, parts), test.dense(t, e, 2)
+		if f32 {
+			trainDS, testDS = train.dense32(t, e, parts), test.dense32(t, e, 2)
+		}
+		m, err := lr.Fit(ctx, e, trainDS)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ev, err := Evaluate(ctx, e, testDS, m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		acc[i], loss[i] = ev.Accuracy, m.Summary.Loss
+		e.Drop(trainDS)
+		e.Drop(testDS)
+	}
+	t.Logf("held-out accuracy float64 %.4f, float32 %.4f; final loss %.9g, %.9g", acc[0], acc[1], loss[0], loss[1])
+	if d := math.Abs(acc[1] - acc[0]); d > float32AccuracyTol {
+		t.Errorf("held-out accuracy differs by %.4f (float64 %.4f, float32 %.4f), tolerance %v", d, acc[0], acc[1], float32AccuracyTol)
+	}
+	if d := math.Abs(loss[1]-loss[0]) / math.Abs(loss[0]); d > float32LossTol {
+		t.Errorf("final loss differs by %.3g relative (float64 %v, float32 %v), tolerance %v", d, loss[0], loss[1], float32LossTol)
 	}
 }
 
@@ -329,28 +340,5 @@ func TestFloat32FashionMNIST(t *testing.T) {
 	train, test := fashionMNIST(t)
 	e := newEngine(t, 2)
 	lr := LogisticRegression{RegParam: 1 / float64(train.Rows), Optimizer: Settings{MaxIter: 30, Tol: -1}}
-	ctx := context.Background()
-	var acc, loss [2]float64
-	for i, f32 := range []bool{false, true} {
-		trainDS, testDS := setOf(t, train).dense(t, e, 4), setOf(t, test).dense(t, e, 2)
-		if f32 {
-			trainDS, testDS = setOf(t, train).dense32(t, e, 4), setOf(t, test).dense32(t, e, 2)
-		}
-		m, err := lr.Fit(ctx, e, trainDS)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ev, err := Evaluate(ctx, e, testDS, m)
-		if err != nil {
-			t.Fatal(err)
-		}
-		acc[i], loss[i] = ev.Accuracy, m.Summary.Loss
-	}
-	t.Logf("test accuracy float64 %.4f, float32 %.4f; final loss %.9g, %.9g", acc[0], acc[1], loss[0], loss[1])
-	if d := math.Abs(acc[1] - acc[0]); d > float32AccuracyTol {
-		t.Errorf("test accuracy differs by %.4f (float64 %.4f, float32 %.4f), tolerance %v", d, acc[0], acc[1], float32AccuracyTol)
-	}
-	if d := math.Abs(loss[1]-loss[0]) / loss[0]; d > float32LossTol {
-		t.Errorf("final loss differs by %.3g relative (float64 %v, float32 %v), tolerance %v", d, loss[0], loss[1], float32LossTol)
-	}
+	compareFloat32Fit(t, e, lr, setOf(t, train), setOf(t, test), 4)
 }

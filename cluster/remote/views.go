@@ -38,18 +38,10 @@ func viewBytes(b *cluster.Block) int64 { return int64(8 * cap(b.Ptr)) }
 func (w *Worker) deriveViews(ctx context.Context, req *remotepb.DeriveRequest, arrangement string) (*remotepb.DeriveReply, error) {
 	w.viewMu.Lock()
 	defer w.viewMu.Unlock()
-	parents, err := w.blocks(&remotepb.RunRequest{Dataset: req.Parent, Partitions: req.Partitions, Cols: req.Step.Cols, Sparse: req.Step.Sparse})
-	if err != nil {
-		return nil, err
-	}
 	if err := w.canArrange(req.Parent, req.Partitions, arrangement); err != nil {
 		return nil, err
 	}
-	out := make([]*cluster.Block, len(parents))
-	err = w.eachPartition(ctx, req.Partitions, "transform "+req.Step.Transform, func(ctx context.Context, k, i int) (err error) {
-		out[k], err = cluster.ApplyTransformEncoded(ctx, req.Step.Transform, cluster.Part{Index: i, Block: parents[k]}, req.Step.Arg)
-		return err
-	})
+	parents, out, err := w.applyStep(ctx, req)
 	if err != nil {
 		return nil, err
 	}

@@ -184,15 +184,7 @@ func (w *Worker) Derive(ctx context.Context, req *remotepb.DeriveRequest) (*remo
 	if view {
 		return w.deriveViews(ctx, req, arrangement)
 	}
-	parents, err := w.blocks(&remotepb.RunRequest{Dataset: req.Parent, Partitions: req.Partitions, Cols: req.Step.Cols, Sparse: req.Step.Sparse})
-	if err != nil {
-		return nil, err
-	}
-	out := make([]*cluster.Block, len(parents))
-	err = w.eachPartition(ctx, req.Partitions, "transform "+req.Step.Transform, func(ctx context.Context, k, i int) (err error) {
-		out[k], err = cluster.ApplyTransformEncoded(ctx, req.Step.Transform, cluster.Part{Index: i, Block: parents[k]}, req.Step.Arg)
-		return err
-	})
+	_, out, err := w.applyStep(ctx, req)
 	if err != nil {
 		return nil, err
 	}
@@ -208,6 +200,24 @@ func (w *Worker) Derive(ctx context.Context, req *remotepb.DeriveRequest) (*remo
 		reply.Partitions = append(reply.Partitions, loadReply(b))
 	}
 	return reply, nil
+}
+
+// applyStep applies req's step to each of its parent partitions, on all
+// cores, and returns the parents and what the step made of them.
+func (w *Worker) applyStep(ctx context.Context, req *remotepb.DeriveRequest) (parents, out []*cluster.Block, err error) {
+	parents, err = w.blocks(&remotepb.RunRequest{Dataset: req.Parent, Partitions: req.Partitions, Cols: req.Step.Cols, Sparse: req.Step.Sparse})
+	if err != nil {
+		return nil, nil, err
+	}
+	out = make([]*cluster.Block, len(parents))
+	err = w.eachPartition(ctx, req.Partitions, "transform "+req.Step.Transform, func(ctx context.Context, k, i int) (err error) {
+		out[k], err = cluster.ApplyTransformEncoded(ctx, req.Step.Transform, cluster.Part{Index: i, Block: parents[k]}, req.Step.Arg)
+		return err
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return parents, out, nil
 }
 
 // Drop implements remotepb.WorkerServer.
