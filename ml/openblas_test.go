@@ -47,9 +47,24 @@ func TestDensePassOpenBLAS(t *testing.T) {
 			for i := range a.Intercept {
 				a.Intercept[i] = 0.1 * rng.NormFloat64()
 			}
+			// The tile softmax pass multiplies float32 rows in float32
+			// lanes; OpenBLAS widens them. Its reference is then the tile
+			// pass over the same rows widened to float64.
+			ref := b
+			if c.f32 && c.kind == softmaxLoss {
+				x := make([]float64, len(b.X32))
+				for i, v := range b.X32 {
+					x[i] = float64(v)
+				}
+				ref = &cluster.Block{Rows: b.Rows, Cols: b.Cols, X: x, Y: b.Y, W: b.W}
+			}
 			run := func(blas bool) *lossPartial {
 				acc := newLossPartial(a)
-				k := &kernel{kind: c.kind, a: a, acc: acc, b: b, prod: 1}
+				blk := ref
+				if blas {
+					blk = b
+				}
+				k := &kernel{kind: c.kind, a: a, acc: acc, b: blk, prod: 1}
 				var err error
 				switch {
 				case blas:
