@@ -151,12 +151,20 @@ func load(b *testing.B, client *http.Client, url string, body []byte, n int) loa
 
 // floorServer is a bare echo server that reads the request and answers
 // body: what serving costs without the model.
-func floorServer(b testing.TB, body []byte) string {
+func floorServer(b testing.TB, body []byte) string { return spinServer(b, body, 0) }
+
+// spinServer is floorServer whose handler also keeps its CPU busy for
+// spin per request: a handler of known cost beside the bare one.
+func spinServer(b testing.TB, body []byte, spin time.Duration) string {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.POST("/v1/models/:model/predict", func(c echo.Context) error {
 		if _, err := io.Copy(io.Discard, c.Request().Body); err != nil {
 			return err
+		}
+		if spin > 0 {
+			for start := time.Now(); time.Since(start) < spin; {
+			}
 		}
 		return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, body)
 	})

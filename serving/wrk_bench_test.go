@@ -124,6 +124,68 @@ func BenchmarkServeWrk(b *testing.B) {
 	}
 }
 
+// BenchmarkWrkBudget measures what a share of the bare echo handler's
+// request rate leaves a handler to spend: the same single-row requests as
+// BenchmarkServeWrk, under wrk in another process, against the bare echo
+// handler and against echo handlers that also keep the CPU busy for 2, 4
+// or 6 µs a request, alternating wrkRounds times. %floor is the busy
+// handler's median share of the bare one's rate; cpu-µs/req and
+// floor-cpu-µs/req this process's CPU time per request of each. A server whose share is to reach a goal must keep
+// the work it does beyond echo's under the busy time that reaches it.
+//
+//	go test ./serving -run '^$' -bench WrkBudget -benchtime 1x
+func BenchmarkWrkBudget(b *testing.B) {
+	wrk, err := exec.LookPath("wrk")
+	if err != nil {
+		b.Skip("wrk is not installed (apt-get install -y wrk)")
+	}
+	body := benchBody(1)
+	script := filepath.Join(b.TempDir(), "post.lua")
+	lua := fmt.Sprintf("wrk.method = \"POST\"\nwrk.body = %q\nwrk.headers[\"Content-Type\"] = \"application/json\"\n", body)
+	if err := os.WriteFile(script, []byte(lua), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	answer := []byte(`{"model":"bench","version":1,"predictions":[{"value":1}]}`)
+	floor := floorServer(b, answer) + "/v1/models/bench/predict"
+	for _, spin := range []time.Duration{2 * time.Microsecond, 4 * time.Microsecond, 6 * time.Microsecond} {
+		b.Run(fmt.Sprintf("busy=%v", spin), func(b *testing.B) {
+			busy := spinServer(b, answer, spin) + "/v1/models/bench/predict"
+			var ratios []float64
+			var cpu, floorCPU time.Duration
+			n, floorN := 0, 0
+			for range b.N {
+				for r := range wrkRounds {
+					urls := []string{busy, floor}
+					if r%2 == 1 {
+						urls[0], urls[1] = floor, busy
+					}
+					var rate [2]float64
+					for k, u := range urls {
+						before := cpuTime()
+						var reqs int
+						rate[k], reqs = runWrk(b, wrk, script, u)
+						if u == busy {
+							cpu += cpuTime() - before
+							n += reqs
+						} else {
+							floorCPU += cpuTime() - before
+							floorN += reqs
+						}
+					}
+					if r%2 == 1 {
+						rate[0], rate[1] = rate[1], rate[0]
+					}
+					ratios = append(ratios, rate[0]/rate[1])
+				}
+			}
+			slices.Sort(ratios)
+			b.ReportMetric(100*ratios[len(ratios)/2], "%floor")
+			b.ReportMetric(cpu.Seconds()/float64(n)*1e6, "cpu-µs/req")
+			b.ReportMetric(floorCPU.Seconds()/float64(floorN)*1e6, "floor-cpu-µs/req")
+		})
+	}
+}
+
 // wrkRate matches the request rate in wrk's report.
 var wrkRate = regexp.MustCompile(`Requests/sec:\s+([0-9.]+)`)
 
