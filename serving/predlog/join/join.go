@@ -118,6 +118,14 @@ type Joiner struct {
 	mu      sync.Mutex
 	stats   Stats
 	results *prometheus.CounterVec
+
+	// life orders Run and Close: Close stops a Run under way and waits
+	// for it before closing the store, so a deferred Close beside a Run
+	// in another goroutine never pulls the store from under a step.
+	life    sync.Mutex
+	closed  bool
+	stop    context.CancelFunc // the running Run's, nil when none runs
+	stopped chan struct{}      // closed when that Run returns
 }
 
 // Open checks cfg, opens the state store, creates the out topic when
@@ -236,8 +244,22 @@ func (j *Joiner) Stats() Stats {
 	return j.stats
 }
 
-// Run joins until ctx ends (then it returns nil) or a step fails.
+// Run joins until ctx ends or Close is called (then it returns nil), or a
+// step fails. One Run at a time.
 func (j *Joiner) Run(ctx context.Context) error {
+	j.life.Lock()
+	if j.closed {
+		j.life.Unlock()
+		return errors.New("join: Run after Close")
+	}
+	ctx, stop := context.WithCancel(ctx)
+	stopped := make(chan struct{})
+	j.stop, j.stopped = stop, stopped
+	j.life.Unlock()
+	defer func() {
+		stop()
+		close(stopped)
+	}()
 	for ctx.Err() == nil {
 		if err := j.step(ctx); err != nil {
 			if ctx.Err() != nil {
@@ -249,8 +271,17 @@ func (j *Joiner) Run(ctx context.Context) error {
 	return nil
 }
 
-// Close leaves the group and closes the store.
+// Close stops a Run under way, waiting for its step to end, then leaves
+// the group and closes the store.
 func (j *Joiner) Close() error {
+	j.life.Lock()
+	j.closed = true
+	stop, stopped := j.stop, j.stopped
+	j.life.Unlock()
+	if stop != nil {
+		stop()
+		<-stopped
+	}
 	return errors.Join(j.cons.Close(), j.db.Close())
 }
 

@@ -286,6 +286,45 @@ func copyDir(t *testing.T, from, to string) {
 	}
 }
 
+// TestCloseStopsRun: Close while Run joins in another goroutine (a
+// deferred Close beside "go j.Run(ctx)") waits for Run to stop instead of
+// closing the store under a step; Run then returns nil, and a Run after
+// Close is an error.
+func TestCloseStopsRun(t *testing.T) {
+	l := openLog(t, t.TempDir())
+	defer l.Close()
+	for _, tp := range []string{"preds", "labels"} {
+		if err := l.CreateTopic(context.Background(), tp, log.TopicConfig{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	j, err := join.Open(context.Background(), join.Config{Log: l, Predictions: "preds", Labels: "labels", Out: "train",
+		StateDir: t.TempDir(), Window: time.Hour, PollWait: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- j.Run(context.Background()) }()
+	// Keep the joiner stepping: predictions arrive until it has read some.
+	deadline := time.Now().Add(20 * time.Second)
+	for i := 0; j.Stats().Predictions == 0; i++ {
+		if time.Now().After(deadline) {
+			t.Fatalf("the joiner read no prediction; stats %+v", j.Stats())
+		}
+		appendTo(t, l, "preds", predictions(1, fmt.Sprintf("p%d", i), t0, `{"x": 1}`)...)
+	}
+	appendTo(t, l, "preds", predictions(1, "last", t0, `{"x": 1}`)...)
+	if err := j.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Errorf("Run stopped by Close returned %v", err)
+	}
+	if err := j.Run(context.Background()); err == nil {
+		t.Error("Run after Close returned nil")
+	}
+}
+
 func TestConfigErrors(t *testing.T) {
 	l := openLog(t, t.TempDir())
 	defer l.Close()
