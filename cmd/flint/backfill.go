@@ -5,7 +5,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"runtime"
 	"sync"
 
@@ -94,36 +97,67 @@ func runBackfill(cmd *cobra.Command, s streams, o backfillOptions) error {
 		return err
 	}
 	sources, err := stream.PlanJoin(ctx, l, labels, e, def)
+	if errors.Is(err, log.ErrUnknownTopic) {
+		return fmt.Errorf("%s: definition %s reads topic %s, which is not in the log %s (flint log topics lists them)", o.file, def.Name, def.Source.Topic, logSpec)
+	}
 	if err != nil {
 		return fmt.Errorf("features backfill: %w", err)
 	}
 	if o.toTopic != "" {
 		return backfillToTopic(ctx, s, l, sources, o, e.Key, def.Name)
 	}
-	w := s.out
-	if o.out != "" {
-		fh, err := os.Create(o.out)
-		if err != nil {
-			return err
-		}
-		defer fh.Close()
-		w = fh
-	}
-	bw := bufio.NewWriterSize(w, 1<<20)
-	n := 0
-	err = joinInOrder(ctx, l, sources, func(_ int, v []byte) error {
-		bw.Write(v)
-		n++
-		return bw.WriteByte('\n')
-	})
+	n, err := backfillToFile(ctx, s, l, sources, o.out)
 	if err != nil {
 		return fmt.Errorf("features backfill: %w", err)
 	}
-	if err := bw.Flush(); err != nil {
-		return err
-	}
 	fmt.Fprintf(s.err, "features backfill: %d records of %s joined with %s\n", n, o.labels, def.Name)
 	return nil
+}
+
+// backfillToFile writes the joined records as JSON lines to path, or to
+// standard output when path is "". A file is written under a temporary
+// name beside it and renamed when every record is in it, so a failed run
+// leaves no file that looks whole (and an older one in place).
+func backfillToFile(ctx context.Context, s streams, l log.Log, sources []cluster.Source, path string) (int, error) {
+	write := func(w io.Writer) (int, error) {
+		bw := bufio.NewWriterSize(w, 1<<20)
+		n := 0
+		err := joinInOrder(ctx, l, sources, func(v []byte) error {
+			bw.Write(v)
+			n++
+			return bw.WriteByte('\n')
+		})
+		if err == nil {
+			err = bw.Flush()
+		}
+		return n, err
+	}
+	if path == "" {
+		return write(s.out)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return 0, fmt.Errorf("--out %s: cannot create a file in %s: %w", path, filepath.Dir(path), err)
+	}
+	n, err := write(tmp)
+	if err == nil {
+		err = tmp.Chmod(0o644) // as os.Create would make it, not CreateTemp's 0600
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), path)
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
+		return 0, err
+	}
+	return n, nil
 }
 
 // backfillToTopic appends the joined records to o.toTopic, created with as
@@ -153,7 +187,7 @@ func backfillToTopic(ctx context.Context, s streams, l log.Log, sources []cluste
 		batch = batch[:0]
 		return nil
 	}
-	err = joinInOrder(ctx, l, sources, func(_ int, v []byte) error {
+	err = joinInOrder(ctx, l, sources, func(v []byte) error {
 		r := log.Record{Value: v}
 		if keyOf.Decode(row, v) == nil && !row[0].Missing {
 			r.Key = []byte(row[0].Str) // keyed as the label, so it lands in its partition
@@ -167,7 +201,9 @@ func backfillToTopic(ctx context.Context, s streams, l log.Log, sources []cluste
 		err = flush()
 	}
 	if err != nil {
-		return fmt.Errorf("features backfill: %w", err)
+		// What was appended stays: say how much, so a rerun into a new
+		// topic (or a reader of this one) knows.
+		return fmt.Errorf("features backfill: %w (%d joined records were appended to %s before it)", err, n, o.toTopic)
 	}
 	fmt.Fprintf(s.err, "features backfill: %d records of %s joined with %s, appended to %s\n", n, o.labels, defName, o.toTopic)
 	return nil
@@ -192,7 +228,7 @@ const (
 // runs; values travel in chunks, so the hand-over costs little per value.
 // emit owns each value (a copy of the read's); an error from it or from a
 // join stops them all and is returned.
-func joinInOrder(ctx context.Context, l log.Log, sources []cluster.Source, emit func(part int, v []byte) error) error {
+func joinInOrder(ctx context.Context, l log.Log, sources []cluster.Source, emit func(v []byte) error) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	chunks := make([]chan [][]byte, len(sources))
@@ -224,7 +260,7 @@ func joinInOrder(ctx context.Context, l log.Log, sources []cluster.Source, emit 
 	for i, ch := range chunks {
 		for chunk := range ch {
 			for _, v := range chunk {
-				if err := emit(i, v); err != nil {
+				if err := emit(v); err != nil {
 					cancel()
 					return err
 				}

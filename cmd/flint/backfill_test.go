@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -70,6 +71,22 @@ func TestFeaturesBackfill(t *testing.T) {
 	if err == nil || !strings.Contains(errOut+err.Error(), "--labels are required") {
 		t.Errorf("no --labels: %v %s", err, errOut)
 	}
+	// --out: the file appears whole, replacing an older one; a failed run
+	// leaves the older one and no partial file beside it.
+	outFile := filepath.Join(t.TempDir(), "set.jsonl")
+	if err := os.WriteFile(outFile, []byte("old\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mustRun(t, "", "--log", logSpec, "features", "backfill", "-f", defs, "--labels", "tx", "--out", outFile)
+	if b, err := os.ReadFile(outFile); err != nil || strings.Count(string(b), "\n") != 300 || !strings.HasPrefix(string(b), "{") {
+		t.Errorf("--out wrote %d lines (%v), want the 300 joined records", strings.Count(string(b), "\n"), err)
+	}
+	if _, _, err := run(t, "", "--log", logSpec, "features", "backfill", "-f", defs, "--labels", "nosuch", "--out", outFile); err == nil {
+		t.Error("an unknown label topic did not fail")
+	}
+	if ents, _ := os.ReadDir(filepath.Dir(outFile)); len(ents) != 1 {
+		t.Errorf("after a failed run the directory holds %d entries, want only the earlier file", len(ents))
+	}
 	_, errOut, err = run(t, "", "--log", logSpec, "features", "backfill", "-f", defs, "--labels", "nosuch")
 	if want := "--labels nosuch: no such topic in the log " + logSpec; err == nil || !strings.Contains(errOut+err.Error(), want) {
 		t.Errorf("an unknown label topic: %v %s, want %q", err, errOut, want)
@@ -118,12 +135,7 @@ func TestJoinInOrder(t *testing.T) {
 		}
 	}
 	var got []string
-	last := 0
-	if err := joinInOrder(ctx, l, sources, func(part int, v []byte) error {
-		if part < last {
-			t.Fatalf("a value of partition %d after one of %d", part, last)
-		}
-		last = part
+	if err := joinInOrder(ctx, l, sources, func(v []byte) error {
 		got = append(got, string(v))
 		return nil
 	}); err != nil {
@@ -135,7 +147,7 @@ func TestJoinInOrder(t *testing.T) {
 
 	stop := errors.New("the writer failed")
 	n := 0
-	if err := joinInOrder(ctx, l, sources, func(int, []byte) error {
+	if err := joinInOrder(ctx, l, sources, func([]byte) error {
 		if n++; n == 10 {
 			return stop
 		}
@@ -145,7 +157,7 @@ func TestJoinInOrder(t *testing.T) {
 	}
 	canceled, cancel := context.WithCancel(ctx)
 	cancel()
-	if err := joinInOrder(canceled, l, sources, func(int, []byte) error { return nil }); !errors.Is(err, context.Canceled) {
+	if err := joinInOrder(canceled, l, sources, func([]byte) error { return nil }); !errors.Is(err, context.Canceled) {
 		t.Errorf("a canceled context: %v", err)
 	}
 }
