@@ -45,10 +45,13 @@
 // for any number of workers and any Config.Blocks.
 //
 // A row with n ratings forms its normal equations in O(n·Rank²): the
-// other side's factors of its ratings are gathered (transposed) and
-// multiplied by package ml/internal/tile in register tiles (AVX-512, or AVX2
-// and FMA, assembly on amd64, chosen at run time), then solved by Cholesky (gonum's lapack64.Potrf and
-// two triangular solves) or, for non-negative factors, by an active-set
+// other side's factors of its ratings are gathered as rows, each followed
+// by its rating, and package ml/internal/tile (AVX-512, or AVX2 and FMA,
+// assembly on amd64, chosen at run time) adds their outer products, which
+// gives Σ y·yᵀ, the right-hand side Σ r·y and Σ r² in one pass; the system
+// is solved by tile's Cholesky, which factors [A b] and so does the forward
+// substitution as it goes, and a back substitution, or, for non-negative
+// factors, by an active-set
 // NNLS (Lawson–Hanson on the normal equations). For implicit feedback the
 // sum over all items, YᵀY + Yᵀ(C − I)Y, is YᵀY — computed once per
 // half-iteration on the driver — plus the rated items' terms only.

@@ -112,12 +112,17 @@ type solver struct {
 	args  *solveArgs
 	k     int
 	chunk int
-	yt    []float64 // Rank×chunk: the gathered factors, transposed
-	a     []float64 // Rank×Rank normal matrix
-	b     []float64 // right-hand side
-	res   []float64 // chunk: the ratings less the mean and biases (OtherBias)
-	nn    *nnlsScratch
-	count int // the ratings λ was scaled by in the last solve
+	// w is Rank+1 rounded up to a multiple of 8: the width of y's rows and
+	// of yy (see normal).
+	w       int
+	y       []float64 // chunk×w: the gathered factors as rows, each followed by its rating (explicit feedback)
+	yy      []float64 // w×w: Σ y·yᵀ over the gathered rows (tile.Gram), upper blocks; then its Cholesky factor (tile.Cholesky)
+	scratch []float64 // w×w, for tile.Cholesky
+	a       []float64 // Rank×Rank normal matrix
+	b       []float64 // right-hand side
+	res     []float64 // chunk: the ratings less the mean and biases (OtherBias; blas only)
+	nn      *nnlsScratch
+	count   int // the ratings λ was scaled by in the last solve
 	// With solveArgs.Loss == lossAll, the last solve's Σ c·p² (explicit:
 	// Σ r², less the mean and biases with biases) and right-hand side.
 	sumSq float64
@@ -125,15 +130,20 @@ type solver struct {
 	// blas routes the solve through OpenBLAS (openblas.Enabled: only in
 	// the openblas build, where the tests also turn it off to compare).
 	blas bool
-	y    []float64 // chunk×Rank: the gathered factors, row-major (blas only)
+	yb   []float64 // chunk×Rank: the gathered factors, row-major (blas only)
 }
 
 func newSolver(a *solveArgs) *solver {
 	k := a.Rank
 	s := &solver{args: a, k: k, chunk: chunkFor(k), a: make([]float64, k*k), b: make([]float64, k), blas: openblas.Enabled}
-	s.yt = make([]float64, k*s.chunk)
+	// The tile path's buffers are there in the openblas build too, whose
+	// tests turn blas off to compare the two.
+	s.w = (k + 1 + 7) &^ 7
+	s.y = make([]float64, s.w*s.chunk)
+	s.yy = make([]float64, s.w*s.w)
+	s.scratch = make([]float64, s.w*s.w)
 	if s.blas {
-		s.y = s.yt
+		s.yb = make([]float64, k*s.chunk)
 	}
 	if a.OtherBias != nil {
 		s.res = make([]float64, s.chunk)
@@ -161,56 +171,54 @@ func newSolver(a *solveArgs) *solver {
 // half-iteration (Hu, Koren and Volinsky's trick), so the cost is
 // proportional to the row's ratings, not to the size of the other side.
 func (s *solver) solve(x []float64, ind []int32, val []float64) error {
+	if s.blas {
+		return s.solveBLAS(x, ind, val)
+	}
+	k, w, args, g := s.k, s.w, s.args, s.yy
+	clear(s.b)
+	count, sumSq := s.normal(ind, val)
+	if args.Implicit {
+		for i := range k {
+			gi, yi := g[i*w+i:i*w+k], args.YtY[i*k+i:(i+1)*k]
+			for j := range gi {
+				gi[j] += yi[j]
+			}
+			g[i*w+k] = s.b[i]
+		}
+	}
+	s.count, s.sumSq = count, sumSq
+	if s.rhs != nil {
+		copy(s.rhs, s.b)
+	}
+	reg := args.Lambda * float64(count)
+	for i := range k {
+		g[i*w+i] += reg
+	}
+	if args.NonNeg {
+		clear(s.a)
+		for i := range k {
+			copy(s.a[i*k+i:(i+1)*k], g[i*w+i:i*w+k])
+		}
+		return s.nn.solve(x, s.a, s.b, k)
+	}
+	if !tile.Cholesky(g, w, k, s.scratch) {
+		return &singularError{Ratings: len(ind)}
+	}
+	tile.CholSolve(x, g, w, k)
+	return nil
+}
+
+// solveBLAS is solve through OpenBLAS (the openblas build).
+func (s *solver) solveBLAS(x []float64, ind []int32, val []float64) error {
 	a, k, args := s.a, s.k, s.args
-	other := args.Other
 	clear(a)
 	clear(s.b)
-	count, sumSq := 0, 0.0
+	var count int
+	var sumSq float64
 	for lo := 0; lo < len(ind); lo += s.chunk {
 		hi := min(lo+s.chunk, len(ind))
-		n := hi - lo
-		if s.blas {
-			c, sq := s.chunkBLAS(ind[lo:hi], val[lo:hi])
-			count, sumSq = count+c, sumSq+sq
-			continue
-		}
-		yt := s.yt[:k*n]
-		if !args.Implicit {
-			count += n
-			gatherT(yt, other, ind[lo:hi], k)
-			tile.SyrkUpper(a, yt, k, n)
-			r := val[lo:hi]
-			if args.OtherBias != nil {
-				r = s.res[:n]
-				for l, j := range ind[lo:hi] {
-					r[l] = val[lo+l] - args.Mean - args.OtherBias[j]
-				}
-			}
-			for c := range k {
-				s.b[c] += tile.Dot(yt[c*n:(c+1)*n], r)
-			}
-			if s.rhs != nil {
-				sumSq += tile.Dot(r, r)
-			}
-			continue
-		}
-		for l := lo; l < hi; l++ {
-			y := other[int(ind[l])*k : int(ind[l])*k+k]
-			r := val[l]
-			c1 := args.Alpha * math.Abs(r)
-			if r > 0 {
-				count++
-				sumSq += 1 + c1
-				for c, v := range y {
-					s.b[c] += (1 + c1) * v
-				}
-			}
-			w := math.Sqrt(c1)
-			for c, v := range y {
-				yt[c*n+l-lo] = w * v
-			}
-		}
-		tile.SyrkUpper(a, yt, k, n)
+		c, sq := s.chunkBLAS(ind[lo:hi], val[lo:hi])
+		count, sumSq = count+c, sumSq+sq
 	}
 	if args.Implicit {
 		for i := range k {
@@ -230,20 +238,71 @@ func (s *solver) solve(x []float64, ind []int32, val []float64) error {
 	if args.NonNeg {
 		return s.nn.solve(x, a, s.b, k)
 	}
-	if s.blas {
-		if !openblas.CholSolve(a, s.b, k) {
-			return &singularError{Ratings: len(ind)}
-		}
-		copy(x, s.b)
-		return nil
-	}
-	t, ok := lapack64.Potrf(blas64.Symmetric{Uplo: blas.Upper, N: k, Stride: k, Data: a})
-	if !ok {
+	if !openblas.CholSolve(a, s.b, k) {
 		return &singularError{Ratings: len(ind)}
 	}
-	cholSolve(t, s.b)
 	copy(x, s.b)
 	return nil
+}
+
+// normal sets the upper triangle of s.yy's first Rank rows to Σ c·y·yᵀ
+// over the row's ratings (explicit feedback: c = 1) and s.b to the
+// right-hand side Σ r·y (implicit: Σ c·p·y; explicit, also s.yy's column
+// Rank), a chunk of ratings at a time: the factors are
+// gathered as rows of s.y, each followed by its rating (less the mean and
+// biases), so that one tile.Gram of the chunk gives Σ y·yᵀ, Σ r·y (the
+// column after the factors) and Σ r² (its diagonal entry) at once. It
+// returns the ratings λ is scaled by and Σ c·p² (see solver.sumSq).
+func (s *solver) normal(ind []int32, val []float64) (count int, sumSq float64) {
+	args, k, w, g := s.args, s.k, s.w, s.yy
+	other := args.Other
+	clear(g)
+	rows := k
+	if !args.Implicit {
+		rows = k + 1
+		count = len(ind)
+	}
+	for lo := 0; lo < len(ind); lo += s.chunk {
+		hi := min(lo+s.chunk, len(ind))
+		y := s.y[:(hi-lo)*w]
+		if !args.Implicit {
+			tile.GatherRows(y, w, other, k, ind[lo:hi])
+			for l := lo; l < hi; l++ {
+				r := val[l]
+				if args.OtherBias != nil {
+					r = r - args.Mean - args.OtherBias[ind[l]]
+				}
+				y[(l-lo)*w+k] = r
+			}
+			tile.Gram(g, y, w, hi-lo, rows)
+			continue
+		}
+		for l := lo; l < hi; l++ {
+			f := other[int(ind[l])*k : int(ind[l])*k+k]
+			r := val[l]
+			c1 := args.Alpha * math.Abs(r)
+			if r > 0 {
+				count++
+				sumSq += 1 + c1
+				for c, v := range f {
+					s.b[c] += (1 + c1) * v
+				}
+			}
+			wt := math.Sqrt(c1)
+			yl := y[(l-lo)*w : (l-lo)*w+k]
+			for c, v := range f {
+				yl[c] = wt * v
+			}
+		}
+		tile.Gram(g, y, w, hi-lo, rows)
+	}
+	if !args.Implicit {
+		for i := range k {
+			s.b[i] = g[i*w+k]
+		}
+		sumSq = g[k*w+k]
+	}
+	return count, sumSq
 }
 
 // chunkBLAS is one chunk of a row's ratings added to its normal equations
@@ -253,7 +312,7 @@ func (s *solver) solve(x []float64, ind []int32, val []float64) error {
 // chunk's part of Σ c·p² (see solver.sumSq).
 func (s *solver) chunkBLAS(ind []int32, val []float64) (count int, sumSq float64) {
 	args, k, n := s.args, s.k, len(ind)
-	other, y := args.Other, s.y[:n*k]
+	other, y := args.Other, s.yb[:n*k]
 	if args.Implicit {
 		for l, j := range ind {
 			f := other[int(j)*k : int(j)*k+k]
@@ -299,34 +358,6 @@ func cholSolve(t blas64.Triangular, b []float64) {
 	v := blas64.Vector{N: t.N, Inc: 1, Data: b}
 	blas64.Trsv(blas.Trans, t, v)
 	blas64.Trsv(blas.NoTrans, t, v)
-}
-
-// gatherT sets yt (k×len(ind), row-major) to the transpose of the rows
-// ind of f (rank k): eight ratings at a time, so that each run of stores
-// fills one cache line of yt.
-func gatherT(yt, f []float64, ind []int32, k int) {
-	n := len(ind)
-	l := 0
-	for ; l+8 <= n; l += 8 {
-		r0 := f[int(ind[l])*k : int(ind[l])*k+k]
-		r1 := f[int(ind[l+1])*k : int(ind[l+1])*k+k]
-		r2 := f[int(ind[l+2])*k : int(ind[l+2])*k+k]
-		r3 := f[int(ind[l+3])*k : int(ind[l+3])*k+k]
-		r4 := f[int(ind[l+4])*k : int(ind[l+4])*k+k]
-		r5 := f[int(ind[l+5])*k : int(ind[l+5])*k+k]
-		r6 := f[int(ind[l+6])*k : int(ind[l+6])*k+k]
-		r7 := f[int(ind[l+7])*k : int(ind[l+7])*k+k]
-		for c := range k {
-			dst := yt[c*n+l : c*n+l+8 : c*n+l+8]
-			dst[0], dst[1], dst[2], dst[3] = r0[c], r1[c], r2[c], r3[c]
-			dst[4], dst[5], dst[6], dst[7] = r4[c], r5[c], r6[c], r7[c]
-		}
-	}
-	for ; l < n; l++ {
-		for c, v := range f[int(ind[l])*k : int(ind[l])*k+k] {
-			yt[c*n+l] = v
-		}
-	}
 }
 
 // nnlsScratch solves non-negative least squares on normal equations.

@@ -69,3 +69,11 @@ func rank4f(g []float32, gs int, r []float32, rs int, x []float32, xs, n, cols i
 func rank2f(g []float32, gs int, r []float32, rs int, x []float32, xs, n, cols int) {
 	rankGenericF32(g, gs, r, rs, x, xs, n, 0, cols, 2)
 }
+
+func axpy(dst, x []float64, a float64) { axpyGeneric(dst, x, a) }
+
+func scaleNeg(dst, neg []float64, a float64) { scaleNegGeneric(dst, neg, a) }
+
+func backsub(x, a []float64, w, k int) { backsubGeneric(x, a, w, k) }
+
+func gather(y []float64, w int, f []float64, k int, ind []int32) { gatherGeneric(y, w, f, k, ind) }

@@ -214,3 +214,32 @@ func Add(dst, x []float64) {
 		dst[i] += x[i]
 	}
 }
+
+// Gram adds the Gramian of the n rows of y to g, by blocks of four rows:
+// y is n×w and g w×w, row-major, w a positive multiple of 8, and for each
+// block of rows c…c+3 that starts below rows (so rows rounded up to a
+// multiple of 4, which must not pass w), the columns from c&^7 to w get
+//
+//	g[i*w+j] += Σ_l y[l*w+i]·y[l*w+j]
+//
+// each element taking the rows in order, one fused multiply-add each
+// (RankUpdate's order), so the bits are the same on every CPU. That is the
+// upper triangle of the first rows rows and a few entries left of the
+// diagonal in each 8-column block, which are written too and mean
+// nothing. The row-major layout is what gathering rows by index gives
+// without a transpose, and the outer products need no horizontal sums at
+// the end, which cost SyrkUpper's dot products as much as their lanes when
+// there are only some tens of rows.
+func Gram(g, y []float64, w, n, rows int) {
+	if n == 0 || rows <= 0 {
+		return
+	}
+	if w%8 != 0 || (rows+3)&^3 > w {
+		panic("tile: Gram needs w a multiple of 8 and rows rounded up to 4 at most w")
+	}
+	_, _ = g[w*w-1], y[n*w-1]
+	for c := 0; c < rows; c += 4 {
+		j := c &^ 7
+		rank4(g[c*w+j:], w, y[c:], w, y[j:], w, n, w-j)
+	}
+}

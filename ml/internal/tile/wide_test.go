@@ -36,6 +36,7 @@ func TestVariantsMatchReference(t *testing.T) {
 	shapes := []struct{ m, k, d int }{
 		{1, 1, 1}, {6, 2, 4}, {6, 6, 8}, {7, 10, 13}, {12, 7, 3}, {13, 11, 9},
 		{18, 10, 784}, {48, 10, 50}, {42, 12, 100}, {6, 50, 37}, {5, 5, 5},
+		{9, 6, 24}, {5, 4, 56}, {3, 5, 16}, {4, 8, 88},
 	}
 	for name, set := range variants(t) {
 		t.Run(name, func(t *testing.T) {
