@@ -277,22 +277,18 @@ func (s *solver) normal(ind []int32, val []float64) (count int, sumSq float64) {
 			tile.Gram(g, y, w, hi-lo, rows)
 			continue
 		}
+		// Implicit feedback: rows √(c−1)·y for the Gramian, and
+		// Σ c·p·y over the positive ratings.
+		tile.GatherRows(y, w, other, k, ind[lo:hi])
 		for l := lo; l < hi; l++ {
-			f := other[int(ind[l])*k : int(ind[l])*k+k]
 			r := val[l]
 			c1 := args.Alpha * math.Abs(r)
 			if r > 0 {
 				count++
 				sumSq += 1 + c1
-				for c, v := range f {
-					s.b[c] += (1 + c1) * v
-				}
+				tile.Axpy(s.b, other[int(ind[l])*k:int(ind[l])*k+k], 1+c1)
 			}
-			wt := math.Sqrt(c1)
-			yl := y[(l-lo)*w : (l-lo)*w+k]
-			for c, v := range f {
-				yl[c] = wt * v
-			}
+			tile.Scale(y[(l-lo)*w:(l-lo)*w+k], math.Sqrt(c1))
 		}
 		tile.Gram(g, y, w, hi-lo, rows)
 	}

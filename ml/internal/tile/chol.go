@@ -122,10 +122,23 @@ func gatherGeneric(y []float64, w int, f []float64, k int, ind []int32) {
 	}
 }
 
+// Axpy sets dst[i] = fma(a, x[i], dst[i]) for i < len(dst) (len(x) >=
+// len(dst)): one fused multiply-add each, AVX-512 or Go, the same bits.
+func Axpy(dst, x []float64, a float64) { axpy(dst, x, a) }
+
+// Scale multiplies dst by a, element by element (AVX-512 or Go).
+func Scale(dst []float64, a float64) { scale(dst, a) }
+
 func axpyGeneric(dst, x []float64, a float64) {
 	x = x[:len(dst)]
 	for i, v := range x {
 		dst[i] = math.FMA(a, v, dst[i])
+	}
+}
+
+func scaleGeneric(dst []float64, a float64) {
+	for i := range dst {
+		dst[i] *= a
 	}
 }
 

@@ -42,6 +42,38 @@ axpydone:
 	VZEROUPPER
 	RET
 
+// func scaleAVX512(dst *float64, a float64, n int)
+//
+// dst[i] *= a for i < n.
+TEXT ·scaleAVX512(SB), NOSPLIT, $0-24
+	MOVQ         dst+0(FP), DI
+	VBROADCASTSD a+8(FP), Z0
+	MOVQ         n+16(FP), CX
+
+sc8:
+	CMPQ    CX, $8
+	JLT     sctail
+	VMULPD  (DI), Z0, Z1
+	VMOVUPD Z1, (DI)
+	ADDQ    $64, DI
+	SUBQ    $8, CX
+	JMP     sc8
+
+sctail:
+	TESTQ     CX, CX
+	JZ        scdone
+	MOVQ      $1, AX
+	SHLQ      CX, AX
+	DECQ      AX
+	KMOVW     AX, K1
+	VMOVUPD.Z (DI), K1, Z1
+	VMULPD    Z1, Z0, Z1
+	VMOVUPD   Z1, K1, (DI)
+
+scdone:
+	VZEROUPPER
+	RET
+
 // func scaleNegAVX512(dst, neg *float64, a float64, n int)
 //
 // dst[i] *= a, then neg[i] = −dst[i] (the sign bit flipped), for i < n.

@@ -235,3 +235,41 @@ func BenchmarkCholesky(b *testing.B) {
 		})
 	}
 }
+
+// TestAxpyScale: with every kernel choice, Axpy is one fused multiply-add
+// per element and Scale one product, bit for bit, for every length
+// (the masked tails too), and neither writes past dst.
+func TestAxpyScale(t *testing.T) {
+	for name, set := range variants(t) {
+		t.Run(name, func(t *testing.T) {
+			defer set()()
+			rng := rand.New(rand.NewPCG(29, 30))
+			for n := range 70 {
+				x, d := randVec(rng, n+1), randVec(rng, n+1)
+				a := rng.NormFloat64()
+				got := slices.Clone(d)
+				Axpy(got[:n], x, a)
+				for i := range n + 1 {
+					want := d[i]
+					if i < n {
+						want = math.FMA(a, x[i], d[i])
+					}
+					if math.Float64bits(got[i]) != math.Float64bits(want) {
+						t.Fatalf("Axpy n=%d: [%d] = %v, want %v", n, i, got[i], want)
+					}
+				}
+				got = slices.Clone(d)
+				Scale(got[:n], a)
+				for i := range n + 1 {
+					want := d[i]
+					if i < n {
+						want = d[i] * a
+					}
+					if math.Float64bits(got[i]) != math.Float64bits(want) {
+						t.Fatalf("Scale n=%d: [%d] = %v, want %v", n, i, got[i], want)
+					}
+				}
+			}
+		})
+	}
+}

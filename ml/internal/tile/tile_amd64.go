@@ -190,6 +190,9 @@ func widen16(dst []float64, src []float32, n int) {
 func axpyAVX512(dst, x *float64, a float64, n int)
 
 //go:noescape
+func scaleAVX512(dst *float64, a float64, n int)
+
+//go:noescape
 func scaleNegAVX512(dst, neg *float64, a float64, n int)
 
 //go:noescape
@@ -206,6 +209,15 @@ func axpy(dst, x []float64, a float64) {
 		return
 	}
 	axpyGeneric(dst, x, a)
+}
+
+// scale multiplies dst by a.
+func scale(dst []float64, a float64) {
+	if useAVX512 && len(dst) > 0 {
+		scaleAVX512(&dst[0], a, len(dst))
+		return
+	}
+	scaleGeneric(dst, a)
 }
 
 // scaleNeg multiplies dst by a and sets neg to −dst; len(neg) >= len(dst).

@@ -72,6 +72,8 @@ func rank2f(g []float32, gs int, r []float32, rs int, x []float32, xs, n, cols i
 
 func axpy(dst, x []float64, a float64) { axpyGeneric(dst, x, a) }
 
+func scale(dst []float64, a float64) { scaleGeneric(dst, a) }
+
 func scaleNeg(dst, neg []float64, a float64) { scaleNegGeneric(dst, neg, a) }
 
 func backsub(x, a []float64, w, k int) { backsubGeneric(x, a, w, k) }
