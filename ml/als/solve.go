@@ -117,8 +117,8 @@ type solver struct {
 	w       int
 	y       []float64 // chunk×w: the gathered factors as rows, each followed by its rating (explicit feedback)
 	yy      []float64 // w×w: Σ y·yᵀ over the gathered rows (tile.Gram), upper blocks; then its Cholesky factor (tile.Cholesky)
-	scratch []float64 // w×w, for tile.Cholesky
-	a       []float64 // Rank×Rank normal matrix
+	scratch []float64 // Rank×w, for tile.Cholesky
+	a       []float64 // Rank×Rank normal matrix (NonNeg and blas only)
 	b       []float64 // right-hand side
 	res     []float64 // chunk: the ratings less the mean and biases (OtherBias; blas only)
 	nn      *nnlsScratch
@@ -135,13 +135,16 @@ type solver struct {
 
 func newSolver(a *solveArgs) *solver {
 	k := a.Rank
-	s := &solver{args: a, k: k, chunk: chunkFor(k), a: make([]float64, k*k), b: make([]float64, k), blas: openblas.Enabled}
+	s := &solver{args: a, k: k, chunk: chunkFor(k), b: make([]float64, k), blas: openblas.Enabled}
+	if a.NonNeg || s.blas {
+		s.a = make([]float64, k*k)
+	}
 	// The tile path's buffers are there in the openblas build too, whose
 	// tests turn blas off to compare the two.
 	s.w = (k + 1 + 7) &^ 7
 	s.y = make([]float64, s.w*s.chunk)
 	s.yy = make([]float64, s.w*s.w)
-	s.scratch = make([]float64, s.w*s.w)
+	s.scratch = make([]float64, k*s.w)
 	if s.blas {
 		s.yb = make([]float64, k*s.chunk)
 	}
