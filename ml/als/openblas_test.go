@@ -31,33 +31,14 @@ func TestSolveOpenBLAS(t *testing.T) {
 	} {
 		t.Run(fmt.Sprintf("%s/rank=%d", c.name, c.k), func(t *testing.T) {
 			k := c.k
-			a := &solveArgs{Rank: k, Other: make([]float64, others*k), Lambda: 0.05, Alpha: 2, Implicit: c.implicit, Loss: lossAll}
-			for i := range a.Other {
-				a.Other[i] = rng.NormFloat64()
-			}
-			if c.biased {
-				a.OtherBias, a.Mean = make([]float64, others), 3
-				for i := range a.OtherBias {
-					a.OtherBias[i] = 0.3 * rng.NormFloat64()
-					a.Other[i*k+k-1] = 1
-				}
-			}
-			if c.implicit {
-				a.YtY = gram(a.Other, k)
-			}
+			a := randomArgs(rng, k, others, c.implicit, c.biased)
 			blas, ref := newSolver(a), newSolver(a)
 			if !blas.blas {
 				t.Fatal("the openblas build's solver does not use OpenBLAS")
 			}
 			ref.blas = false
 			for _, n := range c.nnRatings {
-				ind, val := make([]int32, n), make([]float64, n)
-				for l, j := range rng.Perm(others)[:n] {
-					ind[l], val[l] = int32(j), float64(1+rng.IntN(5))
-					if c.implicit && rng.IntN(3) == 0 {
-						val[l] = -val[l]
-					}
-				}
+				ind, val := randomRatings(rng, others, n, c.implicit)
 				got, want := make([]float64, k), make([]float64, k)
 				if err := blas.solve(got, ind, val); err != nil {
 					t.Fatal(err)

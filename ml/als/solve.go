@@ -189,11 +189,7 @@ func (s *solver) solve(x []float64, ind []int32, val []float64) error {
 			g[i*w+k] = s.b[i]
 		}
 	}
-	s.count, s.sumSq = count, sumSq
-	if s.rhs != nil {
-		copy(s.rhs, s.b)
-	}
-	reg := args.Lambda * float64(count)
+	reg := s.record(count, sumSq)
 	for i := range k {
 		g[i*w+i] += reg
 	}
@@ -209,6 +205,16 @@ func (s *solver) solve(x []float64, ind []int32, val []float64) error {
 	}
 	tile.CholSolve(x, g, w, k)
 	return nil
+}
+
+// record keeps what loss needs of the solve being made (the ratings λ is
+// scaled by, Σ c·p² and the right-hand side) and returns λ so scaled.
+func (s *solver) record(count int, sumSq float64) float64 {
+	s.count, s.sumSq = count, sumSq
+	if s.rhs != nil {
+		copy(s.rhs, s.b)
+	}
+	return s.args.Lambda * float64(count)
 }
 
 // solveBLAS is solve through OpenBLAS (the openblas build).
@@ -230,11 +236,7 @@ func (s *solver) solveBLAS(x []float64, ind []int32, val []float64) error {
 			}
 		}
 	}
-	s.count, s.sumSq = count, sumSq
-	if s.rhs != nil {
-		copy(s.rhs, s.b)
-	}
-	reg := args.Lambda * float64(count)
+	reg := s.record(count, sumSq)
 	for i := range k {
 		a[i*k+i] += reg
 	}

@@ -25,30 +25,10 @@ func TestSolveMatchesDenseNormalEquations(t *testing.T) {
 				continue
 			}
 			t.Run(fmt.Sprintf("%s/rank=%d", kind, k), func(t *testing.T) {
-				a := &solveArgs{Rank: k, Other: make([]float64, others*k), Lambda: 0.05, Alpha: 2, Implicit: kind == "implicit", Loss: lossAll}
-				for i := range a.Other {
-					a.Other[i] = rng.NormFloat64()
-				}
-				if kind == "biased" {
-					a.OtherBias, a.Mean = make([]float64, others), 3
-					for i := range a.OtherBias {
-						a.OtherBias[i] = 0.3 * rng.NormFloat64()
-						a.Other[i*k+k-1] = 1
-					}
-				}
-				if a.Implicit {
-					a.YtY = gram(a.Other, k)
-				}
+				a := randomArgs(rng, k, others, kind == "implicit", kind == "biased")
 				s := newSolver(a)
 				for _, n := range []int{1, 5, chunkFor(k) + 3, 2*chunkFor(k) + 1} {
-					n = min(n, others)
-					ind, val := make([]int32, n), make([]float64, n)
-					for l, j := range rng.Perm(others)[:n] {
-						ind[l], val[l] = int32(j), float64(1+rng.IntN(5))
-						if a.Implicit && rng.IntN(3) == 0 {
-							val[l] = -val[l]
-						}
-					}
+					ind, val := randomRatings(rng, others, min(n, others), a.Implicit)
 					got := make([]float64, k)
 					if err := s.solve(got, ind, val); err != nil {
 						t.Fatal(err)
@@ -70,6 +50,40 @@ func TestSolveMatchesDenseNormalEquations(t *testing.T) {
 			})
 		}
 	}
+}
+
+// randomArgs is a half-iteration's broadcast for rows at rank k against
+// others random factors (with biases: the last column 1 and a bias each;
+// implicit: YᵀY too), objective terms measured.
+func randomArgs(rng *rand.Rand, k, others int, implicit, biased bool) *solveArgs {
+	a := &solveArgs{Rank: k, Other: make([]float64, others*k), Lambda: 0.05, Alpha: 2, Implicit: implicit, Loss: lossAll}
+	for i := range a.Other {
+		a.Other[i] = rng.NormFloat64()
+	}
+	if biased {
+		a.OtherBias, a.Mean = make([]float64, others), 3
+		for i := range a.OtherBias {
+			a.OtherBias[i] = 0.3 * rng.NormFloat64()
+			a.Other[i*k+k-1] = 1
+		}
+	}
+	if implicit {
+		a.YtY = gram(a.Other, k)
+	}
+	return a
+}
+
+// randomRatings is n distinct ones of others with ratings 1–5 (implicit:
+// a third of them negative).
+func randomRatings(rng *rand.Rand, others, n int, implicit bool) ([]int32, []float64) {
+	ind, val := make([]int32, n), make([]float64, n)
+	for l, j := range rng.Perm(others)[:n] {
+		ind[l], val[l] = int32(j), float64(1+rng.IntN(5))
+		if implicit && rng.IntN(3) == 0 {
+			val[l] = -val[l]
+		}
+	}
+	return ind, val
 }
 
 // denseSolve solves one row's normal equations as solve documents them,
