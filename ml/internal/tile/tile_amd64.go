@@ -81,6 +81,19 @@ func rank2(g []float64, gs int, r []float64, rs int, x []float64, xs, n, cols in
 	}
 }
 
+//go:noescape
+func rank6AVX512(dst *float64, gs int, r *float64, rs int, x *float64, xs int, n, cols int)
+
+// rank6 is rankGeneric for six rows of g, with AVX-512 only (has6 says
+// whether RankUpdate should use it).
+func rank6(g []float64, gs int, r []float64, rs int, x []float64, xs, n, cols int) {
+	_, _, _ = g[5*gs+cols-1], r[(n-1)*rs+5], x[(n-1)*xs+cols-1]
+	rank6AVX512(&g[0], gs, &r[0], rs, &x[0], xs, n, cols)
+}
+
+// has6 reports whether rank6 is there: only with AVX-512.
+func has6() bool { return useAVX512 }
+
 // rank4 is rankGeneric for four rows by the best kernel chosen; cols is a positive
 // multiple of 8 and n positive.
 func rank4(g []float64, gs int, r []float64, rs int, x []float64, xs, n, cols int) {

@@ -79,3 +79,9 @@ func scaleNeg(dst, neg []float64, a float64) { scaleNegGeneric(dst, neg, a) }
 func backsub(x, a []float64, w, k int) { backsubGeneric(x, a, w, k) }
 
 func gather(y []float64, w int, f []float64, k int, ind []int32) { gatherGeneric(y, w, f, k, ind) }
+
+func rank6(g []float64, gs int, r []float64, rs int, x []float64, xs, n, cols int) {
+	rankGeneric(g, gs, r, rs, x, xs, n, cols, 6)
+}
+
+func has6() bool { return false }

@@ -138,8 +138,8 @@ func syrk6(a, p []float64, k, n int) int {
 // RankUpdate adds Rᵀ·X to g: g[c*d+l] += Σᵢ r[i*k+c]·x[i*d+l] for the n rows
 // of r (n×k) and x (n×d), row-major, g being k×d. Each element of g takes
 // its rows in order, one fused multiply-add each, whatever the CPU, so the
-// result is bit-for-bit the same everywhere. Four rows of g go at a time
-// through the kernels (AVX-512 or AVX2 where the CPU has them), then a
+// result is bit-for-bit the same everywhere. Six rows of g go at a time
+// through the kernels with AVX-512, then four (AVX-512 or AVX2), then a
 // pair, eight columns at a time; an even k and a d that is a multiple of
 // 8 make the most of them (a last odd row and the last d%8 columns are
 // summed in Go).
@@ -150,6 +150,15 @@ func RankUpdate(g, r []float64, k int, x []float64, n, d int) {
 	_, _, _ = g[k*d-1], r[n*k-1], x[n*d-1]
 	d8 := d &^ 7
 	c := 0
+	// Six rows at a time where there is a kernel for them (fewer passes
+	// over x: ten classes go as 6 + 4, not 4 + 4 + 2), except where the
+	// rest is 8, which goes as 4 + 4.
+	for ; has6() && k-c >= 6 && k-c != 8; c += 6 {
+		if d8 > 0 {
+			rank6(g[c*d:], d, r[c:], k, x, d, n, d8)
+		}
+		rankTail(g[c*d:], d, r[c:], k, x, n, d8, d, 6)
+	}
 	for ; c+4 <= k; c += 4 {
 		if d8 > 0 {
 			rank4(g[c*d:], d, r[c:], k, x, d, n, d8)
