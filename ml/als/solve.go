@@ -270,8 +270,8 @@ func (s *solver) normal(ind []int32, val []float64) (count int, sumSq float64) {
 	for lo := 0; lo < len(ind); lo += s.chunk {
 		hi := min(lo+s.chunk, len(ind))
 		y := s.y[:(hi-lo)*w]
+		tile.GatherRows(y, w, other, k, ind[lo:hi])
 		if !args.Implicit {
-			tile.GatherRows(y, w, other, k, ind[lo:hi])
 			for l := lo; l < hi; l++ {
 				r := val[l]
 				if args.OtherBias != nil {
@@ -284,7 +284,6 @@ func (s *solver) normal(ind []int32, val []float64) (count int, sumSq float64) {
 		}
 		// Implicit feedback: rows √(c−1)·y for the Gramian, and
 		// Σ c·p·y over the positive ratings.
-		tile.GatherRows(y, w, other, k, ind[lo:hi])
 		for l := lo; l < hi; l++ {
 			r := val[l]
 			c1 := args.Alpha * math.Abs(r)
