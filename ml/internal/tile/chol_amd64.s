@@ -120,27 +120,49 @@ scaledone:
 // a[i·w+j]·x[j] over j > i in eight lanes (lane q takes j = i+1+q,
 // i+9+q, …, one fused multiply-add each, the lanes of a last partial
 // block fed zeros), reduced as ((s0+s4)+(s2+s6)) + ((s1+s5)+(s3+s7)).
+// Z5 keeps x[i+1…i+8] (zeros past x's end), each new x[i] shifted into
+// its lane 0 (VALIGNQ), so a row's first block does not load the value the
+// row before has just stored (a wide load over a narrow store waits for
+// the store to reach the cache).
 TEXT ·backsubAVX512(SB), NOSPLIT, $0-32
-	MOVQ x+0(FP), DI
-	MOVQ a+8(FP), SI
-	MOVQ w+16(FP), BX
-	SHLQ $3, BX
-	MOVQ k+24(FP), R8
-	MOVQ R8, R9
-	DECQ R9
+	MOVQ   x+0(FP), DI
+	MOVQ   a+8(FP), SI
+	MOVQ   w+16(FP), BX
+	SHLQ   $3, BX
+	MOVQ   k+24(FP), R8
+	MOVQ   R8, R9
+	DECQ   R9
+	VPXORQ Z5, Z5, Z5
 
 bsrow:
-	CMPQ   R9, $0
-	JL     bsdone
-	MOVQ   R9, AX
-	IMULQ  BX, AX
-	ADDQ   SI, AX
-	MOVQ   R8, CX
-	SUBQ   R9, CX
-	DECQ   CX
-	LEAQ   8(AX)(R9*8), R10
-	LEAQ   8(DI)(R9*8), R11
-	VXORPD X0, X0, X0
+	CMPQ  R9, $0
+	JL    bsdone
+	MOVQ  R9, AX
+	IMULQ BX, AX
+	ADDQ  SI, AX
+	MOVQ  R8, R12
+	SUBQ  R9, R12
+	DECQ  R12
+	LEAQ  8(AX)(R9*8), R10
+	LEAQ  8(DI)(R9*8), R11
+	MOVQ  R12, CX
+	CMPQ  CX, $8
+	JLE   bsfirst
+	MOVQ  $8, CX
+
+bsfirst:
+	MOVQ        $1, DX
+	SHLQ        CX, DX
+	DECQ        DX
+	KMOVW       DX, K1
+	VMOVUPD.Z   (R10), K1, Z1
+	VXORPD      X0, X0, X0
+	VFMADD231PD Z1, Z5, Z0
+	SUBQ        $8, R12
+	JLE         bsreduce
+	ADDQ        $64, R10
+	ADDQ        $64, R11
+	MOVQ        R12, CX
 
 bs8:
 	CMPQ        CX, $8
@@ -174,6 +196,8 @@ bsreduce:
 	VSUBSD        X0, X2, X2
 	VDIVSD        (AX)(R9*8), X2, X2
 	VMOVSD        X2, (DI)(R9*8)
+	VBROADCASTSD  X2, Z3
+	VALIGNQ       $7, Z3, Z5, Z5
 	DECQ          R9
 	JMP           bsrow
 
