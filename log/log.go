@@ -88,14 +88,14 @@ type ReadOptions struct {
 	Wait time.Duration
 	// Buffer is memory a backend may read the records into instead of
 	// allocating, when its capacity is enough (log/disk uses it for the
-	// read's first pread; others ignore it). The keys and values returned
+	// read's preads, log/kafka for the records' bytes; others ignore it). The keys and values returned
 	// may then alias it, so they are valid only until the caller reuses
 	// it: a reader that hands each value on and forgets it reads a whole
 	// partition with one buffer instead of leaving one behind per read.
 	Buffer []byte
 	// Records is a slice a backend may append the records it returns to,
-	// from length 0, instead of allocating one per read (log/disk uses it;
-	// others ignore it). The records returned may then share its memory,
+	// from length 0, instead of allocating one per read (log/disk and
+	// log/kafka use it; others ignore it). The records returned may then share its memory,
 	// so a caller passes it again only once it is done with them.
 	Records []Record
 }

@@ -58,7 +58,9 @@ func BenchmarkAppend(b *testing.B) {
 }
 
 // BenchmarkRead reads 1000 records of 100 bytes per call from a partition
-// holding 100,000, going round it.
+// holding 100,000, going round it: with fresh memory each read, and with
+// the same ReadOptions.Buffer and Records passed again each read, as the
+// cluster's loads do (reused=true).
 func BenchmarkRead(b *testing.B) {
 	const total, perRead = 100_000, 1000
 	l := openTest(b, testConfig(kafkatest.Brokers(b)))
@@ -72,20 +74,29 @@ func BenchmarkRead(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	b.SetBytes(perRead * benchRecordSize)
-	b.ReportAllocs()
-	n := 0
-	var off int64
-	for b.Loop() {
-		recs, err := l.Read(ctx, topic, 0, off, log.ReadOptions{MaxRecords: perRead})
-		if err != nil {
-			b.Fatal(err)
-		}
-		if len(recs) != perRead {
-			b.Fatalf("Read at %d returned %d records, want %d", off, len(recs), perRead)
-		}
-		n += len(recs)
-		off = (off + perRead) % total
+	for _, reused := range []bool{false, true} {
+		b.Run(fmt.Sprintf("reused=%v", reused), func(b *testing.B) {
+			var buf []byte
+			var recs []log.Record
+			if reused {
+				buf, recs = make([]byte, 0, 4<<20), make([]log.Record, 0, perRead)
+			}
+			b.SetBytes(perRead * benchRecordSize)
+			b.ReportAllocs()
+			n := 0
+			var off int64
+			for b.Loop() {
+				got, err := l.Read(ctx, topic, 0, off, log.ReadOptions{MaxRecords: perRead, Buffer: buf, Records: recs})
+				if err != nil {
+					b.Fatal(err)
+				}
+				if len(got) != perRead {
+					b.Fatalf("Read at %d returned %d records, want %d", off, len(got), perRead)
+				}
+				n += len(got)
+				off = (off + perRead) % total
+			}
+			b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "records/s")
+		})
 	}
-	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "records/s")
 }

@@ -405,12 +405,12 @@ func (c *consumer) pollGen(ctx context.Context, g *generation, opt log.ReadOptio
 	lim := limits{opt.MaxRecords, opt.MaxBytes}
 	ictx, stop := c.l.bound(gctx, c.l.cfg.RequestTimeout)
 	sent := time.Now()
-	res, err := c.l.fetch(ictx, parts, 0, 0, lim)
+	res, err := c.l.fetch(ictx, parts, 0, 0, lim, nil)
 	stop()
 	if err == nil && !hasRecords(res) && !hasErrors(res) {
 		if wait := min(time.Until(deadline), maxWaitChunk); wait > 0 {
 			wctx, stop := c.l.bound(gctx, wait+c.l.cfg.RequestTimeout)
-			res, err = c.l.fetch(wctx, parts, 1, wait, lim)
+			res, err = c.l.fetch(wctx, parts, 1, wait, lim, nil)
 			stop()
 			waited = true
 		}

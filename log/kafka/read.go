@@ -47,8 +47,9 @@ type fetched struct {
 // records at or after each part's offset. With minBytes 0 the brokers answer
 // at once; with minBytes > 0 they wait up to maxWait for data, and fetch
 // returns as soon as one leader answers with records. A part that no leader
-// answered for is absent from the result.
-func (l *Log) fetch(ctx context.Context, parts []fetchPart, minBytes int, maxWait time.Duration, lim limits) ([]fetched, error) {
+// answered for is absent from the result. in, for a read of one partition
+// (nil otherwise), is where the records go.
+func (l *Log) fetch(ctx context.Context, parts []fetchPart, minBytes int, maxWait time.Duration, lim limits, in *into) ([]fetched, error) {
 	byLeader := map[int][]fetchPart{}
 	var leaders []int
 	for _, p := range parts {
@@ -58,7 +59,10 @@ func (l *Log) fetch(ctx context.Context, parts []fetchPart, minBytes int, maxWai
 		byLeader[p.leader] = append(byLeader[p.leader], p)
 	}
 	if len(leaders) == 1 {
-		return l.fetchFrom(ctx, byLeader[leaders[0]], minBytes, maxWait, lim)
+		return l.fetchFrom(ctx, byLeader[leaders[0]], minBytes, maxWait, lim, in)
+	}
+	if in != nil {
+		return nil, errors.New("fetch: a read's records for parts on several leaders")
 	}
 
 	ctx, cancel := context.WithCancel(ctx)
@@ -71,7 +75,7 @@ func (l *Log) fetch(ctx context.Context, parts []fetchPart, minBytes int, maxWai
 	var wg sync.WaitGroup
 	for _, id := range leaders {
 		wg.Go(func() {
-			res, err := l.fetchFrom(ctx, byLeader[id], minBytes, maxWait, lim)
+			res, err := l.fetchFrom(ctx, byLeader[id], minBytes, maxWait, lim, nil)
 			answers <- answer{res, err}
 		})
 	}
@@ -103,8 +107,18 @@ func hasRecords(fs []fetched) bool {
 	return false
 }
 
+// into is where the fetches of one Read put its records: their bytes in
+// the read's arena, whose first chunk is ReadOptions.Buffer, and the
+// records after the read's so far, in ReadOptions.Records' memory, so that
+// neither is allocated again per fetch, nor per read by a caller that
+// passes both again.
+type into struct {
+	a   arena
+	out []log.Record // the read's records so far
+}
+
 // fetchFrom sends one Fetch request for parts, which share a leader.
-func (l *Log) fetchFrom(ctx context.Context, parts []fetchPart, minBytes int, maxWait time.Duration, lim limits) ([]fetched, error) {
+func (l *Log) fetchFrom(ctx context.Context, parts []fetchPart, minBytes int, maxWait time.Duration, lim limits, in *into) ([]fetched, error) {
 	maxBytes := l.fetchBytes(lim)
 	if dl, ok := ctx.Deadline(); ok {
 		// The connection's deadline is the context's; answer before it.
@@ -150,7 +164,11 @@ func (l *Log) fetchFrom(ctx context.Context, parts []fetchPart, minBytes int, ma
 		want[p.tp] = p.offset
 	}
 	var out []fetched
-	var a arena
+	a := new(arena)
+	var dst []log.Record
+	if in != nil {
+		a, dst = &in.a, in.out[len(in.out):]
+	}
 	for _, rt := range res.Topics {
 		for _, rp := range rt.Partitions {
 			tp := log.TopicPartition{Topic: rt.Topic, Partition: int(rp.Partition)}
@@ -161,7 +179,7 @@ func (l *Log) fetchFrom(ctx context.Context, parts []fetchPart, minBytes int, ma
 			f := fetched{tp: tp, offset: off, hwm: rp.HighWatermark}
 			if rp.ErrorCode != 0 {
 				f.err = kafkago.Error(rp.ErrorCode)
-			} else if f.recs, err = a.decode(tp, off, rp.RecordSet.Records, lim); err != nil {
+			} else if f.recs, err = a.decode(dst, tp, off, rp.RecordSet.Records, lim); err != nil {
 				return nil, fmt.Errorf("fetch %s at offset %d: decode records: %w", tp, off, err)
 			}
 			l.noteSizes(f.recs)
@@ -217,21 +235,21 @@ func (a *arena) copy(b []byte) []byte {
 // comes.
 type limits struct{ records, bytes int }
 
-// decode reads the records of rr at or after offset, stopping once a record
-// takes them past lim: the caller trims that last one.
-func (a *arena) decode(tp log.TopicPartition, offset int64, rr protocol.RecordReader, lim limits) ([]log.Record, error) {
+// decode appends to dst the records of rr at or after offset, stopping
+// once a record takes them past lim: the caller trims that last one.
+func (a *arena) decode(dst []log.Record, tp log.TopicPartition, offset int64, rr protocol.RecordReader, lim limits) ([]log.Record, error) {
 	if rr == nil {
-		return nil, nil
+		return dst, nil
 	}
-	var out []log.Record
+	out := dst
 	size := 0
-	for len(out) < lim.records && size <= lim.bytes {
+	for len(out)-len(dst) < lim.records && size <= lim.bytes {
 		r, err := rr.ReadRecord()
 		if errors.Is(err, io.EOF) {
 			return out, nil
 		}
 		if err != nil {
-			if len(out) > 0 && errors.Is(err, io.ErrUnexpectedEOF) {
+			if len(out) > len(dst) && errors.Is(err, io.ErrUnexpectedEOF) {
 				return out, nil // a batch cut at the response's size limit
 			}
 			return out, err
@@ -329,7 +347,9 @@ func pause(ctx context.Context, d *time.Duration) error {
 
 // Read returns records of one partition from offset on (see log.Log). A
 // read at the high watermark is a Fetch that the broker parks for up to
-// opt.Wait; the records' byte slices share a few buffers per call.
+// opt.Wait; the records' byte slices share a few buffers per call, the
+// first of them opt.Buffer, and the records are appended to opt.Records
+// (both as log.ReadOptions allows).
 func (l *Log) Read(ctx context.Context, topic string, partition int, offset int64, opt log.ReadOptions) ([]log.Record, error) {
 	if err := l.check(ctx); err != nil {
 		return nil, err
@@ -349,7 +369,8 @@ func (l *Log) Read(ctx context.Context, topic string, partition int, offset int6
 	tp := log.TopicPartition{Topic: topic, Partition: partition}
 	leader := t.Partitions[partition].Leader.ID
 	backoff, begun := retryBackoff, time.Now()
-	var out []log.Record
+	in := &into{a: arena{buf: opt.Buffer[:0]}}
+	out := opt.Records[:0]
 	size := 0
 	next := offset
 	for {
@@ -363,7 +384,8 @@ func (l *Log) Read(ctx context.Context, topic string, partition int, offset int6
 		}
 		rctx, stop := l.bound(ctx, wait+l.cfg.RequestTimeout)
 		sent := time.Now()
-		res, err := l.fetch(rctx, []fetchPart{{tp: tp, offset: next, leader: leader}}, minBytes, wait, limits{opt.MaxRecords - len(out), opt.MaxBytes - size})
+		in.out = out
+		res, err := l.fetch(rctx, []fetchPart{{tp: tp, offset: next, leader: leader}}, minBytes, wait, limits{opt.MaxRecords - len(out), opt.MaxBytes - size}, in)
 		stop()
 		var f fetched
 		if err == nil {
@@ -400,6 +422,12 @@ func (l *Log) Read(ctx context.Context, topic string, partition int, offset int6
 			return nil, fmt.Errorf("kafka: read %s at offset %d: %w", tp, next, err)
 		}
 
+		// f.recs were decoded into out's memory after its records while
+		// it had room, so appending them there copies each onto itself;
+		// a read with no memory for its records yet takes theirs.
+		if cap(out) == 0 {
+			out = f.recs[:0]
+		}
 		for _, r := range f.recs {
 			if len(out) > 0 && (len(out) >= opt.MaxRecords || size+r.Size() > opt.MaxBytes) {
 				return out, nil
