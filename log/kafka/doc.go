@@ -45,7 +45,10 @@
 // the fetch until records arrive or ReadOptions.Wait passes (in waits of at
 // most 5s, so a canceled read frees its connection soon). MaxRecords and
 // MaxBytes are applied to the decoded records (the first always returned),
-// fetching again when one response held too few. OFFSET_OUT_OF_RANGE
+// fetching again when one response held too few. The records' keys, values
+// and headers are copied out of the response into a few large buffers per
+// read, the first of them ReadOptions.Buffer when given, and the records
+// are appended to ReadOptions.Records when given. OFFSET_OUT_OF_RANGE
 // becomes a *log.OffsetOutOfRangeError whose Earliest and Latest come from
 // ListOffsets. OffsetForTime is ListOffsets by timestamp. Reads read
 // uncommitted data and do not drop the control records of transactions:
