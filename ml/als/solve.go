@@ -5,10 +5,6 @@ import (
 	"fmt"
 	"math"
 
-	"gonum.org/v1/gonum/blas"
-	"gonum.org/v1/gonum/blas/blas64"
-	"gonum.org/v1/gonum/lapack/lapack64"
-
 	"github.com/flintml/flint/cluster"
 	"github.com/flintml/flint/ml/internal/openblas"
 	"github.com/flintml/flint/ml/internal/tile"
@@ -351,25 +347,20 @@ func (s *solver) chunkBLAS(ind []int32, val []float64) (count int, sumSq float64
 	return n, sumSq
 }
 
-// cholSolve solves UᵀU·x = b in place for the upper Cholesky factor t:
-// two triangular solves (for one right-hand side much faster than
-// lapack64.Potrs, which goes through Dtrsm).
-func cholSolve(t blas64.Triangular, b []float64) {
-	v := blas64.Vector{N: t.N, Inc: 1, Data: b}
-	blas64.Trsv(blas.Trans, t, v)
-	blas64.Trsv(blas.NoTrans, t, v)
-}
-
 // nnlsScratch solves non-negative least squares on normal equations.
 type nnlsScratch struct {
-	full, sub, z, w, zs []float64
-	passive             []bool
-	idx                 []int
+	full, z, w, zs []float64
+	// sub is the free variables' equations [A b], rows (k+1 rounded up to
+	// 8) apart, for tile.Cholesky, with chol its scratch.
+	sub, chol []float64
+	passive   []bool
+	idx       []int
 }
 
 func newNNLSScratch(k int) *nnlsScratch {
-	return &nnlsScratch{full: make([]float64, k*k), sub: make([]float64, k*k), z: make([]float64, k),
-		w: make([]float64, k), zs: make([]float64, k), passive: make([]bool, k), idx: make([]int, 0, k)}
+	w := (k + 1 + 7) &^ 7
+	return &nnlsScratch{full: make([]float64, k*k), z: make([]float64, k), w: make([]float64, k), zs: make([]float64, k),
+		sub: make([]float64, w*w), chol: make([]float64, k*w), passive: make([]bool, k), idx: make([]int, 0, k)}
 }
 
 // solve sets x to the minimiser of ½xᵀAx − bᵀx subject to x ≥ 0, A
@@ -452,18 +443,19 @@ func (s *nnlsScratch) solvePassive(b []float64, k int) error {
 		}
 	}
 	m := len(s.idx)
-	sub, zs := s.sub[:m*m], s.zs[:m]
+	w := (m + 1 + 7) &^ 7
+	sub, zs := s.sub[:w*w], s.zs[:m]
+	clear(sub)
 	for r, i := range s.idx {
-		for c, j := range s.idx {
-			sub[r*m+c] = s.full[i*k+j]
+		for c, j := range s.idx[r:] {
+			sub[r*w+r+c] = s.full[i*k+j]
 		}
-		zs[r] = b[i]
+		sub[r*w+m] = b[i]
 	}
-	t, ok := lapack64.Potrf(blas64.Symmetric{Uplo: blas.Upper, N: m, Stride: m, Data: sub})
-	if !ok {
+	if !tile.Cholesky(sub, w, m, s.chol) {
 		return &singularError{}
 	}
-	cholSolve(t, zs)
+	tile.CholSolve(zs, sub, w, m)
 	clear(s.z)
 	for r, i := range s.idx {
 		s.z[i] = zs[r]
@@ -471,7 +463,8 @@ func (s *nnlsScratch) solvePassive(b []float64, k int) error {
 	return nil
 }
 
-// gram returns Σ y·yᵀ over the rows y of f (Rank k), upper triangle set.
+// gram returns Σ y·yᵀ over the rows y of f (Rank k), upper triangle set:
+// tile.Gram over the rows a chunk at a time (DSYRK in the openblas build).
 func gram(f []float64, k int) []float64 {
 	g := make([]float64, k*k)
 	n := len(f) / k
@@ -479,17 +472,17 @@ func gram(f []float64, k int) []float64 {
 		openblas.SyrkUpper(g, f, k, n)
 		return g
 	}
-	chunk := chunkFor(k)
-	yt := make([]float64, k*chunk)
+	w, chunk := (k+7)&^7, chunkFor(k)
+	y, gw := make([]float64, chunk*w), make([]float64, w*w)
 	for lo := 0; lo < n; lo += chunk {
 		hi := min(lo+chunk, n)
-		m := hi - lo
 		for r := lo; r < hi; r++ {
-			for c, v := range f[r*k : (r+1)*k] {
-				yt[c*m+r-lo] = v
-			}
+			copy(y[(r-lo)*w:(r-lo)*w+k], f[r*k:(r+1)*k])
 		}
-		tile.SyrkUpper(g, yt[:k*m], k, m)
+		tile.Gram(gw, y, w, hi-lo, k)
+	}
+	for i := range k {
+		copy(g[i*k+i:(i+1)*k], gw[i*w+i:i*w+k])
 	}
 	return g
 }
