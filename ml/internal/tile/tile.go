@@ -213,43 +213,6 @@ func ProductsNorms(g, xn, x []float64, m int, c []float64, k, d int) {
 	}
 }
 
-// SyrkUpper adds P·Pᵀ to a (k×k, row-major), P being k×n row-major: the
-// upper triangle, and the whole of each diagonal tile (3×3, or 6×6 with
-// AVX-512), so a few entries just below the diagonal are written too and
-// must be ignored.
-func SyrkUpper(a, p []float64, k, n int) {
-	i := syrk6(a, p, k, n)
-	for ; i+3 <= k; i += 3 {
-		p0, p1, p2 := p[i*n:(i+1)*n], p[(i+1)*n:(i+2)*n], p[(i+2)*n:(i+3)*n]
-		a0, a1, a2 := a[i*k:(i+1)*k], a[(i+1)*k:(i+2)*k], a[(i+2)*k:(i+3)*k]
-		j := i
-		for ; j+3 <= k; j += 3 {
-			s := Dot3x3(p0, p1, p2, p[j*n:(j+1)*n], p[(j+1)*n:(j+2)*n], p[(j+2)*n:(j+3)*n])
-			a0[j] += s[0]
-			a0[j+1] += s[1]
-			a0[j+2] += s[2]
-			a1[j] += s[3]
-			a1[j+1] += s[4]
-			a1[j+2] += s[5]
-			a2[j] += s[6]
-			a2[j+1] += s[7]
-			a2[j+2] += s[8]
-		}
-		for ; j < k; j++ {
-			s := Dot3x1(p0, p1, p2, p[j*n:(j+1)*n])
-			a0[j] += s[0]
-			a1[j] += s[1]
-			a2[j] += s[2]
-		}
-	}
-	for ; i < k; i++ {
-		pi := p[i*n : (i+1)*n]
-		for j := i; j < k; j++ {
-			a[i*k+j] += Dot(pi, p[j*n:(j+1)*n])
-		}
-	}
-}
-
 // lanesGeneric adds to acc[q] the products x[l]·c[l] for l ≡ q (mod 4),
 // l < n4, fused, in increasing l: the reference for the assembly.
 func lanesGeneric(x, c []float64, n4 int, acc []float64) {

@@ -98,43 +98,6 @@ func productsNorms6(g, xn, x []float64, m int, c []float64, k, d int) int {
 	return i
 }
 
-// syrk6 adds the products of rows [0, k−k%6) of p with the rows at or past
-// their own tile, as SyrkUpper does, and returns how many rows it did.
-func syrk6(a, p []float64, k, n int) int {
-	n4 := n &^ 3
-	if !useAVX512 || n4 == 0 {
-		return 0
-	}
-	var acc [144]float64
-	var s [36]float64
-	i := 0
-	for ; i+6 <= k; i += 6 {
-		pi := p[i*n:]
-		j := i
-		for j+2 <= k {
-			w := min(6, (k-j)&^1)
-			lanes6(pi, n, p[j*n:], n, w, n4, &acc)
-			finish6(s[:], w, &acc, w, pi, n, p[j*n:], n4)
-			for r := range 6 {
-				for jj := range w {
-					a[(i+r)*k+j+jj] += s[r*w+jj]
-				}
-			}
-			j += w
-		}
-		if j < k {
-			pj := p[j*n : (j+1)*n]
-			s := Dot3x1(pi[:n], pi[n:2*n], pi[2*n:3*n], pj)
-			t := Dot3x1(pi[3*n:4*n], pi[4*n:5*n], pi[5*n:6*n], pj)
-			for r := range 3 {
-				a[(i+r)*k+j] += s[r]
-				a[(i+3+r)*k+j] += t[r]
-			}
-		}
-	}
-	return i
-}
-
 // RankUpdate adds Rᵀ·X to g: g[c*d+l] += Σᵢ r[i*k+c]·x[i*d+l] for the n rows
 // of r (n×k) and x (n×d), row-major, g being k×d. Each element of g takes
 // its rows in order, one fused multiply-add each, whatever the CPU, so the
@@ -257,7 +220,7 @@ func Add(dst, x []float64) {
 // diagonal in each 8-column block, which are written too and mean
 // nothing. The row-major layout is what gathering rows by index gives
 // without a transpose, and the outer products need no horizontal sums at
-// the end, which cost SyrkUpper's dot products as much as their lanes when
+// the end, which cost dot-product tiles (the 6×6 ones) as much as their lanes when
 // there are only some tens of rows.
 func Gram(g, y []float64, w, n, rows int) {
 	if n == 0 || rows <= 0 {
