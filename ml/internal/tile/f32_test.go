@@ -212,41 +212,29 @@ func BenchmarkFloat32(b *testing.B) {
 		if !ok {
 			continue
 		}
-		b.Run(fmt.Sprintf("products/float64/m=%d/k=%d/d=%d/kernel=%s", m, k, d, name), func(b *testing.B) {
-			defer set()()
-			cpu := cpuTime()
-			for b.Loop() {
-				Products(g, x64, m, c64, k, d)
-			}
-			report(b, 2*m*k*d, cpu)
-		})
-		b.Run(fmt.Sprintf("products/float32/m=%d/k=%d/d=%d/kernel=%s", m, k, d, name), func(b *testing.B) {
-			defer set()()
-			cpu := cpuTime()
-			for b.Loop() {
-				Products32(g, x32, m, c32, k, d)
-			}
-			report(b, 2*m*k*d, cpu)
-		})
-		b.Run(fmt.Sprintf("rankupdate/float64/n=%d/k=%d/d=%d/kernel=%s", m, k, d, name), func(b *testing.B) {
-			defer set()()
-			cpu := cpuTime()
-			for b.Loop() {
-				RankUpdate(u, r, k, x64, m, d)
-			}
-			report(b, 2*m*k*d, cpu)
-		})
-		// Float32 lanes into a float32 scratch, added into the float64
-		// gradient after the block, as the softmax pass does.
-		b.Run(fmt.Sprintf("rankupdate/float32-lanes/n=%d/k=%d/d=%d/kernel=%s", m, k, d, name), func(b *testing.B) {
-			defer set()()
-			cpu := cpuTime()
-			for b.Loop() {
+		for _, c := range []struct {
+			what string
+			run  func()
+		}{
+			{fmt.Sprintf("products/float64/m=%d", m), func() { Products(g, x64, m, c64, k, d) }},
+			{fmt.Sprintf("products/float32/m=%d", m), func() { Products32(g, x32, m, c32, k, d) }},
+			{fmt.Sprintf("rankupdate/float64/n=%d", m), func() { RankUpdate(u, r, k, x64, m, d) }},
+			// Float32 lanes into a float32 scratch, added into the float64
+			// gradient after the block, as the softmax pass does.
+			{fmt.Sprintf("rankupdate/float32-lanes/n=%d", m), func() {
 				clear(s32)
 				RankUpdateF32(s32, r32, k, x32, m, d)
 				AddWidened(u, s32)
-			}
-			report(b, 2*m*k*d, cpu)
-		})
+			}},
+		} {
+			b.Run(fmt.Sprintf("%s/k=%d/d=%d/kernel=%s", c.what, k, d, name), func(b *testing.B) {
+				defer set()()
+				cpu := cpuTime()
+				for b.Loop() {
+					c.run()
+				}
+				report(b, 2*m*k*d, cpu)
+			})
+		}
 	}
 }
