@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"sort"
+	"strings"
 	"testing"
 
 	"github.com/flintml/flint/cluster"
@@ -438,5 +439,10 @@ func TestSingularWithoutRegularisation(t *testing.T) {
 	if err == nil {
 		t.Fatal("singular normal equations: no error")
 	}
-	t.Log(err)
+	// The error names the row, its ratings and the way out.
+	for _, want := range []string{"item 1 (1 ratings)", "singular at rank 3", "raise Lambda"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not say %q", err, want)
+		}
+	}
 }

@@ -194,13 +194,23 @@ func (s *solver) solve(x []float64, ind []int32, val []float64) error {
 		for i := range k {
 			copy(s.a[i*k+i:(i+1)*k], g[i*w+i:i*w+k])
 		}
-		return s.nn.solve(x, s.a, s.b, k)
+		return s.nonNeg(x, s.a, len(ind))
 	}
 	if !tile.Cholesky(g, w, k, s.scratch) {
 		return &singularError{Ratings: len(ind)}
 	}
 	tile.CholSolve(x, g, w, k)
 	return nil
+}
+
+// nonNeg is the non-negative solve of the row's equations in a (Rank×Rank,
+// upper triangle), naming its ratings if they are singular.
+func (s *solver) nonNeg(x, a []float64, ratings int) error {
+	err := s.nn.solve(x, a, s.b, s.k)
+	if se, ok := err.(*singularError); ok {
+		se.Ratings = ratings
+	}
+	return err
 }
 
 // record keeps what loss needs of the solve being made (the ratings λ is
@@ -237,7 +247,7 @@ func (s *solver) solveBLAS(x []float64, ind []int32, val []float64) error {
 		a[i*k+i] += reg
 	}
 	if args.NonNeg {
-		return s.nn.solve(x, a, s.b, k)
+		return s.nonNeg(x, a, len(ind))
 	}
 	if !openblas.CholSolve(a, s.b, k) {
 		return &singularError{Ratings: len(ind)}
