@@ -96,16 +96,24 @@ func Dot32(x, c []float32) float64 {
 // Products32 sets g[i*k+j] = x_i·c_j, summed as Dot32 sums, for the m
 // float32 rows of x and the k float32 rows of c, both of width d,
 // row-major and unpadded: the product X·Cᵀ in float64. With AVX-512 it
-// runs 4×6 tiles (24 Z registers of sums), with AVX2 and FMA 2×3 tiles,
+// runs tiles of four rows by six or five centres (up to 24 Z registers of
+// sums), with AVX2 and FMA 2×3 tiles,
 // elsewhere portable Go; every variant gives the same bits.
 func Products32(g []float64, x []float32, m int, c []float32, k, d int) {
+	products32(g, nil, x, m, c, k, d)
+}
+
+// products32 is Products32; when xn is not nil and the tiles can also sum
+// the rows' squares up to n16 (products4x6), it sets xn[:m] to them and
+// reports true.
+func products32(g, xn []float64, x []float32, m int, c []float32, k, d int) (norms bool) {
 	if m == 0 || k == 0 {
-		return
+		return false
 	}
 	g = g[:m*k]
 	if d == 0 {
 		clear(g)
-		return
+		return false
 	}
 	_, _ = x[m*d-1], c[k*d-1]
 	n16 := d &^ 15
@@ -113,7 +121,7 @@ func Products32(g []float64, x []float32, m int, c []float32, k, d int) {
 	case n16 == 0:
 		clear(g)
 	case useAVX512:
-		products4x6(g, x, m, c, k, d, n16)
+		norms = products4x6(g, xn, x, m, c, k, d, n16)
 	case useAVX2:
 		products2x3(g, x, m, c, k, d, n16)
 	default:
@@ -128,7 +136,7 @@ func Products32(g []float64, x []float32, m int, c []float32, k, d int) {
 		}
 	}
 	if n16 == d {
-		return
+		return norms
 	}
 	for i := range m {
 		xi := x[i*d : (i+1)*d]
@@ -136,16 +144,17 @@ func Products32(g []float64, x []float32, m int, c []float32, k, d int) {
 			g[i*k+j] = tail32(g[i*k+j], xi, c[j*d:(j+1)*d], n16)
 		}
 	}
+	return norms
 }
 
 // ProductsNorms32 is Products32 that also sets xn[i] = x_i·x_i, summed as
 // Dot32 sums (so the squares too are float32 lanes, reduced in float64).
 func ProductsNorms32(g, xn []float64, x []float32, m int, c []float32, k, d int) {
-	Products32(g, x, m, c, k, d)
 	if m == 0 {
 		return
 	}
 	xn = xn[:m]
+	norms := products32(g, xn, x, m, c, k, d)
 	if d == 0 {
 		clear(xn)
 		return
@@ -153,6 +162,7 @@ func ProductsNorms32(g, xn []float64, x []float32, m int, c []float32, k, d int)
 	_ = x[m*d-1]
 	n16 := d &^ 15
 	switch {
+	case norms:
 	case n16 == 0:
 		clear(xn)
 	case useAVX2:

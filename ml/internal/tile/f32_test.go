@@ -97,7 +97,8 @@ func widened(x []float32) []float64 {
 func TestFloat32VariantsMatchReference(t *testing.T) {
 	shapes := []struct{ m, k, d int }{
 		{1, 1, 1}, {1, 1, 16}, {4, 6, 32}, {5, 7, 17}, {2, 3, 48}, {3, 2, 15}, {7, 10, 13},
-		{42, 10, 784}, {48, 10, 784}, {13, 11, 100}, {9, 13, 50}, {6, 1, 64},
+		{42, 10, 784}, {48, 10, 784}, {13, 11, 100}, {9, 13, 50}, {6, 1, 64}, {8, 12, 64}, {5, 17, 40},
+		{3, 5, 16}, {10, 20, 33},
 	}
 	for name, set := range variants(t) {
 		t.Run(name, func(t *testing.T) {

@@ -46,7 +46,7 @@ func widen32(dst []float64, src []float32, n int) { panic("tile: widen32 without
 
 func widen16(dst []float64, src []float32, n int) { panic("tile: widen16 without AVX2") }
 
-func products4x6(g []float64, x []float32, m int, c []float32, k, d, n16 int) {
+func products4x6(g, xn []float64, x []float32, m int, c []float32, k, d, n16 int) bool {
 	panic("tile: products4x6 without AVX-512")
 }
 
