@@ -74,10 +74,23 @@ func nearest(g, cn []float64) (int, float64) {
 // a float32 block of unit weights is not widened at all: fn gets x nil,
 // and addRow adds the float32 row widened (tile.AddWidened).
 func (cs *centres) each(ctx context.Context, blk *cluster.Block, products32 bool, fn func(i, j int, d2 float64, x []float64)) error {
+	return cs.eachTile(ctx, blk, products32, fn, nil)
+}
+
+// eachTile is each that also calls tileDone, when not nil, after fn has
+// had every row of a tile of dense rows (tileRows of them, while they are
+// still in cache), and once after the rows of a sparse block.
+func (cs *centres) eachTile(ctx context.Context, blk *cluster.Block, products32 bool, fn func(i, j int, d2 float64, x []float64), tileDone func()) error {
+	done := func() {
+		if tileDone != nil {
+			tileDone()
+		}
+	}
 	if cs.K == 0 {
 		for i := 0; i < blk.Rows; i++ {
 			fn(i, -1, 1, nil)
 		}
+		done()
 		return nil
 	}
 	k := cs.K
@@ -94,6 +107,7 @@ func (cs *centres) each(ctx context.Context, blk *cluster.Block, products32 bool
 				}
 			}
 		}
+		done()
 		return nil
 	}
 	d := blk.Cols
@@ -132,6 +146,7 @@ func (cs *centres) each(ctx context.Context, blk *cluster.Block, products32 bool
 			}
 			fn(i, j, max(0, xn[i-lo]+m), xi)
 		}
+		done()
 		if err := ctx.Err(); err != nil {
 			return err
 		}
@@ -229,13 +244,30 @@ var lloydTask = cluster.Register(&cluster.Task[lloydArgs, lloydPartial]{
 	Map: func(ctx context.Context, p cluster.Part, a *lloydArgs, acc *lloydPartial) error {
 		blk, d := p.Block, a.Centres.D
 		var far farHeap
-		err := a.Centres.each(ctx, blk, true, func(i, j int, d2 float64, x []float64) {
+		// A float32 tile's rows of unit weight that each did not widen
+		// are added a centre at a time once the tile is done
+		// (tile.AddRowsWidened: the bits of adding them one by one, in the
+		// same order, with the sums kept in registers across the rows).
+		var pending [][]int32
+		if blk.Float32() {
+			pending = make([][]int32, a.Centres.K)
+		}
+		err := a.Centres.eachTile(ctx, blk, true, func(i, j int, d2 float64, x []float64) {
 			w := blk.Weight(i)
-			addRow(acc.Sums[j*d:(j+1)*d], blk, i, x, w)
+			if x == nil && pending != nil && w == 1 {
+				pending[j] = append(pending[j], int32(i))
+			} else {
+				addRow(acc.Sums[j*d:(j+1)*d], blk, i, x, w)
+			}
 			acc.Weight[j] += w
 			acc.Count[j]++
 			acc.Cost += w * d2
 			far.offer(acc.Keep, farPoint{D2: d2, Part: int32(p.Index), Row: int32(i), Label: int32(j), W: w})
+		}, func() {
+			for j, rows := range pending {
+				tile.AddRowsWidened(acc.Sums[j*d:(j+1)*d], blk.X32, d, rows)
+				pending[j] = rows[:0]
+			}
 		})
 		if err != nil {
 			return err

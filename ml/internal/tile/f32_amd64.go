@@ -135,6 +135,20 @@ func squares4(xn []float64, x []float32, m, d, n16 int) {
 func addWidenAVX512(dst *float64, x *float32, n int)
 
 //go:noescape
+func addRowsWidenAVX512(dst *float64, x *float32, d int, rows *int32, nrows int, n64 int)
+
+// addRowsWiden64 runs addRowsWidenAVX512 when the CPU has it and reports
+// the columns it summed (0 or d&^63).
+func addRowsWiden64(dst []float64, x []float32, d int, rows []int32) int {
+	n64 := d &^ 63
+	if !useAVX512 || n64 == 0 || len(rows) == 0 {
+		return 0
+	}
+	addRowsWidenAVX512(&dst[0], &x[0], d, &rows[0], len(rows), n64)
+	return n64
+}
+
+//go:noescape
 func addWidenAVX2(dst *float64, x *float32, n int)
 
 // addWiden32 adds the widened x[:n] to dst[:n], n a positive multiple of

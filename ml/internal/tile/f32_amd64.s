@@ -679,3 +679,69 @@ addw2loop:
 	JNZ  addw2loop
 	VZEROUPPER
 	RET
+
+// func addRowsWidenAVX512(dst *float64, x *float32, d int, rows *int32, nrows int, n64 int)
+//
+// For each strip of 64 columns below n64 (a positive multiple of 64, at
+// most d): dst[c] += float64(x[r*d+c]) for the rows r of rows[:nrows], in
+// their order, the strip's 64 sums held in eight Z registers while the
+// rows go by (AddWidened row by row gives the same bits).
+TEXT ·addRowsWidenAVX512(SB), NOSPLIT, $0-48
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ d+16(FP), R8
+	SHLQ $2, R8
+	MOVQ rows+24(FP), R9
+	MOVQ nrows+32(FP), R10
+	MOVQ n64+40(FP), R11
+	SHRQ $6, R11
+
+addrstrip:
+	VMOVUPD 0(DI), Z0
+	VMOVUPD 64(DI), Z1
+	VMOVUPD 128(DI), Z2
+	VMOVUPD 192(DI), Z3
+	VMOVUPD 256(DI), Z4
+	VMOVUPD 320(DI), Z5
+	VMOVUPD 384(DI), Z6
+	VMOVUPD 448(DI), Z7
+	XORQ CX, CX
+
+addrrow:
+	MOVLQSX (R9)(CX*4), AX
+	IMULQ R8, AX
+	ADDQ SI, AX
+	VCVTPS2PD 0(AX), Z8
+	VCVTPS2PD 32(AX), Z9
+	VCVTPS2PD 64(AX), Z10
+	VCVTPS2PD 96(AX), Z11
+	VCVTPS2PD 128(AX), Z12
+	VCVTPS2PD 160(AX), Z13
+	VCVTPS2PD 192(AX), Z14
+	VCVTPS2PD 224(AX), Z15
+	VADDPD Z8, Z0, Z0
+	VADDPD Z9, Z1, Z1
+	VADDPD Z10, Z2, Z2
+	VADDPD Z11, Z3, Z3
+	VADDPD Z12, Z4, Z4
+	VADDPD Z13, Z5, Z5
+	VADDPD Z14, Z6, Z6
+	VADDPD Z15, Z7, Z7
+	INCQ CX
+	CMPQ CX, R10
+	JLT  addrrow
+
+	VMOVUPD Z0, 0(DI)
+	VMOVUPD Z1, 64(DI)
+	VMOVUPD Z2, 128(DI)
+	VMOVUPD Z3, 192(DI)
+	VMOVUPD Z4, 256(DI)
+	VMOVUPD Z5, 320(DI)
+	VMOVUPD Z6, 384(DI)
+	VMOVUPD Z7, 448(DI)
+	ADDQ $512, DI
+	ADDQ $256, SI
+	DECQ R11
+	JNZ  addrstrip
+	VZEROUPPER
+	RET

@@ -239,3 +239,36 @@ func BenchmarkFloat32(b *testing.B) {
 		}
 	}
 }
+
+// TestAddRowsWidened: with every kernel choice, adding rows by
+// AddRowsWidened gives the bits of plain float64 sums of the widened
+// values in the rows' order (AddWidened row by row), for widths around the
+// 64-column strips, repeated and unordered rows, and none.
+func TestAddRowsWidened(t *testing.T) {
+	rng := rand.New(rand.NewPCG(41, 42))
+	for name, set := range variants(t) {
+		t.Run(name, func(t *testing.T) {
+			defer set()()
+			for _, d := range []int{1, 15, 63, 64, 65, 130, 784} {
+				const n = 20
+				x := randVec32(rng, n*d)
+				for _, rows := range [][]int32{nil, {3}, {0, 1, 2}, {19, 4, 4, 7, 0, 12}, {5, 9, 11, 13, 15, 17, 19, 1, 2, 3, 6}} {
+					start := randVec(rng, d)
+					got, want := slices.Clone(start), slices.Clone(start)
+					AddRowsWidened(got, x, d, rows)
+					for _, r := range rows {
+						row := x[int(r)*d : int(r+1)*d]
+						for c, v := range row {
+							want[c] += float64(v)
+						}
+					}
+					for c := range want {
+						if math.Float64bits(got[c]) != math.Float64bits(want[c]) {
+							t.Fatalf("d=%d rows=%v: column %d = %v, want %v", d, rows, c, got[c], want[c])
+						}
+					}
+				}
+			}
+		})
+	}
+}
