@@ -302,8 +302,9 @@ func update(old []float64, p *lloydPartial, k, d int) []float64 {
 			if p.Count[f.Label] <= 1 || p.Weight[f.Label]-f.W <= 0 {
 				continue
 			}
-			copy(next[j*d:(j+1)*d], f.X)
-			floats.AddScaled(p.Sums[int(f.Label)*d:int(f.Label+1)*d], -f.W, f.X)
+			x := f.row()
+			copy(next[j*d:(j+1)*d], x)
+			floats.AddScaled(p.Sums[int(f.Label)*d:int(f.Label+1)*d], -f.W, x)
 			p.Weight[f.Label] -= f.W
 			p.Count[f.Label]--
 			seeded[j] = true

@@ -272,6 +272,55 @@ func TestEmptyClusterReseededFromFarthestRow(t *testing.T) {
 	}
 }
 
+// TestEmptyClusterReseededFloat32: the same re-seeding from a float32
+// block, whose candidates carry the block's float32 row (farPoint.X32)
+// and are widened only when one is taken. The values are multiples of
+// 1/128, exact in float32, so the fit must equal the float64 one.
+func TestEmptyClusterReseededFloat32(t *testing.T) {
+	var x []float64
+	for i := range 100 {
+		x = append(x, 1+float64(i)/128) // centre 1.5: row 0 is farthest (0.5)
+	}
+	for i := range 100 {
+		x = append(x, 11.25+float64(i)/128) // centre 11.7: 0.45 at most
+	}
+	ctx := context.Background()
+	e := newEngine(t, 2)
+	ds64, err := e.FromDense(ctx, "line", x, len(x), 1, make([]float64, len(x)), nil, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	blocks := make([]*cluster.Block, 2)
+	for p := range blocks {
+		b := cluster.NewDense32Builder(1, 100)
+		for _, v := range x[p*100 : (p+1)*100] {
+			if err := b.AddDense([]float64{v}, 0, 1); err != nil {
+				t.Fatal(err)
+			}
+		}
+		blocks[p] = b.Block()
+	}
+	ds32, err := e.FromBlocks(ctx, "line32", blocks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := Config{K: 3, InitialCentres: []float64{1.5, 11.7, 1000}, MaxIter: 1, SilhouetteSample: -1}
+	m64, err := Fit(ctx, e, ds64, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m32, err := Fit(ctx, e, ds32, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m32.Centres[2] != 1 {
+		t.Errorf("float32: empty cluster re-seeded at %v, want the farthest row, 1", m32.Centres[2])
+	}
+	if !mltest.BitsEqual(m32.Centres, m64.Centres) || !slices.Equal(m32.Sizes, m64.Sizes) {
+		t.Errorf("float32 fit %v (sizes %v), float64 fit %v (sizes %v)", m32.Centres, m32.Sizes, m64.Centres, m64.Sizes)
+	}
+}
+
 func TestTooFewDistinctRows(t *testing.T) {
 	x := []float64{1, 1, 1, 2, 2, 2, 3, 3}
 	ctx := context.Background()
