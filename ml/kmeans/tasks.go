@@ -262,17 +262,19 @@ var lloydTask = cluster.Register(&cluster.Task[lloydArgs, lloydPartial]{
 	Map: func(ctx context.Context, p cluster.Part, a *lloydArgs, acc *lloydPartial) error {
 		blk, d := p.Block, a.Centres.D
 		var far farHeap
-		// A float32 tile's rows of unit weight that each did not widen
-		// are added a centre at a time once the tile is done
-		// (tile.AddRowsWidened: the bits of adding them one by one, in the
-		// same order, with the sums kept in registers across the rows).
+		// A tile's dense rows of unit weight, read from the block (float32
+		// ones that each did not widen, float64 ones), are added a centre
+		// at a time once the tile is done (tile.AddRowsWidened,
+		// tile.AddRows: the bits of adding them one by one, in the same
+		// order, with the sums kept in registers across the rows).
 		var pending [][]int32
-		if blk.Float32() {
+		if !blk.Sparse() {
 			pending = make([][]int32, a.Centres.K)
 		}
+		f32 := blk.Float32()
 		err := a.Centres.eachTile(ctx, blk, true, func(i, j int, d2 float64, x []float64) {
 			w := blk.Weight(i)
-			if x == nil && pending != nil && w == 1 {
+			if pending != nil && w == 1 && (x == nil || !f32) {
 				pending[j] = append(pending[j], int32(i))
 			} else {
 				addRow(acc.Sums[j*d:(j+1)*d], blk, i, x, w)
@@ -283,7 +285,11 @@ var lloydTask = cluster.Register(&cluster.Task[lloydArgs, lloydPartial]{
 			far.offer(acc.Keep, farPoint{D2: d2, Part: int32(p.Index), Row: int32(i), Label: int32(j), W: w})
 		}, func() {
 			for j, rows := range pending {
-				tile.AddRowsWidened(acc.Sums[j*d:(j+1)*d], blk.X32, d, rows)
+				if f32 {
+					tile.AddRowsWidened(acc.Sums[j*d:(j+1)*d], blk.X32, d, rows)
+				} else {
+					tile.AddRows(acc.Sums[j*d:(j+1)*d], blk.X, d, rows)
+				}
 				pending[j] = rows[:0]
 			}
 		})

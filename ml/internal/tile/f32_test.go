@@ -241,9 +241,10 @@ func BenchmarkFloat32(b *testing.B) {
 }
 
 // TestAddRowsWidened: with every kernel choice, adding rows by
-// AddRowsWidened gives the bits of plain float64 sums of the widened
-// values in the rows' order (AddWidened row by row), for widths around the
-// 64-column strips, repeated and unordered rows, and none.
+// AddRowsWidened (float32 rows) and AddRows (float64 rows) gives the bits
+// of plain float64 sums in the rows' order (AddWidened or Add row by row),
+// for widths around the 64-column strips, repeated and unordered rows,
+// and none.
 func TestAddRowsWidened(t *testing.T) {
 	rng := rand.New(rand.NewPCG(41, 42))
 	for name, set := range variants(t) {
@@ -256,6 +257,9 @@ func TestAddRowsWidened(t *testing.T) {
 					start := randVec(rng, d)
 					got, want := slices.Clone(start), slices.Clone(start)
 					AddRowsWidened(got, x, d, rows)
+					x64 := widened(x)
+					got64 := slices.Clone(start)
+					AddRows(got64, x64, d, rows)
 					for _, r := range rows {
 						row := x[int(r)*d : int(r+1)*d]
 						for c, v := range row {
@@ -264,7 +268,10 @@ func TestAddRowsWidened(t *testing.T) {
 					}
 					for c := range want {
 						if math.Float64bits(got[c]) != math.Float64bits(want[c]) {
-							t.Fatalf("d=%d rows=%v: column %d = %v, want %v", d, rows, c, got[c], want[c])
+							t.Fatalf("d=%d rows=%v: AddRowsWidened column %d = %v, want %v", d, rows, c, got[c], want[c])
+						}
+						if math.Float64bits(got64[c]) != math.Float64bits(want[c]) {
+							t.Fatalf("d=%d rows=%v: AddRows column %d = %v, want %v", d, rows, c, got64[c], want[c])
 						}
 					}
 				}

@@ -598,3 +598,61 @@ rows8r6:
 doner6:
 	VZEROUPPER
 	RET
+
+// func addRowsAVX512(dst *float64, x *float64, d int, rows *int32, nrows int, n64 int)
+//
+// addRowsWidenAVX512 for float64 rows: for each strip of 64 columns below
+// n64, dst[c] += x[r*d+c] for the rows r of rows[:nrows] in their order,
+// the strip's sums in eight Z registers (Add row by row gives the same
+// bits).
+TEXT ·addRowsAVX512(SB), NOSPLIT, $0-48
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ d+16(FP), R8
+	SHLQ $3, R8
+	MOVQ rows+24(FP), R9
+	MOVQ nrows+32(FP), R10
+	MOVQ n64+40(FP), R11
+	SHRQ $6, R11
+
+addr64strip:
+	VMOVUPD 0(DI), Z0
+	VMOVUPD 64(DI), Z1
+	VMOVUPD 128(DI), Z2
+	VMOVUPD 192(DI), Z3
+	VMOVUPD 256(DI), Z4
+	VMOVUPD 320(DI), Z5
+	VMOVUPD 384(DI), Z6
+	VMOVUPD 448(DI), Z7
+	XORQ CX, CX
+
+addr64row:
+	MOVLQSX (R9)(CX*4), AX
+	IMULQ R8, AX
+	ADDQ SI, AX
+	VADDPD 0(AX), Z0, Z0
+	VADDPD 64(AX), Z1, Z1
+	VADDPD 128(AX), Z2, Z2
+	VADDPD 192(AX), Z3, Z3
+	VADDPD 256(AX), Z4, Z4
+	VADDPD 320(AX), Z5, Z5
+	VADDPD 384(AX), Z6, Z6
+	VADDPD 448(AX), Z7, Z7
+	INCQ CX
+	CMPQ CX, R10
+	JLT  addr64row
+
+	VMOVUPD Z0, 0(DI)
+	VMOVUPD Z1, 64(DI)
+	VMOVUPD Z2, 128(DI)
+	VMOVUPD Z3, 192(DI)
+	VMOVUPD Z4, 256(DI)
+	VMOVUPD Z5, 320(DI)
+	VMOVUPD Z6, 384(DI)
+	VMOVUPD Z7, 448(DI)
+	ADDQ $512, DI
+	ADDQ $512, SI
+	DECQ R11
+	JNZ  addr64strip
+	VZEROUPPER
+	RET

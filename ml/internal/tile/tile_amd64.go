@@ -179,6 +179,20 @@ func add32(dst, x []float64, n int) {
 }
 
 //go:noescape
+func addRowsAVX512(dst, x *float64, d int, rows *int32, nrows int, n64 int)
+
+// addRows64 runs addRowsAVX512 when the CPU has it and reports the
+// columns it summed (0 or d&^63).
+func addRows64(dst, x []float64, d int, rows []int32) int {
+	n64 := d &^ 63
+	if !useAVX512 || n64 == 0 || len(rows) == 0 {
+		return 0
+	}
+	addRowsAVX512(&dst[0], &x[0], d, &rows[0], len(rows), n64)
+	return n64
+}
+
+//go:noescape
 func widenAVX512(dst *float64, src *float32, n int)
 
 //go:noescape

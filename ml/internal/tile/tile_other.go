@@ -87,3 +87,5 @@ func rank6(g []float64, gs int, r []float64, rs int, x []float64, xs, n, cols in
 func has6() bool { return false }
 
 func addRowsWiden64(dst []float64, x []float32, d int, rows []int32) int { return 0 }
+
+func addRows64(dst, x []float64, d int, rows []int32) int { return 0 }

@@ -207,6 +207,27 @@ func Add(dst, x []float64) {
 	}
 }
 
+// AddRows adds the rows r of x (row-major, width d) to dst[:d] for each r
+// in rows, in their order: Add(dst, row r) for each, the same bits, but
+// with AVX-512 each strip of 64 sums stays in registers while all the rows
+// go by. The rows must be in x.
+func AddRows(dst, x []float64, d int, rows []int32) {
+	if len(rows) == 0 || d == 0 {
+		return
+	}
+	dst = dst[:d]
+	for _, r := range rows {
+		_ = x[int(r)*d+d-1] // every row in x, before the kernel reads it
+	}
+	c := addRows64(dst, x, d, rows)
+	if c == d {
+		return
+	}
+	for _, r := range rows {
+		Add(dst[c:], x[int(r)*d+c:int(r+1)*d])
+	}
+}
+
 // Gram adds the Gramian of the n rows of y to g, by blocks of four rows:
 // y is n×w and g w×w, row-major, w a positive multiple of 8, and for each
 // block of rows c…c+3 that starts below rows (so rows rounded up to a
