@@ -72,7 +72,7 @@ func nearest(g, cn []float64) (int, float64) {
 // silhouette keep float64 products, so a float32 fit starts from the
 // rounded float64 fit's centres and its sums stay float64. With products32
 // a float32 block of unit weights is not widened at all: fn gets x nil,
-// and addRow adds the float32 row widened (tile.AddWidened).
+// and Lloyd's task adds the float32 rows widened (tile.AddRowsWidened).
 func (cs *centres) each(ctx context.Context, blk *cluster.Block, products32 bool, fn func(i, j int, d2 float64, x []float64)) error {
 	return cs.eachTile(ctx, blk, products32, fn, nil)
 }
@@ -169,14 +169,10 @@ func denseRow(blk *cluster.Block, i int) []float64 {
 }
 
 // addRow adds w·(row i of blk) to dst; x is the row when each gave it
-// (dense rows, float32 ones widened; nil for float32 rows of unit weight
-// under products32, whose widened values are added in place).
+// (dense rows, float32 ones widened), nil otherwise. Lloyd's task adds the
+// dense rows of unit weight a centre at a time instead (tile.AddRows,
+// tile.AddRowsWidened).
 func addRow(dst []float64, blk *cluster.Block, i int, x []float64, w float64) {
-	if x == nil && blk.Float32() && w == 1 {
-		d := blk.Cols
-		tile.AddWidened(dst, blk.X32[i*d:(i+1)*d])
-		return
-	}
 	if !blk.Sparse() {
 		if x == nil {
 			x = blk.DenseRow(i, make([]float64, blk.Cols))
