@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"gonum.org/v1/gonum/floats"
+
 	"github.com/flintml/flint/cluster"
 	"github.com/flintml/flint/internal/datasets"
 	"github.com/flintml/flint/ml/internal/mltest"
@@ -515,5 +517,69 @@ func TestFashionMNISTMatchesScikitLearn(t *testing.T) {
 	}
 	if m.Iterations != ref.NIter || !slices.Equal(m.Sizes, ref.Sizes) {
 		t.Logf("note: %d iterations and sizes %v; scikit-learn %d and %v", m.Iterations, m.Sizes, ref.NIter, ref.Sizes)
+	}
+}
+
+// TestLloydSumsInRowOrder: a Lloyd pass's centre sums are the rows added
+// one by one in row order, bit for bit, whether the rows go a centre at a
+// time after each tile (an unweighted block) or one by one (a weighted
+// block, weights 1 and 2 mixed, so no centre's rows change order), over
+// several tiles and a width with a tail past the 64-column strips.
+func TestLloydSumsInRowOrder(t *testing.T) {
+	const n, d, k = 200, 130, 2
+	rng := rand.New(rand.NewPCG(61, 62))
+	x := make([]float64, n*d)
+	for i := range n {
+		off := 0.0
+		if i%3 == 0 {
+			off = 50 // two groups far apart: each row's centre is plain
+		}
+		for l := range d {
+			x[i*d+l] = off + rng.NormFloat64()
+		}
+	}
+	c := make([]float64, k*d)
+	for l := range d {
+		c[d+l] = 50
+	}
+	for _, weighted := range []bool{false, true} {
+		var w []float64
+		if weighted {
+			w = make([]float64, n)
+			for i := range w {
+				w[i] = float64(1 + i%2)
+			}
+		}
+		e := newEngine(t, 1)
+		ds, err := e.FromDense(context.Background(), "rows", x, n, d, make([]float64, n), w, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := cluster.Aggregate(context.Background(), e, ds, lloydTask, &lloydArgs{Centres: newCentres(c, k, d, false), Far: k})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := make([]float64, k*d)
+		for i := range n {
+			j := 0
+			if i%3 == 0 {
+				j = 1
+			}
+			wi := 1.0
+			if weighted {
+				wi = w[i]
+			}
+			dst, row := want[j*d:(j+1)*d], x[i*d:(i+1)*d]
+			if wi == 1 {
+				for l := range row {
+					dst[l] += row[l]
+				}
+			} else {
+				floats.AddScaled(dst, wi, row)
+			}
+		}
+		if !mltest.BitsEqual(p.Sums, want) {
+			t.Errorf("weighted=%v: the centre sums are not the rows added in order", weighted)
+		}
 	}
 }

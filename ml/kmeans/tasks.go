@@ -258,19 +258,21 @@ var lloydTask = cluster.Register(&cluster.Task[lloydArgs, lloydPartial]{
 	Map: func(ctx context.Context, p cluster.Part, a *lloydArgs, acc *lloydPartial) error {
 		blk, d := p.Block, a.Centres.D
 		var far farHeap
-		// A tile's dense rows of unit weight, read from the block (float32
-		// ones that each did not widen, float64 ones), are added a centre
-		// at a time once the tile is done (tile.AddRowsWidened,
+		// The dense rows of an unweighted block, read from the block
+		// (float32 ones that each did not widen, float64 ones), are added
+		// a centre at a time once their tile is done (tile.AddRowsWidened,
 		// tile.AddRows: the bits of adding them one by one, in the same
-		// order, with the sums kept in registers across the rows).
+		// order, with the sums kept in registers across the rows). A
+		// weighted block's rows are added one by one, so that no centre's
+		// rows change order.
 		var pending [][]int32
-		if !blk.Sparse() {
+		if !blk.Sparse() && blk.W == nil {
 			pending = make([][]int32, a.Centres.K)
 		}
 		f32 := blk.Float32()
 		err := a.Centres.eachTile(ctx, blk, true, func(i, j int, d2 float64, x []float64) {
 			w := blk.Weight(i)
-			if pending != nil && w == 1 && (x == nil || !f32) {
+			if pending != nil && (x == nil || !f32) {
 				pending[j] = append(pending[j], int32(i))
 			} else {
 				addRow(acc.Sums[j*d:(j+1)*d], blk, i, x, w)
