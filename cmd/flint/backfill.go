@@ -6,9 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
-	"path/filepath"
 	"runtime"
 	"sync"
 
@@ -17,6 +15,7 @@ import (
 	"github.com/flintml/flint/cluster"
 	"github.com/flintml/flint/features"
 	"github.com/flintml/flint/features/stream"
+	"github.com/flintml/flint/internal/atomicfile"
 	"github.com/flintml/flint/log"
 )
 
@@ -96,10 +95,10 @@ func runBackfill(cmd *cobra.Command, s streams, o backfillOptions) error {
 	if err != nil {
 		return err
 	}
-	sources, err := stream.PlanJoin(ctx, l, labels, e, def)
-	if errors.Is(err, log.ErrUnknownTopic) {
-		return fmt.Errorf("%s: definition %s reads topic %s, which is not in the log %s (flint log topics lists them)", o.file, def.Name, def.Source.Topic, logSpec)
+	if err := joinTopicsExist(ctx, l, def, o.file, logSpec); err != nil {
+		return err
 	}
+	sources, err := stream.PlanJoin(ctx, l, labels, e, def)
 	if err != nil {
 		return fmt.Errorf("features backfill: %w", err)
 	}
@@ -114,10 +113,32 @@ func runBackfill(cmd *cobra.Command, s streams, o backfillOptions) error {
 	return nil
 }
 
+// joinTopicsExist says which topic of the definition is not in the log,
+// if one is not: its events' topic (for a repartitioned source the
+// repartition topic, which its processor writes) or a table's.
+func joinTopicsExist(ctx context.Context, l log.Log, def *stream.Definition, file, logSpec string) error {
+	topics := []string{def.EventTopic()}
+	for _, t := range def.Tables {
+		topics = append(topics, t.Topic)
+	}
+	for i, topic := range topics {
+		_, err := l.Describe(ctx, topic)
+		if !errors.Is(err, log.ErrUnknownTopic) {
+			continue
+		}
+		hint := "flint log topics lists them"
+		if i == 0 && def.Source.Repartition {
+			hint = "the definition's processor writes it: run flint features run -f " + file + " first"
+		}
+		return fmt.Errorf("%s: definition %s reads topic %s, which is not in the log %s (%s)", file, def.Name, topic, logSpec, hint)
+	}
+	return nil
+}
+
 // backfillToFile writes the joined records as JSON lines to path, or to
-// standard output when path is "". A file is written under a temporary
-// name beside it and renamed when every record is in it, so a failed run
-// leaves no file that looks whole (and an older one in place).
+// standard output when path is "". A file is written whole or not at all
+// (atomicfile: a failed run leaves an older file in place and no partial
+// one beside it).
 func backfillToFile(ctx context.Context, s streams, l log.Log, sources []cluster.Source, path string) (int, error) {
 	write := func(w io.Writer) (int, error) {
 		bw := bufio.NewWriterSize(w, 1<<20)
@@ -135,27 +156,17 @@ func backfillToFile(ctx context.Context, s streams, l log.Log, sources []cluster
 	if path == "" {
 		return write(s.out)
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	f, err := atomicfile.Create(path)
 	if err != nil {
-		var pe *fs.PathError
-		if errors.As(err, &pe) {
-			err = pe.Err
-		}
-		return 0, fmt.Errorf("--out %s: cannot create a file in %s: %w", path, filepath.Dir(path), err)
+		return 0, fmt.Errorf("--out %s: %w", path, err)
 	}
-	n, err := write(tmp)
-	if err == nil {
-		err = tmp.Chmod(0o644) // as os.Create would make it, not CreateTemp's 0600
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
+	n, err := write(f)
 	if err != nil {
-		os.Remove(tmp.Name())
+		f.Abort()
 		return 0, err
+	}
+	if err := f.Commit(); err != nil {
+		return 0, fmt.Errorf("--out %s: %w", path, err)
 	}
 	return n, nil
 }
@@ -181,6 +192,11 @@ func backfillToTopic(ctx context.Context, s streams, l log.Log, sources []cluste
 			return nil
 		}
 		if err := l.Append(ctx, o.toTopic, batch); err != nil {
+			for _, r := range batch { // Append sets Topic on the records it appended
+				if r.Topic != "" {
+					n++
+				}
+			}
 			return fmt.Errorf("append to %s: %w", o.toTopic, err)
 		}
 		n += len(batch)

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/flintml/flint/cluster"
@@ -81,11 +82,21 @@ func TestFeaturesBackfill(t *testing.T) {
 	if b, err := os.ReadFile(outFile); err != nil || strings.Count(string(b), "\n") != 300 || !strings.HasPrefix(string(b), "{") {
 		t.Errorf("--out wrote %d lines (%v), want the 300 joined records", strings.Count(string(b), "\n"), err)
 	}
-	if _, _, err := run(t, "", "--log", logSpec, "features", "backfill", "-f", defs, "--labels", "nosuch", "--out", outFile); err == nil {
-		t.Error("an unknown label topic did not fail")
+	// --out naming a directory is refused before anything is joined.
+	_, errOut, err = run(t, "", "--log", logSpec, "features", "backfill", "-f", defs, "--labels", "tx", "--out", filepath.Dir(outFile))
+	if want := "--out " + filepath.Dir(outFile) + ": " + filepath.Dir(outFile) + " is a directory"; err == nil || !strings.Contains(errOut+err.Error(), want) {
+		t.Errorf("--out a directory: %v %s, want %q", err, errOut, want)
 	}
-	if ents, _ := os.ReadDir(filepath.Dir(outFile)); len(ents) != 1 {
-		t.Errorf("after a failed run the directory holds %d entries, want only the earlier file", len(ents))
+	// A definition whose topic is not in the log names that topic: here
+	// the repartition topic its processor writes, which does not exist
+	// yet, though its source topic does.
+	repart := filepath.Join(t.TempDir(), "repart.yaml")
+	if err := os.WriteFile(repart, []byte(strings.Replace(featuresDefs, "  topic: tx\n", "  topic: tx\n  repartition: true\n", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, errOut, err = run(t, "", "--log", logSpec, "features", "backfill", "-f", repart, "--labels", "tx")
+	if want := "features.cards.repartition"; err == nil || !strings.Contains(errOut+err.Error(), want) || !strings.Contains(errOut+err.Error(), "not in the log") {
+		t.Errorf("a missing repartition topic: %v %s, want it named (%s)", err, errOut, want)
 	}
 	_, errOut, err = run(t, "", "--log", logSpec, "features", "backfill", "-f", defs, "--labels", "nosuch")
 	if want := "--labels nosuch: no such topic in the log " + logSpec; err == nil || !strings.Contains(errOut+err.Error(), want) {
@@ -160,4 +171,37 @@ func TestJoinInOrder(t *testing.T) {
 	if err := joinInOrder(canceled, l, sources, func([]byte) error { return nil }); !errors.Is(err, context.Canceled) {
 		t.Errorf("a canceled context: %v", err)
 	}
+
+	// A backfill to --out whose join fails part way (the log failing after
+	// its first read) leaves the older file as it was and no partial one.
+	outFile := filepath.Join(t.TempDir(), "set.jsonl")
+	if err := os.WriteFile(outFile, []byte("old\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	broken := &failingReads{Log: l, after: 1}
+	if _, err := backfillToFile(ctx, streams{}, broken, sources, outFile); !errors.Is(err, errReadFailed) {
+		t.Fatalf("a log failing part way: %v", err)
+	}
+	if b, err := os.ReadFile(outFile); err != nil || string(b) != "old\n" {
+		t.Errorf("after a failed join the file holds %q (%v), want the older one", b, err)
+	}
+	if ents, _ := os.ReadDir(filepath.Dir(outFile)); len(ents) != 1 {
+		t.Errorf("after a failed join the directory holds %d entries, want only the older file", len(ents))
+	}
+}
+
+var errReadFailed = errors.New("the disk failed")
+
+// failingReads is a log whose reads fail after the first after of them.
+type failingReads struct {
+	log.Log
+	after int64
+	reads atomic.Int64
+}
+
+func (f *failingReads) Read(ctx context.Context, topic string, partition int, from int64, o log.ReadOptions) ([]log.Record, error) {
+	if f.reads.Add(1) > f.after {
+		return nil, errReadFailed
+	}
+	return f.Log.Read(ctx, topic, partition, from, o)
 }

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -17,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/flintml/flint/cluster"
+	"github.com/flintml/flint/internal/atomicfile"
 	"github.com/flintml/flint/log"
 	"github.com/flintml/flint/models"
 	"github.com/flintml/flint/serving/batch"
@@ -181,9 +181,8 @@ func filePartitions(paths []string) int {
 }
 
 // predictionSink is where flint predict's lines go as they are made: a
-// topic, standard output, or --out's file (written under a temporary name
-// and renamed when every line is in, so that a failed run leaves no
-// partial file behind).
+// topic, standard output, or --out's file (written whole or not at all:
+// atomicfile, so a failed run leaves no partial file behind).
 type predictionSink struct {
 	ctx     context.Context
 	s       streams
@@ -192,7 +191,7 @@ type predictionSink struct {
 	name    string
 	version int
 	hdr     []log.Header
-	file    *os.File
+	file    *atomicfile.File
 	bw      *bufio.Writer
 }
 
@@ -202,13 +201,8 @@ func newPredictionSink(ctx context.Context, s streams, o predictOptions, l log.L
 	case o.toTopic != "":
 		p.hdr = []log.Header{{Key: "flint-model", Value: []byte(name)}, {Key: "flint-model-version", Value: []byte(strconv.Itoa(version))}}
 	case o.out != "":
-		f, err := os.CreateTemp(filepath.Dir(o.out), filepath.Base(o.out)+".partial-*")
+		f, err := atomicfile.Create(o.out)
 		if err != nil {
-			return nil, fmt.Errorf("--out %s: %w", o.out, err)
-		}
-		if err := f.Chmod(0o644); err != nil {
-			f.Close()
-			os.Remove(f.Name())
 			return nil, fmt.Errorf("--out %s: %w", o.out, err)
 		}
 		p.file, p.bw = f, bufio.NewWriterSize(f, 1<<20)
@@ -241,20 +235,14 @@ func (p *predictionSink) finish(res *batch.Result, sources []cluster.Source) err
 	if p.file == nil {
 		return nil
 	}
-	err := p.bw.Flush()
-	if err == nil {
-		err = p.file.Sync()
+	if err := p.bw.Flush(); err != nil {
+		return fmt.Errorf("--out %s: %w", p.o.out, err) // abandon removes the file
 	}
-	if cerr := p.file.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(p.file.Name(), p.o.out)
-	}
-	if err != nil {
+	f := p.file
+	p.file = nil
+	if err := f.Commit(); err != nil {
 		return fmt.Errorf("--out %s: %w", p.o.out, err)
 	}
-	p.file = nil
 	lin := lineage{Model: p.name, Version: p.version, Rows: res.Rows, Skipped: res.Skipped, Created: time.Now().UTC()}
 	for _, src := range sources {
 		ls := lineageSource{File: src.Path, From: src.From, To: src.To}
@@ -274,8 +262,7 @@ func (p *predictionSink) finish(res *batch.Result, sources []cluster.Source) err
 // abandon removes --out's partial file after a failure.
 func (p *predictionSink) abandon() {
 	if p.file != nil {
-		p.file.Close()
-		os.Remove(p.file.Name())
+		p.file.Abort()
 	}
 }
 

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"syscall"
+
+	"github.com/flintml/flint/internal/atomicfile"
 )
 
 // ErrLocked means another Log (in this process or another) has the
@@ -88,20 +90,7 @@ func fdatasync(f *os.File) error {
 
 // syncDir fsyncs a directory, making the creation, renaming and removal of
 // its entries durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("fsync directory: %w", err)
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("fsync directory %s: %w", dir, err)
-	}
-	return nil
-}
+var syncDir = atomicfile.SyncDir
 
 // writeFileAtomic replaces path with data: it writes path.tmp, fsyncs it,
 // renames it over path and fsyncs the directory, so a crash leaves either

@@ -3,6 +3,7 @@ package kafka
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"unsafe"
 
@@ -68,6 +69,57 @@ func TestReadIntoBufferAndRecords(t *testing.T) {
 				}
 			}
 			off = got[len(got)-1].Offset + 1
+		}
+	}
+}
+
+// TestReadIntoBufferAcrossFetches: a read that takes several fetches (a
+// fresh Log guesses small records, so its first fetches hold three of
+// these 20 KB values each) appends each fetch's records after the ones
+// before in Records, whatever Records' and Buffer's sizes, and returns the
+// records a plain read does.
+func TestReadIntoBufferAcrossFetches(t *testing.T) {
+	brokers := kafkatest.Brokers(t)
+	ctx := context.Background()
+	topic := topicName(t, "fetches")
+	w := openTest(t, testConfig(brokers))
+	if err := w.CreateTopic(ctx, topic, log.TopicConfig{Partitions: 1}); err != nil {
+		t.Fatal(err)
+	}
+	value := func(i int64) string { return fmt.Sprintf("%06d%s", i, strings.Repeat("v", 20<<10)) }
+	const n = 60
+	for lo := int64(0); lo < n; lo += 10 { // under the broker's largest message
+		var recs []log.Record
+		for i := lo; i < lo+10; i++ {
+			recs = append(recs, log.Record{Value: []byte(value(i))})
+		}
+		if err := w.Append(ctx, topic, recs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const want = 40
+	for _, records := range []int{0, 1, 7, 50} {
+		for _, buffer := range []int{0, 100, 1 << 20} {
+			l := openTest(t, testConfig(brokers)) // a fresh size estimate
+			o := log.ReadOptions{MaxRecords: want, MaxBytes: 4 << 20}
+			if records > 0 {
+				o.Records = make([]log.Record, 0, records)
+			}
+			if buffer > 0 {
+				o.Buffer = make([]byte, 0, buffer)
+			}
+			got, err := l.Read(ctx, topic, 0, 0, o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != want {
+				t.Fatalf("Records cap %d, Buffer cap %d: %d records, want %d", records, buffer, len(got), want)
+			}
+			for i, r := range got {
+				if r.Offset != int64(i) || string(r.Value) != value(int64(i)) {
+					t.Fatalf("Records cap %d, Buffer cap %d: record %d is offset %d with value %.10q…", records, buffer, i, r.Offset, r.Value)
+				}
+			}
 		}
 	}
 }

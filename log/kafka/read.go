@@ -424,8 +424,9 @@ func (l *Log) Read(ctx context.Context, topic string, partition int, offset int6
 
 		// f.recs were decoded into out's memory after its records while
 		// it had room, so appending them there copies each onto itself;
-		// a read with no memory for its records yet takes theirs.
-		if cap(out) == 0 {
+		// a read with no records yet takes f.recs' memory (out's own when
+		// they fitted, else the array decode grew), copying none.
+		if len(out) == 0 {
 			out = f.recs[:0]
 		}
 		for _, r := range f.recs {

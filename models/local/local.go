@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/flintml/flint/internal/atomicfile"
 	"github.com/flintml/flint/models"
 )
 
@@ -162,20 +163,9 @@ func (s *Store) mkdirs(dir string) error {
 	return syncDir(parent)
 }
 
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("sync directory %s: %w", dir, err)
-	}
-	return nil
-}
+// syncDir fsyncs a directory, making the creation, renaming and removal of
+// its entries durable.
+var syncDir = atomicfile.SyncDir
 
 // ctxReader stops a copy when ctx is done.
 type ctxReader struct {
