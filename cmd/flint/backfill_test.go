@@ -205,3 +205,51 @@ func (f *failingReads) Read(ctx context.Context, topic string, partition int, fr
 	}
 	return f.Log.Read(ctx, topic, partition, from, o)
 }
+
+// A --to-topic backfill whose append fails part way says how many joined
+// records landed in the topic (those Append set a Topic on), so a rerun
+// knows what is already there.
+func TestBackfillToTopicCountsWhatLanded(t *testing.T) {
+	_, defs, logSpec := featuresFixture(t)
+	ctx := context.Background()
+	l, err := openLog(ctx, logSpec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	data, err := os.ReadFile(defs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	def, err := stream.Parse(defs, data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	labels, err := cluster.PlanLog(ctx, l, "tx", cluster.LogOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := stream.Enrichment{Definition: string(data), File: defs, Key: def.Source.Key}
+	sources, err := stream.PlanJoin(ctx, l, labels, e, def)
+	if err != nil {
+		t.Fatal(err)
+	}
+	half := &halfAppends{Log: l}
+	o := backfillOptions{labels: "tx", toTopic: "tx.asof"}
+	err = backfillToTopic(ctx, streams{}, half, sources, o, def.Source.Key, def.Name)
+	if err == nil || !errors.Is(err, errAppendFailed) || !strings.Contains(err.Error(), "(150 joined records were appended to tx.asof before it)") {
+		t.Fatalf("an append landing half its 300 records: %v", err)
+	}
+}
+
+var errAppendFailed = errors.New("the broker went away")
+
+// halfAppends appends the first half of every batch, then fails.
+type halfAppends struct{ log.Log }
+
+func (h *halfAppends) Append(ctx context.Context, topic string, recs []log.Record) error {
+	if err := h.Log.Append(ctx, topic, recs[:len(recs)/2]); err != nil {
+		return err
+	}
+	return errAppendFailed
+}
