@@ -227,7 +227,7 @@ func TestJobsOnWorkersEqualInProcess(t *testing.T) {
 			jobData(t, l)
 			d := newDriver(t, Config{HeartbeatInterval: 100 * time.Millisecond, HeartbeatTimeout: 5 * time.Second, Log: spec})
 			startWorkers(t, d, 3, "")
-			for _, job := range []struct{ name, spec string }{{"logistic", lrSpec}, {"logistic, parsed once", cachedSpec}, {"linear (OWL-QN)", linearSpec}, {"mlp", mlpSpec}, {"kmeans", kmeansSpec}, {"als", alsSpec}, {"naive bayes", nbSpec}, {"linear svm", svmSpec}} {
+			for _, job := range []struct{ name, spec string }{{"logistic", lrSpec}, {"logistic, parsed once", cachedSpec}, {"linear (OWL-QN)", linearSpec}, {"mlp", mlpSpec}, {"kmeans", kmeansSpec}, {"kmeans, float32", kmeansSpec + "engine: {precision: float32}\n"}, {"als", alsSpec}, {"naive bayes", nbSpec}, {"linear svm", svmSpec}} {
 				want, wantRes := runJob(t, l, job.spec, nil, nil) // in-process
 				got, gotRes := runJob(t, l, job.spec, d, nil)
 				sameArtifact(t, job.name, got, want, gotRes, wantRes)

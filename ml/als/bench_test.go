@@ -229,7 +229,7 @@ func BenchmarkNormal(b *testing.B) {
 		for i := range y {
 			y[i] = rng.NormFloat64()
 		}
-		w := (c.k + 7) &^ 7 // the rows as the solver gathers them, w apart
+		w := (c.k + 7) &^ 7 // the factors w apart (the solver's rows also carry the rating: k+1 columns)
 		yw, aw := make([]float64, c.n*w), make([]float64, w*w)
 		for r := range c.n {
 			copy(yw[r*w:r*w+c.k], y[r*c.k:(r+1)*c.k])

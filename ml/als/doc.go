@@ -44,17 +44,22 @@
 // Every row is solved on its own, so the factors are bit-for-bit the same
 // for any number of workers and any Config.Blocks.
 //
-// A row with n ratings forms its normal equations in O(n·Rank²): the
-// other side's factors of its ratings are gathered as rows, each followed
-// by its rating, and package ml/internal/tile (AVX-512, or AVX2 and FMA,
-// assembly on amd64, chosen at run time) adds their outer products, which
-// gives Σ y·yᵀ, the right-hand side Σ r·y and Σ r² in one pass; the system
-// is solved by tile's Cholesky, which factors [A b] and so does the forward
+// A row with n ratings forms its normal equations in O(n·Rank²) with
+// package ml/internal/tile (assembly on amd64 chosen at run time: AVX-512
+// throughout, AVX2 and FMA for the outer products, portable Go elsewhere;
+// every variant gives the same bits). The other side's factors of its
+// ratings are gathered as rows; for explicit feedback each is followed by
+// its rating, so adding their outer products gives Σ y·yᵀ, the right-hand
+// side Σ r·y and Σ r² in one pass. For implicit feedback the rows are
+// scaled by √(c−1) before their outer products and the right-hand side
+// Σ c·y is added separately (tile.Scale, tile.Axpy); the sum over all
+// items, YᵀY + Yᵀ(C − I)Y, is YᵀY — computed once per half-iteration on
+// the driver — plus the rated items' terms only. The system is solved by
+// tile's Cholesky, which factors [A b] and so does the forward
 // substitution as it goes, and a back substitution, or, for non-negative
-// factors, by an active-set
-// NNLS (Lawson–Hanson on the normal equations). For implicit feedback the
-// sum over all items, YᵀY + Yᵀ(C − I)Y, is YᵀY — computed once per
-// half-iteration on the driver — plus the rated items' terms only.
+// factors, by an active-set NNLS (Lawson–Hanson on the normal equations).
+// The opt-in cgo build (-tags openblas) forms and solves them with
+// OpenBLAS instead (DSYRK, DGEMV, DPOTRF and DPOTRS).
 //
 // # Checkpoints
 //

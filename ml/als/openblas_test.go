@@ -10,8 +10,8 @@ import (
 )
 
 // TestSolveOpenBLAS solves the same rows' normal equations through
-// OpenBLAS (DSYRK, DGEMV, DPOTRF and DPOTRS) and through tile and gonum's
-// Cholesky (the default build's), for explicit, biased and implicit
+// OpenBLAS (DSYRK, DGEMV, DPOTRF and DPOTRS) and through the default
+// build's tile.Gram, tile.Cholesky and tile.CholSolve, for explicit, biased and implicit
 // feedback, with more ratings than one gather chunk holds, and compares
 // the factors (to 1e-9 of their largest entry) and the losses.
 func TestSolveOpenBLAS(t *testing.T) {

@@ -144,7 +144,7 @@ func newSolver(a *solveArgs) *solver {
 	if s.blas {
 		s.yb = make([]float64, k*s.chunk)
 	}
-	if a.OtherBias != nil {
+	if s.blas && a.OtherBias != nil {
 		s.res = make([]float64, s.chunk)
 	}
 	if a.NonNeg {
@@ -178,17 +178,10 @@ func (s *solver) solve(x []float64, ind []int32, val []float64) error {
 	count, sumSq := s.normal(ind, val)
 	if args.Implicit {
 		for i := range k {
-			gi, yi := g[i*w+i:i*w+k], args.YtY[i*k+i:(i+1)*k]
-			for j := range gi {
-				gi[j] += yi[j]
-			}
-			g[i*w+k] = s.b[i]
+			g[i*w+k] = s.b[i] // the right-hand side beside A, for Cholesky
 		}
 	}
-	reg := s.record(count, sumSq)
-	for i := range k {
-		g[i*w+i] += reg
-	}
+	s.complete(g, w, count, sumSq)
 	if args.NonNeg {
 		clear(s.a)
 		for i := range k {
@@ -213,14 +206,29 @@ func (s *solver) nonNeg(x, a []float64, ratings int) error {
 	return err
 }
 
-// record keeps what loss needs of the solve being made (the ratings λ is
-// scaled by, Σ c·p² and the right-hand side) and returns λ so scaled.
-func (s *solver) record(count int, sumSq float64) float64 {
+// complete finishes the row's normal matrix, whose upper triangle is the
+// first Rank rows of a (stride apart): it adds YᵀY for implicit feedback
+// and λ scaled by the row's ratings to the diagonal, after keeping what
+// loss needs of the solve (the ratings λ is scaled by, Σ c·p² and the
+// right-hand side). The tile and OpenBLAS solves share it.
+func (s *solver) complete(a []float64, stride, count int, sumSq float64) {
+	k := s.k
+	if s.args.Implicit {
+		for i := range k {
+			ai, yi := a[i*stride+i:i*stride+k], s.args.YtY[i*k+i:(i+1)*k]
+			for j := range ai {
+				ai[j] += yi[j]
+			}
+		}
+	}
 	s.count, s.sumSq = count, sumSq
 	if s.rhs != nil {
 		copy(s.rhs, s.b)
 	}
-	return s.args.Lambda * float64(count)
+	reg := s.args.Lambda * float64(count)
+	for i := range k {
+		a[i*stride+i] += reg
+	}
 }
 
 // solveBLAS is solve through OpenBLAS (the openblas build).
@@ -235,17 +243,7 @@ func (s *solver) solveBLAS(x []float64, ind []int32, val []float64) error {
 		c, sq := s.chunkBLAS(ind[lo:hi], val[lo:hi])
 		count, sumSq = count+c, sumSq+sq
 	}
-	if args.Implicit {
-		for i := range k {
-			for j := i; j < k; j++ {
-				a[i*k+j] += args.YtY[i*k+j]
-			}
-		}
-	}
-	reg := s.record(count, sumSq)
-	for i := range k {
-		a[i*k+i] += reg
-	}
+	s.complete(a, k, count, sumSq)
 	if args.NonNeg {
 		return s.nonNeg(x, a, len(ind))
 	}

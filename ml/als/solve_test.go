@@ -92,6 +92,28 @@ func randomRatings(rng *rand.Rand, others, n int, implicit bool) ([]int32, []flo
 // the regularisation at the optimum).
 func denseSolve(t *testing.T, a *solveArgs, ind []int32, val []float64) ([]float64, float64) {
 	k := a.Rank
+	A, b, sumSq := denseNormal(a, ind, val)
+	var ch mat.Cholesky
+	if !ch.Factorize(A) {
+		t.Fatal("the dense normal equations are not positive definite")
+	}
+	var x mat.VecDense
+	if err := ch.SolveVecTo(&x, mat.NewVecDense(k, b)); err != nil {
+		t.Fatal(err)
+	}
+	out := make([]float64, k)
+	dot := 0.0
+	for i := range k {
+		out[i] = x.AtVec(i)
+		dot += out[i] * b[i]
+	}
+	return out, sumSq - dot
+}
+
+// denseNormal forms one row's normal equations A x = b as solve documents
+// them, with plain loops, and the row's Σ c·p².
+func denseNormal(a *solveArgs, ind []int32, val []float64) (*mat.SymDense, []float64, float64) {
+	k := a.Rank
 	A, b := mat.NewSymDense(k, nil), make([]float64, k)
 	count, sumSq := 0, 0.0
 	for l, j := range ind {
@@ -137,19 +159,49 @@ func denseSolve(t *testing.T, a *solveArgs, ind []int32, val []float64) ([]float
 			A.SetSym(i, jj, v)
 		}
 	}
-	var ch mat.Cholesky
-	if !ch.Factorize(A) {
-		t.Fatal("the dense normal equations are not positive definite")
+	return A, b, sumSq
+}
+
+// TestSolveNonNegMeetsKKT: the non-negative solve, fed through the tile
+// path's Gramian, satisfies the optimality conditions of min ½xᵀAx − bᵀx
+// subject to x ≥ 0 on the normal equations formed by plain loops: x ≥ 0,
+// the gradient A·x − b zero where x > 0 and non-negative where x = 0, for
+// explicit and implicit feedback at several ranks and rating counts.
+func TestSolveNonNegMeetsKKT(t *testing.T) {
+	rng := rand.New(rand.NewPCG(37, 38))
+	const others = 500
+	for _, implicit := range []bool{false, true} {
+		for _, k := range []int{1, 3, 8, 15, 50} {
+			a := randomArgs(rng, k, others, implicit, false)
+			a.NonNeg = true
+			s := newSolver(a)
+			for _, n := range []int{2, 9, chunkFor(k) + 3} {
+				ind, val := randomRatings(rng, others, min(n, others), implicit)
+				x := make([]float64, k)
+				if err := s.solve(x, ind, val); err != nil {
+					t.Fatal(err)
+				}
+				A, b, _ := denseNormal(a, ind, val)
+				scale := 0.0
+				for _, v := range b {
+					scale = max(scale, math.Abs(v))
+				}
+				tol := 1e-8 * (1 + scale)
+				for i := range k {
+					g := -b[i]
+					for j := range k {
+						g += A.At(i, j) * x[j]
+					}
+					switch {
+					case x[i] < 0:
+						t.Fatalf("implicit=%v k=%d n=%d: x[%d] = %v < 0", implicit, k, n, i, x[i])
+					case x[i] > 0 && math.Abs(g) > tol:
+						t.Fatalf("implicit=%v k=%d n=%d: x[%d] = %v is free but the gradient is %v", implicit, k, n, i, x[i], g)
+					case x[i] == 0 && g < -tol:
+						t.Fatalf("implicit=%v k=%d n=%d: x[%d] is held at 0 though the gradient %v says to raise it", implicit, k, n, i, g)
+					}
+				}
+			}
+		}
 	}
-	var x mat.VecDense
-	if err := ch.SolveVecTo(&x, mat.NewVecDense(k, b)); err != nil {
-		t.Fatal(err)
-	}
-	out := make([]float64, k)
-	dot := 0.0
-	for i := range k {
-		out[i] = x.AtVec(i)
-		dot += out[i] * b[i]
-	}
-	return out, sumSq - dot
 }

@@ -10,7 +10,9 @@ import "math"
 // out as U⁻ᵀb (the forward substitution; see CholSolve). It returns false,
 // leaving a partly factored, when a pivot is not positive and finite (A is
 // not positive definite, or holds NaN). scratch holds at least k·w values
-// (it gets −U).
+// (it gets −U). When k is not a multiple of 4, the last block's update
+// also overwrites rows k to roundup(k, 4)−1 of a: read anything kept there
+// (as ALS keeps Σr² in row k) before the call.
 //
 // Each element a_ij (i <= j) takes, for q = 0, 1, … below i in order, one
 // fused multiply-add a_ij ← fma(−u_qi, u_qj, a_ij); then the pivot is
@@ -101,10 +103,14 @@ func backsubGeneric(x, a []float64, w, k int) {
 // for each l, leaving y's other values as they are. With AVX-512 it also
 // asks for the cache lines of the rows a few ratings ahead, so that
 // gathering the factors of random rows of a large matrix waits for memory
-// less. It panics on an index outside f.
+// less. It panics on an index outside f, and on w < k (rows that would
+// overlap, or a negative stride).
 func GatherRows(y []float64, w int, f []float64, k int, ind []int32) {
 	if len(ind) == 0 || k == 0 {
 		return
+	}
+	if w < k {
+		panic("tile: GatherRows needs w >= k")
 	}
 	rows := len(f) / k
 	for _, j := range ind {

@@ -153,6 +153,15 @@ func TestCholesky(t *testing.T) {
 					t.Fatalf("a pivot of %v was accepted", bad)
 				}
 			}
+			// A NaN off the diagonal reaches a later pivot, which refuses it.
+			for _, at := range [][2]int{{0, 1}, {2, 7}, {5, 8}} {
+				const k, w = 9, 16
+				a := spd(rng, k, w)
+				a[at[0]*w+at[1]] = math.NaN()
+				if Cholesky(a, w, k, make([]float64, k*w)) {
+					t.Fatalf("a NaN at (%d, %d) was accepted", at[0], at[1])
+				}
+			}
 		})
 	}
 	for name, x := range xs {
@@ -165,7 +174,8 @@ func TestCholesky(t *testing.T) {
 }
 
 // TestGatherRows: with every kernel choice, GatherRows copies the rows and
-// nothing else, and refuses an index outside the matrix.
+// nothing else, and refuses an index outside the matrix and a stride
+// shorter than a row.
 func TestGatherRows(t *testing.T) {
 	for name, set := range variants(t) {
 		t.Run(name, func(t *testing.T) {
@@ -202,6 +212,14 @@ func TestGatherRows(t *testing.T) {
 						}
 					}()
 					GatherRows(make([]float64, w), w, f, k, []int32{rows})
+				}()
+				func() {
+					defer func() {
+						if recover() == nil {
+							t.Fatalf("k=%d: rows %d apart were gathered", k, k-1)
+						}
+					}()
+					GatherRows(make([]float64, 2*w), k-1, f, k, []int32{0, 1})
 				}()
 			}
 		})

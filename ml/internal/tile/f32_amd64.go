@@ -78,8 +78,9 @@ func products4x6(g, xn []float64, x []float32, m int, c []float32, k, d, n16 int
 
 // tileWidths says how products4x6 splits k centres: into the fewest tiles
 // (⌈k/6⌉), the first k − 5·⌈k/6⌉ of them six wide and the rest five, so
-// that the fewest repeated centres are computed (none for k = 10: two tiles of
-// five, where six and four took a sixth of the products again).
+// that the fewest repeated centres are computed (none for k = 10: two tiles
+// of five, where six and four repeated to six computed twelve products a
+// row for ten).
 func tileWidths(k int) (six int) {
 	t := (k + 5) / 6
 	return max(0, k-5*t)
