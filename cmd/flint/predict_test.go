@@ -51,8 +51,14 @@ func TestPredictCommand(t *testing.T) {
 		!strings.Contains(err.Error()+errOut, bad+":3") {
 		t.Fatalf("a bad record: %v %s", err, errOut)
 	}
-	if left, _ := filepath.Glob(failed + "*"); len(left) != 0 {
-		t.Fatalf("a failed run left %v", left)
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ents { // the partial file is hidden: .failed.jsonl.partial-*
+		if strings.Contains(e.Name(), "failed.jsonl") {
+			t.Fatalf("a failed run left %s", e.Name())
+		}
 	}
 	for _, c := range []struct {
 		args []string
@@ -62,6 +68,7 @@ func TestPredictCommand(t *testing.T) {
 		{[]string{"predict", "--model", "clicks"}, "give --topic or --files"},
 		{[]string{"predict", "--model", "clicks@staging", "--files", csv}, "--model clicks@staging: not in the store"},
 		{[]string{"predict", "--model", "nope", "--files", csv}, "flint models ls lists the models"},
+		{[]string{"predict", "--model", "clicks", "--files", csv, "--header", "--out", dir}, "--out " + dir + ": " + dir + " is a directory"},
 	} {
 		_, errOut, err := run(t, "", append([]string{"--store", store}, c.args...)...)
 		if err == nil || !strings.Contains(err.Error()+errOut, c.want) {
