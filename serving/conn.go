@@ -17,9 +17,15 @@ const rejectedRoute = "rejected by net/http"
 // line followed by exactly netHTTPErrorHeaders, which no handler's
 // response can produce (net/http writes a handler's headers sorted, with a
 // Date).
+//
+// Every accepted connection's deadlines go to the reaper r (see
+// deadlineConn); count is false for TLS, whose bytes on the wire are not
+// net/http's.
 type countingListener struct {
 	net.Listener
-	m *metrics
+	m     *metrics
+	r     *reaper
+	count bool
 }
 
 // netHTTPErrorHeaders are the headers net/http sends with its own errors.
@@ -30,7 +36,11 @@ func (l *countingListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &countingConn{Conn: c, m: l.m}, nil
+	dc := l.r.wrap(c)
+	if !l.count {
+		return dc, nil
+	}
+	return &countingConn{Conn: dc, m: l.m}, nil
 }
 
 type countingConn struct {

@@ -136,7 +136,11 @@
 // turn on HTTPS.
 // Bodies over Config.MaxBodyBytes and requests over Config.MaxRows rows get
 // 413; every request has a deadline (Config.RequestTimeout) and the
-// http.Server has read, write and idle timeouts. Model names are checked
+// http.Server has read, write and idle timeouts. The connections keep the
+// deadlines of those timeouts themselves, and one goroutine hands a
+// deadline to the socket once it has passed (at most a tenth of the
+// shortest timeout late, 250 ms at most): net/http would otherwise arm a
+// runtime timer four or five times a request. Model names are checked
 // with models.CheckName before anything reaches the store.
 //
 // GET /metrics has request counts and latency histograms by route, model,

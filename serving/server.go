@@ -61,6 +61,7 @@ type Server struct {
 	loaderDone chan struct{}              // closed when it has exited
 	closed     bool
 	ln         net.Listener
+	reaper     *reaper // the connections' deadlines; nil before Serve
 }
 
 // New checks cfg and builds a server. It starts nothing: Serve (or
@@ -140,15 +141,19 @@ func (s *Server) Serve(ln net.Listener) error {
 		return errors.New("serving: Serve after Shutdown")
 	}
 	s.ln = ln
+	if s.reaper == nil {
+		h := s.http
+		s.reaper = newReaper(deadlineGrain(h.ReadHeaderTimeout, h.ReadTimeout, h.WriteTimeout, h.IdleTimeout))
+	}
 	s.mu.Unlock()
 	s.log.Info("serving: listening", "addr", ln.Addr().String(), "tls", s.http.TLSConfig != nil, "auth", s.AuthEnabled(),
 		"max_inflight_bytes", s.cfg.MaxInFlightBytes)
 	s.StartLoader()
 	var err error
 	if s.http.TLSConfig != nil {
-		err = s.http.ServeTLS(ln, "", "")
+		err = s.http.ServeTLS(&countingListener{Listener: ln, m: s.metrics, r: s.reaper}, "", "")
 	} else {
-		err = s.http.Serve(&countingListener{Listener: ln, m: s.metrics})
+		err = s.http.Serve(&countingListener{Listener: ln, m: s.metrics, r: s.reaper, count: true})
 	}
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil
@@ -185,9 +190,12 @@ func (s *Server) Addr() net.Addr {
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.closed = true
-	stop, done := s.stop, s.loaderDone
+	stop, done, reaper := s.stop, s.loaderDone, s.reaper
 	s.mu.Unlock()
 	err := errors.Join(s.http.Shutdown(ctx), s.cache.close(ctx))
+	if reaper != nil {
+		reaper.stop()
+	}
 	if s.access != nil {
 		err = errors.Join(err, s.access.stop(ctx))
 	}
