@@ -149,7 +149,7 @@ func (s *Server) describeModel(c echo.Context) error {
 
 // setAlias serves PUT /v1/models/{model}/aliases/{alias}: {"version": n}.
 func (s *Server) setAlias(c echo.Context) error {
-	ctx := c.Request().Context()
+	ctx := requestContext(c)
 	name, alias := c.Param("model"), c.Param("alias")
 	if err := models.CheckName(name); err != nil {
 		return badRequest("%v", err)
@@ -222,7 +222,7 @@ const maxK = 1000
 // and /v1/models/{model}/similar.
 func (s *Server) recommendation(similar bool, kind refKind, param string) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		lm, err := s.resolve(c.Request().Context(), c.Param("model"), kind, c.Param(param), false)
+		lm, err := s.resolve(requestContext(c), c.Param("model"), kind, c.Param(param), false)
 		if err != nil {
 			return err
 		}
@@ -312,7 +312,7 @@ type modelReady struct {
 func (s *Server) v2ModelReady(kind refKind) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		name := c.Param("model")
-		lm, err := s.resolve(c.Request().Context(), name, kind, c.Param("version"), true)
+		lm, err := s.resolve(requestContext(c), name, kind, c.Param("version"), true)
 		var re *requestError
 		if err != nil && (!errors.As(err, &re) || re.Status != http.StatusServiceUnavailable) {
 			return err // no such model or version, a bad name
@@ -341,7 +341,7 @@ func (s *Server) v2ModelReady(kind refKind) echo.HandlerFunc {
 func (s *Server) v2ModelMetadata(kind refKind) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		name := c.Param("model")
-		lm, err := s.resolve(c.Request().Context(), name, kind, c.Param("version"), true)
+		lm, err := s.resolve(requestContext(c), name, kind, c.Param("version"), true)
 		if err != nil {
 			return err
 		}
