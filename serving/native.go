@@ -229,8 +229,14 @@ func (lm *loadedModel) readNumbers(w *worker, i int, form rowForm) error {
 	}
 	w.nextGen()
 	nums := w.nums
-	j := -1
-	for n := 0; ; n++ {
+	// The fields that come first in schema order with plain numbers are
+	// read in one loop; the rest, member by member.
+	k := features.ScanNumbers(sc, lm.fields[:lm.numRun], lm.keys, nums)
+	for j := range k {
+		w.seen[j] = w.gen
+	}
+	j := k - 1
+	for n := k; ; n++ {
 		// The key expected next, in schema order, is read with the ','
 		// before it in one step; anything else takes the general path.
 		if j+1 < len(lm.keys) && lm.keys[j+1] != "" && sc.NextKeyIs(n, lm.keys[j+1]) {

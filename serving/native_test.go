@@ -7,6 +7,7 @@ import (
 	"math"
 	"net/http"
 	"reflect"
+
 	"strings"
 	"testing"
 	"time"
@@ -470,5 +471,58 @@ func TestChunkedPredictions(t *testing.T) {
 		if w.pred[0] != batch[i] {
 			t.Errorf("row %d: %v in the batch, %v alone", i, batch[i], w.pred[0])
 		}
+	}
+}
+
+// TestNumbersAgreeWithValues is TestReadNumbersAgreesWithReadRow for a
+// model whose fields are all in readNumbers' first run
+// (features.ScanNumbers), on rows whose run ends at every kind of member.
+func TestNumbersAgreeWithValues(t *testing.T) {
+	schema := features.Schema{Fields: []features.Field{
+		{Name: "a", Type: features.Numeric},
+		{Name: "b", Type: features.Numeric, Optional: true},
+		{Name: "c", Type: features.Numeric, Optional: true},
+		{Name: "d", Type: features.Numeric},
+	}}
+	p, err := features.New(schema, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pj, err := json.Marshal(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lm, err := newLoadedModel(defaultAdapters(), "test", models.VersionInfo{Version: 1},
+		&models.Artifact{Algorithm: "linear", Pipeline: pj, Params: linearParams(t, p.Width())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !lm.numeric || lm.numRun != 4 {
+		t.Fatalf("numeric %v, numRun %d: want a model read as numbers, all four fields in the run", lm.numeric, lm.numRun)
+	}
+	for _, row := range []string{
+		`{"a": 1.5, "b": -0.25, "c": 3, "d": 12345.678}`,
+		`{"a":1.5,"b":-0.25,"c":3,"d":0.1}`,
+		"{ \"a\" :\t1.5 ,\n\"b\" : 2.5 , \"c\": 0.0 , \"d\": -7.125 }",
+		`{"a": 1.5, "b": 2e3, "c": 3, "d": 4}`,                    // an exponent ends the run
+		`{"a": 1.5, "b": null, "c": 3, "d": 4}`,                   // null: missing
+		`{"a": 1.5, "c": 3, "b": 2, "d": 4}`,                      // out of order
+		`{"a": 1.5, "b": 2, "c": 3, "d": 4, "a": 5}`,              // given twice after the run
+		`{"a": 1.5, "b": 2, "a": 5, "c": 3, "d": 4}`,              // given twice inside it
+		`{"a": 1.5, "\u0062": 2, "c": 3, "d": 4}`,                 // a key with escapes
+		`{"a": 1.5, "b": 2, "c": 3}`,                              // d missing
+		`{"a": 1.5, "b": 2, "c": 3, "d": 4, "e": 5}`,              // not in the schema
+		`{"a": 1.5, "b": "2", "c": 3, "d": 4}`,                    // a string
+		`{"a": 1.5, "b": 2, "c": 3, "d": 4,}`,                     // a trailing comma
+		`{"a": 1.5 "b": 2, "c": 3, "d": 4}`,                       // no comma
+		`{"a": 12345678901234567890.5, "b": 2, "c": 3, "d": 4}`,   // a long number
+		`{"a": 0.30000000000000004, "b": 2, "c": 3, "d": 1e-400}`, // beyond the plain form
+		`{"a": 01.5, "b": 2, "c": 3, "d": 4}`,                     // a leading zero
+		`{"a": -, "b": 2, "c": 3, "d": 4}`,                        // malformed
+		`{"a": 1.5, "b": 2, "c": 3, "d": 4`,                       // cut short
+		`{"d": 4, "c": 3, "b": 2, "a": 1.5}`,                      // reversed
+		`{}`,
+	} {
+		decodeBoth(t, lm, []byte(`{"row": `+row+`}`))
 	}
 }

@@ -1,6 +1,7 @@
 package jsonscan
 
 import (
+	"encoding/binary"
 	"math/bits"
 )
 
@@ -86,8 +87,7 @@ func plainFloat(b []byte, i int) (f float64, end int, ok bool) {
 // digits8 converts the leading digits of e, at most eight, to their value
 // (SWAR, as eights does) and returns how many there were.
 func digits8(e []byte) (uint64, int) {
-	x := uint64(e[0]) | uint64(e[1])<<8 | uint64(e[2])<<16 | uint64(e[3])<<24 |
-		uint64(e[4])<<32 | uint64(e[5])<<40 | uint64(e[6])<<48 | uint64(e[7])<<56
+	x := binary.LittleEndian.Uint64(e)
 	v := x - 0x3030303030303030
 	bad := (v | (x + 0x4646464646464646)) & 0x8080808080808080
 	n := bits.TrailingZeros64(bad) >> 3
@@ -99,4 +99,46 @@ func digits8(e []byte) (uint64, int) {
 	v = (v & 0x00FF00FF00FF00FF) * 6553601 >> 16
 	v = (v & 0x0000FFFF0000FFFF) * 42949672960001 >> 32
 	return v, n
+}
+
+// PlainMembers reads, in the object the scanner is in, members whose keys
+// come in the order of keys (each a PlainKey) and whose values are numbers
+// of the plain form Float reads first (-ddd.ddd, no exponent, at most 19
+// digits): the member that n members were read before (its ',' included
+// when n > 0) has key keys[0], the next keys[1], and so on. It stores the
+// k-th value in dst[k] and returns how many members it read, stopping
+// before the first member that is not so (another key, one written with
+// escapes, another kind of value or number, the end of the object, or
+// malformed input), which Next, Key and Float then read and report. What
+// it stores is what NextKeyIs then Float would, member by member: it is
+// their loop with nothing in between, for a decoder reading many numeric
+// fields in a known order.
+func (s *Scanner) PlainMembers(n int, keys []string, dst []float64) int {
+	b, pos := s.b, s.pos
+	dst = dst[:len(keys)]
+	k := 0
+	for ; k < len(keys); k++ {
+		i := skipWS(b, pos)
+		if n+k > 0 {
+			if i >= len(b) || b[i] != ',' {
+				break
+			}
+			i = skipWS(b, i+1)
+		}
+		key := keys[k]
+		if len(b)-i <= len(key) || string(b[i:i+len(key)]) != key {
+			break
+		}
+		i = skipWS(b, i+len(key))
+		if i == len(b) || b[i] != ':' {
+			break
+		}
+		f, end, ok := plainFloat(b, skipWS(b, i+1))
+		if !ok {
+			break
+		}
+		dst[k], pos = f, end
+	}
+	s.pos = pos
+	return k
 }

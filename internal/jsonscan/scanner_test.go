@@ -183,3 +183,120 @@ func TestKeyIs(t *testing.T) {
 		}
 	}
 }
+
+// plainMembersRef is what PlainMembers must do: NextKeyIs then Float,
+// member by member, keeping only numbers plainFloat reads.
+func plainMembersRef(s *Scanner, n int, keys []string, dst []float64) int {
+	k := 0
+	for ; k < len(keys); k++ {
+		start := s.pos
+		if !s.NextKeyIs(n+k, keys[k]) {
+			break
+		}
+		s.ws()
+		f, end, ok := plainFloat(s.b, s.pos)
+		if !ok {
+			s.pos = start
+			break
+		}
+		dst[k], s.pos = f, end
+	}
+	return k
+}
+
+// checkPlainMembers runs PlainMembers and plainMembersRef on in from
+// offset at and fails unless they read the same members to the same byte
+// with the same bits; it returns how many were read.
+func checkPlainMembers(t *testing.T, in []byte, at, n int, keys []string) int {
+	t.Helper()
+	var s, ref Scanner
+	s.Reset(in)
+	ref.Reset(in)
+	s.pos, ref.pos = at, at
+	got, want := make([]float64, len(keys)), make([]float64, len(keys))
+	k, wk := s.PlainMembers(n, keys, got), plainMembersRef(&ref, n, keys, want)
+	if k != wk || s.pos != ref.pos {
+		t.Fatalf("PlainMembers(%q) read %d members to byte %d, member by member %d to byte %d", in[at:], k, s.pos, wk, ref.pos)
+	}
+	for i := range k {
+		if math.Float64bits(got[i]) != math.Float64bits(want[i]) {
+			t.Fatalf("PlainMembers(%q): member %d = %v, Float gives %v", in[at:], i, got[i], want[i])
+		}
+	}
+	return k
+}
+
+// TestPlainMembers: PlainMembers reads the members NextKeyIs and Float
+// would, and stops, reading nothing of it, at the first that is not a
+// plain number under the expected key.
+func TestPlainMembers(t *testing.T) {
+	keys := []string{`"a"`, `"b"`, `"c"`}
+	for _, c := range []struct {
+		in   string
+		n    int // members before
+		want int
+	}{
+		{`"a": 1.5, "b": -0.25, "c": 3}`, 0, 3},
+		{`"a":1,"b":2,"c":3,"d":4}`, 0, 3},
+		{" \"a\" :\n1.5 ,\t\"b\": 2 , \"c\" : 3 }", 0, 3},
+		{`, "a": 1, "b": 2}`, 2, 2},
+		{`"a": 1, "b": 2}`, 2, 0},      // no ',' where one is due
+		{`, "a": 1, "b": 2}`, 0, 0},    // a ',' before the first
+		{`"a": 1, "c": 2}`, 0, 1},      // another key
+		{`"a": 1, "\u0062": 2}`, 0, 1}, // the key with escapes
+		{`"a": 1, "b": 2e3}`, 0, 1},    // an exponent
+		{`"a": 1, "b": null}`, 0, 1},
+		{`"a": 1, "b": "2"}`, 0, 1},
+		{`"a": 1, "b": 01}`, 0, 1},
+		{`"a": 1, "b": 1.}`, 0, 1},
+		{`"a": 1, "b": 12345678901234567890}`, 0, 1},
+		{`"a": 1, "b": 2,}`, 0, 2},
+		{`"a": 1 "b": 2}`, 0, 1},
+		{`"a": 1, "b"`, 0, 1},
+		{`"a": 1, "b":`, 0, 1},
+		{`"a": 1, `, 0, 1},
+		{`}`, 0, 0},
+		{``, 0, 0},
+	} {
+		if k := checkPlainMembers(t, []byte(c.in), 0, c.n, keys); k != c.want {
+			t.Errorf("PlainMembers(%q) read %d members, want %d", c.in, k, c.want)
+		}
+	}
+	rng := rand.New(rand.NewPCG(5, 6))
+	many := make([]string, 50)
+	for i := range many {
+		many[i] = `"f` + strconv.Itoa(i) + `"`
+	}
+	for range 2000 {
+		in := []byte{'{'}
+		for i, k := range many {
+			if i > 0 {
+				in = append(in, ',')
+			}
+			f := rng.NormFloat64() * math.Pow(10, float64(rng.IntN(12)-4))
+			in = append(in, k+": "...)
+			switch rng.IntN(20) {
+			case 0:
+				in = strconv.AppendFloat(in, f, 'e', -1, 64)
+			case 1:
+				in = append(in, "null"...)
+			default:
+				in = strconv.AppendFloat(in, f, 'f', rng.IntN(12), 64)
+			}
+		}
+		checkPlainMembers(t, append(in, '}'), 1, 0, many)
+	}
+}
+
+// FuzzPlainMembers: on any input, PlainMembers reads what NextKeyIs and
+// Float would, member by member.
+//
+//	go test ./internal/jsonscan -run '^$' -fuzz FuzzPlainMembers -fuzztime 1m
+func FuzzPlainMembers(f *testing.F) {
+	for _, s := range []string{`"a": 1.5, "b": -0.25, "c": 3}`, ` "a" :1 ,"b":2e3}`, `"a": 0.1234567890123, "b": null`, `"a": 1,}`} {
+		f.Add([]byte(s), 0)
+	}
+	f.Fuzz(func(t *testing.T, b []byte, n int) {
+		checkPlainMembers(t, b, 0, n&1, []string{`"a"`, `"b"`, `"c"`})
+	})
+}
