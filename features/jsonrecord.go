@@ -78,22 +78,22 @@ func ScanNumber(sc *jsonscan.Scanner, dst *float64, f *Field) error {
 
 // ScanNumbers reads the first members of the object sc is in (after its
 // '{') when they are fields[0], fields[1], ... in that order, each keyed by
-// quoted[j] (fields[j].Name as jsonscan.PlainKey writes it) with a number
+// key j of keys (fields[j].Name as jsonscan.PlainKey writes it) with a number
 // in the plain form (-ddd.ddd: no exponent, at most 19 digits), storing
 // them in dst[j] as ScanNumber would. It stops before the first member
 // that is not so, and before the first field that is not Numeric, and
 // returns how many it read; the caller reads the rest member by member.
 // It is what a decoder of rows whose fields come in schema order spends
 // most of a request on, in one loop.
-func ScanNumbers(sc *jsonscan.Scanner, fields []Field, quoted []string, dst []float64) int {
-	quoted = quoted[:min(len(quoted), len(fields))]
-	for j := range quoted {
+func ScanNumbers(sc *jsonscan.Scanner, fields []Field, keys jsonscan.Keys, dst []float64) int {
+	n := min(keys.Len(), len(fields))
+	for j := range n {
 		if fields[j].Type != Numeric {
-			quoted = quoted[:j]
+			n = j
 			break
 		}
 	}
-	return sc.PlainMembers(0, quoted, dst)
+	return sc.PlainMembers(0, keys.Prefix(n), dst)
 }
 
 // syntaxOr returns the scanner's syntax error when err says the number

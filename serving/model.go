@@ -44,6 +44,7 @@ type loadedModel struct {
 	numeric     bool                // the pipeline reads only numbers, and no pairs: native rows are read as numbers (readNumbers)
 	keys        []string            // fields[i].Name as a JSON string without escapes, "" when it needs some (jsonscan.PlainKey)
 	numRun      int                 // fields[:numRun] are Numeric, read by the pipeline and have plain keys (features.ScanNumbers)
+	runKeys     jsonscan.Keys       // keys[:numRun], prepared for features.ScanNumbers
 
 	workers sync.Pool // *worker
 	obs     sync.Map  // obsKey -> *observers: the request metrics' series of this version, resolved once
@@ -103,6 +104,7 @@ func newLoadedModel(adapters map[string]adapter, name string, info models.Versio
 		for lm.numRun < len(lm.fields) && lm.fields[lm.numRun].Type == features.Numeric && lm.input[lm.numRun] && lm.keys[lm.numRun] != "" {
 			lm.numRun++
 		}
+		lm.runKeys = jsonscan.NewKeys(lm.keys[:lm.numRun])
 		if lm.kind == classification {
 			lm.proba = hasProbabilities(lm.pred)
 			k := lm.pred.numClasses()

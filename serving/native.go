@@ -231,7 +231,7 @@ func (lm *loadedModel) readNumbers(w *worker, i int, form rowForm) error {
 	nums := w.nums
 	// The fields that come first in schema order with plain numbers are
 	// read in one loop; the rest, member by member.
-	k := features.ScanNumbers(sc, lm.fields[:lm.numRun], lm.keys, nums)
+	k := features.ScanNumbers(sc, lm.fields[:lm.numRun], lm.runKeys, nums)
 	for j := range k {
 		w.seen[j] = w.gen
 	}

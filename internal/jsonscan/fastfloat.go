@@ -101,23 +101,56 @@ func digits8(e []byte) (uint64, int) {
 	return v, n
 }
 
+// Keys are object keys a decoder expects in a known order, each as
+// PlainKey writes it, prepared for PlainMembers: a key of at most eight
+// bytes is compared as one word.
+type Keys struct {
+	quoted []string
+	head   []uint64 // quoted[k]'s bytes, little-endian, when it has at most eight
+	mask   []uint64 // the bytes of a word head[k] covers; 0 for a longer key
+}
+
+// NewKeys prepares keys (each a PlainKey) for PlainMembers.
+func NewKeys(quoted []string) Keys {
+	ks := Keys{quoted: quoted, head: make([]uint64, len(quoted)), mask: make([]uint64, len(quoted))}
+	for k, q := range quoted {
+		if len(q) > 8 {
+			continue
+		}
+		for i := range len(q) {
+			ks.head[k] |= uint64(q[i]) << (8 * i)
+			ks.mask[k] |= 0xFF << (8 * i)
+		}
+	}
+	return ks
+}
+
+// Len is the number of keys.
+func (ks Keys) Len() int { return len(ks.quoted) }
+
+// Prefix is the first n keys.
+func (ks Keys) Prefix(n int) Keys {
+	return Keys{quoted: ks.quoted[:n], head: ks.head[:n], mask: ks.mask[:n]}
+}
+
 // PlainMembers reads, in the object the scanner is in, members whose keys
-// come in the order of keys (each a PlainKey) and whose values are numbers
-// of the plain form Float reads first (-ddd.ddd, no exponent, at most 19
-// digits): the member that n members were read before (its ',' included
-// when n > 0) has key keys[0], the next keys[1], and so on. It stores the
-// k-th value in dst[k] and returns how many members it read, stopping
-// before the first member that is not so (another key, one written with
-// escapes, another kind of value or number, the end of the object, or
-// malformed input), which Next, Key and Float then read and report. What
-// it stores is what NextKeyIs then Float would, member by member: it is
-// their loop with nothing in between, for a decoder reading many numeric
-// fields in a known order.
-func (s *Scanner) PlainMembers(n int, keys []string, dst []float64) int {
+// come in the order of keys and whose values are numbers of the plain
+// form Float reads first (-ddd.ddd, no exponent, at most 19 digits): the
+// member that n members were read before (its ',' included when n > 0)
+// has the first key, the next the second, and so on. It stores the k-th
+// value in dst[k] and returns how many members it read, stopping before
+// the first member that is not so (another key, one written with escapes,
+// another kind of value or number, the end of the object, or malformed
+// input), which Next, Key and Float then read and report. What it stores
+// is what NextKeyIs then Float would, member by member: it is their loop
+// with nothing in between, for a decoder reading many numeric fields in a
+// known order.
+func (s *Scanner) PlainMembers(n int, keys Keys, dst []float64) int {
 	b, pos := s.b, s.pos
-	dst = dst[:len(keys)]
+	quoted, head, mask := keys.quoted, keys.head[:len(keys.quoted)], keys.mask[:len(keys.quoted)]
+	dst = dst[:len(quoted)]
 	k := 0
-	for ; k < len(keys); k++ {
+	for ; k < len(quoted); k++ {
 		i := skipWS(b, pos)
 		if n+k > 0 {
 			if i >= len(b) || b[i] != ',' {
@@ -125,8 +158,15 @@ func (s *Scanner) PlainMembers(n int, keys []string, dst []float64) int {
 			}
 			i = skipWS(b, i+1)
 		}
-		key := keys[k]
-		if len(b)-i <= len(key) || string(b[i:i+len(key)]) != key {
+		key := quoted[k]
+		if len(b)-i <= len(key) {
+			break
+		}
+		if m := mask[k]; m != 0 && len(b)-i >= 8 {
+			if binary.LittleEndian.Uint64(b[i:])&m != head[k] {
+				break
+			}
+		} else if string(b[i:i+len(key)]) != key {
 			break
 		}
 		i = skipWS(b, i+len(key))

@@ -63,6 +63,7 @@ func memberRow() ([]byte, []string) {
 func BenchmarkMembers(b *testing.B) {
 	in, keys := memberRow()
 	dst := make([]float64, len(keys))
+	ks := NewKeys(keys)
 	for _, fused := range []bool{true, false} {
 		b.Run(fmt.Sprintf("fused=%v", fused), func(b *testing.B) {
 			var s Scanner
@@ -74,7 +75,7 @@ func BenchmarkMembers(b *testing.B) {
 				}
 				n := 0
 				if fused {
-					n = s.PlainMembers(0, keys, dst)
+					n = s.PlainMembers(0, ks, dst)
 				} else {
 					for ; n < len(keys) && s.NextKeyIs(n, keys[n]); n++ {
 						f, ok := s.Float()

@@ -214,7 +214,7 @@ func checkPlainMembers(t *testing.T, in []byte, at, n int, keys []string) int {
 	ref.Reset(in)
 	s.pos, ref.pos = at, at
 	got, want := make([]float64, len(keys)), make([]float64, len(keys))
-	k, wk := s.PlainMembers(n, keys, got), plainMembersRef(&ref, n, keys, want)
+	k, wk := s.PlainMembers(n, NewKeys(keys), got), plainMembersRef(&ref, n, keys, want)
 	if k != wk || s.pos != ref.pos {
 		t.Fatalf("PlainMembers(%q) read %d members to byte %d, member by member %d to byte %d", in[at:], k, s.pos, wk, ref.pos)
 	}
@@ -262,6 +262,29 @@ func TestPlainMembers(t *testing.T) {
 			t.Errorf("PlainMembers(%q) read %d members, want %d", c.in, k, c.want)
 		}
 	}
+	// Keys of eight bytes or fewer are compared as a word, longer ones as
+	// strings; near the end of the input, as strings too.
+	long := []string{`"sepal_length"`, `"b"`, `"petal_wid"`, `"abcdef"`}
+	for _, c := range []struct {
+		in   string
+		want int
+	}{
+		{`"sepal_length": 5.1, "b": 2, "petal_wid": 0.2, "abcdef": 1}`, 4},
+		{`"sepal_length": 5.1, "b": 2, "petal_wid": 0.2, "abcdeg": 1}`, 3},
+		{`"sepal_length": 5.1, "b": 2, "petal_wid": 0.2, "aXcdef": 1}`, 3},
+		{`"sepal_length": 5.1, "b": 2, "petal_wid": 0.2, "Xbcdef": 1}`, 3},
+		{`"sepal_length": 5.1, "b": 2, "petal_wix": 0.2}`, 2},
+		{`"sepal_lengtx": 5.1}`, 0},
+		{`"sepal_length": 5.1, "c": 2}`, 1},
+		{`"sepal_length": 5.1, "bb": 2}`, 1},
+		{`"sepal_length": 5.1, "b":2`, 2}, // a key near the end, where no word can be read
+		{`"sepal_length": 5.1, "b":2,"petal_wid":3,"abcdef":4`, 4},
+		{`"sepal_length": 5.1, "b":2,"petal_wid":3,"abcdeg":4`, 3},
+	} {
+		if k := checkPlainMembers(t, []byte(c.in), 0, 0, long); k != c.want {
+			t.Errorf("PlainMembers(%q) read %d members, want %d", c.in, k, c.want)
+		}
+	}
 	rng := rand.New(rand.NewPCG(5, 6))
 	many := make([]string, 50)
 	for i := range many {
@@ -296,7 +319,8 @@ func FuzzPlainMembers(f *testing.F) {
 	for _, s := range []string{`"a": 1.5, "b": -0.25, "c": 3}`, ` "a" :1 ,"b":2e3}`, `"a": 0.1234567890123, "b": null`, `"a": 1,}`} {
 		f.Add([]byte(s), 0)
 	}
+	f.Add([]byte(`"a": 1, "b": 2, "a_long_key": 3, "c": 4}`), 0)
 	f.Fuzz(func(t *testing.T, b []byte, n int) {
-		checkPlainMembers(t, b, 0, n&1, []string{`"a"`, `"b"`, `"c"`})
+		checkPlainMembers(t, b, 0, n&1, []string{`"a"`, `"b"`, `"a_long_key"`, `"c"`})
 	})
 }
