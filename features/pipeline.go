@@ -82,6 +82,10 @@ type stage struct {
 	in    []column
 	out   column
 	index []map[string]int // Vocab as maps
+	// inOff is the first slot of in when its columns are numeric and
+	// follow one another in the frame (inputs then reads them as one
+	// slice), -1 otherwise; inW is their width.
+	inOff, inW int
 }
 
 // column is a named value of a row during transformation: numeric (a slot
@@ -109,10 +113,33 @@ type Pipeline struct {
 	nums     int // numeric slots in a frame
 	strs     int // string slots in a frame
 	final    []column
+	finalOff int // the first slot of final when its columns follow one another, -1 otherwise
+	numRuns  []numRun
 	width    int
 	label    int
 	weight   int
 	classIdx map[string]int
+}
+
+// numRun is a run of numeric schema fields of width 1 whose slots follow
+// one another in the frame: TransformNumbers copies fields [field,
+// field+n) to slots [off, off+n) in one step.
+type numRun struct{ field, off, n int }
+
+// contiguous returns the first slot of cols when they are numeric and
+// their slots follow one another, and -1 otherwise.
+func contiguous(cols []column) int {
+	if len(cols) == 0 {
+		return -1
+	}
+	next := cols[0].off
+	for _, c := range cols {
+		if c.str || c.off != next {
+			return -1
+		}
+		next += c.w
+	}
+	return cols[0].off
 }
 
 // pipelineVersion is the encoding version MarshalJSON writes.
@@ -220,6 +247,10 @@ func (p *Pipeline) compile() error {
 		if !ok {
 			continue
 		}
+		st.inOff, st.inW = contiguous(st.in), 0
+		for _, c := range st.in {
+			st.inW += c.w
+		}
 		w, err := st.outWidth()
 		if err != nil {
 			bad(i, "", "%v", err)
@@ -260,6 +291,18 @@ func (p *Pipeline) compile() error {
 	p.width = 0
 	for _, c := range p.final {
 		p.width += c.w
+	}
+	p.finalOff = contiguous(p.final)
+	p.numRuns = nil
+	for _, c := range p.cols {
+		if c.field < 0 || c.str || c.w != 1 {
+			continue
+		}
+		if k := len(p.numRuns) - 1; k >= 0 && p.numRuns[k].field+p.numRuns[k].n == c.field && p.numRuns[k].off+p.numRuns[k].n == c.off {
+			p.numRuns[k].n++
+			continue
+		}
+		p.numRuns = append(p.numRuns, numRun{field: c.field, off: c.off, n: 1})
 	}
 	if p.width == 0 {
 		return errors.New("transforms: the pipeline produces no features (every field is the label, the weight, or a string no transform encodes)")
@@ -529,6 +572,7 @@ type Transformer struct {
 	num  []float64
 	strs []string
 	toks []string
+	in   []float64 // a stage's inputs gathered, when they do not follow one another (see gather)
 }
 
 // NewTransformer returns a transformer for the pipeline.
@@ -607,10 +651,14 @@ func (t *Transformer) transformFrame(dst []float64) error {
 			return err
 		}
 	}
-	k := 0
-	for _, c := range p.final {
-		copy(dst[k:k+c.w], t.num[c.off:c.off+c.w])
-		k += c.w
+	if p.finalOff >= 0 {
+		copy(dst, t.num[p.finalOff:p.finalOff+p.width])
+	} else {
+		k := 0
+		for _, c := range p.final {
+			copy(dst[k:k+c.w], t.num[c.off:c.off+c.w])
+			k += c.w
+		}
 	}
 	for i, v := range dst {
 		if math.IsNaN(v) {
@@ -630,14 +678,23 @@ func (p *Pipeline) featureColumn(i int) string {
 	return ""
 }
 
-// inputs gathers a stage's numeric inputs (views into the frame).
-func (t *Transformer) inputs(st *stage, fn func(k int, v float64)) {
-	k := 0
+// gather returns a stage's numeric inputs as one slice: a view of the
+// frame when their slots follow one another (stage.inOff), else a copy.
+func (t *Transformer) gather(st *stage) []float64 {
+	if st.inOff >= 0 {
+		return t.num[st.inOff : st.inOff+st.inW]
+	}
+	t.in = t.in[:0]
 	for _, c := range st.in {
-		for j := 0; j < c.w; j++ {
-			fn(k, t.num[c.off+j])
-			k++
-		}
+		t.in = append(t.in, t.num[c.off:c.off+c.w]...)
+	}
+	return t.in
+}
+
+// inputs calls fn with each of a stage's numeric inputs.
+func (t *Transformer) inputs(st *stage, fn func(k int, v float64)) {
+	for k, v := range t.gather(st) {
+		fn(k, v)
 	}
 }
 
@@ -648,15 +705,23 @@ func (t *Transformer) apply(st *stage) error {
 	}
 	out := t.num[st.out.off : st.out.off+st.out.w]
 	switch sp.Type {
+	// The scalers and the imputer run once per value of every row: plain
+	// loops over slices of one length, with no bounds checks inside.
 	case "imputer":
-		t.inputs(st, func(k int, v float64) {
+		in := t.gather(st)
+		out, fill := out[:len(in)], st.Fill[:len(in)]
+		for k, v := range in {
 			if math.IsNaN(v) {
-				v = st.Fill[k]
+				v = fill[k]
 			}
 			out[k] = v
-		})
+		}
 	case "standard_scaler":
-		t.inputs(st, func(k int, v float64) { out[k] = (v - st.Mean[k]) * st.Scale[k] })
+		in := t.gather(st)
+		out, mean, scale := out[:len(in)], st.Mean[:len(in)], st.Scale[:len(in)]
+		for k, v := range in {
+			out[k] = (v - mean[k]) * scale[k]
+		}
 	case "minmax_scaler":
 		lo, hi := 0.0, 1.0
 		if sp.Min != nil {
@@ -665,14 +730,16 @@ func (t *Transformer) apply(st *stage) error {
 		if sp.Max != nil {
 			hi = *sp.Max
 		}
-		t.inputs(st, func(k int, v float64) {
-			r := st.Hi[k] - st.Lo[k]
+		in := t.gather(st)
+		out, los, his := out[:len(in)], st.Lo[:len(in)], st.Hi[:len(in)]
+		for k, v := range in {
+			r := his[k] - los[k]
 			if r == 0 {
 				out[k] = (lo + hi) / 2
-				return
+				continue
 			}
-			out[k] = lo + (v-st.Lo[k])/r*(hi-lo)
-		})
+			out[k] = lo + (v-los[k])/r*(hi-lo)
+		}
 	case "one_hot", "ordinal":
 		clear(out)
 		base := 0
