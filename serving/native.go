@@ -230,11 +230,9 @@ func (lm *loadedModel) readNumbers(w *worker, i int, form rowForm) error {
 	w.nextGen()
 	nums := w.nums
 	// The fields that come first in schema order with plain numbers are
-	// read in one loop; the rest, member by member.
+	// read in one loop, and count as seen (j < k) without a mark each; the
+	// rest are read member by member.
 	k := features.ScanNumbers(sc, lm.fields[:lm.numRun], lm.runKeys, nums)
-	for j := range k {
-		w.seen[j] = w.gen
-	}
 	j := k - 1
 	for n := k; ; n++ {
 		// The key expected next, in schema order, is read with the ','
@@ -257,7 +255,7 @@ func (lm *loadedModel) readNumbers(w *worker, i int, form rowForm) error {
 				}
 			}
 		}
-		if w.seen[j] == w.gen {
+		if j < k || w.seen[j] == w.gen {
 			return rowError(i, form, fieldErr(lm.fields[j].Name, "given twice"))
 		}
 		w.seen[j] = w.gen
@@ -274,12 +272,12 @@ func (lm *loadedModel) readNumbers(w *worker, i int, form rowForm) error {
 			return rowError(i, form, err)
 		}
 	}
-	for j, f := range lm.fields { // checkRow's checks
+	for j := k; j < len(lm.fields); j++ { // checkRow's checks; the run's fields are plain numbers
 		if w.seen[j] == w.gen && !math.IsNaN(nums[j]) {
 			continue
 		}
 		nums[j] = math.NaN()
-		if lm.input[j] && !f.Optional {
+		if f := &lm.fields[j]; lm.input[j] && !f.Optional {
 			return rowError(i, form, fieldErr(f.Name, "missing"))
 		}
 	}

@@ -246,7 +246,8 @@ type reqCtx struct {
 	rows  int          // rows predicted
 	// ctx is the request's context bounded by Config.RequestTimeout on
 	// the routes that have one (see withTimeout); nil elsewhere.
-	ctx *deadlineCtx
+	ctx   *deadlineCtx
+	start time.Time // when observe took the request
 }
 
 // requestContext is the context a handler works under: the request's,
@@ -303,7 +304,7 @@ func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		start := time.Now()
 		rc := s.ctxs.Get().(*reqCtx)
-		*rc = reqCtx{Context: c}
+		*rc = reqCtx{Context: c, start: start}
 		if err := s.recovered(next, rc); err != nil {
 			c.Error(err)
 		}
@@ -375,20 +376,24 @@ func refuseAuth(_ echo.Context, e *bearer.Error[Scope]) error {
 	return errorf(http.StatusForbidden, "this route needs a token of scope %s; yours is %s", e.Need, e.Have)
 }
 
-// withTimeout bounds the request's context by Config.RequestTimeout: the
-// context requestContext returns. Behind observe it is kept in the
-// reqCtx, which saves copying the http.Request (Request.WithContext, 270 B
-// a request); elsewhere (a test's echo.Context) it replaces the request's.
+// withTimeout bounds the request's context by Config.RequestTimeout from
+// when observe took it: the context requestContext returns. Behind
+// observe it is kept in the reqCtx, which saves copying the http.Request
+// (Request.WithContext, 270 B a request); elsewhere (a test's
+// echo.Context) it replaces the request's, timed from now.
 func (s *Server) withTimeout(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		ctx := withDeadline(c.Request().Context(), time.Now().Add(s.cfg.RequestTimeout))
-		defer ctx.release()
-		if rc, ok := c.(*reqCtx); ok {
-			rc.ctx = ctx
-			defer func() { rc.ctx = nil }()
-		} else {
+		rc, ok := c.(*reqCtx)
+		if !ok {
+			ctx := withDeadline(c.Request().Context(), time.Now().Add(s.cfg.RequestTimeout))
+			defer ctx.release()
 			c.SetRequest(c.Request().WithContext(ctx))
+			return next(c)
 		}
+		ctx := withDeadline(c.Request().Context(), rc.start.Add(s.cfg.RequestTimeout))
+		defer ctx.release()
+		rc.ctx = ctx
+		defer func() { rc.ctx = nil }()
 		return next(c)
 	}
 }
