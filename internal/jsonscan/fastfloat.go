@@ -50,12 +50,14 @@ func plainFloat(b []byte, i int) (f float64, end int, ok bool) {
 	if i < len(b) && b[i] == '.' {
 		i++
 		fs := i
+		more := true // digits may follow what digits8 read
 		if len(b)-i >= 8 && digits <= 19-8 {
 			v, n := digits8(b[i : i+8])
 			mant = mant*pow10u[n] + v
 			i += n
+			more = n == 8
 		}
-		for i < len(b) {
+		for more && i < len(b) {
 			d := b[i] - '0'
 			if d > 9 {
 				break
@@ -71,7 +73,7 @@ func plainFloat(b []byte, i int) (f float64, end int, ok bool) {
 			return 0, 0, false
 		}
 	}
-	if i < len(b) && isNumberByte(b[i]) || mant>>53 != 0 {
+	if i < len(b) && numberByte[b[i]] || mant>>53 != 0 {
 		return 0, 0, false // an exponent, a malformed number, or too many bits
 	}
 	f = float64(mant)
@@ -83,6 +85,14 @@ func plainFloat(b []byte, i int) (f float64, end int, ok bool) {
 	}
 	return f, i, true
 }
+
+// numberByte is isNumberByte as a table, for plainFloat's last check.
+var numberByte = func() (t [256]bool) {
+	for c := range t {
+		t[c] = isNumberByte(byte(c))
+	}
+	return t
+}()
 
 // digits8 converts the leading digits of e, at most eight, to their value
 // (SWAR, as eights does) and returns how many there were.
