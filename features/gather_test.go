@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/flintml/flint/internal/jsonscan"
 )
 
 // TestScalersReadInputsInOrder: the scalers and the imputer read their
@@ -70,5 +72,36 @@ func TestScalersReadInputsInOrder(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestNumberRun: the run ends at the first field that is not Numeric or
+// whose key needs escapes, and reads what ScanNumber reads.
+func TestNumberRun(t *testing.T) {
+	fields := []Field{{Name: "a", Type: Numeric}, {Name: "b", Type: Numeric}, {Name: "t", Type: Timestamp}, {Name: "c", Type: Numeric}}
+	for _, c := range []struct {
+		quoted []string
+		want   int
+	}{
+		{[]string{`"a"`, `"b"`, `"t"`, `"c"`}, 2},
+		{[]string{`"a"`, "", `"t"`, `"c"`}, 1},
+		{[]string{`"a"`}, 1},
+		{nil, 0},
+	} {
+		if r := NewNumberRun(fields, c.quoted); r.Len() != c.want {
+			t.Errorf("NewNumberRun(%q) has %d fields, want %d", c.quoted, r.Len(), c.want)
+		}
+	}
+	var sc jsonscan.Scanner
+	sc.Reset([]byte(`{"a": -1.25, "b": 3, "t": 1700000000, "c": 4}`))
+	if err := sc.Enter('{'); err != nil {
+		t.Fatal(err)
+	}
+	dst := make([]float64, 4)
+	if k := NewNumberRun(fields, []string{`"a"`, `"b"`, `"t"`, `"c"`}).Scan(&sc, dst); k != 2 || dst[0] != -1.25 || dst[1] != 3 {
+		t.Fatalf("Scan read %d: %v, want 2: [-1.25 3 ...]", k, dst)
+	}
+	if more, err := sc.Next('}', 2); !more || err != nil || !sc.KeyIs(`"t"`) {
+		t.Fatalf("after the run the scanner is not before \"t\" (%v, %v)", more, err)
 	}
 }

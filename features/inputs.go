@@ -51,7 +51,7 @@ func (t *Transformer) TransformNumbers(dst, vals []float64) error {
 	if len(dst) != p.width || len(vals) != len(p.Schema.Fields) {
 		return fmt.Errorf("features: TransformNumbers: dst has length %d, vals %d, want %d and %d", len(dst), len(vals), p.width, len(p.Schema.Fields))
 	}
-	for _, r := range p.numRuns {
+	for _, r := range p.slotRuns {
 		copy(t.num[r.off:r.off+r.n], vals[r.field:r.field+r.n])
 	}
 	return t.transformFrame(dst)

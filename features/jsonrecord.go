@@ -76,24 +76,36 @@ func ScanNumber(sc *jsonscan.Scanner, dst *float64, f *Field) error {
 	return nil
 }
 
-// ScanNumbers reads the first members of the object sc is in (after its
-// '{') when they are fields[0], fields[1], ... in that order, each keyed by
-// key j of keys (fields[j].Name as jsonscan.PlainKey writes it) with a number
-// in the plain form (-ddd.ddd: no exponent, at most 19 digits), storing
-// them in dst[j] as ScanNumber would. It stops before the first member
-// that is not so, and before the first field that is not Numeric, and
+// NumberRun is a run of Numeric fields that a decoder expects first in
+// an object, in schema order, under plain keys: what Scan reads in one
+// loop, prepared once (a served model's, at load).
+type NumberRun struct {
+	keys jsonscan.Keys
+}
+
+// NewNumberRun prepares the run of fields, each keyed by quoted[j]
+// (fields[j].Name as jsonscan.PlainKey writes it), up to the first field
+// that is not Numeric or has no plain key ("").
+func NewNumberRun(fields []Field, quoted []string) NumberRun {
+	n := 0
+	for n < min(len(fields), len(quoted)) && fields[n].Type == Numeric && quoted[n] != "" {
+		n++
+	}
+	return NumberRun{keys: jsonscan.NewKeys(quoted[:n])}
+}
+
+// Len is the number of fields in the run.
+func (r NumberRun) Len() int { return r.keys.Len() }
+
+// Scan reads the first members of the object sc is in (after its '{')
+// when they are the run's fields in order, each with a number in the plain
+// form (-ddd.ddd: no exponent, at most 19 digits), storing them in dst[j]
+// as ScanNumber would. It stops before the first member that is not so and
 // returns how many it read; the caller reads the rest member by member.
 // It is what a decoder of rows whose fields come in schema order spends
 // most of a request on, in one loop.
-func ScanNumbers(sc *jsonscan.Scanner, fields []Field, keys jsonscan.Keys, dst []float64) int {
-	n := min(keys.Len(), len(fields))
-	for j := range n {
-		if fields[j].Type != Numeric {
-			n = j
-			break
-		}
-	}
-	return sc.PlainMembers(0, keys.Prefix(n), dst)
+func (r NumberRun) Scan(sc *jsonscan.Scanner, dst []float64) int {
+	return sc.PlainMembers(0, r.keys, dst)
 }
 
 // syntaxOr returns the scanner's syntax error when err says the number

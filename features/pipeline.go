@@ -114,17 +114,17 @@ type Pipeline struct {
 	strs     int // string slots in a frame
 	final    []column
 	finalOff int // the first slot of final when its columns follow one another, -1 otherwise
-	numRuns  []numRun
+	slotRuns []slotRun
 	width    int
 	label    int
 	weight   int
 	classIdx map[string]int
 }
 
-// numRun is a run of numeric schema fields of width 1 whose slots follow
+// slotRun is a run of numeric schema fields of width 1 whose slots follow
 // one another in the frame: TransformNumbers copies fields [field,
 // field+n) to slots [off, off+n) in one step.
-type numRun struct{ field, off, n int }
+type slotRun struct{ field, off, n int }
 
 // contiguous returns the first slot of cols when they are numeric and
 // their slots follow one another, and -1 otherwise.
@@ -293,16 +293,16 @@ func (p *Pipeline) compile() error {
 		p.width += c.w
 	}
 	p.finalOff = contiguous(p.final)
-	p.numRuns = nil
+	p.slotRuns = nil
 	for _, c := range p.cols {
 		if c.field < 0 || c.str || c.w != 1 {
 			continue
 		}
-		if k := len(p.numRuns) - 1; k >= 0 && p.numRuns[k].field+p.numRuns[k].n == c.field && p.numRuns[k].off+p.numRuns[k].n == c.off {
-			p.numRuns[k].n++
+		if k := len(p.slotRuns) - 1; k >= 0 && p.slotRuns[k].field+p.slotRuns[k].n == c.field && p.slotRuns[k].off+p.slotRuns[k].n == c.off {
+			p.slotRuns[k].n++
 			continue
 		}
-		p.numRuns = append(p.numRuns, numRun{field: c.field, off: c.off, n: 1})
+		p.slotRuns = append(p.slotRuns, slotRun{field: c.field, off: c.off, n: 1})
 	}
 	if p.width == 0 {
 		return errors.New("transforms: the pipeline produces no features (every field is the label, the weight, or a string no transform encodes)")

@@ -43,8 +43,7 @@ type loadedModel struct {
 	strict      bool                // Config.StrictFields: refuse the fields the pipeline does not read
 	numeric     bool                // the pipeline reads only numbers, and no pairs: native rows are read as numbers (readNumbers)
 	keys        []string            // fields[i].Name as a JSON string without escapes, "" when it needs some (jsonscan.PlainKey)
-	numRun      int                 // fields[:numRun] are Numeric, read by the pipeline and have plain keys (features.ScanNumbers)
-	runKeys     jsonscan.Keys       // keys[:numRun], prepared for features.ScanNumbers
+	run         features.NumberRun  // the leading fields read by the pipeline, Numeric and with plain keys (readNumbers reads them in one loop)
 
 	workers sync.Pool // *worker
 	obs     sync.Map  // obsKey -> *observers: the request metrics' series of this version, resolved once
@@ -101,10 +100,11 @@ func newLoadedModel(adapters map[string]adapter, name string, info models.Versio
 			lm.keys[i], _ = jsonscan.PlainKey(f.Name)
 			lm.inputValues += max(1, f.Dim) // every field: tensors of those not read are taken too
 		}
-		for lm.numRun < len(lm.fields) && lm.fields[lm.numRun].Type == features.Numeric && lm.input[lm.numRun] && lm.keys[lm.numRun] != "" {
-			lm.numRun++
+		read := 0 // a field the pipeline does not read ends the run: it is skipped, not read
+		for read < len(lm.input) && lm.input[read] {
+			read++
 		}
-		lm.runKeys = jsonscan.NewKeys(lm.keys[:lm.numRun])
+		lm.run = features.NewNumberRun(lm.fields[:read], lm.keys[:read])
 		if lm.kind == classification {
 			lm.proba = hasProbabilities(lm.pred)
 			k := lm.pred.numClasses()

@@ -232,7 +232,7 @@ func (lm *loadedModel) readNumbers(w *worker, i int, form rowForm) error {
 	// The fields that come first in schema order with plain numbers are
 	// read in one loop, and count as seen (j < k) without a mark each; the
 	// rest are read member by member.
-	k := features.ScanNumbers(sc, lm.fields[:lm.numRun], lm.runKeys, nums)
+	k := lm.run.Scan(sc, nums)
 	j := k - 1
 	for n := k; ; n++ {
 		// The key expected next, in schema order, is read with the ','

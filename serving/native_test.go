@@ -476,7 +476,7 @@ func TestChunkedPredictions(t *testing.T) {
 
 // TestNumbersAgreeWithValues is TestReadNumbersAgreesWithReadRow for a
 // model whose fields are all in readNumbers' first run
-// (features.ScanNumbers), on rows whose run ends at every kind of member.
+// (features.NumberRun), on rows whose run ends at every kind of member.
 func TestNumbersAgreeWithValues(t *testing.T) {
 	schema := features.Schema{Fields: []features.Field{
 		{Name: "a", Type: features.Numeric},
@@ -497,8 +497,8 @@ func TestNumbersAgreeWithValues(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !lm.numeric || lm.numRun != 4 {
-		t.Fatalf("numeric %v, numRun %d: want a model read as numbers, all four fields in the run", lm.numeric, lm.numRun)
+	if !lm.numeric || lm.run.Len() != 4 {
+		t.Fatalf("numeric %v, run of %d fields: want a model read as numbers, all four fields in the run", lm.numeric, lm.run.Len())
 	}
 	for _, row := range []string{
 		`{"a": 1.5, "b": -0.25, "c": 3, "d": 12345.678}`,
