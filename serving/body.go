@@ -74,6 +74,14 @@ func (l *limitedReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// firstValue is h.Get(key) for a key already in canonical form.
+func firstValue(h http.Header, key string) string {
+	if v := h[key]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
+
 // readBody reads the request body into a pooled buffer: at most
 // Config.MaxBodyBytes (after decompression, for Content-Encoding gzip),
 // counted against Config.MaxInFlightBytes until held.release is called,
@@ -84,7 +92,9 @@ func (s *Server) readBody(r *http.Request) (body []byte, held heldBody, err erro
 	tooLarge := func(what string) error {
 		return errorf(http.StatusRequestEntityTooLarge, "request body%s larger than %d bytes (the server's limit)", what, limit)
 	}
-	if err := checkContentType(r.Header.Get("Content-Type")); err != nil {
+	// The header map is read by its canonical keys, as net/http stores
+	// them: Header.Get would canonicalise the key again on every request.
+	if err := checkContentType(firstValue(r.Header, "Content-Type")); err != nil {
 		return nil, heldBody{}, err
 	}
 	if r.ContentLength > limit {
@@ -92,7 +102,7 @@ func (s *Server) readBody(r *http.Request) (body []byte, held heldBody, err erro
 	}
 	var src io.Reader = r.Body
 	decompressed := ""
-	switch enc := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding"))); enc {
+	switch enc := strings.ToLower(strings.TrimSpace(firstValue(r.Header, "Content-Encoding"))); enc {
 	case "", "identity":
 	case "gzip", "x-gzip":
 		zr, err := gzip.NewReader(&limitedReader{r: r.Body, n: limit, err: tooLarge(" (compressed)")})

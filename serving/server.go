@@ -495,7 +495,7 @@ func (s *Server) predict(kind refKind, param string) echo.HandlerFunc {
 		}
 		rc.rows = w.rows
 		s.logPrediction(c, lm, body, out)
-		return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, out)
+		return writeJSON(c, out)
 	}
 }
 
@@ -528,8 +528,23 @@ func (s *Server) infer(kind refKind) echo.HandlerFunc {
 			return err
 		}
 		rc.rows = w.rows
-		return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, out)
+		return writeJSON(c, out)
 	}
+}
+
+// jsonContentType is the Content-Type header of every prediction, shared:
+// net/http only reads it.
+var jsonContentType = []string{echo.MIMEApplicationJSON}
+
+// writeJSON answers 200 with the JSON body out: c.Blob without setting the
+// header through Header.Set, which canonicalises its key and allocates
+// the value's slice on every request.
+func writeJSON(c echo.Context, out []byte) error {
+	r := c.Response()
+	r.Header()[echo.HeaderContentType] = jsonContentType
+	r.WriteHeader(http.StatusOK)
+	_, err := r.Write(out)
+	return err
 }
 
 func (s *Server) serveOpenAPI(c echo.Context) error {
