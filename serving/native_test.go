@@ -388,7 +388,14 @@ func testModel(t testing.TB, schema features.Schema) *loadedModel {
 			strs = append(strs, f.Name)
 		}
 	}
-	p, err := features.New(schema, []features.TransformSpec{{Type: "hashing", Inputs: strs, Buckets: 4, Output: "h"}})
+	return linearModel(t, "test", schema, []features.TransformSpec{{Type: "hashing", Inputs: strs, Buckets: 4, Output: "h"}})
+}
+
+// linearModel is a loadedModel named name for schema and the (unfitted)
+// transforms specs, predicting with a linear model.
+func linearModel(t testing.TB, name string, schema features.Schema, specs []features.TransformSpec) *loadedModel {
+	t.Helper()
+	p, err := features.New(schema, specs)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -396,7 +403,7 @@ func testModel(t testing.TB, schema features.Schema) *loadedModel {
 	if err != nil {
 		t.Fatal(err)
 	}
-	lm, err := newLoadedModel(defaultAdapters(), "test", models.VersionInfo{Version: 1},
+	lm, err := newLoadedModel(defaultAdapters(), name, models.VersionInfo{Version: 1},
 		&models.Artifact{Algorithm: "linear", Pipeline: pj, Params: linearParams(t, p.Width())})
 	if err != nil {
 		t.Fatal(err)
@@ -484,19 +491,7 @@ func TestNumbersAgreeWithValues(t *testing.T) {
 		{Name: "c", Type: features.Numeric, Optional: true},
 		{Name: "d", Type: features.Numeric},
 	}}
-	p, err := features.New(schema, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pj, err := json.Marshal(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	lm, err := newLoadedModel(defaultAdapters(), "test", models.VersionInfo{Version: 1},
-		&models.Artifact{Algorithm: "linear", Pipeline: pj, Params: linearParams(t, p.Width())})
-	if err != nil {
-		t.Fatal(err)
-	}
+	lm := linearModel(t, "test", schema, nil)
 	if !lm.numeric || lm.run.Len() != 4 {
 		t.Fatalf("numeric %v, run of %d fields: want a model read as numbers, all four fields in the run", lm.numeric, lm.run.Len())
 	}

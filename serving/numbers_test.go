@@ -3,12 +3,10 @@ package serving
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"testing"
 
 	"github.com/flintml/flint/features"
-	"github.com/flintml/flint/models"
 )
 
 // numbersModel is a model whose pipeline reads only numbers, so native
@@ -29,22 +27,10 @@ func numbersModel(t testing.TB, strict bool) *loadedModel {
 		},
 		Label: "y",
 	}
-	p, err := features.New(schema, []features.TransformSpec{
+	lm := linearModel(t, "numbers", schema, []features.TransformSpec{
 		{Type: "bucketizer", Inputs: []string{"b", "t"}, Splits: []float64{0, 10, 1.7e9}, Output: "bt"},
 		{Type: "assembler", Inputs: []string{"a", "bt", "q\"k"}},
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	pj, err := json.Marshal(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	lm, err := newLoadedModel(defaultAdapters(), "numbers", models.VersionInfo{Version: 1},
-		&models.Artifact{Algorithm: "linear", Pipeline: pj, Params: linearParams(t, p.Width())})
-	if err != nil {
-		t.Fatal(err)
-	}
 	if !lm.numeric {
 		t.Fatal("a pipeline that reads only numbers does not take readNumbers")
 	}
