@@ -94,14 +94,21 @@ var endOfTime = time.Unix(1<<62, 0)
 // stop ends the reaper's goroutine and hands every open connection's
 // deadlines to its socket, which enforces them from then on.
 // It may be called more than once.
+//
+// No lock is held while another is taken (here, in run and in Close), so
+// connections closing while the server stops cannot deadlock it.
 func (r *reaper) stop() {
 	r.once.Do(func() {
 		close(r.quit)
 		<-r.done
 		r.horizon.Store(&endOfTime) // from now on every deadline goes to its socket
 		r.mu.Lock()
-		defer r.mu.Unlock()
+		conns := make([]*deadlineConn, 0, len(r.conns))
 		for c := range r.conns {
+			conns = append(conns, c)
+		}
+		r.mu.Unlock()
+		for _, c := range conns {
 			c.handOver()
 		}
 	})
@@ -121,9 +128,8 @@ type deadlineConn struct {
 	net.Conn
 	r *reaper
 
-	mu           sync.Mutex
-	read, write  pending
-	unregistered bool
+	mu          sync.Mutex
+	read, write pending
 }
 
 // pending is the state of a connection's read or write deadline.
@@ -200,14 +206,9 @@ func (c *deadlineConn) handOver() {
 
 // Close closes the connection and forgets it.
 func (c *deadlineConn) Close() error {
-	c.mu.Lock()
-	if !c.unregistered {
-		c.unregistered = true
-		c.r.mu.Lock()
-		delete(c.r.conns, c)
-		c.r.mu.Unlock()
-	}
-	c.mu.Unlock()
+	c.r.mu.Lock()
+	delete(c.r.conns, c)
+	c.r.mu.Unlock()
 	return c.Conn.Close()
 }
 

@@ -272,3 +272,37 @@ func BenchmarkDeadlineConnSet(b *testing.B) {
 	}
 	c.SetDeadline(time.Time{}) // nothing pending for stop to hand to the (absent) socket
 }
+
+// TestReaperStopWhileClosing: connections closing while the reaper stops
+// (a server's Shutdown with requests finishing) neither deadlock it nor
+// are left registered.
+func TestReaperStopWhileClosing(t *testing.T) {
+	for range 20 {
+		r := newReaper(time.Millisecond)
+		var conns []*deadlineConn
+		for range 50 {
+			a, b := net.Pipe()
+			defer b.Close()
+			c := r.wrap(a)
+			if err := c.SetReadDeadline(time.Now().Add(time.Hour)); err != nil {
+				t.Fatal(err)
+			}
+			conns = append(conns, c)
+		}
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for _, c := range conns {
+				c.Close()
+			}
+		}()
+		r.stop()
+		<-done
+		r.mu.Lock()
+		n := len(r.conns)
+		r.mu.Unlock()
+		if n != 0 {
+			t.Fatalf("%d closed connections still registered", n)
+		}
+	}
+}
