@@ -68,12 +68,7 @@ func (r *reaper) run() {
 		}
 		now := time.Now()
 		r.tick(now)
-		r.mu.Lock()
-		conns = conns[:0]
-		for c := range r.conns {
-			conns = append(conns, c)
-		}
-		r.mu.Unlock()
+		conns = r.snapshot(conns[:0])
 		for _, c := range conns {
 			c.expire(now)
 		}
@@ -102,16 +97,21 @@ func (r *reaper) stop() {
 		close(r.quit)
 		<-r.done
 		r.horizon.Store(&endOfTime) // from now on every deadline goes to its socket
-		r.mu.Lock()
-		conns := make([]*deadlineConn, 0, len(r.conns))
-		for c := range r.conns {
-			conns = append(conns, c)
-		}
-		r.mu.Unlock()
-		for _, c := range conns {
+		for _, c := range r.snapshot(nil) {
 			c.handOver()
 		}
 	})
+}
+
+// snapshot appends the registered connections to buf, for a pass over
+// them that holds no lock of the reaper's.
+func (r *reaper) snapshot(buf []*deadlineConn) []*deadlineConn {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for c := range r.conns {
+		buf = append(buf, c)
+	}
+	return buf
 }
 
 // wrap registers c for the reaper.
