@@ -104,18 +104,10 @@ func TestFeaturesBackfill(t *testing.T) {
 	}
 }
 
-// joinInOrder hands the values over in the sources' order, the same as
-// reading the joins one after another, and stops every join when emit
-// fails or the context ends, returning that error instead of hanging on
-// the joins that are waiting to hand their values over.
-func TestJoinInOrder(t *testing.T) {
-	_, defs, logSpec := featuresFixture(t)
-	ctx := context.Background()
-	l, err := openLogReadOnly(ctx, logSpec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
+// planFixtureJoin parses featuresFixture's definitions file defs and
+// plans the backfill join of its label topic "tx" over l.
+func planFixtureJoin(t *testing.T, ctx context.Context, l log.Log, defs string) (*stream.Definition, []cluster.Source) {
+	t.Helper()
 	data, err := os.ReadFile(defs)
 	if err != nil {
 		t.Fatal(err)
@@ -133,6 +125,22 @@ func TestJoinInOrder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return def, sources
+}
+
+// joinInOrder hands the values over in the sources' order, the same as
+// reading the joins one after another, and stops every join when emit
+// fails or the context ends, returning that error instead of hanging on
+// the joins that are waiting to hand their values over.
+func TestJoinInOrder(t *testing.T) {
+	_, defs, logSpec := featuresFixture(t)
+	ctx := context.Background()
+	l, err := openLogReadOnly(ctx, logSpec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	_, sources := planFixtureJoin(t, ctx, l, defs)
 	if len(sources) < 2 {
 		t.Fatalf("%d sources: the test needs several partitions", len(sources))
 	}
@@ -217,23 +225,7 @@ func TestBackfillToTopicCountsWhatLanded(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer l.Close()
-	data, err := os.ReadFile(defs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	def, err := stream.Parse(defs, data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	labels, err := cluster.PlanLog(ctx, l, "tx", cluster.LogOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := stream.Enrichment{Definition: string(data), File: defs, Key: def.Source.Key}
-	sources, err := stream.PlanJoin(ctx, l, labels, e, def)
-	if err != nil {
-		t.Fatal(err)
-	}
+	def, sources := planFixtureJoin(t, ctx, l, defs)
 	half := &halfAppends{Log: l}
 	o := backfillOptions{labels: "tx", toTopic: "tx.asof"}
 	err = backfillToTopic(ctx, streams{}, half, sources, o, def.Source.Key, def.Name)
