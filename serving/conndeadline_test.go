@@ -2,6 +2,7 @@ package serving
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"io"
 	"net"
@@ -301,5 +302,38 @@ func TestReaperStopWhileClosing(t *testing.T) {
 		if n != 0 {
 			t.Fatalf("%d closed connections still registered", n)
 		}
+	}
+}
+
+// failingListener's Accept fails at once, as a listener whose socket
+// broke does.
+type failingListener struct{ net.Listener }
+
+func (failingListener) Accept() (net.Conn, error) { return nil, errors.New("accept: broken") }
+
+// TestServeErrorStopsReaper: when Serve returns because its listener
+// failed, the reaper's goroutine does not outlive it.
+func TestServeErrorStopsReaper(t *testing.T) {
+	s, err := New(Config{Registry: newRegistry(t), WatchInterval: models.DefaultWatchInterval})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	if err := s.Serve(failingListener{ln}); err == nil || !strings.Contains(err.Error(), "accept: broken") {
+		t.Fatalf("Serve = %v, want the listener's error", err)
+	}
+	select {
+	case <-s.reaper.done:
+	default:
+		t.Fatal("the reaper still runs after Serve failed")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := s.Shutdown(ctx); err != nil {
+		t.Fatal(err)
 	}
 }

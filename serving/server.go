@@ -156,8 +156,12 @@ func (s *Server) Serve(ln net.Listener) error {
 		err = s.http.Serve(&countingListener{Listener: ln, m: s.metrics, r: s.reaper, count: true})
 	}
 	if errors.Is(err, http.ErrServerClosed) {
-		return nil
+		return nil // Shutdown stops the reaper once the connections drain
 	}
+	// The listener failed and no Shutdown may follow: the reaper stops
+	// here, and the connections still open keep their deadlines on their
+	// sockets.
+	s.reaper.stop()
 	return err
 }
 
