@@ -188,20 +188,7 @@ func ProductsNorms32(g, xn []float64, x []float32, m int, c []float32, k, d int)
 // registers while all the rows go by, instead of being loaded and stored
 // again for every row. The rows must be in x.
 func AddRowsWidened(dst []float64, x []float32, d int, rows []int32) {
-	if len(rows) == 0 || d == 0 {
-		return
-	}
-	dst = dst[:d]
-	for _, r := range rows {
-		_ = x[int(r)*d+d-1] // every row in x, before the kernel reads it
-	}
-	c := addRowsWiden64(dst, x, d, rows)
-	if c == d {
-		return
-	}
-	for _, r := range rows {
-		AddWidened(dst[c:], x[int(r)*d+c:int(r+1)*d])
-	}
+	addRowsWith(dst, x, d, rows, addRowsWiden64, AddWidened)
 }
 
 // AddWidened adds float64(x[l]) to dst[l] (len(dst) >= len(x)): Add of the

@@ -212,6 +212,14 @@ func Add(dst, x []float64) {
 // with AVX-512 each strip of 64 sums stays in registers while all the rows
 // go by. The rows must be in x.
 func AddRows(dst, x []float64, d int, rows []int32) {
+	addRowsWith(dst, x, d, rows, addRows64, Add)
+}
+
+// addRowsWith is AddRows and AddRowsWidened: kernel adds the columns of
+// the rows it covers, in strips of 64, and returns how many that is (0
+// without AVX-512); add adds the rest of one row.
+func addRowsWith[T float32 | float64](dst []float64, x []T, d int, rows []int32,
+	kernel func(dst []float64, x []T, d int, rows []int32) int, add func(dst []float64, row []T)) {
 	if len(rows) == 0 || d == 0 {
 		return
 	}
@@ -219,12 +227,12 @@ func AddRows(dst, x []float64, d int, rows []int32) {
 	for _, r := range rows {
 		_ = x[int(r)*d+d-1] // every row in x, before the kernel reads it
 	}
-	c := addRows64(dst, x, d, rows)
+	c := kernel(dst, x, d, rows)
 	if c == d {
 		return
 	}
 	for _, r := range rows {
-		Add(dst[c:], x[int(r)*d+c:int(r+1)*d])
+		add(dst[c:], x[int(r)*d+c:int(r+1)*d])
 	}
 }
 
